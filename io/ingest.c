@@ -1,0 +1,1034 @@
+/* ingest.c — CSV inputs to a partitioned store (see ingest.h).
+ *
+ * Pipeline, all ranks together:
+ *   1. each rank parses its byte range of each input (io/csv.c) into raw rows
+ *      that still carry external ids as strings; bad rows go to the rejects
+ *      log with their line number and reason;
+ *   2. global dictionaries give users, items, categories, brands and
+ *      treatments their dense indices (io/ids.c: sorted external ids);
+ *   3. rows become dense mkt_event / mkt_campaign_row and are shuffled to
+ *      their owners and written (io/eventstore.c); the items table is
+ *      assembled on the item owners.
+ * Owns the meaning of each input format; it does not parse CSV itself and
+ * does not know the HDF5 API beyond io/h5store.h. */
+#include "ingest.h"
+
+#include <ctype.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "check.h"
+#include "csv.h"
+#include "eventstore.h"
+#include "h5store.h"
+#include "ids.h"
+#include "metrics.h"
+#include "par.h"
+#include "parse.h"
+
+/* ---------- growable string arena and row arrays ---------- */
+
+typedef struct {
+    char *data;
+    int64_t len, cap;
+} arena;
+
+static int64_t arena_add(arena *a, const char *s)
+{
+    int64_t n = (int64_t)strlen(s) + 1;
+    if (a->len + n > a->cap) {
+        a->cap = (a->cap + n) * 2;
+        a->data = mkt_xrealloc(a->data, (size_t)a->cap);
+    }
+    memcpy(a->data + a->len, s, (size_t)n);
+    int64_t off = a->len;
+    a->len += n;
+    return off;
+}
+
+#define GROW(ptr, len, cap)                                                                                  \
+    do {                                                                                                     \
+        if ((len) == (cap)) {                                                                                \
+            (cap) = (cap) ? 2 * (cap) : 1024;                                                                \
+            (ptr) = mkt_xrealloc((ptr), sizeof(*(ptr)) * (size_t)(cap));                                     \
+        }                                                                                                    \
+    } while (0)
+
+typedef struct {
+    int64_t user, item; /* arena offsets */
+    int64_t ts, line;
+    double value;
+    int32_t qty, type;
+} raw_event;
+
+typedef struct {
+    int64_t item, category, brand; /* arena offsets */
+    int64_t line;
+    double price, cost;
+    int32_t stock;
+} raw_item;
+
+typedef struct {
+    int64_t user, treatment; /* arena offsets */
+    int64_t line;
+    double spend;
+    int32_t visit, conversion;
+} raw_campaign;
+
+typedef struct {
+    arena strings;
+    raw_event *events;
+    int64_t n_events, cap_events;
+    raw_item *items;
+    int64_t n_items, cap_items;
+    raw_campaign *campaign;
+    int64_t n_campaign, cap_campaign;
+    int64_t *campaign_attr; /* n_campaign x n_attr arena offsets (attribute text) */
+    int64_t cap_attr;
+    int n_attr;
+    char **attr_names;
+} raw_data;
+
+/* Per-input accounting. */
+typedef struct {
+    const char *name; /* events | items | campaign */
+    const char *path;
+    int64_t read, rejected; /* local */
+    mkt_rejects *rejects;
+} input_stats;
+
+static void reject(input_stats *st, const mkt_csv_record *rec, const char *reason)
+{
+    st->rejected++;
+    mkt_rejects_add(st->rejects, rec->line, reason, rec->raw, rec->raw_len);
+}
+
+/* ---------- column lookup ---------- */
+
+static int column_index(const mkt_csv_record *header, const char *name)
+{
+    if (!header || !name || !*name)
+        return -1;
+    for (int i = 0; i < header->nfields; i++)
+        if (strcasecmp(header->fields[i], name) == 0)
+            return i;
+    return -1;
+}
+
+static void header_columns(const mkt_csv_record *header, char *buf, size_t len)
+{
+    buf[0] = 0;
+    for (int i = 0; header && i < header->nfields; i++) {
+        size_t used = strlen(buf);
+        snprintf(buf + used, len - used, "%s%s", i ? ", " : "", header->fields[i]);
+    }
+}
+
+/* A required column: a missing one is a usage error naming the file and the columns it has. */
+static int require_column(const mkt_csv_record *header, const char *path, const char *option, const char *name)
+{
+    int c = column_index(header, name);
+    if (c < 0) {
+        char cols[1024];
+        header_columns(header, cols, sizeof cols);
+        mkt_fail_all(MKT_EXIT_USAGE, "ingest: %s: no column '%s' (option %s); the header has: %s", path, name,
+                     option, cols[0] ? cols : "(no header)");
+    }
+    return c;
+}
+
+static const char *field(const mkt_csv_record *rec, int col) { return col >= 0 ? rec->fields[col] : ""; }
+
+static int is_blank(const char *s)
+{
+    for (; *s; s++)
+        if (!isspace((unsigned char)*s))
+            return 0;
+    return 1;
+}
+
+/* Copy an id without surrounding spaces into buf; returns NULL if empty. */
+static const char *clean_id(const char *s, char *buf, size_t len)
+{
+    while (*s == ' ' || *s == '\t')
+        s++;
+    size_t n = strlen(s);
+    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+        n--;
+    if (n == 0)
+        return NULL;
+    if (n >= len)
+        n = len - 1;
+    memcpy(buf, s, n);
+    buf[n] = 0;
+    return buf;
+}
+
+static mkt_csv_dialect dialect_for(const char *delimiter, int header)
+{
+    mkt_csv_dialect d;
+    memset(&d, 0, sizeof d);
+    if (!strcmp(delimiter, "tab") || !strcmp(delimiter, "\\t"))
+        snprintf(d.delim, sizeof d.delim, "\t");
+    else
+        snprintf(d.delim, sizeof d.delim, "%s", delimiter);
+    d.has_header = header;
+    return d;
+}
+
+static mkt_csv_reader *open_input(const char *path, const mkt_csv_dialect *d, MPI_Comm comm)
+{
+    char err[1024] = "";
+    mkt_csv_reader *r = mkt_csv_open(path, d, comm, err, sizeof err);
+    if (!r)
+        mkt_fail_all(MKT_EXIT_ERROR, "ingest: %s", err[0] ? err : path);
+    return r;
+}
+
+/* ---------- readers per format ---------- */
+
+static void read_events_generic(const mkt_ingest_options *o, raw_data *raw, input_stats *st, MPI_Comm comm)
+{
+    mkt_csv_dialect d = dialect_for(o->delimiter ? o->delimiter : ",", o->header);
+    mkt_csv_reader *r = open_input(o->input, &d, comm);
+    const mkt_csv_record *h = mkt_csv_header(r);
+    if (!h)
+        mkt_fail_all(MKT_EXIT_USAGE, "ingest: %s: the events format needs a header line naming the columns",
+                     o->input);
+    int cu = require_column(h, o->input, "user_col", o->user_col);
+    int ci = require_column(h, o->input, "item_col", o->item_col);
+    int ct = require_column(h, o->input, "ts_col", o->ts_col);
+    int cy = o->type_col && *o->type_col ? column_index(h, o->type_col) : -1;
+    int cv = column_index(h, o->value_col);
+    int cq = column_index(h, o->qty_col);
+    int default_type = mkt_event_type_parse(o->default_type);
+    if (cy < 0 && default_type < 0)
+        mkt_fail_all(MKT_EXIT_USAGE,
+                     "ingest: %s: no event type column '%s' and default_type '%s' is not an event type", o->input,
+                     o->type_col ? o->type_col : "", o->default_type ? o->default_type : "");
+    int need = cu;
+    if (ci > need)
+        need = ci;
+    if (ct > need)
+        need = ct;
+    int nfields = h->nfields;
+    mkt_csv_record rec;
+    const char *bad;
+    char ubuf[512], ibuf[512], why[128];
+    while (mkt_csv_next(r, &rec, &bad)) {
+        st->read++;
+        if (rec.nfields < 0) {
+            reject(st, &rec, bad);
+            continue;
+        }
+        if (rec.nfields != nfields) {
+            snprintf(why, sizeof why, "expected %d fields, found %d", nfields, rec.nfields);
+            reject(st, &rec, why);
+            continue;
+        }
+        raw_event e;
+        const char *u = clean_id(field(&rec, cu), ubuf, sizeof ubuf);
+        const char *it = clean_id(field(&rec, ci), ibuf, sizeof ibuf);
+        if (!u) {
+            reject(st, &rec, "empty user id");
+            continue;
+        }
+        if (!it) {
+            reject(st, &rec, "empty item id");
+            continue;
+        }
+        if (mkt_parse_timestamp(field(&rec, ct), &e.ts) != 0) {
+            reject(st, &rec, "unparsable timestamp");
+            continue;
+        }
+        e.type = default_type;
+        if (cy >= 0) {
+            e.type = mkt_event_type_parse(field(&rec, cy));
+            if (e.type < 0) {
+                reject(st, &rec, "unknown event type");
+                continue;
+            }
+        }
+        e.value = 0;
+        if (cv >= 0 && !is_blank(field(&rec, cv)) && mkt_parse_double(field(&rec, cv), &e.value) != 0) {
+            reject(st, &rec, "unparsable value");
+            continue;
+        }
+        int64_t q = 1;
+        if (cq >= 0 && !is_blank(field(&rec, cq)) &&
+            (mkt_parse_int64(field(&rec, cq), &q) != 0 || q < INT32_MIN || q > INT32_MAX)) {
+            reject(st, &rec, "unparsable quantity");
+            continue;
+        }
+        e.qty = (int32_t)q;
+        e.line = rec.line;
+        e.user = arena_add(&raw->strings, u);
+        e.item = arena_add(&raw->strings, it);
+        GROW(raw->events, raw->n_events, raw->cap_events);
+        raw->events[raw->n_events++] = e;
+    }
+    (void)need;
+    mkt_csv_close(r);
+}
+
+static void read_movielens(const mkt_ingest_options *o, raw_data *raw, input_stats *st, MPI_Comm comm)
+{
+    mkt_csv_dialect d = dialect_for(o->delimiter ? o->delimiter : "::", 0);
+    mkt_csv_reader *r = open_input(o->input, &d, comm);
+    mkt_csv_record rec;
+    const char *bad;
+    char ubuf[512], ibuf[512], why[128];
+    while (mkt_csv_next(r, &rec, &bad)) {
+        st->read++;
+        if (rec.nfields < 0) {
+            reject(st, &rec, bad);
+            continue;
+        }
+        if (rec.nfields != 4) {
+            snprintf(why, sizeof why, "expected 4 fields (user, item, rating, timestamp), found %d", rec.nfields);
+            reject(st, &rec, why);
+            continue;
+        }
+        raw_event e;
+        const char *u = clean_id(rec.fields[0], ubuf, sizeof ubuf);
+        const char *it = clean_id(rec.fields[1], ibuf, sizeof ibuf);
+        if (!u || !it) {
+            reject(st, &rec, u ? "empty item id" : "empty user id");
+            continue;
+        }
+        if (mkt_parse_double(rec.fields[2], &e.value) != 0) {
+            reject(st, &rec, "unparsable rating");
+            continue;
+        }
+        if (mkt_parse_timestamp(rec.fields[3], &e.ts) != 0) {
+            reject(st, &rec, "unparsable timestamp");
+            continue;
+        }
+        e.type = MKT_EV_RATING;
+        e.qty = 1;
+        e.line = rec.line;
+        e.user = arena_add(&raw->strings, u);
+        e.item = arena_add(&raw->strings, it);
+        GROW(raw->events, raw->n_events, raw->cap_events);
+        raw->events[raw->n_events++] = e;
+    }
+    mkt_csv_close(r);
+}
+
+static void read_transactions(const mkt_ingest_options *o, raw_data *raw, input_stats *st, MPI_Comm comm)
+{
+    mkt_csv_dialect d = dialect_for(o->delimiter ? o->delimiter : ",", 1);
+    mkt_csv_reader *r = open_input(o->input, &d, comm);
+    const mkt_csv_record *h = mkt_csv_header(r);
+    if (!h)
+        mkt_fail_all(MKT_EXIT_USAGE, "ingest: %s: the transactions format needs its header line", o->input);
+    int cinv = require_column(h, o->input, "(transactions)", "InvoiceNo");
+    int citem = require_column(h, o->input, "(transactions)", "StockCode");
+    int cqty = require_column(h, o->input, "(transactions)", "Quantity");
+    int cdate = require_column(h, o->input, "(transactions)", "InvoiceDate");
+    int cprice = require_column(h, o->input, "(transactions)", "UnitPrice");
+    int cuser = require_column(h, o->input, "(transactions)", "CustomerID");
+    int nfields = h->nfields;
+    mkt_csv_record rec;
+    const char *bad;
+    char ubuf[512], ibuf[512], why[128];
+    while (mkt_csv_next(r, &rec, &bad)) {
+        st->read++;
+        if (rec.nfields < 0) {
+            reject(st, &rec, bad);
+            continue;
+        }
+        if (rec.nfields != nfields) {
+            snprintf(why, sizeof why, "expected %d fields, found %d", nfields, rec.nfields);
+            reject(st, &rec, why);
+            continue;
+        }
+        const char *u = clean_id(rec.fields[cuser], ubuf, sizeof ubuf);
+        const char *it = clean_id(rec.fields[citem], ibuf, sizeof ibuf);
+        if (!u) {
+            reject(st, &rec, "empty user id");
+            continue;
+        }
+        if (!it) {
+            reject(st, &rec, "empty item id");
+            continue;
+        }
+        /* Copies exported from spreadsheets write customer ids as 17850.0 */
+        size_t ul = strlen(ubuf);
+        if (ul > 2 && !strcmp(ubuf + ul - 2, ".0"))
+            ubuf[ul - 2] = 0;
+        raw_event e;
+        int64_t q;
+        double price;
+        if (mkt_parse_int64(rec.fields[cqty], &q) != 0 || q < INT32_MIN || q > INT32_MAX) {
+            reject(st, &rec, "unparsable quantity");
+            continue;
+        }
+        if (mkt_parse_double(rec.fields[cprice], &price) != 0) {
+            reject(st, &rec, "unparsable unit price");
+            continue;
+        }
+        if (mkt_parse_timestamp(rec.fields[cdate], &e.ts) != 0) {
+            reject(st, &rec, "unparsable timestamp");
+            continue;
+        }
+        (void)cinv;
+        e.type = MKT_EV_PURCHASE; /* cancellations (invoice C..., negative quantity) are returns */
+        e.qty = (int32_t)q;
+        e.value = (double)q * price;
+        e.line = rec.line;
+        e.user = arena_add(&raw->strings, u);
+        e.item = arena_add(&raw->strings, it);
+        GROW(raw->events, raw->n_events, raw->cap_events);
+        raw->events[raw->n_events++] = e;
+    }
+    mkt_csv_close(r);
+}
+
+static void read_items(const char *path, raw_data *raw, input_stats *st, MPI_Comm comm)
+{
+    mkt_csv_dialect d = dialect_for(",", 1);
+    mkt_csv_reader *r = open_input(path, &d, comm);
+    const mkt_csv_record *h = mkt_csv_header(r);
+    if (!h)
+        mkt_fail_all(MKT_EXIT_USAGE, "ingest: %s: the items file needs a header line", path);
+    int ci = require_column(h, path, "(items)", "item");
+    int cc = column_index(h, "category"), cb = column_index(h, "brand"), cp = column_index(h, "price");
+    int cost = column_index(h, "cost"), cs = column_index(h, "stock");
+    int nfields = h->nfields;
+    mkt_csv_record rec;
+    const char *bad;
+    char ibuf[512], cbuf[512], bbuf[512], why[128];
+    while (mkt_csv_next(r, &rec, &bad)) {
+        st->read++;
+        if (rec.nfields < 0) {
+            reject(st, &rec, bad);
+            continue;
+        }
+        if (rec.nfields != nfields) {
+            snprintf(why, sizeof why, "expected %d fields, found %d", nfields, rec.nfields);
+            reject(st, &rec, why);
+            continue;
+        }
+        const char *it = clean_id(rec.fields[ci], ibuf, sizeof ibuf);
+        if (!it) {
+            reject(st, &rec, "empty item id");
+            continue;
+        }
+        raw_item x;
+        x.price = x.cost = 0;
+        x.stock = 0;
+        if (cp >= 0 && !is_blank(rec.fields[cp]) && (mkt_parse_double(rec.fields[cp], &x.price) != 0 || x.price < 0)) {
+            reject(st, &rec, "unparsable or negative price");
+            continue;
+        }
+        if (cost >= 0 && !is_blank(rec.fields[cost]) && mkt_parse_double(rec.fields[cost], &x.cost) != 0) {
+            reject(st, &rec, "unparsable cost");
+            continue;
+        }
+        int64_t s = 0;
+        if (cs >= 0 && !is_blank(rec.fields[cs]) &&
+            (mkt_parse_int64(rec.fields[cs], &s) != 0 || s < INT32_MIN || s > INT32_MAX)) {
+            reject(st, &rec, "unparsable stock");
+            continue;
+        }
+        x.stock = (int32_t)s;
+        const char *cat = clean_id(field(&rec, cc), cbuf, sizeof cbuf);
+        const char *brand = clean_id(field(&rec, cb), bbuf, sizeof bbuf);
+        x.item = arena_add(&raw->strings, it);
+        x.category = arena_add(&raw->strings, cat ? cat : "(none)");
+        x.brand = arena_add(&raw->strings, brand ? brand : "(none)");
+        x.line = rec.line;
+        GROW(raw->items, raw->n_items, raw->cap_items);
+        raw->items[raw->n_items++] = x;
+    }
+    mkt_csv_close(r);
+}
+
+static int parse_flag(const char *s, int32_t *out)
+{
+    int64_t v;
+    double d;
+    if (is_blank(s)) {
+        *out = 0;
+        return 0;
+    }
+    if (mkt_parse_int64(s, &v) == 0 && (v == 0 || v == 1)) {
+        *out = (int32_t)v;
+        return 0;
+    }
+    if (mkt_parse_double(s, &d) == 0 && (d == 0.0 || d == 1.0)) {
+        *out = (int32_t)d;
+        return 0;
+    }
+    return -1;
+}
+
+static void read_campaign(const mkt_ingest_options *o, const char *path, raw_data *raw, input_stats *st,
+                          MPI_Comm comm)
+{
+    mkt_csv_dialect d = dialect_for(o->delimiter && !strcmp(o->format, "campaign") ? o->delimiter : ",", 1);
+    mkt_csv_reader *r = open_input(path, &d, comm);
+    const mkt_csv_record *h = mkt_csv_header(r);
+    if (!h)
+        mkt_fail_all(MKT_EXIT_USAGE, "ingest: %s: the campaign format needs a header line", path);
+    const char *tcol = o->treatment_col;
+    if (!strcmp(tcol, "auto"))
+        tcol = column_index(h, "treatment") >= 0 ? "treatment" : "segment";
+    int ct = require_column(h, path, "treatment_col", tcol);
+    int cv = column_index(h, o->visit_col), cc = column_index(h, o->conversion_col), cs = column_index(h, o->spend_col);
+    int cu = column_index(h, o->campaign_user_col);
+    int nfields = h->nfields;
+    /* every other column is a user attribute */
+    raw->n_attr = 0;
+    int *attr_col = mkt_xmalloc(sizeof(int) * (size_t)nfields);
+    raw->attr_names = mkt_xmalloc(sizeof(char *) * (size_t)nfields);
+    for (int c = 0; c < nfields; c++)
+        if (c != ct && c != cv && c != cc && c != cs && c != cu) {
+            attr_col[raw->n_attr] = c;
+            raw->attr_names[raw->n_attr++] = mkt_xstrdup(h->fields[c]);
+        }
+    mkt_csv_record rec;
+    const char *bad;
+    char ubuf[512], tbuf[512], why[128];
+    while (mkt_csv_next(r, &rec, &bad)) {
+        st->read++;
+        if (rec.nfields < 0) {
+            reject(st, &rec, bad);
+            continue;
+        }
+        if (rec.nfields != nfields) {
+            snprintf(why, sizeof why, "expected %d fields, found %d", nfields, rec.nfields);
+            reject(st, &rec, why);
+            continue;
+        }
+        raw_campaign x;
+        const char *u;
+        if (cu >= 0) {
+            u = clean_id(rec.fields[cu], ubuf, sizeof ubuf);
+            if (!u) {
+                reject(st, &rec, "empty user id");
+                continue;
+            }
+        } else {
+            /* logs without a user column (Hillstrom): one customer per row, named by its line */
+            snprintf(ubuf, sizeof ubuf, "%" PRId64, rec.line);
+            u = ubuf;
+        }
+        const char *t = clean_id(rec.fields[ct], tbuf, sizeof tbuf);
+        if (!t) {
+            reject(st, &rec, "empty treatment");
+            continue;
+        }
+        if (cv >= 0 && parse_flag(rec.fields[cv], &x.visit) != 0) {
+            reject(st, &rec, "visit is not 0 or 1");
+            continue;
+        }
+        if (cc >= 0 && parse_flag(rec.fields[cc], &x.conversion) != 0) {
+            reject(st, &rec, "conversion is not 0 or 1");
+            continue;
+        }
+        x.spend = 0;
+        if (cs >= 0 && !is_blank(rec.fields[cs]) && mkt_parse_double(rec.fields[cs], &x.spend) != 0) {
+            reject(st, &rec, "unparsable spend");
+            continue;
+        }
+        if (cv < 0)
+            x.visit = 0;
+        if (cc < 0)
+            x.conversion = 0;
+        x.user = arena_add(&raw->strings, u);
+        x.treatment = arena_add(&raw->strings, t);
+        x.line = rec.line;
+        if (raw->n_campaign == raw->cap_campaign) {
+            raw->cap_campaign = raw->cap_campaign ? 2 * raw->cap_campaign : 1024;
+            raw->campaign = mkt_xrealloc(raw->campaign, sizeof(raw_campaign) * (size_t)raw->cap_campaign);
+            raw->campaign_attr = mkt_xrealloc(raw->campaign_attr, sizeof(int64_t) * (size_t)raw->cap_campaign *
+                                                                      (size_t)(raw->n_attr > 0 ? raw->n_attr : 1));
+        }
+        for (int a = 0; a < raw->n_attr; a++) {
+            char abuf[512];
+            const char *v = clean_id(rec.fields[attr_col[a]], abuf, sizeof abuf);
+            raw->campaign_attr[raw->n_campaign * raw->n_attr + a] = arena_add(&raw->strings, v ? v : "");
+        }
+        raw->campaign[raw->n_campaign++] = x;
+    }
+    free(attr_col);
+    mkt_csv_close(r);
+}
+
+/* ---------- id dictionaries ---------- */
+
+/* Dictionary of the strings whose arena offsets sit at byte `field` of each
+ * of n rows of `stride` bytes. */
+static mkt_dict dict_from_field(const arena *a, const void *rows, int64_t n, size_t stride, size_t field,
+                                MPI_Comm comm)
+{
+    char **p = mkt_xmalloc(sizeof(char *) * (size_t)(n > 0 ? n : 1));
+    for (int64_t i = 0; i < n; i++) {
+        int64_t off;
+        memcpy(&off, (const char *)rows + (size_t)i * stride + field, sizeof off);
+        p[i] = a->data + off;
+    }
+    mkt_dict d;
+    mkt_dict_build(&d, p, n, comm);
+    free(p);
+    return d;
+}
+
+/* Users (or items) from several row kinds: gather offsets into one list. */
+static mkt_dict build_users(const raw_data *raw, MPI_Comm comm)
+{
+    int64_t n = raw->n_events + raw->n_campaign, k = 0;
+    int64_t *off = mkt_xmalloc(sizeof(int64_t) * (size_t)(n > 0 ? n : 1));
+    for (int64_t i = 0; i < raw->n_events; i++)
+        off[k++] = raw->events[i].user;
+    for (int64_t i = 0; i < raw->n_campaign; i++)
+        off[k++] = raw->campaign[i].user;
+    mkt_dict d = dict_from_field(&raw->strings, off, k, sizeof(int64_t), 0, comm);
+    free(off);
+    return d;
+}
+
+static mkt_dict build_items(const raw_data *raw, MPI_Comm comm)
+{
+    int64_t n = raw->n_events + raw->n_items, k = 0;
+    int64_t *off = mkt_xmalloc(sizeof(int64_t) * (size_t)(n > 0 ? n : 1));
+    for (int64_t i = 0; i < raw->n_events; i++)
+        off[k++] = raw->events[i].item;
+    for (int64_t i = 0; i < raw->n_items; i++)
+        off[k++] = raw->items[i].item;
+    mkt_dict d = dict_from_field(&raw->strings, off, k, sizeof(int64_t), 0, comm);
+    free(off);
+    return d;
+}
+
+/* ---------- the items table ---------- */
+
+typedef struct {
+    int64_t line; /* the catalogue row (or the last transaction) that set the values */
+    double price, cost;
+    int32_t item, category, brand, stock;
+    int32_t from_catalogue;
+} item_record;
+
+static int item_record_cmp(const void *a, const void *b)
+{
+    const item_record *x = a, *y = b;
+    if (x->item != y->item)
+        return x->item < y->item ? -1 : 1;
+    if (x->from_catalogue != y->from_catalogue)
+        return x->from_catalogue > y->from_catalogue ? -1 : 1; /* catalogue rows first */
+    return x->line < y->line ? -1 : x->line > y->line;
+}
+
+/* Build the items table on the item owners: catalogue rows where present
+ * (a second catalogue row for an item is rejected); otherwise the unit price
+ * of the item's last purchase and category "(unknown)". */
+static void write_items(hid_t file, const raw_data *raw, const mkt_dict *items, const mkt_dict *categories,
+                        const mkt_dict *brands, int64_t unknown_category, int64_t unknown_brand,
+                        input_stats *item_stats, int64_t *stored_items, MPI_Comm comm)
+{
+    int rank, nranks;
+    MKT_MPI(MPI_Comm_rank(comm, &rank));
+    MKT_MPI(MPI_Comm_size(comm, &nranks));
+    int64_t n = raw->n_items, k = 0;
+    for (int64_t i = 0; i < raw->n_events; i++)
+        if (raw->events[i].type == MKT_EV_PURCHASE && raw->events[i].qty > 0)
+            n++;
+    item_record *recs = mkt_xmalloc(sizeof(item_record) * (size_t)(n > 0 ? n : 1));
+    int64_t *counts = mkt_xcalloc((size_t)nranks, sizeof(int64_t));
+    for (int64_t i = 0; i < raw->n_items; i++) {
+        const raw_item *x = &raw->items[i];
+        item_record r = {x->line, x->price, x->cost, (int32_t)mkt_dict_find(items, raw->strings.data + x->item),
+                         (int32_t)mkt_dict_find(categories, raw->strings.data + x->category),
+                         (int32_t)mkt_dict_find(brands, raw->strings.data + x->brand), x->stock, 1};
+        recs[k++] = r;
+    }
+    for (int64_t i = 0; i < raw->n_events; i++) {
+        const raw_event *e = &raw->events[i];
+        if (e->type != MKT_EV_PURCHASE || e->qty <= 0)
+            continue;
+        item_record r = {e->line, e->value / e->qty, 0, (int32_t)mkt_dict_find(items, raw->strings.data + e->item),
+                         (int32_t)unknown_category, (int32_t)unknown_brand, 0, 0};
+        recs[k++] = r;
+    }
+    /* group by owner */
+    qsort(recs, (size_t)k, sizeof(item_record), item_record_cmp);
+    for (int64_t i = 0; i < k; i++)
+        counts[mkt_block_owner(recs[i].item, items->n, nranks)]++;
+    int64_t nrecv = 0;
+    item_record *mine = mkt_alltoallv_elems(recs, counts, sizeof(item_record), &nrecv, comm);
+    free(recs);
+    free(counts);
+    qsort(mine, (size_t)nrecv, sizeof(item_record), item_record_cmp);
+    mkt_block b = mkt_block_of(items->n, nranks, rank);
+    int64_t nb = b.end - b.begin;
+    double *price = mkt_xcalloc((size_t)(nb + 1), sizeof(double)), *cost = mkt_xcalloc((size_t)(nb + 1), sizeof(double));
+    int32_t *cat = mkt_xmalloc(sizeof(int32_t) * (size_t)(nb + 1)), *brand = mkt_xmalloc(sizeof(int32_t) * (size_t)(nb + 1));
+    int32_t *stock = mkt_xcalloc((size_t)(nb + 1), sizeof(int32_t));
+    int64_t *set_line = mkt_xcalloc((size_t)(nb + 1), sizeof(int64_t));
+    int32_t *has_catalogue = mkt_xcalloc((size_t)(nb + 1), sizeof(int32_t));
+    for (int64_t i = 0; i < nb; i++) {
+        cat[i] = (int32_t)unknown_category;
+        brand[i] = (int32_t)unknown_brand;
+        set_line[i] = -1;
+    }
+    for (int64_t i = 0; i < nrecv; i++) {
+        const item_record *r = &mine[i];
+        int64_t j = r->item - b.begin;
+        if (r->from_catalogue) {
+            if (has_catalogue[j]) {
+                char why[160];
+                snprintf(why, sizeof why, "duplicate item id (first defined on line %" PRId64 ")", set_line[j]);
+                item_stats->rejected++;
+                mkt_rejects_add(item_stats->rejects, r->line, why, "", 0);
+                continue;
+            }
+            has_catalogue[j] = 1;
+            price[j] = r->price;
+            cost[j] = r->cost;
+            cat[j] = r->category;
+            brand[j] = r->brand;
+            stock[j] = r->stock;
+            set_line[j] = r->line;
+        } else if (!has_catalogue[j] && r->line > set_line[j]) {
+            price[j] = r->price;
+            set_line[j] = r->line;
+        }
+    }
+    int64_t stored = 0;
+    for (int64_t i = 0; i < nb; i++)
+        stored += has_catalogue[i];
+    MKT_MPI(MPI_Allreduce(&stored, stored_items, 1, MPI_INT64_T, MPI_SUM, comm));
+    mkt_h5_write_rows_at(file, "/items/price", H5T_NATIVE_DOUBLE, price, b.begin, nb, items->n, 0, comm);
+    mkt_h5_write_rows_at(file, "/items/cost", H5T_NATIVE_DOUBLE, cost, b.begin, nb, items->n, 0, comm);
+    mkt_h5_write_rows_at(file, "/items/category", H5T_NATIVE_INT32, cat, b.begin, nb, items->n, 0, comm);
+    mkt_h5_write_rows_at(file, "/items/brand", H5T_NATIVE_INT32, brand, b.begin, nb, items->n, 0, comm);
+    mkt_h5_write_rows_at(file, "/items/stock", H5T_NATIVE_INT32, stock, b.begin, nb, items->n, 0, comm);
+    mkt_h5_write_rows_at(file, "/items/in_catalogue", H5T_NATIVE_INT32, has_catalogue, b.begin, nb, items->n, 0,
+                         comm);
+    free(mine);
+    free(price);
+    free(cost);
+    free(cat);
+    free(brand);
+    free(stock);
+    free(set_line);
+    free(has_catalogue);
+}
+
+/* ---------- campaigns ---------- */
+
+/* Treatment dictionary with the control group first (index 0). */
+static char **treatment_names(const raw_data *raw, const char *control, int64_t *n_out, MPI_Comm comm)
+{
+    mkt_dict d = dict_from_field(&raw->strings, raw->campaign, raw->n_campaign, sizeof(raw_campaign),
+                                 offsetof(raw_campaign, treatment), comm);
+    int64_t c = mkt_dict_find(&d, control);
+    if (c < 0 && d.n > 0) {
+        char have[1024] = "";
+        for (int64_t i = 0; i < d.n && strlen(have) < 900; i++)
+            snprintf(have + strlen(have), sizeof have - strlen(have), "%s'%s'", i ? ", " : "", d.names[i]);
+        mkt_fail_all(MKT_EXIT_USAGE, "ingest: campaign log has no control group '%s' (treatments found: %s)", control,
+                     have);
+    }
+    char **names = mkt_xmalloc(sizeof(char *) * (size_t)(d.n > 0 ? d.n : 1));
+    int64_t k = 0;
+    if (c >= 0)
+        names[k++] = mkt_xstrdup(d.names[c]);
+    for (int64_t i = 0; i < d.n; i++)
+        if (i != c)
+            names[k++] = mkt_xstrdup(d.names[i]);
+    *n_out = k;
+    mkt_dict_free(&d);
+    return names;
+}
+
+static int64_t write_campaigns(hid_t file, const mkt_ingest_options *o, raw_data *raw, const mkt_dict *users,
+                               input_stats *st, MPI_Comm comm)
+{
+    int rank;
+    MKT_MPI(MPI_Comm_rank(comm, &rank));
+    int64_t n_attr_local = raw->n_attr, n_attr = 0;
+    MKT_MPI(MPI_Allreduce(&n_attr_local, &n_attr, 1, MPI_INT64_T, MPI_MAX, comm));
+    const char *control = o->control;
+    if (!strcmp(control, "auto")) {
+        /* "control" unless the log is Hillstrom's */
+        int64_t found = 0, any = 0;
+        for (int64_t i = 0; i < raw->n_campaign; i++)
+            if (!strcmp(raw->strings.data + raw->campaign[i].treatment, "No E-Mail"))
+                found = 1;
+        MKT_MPI(MPI_Allreduce(&found, &any, 1, MPI_INT64_T, MPI_MAX, comm));
+        control = any ? "No E-Mail" : "control";
+    }
+    int64_t nt = 0;
+    char **tnames = treatment_names(raw, control, &nt, comm);
+    mkt_dict tdict;
+    memset(&tdict, 0, sizeof tdict);
+    tdict.n = nt;
+    tdict.names = tnames;
+    /* lookup by linear scan: a handful of treatments */
+    /* attributes: numeric columns stay numbers; a column with any non-numeric
+     * value (on any rank) is categorical and coded by its sorted levels */
+    int32_t *categorical = mkt_xcalloc((size_t)(n_attr + 1), sizeof(int32_t));
+    for (int64_t i = 0; i < raw->n_campaign; i++)
+        for (int a = 0; a < n_attr; a++) {
+            double v;
+            const char *s = raw->strings.data + raw->campaign_attr[i * n_attr + a];
+            if (*s && mkt_parse_double(s, &v) != 0)
+                categorical[a] = 1;
+        }
+    MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, categorical, (int)n_attr, MPI_INT32_T, MPI_MAX, comm));
+    mkt_dict *levels = mkt_xcalloc((size_t)(n_attr + 1), sizeof(mkt_dict));
+    for (int a = 0; a < n_attr; a++)
+        if (categorical[a])
+            levels[a] = dict_from_field(&raw->strings, raw->campaign_attr, raw->n_campaign,
+                                            sizeof(int64_t) * (size_t)n_attr, sizeof(int64_t) * (size_t)a, comm);
+    int64_t n = raw->n_campaign;
+    mkt_campaign_row *rows = mkt_xmalloc(sizeof(mkt_campaign_row) * (size_t)(n > 0 ? n : 1));
+    double *attrs = mkt_xmalloc(sizeof(double) * (size_t)(n > 0 ? n : 1) * (size_t)(n_attr > 0 ? n_attr : 1));
+    for (int64_t i = 0; i < n; i++) {
+        const raw_campaign *x = &raw->campaign[i];
+        rows[i].user = (int32_t)mkt_dict_find(users, raw->strings.data + x->user);
+        rows[i].treatment = 0;
+        for (int64_t t = 0; t < nt; t++)
+            if (!strcmp(tnames[t], raw->strings.data + x->treatment))
+                rows[i].treatment = (int32_t)t;
+        rows[i].visit = x->visit;
+        rows[i].conversion = x->conversion;
+        rows[i].spend = x->spend;
+        rows[i].order = x->line;
+        for (int a = 0; a < n_attr; a++) {
+            const char *s = raw->strings.data + raw->campaign_attr[i * n_attr + a];
+            double v = NAN;
+            if (categorical[a])
+                v = (double)mkt_dict_find(&levels[a], s);
+            else if (*s)
+                mkt_parse_double(s, &v);
+            attrs[i * n_attr + a] = v;
+        }
+    }
+    int64_t stored = mkt_store_write_campaigns(file, &rows, &attrs, n, (int)n_attr, users->n, comm);
+    mkt_h5_write_strings(file, "/ids/treatments", tnames, rank == 0 ? nt : 0, comm);
+    /* attribute names: rank 0 may have read no campaign rows but has the header */
+    mkt_h5_write_strings(file, "/campaigns/attr_names", raw->attr_names, rank == 0 ? n_attr : 0, comm);
+    for (int a = 0; a < n_attr; a++) {
+        if (!categorical[a])
+            continue;
+        char path[600];
+        snprintf(path, sizeof path, "/campaigns/levels/%s", raw->attr_names[a]);
+        mkt_dict_write(&levels[a], file, path, comm);
+        mkt_dict_free(&levels[a]);
+    }
+    mkt_h5_attr_set_string(file, "/campaigns", "control", control);
+    (void)st;
+    free(levels);
+    free(categorical);
+    for (int64_t t = 0; t < nt; t++)
+        free(tnames[t]);
+    free(tnames);
+    return stored;
+}
+
+/* ---------- the stage ---------- */
+
+static void report_input(json_t *metrics, input_stats *st, int64_t stored_global, const mkt_ingest_options *o,
+                         const char *rejects_path, MPI_Comm comm)
+{
+    int64_t local[2] = {st->read, st->rejected}, global[2];
+    MKT_MPI(MPI_Allreduce(local, global, 2, MPI_INT64_T, MPI_SUM, comm));
+    mkt_rejects_write(st->rejects, st->path, rejects_path, comm);
+    json_t *inputs = mkt_metrics_child(metrics, "inputs");
+    json_t *in = mkt_metrics_child(inputs, st->name);
+    mkt_metrics_set_str(in, "path", st->path);
+    json_t *rows = mkt_metrics_child(in, "rows");
+    mkt_metrics_set_int(rows, "read", global[0]);
+    mkt_metrics_set_int(rows, "stored", stored_global);
+    mkt_metrics_set_int(rows, "rejected", global[1]);
+    double rate = global[0] > 0 ? (double)global[1] / (double)global[0] : 0;
+    mkt_metrics_set_real(in, "reject_rate", rate);
+    mkt_log("ingest", "%s %s: read %lld, stored %lld, rejected %lld (%.2f%%)", st->name, st->path,
+            (long long)global[0], (long long)stored_global, (long long)global[1], 100 * rate);
+    if (global[0] != stored_global + global[1])
+        mkt_fail("ingest: %s: rows read (%lld) != stored (%lld) + rejected (%lld): internal accounting error",
+                 st->path, (long long)global[0], (long long)stored_global, (long long)global[1]);
+    (void)o;
+}
+
+static void check_reject_rate(const input_stats *st, double max_rate, const char *rejects_path, MPI_Comm comm)
+{
+    int64_t local[2] = {st->read, st->rejected}, global[2];
+    MKT_MPI(MPI_Allreduce(local, global, 2, MPI_INT64_T, MPI_SUM, comm));
+    double rate = global[0] > 0 ? (double)global[1] / (double)global[0] : 0;
+    if (rate > max_rate)
+        mkt_fail_all(MKT_EXIT_ERROR,
+                     "ingest: %s: %lld of %lld rows rejected (%.2f%%), above max_reject_rate %.2f%%; "
+                     "the reasons are in %s",
+                     st->path, (long long)global[1], (long long)global[0], 100 * rate, 100 * max_rate, rejects_path);
+}
+
+int mkt_ingest_run(const mkt_ingest_options *o, MPI_Comm comm, json_t *metrics)
+{
+    double t0 = mkt_now();
+    int rank;
+    MKT_MPI(MPI_Comm_rank(comm, &rank));
+    if (!o->input)
+        mkt_fail_all(MKT_EXIT_USAGE, "ingest: --input FILE is required");
+    if (!o->out)
+        mkt_fail_all(MKT_EXIT_USAGE, "ingest: --out STORE.h5 is required");
+    const char *fmt = o->format;
+    int is_events = !strcmp(fmt, "events"), is_ml = !strcmp(fmt, "movielens"), is_tx = !strcmp(fmt, "transactions");
+    int is_campaign = !strcmp(fmt, "campaign");
+    if (!is_events && !is_ml && !is_tx && !is_campaign)
+        mkt_fail_all(MKT_EXIT_USAGE, "ingest: unknown format '%s' (events, movielens, transactions, campaign)", fmt);
+    if (is_campaign && o->campaign)
+        mkt_fail_all(MKT_EXIT_USAGE, "ingest: --campaign is for a campaign log beside an events input");
+    char rejects_path[4096];
+    snprintf(rejects_path, sizeof rejects_path, "%s", o->rejects ? o->rejects : "");
+    if (!o->rejects)
+        snprintf(rejects_path, sizeof rejects_path, "%s.rejects.csv", o->out);
+    if (rank == 0)
+        remove(rejects_path);
+
+    raw_data raw;
+    memset(&raw, 0, sizeof raw);
+    input_stats st_events = {"events", o->input, 0, 0, mkt_rejects_new()};
+    input_stats st_items = {"items", o->items, 0, 0, mkt_rejects_new()};
+    input_stats st_campaign = {"campaign", is_campaign ? o->input : o->campaign, 0, 0, mkt_rejects_new()};
+    if (is_events)
+        read_events_generic(o, &raw, &st_events, comm);
+    else if (is_ml)
+        read_movielens(o, &raw, &st_events, comm);
+    else if (is_tx)
+        read_transactions(o, &raw, &st_events, comm);
+    if (o->items)
+        read_items(o->items, &raw, &st_items, comm);
+    if (st_campaign.path)
+        read_campaign(o, st_campaign.path, &raw, &st_campaign, comm);
+    double t_parse = mkt_now() - t0;
+    mkt_log("ingest", "parsed inputs in %.2fs", t_parse);
+
+    /* dictionaries */
+    mkt_dict users = build_users(&raw, comm), items = build_items(&raw, comm);
+    int64_t any_unknown_local = 0, any_unknown = 0;
+    {
+        /* items with no catalogue row get category and brand "(unknown)" */
+        mkt_dict catalogue = dict_from_field(&raw.strings, raw.items, raw.n_items, sizeof(raw_item),
+                                             offsetof(raw_item, item), comm);
+        any_unknown_local = items.n > catalogue.n;
+        mkt_dict_free(&catalogue);
+        MKT_MPI(MPI_Allreduce(&any_unknown_local, &any_unknown, 1, MPI_INT64_T, MPI_MAX, comm));
+    }
+    int64_t n_cat_off = raw.n_items + (any_unknown ? 1 : 0);
+    int64_t *cat_off = mkt_xmalloc(sizeof(int64_t) * (size_t)(n_cat_off + 1));
+    int64_t *brand_off = mkt_xmalloc(sizeof(int64_t) * (size_t)(n_cat_off + 1));
+    for (int64_t i = 0; i < raw.n_items; i++) {
+        cat_off[i] = raw.items[i].category;
+        brand_off[i] = raw.items[i].brand;
+    }
+    if (any_unknown) {
+        cat_off[raw.n_items] = arena_add(&raw.strings, "(unknown)");
+        brand_off[raw.n_items] = cat_off[raw.n_items];
+    }
+    mkt_dict categories = dict_from_field(&raw.strings, cat_off, n_cat_off, sizeof(int64_t), 0, comm);
+    mkt_dict brands = dict_from_field(&raw.strings, brand_off, n_cat_off, sizeof(int64_t), 0, comm);
+    free(cat_off);
+    free(brand_off);
+    if (users.n > INT32_MAX || items.n > INT32_MAX)
+        mkt_fail_all(MKT_EXIT_ERROR, "ingest: more than 2^31 distinct users or items");
+    mkt_log("ingest", "%lld users, %lld items, %lld categories", (long long)users.n, (long long)items.n,
+            (long long)categories.n);
+
+    mkt_h5out out;
+    mkt_h5_create(&out, o->out, "store", comm);
+    hid_t f = out.file;
+    mkt_dict_write(&users, f, "/ids/users", comm);
+    mkt_dict_write(&items, f, "/ids/items", comm);
+    mkt_dict_write(&categories, f, "/ids/categories", comm);
+    mkt_dict_write(&brands, f, "/ids/brands", comm);
+    int64_t stored_items = 0;
+    write_items(f, &raw, &items, &categories, &brands, mkt_dict_find(&categories, "(unknown)"),
+                mkt_dict_find(&brands, "(unknown)"), &st_items, &stored_items, comm);
+
+    /* events */
+    int64_t n = raw.n_events;
+    mkt_event *ev = mkt_xmalloc(sizeof(mkt_event) * (size_t)(n > 0 ? n : 1));
+    int64_t min_ts = INT64_MAX, max_ts = INT64_MIN;
+    for (int64_t i = 0; i < n; i++) {
+        const raw_event *r = &raw.events[i];
+        ev[i].user = (int32_t)mkt_dict_find(&users, raw.strings.data + r->user);
+        ev[i].item = (int32_t)mkt_dict_find(&items, raw.strings.data + r->item);
+        ev[i].ts = r->ts;
+        ev[i].order = r->line;
+        ev[i].value = r->value;
+        ev[i].qty = r->qty;
+        ev[i].type = r->type;
+        if (r->ts < min_ts)
+            min_ts = r->ts;
+        if (r->ts > max_ts)
+            max_ts = r->ts;
+    }
+    free(raw.events);
+    raw.events = NULL;
+    MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, &min_ts, 1, MPI_INT64_T, MPI_MIN, comm));
+    MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, &max_ts, 1, MPI_INT64_T, MPI_MAX, comm));
+    int64_t stored_events = mkt_store_write_events(f, &ev, n, users.n, items.n, comm);
+    int64_t stored_campaign = 0;
+    if (st_campaign.path)
+        stored_campaign = write_campaigns(f, o, &raw, &users, &st_campaign, comm);
+    mkt_h5_attr_set_string(f, ".", "source", "mkt ingest");
+    mkt_h5_attr_set_string(f, ".", "ingest_format", fmt);
+    if (stored_events > 0) {
+        mkt_h5_attr_set_int(f, ".", "start_ts", min_ts);
+        mkt_h5_attr_set_int(f, ".", "end_ts", max_ts + 1);
+    }
+
+    /* accounting before commit: a store past the reject threshold is not published */
+    if (!is_campaign)
+        report_input(metrics, &st_events, stored_events, o, rejects_path, comm);
+    if (o->items)
+        report_input(metrics, &st_items, stored_items, o, rejects_path, comm);
+    if (st_campaign.path)
+        report_input(metrics, &st_campaign, stored_campaign, o, rejects_path, comm);
+    if (!is_campaign)
+        check_reject_rate(&st_events, o->max_reject_rate, rejects_path, comm);
+    if (o->items)
+        check_reject_rate(&st_items, o->max_reject_rate, rejects_path, comm);
+    if (st_campaign.path)
+        check_reject_rate(&st_campaign, o->max_reject_rate, rejects_path, comm);
+    mkt_h5_commit(&out);
+
+    double t_all = mkt_now() - t0;
+    mkt_metrics_set_str(metrics, "out", o->out);
+    mkt_metrics_set_str(metrics, "format", fmt);
+    mkt_metrics_set_str(metrics, "rejects_file", rejects_path);
+    mkt_metrics_set_int(metrics, "users", users.n);
+    mkt_metrics_set_int(metrics, "items", items.n);
+    mkt_metrics_set_int(metrics, "categories", categories.n);
+    json_t *tm = mkt_metrics_child(metrics, "seconds");
+    mkt_metrics_set_real(tm, "parse", t_parse);
+    mkt_metrics_set_real(tm, "total", t_all);
+    mkt_log("ingest", "wrote %s in %.2fs", o->out, t_all);
+
+    mkt_rejects_free(st_events.rejects);
+    mkt_rejects_free(st_items.rejects);
+    mkt_rejects_free(st_campaign.rejects);
+    mkt_dict_free(&users);
+    mkt_dict_free(&items);
+    mkt_dict_free(&categories);
+    mkt_dict_free(&brands);
+    free(raw.strings.data);
+    free(raw.items);
+    free(raw.campaign);
+    free(raw.campaign_attr);
+    for (int a = 0; a < raw.n_attr; a++)
+        free(raw.attr_names[a]);
+    free(raw.attr_names);
+    return MKT_EXIT_OK;
+}

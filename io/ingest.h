@@ -1,0 +1,39 @@
+/* ingest.h — `mkt ingest`: CSV files into a partitioned store.
+ *
+ * Formats: `events` (generic, column mapping from options), `movielens`
+ * ("::" or tab separated user, item, rating, timestamp, no header),
+ * `transactions` (InvoiceNo, StockCode, Description, Quantity, InvoiceDate,
+ * UnitPrice, CustomerID, Country), `campaign` (randomized campaign logs such
+ * as Hillstrom's).  An items catalogue and a campaign log can be ingested
+ * together with an events file so users and items share one id space.
+ *
+ * Every row read is either stored or rejected with its line and reason;
+ * rows read = rows stored + rows rejected for every input, in the metrics. */
+#ifndef MKT_INGEST_H
+#define MKT_INGEST_H
+
+#include <jansson.h>
+#include <mpi.h>
+#include <stdint.h>
+
+typedef struct {
+    const char *format;   /* events | movielens | transactions | campaign */
+    const char *input;    /* the main input file */
+    const char *items;    /* optional items catalogue: item,category,brand,price,cost,stock */
+    const char *campaign; /* optional campaign log, ingested with the events */
+    const char *out;
+    const char *rejects;  /* rejects file; default OUT.rejects.csv */
+    double max_reject_rate;
+    const char *delimiter; /* "," "tab" ";" "::"; default per format */
+    int header;            /* main input has a header line (events, transactions, campaign) */
+    /* generic events column mapping */
+    const char *user_col, *item_col, *type_col, *ts_col, *value_col, *qty_col;
+    const char *default_type; /* event type when there is no type column */
+    /* campaign columns; "auto" picks `treatment`/`control` or Hillstrom's `segment`/`No E-Mail` */
+    const char *treatment_col, *control, *visit_col, *conversion_col, *spend_col, *campaign_user_col;
+} mkt_ingest_options;
+
+/* Collective. Returns an exit status (0 on success). */
+int mkt_ingest_run(const mkt_ingest_options *opt, MPI_Comm comm, json_t *metrics);
+
+#endif

@@ -1,0 +1,76 @@
+/* metrics.c — per-stage metrics as JSON, written by rank 0 (see metrics.h). */
+#include "metrics.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "check.h"
+
+json_t *mkt_metrics_new(const char *stage)
+{
+    json_t *m = json_object();
+    if (!m)
+        mkt_fail("out of memory");
+    mkt_metrics_set_str(m, "stage", stage);
+    mkt_metrics_set_int(m, "ranks", mkt_nranks());
+    time_t now = time(NULL);
+    char buf[64];
+    strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+    mkt_metrics_set_str(m, "started_utc", buf);
+    return m;
+}
+
+void mkt_metrics_write(json_t *metrics, const char *path, MPI_Comm comm)
+{
+    if (!path || !*path)
+        return;
+    int rank, ok = 1;
+    char why[512] = "";
+    MKT_MPI(MPI_Comm_rank(comm, &rank));
+    if (rank == 0) {
+        size_t n = strlen(path) + 8;
+        char *tmp = mkt_xmalloc(n);
+        snprintf(tmp, n, "%s.tmp", path);
+        if (json_dump_file(metrics, tmp, JSON_INDENT(2) | JSON_SORT_KEYS) != 0) {
+            ok = 0;
+            snprintf(why, sizeof why, "cannot write metrics file %s: %s", tmp, strerror(errno));
+        } else if (rename(tmp, path) != 0) {
+            ok = 0;
+            snprintf(why, sizeof why, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
+        }
+        free(tmp);
+    }
+    MKT_MPI(MPI_Bcast(&ok, 1, MPI_INT, 0, comm));
+    if (!ok) {
+        MKT_MPI(MPI_Bcast(why, sizeof why, MPI_CHAR, 0, comm));
+        mkt_fail_all(MKT_EXIT_ERROR, "%s", why);
+    }
+}
+
+static void set(json_t *obj, const char *key, json_t *v)
+{
+    if (!v || json_object_set_new(obj, key, v) != 0)
+        mkt_fail("cannot set metrics key %s", key);
+}
+
+void mkt_metrics_set_int(json_t *obj, const char *key, long long v) { set(obj, key, json_integer(v)); }
+void mkt_metrics_set_real(json_t *obj, const char *key, double v)
+{
+    /* JSON has no NaN or infinity: write null instead of an unparsable file. */
+    set(obj, key, isfinite(v) ? json_real(v) : json_null());
+}
+void mkt_metrics_set_str(json_t *obj, const char *key, const char *v) { set(obj, key, json_string(v ? v : "")); }
+
+json_t *mkt_metrics_child(json_t *obj, const char *key)
+{
+    json_t *c = json_object_get(obj, key);
+    if (c && json_is_object(c))
+        return c;
+    c = json_object();
+    set(obj, key, c);
+    return c;
+}

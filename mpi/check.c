@@ -1,0 +1,157 @@
+/* check.c — reports library failures with rank, place and the library's own
+ * message, then ends the whole job (see check.h). */
+#include "check.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+static int mpi_up(void)
+{
+    int init = 0, fin = 0;
+    MPI_Initialized(&init);
+    MPI_Finalized(&fin);
+    return init && !fin;
+}
+
+int mkt_rank(void)
+{
+    int r = 0;
+    if (mpi_up())
+        MPI_Comm_rank(MPI_COMM_WORLD, &r);
+    return r;
+}
+
+int mkt_nranks(void)
+{
+    int n = 1;
+    if (mpi_up())
+        MPI_Comm_size(MPI_COMM_WORLD, &n);
+    return n;
+}
+
+void mkt_check_init(void)
+{
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    if (mpi_up())
+        MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+}
+
+static _Noreturn void abort_job(int status)
+{
+    fflush(stdout);
+    fflush(stderr);
+    if (mpi_up())
+        MPI_Abort(MPI_COMM_WORLD, status);
+    exit(status);
+}
+
+void mkt_fail_at(const char *file, int line, const char *fmt, ...)
+{
+    char msg[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "mkt: rank %d: error: %s (%s:%d)\n", mkt_rank(), msg, file, line);
+    abort_job(MKT_EXIT_ERROR);
+}
+
+void mkt_fail_all(int status, const char *fmt, ...)
+{
+    if (mkt_rank() == 0) {
+        va_list ap;
+        va_start(ap, fmt);
+        fprintf(stderr, "mkt: error: ");
+        vfprintf(stderr, fmt, ap);
+        fprintf(stderr, "\n");
+        va_end(ap);
+    }
+    fflush(stdout);
+    fflush(stderr);
+    if (mpi_up())
+        MPI_Finalize();
+    exit(status);
+}
+
+void mkt_fail_mpi(int rc, const char *call, const char *file, int line)
+{
+    char msg[MPI_MAX_ERROR_STRING + 1] = "";
+    int len = 0;
+    if (MPI_Error_string(rc, msg, &len) != MPI_SUCCESS)
+        snprintf(msg, sizeof msg, "MPI error code %d", rc);
+    fprintf(stderr, "mkt: rank %d: %s:%d: MPI error in %s: %s\n", mkt_rank(), file, line, call, msg);
+    abort_job(MKT_EXIT_ERROR);
+}
+
+static herr_t h5_walk(unsigned n, const H5E_error2_t *err, void *data)
+{
+    (void)n;
+    char *out = data;
+    size_t used = strlen(out);
+    if (used < 1500)
+        snprintf(out + used, 2048 - used, "%s%s() %s", used ? "; " : "", err->func_name ? err->func_name : "?",
+                 err->desc ? err->desc : "");
+    return 0;
+}
+
+hid_t mkt_check_h5(hid_t rc, const char *call, const char *file, int line)
+{
+    if (rc >= 0)
+        return rc;
+    char msg[2048] = "";
+    H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, h5_walk, msg);
+    fprintf(stderr, "mkt: rank %d: %s:%d: HDF5 error in %s: %s\n", mkt_rank(), file, line, call,
+            msg[0] ? msg : "(no HDF5 error stack)");
+    abort_job(MKT_EXIT_ERROR);
+}
+
+void mkt_fail_zmq(const char *call, const char *file, int line)
+{
+    fprintf(stderr, "mkt: rank %d: %s:%d: ZeroMQ error in %s: %s\n", mkt_rank(), file, line, call,
+            zmq_strerror(zmq_errno()));
+    abort_job(MKT_EXIT_ERROR);
+}
+
+void mkt_fail_lapack(int info, const char *call, const char *file, int line)
+{
+    const char *why = info < 0 ? "illegal value in argument" : "matrix not positive definite or singular at";
+    fprintf(stderr, "mkt: rank %d: %s:%d: LAPACK error in %s: info=%d (%s %d)\n", mkt_rank(), file, line, call,
+            info, why, info < 0 ? -info : info);
+    abort_job(MKT_EXIT_ERROR);
+}
+
+void *mkt_xmalloc(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+    if (!p)
+        mkt_fail("out of memory allocating %zu bytes", n);
+    return p;
+}
+
+void *mkt_xcalloc(size_t n, size_t size)
+{
+    void *p = calloc(n ? n : 1, size ? size : 1);
+    if (!p)
+        mkt_fail("out of memory allocating %zu x %zu bytes", n, size);
+    return p;
+}
+
+void *mkt_xrealloc(void *p, size_t n)
+{
+    void *q = realloc(p, n ? n : 1);
+    if (!q)
+        mkt_fail("out of memory reallocating %zu bytes", n);
+    return q;
+}
+
+char *mkt_xstrdup(const char *s)
+{
+    char *p = strdup(s ? s : "");
+    if (!p)
+        mkt_fail("out of memory");
+    return p;
+}

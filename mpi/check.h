@@ -1,0 +1,79 @@
+/* check.h — the one error-check layer for MPI, HDF5, ZeroMQ and LAPACK calls.
+ *
+ * Every call into those libraries that can fail goes through one of these
+ * macros.  On failure they print one line
+ *     mkt: rank R: FILE:LINE: LIBRARY error in CALL: the library's message
+ * to stderr and end the whole job with MPI_Abort, so no rank is ever left
+ * waiting in a collective that a failed rank will never enter.
+ *
+ * mkt_fail() is the same for errors mkt itself detects (bad input found on
+ * one rank).  mkt_fail_all() is for errors that every rank detects together
+ * (a bad option, a bad job file): rank 0 prints the message once, every rank
+ * finalizes MPI and exits with the given status, no abort banner.
+ *
+ * HDF5's own error printing is switched off by mkt_check_init(); the HDF5
+ * error stack is read and printed by MKT_H5 instead. */
+#ifndef MKT_CHECK_H
+#define MKT_CHECK_H
+
+#include <hdf5.h>
+#include <mpi.h>
+#include <stdint.h>
+
+/* Exit statuses of the mkt command. */
+enum {
+    MKT_EXIT_OK = 0,
+    MKT_EXIT_ERROR = 1,      /* runtime failure (library error, bad data) */
+    MKT_EXIT_USAGE = 2,      /* bad option, bad job file */
+    MKT_EXIT_NOT_BUILT = 3,  /* a subcommand this build does not provide */
+    MKT_EXIT_PREEMPTED = 75  /* checkpointed on SIGTERM/SIGUSR1; requeue and --resume */
+};
+
+void mkt_check_init(void);
+int mkt_rank(void);  /* rank in MPI_COMM_WORLD, 0 before MPI_Init */
+int mkt_nranks(void);
+
+_Noreturn void mkt_fail_at(const char *file, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+_Noreturn void mkt_fail_all(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void mkt_fail_mpi(int rc, const char *call, const char *file, int line);
+hid_t mkt_check_h5(hid_t rc, const char *call, const char *file, int line);
+void mkt_fail_zmq(const char *call, const char *file, int line);
+void mkt_fail_lapack(int info, const char *call, const char *file, int line);
+
+#define mkt_fail(...) mkt_fail_at(__FILE__, __LINE__, __VA_ARGS__)
+
+#define MKT_MPI(call)                                                                                        \
+    do {                                                                                                     \
+        int mkt_rc_ = (call);                                                                                \
+        if (mkt_rc_ != MPI_SUCCESS)                                                                          \
+            mkt_fail_mpi(mkt_rc_, #call, __FILE__, __LINE__);                                               \
+    } while (0)
+
+/* Evaluates to the call's value (an hid_t or herr_t) when it is not negative. */
+#define MKT_H5(call) mkt_check_h5((hid_t)(call), #call, __FILE__, __LINE__)
+
+/* For ZeroMQ calls that return -1 on error; evaluates to the return value. */
+#define MKT_ZMQ(call)                                                                                        \
+    __extension__({                                                                                          \
+        int mkt_zrc_ = (call);                                                                               \
+        if (mkt_zrc_ == -1)                                                                                  \
+            mkt_fail_zmq(#call, __FILE__, __LINE__);                                                         \
+        mkt_zrc_;                                                                                            \
+    })
+
+/* For LAPACK(E) info codes: anything non-zero is fatal. */
+#define MKT_LAPACK(call)                                                                                     \
+    do {                                                                                                     \
+        int mkt_info_ = (int)(call);                                                                         \
+        if (mkt_info_ != 0)                                                                                  \
+            mkt_fail_lapack(mkt_info_, #call, __FILE__, __LINE__);                                           \
+    } while (0)
+
+/* Allocation that cannot fail quietly. */
+void *mkt_xmalloc(size_t n);
+void *mkt_xcalloc(size_t n, size_t size);
+void *mkt_xrealloc(void *p, size_t n);
+char *mkt_xstrdup(const char *s);
+
+#endif

@@ -1,0 +1,196 @@
+/* commands.c — the subcommands of `mkt`: their option tables and how each
+ * one turns its options into a call of its stage.
+ *
+ * Every stage is declared once here (name, usage, option table, run
+ * function); main.c dispatches the command line to it and jobfile.c
+ * dispatches job-file sections to it, so both read exactly the same options.
+ * Stages this build does not provide are listed with run = NULL: they say so
+ * and exit with MKT_EXIT_NOT_BUILT. */
+#include "commands.h"
+
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "check.h"
+#include "features_stage.h"
+#include "gen_stage.h"
+#include "ingest.h"
+#include "metrics.h"
+#include "par.h"
+
+/* ---------- gen ---------- */
+
+typedef struct {
+    int64_t users, items, days, seed, factors, categories, brands;
+    double sessions_per_user, ratings_per_user, rating_noise, campaign_share;
+    char *start, *out, *csv, *metrics_out;
+} gen_options;
+
+#define G(f) offsetof(gen_options, f)
+static const mkt_opt gen_opts[] = {
+    {"users", MKT_OPT_INT, G(users), "10000", "number of users", 1, 2147483647},
+    {"items", MKT_OPT_INT, G(items), "2000", "number of items", 1, 2147483647},
+    {"days", MKT_OPT_INT, G(days), "30", "length of the behaviour log in days", 1, 3650},
+    {"seed", MKT_OPT_INT, G(seed), "42", "random seed; the same seed gives the same shop on any rank count", 0, 0},
+    {"factors", MKT_OPT_INT, G(factors), "8", "dimension of the planted taste vectors", 1, 256},
+    {"categories", MKT_OPT_INT, G(categories), "20", "number of item categories", 1, 100000},
+    {"brands", MKT_OPT_INT, G(brands), "50", "number of brands", 1, 1000000},
+    {"sessions-per-user", MKT_OPT_DOUBLE, G(sessions_per_user), "4", "mean shopping sessions per user over the period", 0, 1e6},
+    {"ratings-per-user", MKT_OPT_DOUBLE, G(ratings_per_user), "20", "mean explicit ratings per user (0: none)", 0, 1e6},
+    {"rating-noise", MKT_OPT_DOUBLE, G(rating_noise), "0.5", "planted noise (standard deviation) of the ratings", 0, 100},
+    {"campaign-share", MKT_OPT_DOUBLE, G(campaign_share), "1", "share of users in the randomized campaign", 0, 1},
+    {"start", MKT_OPT_STR, G(start), "2026-01-01", "first day of the log (a timestamp)", 0, 0},
+    {"out", MKT_OPT_STR, G(out), NULL, "store to write (HDF5)", 0, 0},
+    {"csv", MKT_OPT_STR, G(csv), NULL, "directory to write events.csv, items.csv, campaign.csv instead of/besides the store", 0, 0},
+    {"metrics-out", MKT_OPT_STR, G(metrics_out), NULL, "write what the stage did as JSON to this file", 0, 0},
+    MKT_OPT_END};
+
+static int run_gen(void *p, MPI_Comm comm)
+{
+    gen_options *o = p;
+    mkt_gen_stage_options s;
+    memset(&s, 0, sizeof s);
+    mkt_gen_config_defaults(&s.config);
+    s.config.users = o->users;
+    s.config.items = o->items;
+    s.config.days = (int)o->days;
+    s.config.seed = (uint64_t)o->seed;
+    s.config.factors = (int)o->factors;
+    s.config.categories = (int)o->categories;
+    s.config.brands = (int)o->brands;
+    s.config.sessions_per_user = o->sessions_per_user;
+    s.config.ratings_per_user = o->ratings_per_user;
+    s.config.rating_noise = o->rating_noise;
+    s.config.campaign_share = o->campaign_share;
+    if (mkt_parse_timestamp(o->start, &s.config.start_ts) != 0)
+        mkt_fail_all(MKT_EXIT_USAGE, "gen: start: not a timestamp: '%s'", o->start);
+    s.out = o->out;
+    s.csv_dir = o->csv;
+    json_t *m = mkt_metrics_new("gen");
+    int rc = mkt_gen_stage_run(&s, comm, m);
+    mkt_metrics_write(m, o->metrics_out, comm);
+    json_decref(m);
+    return rc;
+}
+
+/* ---------- ingest ---------- */
+
+#define I(f) offsetof(mkt_ingest_cli, f)
+typedef struct {
+    mkt_ingest_options s;
+    int64_t header;
+    char *metrics_out;
+} mkt_ingest_cli;
+
+static const mkt_opt ingest_opts[] = {
+    {"format", MKT_OPT_STR, I(s.format), "events", "input layout: events, movielens, transactions or campaign", 0, 0},
+    {"input", MKT_OPT_STR, I(s.input), NULL, "the input CSV file", 0, 0},
+    {"items", MKT_OPT_STR, I(s.items), NULL, "items catalogue CSV (item,category,brand,price,cost,stock)", 0, 0},
+    {"campaign", MKT_OPT_STR, I(s.campaign), NULL, "campaign log CSV ingested with the events (same users)", 0, 0},
+    {"out", MKT_OPT_STR, I(s.out), NULL, "store to write (HDF5)", 0, 0},
+    {"rejects", MKT_OPT_STR, I(s.rejects), NULL, "rejected rows file (default OUT.rejects.csv)", 0, 0},
+    {"max-reject-rate", MKT_OPT_DOUBLE, I(s.max_reject_rate), "0.05", "fail when a larger share of an input's rows is rejected", 0, 1},
+    {"delimiter", MKT_OPT_STR, I(s.delimiter), NULL, "field separator: , ; tab or :: (default per format)", 0, 0},
+    {"header", MKT_OPT_INT, I(header), "1", "events input starts with a header line (1) or not (0)", 0, 1},
+    {"user-col", MKT_OPT_STR, I(s.user_col), "user", "events: user id column", 0, 0},
+    {"item-col", MKT_OPT_STR, I(s.item_col), "item", "events: item id column", 0, 0},
+    {"type-col", MKT_OPT_STR, I(s.type_col), "type", "events: event type column (view, click, cart, fav, purchase, rating)", 0, 0},
+    {"ts-col", MKT_OPT_STR, I(s.ts_col), "ts", "events: timestamp column (unix seconds or ISO 8601)", 0, 0},
+    {"value-col", MKT_OPT_STR, I(s.value_col), "value", "events: amount or rating column (optional)", 0, 0},
+    {"qty-col", MKT_OPT_STR, I(s.qty_col), "qty", "events: quantity column (optional)", 0, 0},
+    {"default-type", MKT_OPT_STR, I(s.default_type), "view", "events: type when the file has no type column", 0, 0},
+    {"treatment-col", MKT_OPT_STR, I(s.treatment_col), "auto", "campaign: treatment column (auto: treatment, else segment)", 0, 0},
+    {"control", MKT_OPT_STR, I(s.control), "auto", "campaign: label of the control group (auto: control, else No E-Mail)", 0, 0},
+    {"visit-col", MKT_OPT_STR, I(s.visit_col), "visit", "campaign: visit outcome column (0/1)", 0, 0},
+    {"conversion-col", MKT_OPT_STR, I(s.conversion_col), "conversion", "campaign: conversion outcome column (0/1)", 0, 0},
+    {"spend-col", MKT_OPT_STR, I(s.spend_col), "spend", "campaign: spend outcome column", 0, 0},
+    {"campaign-user-col", MKT_OPT_STR, I(s.campaign_user_col), "user", "campaign: user id column (absent: the line number)", 0, 0},
+    {"metrics-out", MKT_OPT_STR, I(metrics_out), NULL, "write what the stage did as JSON to this file", 0, 0},
+    MKT_OPT_END};
+
+static int run_ingest(void *p, MPI_Comm comm)
+{
+    mkt_ingest_cli *o = p;
+    o->s.header = (int)o->header;
+    json_t *m = mkt_metrics_new("ingest");
+    int rc = mkt_ingest_run(&o->s, comm, m);
+    mkt_metrics_write(m, o->metrics_out, comm);
+    json_decref(m);
+    return rc;
+}
+
+/* ---------- features ---------- */
+
+typedef struct {
+    char *store, *cutoff, *group, *metrics_out;
+} features_cli;
+
+#define F(f) offsetof(features_cli, f)
+static const mkt_opt features_opts[] = {
+    {"store", MKT_OPT_STR, F(store), NULL, "store to read events from and write features into", 0, 0},
+    {"cutoff", MKT_OPT_STR, F(cutoff), NULL, "only events before this timestamp count (default: all)", 0, 0},
+    {"group", MKT_OPT_STR, F(group), "/features", "group to write the features to", 0, 0},
+    {"metrics-out", MKT_OPT_STR, F(metrics_out), NULL, "write what the stage did as JSON to this file", 0, 0},
+    MKT_OPT_END};
+
+static int run_features(void *p, MPI_Comm comm)
+{
+    features_cli *o = p;
+    if (!o->store)
+        mkt_fail_all(MKT_EXIT_USAGE, "features: --store STORE.h5 is required");
+    mkt_features_options s;
+    memset(&s, 0, sizeof s);
+    s.store = o->store;
+    s.group = o->group;
+    s.cutoff_ts = INT64_MAX;
+    if (o->cutoff) {
+        if (mkt_parse_timestamp(o->cutoff, &s.cutoff_ts) != 0)
+            mkt_fail_all(MKT_EXIT_USAGE, "features: cutoff: not a timestamp: '%s'", o->cutoff);
+        s.has_cutoff = 1;
+    }
+    json_t *m = mkt_metrics_new("features");
+    int rc = mkt_features_run(&s, comm, m);
+    mkt_metrics_write(m, o->metrics_out, comm);
+    json_decref(m);
+    return rc;
+}
+
+/* ---------- the table ---------- */
+
+static gen_options gen_values;
+static mkt_ingest_cli ingest_values;
+static features_cli features_values;
+
+static const mkt_command commands[] = {
+    {"gen", "mkt gen --users U --items I --days D --seed S --out shop.h5 [--csv DIR]",
+     "Generate a synthetic shop with a planted truth (taste vectors, item factors, per-user promotion effects) "
+     "in /truth. Each rank generates its own users; the result is identical for any number of ranks.",
+     gen_opts, &gen_values, sizeof gen_values, run_gen},
+    {"ingest", "mkt ingest --format events|movielens|transactions|campaign --input FILE [--items FILE] --out store.h5",
+     "Read CSV files in parallel (each rank its own byte range) into a partitioned store. Rejected rows go to a "
+     "rejects file with their line and reason; rows read = rows stored + rows rejected.",
+     ingest_opts, &ingest_values, sizeof ingest_values, run_ingest},
+    {"features", "mkt features --store store.h5 [--cutoff T]",
+     "Compute user features (recency, frequency, monetary, funnel rates, category and time shares) and item "
+     "features, with normalization statistics, into the store.",
+     features_opts, &features_values, sizeof features_values, run_features},
+    {"train", "mkt train mf|propensity|uplift|effect|segments ...",
+     "Train a model (matrix factorization, propensity, uplift, regression, segments).", NULL, NULL, 0, NULL},
+    {"eval", "mkt eval MODEL ...", "Evaluate a trained model on held-out data.", NULL, NULL, 0, NULL},
+    {"strategy", "mkt strategy ...", "Write a marketing strategy for every user and predict its effect.", NULL, NULL, 0,
+     NULL},
+    {"serve", "mkt serve ...", "Answer prediction queries over ZeroMQ on rank 0.", NULL, NULL, 0, NULL},
+    {"query", "mkt query --connect ADDR JSON", "Send one query to a running gateway.", NULL, NULL, 0, NULL},
+    {"report", "mkt report ...", "Write an HTML report with plots.", NULL, NULL, 0, NULL},
+    {NULL, NULL, NULL, NULL, NULL, 0, NULL}};
+
+const mkt_command *mkt_commands(void) { return commands; }
+
+const mkt_command *mkt_command_find(const char *name)
+{
+    for (const mkt_command *c = commands; c->name; c++)
+        if (!strcmp(c->name, name))
+            return c;
+    return NULL;
+}

@@ -1,0 +1,103 @@
+/* main.c — the `mkt` command: MPI start-up, subcommand dispatch, exit status.
+ *
+ * Every subcommand runs on all ranks of MPI_COMM_WORLD.  Exit statuses:
+ * 0 ok, 1 runtime error, 2 usage error, 3 subcommand not built,
+ * 75 checkpointed after SIGTERM/SIGUSR1 (see check.h). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "commands.h"
+
+static void usage(void)
+{
+    printf("usage: mkt COMMAND [options]     (run under mpirun -np N for N ranks)\n\n"
+           "commands:\n");
+    for (const mkt_command *c = mkt_commands(); c->name; c++)
+        printf("  %-10s %s%s\n", c->name, c->opts ? "" : "(not built in this version) ", c->description);
+    printf("  %-10s %s\n", "run", "run the stages a job file lists: mkt run JOB.ini (docs/jobs.md)");
+    printf("  %-10s %s\n", "digest", "print a digest of every dataset of a store: mkt digest FILE.h5");
+    printf("\n`mkt COMMAND --help` describes the options of a command.\n");
+}
+
+int main(int argc, char **argv)
+{
+    int provided = 0;
+    MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
+    mkt_check_init();
+    int rank = mkt_rank();
+    int status = MKT_EXIT_OK;
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        if (rank == 0)
+            usage();
+        status = argc < 2 ? MKT_EXIT_USAGE : MKT_EXIT_OK;
+    } else if (!strcmp(argv[1], "run")) {
+        if (argc >= 3 && (!strcmp(argv[2], "--help") || !strcmp(argv[2], "-h"))) {
+            if (rank == 0)
+                printf("usage: mkt run JOB.ini\n\nRun the stages listed in the job file's [job] stages key, each with "
+                       "the options of its section.\nEvery key is documented in docs/jobs.md; `mkt run --keys` "
+                       "prints them all.\n");
+        } else if (argc >= 3 && !strcmp(argv[2], "--keys")) {
+            if (rank == 0) {
+                printf("### [job]\n\n| key | type | default | meaning |\n|---|---|---|---|\n"
+                       "| `stages` | TEXT | (required) | comma-separated stages to run, in order |\n"
+                       "| `store` | TEXT | (none) | default store for every stage (`out` of gen/ingest, `store` of the others) |\n"
+                       "| `metrics_dir` | TEXT | (none) | each stage writes its metrics to DIR/STAGE.json |\n"
+                       "| `ranks` | INT | (any) | refuse to run on another number of ranks |\n"
+                       "| `name` | TEXT | (none) | a label for the job |\n\n");
+                for (const mkt_command *c = mkt_commands(); c->name; c++)
+                    if (c->opts)
+                        mkt_opts_print_markdown(c->opts, c->name);
+            }
+        } else if (argc != 3) {
+            mkt_fail_all(MKT_EXIT_USAGE, "usage: mkt run JOB.ini");
+        } else {
+            status = mkt_run_job(argv[2], MPI_COMM_WORLD);
+        }
+    } else if (!strcmp(argv[1], "digest")) {
+        if (argc < 3 || !strcmp(argv[2], "--help")) {
+            if (rank == 0)
+                printf("usage: mkt digest FILE.h5 [--with-partition]\n\nPrint one line per dataset: path, type, "
+                       "shape and a 64-bit hash of its contents. /partition (the only rank-count-dependent "
+                       "group) is skipped unless --with-partition is given.\n");
+            status = argc < 3 ? MKT_EXIT_USAGE : MKT_EXIT_OK;
+        } else if (rank == 0) {
+            status = mkt_digest_file(argv[2], argc > 3 && !strcmp(argv[3], "--with-partition"));
+        }
+        MPI_Bcast(&status, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    } else {
+        const mkt_command *c = mkt_command_find(argv[1]);
+        if (!c)
+            mkt_fail_all(MKT_EXIT_USAGE, "unknown command '%s' (mkt --help lists them)", argv[1]);
+        if (!c->opts) {
+            if (rank == 0) {
+                if (argc > 2 && !strcmp(argv[2], "--help"))
+                    printf("usage: %s\n\n%s\n\n", c->usage, c->description);
+                fprintf(stderr, "mkt %s: not built in this version of mkt; the pipeline currently provides gen, "
+                        "ingest, features and run.\n", c->name);
+            }
+            status = MKT_EXIT_NOT_BUILT;
+        } else {
+            mkt_opts_defaults(c->opts, c->values);
+            char **pos = NULL;
+            int npos = 0;
+            const char *err = mkt_opts_parse_argv(c->opts, c->values, argc, argv, 2, &pos, &npos);
+            if (err && !strcmp(err, "help")) {
+                if (rank == 0)
+                    mkt_opts_print_help(c->opts, c->usage, c->description);
+            } else if (err) {
+                mkt_fail_all(MKT_EXIT_USAGE, "%s: %s", c->name, err);
+            } else if (npos > 0) {
+                mkt_fail_all(MKT_EXIT_USAGE, "%s: unexpected argument '%s' (see mkt %s --help)", c->name, pos[0],
+                             c->name);
+            } else {
+                status = c->run(c->values, MPI_COMM_WORLD);
+            }
+        }
+    }
+    fflush(stdout);
+    fflush(stderr);
+    MPI_Finalize();
+    return status;
+}

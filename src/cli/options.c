@@ -1,0 +1,204 @@
+/* options.c — table-driven option parsing for the command line and job files
+ * (see options.h). */
+#include "options.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "parse.h"
+
+static char message[512];
+
+static int same_name(const char *a, const char *b)
+{
+    for (; *a && *b; a++, b++) {
+        char x = *a == '_' ? '-' : *a, y = *b == '_' ? '-' : *b;
+        if (x != y)
+            return 0;
+    }
+    return *a == *b;
+}
+
+static const mkt_opt *find(const mkt_opt *opts, const char *name)
+{
+    for (const mkt_opt *o = opts; o->name; o++)
+        if (same_name(o->name, name))
+            return o;
+    return NULL;
+}
+
+static const char *assign(const mkt_opt *o, void *base, const char *value)
+{
+    char *field = (char *)base + o->offset;
+    switch (o->type) {
+    case MKT_OPT_STR:
+        *(char **)field = (char *)value;
+        return NULL;
+    case MKT_OPT_INT: {
+        int64_t v;
+        if (mkt_parse_int64(value, &v) != 0) {
+            snprintf(message, sizeof message, "%s: expected an integer, got '%s'", o->name, value);
+            return message;
+        }
+        if (o->min < o->max && ((double)v < o->min || (double)v > o->max)) {
+            snprintf(message, sizeof message, "%s: %lld is out of range [%.17g, %.17g]", o->name, (long long)v,
+                     o->min, o->max);
+            return message;
+        }
+        *(int64_t *)field = v;
+        return NULL;
+    }
+    case MKT_OPT_DOUBLE: {
+        double v;
+        if (mkt_parse_double(value, &v) != 0) {
+            snprintf(message, sizeof message, "%s: expected a number, got '%s'", o->name, value);
+            return message;
+        }
+        if (o->min < o->max && (v < o->min || v > o->max)) {
+            snprintf(message, sizeof message, "%s: %g is out of range [%g, %g]", o->name, v, o->min, o->max);
+            return message;
+        }
+        *(double *)field = v;
+        return NULL;
+    }
+    case MKT_OPT_BOOL:
+        if (!strcmp(value, "1") || !strcmp(value, "true") || !strcmp(value, "yes") || !strcmp(value, "on"))
+            *(int *)field = 1;
+        else if (!strcmp(value, "0") || !strcmp(value, "false") || !strcmp(value, "no") || !strcmp(value, "off"))
+            *(int *)field = 0;
+        else {
+            snprintf(message, sizeof message, "%s: expected true or false, got '%s'", o->name, value);
+            return message;
+        }
+        return NULL;
+    }
+    return NULL;
+}
+
+void mkt_opts_defaults(const mkt_opt *opts, void *base)
+{
+    for (const mkt_opt *o = opts; o->name; o++) {
+        char *field = (char *)base + o->offset;
+        if (o->dflt) {
+            const char *err = assign(o, base, o->dflt);
+            if (err) {
+                fprintf(stderr, "mkt: internal error: bad default for %s: %s\n", o->name, err);
+                abort();
+            }
+        } else if (o->type == MKT_OPT_STR) {
+            *(char **)field = NULL;
+        }
+    }
+}
+
+const char *mkt_opts_set(const mkt_opt *opts, void *base, const char *name, const char *value)
+{
+    const mkt_opt *o = find(opts, name);
+    if (!o) {
+        snprintf(message, sizeof message, "unknown option '%s'", name);
+        return message;
+    }
+    return assign(o, base, value);
+}
+
+const char *mkt_opts_parse_argv(const mkt_opt *opts, void *base, int argc, char **argv, int first,
+                                char ***positional, int *npositional)
+{
+    static char *pos[64];
+    int npos = 0;
+    for (int i = first; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h"))
+            return "help";
+        if (strncmp(a, "--", 2) != 0 || a[2] == 0) {
+            if (npos == 64)
+                return "too many arguments";
+            pos[npos++] = argv[i];
+            continue;
+        }
+        const char *name = a + 2;
+        const char *eq = strchr(name, '=');
+        char namebuf[128];
+        const char *value = NULL;
+        if (eq) {
+            snprintf(namebuf, sizeof namebuf, "%.*s", (int)(eq - name), name);
+            name = namebuf;
+            value = eq + 1;
+        }
+        const mkt_opt *o = find(opts, name);
+        if (!o) {
+            snprintf(message, sizeof message, "unknown option '--%s' (see --help)", name);
+            return message;
+        }
+        if (!value) {
+            if (o->type == MKT_OPT_BOOL && (i + 1 >= argc || strncmp(argv[i + 1], "--", 2) == 0 ||
+                                            assign(o, base, argv[i + 1]) != NULL)) {
+                *(int *)((char *)base + o->offset) = 1;
+                continue;
+            }
+            if (o->type == MKT_OPT_BOOL) {
+                i++;
+                continue;
+            }
+            if (i + 1 >= argc) {
+                snprintf(message, sizeof message, "option '--%s' needs a value", o->name);
+                return message;
+            }
+            value = argv[++i];
+        }
+        const char *err = assign(o, base, value);
+        if (err)
+            return err;
+    }
+    if (positional)
+        *positional = pos;
+    if (npositional)
+        *npositional = npos;
+    return NULL;
+}
+
+static const char *type_name(mkt_opt_type t)
+{
+    switch (t) {
+    case MKT_OPT_STR:
+        return "TEXT";
+    case MKT_OPT_INT:
+        return "INT";
+    case MKT_OPT_DOUBLE:
+        return "NUM";
+    case MKT_OPT_BOOL:
+        return "BOOL";
+    }
+    return "?";
+}
+
+void mkt_opts_print_help(const mkt_opt *opts, const char *usage, const char *description)
+{
+    printf("usage: %s\n\n%s\n\noptions:\n", usage, description);
+    for (const mkt_opt *o = opts; o->name; o++) {
+        char left[64];
+        snprintf(left, sizeof left, "--%s %s", o->name, type_name(o->type));
+        printf("  %-28s %s", left, o->help);
+        if (o->dflt)
+            printf(" [default: %s]", o->dflt);
+        printf("\n");
+    }
+    printf("  %-28s %s\n", "--help", "show this help");
+}
+
+void mkt_opts_print_markdown(const mkt_opt *opts, const char *section)
+{
+    printf("### [%s]\n\n| key | type | default | meaning |\n|---|---|---|---|\n", section);
+    for (const mkt_opt *o = opts; o->name; o++) {
+        char key[64];
+        snprintf(key, sizeof key, "%s", o->name);
+        for (char *p = key; *p; p++)
+            if (*p == '-')
+                *p = '_';
+        printf("| `%s` | %s | %s | %s |\n", key, type_name(o->type), o->dflt ? o->dflt : "(none)", o->help);
+    }
+    printf("\n");
+}
