@@ -237,9 +237,10 @@ void mkt_h5_write_small(hid_t loc, const char *name, hid_t type, const void *dat
 
 int64_t mkt_h5_write_strings(hid_t loc, const char *name, char *const *strs, int64_t local_n, MPI_Comm comm)
 {
+    /* NUL-terminated fixed-length strings: h5dump and h5py show them plainly */
     int64_t width = 1, global_width = 1;
     for (int64_t i = 0; i < local_n; i++) {
-        int64_t l = (int64_t)strlen(strs[i]);
+        int64_t l = (int64_t)strlen(strs[i]) + 1;
         if (l > width)
             width = l;
     }
@@ -249,7 +250,7 @@ int64_t mkt_h5_write_strings(hid_t loc, const char *name, char *const *strs, int
         memcpy(buf + i * global_width, strs[i], strlen(strs[i]));
     hid_t type = MKT_H5(H5Tcopy(H5T_C_S1));
     MKT_H5(H5Tset_size(type, (size_t)global_width));
-    MKT_H5(H5Tset_strpad(type, H5T_STR_NULLPAD));
+    MKT_H5(H5Tset_strpad(type, H5T_STR_NULLTERM));
     int64_t total = mkt_h5_write_rows(loc, name, type, buf, local_n, 0, comm);
     MKT_H5(H5Tclose(type));
     free(buf);
@@ -338,7 +339,7 @@ char **mkt_h5_read_strings(hid_t loc, const char *name, int64_t start, int64_t c
     MKT_H5(H5Dclose(dset));
     hid_t type = MKT_H5(H5Tcopy(H5T_C_S1));
     MKT_H5(H5Tset_size(type, width));
-    MKT_H5(H5Tset_strpad(type, H5T_STR_NULLPAD));
+    MKT_H5(H5Tset_strpad(type, H5T_STR_NULLPAD)); /* reads NULLTERM and NULLPAD datasets alike */
     char *buf = mkt_xcalloc((size_t)count, width);
     mkt_h5_read_rows(loc, name, type, start, count, buf);
     MKT_H5(H5Tclose(type));

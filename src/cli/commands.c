@@ -140,7 +140,8 @@ static int run_features(void *p, MPI_Comm comm)
     if (!o->store)
         mkt_fail_all(MKT_EXIT_USAGE, "features: --store STORE.h5 is required");
     mkt_features_options s;
-    memset(&s, 0, sizeof s);
+    mkt_features_options_init(&s);
+    s.progress = 1;
     s.store = o->store;
     s.group = o->group;
     s.cutoff_ts = INT64_MAX;

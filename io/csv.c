@@ -1,0 +1,954 @@
+/* csv.c — the parallel CSV reader and the rejects log (see csv.h).
+ *
+ * Owns the byte-range split of an input among ranks, record and field
+ * splitting, line numbering, and the rejects file.
+ *
+ * Split, identical for any rank count:
+ *   1. rank r reads its nominal range [r*S/P, (r+1)*S/P) (par.h blocks) and
+ *      counts its double quotes; an exclusive scan of those counts gives the
+ *      quote parity at the start of the range (RFC 4180 doubled quotes keep
+ *      the parity, so it is exact for well-formed files and, for any file,
+ *      a property of the file alone);
+ *   2. a record starts at byte 0 or right after a '\n' at even parity; each
+ *      rank finds the first record start inside its nominal range (or none),
+ *      the starts are allgathered, and rank r owns [start_r, start_r+1) where
+ *      start_r is the first start found by a rank >= r (rank 0 owns from 0);
+ *   3. the range is read into memory, and an exclusive scan of its '\n'
+ *      counts gives the line number of its first byte.
+ * With a multi-character delimiter there is no quoting, so parity is 0.
+ *
+ * Fields: records without a quote character are split in a copy by memchr;
+ * records with one go through libcsv (strict, no trimming, no terminators
+ * of its own: it sees exactly one record).  Nothing is allocated per
+ * record; buffers only grow. */
+#define MKT_CSV_INCLUDE_LIBCSV
+#include <csv.h> /* io/csv.h, which then pulls in libcsv's csv.h (see there) */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "par.h"
+#include "parse.h"
+
+#define ERROR_TEXT_MAX 1024
+
+struct mkt_csv_reader {
+    char single_delim;         /* the delimiter if it is one character, else 0 */
+    char multi_delim[4];       /* a multi-character delimiter ("::"), NUL-terminated */
+    size_t multi_delim_len;
+    int quoting;               /* 1 with a single-character delimiter */
+    char *data;                /* this rank's record range, in memory */
+    size_t data_len, pos;
+    int64_t line;              /* physical line of data[pos] */
+    int64_t range_begin, range_end, file_bytes;
+    char *scratch;             /* field text of the current record */
+    size_t scratch_cap, scratch_used;
+    char **fields;
+    size_t *field_offsets;     /* libcsv fields as offsets into scratch while parsing */
+    int fields_cap, nparsed;
+    struct csv_parser parser;
+    int parser_ready;
+    int has_header;
+    mkt_csv_record header;
+    char *header_storage;
+};
+
+/* ---------- small helpers ---------- */
+
+static int64_t count_byte(const char *p, size_t n, char c)
+{
+    int64_t count = 0;
+    const char *end = p + n;
+    while (p < end && (p = memchr(p, c, (size_t)(end - p))) != NULL) {
+        count++;
+        p++;
+    }
+    return count;
+}
+
+/* Reads exactly n bytes at offset; returns 0, or -1 with errno set (EIO on a short read). */
+static int read_exactly(int fd, char *buf, size_t n, int64_t offset)
+{
+    while (n > 0) {
+        size_t chunk = n > ((size_t)1 << 30) ? ((size_t)1 << 30) : n;
+        ssize_t got = pread(fd, buf, chunk, (off_t)offset);
+        if (got < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        if (got == 0) {
+            errno = EIO;
+            return -1;
+        }
+        buf += got;
+        n -= (size_t)got;
+        offset += got;
+    }
+    return 0;
+}
+
+/* Collective.  If any rank has a message, every rank gets the message of
+ * the lowest such rank in err and 1 is returned; else 0. */
+static int agree_on_error(const char *message, char *err, size_t errlen, MPI_Comm comm)
+{
+    int rank, nranks;
+    MKT_MPI(MPI_Comm_rank(comm, &rank));
+    MKT_MPI(MPI_Comm_size(comm, &nranks));
+    int mine = message[0] ? rank : nranks, first;
+    MKT_MPI(MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, comm));
+    if (first == nranks)
+        return 0;
+    char text[ERROR_TEXT_MAX];
+    if (rank == first)
+        snprintf(text, sizeof text, "%s", message);
+    MKT_MPI(MPI_Bcast(text, (int)sizeof text, MPI_CHAR, first, comm));
+    if (err && errlen > 0)
+        snprintf(err, errlen, "%s", text);
+    return 1;
+}
+
+static int no_space(unsigned char c)
+{
+    (void)c;
+    return 0;
+}
+
+static int no_terminator(unsigned char c)
+{
+    (void)c;
+    return 0;
+}
+
+/* Blank line: nothing but spaces (and a stray '\r'). */
+static int is_blank(const char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i] != ' ' && p[i] != '\r')
+            return 0;
+    return 1;
+}
+
+/* NULL if p[0..n) is valid UTF-8 without NUL bytes, else the reason. */
+static const char *text_problem(const char *p, size_t n)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t word;
+        memcpy(&word, p + i, 8);
+        uint64_t has_zero = (word - 0x0101010101010101ULL) & ~word & 0x8080808080808080ULL;
+        if ((word & 0x8080808080808080ULL) | has_zero)
+            break;
+    }
+    for (; i < n; i++)
+        if (p[i] == 0 || (p[i] & 0x80))
+            break;
+    if (i == n)
+        return NULL;
+    if (memchr(p, 0, n))
+        return "NUL byte";
+    if (!mkt_utf8_valid(p, n))
+        return "invalid UTF-8";
+    return NULL;
+}
+
+static void ensure_scratch(mkt_csv_reader *r, size_t need)
+{
+    if (need > r->scratch_cap) {
+        size_t cap = r->scratch_cap ? r->scratch_cap : 256;
+        while (cap < need)
+            cap *= 2;
+        r->scratch = mkt_xrealloc(r->scratch, cap);
+        r->scratch_cap = cap;
+    }
+}
+
+static void ensure_fields(mkt_csv_reader *r, int need)
+{
+    if (need > r->fields_cap) {
+        int cap = r->fields_cap ? r->fields_cap : 16;
+        while (cap < need) {
+            if (cap > INT_MAX / 2)
+                mkt_fail("csv: a record has more than %d fields", INT_MAX / 2);
+            cap *= 2;
+        }
+        r->fields = mkt_xrealloc(r->fields, (size_t)cap * sizeof *r->fields);
+        r->field_offsets = mkt_xrealloc(r->field_offsets, (size_t)cap * sizeof *r->field_offsets);
+        r->fields_cap = cap;
+    }
+}
+
+/* ---------- field splitting ---------- */
+
+/* Plain split of a copy of the record at the delimiter; returns the field count. */
+static int split_plain(mkt_csv_reader *r, const char *raw, size_t len)
+{
+    ensure_scratch(r, len + 1);
+    memcpy(r->scratch, raw, len);
+    r->scratch[len] = 0;
+    char *field = r->scratch, *end = r->scratch + len;
+    int n = 0;
+    for (;;) {
+        ensure_fields(r, n + 1);
+        r->fields[n++] = field;
+        char *next;
+        if (r->single_delim) {
+            next = memchr(field, r->single_delim, (size_t)(end - field));
+        } else {
+            next = NULL;
+            for (char *p = field; (p = memchr(p, r->multi_delim[0], (size_t)(end - p))) != NULL; p++) {
+                if ((size_t)(end - p) < r->multi_delim_len)
+                    break;
+                if (memcmp(p, r->multi_delim, r->multi_delim_len) == 0) {
+                    next = p;
+                    break;
+                }
+            }
+        }
+        if (!next)
+            break;
+        *next = 0;
+        field = next + (r->single_delim ? 1 : r->multi_delim_len);
+    }
+    return n;
+}
+
+static void on_libcsv_field(void *text, size_t len, void *data)
+{
+    mkt_csv_reader *r = data;
+    ensure_fields(r, r->nparsed + 1);
+    ensure_scratch(r, r->scratch_used + len + 1);
+    if (len > 0)
+        memcpy(r->scratch + r->scratch_used, text, len);
+    r->scratch[r->scratch_used + len] = 0;
+    r->field_offsets[r->nparsed++] = r->scratch_used;
+    r->scratch_used += len + 1;
+}
+
+/* Puts the parser back to the start of a record after an error. */
+static void reset_parser(mkt_csv_reader *r)
+{
+    int options = csv_get_opts(&r->parser);
+    csv_set_opts(&r->parser, 0); /* no strict checks: csv_fini then always resets */
+    csv_fini(&r->parser, NULL, NULL, NULL);
+    csv_set_opts(&r->parser, (unsigned char)options);
+}
+
+/* RFC 4180 split through libcsv; returns the field count or -1 with *reason. */
+static int split_quoted(mkt_csv_reader *r, const char *raw, size_t len, const char **reason)
+{
+    r->nparsed = 0;
+    r->scratch_used = 0;
+    ensure_scratch(r, len + 1);
+    if (csv_parse(&r->parser, raw, len, on_libcsv_field, NULL, r) != len || csv_error(&r->parser) != CSV_SUCCESS) {
+        int code = csv_error(&r->parser);
+        reset_parser(r);
+        if (code == CSV_ENOMEM || code == CSV_ETOOBIG)
+            mkt_fail("csv: libcsv: %s", csv_strerror(code));
+        *reason = "stray quote";
+        return -1;
+    }
+    if (csv_fini(&r->parser, on_libcsv_field, NULL, r) != 0) {
+        reset_parser(r);
+        *reason = "unterminated quoted field";
+        return -1;
+    }
+    for (int i = 0; i < r->nparsed; i++)
+        r->fields[i] = r->scratch + r->field_offsets[i];
+    return r->nparsed;
+}
+
+/* ---------- records ---------- */
+
+/* Advances over blank lines at the current position. */
+static void skip_blank_lines(mkt_csv_reader *r)
+{
+    while (r->pos < r->data_len) {
+        const char *start = r->data + r->pos;
+        size_t avail = r->data_len - r->pos;
+        const char *newline = memchr(start, '\n', avail);
+        size_t line_len = newline ? (size_t)(newline - start) : avail;
+        if (!is_blank(start, line_len))
+            return;
+        r->pos += newline ? line_len + 1 : line_len;
+        r->line += newline != NULL;
+    }
+}
+
+int mkt_csv_next(mkt_csv_reader *r, mkt_csv_record *rec, const char **bad_reason)
+{
+    const char *ignored;
+    if (!bad_reason)
+        bad_reason = &ignored;
+    *bad_reason = NULL;
+    for (;;) {
+        if (r->pos >= r->data_len)
+            return 0;
+        const char *start = r->data + r->pos;
+        size_t avail = r->data_len - r->pos;
+        const char *newline = memchr(start, '\n', avail);
+        size_t end = newline ? (size_t)(newline - start) : avail; /* offset of the record's '\n' or avail */
+        int has_quote = 0, unterminated = 0;
+        int64_t inner_newlines = 0;
+        if (r->quoting) {
+            const char *quote = memchr(start, '"', end);
+            if (quote) {
+                /* Bytes before the first quote hold no '\n'; from there on, track parity. */
+                has_quote = 1;
+                int inside = 0;
+                size_t i = (size_t)(quote - start);
+                for (; i < avail; i++) {
+                    char c = start[i];
+                    if (c == '"')
+                        inside ^= 1;
+                    else if (c == '\n') {
+                        if (!inside)
+                            break;
+                        inner_newlines++;
+                    }
+                }
+                end = i;
+                unterminated = inside;
+            }
+        }
+        size_t len = end;
+        if (unterminated && len > 0 && start[len - 1] == '\n')
+            len--; /* the file's last line end, swallowed by the open quote */
+        if (len > 0 && start[len - 1] == '\r')
+            len--;
+        rec->line = r->line;
+        r->line += inner_newlines + (end < avail);
+        r->pos += end < avail ? end + 1 : end;
+        if (!has_quote && is_blank(start, len))
+            continue;
+        rec->raw = start;
+        rec->raw_len = len;
+        const char *reason = NULL;
+        if (unterminated)
+            reason = "unterminated quoted field";
+        else
+            reason = text_problem(start, len);
+        int n = -1;
+        if (!reason)
+            n = has_quote ? split_quoted(r, start, len, &reason) : split_plain(r, start, len);
+        if (n < 0) {
+            rec->nfields = -1;
+            rec->fields = NULL;
+            *bad_reason = reason;
+        } else {
+            rec->nfields = n;
+            rec->fields = r->fields;
+        }
+        return 1;
+    }
+}
+
+/* ---------- opening: the split ---------- */
+
+static int check_dialect(const mkt_csv_dialect *d, mkt_csv_reader *r, const char *path, char *msg, size_t msglen)
+{
+    size_t len = strnlen(d->delim, sizeof d->delim);
+    int ok = len > 0 && len < sizeof d->delim;
+    for (size_t i = 0; ok && i < len; i++)
+        if (d->delim[i] == '\n' || d->delim[i] == '\r' || (len == 1 && d->delim[i] == '"'))
+            ok = 0;
+    if (!ok) {
+        snprintf(msg, msglen, "%s: invalid CSV delimiter (want one character such as ',' or a short string such as '::')",
+                 path);
+        return -1;
+    }
+    if (len == 1) {
+        r->single_delim = d->delim[0];
+        r->quoting = 1;
+    } else {
+        memcpy(r->multi_delim, d->delim, len);
+        r->multi_delim[len] = 0;
+        r->multi_delim_len = len;
+    }
+    return 0;
+}
+
+/* Header: the first non-blank record of the file, found on the lowest rank
+ * that has one, parsed there and broadcast.  Returns 0, or -1 with msg. */
+static int share_header(mkt_csv_reader *r, const char *path, MPI_Comm comm, char *msg, size_t msglen)
+{
+    int rank, nranks;
+    MKT_MPI(MPI_Comm_rank(comm, &rank));
+    MKT_MPI(MPI_Comm_size(comm, &nranks));
+    skip_blank_lines(r);
+    int mine = r->pos < r->data_len ? rank : nranks, owner;
+    MKT_MPI(MPI_Allreduce(&mine, &owner, 1, MPI_INT, MPI_MIN, comm));
+    if (owner == nranks)
+        return 0; /* no record at all: no header */
+    /* Layout: int64 line, int64 nfields (-1: bad), int64 raw_len, raw, then the
+     * fields NUL-terminated one after another (or the reason if bad). */
+    char *packed = NULL;
+    int64_t packed_len = 0;
+    if (rank == owner) {
+        mkt_csv_record rec;
+        const char *reason = NULL;
+        mkt_csv_next(r, &rec, &reason);
+        size_t text = 0;
+        if (rec.nfields < 0)
+            text = strlen(reason) + 1;
+        for (int i = 0; i < rec.nfields; i++)
+            text += strlen(rec.fields[i]) + 1;
+        packed_len = (int64_t)(3 * sizeof(int64_t) + rec.raw_len + text);
+        packed = mkt_xmalloc((size_t)packed_len);
+        int64_t head[3] = {rec.line, rec.nfields, (int64_t)rec.raw_len};
+        memcpy(packed, head, sizeof head);
+        char *p = packed + sizeof head;
+        memcpy(p, rec.raw, rec.raw_len);
+        p += rec.raw_len;
+        if (rec.nfields < 0) {
+            memcpy(p, reason, strlen(reason) + 1);
+        } else {
+            for (int i = 0; i < rec.nfields; i++) {
+                size_t n = strlen(rec.fields[i]) + 1;
+                memcpy(p, rec.fields[i], n);
+                p += n;
+            }
+        }
+    }
+    MKT_MPI(MPI_Bcast(&packed_len, 1, MPI_INT64_T, owner, comm));
+    if (packed_len > INT_MAX)
+        mkt_fail("csv: %s: the header record is larger than 2 GiB", path);
+    if (rank != owner)
+        packed = mkt_xmalloc((size_t)packed_len);
+    MKT_MPI(MPI_Bcast(packed, (int)packed_len, MPI_BYTE, owner, comm));
+    int64_t head[3];
+    memcpy(head, packed, sizeof head);
+    char *raw = packed + sizeof head;
+    char *text = raw + head[2];
+    if (head[1] < 0) {
+        snprintf(msg, msglen, "%s: line %" PRId64 ": bad header record: %s", path, head[0], text);
+        free(packed);
+        return -1;
+    }
+    r->header_storage = packed;
+    r->header.line = head[0];
+    r->header.nfields = (int)head[1];
+    r->header.raw = raw;
+    r->header.raw_len = (size_t)head[2];
+    r->header.fields = mkt_xmalloc((size_t)(head[1] > 0 ? head[1] : 1) * sizeof(char *));
+    for (int i = 0; i < r->header.nfields; i++) {
+        r->header.fields[i] = text;
+        text += strlen(text) + 1;
+    }
+    r->has_header = 1;
+    return 0;
+}
+
+mkt_csv_reader *mkt_csv_open(const char *path, const mkt_csv_dialect *d, MPI_Comm comm, char *err, size_t errlen)
+{
+    int rank, nranks;
+    MKT_MPI(MPI_Comm_rank(comm, &rank));
+    MKT_MPI(MPI_Comm_size(comm, &nranks));
+    if (err && errlen > 0)
+        err[0] = 0;
+    mkt_csv_reader *r = mkt_xcalloc(1, sizeof *r);
+    char msg[ERROR_TEXT_MAX] = "";
+    int fd = -1;
+    int64_t size = 0;
+
+    if (check_dialect(d, r, path, msg, sizeof msg) == 0) {
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        struct stat st;
+        if (fd < 0)
+            snprintf(msg, sizeof msg, "cannot open %s: %s", path, strerror(errno));
+        else if (fstat(fd, &st) != 0)
+            snprintf(msg, sizeof msg, "cannot read %s: %s", path, strerror(errno));
+        else if (S_ISDIR(st.st_mode))
+            snprintf(msg, sizeof msg, "cannot read %s: %s", path, strerror(EISDIR));
+        else
+            size = (int64_t)st.st_size;
+    }
+    if (agree_on_error(msg, err, errlen, comm))
+        goto fail;
+    int64_t sizes[2] = {size, -size}, extremes[2];
+    MKT_MPI(MPI_Allreduce(sizes, extremes, 2, MPI_INT64_T, MPI_MAX, comm));
+    if (extremes[0] != -extremes[1])
+        snprintf(msg, sizeof msg, "%s: ranks see different file sizes (%" PRId64 " and %" PRId64 " bytes)", path,
+                 -extremes[1], extremes[0]);
+    if (agree_on_error(msg, err, errlen, comm))
+        goto fail;
+    r->file_bytes = size;
+
+    /* 1. nominal range, with one byte before it to see a '\n' ending right there */
+    mkt_block nominal = mkt_block_of(size, nranks, rank);
+    int64_t base = nominal.begin > 0 ? nominal.begin - 1 : 0;
+    size_t nominal_len = (size_t)(nominal.end - base);
+    char *buf = mkt_xmalloc(nominal_len + 1);
+    if (nominal.end > nominal.begin && read_exactly(fd, buf, nominal_len, base) != 0)
+        snprintf(msg, sizeof msg, "cannot read %s: %s", path, strerror(errno));
+    if (agree_on_error(msg, err, errlen, comm)) {
+        free(buf);
+        goto fail;
+    }
+    const char *own = buf + (nominal.begin - base); /* byte nominal.begin */
+    size_t own_len = (size_t)(nominal.end - nominal.begin);
+    int64_t quotes = r->quoting ? count_byte(own, own_len, '"') : 0;
+    int64_t quotes_before = mkt_exscan_count(quotes, NULL, comm);
+
+    /* 2. first record start in [nominal.begin, nominal.end), or `size` for none */
+    int64_t found = size;
+    if (own_len > 0) {
+        if (nominal.begin == 0 || (own[-1] == '\n' && !(quotes_before & 1))) {
+            found = nominal.begin;
+        } else if (!r->quoting) {
+            const char *newline = memchr(own, '\n', own_len - 1);
+            if (newline)
+                found = nominal.begin + (newline - own) + 1;
+        } else {
+            int inside = (int)(quotes_before & 1);
+            for (size_t i = 0; i + 1 < own_len; i++) {
+                if (own[i] == '"')
+                    inside ^= 1;
+                else if (own[i] == '\n' && !inside) {
+                    found = nominal.begin + (int64_t)i + 1;
+                    break;
+                }
+            }
+        }
+    }
+    int64_t *starts = mkt_xmalloc((size_t)nranks * sizeof *starts);
+    MKT_MPI(MPI_Allgather(&found, 1, MPI_INT64_T, starts, 1, MPI_INT64_T, comm));
+    int64_t next_start = size;
+    for (int q = nranks - 1; q > rank; q--)
+        if (starts[q] < next_start)
+            next_start = starts[q];
+    int64_t begin = rank == 0 ? 0 : (starts[rank] < next_start ? starts[rank] : next_start);
+    free(starts);
+    r->range_begin = begin;
+    r->range_end = next_start;
+
+    /* 3. the real range: keep what we have of [begin, nominal.end), read the rest */
+    size_t len = (size_t)(next_start - begin);
+    if (len == 0) {
+        free(buf);
+        buf = mkt_xmalloc(1);
+    } else {
+        size_t kept = (size_t)(nominal.end - begin);
+        memmove(buf, buf + (begin - base), kept);
+        buf = mkt_xrealloc(buf, len + 1);
+        if (len > kept && read_exactly(fd, buf + kept, len - kept, nominal.end) != 0)
+            snprintf(msg, sizeof msg, "cannot read %s: %s", path, strerror(errno));
+    }
+    buf[len] = 0;
+    r->data = buf;
+    r->data_len = len;
+    close(fd);
+    fd = -1;
+    if (agree_on_error(msg, err, errlen, comm))
+        goto fail;
+    r->line = 1 + mkt_exscan_count(count_byte(buf, len, '\n'), NULL, comm);
+    if (rank == 0 && len >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0)
+        r->pos = 3;
+
+    if (r->quoting) {
+        if (csv_init(&r->parser, CSV_STRICT | CSV_STRICT_FINI | CSV_APPEND_NULL) != 0)
+            mkt_fail("csv: libcsv initialisation failed");
+        csv_set_delim(&r->parser, (unsigned char)r->single_delim);
+        csv_set_quote(&r->parser, '"');
+        csv_set_space_func(&r->parser, no_space);
+        csv_set_term_func(&r->parser, no_terminator);
+        r->parser_ready = 1;
+    }
+    if (d->has_header) {
+        if (share_header(r, path, comm, msg, sizeof msg) != 0) {
+            if (err && errlen > 0)
+                snprintf(err, errlen, "%s", msg);
+            goto fail;
+        }
+    }
+    return r;
+
+fail:
+    if (fd >= 0)
+        close(fd);
+    mkt_csv_close(r);
+    return NULL;
+}
+
+const mkt_csv_record *mkt_csv_header(const mkt_csv_reader *r) { return r->has_header ? &r->header : NULL; }
+
+int64_t mkt_csv_local_bytes(const mkt_csv_reader *r) { return r->range_end - r->range_begin; }
+
+int64_t mkt_csv_file_bytes(const mkt_csv_reader *r) { return r->file_bytes; }
+
+void mkt_csv_close(mkt_csv_reader *r)
+{
+    if (!r)
+        return;
+    if (r->parser_ready)
+        csv_free(&r->parser);
+    free(r->data);
+    free(r->scratch);
+    free(r->fields);
+    free(r->field_offsets);
+    free(r->header.fields);
+    free(r->header_storage);
+    free(r);
+}
+
+/* ---------- rejects log ---------- */
+
+typedef struct {
+    int64_t line;
+    size_t reason_offset, reason_len, raw_offset, raw_len;
+} reject_entry;
+
+struct mkt_rejects {
+    reject_entry *entries;
+    int64_t count, cap;
+    char *text; /* reasons and raw bytes of all entries */
+    size_t text_len, text_cap;
+    /* global summary from the last mkt_rejects_write */
+    int64_t global_count;
+    int nreasons;
+    char **reasons;
+    int64_t *reason_counts;
+    char *reason_storage;
+};
+
+mkt_rejects *mkt_rejects_new(void) { return mkt_xcalloc(1, sizeof(mkt_rejects)); }
+
+static size_t append_text(mkt_rejects *rj, const char *bytes, size_t n)
+{
+    if (rj->text_len + n > rj->text_cap) {
+        size_t cap = rj->text_cap ? rj->text_cap : 4096;
+        while (cap < rj->text_len + n)
+            cap *= 2;
+        rj->text = mkt_xrealloc(rj->text, cap);
+        rj->text_cap = cap;
+    }
+    size_t at = rj->text_len;
+    if (n > 0)
+        memcpy(rj->text + at, bytes, n);
+    rj->text_len += n;
+    return at;
+}
+
+void mkt_rejects_add(mkt_rejects *rj, int64_t line, const char *reason, const char *raw, size_t raw_len)
+{
+    if (rj->count == rj->cap) {
+        rj->cap = rj->cap ? 2 * rj->cap : 64;
+        rj->entries = mkt_xrealloc(rj->entries, (size_t)rj->cap * sizeof *rj->entries);
+    }
+    if (!reason)
+        reason = "";
+    if (raw_len > MKT_REJECT_RAW_MAX)
+        raw_len = MKT_REJECT_RAW_MAX;
+    reject_entry *e = &rj->entries[rj->count++];
+    e->line = line;
+    e->reason_len = strlen(reason);
+    e->reason_offset = append_text(rj, reason, e->reason_len);
+    e->raw_len = raw ? raw_len : 0;
+    e->raw_offset = append_text(rj, raw, e->raw_len);
+}
+
+int64_t mkt_rejects_count(const mkt_rejects *rj) { return rj->count; }
+
+int64_t mkt_rejects_global_count(const mkt_rejects *rj) { return rj->global_count; }
+
+int mkt_rejects_reason_count(const mkt_rejects *rj) { return rj->nreasons; }
+
+const char *mkt_rejects_reason(const mkt_rejects *rj, int i, int64_t *count)
+{
+    if (i < 0 || i >= rj->nreasons)
+        return NULL;
+    if (count)
+        *count = rj->reason_counts[i];
+    return rj->reasons[i];
+}
+
+/* A gathered reject: views into the received buffers. */
+typedef struct {
+    int64_t line;
+    const char *reason, *raw;
+    uint32_t reason_len, raw_len;
+} reject_view;
+
+static int compare_bytes(const char *a, size_t alen, const char *b, size_t blen)
+{
+    int c = memcmp(a, b, alen < blen ? alen : blen);
+    if (c != 0)
+        return c;
+    return (alen > blen) - (alen < blen);
+}
+
+static int compare_views(const void *pa, const void *pb)
+{
+    const reject_view *a = pa, *b = pb;
+    if (a->line != b->line)
+        return a->line < b->line ? -1 : 1;
+    int c = compare_bytes(a->reason, a->reason_len, b->reason, b->reason_len);
+    if (c != 0)
+        return c;
+    return compare_bytes(a->raw, a->raw_len, b->raw, b->raw_len);
+}
+
+static int compare_views_by_reason(const void *pa, const void *pb)
+{
+    const reject_view *a = pa, *b = pb;
+    return compare_bytes(a->reason, a->reason_len, b->reason, b->reason_len);
+}
+
+typedef struct {
+    int64_t count;
+    const char *reason;
+    uint32_t reason_len;
+} reason_tally;
+
+static int compare_tallies(const void *pa, const void *pb)
+{
+    const reason_tally *a = pa, *b = pb;
+    if (a->count != b->count)
+        return a->count > b->count ? -1 : 1;
+    return compare_bytes(a->reason, a->reason_len, b->reason, b->reason_len);
+}
+
+/* Packs the local rejects: per entry int64 line, uint32 reason_len, uint32 raw_len, reason, raw. */
+static char *pack_rejects(const mkt_rejects *rj, int64_t *packed_len)
+{
+    size_t n = 0;
+    for (int64_t i = 0; i < rj->count; i++)
+        n += 16 + rj->entries[i].reason_len + rj->entries[i].raw_len;
+    char *out = mkt_xmalloc(n + 1), *p = out;
+    for (int64_t i = 0; i < rj->count; i++) {
+        const reject_entry *e = &rj->entries[i];
+        uint32_t lens[2] = {(uint32_t)e->reason_len, (uint32_t)e->raw_len};
+        memcpy(p, &e->line, 8);
+        memcpy(p + 8, lens, 8);
+        p += 16;
+        memcpy(p, rj->text + e->reason_offset, e->reason_len);
+        p += e->reason_len;
+        memcpy(p, rj->text + e->raw_offset, e->raw_len);
+        p += e->raw_len;
+    }
+    *packed_len = (int64_t)n;
+    return out;
+}
+
+#define REJECTS_TAG 7301
+#define MESSAGE_CHUNK (1 << 30)
+
+static void send_bytes(const char *p, int64_t n, int to, MPI_Comm comm)
+{
+    MKT_MPI(MPI_Send(&n, 1, MPI_INT64_T, to, REJECTS_TAG, comm));
+    for (int64_t done = 0; done < n; done += MESSAGE_CHUNK) {
+        int chunk = (int)(n - done < MESSAGE_CHUNK ? n - done : MESSAGE_CHUNK);
+        MKT_MPI(MPI_Send(p + done, chunk, MPI_BYTE, to, REJECTS_TAG, comm));
+    }
+}
+
+static char *receive_bytes(int from, int64_t *n, MPI_Comm comm)
+{
+    MKT_MPI(MPI_Recv(n, 1, MPI_INT64_T, from, REJECTS_TAG, comm, MPI_STATUS_IGNORE));
+    char *p = mkt_xmalloc((size_t)*n + 1);
+    for (int64_t done = 0; done < *n; done += MESSAGE_CHUNK) {
+        int chunk = (int)(*n - done < MESSAGE_CHUNK ? *n - done : MESSAGE_CHUNK);
+        MKT_MPI(MPI_Recv(p + done, chunk, MPI_BYTE, from, REJECTS_TAG, comm, MPI_STATUS_IGNORE));
+    }
+    return p;
+}
+
+/* RFC 4180: quoted only when it has to be. */
+static void write_csv_field(FILE *f, const char *s, size_t n)
+{
+    int needs_quotes = 0;
+    for (size_t i = 0; i < n && !needs_quotes; i++)
+        needs_quotes = s[i] == ',' || s[i] == '"' || s[i] == '\n' || s[i] == '\r';
+    if (!needs_quotes) {
+        fwrite(s, 1, n, f);
+        return;
+    }
+    fputc('"', f);
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '"')
+            fputc('"', f);
+        fputc(s[i], f);
+    }
+    fputc('"', f);
+}
+
+static void write_rejects_file(const char *path, const char *input_name, const reject_view *views, int64_t n)
+{
+    FILE *f = fopen(path, "a");
+    if (!f)
+        mkt_fail("cannot write rejects file %s: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fileno(f), &st) == 0 && st.st_size == 0)
+        fputs("input,line,reason,raw\n", f);
+    size_t name_len = strlen(input_name);
+    for (int64_t i = 0; i < n; i++) {
+        write_csv_field(f, input_name, name_len);
+        fprintf(f, ",%" PRId64 ",", views[i].line);
+        write_csv_field(f, views[i].reason, views[i].reason_len);
+        fputc(',', f);
+        write_csv_field(f, views[i].raw, views[i].raw_len);
+        fputc('\n', f);
+    }
+    if (ferror(f) | fclose(f))
+        mkt_fail("cannot write rejects file %s: %s", path, strerror(errno));
+}
+
+/* Rank 0: the summary packed as int64 total, int64 nreasons, then per reason
+ * int64 count, int64 length, bytes. */
+static char *pack_summary(reject_view *views, int64_t n, int64_t *packed_len)
+{
+    qsort(views, (size_t)n, sizeof *views, compare_views_by_reason);
+    reason_tally *tallies = mkt_xmalloc((size_t)(n > 0 ? n : 1) * sizeof *tallies);
+    int64_t ntallies = 0;
+    for (int64_t i = 0; i < n; i++) {
+        if (ntallies > 0 && compare_bytes(tallies[ntallies - 1].reason, tallies[ntallies - 1].reason_len,
+                                          views[i].reason, views[i].reason_len) == 0) {
+            tallies[ntallies - 1].count++;
+        } else {
+            tallies[ntallies].count = 1;
+            tallies[ntallies].reason = views[i].reason;
+            tallies[ntallies].reason_len = views[i].reason_len;
+            ntallies++;
+        }
+    }
+    qsort(tallies, (size_t)ntallies, sizeof *tallies, compare_tallies);
+    size_t size = 16;
+    for (int64_t i = 0; i < ntallies; i++)
+        size += 16 + tallies[i].reason_len;
+    char *out = mkt_xmalloc(size), *p = out;
+    int64_t head[2] = {n, ntallies};
+    memcpy(p, head, 16);
+    p += 16;
+    for (int64_t i = 0; i < ntallies; i++) {
+        int64_t item[2] = {tallies[i].count, tallies[i].reason_len};
+        memcpy(p, item, 16);
+        p += 16;
+        memcpy(p, tallies[i].reason, tallies[i].reason_len);
+        p += tallies[i].reason_len;
+    }
+    free(tallies);
+    *packed_len = (int64_t)size;
+    return out;
+}
+
+static void clear_summary(mkt_rejects *rj)
+{
+    free(rj->reasons);
+    free(rj->reason_counts);
+    free(rj->reason_storage);
+    rj->reasons = NULL;
+    rj->reason_counts = NULL;
+    rj->reason_storage = NULL;
+    rj->nreasons = 0;
+    rj->global_count = 0;
+}
+
+static void unpack_summary(mkt_rejects *rj, const char *packed)
+{
+    clear_summary(rj);
+    int64_t head[2];
+    memcpy(head, packed, 16);
+    const char *p = packed + 16;
+    rj->global_count = head[0];
+    rj->nreasons = (int)head[1];
+    rj->reasons = mkt_xmalloc((size_t)(head[1] > 0 ? head[1] : 1) * sizeof *rj->reasons);
+    rj->reason_counts = mkt_xmalloc((size_t)(head[1] > 0 ? head[1] : 1) * sizeof *rj->reason_counts);
+    size_t text = 0;
+    const char *q = p;
+    for (int64_t i = 0; i < head[1]; i++) {
+        int64_t item[2];
+        memcpy(item, q, 16);
+        text += (size_t)item[1] + 1;
+        q += 16 + item[1];
+    }
+    rj->reason_storage = mkt_xmalloc(text + 1);
+    char *s = rj->reason_storage;
+    for (int64_t i = 0; i < head[1]; i++) {
+        int64_t item[2];
+        memcpy(item, p, 16);
+        p += 16;
+        memcpy(s, p, (size_t)item[1]);
+        s[item[1]] = 0;
+        rj->reasons[i] = s;
+        rj->reason_counts[i] = item[0];
+        s += item[1] + 1;
+        p += item[1];
+    }
+}
+
+void mkt_rejects_write(mkt_rejects *rj, const char *input_name, const char *path, MPI_Comm comm)
+{
+    int rank, nranks;
+    MKT_MPI(MPI_Comm_rank(comm, &rank));
+    MKT_MPI(MPI_Comm_size(comm, &nranks));
+    int64_t packed_len;
+    char *packed = pack_rejects(rj, &packed_len);
+    char *summary = NULL;
+    int64_t summary_len = 0;
+    if (rank != 0) {
+        send_bytes(packed, packed_len, 0, comm);
+        free(packed);
+    } else {
+        char **parts = mkt_xmalloc((size_t)nranks * sizeof *parts);
+        int64_t *part_lens = mkt_xmalloc((size_t)nranks * sizeof *part_lens);
+        parts[0] = packed;
+        part_lens[0] = packed_len;
+        for (int q = 1; q < nranks; q++)
+            parts[q] = receive_bytes(q, &part_lens[q], comm);
+        int64_t nviews = 0, cap = 64;
+        reject_view *views = mkt_xmalloc((size_t)cap * sizeof *views);
+        for (int q = 0; q < nranks; q++) {
+            const char *p = parts[q], *end = parts[q] + part_lens[q];
+            while (p < end) {
+                if (nviews == cap) {
+                    cap *= 2;
+                    views = mkt_xrealloc(views, (size_t)cap * sizeof *views);
+                }
+                reject_view *v = &views[nviews++];
+                uint32_t lens[2];
+                memcpy(&v->line, p, 8);
+                memcpy(lens, p + 8, 8);
+                v->reason = p + 16;
+                v->reason_len = lens[0];
+                v->raw = v->reason + lens[0];
+                v->raw_len = lens[1];
+                p = v->raw + lens[1];
+            }
+        }
+        qsort(views, (size_t)nviews, sizeof *views, compare_views);
+        if (path && nviews > 0)
+            write_rejects_file(path, input_name ? input_name : "", views, nviews);
+        summary = pack_summary(views, nviews, &summary_len);
+        free(views);
+        for (int q = 0; q < nranks; q++)
+            free(parts[q]);
+        free(parts);
+        free(part_lens);
+    }
+    MKT_MPI(MPI_Bcast(&summary_len, 1, MPI_INT64_T, 0, comm));
+    if (summary_len > INT_MAX)
+        mkt_fail("rejects: the summary of reasons is larger than 2 GiB");
+    if (rank != 0)
+        summary = mkt_xmalloc((size_t)summary_len);
+    MKT_MPI(MPI_Bcast(summary, (int)summary_len, MPI_BYTE, 0, comm));
+    unpack_summary(rj, summary);
+    free(summary);
+}
+
+void mkt_rejects_free(mkt_rejects *rj)
+{
+    if (!rj)
+        return;
+    clear_summary(rj);
+    free(rj->entries);
+    free(rj->text);
+    free(rj);
+}
