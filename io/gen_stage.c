@@ -38,9 +38,22 @@ static int id_width(int64_t n)
     return w;
 }
 
+/* prefix + v zero-padded to width digits, e.g. u000042 (ids sort like numbers) */
 static void format_id(char *buf, size_t len, char prefix, int64_t v, int width)
 {
-    snprintf(buf, len, "%c%0*" PRId64, prefix, width, v);
+    char digits[24];
+    int n = 0;
+    do {
+        digits[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v > 0 && n < 23);
+    size_t k = 0;
+    buf[k++] = prefix;
+    for (int i = n; i < width && k + 1 < len; i++)
+        buf[k++] = '0';
+    while (n > 0 && k + 1 < len)
+        buf[k++] = digits[--n];
+    buf[k] = 0;
 }
 
 static void generate(const mkt_gen_config *c, const mkt_gen_world *w, mkt_block b, generated *g)

@@ -10,6 +10,7 @@
 static int all_digits(const char *s, size_t *len)
 {
     size_t n = 0;
+    *len = 0;
     for (; s[n]; n++)
         if (s[n] < '0' || s[n] > '9')
             return 0;

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "check.h"
@@ -28,9 +29,22 @@ void mkt_metrics_write(json_t *metrics, const char *path, MPI_Comm comm)
 {
     if (!path || !*path)
         return;
-    int rank, ok = 1;
+    int rank, nranks, ok = 1;
     char why[512] = "";
     MKT_MPI(MPI_Comm_rank(comm, &rank));
+    MKT_MPI(MPI_Comm_size(comm, &nranks));
+    /* peak resident memory of every rank, for memory targets and sizing */
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    double mine = (double)ru.ru_maxrss / 1024.0, *all = mkt_xmalloc(sizeof(double) * (size_t)nranks);
+    MKT_MPI(MPI_Gather(&mine, 1, MPI_DOUBLE, all, 1, MPI_DOUBLE, 0, comm));
+    if (rank == 0) {
+        json_t *arr = json_array();
+        for (int r = 0; r < nranks; r++)
+            json_array_append_new(arr, json_real(all[r]));
+        json_object_set_new(metrics, "peak_rss_mb_per_rank", arr);
+    }
+    free(all);
     if (rank == 0) {
         size_t n = strlen(path) + 8;
         char *tmp = mkt_xmalloc(n);

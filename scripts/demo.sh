@@ -10,7 +10,7 @@ rm -rf demo-out
 mpirun -np 2 build/mkt run jobs/demo.ini
 echo
 echo "== what the demo did (demo-out/metrics/*.json) =="
-python3 - <<'PY'
+/usr/bin/python3 - <<'PY'
 import json, glob
 for f in sorted(glob.glob("demo-out/metrics/*.json")):
     m = json.load(open(f))

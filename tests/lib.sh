@@ -7,6 +7,7 @@ export MKT_QUIET=${MKT_QUIET:-}
 rm -rf "$WORK" && mkdir -p "$WORK"
 cd "$WORK"
 
+PY=/usr/bin/python3  # Debian's python3, with python3-h5py from apt
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
 # mpirun with a hard time limit: a hang is a failure, never a stuck CI.
@@ -23,4 +24,4 @@ expect_fail() {
   [ "$status" -ne 124 ] && [ "$status" -ne 137 ] || fail "mkt $* hung (killed by timeout)"
 }
 
-json_get() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(eval('d'+sys.argv[2]))" "$1" "$2"; }
+json_get() { "$PY" -c "import json,sys; d=json.load(open(sys.argv[1])); print(eval('d'+sys.argv[2]))" "$1" "$2"; }

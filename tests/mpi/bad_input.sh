@@ -58,7 +58,7 @@ size=$(stat -c %s good.h5)
 head -c $((size / 2)) good.h5 > truncated.h5
 expect_fail "$NP" features --store truncated.h5
 grep -q "truncated or corrupt" err.txt || fail "truncated store: $(cat err.txt)"
-python3 -c "import h5py; f=h5py.File('foreign.h5','w'); f['x']=[1,2,3]"
+"$PY" -c "import h5py; f=h5py.File('foreign.h5','w'); f['x']=[1,2,3]"
 expect_fail "$NP" features --store foreign.h5
 grep -q "not one written by mkt" err.txt || fail "foreign store: $(cat err.txt)"
 echo "ok: bad input at $NP ranks"
