@@ -90,9 +90,24 @@ void mkt_dict_build(mkt_dict *d, char *const *local, int64_t n_local, MPI_Comm c
 {
     int nranks;
     MKT_MPI(MPI_Comm_size(comm, &nranks));
+    /* distinct local ids through a hash set first: inputs repeat ids a lot */
+    int64_t size = 16;
+    while (size < 2 * n_local + 1)
+        size *= 2;
+    int64_t *set = mkt_xcalloc((size_t)size, sizeof(int64_t));
     char **v = mkt_xmalloc(sizeof(char *) * (size_t)(n_local > 0 ? n_local : 1));
-    memcpy(v, local, sizeof(char *) * (size_t)n_local);
-    int64_t k = sort_unique(v, n_local);
+    int64_t distinct = 0;
+    for (int64_t i = 0; i < n_local; i++) {
+        uint64_t h = hash_string(local[i]) & (uint64_t)(size - 1);
+        while (set[h] && strcmp(v[set[h] - 1], local[i]) != 0)
+            h = (h + 1) & (uint64_t)(size - 1);
+        if (!set[h]) {
+            v[distinct++] = local[i];
+            set[h] = distinct;
+        }
+    }
+    free(set);
+    int64_t k = sort_unique(v, distinct);
     int64_t bytes = 0;
     for (int64_t i = 0; i < k; i++)
         bytes += (int64_t)strlen(v[i]) + 1;

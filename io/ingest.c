@@ -637,10 +637,21 @@ static void write_items(hid_t file, const raw_data *raw, const mkt_dict *items, 
     int rank, nranks;
     MKT_MPI(MPI_Comm_rank(comm, &rank));
     MKT_MPI(MPI_Comm_size(comm, &nranks));
+    /* this rank's last purchase of each item: one record per item, not per event */
+    int32_t *event_item = mkt_xmalloc(sizeof(int32_t) * (size_t)(raw->n_events + 1));
+    int64_t *last = mkt_xcalloc((size_t)(items->n + 1), sizeof(int64_t)); /* event index + 1 */
     int64_t n = raw->n_items, k = 0;
-    for (int64_t i = 0; i < raw->n_events; i++)
-        if (raw->events[i].type == MKT_EV_PURCHASE && raw->events[i].qty > 0)
+    for (int64_t i = 0; i < raw->n_events; i++) {
+        const raw_event *e = &raw->events[i];
+        event_item[i] = (int32_t)mkt_dict_find(items, raw->strings.data + e->item);
+        if (e->type != MKT_EV_PURCHASE || e->qty <= 0)
+            continue;
+        int64_t *slot = &last[event_item[i]];
+        if (*slot == 0)
             n++;
+        if (*slot == 0 || raw->events[*slot - 1].line < e->line)
+            *slot = i + 1;
+    }
     item_record *recs = mkt_xmalloc(sizeof(item_record) * (size_t)(n > 0 ? n : 1));
     int64_t *counts = mkt_xcalloc((size_t)nranks, sizeof(int64_t));
     for (int64_t i = 0; i < raw->n_items; i++) {
@@ -650,14 +661,16 @@ static void write_items(hid_t file, const raw_data *raw, const mkt_dict *items, 
                          (int32_t)mkt_dict_find(brands, raw->strings.data + x->brand), x->stock, 1};
         recs[k++] = r;
     }
-    for (int64_t i = 0; i < raw->n_events; i++) {
-        const raw_event *e = &raw->events[i];
-        if (e->type != MKT_EV_PURCHASE || e->qty <= 0)
+    for (int64_t it = 0; it < items->n; it++) {
+        if (!last[it])
             continue;
-        item_record r = {e->line, e->value / e->qty, 0, (int32_t)mkt_dict_find(items, raw->strings.data + e->item),
-                         (int32_t)unknown_category, (int32_t)unknown_brand, 0, 0};
+        const raw_event *e = &raw->events[last[it] - 1];
+        item_record r = {e->line, e->value / e->qty, 0, (int32_t)it, (int32_t)unknown_category,
+                         (int32_t)unknown_brand, 0, 0};
         recs[k++] = r;
     }
+    free(last);
+    free(event_item);
     /* group by owner */
     qsort(recs, (size_t)k, sizeof(item_record), item_record_cmp);
     for (int64_t i = 0; i < k; i++)

@@ -12,19 +12,19 @@
 
 #include "rng.h"
 
-const char *const mkt_gen_treatment_names[MKT_GEN_TREATMENTS] = {"control", "pct10", "free_shipping", "coupon5"};
+const char *const mkt_gen_treatment_names[MKT_GEN_TREATMENTS] = {"control", "coupon5", "free_shipping", "pct10"};
 const char *const mkt_gen_user_attr_names[MKT_GEN_USER_ATTRS] = {
     "price_sensitivity", "loyalty", "tenure_years", "is_new", "region_remote", "age_band"};
 
 /* ---- model constants (docs/gen.md, "Parameters") ---- */
 
-#define LATENT_DOT_SD 0.8          /* sd of taste . item_factor */
+#define LATENT_DOT_SD 0.8 /* sd of taste . item_factor */
 #define ITEM_BIAS_SD 0.3
 #define USER_BIAS_SD 0.3
-#define CATEGORY_SHARE 0.5         /* share of an item factor's variance from its category */
-#define CATEGORY_SHARPNESS 2.0     /* category softmax: exp(2 * taste . category_factor) */
-#define CATEGORY_PRICE_SD 0.5      /* sd of a category's log price level around log(20) */
-#define ITEM_PRICE_SD 0.6          /* sd of an item's log price around its category's level */
+#define CATEGORY_SHARE 0.5     /* share of an item factor's variance from its category */
+#define CATEGORY_SHARPNESS 2.0 /* category softmax: exp(2 * taste . category_factor) */
+#define CATEGORY_PRICE_SD 0.5  /* sd of a category's log price level around log(20) */
+#define ITEM_PRICE_SD 0.6      /* sd of an item's log price around its category's level */
 #define MIN_PRICE 0.5
 #define MAX_STOCK 1000
 #define ACTIVITY_LOG_SD 0.8
@@ -36,7 +36,7 @@ const char *const mkt_gen_user_attr_names[MKT_GEN_USER_ATTRS] = {
 #define MAX_SESSIONS 20000
 #define VIEWS_PER_SESSION_EXTRA 4.0 /* views per session = 1 + Poisson(4) */
 #define MAX_VIEWS_PER_SESSION 64
-#define EVENTS_PER_VIEW_MAX 5       /* view, click, fav, cart, purchase */
+#define EVENTS_PER_VIEW_MAX 5 /* view, click, fav, cart, purchase */
 #define CATEGORY_SWITCH_P 0.15
 #define REVISIT_P 0.3
 #define RECENT_ITEMS 8
@@ -46,9 +46,9 @@ const char *const mkt_gen_user_attr_names[MKT_GEN_USER_ATTRS] = {
 /* funnel: P(step) = sigmoid(intercept + FUNNEL_SLOPE * score) */
 #define FUNNEL_SLOPE 1.0
 #define CLICK_INTERCEPT (-1.8)
-#define CART_INTERCEPT (-2.8)    /* given a click */
+#define CART_INTERCEPT (-2.8)     /* given a click */
 #define PURCHASE_INTERCEPT (-1.5) /* given a cart */
-#define FAV_INTERCEPT (-4.0)     /* on affinity, independent of the click */
+#define FAV_INTERCEPT (-4.0)      /* on affinity, independent of the click */
 #define RATING_SEQUENCE_BASE ((int64_t)1 << 23)
 #define ORDER_SHIFT ((int64_t)1 << 24)
 
@@ -56,12 +56,12 @@ const char *const mkt_gen_user_attr_names[MKT_GEN_USER_ATTRS] = {
 #define CAMPAIGN_INTERCEPT (-2.0)
 #define CAMPAIGN_LOYALTY 1.5
 #define CAMPAIGN_LOG_ACTIVITY 0.4
-#define PCT10_LOGIT 1.5            /* times price_sensitivity^2 */
-#define FREE_SHIPPING_LOGIT 1.0    /* remote users only */
-#define COUPON_NEW_LOGIT 1.2       /* new users */
-#define COUPON_LOYAL_LOGIT (-1.0)  /* loyal (>= 0.7) and active (>= 1) users */
+#define PCT10_LOGIT 1.5           /* times price_sensitivity^2 */
+#define FREE_SHIPPING_LOGIT 1.0   /* remote users only */
+#define COUPON_NEW_LOGIT 1.2      /* new users */
+#define COUPON_LOYAL_LOGIT (-1.0) /* loyal (>= 0.7) and active (>= 1) users */
 #define LOYAL_THRESHOLD 0.7
-#define VISIT_BASE 0.2             /* P(visit | no conversion) = 0.2 + 0.4 * loyalty */
+#define VISIT_BASE 0.2 /* P(visit | no conversion) = 0.2 + 0.4 * loyalty */
 #define VISIT_LOYALTY 0.4
 #define SPEND_LOG_BASE 3.6888794541139363 /* log(40) */
 #define SPEND_LOG_ACTIVITY 0.3
@@ -133,7 +133,10 @@ const char *mkt_gen_check(const mkt_gen_config *c)
 
 /* ---- small helpers ---- */
 
-static inline double sigmoid(double x) { return 1.0 / (1.0 + exp(-x)); }
+static inline double sigmoid(double x)
+{
+    return 1.0 / (1.0 + exp(-x));
+}
 
 static inline double dot(const double *a, const double *b, int k)
 {
@@ -145,12 +148,21 @@ static inline double dot(const double *a, const double *b, int k)
 
 /* Standard deviation of one component of a taste or factor vector, so that
  * taste . factor has sd LATENT_DOT_SD: K s^4 = LATENT_DOT_SD^2. */
-static double latent_sd(int k) { return sqrt(LATENT_DOT_SD / sqrt((double)k)); }
+static double latent_sd(int k)
+{
+    return sqrt(LATENT_DOT_SD / sqrt((double)k));
+}
 
-static inline double round_cents(double x) { return floor(x * 100.0 + 0.5) / 100.0; }
+static inline double round_cents(double x)
+{
+    return floor(x * 100.0 + 0.5) / 100.0;
+}
 
 /* Standard normal CDF. */
-static double normal_cdf(double x) { return 0.5 * erfc(-x / sqrt(2.0)); }
+static double normal_cdf(double x)
+{
+    return 0.5 * erfc(-x / sqrt(2.0));
+}
 
 /* ---- the world ---- */
 
@@ -599,12 +611,11 @@ void mkt_gen_campaign_truth(const mkt_gen_user *usr, double conversion[MKT_GEN_T
     const double loyal_active = (loyalty >= LOYAL_THRESHOLD && usr->activity >= 1.0) ? 1.0 : 0.0;
 
     double logit0 = CAMPAIGN_INTERCEPT + CAMPAIGN_LOYALTY * loyalty + CAMPAIGN_LOG_ACTIVITY * log_activity;
-    double lift[MKT_GEN_TREATMENTS] = {
-        0.0,
-        PCT10_LOGIT * ps * ps,
-        FREE_SHIPPING_LOGIT * remote,
-        COUPON_NEW_LOGIT * is_new + COUPON_LOYAL_LOGIT * loyal_active,
-    };
+    double lift[MKT_GEN_TREATMENTS];
+    lift[MKT_GEN_CONTROL] = 0.0;
+    lift[MKT_GEN_COUPON5] = COUPON_NEW_LOGIT * is_new + COUPON_LOYAL_LOGIT * loyal_active;
+    lift[MKT_GEN_FREE_SHIPPING] = FREE_SHIPPING_LOGIT * remote;
+    lift[MKT_GEN_PCT10] = PCT10_LOGIT * ps * ps;
     for (int t = 0; t < MKT_GEN_TREATMENTS; t++)
         conversion[t] = sigmoid(logit0 + lift[t]);
 
@@ -612,12 +623,12 @@ void mkt_gen_campaign_truth(const mkt_gen_user *usr, double conversion[MKT_GEN_T
     const double m = SPEND_LOG_BASE + SPEND_LOG_ACTIVITY * log_activity + SPEND_LOYALTY * loyalty;
     const double s = SPEND_LOG_SD;
     const double mean_x = exp(m + 0.5 * s * s);
-    spend_if_converted[0] = mean_x;
-    spend_if_converted[1] = PCT10_FACTOR * mean_x;
-    spend_if_converted[2] = mean_x;
+    spend_if_converted[MKT_GEN_CONTROL] = mean_x;
+    spend_if_converted[MKT_GEN_FREE_SHIPPING] = mean_x;
+    spend_if_converted[MKT_GEN_PCT10] = PCT10_FACTOR * mean_x;
     /* E[max(X - a, 0)] = E[X] Phi(d1) - a Phi(d2), d1 = (m + s^2 - log a)/s, d2 = d1 - s */
     const double d1 = (m + s * s - log(COUPON_AMOUNT)) / s;
-    spend_if_converted[3] = mean_x * normal_cdf(d1) - COUPON_AMOUNT * normal_cdf(d1 - s);
+    spend_if_converted[MKT_GEN_COUPON5] = mean_x * normal_cdf(d1) - COUPON_AMOUNT * normal_cdf(d1 - s);
 }
 
 int mkt_gen_user_campaign(const mkt_gen_config *c, const mkt_gen_world *w, int64_t u, const mkt_gen_user *usr,
@@ -646,7 +657,9 @@ int mkt_gen_user_campaign(const mkt_gen_config *c, const mkt_gen_world *w, int64
     const double log_activity = log(usr->activity);
     int converted = u_convert < conversion[t];
     double x = exp(SPEND_LOG_BASE + SPEND_LOG_ACTIVITY * log_activity + SPEND_LOYALTY * loyalty + SPEND_LOG_SD * z);
-    double paid = t == 1 ? PCT10_FACTOR * x : t == 3 ? (x > COUPON_AMOUNT ? x - COUPON_AMOUNT : 0.0) : x;
+    double paid = t == MKT_GEN_PCT10     ? PCT10_FACTOR * x
+                  : t == MKT_GEN_COUPON5 ? (x > COUPON_AMOUNT ? x - COUPON_AMOUNT : 0.0)
+                                         : x;
 
     memset(row, 0, sizeof *row);
     row->user = (int32_t)u;

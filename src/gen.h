@@ -48,9 +48,12 @@ void mkt_gen_config_defaults(mkt_gen_config *c);
  * buffer, valid until the next call on the same thread. */
 const char *mkt_gen_check(const mkt_gen_config *c);
 
-/* Campaign arms: 0 control, 1 "pct10" 10% off the basket, 2 "free_shipping",
- * 3 "coupon5" a fixed 5-unit coupon. */
+/* Campaign arms: 0 "control", 1 "coupon5" a fixed 5-unit coupon, 2
+ * "free_shipping", 3 "pct10" 10% off the basket.  The arms after control are
+ * in sorted name order, the order `mkt ingest` gives them, so a generated
+ * store and the ingest of its CSV files code treatments alike. */
 #define MKT_GEN_TREATMENTS 4
+enum { MKT_GEN_CONTROL = 0, MKT_GEN_COUPON5 = 1, MKT_GEN_FREE_SHIPPING = 2, MKT_GEN_PCT10 = 3 };
 extern const char *const mkt_gen_treatment_names[MKT_GEN_TREATMENTS];
 
 /* User attributes, all numbers: price_sensitivity in [0,1), loyalty in [0,1),
@@ -71,16 +74,16 @@ extern const char *const mkt_gen_user_attr_names[MKT_GEN_USER_ATTRS];
 typedef struct {
     int64_t items;
     int factors, categories, brands;
-    double *item_factors;     /* items x factors, row-major */
-    double *item_bias;        /* items */
-    double *price, *cost;     /* items; 0 < cost < price, both whole cents */
+    double *item_factors; /* items x factors, row-major */
+    double *item_bias;    /* items */
+    double *price, *cost; /* items; 0 < cost < price, both whole cents */
     int32_t *category, *brand, *stock;
     double *category_factors; /* categories x factors, row-major */
     double global_mean;       /* mu of the explicit ratings */
     /* for sampling */
-    double *log_price_rel;    /* items: log(price / MKT_GEN_REFERENCE_PRICE) */
-    int64_t *category_start;  /* categories + 1: items of category c are */
-    int32_t *category_items;  /* category_items[category_start[c] .. category_start[c+1]), ascending */
+    double *log_price_rel;   /* items: log(price / MKT_GEN_REFERENCE_PRICE) */
+    int64_t *category_start; /* categories + 1: items of category c are */
+    int32_t *category_items; /* category_items[category_start[c] .. category_start[c+1]), ascending */
 } mkt_gen_world;
 
 /* The price at which the price term of the choice score is zero. */
@@ -91,8 +94,8 @@ int mkt_gen_world_build(const mkt_gen_config *c, mkt_gen_world *w);
 void mkt_gen_world_free(mkt_gen_world *w);
 
 typedef struct {
-    double *taste; /* caller's buffer of `factors` doubles, filled by mkt_gen_user_draw */
-    double bias;   /* rating bias */
+    double *taste;   /* caller's buffer of `factors` doubles, filled by mkt_gen_user_draw */
+    double bias;     /* rating bias */
     double activity; /* session-rate multiplier, mean 1 over users */
     double attrs[MKT_GEN_USER_ATTRS];
 } mkt_gen_user;
@@ -128,7 +131,8 @@ double mkt_gen_rating_mean(const mkt_gen_world *w, const mkt_gen_user *usr, int6
  * returns 1 if u is in the campaign (share campaign_share), else 0. */
 int mkt_gen_user_campaign(const mkt_gen_config *c, const mkt_gen_world *w, int64_t u, const mkt_gen_user *usr,
                           mkt_campaign_row *row, double base_conversion_out[1],
-                          double effect_conversion[MKT_GEN_TREATMENTS - 1], double effect_spend[MKT_GEN_TREATMENTS - 1]);
+                          double effect_conversion[MKT_GEN_TREATMENTS - 1],
+                          double effect_spend[MKT_GEN_TREATMENTS - 1]);
 
 /* The closed forms behind mkt_gen_user_campaign, for every arm t = 0..3:
  * conversion[t] = P(convert | t), spend_if_converted[t] = E[spend | convert, t].

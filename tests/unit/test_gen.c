@@ -3,6 +3,7 @@
  * validity (sorted, in the period, purchase value = qty * price), the planted
  * rating noise, and the campaign's randomization and true effects against
  * what the sampled outcomes show.  Ends with a speed print (not asserted). */
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <math.h>
 #include <time.h>
 
 #include <cmocka.h>
@@ -285,8 +285,8 @@ static void check_rating_noise(double noise)
     }
     double mean = sum / (double)n_total;
     double sd = sqrt(sum2 / (double)n_total - mean * mean);
-    printf("ratings: %.1f per user, residual mean %.4f sd %.4f (planted %.4f)\n", (double)n_total / (double)users,
-           mean, sd, noise);
+    printf("ratings: %.1f per user, residual mean %.4f sd %.4f (planted %.4f)\n", (double)n_total / (double)users, mean,
+           sd, noise);
     assert_true(fabs((double)n_total / (double)users - c.ratings_per_user) < 1.0);
     if (fabs(sd - noise) > 0.05 * noise)
         fail_msg("rating residual sd %.4f is not within 5%% of the planted %.4f", sd, noise);
@@ -426,8 +426,10 @@ static void test_campaign(void **state)
     for (int t = 0; t < T - 1; t++)
         mixed |= eff_pos[t] > 1000 && eff_neg[t] > 1000;
     assert_true(mixed);
-    assert_true(eff_pos[2] > 1000 && eff_neg[2] > 1000);
-    assert_int_equal(eff_neg[0], 0);
+    assert_true(eff_pos[MKT_GEN_COUPON5 - 1] > 1000 && eff_neg[MKT_GEN_COUPON5 - 1] > 1000);
+    assert_int_equal(eff_neg[MKT_GEN_PCT10 - 1], 0);
+    assert_int_equal(eff_neg[MKT_GEN_FREE_SHIPPING - 1], 0);
+    assert_string_equal(mkt_gen_treatment_names[MKT_GEN_PCT10], "pct10");
     printf("users with |effect| <= 0.002 for every treatment: %lld\n", (long long)all_zero);
     assert_true(all_zero > c.users / 100);
 
@@ -492,10 +494,10 @@ static void test_speed(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_config_check),    cmocka_unit_test(test_world),
+        cmocka_unit_test(test_config_check),     cmocka_unit_test(test_world),
         cmocka_unit_test(test_user_determinism), cmocka_unit_test(test_events_valid),
-        cmocka_unit_test(test_rating_noise),    cmocka_unit_test(test_ratings_few_items),
-        cmocka_unit_test(test_campaign),        cmocka_unit_test(test_speed),
+        cmocka_unit_test(test_rating_noise),     cmocka_unit_test(test_ratings_few_items),
+        cmocka_unit_test(test_campaign),         cmocka_unit_test(test_speed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
