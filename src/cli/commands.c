@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "cmd_mf.h"
 #include "features_stage.h"
 #include "gen_stage.h"
 #include "ingest.h"
@@ -176,9 +177,14 @@ static const mkt_command commands[] = {
      "Compute user features (recency, frequency, monetary, funnel rates, category and time shares) and item "
      "features, with normalization statistics, into the store.",
      features_opts, &features_values, sizeof features_values, run_features},
+    {"train_mf", MKT_TRAIN_MF_USAGE, MKT_TRAIN_MF_DESCRIPTION, mkt_train_mf_opts, &mkt_train_mf_values,
+     sizeof mkt_train_mf_values, mkt_train_mf_run},
+    {"eval_mf", MKT_EVAL_MF_USAGE, MKT_EVAL_MF_DESCRIPTION, mkt_eval_mf_opts, &mkt_eval_mf_values,
+     sizeof mkt_eval_mf_values, mkt_eval_mf_run},
     {"train", "mkt train mf|propensity|uplift|effect|segments ...",
-     "Train a model (matrix factorization, propensity, uplift, regression, segments).", NULL, NULL, 0, NULL},
-    {"eval", "mkt eval MODEL ...", "Evaluate a trained model on held-out data.", NULL, NULL, 0, NULL},
+     "Train a model: `mkt train mf` (matrix factorization) is built; propensity, uplift, effect and segments are "
+     "not built in this version.", NULL, NULL, 0, NULL},
+    {"eval", "mkt eval mf ...", "Evaluate a trained model on held-out data: `mkt eval mf`.", NULL, NULL, 0, NULL},
     {"strategy", "mkt strategy ...", "Write a marketing strategy for every user and predict its effect.", NULL, NULL, 0,
      NULL},
     {"serve", "mkt serve ...", "Answer prediction queries over ZeroMQ on rank 0.", NULL, NULL, 0, NULL},

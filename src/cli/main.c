@@ -14,8 +14,11 @@ static void usage(void)
 {
     printf("usage: mkt COMMAND [options]     (run under mpirun -np N for N ranks)\n\n"
            "commands:\n");
-    for (const mkt_command *c = mkt_commands(); c->name; c++)
+    for (const mkt_command *c = mkt_commands(); c->name; c++) {
+        if (strchr(c->name, '_'))
+            continue; /* train_mf and friends are listed under train and eval */
         printf("  %-10s %s%s\n", c->name, c->opts ? "" : "(not built in this version) ", c->description);
+    }
     printf("  %-10s %s\n", "run", "run the stages a job file lists: mkt run JOB.ini (docs/jobs.md)");
     printf("  %-10s %s\n", "digest", "print a digest of every dataset of a store: mkt digest FILE.h5");
     printf("\n`mkt COMMAND --help` describes the options of a command.\n");
@@ -67,7 +70,21 @@ int main(int argc, char **argv)
         }
         MPI_Bcast(&status, 1, MPI_INT, 0, MPI_COMM_WORLD);
     } else {
-        const mkt_command *c = mkt_command_find(argv[1]);
+        /* `mkt train mf ...` is the command train_mf (job-file section [train_mf]) */
+        const mkt_command *c = NULL;
+        if ((!strcmp(argv[1], "train") || !strcmp(argv[1], "eval")) && argc > 2 && argv[2][0] != '-') {
+            char name[64];
+            snprintf(name, sizeof name, "%s_%s", argv[1], argv[2]);
+            c = mkt_command_find(name);
+            if (!c)
+                mkt_fail_all(MKT_EXIT_NOT_BUILT, "mkt %s %s: not built in this version of mkt (built: mf)", argv[1],
+                             argv[2]);
+            argv[2] = argv[1];
+            argv++;
+            argc--;
+        }
+        if (!c)
+            c = mkt_command_find(argv[1]);
         if (!c)
             mkt_fail_all(MKT_EXIT_USAGE, "unknown command '%s' (mkt --help lists them)", argv[1]);
         if (!c->opts) {
