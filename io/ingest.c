@@ -220,8 +220,11 @@ static void read_events_generic(const mkt_ingest_options *o, raw_data *raw, inpu
     mkt_csv_record rec;
     const char *bad;
     char ubuf[512], ibuf[512], why[128];
+    mkt_progress prog;
+    mkt_progress_start(&prog, "ingest", "rows", 0);
     while (mkt_csv_next(r, &rec, &bad)) {
-        st->read++;
+        if ((++st->read & 0xffff) == 0)
+            mkt_progress_update(&prog, st->read * mkt_nranks()); /* ranks hold similar shares */
         if (rec.nfields < 0) {
             reject(st, &rec, bad);
             continue;
@@ -283,8 +286,11 @@ static void read_movielens(const mkt_ingest_options *o, raw_data *raw, input_sta
     mkt_csv_record rec;
     const char *bad;
     char ubuf[512], ibuf[512], why[128];
+    mkt_progress prog;
+    mkt_progress_start(&prog, "ingest", "rows", 0);
     while (mkt_csv_next(r, &rec, &bad)) {
-        st->read++;
+        if ((++st->read & 0xffff) == 0)
+            mkt_progress_update(&prog, st->read * mkt_nranks()); /* ranks hold similar shares */
         if (rec.nfields < 0) {
             reject(st, &rec, bad);
             continue;
@@ -337,8 +343,11 @@ static void read_transactions(const mkt_ingest_options *o, raw_data *raw, input_
     mkt_csv_record rec;
     const char *bad;
     char ubuf[512], ibuf[512], why[128];
+    mkt_progress prog;
+    mkt_progress_start(&prog, "ingest", "rows", 0);
     while (mkt_csv_next(r, &rec, &bad)) {
-        st->read++;
+        if ((++st->read & 0xffff) == 0)
+            mkt_progress_update(&prog, st->read * mkt_nranks()); /* ranks hold similar shares */
         if (rec.nfields < 0) {
             reject(st, &rec, bad);
             continue;
@@ -404,8 +413,11 @@ static void read_items(const char *path, raw_data *raw, input_stats *st, MPI_Com
     mkt_csv_record rec;
     const char *bad;
     char ibuf[512], cbuf[512], bbuf[512], why[128];
+    mkt_progress prog;
+    mkt_progress_start(&prog, "ingest", "rows", 0);
     while (mkt_csv_next(r, &rec, &bad)) {
-        st->read++;
+        if ((++st->read & 0xffff) == 0)
+            mkt_progress_update(&prog, st->read * mkt_nranks()); /* ranks hold similar shares */
         if (rec.nfields < 0) {
             reject(st, &rec, bad);
             continue;
@@ -496,8 +508,11 @@ static void read_campaign(const mkt_ingest_options *o, const char *path, raw_dat
     mkt_csv_record rec;
     const char *bad;
     char ubuf[512], tbuf[512], why[128];
+    mkt_progress prog;
+    mkt_progress_start(&prog, "ingest", "rows", 0);
     while (mkt_csv_next(r, &rec, &bad)) {
-        st->read++;
+        if ((++st->read & 0xffff) == 0)
+            mkt_progress_update(&prog, st->read * mkt_nranks()); /* ranks hold similar shares */
         if (rec.nfields < 0) {
             reject(st, &rec, bad);
             continue;

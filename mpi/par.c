@@ -140,7 +140,11 @@ static void progress_line(mkt_progress *p, int64_t done, int final)
                 p->unit);
         return;
     }
-    double pct = p->total > 0 ? 100.0 * (double)done / (double)p->total : 0;
+    if (p->total <= 0) { /* total unknown: count and rate only */
+        fprintf(stderr, "[%s] %lld %s  %s %s/s\n", p->stage, (long long)done, p->unit, r, p->unit);
+        return;
+    }
+    double pct = 100.0 * (double)done / (double)p->total;
     double eta = rate > 0 && p->total > done ? (double)(p->total - done) / rate : 0;
     fprintf(stderr, "[%s] %5.1f%% %lld/%lld %s  %s %s/s  ETA %.0fs\n", p->stage, pct, (long long)done,
             (long long)p->total, p->unit, r, p->unit, eta);
