@@ -19,8 +19,22 @@ for f in sorted(glob.glob("demo-out/metrics/*.json")):
         if k in m: print(f" {k}={m[k]}", end="")
     for name, inp in m.get("inputs", {}).items():
         r = inp["rows"]; print(f"\n  {name}: read={r['read']} stored={r['stored']} rejected={r['rejected']}", end="")
-    print(f"\n  seconds={m.get('seconds', {}).get('total')}")
+    secs = m.get("seconds", {}).get("total", m.get("seconds_total"))
+    print(f"\n  seconds={secs:.2f}  peak memory per rank (MB)={[round(x) for x in m.get('peak_rss_mb_per_rank', [])]}")
 PY
 echo
-echo "== the store =="
-h5ls -r demo-out/shop.h5 | head -50
+echo "== three users' features, read back from demo-out/shop.h5 with h5py =="
+/usr/bin/python3 - <<'PY'
+import h5py
+with h5py.File("demo-out/shop.h5", "r") as f:
+    names = [n.decode() for n in f["features/user_names"][:]]
+    users = [u.decode() for u in f["ids/users"][:3]]
+    rows = f["features/users"][:3]
+    show = ["recency_purchase_days", "purchases", "spend", "conv_view_purchase", "price_ratio_category"]
+    print(f"{'user':8}" + "".join(f"{n:>24}" for n in show))
+    for u, r in zip(users, rows):
+        print(f"{u:8}" + "".join(f"{r[names.index(n)]:24.3f}" for n in show))
+PY
+echo
+echo "== the store (h5ls) =="
+h5ls -r demo-out/shop.h5 | grep -v partition
