@@ -16,7 +16,7 @@
 #include "check.h"
 #include "mkt_features.h"
 #include "h5store.h"
-#include "metrics.h"
+#include "metrics_json.h"
 #include "par.h"
 
 #define STAGE "features"

@@ -15,7 +15,7 @@
 #include "eventstore.h"
 #include "h5store.h"
 #include "ids.h"
-#include "metrics.h"
+#include "metrics_json.h"
 #include "par.h"
 
 #define NT (MKT_GEN_TREATMENTS - 1)

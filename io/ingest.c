@@ -27,7 +27,7 @@
 #include "eventstore.h"
 #include "h5store.h"
 #include "ids.h"
-#include "metrics.h"
+#include "metrics_json.h"
 #include "par.h"
 #include "parse.h"
 

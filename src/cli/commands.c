@@ -17,7 +17,7 @@
 #include "features_stage.h"
 #include "gen_stage.h"
 #include "ingest.h"
-#include "metrics.h"
+#include "metrics_json.h"
 #include "par.h"
 
 /* ---------- gen ---------- */
@@ -192,12 +192,26 @@ static const mkt_command commands[] = {
     {"report", "mkt report ...", "Write an HTML report with plots.", NULL, NULL, 0, NULL},
     {NULL, NULL, NULL, NULL, NULL, 0, NULL}};
 
-const mkt_command *mkt_commands(void) { return commands; }
+/* Commands defined in their own files (src/cli/cmd_*.c). */
+static const mkt_command *const more_commands[] = {
+    &mkt_cmd_train_propensity, &mkt_cmd_eval_propensity, &mkt_cmd_train_uplift, &mkt_cmd_eval_uplift,
+    &mkt_cmd_train_effect,     &mkt_cmd_train_elasticity, &mkt_cmd_train_segments};
+
+const mkt_command *mkt_command_at(int i)
+{
+    int n = (int)(sizeof commands / sizeof commands[0]) - 1;
+    if (i < n)
+        return &commands[i];
+    i -= n;
+    if (i < (int)(sizeof more_commands / sizeof more_commands[0]))
+        return more_commands[i];
+    return NULL;
+}
 
 const mkt_command *mkt_command_find(const char *name)
 {
-    for (const mkt_command *c = commands; c->name; c++)
-        if (!strcmp(c->name, name))
-            return c;
+    for (int i = 0; mkt_command_at(i); i++)
+        if (!strcmp(mkt_command_at(i)->name, name))
+            return mkt_command_at(i);
     return NULL;
 }

@@ -16,7 +16,12 @@ typedef struct {
     int (*run)(void *values, MPI_Comm comm); /* Collective; returns an exit status */
 } mkt_command;
 
-const mkt_command *mkt_commands(void); /* terminated by name == NULL */
+/* The i-th command, NULL past the last. */
+const mkt_command *mkt_command_at(int i);
+/* Commands that live in their own files (src/cli/cmd_*.c). Job-file section
+ * and stage names are these names; `mkt train X` runs train_X. */
+extern const mkt_command mkt_cmd_train_propensity, mkt_cmd_eval_propensity, mkt_cmd_train_uplift,
+    mkt_cmd_eval_uplift, mkt_cmd_train_effect, mkt_cmd_train_elasticity, mkt_cmd_train_segments;
 const mkt_command *mkt_command_find(const char *name);
 
 /* jobfile.c: run the stages a job file lists. Collective. */

@@ -14,7 +14,8 @@ static void usage(void)
 {
     printf("usage: mkt COMMAND [options]     (run under mpirun -np N for N ranks)\n\n"
            "commands:\n");
-    for (const mkt_command *c = mkt_commands(); c->name; c++) {
+    for (int i = 0; mkt_command_at(i); i++) {
+        const mkt_command *c = mkt_command_at(i);
         if (strchr(c->name, '_'))
             continue; /* train_mf and friends are listed under train and eval */
         printf("  %-10s %s%s\n", c->name, c->opts ? "" : "(not built in this version) ", c->description);
@@ -49,9 +50,9 @@ int main(int argc, char **argv)
                        "| `metrics_dir` | TEXT | (none) | each stage writes its metrics to DIR/STAGE.json |\n"
                        "| `ranks` | INT | (any) | refuse to run on another number of ranks |\n"
                        "| `name` | TEXT | (none) | a label for the job |\n\n");
-                for (const mkt_command *c = mkt_commands(); c->name; c++)
-                    if (c->opts)
-                        mkt_opts_print_markdown(c->opts, c->name);
+                for (int i = 0; mkt_command_at(i); i++)
+                    if (mkt_command_at(i)->opts)
+                        mkt_opts_print_markdown(mkt_command_at(i)->opts, mkt_command_at(i)->name);
             }
         } else if (argc != 3) {
             mkt_fail_all(MKT_EXIT_USAGE, "usage: mkt run JOB.ini");
@@ -77,7 +78,7 @@ int main(int argc, char **argv)
             snprintf(name, sizeof name, "%s_%s", argv[1], argv[2]);
             c = mkt_command_find(name);
             if (!c)
-                mkt_fail_all(MKT_EXIT_NOT_BUILT, "mkt %s %s: not built in this version of mkt (built: mf)", argv[1],
+                mkt_fail_all(MKT_EXIT_NOT_BUILT, "mkt %s %s: not built in this version of mkt (mkt --help lists what is built)", argv[1],
                              argv[2]);
             argv[2] = argv[1];
             argv++;

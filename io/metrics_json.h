@@ -1,4 +1,4 @@
-/* metrics.h — the JSON object each stage writes with --metrics-out.
+/* metrics_json.h — the JSON object each stage writes with --metrics-out.
  *
  * A stage fills a jansson object (counts, timings, model metrics); rank 0
  * writes it atomically (temporary name, then rename) when the stage ends. */

@@ -1,5 +1,5 @@
-/* metrics.c — per-stage metrics as JSON, written by rank 0 (see metrics.h). */
-#include "metrics.h"
+/* metrics_json.c — per-stage metrics as JSON, written by rank 0 (see metrics_json.h). */
+#include "metrics_json.h"
 
 #include <errno.h>
 #include <math.h>

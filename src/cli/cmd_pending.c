@@ -1,0 +1,22 @@
+/* cmd_pending.c — commands of the learning pipeline that this version does
+ * not provide yet: they are listed, and say so when run (exit status 3).
+ * A command moves out of this file into its own cmd_*.c when it is built. */
+#include <stddef.h>
+
+#include "commands.h"
+
+#define PENDING(var, name, usage, what) const mkt_command var = {name, usage, what, NULL, NULL, 0, NULL};
+
+PENDING(mkt_cmd_train_propensity, "train_propensity", "mkt train propensity --store S --out M",
+        "purchase propensity (logistic regression, MLP), data-parallel")
+PENDING(mkt_cmd_eval_propensity, "eval_propensity", "mkt eval propensity --store S --model M",
+        "held-out metrics of a propensity model")
+PENDING(mkt_cmd_train_uplift, "train_uplift", "mkt train uplift --store S --out M",
+        "per-user effect of each promotion (T-learner, S-learner, transformed outcome)")
+PENDING(mkt_cmd_eval_uplift, "eval_uplift", "mkt eval uplift --store S --model M", "Qini and uplift at top k%")
+PENDING(mkt_cmd_train_effect, "train_effect", "mkt train effect --store S --out M",
+        "campaign effect on spend by ScaLAPACK least squares")
+PENDING(mkt_cmd_train_elasticity, "train_elasticity", "mkt train elasticity --store S --out M",
+        "price elasticity per category by ScaLAPACK least squares")
+PENDING(mkt_cmd_train_segments, "train_segments", "mkt train segments --store S --out M",
+        "distributed k-means segmentation")
