@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <inttypes.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,9 +81,10 @@ static void generate(const mkt_gen_config *c, const mkt_gen_world *w, mkt_block 
         mkt_gen_user_draw(c, w, u, &usr);
         g->user_bias[i] = usr.bias;
         memcpy(g->attrs + i * MKT_GEN_USER_ATTRS, usr.attrs, sizeof usr.attrs);
-        mkt_gen_user_events(c, w, u, &usr, &g->events, &g->n_events, &g->cap_events);
-        if (c->ratings_per_user > 0)
-            mkt_gen_user_ratings(c, w, u, &usr, &g->events, &g->n_events, &g->cap_events);
+        if (mkt_gen_user_events(c, w, u, &usr, &g->events, &g->n_events, &g->cap_events) == SIZE_MAX ||
+            (c->ratings_per_user > 0 &&
+             mkt_gen_user_ratings(c, w, u, &usr, &g->events, &g->n_events, &g->cap_events) == SIZE_MAX))
+            mkt_fail("gen: out of memory after %zu events on this rank; use more ranks", g->n_events);
         mkt_campaign_row row;
         if (mkt_gen_user_campaign(c, w, u, &usr, &row, &g->base_conversion[i], g->effect_conversion + i * NT,
                                   g->effect_spend + i * NT)) {
