@@ -141,6 +141,17 @@ int mkt_run_job(const char *path, MPI_Comm comm)
         const mkt_command *c = mkt_command_find(e->section);
         if (!c)
             mkt_fail_all(MKT_EXIT_USAGE, "%s:%d: unknown section [%s]", path, e->line, e->section);
+        if (!c->opts)
+            continue;
+        /* check keys of sections the plan may not run too: a typo is never silent */
+        void *scratch = mkt_xcalloc(1, c->values_size);
+        const char *msg = mkt_opts_set(c->opts, scratch, e->key, e->value);
+        free(scratch);
+        if (msg && !strncmp(msg, "unknown option", 14))
+            mkt_fail_all(MKT_EXIT_USAGE, "%s:%d: [%s] unknown key '%s' (mkt %s --help lists them)", path, e->line,
+                         e->section, e->key, c->name);
+        if (msg)
+            mkt_fail_all(MKT_EXIT_USAGE, "%s:%d: [%s] %s", path, e->line, e->section, msg);
     }
 
     /* the stage list */
