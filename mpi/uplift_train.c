@@ -1,0 +1,765 @@
+/* uplift_train.c — the distributed `train uplift` / `eval uplift` stages.
+ *
+ * Owns: reading the campaign log (and the planted truth of `mkt gen`
+ * stores), the feature normalization, the Newton/IRLS and ridge fits with
+ * exact cross-rank sums, writing /models/uplift, and the held-out metrics.
+ * Must not: write to the store, or sum anything that feeds a result in an
+ * order that depends on the rank count.
+ *
+ * Rank independence.  Campaign rows are cut into chunks of UPLIFT_CHUNK
+ * global rows; rank r reads the contiguous block of chunks mkt_block_of()
+ * gives it (a rank can read any row block of the store).  Within a chunk the
+ * normal-equation terms are summed in row order in doubles; each chunk's
+ * partial is then added to exact accumulators (mkt_xsum) and merged across
+ * ranks with mkt_allreduce_xsum.  A chunk's partial depends only on the data,
+ * so 1, 2 and 4 ranks produce the same bits in every coefficient.  The
+ * held-out rows are gathered in global row order and the metrics computed
+ * identically on every rank. */
+#include "uplift_train.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "exactsum.h"
+#include "h5store.h"
+#include "metrics_json.h"
+#include "par.h"
+#include "uplift.h"
+
+#define UPLIFT_CHUNK 1024
+#define STAGE "uplift"
+#define SPEC_COLS 5
+
+/* ---------- the campaign rows of this rank ---------- */
+
+typedef struct {
+    int64_t N, begin, n; /* global rows; this rank's rows [begin, begin + n) */
+    int A, T;            /* attributes, arms (index 0 = control) */
+    char **attr_names, **arm_names;
+    int *n_levels;       /* per attribute: levels (0: numeric) */
+    int32_t *user, *treatment;
+    double *y;           /* binary outcome (visit or conversion) */
+    double *spend;
+    double *attrs;       /* n x A */
+    unsigned char *holdout;
+    int has_truth;       /* /truth/effect_* present with T-1 columns */
+    double *truth_conv, *truth_spend; /* n x (T-1), NaN without truth */
+} campaign_data;
+
+static void *xalloc(size_t count, size_t size) { return mkt_xcalloc(count > 0 ? count : 1, size); }
+
+/* Collective. Read this rank's chunk block of /campaigns. */
+static void load_campaign(campaign_data *c, const char *store, const char *outcome, MPI_Comm comm)
+{
+    int rank, nranks;
+    MKT_MPI(MPI_Comm_rank(comm, &rank));
+    MKT_MPI(MPI_Comm_size(comm, &nranks));
+    memset(c, 0, sizeof *c);
+    hid_t f = mkt_h5_open(store, 0, comm);
+    if (!mkt_h5_exists(f, "/campaigns/user") || !mkt_h5_exists(f, "/ids/treatments"))
+        mkt_fail_all(MKT_EXIT_ERROR, "uplift: %s has no campaign log (/campaigns, /ids/treatments)", store);
+    c->N = mkt_h5_rows(f, "/campaigns/user", NULL);
+    int64_t acols = 0;
+    if (mkt_h5_exists(f, "/campaigns/attrs"))
+        mkt_h5_rows(f, "/campaigns/attrs", &acols);
+    c->A = (int)acols;
+    c->T = (int)mkt_h5_rows(f, "/ids/treatments", NULL);
+    if (c->T < 2)
+        mkt_fail_all(MKT_EXIT_ERROR, "uplift: %s: the campaign has %d arm(s); need control and a treatment", store,
+                     c->T);
+    if (c->N < 1)
+        mkt_fail_all(MKT_EXIT_ERROR, "uplift: %s: the campaign log is empty", store);
+    c->arm_names = mkt_h5_read_strings(f, "/ids/treatments", 0, c->T);
+    c->attr_names = c->A > 0 ? mkt_h5_read_strings(f, "/campaigns/attr_names", 0, c->A) : xalloc(1, sizeof(char *));
+    c->n_levels = xalloc((size_t)c->A, sizeof(int));
+    for (int a = 0; a < c->A; a++) {
+        char path[600];
+        snprintf(path, sizeof path, "/campaigns/levels/%s", c->attr_names[a]);
+        if (mkt_h5_exists(f, path))
+            c->n_levels[a] = (int)mkt_h5_rows(f, path, NULL);
+    }
+    int64_t nchunks = (c->N + UPLIFT_CHUNK - 1) / UPLIFT_CHUNK;
+    mkt_block cb = mkt_block_of(nchunks, nranks, rank);
+    c->begin = cb.begin * UPLIFT_CHUNK;
+    int64_t end = cb.end * UPLIFT_CHUNK < c->N ? cb.end * UPLIFT_CHUNK : c->N;
+    c->n = end > c->begin ? end - c->begin : 0;
+    size_t n = (size_t)c->n, nt = (size_t)(c->T - 1);
+    c->user = xalloc(n, sizeof(int32_t));
+    c->treatment = xalloc(n, sizeof(int32_t));
+    int32_t *yi = xalloc(n, sizeof(int32_t));
+    c->y = xalloc(n, sizeof(double));
+    c->spend = xalloc(n, sizeof(double));
+    c->attrs = xalloc(n * (size_t)(c->A > 0 ? c->A : 1), sizeof(double));
+    c->holdout = xalloc(n, 1);
+    mkt_h5_read_rows(f, "/campaigns/user", H5T_NATIVE_INT32, c->begin, c->n, c->user);
+    mkt_h5_read_rows(f, "/campaigns/treatment", H5T_NATIVE_INT32, c->begin, c->n, c->treatment);
+    char ypath[64];
+    snprintf(ypath, sizeof ypath, "/campaigns/%s", outcome);
+    mkt_h5_read_rows(f, ypath, H5T_NATIVE_INT32, c->begin, c->n, yi);
+    mkt_h5_read_rows(f, "/campaigns/spend", H5T_NATIVE_DOUBLE, c->begin, c->n, c->spend);
+    if (c->A > 0)
+        mkt_h5_read_rows(f, "/campaigns/attrs", H5T_NATIVE_DOUBLE, c->begin, c->n, c->attrs);
+    for (size_t i = 0; i < n; i++) {
+        c->y[i] = yi[i] != 0;
+        if (c->treatment[i] < 0 || c->treatment[i] >= c->T)
+            mkt_fail("uplift: %s: campaign row %lld has treatment %d (arms: %d)", store,
+                     (long long)(c->begin + (int64_t)i), c->treatment[i], c->T);
+    }
+    free(yi);
+    /* planted truth (mkt gen stores), per campaign row */
+    int64_t tc = 0, tcs = 0;
+    c->has_truth = mkt_h5_exists(f, "/truth/effect_conversion") && mkt_h5_exists(f, "/truth/effect_spend");
+    if (c->has_truth) {
+        mkt_h5_rows(f, "/truth/effect_conversion", &tc);
+        mkt_h5_rows(f, "/truth/effect_spend", &tcs);
+        c->has_truth = tc == c->T - 1 && tcs == c->T - 1;
+    }
+    c->truth_conv = xalloc(n * nt, sizeof(double));
+    c->truth_spend = xalloc(n * nt, sizeof(double));
+    if (c->has_truth && n > 0) {
+        int64_t u0 = c->user[0], u1 = c->user[n - 1]; /* rows are sorted by user */
+        size_t span = (size_t)(u1 - u0 + 1);
+        double *tcv = xalloc(span * nt, sizeof(double)), *tsp = xalloc(span * nt, sizeof(double));
+        mkt_h5_read_rows(f, "/truth/effect_conversion", H5T_NATIVE_DOUBLE, u0, (int64_t)span, tcv);
+        mkt_h5_read_rows(f, "/truth/effect_spend", H5T_NATIVE_DOUBLE, u0, (int64_t)span, tsp);
+        for (size_t i = 0; i < n; i++)
+            for (size_t t = 0; t < nt; t++) {
+                c->truth_conv[i * nt + t] = tcv[(size_t)(c->user[i] - u0) * nt + t];
+                c->truth_spend[i * nt + t] = tsp[(size_t)(c->user[i] - u0) * nt + t];
+            }
+        free(tcv);
+        free(tsp);
+    }
+    mkt_h5_close(f);
+}
+
+static void free_campaign(campaign_data *c)
+{
+    mkt_h5_free_strings(c->arm_names, c->T);
+    if (c->A > 0)
+        mkt_h5_free_strings(c->attr_names, c->A);
+    else
+        free(c->attr_names);
+    free(c->n_levels);
+    free(c->user);
+    free(c->treatment);
+    free(c->y);
+    free(c->spend);
+    free(c->attrs);
+    free(c->holdout);
+    free(c->truth_conv);
+    free(c->truth_spend);
+}
+
+/* Collective. Normalization of the numeric attributes over all campaign rows:
+ * exact sums, so the same on any rank count. */
+static void fit_features(const campaign_data *c, int squares, uplift_features *fs, MPI_Comm comm)
+{
+    int A = c->A;
+    fs->n_attr = A;
+    fs->attr = xalloc((size_t)A, sizeof(uplift_attr_spec));
+    mkt_xsum *acc = xalloc((size_t)A * 2, sizeof(mkt_xsum));
+    int64_t *counts = xalloc((size_t)A * 2, sizeof(int64_t)); /* finite values, values not 0/1 */
+    for (int k = 0; k < 2 * A; k++)
+        mkt_xsum_init(&acc[k]);
+    for (int64_t i = 0; i < c->n; i++)
+        for (int a = 0; a < A; a++) {
+            double v = c->attrs[i * A + a];
+            if (!isfinite(v))
+                continue;
+            mkt_xsum_add(&acc[2 * a], v);
+            mkt_xsum_add(&acc[2 * a + 1], v * v);
+            counts[2 * a]++;
+            if (v != 0.0 && v != 1.0)
+                counts[2 * a + 1]++;
+        }
+    if (A > 0) {
+        mkt_allreduce_xsum(acc, 2 * A, comm);
+        MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, counts, 2 * A, MPI_INT64_T, MPI_SUM, comm));
+    }
+    for (int a = 0; a < A; a++) {
+        uplift_attr_spec *s = &fs->attr[a];
+        if (c->n_levels[a] > 0) {
+            s->categorical = 1;
+            s->n_levels = c->n_levels[a];
+            s->std = 1.0;
+            continue;
+        }
+        uplift_mean_std((double)counts[2 * a], mkt_xsum_value(&acc[2 * a]), mkt_xsum_value(&acc[2 * a + 1]),
+                        &s->mean, &s->std);
+        s->square = squares && counts[2 * a + 1] > 0;
+    }
+    free(acc);
+    free(counts);
+}
+
+/* ---------- distributed fits ---------- */
+
+typedef enum { FIT_ARM, FIT_S, FIT_TRANSFORMED } fit_kind;
+
+typedef struct {
+    fit_kind kind;
+    int arm;         /* FIT_ARM: rows of this arm; FIT_TRANSFORMED: this arm vs control */
+    int logistic;    /* Newton on the log-likelihood; else ridge */
+    const double *y; /* response per local row */
+    double e;        /* FIT_TRANSFORMED: share of the arm among arm and control */
+    const char *label;
+} fit_spec;
+
+/* Design row of local row i for a fit, or 0 when the row is not used. */
+static int design_row(const fit_spec *s, const campaign_data *c, const double *X, int d, int64_t i, double *z,
+                      double *resp)
+{
+    if (c->holdout[i])
+        return 0;
+    int w = c->treatment[i];
+    const double *x = X + i * d;
+    switch (s->kind) {
+    case FIT_ARM:
+        if (w != s->arm)
+            return 0;
+        memcpy(z, x, sizeof(double) * (size_t)d);
+        *resp = s->y[i];
+        return 1;
+    case FIT_TRANSFORMED:
+        if (w != s->arm && w != 0)
+            return 0;
+        memcpy(z, x, sizeof(double) * (size_t)d);
+        *resp = uplift_transformed_outcome(s->y[i], w == s->arm, s->e);
+        return 1;
+    case FIT_S:
+        memset(z, 0, sizeof(double) * (size_t)d * (size_t)c->T);
+        memcpy(z, x, sizeof(double) * (size_t)d);
+        if (w > 0)
+            memcpy(z + (size_t)w * (size_t)d, x, sizeof(double) * (size_t)d);
+        *resp = s->y[i];
+        return 1;
+    }
+    return 0;
+}
+
+/* Collective. Fit one model; beta [dd] (dd = d, or T*d for FIT_S) starts at 0.
+ * Returns the number of Newton iterations. */
+static int fit_model(const fit_spec *s, const campaign_data *c, const double *X, int d, double l2, int max_iter,
+                     double tol, double *beta, MPI_Comm comm)
+{
+    int dd = s->kind == FIT_S ? d * c->T : d;
+    size_t ntri = (size_t)dd * (size_t)dd;
+    int nacc = dd * (dd + 1) / 2 + dd + 2; /* A upper, b, log-likelihood, rows */
+    mkt_xsum *acc = xalloc((size_t)nacc, sizeof(mkt_xsum));
+    double *A = xalloc(ntri, sizeof(double)), *b = xalloc((size_t)dd, sizeof(double));
+    double *Ac = xalloc(ntri, sizeof(double)), *bc = xalloc((size_t)dd, sizeof(double));
+    double *z = xalloc((size_t)dd, sizeof(double));
+    unsigned char *unpen = xalloc((size_t)dd, 1);
+    for (int k = 0; k < dd; k += d)
+        unpen[k] = 1; /* intercepts (and the S-learner's arm main effects) are not penalized */
+    memset(beta, 0, sizeof(double) * (size_t)dd);
+    int it, iters = 0;
+    for (it = 1; it <= (s->logistic ? max_iter : 1); it++) {
+        for (int k = 0; k < nacc; k++)
+            mkt_xsum_init(&acc[k]);
+        for (int64_t i0 = 0; i0 < c->n;) {
+            /* one chunk: global rows [g, g + UPLIFT_CHUNK) */
+            int64_t i1 = i0 + UPLIFT_CHUNK - (c->begin + i0) % UPLIFT_CHUNK;
+            if (i1 > c->n)
+                i1 = c->n;
+            memset(Ac, 0, sizeof(double) * ntri);
+            memset(bc, 0, sizeof(double) * (size_t)dd);
+            double llc = 0.0, nrows = 0.0;
+            for (int64_t i = i0; i < i1; i++) {
+                double resp, w = 1.0, r;
+                if (!design_row(s, c, X, d, i, z, &resp))
+                    continue;
+                r = resp;
+                if (s->logistic)
+                    llc += uplift_logistic_terms(z, dd, beta, resp, &w, &r);
+                uplift_accumulate(z, dd, w, r, Ac, bc);
+                nrows += 1.0;
+            }
+            int k = 0;
+            for (int p = 0; p < dd; p++)
+                for (int q = p; q < dd; q++)
+                    mkt_xsum_add(&acc[k++], Ac[p * dd + q]);
+            for (int p = 0; p < dd; p++)
+                mkt_xsum_add(&acc[k++], bc[p]);
+            mkt_xsum_add(&acc[k++], llc);
+            mkt_xsum_add(&acc[k++], nrows);
+            i0 = i1;
+        }
+        mkt_allreduce_xsum(acc, nacc, comm);
+        int k = 0;
+        for (int p = 0; p < dd; p++)
+            for (int q = p; q < dd; q++)
+                A[p * dd + q] = mkt_xsum_value(&acc[k++]);
+        for (int p = 0; p < dd; p++)
+            b[p] = mkt_xsum_value(&acc[k++]);
+        double ll = mkt_xsum_value(&acc[k++]), rows = mkt_xsum_value(&acc[k++]);
+        if (rows < 1)
+            mkt_fail_all(MKT_EXIT_ERROR, "uplift: %s: no training rows", s->label);
+        double step = 0.0;
+        MKT_LAPACK(uplift_newton_solve(A, b, dd, l2, unpen, !s->logistic, beta, &step));
+        iters = it;
+        if (s->logistic)
+            mkt_log(STAGE, "%s: Newton iteration %d, %.0f rows, log-likelihood %.6f, max step %.3g", s->label, it,
+                    rows, ll, step);
+        else
+            mkt_log(STAGE, "%s: ridge solve, %.0f rows", s->label, rows);
+        if (s->logistic && step < tol)
+            break;
+    }
+    free(acc);
+    free(A);
+    free(b);
+    free(Ac);
+    free(bc);
+    free(z);
+    free(unpen);
+    return iters;
+}
+
+/* Collective. Exact count of training rows per arm. */
+static void arm_counts(const campaign_data *c, int64_t *counts, MPI_Comm comm)
+{
+    memset(counts, 0, sizeof(int64_t) * (size_t)c->T);
+    for (int64_t i = 0; i < c->n; i++)
+        if (!c->holdout[i])
+            counts[c->treatment[i]]++;
+    MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, counts, c->T, MPI_INT64_T, MPI_SUM, comm));
+}
+
+/* Collective. Fit all arms of one outcome into coef [T x d]. */
+static void fit_outcome(const mkt_uplift_options *o, const campaign_data *c, const double *X, int d, int logistic,
+                        const double *y, const char *name, double *coef, MPI_Comm comm)
+{
+    int T = c->T;
+    int64_t *counts = xalloc((size_t)T, sizeof(int64_t));
+    arm_counts(c, counts, comm);
+    char label[256];
+    fit_spec s;
+    memset(&s, 0, sizeof s);
+    s.y = y;
+    s.label = label;
+    memset(coef, 0, sizeof(double) * (size_t)T * (size_t)d);
+    if (o->method == UPLIFT_T_LEARNER) {
+        s.logistic = logistic;
+        s.kind = FIT_ARM;
+        for (int t = 0; t < T; t++) {
+            snprintf(label, sizeof label, "%s, arm %s", name, c->arm_names[t]);
+            s.arm = t;
+            fit_model(&s, c, X, d, o->l2, o->max_iter, o->tol, coef + (size_t)t * (size_t)d, comm);
+        }
+    } else if (o->method == UPLIFT_S_LEARNER) {
+        s.logistic = logistic;
+        s.kind = FIT_S;
+        snprintf(label, sizeof label, "%s, all arms", name);
+        fit_model(&s, c, X, d, o->l2, o->max_iter, o->tol, coef, comm);
+    } else {
+        s.kind = FIT_TRANSFORMED;
+        for (int t = 1; t < T; t++) {
+            if (counts[t] == 0 || counts[0] == 0)
+                mkt_fail_all(MKT_EXIT_ERROR, "uplift: arm %s or control has no training rows", c->arm_names[t]);
+            snprintf(label, sizeof label, "%s, arm %s (transformed outcome)", name, c->arm_names[t]);
+            s.arm = t;
+            s.e = (double)counts[t] / (double)(counts[t] + counts[0]);
+            fit_model(&s, c, X, d, o->l2, o->max_iter, o->tol, coef + (size_t)t * (size_t)d, comm);
+        }
+    }
+    free(counts);
+}
+
+/* ---------- held-out metrics ---------- */
+
+/* Pearson correlation of two arrays (plain sums in the given order). */
+static double pearson(const double *a, const double *b, int64_t n, size_t stride)
+{
+    double ma = 0, mb = 0;
+    for (int64_t i = 0; i < n; i++) {
+        ma += a[(size_t)i * stride];
+        mb += b[(size_t)i * stride];
+    }
+    ma /= (double)n;
+    mb /= (double)n;
+    double sab = 0, saa = 0, sbb = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double x = a[(size_t)i * stride] - ma, y = b[(size_t)i * stride] - mb;
+        sab += x * y;
+        saa += x * x;
+        sbb += y * y;
+    }
+    return saa > 0 && sbb > 0 ? sab / sqrt(saa * sbb) : 0.0;
+}
+
+/* Per held-out row, gathered: user, treatment, y, spend, then per arm
+ * predicted effect (outcome), predicted effect (spend), truth (outcome
+ * conversion), truth (spend). */
+#define REC_FIXED 4
+
+static void arm_metrics(json_t *arm_obj, const char *key, const double *all, int64_t n, int rec, int T, int t,
+                        int yoff, int poff, int toff, int has_truth, double *row5)
+{
+    uplift_eval_row *rows = xalloc((size_t)n, sizeof(uplift_eval_row));
+    int64_t m = 0;
+    for (int64_t i = 0; i < n; i++) {
+        const double *r = all + (size_t)i * (size_t)rec;
+        int w = (int)r[1];
+        if (w != t && w != 0)
+            continue;
+        rows[m].score = r[REC_FIXED + poff * (T - 1) + t - 1];
+        rows[m].y = r[yoff];
+        rows[m].user = (int64_t)r[0];
+        rows[m].treated = w == t;
+        m++;
+    }
+    uplift_qini_result q;
+    uplift_qini(rows, m, &q);
+    json_t *o = mkt_metrics_child(arm_obj, key);
+    mkt_metrics_set_real(o, "qini", q.qini);
+    mkt_metrics_set_real(o, "auuc", q.auuc);
+    mkt_metrics_set_real(o, "uplift_at_10", q.uplift_at[0]);
+    mkt_metrics_set_real(o, "uplift_at_20", q.uplift_at[1]);
+    mkt_metrics_set_real(o, "uplift_at_30", q.uplift_at[2]);
+    mkt_metrics_set_real(o, "uplift_all", q.uplift_all);
+    mkt_metrics_set_int(o, "rows_treated", q.n_treated);
+    mkt_metrics_set_int(o, "rows_control", q.n_control);
+    row5[0] = q.qini;
+    row5[1] = q.auuc;
+    row5[2] = q.uplift_at[0];
+    row5[3] = q.uplift_at[1];
+    row5[4] = q.uplift_at[2];
+    if (has_truth && toff >= 0) {
+        /* every held-out user has a planted effect: correlation over all of them */
+        double *pred = xalloc((size_t)n, sizeof(double)), *truth = xalloc((size_t)n, sizeof(double));
+        for (int64_t i = 0; i < n; i++) {
+            const double *r = all + (size_t)i * (size_t)rec;
+            pred[i] = r[REC_FIXED + poff * (T - 1) + t - 1];
+            truth[i] = r[REC_FIXED + toff * (T - 1) + t - 1];
+            rows[i].score = pred[i];
+            rows[i].y = truth[i];
+            rows[i].user = (int64_t)r[0];
+            rows[i].treated = 1;
+        }
+        double corr = pearson(pred, truth, n, 1);
+        /* sort by predicted effect (uplift_qini sorts), then average the truth of the top 10% */
+        uplift_qini_result dummy;
+        uplift_qini(rows, n, &dummy);
+        int64_t top = (10 * n + 99) / 100;
+        double st = 0, sa = 0;
+        for (int64_t i = 0; i < n; i++) {
+            sa += rows[i].y;
+            if (i < top)
+                st += rows[i].y;
+        }
+        mkt_metrics_set_real(o, "truth_correlation", corr);
+        mkt_metrics_set_real(o, "truth_mean_effect", sa / (double)n);
+        mkt_metrics_set_real(o, "truth_mean_effect_top10", top > 0 ? st / (double)top : 0.0);
+        free(pred);
+        free(truth);
+    }
+    free(rows);
+}
+
+/* Collective. Predict every local row, gather the hold-out and fill
+ * metrics["arms"]; pred_y / pred_spend receive the local predictions
+ * [n x (T-1)]; mrow_y / mrow_spend the metrics table [(T-1) x 5]. */
+static void evaluate(const campaign_data *c, const double *X, int d, int method, const char *outcome,
+                     const double *coef_y, const double *coef_spend, double *pred_y, double *pred_spend,
+                     double *mrow_y, double *mrow_spend, json_t *metrics, MPI_Comm comm)
+{
+    int T = c->T, nt = T - 1;
+    int rec = REC_FIXED + 4 * nt;
+    for (int64_t i = 0; i < c->n; i++) {
+        uplift_effects(method, 1, coef_y, T, d, X + i * d, pred_y + i * nt);
+        uplift_effects(method, 0, coef_spend, T, d, X + i * d, pred_spend + i * nt);
+    }
+    int64_t nh = 0;
+    for (int64_t i = 0; i < c->n; i++)
+        nh += c->holdout[i];
+    double *loc = xalloc((size_t)nh * (size_t)rec, sizeof(double));
+    int64_t k = 0;
+    for (int64_t i = 0; i < c->n; i++) {
+        if (!c->holdout[i])
+            continue;
+        double *r = loc + (size_t)k * (size_t)rec;
+        r[0] = c->user[i];
+        r[1] = c->treatment[i];
+        r[2] = c->y[i];
+        r[3] = c->spend[i];
+        for (int t = 0; t < nt; t++) {
+            r[REC_FIXED + t] = pred_y[i * nt + t];
+            r[REC_FIXED + nt + t] = pred_spend[i * nt + t];
+            r[REC_FIXED + 2 * nt + t] = c->truth_conv[i * nt + t];
+            r[REC_FIXED + 3 * nt + t] = c->truth_spend[i * nt + t];
+        }
+        k++;
+    }
+    int nranks;
+    MKT_MPI(MPI_Comm_size(comm, &nranks));
+    int *counts = xalloc((size_t)nranks, sizeof(int)), *displs = xalloc((size_t)nranks, sizeof(int));
+    int64_t mine = nh * rec;
+    if (mine > INT32_MAX)
+        mkt_fail("uplift: hold-out too large to gather (%lld values)", (long long)mine);
+    int mine32 = (int)mine;
+    MKT_MPI(MPI_Allgather(&mine32, 1, MPI_INT, counts, 1, MPI_INT, comm));
+    int64_t total = 0;
+    for (int r = 0; r < nranks; r++) {
+        displs[r] = (int)total;
+        total += counts[r];
+        if (total > INT32_MAX)
+            mkt_fail("uplift: hold-out too large to gather (%lld values)", (long long)total);
+    }
+    double *all = xalloc((size_t)total, sizeof(double));
+    MKT_MPI(MPI_Allgatherv(loc, mine32, MPI_DOUBLE, all, counts, displs, MPI_DOUBLE, comm));
+    int64_t n = total / rec;
+    mkt_metrics_set_int(metrics, "holdout_rows", n);
+    json_t *arms = mkt_metrics_child(metrics, "arms");
+    int truth_y = c->has_truth && !strcmp(outcome, "conversion");
+    for (int t = 1; t < T; t++) {
+        json_t *a = mkt_metrics_child(arms, c->arm_names[t]);
+        arm_metrics(a, outcome, all, n, rec, T, t, 2, 0, truth_y ? 2 : -1, truth_y, mrow_y + (t - 1) * 5);
+        arm_metrics(a, "spend", all, n, rec, T, t, 3, 1, 3, c->has_truth, mrow_spend + (t - 1) * 5);
+    }
+    free(loc);
+    free(all);
+    free(counts);
+    free(displs);
+}
+
+static void features_matrix(const campaign_data *c, const uplift_features *fs, double **X, int *d)
+{
+    *d = uplift_feature_dim(fs);
+    *X = xalloc((size_t)c->n * (size_t)*d, sizeof(double));
+    for (int64_t i = 0; i < c->n; i++)
+        uplift_feature_row(fs, c->attrs + i * c->A, *X + i * *d);
+}
+
+static void mark_holdout(campaign_data *c, uint64_t seed, double holdout)
+{
+    for (int64_t i = 0; i < c->n; i++)
+        c->holdout[i] = (unsigned char)uplift_is_holdout(seed, c->user[i], holdout);
+}
+
+static void check_outcome(const char *outcome)
+{
+    if (!outcome || (strcmp(outcome, "conversion") != 0 && strcmp(outcome, "visit") != 0))
+        mkt_fail_all(MKT_EXIT_USAGE, "uplift: outcome: must be conversion or visit, not '%s'",
+                     outcome ? outcome : "");
+}
+
+/* ---------- train ---------- */
+
+int mkt_uplift_train(const mkt_uplift_options *o, MPI_Comm comm, json_t *metrics)
+{
+    double t0 = mkt_now();
+    check_outcome(o->outcome);
+    campaign_data c;
+    load_campaign(&c, o->store, o->outcome, comm);
+    mark_holdout(&c, o->seed, o->holdout);
+    uplift_features fs;
+    fit_features(&c, o->squares, &fs, comm);
+    double *X;
+    int d;
+    features_matrix(&c, &fs, &X, &d);
+    int T = c.T, nt = T - 1;
+    mkt_log(STAGE, "%lld campaign rows, %d arms, %d features, method %s, outcome %s", (long long)c.N, T, d,
+            uplift_method_name(o->method), o->outcome);
+    double *coef_y = xalloc((size_t)T * (size_t)d, sizeof(double));
+    double *coef_s = xalloc((size_t)T * (size_t)d, sizeof(double));
+    fit_outcome(o, &c, X, d, 1, c.y, o->outcome, coef_y, comm);
+    fit_outcome(o, &c, X, d, 0, c.spend, "spend", coef_s, comm);
+    double t_fit = mkt_now() - t0;
+
+    double *pred_y = xalloc((size_t)c.n * (size_t)nt, sizeof(double));
+    double *pred_s = xalloc((size_t)c.n * (size_t)nt, sizeof(double));
+    double *mrow_y = xalloc((size_t)nt * 5, sizeof(double)), *mrow_s = xalloc((size_t)nt * 5, sizeof(double));
+    json_t *res = json_object();
+    evaluate(&c, X, d, o->method, o->outcome, coef_y, coef_s, pred_y, pred_s, mrow_y, mrow_s, res, comm);
+
+    /* /models/uplift: into a new model file, or replacing the group of an existing one */
+    int exists = 0;
+    if (mkt_rank() == 0) {
+        FILE *fp = fopen(o->model, "rb");
+        exists = fp != NULL;
+        if (fp)
+            fclose(fp);
+    }
+    MKT_MPI(MPI_Bcast(&exists, 1, MPI_INT, 0, comm));
+    mkt_h5out out;
+    hid_t f;
+    if (exists)
+        f = mkt_h5_open(o->model, 1, comm);
+    else {
+        mkt_h5_create(&out, o->model, "model", comm);
+        f = out.file;
+    }
+    const char *g = exists ? "/models/uplift.tmp" : "/models/uplift";
+    char path[256];
+    mkt_h5_delete(f, "/models/uplift.tmp");
+#define P(name) (snprintf(path, sizeof path, "%s/%s", g, name), path)
+    char coefname[64];
+    snprintf(coefname, sizeof coefname, "coef_%s", o->outcome);
+    mkt_h5_write_small(f, P(coefname), H5T_NATIVE_DOUBLE, coef_y, T, d, comm);
+    mkt_h5_write_small(f, P("coef_spend"), H5T_NATIVE_DOUBLE, coef_s, T, d, comm);
+    double *spec = xalloc((size_t)(c.A > 0 ? c.A : 1) * SPEC_COLS, sizeof(double));
+    for (int a = 0; a < c.A; a++) {
+        spec[a * SPEC_COLS + 0] = fs.attr[a].categorical;
+        spec[a * SPEC_COLS + 1] = fs.attr[a].n_levels;
+        spec[a * SPEC_COLS + 2] = fs.attr[a].square;
+        spec[a * SPEC_COLS + 3] = fs.attr[a].mean;
+        spec[a * SPEC_COLS + 4] = fs.attr[a].std;
+    }
+    if (c.A > 0) {
+        mkt_h5_write_small(f, P("feature_spec"), H5T_NATIVE_DOUBLE, spec, c.A, SPEC_COLS, comm);
+        mkt_h5_write_strings(f, P("attr_names"), c.attr_names, mkt_rank() == 0 ? c.A : 0, comm);
+    }
+    mkt_h5_write_strings(f, P("arms"), c.arm_names, mkt_rank() == 0 ? T : 0, comm);
+    snprintf(coefname, sizeof coefname, "metrics_%s", o->outcome);
+    mkt_h5_write_small(f, P(coefname), H5T_NATIVE_DOUBLE, mrow_y, nt, 5, comm);
+    mkt_h5_write_small(f, P("metrics_spend"), H5T_NATIVE_DOUBLE, mrow_s, nt, 5, comm);
+    mkt_h5_write_rows_at(f, P("user"), H5T_NATIVE_INT32, c.user, c.begin, c.n, c.N, 0, comm);
+    snprintf(coefname, sizeof coefname, "predicted_%s", o->outcome);
+    mkt_h5_write_rows_at(f, P(coefname), H5T_NATIVE_DOUBLE, pred_y, c.begin, c.n, c.N, nt, comm);
+    mkt_h5_write_rows_at(f, P("predicted_spend"), H5T_NATIVE_DOUBLE, pred_s, c.begin, c.n, c.N, nt, comm);
+#undef P
+    mkt_h5_attr_set_string(f, g, "method", uplift_method_name(o->method));
+    mkt_h5_attr_set_string(f, g, "outcome", o->outcome);
+    mkt_h5_attr_set_int(f, g, "seed", (int64_t)o->seed);
+    mkt_h5_attr_set_double(f, g, "holdout", o->holdout);
+    mkt_h5_attr_set_double(f, g, "l2", o->l2);
+    mkt_h5_attr_set_int(f, g, "squares", o->squares);
+    mkt_h5_attr_set_int(f, g, "max_iter", o->max_iter);
+    mkt_h5_attr_set_double(f, g, "tol", o->tol);
+    mkt_h5_attr_set_int(f, g, "features", d);
+    mkt_h5_attr_set_int(f, g, "attrs", c.A);
+    mkt_h5_attr_set_int(f, g, "rows", c.N);
+    mkt_h5_attr_set_int(f, g, "chunk_rows", UPLIFT_CHUNK);
+    mkt_h5_attr_set_int(f, g, "schema_version", MKT_SCHEMA_VERSION);
+    mkt_h5_attr_set_string(f, g, "metric_columns", "qini,auuc,uplift_at_10,uplift_at_20,uplift_at_30");
+    char *mj = json_dumps(res, JSON_SORT_KEYS | JSON_COMPACT | JSON_REAL_PRECISION(17));
+    mkt_h5_attr_set_string(f, g, "metrics_json", mj ? mj : "{}");
+    free(mj);
+    if (exists) {
+        mkt_h5_move(f, "/models/uplift.tmp", "/models/uplift");
+        mkt_h5_close(f);
+    } else
+        mkt_h5_commit(&out);
+
+    mkt_metrics_set_str(metrics, "store", o->store);
+    mkt_metrics_set_str(metrics, "model", o->model);
+    mkt_metrics_set_str(metrics, "method", uplift_method_name(o->method));
+    mkt_metrics_set_str(metrics, "outcome", o->outcome);
+    mkt_metrics_set_int(metrics, "rows", c.N);
+    mkt_metrics_set_int(metrics, "features", d);
+    mkt_metrics_set_real(metrics, "fit_seconds", t_fit);
+    mkt_metrics_set_real(metrics, "seconds", mkt_now() - t0);
+    json_object_update(metrics, res);
+    json_decref(res);
+    for (int t = 1; t < T; t++)
+        mkt_log(STAGE, "held out, %s vs %s: %s Qini %.5f, uplift@30%% %.4f", c.arm_names[t], c.arm_names[0],
+                o->outcome, mrow_y[(t - 1) * 5], mrow_y[(t - 1) * 5 + 4]);
+    mkt_log(STAGE, "trained in %.2fs; /models/uplift written to %s", mkt_now() - t0, o->model);
+
+    free(spec);
+    free(mrow_y);
+    free(mrow_s);
+    free(pred_y);
+    free(pred_s);
+    free(coef_y);
+    free(coef_s);
+    free(X);
+    free(fs.attr);
+    free_campaign(&c);
+    return MKT_EXIT_OK;
+}
+
+/* ---------- eval ---------- */
+
+int mkt_uplift_eval(const mkt_uplift_options *o, MPI_Comm comm, json_t *metrics)
+{
+    double t0 = mkt_now();
+    hid_t f = mkt_h5_open(o->model, 0, comm);
+    if (!mkt_h5_exists(f, "/models/uplift"))
+        mkt_fail_all(MKT_EXIT_ERROR, "eval uplift: %s has no /models/uplift (run mkt train uplift)", o->model);
+    const char *g = "/models/uplift";
+    char *outcome = mkt_h5_attr_get_string(f, g, "outcome");
+    char *method_name = mkt_h5_attr_get_string(f, g, "method");
+    int method = uplift_method_parse(method_name);
+    if (method < 0 || !outcome)
+        mkt_fail_all(MKT_EXIT_ERROR, "eval uplift: %s: /models/uplift lacks method/outcome", o->model);
+    check_outcome(outcome);
+    uint64_t seed = (uint64_t)mkt_h5_attr_get_int(f, g, "seed", 0);
+    double holdout = mkt_h5_attr_get_double(f, g, "holdout", 0.3);
+    int d = (int)mkt_h5_attr_get_int(f, g, "features", 0);
+    int A = (int)mkt_h5_attr_get_int(f, g, "attrs", 0);
+    campaign_data c;
+    load_campaign(&c, o->store, outcome, comm);
+    int T = c.T, nt = T - 1;
+    uplift_features fs;
+    fs.n_attr = A;
+    fs.attr = xalloc((size_t)A, sizeof(uplift_attr_spec));
+    if (A != c.A)
+        mkt_fail_all(MKT_EXIT_ERROR, "eval uplift: the model has %d attributes, the store %d", A, c.A);
+    if (A > 0) {
+        double *spec = xalloc((size_t)A * SPEC_COLS, sizeof(double));
+        mkt_h5_read_rows(f, "/models/uplift/feature_spec", H5T_NATIVE_DOUBLE, 0, A, spec);
+        for (int a = 0; a < A; a++) {
+            fs.attr[a].categorical = (int)spec[a * SPEC_COLS + 0];
+            fs.attr[a].n_levels = (int)spec[a * SPEC_COLS + 1];
+            fs.attr[a].square = (int)spec[a * SPEC_COLS + 2];
+            fs.attr[a].mean = spec[a * SPEC_COLS + 3];
+            fs.attr[a].std = spec[a * SPEC_COLS + 4];
+        }
+        free(spec);
+    }
+    if (uplift_feature_dim(&fs) != d)
+        mkt_fail_all(MKT_EXIT_ERROR, "eval uplift: %s: feature layout does not match (%d vs %d)", o->model,
+                     uplift_feature_dim(&fs), d);
+    int64_t cols = 0, rows;
+    char name[128];
+    snprintf(name, sizeof name, "/models/uplift/coef_%s", outcome);
+    rows = mkt_h5_rows(f, name, &cols);
+    if (rows != T || cols != d)
+        mkt_fail_all(MKT_EXIT_ERROR, "eval uplift: %s is %lld x %lld, expected %d x %d (arms x features)", name,
+                     (long long)rows, (long long)cols, T, d);
+    double *coef_y = xalloc((size_t)T * (size_t)d, sizeof(double));
+    double *coef_s = xalloc((size_t)T * (size_t)d, sizeof(double));
+    mkt_h5_read_rows(f, name, H5T_NATIVE_DOUBLE, 0, T, coef_y);
+    mkt_h5_read_rows(f, "/models/uplift/coef_spend", H5T_NATIVE_DOUBLE, 0, T, coef_s);
+    mkt_h5_close(f);
+
+    mark_holdout(&c, seed, holdout);
+    double *X;
+    int dx;
+    features_matrix(&c, &fs, &X, &dx);
+    double *pred_y = xalloc((size_t)c.n * (size_t)nt, sizeof(double));
+    double *pred_s = xalloc((size_t)c.n * (size_t)nt, sizeof(double));
+    double *mrow_y = xalloc((size_t)nt * 5, sizeof(double)), *mrow_s = xalloc((size_t)nt * 5, sizeof(double));
+    json_t *res = json_object();
+    evaluate(&c, X, d, method, outcome, coef_y, coef_s, pred_y, pred_s, mrow_y, mrow_s, res, comm);
+    mkt_metrics_set_str(metrics, "store", o->store);
+    mkt_metrics_set_str(metrics, "model", o->model);
+    mkt_metrics_set_str(metrics, "method", method_name);
+    mkt_metrics_set_str(metrics, "outcome", outcome);
+    mkt_metrics_set_int(metrics, "rows", c.N);
+    mkt_metrics_set_int(metrics, "features", d);
+    mkt_metrics_set_real(metrics, "seconds", mkt_now() - t0);
+    json_object_update(metrics, res);
+    json_decref(res);
+    for (int t = 1; t < T; t++)
+        mkt_log(STAGE, "%s vs %s: %s Qini %.5f, uplift@30%% %.4f", c.arm_names[t], c.arm_names[0], outcome,
+                mrow_y[(t - 1) * 5], mrow_y[(t - 1) * 5 + 4]);
+    free(mrow_y);
+    free(mrow_s);
+    free(pred_y);
+    free(pred_s);
+    free(coef_y);
+    free(coef_s);
+    free(X);
+    free(fs.attr);
+    free(outcome);
+    free(method_name);
+    free_campaign(&c);
+    return MKT_EXIT_OK;
+}

@@ -1,0 +1,37 @@
+/* uplift_train.h — the `train uplift` and `eval uplift` stages: fit per-user
+ * promotion effects (T-learner, S-learner, transformed outcome) on a store's
+ * randomized campaign log, with exact cross-rank sums, and measure them on a
+ * hash-selected hold-out.
+ *
+ * This module owns reading /campaigns (and /truth when present), the
+ * distributed Newton/ridge fits, /models/uplift in the model file and the
+ * held-out metrics.  The arithmetic lives in src/uplift.c; option parsing in
+ * src/cli/cmd_uplift.c.  It must not write to the store. */
+#ifndef MKT_UPLIFT_TRAIN_H
+#define MKT_UPLIFT_TRAIN_H
+
+#include <jansson.h>
+#include <mpi.h>
+#include <stdint.h>
+
+typedef struct {
+    const char *store;   /* campaign store to read */
+    const char *model;   /* model file: written by train, read by eval */
+    const char *outcome; /* binary outcome: "conversion" or "visit" */
+    int method;          /* uplift_method */
+    double holdout;      /* share of users held out */
+    double l2;           /* ridge penalty (all coefficients but the intercept) */
+    uint64_t seed;       /* hold-out hash seed */
+    int squares;         /* add squares of standardized non-binary numeric attributes */
+    int max_iter;        /* Newton iterations at most */
+    double tol;          /* stop when max |step| < tol */
+} mkt_uplift_options;
+
+/* Collective. Fit, write /models/uplift into o->model, measure the hold-out;
+ * fills `metrics`.  Returns an exit status. */
+int mkt_uplift_train(const mkt_uplift_options *o, MPI_Comm comm, json_t *metrics);
+/* Collective. Read /models/uplift from o->model and recompute the held-out
+ * metrics on o->store (hold-out share, seed and outcome come from the model). */
+int mkt_uplift_eval(const mkt_uplift_options *o, MPI_Comm comm, json_t *metrics);
+
+#endif

@@ -1,0 +1,268 @@
+/* uplift.c — the pure arithmetic of uplift modelling (see uplift.h): feature
+ * map, hold-out hash, Newton/ridge terms and solve, transformed outcome,
+ * per-arm effects and the Qini/AUUC metrics.
+ *
+ * No MPI, no files, no global state.  Sums across rows are the caller's
+ * business (exact sums in mpi/uplift_train.c); the one exception,
+ * uplift_fit_local(), is a one-process fitter for tests and small problems. */
+#include "uplift.h"
+
+#include <lapacke.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rng.h"
+
+int uplift_method_parse(const char *name)
+{
+    if (!name)
+        return -1;
+    if (!strcmp(name, "t"))
+        return UPLIFT_T_LEARNER;
+    if (!strcmp(name, "s"))
+        return UPLIFT_S_LEARNER;
+    if (!strcmp(name, "transformed"))
+        return UPLIFT_TRANSFORMED;
+    return -1;
+}
+
+const char *uplift_method_name(int method)
+{
+    switch (method) {
+    case UPLIFT_T_LEARNER: return "t";
+    case UPLIFT_S_LEARNER: return "s";
+    case UPLIFT_TRANSFORMED: return "transformed";
+    default: return "?";
+    }
+}
+
+int uplift_feature_dim(const uplift_features *f)
+{
+    int d = 1;
+    for (int a = 0; a < f->n_attr; a++) {
+        const uplift_attr_spec *s = &f->attr[a];
+        d += s->categorical ? s->n_levels : 1 + (s->square ? 1 : 0);
+    }
+    return d;
+}
+
+void uplift_feature_row(const uplift_features *f, const double *attrs, double *out)
+{
+    int j = 0;
+    out[j++] = 1.0;
+    for (int a = 0; a < f->n_attr; a++) {
+        const uplift_attr_spec *s = &f->attr[a];
+        double v = attrs[a];
+        if (s->categorical) {
+            for (int l = 0; l < s->n_levels; l++)
+                out[j + l] = 0.0;
+            if (isfinite(v) && v >= 0 && v < s->n_levels)
+                out[j + (int)v] = 1.0;
+            j += s->n_levels;
+        } else {
+            double z = isfinite(v) ? (v - s->mean) / s->std : 0.0;
+            out[j++] = z;
+            if (s->square)
+                out[j++] = z * z;
+        }
+    }
+}
+
+void uplift_mean_std(double n, double sum, double sumsq, double *mean, double *std)
+{
+    double m = n > 0 ? sum / n : 0.0;
+    double var = n > 0 ? sumsq / n - m * m : 0.0;
+    double s = var > 0 ? sqrt(var) : 0.0;
+    *mean = m;
+    *std = (s > 1e-12 * (1.0 + fabs(m)) && isfinite(s)) ? s : 1.0;
+}
+
+int uplift_is_holdout(uint64_t seed, int64_t user, double holdout)
+{
+    uint64_t h = mkt_hash64(mkt_hash64(seed ^ 0x75706c6966745f68ULL) ^ (uint64_t)user);
+    double u = (double)(h >> 11) * 0x1.0p-53;
+    return u < holdout;
+}
+
+double uplift_sigmoid(double x)
+{
+    if (x >= 0)
+        return 1.0 / (1.0 + exp(-x));
+    double e = exp(x);
+    return e / (1.0 + e);
+}
+
+void uplift_accumulate(const double *x, int d, double w, double r, double *A, double *b)
+{
+    for (int i = 0; i < d; i++) {
+        double wx = w * x[i];
+        if (wx != 0.0)
+            for (int j = i; j < d; j++)
+                A[i * d + j] += wx * x[j];
+        b[i] += r * x[i];
+    }
+}
+
+double uplift_logistic_terms(const double *x, int d, const double *beta, double y, double *w, double *r)
+{
+    double eta = 0.0;
+    for (int i = 0; i < d; i++)
+        eta += x[i] * beta[i];
+    double p = uplift_sigmoid(eta);
+    *w = p * (1.0 - p);
+    *r = y - p;
+    /* log-likelihood, stable: y*eta - log(1 + e^eta) */
+    double l1p = eta > 0 ? eta + log1p(exp(-eta)) : log1p(exp(eta));
+    return y * eta - l1p;
+}
+
+int uplift_newton_solve(const double *A, const double *b, int d, double l2, const unsigned char *unpenalized,
+                        int ridge, double *beta, double *max_step)
+{
+    double *M = malloc(sizeof(double) * (size_t)d * (size_t)d);
+    double *rhs = malloc(sizeof(double) * (size_t)d);
+    if (!M || !rhs) {
+        free(M);
+        free(rhs);
+        return -1000;
+    }
+    for (int i = 0; i < d; i++)
+        for (int j = 0; j < d; j++)
+            M[i * d + j] = i <= j ? A[i * d + j] : 0.0;
+    for (int i = 0; i < d; i++) {
+        int pen = unpenalized ? !unpenalized[i] : i != 0;
+        double l = pen ? l2 : 0.0;
+        M[i * d + i] += l;
+        rhs[i] = ridge ? b[i] : b[i] - l * beta[i];
+    }
+    int info = LAPACKE_dposv(LAPACK_ROW_MAJOR, 'U', d, 1, M, d, rhs, 1);
+    double ms = 0.0;
+    if (info == 0)
+        for (int i = 0; i < d; i++) {
+            double nb = ridge ? rhs[i] : beta[i] + rhs[i];
+            double step = fabs(nb - beta[i]);
+            if (step > ms)
+                ms = step;
+            beta[i] = nb;
+        }
+    *max_step = ms;
+    free(M);
+    free(rhs);
+    return info;
+}
+
+int uplift_fit_local(const double *X, const double *y, int64_t n, int d, double l2, int ridge, int max_iter,
+                     double tol, double *beta)
+{
+    double *A = malloc(sizeof(double) * (size_t)d * (size_t)d);
+    double *b = malloc(sizeof(double) * (size_t)d);
+    int it = 0;
+    if (!A || !b) {
+        free(A);
+        free(b);
+        return -1;
+    }
+    for (it = 1; it <= max_iter; it++) {
+        memset(A, 0, sizeof(double) * (size_t)d * (size_t)d);
+        memset(b, 0, sizeof(double) * (size_t)d);
+        for (int64_t k = 0; k < n; k++) {
+            double w = 1.0, r = y[k];
+            if (!ridge)
+                uplift_logistic_terms(X + k * d, d, beta, y[k], &w, &r);
+            uplift_accumulate(X + k * d, d, w, r, A, b);
+        }
+        double step;
+        if (uplift_newton_solve(A, b, d, l2, NULL, ridge, beta, &step) != 0) {
+            it = -1;
+            break;
+        }
+        if (ridge || step < tol)
+            break;
+    }
+    free(A);
+    free(b);
+    return it > max_iter ? max_iter : it;
+}
+
+double uplift_transformed_outcome(double y, int treated, double e)
+{
+    return treated ? y / e : -y / (1.0 - e);
+}
+
+static double dot(const double *a, const double *b, int d)
+{
+    double s = 0.0;
+    for (int i = 0; i < d; i++)
+        s += a[i] * b[i];
+    return s;
+}
+
+void uplift_effects(int method, int logistic, const double *coef, int T, int d, const double *x, double *effect)
+{
+    double base = dot(coef, x, d); /* T: control model; S: shared part; transformed: row 0 unused */
+    for (int t = 1; t < T; t++) {
+        double lin = dot(coef + (size_t)t * (size_t)d, x, d);
+        double e;
+        if (method == UPLIFT_TRANSFORMED)
+            e = lin;
+        else {
+            double treated = method == UPLIFT_T_LEARNER ? lin : base + lin;
+            e = logistic ? uplift_sigmoid(treated) - uplift_sigmoid(base) : treated - base;
+        }
+        effect[t - 1] = e;
+    }
+}
+
+static int cmp_eval_row(const void *pa, const void *pb)
+{
+    const uplift_eval_row *a = pa, *b = pb;
+    if (a->score > b->score)
+        return -1;
+    if (a->score < b->score)
+        return 1;
+    return (a->user > b->user) - (a->user < b->user);
+}
+
+void uplift_qini(uplift_eval_row *rows, int64_t n, uplift_qini_result *out)
+{
+    memset(out, 0, sizeof *out);
+    out->n = n;
+    if (n <= 0)
+        return;
+    qsort(rows, (size_t)n, sizeof *rows, cmp_eval_row);
+    static const int pct[3] = {10, 20, 30};
+    int64_t cut[3];
+    for (int q = 0; q < 3; q++) {
+        cut[q] = (pct[q] * n + 99) / 100;
+        if (cut[q] < 1)
+            cut[q] = 1;
+    }
+    /* running counts; the curves are summed in sorted order (deterministic) */
+    double nt = 0, nc = 0, yt = 0, yc = 0, qsum = 0, gsum = 0, ksum_q = 0;
+    for (int64_t k = 1; k <= n; k++) {
+        const uplift_eval_row *r = &rows[k - 1];
+        if (r->treated) {
+            nt += 1;
+            yt += r->y;
+        } else {
+            nc += 1;
+            yc += r->y;
+        }
+        double q = yt - (nc > 0 ? yc * nt / nc : 0.0);
+        double g = (nt > 0 && nc > 0) ? (yt / nt - yc / nc) * (double)k : 0.0;
+        qsum += q;
+        gsum += g;
+        ksum_q += (double)k;
+        for (int c = 0; c < 3; c++)
+            if (k == cut[c])
+                out->uplift_at[c] = (nt > 0 && nc > 0) ? yt / nt - yc / nc : 0.0;
+    }
+    double qn = yt - (nc > 0 ? yc * nt / nc : 0.0);
+    double nn = (double)n;
+    out->qini = (qsum - ksum_q * qn / nn) / (nn * nn);
+    out->auuc = gsum / (nn * nn);
+    out->uplift_all = (nt > 0 && nc > 0) ? yt / nt - yc / nc : 0.0;
+    out->n_treated = (int64_t)nt;
+    out->n_control = (int64_t)nc;
+}
