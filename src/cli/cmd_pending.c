@@ -11,9 +11,3 @@ PENDING(mkt_cmd_train_propensity, "train_propensity", "mkt train propensity --st
         "purchase propensity (logistic regression, MLP), data-parallel")
 PENDING(mkt_cmd_eval_propensity, "eval_propensity", "mkt eval propensity --store S --model M",
         "held-out metrics of a propensity model")
-PENDING(mkt_cmd_train_effect, "train_effect", "mkt train effect --store S --out M",
-        "campaign effect on spend by ScaLAPACK least squares")
-PENDING(mkt_cmd_train_elasticity, "train_elasticity", "mkt train elasticity --store S --out M",
-        "price elasticity per category by ScaLAPACK least squares")
-PENDING(mkt_cmd_train_segments, "train_segments", "mkt train segments --store S --out M",
-        "distributed k-means segmentation")

@@ -1,0 +1,44 @@
+/* kmeans.h — the pure pieces of k-means segmentation: nearest centre,
+ * exact weighted pick for k-means++ seeding, and naming segments by rules.
+ *
+ * Pure code (no MPI, no files); the distributed driver is mpi/segments.c.
+ * Everything here is a function of its inputs only, so a row gives the same
+ * answer on whatever rank it lives. */
+#ifndef MKT_KMEANS_H
+#define MKT_KMEANS_H
+
+#include <stdint.h>
+
+#include "exactsum.h"
+
+/* Index of the centre (k rows of d, row-major) nearest to x in squared
+ * Euclidean distance; ties go to the lowest index.  *dist2 gets the distance. */
+int mkt_kmeans_nearest(const double *x, const double *centers, int k, int d, double *dist2);
+
+/* k-means++ pick: adds w[0], w[1], ... (all >= 0) to *running, an exact sum
+ * that already holds the weights of every earlier row, and returns the first i
+ * at which the rounded exact sum exceeds target; -1 if none (then *running
+ * holds the sum of all n). */
+int64_t mkt_kmeans_pick(const double *w, int64_t n, mkt_xsum *running, double target);
+
+/* Which feature plays which role in the naming rules (-1: absent). */
+typedef struct {
+    int spend, purchases, recency, tenure, price_ratio;
+} mkt_segment_roles;
+
+#define MKT_SEGMENT_NAME_LEN 32
+
+/* Name k segments from their centroids: z (standardized, (x - mean) / std)
+ * and orig (original units), both k x d.  The first rule that holds wins:
+ *   spend z >= 1                                      "high value"
+ *   purchases >= 0.5 (orig) and recency z >= 0.5      "at risk"
+ *   tenure z <= -0.5                                  "new"
+ *   purchases >= 0.5 (orig) and price ratio z <= -0.5 "bargain hunters"
+ *   purchases >= 0.5 (orig) and spend z >= 0          "regular buyers"
+ *   purchases < 0.5 (orig)                            "browsers"
+ *   otherwise (buys, below-average spend)             "occasional"
+ * A name given twice gets " 2", " 3", ... in segment order. */
+void mkt_kmeans_name(const double *z, const double *orig, int k, int d, const mkt_segment_roles *roles,
+                     char (*names)[MKT_SEGMENT_NAME_LEN]);
+
+#endif
