@@ -2,6 +2,7 @@
  *
  *   [job]        stages = gen, features     the stages to run, in order
  *                store = out/shop.h5        default store for every stage
+ *                models = out/model.h5      default model file of train, eval and serve
  *                metrics_dir = out/metrics  each stage writes STAGE.json here
  *                ranks = 2                  optional: refuse other rank counts
  *   [gen] [ingest] [features] ...           the stage's options (docs/jobs.md)
@@ -103,7 +104,7 @@ int mkt_run_job(const char *path, MPI_Comm comm)
         mkt_fail_all(MKT_EXIT_USAGE, "%s: cannot read the job file", path);
 
     /* [job] */
-    char *stages = NULL, *store = NULL, *metrics_dir = NULL;
+    char *stages = NULL, *store = NULL, *metrics_dir = NULL, *models = NULL;
     int stages_line = 0;
     for (int i = 0; i < st.n; i++) {
         entry *e = &st.entries[i];
@@ -114,6 +115,8 @@ int mkt_run_job(const char *path, MPI_Comm comm)
             stages_line = e->line;
         } else if (!strcmp(e->key, "store"))
             store = e->value;
+        else if (!strcmp(e->key, "models"))
+            models = e->value;
         else if (!strcmp(e->key, "metrics_dir"))
             metrics_dir = e->value;
         else if (!strcmp(e->key, "name"))
@@ -127,8 +130,8 @@ int mkt_run_job(const char *path, MPI_Comm comm)
                 mkt_fail_all(MKT_EXIT_USAGE, "%s:%d: [job] ranks = %lld but the job runs on %d ranks "
                              "(mpirun -np %lld)", path, e->line, (long long)want, nranks, (long long)want);
         } else
-            mkt_fail_all(MKT_EXIT_USAGE, "%s:%d: [job] unknown key '%s' (keys: stages, store, metrics_dir, ranks, "
-                         "name)", path, e->line, e->key);
+            mkt_fail_all(MKT_EXIT_USAGE, "%s:%d: [job] unknown key '%s' (keys: stages, store, models, metrics_dir, "
+                         "ranks, name)", path, e->line, e->key);
     }
     if (!stages)
         mkt_fail_all(MKT_EXIT_USAGE, "%s: [job] stages is missing (e.g. stages = gen, features)", path);
@@ -180,9 +183,18 @@ int mkt_run_job(const char *path, MPI_Comm comm)
         mkt_opts_defaults(c->opts, values[p]);
         /* job-wide defaults first, so the section can override them */
         char buf[4096];
+        int model_stage = !strncmp(c->name, "train_", 6) || !strncmp(c->name, "eval_", 5) ||
+                          !strcmp(c->name, "serve") || !strcmp(c->name, "strategy");
         if (store) {
-            mkt_opts_set(c->opts, values[p], "out", store);
+            if (!model_stage)
+                mkt_opts_set(c->opts, values[p], "out", store);
             mkt_opts_set(c->opts, values[p], "store", store);
+        }
+        if (models) {
+            if (model_stage && strcmp(c->name, "strategy") != 0)
+                mkt_opts_set(c->opts, values[p], "out", models);
+            mkt_opts_set(c->opts, values[p], "model", models);
+            mkt_opts_set(c->opts, values[p], "models", models);
         }
         if (metrics_dir) {
             snprintf(buf, sizeof buf, "%s/%s.json", metrics_dir, c->name);

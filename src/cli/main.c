@@ -47,6 +47,7 @@ int main(int argc, char **argv)
                 printf("### [job]\n\n| key | type | default | meaning |\n|---|---|---|---|\n"
                        "| `stages` | TEXT | (required) | comma-separated stages to run, in order |\n"
                        "| `store` | TEXT | (none) | default store for every stage (`out` of gen/ingest, `store` of the others) |\n"
+                       "| `models` | TEXT | (none) | default model file (`out` of train stages, `model` of eval, `models` of serve) |\n"
                        "| `metrics_dir` | TEXT | (none) | each stage writes its metrics to DIR/STAGE.json |\n"
                        "| `ranks` | INT | (any) | refuse to run on another number of ranks |\n"
                        "| `name` | TEXT | (none) | a label for the job |\n\n");
