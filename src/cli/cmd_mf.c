@@ -1,34 +1,68 @@
-/* cmd_mf.c — `mkt train mf` and `mkt eval mf` (being built). */
+/* cmd_mf.c — `mkt train mf` and `mkt eval mf`: option tables and the calls
+ * of the stage (mpi/mf_train.c).  Computes nothing itself. */
 #include "cmd_mf.h"
 
 #include <stddef.h>
 
 #include "check.h"
+#include "metrics_json.h"
+#include "mf_train.h"
 
 mkt_train_mf_cli mkt_train_mf_values;
 mkt_eval_mf_cli mkt_eval_mf_values;
 
+#define T(f) offsetof(mkt_train_mf_cli, f)
 const mkt_opt mkt_train_mf_opts[] = {
-    {"store", MKT_OPT_STR, offsetof(mkt_train_mf_cli, store), NULL, "store to train on", 0, 0},
-    {"out", MKT_OPT_STR, offsetof(mkt_train_mf_cli, out), NULL, "model file to write", 0, 0},
-    {"metrics-out", MKT_OPT_STR, offsetof(mkt_train_mf_cli, metrics_out), NULL, "metrics JSON", 0, 0},
+    {"store", MKT_OPT_STR, T(store), NULL, "store to train on", 0, 0},
+    {"out", MKT_OPT_STR, T(out), NULL, "model file to write (created, or /models/mf replaced in it)", 0, 0},
+    {"implicit", MKT_OPT_BOOL, T(implicit), "0",
+     "implicit feedback from behaviour events (else explicit ratings)", 0, 0},
+    {"rank", MKT_OPT_INT, T(rank), "8", "number of latent factors K", 1, 1000},
+    {"iters", MKT_OPT_INT, T(iters), "10", "ALS iterations (each a user and an item half-step)", 1, 100000},
+    {"lambda", MKT_OPT_DOUBLE, T(lambda), "0.05",
+     "ridge penalty (> 0); explicit: lambda * ratings of the row, on factors and bias", 0, 1e9},
+    {"alpha", MKT_OPT_DOUBLE, T(alpha), "10", "implicit: confidence 1 + alpha * summed weight", 0, 1e9},
+    {"holdout", MKT_OPT_DOUBLE, T(holdout), "0.1",
+     "explicit: share of ratings held out (hash of seed and event order)", 0, 0.9},
+    {"seed", MKT_OPT_INT, T(seed), "42", "seed of the initial factors and of the hold-out split", 0, 0},
+    {"topk", MKT_OPT_INT, T(topk), "10", "implicit: length K of the evaluated recommendation lists", 1, 10000},
+    {"weight-view", MKT_OPT_DOUBLE, T(weight_view), "1", "implicit: weight of a view", 0, 1e6},
+    {"weight-click", MKT_OPT_DOUBLE, T(weight_click), "1", "implicit: weight of a click", 0, 1e6},
+    {"weight-cart", MKT_OPT_DOUBLE, T(weight_cart), "3", "implicit: weight of a cart", 0, 1e6},
+    {"weight-fav", MKT_OPT_DOUBLE, T(weight_fav), "2", "implicit: weight of a fav", 0, 1e6},
+    {"weight-purchase", MKT_OPT_DOUBLE, T(weight_purchase), "5", "implicit: weight of a purchase", 0, 1e6},
+    {"metrics-out", MKT_OPT_STR, T(metrics_out), NULL, "write what the stage did as JSON to this file", 0, 0},
     MKT_OPT_END};
+
+#define E(f) offsetof(mkt_eval_mf_cli, f)
 const mkt_opt mkt_eval_mf_opts[] = {
-    {"store", MKT_OPT_STR, offsetof(mkt_eval_mf_cli, store), NULL, "store with the held-out data", 0, 0},
-    {"model", MKT_OPT_STR, offsetof(mkt_eval_mf_cli, model), NULL, "model file", 0, 0},
-    {"metrics-out", MKT_OPT_STR, offsetof(mkt_eval_mf_cli, metrics_out), NULL, "metrics JSON", 0, 0},
+    {"store", MKT_OPT_STR, E(store), NULL, "store with the held-out data (the one the model was trained on)", 0, 0},
+    {"model", MKT_OPT_STR, E(model), NULL, "model file with /models/mf", 0, 0},
+    {"topk", MKT_OPT_INT, E(topk), "10", "implicit: length K of the evaluated recommendation lists", 1, 10000},
+    {"metrics-out", MKT_OPT_STR, E(metrics_out), NULL, "write the held-out metrics as JSON to this file", 0, 0},
     MKT_OPT_END};
 
 int mkt_train_mf_run(void *values, MPI_Comm comm)
 {
-    (void)values;
-    (void)comm;
-    mkt_fail_all(MKT_EXIT_NOT_BUILT, "train mf: not built in this version of mkt");
+    const mkt_train_mf_cli *c = values;
+    mkt_mf_options o = {c->store, c->out, NULL, (int)c->rank, (int)c->iters, c->implicit, (int)c->topk,
+                        c->lambda, c->alpha, c->holdout,
+                        {c->weight_view, c->weight_click, c->weight_cart, c->weight_fav, c->weight_purchase},
+                        (uint64_t)c->seed};
+    json_t *m = mkt_metrics_new("train_mf");
+    int rc = mkt_mf_train_run(&o, comm, m);
+    mkt_metrics_write(m, c->metrics_out, comm);
+    json_decref(m);
+    return rc;
 }
 
 int mkt_eval_mf_run(void *values, MPI_Comm comm)
 {
-    (void)values;
-    (void)comm;
-    mkt_fail_all(MKT_EXIT_NOT_BUILT, "eval mf: not built in this version of mkt");
+    const mkt_eval_mf_cli *c = values;
+    mkt_mf_options o = {c->store, NULL, c->model, 0, 0, 0, (int)c->topk, 0, 0, 0, {0, 0, 0, 0, 0}, 0};
+    json_t *m = mkt_metrics_new("eval_mf");
+    int rc = mkt_mf_eval_run(&o, comm, m);
+    mkt_metrics_write(m, c->metrics_out, comm);
+    json_decref(m);
+    return rc;
 }

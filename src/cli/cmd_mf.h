@@ -4,6 +4,7 @@
 #define MKT_CMD_MF_H
 
 #include <mpi.h>
+#include <stdint.h>
 
 #include "options.h"
 
@@ -12,15 +13,20 @@
 #define MKT_TRAIN_MF_DESCRIPTION                                                                             \
     "Train a recommender by distributed alternating least squares: explicit ratings (biased) or implicit "   \
     "feedback (confidence-weighted); factors go to /models/mf."
-#define MKT_EVAL_MF_USAGE "mkt eval mf --store shop.h5 --model model.h5"
+#define MKT_EVAL_MF_USAGE "mkt eval mf --store shop.h5 --model model.h5 [--topk 10]"
 #define MKT_EVAL_MF_DESCRIPTION "Held-out quality of a factorization model beside a popularity baseline."
 
 /* Option structs: filled by the option tables from argv or a job file. */
 typedef struct mkt_train_mf_cli {
     char *store, *out, *metrics_out;
+    int64_t rank, iters, seed, topk;
+    double lambda, alpha, holdout;
+    double weight_view, weight_click, weight_cart, weight_fav, weight_purchase;
+    int implicit;
 } mkt_train_mf_cli;
 typedef struct mkt_eval_mf_cli {
     char *store, *model, *metrics_out;
+    int64_t topk;
 } mkt_eval_mf_cli;
 extern const mkt_opt mkt_train_mf_opts[];
 extern const mkt_opt mkt_eval_mf_opts[];

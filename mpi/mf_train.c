@@ -1,0 +1,726 @@
+/* mf_train.c — distributed ALS matrix factorization: reading each rank's
+ * user and item blocks of the event store, the hold-out split, the
+ * alternating half-steps with MPI_Allgatherv of the updated factor blocks,
+ * exact (rank-independent) error sums, the distributed top-K evaluation
+ * beside a popularity baseline, and the /models/mf group.
+ *
+ * Explicit mode: ratings (MKT_EV_RATING), biased model
+ *   r̂ = μ + b_u + b_i + p_u·q_i, random hold-out by hash of (seed, order).
+ * Implicit mode: behaviour events weighted by type, r_ui = sum of weights,
+ *   confidence 1 + α·r_ui, each user's last interacted item held out.
+ * Per-row arithmetic is in src/mf.c, ranking metrics in src/ranking.c. */
+#include "mf_train.h"
+
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "exactsum.h"
+#include "h5store.h"
+#include "metrics_json.h"
+#include "mf.h"
+#include "mkt_types.h"
+#include "par.h"
+#include "ranking.h"
+#include "regression_stage.h"
+
+#define STAGE "train_mf"
+#define ITEM_SALT (1ULL << 40) /* item rows draw from stream index ITEM_SALT + i */
+
+/* CSR rows: row r has entries ptr[r]..ptr[r+1] of (idx, val). */
+typedef struct {
+    int64_t n, *ptr;
+    int32_t *idx;
+    double *val;
+} mf_rows;
+
+/* The events of one block of users (or items) as read from the store. */
+typedef struct {
+    int64_t nrows, nev, *ptr, *order;
+    int32_t *user, *item, *type;
+    double *value;
+} mf_side;
+
+typedef struct {
+    int64_t U, I;
+    mkt_block ub, ib;
+    mf_rows utrain, utest, itrain; /* utest: held-out ratings, or the held-out item (implicit) */
+    int32_t *held;                 /* implicit: held-out item of every user (-1: none), all users */
+    int64_t n_train, n_test;       /* global counts of training / held-out entries */
+    double mu;                     /* explicit: exact mean of the training ratings */
+} mf_data;
+
+static void read_side(hid_t f, const char *grp, mkt_block b, mf_side *s)
+{
+    char p[128];
+    s->nrows = b.end - b.begin;
+    s->ptr = mkt_xmalloc(sizeof(int64_t) * (size_t)(s->nrows + 1));
+    snprintf(p, sizeof p, "/events/%s/indptr", grp);
+    mkt_h5_read_rows(f, p, H5T_NATIVE_INT64, b.begin, s->nrows + 1, s->ptr);
+    int64_t first = s->ptr[0];
+    for (int64_t r = 0; r <= s->nrows; r++)
+        s->ptr[r] -= first;
+    s->nev = s->ptr[s->nrows];
+    size_t n = (size_t)(s->nev > 0 ? s->nev : 1);
+    s->user = mkt_xmalloc(n * sizeof(int32_t));
+    s->item = mkt_xmalloc(n * sizeof(int32_t));
+    s->type = mkt_xmalloc(n * sizeof(int32_t));
+    s->order = mkt_xmalloc(n * sizeof(int64_t));
+    s->value = mkt_xmalloc(n * sizeof(double));
+    snprintf(p, sizeof p, "/events/%s/user", grp);
+    mkt_h5_read_rows(f, p, H5T_NATIVE_INT32, first, s->nev, s->user);
+    snprintf(p, sizeof p, "/events/%s/item", grp);
+    mkt_h5_read_rows(f, p, H5T_NATIVE_INT32, first, s->nev, s->item);
+    snprintf(p, sizeof p, "/events/%s/type", grp);
+    mkt_h5_read_rows(f, p, H5T_NATIVE_INT32, first, s->nev, s->type);
+    snprintf(p, sizeof p, "/events/%s/order", grp);
+    mkt_h5_read_rows(f, p, H5T_NATIVE_INT64, first, s->nev, s->order);
+    snprintf(p, sizeof p, "/events/%s/value", grp);
+    mkt_h5_read_rows(f, p, H5T_NATIVE_DOUBLE, first, s->nev, s->value);
+}
+
+static void free_side(mf_side *s)
+{
+    free(s->ptr);
+    free(s->user);
+    free(s->item);
+    free(s->type);
+    free(s->order);
+    free(s->value);
+}
+
+static void rows_alloc(mf_rows *r, int64_t nrows, int64_t cap)
+{
+    r->n = nrows;
+    r->ptr = mkt_xcalloc((size_t)nrows + 1, sizeof(int64_t));
+    r->idx = mkt_xmalloc(sizeof(int32_t) * (size_t)(cap > 0 ? cap : 1));
+    r->val = mkt_xmalloc(sizeof(double) * (size_t)(cap > 0 ? cap : 1));
+}
+
+static void rows_free(mf_rows *r)
+{
+    free(r->ptr);
+    free(r->idx);
+    free(r->val);
+}
+
+/* A weighted interaction before aggregation: other-side index, position in
+ * the row (deterministic tie-break), weight. */
+typedef struct {
+    int32_t key;
+    int64_t pos;
+    double w;
+} mf_pair;
+
+static int pair_cmp(const void *a, const void *b)
+{
+    const mf_pair *x = a, *y = b;
+    if (x->key != y->key)
+        return x->key < y->key ? -1 : 1;
+    return (x->pos > y->pos) - (x->pos < y->pos);
+}
+
+/* Append the pairs, summed per key in key order, to row `row` of r. */
+static void append_aggregated(mf_rows *r, int64_t row, mf_pair *pairs, int64_t np)
+{
+    qsort(pairs, (size_t)np, sizeof *pairs, pair_cmp);
+    int64_t at = r->ptr[row];
+    for (int64_t j = 0; j < np;) {
+        int32_t key = pairs[j].key;
+        double s = 0;
+        for (; j < np && pairs[j].key == key; j++)
+            s += pairs[j].w;
+        r->idx[at] = key;
+        r->val[at] = s;
+        at++;
+    }
+    r->ptr[row + 1] = at;
+}
+
+static int64_t row_len(const mf_rows *r, int64_t row)
+{
+    return r->ptr[row + 1] - r->ptr[row];
+}
+
+static double weight_of(const mkt_mf_options *o, int32_t type)
+{
+    return type >= 0 && type < MKT_EV_RATING ? o->weight[type] : 0;
+}
+
+/* Collective. Read the blocks and build the training and held-out rows. */
+static void load_data(const mkt_mf_options *o, MPI_Comm comm, mf_data *d)
+{
+    int rank, nranks;
+    MKT_MPI(MPI_Comm_rank(comm, &rank));
+    MKT_MPI(MPI_Comm_size(comm, &nranks));
+    memset(d, 0, sizeof *d);
+    if (!o->store)
+        mkt_fail_all(MKT_EXIT_USAGE, "--store STORE.h5 is required");
+    hid_t f = mkt_h5_open(o->store, 0, comm);
+    if (!mkt_h5_exists(f, "/events/by_user/indptr") || !mkt_h5_exists(f, "/events/by_item/indptr"))
+        mkt_fail_all(MKT_EXIT_ERROR, "%s has no /events/by_user and /events/by_item (not an mkt store?)", o->store);
+    d->U = mkt_h5_rows(f, "/events/by_user/indptr", NULL) - 1;
+    d->I = mkt_h5_rows(f, "/events/by_item/indptr", NULL) - 1;
+    if (d->I >= INT32_MAX || d->U >= INT32_MAX)
+        mkt_fail_all(MKT_EXIT_ERROR, "%s: too many users or items for 32-bit indices", o->store);
+    d->ub = mkt_block_of(d->U, nranks, rank);
+    d->ib = mkt_block_of(d->I, nranks, rank);
+    mf_side us, is;
+    read_side(f, "by_user", d->ub, &us);
+    read_side(f, "by_item", d->ib, &is);
+    mkt_h5_close(f);
+
+    rows_alloc(&d->utrain, us.nrows, us.nev);
+    rows_alloc(&d->utest, us.nrows, us.nev);
+    rows_alloc(&d->itrain, is.nrows, is.nev);
+    int64_t local[2] = {0, 0};
+    if (!o->implicit) {
+        mkt_xsum sum;
+        mkt_xsum_init(&sum);
+        for (int64_t r = 0; r < us.nrows; r++) {
+            int64_t a = d->utrain.ptr[r], b = d->utest.ptr[r];
+            for (int64_t e = us.ptr[r]; e < us.ptr[r + 1]; e++) {
+                if (us.type[e] != MKT_EV_RATING)
+                    continue;
+                if (mkt_mf_is_holdout(o->seed, us.order[e], o->holdout)) {
+                    d->utest.idx[b] = us.item[e];
+                    d->utest.val[b++] = us.value[e];
+                } else {
+                    d->utrain.idx[a] = us.item[e];
+                    d->utrain.val[a++] = us.value[e];
+                    mkt_xsum_add(&sum, us.value[e]);
+                }
+            }
+            d->utrain.ptr[r + 1] = a;
+            d->utest.ptr[r + 1] = b;
+        }
+        for (int64_t r = 0; r < is.nrows; r++) {
+            int64_t a = d->itrain.ptr[r];
+            for (int64_t e = is.ptr[r]; e < is.ptr[r + 1]; e++)
+                if (is.type[e] == MKT_EV_RATING && !mkt_mf_is_holdout(o->seed, is.order[e], o->holdout)) {
+                    d->itrain.idx[a] = is.user[e];
+                    d->itrain.val[a++] = is.value[e];
+                }
+            d->itrain.ptr[r + 1] = a;
+        }
+        local[0] = d->utrain.ptr[us.nrows];
+        local[1] = d->utest.ptr[us.nrows];
+        MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, local, 2, MPI_INT64_T, MPI_SUM, comm));
+        if (local[0] == 0)
+            mkt_fail_all(MKT_EXIT_ERROR,
+                         "%s has no training ratings (events of type rating): use --implicit, or a store "
+                         "with ratings (mkt gen --ratings-per-user N)",
+                         o->store);
+        mkt_allreduce_xsum(&sum, 1, comm);
+        d->mu = mkt_xsum_value(&sum) / (double)local[0];
+    } else {
+        int32_t *held_local = mkt_xmalloc(sizeof(int32_t) * (size_t)(us.nrows > 0 ? us.nrows : 1));
+        mf_pair *pairs = mkt_xmalloc(sizeof(mf_pair) * (size_t)(us.nev + is.nev + 1));
+        for (int64_t r = 0; r < us.nrows; r++) {
+            int64_t np = 0, last = -1;
+            for (int64_t e = us.ptr[r]; e < us.ptr[r + 1]; e++) {
+                double w = weight_of(o, us.type[e]);
+                if (w <= 0)
+                    continue;
+                pairs[np++] = (mf_pair){us.item[e], e, w};
+                last = e;
+            }
+            append_aggregated(&d->utrain, r, pairs, np);
+            held_local[r] = -1;
+            d->utest.ptr[r + 1] = d->utest.ptr[r];
+            if (row_len(&d->utrain, r) >= 2) { /* leave the last interacted item out */
+                int32_t h = us.item[last];
+                int64_t a = d->utrain.ptr[r];
+                for (int64_t j = a; j < d->utrain.ptr[r + 1]; j++)
+                    if (d->utrain.idx[j] != h) {
+                        d->utrain.idx[a] = d->utrain.idx[j];
+                        d->utrain.val[a++] = d->utrain.val[j];
+                    }
+                d->utrain.ptr[r + 1] = a;
+                held_local[r] = h;
+                d->utest.idx[d->utest.ptr[r]] = h;
+                d->utest.val[d->utest.ptr[r]] = 1;
+                d->utest.ptr[r + 1]++;
+            }
+        }
+        /* every rank needs every user's held-out item to drop it on the item side */
+        d->held = mkt_xmalloc(sizeof(int32_t) * (size_t)(d->U > 0 ? d->U : 1));
+        int *cnt = mkt_xmalloc(sizeof(int) * (size_t)nranks), *dsp = mkt_xmalloc(sizeof(int) * (size_t)nranks);
+        for (int q = 0; q < nranks; q++) {
+            mkt_block b = mkt_block_of(d->U, nranks, q);
+            cnt[q] = (int)(b.end - b.begin);
+            dsp[q] = (int)b.begin;
+        }
+        MKT_MPI(MPI_Allgatherv(held_local, (int)us.nrows, MPI_INT32_T, d->held, cnt, dsp, MPI_INT32_T, comm));
+        free(cnt);
+        free(dsp);
+        free(held_local);
+        for (int64_t r = 0; r < is.nrows; r++) {
+            int64_t np = 0;
+            int32_t item = (int32_t)(d->ib.begin + r);
+            for (int64_t e = is.ptr[r]; e < is.ptr[r + 1]; e++) {
+                double w = weight_of(o, is.type[e]);
+                if (w <= 0 || d->held[is.user[e]] == item)
+                    continue;
+                pairs[np++] = (mf_pair){is.user[e], e, w};
+            }
+            append_aggregated(&d->itrain, r, pairs, np);
+        }
+        free(pairs);
+        local[0] = d->utrain.ptr[us.nrows];
+        local[1] = d->utest.ptr[us.nrows];
+        MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, local, 2, MPI_INT64_T, MPI_SUM, comm));
+        if (local[0] == 0)
+            mkt_fail_all(MKT_EXIT_ERROR, "%s has no behaviour events with a positive weight", o->store);
+    }
+    d->n_train = local[0];
+    d->n_test = local[1];
+    free_side(&us);
+    free_side(&is);
+}
+
+static void free_data(mf_data *d)
+{
+    rows_free(&d->utrain);
+    rows_free(&d->utest);
+    rows_free(&d->itrain);
+    free(d->held);
+}
+
+/* Collective. Every rank's block of `full` (n rows of d values, blocks by
+ * mkt_block_of) is sent to every rank, in place. */
+static void gather_rows(double *full, int64_t n, int d, MPI_Comm comm)
+{
+    int nranks;
+    MKT_MPI(MPI_Comm_size(comm, &nranks));
+    if (n * d > INT_MAX)
+        mkt_fail("factor matrix of %lld x %d values is too large for MPI_Allgatherv counts", (long long)n, d);
+    int *cnt = mkt_xmalloc(sizeof(int) * (size_t)nranks), *dsp = mkt_xmalloc(sizeof(int) * (size_t)nranks);
+    for (int q = 0; q < nranks; q++) {
+        mkt_block b = mkt_block_of(n, nranks, q);
+        cnt[q] = (int)((b.end - b.begin) * d);
+        dsp[q] = (int)(b.begin * d);
+    }
+    MKT_MPI(MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, full, cnt, dsp, MPI_DOUBLE, comm));
+    free(cnt);
+    free(dsp);
+}
+
+/* Collective. Exact error sums of the biased model over the local users:
+ * out = {train RMSE, held-out RMSE, held-out MAE}. X holds the local users'
+ * rows, Y all items (stride k+1). */
+static void explicit_errors(const mf_data *d, const double *X, const double *Y, int k, MPI_Comm comm, double out[3])
+{
+    int s = k + 1;
+    mkt_xsum acc[3];
+    for (int j = 0; j < 3; j++)
+        mkt_xsum_init(&acc[j]);
+    for (int64_t r = 0; r < d->utrain.n; r++) {
+        const double *x = X + r * s;
+        for (int64_t e = d->utrain.ptr[r]; e < d->utrain.ptr[r + 1]; e++) {
+            const double *y = Y + (int64_t)d->utrain.idx[e] * s;
+            double err = d->utrain.val[e] - (d->mu + x[k] + y[k] + mkt_mf_dot(x, y, k));
+            mkt_xsum_add(&acc[0], err * err);
+        }
+        for (int64_t e = d->utest.ptr[r]; e < d->utest.ptr[r + 1]; e++) {
+            const double *y = Y + (int64_t)d->utest.idx[e] * s;
+            double err = d->utest.val[e] - (d->mu + x[k] + y[k] + mkt_mf_dot(x, y, k));
+            mkt_xsum_add(&acc[1], err * err);
+            mkt_xsum_add(&acc[2], fabs(err));
+        }
+    }
+    mkt_allreduce_xsum(acc, 3, comm);
+    double nt = (double)d->n_train, nh = d->n_test > 0 ? (double)d->n_test : NAN;
+    out[0] = sqrt(mkt_xsum_value(&acc[0]) / nt);
+    out[1] = sqrt(mkt_xsum_value(&acc[1]) / nh);
+    out[2] = mkt_xsum_value(&acc[2]) / nh;
+}
+
+/* Collective. Biased ALS with k factors (k = 0: biases only). Xfull [U x (k+1)]
+ * and Yfull [I x (k+1)] are initialized here and hold the model on return on
+ * every rank. history (may be NULL) gets one object per iteration. */
+static void als_explicit(const mkt_mf_options *o, const mf_data *d, int k, double *Xfull, double *Yfull,
+                         json_t *history, int verbose, MPI_Comm comm)
+{
+    int s = k + 1;
+    mkt_mf_init_factors(Xfull, 0, d->U, k, s, o->seed, 0);
+    mkt_mf_init_factors(Yfull, 0, d->I, k, s, o->seed, ITEM_SALT);
+    double t0 = mkt_now();
+    for (int it = 1; it <= o->iters; it++) {
+        double ts = mkt_now();
+        for (int64_t r = 0; r < d->utrain.n; r++) {
+            int64_t a = d->utrain.ptr[r];
+            MKT_LAPACK(mkt_mf_solve_biased(k, row_len(&d->utrain, r), d->utrain.idx + a, d->utrain.val + a, d->mu,
+                                           Yfull, o->lambda, Xfull + (d->ub.begin + r) * s));
+        }
+        gather_rows(Xfull, d->U, s, comm);
+        for (int64_t r = 0; r < d->itrain.n; r++) {
+            int64_t a = d->itrain.ptr[r];
+            MKT_LAPACK(mkt_mf_solve_biased(k, row_len(&d->itrain, r), d->itrain.idx + a, d->itrain.val + a, d->mu,
+                                           Xfull, o->lambda, Yfull + (d->ib.begin + r) * s));
+        }
+        gather_rows(Yfull, d->I, s, comm);
+        if (!history && !verbose)
+            continue;
+        double err[3];
+        explicit_errors(d, Xfull + d->ub.begin * s, Yfull, k, comm, err);
+        double now = mkt_now(), per = (now - t0) / it;
+        if (verbose)
+            mkt_log(STAGE, "iteration %d/%d  train RMSE %.4f  held-out RMSE %.4f  %.2fs  ETA %.0fs", it, o->iters,
+                    err[0], err[1], now - ts, per * (o->iters - it));
+        if (history) {
+            json_t *h = json_object();
+            mkt_metrics_set_int(h, "iteration", it);
+            mkt_metrics_set_real(h, "train_rmse", err[0]);
+            mkt_metrics_set_real(h, "rmse", err[1]);
+            mkt_metrics_set_real(h, "mae", err[2]);
+            mkt_metrics_set_real(h, "seconds", now - ts);
+            json_array_append_new(history, h);
+        }
+    }
+}
+
+/* Collective. Implicit ALS with k factors: Xfull [U x k], Yfull [I x k]. */
+static void als_implicit(const mkt_mf_options *o, const mf_data *d, int k, double *Xfull, double *Yfull,
+                         json_t *history, MPI_Comm comm)
+{
+    mkt_mf_init_factors(Xfull, 0, d->U, k, k, o->seed, 0);
+    mkt_mf_init_factors(Yfull, 0, d->I, k, k, o->seed, ITEM_SALT);
+    double *g = mkt_xmalloc(sizeof(double) * (size_t)(k * k));
+    double t0 = mkt_now();
+    for (int it = 1; it <= o->iters; it++) {
+        double ts = mkt_now();
+        mkt_mf_gram(Yfull, d->I, k, g); /* the same bits on every rank */
+        for (int64_t r = 0; r < d->utrain.n; r++) {
+            int64_t a = d->utrain.ptr[r];
+            MKT_LAPACK(mkt_mf_solve_implicit(k, row_len(&d->utrain, r), d->utrain.idx + a, d->utrain.val + a, Yfull,
+                                             g, o->alpha, o->lambda, Xfull + (d->ub.begin + r) * k));
+        }
+        gather_rows(Xfull, d->U, k, comm);
+        mkt_mf_gram(Xfull, d->U, k, g);
+        for (int64_t r = 0; r < d->itrain.n; r++) {
+            int64_t a = d->itrain.ptr[r];
+            MKT_LAPACK(mkt_mf_solve_implicit(k, row_len(&d->itrain, r), d->itrain.idx + a, d->itrain.val + a, Xfull,
+                                             g, o->alpha, o->lambda, Yfull + (d->ib.begin + r) * k));
+        }
+        gather_rows(Yfull, d->I, k, comm);
+        double now = mkt_now(), per = (now - t0) / it;
+        mkt_log(STAGE, "iteration %d/%d  %.2fs  ETA %.0fs", it, o->iters, now - ts, per * (o->iters - it));
+        if (history) {
+            json_t *h = json_object();
+            mkt_metrics_set_int(h, "iteration", it);
+            mkt_metrics_set_real(h, "seconds", now - ts);
+            json_array_append_new(history, h);
+        }
+    }
+    free(g);
+}
+
+static void set_quality(json_t *obj, const mkt_xsum *acc, int64_t n, int64_t covered, int64_t items, int k)
+{
+    static const char *names[5] = {"hr", "precision", "recall", "ndcg", "map"};
+    char key[32];
+    for (int j = 0; j < 5; j++) {
+        snprintf(key, sizeof key, "%s@%d", names[j], k);
+        mkt_metrics_set_real(obj, key, n > 0 ? mkt_xsum_value(&acc[j]) / (double)n : 0);
+    }
+    snprintf(key, sizeof key, "coverage@%d", k);
+    mkt_metrics_set_real(obj, key, items > 0 ? (double)covered / (double)items : 0);
+}
+
+/* Collective. Top-K evaluation of the users' held-out items: each rank scores
+ * its users (rows of X, stride `stride`, first k columns factors) against all
+ * items, excluding their training items, beside the popularity baseline
+ * (items by number of training users). Returns HR@K of the model. */
+static double ranking_eval(const mkt_mf_options *o, const mf_data *d, const double *X, const double *Y, int k,
+                           int stride, MPI_Comm comm, json_t *metrics)
+{
+    int64_t I = d->I;
+    int K = o->topk;
+    int64_t *pop = mkt_xcalloc((size_t)I + 1, sizeof(int64_t));
+    for (int64_t r = 0; r < d->itrain.n; r++)
+        pop[d->ib.begin + r] = row_len(&d->itrain, r);
+    MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, pop, (int)I, MPI_INT64_T, MPI_SUM, comm));
+    double *pscore = mkt_xmalloc(sizeof(double) * (size_t)(I + 1));
+    double *score = mkt_xmalloc(sizeof(double) * (size_t)(I + 1));
+    for (int64_t i = 0; i < I; i++)
+        pscore[i] = (double)pop[i];
+    unsigned char *excl = mkt_xcalloc((size_t)I + 1, 1), *cov = mkt_xcalloc(2 * (size_t)I + 1, 1);
+    int32_t *top = mkt_xmalloc(sizeof(int32_t) * (size_t)K);
+    mkt_xsum acc[10];
+    for (int j = 0; j < 10; j++)
+        mkt_xsum_init(&acc[j]);
+    int64_t users = 0;
+    for (int64_t r = 0; r < d->utest.n; r++) {
+        int64_t nrel = row_len(&d->utest, r);
+        if (nrel == 0)
+            continue;
+        users++;
+        const double *x = X + r * stride;
+        for (int64_t e = d->utrain.ptr[r]; e < d->utrain.ptr[r + 1]; e++)
+            excl[d->utrain.idx[e]] = 1;
+        for (int64_t i = 0; i < I; i++)
+            score[i] = mkt_mf_dot(x, Y + i * stride, k) + (stride > k ? Y[i * stride + k] : 0);
+        for (int m = 0; m < 2; m++) {
+            int n = mkt_topk(m == 0 ? score : pscore, I, excl, K, top);
+            mkt_rank_quality q = mkt_rank_eval(top, n, K, d->utest.idx + d->utest.ptr[r], (int)nrel);
+            double v[5] = {q.hit, q.precision, q.recall, q.ndcg, q.ap};
+            for (int j = 0; j < 5; j++)
+                mkt_xsum_add(&acc[m * 5 + j], v[j]);
+            for (int j = 0; j < n; j++)
+                cov[(size_t)m * (size_t)I + (size_t)top[j]] = 1;
+        }
+        for (int64_t e = d->utrain.ptr[r]; e < d->utrain.ptr[r + 1]; e++)
+            excl[d->utrain.idx[e]] = 0;
+    }
+    mkt_allreduce_xsum(acc, 10, comm);
+    MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, &users, 1, MPI_INT64_T, MPI_SUM, comm));
+    MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, cov, (int)(2 * I), MPI_UNSIGNED_CHAR, MPI_MAX, comm));
+    int64_t covered[2] = {0, 0};
+    for (int m = 0; m < 2; m++)
+        for (int64_t i = 0; i < I; i++)
+            covered[m] += cov[m * I + i];
+    mkt_metrics_set_int(metrics, "users_evaluated", users);
+    mkt_metrics_set_int(metrics, "k", K);
+    set_quality(mkt_metrics_child(metrics, "model"), acc, users, covered[0], I, K);
+    set_quality(mkt_metrics_child(metrics, "popularity"), acc + 5, users, covered[1], I, K);
+    double hr = users > 0 ? mkt_xsum_value(&acc[0]) / (double)users : 0;
+    double phr = users > 0 ? mkt_xsum_value(&acc[5]) / (double)users : 0;
+    mkt_log(STAGE, "held-out HR@%d %.4f (popularity %.4f) over %lld users", K, hr, phr, (long long)users);
+    free(pop);
+    free(pscore);
+    free(score);
+    free(excl);
+    free(cov);
+    free(top);
+    return hr;
+}
+
+/* Collective. RMSE and MAE of the global training mean on the held-out ratings. */
+static void global_mean_errors(const mf_data *d, MPI_Comm comm, double out[2])
+{
+    mkt_xsum acc[2];
+    mkt_xsum_init(&acc[0]);
+    mkt_xsum_init(&acc[1]);
+    for (int64_t e = 0; e < d->utest.ptr[d->utest.n]; e++) {
+        double err = d->utest.val[e] - d->mu;
+        mkt_xsum_add(&acc[0], err * err);
+        mkt_xsum_add(&acc[1], fabs(err));
+    }
+    mkt_allreduce_xsum(acc, 2, comm);
+    double nh = d->n_test > 0 ? (double)d->n_test : NAN;
+    out[0] = sqrt(mkt_xsum_value(&acc[0]) / nh);
+    out[1] = mkt_xsum_value(&acc[1]) / nh;
+}
+
+/* Collective. Column j of rows [b.begin, b.end) of full (stride s) as a block. */
+static double *block_columns(const double *full, mkt_block b, int s, int c0, int nc)
+{
+    int64_t n = b.end - b.begin;
+    double *out = mkt_xmalloc(sizeof(double) * (size_t)(n * nc + 1));
+    for (int64_t r = 0; r < n; r++)
+        for (int j = 0; j < nc; j++)
+            out[r * nc + j] = c0 + j < s ? full[(b.begin + r) * s + c0 + j] : 0;
+    return out;
+}
+
+static void write_model(const mkt_mf_options *o, const mf_data *d, const double *Xfull, const double *Yfull, int k,
+                        int s, MPI_Comm comm)
+{
+    mkt_model_writer w;
+    mkt_model_begin(&w, o->out, "/models/mf", comm);
+    char p[600];
+    const struct {
+        const char *name;
+        const double *full;
+        mkt_block b;
+        int64_t n;
+        int c0, nc;
+    } parts[4] = {{"user_factors", Xfull, d->ub, d->U, 0, k},
+                  {"item_factors", Yfull, d->ib, d->I, 0, k},
+                  {"user_bias", Xfull, d->ub, d->U, k, 1},
+                  {"item_bias", Yfull, d->ib, d->I, k, 1}};
+    for (int j = 0; j < 4; j++) {
+        double *blk = block_columns(parts[j].full, parts[j].b, s, parts[j].c0, parts[j].nc);
+        snprintf(p, sizeof p, "%s/%s", w.group, parts[j].name);
+        mkt_h5_write_rows_at(w.file, p, H5T_NATIVE_DOUBLE, blk, parts[j].b.begin, parts[j].b.end - parts[j].b.begin,
+                             parts[j].n, j < 2 ? k : 0, comm);
+        free(blk);
+    }
+    static const char *wn[5] = {"weight_view", "weight_click", "weight_cart", "weight_fav", "weight_purchase"};
+    mkt_h5_attr_set_double(w.file, w.group, "global_mean", o->implicit ? 0 : d->mu);
+    mkt_h5_attr_set_int(w.file, w.group, "rank", k);
+    mkt_h5_attr_set_double(w.file, w.group, "lambda", o->lambda);
+    mkt_h5_attr_set_int(w.file, w.group, "iters", o->iters);
+    mkt_h5_attr_set_int(w.file, w.group, "implicit", o->implicit);
+    mkt_h5_attr_set_double(w.file, w.group, "alpha", o->alpha);
+    mkt_h5_attr_set_double(w.file, w.group, "holdout", o->holdout);
+    for (int j = 0; j < 5; j++)
+        mkt_h5_attr_set_double(w.file, w.group, wn[j], o->weight[j]);
+    mkt_h5_attr_set_int(w.file, w.group, "seed", (int64_t)o->seed);
+    mkt_h5_attr_set_int(w.file, w.group, "users", d->U);
+    mkt_h5_attr_set_int(w.file, w.group, "items", d->I);
+    mkt_h5_attr_set_int(w.file, w.group, "schema_version", MKT_SCHEMA_VERSION);
+    mkt_model_end(&w, comm);
+}
+
+static void check_options(const mkt_mf_options *o)
+{
+    if (!(o->lambda > 0))
+        mkt_fail_all(MKT_EXIT_USAGE, "--lambda must be > 0 (got %g)", o->lambda);
+    if (o->rank < 1)
+        mkt_fail_all(MKT_EXIT_USAGE, "--rank must be >= 1 (got %d)", o->rank);
+    if (o->topk < 1)
+        mkt_fail_all(MKT_EXIT_USAGE, "--topk must be >= 1");
+    if (o->implicit && !(o->alpha >= 0))
+        mkt_fail_all(MKT_EXIT_USAGE, "--alpha must be >= 0");
+}
+
+int mkt_mf_train_run(const mkt_mf_options *o, MPI_Comm comm, json_t *metrics)
+{
+    double t0 = mkt_now();
+    check_options(o);
+    if (!o->out)
+        mkt_fail_all(MKT_EXIT_USAGE, "--out MODEL.h5 is required");
+    mf_data d;
+    load_data(o, comm, &d);
+    int k = o->rank, s = o->implicit ? k : k + 1;
+    mkt_log(STAGE, "%lld users, %lld items, %lld training and %lld held-out %s; rank %d, %d iterations",
+            (long long)d.U, (long long)d.I, (long long)d.n_train, (long long)d.n_test,
+            o->implicit ? "user-item pairs" : "ratings", k, o->iters);
+    double *X = mkt_xmalloc(sizeof(double) * (size_t)(d.U * s + 1));
+    double *Y = mkt_xmalloc(sizeof(double) * (size_t)(d.I * s + 1));
+    json_t *history = json_array();
+    double t1 = mkt_now();
+    if (!o->implicit)
+        als_explicit(o, &d, k, X, Y, history, 1, comm);
+    else
+        als_implicit(o, &d, k, X, Y, history, comm);
+    double t_train = mkt_now() - t1;
+    mkt_metrics_set_int(metrics, "users", d.U);
+    mkt_metrics_set_int(metrics, "items", d.I);
+    mkt_metrics_set_int(metrics, "train_entries", d.n_train);
+    mkt_metrics_set_int(metrics, "heldout_entries", d.n_test);
+    mkt_metrics_set_int(metrics, "rank", k);
+    mkt_metrics_set_int(metrics, "iters", o->iters);
+    mkt_metrics_set_real(metrics, "lambda", o->lambda);
+    mkt_metrics_set_str(metrics, "mode", o->implicit ? "implicit" : "explicit");
+    if (!o->implicit) {
+        double err[3], gm[2], be[3];
+        explicit_errors(&d, X + d.ub.begin * s, Y, k, comm, err);
+        global_mean_errors(&d, comm, gm);
+        /* baseline: the same ALS with no factors, biases only */
+        double *bx = mkt_xmalloc(sizeof(double) * (size_t)(d.U + 1)), *by = mkt_xmalloc(sizeof(double) * (size_t)(d.I + 1));
+        als_explicit(o, &d, 0, bx, by, NULL, 0, comm);
+        explicit_errors(&d, bx + d.ub.begin, by, 0, comm, be);
+        free(bx);
+        free(by);
+        mkt_metrics_set_real(metrics, "global_mean", d.mu);
+        mkt_metrics_set_real(metrics, "train_rmse", err[0]);
+        mkt_metrics_set_real(metrics, "rmse", err[1]);
+        mkt_metrics_set_real(metrics, "mae", err[2]);
+        json_t *b = mkt_metrics_child(metrics, "baseline");
+        mkt_metrics_set_real(b, "global_mean_rmse", gm[0]);
+        mkt_metrics_set_real(b, "global_mean_mae", gm[1]);
+        mkt_metrics_set_real(b, "bias_rmse", be[1]);
+        mkt_metrics_set_real(b, "bias_mae", be[2]);
+        mkt_log(STAGE, "held-out RMSE %.4f MAE %.4f (biases only %.4f, global mean %.4f)", err[1], err[2], be[1],
+                gm[0]);
+    } else {
+        mkt_metrics_set_real(metrics, "alpha", o->alpha);
+        ranking_eval(o, &d, X + d.ub.begin * s, Y, k, s, comm, metrics);
+    }
+    json_object_set_new(metrics, "history", history);
+    write_model(o, &d, X, Y, k, s, comm);
+    double secs[2] = {t_train / (o->iters > 0 ? o->iters : 1), mkt_now() - t0};
+    MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, secs, 2, MPI_DOUBLE, MPI_MAX, comm));
+    mkt_metrics_set_real(metrics, "seconds_per_iteration", secs[0]);
+    mkt_metrics_set_real(metrics, "seconds", secs[1]);
+    free(X);
+    free(Y);
+    free_data(&d);
+    return 0;
+}
+
+int mkt_mf_eval_run(const mkt_mf_options *cli, MPI_Comm comm, json_t *metrics)
+{
+    double t0 = mkt_now();
+    int rank, nranks;
+    MKT_MPI(MPI_Comm_rank(comm, &rank));
+    MKT_MPI(MPI_Comm_size(comm, &nranks));
+    if (!cli->model)
+        mkt_fail_all(MKT_EXIT_USAGE, "--model MODEL.h5 is required");
+    if (!cli->store)
+        mkt_fail_all(MKT_EXIT_USAGE, "--store STORE.h5 is required");
+    hid_t m = mkt_h5_open(cli->model, 0, comm);
+    if (!mkt_h5_exists(m, "/models/mf/user_factors"))
+        mkt_fail_all(MKT_EXIT_ERROR, "%s has no /models/mf (train one with `mkt train mf`)", cli->model);
+    const char *g = "/models/mf";
+    mkt_mf_options o = *cli;
+    static const char *wn[5] = {"weight_view", "weight_click", "weight_cart", "weight_fav", "weight_purchase"};
+    o.rank = (int)mkt_h5_attr_get_int(m, g, "rank", 0);
+    o.implicit = (int)mkt_h5_attr_get_int(m, g, "implicit", 0);
+    o.seed = (uint64_t)mkt_h5_attr_get_int(m, g, "seed", 0);
+    o.holdout = mkt_h5_attr_get_double(m, g, "holdout", 0.1);
+    o.alpha = mkt_h5_attr_get_double(m, g, "alpha", 0);
+    o.lambda = mkt_h5_attr_get_double(m, g, "lambda", 0);
+    for (int j = 0; j < 5; j++)
+        o.weight[j] = mkt_h5_attr_get_double(m, g, wn[j], 0);
+    int64_t mu_u = mkt_h5_attr_get_int(m, g, "users", -1), mu_i = mkt_h5_attr_get_int(m, g, "items", -1);
+    int k = o.rank, s = o.implicit ? k : k + 1;
+    mf_data d;
+    load_data(&o, comm, &d);
+    if (mu_u != d.U || mu_i != d.I)
+        mkt_fail_all(MKT_EXIT_ERROR, "model %s was trained on %lld users x %lld items, store %s has %lld x %lld",
+                     cli->model, (long long)mu_u, (long long)mu_i, cli->store, (long long)d.U, (long long)d.I);
+    int64_t nl = d.ub.end - d.ub.begin;
+    double *uf = mkt_xmalloc(sizeof(double) * (size_t)(nl * k + 1)), *ub = mkt_xmalloc(sizeof(double) * (size_t)(nl + 1));
+    double *itf = mkt_xmalloc(sizeof(double) * (size_t)(d.I * k + 1)), *ib = mkt_xmalloc(sizeof(double) * (size_t)(d.I + 1));
+    mkt_h5_read_rows(m, "/models/mf/user_factors", H5T_NATIVE_DOUBLE, d.ub.begin, nl, uf);
+    mkt_h5_read_rows(m, "/models/mf/user_bias", H5T_NATIVE_DOUBLE, d.ub.begin, nl, ub);
+    mkt_h5_read_rows(m, "/models/mf/item_factors", H5T_NATIVE_DOUBLE, 0, d.I, itf);
+    mkt_h5_read_rows(m, "/models/mf/item_bias", H5T_NATIVE_DOUBLE, 0, d.I, ib);
+    mkt_h5_close(m);
+    double *X = mkt_xmalloc(sizeof(double) * (size_t)(nl * s + 1)), *Y = mkt_xmalloc(sizeof(double) * (size_t)(d.I * s + 1));
+    for (int64_t r = 0; r < nl; r++) {
+        memcpy(X + r * s, uf + r * k, sizeof(double) * (size_t)k);
+        if (s > k)
+            X[r * s + k] = ub[r];
+    }
+    for (int64_t i = 0; i < d.I; i++) {
+        memcpy(Y + i * s, itf + i * k, sizeof(double) * (size_t)k);
+        if (s > k)
+            Y[i * s + k] = ib[i];
+    }
+    mkt_metrics_set_int(metrics, "users", d.U);
+    mkt_metrics_set_int(metrics, "items", d.I);
+    mkt_metrics_set_int(metrics, "heldout_entries", d.n_test);
+    mkt_metrics_set_str(metrics, "mode", o.implicit ? "implicit" : "explicit");
+    if (!o.implicit) {
+        double err[3], gm[2];
+        explicit_errors(&d, X, Y, k, comm, err);
+        global_mean_errors(&d, comm, gm);
+        mkt_metrics_set_real(metrics, "rmse", err[1]);
+        mkt_metrics_set_real(metrics, "mae", err[2]);
+        json_t *b = mkt_metrics_child(metrics, "baseline");
+        mkt_metrics_set_real(b, "global_mean_rmse", gm[0]);
+        mkt_metrics_set_real(b, "global_mean_mae", gm[1]);
+        mkt_log("eval_mf", "held-out RMSE %.4f MAE %.4f (global mean %.4f)", err[1], err[2], gm[0]);
+    } else {
+        ranking_eval(&o, &d, X, Y, k, s, comm, metrics);
+    }
+    double secs = mkt_now() - t0;
+    MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, &secs, 1, MPI_DOUBLE, MPI_MAX, comm));
+    mkt_metrics_set_real(metrics, "seconds", secs);
+    free(uf);
+    free(ub);
+    free(itf);
+    free(ib);
+    free(X);
+    free(Y);
+    free_data(&d);
+    return 0;
+}

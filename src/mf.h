@@ -1,0 +1,46 @@
+/* mf.h — the per-row arithmetic of alternating least squares matrix
+ * factorization: factor initialization, the rating hold-out rule, and the
+ * (K+1)- or K-dimensional ridge solves of one user (or one item).
+ *
+ * Everything here is pure and rank-independent: a row's result depends only
+ * on its own observations and on the factors of the other side, with sums
+ * taken in a fixed order, so a distributed ALS (mpi/mf_train.c) that gives
+ * every row the same inputs gets the same bits on any number of ranks.
+ *
+ * Factor storage: explicit (biased) models keep a row as K factors followed
+ * by its bias (stride K+1); implicit models keep K factors (stride K). */
+#ifndef MKT_MF_H
+#define MKT_MF_H
+
+#include <stdint.h>
+
+/* Rows first..first+n-1 of a factor matrix (stride columns, the first k of
+ * them factors): 0.1 * N(0,1) from stream (seed, MKT_STREAM_MODEL,
+ * salt + row); the remaining columns (the bias) are set to 0. */
+void mkt_mf_init_factors(double *f, int64_t first, int64_t n, int k, int stride, uint64_t seed, uint64_t salt);
+
+/* 1 if the rating with this global `order` is held out (probability frac),
+ * a pure function of (seed, order). */
+int mkt_mf_is_holdout(uint64_t seed, int64_t order, double frac);
+
+double mkt_mf_dot(const double *a, const double *b, int k);
+
+/* Explicit biased row solve.  The row has n observations: other-side index
+ * idx[j] with rating val[j].  `other` has stride k+1 ([factors, bias]).
+ * Solves (sum x xᵀ + lambda·n·I) w = sum x (val − mu − b_other) with
+ * x = [q, 1]; w = [factors, bias] goes to out[k+1] (zeros when n = 0).
+ * Returns the LAPACKE_dposv info (0 on success). */
+int mkt_mf_solve_biased(int k, int64_t n, const int32_t *idx, const double *val, double mu, const double *other,
+                        double lambda, double *out);
+
+/* g[k×k] = YᵀY of y [n×k], summed over rows in index order. */
+void mkt_mf_gram(const double *y, int64_t n, int k, double *g);
+
+/* Implicit row solve (confidence c = 1 + alpha·r, preference 1 on observed
+ * pairs, 0 elsewhere): (G + sum (c−1) y yᵀ + lambda·I) x = sum c·y, where
+ * G = YᵀY over all rows of the other side.  y has stride k.  Returns the
+ * LAPACKE_dposv info. */
+int mkt_mf_solve_implicit(int k, int64_t n, const int32_t *idx, const double *r, const double *y, const double *gram,
+                          double alpha, double lambda, double *out);
+
+#endif

@@ -1,0 +1,98 @@
+/* test_mf.c — src/mf.c: the biased row solve against a 2x2 system solved
+ * by hand, the implicit row solve against the dense confidence-weighted
+ * normal equations, the Gram matrix, the hold-out share, and initialization
+ * that depends only on the row (not on which block computes it). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <string.h>
+
+#include "mf.h"
+
+#define EPS 1e-12
+
+static void test_biased(void **state)
+{
+    (void)state;
+    /* items [q, b]: item 0 = [1, 0], item 1 = [2, 0.5]; ratings 3, 5; mu = 1 */
+    double other[4] = {1, 0, 2, 0.5}, val[2] = {3, 5}, w[2];
+    int32_t idx[2] = {0, 1};
+    assert_int_equal(mkt_mf_solve_biased(1, 2, idx, val, 1.0, other, 0.1, w), 0);
+    /* A = [[5.2, 3], [3, 2.2]], b = [9, 5.5], det 2.44 */
+    assert_float_equal(w[0], 3.3 / 2.44, 1e-12);
+    assert_float_equal(w[1], 1.6 / 2.44, 1e-12);
+    double z[2] = {7, 7};
+    assert_int_equal(mkt_mf_solve_biased(1, 0, idx, val, 1.0, other, 0.1, z), 0);
+    assert_float_equal(z[0], 0, 0);
+    assert_float_equal(z[1], 0, 0);
+    /* k = 0: the bias alone, (sum t) / (n + lambda n) */
+    double b0[2] = {0, 0.5}, x;
+    assert_int_equal(mkt_mf_solve_biased(0, 2, idx, val, 1.0, b0, 0.5, &x), 0);
+    assert_float_equal(x, (2 + 3.5) / 3.0, EPS);
+}
+
+static void test_implicit(void **state)
+{
+    (void)state;
+    double y[6] = {1, 0, 0.5, 2, -1, 1}, g[4], x[2];
+    mkt_mf_gram(y, 3, 2, g);
+    assert_float_equal(g[0], 1 + 0.25 + 1, EPS);
+    assert_float_equal(g[1], 0 + 1 - 1, EPS);
+    assert_float_equal(g[2], g[1], EPS);
+    assert_float_equal(g[3], 0 + 4 + 1, EPS);
+    int32_t idx[2] = {0, 2};
+    double r[2] = {2, 1}, alpha = 2, lambda = 0.5;
+    assert_int_equal(mkt_mf_solve_implicit(2, 2, idx, r, y, g, alpha, lambda, x), 0);
+    /* dense: A = sum_i c_i y_i y_iᵀ + λI, c = (5, 1, 3); b = 5 y0 + 3 y2 */
+    double c[3] = {5, 1, 3}, A[4] = {lambda, 0, 0, lambda}, b[2] = {5 * 1 + 3 * -1, 5 * 0 + 3 * 1};
+    for (int i = 0; i < 3; i++)
+        for (int p = 0; p < 2; p++)
+            for (int q = 0; q < 2; q++)
+                A[p * 2 + q] += c[i] * y[i * 2 + p] * y[i * 2 + q];
+    double det = A[0] * A[3] - A[1] * A[2];
+    assert_float_equal(x[0], (A[3] * b[0] - A[1] * b[1]) / det, 1e-12);
+    assert_float_equal(x[1], (A[0] * b[1] - A[2] * b[0]) / det, 1e-12);
+}
+
+static void test_holdout(void **state)
+{
+    (void)state;
+    int n = 0;
+    for (int64_t o = 0; o < 200000; o++)
+        n += mkt_mf_is_holdout(9, o, 0.1);
+    assert_in_range(n, 19000, 21000);
+    assert_int_equal(mkt_mf_is_holdout(9, 12345, 0.1), mkt_mf_is_holdout(9, 12345, 0.1));
+    for (int64_t o = 0; o < 1000; o++) {
+        assert_int_equal(mkt_mf_is_holdout(9, o, 0.0), 0);
+        assert_int_equal(mkt_mf_is_holdout(9, o, 1.0), 1);
+    }
+}
+
+static void test_init(void **state)
+{
+    (void)state;
+    double all[10 * 4], part[5 * 4];
+    mkt_mf_init_factors(all, 0, 10, 3, 4, 7, 100);
+    mkt_mf_init_factors(part, 5, 5, 3, 4, 7, 100);
+    assert_memory_equal(all + 5 * 4, part, sizeof part);
+    for (int r = 0; r < 10; r++) {
+        assert_float_equal(all[r * 4 + 3], 0, 0);
+        assert_true(all[r * 4] != 0 && all[r * 4] > -1 && all[r * 4] < 1);
+    }
+    mkt_mf_init_factors(part, 5, 5, 3, 4, 7, 0);
+    assert_memory_not_equal(all + 5 * 4, part, sizeof part);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_biased),
+        cmocka_unit_test(test_implicit),
+        cmocka_unit_test(test_holdout),
+        cmocka_unit_test(test_init),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
