@@ -48,3 +48,31 @@ PY
 echo
 echo "== the store (h5ls) =="
 h5ls -r demo-out/shop.h5 | grep -v partition
+
+echo
+echo "== the gateway: mkt serve on 2 ranks, a few queries, then shutdown =="
+umask 077; head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n' > demo-out/token; umask 022
+rm -f demo-out/ready
+timeout -k 5 300 mpirun -np 2 build/mkt serve --store demo-out/shop.h5 --models demo-out/model.h5 \
+  --bind 'tcp://127.0.0.1:*' --ready-file demo-out/ready --token-file demo-out/token --timeout-ms 120000 \
+  > demo-out/serve.log 2>&1 &
+server=$!
+for _ in $(seq 300); do [ -s demo-out/ready ] && break; kill -0 $server 2>/dev/null || break; sleep 0.1; done
+[ -s demo-out/ready ] || { cat demo-out/serve.log; echo "gateway did not start" >&2; exit 1; }
+endpoint=$(cat demo-out/ready)
+echo "gateway listening on $endpoint"
+ask() { echo "> $1"; build/mkt query --connect "$endpoint" --timeout-ms 5000 "$1"; echo; }
+ask '{"op":"ping","id":1}'
+ask '{"op":"recommend","id":2,"user":"u0042","k":5}'
+ask '{"op":"score","id":3,"user":"u0042","item":"i007"}'
+ask '{"op":"similar","id":4,"item":"i007","k":3}'
+ask '{"op":"uplift","id":5,"user":"u0042"}'
+ask '{"op":"segment","id":6,"user":"u0042"}'
+ask '{"op":"recommend","id":7,"user":"someone-new","k":3}'
+ask '{"op":"recommend","id":8,"user":"u0042","k":-1}'
+ask '[{"op":"score","user":"u0001","item":"i001"},{"op":"score","user":"u0002","item":"i002"}]'
+ask '{"op":"stats","id":9}'
+echo '> {"op":"shutdown","id":10,"token":"(the operator token from demo-out/token)"}'
+build/mkt query --connect "$endpoint" --timeout-ms 5000 "{\"op\":\"shutdown\",\"id\":10,\"token\":\"$(cat demo-out/token)\"}"
+echo
+wait $server && echo "gateway stopped cleanly"

@@ -14,6 +14,7 @@
 
 #include "check.h"
 #include "cmd_mf.h"
+#include "cmd_serve.h"
 #include "features_stage.h"
 #include "gen_stage.h"
 #include "ingest.h"
@@ -187,8 +188,10 @@ static const mkt_command commands[] = {
     {"eval", "mkt eval mf ...", "Evaluate a trained model on held-out data: `mkt eval mf`.", NULL, NULL, 0, NULL},
     {"strategy", "mkt strategy ...", "Write a marketing strategy for every user and predict its effect.", NULL, NULL, 0,
      NULL},
-    {"serve", "mkt serve ...", "Answer prediction queries over ZeroMQ on rank 0.", NULL, NULL, 0, NULL},
-    {"query", "mkt query --connect ADDR JSON", "Send one query to a running gateway.", NULL, NULL, 0, NULL},
+    {"serve", MKT_SERVE_USAGE, MKT_SERVE_DESCRIPTION, mkt_serve_opts, &mkt_serve_values, sizeof mkt_serve_values,
+     mkt_serve_run},
+    {"query", MKT_QUERY_USAGE, MKT_QUERY_DESCRIPTION, mkt_query_opts, &mkt_query_values, sizeof mkt_query_values,
+     mkt_query_run},
     {"report", "mkt report ...", "Write an HTML report with plots.", NULL, NULL, 0, NULL},
     {NULL, NULL, NULL, NULL, NULL, 0, NULL}};
 

@@ -107,6 +107,9 @@ int main(int argc, char **argv)
                     mkt_opts_print_help(c->opts, c->usage, c->description);
             } else if (err) {
                 mkt_fail_all(MKT_EXIT_USAGE, "%s: %s", c->name, err);
+            } else if (npos == 1 && mkt_opts_set(c->opts, c->values, "request", pos[0]) == NULL) {
+                /* mkt query --connect ADDR 'JSON': the request as the one argument */
+                status = c->run(c->values, MPI_COMM_WORLD);
             } else if (npos > 0) {
                 mkt_fail_all(MKT_EXIT_USAGE, "%s: unexpected argument '%s' (see mkt %s --help)", c->name, pos[0],
                              c->name);

@@ -1,0 +1,51 @@
+/* serve_fanout.h — the MPI side of `mkt serve`: the models every rank holds
+ * while serving, and the fan-out of a batch of prediction requests to the
+ * ranks that own the data, with the merge of their answers on rank 0.
+ *
+ * Ownership: user u is answered by mkt_block_owner(u, U, P) (uplift row,
+ * segment, score); recommend and similar are scored by every rank over its
+ * own item block, each rank returns its top k, rank 0 merges (ties: lower
+ * item index first, so the answer does not depend on the rank count).
+ * Must not: touch ZeroMQ or parse client JSON (io/gateway.c, io/protocol.c). */
+#ifndef MKT_SERVE_FANOUT_H
+#define MKT_SERVE_FANOUT_H
+
+#include <jansson.h>
+#include <mpi.h>
+#include <stdint.h>
+
+#include "protocol.h"
+
+/* One unit of work, as broadcast to every rank: op (an mkt_op), k, dense
+ * user index (-1: unknown user, cold start), dense item index (-1: none). */
+typedef struct {
+    int64_t op, k, user, item;
+} mkt_work;
+
+typedef struct mkt_serve_model mkt_serve_model;
+
+/* Collective. Open the store and the model file and load what this rank
+ * serves.  Fails with mkt_fail_all when the files are unusable. */
+mkt_serve_model *mkt_serve_model_open(const char *store, const char *models, MPI_Comm comm);
+/* Collective. */
+void mkt_serve_model_close(mkt_serve_model *m);
+
+/* Rank 0 only: dense index of an external id, -1 when unknown. */
+int64_t mkt_serve_user_index(const mkt_serve_model *m, const char *user);
+int64_t mkt_serve_item_index(const mkt_serve_model *m, const char *item);
+/* Whether the model file has the group an op needs (same on every rank). */
+int mkt_serve_has_model(const mkt_serve_model *m, mkt_op op);
+/* A short description of the loaded models, for stats (rank 0). */
+json_t *mkt_serve_model_info(const mkt_serve_model *m);
+
+/* Collective (rank 0 calls it with the batch, the others from
+ * mkt_serve_worker_loop).  results (rank 0) receives n new objects: the
+ * op's answer fields, or {"error": {"code", "message"}}. */
+void mkt_serve_fanout(mkt_serve_model *m, const mkt_work *work, int64_t n, json_t **results, MPI_Comm comm);
+/* Rank 0: tell the other ranks to leave mkt_serve_worker_loop. Collective with it. */
+void mkt_serve_stop_workers(MPI_Comm comm);
+/* Ranks other than 0: wait (without spinning a core) for batches and answer
+ * them until rank 0 stops the workers. */
+void mkt_serve_worker_loop(mkt_serve_model *m, MPI_Comm comm);
+
+#endif

@@ -1,0 +1,42 @@
+/* cmd_serve.h — the `mkt serve` and `mkt query` commands (job-file sections
+ * [serve] and [query]): option structs, option tables and run functions.
+ * The gateway itself is io/gateway.c; the protocol is docs/protocol.md. */
+#ifndef MKT_CMD_SERVE_H
+#define MKT_CMD_SERVE_H
+
+#include <mpi.h>
+#include <stdint.h>
+
+#include "options.h"
+
+#define MKT_SERVE_USAGE                                                                                      \
+    "mkt serve --store shop.h5 --models model.h5 [--bind tcp://127.0.0.1:5555] [--token-file F] "           \
+    "[--ready-file F]"
+#define MKT_SERVE_DESCRIPTION                                                                                \
+    "Answer prediction queries (ping, stats, uplift, segment, score, recommend, similar, shutdown) as JSON " \
+    "over a ZeroMQ ROUTER socket on rank 0; every rank answers the users and items it owns "                 \
+    "(docs/protocol.md)."
+#define MKT_QUERY_USAGE "mkt query --connect tcp://127.0.0.1:5555 --request '{\"op\":\"ping\",\"id\":1}' [--timeout-ms 5000]"
+#define MKT_QUERY_DESCRIPTION                                                                                \
+    "Send one request (a JSON object, or an array of them) to a running mkt serve and print the reply; "     \
+    "exits 1 when no reply comes within the timeout."
+
+typedef struct mkt_serve_cli {
+    char *store, *models, *bind, *token_file, *ready_file;
+    int64_t max_message, max_k, max_batch, timeout_ms;
+    int allow_shutdown;
+} mkt_serve_cli;
+
+typedef struct mkt_query_cli {
+    char *connect, *request;
+    int64_t timeout_ms;
+} mkt_query_cli;
+
+extern const mkt_opt mkt_serve_opts[];
+extern const mkt_opt mkt_query_opts[];
+extern mkt_serve_cli mkt_serve_values;
+extern mkt_query_cli mkt_query_values;
+int mkt_serve_run(void *values, MPI_Comm comm);
+int mkt_query_run(void *values, MPI_Comm comm);
+
+#endif

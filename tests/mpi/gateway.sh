@@ -1,0 +1,147 @@
+# mkt serve / mkt query at NP ranks: a small shop with uplift, segments and a
+# factorization model; answers are checked against the model file (h5py),
+# malformed requests get error codes while the gateway keeps serving, the
+# token file is enforced, and shutdown ends every rank with status 0.
+. "$SRC/tests/lib.sh"
+run_np "$NP" gen --users 2000 --items 200 --days 10 --seed 5 --out shop.h5 >/dev/null
+run_np "$NP" features --store shop.h5 >/dev/null
+run_np "$NP" train uplift --store shop.h5 --out model.h5 >/dev/null
+run_np "$NP" train segments --store shop.h5 --out model.h5 --k 4 >/dev/null
+
+# /models/mf: the MF trainer writes this layout; until it is built, a tiny one made here.
+if ! h5ls model.h5/models/mf >/dev/null 2>&1; then
+  "$PY" - <<'PY'
+import h5py, numpy as np
+s = h5py.File("shop.h5", "r"); U = len(s["ids/users"]); I = len(s["ids/items"])
+rng = np.random.default_rng(1); K = 4
+with h5py.File("model.h5", "a") as f:
+    g = f.create_group("models/mf")
+    g["user_factors"] = rng.normal(size=(U, K)); g["item_factors"] = rng.normal(size=(I, K))
+    g["user_bias"] = rng.normal(size=U) * 0.1; g["item_bias"] = rng.normal(size=I) * 0.1
+    g.attrs["global_mean"] = 3.5; g.attrs["schema_version"] = 1
+PY
+fi
+
+umask 077
+echo "op-secret-$RANDOM" > token
+chmod 644 token
+expect_fail "$NP" serve --store shop.h5 --models model.h5 --token-file token --bind 'tcp://127.0.0.1:*'
+grep -q "chmod 600" "$WORK/err.txt" || fail "a world-readable token file was not refused clearly: $(cat "$WORK/err.txt")"
+chmod 600 token
+
+# serve in the background; it stops by itself after 60 s without requests (no stray job on failure)
+timeout -k 5 120 mpirun -np "$NP" "$MKT" serve --store shop.h5 --models model.h5 --bind 'tcp://127.0.0.1:*' \
+  --ready-file ready --token-file token --timeout-ms 60000 --max-message 65536 >serve.out 2>serve.err &
+server=$!
+trap 'kill $server 2>/dev/null || true' EXIT
+for _ in $(seq 300); do
+  [ -s ready ] && break
+  kill -0 $server 2>/dev/null || fail "serve exited before it was ready: $(cat serve.err)"
+  sleep 0.1
+done
+[ -s ready ] || fail "serve not ready within 30 s"
+endpoint=$(cat ready)
+
+# mkt query
+"$MKT" query --connect "$endpoint" --request '{"op":"ping","id":"q1"}' --timeout-ms 5000 >q.json
+grep -q '"pong":true' q.json || fail "ping via mkt query: $(cat q.json)"
+"$MKT" query --connect "$endpoint" --request '{"op":"launch","id":2}' --timeout-ms 5000 >q.json
+grep -q '"unknown_op"' q.json || fail "unknown op via mkt query: $(cat q.json)"
+# a gateway that is not there: exit 1 with a message, quickly
+set +e
+timeout 20 "$MKT" query --connect tcp://127.0.0.1:9 --request '{"op":"ping"}' --timeout-ms 300 2>qerr.txt
+st=$?
+set -e
+[ "$st" -eq 1 ] && grep -q "no reply" qerr.txt || fail "query to nowhere: status $st, $(cat qerr.txt)"
+
+# the python client (same as docs/protocol.md) plus checks against the model file
+NP=$NP ENDPOINT=$endpoint TOKEN=$(cat token) timeout 60 "$PY" - <<'PY'
+import json, os, zmq, h5py, numpy as np
+
+ctx = zmq.Context()
+sock = ctx.socket(zmq.DEALER)
+sock.setsockopt(zmq.RCVTIMEO, 5000); sock.setsockopt(zmq.LINGER, 0)
+sock.connect(os.environ["ENDPOINT"])
+def ask(req):
+    sock.send(req if isinstance(req, bytes) else json.dumps(req).encode())
+    return json.loads(sock.recv())
+def raw(frames):
+    sock.send_multipart(frames); return json.loads(sock.recv())
+
+s = h5py.File("shop.h5", "r"); m = h5py.File("model.h5", "r")
+users = [x.decode() for x in s["ids/users"][:]]; items = [x.decode() for x in s["ids/items"][:]]
+def code(r): return r["error"]["code"]
+
+assert ask({"op": "ping", "id": 1}) == {"id": 1, "op": "ping", "pong": True, "ranks": int(os.environ["NP"])}
+
+# uplift: the values stored for the user's campaign row, exactly
+up = m["models/uplift"]; row = 17; u = int(up["user"][row])
+r = ask({"op": "uplift", "id": "u", "user": users[u]})
+assert r["id"] == "u" and r["user"] == users[u], r
+arms = [a.decode() for a in up["arms"][:]]
+first = int(np.nonzero(up["user"][:] == u)[0][0])
+for t, a in enumerate(r["arms"]):
+    assert a["arm"] == arms[t + 1]
+    assert a["conversion"] == up["predicted_conversion"][first, t], (a, up["predicted_conversion"][first])
+    assert a["spend"] == up["predicted_spend"][first, t]
+assert code(ask({"op": "uplift", "user": "no-such-user"})) == "unknown_user"
+
+# segment
+seg = m["models/segments"]; a = int(seg["assignment"][u])
+r = ask({"op": "segment", "user": users[u]})
+assert r["segment"] == seg["names"][a].decode() and r["segment_index"] == a, r
+
+# score and recommend against numpy
+mf = m["models/mf"]; P = mf["user_factors"][:]; Q = mf["item_factors"][:]; bu = mf["user_bias"][:]; bi = mf["item_bias"][:]
+mu = mf.attrs["global_mean"]
+r = ask({"op": "score", "user": users[u], "item": items[3]})
+assert abs(r["score"] - (mu + bu[u] + bi[3] + P[u] @ Q[3])) < 1e-9, r
+ind = s["events/by_user/indptr"][:]; typ = s["events/by_user/type"][ind[u]:ind[u+1]]; it = s["events/by_user/item"][ind[u]:ind[u+1]]
+bought = set(it[typ == 4].tolist())
+sc = mu + bu[u] + bi + Q @ P[u]
+want = [i for i in sorted(range(len(items)), key=lambda i: (-sc[i], i)) if i not in bought][:7]
+r = ask({"op": "recommend", "user": users[u], "k": 7})
+assert [items.index(x["item"]) for x in r["items"]] == want and r["cold_start"] is False, (r, want)
+r = ask({"op": "recommend", "user": "brand-new-user", "k": 3})
+assert r["cold_start"] is True and len(r["items"]) == 3, r
+r = ask({"op": "similar", "item": items[5], "k": 4})
+cos = Q @ Q[5] / (np.linalg.norm(Q, axis=1) * np.linalg.norm(Q[5])); cos[5] = -2
+assert [x["item"] for x in r["items"]] == [items[i] for i in sorted(range(len(items)), key=lambda i: (-cos[i], i))[:4]], r
+assert code(ask({"op": "similar", "item": "nope", "k": 4})) == "unknown_item"
+
+# a batch: array in, array out, in order
+r = ask([{"op": "ping", "id": 1}, {"op": "segment", "id": 2, "user": users[u]}, {"op": "nope", "id": 3}])
+assert [x["id"] for x in r] == [1, 2, 3] and code(r[2]) == "unknown_op", r
+
+# malformed requests: each gets a code, and the gateway keeps serving
+bad = [(b"{not json", "bad_json"), (b"\x00\xff\xfe garbage \x01", "bad_json"), (b"[]", "bad_request"),
+       (b"17", "bad_request"), (b'{"id":1}', "missing_field"), (b'{"op":5}', "bad_type"),
+       (b'{"op":"recommend","user":"u","k":-3}', "bad_value"), (b'{"op":"recommend","user":"u","k":100000000}', "bad_value"),
+       (json.dumps({"op": "uplift", "user": "x" * 10240}).encode(), "bad_value"),
+       (b'{"op":"uplift","user":"a\\u0001b"}', "bad_value"), (b'{"op":"ping","x":1}', "unknown_field"),
+       (b"x" * (1 << 20), "too_large"), (b"", "empty")]
+for msg, want_code in bad:
+    r = ask(msg)
+    assert code(r) == want_code, (msg[:40], r)
+    assert ask({"op": "ping"})["pong"] is True
+assert code(raw([b'{"op":"ping"}', b"second frame"])) == "bad_frames"
+assert code(raw([b"\x01\x02", b"\x03", b"\x04" * 100])) == "bad_frames"
+assert ask({"op": "ping", "id": "still"})["pong"] is True
+
+st = ask({"op": "stats"})
+assert st["requests"] > 20 and st["errors"] >= len(bad) and st["ops"]["uplift"]["count"] >= 2, st
+print("latency p50/p99 ms: ping %.3f/%.3f recommend %.3f/%.3f" % (st["ops"]["ping"]["p50_ms"], st["ops"]["ping"]["p99_ms"],
+      st["ops"]["recommend"]["p50_ms"], st["ops"]["recommend"]["p99_ms"]))
+
+assert code(ask({"op": "shutdown"})) == "forbidden"
+assert code(ask({"op": "shutdown", "token": "wrong"})) == "forbidden"
+assert ask({"op": "shutdown", "id": "bye", "token": os.environ["TOKEN"]})["ok"] is True
+PY
+
+# every rank leaves, status 0, within a few seconds
+for _ in $(seq 100); do kill -0 $server 2>/dev/null || break; sleep 0.1; done
+kill -0 $server 2>/dev/null && fail "serve still running 10 s after shutdown"
+wait $server || fail "serve exited with status $?: $(cat serve.err)"
+trap - EXIT
+[ ! -e ready ] || fail "ready file left behind"
+echo "ok: gateway at $NP ranks"
