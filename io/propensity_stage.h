@@ -1,0 +1,41 @@
+/* propensity_stage.h — `mkt train propensity` and `mkt eval propensity`:
+ * will this user buy in the next H days?
+ *
+ * Owns the examples (user features before a cutoff T from a features group,
+ * standardized; label 1 iff the user has a purchase with qty > 0 in
+ * [T, T + H days)), the rank-independent hold-out split, the model file
+ * layout (/models/propensity) and the metrics.  Must not define the models
+ * (src/linmodel.c, src/mlp.c), the optimizers (mpi/dptrain.c), the features
+ * (src/mkt_features.c) or parse command lines (src/cli/cmd_propensity.c).
+ * Both functions are Collective; a model trained on any number of ranks is
+ * bitwise identical (docs/propensity.md). */
+#ifndef MKT_PROPENSITY_STAGE_H
+#define MKT_PROPENSITY_STAGE_H
+
+#include <jansson.h>
+#include <mpi.h>
+#include <stdint.h>
+
+typedef struct {
+    const char *store;          /* store with events; features are added to it */
+    const char *out;            /* train: model file to write (created or updated) */
+    const char *model_path;     /* eval: model file to read */
+    const char *features_group; /* NULL or "": "/features_propensity" */
+    int64_t horizon_days;
+    int64_t cutoff_ts;          /* used when has_cutoff; else end_ts − horizon (eval: the model's cutoff) */
+    int has_cutoff;
+    const char *model;          /* "logistic" or "mlp" */
+    const char *optimizer;      /* "lbfgs", "adam" or "sgd" */
+    const char *hidden;         /* MLP hidden sizes, e.g. "32,16" */
+    int epochs, patience;
+    int64_t batch;
+    double lr, l2, pos_weight, valid_fraction;
+    uint64_t seed;
+    int progress;
+} mkt_propensity_options;
+
+void mkt_propensity_options_init(mkt_propensity_options *o);
+int mkt_propensity_train(const mkt_propensity_options *o, MPI_Comm comm, json_t *metrics);
+int mkt_propensity_eval(const mkt_propensity_options *o, MPI_Comm comm, json_t *metrics);
+
+#endif

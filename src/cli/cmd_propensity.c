@@ -1,0 +1,116 @@
+/* cmd_propensity.c — the `mkt train propensity` and `mkt eval propensity`
+ * commands (job-file sections [train_propensity] and [eval_propensity]).
+ *
+ * Owns the option tables and their translation into
+ * mkt_propensity_options; must not compute anything (io/propensity_stage.c
+ * does). */
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "check.h"
+#include "commands.h"
+#include "metrics_json.h"
+#include "parse.h"
+#include "propensity_stage.h"
+
+typedef struct {
+    char *store, *out, *model, *cutoff, *model_kind, *optimizer, *hidden, *features_group, *metrics_out;
+    int64_t horizon_days, epochs, batch, seed, patience;
+    double lr, l2, pos_weight, valid_fraction;
+} propensity_cli;
+
+#define P(f) offsetof(propensity_cli, f)
+static const mkt_opt train_opts[] = {
+    {"store", MKT_OPT_STR, P(store), NULL, "store to train on (features are added to it)", 0, 0},
+    {"out", MKT_OPT_STR, P(out), NULL, "model file to write /models/propensity into (created or updated)", 0, 0},
+    {"horizon-days", MKT_OPT_INT, P(horizon_days), "7", "label: a purchase within this many days after the cutoff", 1, 3650},
+    {"cutoff", MKT_OPT_STR, P(cutoff), NULL, "features from events before this timestamp (default: end of log - horizon)", 0, 0},
+    {"model", MKT_OPT_STR, P(model_kind), "logistic", "logistic or mlp", 0, 0},
+    {"hidden", MKT_OPT_STR, P(hidden), "32", "mlp: hidden layer sizes, 1 to 3, e.g. 32,16", 0, 0},
+    {"optimizer", MKT_OPT_STR, P(optimizer), "lbfgs", "lbfgs (full batch), adam or sgd (momentum 0.9)", 0, 0},
+    {"epochs", MKT_OPT_INT, P(epochs), "50", "passes over the data (lbfgs: iterations)", 1, 100000},
+    {"batch", MKT_OPT_INT, P(batch), "256", "global minibatch size (adam, sgd)", 1, 1e9},
+    {"lr", MKT_OPT_DOUBLE, P(lr), "0.01", "learning rate (adam, sgd)", 0, 100},
+    {"l2", MKT_OPT_DOUBLE, P(l2), "0.0001", "L2 penalty l2/2 |w|^2 on every parameter", 0, 1e6},
+    {"pos-weight", MKT_OPT_DOUBLE, P(pos_weight), "1", "class weight of buyers (non-buyers: 1)", 0, 1e6},
+    {"valid-fraction", MKT_OPT_DOUBLE, P(valid_fraction), "0.2", "share of users held out (by hash of seed and user)", 0, 0.9},
+    {"patience", MKT_OPT_INT, P(patience), "5", "stop after this many epochs without better validation loss (0: never)", 0, 100000},
+    {"seed", MKT_OPT_INT, P(seed), "1", "seed of the split, the batches and the initial weights", 0, 0},
+    {"features-group", MKT_OPT_STR, P(features_group), "/features_propensity", "store group of the features at the cutoff (reused if its cutoff matches)", 0, 0},
+    {"metrics-out", MKT_OPT_STR, P(metrics_out), NULL, "write what the stage did as JSON to this file", 0, 0},
+    MKT_OPT_END};
+
+static const mkt_opt eval_opts[] = {
+    {"store", MKT_OPT_STR, P(store), NULL, "store with the events (features are added to it if needed)", 0, 0},
+    {"model", MKT_OPT_STR, P(model), NULL, "model file written by train propensity", 0, 0},
+    {"cutoff", MKT_OPT_STR, P(cutoff), NULL, "evaluate at this cutoff instead of the model's", 0, 0},
+    {"features-group", MKT_OPT_STR, P(features_group), "/features_propensity", "store group of the features at the cutoff", 0, 0},
+    {"metrics-out", MKT_OPT_STR, P(metrics_out), NULL, "write what the stage did as JSON to this file", 0, 0},
+    MKT_OPT_END};
+
+static propensity_cli train_values, eval_values;
+
+static void common(const propensity_cli *c, mkt_propensity_options *s, const char *stage)
+{
+    mkt_propensity_options_init(s);
+    s->store = c->store;
+    s->features_group = c->features_group;
+    if (c->cutoff) {
+        if (mkt_parse_timestamp(c->cutoff, &s->cutoff_ts) != 0)
+            mkt_fail_all(MKT_EXIT_USAGE, "%s: cutoff: not a timestamp: '%s'", stage, c->cutoff);
+        s->has_cutoff = 1;
+    }
+    s->progress = 1;
+}
+
+static int run_train(void *p, MPI_Comm comm)
+{
+    propensity_cli *c = p;
+    mkt_propensity_options s;
+    common(c, &s, "train propensity");
+    s.out = c->out;
+    s.horizon_days = c->horizon_days;
+    s.model = c->model_kind;
+    s.hidden = c->hidden;
+    s.optimizer = c->optimizer;
+    s.epochs = (int)c->epochs;
+    s.batch = c->batch;
+    s.lr = c->lr;
+    s.l2 = c->l2;
+    s.pos_weight = c->pos_weight;
+    s.valid_fraction = c->valid_fraction;
+    s.patience = (int)c->patience;
+    s.seed = (uint64_t)c->seed;
+    json_t *m = mkt_metrics_new("train_propensity");
+    int rc = mkt_propensity_train(&s, comm, m);
+    mkt_metrics_write(m, c->metrics_out, comm);
+    json_decref(m);
+    return rc;
+}
+
+static int run_eval(void *p, MPI_Comm comm)
+{
+    propensity_cli *c = p;
+    mkt_propensity_options s;
+    common(c, &s, "eval propensity");
+    s.model_path = c->model;
+    json_t *m = mkt_metrics_new("eval_propensity");
+    int rc = mkt_propensity_eval(&s, comm, m);
+    mkt_metrics_write(m, c->metrics_out, comm);
+    json_decref(m);
+    return rc;
+}
+
+const mkt_command mkt_cmd_train_propensity = {
+    "train_propensity",
+    "mkt train propensity --store S --out M [--horizon-days H] [--cutoff T] [--model logistic|mlp] "
+    "[--optimizer lbfgs|adam|sgd] [--epochs E]",
+    "Train a model of the probability that a user buys within H days after a cutoff, from user features "
+    "before it; data-parallel, bitwise identical on any number of ranks. Writes /models/propensity.",
+    train_opts, &train_values, sizeof train_values, run_train};
+
+const mkt_command mkt_cmd_eval_propensity = {
+    "eval_propensity", "mkt eval propensity --store S --model M [--cutoff T]",
+    "Held-out AUC, log loss, calibration (ECE, reliability table) and lift by decile of a propensity model.",
+    eval_opts, &eval_values, sizeof eval_values, run_eval};

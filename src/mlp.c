@@ -1,0 +1,132 @@
+/* mlp.c — forward and backward pass of a small ReLU network with a sigmoid
+ * head, one example at a time (see mlp.h).  Owns the parameter layout and
+ * the per-example arithmetic; must not sum over examples, talk MPI or touch
+ * files.  BLAS calls always have M = 1 (one example), so results do not
+ * depend on how examples are grouped into calls. */
+#include "mlp.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <string.h>
+
+#include "linmodel.h"
+#include "rng.h"
+
+static int layer_in(const mkt_mlp *m, int l) { return l == 0 ? m->inputs : m->sizes[l - 1]; }
+static int layer_out(const mkt_mlp *m, int l) { return l == m->hidden ? 1 : m->sizes[l]; }
+
+int64_t mkt_mlp_nparams(const mkt_mlp *m)
+{
+    int64_t n = 0;
+    for (int l = 0; l <= m->hidden; l++)
+        n += (int64_t)layer_out(m, l) * layer_in(m, l) + layer_out(m, l);
+    return n;
+}
+
+static int max_width(const mkt_mlp *m)
+{
+    int w = m->inputs > 1 ? m->inputs : 1;
+    for (int l = 0; l < m->hidden; l++)
+        if (m->sizes[l] > w)
+            w = m->sizes[l];
+    return w;
+}
+
+size_t mkt_mlp_work_size(const mkt_mlp *m)
+{
+    size_t n = 2 * (size_t)max_width(m) + 1;
+    for (int l = 0; l < m->hidden; l++)
+        n += (size_t)m->sizes[l];
+    return n;
+}
+
+void mkt_mlp_init_params(const mkt_mlp *m, uint64_t seed, double *params)
+{
+    double *p = params;
+    for (int l = 0; l <= m->hidden; l++) {
+        int in = layer_in(m, l), out = layer_out(m, l);
+        double sd = l < m->hidden ? sqrt(2.0 / in) : sqrt(2.0 / (in + out));
+        mkt_rng r;
+        mkt_rng_init(&r, seed, MKT_STREAM_MODEL, (uint64_t)l);
+        for (int64_t k = 0; k < (int64_t)in * out; k++)
+            p[k] = sd * mkt_rng_normal(&r);
+        memset(p + (int64_t)in * out, 0, sizeof(double) * (size_t)out);
+        p += (int64_t)in * out + out;
+    }
+}
+
+/* Forward pass: hidden activations go to work (layer after layer); returns
+ * the logit. */
+static double forward(const mkt_mlp *m, const double *params, const double *x, double *work)
+{
+    const double *a = x;
+    const double *p = params;
+    double *act = work;
+    for (int l = 0; l <= m->hidden; l++) {
+        int in = layer_in(m, l), out = layer_out(m, l);
+        const double *W = p, *b = p + (int64_t)in * out;
+        double *z = act;
+        memcpy(z, b, sizeof(double) * (size_t)out);
+        /* z (1 × out) += a (1 × in) · W^T (in × out) */
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, 1, out, in, 1.0, a, in, W, in, 1.0, z, out);
+        if (l == m->hidden)
+            return z[0];
+        for (int j = 0; j < out; j++)
+            if (!(z[j] > 0))
+                z[j] = 0;
+        a = z;
+        act += out;
+        p += (int64_t)in * out + out;
+    }
+    return 0; /* not reached */
+}
+
+double mkt_mlp_logit(const mkt_mlp *m, const double *params, const double *x, double *work)
+{
+    return forward(m, params, x, work);
+}
+
+double mkt_mlp_loss_grad(const mkt_mlp *m, const double *params, const double *x, int y, double *grad,
+                         double *work)
+{
+    double logit = forward(m, params, x, work);
+    double loss = mkt_bce_logit(logit, y);
+    if (!grad)
+        return loss;
+    /* offsets of each layer's parameters and activations */
+    int64_t poff[MKT_MLP_MAX_HIDDEN + 1];
+    const double *acts[MKT_MLP_MAX_HIDDEN + 1];
+    int64_t off = 0;
+    const double *act = work;
+    for (int l = 0; l <= m->hidden; l++) {
+        poff[l] = off;
+        off += (int64_t)layer_in(m, l) * layer_out(m, l) + layer_out(m, l);
+        acts[l] = l == 0 ? x : act;
+        if (l > 0)
+            act += layer_out(m, l - 1);
+    }
+    int w = max_width(m);
+    double *delta = work + (mkt_mlp_work_size(m) - 2 * (size_t)w - 1);
+    double *next = delta + w;
+    delta[0] = mkt_sigmoid(logit) - (y ? 1.0 : 0.0);
+    for (int l = m->hidden; l >= 0; l--) {
+        int in = layer_in(m, l), out = layer_out(m, l);
+        const double *W = params + poff[l];
+        double *gW = grad + poff[l], *gb = gW + (int64_t)in * out;
+        /* gW (out × in) = delta (out × 1) · a (1 × in) */
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, out, in, 1, 1.0, delta, 1, acts[l], in, 0.0, gW,
+                    in);
+        memcpy(gb, delta, sizeof(double) * (size_t)out);
+        if (l == 0)
+            break;
+        /* next (1 × in) = delta (1 × out) · W (out × in), masked by ReLU */
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, 1, in, out, 1.0, delta, out, W, in, 0.0, next, in);
+        for (int j = 0; j < in; j++)
+            if (!(acts[l][j] > 0))
+                next[j] = 0;
+        double *t = delta;
+        delta = next;
+        next = t;
+    }
+    return loss;
+}

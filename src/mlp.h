@@ -1,0 +1,41 @@
+/* mlp.h — a multilayer perceptron for binary outcomes: 1–3 hidden ReLU
+ * layers and a sigmoid head, forward and backward for one example.
+ *
+ * Owns the layer arithmetic (through OpenBLAS cblas_dgemm) and the parameter
+ * layout; must not sum gradients over examples (the trainer does that
+ * exactly, mpi/dptrain.c), talk MPI or touch files.  Every BLAS call works on
+ * exactly one example (M = 1), so an example's logit and gradient are the
+ * same bits whichever other examples a rank holds: that is what makes
+ * data-parallel training identical on any number of ranks.
+ *
+ * Parameters are one flat vector; layer l (l = 0..H, H hidden layers, layer
+ * H the head) maps in_l inputs to out_l outputs and stores W_l [out_l × in_l]
+ * row-major, then b_l [out_l].  in_0 = inputs, out_H = 1. */
+#ifndef MKT_MLP_H
+#define MKT_MLP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define MKT_MLP_MAX_HIDDEN 3
+
+typedef struct {
+    int inputs;
+    int hidden;                    /* number of hidden layers, 0..MKT_MLP_MAX_HIDDEN (0: logistic regression) */
+    int sizes[MKT_MLP_MAX_HIDDEN]; /* units of each hidden layer, >= 1 */
+} mkt_mlp;
+
+int64_t mkt_mlp_nparams(const mkt_mlp *m);
+/* Doubles of scratch space that mkt_mlp_logit / mkt_mlp_loss_grad need. */
+size_t mkt_mlp_work_size(const mkt_mlp *m);
+/* He-normal weights (std sqrt(2 / in)) for hidden layers, Glorot for the
+ * head, zero biases; drawn from stream (seed, MKT_STREAM_MODEL, layer). */
+void mkt_mlp_init_params(const mkt_mlp *m, uint64_t seed, double *params);
+/* Logit of one example. */
+double mkt_mlp_logit(const mkt_mlp *m, const double *params, const double *x, double *work);
+/* Cross-entropy of one example; when grad is not NULL, overwrite
+ * grad[0..nparams) with its gradient. */
+double mkt_mlp_loss_grad(const mkt_mlp *m, const double *params, const double *x, int y, double *grad,
+                         double *work);
+
+#endif
