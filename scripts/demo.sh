@@ -27,6 +27,13 @@ for f in sorted(glob.glob("demo-out/metrics/*.json"), key=lambda f: __import__("
         if c:
             print(f"\n  {arm} vs control (held out): Qini {c['qini']:.4f}, uplift@30% {c['uplift_at_30']:.3f}"
                   f" vs average {c['uplift_all']:.3f}", end="")
+    if m["stage"] == "train_mf":
+        print(f"\n  held-out RMSE {m['rmse']:.4f}, MAE {m['mae']:.4f} ({m['mode']}, rank {m['rank']}); "
+              f"biases-only RMSE {m['baseline']['bias_rmse']:.4f}, global-mean RMSE {m['baseline']['global_mean_rmse']:.4f}", end="")
+    if m["stage"] == "train_propensity":
+        v = m["validation"]
+        print(f"\n  buy within {m['horizon_days']} days: held-out AUC {v.get('auc', float('nan')):.4f}, "
+              f"log loss {v.get('log_loss', float('nan')):.4f} ({m['model']}, {m['optimizer']})", end="")
     for seg in m.get("segments", []) if isinstance(m.get("segments"), list) else []:
         if isinstance(seg, dict):
             print(f"\n  segment {seg.get('name')}: {seg.get('size')} users", end="")

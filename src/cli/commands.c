@@ -182,10 +182,12 @@ static const mkt_command commands[] = {
      sizeof mkt_train_mf_values, mkt_train_mf_run},
     {"eval_mf", MKT_EVAL_MF_USAGE, MKT_EVAL_MF_DESCRIPTION, mkt_eval_mf_opts, &mkt_eval_mf_values,
      sizeof mkt_eval_mf_values, mkt_eval_mf_run},
-    {"train", "mkt train mf|propensity|uplift|effect|segments ...",
-     "Train a model: `mkt train mf` (matrix factorization) is built; propensity, uplift, effect and segments are "
-     "not built in this version.", NULL, NULL, 0, NULL},
-    {"eval", "mkt eval mf ...", "Evaluate a trained model on held-out data: `mkt eval mf`.", NULL, NULL, 0, NULL},
+    {"train", "mkt train mf|propensity|uplift|effect|elasticity|segments [options]",
+     "Train a model: mf (matrix factorization), propensity, uplift, effect and elasticity (ScaLAPACK least "
+     "squares), segments (k-means). `mkt train MODEL --help` lists its options.", NULL, NULL, 0, NULL},
+    {"eval", "mkt eval mf|propensity|uplift [options]",
+     "Held-out metrics of a trained model: mf, propensity, uplift. `mkt eval MODEL --help` lists its options.",
+     NULL, NULL, 0, NULL},
     {"strategy", "mkt strategy ...", "Write a marketing strategy for every user and predict its effect.", NULL, NULL, 0,
      NULL},
     {"serve", MKT_SERVE_USAGE, MKT_SERVE_DESCRIPTION, mkt_serve_opts, &mkt_serve_values, sizeof mkt_serve_values,

@@ -193,7 +193,8 @@ int mkt_run_job(const char *path, MPI_Comm comm)
         if (models) {
             if (model_stage && strcmp(c->name, "strategy") != 0)
                 mkt_opts_set(c->opts, values[p], "out", models);
-            mkt_opts_set(c->opts, values[p], "model", models);
+            if (!strncmp(c->name, "eval_", 5)) /* eval's --model is the model file */
+                mkt_opts_set(c->opts, values[p], "model", models);
             mkt_opts_set(c->opts, values[p], "models", models);
         }
         if (metrics_dir) {

@@ -18,7 +18,8 @@ static void usage(void)
         const mkt_command *c = mkt_command_at(i);
         if (strchr(c->name, '_'))
             continue; /* train_mf and friends are listed under train and eval */
-        printf("  %-10s %s%s\n", c->name, c->opts ? "" : "(not built in this version) ", c->description);
+        int family = !strcmp(c->name, "train") || !strcmp(c->name, "eval");
+        printf("  %-10s %s%s\n", c->name, c->opts || family ? "" : "(not built in this version) ", c->description);
     }
     printf("  %-10s %s\n", "run", "run the stages a job file lists: mkt run JOB.ini (docs/jobs.md)");
     printf("  %-10s %s\n", "digest", "print a digest of every dataset of a store: mkt digest FILE.h5");
@@ -93,10 +94,13 @@ int main(int argc, char **argv)
             if (rank == 0) {
                 if (argc > 2 && !strcmp(argv[2], "--help"))
                     printf("usage: %s\n\n%s\n\n", c->usage, c->description);
-                fprintf(stderr, "mkt %s: not built in this version of mkt; the pipeline currently provides gen, "
-                        "ingest, features and run.\n", c->name);
+                if (!strcmp(c->name, "train") || !strcmp(c->name, "eval"))
+                    fprintf(stderr, "usage: %s\n", c->usage);
+                else
+                    fprintf(stderr, "mkt %s: not built in this version of mkt (mkt --help lists what is built)\n",
+                            c->name);
             }
-            status = MKT_EXIT_NOT_BUILT;
+            status = (!strcmp(c->name, "train") || !strcmp(c->name, "eval")) ? MKT_EXIT_USAGE : MKT_EXIT_NOT_BUILT;
         } else {
             mkt_opts_defaults(c->opts, c->values);
             char **pos = NULL;
