@@ -108,6 +108,30 @@ static void reject(input_stats *st, const mkt_csv_record *rec, const char *reaso
     mkt_rejects_add(st->rejects, rec->line, reason, rec->raw, rec->raw_len);
 }
 
+/* The next record of this rank's range that splits into `nfields` fields
+ * (any count when nfields < 0): counts every record as read, rejects the
+ * ones that do not split or have the wrong count, returns 0 at the end. */
+static int next_row(mkt_csv_reader *r, mkt_csv_record *rec, input_stats *st, int nfields, mkt_progress *prog)
+{
+    const char *bad;
+    char why[128];
+    while (mkt_csv_next(r, rec, &bad)) {
+        if ((++st->read & 0xffff) == 0)
+            mkt_progress_update(prog, st->read * mkt_nranks()); /* ranks hold similar shares */
+        if (rec->nfields < 0) {
+            reject(st, rec, bad);
+            continue;
+        }
+        if (nfields >= 0 && rec->nfields != nfields) {
+            snprintf(why, sizeof why, "expected %d fields, found %d", nfields, rec->nfields);
+            reject(st, rec, why);
+            continue;
+        }
+        return 1;
+    }
+    return 0;
+}
+
 /* ---------- column lookup ---------- */
 
 static int column_index(const mkt_csv_record *header, const char *name)
@@ -218,22 +242,10 @@ static void read_events_generic(const mkt_ingest_options *o, raw_data *raw, inpu
         need = ct;
     int nfields = h->nfields;
     mkt_csv_record rec;
-    const char *bad;
-    char ubuf[512], ibuf[512], why[128];
+    char ubuf[512], ibuf[512];
     mkt_progress prog;
     mkt_progress_start(&prog, "ingest", "rows", 0);
-    while (mkt_csv_next(r, &rec, &bad)) {
-        if ((++st->read & 0xffff) == 0)
-            mkt_progress_update(&prog, st->read * mkt_nranks()); /* ranks hold similar shares */
-        if (rec.nfields < 0) {
-            reject(st, &rec, bad);
-            continue;
-        }
-        if (rec.nfields != nfields) {
-            snprintf(why, sizeof why, "expected %d fields, found %d", nfields, rec.nfields);
-            reject(st, &rec, why);
-            continue;
-        }
+    while (next_row(r, &rec, st, nfields, &prog)) {
         raw_event e;
         const char *u = clean_id(field(&rec, cu), ubuf, sizeof ubuf);
         const char *it = clean_id(field(&rec, ci), ibuf, sizeof ibuf);
@@ -284,17 +296,10 @@ static void read_movielens(const mkt_ingest_options *o, raw_data *raw, input_sta
     mkt_csv_dialect d = dialect_for(o->delimiter ? o->delimiter : "::", 0);
     mkt_csv_reader *r = open_input(o->input, &d, comm);
     mkt_csv_record rec;
-    const char *bad;
     char ubuf[512], ibuf[512], why[128];
     mkt_progress prog;
     mkt_progress_start(&prog, "ingest", "rows", 0);
-    while (mkt_csv_next(r, &rec, &bad)) {
-        if ((++st->read & 0xffff) == 0)
-            mkt_progress_update(&prog, st->read * mkt_nranks()); /* ranks hold similar shares */
-        if (rec.nfields < 0) {
-            reject(st, &rec, bad);
-            continue;
-        }
+    while (next_row(r, &rec, st, -1, &prog)) {
         if (rec.nfields != 4) {
             snprintf(why, sizeof why, "expected 4 fields (user, item, rating, timestamp), found %d", rec.nfields);
             reject(st, &rec, why);
@@ -341,22 +346,10 @@ static void read_transactions(const mkt_ingest_options *o, raw_data *raw, input_
     int cuser = require_column(h, o->input, "(transactions)", "CustomerID");
     int nfields = h->nfields;
     mkt_csv_record rec;
-    const char *bad;
-    char ubuf[512], ibuf[512], why[128];
+    char ubuf[512], ibuf[512];
     mkt_progress prog;
     mkt_progress_start(&prog, "ingest", "rows", 0);
-    while (mkt_csv_next(r, &rec, &bad)) {
-        if ((++st->read & 0xffff) == 0)
-            mkt_progress_update(&prog, st->read * mkt_nranks()); /* ranks hold similar shares */
-        if (rec.nfields < 0) {
-            reject(st, &rec, bad);
-            continue;
-        }
-        if (rec.nfields != nfields) {
-            snprintf(why, sizeof why, "expected %d fields, found %d", nfields, rec.nfields);
-            reject(st, &rec, why);
-            continue;
-        }
+    while (next_row(r, &rec, st, nfields, &prog)) {
         const char *u = clean_id(rec.fields[cuser], ubuf, sizeof ubuf);
         const char *it = clean_id(rec.fields[citem], ibuf, sizeof ibuf);
         if (!u) {
@@ -411,22 +404,10 @@ static void read_items(const char *path, raw_data *raw, input_stats *st, MPI_Com
     int cost = column_index(h, "cost"), cs = column_index(h, "stock");
     int nfields = h->nfields;
     mkt_csv_record rec;
-    const char *bad;
-    char ibuf[512], cbuf[512], bbuf[512], why[128];
+    char ibuf[512], cbuf[512], bbuf[512];
     mkt_progress prog;
     mkt_progress_start(&prog, "ingest", "rows", 0);
-    while (mkt_csv_next(r, &rec, &bad)) {
-        if ((++st->read & 0xffff) == 0)
-            mkt_progress_update(&prog, st->read * mkt_nranks()); /* ranks hold similar shares */
-        if (rec.nfields < 0) {
-            reject(st, &rec, bad);
-            continue;
-        }
-        if (rec.nfields != nfields) {
-            snprintf(why, sizeof why, "expected %d fields, found %d", nfields, rec.nfields);
-            reject(st, &rec, why);
-            continue;
-        }
+    while (next_row(r, &rec, st, nfields, &prog)) {
         const char *it = clean_id(rec.fields[ci], ibuf, sizeof ibuf);
         if (!it) {
             reject(st, &rec, "empty item id");
@@ -506,22 +487,10 @@ static void read_campaign(const mkt_ingest_options *o, const char *path, raw_dat
             raw->attr_names[raw->n_attr++] = mkt_xstrdup(h->fields[c]);
         }
     mkt_csv_record rec;
-    const char *bad;
-    char ubuf[512], tbuf[512], why[128];
+    char ubuf[512], tbuf[512];
     mkt_progress prog;
     mkt_progress_start(&prog, "ingest", "rows", 0);
-    while (mkt_csv_next(r, &rec, &bad)) {
-        if ((++st->read & 0xffff) == 0)
-            mkt_progress_update(&prog, st->read * mkt_nranks()); /* ranks hold similar shares */
-        if (rec.nfields < 0) {
-            reject(st, &rec, bad);
-            continue;
-        }
-        if (rec.nfields != nfields) {
-            snprintf(why, sizeof why, "expected %d fields, found %d", nfields, rec.nfields);
-            reject(st, &rec, why);
-            continue;
-        }
+    while (next_row(r, &rec, st, nfields, &prog)) {
         raw_campaign x;
         const char *u;
         if (cu >= 0) {
