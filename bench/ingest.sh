@@ -9,6 +9,9 @@ ROWS=${1:-5000000}
 PY=/usr/bin/python3
 . scripts/env.sh
 export MKT_QUIET=1
+$PY -c "import pandas" 2>/dev/null || { echo "installing python3-pandas (the reference reader)" >&2;
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-pandas >/dev/null; }
+[ -x build/mkt ] || scripts/setup.sh
 OUT=bench/out/ingest; mkdir -p "$OUT"
 CSV=$OUT/transactions_$ROWS.csv
 [ -f "$CSV" ] || { echo "generating $ROWS rows -> $CSV" >&2; $PY bench/make_transactions.py "$ROWS" "$CSV"; }
