@@ -79,4 +79,20 @@ void mkt_h5_delete(hid_t loc, const char *path);
 /* Collective. Rename a link (e.g. /features.tmp to /features), replacing it. */
 void mkt_h5_move(hid_t loc, const char *from, const char *to);
 
+/* Model files.  Adding a group GROUP to a model file: when the file is missing it is created
+ * (mkt_h5_create(..., "model")) and GROUP written directly, then committed;
+ * when it exists it is opened read-write, GROUP.tmp written and moved onto
+ * GROUP at the end.  Write under w->group. */
+typedef struct {
+    mkt_h5out out; /* used when created */
+    hid_t file;
+    int created;
+    char group[512], final_group[512];
+} mkt_model_writer;
+
+/* Collective. */
+void mkt_model_begin(mkt_model_writer *w, const char *path, const char *group, MPI_Comm comm);
+/* Collective. */
+void mkt_model_end(mkt_model_writer *w, MPI_Comm comm);
+
 #endif

@@ -29,7 +29,6 @@
 #define STAGE_TRAIN "train propensity"
 #define STAGE_EVAL "eval propensity"
 #define MODEL_GROUP "/models/propensity"
-#define MODEL_TMP "/models/propensity.tmp"
 #define DAY 86400
 #define EVENT_CHUNK (INT64_C(1) << 20)
 
@@ -413,25 +412,17 @@ int mkt_propensity_train(const mkt_propensity_options *o, MPI_Comm comm, json_t 
 
     /* the model file: a temporary group moved into place when complete */
     double t_write = mkt_now();
-    FILE *probe = mkt_rank() == 0 ? fopen(o->out, "rb") : NULL;
-    int exists = probe != NULL;
-    if (probe)
-        fclose(probe);
-    MKT_MPI(MPI_Bcast(&exists, 1, MPI_INT, 0, comm));
-    mkt_h5out out;
-    hid_t f;
-    if (exists) {
-        f = mkt_h5_open(o->out, 1, comm);
-        mkt_h5_delete(f, MODEL_TMP);
-    } else {
-        mkt_h5_create(&out, o->out, "model", comm);
-        f = out.file;
-    }
-    mkt_h5_write_small(f, MODEL_TMP "/params", H5T_NATIVE_DOUBLE, params, m.nparams, 0, comm);
-    mkt_h5_write_small(f, MODEL_TMP "/feature_mean", H5T_NATIVE_DOUBLE, e.mean, e.d, 0, comm);
-    mkt_h5_write_small(f, MODEL_TMP "/feature_std", H5T_NATIVE_DOUBLE, e.std, e.d, 0, comm);
-    mkt_h5_write_strings(f, MODEL_TMP "/feature_names", e.names, mkt_rank() == 0 ? e.d : 0, comm);
-    const char *g = MODEL_TMP;
+    mkt_model_writer w;
+    mkt_model_begin(&w, o->out, MODEL_GROUP, comm);
+    hid_t f = w.file;
+    const char *g = w.group;
+    char path[600];
+#define P(name) (snprintf(path, sizeof path, "%s/%s", g, name), path)
+    mkt_h5_write_small(f, P("params"), H5T_NATIVE_DOUBLE, params, m.nparams, 0, comm);
+    mkt_h5_write_small(f, P("feature_mean"), H5T_NATIVE_DOUBLE, e.mean, e.d, 0, comm);
+    mkt_h5_write_small(f, P("feature_std"), H5T_NATIVE_DOUBLE, e.std, e.d, 0, comm);
+    mkt_h5_write_strings(f, P("feature_names"), e.names, mkt_rank() == 0 ? e.d : 0, comm);
+#undef P
     mkt_h5_attr_set_string(f, g, "model", ctx.mlp.hidden ? "mlp" : "logistic");
     mkt_h5_attr_set_int(f, g, "hidden_layers", ctx.mlp.hidden);
     for (int l = 0; l < ctx.mlp.hidden; l++) {
@@ -454,11 +445,7 @@ int mkt_propensity_train(const mkt_propensity_options *o, MPI_Comm comm, json_t 
     mkt_h5_attr_set_double(f, g, "val_auc", auc);
     mkt_h5_attr_set_double(f, g, "val_log_loss", ll);
     mkt_h5_attr_set_int(f, g, "schema_version", MKT_SCHEMA_VERSION);
-    mkt_h5_move(f, MODEL_TMP, MODEL_GROUP);
-    if (exists)
-        mkt_h5_close(f);
-    else
-        mkt_h5_commit(&out);
+    mkt_model_end(&w, comm);
     double t_end = mkt_now();
     mkt_log(STAGE_TRAIN, "held-out AUC %.4f, log loss %.5f; model %s:%s (%.1fs)", auc, ll, o->out, MODEL_GROUP,
             t_end - t0);

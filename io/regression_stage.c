@@ -13,47 +13,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "check.h"
 #include "metrics_json.h"
 #include "par.h"
-
-/* ---------- model file helper ---------- */
-
-void mkt_model_begin(mkt_model_writer *w, const char *path, const char *group, MPI_Comm comm)
-{
-    memset(w, 0, sizeof *w);
-    int rank, exists = 0;
-    MKT_MPI(MPI_Comm_rank(comm, &rank));
-    if (!path)
-        mkt_fail_all(MKT_EXIT_USAGE, "--out MODEL.h5 is required");
-    if (rank == 0)
-        exists = access(path, F_OK) == 0;
-    MKT_MPI(MPI_Bcast(&exists, 1, MPI_INT, 0, comm));
-    snprintf(w->final_group, sizeof w->final_group, "%s", group);
-    if (!exists) {
-        mkt_h5_create(&w->out, path, "model", comm);
-        w->file = w->out.file;
-        w->created = 1;
-        snprintf(w->group, sizeof w->group, "%s", group);
-    } else {
-        w->file = mkt_h5_open(path, 1, comm);
-        snprintf(w->group, sizeof w->group, "%s.tmp", group);
-        mkt_h5_delete(w->file, w->group);
-    }
-}
-
-void mkt_model_end(mkt_model_writer *w, MPI_Comm comm)
-{
-    (void)comm;
-    if (w->created) {
-        mkt_h5_commit(&w->out);
-    } else {
-        mkt_h5_move(w->file, w->group, w->final_group);
-        mkt_h5_close(w->file);
-    }
-}
 
 static void path_in(char *buf, size_t len, const mkt_model_writer *w, const char *name)
 {

@@ -35,20 +35,5 @@ int mkt_effect_run(const mkt_regression_options *opt, MPI_Comm comm, json_t *met
  * Writes /models/elasticity/{elasticity, stderr, n} [C]. */
 int mkt_elasticity_run(const mkt_regression_options *opt, MPI_Comm comm, json_t *metrics);
 
-/* Adding a group GROUP to a model file: when the file is missing it is created
- * (mkt_h5_create(..., "model")) and GROUP written directly, then committed;
- * when it exists it is opened read-write, GROUP.tmp written and moved onto
- * GROUP at the end.  Write under w->group. */
-typedef struct {
-    mkt_h5out out; /* used when created */
-    hid_t file;
-    int created;
-    char group[512], final_group[512];
-} mkt_model_writer;
-
-/* Collective. */
-void mkt_model_begin(mkt_model_writer *w, const char *path, const char *group, MPI_Comm comm);
-/* Collective. */
-void mkt_model_end(mkt_model_writer *w, MPI_Comm comm);
 
 #endif

@@ -25,7 +25,6 @@
 #include "mkt_types.h"
 #include "par.h"
 #include "ranking.h"
-#include "regression_stage.h"
 
 #define STAGE "train_mf"
 #define ITEM_SALT (1ULL << 40) /* item rows draw from stream index ITEM_SALT + i */

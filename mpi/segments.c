@@ -21,7 +21,6 @@
 #include "kmeans.h"
 #include "metrics_json.h"
 #include "par.h"
-#include "regression_stage.h"
 #include "rng.h"
 
 /* Row g of the global order, on every rank (one rank contributes it). */

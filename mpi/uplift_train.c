@@ -578,25 +578,11 @@ int mkt_uplift_train(const mkt_uplift_options *o, MPI_Comm comm, json_t *metrics
     evaluate(&c, X, d, o->method, o->outcome, coef_y, coef_s, pred_y, pred_s, mrow_y, mrow_s, res, comm);
 
     /* /models/uplift: into a new model file, or replacing the group of an existing one */
-    int exists = 0;
-    if (mkt_rank() == 0) {
-        FILE *fp = fopen(o->model, "rb");
-        exists = fp != NULL;
-        if (fp)
-            fclose(fp);
-    }
-    MKT_MPI(MPI_Bcast(&exists, 1, MPI_INT, 0, comm));
-    mkt_h5out out;
-    hid_t f;
-    if (exists)
-        f = mkt_h5_open(o->model, 1, comm);
-    else {
-        mkt_h5_create(&out, o->model, "model", comm);
-        f = out.file;
-    }
-    const char *g = exists ? "/models/uplift.tmp" : "/models/uplift";
-    char path[256];
-    mkt_h5_delete(f, "/models/uplift.tmp");
+    mkt_model_writer w;
+    mkt_model_begin(&w, o->model, "/models/uplift", comm);
+    hid_t f = w.file;
+    const char *g = w.group;
+    char path[600];
 #define P(name) (snprintf(path, sizeof path, "%s/%s", g, name), path)
     char coefname[64];
     snprintf(coefname, sizeof coefname, "coef_%s", o->outcome);
@@ -640,11 +626,7 @@ int mkt_uplift_train(const mkt_uplift_options *o, MPI_Comm comm, json_t *metrics
     char *mj = json_dumps(res, JSON_SORT_KEYS | JSON_COMPACT | JSON_REAL_PRECISION(17));
     mkt_h5_attr_set_string(f, g, "metrics_json", mj ? mj : "{}");
     free(mj);
-    if (exists) {
-        mkt_h5_move(f, "/models/uplift.tmp", "/models/uplift");
-        mkt_h5_close(f);
-    } else
-        mkt_h5_commit(&out);
+    mkt_model_end(&w, comm);
 
     mkt_metrics_set_str(metrics, "store", o->store);
     mkt_metrics_set_str(metrics, "model", o->model);
