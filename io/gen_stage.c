@@ -159,8 +159,8 @@ static void write_text_collective(const char *path, const text *t, MPI_Comm comm
     MKT_MPI(MPI_File_close(&fh));
 }
 
-static void write_csv(const mkt_gen_stage_options *opt, const mkt_gen_world *w, mkt_block ub, const generated *g,
-                      MPI_Comm comm, json_t *metrics)
+static void write_csv(const mkt_gen_stage_options *opt, const mkt_gen_world *w, const generated *g, MPI_Comm comm,
+                      json_t *metrics)
 {
     const mkt_gen_config *c = &opt->config;
     int rank, nranks;
@@ -216,16 +216,14 @@ static void write_csv(const mkt_gen_stage_options *opt, const mkt_gen_world *w, 
     snprintf(path, sizeof path, "%s/campaign.csv", opt->csv_dir);
     write_text_collective(path, &t, comm);
     free(t.buf);
-    (void)ub;
     mkt_metrics_set_str(metrics, "csv_dir", opt->csv_dir);
 }
 
 /* ---- store output ---- */
 
-static void write_names(hid_t file, const char *path, int64_t n, char prefix, int width, int64_t begin, int64_t end,
+static void write_names(hid_t file, const char *path, char prefix, int width, int64_t begin, int64_t end,
                         MPI_Comm comm)
 {
-    (void)n;
     int64_t k = end - begin;
     char **names = mkt_xmalloc(sizeof(char *) * (size_t)(k > 0 ? k : 1));
     char buf[64];
@@ -269,8 +267,8 @@ static void write_store(const mkt_gen_stage_options *opt, const mkt_gen_world *w
     int64_t ni = ib.end - ib.begin, nu = ub.end - ub.begin;
     int K = c->factors;
 
-    write_names(f, "/ids/users", c->users, 'u', id_width(c->users), ub.begin, ub.end, comm);
-    write_names(f, "/ids/items", c->items, 'i', id_width(c->items), ib.begin, ib.end, comm);
+    write_names(f, "/ids/users", 'u', id_width(c->users), ub.begin, ub.end, comm);
+    write_names(f, "/ids/items", 'i', id_width(c->items), ib.begin, ib.end, comm);
     write_label_list(f, "/ids/categories", "cat%02d", c->categories, comm);
     write_label_list(f, "/ids/brands", "brand%03d", c->brands, comm);
     mkt_h5_write_strings(f, "/ids/treatments", (char *const *)mkt_gen_treatment_names,
@@ -352,7 +350,7 @@ int mkt_gen_stage_run(const mkt_gen_stage_options *opt, MPI_Comm comm, json_t *m
     mkt_log("gen", "%lld users, %lld items, %lld events, %lld campaign rows generated in %.2fs",
             (long long)c->users, (long long)c->items, (long long)total_events, (long long)total_c, t_gen);
     if (opt->csv_dir)
-        write_csv(opt, &w, ub, &g, comm, metrics);
+        write_csv(opt, &w, &g, comm, metrics);
     if (opt->out)
         write_store(opt, &w, ub, &g, comm, metrics);
     double t_all = mkt_now() - t0;

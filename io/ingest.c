@@ -100,6 +100,7 @@ typedef struct {
     const char *path;
     int64_t read, rejected; /* local */
     mkt_rejects *rejects;
+    int64_t global_read, global_rejected; /* all ranks, set by report_input */
 } input_stats;
 
 static void reject(input_stats *st, const mkt_csv_record *rec, const char *reason)
@@ -235,11 +236,6 @@ static void read_events_generic(const mkt_ingest_options *o, raw_data *raw, inpu
         mkt_fail_all(MKT_EXIT_USAGE,
                      "ingest: %s: no event type column '%s' and default_type '%s' is not an event type", o->input,
                      o->type_col ? o->type_col : "", o->default_type ? o->default_type : "");
-    int need = cu;
-    if (ci > need)
-        need = ci;
-    if (ct > need)
-        need = ct;
     int nfields = h->nfields;
     mkt_csv_record rec;
     char ubuf[512], ibuf[512];
@@ -287,7 +283,6 @@ static void read_events_generic(const mkt_ingest_options *o, raw_data *raw, inpu
         GROW(raw->events, raw->n_events, raw->cap_events);
         raw->events[raw->n_events++] = e;
     }
-    (void)need;
     mkt_csv_close(r);
 }
 
@@ -338,7 +333,7 @@ static void read_transactions(const mkt_ingest_options *o, raw_data *raw, input_
     const mkt_csv_record *h = mkt_csv_header(r);
     if (!h)
         mkt_fail_all(MKT_EXIT_USAGE, "ingest: %s: the transactions format needs its header line", o->input);
-    int cinv = require_column(h, o->input, "(transactions)", "InvoiceNo");
+    require_column(h, o->input, "(transactions)", "InvoiceNo"); /* the layout check; invoices are not stored */
     int citem = require_column(h, o->input, "(transactions)", "StockCode");
     int cqty = require_column(h, o->input, "(transactions)", "Quantity");
     int cdate = require_column(h, o->input, "(transactions)", "InvoiceDate");
@@ -379,7 +374,6 @@ static void read_transactions(const mkt_ingest_options *o, raw_data *raw, input_
             reject(st, &rec, "unparsable timestamp");
             continue;
         }
-        (void)cinv;
         e.type = MKT_EV_PURCHASE; /* cancellations (invoice C..., negative quantity) are returns */
         e.qty = (int32_t)q;
         e.value = (double)q * price;
@@ -745,7 +739,7 @@ static char **treatment_names(const raw_data *raw, const char *control, int64_t 
 }
 
 static int64_t write_campaigns(hid_t file, const mkt_ingest_options *o, raw_data *raw, const mkt_dict *users,
-                               input_stats *st, MPI_Comm comm)
+                               MPI_Comm comm)
 {
     int rank;
     MKT_MPI(MPI_Comm_rank(comm, &rank));
@@ -821,7 +815,6 @@ static int64_t write_campaigns(hid_t file, const mkt_ingest_options *o, raw_data
         mkt_dict_free(&levels[a]);
     }
     mkt_h5_attr_set_string(file, "/campaigns", "control", control);
-    (void)st;
     free(levels);
     free(categorical);
     for (int64_t t = 0; t < nt; t++)
@@ -832,11 +825,13 @@ static int64_t write_campaigns(hid_t file, const mkt_ingest_options *o, raw_data
 
 /* ---------- the stage ---------- */
 
-static void report_input(json_t *metrics, input_stats *st, int64_t stored_global, const mkt_ingest_options *o,
-                         const char *rejects_path, MPI_Comm comm)
+static void report_input(json_t *metrics, input_stats *st, int64_t stored_global, const char *rejects_path,
+                         MPI_Comm comm)
 {
     int64_t local[2] = {st->read, st->rejected}, global[2];
     MKT_MPI(MPI_Allreduce(local, global, 2, MPI_INT64_T, MPI_SUM, comm));
+    st->global_read = global[0];
+    st->global_rejected = global[1];
     mkt_rejects_write(st->rejects, st->path, rejects_path, comm);
     json_t *inputs = mkt_metrics_child(metrics, "inputs");
     json_t *in = mkt_metrics_child(inputs, st->name);
@@ -852,19 +847,18 @@ static void report_input(json_t *metrics, input_stats *st, int64_t stored_global
     if (global[0] != stored_global + global[1])
         mkt_fail("ingest: %s: rows read (%lld) != stored (%lld) + rejected (%lld): internal accounting error",
                  st->path, (long long)global[0], (long long)stored_global, (long long)global[1]);
-    (void)o;
 }
 
-static void check_reject_rate(const input_stats *st, double max_rate, const char *rejects_path, MPI_Comm comm)
+/* After report_input: every rank holds the same global counts, so all fail together. */
+static void check_reject_rate(const input_stats *st, double max_rate, const char *rejects_path)
 {
-    int64_t local[2] = {st->read, st->rejected}, global[2];
-    MKT_MPI(MPI_Allreduce(local, global, 2, MPI_INT64_T, MPI_SUM, comm));
-    double rate = global[0] > 0 ? (double)global[1] / (double)global[0] : 0;
+    double rate = st->global_read > 0 ? (double)st->global_rejected / (double)st->global_read : 0;
     if (rate > max_rate)
         mkt_fail_all(MKT_EXIT_ERROR,
                      "ingest: %s: %lld of %lld rows rejected (%.2f%%), above max_reject_rate %.2f%%; "
                      "the reasons are in %s",
-                     st->path, (long long)global[1], (long long)global[0], 100 * rate, 100 * max_rate, rejects_path);
+                     st->path, (long long)st->global_rejected, (long long)st->global_read, 100 * rate,
+                     100 * max_rate, rejects_path);
 }
 
 int mkt_ingest_run(const mkt_ingest_options *o, MPI_Comm comm, json_t *metrics)
@@ -892,9 +886,9 @@ int mkt_ingest_run(const mkt_ingest_options *o, MPI_Comm comm, json_t *metrics)
 
     raw_data raw;
     memset(&raw, 0, sizeof raw);
-    input_stats st_events = {"events", o->input, 0, 0, mkt_rejects_new()};
-    input_stats st_items = {"items", o->items, 0, 0, mkt_rejects_new()};
-    input_stats st_campaign = {"campaign", is_campaign ? o->input : o->campaign, 0, 0, mkt_rejects_new()};
+    input_stats st_events = {"events", o->input, 0, 0, mkt_rejects_new(), 0, 0};
+    input_stats st_items = {"items", o->items, 0, 0, mkt_rejects_new(), 0, 0};
+    input_stats st_campaign = {"campaign", is_campaign ? o->input : o->campaign, 0, 0, mkt_rejects_new(), 0, 0};
     if (is_events)
         read_events_generic(o, &raw, &st_events, comm);
     else if (is_ml)
@@ -981,7 +975,7 @@ int mkt_ingest_run(const mkt_ingest_options *o, MPI_Comm comm, json_t *metrics)
     int64_t stored_events = mkt_store_write_events(f, &ev, n, users.n, items.n, comm);
     int64_t stored_campaign = 0;
     if (st_campaign.path)
-        stored_campaign = write_campaigns(f, o, &raw, &users, &st_campaign, comm);
+        stored_campaign = write_campaigns(f, o, &raw, &users, comm);
     double t_end_store = mkt_now();
     mkt_h5_attr_set_string(f, ".", "source", "mkt ingest");
     mkt_h5_attr_set_string(f, ".", "ingest_format", fmt);
@@ -992,17 +986,17 @@ int mkt_ingest_run(const mkt_ingest_options *o, MPI_Comm comm, json_t *metrics)
 
     /* accounting before commit: a store past the reject threshold is not published */
     if (!is_campaign)
-        report_input(metrics, &st_events, stored_events, o, rejects_path, comm);
+        report_input(metrics, &st_events, stored_events, rejects_path, comm);
     if (o->items)
-        report_input(metrics, &st_items, stored_items, o, rejects_path, comm);
+        report_input(metrics, &st_items, stored_items, rejects_path, comm);
     if (st_campaign.path)
-        report_input(metrics, &st_campaign, stored_campaign, o, rejects_path, comm);
+        report_input(metrics, &st_campaign, stored_campaign, rejects_path, comm);
     if (!is_campaign)
-        check_reject_rate(&st_events, o->max_reject_rate, rejects_path, comm);
+        check_reject_rate(&st_events, o->max_reject_rate, rejects_path);
     if (o->items)
-        check_reject_rate(&st_items, o->max_reject_rate, rejects_path, comm);
+        check_reject_rate(&st_items, o->max_reject_rate, rejects_path);
     if (st_campaign.path)
-        check_reject_rate(&st_campaign, o->max_reject_rate, rejects_path, comm);
+        check_reject_rate(&st_campaign, o->max_reject_rate, rejects_path);
     mkt_h5_commit(&out);
 
     double t_all = mkt_now() - t0;
