@@ -9,7 +9,8 @@ PACKAGES=(build-essential cmake pkg-config
   libopenmpi-dev openmpi-bin libhdf5-openmpi-dev hdf5-tools
   libscalapack-openmpi-dev libopenblas-dev liblapacke-dev
   libzmq3-dev libsodium-dev libcmocka-dev libjansson-dev libinih-dev libcsv-dev
-  python3 python3-numpy python3-h5py python3-zmq)
+  python3 python3-numpy python3-h5py python3-zmq
+  gnuplot-nox clang libclang-rt-dev)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -188,19 +188,17 @@ static const mkt_command commands[] = {
     {"eval", "mkt eval mf|propensity|uplift [options]",
      "Held-out metrics of a trained model: mf, propensity, uplift. `mkt eval MODEL --help` lists its options.",
      NULL, NULL, 0, NULL},
-    {"strategy", "mkt strategy ...", "Write a marketing strategy for every user and predict its effect.", NULL, NULL, 0,
-     NULL},
     {"serve", MKT_SERVE_USAGE, MKT_SERVE_DESCRIPTION, mkt_serve_opts, &mkt_serve_values, sizeof mkt_serve_values,
      mkt_serve_run},
     {"query", MKT_QUERY_USAGE, MKT_QUERY_DESCRIPTION, mkt_query_opts, &mkt_query_values, sizeof mkt_query_values,
      mkt_query_run},
-    {"report", "mkt report ...", "Write an HTML report with plots.", NULL, NULL, 0, NULL},
     {NULL, NULL, NULL, NULL, NULL, 0, NULL}};
 
 /* Commands defined in their own files (src/cli/cmd_*.c). */
 static const mkt_command *const more_commands[] = {
     &mkt_cmd_train_propensity, &mkt_cmd_eval_propensity, &mkt_cmd_train_uplift, &mkt_cmd_eval_uplift,
-    &mkt_cmd_train_effect,     &mkt_cmd_train_elasticity, &mkt_cmd_train_segments};
+    &mkt_cmd_train_effect,     &mkt_cmd_train_elasticity, &mkt_cmd_train_segments,
+    &mkt_cmd_strategy,         &mkt_cmd_report};
 
 const mkt_command *mkt_command_at(int i)
 {

@@ -21,7 +21,8 @@ const mkt_command *mkt_command_at(int i);
 /* Commands that live in their own files (src/cli/cmd_*.c). Job-file section
  * and stage names are these names; `mkt train X` runs train_X. */
 extern const mkt_command mkt_cmd_train_propensity, mkt_cmd_eval_propensity, mkt_cmd_train_uplift,
-    mkt_cmd_eval_uplift, mkt_cmd_train_effect, mkt_cmd_train_elasticity, mkt_cmd_train_segments;
+    mkt_cmd_eval_uplift, mkt_cmd_train_effect, mkt_cmd_train_elasticity, mkt_cmd_train_segments,
+    mkt_cmd_strategy, mkt_cmd_report;
 const mkt_command *mkt_command_find(const char *name);
 
 /* jobfile.c: run the stages a job file lists. Collective. */
