@@ -1,0 +1,180 @@
+/* strategy.h — the pure arithmetic of `mkt strategy`: what a promotion is
+ * expected to earn and cost for one user, who may receive it, which one a
+ * user gets under a Lagrange multiplier on cost, the bisection of that
+ * multiplier, personalised prices, category-diverse top-K lists, message
+ * templates, CSV quoting and bootstrap helpers.
+ *
+ * The economic model (docs/strategy.md): for arm t against control, with
+ * predicted base conversion p0, base spend r0 (net of discounts, as in the
+ * campaign log), uplifts dconv and dspend, margin rate m on gross sales:
+ *     p_t = p0 + dconv, r_t = r0 + dspend            (clamped to >= 0 / [0, 1])
+ *     discount D  = percent: redeem * r_t * P / (100 - P); coupon: redeem * p_t * V
+ *     other cost F = shipping: redeem * p_t * V; contact: V (per user); + contact_cost
+ *     cost = D + F
+ *     incremental margin = m * (dspend + D)     (margin on incremental gross sales)
+ *     incremental profit = margin - cost
+ *
+ * Must not: talk MPI, touch files or print.  Everything is a deterministic
+ * function of its arguments. */
+#ifndef MKT_STRATEGY_H
+#define MKT_STRATEGY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Stream purpose of the bootstrap weights (rng.h streams are named by it). */
+#define STRAT_STREAM_BOOTSTRAP 0x5354524154ULL
+
+/* ---------- promotion costs ---------- */
+
+typedef enum {
+    STRAT_COST_PERCENT = 0,  /* value % off the basket of every redeemed order */
+    STRAT_COST_COUPON = 1,   /* value off every redeemed order */
+    STRAT_COST_SHIPPING = 2, /* the shop pays value per redeemed order (not a price cut) */
+    STRAT_COST_CONTACT = 3   /* value per user sent the promotion (e.g. a mailing) */
+} strat_cost_kind;
+
+typedef struct {
+    int kind;      /* strat_cost_kind */
+    double value;  /* percent, currency units per order, or per user */
+    double redeem; /* share of converters under the arm who redeem it, (0, 1] */
+} strat_arm_cost;
+
+/* The cost of arm `arm`: from `specs` ("NAME=KIND:VALUE[:REDEEM],..." with
+ * KIND percent|coupon|shipping|contact; may be NULL or empty) or, when the arm
+ * is not listed, derived from its name: "pct10"/"10pct"/"percent10" -> percent
+ * 10, "coupon5"/"5off" -> coupon 5, anything with "ship" -> shipping
+ * `shipping_cost`.  Returns 0, or -1 with a message in err naming the arm or
+ * the bad entry. */
+int strat_arm_cost_parse(const char *specs, const char *arm, double shipping_cost, strat_arm_cost *out, char *err,
+                         size_t errlen);
+/* "10% off", "5.00 off", "free shipping", or the arm name (contact). */
+void strat_discount_text(const strat_arm_cost *c, const char *arm, char *buf, size_t len);
+
+typedef struct {
+    double margin_rate;  /* m: margin on gross (list-price) sales, in [0, 1) */
+    double contact_cost; /* cost per treated user on top of the arm's own */
+} strat_econ;
+
+/* What one arm is expected to do for one user, incremental against control. */
+typedef struct {
+    double dconv;        /* conversions */
+    double drev;         /* revenue = spend net of discounts */
+    double margin;       /* margin on incremental gross sales */
+    double cost;         /* promotion cost: discounts given + other costs */
+    double profit;       /* margin - cost */
+    double margin_after; /* margin rate of a redeemed order after the promotion (-inf: undefined) */
+} strat_arm_value;
+
+/* Predicted value of arm c for a user with base conversion p0 and base spend
+ * r0 and predicted uplifts dconv, dspend. */
+void strat_arm_value_eval(const strat_econ *e, const strat_arm_cost *c, double p0, double r0, double dconv,
+                          double dspend, strat_arm_value *out);
+/* The same when the spend effect is taken from the conversion effect: every
+ * incremental conversion brings a basket of gross value V (the user's
+ * expected order value), so incremental gross sales = (p_t - p0) * V and the
+ * discount is computed on the gross basket p_t * V of the arm. */
+void strat_arm_value_eval_conv(const strat_econ *e, const strat_arm_cost *c, double p0, double V, double dconv,
+                               strat_arm_value *out);
+/* The value under a known truth (`mkt gen`): conversion p0 / pt, expected
+ * gross basket per converter M (arm-independent), expected amount paid per
+ * converter under t, st.  The discount given is pt * (M - st); shipping and
+ * contact costs follow c. */
+void strat_arm_value_truth(const strat_econ *e, const strat_arm_cost *c, double p0, double pt, double M, double st,
+                           strat_arm_value *out);
+/* Profit of one observed campaign row (level, not incremental): control
+ * (c == NULL) m * spend; arm c: m * (spend + D) - D - F with the discount D
+ * and per-order costs of a converter (converted != 0) under c. */
+double strat_realized_profit(const strat_econ *e, const strat_arm_cost *c, int converted, double spend);
+
+/* Calibration of predicted effects on held-out randomized rows: from the
+ * sums over n rows of the prediction tau (s1, s2 = sum tau^2) and of the
+ * transformed outcome Z (sz, szt = sum Z tau), whose expectation given x is
+ * the true effect, the least-squares slope of Z on tau, clamped to [0, 1]
+ * (1 when tau does not vary).  A slope below 1 says the predictions spread
+ * more than the effects they predict; strat_calibrate shrinks them. */
+double strat_calibration_slope(double n, double s1, double s2, double sz, double szt);
+/* mean + slope * (tau - mean). */
+static inline double strat_calibrate(double tau, double mean, double slope) { return mean + slope * (tau - mean); }
+
+/* ---------- eligibility and choice ---------- */
+
+/* 1 if a promotion may be sent: the user did not buy in the last
+ * min_days days (days_since_purchase: +inf if never; min_days <= 0: no rule)
+ * and the order margin after the promotion is at least min_margin. */
+int strat_eligible(double days_since_purchase, double min_days, double margin_after, double min_margin);
+
+/* The arm (0..narms-1) with the largest profit - lambda * cost among the
+ * eligible ones whose value is > 0; ties go to the lower index; -1: none. */
+int strat_choose(const double *profit, const double *cost, const unsigned char *eligible, int narms, double lambda);
+
+/* Bisection of a non-increasing total cost C(lambda) for the smallest lambda
+ * in [0, hi] with C(lambda) <= budget.  cost_at is called once per step (in
+ * mkt_strategy it is one allreduce); C(0) first: if it fits, returns 0.
+ * C(hi) must fit.  Stops after max_steps or when the interval no longer
+ * shrinks; *steps receives the number of calls.  Returns the feasible end. */
+double strat_bisect(double (*cost_at)(double lambda, void *ctx), void *ctx, double budget, double hi, int max_steps,
+                    int *steps);
+
+/* ---------- items and prices ---------- */
+
+/* The k best-scored items (score descending, ties to the lower index),
+ * skipping exclude[i] != 0 (may be NULL), at most max_per_cat of one category
+ * (category[i] in [0, ncat); max_per_cat <= 0: no limit).  Writes indices to
+ * out, returns how many (< k when the catalogue runs out). */
+int strat_topk_diverse(const double *score, int64_t n, const unsigned char *exclude, const int32_t *category,
+                       int ncat, int max_per_cat, int k, int32_t *out);
+
+/* Margin-maximizing price under constant elasticity e < -1: cost * e / (1 + e),
+ * clamped to [min_factor, max_factor] * base.  e >= -1 (inelastic demand):
+ * max_factor * base.  NaN e: NaN (the caller falls back). */
+double strat_price_elasticity(double base, double unit_cost, double e, double min_factor, double max_factor);
+/* base + k * (1 - interest / max_interest) (the ratio clamped to [0, 1], 1
+ * when max_interest <= 0), clamped to [min_factor, max_factor] * base. */
+double strat_price_interest(double base, double interest, double max_interest, double k, double min_factor,
+                            double max_factor);
+
+/* ---------- messages ---------- */
+
+typedef struct {
+    const char *user, *segment, *arm, *discount; /* arm "none" and discount "" without a promotion */
+    int nitems;
+    const char *const *items; /* item names, nitems */
+    const double *prices;     /* nitems */
+} strat_msg;
+
+/* Placeholders: {user} {segment} {arm} {discount} {items} {item1}..{itemK}
+ * {price1}..{priceK}; "{{" and "}}" are literal braces.  Returns 0, or -1
+ * with a message naming the bad placeholder (unknown, or an index above k). */
+int strat_template_check(const char *tmpl, int k, char *err, size_t errlen);
+/* Render into out (cap bytes, cap >= 1): the text is copied byte by byte,
+ * never used as a format; control characters in the template and in the
+ * values become spaces; trailing spaces are dropped; a result longer than
+ * cap - 1 is cut at a UTF-8 character boundary.  Returns the length. */
+size_t strat_render(const char *tmpl, const strat_msg *m, char *out, size_t cap);
+
+/* ---------- text output ---------- */
+
+typedef struct {
+    char *p;
+    size_t len, cap;
+} strat_buf;
+
+void strat_buf_add(strat_buf *b, const char *s, size_t n);
+void strat_buf_str(strat_buf *b, const char *s);
+/* A number with %.*f or %.17g (digits < 0). */
+void strat_buf_num(strat_buf *b, double v, int digits);
+/* An RFC 4180 field: quoted (quotes doubled) when it holds , " CR or LF or
+ * starts/ends with a space. */
+void strat_buf_csv(strat_buf *b, const char *s);
+void strat_buf_free(strat_buf *b);
+
+/* ---------- bootstrap ---------- */
+
+/* Poisson(1) weights of user `user` in replicates 0..reps-1, from stream
+ * (seed, STRAT_STREAM_BOOTSTRAP, user): the same on any rank count. */
+void strat_bootstrap_weights(uint64_t seed, int64_t user, int reps, int32_t *w);
+/* The q-quantile (0..1) of v[0..n) with linear interpolation; sorts v.  NaN if n = 0. */
+double strat_quantile(double *v, int n, double q);
+
+#endif

@@ -1,0 +1,341 @@
+/* test_strategy.c — the pure arithmetic of `mkt strategy` (src/strategy.c):
+ * expected profit per arm, eligibility, the choice under a multiplier and
+ * its bisection, price rules, diverse top-K, templates with hostile item
+ * names, CSV quoting, calibration slope and bootstrap helpers. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "../../src/strategy.h"
+
+#define CLOSE(a, b) assert_true(fabs((double)(a) - (double)(b)) < 1e-9 * (1 + fabs((double)(b))))
+
+static void test_cost_parse(void **state)
+{
+    (void)state;
+    strat_arm_cost c;
+    char err[512];
+    assert_int_equal(strat_arm_cost_parse(NULL, "pct10", 5, &c, err, sizeof err), 0);
+    assert_int_equal(c.kind, STRAT_COST_PERCENT);
+    CLOSE(c.value, 10);
+    CLOSE(c.redeem, 1);
+    assert_int_equal(strat_arm_cost_parse("", "coupon5", 5, &c, err, sizeof err), 0);
+    assert_int_equal(c.kind, STRAT_COST_COUPON);
+    CLOSE(c.value, 5);
+    assert_int_equal(strat_arm_cost_parse(NULL, "free_shipping", 4.5, &c, err, sizeof err), 0);
+    assert_int_equal(c.kind, STRAT_COST_SHIPPING);
+    CLOSE(c.value, 4.5);
+    /* an explicit entry wins over the name, with a redemption share */
+    assert_int_equal(strat_arm_cost_parse("x=1, pct10 = coupon:3:0.5", "pct10", 5, &c, err, sizeof err), -1);
+    assert_int_equal(strat_arm_cost_parse("pct10 = coupon:3:0.5", "pct10", 5, &c, err, sizeof err), 0);
+    assert_int_equal(c.kind, STRAT_COST_COUPON);
+    CLOSE(c.value, 3);
+    CLOSE(c.redeem, 0.5);
+    assert_int_equal(strat_arm_cost_parse("Mens E-Mail=contact:0.1", "Mens E-Mail", 5, &c, err, sizeof err), 0);
+    assert_int_equal(c.kind, STRAT_COST_CONTACT);
+    /* not derivable, bad kind, bad values */
+    assert_int_equal(strat_arm_cost_parse(NULL, "Womens E-Mail", 5, &c, err, sizeof err), -1);
+    assert_non_null(strstr(err, "Womens E-Mail"));
+    assert_int_equal(strat_arm_cost_parse("a=gift:3", "a", 5, &c, err, sizeof err), -1);
+    assert_non_null(strstr(err, "kind"));
+    assert_int_equal(strat_arm_cost_parse("a=percent:120", "a", 5, &c, err, sizeof err), -1);
+    assert_int_equal(strat_arm_cost_parse("a=coupon:3:1.5", "a", 5, &c, err, sizeof err), -1);
+    assert_int_equal(strat_arm_cost_parse("a=coupon:3x", "a", 5, &c, err, sizeof err), -1);
+}
+
+static void test_profit_arithmetic(void **state)
+{
+    (void)state;
+    strat_econ e = {0.4, 0.0};
+    strat_arm_value v;
+    /* coupon 5: p0 0.2, r0 10, +0.1 conversion, +3 spend (net) */
+    strat_arm_cost coupon = {STRAT_COST_COUPON, 5, 1};
+    strat_arm_value_eval(&e, &coupon, 0.2, 10, 0.1, 3, &v);
+    CLOSE(v.cost, 0.3 * 5);              /* redeemed by every converter under the arm */
+    CLOSE(v.margin, 0.4 * (3 + 1.5));    /* margin on incremental gross sales */
+    CLOSE(v.profit, 0.4 * 4.5 - 1.5);
+    CLOSE(v.drev, 3);
+    CLOSE(v.dconv, 0.1);
+    /* 10% off: the discount on the net spend r_t = 13 is 13 * 10 / 90 */
+    strat_arm_cost pct = {STRAT_COST_PERCENT, 10, 1};
+    strat_arm_value_eval(&e, &pct, 0.2, 10, 0.1, 3, &v);
+    CLOSE(v.cost, 13.0 / 9.0);
+    CLOSE(v.profit, 0.4 * (3 + 13.0 / 9.0) - 13.0 / 9.0);
+    CLOSE(v.margin_after, (0.4 - 0.1) / 0.9); /* (m - P) / (1 - P) */
+    /* shipping is paid per redeemed order, plus the contact cost per user */
+    strat_econ e2 = {0.4, 0.25};
+    strat_arm_cost ship = {STRAT_COST_SHIPPING, 4, 0.5};
+    strat_arm_value_eval(&e2, &ship, 0.2, 10, 0.1, 3, &v);
+    CLOSE(v.cost, 0.5 * 0.3 * 4 + 0.25);
+    CLOSE(v.profit, 0.4 * 3 - (0.6 + 0.25));
+    /* conversion form: V = 50 per order */
+    strat_arm_value_eval_conv(&e, &pct, 0.2, 50, 0.1, &v);
+    CLOSE(v.dconv, 0.1);
+    CLOSE(v.margin, 0.4 * 0.1 * 50);
+    CLOSE(v.cost, 0.3 * 50 * 0.1);
+    CLOSE(v.drev, 0.1 * 50 - 1.5);
+    CLOSE(v.profit, 2.0 - 1.5);
+    /* truth form agrees with the conversion form when the planted numbers are the predicted ones */
+    strat_arm_value t;
+    strat_arm_value_truth(&e, &pct, 0.2, 0.3, 50, 45, &t);
+    CLOSE(t.cost, v.cost);
+    CLOSE(t.profit, v.profit);
+    CLOSE(t.drev, v.drev);
+    /* realized profit of a log row */
+    CLOSE(strat_realized_profit(&e, NULL, 1, 30), 12);
+    CLOSE(strat_realized_profit(&e, &coupon, 1, 30), 0.4 * 35 - 5);
+    CLOSE(strat_realized_profit(&e, &coupon, 0, 0), 0);
+    CLOSE(strat_realized_profit(&e, &pct, 1, 90), 0.4 * 100 - 10);
+}
+
+static void test_eligibility(void **state)
+{
+    (void)state;
+    assert_int_equal(strat_eligible(INFINITY, 7, 0.3, 0), 1);
+    assert_int_equal(strat_eligible(3, 7, 0.3, 0), 0);   /* bought 3 days ago */
+    assert_int_equal(strat_eligible(7, 7, 0.3, 0), 1);
+    assert_int_equal(strat_eligible(3, 0, 0.3, 0), 1);   /* rule off */
+    assert_int_equal(strat_eligible(30, 7, 0.1, 0.2), 0); /* margin after the discount too low */
+    assert_int_equal(strat_eligible(30, 7, -INFINITY, -1), 0);
+}
+
+static void test_choice(void **state)
+{
+    (void)state;
+    double profit[3] = {2, 3, -1}, cost[3] = {1, 4, 0};
+    unsigned char el[3] = {1, 1, 1};
+    assert_int_equal(strat_choose(profit, cost, el, 3, 0), 1);   /* best profit */
+    assert_int_equal(strat_choose(profit, cost, el, 3, 0.5), 0); /* 2-0.5 > 3-2 */
+    assert_int_equal(strat_choose(profit, cost, el, 3, 2.5), -1);
+    el[0] = 0;
+    assert_int_equal(strat_choose(profit, cost, el, 3, 0.5), 1);
+    double neg[2] = {-0.1, -2}, c2[2] = {1, 1};
+    assert_int_equal(strat_choose(neg, c2, NULL, 2, 0), -1); /* never pay for a loss */
+    double tie[2] = {1, 1};
+    assert_int_equal(strat_choose(tie, c2, NULL, 2, 0), 0);
+}
+
+/* A small synthetic population for the bisection. */
+typedef struct {
+    int n, na;
+    double *profit, *cost;
+    int calls;
+} pop;
+
+static double pop_cost(double lambda, void *p)
+{
+    pop *s = p;
+    s->calls++;
+    double tot = 0;
+    for (int i = 0; i < s->n; i++) {
+        int t = strat_choose(s->profit + i * s->na, s->cost + i * s->na, NULL, s->na, lambda);
+        if (t >= 0)
+            tot += s->cost[i * s->na + t];
+    }
+    return tot;
+}
+
+static void test_bisection(void **state)
+{
+    (void)state;
+    pop s = {200, 3, malloc(sizeof(double) * 600), malloc(sizeof(double) * 600), 0};
+    uint64_t x = 12345;
+    for (int i = 0; i < 600; i++) {
+        x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+        double u = (double)(x >> 11) * 0x1.0p-53;
+        s.cost[i] = 0.5 + 3 * u;
+        s.profit[i] = (u - 0.3) * 4 * (1 + (i % 3));
+    }
+    /* the total cost never increases with the multiplier */
+    double prev = INFINITY;
+    for (int j = 0; j <= 400; j++) {
+        double c = pop_cost(j * 0.01, &s);
+        assert_true(c <= prev);
+        prev = c;
+    }
+    double full = pop_cost(0, &s);
+    assert_true(full > 0);
+    double hi = 0;
+    for (int i = 0; i < 600; i++)
+        if (s.profit[i] > 0 && s.profit[i] / s.cost[i] > hi)
+            hi = s.profit[i] / s.cost[i];
+    hi *= 1.000001;
+    assert_true(pop_cost(hi, &s) == 0);
+    double last_lambda = 0;
+    for (int j = 1; j <= 10; j++) {
+        double budget = full * j / 10.0 * 0.999;
+        int steps = 0;
+        s.calls = 0;
+        double lambda = strat_bisect(pop_cost, &s, budget, hi, 200, &steps);
+        assert_int_equal(steps, s.calls);
+        assert_true(pop_cost(lambda, &s) <= budget);            /* never over the budget */
+        assert_true(pop_cost(lambda * (1 - 1e-6), &s) > budget); /* and the smallest such multiplier */
+        if (j > 1)
+            assert_true(lambda <= last_lambda); /* more budget, smaller multiplier */
+        last_lambda = lambda;
+    }
+    /* a budget that fits: multiplier 0 after one evaluation */
+    int steps = 0;
+    assert_true(strat_bisect(pop_cost, &s, full, hi, 200, &steps) == 0.0);
+    assert_int_equal(steps, 1);
+    /* budget 0: nothing with a cost */
+    double l0 = strat_bisect(pop_cost, &s, 0, hi, 200, &steps);
+    assert_true(pop_cost(l0, &s) == 0);
+    free(s.profit);
+    free(s.cost);
+}
+
+static void test_prices(void **state)
+{
+    (void)state;
+    /* elastic demand: the Lerner price cost * e / (1 + e) = 10 * -3 / -2 = 15 */
+    CLOSE(strat_price_elasticity(20, 10, -3, 0.5, 2), 15);
+    CLOSE(strat_price_elasticity(20, 10, -3, 0.8, 1.2), 16);  /* clamped up */
+    CLOSE(strat_price_elasticity(20, 20, -1.5, 0.8, 1.2), 24); /* 60 clamped down */
+    CLOSE(strat_price_elasticity(20, 10, -0.5, 0.8, 1.2), 24); /* inelastic: upper bound */
+    assert_true(isnan(strat_price_elasticity(20, 10, NAN, 0.8, 1.2)));
+    /* interest rule */
+    CLOSE(strat_price_interest(20, 4, 4, -2, 0.8, 1.2), 20);
+    CLOSE(strat_price_interest(20, 2, 4, -2, 0.8, 1.2), 19);
+    CLOSE(strat_price_interest(20, -5, 4, -20, 0.8, 1.2), 16); /* ratio clamped to 0, price to the bound */
+    CLOSE(strat_price_interest(20, 1, -1, 5, 0.8, 1.2), 20);   /* no positive interest: base */
+    CLOSE(strat_price_interest(20, 0, 4, 10, 0.8, 1.2), 24);
+}
+
+static void test_topk_diverse(void **state)
+{
+    (void)state;
+    double score[8] = {9, 8, 7, 6, 5, 4, 3, 2};
+    int32_t cat[8] = {0, 0, 0, 1, 0, 2, 1, 1};
+    unsigned char ex[8] = {0, 1, 0, 0, 0, 0, 0, 0};
+    int32_t out[8];
+    int got = strat_topk_diverse(score, 8, ex, cat, 3, 1, 4, out);
+    assert_int_equal(got, 3);
+    assert_int_equal(out[0], 0);
+    assert_int_equal(out[1], 3);
+    assert_int_equal(out[2], 5);
+    got = strat_topk_diverse(score, 8, ex, cat, 3, 2, 4, out);
+    assert_int_equal(got, 4);
+    assert_int_equal(out[1], 2);
+    assert_int_equal(out[2], 3);
+    assert_int_equal(out[3], 5);
+    got = strat_topk_diverse(score, 8, NULL, cat, 3, 0, 3, out);
+    assert_int_equal(got, 3);
+    assert_int_equal(out[2], 2);
+}
+
+static void test_template(void **state)
+{
+    (void)state;
+    char err[512], out[4096];
+    assert_int_equal(strat_template_check("Hi {segment}: {item1}, {item3} {price2} {{x}} {discount}", 3, err,
+                                          sizeof err),
+                     0);
+    assert_int_equal(strat_template_check("{item4}", 3, err, sizeof err), -1);
+    assert_non_null(strstr(err, "k = 3"));
+    assert_int_equal(strat_template_check("Hi {name}", 3, err, sizeof err), -1);
+    assert_non_null(strstr(err, "{name}"));
+    assert_int_equal(strat_template_check("Hi {segment", 3, err, sizeof err), -1);
+    assert_int_equal(strat_template_check("{item0}", 3, err, sizeof err), -1);
+    assert_int_equal(strat_template_check("{%s}", 3, err, sizeof err), -1);
+
+    /* hostile names: format directives, quotes, newlines, a 1 kB name */
+    char big[1100];
+    memset(big, 'A', 1024);
+    big[1024] = 0;
+    const char *items[3] = {"%s%n%x", "say \"hi\",\nnow\r", big};
+    double prices[3] = {1.5, 2, 3.25};
+    strat_msg m = {"u1", "bargain %n hunters", "pct10", "10% off", 3, items, prices};
+    size_t n = strat_render("{segment}|{item1}|{item2}|{price3}|{{lit}}|{discount}|%s%n", &m, out, sizeof out);
+    assert_int_equal((int)n, (int)strlen(out));
+    assert_string_equal(out, "bargain %n hunters|%s%n%x|say \"hi\", now |3.25|{lit}|10% off|%s%n");
+    n = strat_render("{items}", &m, out, sizeof out);
+    assert_int_equal((int)n, (int)strlen("%s%n%x, say \"hi\", now , ") + 1024);
+    /* truncation at a small capacity, never inside a UTF-8 character */
+    const char *utf[1] = {"\xc3\xa9\xc3\xa9\xc3\xa9"}; /* three e-acute */
+    strat_msg mu = {"u", "s", "a", "", 1, utf, prices};
+    char small[6];
+    n = strat_render("x{item1}", &mu, small, sizeof small);
+    assert_int_equal((int)n, 5);
+    n = strat_render("xy{item1}", &mu, small, sizeof small);
+    assert_int_equal((int)n, 4); /* "xy" + one e-acute; the half character is dropped */
+    assert_string_equal(small, "xy\xc3\xa9");
+    /* fewer items than placeholders: empty, trailing spaces dropped */
+    strat_msg m0 = {"u", "s", "none", "", 0, items, prices};
+    n = strat_render("For you: {items} {discount}", &m0, out, sizeof out);
+    assert_string_equal(out, "For you:");
+}
+
+static void test_csv(void **state)
+{
+    (void)state;
+    strat_buf b = {0};
+    strat_buf_csv(&b, "plain");
+    strat_buf_str(&b, ",");
+    strat_buf_csv(&b, "a,b");
+    strat_buf_str(&b, ",");
+    strat_buf_csv(&b, "say \"hi\"\nnow");
+    strat_buf_str(&b, ",");
+    strat_buf_csv(&b, "");
+    strat_buf_str(&b, ",");
+    strat_buf_num(&b, 1.23456, 2);
+    assert_string_equal(b.p, "plain,\"a,b\",\"say \"\"hi\"\"\nnow\",,1.23");
+    strat_buf_free(&b);
+}
+
+static void test_calibration_and_bootstrap(void **state)
+{
+    (void)state;
+    /* Z = 0.5 tau exactly: slope 0.5; Z = 2 tau: clamped to 1; constant tau: 1 */
+    double s1 = 0, s2 = 0, sz = 0, szt = 0;
+    for (int i = 0; i < 10; i++) {
+        double t = i * 0.1, z = 0.5 * t + 0.01;
+        s1 += t;
+        s2 += t * t;
+        sz += z;
+        szt += z * t;
+    }
+    CLOSE(strat_calibration_slope(10, s1, s2, sz, szt), 0.5);
+    CLOSE(strat_calibration_slope(10, s1, s2, 4 * sz, 4 * szt), 1.0);
+    CLOSE(strat_calibration_slope(10, 10, 10, 3, 3), 1.0);
+    CLOSE(strat_calibration_slope(10, s1, s2, -sz, -szt), 0.0);
+    CLOSE(strat_calibrate(0.3, 0.1, 0.5), 0.2);
+
+    int32_t w1[50], w2[50];
+    strat_bootstrap_weights(7, 123, 50, w1);
+    strat_bootstrap_weights(7, 123, 50, w2);
+    assert_memory_equal(w1, w2, sizeof w1);
+    long sum = 0;
+    for (int u = 0; u < 2000; u++) {
+        strat_bootstrap_weights(7, u, 50, w1);
+        for (int b = 0; b < 50; b++) {
+            assert_true(w1[b] >= 0);
+            sum += w1[b];
+        }
+    }
+    assert_true(fabs(sum / 100000.0 - 1.0) < 0.02); /* Poisson(1) weights */
+    double v[5] = {5, 1, 4, 2, 3};
+    CLOSE(strat_quantile(v, 5, 0.5), 3);
+    CLOSE(strat_quantile(v, 5, 0.0), 1);
+    CLOSE(strat_quantile(v, 5, 0.125), 1.5);
+    assert_true(isnan(strat_quantile(v, 0, 0.5)));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_cost_parse),   cmocka_unit_test(test_profit_arithmetic),
+        cmocka_unit_test(test_eligibility),  cmocka_unit_test(test_choice),
+        cmocka_unit_test(test_bisection),    cmocka_unit_test(test_prices),
+        cmocka_unit_test(test_topk_diverse), cmocka_unit_test(test_template),
+        cmocka_unit_test(test_csv),          cmocka_unit_test(test_calibration_and_bootstrap),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
