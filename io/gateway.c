@@ -1,17 +1,27 @@
 /* gateway.c — the ZeroMQ front end of `mkt serve` and the `mkt query` client.
  *
  * Rank 0 is a small state machine around one zmq_poll loop on a ROUTER
- * socket (zguide): wait for input (100 ms ticks, for the idle timeout),
- * drain up to max-batch messages that arrived together, validate each with
- * io/protocol.c, answer ping/stats/shutdown and every refusal at once,
- * collect the prediction requests into one batch, hand it to
- * mkt_serve_fanout (every rank answers its part over MPI), and reply with
- * the client's envelope.  Queues are bounded by high-water marks; replies
- * are sent with ZMQ_DONTWAIT so a client that does not read can never stall
- * the loop (the reply is dropped and counted).  Messages larger than a hard
- * cap (64 x max-message, at least 8 MB) are cut by ZeroMQ itself
- * (ZMQ_MAXMSGSIZE disconnects that peer); anything below the cap but above
- * max-message gets a "too_large" reply without being parsed.
+ * socket (zguide), plus the ZAP socket when CURVE is on: wait for input
+ * (100 ms ticks, for the idle timeout; no wait while a reload is loading),
+ * answer ZAP requests, drain up to max-batch messages that arrived together,
+ * validate each with io/protocol.c, answer ping/stats/shutdown/reload and
+ * every refusal at once, collect the prediction requests into one batch,
+ * hand it to mkt_serve_fanout in pieces (every rank answers its part over
+ * MPI; a request whose deadline passed before its piece started gets
+ * "timeout"), and reply with the client's envelope.  While a reload is under
+ * way, one bounded load step follows every loop turn, so batches and load
+ * steps alternate and every batch is answered by one whole model set.
+ *
+ * Queues are bounded by high-water marks; replies are sent with
+ * ZMQ_DONTWAIT so a client that does not read can never stall the loop (the
+ * reply is dropped and counted).  Messages larger than max-frame are cut by
+ * ZeroMQ itself (ZMQ_MAXMSGSIZE disconnects that peer); anything below it but
+ * above max-message gets a "too_large" reply without being parsed.
+ *
+ * Operator ops (shutdown, reload) need the token from the token file, or a
+ * connection authenticated by CURVE with a key from the allowed list (the
+ * ZAP handler marks such connections with the User-Id "operator"; with
+ * CURVE on, a client without an allowed key cannot connect at all).
  *
  * The other ranks sit in mkt_serve_worker_loop; shutdown is broadcast so
  * every rank closes its files and returns.  Must not: parse JSON beyond
@@ -36,6 +46,9 @@
 #define MAX_FRAMES 8        /* frames kept per message; more are read and dropped */
 #define LATENCY_WINDOW 1024 /* last latencies kept per op for p50/p99 */
 #define POLL_TICK_MS 100
+#define FANOUT_PIECE 256    /* work items per MPI round; deadlines are checked between rounds */
+#define ZAP_ENDPOINT "inproc://zeromq.zap.01"
+#define OPERATOR_ID "operator"
 
 typedef struct {
     int64_t count, errors;
@@ -44,7 +57,7 @@ typedef struct {
 } op_stats;
 
 typedef struct {
-    int64_t requests, errors, messages, dropped_replies, batches;
+    int64_t requests, errors, messages, dropped_replies, batches, timeouts, reloads, zap_denied;
     op_stats ops[MKT_OP_COUNT];
     double start;
 } gateway_stats;
@@ -53,42 +66,184 @@ typedef struct {
 typedef struct {
     zmq_msg_t envelope[2];
     int nenvelope;
+    int is_operator; /* arrived on a CURVE connection with an allowed key */
     mkt_proto_message msg;
     json_t **replies;
     double received;
 } pending;
 
-/* ---------- token file ---------- */
+/* CURVE configuration of the server (rank 0). */
+typedef struct {
+    int on;
+    char secret[41], public_key[41];
+    uint8_t (*allowed)[32];
+    int64_t nallowed;
+} curve_config;
 
-/* Read the operator token; NULL and a message in why when the file is unusable. */
-static char *read_token(const char *path, char *why, size_t whylen)
+/* ---------- secret files ---------- */
+
+/* Read the first line of a file that must not be readable by group or
+ * others (private) or any file (!private); NULL and a message in why. */
+static char *read_line_file(const char *option, const char *path, int private_file, char *why, size_t whylen)
 {
     struct stat st;
     if (stat(path, &st) != 0) {
-        snprintf(why, whylen, "serve: --token-file %s: %s", path, strerror(errno));
+        snprintf(why, whylen, "serve: --%s %s: %s", option, path, strerror(errno));
         return NULL;
     }
-    if (st.st_mode & (S_IRWXG | S_IRWXO)) {
-        snprintf(why, whylen, "serve: --token-file %s is readable or writable by group or others (mode %03o); "
-                 "run chmod 600 %s", path, (unsigned)(st.st_mode & 0777), path);
+    if (private_file && (st.st_mode & (S_IRWXG | S_IRWXO))) {
+        snprintf(why, whylen, "serve: --%s %s is readable or writable by group or others (mode %03o); "
+                 "run chmod 600 %s", option, path, (unsigned)(st.st_mode & 0777), path);
         return NULL;
     }
     FILE *f = fopen(path, "r");
     if (!f) {
-        snprintf(why, whylen, "serve: --token-file %s: %s", path, strerror(errno));
+        snprintf(why, whylen, "serve: --%s %s: %s", option, path, strerror(errno));
         return NULL;
     }
     char buf[MKT_PROTO_MAX_STRING + 2] = "";
     size_t n = fread(buf, 1, sizeof buf - 1, f);
     fclose(f);
     buf[n] = 0;
+    char *nl = strchr(buf, '\n');
+    if (nl && (private_file || nl[1] == 0))
+        *nl = 0; /* one line */
+    n = strlen(buf);
     while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
         buf[--n] = 0;
     if (n == 0 || n > MKT_PROTO_MAX_STRING || mkt_proto_has_control(buf)) {
-        snprintf(why, whylen, "serve: --token-file %s must hold one line of 1 to 256 printable bytes", path);
+        snprintf(why, whylen, "serve: --%s %s must hold one line of 1 to 256 printable bytes", option, path);
         return NULL;
     }
     return mkt_xstrdup(buf);
+}
+
+/* A Z85 key (40 characters) from a key file; 0, or -1 with why. */
+static int read_key(const char *option, const char *path, int private_file, char out[41], char *why, size_t whylen)
+{
+    char *line = read_line_file(option, path, private_file, why, whylen);
+    if (!line)
+        return -1;
+    uint8_t bin[32];
+    int ok = strlen(line) == 40 && zmq_z85_decode(bin, line) != NULL;
+    if (ok)
+        memcpy(out, line, 41);
+    else
+        snprintf(why, whylen, "serve: --%s %s: not a CURVE key (40 Z85 characters, as mkt serve --gen-keys writes)",
+                 option, path);
+    free(line);
+    return ok ? 0 : -1;
+}
+
+/* The allowed client keys: one Z85 key per line, optionally followed by
+ * blanks and a comment; blank lines are skipped, and lines starting with #
+ * that are not a key (# is also a Z85 character). */
+static int read_allowed(const char *path, curve_config *c, char *why, size_t whylen)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(why, whylen, "serve: --curve-clients %s: %s", path, strerror(errno));
+        return -1;
+    }
+    char line[512];
+    int64_t lineno = 0;
+    while (fgets(line, sizeof line, f)) {
+        lineno++;
+        char *p = line;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        size_t n = strcspn(p, " \t\r\n");
+        if (n == 0)
+            continue;
+        p[n] = 0;
+        uint8_t bin[32];
+        int key = n == 40 && zmq_z85_decode(bin, p) != NULL;
+        if (!key && *p == '#')
+            continue;
+        if (!key) {
+            snprintf(why, whylen, "serve: --curve-clients %s line %" PRId64 ": not a CURVE public key (40 Z85 "
+                     "characters)", path, lineno);
+            fclose(f);
+            return -1;
+        }
+        c->allowed = realloc(c->allowed, (size_t)(c->nallowed + 1) * sizeof *c->allowed);
+        if (!c->allowed)
+            mkt_fail("serve: out of memory");
+        memcpy(c->allowed[c->nallowed++], bin, 32);
+    }
+    fclose(f);
+    if (c->nallowed == 0) {
+        snprintf(why, whylen, "serve: --curve-clients %s holds no key: no client could connect", path);
+        return -1;
+    }
+    return 0;
+}
+
+static int setup_curve(const mkt_gateway_options *opt, curve_config *c, char *why, size_t whylen)
+{
+    memset(c, 0, sizeof *c);
+    if (!opt->curve_secret_key && !opt->curve_clients)
+        return 0;
+    if (!opt->curve_secret_key || !opt->curve_clients) {
+        snprintf(why, whylen, "serve: --curve-secret-key and --curve-clients go together");
+        return -1;
+    }
+    if (!zmq_has("curve")) {
+        snprintf(why, whylen, "serve: this libzmq is built without CURVE support");
+        return -1;
+    }
+    if (read_key("curve-secret-key", opt->curve_secret_key, 1, c->secret, why, whylen) ||
+        read_allowed(opt->curve_clients, c, why, whylen))
+        return -1;
+    if (zmq_curve_public(c->public_key, c->secret) != 0) {
+        snprintf(why, whylen, "serve: --curve-secret-key %s: cannot derive the public key", opt->curve_secret_key);
+        return -1;
+    }
+    c->on = 1;
+    return 0;
+}
+
+/* ---------- ZAP (ZeroMQ authentication protocol, RFC 27) ---------- */
+
+/* Answer one ZAP request: 200 with User-Id "operator" for an allowed CURVE key, else 400. */
+static void zap_handle(void *zap, const curve_config *c, gateway_stats *st)
+{
+    zmq_msg_t f[MAX_FRAMES];
+    int n = 0, more = 1;
+    while (more) {
+        zmq_msg_t x;
+        zmq_msg_init(&x);
+        if (zmq_msg_recv(&x, zap, n == 0 ? ZMQ_DONTWAIT : 0) < 0) {
+            zmq_msg_close(&x);
+            if (n == 0)
+                return;
+            break;
+        }
+        more = zmq_msg_more(&x);
+        if (n < MAX_FRAMES)
+            f[n++] = x;
+        else
+            zmq_msg_close(&x);
+    }
+    int ok = 0;
+    if (n >= 7 && zmq_msg_size(&f[0]) == 3 && !memcmp(zmq_msg_data(&f[0]), "1.0", 3) &&
+        zmq_msg_size(&f[5]) == 5 && !memcmp(zmq_msg_data(&f[5]), "CURVE", 5) && zmq_msg_size(&f[6]) == 32)
+        for (int64_t i = 0; i < c->nallowed && !ok; i++)
+            ok = !memcmp(zmq_msg_data(&f[6]), c->allowed[i], 32);
+    if (!ok && st->zap_denied++ < 10)
+        mkt_log("serve", "refused a connection: its CURVE key is not in --curve-clients");
+    /* reply: version, request id, status code, status text, user id, metadata */
+    zmq_send(zap, "1.0", 3, ZMQ_SNDMORE);
+    if (n >= 2)
+        zmq_send(zap, zmq_msg_data(&f[1]), zmq_msg_size(&f[1]), ZMQ_SNDMORE);
+    else
+        zmq_send(zap, "", 0, ZMQ_SNDMORE);
+    zmq_send(zap, ok ? "200" : "400", 3, ZMQ_SNDMORE);
+    zmq_send(zap, ok ? "OK" : "key not allowed", ok ? 2 : 15, ZMQ_SNDMORE);
+    zmq_send(zap, ok ? OPERATOR_ID : "", ok ? strlen(OPERATOR_ID) : 0, ZMQ_SNDMORE);
+    zmq_send(zap, "", 0, 0);
+    for (int i = 0; i < n; i++)
+        zmq_msg_close(&f[i]);
 }
 
 /* ---------- stats ---------- */
@@ -112,7 +267,7 @@ static double percentile(const op_stats *s, double q)
 }
 
 static json_t *stats_json(const gateway_stats *st, const mkt_gateway_options *opt, const mkt_serve_model *model,
-                          int nranks)
+                          int nranks, int curve)
 {
     json_t *ops = json_object();
     for (int op = 1; op < MKT_OP_COUNT; op++) {
@@ -122,12 +277,17 @@ static json_t *stats_json(const gateway_stats *st, const mkt_gateway_options *op
                                       (json_int_t)s->errors, "p50_ms", percentile(s, 0.5), "p99_ms",
                                       percentile(s, 0.99)));
     }
-    json_t *r = json_pack("{s:I, s:I, s:I, s:I, s:I, s:f, s:s, s:s, s:i, s:o, s:o}", "requests",
+    json_t *limits = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "max_message", (json_int_t)opt->max_message,
+                               "max_frame", (json_int_t)opt->max_frame, "max_k", (json_int_t)opt->max_k,
+                               "max_batch", (json_int_t)opt->max_batch, "hwm", (json_int_t)opt->hwm,
+                               "request_timeout_ms", (json_int_t)opt->request_timeout_ms);
+    json_t *r = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:s, s:s, s:i, s:b, s:o, s:o, s:o}", "requests",
                           (json_int_t)st->requests, "errors", (json_int_t)st->errors, "messages",
                           (json_int_t)st->messages, "batches", (json_int_t)st->batches, "dropped_replies",
-                          (json_int_t)st->dropped_replies, "uptime_s", mkt_now() - st->start, "model_file",
-                          opt->models, "store", opt->store, "ranks", nranks, "ops", ops, "models",
-                          mkt_serve_model_info(model));
+                          (json_int_t)st->dropped_replies, "timeouts", (json_int_t)st->timeouts, "reloads",
+                          (json_int_t)st->reloads, "uptime_s", mkt_now() - st->start, "model_file", opt->models,
+                          "store", opt->store, "ranks", nranks, "curve", curve, "limits", limits, "ops", ops,
+                          "models", mkt_serve_model_info(model));
     return r;
 }
 
@@ -180,6 +340,10 @@ static int receive_message(void *sock, pending *p, const mkt_proto_limits *lim)
         zmq_msg_move(&p->envelope[1], &frames[1]);
         p->nenvelope = 2;
         body = 2;
+    }
+    if (n > body) {
+        const char *uid = zmq_msg_gets(&frames[body], "User-Id");
+        p->is_operator = uid && !strcmp(uid, OPERATOR_ID);
     }
     if (n - body != 1 || extra) {
         char m[96];
@@ -235,118 +399,201 @@ typedef struct {
     int64_t message, request;
 } work_origin;
 
-static int serve_rank0(const mkt_gateway_options *opt, const char *token, void *sock, mkt_serve_model *model,
-                       MPI_Comm comm, int nranks)
+typedef struct {
+    const mkt_gateway_options *opt;
+    const char *token;
+    const curve_config *curve;
+    void *sock, *zap;
+    mkt_serve_model *model;
+    MPI_Comm comm;
+    int nranks;
+    gateway_stats *st;
+    int stop;
+} server;
+
+/* May this request use an operator op? */
+static int operator_ok(const server *sv, const pending *p, const mkt_request *rq)
 {
+    if (p->is_operator)
+        return 1;
+    if (sv->token && rq->token && mkt_proto_token_equal(rq->token, sv->token))
+        return 1;
+    return rq->op == MKT_OP_SHUTDOWN && !sv->token && sv->opt->allow_shutdown;
+}
+
+static json_t *forbidden(const server *sv, const mkt_request *rq)
+{
+    const char *why = sv->token ? "this op needs the operator token"
+                      : sv->curve->on ? "this op needs the operator token or an operator CURVE key"
+                                      : "this op is disabled (start serve with --token-file or CURVE keys)";
+    return mkt_proto_error(rq->id, "forbidden", why);
+}
+
+static json_t *do_reload(server *sv, const mkt_request *rq)
+{
+    char why[1024];
+    int64_t from = mkt_serve_version(sv->model);
+    if (mkt_serve_reload_begin(sv->model, rq->models, rq->strategy, why, sizeof why, sv->comm) != 0) {
+        mkt_log("serve", "reload refused: %s", why);
+        return mkt_proto_error(rq->id, "reload_failed", why);
+    }
+    mkt_log("serve", "reload of version %" PRId64 " started", from);
+    json_t *out = mkt_proto_reply(rq->id, rq->op);
+    json_object_set_new(out, "started", json_true());
+    json_object_set_new(out, "version", json_integer((json_int_t)from));
+    return out;
+}
+
+/* Answer what rank 0 answers alone; queue the rest as work. */
+static void triage(server *sv, pending *p, int64_t msg_index, mkt_work *work, work_origin *origin, int64_t *nwork)
+{
+    for (int64_t i = 0; i < p->msg.n; i++) {
+        mkt_request *rq = &p->msg.requests[i];
+        json_t **out = &p->replies[i];
+        if (rq->op == MKT_OP_NONE) {
+            *out = mkt_proto_error(rq->id, rq->code, rq->message);
+        } else if (rq->op == MKT_OP_PING) {
+            *out = mkt_proto_reply(rq->id, rq->op);
+            json_object_set_new(*out, "pong", json_true());
+            json_object_set_new(*out, "ranks", json_integer(sv->nranks));
+        } else if (rq->op == MKT_OP_STATS) {
+            *out = mkt_proto_reply(rq->id, rq->op);
+            json_object_update_new(*out, stats_json(sv->st, sv->opt, sv->model, sv->nranks, sv->curve->on));
+        } else if (rq->op == MKT_OP_SHUTDOWN || rq->op == MKT_OP_RELOAD) {
+            if (!operator_ok(sv, p, rq)) {
+                *out = forbidden(sv, rq);
+            } else if (rq->op == MKT_OP_RELOAD) {
+                *out = do_reload(sv, rq);
+            } else {
+                *out = mkt_proto_reply(rq->id, rq->op);
+                json_object_set_new(*out, "ok", json_true());
+                sv->stop = 1;
+            }
+        } else if (!mkt_serve_has_model(sv->model, rq->op)) {
+            *out = mkt_proto_error(rq->id, "model_missing",
+                                   rq->op == MKT_OP_STRATEGY ? "model not loaded: start serve with --strategy FILE"
+                                                             : "model not loaded: the model file has no model for this op");
+        } else {
+            int64_t u = rq->user ? mkt_serve_user_index(sv->model, rq->user) : -1;
+            int64_t it = rq->item ? mkt_serve_item_index(sv->model, rq->item) : -1;
+            if (rq->user && u < 0 && rq->op != MKT_OP_RECOMMEND)
+                *out = mkt_proto_error(rq->id, "unknown_user", "no such user in the store");
+            else if (rq->item && it < 0)
+                *out = mkt_proto_error(rq->id, "unknown_item", "no such item in the store");
+            else {
+                work[*nwork] = (mkt_work){rq->op, rq->k, u, it};
+                origin[*nwork] = (work_origin){msg_index, i};
+                (*nwork)++;
+            }
+        }
+    }
+}
+
+static json_t *work_reply(const mkt_request *rq, json_t *res)
+{
+    json_t *err = json_object_get(res, "error");
+    if (err)
+        return mkt_proto_error(rq->id, json_string_value(json_object_get(err, "code")),
+                               json_string_value(json_object_get(err, "message")));
+    json_t *out = mkt_proto_reply(rq->id, rq->op);
+    if (rq->user)
+        json_object_set_new(out, "user", json_string(rq->user));
+    if (rq->item)
+        json_object_set_new(out, "item", json_string(rq->item));
+    if (rq->op == MKT_OP_RECOMMEND || rq->op == MKT_OP_SIMILAR)
+        json_object_set_new(out, "k", json_integer(rq->k));
+    json_object_update(out, res);
+    return out;
+}
+
+/* Run the queued work in pieces of FANOUT_PIECE; requests past their deadline get "timeout". */
+static void run_work(server *sv, pending *batch, mkt_work *work, work_origin *origin, int64_t nwork,
+                     json_t **results)
+{
+    double limit = (double)sv->opt->request_timeout_ms * 1e-3;
+    mkt_work *piece = mkt_xmalloc(FANOUT_PIECE * sizeof *piece);
+    int64_t *index = mkt_xmalloc(FANOUT_PIECE * sizeof *index);
+    for (int64_t w0 = 0; w0 < nwork; w0 += FANOUT_PIECE) {
+        int64_t end = w0 + FANOUT_PIECE < nwork ? w0 + FANOUT_PIECE : nwork, n = 0;
+        double now = mkt_now();
+        for (int64_t w = w0; w < end; w++) {
+            pending *p = &batch[origin[w].message];
+            mkt_request *rq = &p->msg.requests[origin[w].request];
+            if (limit > 0 && now - p->received > limit) {
+                p->replies[origin[w].request] =
+                    mkt_proto_error(rq->id, "timeout", "the request waited longer than --request-timeout-ms");
+                sv->st->timeouts++;
+            } else {
+                piece[n] = work[w];
+                index[n++] = w;
+            }
+        }
+        if (n == 0)
+            continue;
+        sv->st->batches++;
+        mkt_serve_fanout(sv->model, piece, n, results, sv->comm);
+        for (int64_t j = 0; j < n; j++) {
+            const work_origin *o = &origin[index[j]];
+            mkt_request *rq = &batch[o->message].msg.requests[o->request];
+            batch[o->message].replies[o->request] = work_reply(rq, results[j]);
+            json_decref(results[j]);
+        }
+    }
+    free(piece);
+    free(index);
+}
+
+static void serve_rank0(server *sv)
+{
+    const mkt_gateway_options *opt = sv->opt;
     mkt_proto_limits lim = {(size_t)opt->max_message, opt->max_k, opt->max_batch};
-    gateway_stats *st = mkt_xcalloc(1, sizeof *st);
-    st->start = mkt_now();
+    gateway_stats *st = sv->st;
     double last_activity = st->start;
     int64_t cap = opt->max_batch;
     pending *batch = mkt_xcalloc((size_t)cap, sizeof *batch);
     mkt_work *work = mkt_xmalloc((size_t)(cap * cap) * sizeof *work);
     work_origin *origin = mkt_xmalloc((size_t)(cap * cap) * sizeof *origin);
-    json_t **results = mkt_xmalloc((size_t)(cap * cap) * sizeof *results);
-    int stop = 0;
-    while (!stop) {
-        zmq_pollitem_t item = {sock, 0, ZMQ_POLLIN, 0};
-        int rc = zmq_poll(&item, 1, POLL_TICK_MS);
-        if (rc < 0 && errno == EINTR)
-            continue;
-        if (rc < 0)
+    json_t **results = mkt_xmalloc(FANOUT_PIECE * sizeof *results);
+    while (!sv->stop) {
+        int loading = mkt_serve_reloading(sv->model);
+        zmq_pollitem_t items[2] = {{sv->sock, 0, ZMQ_POLLIN, 0}, {sv->zap, 0, ZMQ_POLLIN, 0}};
+        int rc = zmq_poll(items, sv->zap ? 2 : 1, loading ? 0 : POLL_TICK_MS);
+        if (rc < 0 && errno != EINTR)
             mkt_fail_zmq("zmq_poll", __FILE__, __LINE__);
-        if (rc == 0) {
-            if (opt->idle_timeout_ms > 0 && (mkt_now() - last_activity) * 1e3 > (double)opt->idle_timeout_ms) {
-                mkt_log("serve", "no request for %" PRId64 " ms: stopping", opt->idle_timeout_ms);
-                stop = 1;
+        if (rc > 0 && sv->zap && (items[1].revents & ZMQ_POLLIN))
+            zap_handle(sv->zap, sv->curve, st);
+        if (rc > 0 && (items[0].revents & ZMQ_POLLIN)) {
+            /* drain what arrived together, up to max-batch messages */
+            int64_t nmsg = 0, nwork = 0;
+            while (nmsg < cap && receive_message(sv->sock, &batch[nmsg], &lim) == 0)
+                nmsg++;
+            last_activity = mkt_now();
+            for (int64_t m = 0; m < nmsg; m++) {
+                st->messages++;
+                triage(sv, &batch[m], m, work, origin, &nwork);
             }
-            continue;
-        }
-        /* drain what arrived together, up to max-batch messages */
-        int64_t nmsg = 0, nwork = 0;
-        while (nmsg < cap && receive_message(sock, &batch[nmsg], &lim) == 0)
-            nmsg++;
-        last_activity = mkt_now();
-        for (int64_t m = 0; m < nmsg; m++) {
-            pending *p = &batch[m];
-            st->messages++;
-            for (int64_t i = 0; i < p->msg.n; i++) {
-                mkt_request *rq = &p->msg.requests[i];
-                json_t **out = &p->replies[i];
-                if (rq->op == MKT_OP_NONE) {
-                    *out = mkt_proto_error(rq->id, rq->code, rq->message);
-                } else if (rq->op == MKT_OP_PING) {
-                    *out = mkt_proto_reply(rq->id, rq->op);
-                    json_object_set_new(*out, "pong", json_true());
-                    json_object_set_new(*out, "ranks", json_integer(nranks));
-                } else if (rq->op == MKT_OP_STATS) {
-                    *out = mkt_proto_reply(rq->id, rq->op);
-                    json_object_update_new(*out, stats_json(st, opt, model, nranks));
-                } else if (rq->op == MKT_OP_SHUTDOWN) {
-                    int allowed = token ? (rq->token && mkt_proto_token_equal(rq->token, token)) : opt->allow_shutdown;
-                    if (!allowed) {
-                        *out = mkt_proto_error(rq->id, "forbidden",
-                                               token ? "shutdown needs the operator token"
-                                                     : "shutdown is disabled (start serve with --token-file)");
-                    } else {
-                        *out = mkt_proto_reply(rq->id, rq->op);
-                        json_object_set_new(*out, "ok", json_true());
-                        stop = 1;
-                    }
-                } else if (!mkt_serve_has_model(model, rq->op)) {
-                    *out = mkt_proto_error(rq->id, "model_missing", "the model file has no model for this op");
-                } else {
-                    int64_t u = rq->user ? mkt_serve_user_index(model, rq->user) : -1;
-                    int64_t it = rq->item ? mkt_serve_item_index(model, rq->item) : -1;
-                    if (rq->user && u < 0 && rq->op != MKT_OP_RECOMMEND)
-                        *out = mkt_proto_error(rq->id, "unknown_user", "no such user in the store");
-                    else if (rq->item && it < 0)
-                        *out = mkt_proto_error(rq->id, "unknown_item", "no such item in the store");
-                    else {
-                        work[nwork] = (mkt_work){rq->op, rq->k, u, it};
-                        origin[nwork] = (work_origin){m, i};
-                        nwork++;
-                    }
-                }
+            run_work(sv, batch, work, origin, nwork, results);
+            for (int64_t m = 0; m < nmsg; m++) {
+                send_reply(sv->sock, &batch[m], st);
+                pending_free(&batch[m]);
             }
+        } else if (!loading && opt->idle_timeout_ms > 0 &&
+                   (mkt_now() - last_activity) * 1e3 > (double)opt->idle_timeout_ms) {
+            mkt_log("serve", "no request for %" PRId64 " ms: stopping", opt->idle_timeout_ms);
+            sv->stop = 1;
         }
-        if (nwork > 0) {
-            st->batches++;
-            mkt_serve_fanout(model, work, nwork, results, comm);
-            for (int64_t w = 0; w < nwork; w++) {
-                mkt_request *rq = &batch[origin[w].message].msg.requests[origin[w].request];
-                json_t *res = results[w], *err = json_object_get(res, "error");
-                json_t *out;
-                if (err) {
-                    out = mkt_proto_error(rq->id, json_string_value(json_object_get(err, "code")),
-                                          json_string_value(json_object_get(err, "message")));
-                } else {
-                    out = mkt_proto_reply(rq->id, rq->op);
-                    if (rq->user)
-                        json_object_set_new(out, "user", json_string(rq->user));
-                    if (rq->item)
-                        json_object_set_new(out, "item", json_string(rq->item));
-                    if (rq->op == MKT_OP_RECOMMEND || rq->op == MKT_OP_SIMILAR)
-                        json_object_set_new(out, "k", json_integer(rq->k));
-                    json_object_update(out, res);
-                }
-                json_decref(res);
-                batch[origin[w].message].replies[origin[w].request] = out;
-            }
-        }
-        for (int64_t m = 0; m < nmsg; m++) {
-            send_reply(sock, &batch[m], st);
-            pending_free(&batch[m]);
+        /* one bounded load step between batches; the swap happens inside a step, never inside a batch */
+        if (!sv->stop && mkt_serve_reloading(sv->model) && mkt_serve_reload_step(sv->model, opt->reload_step_bytes, sv->comm)) {
+            st->reloads++;
+            mkt_log("serve", "now serving model version %" PRId64, mkt_serve_version(sv->model));
         }
     }
-    mkt_serve_stop_workers(comm);
+    mkt_serve_stop_workers(sv->comm);
     mkt_log("serve", "stopped after %" PRId64 " requests (%" PRId64 " errors)", st->requests, st->errors);
     free(batch);
     free(work);
     free(origin);
     free(results);
-    free(st);
-    return MKT_EXIT_OK;
 }
 
 static void write_ready_file(const char *path, const char *endpoint)
@@ -358,6 +605,57 @@ static void write_ready_file(const char *path, const char *endpoint)
         mkt_fail("serve: cannot write --ready-file %s: %s", path, strerror(errno));
 }
 
+/* Rank 0: create the sockets (ZAP first, so no CURVE handshake can miss it) and bind. */
+static void open_sockets(const mkt_gateway_options *opt, const curve_config *curve, void **ctx, void **sock,
+                         void **zap, char *endpoint, size_t eplen, char *why, size_t whylen)
+{
+    *ctx = zmq_ctx_new();
+    if (!*ctx)
+        mkt_fail_zmq("zmq_ctx_new", __FILE__, __LINE__);
+    int linger = 0, hwm = (int)opt->hwm;
+    if (curve->on) {
+        *zap = zmq_socket(*ctx, ZMQ_REP);
+        if (!*zap)
+            mkt_fail_zmq("zmq_socket", __FILE__, __LINE__);
+        MKT_ZMQ(zmq_setsockopt(*zap, ZMQ_LINGER, &linger, sizeof linger));
+        MKT_ZMQ(zmq_bind(*zap, ZAP_ENDPOINT));
+    }
+    *sock = zmq_socket(*ctx, ZMQ_ROUTER);
+    if (!*sock)
+        mkt_fail_zmq("zmq_socket", __FILE__, __LINE__);
+    int64_t frame = opt->max_frame;
+    MKT_ZMQ(zmq_setsockopt(*sock, ZMQ_LINGER, &linger, sizeof linger));
+    MKT_ZMQ(zmq_setsockopt(*sock, ZMQ_RCVHWM, &hwm, sizeof hwm));
+    MKT_ZMQ(zmq_setsockopt(*sock, ZMQ_SNDHWM, &hwm, sizeof hwm));
+    MKT_ZMQ(zmq_setsockopt(*sock, ZMQ_MAXMSGSIZE, &frame, sizeof frame));
+    if (curve->on) {
+        int one = 1;
+        MKT_ZMQ(zmq_setsockopt(*sock, ZMQ_CURVE_SERVER, &one, sizeof one));
+        MKT_ZMQ(zmq_setsockopt(*sock, ZMQ_CURVE_SECRETKEY, curve->secret, 40));
+        MKT_ZMQ(zmq_setsockopt(*sock, ZMQ_ZAP_DOMAIN, "mkt", 3));
+    }
+    if (zmq_bind(*sock, opt->bind) != 0) {
+        snprintf(why, whylen, "serve: cannot bind %s: %s", opt->bind, zmq_strerror(zmq_errno()));
+        return;
+    }
+    size_t len = eplen;
+    MKT_ZMQ(zmq_getsockopt(*sock, ZMQ_LAST_ENDPOINT, endpoint, &len));
+    if (!curve->on && !strstr(endpoint, "//127.") && !strstr(endpoint, "//[::1]") && strncmp(endpoint, "ipc:", 4) &&
+        strncmp(endpoint, "inproc:", 7))
+        mkt_log("serve", "warning: %s is reachable from other hosts and the connection is not encrypted "
+                "(see --curve-secret-key)", endpoint);
+}
+
+static void close_sockets(void *ctx, void *sock, void *zap)
+{
+    if (sock)
+        zmq_close(sock);
+    if (zap)
+        zmq_close(zap);
+    if (ctx)
+        zmq_ctx_term(ctx);
+}
+
 int mkt_gateway_run(const mkt_gateway_options *opt, MPI_Comm comm)
 {
     int rank, nranks;
@@ -367,73 +665,130 @@ int mkt_gateway_run(const mkt_gateway_options *opt, MPI_Comm comm)
         mkt_fail_all(MKT_EXIT_USAGE, "serve: --store STORE.h5 and --models MODEL.h5 are required");
     if (opt->token_file && opt->allow_shutdown)
         mkt_fail_all(MKT_EXIT_USAGE, "serve: --allow-shutdown and --token-file exclude each other");
-    /* The token is checked on rank 0 and the verdict broadcast, so every rank stops together. */
+    if (opt->max_frame < opt->max_message)
+        mkt_fail_all(MKT_EXIT_USAGE, "serve: --max-frame (%" PRId64 ") must be at least --max-message (%" PRId64 ")",
+                     opt->max_frame, opt->max_message);
+    /* The token and keys are checked on rank 0 and the verdict broadcast, so every rank stops together. */
     char why[1024] = "";
     char *token = NULL;
+    curve_config curve;
+    memset(&curve, 0, sizeof curve);
     if (rank == 0 && opt->token_file)
-        token = read_token(opt->token_file, why, sizeof why);
+        token = read_line_file("token-file", opt->token_file, 1, why, sizeof why);
+    if (rank == 0 && !why[0])
+        setup_curve(opt, &curve, why, sizeof why);
     MKT_MPI(MPI_Bcast(why, sizeof why, MPI_CHAR, 0, comm));
     if (why[0])
         mkt_fail_all(MKT_EXIT_USAGE, "%s", why);
 
-    mkt_serve_model *model = mkt_serve_model_open(opt->store, opt->models, comm);
+    mkt_serve_model *model = mkt_serve_model_open(opt->store, opt->models, opt->strategy, comm);
 
-    void *ctx = NULL, *sock = NULL;
+    void *ctx = NULL, *sock = NULL, *zap = NULL;
     char endpoint[512] = "";
-    if (rank == 0) {
-        ctx = zmq_ctx_new();
-        if (!ctx)
-            mkt_fail_zmq("zmq_ctx_new", __FILE__, __LINE__);
-        sock = zmq_socket(ctx, ZMQ_ROUTER);
-        if (!sock)
-            mkt_fail_zmq("zmq_socket", __FILE__, __LINE__);
-        int linger = 0, hwm = 1000;
-        int64_t cap = opt->max_message * 64 > 8 << 20 ? opt->max_message * 64 : 8 << 20;
-        MKT_ZMQ(zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger));
-        MKT_ZMQ(zmq_setsockopt(sock, ZMQ_RCVHWM, &hwm, sizeof hwm));
-        MKT_ZMQ(zmq_setsockopt(sock, ZMQ_SNDHWM, &hwm, sizeof hwm));
-        MKT_ZMQ(zmq_setsockopt(sock, ZMQ_MAXMSGSIZE, &cap, sizeof cap));
-        if (zmq_bind(sock, opt->bind) != 0) {
-            snprintf(why, sizeof why, "serve: cannot bind %s: %s", opt->bind, zmq_strerror(zmq_errno()));
-        } else {
-            size_t len = sizeof endpoint;
-            MKT_ZMQ(zmq_getsockopt(sock, ZMQ_LAST_ENDPOINT, endpoint, &len));
-            if (!strstr(endpoint, "//127.") && !strstr(endpoint, "//[::1]") && strncmp(endpoint, "ipc:", 4) &&
-                strncmp(endpoint, "inproc:", 7))
-                mkt_log("serve", "warning: %s is reachable from other hosts and the protocol has no encryption",
-                        endpoint);
-        }
-    }
+    if (rank == 0)
+        open_sockets(opt, &curve, &ctx, &sock, &zap, endpoint, sizeof endpoint, why, sizeof why);
     MKT_MPI(MPI_Bcast(why, sizeof why, MPI_CHAR, 0, comm));
     if (why[0]) {
-        if (rank == 0) {
-            zmq_close(sock);
-            zmq_ctx_term(ctx);
-        }
+        close_sockets(ctx, sock, zap);
         mkt_serve_model_close(model);
         mkt_fail_all(MKT_EXIT_ERROR, "%s", why);
     }
-    int status = MKT_EXIT_OK;
     if (rank == 0) {
-        mkt_log("serve", "serving on %s with %d ranks", endpoint, nranks);
+        mkt_log("serve", "serving on %s with %d ranks%s", endpoint, nranks, curve.on ? " (CURVE)" : "");
+        if (curve.on)
+            mkt_log("serve", "server public key %s", curve.public_key);
         if (opt->ready_file)
             write_ready_file(opt->ready_file, endpoint);
-        status = serve_rank0(opt, token, sock, model, comm, nranks);
-        zmq_close(sock);
-        zmq_ctx_term(ctx);
+        gateway_stats *st = mkt_xcalloc(1, sizeof *st);
+        st->start = mkt_now();
+        server sv = {opt, token, &curve, sock, zap, model, comm, nranks, st, 0};
+        serve_rank0(&sv);
+        free(st);
+        close_sockets(ctx, sock, zap);
         if (opt->ready_file)
             unlink(opt->ready_file);
     } else {
         mkt_serve_worker_loop(model, comm);
     }
     free(token);
+    free(curve.allowed);
     mkt_serve_model_close(model);
-    return status;
+    return MKT_EXIT_OK;
+}
+
+/* ---------- keys ---------- */
+
+static int write_key_file(const char *dir, const char *name, const char *key, int secret)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, secret ? 0600 : 0644);
+    if (fd < 0 || (secret && fchmod(fd, 0600) != 0)) {
+        fprintf(stderr, "mkt serve --gen-keys: cannot write %s: %s\n", path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    char line[64];
+    int n = snprintf(line, sizeof line, "%s\n", key);
+    int ok = write(fd, line, (size_t)n) == n;
+    ok &= close(fd) == 0;
+    if (!ok)
+        fprintf(stderr, "mkt serve --gen-keys: cannot write %s: %s\n", path, strerror(errno));
+    return ok ? 0 : -1;
+}
+
+int mkt_gateway_gen_keys(const char *dir)
+{
+    if (!zmq_has("curve")) {
+        fprintf(stderr, "mkt serve --gen-keys: this libzmq is built without CURVE support\n");
+        return MKT_EXIT_ERROR;
+    }
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+        fprintf(stderr, "mkt serve --gen-keys: cannot create %s: %s\n", dir, strerror(errno));
+        return MKT_EXIT_ERROR;
+    }
+    char spub[41], ssec[41], cpub[41], csec[41];
+    if (zmq_curve_keypair(spub, ssec) != 0 || zmq_curve_keypair(cpub, csec) != 0) {
+        fprintf(stderr, "mkt serve --gen-keys: zmq_curve_keypair: %s\n", zmq_strerror(zmq_errno()));
+        return MKT_EXIT_ERROR;
+    }
+    if (write_key_file(dir, "server.key", ssec, 1) || write_key_file(dir, "server.pub", spub, 0) ||
+        write_key_file(dir, "client.key", csec, 1) || write_key_file(dir, "client.pub", cpub, 0) ||
+        write_key_file(dir, "clients.pub", cpub, 0))
+        return MKT_EXIT_ERROR;
+    printf("wrote %s/server.key (secret), server.pub, client.key (secret), client.pub and clients.pub "
+           "(the allowed client keys)\n", dir);
+    return MKT_EXIT_OK;
 }
 
 /* ---------- mkt query ---------- */
 
-int mkt_gateway_query(const char *endpoint, const char *request, int64_t timeout_ms)
+static int client_curve(void *sock, const char *server_key, const char *client_key)
+{
+    char why[1024] = "", spub[41], csec[41], cpub[41];
+    if (!server_key && !client_key)
+        return 0;
+    if (!server_key || !client_key) {
+        fprintf(stderr, "mkt query: --curve-server-key and --curve-client-key go together\n");
+        return -1;
+    }
+    if (read_key("curve-server-key", server_key, 0, spub, why, sizeof why) ||
+        read_key("curve-client-key", client_key, 1, csec, why, sizeof why)) {
+        fprintf(stderr, "mkt query%s\n", why + strlen("serve"));
+        return -1;
+    }
+    if (zmq_curve_public(cpub, csec) != 0 || zmq_setsockopt(sock, ZMQ_CURVE_SERVERKEY, spub, 40) != 0 ||
+        zmq_setsockopt(sock, ZMQ_CURVE_PUBLICKEY, cpub, 40) != 0 ||
+        zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, csec, 40) != 0) {
+        fprintf(stderr, "mkt query: cannot set the CURVE keys: %s\n", zmq_strerror(zmq_errno()));
+        return -1;
+    }
+    return 0;
+}
+
+int mkt_gateway_query(const char *endpoint, const char *request, int64_t timeout_ms, const char *server_key,
+                      const char *client_key)
 {
     void *ctx = zmq_ctx_new();
     void *sock = ctx ? zmq_socket(ctx, ZMQ_DEALER) : NULL;
@@ -444,7 +799,9 @@ int mkt_gateway_query(const char *endpoint, const char *request, int64_t timeout
     int linger = 0;
     zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger);
     int status = MKT_EXIT_ERROR;
-    if (zmq_connect(sock, endpoint) != 0) {
+    if (client_curve(sock, server_key, client_key) != 0) {
+        /* message printed */
+    } else if (zmq_connect(sock, endpoint) != 0) {
         fprintf(stderr, "mkt query: cannot connect to %s: %s\n", endpoint, zmq_strerror(zmq_errno()));
     } else if (zmq_setsockopt(sock, ZMQ_SNDTIMEO, &(int){(int)timeout_ms}, sizeof(int)) != 0 ||
                zmq_send(sock, request, strlen(request), 0) < 0) {
@@ -453,8 +810,8 @@ int mkt_gateway_query(const char *endpoint, const char *request, int64_t timeout
         zmq_pollitem_t item = {sock, 0, ZMQ_POLLIN, 0};
         int rc = zmq_poll(&item, 1, (long)timeout_ms);
         if (rc <= 0) {
-            fprintf(stderr, "mkt query: no reply from %s within %" PRId64 " ms (is mkt serve running there?)\n",
-                    endpoint, timeout_ms);
+            fprintf(stderr, "mkt query: no reply from %s within %" PRId64 " ms (is mkt serve running there%s?)\n",
+                    endpoint, timeout_ms, server_key ? ", with this client key allowed" : "");
         } else {
             zmq_msg_t reply;
             zmq_msg_init(&reply);

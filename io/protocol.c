@@ -17,7 +17,8 @@
 static const char *const op_names[MKT_OP_COUNT] = {
     [MKT_OP_NONE] = "", [MKT_OP_PING] = "ping", [MKT_OP_STATS] = "stats",
     [MKT_OP_UPLIFT] = "uplift", [MKT_OP_SEGMENT] = "segment", [MKT_OP_SCORE] = "score",
-    [MKT_OP_RECOMMEND] = "recommend", [MKT_OP_SIMILAR] = "similar", [MKT_OP_SHUTDOWN] = "shutdown"};
+    [MKT_OP_RECOMMEND] = "recommend", [MKT_OP_SIMILAR] = "similar", [MKT_OP_SHUTDOWN] = "shutdown",
+    [MKT_OP_PROPENSITY] = "propensity", [MKT_OP_STRATEGY] = "strategy", [MKT_OP_RELOAD] = "reload"};
 
 /* Fields each op accepts besides "op" and "id"; a NULL-terminated list. */
 static const char *const *op_fields(mkt_op op)
@@ -28,9 +29,13 @@ static const char *const *op_fields(mkt_op op)
     static const char *const user_k[] = {"user", "k", NULL};
     static const char *const item_k[] = {"item", "k", NULL};
     static const char *const token[] = {"token", NULL};
+    static const char *const reload[] = {"token", "models", "strategy", NULL};
     switch (op) {
     case MKT_OP_UPLIFT:
-    case MKT_OP_SEGMENT: return user;
+    case MKT_OP_SEGMENT:
+    case MKT_OP_PROPENSITY:
+    case MKT_OP_STRATEGY: return user;
+    case MKT_OP_RELOAD: return reload;
     case MKT_OP_SCORE: return user_item;
     case MKT_OP_RECOMMEND: return user_k;
     case MKT_OP_SIMILAR: return item_k;
@@ -136,6 +141,25 @@ static int get_id_field(json_t *obj, const char *field, mkt_request *r, char **o
     return 0;
 }
 
+/* An optional file name (reload): a string of 1..MKT_PROTO_MAX_PATH bytes, no control characters. */
+static int get_path_field(json_t *obj, const char *field, mkt_request *r, char **out)
+{
+    json_t *v = json_object_get(obj, field);
+    if (!v)
+        return 0;
+    if (!json_is_string(v)) {
+        refuse(r, "bad_type", "field '%s' must be a string (a file name)", field);
+        return -1;
+    }
+    const char *s = json_string_value(v);
+    if (!*s || strlen(s) > MKT_PROTO_MAX_PATH || mkt_proto_has_control(s) || strlen(s) != json_string_length(v)) {
+        refuse(r, "bad_value", "field '%s' must be a file name of 1 to 1024 printable bytes", field);
+        return -1;
+    }
+    *out = strdup(s);
+    return 0;
+}
+
 static void parse_request(json_t *obj, const mkt_proto_limits *lim, mkt_request *r)
 {
     memset(r, 0, sizeof *r);
@@ -192,7 +216,8 @@ static void parse_request(json_t *obj, const mkt_proto_limits *lim, mkt_request 
             return;
         }
     }
-    if ((op == MKT_OP_UPLIFT || op == MKT_OP_SEGMENT || op == MKT_OP_SCORE || op == MKT_OP_RECOMMEND) &&
+    if ((op == MKT_OP_UPLIFT || op == MKT_OP_SEGMENT || op == MKT_OP_SCORE || op == MKT_OP_RECOMMEND ||
+         op == MKT_OP_PROPENSITY || op == MKT_OP_STRATEGY) &&
         get_id_field(obj, "user", r, &r->user))
         return;
     if ((op == MKT_OP_SCORE || op == MKT_OP_SIMILAR) && get_id_field(obj, "item", r, &r->item))
@@ -219,6 +244,8 @@ static void parse_request(json_t *obj, const mkt_proto_limits *lim, mkt_request 
         }
         r->token = strdup(json_string_value(tok));
     }
+    if (get_path_field(obj, "models", r, &r->models) || get_path_field(obj, "strategy", r, &r->strategy))
+        return;
     r->op = op;
 }
 
@@ -300,6 +327,8 @@ void mkt_proto_message_free(mkt_proto_message *m)
         free(m->requests[i].user);
         free(m->requests[i].item);
         free(m->requests[i].token);
+        free(m->requests[i].models);
+        free(m->requests[i].strategy);
     }
     free(m->requests);
     memset(m, 0, sizeof *m);

@@ -25,11 +25,16 @@ typedef enum {
     MKT_OP_RECOMMEND,
     MKT_OP_SIMILAR,
     MKT_OP_SHUTDOWN,
+    MKT_OP_PROPENSITY,
+    MKT_OP_STRATEGY,
+    MKT_OP_RELOAD,
     MKT_OP_COUNT
 } mkt_op;
 
 /* Longest accepted id, user, item or token string, in bytes. */
 #define MKT_PROTO_MAX_STRING 256
+/* Longest accepted file name (reload's models and strategy), in bytes. */
+#define MKT_PROTO_MAX_PATH 1024
 #define MKT_PROTO_DEFAULT_K 10
 
 typedef struct {
@@ -44,7 +49,8 @@ typedef struct {
     mkt_op op;
     json_t *id;         /* the client's id (string, integer or null), echoed; never NULL */
     char *user, *item;  /* as sent (integers are turned into decimal text) */
-    char *token;        /* shutdown token, NULL when absent */
+    char *token;        /* operator token (shutdown, reload), NULL when absent */
+    char *models, *strategy; /* reload: files to load, NULL when absent */
     int64_t k;
     const char *code;   /* error code (static string) when op == MKT_OP_NONE */
     char message[160];

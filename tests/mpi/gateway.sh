@@ -54,7 +54,17 @@ st=$?
 set -e
 [ "$st" -eq 1 ] && grep -q "no reply" qerr.txt || fail "query to nowhere: status $st, $(cat qerr.txt)"
 
-# the python client (same as docs/protocol.md) plus checks against the model file
+# the ten-line client of docs/protocol.md, as a user runs it
+user0=$("$PY" -c "import h5py; print(h5py.File('shop.h5','r')['ids/users'][17].decode())")
+"$PY" "$SRC/docs/python_client.py" ready "$user0" >client.txt || fail "docs/python_client.py failed"
+"$PY" - "$NP" <<'PY' || fail "docs/python_client.py printed: $(cat client.txt)"
+import json, sys
+ping, pair = [json.loads(l) for l in open("client.txt")]
+assert ping == {"id": 1, "op": "ping", "pong": True, "ranks": int(sys.argv[1])}, ping
+assert pair[0]["op"] == "uplift" and pair[1]["op"] == "segment" and "segment" in pair[1], pair
+PY
+
+# checks against the model file
 NP=$NP ENDPOINT=$endpoint TOKEN=$(cat token) timeout 60 "$PY" - <<'PY'
 import json, os, zmq, h5py, numpy as np
 
@@ -102,6 +112,16 @@ sc = mu + bu[u] + bi + Q @ P[u]
 want = [i for i in sorted(range(len(items)), key=lambda i: (-sc[i], i)) if i not in bought][:7]
 r = ask({"op": "recommend", "user": users[u], "k": 7})
 assert [items.index(x["item"]) for x in r["items"]] == want and r["cold_start"] is False, (r, want)
+# several recommends in one message are scored together (one sweep of each item block): same answers
+def top(v, k):
+    i0, i1 = ind[v], ind[v + 1]; b = set(s["events/by_user/item"][i0:i1][s["events/by_user/type"][i0:i1] == 4].tolist())
+    scv = mu + bu[v] + bi + Q @ P[v]
+    return [items[i] for i in sorted(range(len(items)), key=lambda i: (-scv[i], i)) if i not in b][:k]
+vs = [0, 3, 999, 1500, 1999, u]
+r = ask([{"op": "recommend", "user": users[v], "k": 2 + v % 9} for v in vs])
+for v, x in zip(vs, r):
+    assert [e["item"] for e in x["items"]] == top(v, 2 + v % 9), (v, x)
+    assert abs(x["items"][0]["score"] - (mu + bu[v] + bi[items.index(x["items"][0]["item"])] + P[v] @ Q[items.index(x["items"][0]["item"])])) < 1e-9
 r = ask({"op": "recommend", "user": "brand-new-user", "k": 3})
 assert r["cold_start"] is True and len(r["items"]) == 3, r
 r = ask({"op": "similar", "item": items[5], "k": 4})

@@ -187,12 +187,52 @@ static void test_helpers(void **state)
     mkt_proto_message_free(&m);
 }
 
+/* The ops added for propensity, strategy and reload: their fields, types and values. */
+static void test_new_ops(void **state)
+{
+    (void)state;
+    mkt_proto_message m;
+    const char *t = "{\"op\":\"propensity\",\"user\":\"u7\"}";
+    assert_string_equal(code_of(t, strlen(t), 0, &m), "");
+    assert_int_equal(m.requests[0].op, MKT_OP_PROPENSITY);
+    assert_string_equal(m.requests[0].user, "u7");
+    mkt_proto_message_free(&m);
+    t = "{\"op\":\"strategy\",\"user\":12}";
+    assert_string_equal(code_of(t, strlen(t), 0, &m), "");
+    assert_int_equal(m.requests[0].op, MKT_OP_STRATEGY);
+    assert_string_equal(m.requests[0].user, "12");
+    mkt_proto_message_free(&m);
+    t = "{\"op\":\"reload\",\"token\":\"s\",\"models\":\"/data/m.h5\",\"strategy\":\"st.h5\"}";
+    assert_string_equal(code_of(t, strlen(t), 0, &m), "");
+    assert_int_equal(m.requests[0].op, MKT_OP_RELOAD);
+    assert_string_equal(m.requests[0].models, "/data/m.h5");
+    assert_string_equal(m.requests[0].strategy, "st.h5");
+    assert_string_equal(m.requests[0].token, "s");
+    mkt_proto_message_free(&m);
+    t = "{\"op\":\"reload\"}";
+    assert_string_equal(code_of(t, strlen(t), 0, &m), "");
+    assert_null(m.requests[0].models);
+    assert_null(m.requests[0].token);
+    mkt_proto_message_free(&m);
+    expect_code("{\"op\":\"propensity\"}", "missing_field");
+    expect_code("{\"op\":\"strategy\",\"user\":[1]}", "bad_type");
+    expect_code("{\"op\":\"propensity\",\"user\":\"u\",\"k\":3}", "unknown_field");
+    expect_code("{\"op\":\"reload\",\"models\":1}", "bad_type");
+    expect_code("{\"op\":\"reload\",\"models\":\"\"}", "bad_value");
+    expect_code("{\"op\":\"reload\",\"strategy\":\"a\\nb\"}", "bad_value");
+    expect_code("{\"op\":\"reload\",\"user\":\"u\"}", "unknown_field");
+    char big[1200 + 64];
+    snprintf(big, sizeof big, "{\"op\":\"reload\",\"models\":\"%01100d\"}", 0);
+    expect_code(big, "bad_value");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_valid_requests), cmocka_unit_test(test_batch),
         cmocka_unit_test(test_malformed),      cmocka_unit_test(test_sizes),
         cmocka_unit_test(test_binary_garbage), cmocka_unit_test(test_helpers),
+        cmocka_unit_test(test_new_ops),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
