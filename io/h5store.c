@@ -4,14 +4,24 @@
  * validating files before any stage reads them, collective block writes,
  * independent block reads, attributes.  It does not know what the datasets
  * mean: the stages (ingest, gen, features, models) decide the layout,
- * documented in docs/store.md. */
+ * documented in docs/store.md.
+ *
+ * Writes are crash- and fault-safe: a file is only ever written under
+ * PATH.tmp, fsync'd, renamed onto PATH and its directory fsync'd, so PATH is
+ * either the old complete file or the new complete one.  A write that fails
+ * (disk full, read-only file system, I/O error) ends the job with a message
+ * naming the file and the operating system's reason. */
+#define _GNU_SOURCE /* copy_file_range */
 #include "h5store.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -26,6 +36,85 @@ static hid_t mpio_fapl(MPI_Comm comm)
     hid_t fapl = MKT_H5(H5Pcreate(H5P_FILE_ACCESS));
     MKT_H5(H5Pset_fapl_mpio(fapl, comm, MPI_INFO_NULL));
     return fapl;
+}
+
+/* The directory part of path (static buffer). */
+static const char *dir_of(const char *path)
+{
+    static char buf[4096];
+    snprintf(buf, sizeof buf, "%s", path);
+    return dirname(buf);
+}
+
+static herr_t first_error(unsigned n, const H5E_error2_t *err, void *data);
+
+/* Why a write into the file behind loc failed: the OS error when there is
+ * one (errno as left by the failed call, or a full file system seen with
+ * statvfs), else HDF5's innermost message. */
+static void write_failure_reason(hid_t loc, int saved_errno, char *fname, size_t flen, char *why, size_t wlen)
+{
+    snprintf(fname, flen, "?");
+    if (loc >= 0 && H5Fget_name(loc, fname, flen) < 0)
+        snprintf(fname, flen, "?");
+    struct statvfs vfs;
+    int full = statvfs(dir_of(fname), &vfs) == 0 && (uint64_t)vfs.f_bavail * vfs.f_frsize < ((uint64_t)1 << 16);
+    switch (saved_errno) {
+    case ENOSPC: case EDQUOT: case EROFS: case EACCES: case EPERM: case EIO: case EFBIG: case EBADF:
+        snprintf(why, wlen, "%s", strerror(saved_errno));
+        return;
+    default:
+        break;
+    }
+    if (full) {
+        snprintf(why, wlen, "%s", strerror(ENOSPC));
+        return;
+    }
+    char msg[256] = "";
+    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, first_error, msg);
+    snprintf(why, wlen, "HDF5: %s", msg[0] ? msg : "write failed");
+}
+
+/* End the job when a write call into the file behind loc failed (rc < 0). */
+#define CHECK_WRITE(call, loc, what)                                                                         \
+    do {                                                                                                     \
+        errno = 0;                                                                                           \
+        hid_t rc_ = (hid_t)(call);                                                                           \
+        if (rc_ < 0)                                                                                         \
+            write_failed((loc), errno, (what));                                                              \
+    } while (0)
+
+static _Noreturn void write_failed(hid_t loc, int saved_errno, const char *what)
+{
+    char fname[1024], why[512], final[1024], obj[600];
+    if (!what) { /* the object's own path, e.g. a dataset being written */
+        char name[512] = "?";
+        H5Iget_name(loc, name, sizeof name);
+        snprintf(obj, sizeof obj, "%s", name);
+        what = obj;
+    }
+    write_failure_reason(loc, saved_errno, fname, sizeof fname, why, sizeof why);
+    size_t n = strlen(fname);
+    if (n > 4 && !strcmp(fname + n - 4, ".tmp")) {
+        /* mkt only writes under temporary names: drop the partial file (it
+         * may be what filled the disk); the real one is untouched */
+        snprintf(final, sizeof final, "%.*s", (int)(n - 4), fname);
+        unlink(fname);
+        mkt_fail("cannot write %s to %s: %s; %s is unchanged", what, fname, why, final);
+    }
+    mkt_fail("cannot write %s to %s: %s", what, fname, why);
+}
+
+/* Rank-local. fsync a file (or, with dir = 1, a directory); 0 or errno. */
+static int fsync_path(const char *path, int dir)
+{
+    int fd = open(path, dir ? O_RDONLY | O_DIRECTORY : O_RDONLY);
+    if (fd < 0)
+        return errno;
+    int rc = fsync(fd) == 0 ? 0 : errno;
+    if (rc == EINVAL || rc == EROFS) /* file systems that cannot sync (or need not) */
+        rc = 0;
+    close(fd);
+    return rc;
 }
 
 void mkt_h5_create(mkt_h5out *out, const char *path, const char *kind, MPI_Comm comm)
@@ -63,15 +152,35 @@ void mkt_h5_create(mkt_h5out *out, const char *path, const char *kind, MPI_Comm 
 
 void mkt_h5_commit(mkt_h5out *out)
 {
-    MKT_H5(H5Fflush(out->file, H5F_SCOPE_GLOBAL));
-    MKT_H5(H5Fclose(out->file));
+    CHECK_WRITE(H5Fflush(out->file, H5F_SCOPE_GLOBAL), out->file, "the file's metadata");
+    errno = 0;
+    if (H5Fclose(out->file) < 0) {
+        int e = errno;
+        char why[512], fname[1024];
+        write_failure_reason(-1, e, fname, sizeof fname, why, sizeof why);
+        unlink(out->tmp_path);
+        mkt_fail("cannot write %s (closing it): %s; %s is unchanged", out->tmp_path, why, out->final_path);
+    }
     out->file = -1;
     MKT_MPI(MPI_Barrier(out->comm));
     int ok = 1;
-    char why[512] = "";
-    if (mkt_rank() == 0 && rename(out->tmp_path, out->final_path) != 0) {
-        ok = 0;
-        snprintf(why, sizeof why, "cannot rename %s to %s: %s", out->tmp_path, out->final_path, strerror(errno));
+    char why[1024] = "";
+    if (mkt_rank() == 0) {
+        /* data on disk before the name points at it; then the name itself */
+        int e = fsync_path(out->tmp_path, 0);
+        if (e) {
+            ok = 0;
+            snprintf(why, sizeof why, "cannot write %s (fsync): %s; %s is unchanged", out->tmp_path, strerror(e),
+                     out->final_path);
+        } else if (rename(out->tmp_path, out->final_path) != 0) {
+            ok = 0;
+            snprintf(why, sizeof why, "cannot rename %s to %s: %s", out->tmp_path, out->final_path,
+                     strerror(errno));
+        } else if ((e = fsync_path(dir_of(out->final_path), 1)) != 0) {
+            ok = 0;
+            snprintf(why, sizeof why, "renamed %s to %s but cannot sync its directory: %s", out->tmp_path,
+                     out->final_path, strerror(e));
+        }
     }
     MKT_MPI(MPI_Bcast(&ok, 1, MPI_INT, 0, out->comm));
     if (!ok) {
@@ -139,6 +248,8 @@ static int diagnose(const char *path, char *why, size_t len)
     return ok;
 }
 
+int mkt_h5_check(const char *path, char *why, size_t len) { return diagnose(path, why, len); }
+
 hid_t mkt_h5_open(const char *path, int rw, MPI_Comm comm)
 {
     int ok = 1;
@@ -196,7 +307,8 @@ static void write_pieces(hid_t dset, hid_t type, const void *data, int64_t offse
         }
         const char *src = count > 0 ? (const char *)data + start * row_bytes : NULL;
         static const char dummy[16];
-        MKT_H5(H5Dwrite(dset, type, mspace, fspace, dxpl, src ? (const void *)src : (const void *)dummy));
+        CHECK_WRITE(H5Dwrite(dset, type, mspace, fspace, dxpl, src ? (const void *)src : (const void *)dummy),
+                    dset, NULL);
         MKT_H5(H5Sclose(mspace));
     }
     MKT_H5(H5Sclose(fspace));
@@ -209,12 +321,15 @@ void mkt_h5_write_rows_at(hid_t loc, const char *name, hid_t type, const void *d
     hsize_t dims[2] = {(hsize_t)total_rows, (hsize_t)(cols > 0 ? cols : 1)};
     hid_t space = MKT_H5(H5Screate_simple(cols > 0 ? 2 : 1, dims, NULL));
     hid_t lcpl = group_lcpl();
-    hid_t dset = MKT_H5(H5Dcreate2(loc, name, type, space, lcpl, H5P_DEFAULT, H5P_DEFAULT));
+    errno = 0;
+    hid_t dset = H5Dcreate2(loc, name, type, space, lcpl, H5P_DEFAULT, H5P_DEFAULT);
+    if (dset < 0)
+        write_failed(loc, errno, name);
     MKT_H5(H5Pclose(lcpl));
     MKT_H5(H5Sclose(space));
     if (total_rows > 0)
         write_pieces(dset, type, data, offset, local_rows, cols, comm);
-    MKT_H5(H5Dclose(dset));
+    CHECK_WRITE(H5Dclose(dset), loc, name);
     mkt_h5_attr_set_int(loc, name, "schema_version", MKT_SCHEMA_VERSION);
 }
 
@@ -365,9 +480,12 @@ static void attr_write(hid_t loc, const char *path, const char *name, hid_t type
     if (H5Aexists_by_name(loc, path, name, H5P_DEFAULT) > 0)
         MKT_H5(H5Adelete_by_name(loc, path, name, H5P_DEFAULT));
     hid_t space = MKT_H5(H5Screate(H5S_SCALAR));
-    hid_t attr = MKT_H5(H5Acreate_by_name(loc, path, name, type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
-    MKT_H5(H5Awrite(attr, type, v));
-    MKT_H5(H5Aclose(attr));
+    errno = 0;
+    hid_t attr = H5Acreate_by_name(loc, path, name, type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    if (attr < 0)
+        write_failed(loc, errno, name);
+    CHECK_WRITE(H5Awrite(attr, type, v), loc, name);
+    CHECK_WRITE(H5Aclose(attr), loc, name);
     MKT_H5(H5Sclose(space));
 }
 
@@ -464,9 +582,84 @@ void mkt_h5_move(hid_t loc, const char *from, const char *to)
 
 /* ---------- adding a group to a model file (see h5store.h) ---------- */
 
+/* Rank-local. Copy src to dst (created or truncated) and fsync it; 0 or
+ * errno, with *step naming what failed. */
+static int copy_file(const char *src, const char *dst, const char **step)
+{
+    *step = "open";
+    int in = open(src, O_RDONLY);
+    if (in < 0)
+        return errno;
+    *step = "create";
+    int out = open(dst, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (out < 0) {
+        int e = errno;
+        close(in);
+        return e;
+    }
+    int e = 0;
+    struct stat st;
+    if (fstat(in, &st) != 0) {
+        e = errno;
+        *step = "stat";
+    }
+    /* in-kernel copy when the file system offers it, else read/write */
+    off_t left = e ? 0 : st.st_size;
+    int plain = 0;
+    static char buf[1 << 16];
+    while (!e && left > 0) {
+        ssize_t n = -1;
+        if (!plain) {
+            n = copy_file_range(in, NULL, out, NULL, (size_t)(left < (1 << 30) ? left : (1 << 30)), 0);
+            if (n < 0 && (errno == ENOSYS || errno == EXDEV || errno == EINVAL || errno == EOPNOTSUPP)) {
+                plain = 1;
+                continue;
+            }
+        } else {
+            ssize_t r = read(in, buf, sizeof buf);
+            if (r < 0) {
+                e = errno;
+                *step = "read";
+                break;
+            }
+            if (r == 0)
+                break;
+            for (ssize_t done = 0; done < r;) {
+                ssize_t w = write(out, buf + done, (size_t)(r - done));
+                if (w < 0) {
+                    e = errno;
+                    break;
+                }
+                done += w;
+            }
+            n = e ? -1 : r;
+        }
+        if (n < 0) {
+            if (!e)
+                e = errno;
+            *step = "write";
+            break;
+        }
+        if (n == 0)
+            break;
+        left -= n;
+    }
+    if (!e && fsync(out) != 0 && errno != EINVAL) {
+        e = errno;
+        *step = "write (fsync)";
+    }
+    if (close(out) != 0 && !e) {
+        e = errno;
+        *step = "write (close)";
+    }
+    close(in);
+    return e;
+}
+
 void mkt_model_begin(mkt_model_writer *w, const char *path, const char *group, MPI_Comm comm)
 {
     memset(w, 0, sizeof *w);
+    w->file = -1;
     int rank, exists = 0;
     MKT_MPI(MPI_Comm_rank(comm, &rank));
     if (!path)
@@ -480,20 +673,50 @@ void mkt_model_begin(mkt_model_writer *w, const char *path, const char *group, M
         w->file = w->out.file;
         w->created = 1;
         snprintf(w->group, sizeof w->group, "%s", group);
-    } else {
-        w->file = mkt_h5_open(path, 1, comm);
-        snprintf(w->group, sizeof w->group, "%s.tmp", group);
-        mkt_h5_delete(w->file, w->group);
+        return;
     }
+    /* An existing model file is never written in place: it is checked,
+     * copied to PATH.tmp, the group replaced in the copy, and the copy
+     * renamed over PATH by mkt_model_end.  A failure at any point (directory
+     * not writable, disk full) leaves PATH as it was. */
+    size_t n = strlen(path) + 8;
+    w->out.final_path = mkt_xstrdup(path);
+    w->out.tmp_path = mkt_xmalloc(n);
+    snprintf(w->out.tmp_path, n, "%s.tmp", path);
+    w->out.comm = comm;
+    int ok = 1;
+    char why[1536] = "";
+    if (rank == 0) {
+        ok = diagnose(path, why, sizeof why);
+        const char *step = "";
+        int e = ok ? copy_file(path, w->out.tmp_path, &step) : 0;
+        if (e) {
+            ok = 0;
+            if (!strcmp(step, "open"))
+                snprintf(why, sizeof why, "cannot read %s: %s", path, strerror(e));
+            else
+                snprintf(why, sizeof why, "cannot %s %s (a copy of %s to update): %s; %s is unchanged", step,
+                         w->out.tmp_path, path, strerror(e), path);
+            if (strcmp(step, "create") != 0)
+                unlink(w->out.tmp_path);
+        }
+    }
+    MKT_MPI(MPI_Bcast(&ok, 1, MPI_INT, 0, comm));
+    if (!ok) {
+        MKT_MPI(MPI_Bcast(why, sizeof why, MPI_CHAR, 0, comm));
+        mkt_fail_all(MKT_EXIT_ERROR, "%s", why);
+    }
+    w->out.file = mkt_h5_open(w->out.tmp_path, 1, comm);
+    w->file = w->out.file;
+    snprintf(w->group, sizeof w->group, "%s.tmp", group);
+    mkt_h5_delete(w->file, w->group);
 }
 
 void mkt_model_end(mkt_model_writer *w, MPI_Comm comm)
 {
     (void)comm;
-    if (w->created) {
-        mkt_h5_commit(&w->out);
-    } else {
+    if (!w->created)
         mkt_h5_move(w->file, w->group, w->final_group);
-        mkt_h5_close(w->file);
-    }
+    mkt_h5_commit(&w->out);
+    w->file = -1;
 }

@@ -17,6 +17,7 @@
 
 #include <hdf5.h>
 #include <mpi.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define MKT_SCHEMA_VERSION 1
@@ -36,6 +37,10 @@ void mkt_h5_commit(mkt_h5out *out);
 /* Collective. Open an existing mkt file; rw = 1 for read-write. Checks that it
  * exists, is HDF5, is an mkt file of a schema this build reads. */
 hid_t mkt_h5_open(const char *path, int rw, MPI_Comm comm);
+/* Rank-local. Check that path is a readable mkt file of this schema without
+ * opening it for MPI-IO: 1 if so, else 0 with the reason (naming the path)
+ * in why. */
+int mkt_h5_check(const char *path, char *why, size_t len);
 /* Collective. Close a file opened with mkt_h5_open. */
 void mkt_h5_close(hid_t file);
 
@@ -81,10 +86,13 @@ void mkt_h5_move(hid_t loc, const char *from, const char *to);
 
 /* Model files.  Adding a group GROUP to a model file: when the file is missing it is created
  * (mkt_h5_create(..., "model")) and GROUP written directly, then committed;
- * when it exists it is opened read-write, GROUP.tmp written and moved onto
- * GROUP at the end.  Write under w->group. */
+ * when it exists it is copied to PATH.tmp, GROUP.tmp written in the copy and
+ * moved onto GROUP, and the copy fsync'd and renamed over PATH at the end.
+ * PATH itself is never opened for writing, so a failed write (unwritable
+ * directory, disk full) leaves the previous model file intact.  Write under
+ * w->group.  One writer per model file at a time. */
 typedef struct {
-    mkt_h5out out; /* used when created */
+    mkt_h5out out; /* the file being written (PATH.tmp) */
     hid_t file;
     int created;
     char group[512], final_group[512];

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "checkpoint.h"
 #include "dptrain.h"
 #include "features_stage.h"
 #include "h5store.h"
@@ -48,6 +49,7 @@ void mkt_propensity_options_init(mkt_propensity_options *o)
     o->valid_fraction = 0.2;
     o->seed = 1;
     o->progress = 1;
+    o->checkpoint_every = MKT_CKPT_EVERY_DEFAULT;
 }
 
 /* Held-out users: a pure function of (seed, user), so the same on any ranks. */
@@ -342,6 +344,135 @@ static void log_examples(const char *stage, const examples *e, int64_t cutoff, i
             e->users ? 100.0 * (double)c[2] / (double)e->users : 0.0);
 }
 
+/* ---------- checkpoints (docs/checkpoints.md) ---------- */
+
+/* The optimizer state's scalars, stored as two small double arrays (exact:
+ * the counters stay far below 2^53; NaN and infinity survive). */
+enum { SD_F, SD_BEST_VAL, SD_TRAIN_LOSS, SD_VAL_LOSS, SD_VAL_AUC, SD_N };
+enum { SI_EPOCH, SI_SINCE_BEST, SI_ADAM_T, SI_EXAMPLES, SI_COUNT, SI_HEAD, SI_EPOCHS_RUN, SI_BEST_EPOCH, SI_N };
+
+typedef struct {
+    mkt_ckpt *ck;
+    const mkt_ckpt_config *cfg;
+    json_t *history;
+    MPI_Comm comm;
+    int stopped; /* epoch at which a signal stopped training */
+} ckpt_hook;
+
+/* Collective. Everything mkt_dp_train needs to continue with the same bits. */
+static void write_state(ckpt_hook *h, const mkt_dp_state *st)
+{
+    mkt_h5out w;
+    hid_t f = mkt_ckpt_begin(h->ck, &w, "propensity", st->epoch, h->cfg, h->comm);
+    int64_t P = st->nparams, M = st->lbfgs_mem;
+    mkt_ckpt_write_full(f, "params", st->params, P, 0, h->comm);
+    mkt_ckpt_write_full(f, "best_params", st->best, P, 0, h->comm);
+    mkt_ckpt_write_full(f, "gradient", st->g, P, 0, h->comm);
+    mkt_ckpt_write_full(f, "moment1", st->v, P, 0, h->comm);
+    mkt_ckpt_write_full(f, "moment2", st->v2, P, 0, h->comm);
+    if (M > 0) {
+        mkt_ckpt_write_full(f, "lbfgs_s", st->lbfgs_s, M, P, h->comm);
+        mkt_ckpt_write_full(f, "lbfgs_y", st->lbfgs_y, M, P, h->comm);
+        mkt_ckpt_write_full(f, "lbfgs_rho", st->lbfgs_rho, M, 0, h->comm);
+    }
+    double sd[SD_N] = {st->f, st->best_val, st->train_loss, st->val_loss, st->val_auc};
+    double si[SI_N] = {st->epoch,       st->since_best,  (double)st->adam_t, (double)st->examples,
+                       st->lbfgs_count, st->lbfgs_head, st->epochs_run,     st->best_epoch};
+    mkt_ckpt_write_full(f, "state_reals", sd, SD_N, 0, h->comm);
+    mkt_ckpt_write_full(f, "state_counters", si, SI_N, 0, h->comm);
+    mkt_ckpt_write_json(f, "history", h->history, h->comm);
+    mkt_ckpt_commit(h->ck, &w);
+    mkt_log(STAGE_TRAIN, "checkpoint %s written at epoch %d", h->ck->path, st->epoch);
+}
+
+/* Collective. The state of a checkpoint opened by mkt_ckpt_open_resume. */
+static void read_state(hid_t f, const char *path, mkt_dp_state *st, json_t *history)
+{
+    int64_t P = st->nparams, M = st->lbfgs_mem;
+    mkt_ckpt_read_full(f, path, "params", st->params, P, 0);
+    mkt_ckpt_read_full(f, path, "best_params", st->best, P, 0);
+    mkt_ckpt_read_full(f, path, "gradient", st->g, P, 0);
+    mkt_ckpt_read_full(f, path, "moment1", st->v, P, 0);
+    mkt_ckpt_read_full(f, path, "moment2", st->v2, P, 0);
+    if (M > 0) {
+        mkt_ckpt_read_full(f, path, "lbfgs_s", st->lbfgs_s, M, P);
+        mkt_ckpt_read_full(f, path, "lbfgs_y", st->lbfgs_y, M, P);
+        mkt_ckpt_read_full(f, path, "lbfgs_rho", st->lbfgs_rho, M, 0);
+    }
+    double sd[SD_N], si[SI_N];
+    mkt_ckpt_read_full(f, path, "state_reals", sd, SD_N, 0);
+    mkt_ckpt_read_full(f, path, "state_counters", si, SI_N, 0);
+    st->f = sd[SD_F];
+    st->best_val = sd[SD_BEST_VAL];
+    st->train_loss = sd[SD_TRAIN_LOSS];
+    st->val_loss = sd[SD_VAL_LOSS];
+    st->val_auc = sd[SD_VAL_AUC];
+    st->epoch = (int)si[SI_EPOCH];
+    st->since_best = (int)si[SI_SINCE_BEST];
+    st->adam_t = (int64_t)si[SI_ADAM_T];
+    st->examples = (int64_t)si[SI_EXAMPLES];
+    st->lbfgs_count = (int)si[SI_COUNT];
+    st->lbfgs_head = (int)si[SI_HEAD];
+    st->epochs_run = (int)si[SI_EPOCHS_RUN];
+    st->best_epoch = (int)si[SI_BEST_EPOCH];
+    if (st->lbfgs_count < 0 || st->lbfgs_count > M || st->lbfgs_head < 0 || (M > 0 && st->lbfgs_head >= M))
+        mkt_fail_all(MKT_EXIT_ERROR, "checkpoint %s: bad L-BFGS counters (corrupt); delete it", path);
+    json_t *h = mkt_ckpt_read_json(f, path, "history");
+    if (!json_is_array(h))
+        mkt_fail_all(MKT_EXIT_ERROR, "checkpoint %s: history is not a list (corrupt); delete it", path);
+    json_array_extend(history, h);
+    json_decref(h);
+}
+
+static int epoch_hook(void *arg, const mkt_dp_state *st, int epochs)
+{
+    ckpt_hook *h = arg;
+    int act = mkt_ckpt_step(h->ck, st->epoch, epochs, h->comm);
+    if (act != MKT_CKPT_CONTINUE)
+        write_state(h, st);
+    if (act == MKT_CKPT_STOP) {
+        h->stopped = st->epoch;
+        return 1;
+    }
+    return 0;
+}
+
+/* Everything the trained weights depend on (epochs may differ on resume). */
+static void train_config(const mkt_propensity_options *o, const model_ctx *ctx, const mkt_dp_config *c,
+                         const examples *e, const char *group, int64_t cutoff, int64_t nparams,
+                         mkt_ckpt_config *cfg, MPI_Comm comm)
+{
+    int64_t n[3] = {e->nt, e->nv, e->positives_local};
+    MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, n, 3, MPI_INT64_T, MPI_SUM, comm));
+    mkt_ckpt_config_init(cfg);
+    mkt_ckpt_config_str(cfg, "state_layout", "propensity-1");
+    mkt_ckpt_config_path(cfg, "store", o->store);
+    mkt_ckpt_config_str(cfg, "features_group", group);
+    mkt_ckpt_config_int(cfg, "cutoff_ts", cutoff);
+    mkt_ckpt_config_int(cfg, "horizon_days", o->horizon_days);
+    mkt_ckpt_config_str(cfg, "model", ctx->mlp.hidden ? "mlp" : "logistic");
+    char hidden[64] = "";
+    for (int l = 0; l < ctx->mlp.hidden; l++)
+        snprintf(hidden + strlen(hidden), sizeof hidden - strlen(hidden), "%s%d", l ? "," : "", ctx->mlp.sizes[l]);
+    mkt_ckpt_config_str(cfg, "hidden", hidden);
+    mkt_ckpt_config_int(cfg, "parameters", nparams);
+    mkt_ckpt_config_str(cfg, "optimizer", o->optimizer);
+    mkt_ckpt_config_int(cfg, "batch", c->batch);
+    mkt_ckpt_config_double(cfg, "lr", c->lr);
+    mkt_ckpt_config_double(cfg, "l2", c->l2);
+    mkt_ckpt_config_double(cfg, "pos_weight", c->pos_weight);
+    mkt_ckpt_config_double(cfg, "valid_fraction", o->valid_fraction);
+    mkt_ckpt_config_int(cfg, "patience", c->patience);
+    mkt_ckpt_config_int(cfg, "lbfgs_memory", c->lbfgs_memory);
+    mkt_ckpt_config_int(cfg, "seed", (int64_t)o->seed);
+    /* the data, after the options (so a changed option is the key named) */
+    mkt_ckpt_config_int(cfg, "users", e->users);
+    mkt_ckpt_config_int(cfg, "features", e->d);
+    mkt_ckpt_config_int(cfg, "train_examples", n[0]);
+    mkt_ckpt_config_int(cfg, "validation_examples", n[1]);
+    mkt_ckpt_config_int(cfg, "positives", n[2]);
+}
+
 int mkt_propensity_train(const mkt_propensity_options *o, MPI_Comm comm, json_t *metrics)
 {
     double t0 = mkt_now();
@@ -396,8 +527,53 @@ int mkt_propensity_train(const mkt_propensity_options *o, MPI_Comm comm, json_t 
         mkt_mlp_init_params(&ctx.mlp, o->seed, params);
     mkt_dp_data train = {e.xt, e.yt, e.nt, e.d}, valid = {e.xv, e.yv, e.nv, e.d};
     json_t *history = json_array();
+
+    /* checkpoints: resume when asked and a matching one exists */
+    mkt_ckpt ck;
+    mkt_ckpt_init(&ck, STAGE_TRAIN, o->checkpoint, o->out, "propensity", o->checkpoint_every, o->resume);
+    mkt_ckpt_config cfg;
+    train_config(o, &ctx, &c, &e, group, cutoff, m.nparams, &cfg, comm);
+    mkt_ckpt_signals_install();
+    int start = 0;
+    mkt_dp_state saved;
+    memset(&saved, 0, sizeof saved);
+    hid_t cf = mkt_ckpt_open_resume(&ck, "propensity", &cfg, &start, comm);
+    if (cf >= 0) {
+        if (start > o->epochs)
+            mkt_fail_all(MKT_EXIT_USAGE, "checkpoint %s is at epoch %d, past --epochs %d", ck.path, start, o->epochs);
+        mkt_dp_state_alloc(&saved, m.nparams, c.optimizer == MKT_DP_LBFGS ? c.lbfgs_memory : 0);
+        read_state(cf, ck.path, &saved, history);
+        mkt_h5_close(cf);
+        if (saved.epoch != start)
+            mkt_fail_all(MKT_EXIT_ERROR, "checkpoint %s: state is at epoch %d, file says %d (corrupt); delete it",
+                         ck.path, saved.epoch, start);
+        c.resume = &saved;
+    }
+    ckpt_hook hook = {&ck, &cfg, history, comm, 0};
+    c.after_epoch = epoch_hook;
+    c.hook_arg = &hook;
+    if (metrics) {
+        mkt_metrics_set_str(metrics, "checkpoint", ck.path);
+        mkt_metrics_set_int(metrics, "resumed_from_epoch", start);
+    }
+
     mkt_dp_result res;
     mkt_dp_train(&m, &c, &train, &valid, params, &res, history, comm);
+    if (c.resume)
+        mkt_dp_state_free(&saved);
+    if (metrics)
+        mkt_metrics_set_int(metrics, "checkpoints_written", ck.written);
+    if (res.stopped) {
+        if (metrics)
+            mkt_metrics_set_int(metrics, "preempted_at_epoch", hook.stopped);
+        mkt_ckpt_preempted(&ck, hook.stopped);
+        json_decref(history);
+        mkt_ckpt_config_free(&cfg);
+        mkt_ckpt_free(&ck);
+        free(params);
+        examples_free(&e);
+        return MKT_EXIT_PREEMPTED;
+    }
 
     /* held-out quality of the kept parameters (identical on every rank) */
     double *vp;
@@ -407,8 +583,10 @@ int mkt_propensity_train(const mkt_propensity_options *o, MPI_Comm comm, json_t 
     json_t *vm = json_object();
     quality_metrics(vm, vp, vy, vn);
     double auc = mkt_auc(vp, vy, vn), ll = mkt_log_loss(vp, vy, vn);
-    free(vp);
-    free(vy);
+    /* held-out labels as int8 for the model file (vp, vy are in global user order) */
+    int8_t *vlabel = mkt_xmalloc((size_t)(vn + 1));
+    for (int64_t i = 0; i < vn; i++)
+        vlabel[i] = (int8_t)(vy[i] != 0);
 
     /* the model file: a temporary group moved into place when complete */
     double t_write = mkt_now();
@@ -422,6 +600,8 @@ int mkt_propensity_train(const mkt_propensity_options *o, MPI_Comm comm, json_t 
     mkt_h5_write_small(f, P("feature_mean"), H5T_NATIVE_DOUBLE, e.mean, e.d, 0, comm);
     mkt_h5_write_small(f, P("feature_std"), H5T_NATIVE_DOUBLE, e.std, e.d, 0, comm);
     mkt_h5_write_strings(f, P("feature_names"), e.names, mkt_rank() == 0 ? e.d : 0, comm);
+    mkt_h5_write_small(f, P("validation_score"), H5T_NATIVE_DOUBLE, vp, vn, 0, comm);
+    mkt_h5_write_small(f, P("validation_label"), H5T_NATIVE_INT8, vlabel, vn, 0, comm);
 #undef P
     mkt_h5_attr_set_string(f, g, "model", ctx.mlp.hidden ? "mlp" : "logistic");
     mkt_h5_attr_set_int(f, g, "hidden_layers", ctx.mlp.hidden);
@@ -446,6 +626,10 @@ int mkt_propensity_train(const mkt_propensity_options *o, MPI_Comm comm, json_t 
     mkt_h5_attr_set_double(f, g, "val_log_loss", ll);
     mkt_h5_attr_set_int(f, g, "schema_version", MKT_SCHEMA_VERSION);
     mkt_model_end(&w, comm);
+    mkt_ckpt_remove(&ck, comm);
+    free(vp);
+    free(vy);
+    free(vlabel);
     double t_end = mkt_now();
     mkt_log(STAGE_TRAIN, "held-out AUC %.4f, log loss %.5f; model %s:%s (%.1fs)", auc, ll, o->out, MODEL_GROUP,
             t_end - t0);
@@ -484,6 +668,16 @@ int mkt_propensity_train(const mkt_propensity_options *o, MPI_Comm comm, json_t 
     json_decref(history);
     free(params);
     examples_free(&e);
+    mkt_ckpt_config_free(&cfg);
+    mkt_ckpt_free(&ck);
+    /* a signal after the last epoch: the model is complete, but the job was
+     * asked to stop, so it says so with the preemption status */
+    int late = mkt_ckpt_agree_signal(comm);
+    mkt_ckpt_signals_restore();
+    if (late) {
+        mkt_log(STAGE_TRAIN, "preempted after the last epoch: the model %s is complete; nothing to resume", o->out);
+        return MKT_EXIT_PREEMPTED;
+    }
     return MKT_EXIT_OK;
 }
 

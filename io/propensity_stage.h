@@ -32,9 +32,15 @@ typedef struct {
     double lr, l2, pos_weight, valid_fraction;
     uint64_t seed;
     int progress;
+    const char *checkpoint;   /* train: NULL: "<out>.propensity.ckpt.h5" */
+    int64_t checkpoint_every; /* train: epochs between checkpoints; 0: only on SIGTERM/SIGUSR1 */
+    int resume;               /* train: continue from the checkpoint when it exists */
 } mkt_propensity_options;
 
 void mkt_propensity_options_init(mkt_propensity_options *o);
+/* Returns 0, or MKT_EXIT_PREEMPTED when a SIGTERM/SIGUSR1 stopped training
+ * after a checkpoint (metrics then has "preempted_at_epoch"; no model) or
+ * arrived after the model was written (docs/checkpoints.md). */
 int mkt_propensity_train(const mkt_propensity_options *o, MPI_Comm comm, json_t *metrics);
 int mkt_propensity_eval(const mkt_propensity_options *o, MPI_Comm comm, json_t *metrics);
 

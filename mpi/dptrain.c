@@ -215,6 +215,66 @@ static void lbfgs_direction(const lbfgs_state *L, const double *g, double *d, in
     }
 }
 
+void mkt_dp_state_alloc(mkt_dp_state *st, int64_t nparams, int lbfgs_mem)
+{
+    memset(st, 0, sizeof *st);
+    size_t P = (size_t)(nparams > 0 ? nparams : 1), M = (size_t)(lbfgs_mem > 0 ? lbfgs_mem : 1);
+    st->nparams = nparams;
+    st->lbfgs_mem = lbfgs_mem;
+    st->params = mkt_xcalloc(P, sizeof(double));
+    st->best = mkt_xcalloc(P, sizeof(double));
+    st->g = mkt_xcalloc(P, sizeof(double));
+    st->v = mkt_xcalloc(P, sizeof(double));
+    st->v2 = mkt_xcalloc(P, sizeof(double));
+    st->lbfgs_s = mkt_xcalloc(P * M, sizeof(double));
+    st->lbfgs_y = mkt_xcalloc(P * M, sizeof(double));
+    st->lbfgs_rho = mkt_xcalloc(M, sizeof(double));
+    st->best_val = INFINITY;
+    st->train_loss = st->val_loss = st->val_auc = NAN;
+}
+
+void mkt_dp_state_free(mkt_dp_state *st)
+{
+    free(st->params);
+    free(st->best);
+    free(st->g);
+    free(st->v);
+    free(st->v2);
+    free(st->lbfgs_s);
+    free(st->lbfgs_y);
+    free(st->lbfgs_rho);
+    memset(st, 0, sizeof *st);
+}
+
+static void state_copy(mkt_dp_state *to, const mkt_dp_state *from)
+{
+    size_t P = (size_t)to->nparams, M = (size_t)to->lbfgs_mem;
+    if (from->nparams != to->nparams || from->lbfgs_mem != to->lbfgs_mem)
+        mkt_fail("resume: saved training state has %lld parameters and L-BFGS memory %d, this model %lld and %d",
+                 (long long)from->nparams, from->lbfgs_mem, (long long)to->nparams, to->lbfgs_mem);
+    memcpy(to->params, from->params, sizeof(double) * P);
+    memcpy(to->best, from->best, sizeof(double) * P);
+    memcpy(to->g, from->g, sizeof(double) * P);
+    memcpy(to->v, from->v, sizeof(double) * P);
+    memcpy(to->v2, from->v2, sizeof(double) * P);
+    memcpy(to->lbfgs_s, from->lbfgs_s, sizeof(double) * P * M);
+    memcpy(to->lbfgs_y, from->lbfgs_y, sizeof(double) * P * M);
+    memcpy(to->lbfgs_rho, from->lbfgs_rho, sizeof(double) * M);
+    to->epoch = from->epoch;
+    to->f = from->f;
+    to->best_val = from->best_val;
+    to->since_best = from->since_best;
+    to->adam_t = from->adam_t;
+    to->examples = from->examples;
+    to->lbfgs_count = from->lbfgs_count;
+    to->lbfgs_head = from->lbfgs_head;
+    to->epochs_run = from->epochs_run;
+    to->best_epoch = from->best_epoch;
+    to->train_loss = from->train_loss;
+    to->val_loss = from->val_loss;
+    to->val_auc = from->val_auc;
+}
+
 void mkt_dp_train(const mkt_dp_model *m, const mkt_dp_config *c, const mkt_dp_data *train,
                   const mkt_dp_data *valid, double *params, mkt_dp_result *res, json_t *history, MPI_Comm comm)
 {
@@ -226,44 +286,56 @@ void mkt_dp_train(const mkt_dp_model *m, const mkt_dp_config *c, const mkt_dp_da
     mkt_dp_config plain = *c;
     plain.pos_weight = 1.0; /* validation loss is the plain log loss */
 
+    /* the whole state lives in st, so that a hook can save it between epochs */
+    mkt_dp_state st;
+    int mem = c->optimizer == MKT_DP_LBFGS ? (c->lbfgs_memory > 0 ? c->lbfgs_memory : 10) : 0;
+    mkt_dp_state_alloc(&st, P, mem);
     scratch s;
     scratch_init(&s, m);
-    double *best = mkt_xmalloc(sizeof(double) * (size_t)P);
-    double *g = mkt_xcalloc((size_t)P, sizeof(double));
-    double *v = mkt_xcalloc((size_t)P, sizeof(double)); /* momentum, or Adam's first moment */
-    double *v2 = mkt_xcalloc((size_t)P, sizeof(double)); /* Adam's second moment */
+    double *g = st.g, *v = st.v, *v2 = st.v2;
     double *d = mkt_xcalloc((size_t)P, sizeof(double)), *trial = mkt_xcalloc((size_t)P, sizeof(double));
     double *gtrial = mkt_xcalloc((size_t)P, sizeof(double));
     int64_t *perm = NULL, *rows = NULL;
     lbfgs_state L = {0};
-    memcpy(best, params, sizeof(double) * (size_t)P);
+    memcpy(st.params, params, sizeof(double) * (size_t)P);
+    memcpy(st.best, params, sizeof(double) * (size_t)P);
+    if (c->resume)
+        state_copy(&st, c->resume);
     memset(res, 0, sizeof *res);
     res->val_loss = res->val_auc = NAN;
     res->train_loss = NAN;
+    res->epochs_run = st.epochs_run;
+    res->best_epoch = st.best_epoch;
+    res->train_loss = st.train_loss;
+    res->val_loss = st.val_loss;
+    res->val_auc = st.val_auc;
+    double *out_params = params;
+    params = st.params; /* work on the state's copy; the caller's array gets the result at the end */
 
     int64_t batch = c->batch > 0 ? c->batch : 1;
     if (c->optimizer != MKT_DP_LBFGS) {
         perm = mkt_xmalloc(sizeof(int64_t) * (size_t)(ntotal + 1));
         rows = mkt_xmalloc(sizeof(int64_t) * (size_t)(batch + 1));
     } else {
-        L.mem = c->lbfgs_memory > 0 ? c->lbfgs_memory : 10;
-        L.s = mkt_xmalloc(sizeof(double) * (size_t)(P * L.mem));
-        L.y = mkt_xmalloc(sizeof(double) * (size_t)(P * L.mem));
-        L.rho = mkt_xmalloc(sizeof(double) * (size_t)L.mem);
+        L.mem = mem;
+        L.s = st.lbfgs_s;
+        L.y = st.lbfgs_y;
+        L.rho = st.lbfgs_rho;
         L.alpha = mkt_xmalloc(sizeof(double) * (size_t)L.mem);
+        L.count = st.lbfgs_count;
+        L.head = st.lbfgs_head;
     }
 
     double t0 = mkt_now();
-    double best_val = INFINITY, f = 0;
-    int since_best = 0;
-    int64_t examples = 0, adam_t = 0;
-    if (c->optimizer == MKT_DP_LBFGS) {
-        f = full_objective(m, c, params, train, g, &s, comm);
-        examples += ntotal;
+    int64_t examples_before = st.examples;
+    if (c->optimizer == MKT_DP_LBFGS && !c->resume) {
+        st.f = full_objective(m, c, params, train, g, &s, comm);
+        st.examples += ntotal;
     }
-    for (int epoch = 0; epoch < c->epochs; epoch++) {
+    for (int epoch = st.epoch; epoch < c->epochs; epoch++) {
         double epoch_loss;
         if (c->optimizer == MKT_DP_LBFGS) {
+            double f = st.f;
             lbfgs_direction(&L, g, d, P);
             double gd = dot(g, d, P);
             if (!(gd < 0)) { /* not a descent direction: restart from steepest descent */
@@ -277,7 +349,7 @@ void mkt_dp_train(const mkt_dp_model *m, const mkt_dp_config *c, const mkt_dp_da
                 for (int64_t j = 0; j < P; j++)
                     trial[j] = params[j] + step * d[j];
                 fnew = full_objective(m, c, trial, train, gtrial, &s, comm);
-                examples += ntotal;
+                st.examples += ntotal;
                 if (fnew <= f + 1e-4 * step * gd) {
                     accepted = 1;
                     break;
@@ -300,9 +372,11 @@ void mkt_dp_train(const mkt_dp_model *m, const mkt_dp_config *c, const mkt_dp_da
                 }
                 memcpy(params, trial, sizeof(double) * (size_t)P);
                 memcpy(g, gtrial, sizeof(double) * (size_t)P);
-                f = fnew;
+                st.f = fnew;
             }
-            epoch_loss = f;
+            st.lbfgs_count = L.count;
+            st.lbfgs_head = L.head;
+            epoch_loss = st.f;
         } else {
             permutation(perm, ntotal, c->seed, epoch);
             mkt_xsum eloss, eweight;
@@ -327,8 +401,8 @@ void mkt_dp_train(const mkt_dp_model *m, const mkt_dp_config *c, const mkt_dp_da
                         params[j] -= c->lr * v[j];
                     }
                 } else {
-                    adam_t++;
-                    double c1 = 1.0 - pow(c->beta1, (double)adam_t), c2 = 1.0 - pow(c->beta2, (double)adam_t);
+                    st.adam_t++;
+                    double c1 = 1.0 - pow(c->beta1, (double)st.adam_t), c2 = 1.0 - pow(c->beta2, (double)st.adam_t);
                     for (int64_t j = 0; j < P; j++) {
                         v[j] = c->beta1 * v[j] + (1 - c->beta1) * g[j];
                         v2[j] = c->beta2 * v2[j] + (1 - c->beta2) * g[j] * g[j];
@@ -336,7 +410,7 @@ void mkt_dp_train(const mkt_dp_model *m, const mkt_dp_config *c, const mkt_dp_da
                     }
                 }
             }
-            examples += ntotal;
+            st.examples += ntotal;
             double ew = mkt_xsum_value(&eweight);
             epoch_loss = ew > 0 ? mkt_xsum_value(&eloss) / ew : NAN;
         }
@@ -354,24 +428,26 @@ void mkt_dp_train(const mkt_dp_model *m, const mkt_dp_config *c, const mkt_dp_da
             free(vy);
         }
         double elapsed = mkt_now() - t0;
-        res->epochs_run = epoch + 1;
-        int improved = nvalid == 0 || val_loss < best_val;
+        st.epoch = epoch + 1;
+        st.epochs_run = res->epochs_run = epoch + 1;
+        int improved = nvalid == 0 || val_loss < st.best_val;
         if (improved) {
-            best_val = nvalid > 0 ? val_loss : best_val;
-            memcpy(best, params, sizeof(double) * (size_t)P);
-            res->best_epoch = epoch + 1;
-            res->train_loss = epoch_loss;
-            res->val_loss = val_loss;
-            res->val_auc = val_auc;
-            since_best = 0;
+            st.best_val = nvalid > 0 ? val_loss : st.best_val;
+            memcpy(st.best, params, sizeof(double) * (size_t)P);
+            st.best_epoch = res->best_epoch = epoch + 1;
+            st.train_loss = res->train_loss = epoch_loss;
+            st.val_loss = res->val_loss = val_loss;
+            st.val_auc = res->val_auc = val_auc;
+            st.since_best = 0;
         } else {
-            since_best++;
+            st.since_best++;
         }
-        double rate = elapsed > 0 ? (double)examples / elapsed : 0;
+        double rate = elapsed > 0 ? (double)(st.examples - examples_before) / elapsed : 0;
+        int done_here = epoch + 1 - (c->resume ? c->resume->epoch : 0);
         if (c->stage)
             mkt_log(c->stage, "epoch %d/%d  train loss %.5f  val loss %.5f  val AUC %.4f  %.0f examples/s  ETA %.0fs",
                     epoch + 1, c->epochs, epoch_loss, val_loss, val_auc, rate,
-                    elapsed / (epoch + 1) * (c->epochs - epoch - 1));
+                    elapsed / done_here * (c->epochs - epoch - 1));
         if (history) {
             json_t *e = json_object();
             json_object_set_new(e, "epoch", json_integer(epoch + 1));
@@ -381,27 +457,26 @@ void mkt_dp_train(const mkt_dp_model *m, const mkt_dp_config *c, const mkt_dp_da
             json_object_set_new(e, "seconds", json_real(elapsed));
             json_array_append_new(history, e);
         }
-        if (c->patience > 0 && nvalid > 0 && since_best >= c->patience)
+        if (c->patience > 0 && nvalid > 0 && st.since_best >= c->patience)
             break;
+        if (c->after_epoch && c->after_epoch(c->hook_arg, &st, c->epochs)) {
+            res->stopped = 1;
+            break;
+        }
     }
-    memcpy(params, best, sizeof(double) * (size_t)P);
+    /* the caller's array: the best parameters, or the current ones when stopped */
+    memcpy(out_params, res->stopped ? st.params : st.best, sizeof(double) * (size_t)P);
     double secs = mkt_now() - t0;
     MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, &secs, 1, MPI_DOUBLE, MPI_MAX, comm));
     res->seconds = secs;
-    res->examples_per_second = secs > 0 ? (double)examples / secs : 0;
+    res->examples_per_second = secs > 0 ? (double)(st.examples - examples_before) / secs : 0;
 
     scratch_free(&s);
-    free(best);
-    free(g);
-    free(v);
-    free(v2);
+    mkt_dp_state_free(&st);
     free(d);
     free(trial);
     free(gtrial);
     free(perm);
     free(rows);
-    free(L.s);
-    free(L.y);
-    free(L.rho);
     free(L.alpha);
 }

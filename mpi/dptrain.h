@@ -42,6 +42,32 @@ typedef struct {
 
 typedef enum { MKT_DP_SGD = 0, MKT_DP_ADAM = 1, MKT_DP_LBFGS = 2 } mkt_dp_optimizer;
 
+/* The trainer's whole state between two epochs: with it, training continues
+ * with the same bits as if it had never stopped (checkpoints, --resume).
+ * Arrays have nparams values (s, y: lbfgs_mem x nparams; rho: lbfgs_mem). */
+typedef struct {
+    int64_t nparams;
+    int epoch;                  /* epochs done */
+    double *params, *best;      /* current and best-so-far parameters */
+    double *g, *v, *v2;         /* L-BFGS gradient; SGD momentum / Adam moments */
+    double f, best_val;         /* L-BFGS objective at params; best validation loss */
+    int since_best;
+    int64_t adam_t, examples;
+    int lbfgs_mem, lbfgs_count, lbfgs_head;
+    double *lbfgs_s, *lbfgs_y, *lbfgs_rho;
+    int epochs_run, best_epoch; /* as in mkt_dp_result */
+    double train_loss, val_loss, val_auc;
+} mkt_dp_state;
+
+/* Allocate (zeroed) a state for nparams parameters and L-BFGS memory mem. */
+void mkt_dp_state_alloc(mkt_dp_state *st, int64_t nparams, int lbfgs_mem);
+void mkt_dp_state_free(mkt_dp_state *st);
+
+/* Called by every rank at the end of each epoch (not after an early stop);
+ * return 1 to stop training here (all ranks must agree: decide from
+ * collective results).  The state is the one to save to continue later. */
+typedef int (*mkt_dp_epoch_hook)(void *arg, const mkt_dp_state *st, int epochs);
+
 typedef struct {
     mkt_dp_optimizer optimizer;
     int epochs;         /* L-BFGS: iterations */
@@ -55,11 +81,15 @@ typedef struct {
     int lbfgs_memory;
     uint64_t seed;
     const char *stage;  /* progress line prefix; NULL: quiet */
+    const mkt_dp_state *resume; /* NULL, or a saved state to continue from (same P and memory) */
+    mkt_dp_epoch_hook after_epoch; /* NULL, or called after each epoch */
+    void *hook_arg;
 } mkt_dp_config;
 
 void mkt_dp_config_defaults(mkt_dp_config *c);
 
 typedef struct {
+    int stopped;                 /* 1: after_epoch stopped training (params hold the current, not best, values) */
     int epochs_run, best_epoch;  /* best_epoch: 1-based epoch whose parameters were kept (0: initial) */
     double train_loss;           /* weighted mean training loss (with L2) at the kept parameters' epoch */
     double val_loss, val_auc;    /* at the kept parameters; NAN without validation rows */
@@ -70,7 +100,9 @@ typedef struct {
 /* Collective. Train `params` (initialized by the caller) on `train`, early
  * stopping on `valid` (may have no rows anywhere).  Appends one object per
  * epoch {epoch, train_loss, val_loss, val_auc, seconds} to `history` (a JSON
- * array, may be NULL).  The final params are the best by validation loss. */
+ * array, may be NULL).  The final params are the best by validation loss.
+ * With c->resume, the state (params included) is taken from it and training
+ * continues at epoch resume->epoch + 1. */
 void mkt_dp_train(const mkt_dp_model *m, const mkt_dp_config *c, const mkt_dp_data *train,
                   const mkt_dp_data *valid, double *params, mkt_dp_result *res, json_t *history, MPI_Comm comm);
 

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "checkpoint.h"
 #include "exactsum.h"
 #include "h5store.h"
 #include "metrics_json.h"
@@ -338,84 +339,191 @@ static void explicit_errors(const mf_data *d, const double *X, const double *Y, 
     out[2] = mkt_xsum_value(&acc[2]) / nh;
 }
 
-/* Collective. Biased ALS with k factors (k = 0: biases only). Xfull [U x (k+1)]
- * and Yfull [I x (k+1)] are initialized here and hold the model on return on
- * every rank. history (may be NULL) gets one object per iteration. */
-static void als_explicit(const mkt_mf_options *o, const mf_data *d, int k, double *Xfull, double *Yfull,
-                         json_t *history, int verbose, MPI_Comm comm)
+/* Checkpointing and phase timing of the main training run: NULL for runs
+ * that neither checkpoint nor report (the bias-only baseline). */
+typedef struct {
+    mkt_ckpt *ck;
+    const mkt_ckpt_config *cfg;
+    int start;               /* iterations already done (resumed from a checkpoint) */
+    double solve, exchange;  /* this rank's seconds in the row solves and in the factor exchanges */
+    double wall;             /* this rank's seconds in the iterations (before checkpoints) */
+} mf_ckpt_ctx;
+
+/* This rank's floating-point operations of one half-step's solves over
+ * `rows` (d unknowns per row): A = XᵀX by dsyrk (n·d·(d+1)), the right-hand
+ * side (explicit: dgemv, 2·n·d; implicit: scaling and sum, 3·n·d), Cholesky
+ * (d³/3) and the two triangular solves (2·d²); implicit adds the Gram matrix
+ * of the other side's `other_rows` factors (other_rows·d·(d+1)), computed on
+ * every rank. */
+static double half_step_flops(const mf_rows *rows, int d, int implicit, int64_t other_rows)
 {
-    int s = k + 1;
-    mkt_mf_init_factors(Xfull, 0, d->U, k, s, o->seed, 0);
-    mkt_mf_init_factors(Yfull, 0, d->I, k, s, o->seed, ITEM_SALT);
+    double f = implicit ? (double)other_rows * d * (d + 1) : 0;
+    double dd = d;
+    for (int64_t r = 0; r < rows->n; r++) {
+        double n = (double)row_len(rows, r);
+        if (n == 0 && !implicit)
+            continue; /* explicit: a row without ratings is set to zero */
+        f += n * dd * (dd + 1) + (implicit ? 3 : 2) * n * dd + dd * dd * dd / 3 + 2 * dd * dd;
+    }
+    return f;
+}
+
+/* Time-stamp helper: adds now − *t to *acc and sets *t = now. */
+static void lap(double *t, double *acc)
+{
+    double now = mkt_now();
+    *acc += now - *t;
+    *t = now;
+}
+
+/* Collective. Everything a continuation needs: both factor matrices in
+ * global row order (so any rank count can resume) and the history so far.
+ * ALS keeps no other state between iterations. */
+static void write_checkpoint(mf_ckpt_ctx *c, int it, const mf_data *d, int s, const double *Xfull,
+                             const double *Yfull, json_t *history, MPI_Comm comm)
+{
+    mkt_h5out w;
+    hid_t f = mkt_ckpt_begin(c->ck, &w, "mf", it, c->cfg, comm);
+    mkt_ckpt_write_full(f, "user_factors", Xfull, d->U, s, comm);
+    mkt_ckpt_write_full(f, "item_factors", Yfull, d->I, s, comm);
+    json_t *h = history ? json_incref(history) : json_array();
+    mkt_ckpt_write_json(f, "history", h, comm);
+    json_decref(h);
+    mkt_ckpt_commit(c->ck, &w);
+    mkt_log(STAGE, "checkpoint %s written at iteration %d", c->ck->path, it);
+}
+
+/* Collective, at the end of iteration it: 1 when the run must stop
+ * (preempted; the checkpoint is written). */
+static int after_iteration(mf_ckpt_ctx *c, int it, int total, const mf_data *d, int s, const double *Xfull,
+                           const double *Yfull, json_t *history, MPI_Comm comm)
+{
+    if (!c)
+        return 0;
+    int act = mkt_ckpt_step(c->ck, it, total, comm);
+    if (act != MKT_CKPT_CONTINUE)
+        write_checkpoint(c, it, d, s, Xfull, Yfull, history, comm);
+    return act == MKT_CKPT_STOP;
+}
+
+/* Collective. Biased ALS with k factors (k = 0: biases only). Xfull [U x (k+1)]
+ * and Yfull [I x (k+1)] are initialized here (unless resumed: then they hold
+ * the checkpoint's factors) and hold the model on return on every rank.
+ * history (may be NULL) gets one object per iteration.  Returns 0, or the
+ * iteration at which a signal stopped it after a checkpoint. */
+static int als_explicit(const mkt_mf_options *o, const mf_data *d, int k, double *Xfull, double *Yfull,
+                        json_t *history, int verbose, mf_ckpt_ctx *ck, MPI_Comm comm)
+{
+    int s = k + 1, start = ck ? ck->start : 0;
+    if (start == 0) {
+        mkt_mf_init_factors(Xfull, 0, d->U, k, s, o->seed, 0);
+        mkt_mf_init_factors(Yfull, 0, d->I, k, s, o->seed, ITEM_SALT);
+    }
     double t0 = mkt_now();
-    for (int it = 1; it <= o->iters; it++) {
-        double ts = mkt_now();
+    double ph[2] = {0, 0}; /* solve, exchange seconds of this iteration */
+    for (int it = start + 1; it <= o->iters; it++) {
+        double ts = mkt_now(), tl = ts;
+        ph[0] = ph[1] = 0;
         for (int64_t r = 0; r < d->utrain.n; r++) {
             int64_t a = d->utrain.ptr[r];
             MKT_LAPACK(mkt_mf_solve_biased(k, row_len(&d->utrain, r), d->utrain.idx + a, d->utrain.val + a, d->mu,
                                            Yfull, o->lambda, Xfull + (d->ub.begin + r) * s));
         }
+        lap(&tl, &ph[0]);
         gather_rows(Xfull, d->U, s, comm);
+        lap(&tl, &ph[1]);
         for (int64_t r = 0; r < d->itrain.n; r++) {
             int64_t a = d->itrain.ptr[r];
             MKT_LAPACK(mkt_mf_solve_biased(k, row_len(&d->itrain, r), d->itrain.idx + a, d->itrain.val + a, d->mu,
                                            Xfull, o->lambda, Yfull + (d->ib.begin + r) * s));
         }
+        lap(&tl, &ph[0]);
         gather_rows(Yfull, d->I, s, comm);
-        if (!history && !verbose)
-            continue;
-        double err[3];
-        explicit_errors(d, Xfull + d->ub.begin * s, Yfull, k, comm, err);
-        double now = mkt_now(), per = (now - t0) / it;
-        if (verbose)
-            mkt_log(STAGE, "iteration %d/%d  train RMSE %.4f  held-out RMSE %.4f  %.2fs  ETA %.0fs", it, o->iters,
-                    err[0], err[1], now - ts, per * (o->iters - it));
-        if (history) {
-            json_t *h = json_object();
-            mkt_metrics_set_int(h, "iteration", it);
-            mkt_metrics_set_real(h, "train_rmse", err[0]);
-            mkt_metrics_set_real(h, "rmse", err[1]);
-            mkt_metrics_set_real(h, "mae", err[2]);
-            mkt_metrics_set_real(h, "seconds", now - ts);
-            json_array_append_new(history, h);
+        lap(&tl, &ph[1]);
+        if (history || verbose) {
+            double err[3];
+            explicit_errors(d, Xfull + d->ub.begin * s, Yfull, k, comm, err);
+            double now = mkt_now(), per = (now - t0) / (it - start);
+            if (verbose)
+                mkt_log(STAGE, "iteration %d/%d  train RMSE %.4f  held-out RMSE %.4f  %.2fs  ETA %.0fs", it,
+                        o->iters, err[0], err[1], now - ts, per * (o->iters - it));
+            if (history) {
+                json_t *h = json_object();
+                mkt_metrics_set_int(h, "iteration", it);
+                mkt_metrics_set_real(h, "train_rmse", err[0]);
+                mkt_metrics_set_real(h, "rmse", err[1]);
+                mkt_metrics_set_real(h, "mae", err[2]);
+                mkt_metrics_set_real(h, "seconds", now - ts);
+                mkt_metrics_set_real(h, "seconds_solve", ph[0]);
+                mkt_metrics_set_real(h, "seconds_exchange", ph[1]);
+                json_array_append_new(history, h);
+            }
         }
+        if (ck) {
+            ck->solve += ph[0];
+            ck->exchange += ph[1];
+            ck->wall += mkt_now() - ts;
+        }
+        if (after_iteration(ck, it, o->iters, d, s, Xfull, Yfull, history, comm))
+            return it;
     }
+    return 0;
 }
 
-/* Collective. Implicit ALS with k factors: Xfull [U x k], Yfull [I x k]. */
-static void als_implicit(const mkt_mf_options *o, const mf_data *d, int k, double *Xfull, double *Yfull,
-                         json_t *history, MPI_Comm comm)
+/* Collective. Implicit ALS with k factors: Xfull [U x k], Yfull [I x k];
+ * resuming and the return value as for als_explicit. */
+static int als_implicit(const mkt_mf_options *o, const mf_data *d, int k, double *Xfull, double *Yfull,
+                        json_t *history, mf_ckpt_ctx *ck, MPI_Comm comm)
 {
-    mkt_mf_init_factors(Xfull, 0, d->U, k, k, o->seed, 0);
-    mkt_mf_init_factors(Yfull, 0, d->I, k, k, o->seed, ITEM_SALT);
+    int start = ck ? ck->start : 0, stopped = 0;
+    if (start == 0) {
+        mkt_mf_init_factors(Xfull, 0, d->U, k, k, o->seed, 0);
+        mkt_mf_init_factors(Yfull, 0, d->I, k, k, o->seed, ITEM_SALT);
+    }
     double *g = mkt_xmalloc(sizeof(double) * (size_t)(k * k));
     double t0 = mkt_now();
-    for (int it = 1; it <= o->iters; it++) {
-        double ts = mkt_now();
+    for (int it = start + 1; it <= o->iters; it++) {
+        double ts = mkt_now(), tl = ts, ph[2] = {0, 0};
         mkt_mf_gram(Yfull, d->I, k, g); /* the same bits on every rank */
         for (int64_t r = 0; r < d->utrain.n; r++) {
             int64_t a = d->utrain.ptr[r];
             MKT_LAPACK(mkt_mf_solve_implicit(k, row_len(&d->utrain, r), d->utrain.idx + a, d->utrain.val + a, Yfull,
                                              g, o->alpha, o->lambda, Xfull + (d->ub.begin + r) * k));
         }
+        lap(&tl, &ph[0]);
         gather_rows(Xfull, d->U, k, comm);
+        lap(&tl, &ph[1]);
         mkt_mf_gram(Xfull, d->U, k, g);
         for (int64_t r = 0; r < d->itrain.n; r++) {
             int64_t a = d->itrain.ptr[r];
             MKT_LAPACK(mkt_mf_solve_implicit(k, row_len(&d->itrain, r), d->itrain.idx + a, d->itrain.val + a, Xfull,
                                              g, o->alpha, o->lambda, Yfull + (d->ib.begin + r) * k));
         }
+        lap(&tl, &ph[0]);
         gather_rows(Yfull, d->I, k, comm);
-        double now = mkt_now(), per = (now - t0) / it;
+        lap(&tl, &ph[1]);
+        double now = mkt_now(), per = (now - t0) / (it - start);
         mkt_log(STAGE, "iteration %d/%d  %.2fs  ETA %.0fs", it, o->iters, now - ts, per * (o->iters - it));
         if (history) {
             json_t *h = json_object();
             mkt_metrics_set_int(h, "iteration", it);
             mkt_metrics_set_real(h, "seconds", now - ts);
+            mkt_metrics_set_real(h, "seconds_solve", ph[0]);
+            mkt_metrics_set_real(h, "seconds_exchange", ph[1]);
             json_array_append_new(history, h);
+        }
+        if (ck) {
+            ck->solve += ph[0];
+            ck->exchange += ph[1];
+            ck->wall += mkt_now() - ts;
+        }
+        if (after_iteration(ck, it, o->iters, d, k, Xfull, Yfull, history, comm)) {
+            stopped = it;
+            break;
         }
     }
     free(g);
+    return stopped;
 }
 
 static void set_quality(json_t *obj, const mkt_xsum *acc, int64_t n, int64_t covered, int64_t items, int k)
@@ -566,6 +674,34 @@ static void write_model(const mkt_mf_options *o, const mf_data *d, const double 
     mkt_model_end(&w, comm);
 }
 
+/* Everything the trained factors depend on: a checkpoint is only resumed by
+ * a run with the same values (iters may differ: ALS has no schedule). */
+static void mf_config(const mkt_mf_options *o, const mf_data *d, mkt_ckpt_config *cfg)
+{
+    static const char *wn[5] = {"weight_view", "weight_click", "weight_cart", "weight_fav", "weight_purchase"};
+    mkt_ckpt_config_init(cfg);
+    /* options first, so a changed option is the key named, then the data */
+    mkt_ckpt_config_str(cfg, "state_layout", "mf-1");
+    mkt_ckpt_config_path(cfg, "store", o->store);
+    mkt_ckpt_config_str(cfg, "implicit", o->implicit ? "1" : "0");
+    mkt_ckpt_config_int(cfg, "rank", o->rank);
+    mkt_ckpt_config_double(cfg, "lambda", o->lambda);
+    mkt_ckpt_config_int(cfg, "seed", (int64_t)o->seed);
+    if (o->implicit) {
+        mkt_ckpt_config_double(cfg, "alpha", o->alpha);
+        for (int j = 0; j < 5; j++)
+            mkt_ckpt_config_double(cfg, wn[j], o->weight[j]);
+    } else {
+        mkt_ckpt_config_double(cfg, "holdout", o->holdout);
+    }
+    mkt_ckpt_config_int(cfg, "users", d->U);
+    mkt_ckpt_config_int(cfg, "items", d->I);
+    mkt_ckpt_config_int(cfg, "train_entries", d->n_train);
+    mkt_ckpt_config_int(cfg, "heldout_entries", d->n_test);
+    if (!o->implicit)
+        mkt_ckpt_config_double(cfg, "global_mean", d->mu);
+}
+
 static void check_options(const mkt_mf_options *o)
 {
     if (!(o->lambda > 0))
@@ -593,12 +729,47 @@ int mkt_mf_train_run(const mkt_mf_options *o, MPI_Comm comm, json_t *metrics)
     double *X = mkt_xmalloc(sizeof(double) * (size_t)(d.U * s + 1));
     double *Y = mkt_xmalloc(sizeof(double) * (size_t)(d.I * s + 1));
     json_t *history = json_array();
+
+    /* checkpoints: resume when asked and a matching one exists */
+    mkt_ckpt ck;
+    mkt_ckpt_init(&ck, STAGE, o->checkpoint, o->out, "mf", o->checkpoint_every, o->resume);
+    mkt_ckpt_config cfg;
+    mf_config(o, &d, &cfg);
+    mkt_ckpt_signals_install();
+    mf_ckpt_ctx cc = {&ck, &cfg, 0, 0, 0, 0};
+    hid_t cf = mkt_ckpt_open_resume(&ck, "mf", &cfg, &cc.start, comm);
+    if (cf >= 0) {
+        if (cc.start > o->iters)
+            mkt_fail_all(MKT_EXIT_USAGE, "checkpoint %s is at iteration %d, past --iters %d", ck.path, cc.start,
+                         o->iters);
+        mkt_ckpt_read_full(cf, ck.path, "user_factors", X, d.U, s);
+        mkt_ckpt_read_full(cf, ck.path, "item_factors", Y, d.I, s);
+        json_t *h = mkt_ckpt_read_json(cf, ck.path, "history");
+        if (!json_is_array(h))
+            mkt_fail_all(MKT_EXIT_ERROR, "checkpoint %s: history is not a list (corrupt)", ck.path);
+        json_array_extend(history, h);
+        json_decref(h);
+        mkt_h5_close(cf);
+    }
+    mkt_metrics_set_str(metrics, "checkpoint", ck.path);
+    mkt_metrics_set_int(metrics, "resumed_from_iteration", cc.start);
+
     double t1 = mkt_now();
-    if (!o->implicit)
-        als_explicit(o, &d, k, X, Y, history, 1, comm);
-    else
-        als_implicit(o, &d, k, X, Y, history, comm);
+    int stopped = !o->implicit ? als_explicit(o, &d, k, X, Y, history, 1, &cc, comm)
+                               : als_implicit(o, &d, k, X, Y, history, &cc, comm);
     double t_train = mkt_now() - t1;
+    mkt_metrics_set_int(metrics, "checkpoints_written", ck.written);
+    if (stopped) {
+        mkt_metrics_set_int(metrics, "preempted_at_iteration", stopped);
+        mkt_ckpt_preempted(&ck, stopped);
+        json_decref(history);
+        mkt_ckpt_config_free(&cfg);
+        mkt_ckpt_free(&ck);
+        free(X);
+        free(Y);
+        free_data(&d);
+        return MKT_EXIT_PREEMPTED;
+    }
     mkt_metrics_set_int(metrics, "users", d.U);
     mkt_metrics_set_int(metrics, "items", d.I);
     mkt_metrics_set_int(metrics, "train_entries", d.n_train);
@@ -613,7 +784,7 @@ int mkt_mf_train_run(const mkt_mf_options *o, MPI_Comm comm, json_t *metrics)
         global_mean_errors(&d, comm, gm);
         /* baseline: the same ALS with no factors, biases only */
         double *bx = mkt_xmalloc(sizeof(double) * (size_t)(d.U + 1)), *by = mkt_xmalloc(sizeof(double) * (size_t)(d.I + 1));
-        als_explicit(o, &d, 0, bx, by, NULL, 0, comm);
+        als_explicit(o, &d, 0, bx, by, NULL, 0, NULL, comm);
         explicit_errors(&d, bx + d.ub.begin, by, 0, comm, be);
         free(bx);
         free(by);
@@ -634,14 +805,39 @@ int mkt_mf_train_run(const mkt_mf_options *o, MPI_Comm comm, json_t *metrics)
     }
     json_object_set_new(metrics, "history", history);
     write_model(o, &d, X, Y, k, s, comm);
-    double secs[2] = {t_train / (o->iters > 0 ? o->iters : 1), mkt_now() - t0};
-    MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, secs, 2, MPI_DOUBLE, MPI_MAX, comm));
+    mkt_ckpt_remove(&ck, comm);
+    int ran = o->iters - cc.start, per = ran > 0 ? ran : 1;
+    double secs[5] = {t_train / per, mkt_now() - t0, cc.solve / per, cc.exchange / per,
+                      (cc.wall - cc.solve - cc.exchange) / per};
+    MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, secs, 5, MPI_DOUBLE, MPI_MAX, comm));
     mkt_metrics_set_real(metrics, "seconds_per_iteration", secs[0]);
     mkt_metrics_set_real(metrics, "seconds", secs[1]);
+    /* where an iteration's time goes (max over ranks of each rank's mean;
+     * exchange includes waiting for the slowest rank), and the solve FLOPs */
+    json_t *phase = mkt_metrics_child(metrics, "phase_seconds_per_iteration");
+    mkt_metrics_set_real(phase, "solve", secs[2]);
+    mkt_metrics_set_real(phase, "exchange", secs[3]);
+    mkt_metrics_set_real(phase, "other", secs[4]);
+    double flops = half_step_flops(&d.utrain, s, o->implicit, d.I) + half_step_flops(&d.itrain, s, o->implicit, d.U);
+    MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, &flops, 1, MPI_DOUBLE, MPI_SUM, comm));
+    mkt_metrics_set_real(metrics, "solve_flops_per_iteration", flops);
+    mkt_metrics_set_real(metrics, "solve_gflops_per_second", secs[2] > 0 ? flops / secs[2] / 1e9 : 0);
+    int nranks;
+    MKT_MPI(MPI_Comm_size(comm, &nranks));
+    mkt_metrics_set_real(metrics, "solve_gflops_per_second_per_rank",
+                         secs[2] > 0 ? flops / secs[2] / 1e9 / nranks : 0);
+    /* a signal after the last iteration: the model is complete, but the job
+     * was asked to stop, so it says so with the preemption status */
+    int late = mkt_ckpt_agree_signal(comm);
+    mkt_ckpt_signals_restore();
+    if (late)
+        mkt_log(STAGE, "preempted after the last iteration: the model %s is complete; nothing to resume", o->out);
+    mkt_ckpt_config_free(&cfg);
+    mkt_ckpt_free(&ck);
     free(X);
     free(Y);
     free_data(&d);
-    return 0;
+    return late ? MKT_EXIT_PREEMPTED : 0;
 }
 
 int mkt_mf_eval_run(const mkt_mf_options *cli, MPI_Comm comm, json_t *metrics)

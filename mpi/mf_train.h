@@ -20,9 +20,15 @@ typedef struct {
     double lambda, alpha, holdout;
     double weight[5]; /* implicit weights of view, click, cart, fav, purchase */
     uint64_t seed;
+    const char *checkpoint; /* NULL: "<out>.mf.ckpt.h5" */
+    int64_t checkpoint_every; /* iterations between checkpoints; 0: only on SIGTERM/SIGUSR1 */
+    int resume;             /* continue from the checkpoint when it exists */
 } mkt_mf_options;
 
-/* Collective. Train and write /models/mf to opt->out; metrics into `metrics`. */
+/* Collective. Train and write /models/mf to opt->out; metrics into `metrics`.
+ * Returns 0, or MKT_EXIT_PREEMPTED after a SIGTERM/SIGUSR1 made every rank
+ * write a checkpoint (docs/checkpoints.md); then metrics has
+ * "preempted_at_iteration" and no model was written. */
 int mkt_mf_train_run(const mkt_mf_options *opt, MPI_Comm comm, json_t *metrics);
 /* Collective. Held-out metrics of the model opt->model on opt->store (the
  * split and weights are taken from the model's attributes). */

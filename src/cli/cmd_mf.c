@@ -31,6 +31,12 @@ const mkt_opt mkt_train_mf_opts[] = {
     {"weight-cart", MKT_OPT_DOUBLE, T(weight_cart), "3", "implicit: weight of a cart", 0, 1e6},
     {"weight-fav", MKT_OPT_DOUBLE, T(weight_fav), "2", "implicit: weight of a fav", 0, 1e6},
     {"weight-purchase", MKT_OPT_DOUBLE, T(weight_purchase), "5", "implicit: weight of a purchase", 0, 1e6},
+    {"checkpoint", MKT_OPT_STR, T(checkpoint), NULL,
+     "checkpoint file (default: OUT.mf.ckpt.h5; removed when the model is written)", 0, 0},
+    {"checkpoint-every", MKT_OPT_INT, T(checkpoint_every), "5",
+     "write a checkpoint every C iterations (0: only on SIGTERM/SIGUSR1)", 0, 1e9},
+    {"resume", MKT_OPT_BOOL, T(resume), "0",
+     "continue from the checkpoint if it exists (it must match these options); else start from scratch", 0, 0},
     {"metrics-out", MKT_OPT_STR, T(metrics_out), NULL, "write what the stage did as JSON to this file", 0, 0},
     MKT_OPT_END};
 
@@ -48,10 +54,12 @@ int mkt_train_mf_run(void *values, MPI_Comm comm)
     mkt_mf_options o = {c->store, c->out, NULL, (int)c->rank, (int)c->iters, c->implicit, (int)c->topk,
                         c->lambda, c->alpha, c->holdout,
                         {c->weight_view, c->weight_click, c->weight_cart, c->weight_fav, c->weight_purchase},
-                        (uint64_t)c->seed};
+                        (uint64_t)c->seed, c->checkpoint, c->checkpoint_every, c->resume};
     json_t *m = mkt_metrics_new("train_mf");
     int rc = mkt_mf_train_run(&o, comm, m);
-    mkt_metrics_write(m, c->metrics_out, comm);
+    /* a run stopped mid-training by a signal has no results to report */
+    if (!json_object_get(m, "preempted_at_iteration"))
+        mkt_metrics_write(m, c->metrics_out, comm);
     json_decref(m);
     return rc;
 }
@@ -59,7 +67,7 @@ int mkt_train_mf_run(void *values, MPI_Comm comm)
 int mkt_eval_mf_run(void *values, MPI_Comm comm)
 {
     const mkt_eval_mf_cli *c = values;
-    mkt_mf_options o = {c->store, NULL, c->model, 0, 0, 0, (int)c->topk, 0, 0, 0, {0, 0, 0, 0, 0}, 0};
+    mkt_mf_options o = {c->store, NULL, c->model, 0, 0, 0, (int)c->topk, 0, 0, 0, {0, 0, 0, 0, 0}, 0, NULL, 0, 0};
     json_t *m = mkt_metrics_new("eval_mf");
     int rc = mkt_mf_eval_run(&o, comm, m);
     mkt_metrics_write(m, c->metrics_out, comm);

@@ -18,11 +18,11 @@
 
 /* Option structs: filled by the option tables from argv or a job file. */
 typedef struct mkt_train_mf_cli {
-    char *store, *out, *metrics_out;
-    int64_t rank, iters, seed, topk;
+    char *store, *out, *metrics_out, *checkpoint;
+    int64_t rank, iters, seed, topk, checkpoint_every;
     double lambda, alpha, holdout;
     double weight_view, weight_click, weight_cart, weight_fav, weight_purchase;
-    int implicit;
+    int implicit, resume;
 } mkt_train_mf_cli;
 typedef struct mkt_eval_mf_cli {
     char *store, *model, *metrics_out;

@@ -16,8 +16,10 @@
 
 typedef struct {
     char *store, *out, *model, *cutoff, *model_kind, *optimizer, *hidden, *features_group, *metrics_out;
-    int64_t horizon_days, epochs, batch, seed, patience;
+    char *checkpoint;
+    int64_t horizon_days, epochs, batch, seed, patience, checkpoint_every;
     double lr, l2, pos_weight, valid_fraction;
+    int resume;
 } propensity_cli;
 
 #define P(f) offsetof(propensity_cli, f)
@@ -38,6 +40,9 @@ static const mkt_opt train_opts[] = {
     {"patience", MKT_OPT_INT, P(patience), "5", "stop after this many epochs without better validation loss (0: never)", 0, 100000},
     {"seed", MKT_OPT_INT, P(seed), "1", "seed of the split, the batches and the initial weights", 0, 0},
     {"features-group", MKT_OPT_STR, P(features_group), "/features_propensity", "store group of the features at the cutoff (reused if its cutoff matches)", 0, 0},
+    {"checkpoint", MKT_OPT_STR, P(checkpoint), NULL, "checkpoint file (default: OUT.propensity.ckpt.h5; removed when the model is written)", 0, 0},
+    {"checkpoint-every", MKT_OPT_INT, P(checkpoint_every), "5", "write a checkpoint every C epochs (0: only on SIGTERM/SIGUSR1)", 0, 1e9},
+    {"resume", MKT_OPT_BOOL, P(resume), "0", "continue from the checkpoint if it exists (it must match these options); else start from scratch", 0, 0},
     {"metrics-out", MKT_OPT_STR, P(metrics_out), NULL, "write what the stage did as JSON to this file", 0, 0},
     MKT_OPT_END};
 
@@ -82,9 +87,14 @@ static int run_train(void *p, MPI_Comm comm)
     s.valid_fraction = c->valid_fraction;
     s.patience = (int)c->patience;
     s.seed = (uint64_t)c->seed;
+    s.checkpoint = c->checkpoint;
+    s.checkpoint_every = c->checkpoint_every;
+    s.resume = c->resume;
     json_t *m = mkt_metrics_new("train_propensity");
     int rc = mkt_propensity_train(&s, comm, m);
-    mkt_metrics_write(m, c->metrics_out, comm);
+    /* a run stopped mid-training by a signal has no results to report */
+    if (!json_object_get(m, "preempted_at_epoch"))
+        mkt_metrics_write(m, c->metrics_out, comm);
     json_decref(m);
     return rc;
 }

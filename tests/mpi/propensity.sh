@@ -10,7 +10,7 @@ run_np "$NP" train propensity --store shop.h5 --out model.h5 --horizon-days 7 --
 run_np 1 train propensity --store shop.h5 --out model1.h5 --horizon-days 7
 "$MKT" digest model.h5 | grep '^/models/propensity/' > np.digest
 "$MKT" digest model1.h5 | grep '^/models/propensity/' > one.digest
-[ "$(wc -l < np.digest)" -eq 4 ] || fail "expected 4 datasets in /models/propensity"
+[ "$(wc -l < np.digest)" -eq 6 ] || fail "expected 6 datasets in /models/propensity (params, feature_mean/std/names, validation_score/label)"
 diff np.digest one.digest || fail "logistic model at $NP ranks differs from 1 rank"
 
 auc=$(json_get train.json "['validation']['auc']")
