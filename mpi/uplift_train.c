@@ -608,6 +608,8 @@ int mkt_uplift_train(const mkt_uplift_options *o, MPI_Comm comm, json_t *metrics
     snprintf(coefname, sizeof coefname, "predicted_%s", o->outcome);
     mkt_h5_write_rows_at(f, P(coefname), H5T_NATIVE_DOUBLE, pred_y, c.begin, c.n, c.N, nt, comm);
     mkt_h5_write_rows_at(f, P("predicted_spend"), H5T_NATIVE_DOUBLE, pred_s, c.begin, c.n, c.N, nt, comm);
+    /* 1 = the row is held out (a hash of seed and user: the same on any rank count) */
+    mkt_h5_write_rows_at(f, P("holdout"), H5T_NATIVE_INT8, c.holdout, c.begin, c.n, c.N, 0, comm);
 #undef P
     mkt_h5_attr_set_string(f, g, "method", uplift_method_name(o->method));
     mkt_h5_attr_set_string(f, g, "outcome", o->outcome);
