@@ -25,8 +25,9 @@ extern const mkt_command mkt_cmd_train_propensity, mkt_cmd_eval_propensity, mkt_
     mkt_cmd_strategy, mkt_cmd_report;
 const mkt_command *mkt_command_find(const char *name);
 
-/* jobfile.c: run the stages a job file lists. Collective. */
-int mkt_run_job(const char *path, MPI_Comm comm);
+/* jobfile.c: `mkt run [--force] [--resume] JOB.ini` (argv after "run"), also
+ * --help and --keys. Collective; returns the exit status. */
+int mkt_run_main(int argc, char **argv, MPI_Comm comm);
 /* digest.c: print a digest of every dataset of an HDF5 file (rank 0). */
 int mkt_digest_file(const char *path, int include_partition);
 

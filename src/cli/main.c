@@ -38,29 +38,7 @@ int main(int argc, char **argv)
             usage();
         status = argc < 2 ? MKT_EXIT_USAGE : MKT_EXIT_OK;
     } else if (!strcmp(argv[1], "run")) {
-        if (argc >= 3 && (!strcmp(argv[2], "--help") || !strcmp(argv[2], "-h"))) {
-            if (rank == 0)
-                printf("usage: mkt run JOB.ini\n\nRun the stages listed in the job file's [job] stages key, each with "
-                       "the options of its section.\nEvery key is documented in docs/jobs.md; `mkt run --keys` "
-                       "prints them all.\n");
-        } else if (argc >= 3 && !strcmp(argv[2], "--keys")) {
-            if (rank == 0) {
-                printf("### [job]\n\n| key | type | default | meaning |\n|---|---|---|---|\n"
-                       "| `stages` | TEXT | (required) | comma-separated stages to run, in order |\n"
-                       "| `store` | TEXT | (none) | default store for every stage (`out` of gen/ingest, `store` of the others) |\n"
-                       "| `models` | TEXT | (none) | default model file (`out` of train stages, `model` of eval, `models` of serve) |\n"
-                       "| `metrics_dir` | TEXT | (none) | each stage writes its metrics to DIR/STAGE.json |\n"
-                       "| `ranks` | INT | (any) | refuse to run on another number of ranks |\n"
-                       "| `name` | TEXT | (none) | a label for the job |\n\n");
-                for (int i = 0; mkt_command_at(i); i++)
-                    if (mkt_command_at(i)->opts)
-                        mkt_opts_print_markdown(mkt_command_at(i)->opts, mkt_command_at(i)->name);
-            }
-        } else if (argc != 3) {
-            mkt_fail_all(MKT_EXIT_USAGE, "usage: mkt run JOB.ini");
-        } else {
-            status = mkt_run_job(argv[2], MPI_COMM_WORLD);
-        }
+        status = mkt_run_main(argc - 2, argv + 2, MPI_COMM_WORLD);
     } else if (!strcmp(argv[1], "digest")) {
         if (argc < 3 || !strcmp(argv[2], "--help")) {
             if (rank == 0)
