@@ -31,6 +31,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -543,6 +544,27 @@ static void run_work(server *sv, pending *batch, mkt_work *work, work_origin *or
     free(index);
 }
 
+/* SIGTERM (scancel, a Slurm time limit) and SIGINT stop the gateway like a
+ * shutdown request: rank 0 finishes the batch in hand, tells the other ranks
+ * to stop, and every rank exits 0.  The handler only sets a flag; zmq_poll
+ * returns with EINTR and the loop sees it within one tick. */
+static volatile sig_atomic_t stop_signal;
+
+static void on_stop_signal(int sig)
+{
+    stop_signal = sig;
+}
+
+static void install_stop_handlers(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+}
+
 static void serve_rank0(server *sv)
 {
     const mkt_gateway_options *opt = sv->opt;
@@ -555,6 +577,10 @@ static void serve_rank0(server *sv)
     work_origin *origin = mkt_xmalloc((size_t)(cap * cap) * sizeof *origin);
     json_t **results = mkt_xmalloc(FANOUT_PIECE * sizeof *results);
     while (!sv->stop) {
+        if (stop_signal) {
+            mkt_log("serve", "%s: stopping", stop_signal == SIGTERM ? "SIGTERM" : "SIGINT");
+            break;
+        }
         int loading = mkt_serve_reloading(sv->model);
         zmq_pollitem_t items[2] = {{sv->sock, 0, ZMQ_POLLIN, 0}, {sv->zap, 0, ZMQ_POLLIN, 0}};
         int rc = zmq_poll(items, sv->zap ? 2 : 1, loading ? 0 : POLL_TICK_MS);
@@ -693,6 +719,7 @@ int mkt_gateway_run(const mkt_gateway_options *opt, MPI_Comm comm)
         mkt_serve_model_close(model);
         mkt_fail_all(MKT_EXIT_ERROR, "%s", why);
     }
+    install_stop_handlers(); /* every rank: a worker's SIGTERM must not kill it before rank 0 stops them */
     if (rank == 0) {
         mkt_log("serve", "serving on %s with %d ranks%s", endpoint, nranks, curve.on ? " (CURVE)" : "");
         if (curve.on)

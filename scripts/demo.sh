@@ -57,10 +57,28 @@ echo "== the store (h5ls) =="
 h5ls -r demo-out/shop.h5 | grep -v partition
 
 echo
+echo "== the strategy (demo-out/strategy.csv, first rows; predicted totals beside the planted truth) =="
+head -4 demo-out/strategy.csv | cut -c1-220
+/usr/bin/python3 - <<'PY'
+import json
+m = json.load(open("demo-out/metrics/strategy.json"))
+print(f"budget {m['budget']:.0f}: {m['users_treated']} users get a promotion, expected cost {m['promotion_cost']:.2f}")
+print(f"{'policy':20}{'predicted profit':>18}{'95% interval':>24}{'true profit':>14}")
+for p in ("strategy", "no_promotion", "cheapest_promotion", "propensity_rank"):
+    t = m["totals"][p]["incremental_profit"]
+    tr = t.get("true")
+    interval = "[%.2f, %.2f]" % (t["lo"], t["hi"])
+    true = "%.2f" % tr if tr is not None else "-"
+    print(f"{p:20}{t['value']:18.2f}{interval:>24}{true:>14}")
+PY
+echo "report: demo-out/report/index.html ($(ls demo-out/report/*.png | wc -l) plots)"
+
+echo
 echo "== the gateway: mkt serve on 2 ranks, a few queries, then shutdown =="
 umask 077; head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n' > demo-out/token; umask 022
 rm -f demo-out/ready
 timeout -k 5 300 mpirun -np 2 build/mkt serve --store demo-out/shop.h5 --models demo-out/model.h5 \
+  --strategy demo-out/strategy.h5 \
   --bind 'tcp://127.0.0.1:*' --ready-file demo-out/ready --token-file demo-out/token --timeout-ms 120000 \
   > demo-out/serve.log 2>&1 &
 server=$!
@@ -75,6 +93,8 @@ ask '{"op":"score","id":3,"user":"u0042","item":"i007"}'
 ask '{"op":"similar","id":4,"item":"i007","k":3}'
 ask '{"op":"uplift","id":5,"user":"u0042"}'
 ask '{"op":"segment","id":6,"user":"u0042"}'
+ask '{"op":"propensity","id":11,"user":"u0042"}'
+ask '{"op":"strategy","id":12,"user":"u0042"}'
 ask '{"op":"recommend","id":7,"user":"someone-new","k":3}'
 ask '{"op":"recommend","id":8,"user":"u0042","k":-1}'
 ask '[{"op":"score","user":"u0001","item":"i001"},{"op":"score","user":"u0002","item":"i002"}]'
