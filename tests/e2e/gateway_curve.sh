@@ -22,18 +22,7 @@ chmod 600 keys/server.key
 expect_fail 1 serve --store shop.h5 --models model.h5 --curve-secret-key keys/server.key
 grep -q "go together" "$WORK/err.txt" || fail "--curve-secret-key without --curve-clients: $(cat "$WORK/err.txt")"
 
-timeout -k 5 120 mpirun -np $NP "$MKT" serve --store shop.h5 --models model.h5 --bind 'tcp://127.0.0.1:*' \
-  --curve-secret-key keys/server.key --curve-clients keys/clients.pub --ready-file ready --timeout-ms 60000 \
-  >serve.out 2>serve.err &
-server=$!
-trap 'kill $server 2>/dev/null || true' EXIT
-for _ in $(seq 300); do
-  [ -s ready ] && break
-  kill -0 $server 2>/dev/null || fail "serve exited before it was ready: $(cat serve.err)"
-  sleep 0.1
-done
-[ -s ready ] || fail "serve not ready within 30 s"
-endpoint=$(cat ready)
+serve_start "$NP" --store shop.h5 --models model.h5 --curve-secret-key keys/server.key --curve-clients keys/clients.pub
 
 # an allowed client
 "$MKT" query --connect "$endpoint" --curve-server-key keys/server.pub --curve-client-key keys/client.key \
@@ -80,8 +69,5 @@ assert r.get("started") is True, r
 assert ask(ok, {"op": "shutdown"})["ok"] is True
 PY
 
-for _ in $(seq 100); do kill -0 $server 2>/dev/null || break; sleep 0.1; done
-kill -0 $server 2>/dev/null && fail "serve still running 10 s after shutdown"
-wait $server || fail "serve exited with status $?: $(cat serve.err)"
-trap - EXIT
+serve_wait_stopped
 echo "ok: CURVE"

@@ -25,12 +25,7 @@ json.dump(q, open("queries.json", "w"))
 PY
 
 for np in 1 3; do
-  rm -f ready
-  timeout -k 5 120 mpirun -np $np "$MKT" serve --store shop.h5 --models model.h5 --bind 'tcp://127.0.0.1:*' \
-    --ready-file ready --allow-shutdown 1 --timeout-ms 60000 >serve$np.out 2>serve$np.err &
-  server=$!
-  for _ in $(seq 300); do [ -s ready ] && break; kill -0 $server 2>/dev/null || fail "serve at $np: $(cat serve$np.err)"; sleep 0.1; done
-  [ -s ready ] || fail "serve at $np ranks not ready"
+  serve_start $np --store shop.h5 --models model.h5 --allow-shutdown 1
   ENDPOINT=$(cat ready) OUT=replies$np.txt timeout 60 "$PY" - <<'PY'
 import json, os, zmq
 s = zmq.Context().socket(zmq.DEALER); s.setsockopt(zmq.RCVTIMEO, 10000); s.setsockopt(zmq.LINGER, 0)
@@ -42,7 +37,7 @@ with open(os.environ["OUT"], "wb") as out:
     s.send(json.dumps(json.load(open("queries.json"))[:40]).encode()); out.write(s.recv() + b"\n")  # batched
     s.send(b'{"op":"shutdown"}'); s.recv()
 PY
-  wait $server || fail "serve at $np ranks exited with $?"
+  serve_wait_stopped
 done
 cmp replies1.txt replies3.txt || { diff replies1.txt replies3.txt | head -5; fail "replies differ between 1 and 3 ranks"; }
 echo "ok: $(wc -l < replies1.txt) replies identical at 1 and 3 ranks"

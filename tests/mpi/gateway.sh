@@ -30,17 +30,7 @@ grep -q "chmod 600" "$WORK/err.txt" || fail "a world-readable token file was not
 chmod 600 token
 
 # serve in the background; it stops by itself after 60 s without requests (no stray job on failure)
-timeout -k 5 120 mpirun -np "$NP" "$MKT" serve --store shop.h5 --models model.h5 --bind 'tcp://127.0.0.1:*' \
-  --ready-file ready --token-file token --timeout-ms 60000 --max-message 65536 >serve.out 2>serve.err &
-server=$!
-trap 'kill $server 2>/dev/null || true' EXIT
-for _ in $(seq 300); do
-  [ -s ready ] && break
-  kill -0 $server 2>/dev/null || fail "serve exited before it was ready: $(cat serve.err)"
-  sleep 0.1
-done
-[ -s ready ] || fail "serve not ready within 30 s"
-endpoint=$(cat ready)
+serve_start "$NP" --store shop.h5 --models model.h5 --token-file token --max-message 65536
 
 # mkt query
 "$MKT" query --connect "$endpoint" --request '{"op":"ping","id":"q1"}' --timeout-ms 5000 >q.json
@@ -159,9 +149,6 @@ assert ask({"op": "shutdown", "id": "bye", "token": os.environ["TOKEN"]})["ok"] 
 PY
 
 # every rank leaves, status 0, within a few seconds
-for _ in $(seq 100); do kill -0 $server 2>/dev/null || break; sleep 0.1; done
-kill -0 $server 2>/dev/null && fail "serve still running 10 s after shutdown"
-wait $server || fail "serve exited with status $?: $(cat serve.err)"
-trap - EXIT
+serve_wait_stopped
 [ ! -e ready ] || fail "ready file left behind"
 echo "ok: gateway at $NP ranks"

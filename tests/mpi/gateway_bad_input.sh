@@ -6,25 +6,7 @@
 run_np "$NP" gen --users 400 --items 60 --days 5 --seed 4 --out shop.h5 >/dev/null
 run_np "$NP" train mf --store shop.h5 --out model.h5 --rank 3 --iters 2 >/dev/null
 
-start_serve() { # extra options...
-  rm -f ready
-  timeout -k 5 120 mpirun -np "$NP" "$MKT" serve --store shop.h5 --models model.h5 --bind 'tcp://127.0.0.1:*' \
-    --ready-file ready --allow-shutdown 1 --timeout-ms 60000 "$@" >serve.out 2>serve.err &
-  server=$!
-  trap 'kill $server 2>/dev/null || true' EXIT
-  for _ in $(seq 300); do
-    [ -s ready ] && return 0
-    kill -0 $server 2>/dev/null || fail "serve exited before it was ready: $(cat serve.err)"
-    sleep 0.1
-  done
-  fail "serve not ready within 30 s"
-}
-stop_serve() {
-  for _ in $(seq 100); do kill -0 $server 2>/dev/null || break; sleep 0.1; done
-  kill -0 $server 2>/dev/null && fail "serve still running 10 s after shutdown"
-  wait $server || fail "serve exited with status $?: $(cat serve.err)"
-  trap - EXIT
-}
+start_serve() { serve_start "$NP" --store shop.h5 --models model.h5 --allow-shutdown 1 "$@"; }
 
 start_serve --max-message 65536 --max-k 100
 ENDPOINT=$(cat ready) timeout 120 "$PY" - <<'PY'
@@ -129,7 +111,7 @@ assert st["errors"] >= len(cases) and st["limits"]["max_k"] == 100, st
 print("%d malformed messages answered; dropped replies %d" % (len(cases) + 5, st["dropped_replies"]))
 assert send_raw([b'{"op":"shutdown"}'])["ok"] is True
 PY
-stop_serve
+serve_wait_stopped
 
 # the per-request timeout: with 1 ms, a flood of requests read together cannot all start in time
 start_serve --request-timeout-ms 1 --max-batch 256
@@ -150,5 +132,5 @@ s.send(b'{"op":"stats"}'); st = json.loads(s.recv()); assert st["timeouts"] == c
 print("request timeout 1 ms:", codes)
 s.send(b'{"op":"shutdown"}'); assert json.loads(s.recv())["ok"] is True
 PY
-stop_serve
+serve_wait_stopped
 echo "ok: gateway bad input at $NP ranks"

@@ -42,17 +42,7 @@ cp model.h5 model_a.h5
 
 umask 077
 echo "reload-secret-$RANDOM" > token
-timeout -k 5 120 mpirun -np "$NP" "$MKT" serve --store shop.h5 --models model.h5 --strategy strategy.h5 \
-  --bind 'tcp://127.0.0.1:*' --ready-file ready --token-file token --timeout-ms 60000 --reload-step-bytes 4096 \
-  >serve.out 2>serve.err &
-server=$!
-trap 'kill $server 2>/dev/null || true' EXIT
-for _ in $(seq 300); do
-  [ -s ready ] && break
-  kill -0 $server 2>/dev/null || fail "serve exited before it was ready: $(cat serve.err)"
-  sleep 0.1
-done
-[ -s ready ] || fail "serve not ready within 30 s"
+serve_start "$NP" --store shop.h5 --models model.h5 --strategy strategy.h5 --token-file token --reload-step-bytes 4096
 
 ENDPOINT=$(cat ready) TOKEN=$(cat token) timeout 90 "$PY" - <<'PY'
 import json, os, shutil, time, zmq, h5py, numpy as np
@@ -180,8 +170,5 @@ print("replies from version 1: %d, version 2: %d; stats polls that saw the reloa
 assert ask(operator, {"op": "shutdown", "token": os.environ["TOKEN"]})["ok"] is True
 PY
 
-for _ in $(seq 100); do kill -0 $server 2>/dev/null || break; sleep 0.1; done
-kill -0 $server 2>/dev/null && fail "serve still running 10 s after shutdown"
-wait $server || fail "serve exited with status $?: $(cat serve.err)"
-trap - EXIT
+serve_wait_stopped
 echo "ok: propensity, strategy and reload at $NP ranks"
