@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "metrics.h"
 #include "rng.h"
 
 int uplift_method_parse(const char *name)
@@ -224,6 +225,9 @@ static int cmp_eval_row(const void *pa, const void *pb)
     return (a->user > b->user) - (a->user < b->user);
 }
 
+/* The measures are those of src/metrics.c (one definition of Qini, AUUC and
+ * uplift@k for the whole system); the rows are first put in (score
+ * descending, user ascending) order, so ties go by user there too. */
 void uplift_qini(uplift_eval_row *rows, int64_t n, uplift_qini_result *out)
 {
     memset(out, 0, sizeof *out);
@@ -231,38 +235,35 @@ void uplift_qini(uplift_eval_row *rows, int64_t n, uplift_qini_result *out)
     if (n <= 0)
         return;
     qsort(rows, (size_t)n, sizeof *rows, cmp_eval_row);
-    static const int pct[3] = {10, 20, 30};
-    int64_t cut[3];
-    for (int q = 0; q < 3; q++) {
-        cut[q] = (pct[q] * n + 99) / 100;
-        if (cut[q] < 1)
-            cut[q] = 1;
-    }
-    /* running counts; the curves are summed in sorted order (deterministic) */
-    double nt = 0, nc = 0, yt = 0, yc = 0, qsum = 0, gsum = 0, ksum_q = 0;
-    for (int64_t k = 1; k <= n; k++) {
-        const uplift_eval_row *r = &rows[k - 1];
-        if (r->treated) {
+    double *score = malloc(sizeof(double) * (size_t)n), *y = malloc(sizeof(double) * (size_t)n);
+    int *treated = malloc(sizeof(int) * (size_t)n);
+    if (!score || !y || !treated)
+        abort();
+    double nt = 0, nc = 0, yt = 0, yc = 0;
+    for (int64_t k = 0; k < n; k++) {
+        /* equal scores keep this order: metrics.c breaks ties by index */
+        score[k] = rows[k].score;
+        y[k] = rows[k].y;
+        treated[k] = rows[k].treated != 0;
+        if (treated[k]) {
             nt += 1;
-            yt += r->y;
+            yt += y[k];
         } else {
             nc += 1;
-            yc += r->y;
+            yc += y[k];
         }
-        double q = yt - (nc > 0 ? yc * nt / nc : 0.0);
-        double g = (nt > 0 && nc > 0) ? (yt / nt - yc / nc) * (double)k : 0.0;
-        qsum += q;
-        gsum += g;
-        ksum_q += (double)k;
-        for (int c = 0; c < 3; c++)
-            if (k == cut[c])
-                out->uplift_at[c] = (nt > 0 && nc > 0) ? yt / nt - yc / nc : 0.0;
     }
-    double qn = yt - (nc > 0 ? yc * nt / nc : 0.0);
-    double nn = (double)n;
-    out->qini = (qsum - ksum_q * qn / nn) / (nn * nn);
-    out->auuc = gsum / (nn * nn);
+    out->qini = mkt_qini_coefficient(score, treated, y, n);
+    out->auuc = mkt_auuc(score, treated, y, n);
+    static const double top[3] = {0.10, 0.20, 0.30};
+    for (int q = 0; q < 3; q++) {
+        double u = mkt_uplift_at(score, treated, y, n, top[q]);
+        out->uplift_at[q] = isnan(u) ? 0.0 : u;
+    }
     out->uplift_all = (nt > 0 && nc > 0) ? yt / nt - yc / nc : 0.0;
     out->n_treated = (int64_t)nt;
     out->n_control = (int64_t)nc;
+    free(score);
+    free(y);
+    free(treated);
 }
