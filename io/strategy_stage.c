@@ -73,6 +73,12 @@ typedef struct {
     int32_t *c_user, *c_treat, *c_conv;
     double *c_spend, *c_attrs;
     int c_A;
+    /* the refitted effect model (effects = shrunk) */
+    int dim, R;             /* features; refits */
+    double *ux;             /* [n x dim] features of the local users */
+    double *rcc, *rcs;      /* replicate coefficients, conversion and spend [R x T x dim] */
+    double *kc, *ks;        /* [n x na] shrinkage weights */
+    double *rmc, *rms;      /* arm means of the replicate effects [R x na] */
 } strat_data;
 
 /* ---------- small readers ---------- */
@@ -296,91 +302,189 @@ static void fit_order_value(strat_data *d, const uplift_features *fs, int dim, c
     free(acc);
 }
 
-/* Shrink the predicted effects of each arm toward their mean by the slope of
- * the transformed outcome on the prediction over the held-out campaign rows
- * of the uplift model (strat_calibration_slope), for conversion and spend. */
-static void calibrate(strat_data *d, const uplift_features *fs, int dim, const double *cc, const double *cs, int on,
-                      json_t *metrics, MPI_Comm comm)
+/* Effects of the refitted T-learner for one user (features x): base
+ * conversion and spend, conversion and spend effects of every arm. */
+static void refit_user(const strat_data *d, const double *cc, const double *cs, const double *x, double *p0,
+                       double *r0, double *dc, double *ds)
 {
-    int na = d->na;
-    json_t *cal = mkt_metrics_child(metrics, "calibration");
-    if (!on || !(d->uplift_holdout > 0)) {
-        mkt_metrics_set_str(cal, "note", on ? "the uplift model has no held-out rows: effects not calibrated"
-                                            : "switched off (calibrate = 0)");
-        return;
+    uplift_effects(UPLIFT_T_LEARNER, 1, cc, d->T, d->dim, x, dc);
+    uplift_effects(UPLIFT_T_LEARNER, 0, cs, d->T, d->dim, x, ds);
+    double lc = 0, ls = 0;
+    for (int j = 0; j < d->dim; j++) {
+        lc += cc[j] * x[j];
+        ls += cs[j] * x[j];
     }
-    /* per arm: rows of the arm and of control among the held-out rows */
-    enum { N_T, N_C, S1C, S2C, SZC, SZTC, S1S, S2S, SZS, SZTS, NS };
-    mkt_xsum *acc = xalloc((size_t)na * NS, sizeof(mkt_xsum));
-    for (int j = 0; j < na * NS; j++)
-        mkt_xsum_init(&acc[j]);
-    double *x = xalloc((size_t)dim, sizeof(double));
+    *p0 = uplift_sigmoid(lc);
+    *r0 = ls > 0 ? ls : 0;
+}
+
+/* effects = shrunk: the uplift model's specification (features, l2) refitted
+ * as a T-learner on every campaign row, then R refits on Poisson(1)
+ * reweighted users; each user's effect of each arm is shrunk toward the
+ * arm's mean by strat_shrink_factor(spread of the effects across users minus
+ * the mean refit variance, this user's refit variance).  Sets p0, r0, dconv,
+ * dspend and keeps what the refit intervals need. */
+static void fit_effects(strat_data *d, const uplift_features *fs, double l2, int max_iter, double tol,
+                        const mkt_strategy_options *o, json_t *metrics, MPI_Comm comm)
+{
+    int T = d->T, na = d->na, dim = d->dim, R = o->refits;
+    d->R = R;
+    /* this rank's block of whole chunks of campaign rows */
+    hid_t f = mkt_h5_open(o->store, 0, comm);
+    int64_t Nc = mkt_h5_rows(f, "/campaigns/user", NULL), first = 0, nr = 0;
+    mkt_strat_fit_block(Nc, d->nranks, d->rank, &first, &nr);
+    int32_t *user = xalloc((size_t)nr, sizeof(int32_t)), *arm = xalloc((size_t)nr, sizeof(int32_t));
+    int32_t *conv = xalloc((size_t)nr, sizeof(int32_t));
+    double *yc = xalloc((size_t)nr, sizeof(double)), *ys = xalloc((size_t)nr, sizeof(double));
+    double *attrs = xalloc((size_t)nr * (size_t)(d->c_A > 0 ? d->c_A : 1), sizeof(double));
+    if (nr > 0) {
+        mkt_h5_read_rows(f, "/campaigns/user", H5T_NATIVE_INT32, first, nr, user);
+        mkt_h5_read_rows(f, "/campaigns/treatment", H5T_NATIVE_INT32, first, nr, arm);
+        mkt_h5_read_rows(f, "/campaigns/conversion", H5T_NATIVE_INT32, first, nr, conv);
+        mkt_h5_read_rows(f, "/campaigns/spend", H5T_NATIVE_DOUBLE, first, nr, ys);
+        if (d->c_A > 0)
+            mkt_h5_read_rows(f, "/campaigns/attrs", H5T_NATIVE_DOUBLE, first, nr, attrs);
+    }
+    mkt_h5_close(f);
+    double *X = xalloc((size_t)nr * (size_t)dim, sizeof(double));
+    for (int64_t i = 0; i < nr; i++) {
+        yc[i] = conv[i] != 0;
+        if (!isfinite(ys[i]))
+            ys[i] = 0;
+        uplift_feature_row(fs, attrs + i * d->c_A, X + i * dim);
+    }
+    free(attrs);
+    free(conv);
+    uint8_t *w = xalloc((size_t)R * (size_t)nr, 1), *wu = xalloc((size_t)(R > 0 ? R : 1), 1);
+    for (int64_t i = 0; i < nr; i++) {
+        strat_refit_weights(o->seed, user[i], R, wu);
+        for (int b = 0; b < R; b++)
+            w[(size_t)b * (size_t)nr + (size_t)i] = wu[b];
+    }
+    free(wu);
+    free(user);
+    mkt_strat_fit_rows rc = {nr, first, dim, X, arm, yc}, rs = {nr, first, dim, X, arm, ys};
+    size_t cl = (size_t)T * (size_t)dim;
+    double *cc = xalloc(cl, sizeof(double)), *cs = xalloc(cl, sizeof(double));
+    if (mkt_strat_fit_t(&rc, T, NULL, 0, l2, max_iter, tol, cc, comm) != 0 ||
+        mkt_strat_fit_t(&rs, T, NULL, 1, l2, 1, tol, cs, comm) != 0)
+        mkt_fail_all(MKT_EXIT_ERROR, "strategy: the effect model cannot be refitted on the campaign log of %s (an arm "
+                     "without rows?); use effects = model", o->store);
+    d->rcc = xalloc((size_t)R * cl, sizeof(double));
+    d->rcs = xalloc((size_t)R * cl, sizeof(double));
+    int failed = 0;
+    for (int b = 0; b < R; b++) {
+        double *bc = d->rcc + (size_t)b * cl, *bs = d->rcs + (size_t)b * cl;
+        memcpy(bc, cc, sizeof(double) * cl); /* Newton from the full fit */
+        const uint8_t *wb = w + (size_t)b * (size_t)nr;
+        failed += mkt_strat_fit_t(&rc, T, wb, 0, l2, max_iter, tol, bc, comm) != 0;
+        failed += mkt_strat_fit_t(&rs, T, wb, 1, l2, 1, tol, bs, comm) != 0;
+    }
+    free(w);
+    free(X);
+    free(arm);
+    free(yc);
+    free(ys);
+    if (failed)
+        mkt_fail_all(MKT_EXIT_ERROR, "strategy: %d refits of the effect model failed (too few campaign rows per arm?); "
+                     "use effects = model", failed);
+
+    /* point effects, per-user refit variance, arm means */
+    size_t nv = (size_t)d->n * (size_t)na;
+    double *vc = xalloc(nv, sizeof(double)), *vs = xalloc(nv, sizeof(double));
+    double *sc = xalloc(nv, sizeof(double)), *ss = xalloc(nv, sizeof(double));
     double *ec = xalloc((size_t)na, sizeof(double)), *es = xalloc((size_t)na, sizeof(double));
-    unsigned char *ho = xalloc((size_t)d->ncrow, 1);
-    for (int64_t j = 0; j < d->ncrow; j++) {
-        ho[j] = (unsigned char)uplift_is_holdout(d->uplift_seed, d->c_user[j], d->uplift_holdout);
-        int w = d->c_treat[j];
-        if (!ho[j])
-            continue;
-        for (int t = 0; t < na; t++)
-            if (w == 0 || w == t + 1)
-                mkt_xsum_add(&acc[t * NS + (w ? N_T : N_C)], 1.0);
-    }
-    mkt_allreduce_xsum(acc, na * NS, comm);
-    for (int64_t j = 0; j < d->ncrow; j++) {
-        if (!ho[j])
-            continue;
-        int w = d->c_treat[j];
-        uplift_feature_row(fs, d->c_attrs + j * d->c_A, x);
-        uplift_effects(d->method, 1, cc, d->T, dim, x, ec);
-        uplift_effects(d->method, 0, cs, d->T, dim, x, es);
+    double p0, r0;
+    enum { SC, SC2, NC, SS, SS2, NS, NSUM };
+    size_t nacc = (size_t)na * NSUM + 2 * (size_t)R * (size_t)na;
+    mkt_xsum *acc = xalloc(nacc, sizeof(mkt_xsum));
+    for (size_t j = 0; j < nacc; j++)
+        mkt_xsum_init(&acc[j]);
+    mkt_xsum *rep = acc + (size_t)na * NSUM; /* [R x na] conversion, then [R x na] spend */
+    for (int64_t u = 0; u < d->n; u++) {
+        const double *x = d->ux + u * dim;
+        double *dc = d->dconv + u * na, *ds = d->dspend + u * na;
+        refit_user(d, cc, cs, x, &d->p0[u], &d->r0[u], dc, ds);
+        for (int b = 0; b < R; b++) {
+            refit_user(d, d->rcc + (size_t)b * cl, d->rcs + (size_t)b * cl, x, &p0, &r0, ec, es);
+            for (int t = 0; t < na; t++) {
+                sc[u * na + t] += ec[t];
+                vc[u * na + t] += ec[t] * ec[t];
+                ss[u * na + t] += es[t];
+                vs[u * na + t] += es[t] * es[t];
+                mkt_xsum_add(&rep[(size_t)b * (size_t)na + (size_t)t], ec[t]);
+                mkt_xsum_add(&rep[(size_t)(R + b) * (size_t)na + (size_t)t], es[t]);
+            }
+        }
         for (int t = 0; t < na; t++) {
-            if (w != 0 && w != t + 1)
-                continue;
-            mkt_xsum *a = acc + t * NS;
-            double nt = mkt_xsum_value(&a[N_T]), nc = mkt_xsum_value(&a[N_C]);
-            double e = nt + nc > 0 ? nt / (nt + nc) : 0.5;
-            if (!(e > 0 && e < 1))
-                continue;
-            double zc = uplift_transformed_outcome(d->c_conv[j] != 0, w != 0, e);
-            double zs = uplift_transformed_outcome(d->c_spend[j], w != 0, e);
-            mkt_xsum_add(&a[S1C], ec[t]);
-            mkt_xsum_add(&a[S2C], ec[t] * ec[t]);
-            mkt_xsum_add(&a[SZC], zc);
-            mkt_xsum_add(&a[SZTC], zc * ec[t]);
-            mkt_xsum_add(&a[S1S], es[t]);
-            mkt_xsum_add(&a[S2S], es[t] * es[t]);
-            mkt_xsum_add(&a[SZS], zs);
-            mkt_xsum_add(&a[SZTS], zs * es[t]);
+            size_t j = (size_t)u * (size_t)na + (size_t)t;
+            double mc = sc[j] / R, ms = ss[j] / R;
+            vc[j] = vc[j] / R - mc * mc;
+            vs[j] = vs[j] / R - ms * ms;
+            vc[j] = vc[j] > 0 ? vc[j] : 0;
+            vs[j] = vs[j] > 0 ? vs[j] : 0;
+            mkt_xsum *a = acc + (size_t)t * NSUM;
+            mkt_xsum_add(&a[SC], dc[t]);
+            mkt_xsum_add(&a[SC2], dc[t] * dc[t]);
+            mkt_xsum_add(&a[NC], vc[j]);
+            mkt_xsum_add(&a[SS], ds[t]);
+            mkt_xsum_add(&a[SS2], ds[t] * ds[t]);
+            mkt_xsum_add(&a[NS], vs[j]);
         }
     }
-    /* the counts were merged already: merge only the sums */
-    for (int t = 0; t < na; t++)
-        mkt_allreduce_xsum(acc + t * NS + S1C, NS - S1C, comm);
+    for (size_t j = 0; j < nacc; j += 4096)
+        mkt_allreduce_xsum(acc + j, (int)(nacc - j < 4096 ? nacc - j : 4096), comm);
+    double N = (double)d->N;
+    d->rmc = xalloc((size_t)R * (size_t)na, sizeof(double));
+    d->rms = xalloc((size_t)R * (size_t)na, sizeof(double));
+    for (int b = 0; b < R; b++)
+        for (int t = 0; t < na; t++) {
+            d->rmc[b * na + t] = mkt_xsum_value(&rep[(size_t)b * (size_t)na + (size_t)t]) / N;
+            d->rms[b * na + t] = mkt_xsum_value(&rep[(size_t)(R + b) * (size_t)na + (size_t)t]) / N;
+        }
+    d->kc = xalloc(nv, sizeof(double));
+    d->ks = xalloc(nv, sizeof(double));
+    json_t *em = mkt_metrics_child(metrics, "effects");
+    mkt_metrics_set_str(em, "model", "T-learner refitted on every campaign row, shrunk per user (empirical Bayes)");
+    mkt_metrics_set_int(em, "rows", Nc);
+    mkt_metrics_set_int(em, "refits", R);
+    mkt_metrics_set_real(em, "l2", l2);
     for (int t = 0; t < na; t++) {
-        mkt_xsum *a = acc + t * NS;
-        double n = mkt_xsum_value(&a[N_T]) + mkt_xsum_value(&a[N_C]);
-        double bc = strat_calibration_slope(n, mkt_xsum_value(&a[S1C]), mkt_xsum_value(&a[S2C]),
-                                            mkt_xsum_value(&a[SZC]), mkt_xsum_value(&a[SZTC]));
-        double bs = strat_calibration_slope(n, mkt_xsum_value(&a[S1S]), mkt_xsum_value(&a[S2S]),
-                                            mkt_xsum_value(&a[SZS]), mkt_xsum_value(&a[SZTS]));
-        double mc = n > 0 ? mkt_xsum_value(&a[S1C]) / n : 0, ms = n > 0 ? mkt_xsum_value(&a[S1S]) / n : 0;
+        mkt_xsum *a = acc + (size_t)t * NSUM;
+        double mc = mkt_xsum_value(&a[SC]) / N, ms = mkt_xsum_value(&a[SS]) / N;
+        double sig_c = mkt_xsum_value(&a[SC2]) / N - mc * mc - mkt_xsum_value(&a[NC]) / N;
+        double sig_s = mkt_xsum_value(&a[SS2]) / N - ms * ms - mkt_xsum_value(&a[NS]) / N;
+        mkt_xsum ks;
+        mkt_xsum_init(&ks);
         for (int64_t u = 0; u < d->n; u++) {
-            d->dconv[u * na + t] = strat_calibrate(d->dconv[u * na + t], mc, bc);
-            d->dspend[u * na + t] = strat_calibrate(d->dspend[u * na + t], ms, bs);
+            size_t j = (size_t)u * (size_t)na + (size_t)t;
+            d->kc[j] = strat_shrink_factor(sig_c, vc[j]);
+            d->ks[j] = strat_shrink_factor(sig_s, vs[j]);
+            d->dconv[j] = strat_shrink(d->dconv[j], mc, d->kc[j]);
+            d->dspend[j] = strat_shrink(d->dspend[j], ms, d->ks[j]);
+            mkt_xsum_add(&ks, d->kc[j]);
         }
-        json_t *arm = mkt_metrics_child(cal, d->arms[t + 1]);
-        mkt_metrics_set_int(arm, "rows", (long long)n);
-        mkt_metrics_set_real(arm, "conversion_slope", bc);
-        mkt_metrics_set_real(arm, "spend_slope", bs);
-        mkt_log(STAGE, "calibration of %s on %lld held-out rows: conversion effects x %.3f, spend effects x %.3f",
-                d->arms[t + 1], (long long)n, bc, bs);
+        mkt_allreduce_xsum(&ks, 1, comm);
+        json_t *e = mkt_metrics_child(em, d->arms[t + 1]);
+        mkt_metrics_set_real(e, "mean_conversion_effect", mc);
+        mkt_metrics_set_real(e, "conversion_effect_signal_sd", sig_c > 0 ? sqrt(sig_c) : 0.0);
+        mkt_metrics_set_real(e, "conversion_effect_noise_sd", sqrt(mkt_xsum_value(&a[NC]) / N));
+        mkt_metrics_set_real(e, "mean_shrinkage_weight", mkt_xsum_value(&ks) / N);
+        mkt_metrics_set_real(e, "mean_spend_effect", ms);
+        mkt_log(STAGE, "effects of %s: mean %.4f, spread across users (signal) sd %.4f, refit noise sd %.4f: "
+                "weight %.3f on the user's own effect on average",
+                d->arms[t + 1], mc, sig_c > 0 ? sqrt(sig_c) : 0.0, sqrt(mkt_xsum_value(&a[NC]) / N),
+                mkt_xsum_value(&ks) / N);
     }
-    free(ho);
+    free(acc);
+    free(vc);
+    free(vs);
+    free(sc);
+    free(ss);
     free(ec);
     free(es);
-    free(x);
-    free(acc);
+    free(cc);
+    free(cs);
 }
 
 static void load_uplift(strat_data *d, hid_t m, const mkt_strategy_options *o, json_t *metrics, MPI_Comm comm)
@@ -477,12 +581,15 @@ static void load_uplift(strat_data *d, hid_t m, const mkt_strategy_options *o, j
     d->dconv = xalloc((size_t)d->n * (size_t)d->na, sizeof(double));
     d->dspend = xalloc((size_t)d->n * (size_t)d->na, sizeof(double));
     double *x = xalloc((size_t)dim, sizeof(double));
+    d->dim = dim;
+    d->ux = xalloc((size_t)d->n * (size_t)dim, sizeof(double));
     for (int64_t u = 0; u < d->n; u++) {
         if (have[u])
             use_users ? d->attrs_from_users++ : d->attrs_from_campaign++;
         else
             d->attrs_missing++;
         uplift_feature_row(&fs, uattrs + u * A, x);
+        memcpy(d->ux + u * dim, x, sizeof(double) * (size_t)dim);
         uplift_effects(d->method, 1, cc, d->T, dim, x, d->dconv + u * d->na);
         uplift_effects(d->method, 0, cs, d->T, dim, x, d->dspend + u * d->na);
         if (d->method == UPLIFT_TRANSFORMED) {
@@ -498,7 +605,12 @@ static void load_uplift(strat_data *d, hid_t m, const mkt_strategy_options *o, j
             d->r0[u] = ls > 0 ? ls : 0;
         }
     }
-    calibrate(d, &fs, dim, cc, cs, o->calibrate, metrics, comm);
+    if (o->shrunk)
+        fit_effects(d, &fs, mkt_h5_attr_get_double(m, g, "l2", 1.0), (int)mkt_h5_attr_get_int(m, g, "max_iter", 25),
+                    mkt_h5_attr_get_double(m, g, "tol", 1e-9), o, metrics, comm);
+    else
+        mkt_metrics_set_str(mkt_metrics_child(metrics, "effects"), "model",
+                            "the coefficients of /models/uplift as they are");
     fit_order_value(d, &fs, dim, uattrs, metrics, comm);
     int64_t cnt[3] = {d->attrs_from_users, d->attrs_from_campaign, d->attrs_missing};
     MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, cnt, 3, MPI_INT64_T, MPI_SUM, comm));
@@ -757,6 +869,17 @@ static double catalogue_margin(const strat_data *d)
     return sp > 0 ? 1.0 - sc / sp : 0.0;
 }
 
+/* Value of arm t (0-based) for a user with base conversion p0, order value
+ * V, base spend r0 and effects dc (conversion), ds (spend). */
+static void arm_value(const strat_data *d, const strat_econ *e, int by_conversion, int t, double p0, double V,
+                      double r0, double dc, double ds, strat_arm_value *out)
+{
+    if (by_conversion)
+        strat_arm_value_eval_conv(e, &d->costs[t], p0, V, dc, out);
+    else
+        strat_arm_value_eval(e, &d->costs[t], p0, r0, dc, ds, out);
+}
+
 static void evaluate_arms(strat_data *d, const strat_econ *e, const mkt_strategy_options *o)
 {
     size_t nv = (size_t)d->n * (size_t)d->na;
@@ -766,10 +889,8 @@ static void evaluate_arms(strat_data *d, const strat_econ *e, const mkt_strategy
     for (int64_t u = 0; u < d->n; u++)
         for (int t = 0; t < d->na; t++) {
             size_t j = (size_t)u * (size_t)d->na + (size_t)t;
-            if (by_conversion)
-                strat_arm_value_eval_conv(e, &d->costs[t], d->p0[u], d->order_value[u], d->dconv[j], &d->val[j]);
-            else
-                strat_arm_value_eval(e, &d->costs[t], d->p0[u], d->r0[u], d->dconv[j], d->dspend[j], &d->val[j]);
+            arm_value(d, e, by_conversion, t, d->p0[u], d->order_value[u], d->r0[u], d->dconv[j], d->dspend[j],
+                      &d->val[j]);
             d->eligible[j] = (unsigned char)strat_eligible(d->days_since[u], o->min_days_since_purchase,
                                                            d->val[j].margin_after, o->min_margin);
         }
@@ -1026,6 +1147,66 @@ static void write_h5(const strat_data *d, const int32_t *choice, char **msg, con
     free(us);
 }
 
+/* effects = shrunk: the totals of every policy (its choices fixed) under
+ * the shrunk effects of each refit, and from them the 95% interval around
+ * the point totals (strat_replicate_interval): the uncertainty of the
+ * effect model, which dominates that of the user sample. */
+static void refit_intervals(const strat_data *d, const strat_econ *e, const mkt_strategy_options *o,
+                            int32_t *const *choice, strat_results *r, MPI_Comm comm)
+{
+    int R = d->R, na = d->na;
+    const int M = MKT_STRAT_ROI; /* summed columns */
+    size_t cl = (size_t)d->T * (size_t)d->dim, nacc = (size_t)R * NPOL * (size_t)M;
+    mkt_xsum *acc = xalloc(nacc, sizeof(mkt_xsum));
+    for (size_t j = 0; j < nacc; j++)
+        mkt_xsum_init(&acc[j]);
+    double *ec = xalloc((size_t)na, sizeof(double)), *es = xalloc((size_t)na, sizeof(double)), p0, r0;
+    int by_conversion = strcmp(o->spend_effect, "conversion") == 0;
+    for (int64_t u = 0; u < d->n; u++) {
+        int any = 0;
+        for (int p = 0; p < NPOL; p++)
+            any |= choice[p][u] >= 0;
+        if (!any)
+            continue;
+        for (int b = 0; b < R; b++) {
+            refit_user(d, d->rcc + (size_t)b * cl, d->rcs + (size_t)b * cl, d->ux + u * d->dim, &p0, &r0, ec, es);
+            for (int p = 0; p < NPOL; p++) {
+                int t = choice[p][u];
+                if (t < 0)
+                    continue;
+                size_t j = (size_t)u * (size_t)na + (size_t)t;
+                strat_arm_value v;
+                arm_value(d, e, by_conversion, t, p0, d->order_value[u], r0,
+                          strat_shrink(ec[t], d->rmc[b * na + t], d->kc[j]),
+                          strat_shrink(es[t], d->rms[b * na + t], d->ks[j]), &v);
+                mkt_xsum *a = acc + ((size_t)b * NPOL + (size_t)p) * (size_t)M;
+                mkt_xsum_add(&a[MKT_STRAT_CONVERSIONS], v.dconv);
+                mkt_xsum_add(&a[MKT_STRAT_REVENUE], v.drev);
+                mkt_xsum_add(&a[MKT_STRAT_MARGIN], v.margin);
+                mkt_xsum_add(&a[MKT_STRAT_COST], v.cost);
+                mkt_xsum_add(&a[MKT_STRAT_PROFIT], v.profit);
+            }
+        }
+    }
+    for (size_t j = 0; j < nacc; j += 4096)
+        mkt_allreduce_xsum(acc + j, (int)(nacc - j < 4096 ? nacc - j : 4096), comm);
+    double *v = xalloc((size_t)R, sizeof(double));
+    for (int p = 0; p < NPOL; p++)
+        for (int m = 0; m < MKT_STRAT_METRICS; m++) {
+            for (int b = 0; b < R; b++) {
+                const mkt_xsum *a = acc + ((size_t)b * NPOL + (size_t)p) * (size_t)M;
+                double cost = mkt_xsum_value(&a[MKT_STRAT_COST]);
+                v[b] = m < M ? mkt_xsum_value(&a[m])
+                             : (cost > 0 ? mkt_xsum_value(&a[MKT_STRAT_PROFIT]) / cost : NAN);
+            }
+            strat_replicate_interval(r->value[p][m], v, R, &r->lo[p][m], &r->hi[p][m]);
+        }
+    free(v);
+    free(ec);
+    free(es);
+    free(acc);
+}
+
 static json_t *num_or_null(double v) { return isfinite(v) ? json_real(v) : json_null(); }
 
 static void report_metrics(const strat_data *d, const strat_results *r, const int32_t *choice, int steps,
@@ -1219,8 +1400,11 @@ int mkt_strategy_run(const mkt_strategy_options *o, MPI_Comm comm, json_t *metri
         mkt_fail_all(MKT_EXIT_ERROR, "strategy: internal error: cost %.17g exceeds the budget %.17g",
                      r.value[POL_STRATEGY][MKT_STRAT_COST], o->budget);
     double t_solve = mkt_now() - t0 - t_load;
-    mkt_strat_bootstrap(d.val, d.na, d.n, d.begin, choice, NPOL, o->bootstrap, o->seed, &r.lo[0][0], &r.hi[0][0],
-                        comm);
+    if (o->shrunk)
+        refit_intervals(&d, &econ, o, choice, &r, comm);
+    else
+        mkt_strat_bootstrap(d.val, d.na, d.n, d.begin, choice, NPOL, o->bootstrap, o->seed, &r.lo[0][0],
+                            &r.hi[0][0], comm);
     if (!have_prop)
         for (int m2 = 0; m2 < MKT_STRAT_METRICS; m2++)
             r.value[POL_PROPENSITY][m2] = r.lo[POL_PROPENSITY][m2] = r.hi[POL_PROPENSITY][m2] =
@@ -1338,5 +1522,12 @@ int mkt_strategy_run(const mkt_strategy_options *o, MPI_Comm comm, json_t *metri
     free(d.c_conv);
     free(d.c_spend);
     free(d.c_attrs);
+    free(d.ux);
+    free(d.rcc);
+    free(d.rcs);
+    free(d.kc);
+    free(d.ks);
+    free(d.rmc);
+    free(d.rms);
     return MKT_EXIT_OK;
 }

@@ -29,7 +29,9 @@ typedef struct {
     double min_factor, max_factor, interest_k;
     const char *template_text, *template_none;
     int bootstrap, curve_points, max_steps;
-    int calibrate;                   /* shrink effects by their held-out calibration slope */
+    int shrunk;                      /* 1: refit the effect model on every campaign row and shrink
+                                      * each user's effects (empirical Bayes); 0: /models/uplift as is */
+    int refits;                      /* refits of the effect model (shrinkage, intervals) */
     uint64_t seed;
 } mkt_strategy_options;
 

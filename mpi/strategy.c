@@ -1,7 +1,8 @@
 /* strategy.c (mpi) — the distributed part of `mkt strategy`: bisection of
  * the Lagrange multiplier on promotion cost (one exact allreduce per step),
  * policy totals, the propensity-rank threshold, the Poisson bootstrap of the
- * totals and the off-policy (IPW, doubly robust) estimates.
+ * totals, the refits of the effect model (T-learner with chunked exact
+ * sums) and the off-policy (IPW, doubly robust) estimates.
  *
  * Rank independence: each user's choice is a pure function of its own
  * values and the multiplier; every total is an exact sum (mkt_xsum), so the
@@ -16,6 +17,7 @@
 #include "check.h"
 #include "exactsum.h"
 #include "par.h"
+#include "uplift.h"
 
 const char *const mkt_strat_metric_names[MKT_STRAT_METRICS] = {
     "incremental_conversions", "incremental_revenue", "incremental_margin", "promotion_cost",
@@ -191,6 +193,156 @@ void mkt_strat_bootstrap(const strat_arm_value *val, int na, int64_t n, int64_t 
         }
     free(v);
     free(acc);
+}
+
+/* ---------- refits of the effect model ---------- */
+
+void mkt_strat_fit_block(int64_t rows, int nranks, int rank, int64_t *first, int64_t *n)
+{
+    int64_t nchunks = (rows + MKT_STRAT_CHUNK - 1) / MKT_STRAT_CHUNK;
+    mkt_block cb = mkt_block_of(nchunks, nranks, rank);
+    int64_t b = cb.begin * MKT_STRAT_CHUNK, e = cb.end * MKT_STRAT_CHUNK;
+    *first = b < rows ? b : rows;
+    *n = (e < rows ? e : rows) - *first;
+}
+
+/* Sum over this rank's chunks of the normal-equation terms of every arm not
+ * yet done at coef: per arm A (upper triangle), b, log-likelihood and
+ * weighted rows, merged exactly over ranks into acc [T x per]. */
+static void fit_terms(const mkt_strat_fit_rows *r, int T, const uint8_t *w, int ridge, const double *coef,
+                      const unsigned char *done, mkt_xsum *acc, int per, double *A, double *b, double *ll,
+                      double *cnt, MPI_Comm comm)
+{
+    int d = r->d;
+    size_t dd = (size_t)d * (size_t)d, nacc = (size_t)T * (size_t)per;
+    for (size_t k = 0; k < nacc; k++)
+        mkt_xsum_init(&acc[k]);
+    for (int64_t i0 = 0; i0 < r->n;) {
+        /* one chunk: global rows [g, g + MKT_STRAT_CHUNK) */
+        int64_t i1 = i0 + MKT_STRAT_CHUNK - (r->first + i0) % MKT_STRAT_CHUNK;
+        if (i1 > r->n)
+            i1 = r->n;
+        memset(A, 0, sizeof(double) * (size_t)T * dd);
+        memset(b, 0, sizeof(double) * (size_t)T * (size_t)d);
+        memset(ll, 0, sizeof(double) * (size_t)T);
+        memset(cnt, 0, sizeof(double) * (size_t)T);
+        for (int64_t i = i0; i < i1; i++) {
+            int a = r->arm[i];
+            double wt = w ? (double)w[i] : 1.0;
+            if (a < 0 || a >= T || done[a] || wt == 0)
+                continue;
+            const double *x = r->x + (size_t)i * (size_t)d;
+            double h = 1.0, res = r->y[i];
+            if (!ridge)
+                ll[a] += wt * uplift_logistic_terms(x, d, coef + (size_t)a * (size_t)d, r->y[i], &h, &res);
+            uplift_accumulate(x, d, wt * h, wt * res, A + (size_t)a * dd, b + (size_t)a * (size_t)d);
+            cnt[a] += wt;
+        }
+        for (int a = 0; a < T; a++) {
+            if (done[a] || cnt[a] == 0)
+                continue;
+            mkt_xsum *s = acc + (size_t)a * (size_t)per;
+            int k = 0;
+            for (int p = 0; p < d; p++)
+                for (int q = p; q < d; q++)
+                    mkt_xsum_add(&s[k++], A[(size_t)a * dd + (size_t)(p * d + q)]);
+            for (int p = 0; p < d; p++)
+                mkt_xsum_add(&s[k++], b[(size_t)a * (size_t)d + (size_t)p]);
+            mkt_xsum_add(&s[k++], ll[a]);
+            mkt_xsum_add(&s[k], cnt[a]);
+        }
+        i0 = i1;
+    }
+    for (size_t j = 0; j < nacc; j += 4096)
+        mkt_allreduce_xsum(acc + j, (int)(nacc - j < 4096 ? nacc - j : 4096), comm);
+}
+
+int mkt_strat_fit_t(const mkt_strat_fit_rows *r, int T, const uint8_t *w, int ridge, double l2, int max_iter,
+                    double tol, double *coef, MPI_Comm comm)
+{
+    int d = r->d;
+    size_t dd = (size_t)d * (size_t)d;
+    int per = d * (d + 1) / 2 + d + 2; /* A upper triangle, b, log-likelihood, weighted rows */
+    mkt_xsum *acc = mkt_xmalloc(sizeof(mkt_xsum) * (size_t)T * (size_t)per);
+    double *A = mkt_xcalloc((size_t)T * dd, sizeof(double)), *b = mkt_xcalloc((size_t)T * (size_t)d, sizeof(double));
+    double *ll = mkt_xcalloc((size_t)T, sizeof(double)), *cnt = mkt_xcalloc((size_t)T, sizeof(double));
+    double *prev = mkt_xcalloc((size_t)T * (size_t)d, sizeof(double)), *prev_obj = mkt_xcalloc((size_t)T, sizeof(double));
+    int *newton = mkt_xcalloc((size_t)T, sizeof(int)), *halvings = mkt_xcalloc((size_t)T, sizeof(int));
+    unsigned char *done = mkt_xcalloc((size_t)T, 1);
+    int ok = 1;
+    if (ridge)
+        memset(coef, 0, sizeof(double) * (size_t)T * (size_t)d);
+    for (int a = 0; a < T; a++)
+        prev_obj[a] = -INFINITY;
+    /* Newton with step halving: a step that lowers the penalized
+     * log-likelihood is halved back toward the previous coefficients */
+    for (int pass = 0; pass < (ridge ? 1 : max_iter + 60); pass++) {
+        fit_terms(r, T, w, ridge, coef, done, acc, per, A, b, ll, cnt, comm);
+        int all_done = 1;
+        for (int a = 0; a < T; a++) {
+            if (done[a])
+                continue;
+            const mkt_xsum *s = acc + (size_t)a * (size_t)per;
+            double *beta = coef + (size_t)a * (size_t)d, *pb = prev + (size_t)a * (size_t)d;
+            int k = d * (d + 1) / 2 + d;
+            double obj = mkt_xsum_value(&s[k]), rows = mkt_xsum_value(&s[k + 1]);
+            for (int p = 1; p < d; p++)
+                obj -= 0.5 * l2 * beta[p] * beta[p];
+            if (!(rows > 0)) {
+                memset(beta, 0, sizeof(double) * (size_t)d);
+                ok = 0;
+                done[a] = 1;
+                continue;
+            }
+            if (!ridge && !(obj >= prev_obj[a] - 1e-12 * fabs(prev_obj[a]))) {
+                if (++halvings[a] > 50) { /* no better point along the step: keep the previous one */
+                    memcpy(beta, pb, sizeof(double) * (size_t)d);
+                    done[a] = 1;
+                    continue;
+                }
+                for (int p = 0; p < d; p++)
+                    beta[p] = 0.5 * (pb[p] + beta[p]);
+                all_done = 0;
+                continue;
+            }
+            halvings[a] = 0;
+            prev_obj[a] = obj;
+            memcpy(pb, beta, sizeof(double) * (size_t)d);
+            double *Aa = A + (size_t)a * dd, *ba = b + (size_t)a * (size_t)d;
+            memset(Aa, 0, sizeof(double) * dd);
+            k = 0;
+            for (int p = 0; p < d; p++)
+                for (int q = p; q < d; q++)
+                    Aa[p * d + q] = mkt_xsum_value(&s[k++]);
+            for (int p = 0; p < d; p++)
+                ba[p] = mkt_xsum_value(&s[k++]);
+            double step = 0;
+            if (uplift_newton_solve(Aa, ba, d, l2, NULL, ridge, beta, &step) != 0 || !isfinite(step)) {
+                memcpy(beta, pb, sizeof(double) * (size_t)d);
+                if (ridge)
+                    ok = 0;
+                done[a] = 1;
+                continue;
+            }
+            if (ridge || step < tol || ++newton[a] >= max_iter)
+                done[a] = 1;
+            else
+                all_done = 0;
+        }
+        if (all_done)
+            break;
+    }
+    free(acc);
+    free(A);
+    free(b);
+    free(ll);
+    free(cnt);
+    free(prev);
+    free(prev_obj);
+    free(newton);
+    free(halvings);
+    free(done);
+    return ok ? 0 : -1;
 }
 
 /* ---------- off-policy estimates ---------- */

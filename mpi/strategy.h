@@ -55,6 +55,31 @@ double mkt_strat_threshold(const double *score, const double *cost, int64_t n, d
 void mkt_strat_bootstrap(const strat_arm_value *val, int na, int64_t n, int64_t begin, int32_t *const *choices,
                          int P, int reps, uint64_t seed, double *lo, double *hi, MPI_Comm comm);
 
+/* Campaign rows for the refits of the effect model: this rank's block of
+ * whole chunks of MKT_STRAT_CHUNK global rows (mkt_strat_fit_block). */
+#define MKT_STRAT_CHUNK 1024
+typedef struct {
+    int64_t n, first;      /* local rows: global rows [first, first + n) */
+    int d;                 /* features per row */
+    const double *x;       /* [n x d] */
+    const int32_t *arm;    /* [n] 0..T-1 */
+    const double *y;       /* [n] outcome (0/1 for a logistic fit) */
+} mkt_strat_fit_rows;
+
+/* This rank's rows [*first, *first + *n) of `rows` campaign rows: a
+ * contiguous block of whole chunks. */
+void mkt_strat_fit_block(int64_t rows, int nranks, int rank, int64_t *first, int64_t *n);
+/* T-learner: for every arm a, a logistic (ridge = 0, Newton from the start
+ * values in coef, at most max_iter steps, until max |step| < tol) or ridge
+ * (ridge = 1, one solve) regression of y on x over the rows of arm a,
+ * weighted by w (NULL: 1), penalty l2 on all but the intercept (feature 0).
+ * coef is [T x d].  The terms are summed in doubles within a chunk and
+ * exactly across chunks, so every rank count gives the same bits.  Returns
+ * 0, or -1 if an arm has no weighted rows or a solve failed (coef of that arm
+ * is then zero). */
+int mkt_strat_fit_t(const mkt_strat_fit_rows *r, int T, const uint8_t *w, int ridge, double l2, int max_iter,
+                    double tol, double *coef, MPI_Comm comm);
+
 /* One row of the randomized campaign log, as the off-policy estimates see it. */
 typedef struct {
     int32_t arm;        /* treatment received (0 = control) */

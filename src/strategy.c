@@ -252,15 +252,13 @@ double strat_realized_profit(const strat_econ *e, const strat_arm_cost *c, int c
     return e->margin_rate * (spend + disc) - disc - per_order - per_user;
 }
 
-double strat_calibration_slope(double n, double s1, double s2, double sz, double szt)
+double strat_shrink_factor(double signal_var, double noise_var)
 {
-    if (!(n > 2))
+    if (!(noise_var > 0))
         return 1.0;
-    double vt = s2 / n - (s1 / n) * (s1 / n);
-    if (!(vt > 1e-300))
-        return 1.0;
-    double c = szt / n - (s1 / n) * (sz / n);
-    return clamp(c / vt, 0.0, 1.0);
+    if (!(signal_var > 0))
+        return 0.0;
+    return signal_var / (signal_var + noise_var);
 }
 
 /* ---------- eligibility and choice ---------- */
@@ -579,6 +577,16 @@ void strat_bootstrap_weights(uint64_t seed, int64_t user, int reps, int32_t *w)
         w[b] = (int32_t)mkt_rng_poisson(&r, 1.0);
 }
 
+void strat_refit_weights(uint64_t seed, int64_t user, int reps, uint8_t *w)
+{
+    mkt_rng r;
+    mkt_rng_init(&r, seed, STRAT_STREAM_REFIT, (uint64_t)user);
+    for (int b = 0; b < reps; b++) {
+        int64_t k = mkt_rng_poisson(&r, 1.0);
+        w[b] = (uint8_t)(k > 255 ? 255 : k);
+    }
+}
+
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -596,4 +604,22 @@ double strat_quantile(double *v, int n, double q)
         return v[n - 1];
     double f = pos - i;
     return v[i] + f * (v[i + 1] - v[i]);
+}
+
+void strat_replicate_interval(double point, double *v, int n, double *lo, double *hi)
+{
+    int m = 0;
+    double mean = 0;
+    for (int i = 0; i < n; i++)
+        if (isfinite(v[i])) {
+            v[m++] = v[i];
+            mean += v[i];
+        }
+    if (m < 2 || !isfinite(point)) {
+        *lo = *hi = NAN;
+        return;
+    }
+    mean /= m;
+    *lo = point - (strat_quantile(v, m, 0.975) - mean);
+    *hi = point - (strat_quantile(v, m, 0.025) - mean);
 }

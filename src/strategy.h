@@ -22,8 +22,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Stream purpose of the bootstrap weights (rng.h streams are named by it). */
+/* Stream purposes of the bootstrap weights over users and of the weights of
+ * the model refits (rng.h streams are named by them). */
 #define STRAT_STREAM_BOOTSTRAP 0x5354524154ULL
+#define STRAT_STREAM_REFIT 0x5354524652ULL
 
 /* ---------- promotion costs ---------- */
 
@@ -87,15 +89,17 @@ void strat_arm_value_truth(const strat_econ *e, const strat_arm_cost *c, double 
  * and per-order costs of a converter (converted != 0) under c. */
 double strat_realized_profit(const strat_econ *e, const strat_arm_cost *c, int converted, double spend);
 
-/* Calibration of predicted effects on held-out randomized rows: from the
- * sums over n rows of the prediction tau (s1, s2 = sum tau^2) and of the
- * transformed outcome Z (sz, szt = sum Z tau), whose expectation given x is
- * the true effect, the least-squares slope of Z on tau, clamped to [0, 1]
- * (1 when tau does not vary).  A slope below 1 says the predictions spread
- * more than the effects they predict; strat_calibrate shrinks them. */
-double strat_calibration_slope(double n, double s1, double s2, double sz, double szt);
-/* mean + slope * (tau - mean). */
-static inline double strat_calibrate(double tau, double mean, double slope) { return mean + slope * (tau - mean); }
+/* Empirical Bayes shrinkage of per-user effects: with signal_var the
+ * variance of the true effects across users (the spread of the predictions
+ * minus the mean noise variance) and noise_var the variance of one user's
+ * prediction over refits of the model on resampled data, the weight
+ * signal / (signal + noise) in [0, 1] (1 when there is no noise, 0 when
+ * there is no signal).  strat_shrink moves a prediction that far from the
+ * arm mean toward it: the posterior mean under a normal prior, which is
+ * not inflated when users are picked by their shrunk effects. */
+double strat_shrink_factor(double signal_var, double noise_var);
+/* mean + k * (tau - mean). */
+static inline double strat_shrink(double tau, double mean, double k) { return mean + k * (tau - mean); }
 
 /* ---------- eligibility and choice ---------- */
 
@@ -174,7 +178,16 @@ void strat_buf_free(strat_buf *b);
 /* Poisson(1) weights of user `user` in replicates 0..reps-1, from stream
  * (seed, STRAT_STREAM_BOOTSTRAP, user): the same on any rank count. */
 void strat_bootstrap_weights(uint64_t seed, int64_t user, int reps, int32_t *w);
+/* Poisson(1) weights of user `user` in the model refits 0..reps-1, from
+ * stream (seed, STRAT_STREAM_REFIT, user), capped at 255. */
+void strat_refit_weights(uint64_t seed, int64_t user, int reps, uint8_t *w);
 /* The q-quantile (0..1) of v[0..n) with linear interpolation; sorts v.  NaN if n = 0. */
 double strat_quantile(double *v, int n, double q);
+/* A 95% interval for the value estimated as `point` from n replicate values
+ * v (each the same quantity under one refit of the models): point minus
+ * the 97.5% and 2.5% quantiles of the replicates' deviations from their
+ * mean (the basic bootstrap interval, centred on point).  Sorts v; NaN
+ * bounds when fewer than 2 values are finite. */
+void strat_replicate_interval(double point, double *v, int n, double *lo, double *hi);
 
 #endif

@@ -15,8 +15,8 @@
 
 typedef struct {
     char *store, *models, *out, *csv, *truth, *budget, *metrics_out;
-    char *arm_costs, *spend_effect, *pricing, *template_text, *template_none;
-    int64_t k, calibrate, max_per_category, bootstrap, seed, curve_points, bisection_steps;
+    char *arm_costs, *spend_effect, *effects, *pricing, *template_text, *template_none;
+    int64_t k, refits, max_per_category, bootstrap, seed, curve_points, bisection_steps;
     double min_days_since_purchase, min_margin, shipping_cost, contact_cost, margin_rate;
     double min_factor, max_factor, interest_k;
 } strategy_cli;
@@ -41,8 +41,11 @@ static const mkt_opt strategy_opts[] = {
     {"margin-rate", MKT_OPT_DOUBLE, O(margin_rate), "-1", "margin on gross sales (negative: 1 - sum cost / sum price of the catalogue)", -1, 0.999999},
     {"spend-effect", MKT_OPT_STR, O(spend_effect), "conversion", "incremental spend from the conversion uplift x the "
      "user's expected basket (conversion) or from the uplift model's spend effect (model)", 0, 0},
-    {"calibrate", MKT_OPT_INT, O(calibrate), "1", "shrink the predicted effects of each arm by their calibration slope on the "
-     "uplift model's held-out campaign rows (1) or use them as they are (0)", 0, 1},
+    {"effects", MKT_OPT_STR, O(effects), "shrunk", "per-user effects: shrunk (the uplift model's features and l2 "
+     "refitted as a T-learner on every campaign row, each user's effect shrunk toward the arm mean by its refit "
+     "variance; intervals from the refits) or model (the coefficients of /models/uplift as they are; intervals from "
+     "a bootstrap of the users)", 0, 0},
+    {"refits", MKT_OPT_INT, O(refits), "30", "refits of the effect model on Poisson-reweighted users (effects = shrunk)", 2, 10000},
     {"pricing", MKT_OPT_STR, O(pricing), "elasticity", "price rule: elasticity (category elasticity, interest rule when "
      "missing) or interest (base + interest_k * (1 - interest / max interest))", 0, 0},
     {"min-factor", MKT_OPT_DOUBLE, O(min_factor), "0.8", "lowest price as a share of the list price", 0.01, 100},
@@ -51,8 +54,8 @@ static const mkt_opt strategy_opts[] = {
     {"template", MKT_OPT_STR, O(template_text), DEFAULT_TEMPLATE, "message template: {user} {segment} {arm} {discount} "
      "{items} {item1}..{itemK} {price1}..{priceK}; {{ and }} for braces", 0, 0},
     {"template-none", MKT_OPT_STR, O(template_none), NULL, "template for users without a promotion (default: template)", 0, 0},
-    {"bootstrap", MKT_OPT_INT, O(bootstrap), "100", "bootstrap replicates of the totals", 0, 100000},
-    {"seed", MKT_OPT_INT, O(seed), "1", "seed of the bootstrap weights", 0, 0},
+    {"bootstrap", MKT_OPT_INT, O(bootstrap), "100", "bootstrap replicates of the totals over users (effects = model)", 0, 100000},
+    {"seed", MKT_OPT_INT, O(seed), "1", "seed of the refit and bootstrap weights", 0, 0},
     {"curve-points", MKT_OPT_INT, O(curve_points), "20", "budgets in the budget curve", 2, 10000},
     {"bisection-steps", MKT_OPT_INT, O(bisection_steps), "100", "at most this many bisection steps (allreduces)", 2, 10000},
     {"metrics-out", MKT_OPT_STR, O(metrics_out), NULL, "write what the stage did as JSON to this file", 0, 0},
@@ -87,7 +90,10 @@ static int run_strategy(void *p, MPI_Comm comm)
     s.contact_cost = o->contact_cost;
     s.margin_rate = o->margin_rate;
     s.spend_effect = o->spend_effect;
-    s.calibrate = (int)o->calibrate;
+    if (!o->effects || (strcmp(o->effects, "shrunk") != 0 && strcmp(o->effects, "model") != 0))
+        mkt_fail_all(MKT_EXIT_USAGE, "strategy: effects: must be shrunk or model, not '%s'", o->effects ? o->effects : "");
+    s.shrunk = strcmp(o->effects, "shrunk") == 0;
+    s.refits = (int)o->refits;
     s.pricing = o->pricing;
     s.min_factor = o->min_factor;
     s.max_factor = o->max_factor;

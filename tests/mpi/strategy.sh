@@ -2,10 +2,10 @@
 # with every model trained on it, checked against the planted truth:
 #  - the expected promotion cost never exceeds the budget (also a tight one),
 #    and an unconstrained budget gives multiplier 0;
-#  - the predicted incremental profit of the strategy is within 75% of its
-#    true value (the prediction is optimistic: the users picked are those
-#    whose effects were overestimated; measured ratios predicted/true at this
-#    size 1.03 to 1.61 over seeds 11-13, see docs/strategy.md);
+#  - the predicted incremental profit of the strategy is within 25% of its
+#    true value and the truth lies inside the reported 95% interval (refits of
+#    the effect model); measured -7.1% at this seed, |error| median 7.9%,
+#    max 68% over seeds 11-15 (bench/strategy_accuracy.sh, docs/strategy.md);
 #  - the strategy's true incremental profit beats every reference policy's
 #    true profit by at least 20% of the strategy's own true profit;
 #  - /strategy has the documented schema, the CSV one row per user;
@@ -37,9 +37,14 @@ assert m["promotion_cost"] <= budget, m["promotion_cost"]
 assert t["strategy"]["promotion_cost"]["value"] <= budget
 assert m["lambda"] > 0 and m["users_treated"] > 0
 assert s["lo"] <= s["value"] <= s["hi"]
-# THRESHOLDS (measured at seed 11, 1/2/4 ranks alike: predicted 1740, true 1082; references true 0, -3246, < 0)
+# THRESHOLDS (measured at seed 11, 1/2/4 ranks alike: predicted 1334 [960, 1789], true 1437;
+# references true 0, -3246, -1506)
 assert s["true"] > 0, s
-assert abs(s["value"] - s["true"]) <= 0.75 * abs(s["true"]), (s["value"], s["true"])
+assert abs(s["value"] - s["true"]) <= 0.25 * abs(s["true"]), (s["value"], s["true"])
+assert s["lo"] <= s["true"] <= s["hi"], ("truth outside the interval", s)
+assert s["hi"] - s["lo"] < s["value"], ("interval wider than the prediction", s)
+e = m["effects"]
+assert e["refits"] == 30 and all(0 < e[a]["mean_shrinkage_weight"] <= 1 for a in ("coupon5", "free_shipping", "pct10")), e
 for p in ("no_promotion", "cheapest_promotion", "propensity_rank"):
     ref = t[p]["incremental_profit"]["true"]
     assert s["true"] - ref >= 0.2 * s["true"], (p, ref, s["true"])
@@ -67,6 +72,8 @@ for d in ("value", "lo", "hi", "true_value"):
 assert g["budget_curve/budget"].shape == (20,)
 c = g["budget_curve/promotion_cost"][:]; b = g["budget_curve/budget"][:]; p = g["budget_curve/incremental_profit"][:]
 assert (c <= b + 1e-9).all() and p[-1] >= p[0], (c, b, p)
+lo = g["totals/lo"][:]; hi = g["totals/hi"][:]; val = g["totals/value"][:]
+assert (lo[0, :5] <= val[0, :5] + 1e-9).all() and (val[0, :5] <= hi[0, :5] + 1e-9).all(), (lo[0], val[0], hi[0])
 assert [x.decode() for x in g["ope/names"][:]] == ["ipw", "dr"]
 for a in ("budget", "lambda", "schema_version", "k"):
     assert a in g.attrs, a
@@ -113,7 +120,45 @@ run_np "$NP" strategy --store shop.h5 --models model.h5 --budget inf --out free.
 "$PY" -c "
 import json; m = json.load(open('free.json')); assert m['lambda'] == 0 and m['bisection_steps'] == 1, m" || fail "unlimited budget"
 
+# a job file with the [strategy] keys of jobs/demo.ini and an unlimited budget
+cat > job.ini <<'INI'
+[job]
+name = strategy-test
+stages = strategy
+store = shop.h5
+models = model.h5
+metrics_dir = job-metrics
+
+[strategy]
+budget = inf
+out = job.h5
+csv = job.csv
+truth = shop.h5
+k = 5
+max_per_category = 2
+min_days_since_purchase = 3
+template = Hello from the shop ({segment}): {items}. {discount}
+INI
+run_np "$NP" run job.ini >/dev/null 2>job_log.txt || { cat job_log.txt; fail "mkt run with a [strategy] section failed"; }
+"$PY" - job.h5 <<'PYEOF' || fail "the job-file strategy"
+import h5py, math, sys
+g = h5py.File(sys.argv[1], "r")["strategy"]
+assert math.isinf(g.attrs["budget"]) and g.attrs["lambda"] == 0 and g.attrs["k"] == 5, dict(g.attrs)
+assert g["message"][0].decode().startswith("Hello from the shop ("), g["message"][0]
+print("job file: unlimited budget,", int(g.attrs["users_treated"]), "users treated")
+PYEOF
+
+# the uplift model's effects as they are: a valid strategy within the budget, user-bootstrap interval
+run_np "$NP" strategy --store shop.h5 --models model.h5 --budget $BUDGET --out asis.h5 --effects model --bootstrap 20 \
+  --metrics-out asis.json 2>/dev/null
+"$PY" -c "
+import json; m = json.load(open('asis.json')); s = m['totals']['strategy']['incremental_profit']
+assert m['promotion_cost'] <= $BUDGET and s['lo'] <= s['value'] <= s['hi'] and 'refits' not in m['effects'], m['effects']
+print('effects = model: predicted', round(s['value'], 1))" || fail "effects = model"
+
 # bad input
+expect_fail "$NP" strategy --store shop.h5 --models model.h5 --budget 10 --out x.h5 --effects magic
+grep -q "effects" err.txt || fail "a bad effects value is not named: $(cat err.txt)"
 run_np 1 train mf --store shop.h5 --out only_mf.h5 --rank 2 --iters 1 >/dev/null 2>&1
 expect_fail "$NP" strategy --store shop.h5 --models only_mf.h5 --budget 10 --out x.h5
 grep -q "/models/uplift" err.txt || fail "a missing /models/uplift is not named: $(cat err.txt)"

@@ -1,7 +1,7 @@
 /* test_strategy.c — the pure arithmetic of `mkt strategy` (src/strategy.c):
  * expected profit per arm, eligibility, the choice under a multiplier and
  * its bisection, price rules, diverse top-K, templates with hostile item
- * names, CSV quoting, calibration slope and bootstrap helpers. */
+ * names, CSV quoting, effect shrinkage, refit and bootstrap helpers. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -290,23 +290,44 @@ static void test_csv(void **state)
     strat_buf_free(&b);
 }
 
-static void test_calibration_and_bootstrap(void **state)
+static void test_shrinkage_and_bootstrap(void **state)
 {
     (void)state;
-    /* Z = 0.5 tau exactly: slope 0.5; Z = 2 tau: clamped to 1; constant tau: 1 */
-    double s1 = 0, s2 = 0, sz = 0, szt = 0;
-    for (int i = 0; i < 10; i++) {
-        double t = i * 0.1, z = 0.5 * t + 0.01;
-        s1 += t;
-        s2 += t * t;
-        sz += z;
-        szt += z * t;
+    /* shrinkage: signal / (signal + noise); no noise keeps, no signal collapses to the mean */
+    CLOSE(strat_shrink_factor(0.03, 0.01), 0.75);
+    CLOSE(strat_shrink_factor(0.03, 0.0), 1.0);
+    CLOSE(strat_shrink_factor(0.0, 0.01), 0.0);
+    CLOSE(strat_shrink_factor(-1.0, 0.01), 0.0);
+    CLOSE(strat_shrink(0.3, 0.1, 0.5), 0.2);
+
+    /* refit weights: reproducible, Poisson(1), another stream than the bootstrap's */
+    uint8_t r1[50], r2[50];
+    strat_refit_weights(7, 123, 50, r1);
+    strat_refit_weights(7, 123, 50, r2);
+    assert_memory_equal(r1, r2, sizeof r1);
+    int32_t bw[50];
+    strat_bootstrap_weights(7, 123, 50, bw);
+    int same = 1;
+    for (int b = 0; b < 50; b++)
+        same &= bw[b] == r1[b];
+    assert_false(same);
+    long rsum = 0;
+    for (int u = 0; u < 2000; u++) {
+        strat_refit_weights(9, u, 50, r1);
+        for (int b = 0; b < 50; b++)
+            rsum += r1[b];
     }
-    CLOSE(strat_calibration_slope(10, s1, s2, sz, szt), 0.5);
-    CLOSE(strat_calibration_slope(10, s1, s2, 4 * sz, 4 * szt), 1.0);
-    CLOSE(strat_calibration_slope(10, 10, 10, 3, 3), 1.0);
-    CLOSE(strat_calibration_slope(10, s1, s2, -sz, -szt), 0.0);
-    CLOSE(strat_calibrate(0.3, 0.1, 0.5), 0.2);
+    assert_true(fabs(rsum / 100000.0 - 1.0) < 0.02);
+
+    /* replicate interval: centred on the point, the replicates' deviations reflected */
+    double rv[5] = {11, 9, 10, 14, 6}, lo, hi; /* mean 10 */
+    strat_replicate_interval(100, rv, 5, &lo, &hi);
+    assert_true(lo < 100 && hi > 100);
+    CLOSE(lo, 100 - (strat_quantile((double[]){11, 9, 10, 14, 6}, 5, 0.975) - 10));
+    CLOSE(hi, 100 - (strat_quantile((double[]){11, 9, 10, 14, 6}, 5, 0.025) - 10));
+    double rn[3] = {NAN, 1, NAN};
+    strat_replicate_interval(1, rn, 3, &lo, &hi);
+    assert_true(isnan(lo) && isnan(hi));
 
     int32_t w1[50], w2[50];
     strat_bootstrap_weights(7, 123, 50, w1);
@@ -335,7 +356,7 @@ int main(void)
         cmocka_unit_test(test_eligibility),  cmocka_unit_test(test_choice),
         cmocka_unit_test(test_bisection),    cmocka_unit_test(test_prices),
         cmocka_unit_test(test_topk_diverse), cmocka_unit_test(test_template),
-        cmocka_unit_test(test_csv),          cmocka_unit_test(test_calibration_and_bootstrap),
+        cmocka_unit_test(test_csv),          cmocka_unit_test(test_shrinkage_and_bootstrap),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
