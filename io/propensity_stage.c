@@ -16,7 +16,9 @@
 
 #include "check.h"
 #include "checkpoint.h"
+#include "dp.h"
 #include "dptrain.h"
+#include "exactsum.h"
 #include "features_stage.h"
 #include "h5store.h"
 #include "linmodel.h"
@@ -50,6 +52,12 @@ void mkt_propensity_options_init(mkt_propensity_options *o)
     o->seed = 1;
     o->progress = 1;
     o->checkpoint_every = MKT_CKPT_EVERY_DEFAULT;
+    o->windows = 1;
+    o->dp_clip = 1.0;
+    o->dp_noise = 1.0;
+    o->dp_delta = 1e-5;
+    o->target = "user";
+    o->negatives = 4;
 }
 
 /* Held-out users: a pure function of (seed, user), so the same on any ranks. */
@@ -220,7 +228,9 @@ static void load_examples(const char *store, const char *group, int64_t cutoff, 
 
 /* The model behind the trainer's interface. */
 typedef struct {
-    mkt_mlp mlp; /* hidden = 0: logistic regression */
+    mkt_mlp mlp;    /* hidden = 0: logistic regression */
+    double dropout; /* mlp, training only */
+    uint64_t seed;
 } model_ctx;
 
 static double logreg_loss_grad(const void *ctx, const double *p, const double *x, int y, double *g, double *w)
@@ -241,11 +251,22 @@ static double mlp_logit(const void *ctx, const double *p, const double *x, doubl
 {
     return mkt_mlp_logit(&((const model_ctx *)ctx)->mlp, p, x, w);
 }
+/* Training with dropout: the mask of (seed, epoch, global example index)
+ * sits after the MLP's own work space. */
+static double mlp_train_loss_grad(const void *ctx, const double *p, const double *x, int y, double *g, double *w,
+                                  int epoch, int64_t index)
+{
+    const model_ctx *c = ctx;
+    double *mask = w + mkt_mlp_work_size(&c->mlp);
+    mkt_mlp_dropout_mask(&c->mlp, c->dropout, c->seed, epoch, index, mask);
+    return mkt_mlp_loss_grad_masked(&c->mlp, p, x, y, mask, g, w);
+}
 
 static mkt_dp_model make_model(const model_ctx *ctx)
 {
     mkt_dp_model m;
     m.ctx = ctx;
+    m.train_loss_grad = NULL;
     if (ctx->mlp.hidden == 0) {
         m.nparams = mkt_logreg_nparams(ctx->mlp.inputs);
         m.work_doubles = 1;
@@ -256,6 +277,10 @@ static mkt_dp_model make_model(const model_ctx *ctx)
         m.work_doubles = mkt_mlp_work_size(&ctx->mlp);
         m.loss_grad = mlp_loss_grad;
         m.logit = mlp_logit;
+        if (ctx->dropout > 0) {
+            m.work_doubles += mkt_mlp_mask_size(&ctx->mlp);
+            m.train_loss_grad = mlp_train_loss_grad;
+        }
     }
     return m;
 }
@@ -342,6 +367,107 @@ static void log_examples(const char *stage, const examples *e, int64_t cutoff, i
                    "%.2f%% buy",
             (long long)e->users, (long long)c[0], (long long)c[1], e->d, (long long)cutoff, (long long)horizon,
             e->users ? 100.0 * (double)c[2] / (double)e->users : 0.0);
+}
+
+/* Collective. Global count and positives of n local labels y. */
+static void count_global(const int *y, int64_t n, int64_t out[2], MPI_Comm comm)
+{
+    out[0] = n;
+    out[1] = 0;
+    for (int64_t i = 0; i < n; i++)
+        out[1] += y[i] != 0;
+    MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, out, 2, MPI_INT64_T, MPI_SUM, comm));
+}
+
+/* One entry of the metrics' "windows" list. */
+static json_t *window_json(int k, int64_t cutoff, int64_t horizon_days, const char *group, const char *role,
+                           const int64_t train[2], const int64_t valid[2])
+{
+    json_t *w = json_object();
+    mkt_metrics_set_int(w, "window", k);
+    mkt_metrics_set_str(w, "role", role);
+    mkt_metrics_set_int(w, "cutoff_ts", cutoff);
+    mkt_metrics_set_int(w, "label_end_ts", cutoff + horizon_days * DAY);
+    mkt_metrics_set_str(w, "features_group", group);
+    mkt_metrics_set_int(w, "train_examples", train[0]);
+    mkt_metrics_set_int(w, "train_positives", train[1]);
+    mkt_metrics_set_int(w, "validation_examples", valid[0]);
+    mkt_metrics_set_int(w, "validation_positives", valid[1]);
+    return w;
+}
+
+/* Collective. Rolling windows (o->windows > 1): replace e's training rows by
+ * the training users' rows at cutoffs T − k·S, k = 1..W−1 (features from
+ * GROUP_w<k>, standardized with window 0's mean and std), interleaved user by
+ * user — row (user u, window k) — so the global row order depends on the
+ * users only, never on the rank count.  e's validation rows (window 0) stay. */
+static void load_training_windows(const mkt_propensity_options *o, const char *group, int64_t cutoff,
+                                  int64_t stride_days, examples *e, json_t *windows, MPI_Comm comm)
+{
+    int W = o->windows;
+    int64_t per = e->nt;
+    double *xt = mkt_xmalloc(sizeof(double) * (size_t)(per * (W - 1) * e->d + 1));
+    int *yt = mkt_xmalloc(sizeof(int) * (size_t)(per * (W - 1) + 1));
+    for (int k = 1; k < W; k++) {
+        int64_t ck = cutoff - (int64_t)k * stride_days * DAY;
+        char gk[600];
+        snprintf(gk, sizeof gk, "%s_w%d", group, k);
+        ensure_features(o->store, gk, ck, o->progress, comm, NULL);
+        examples ek;
+        load_examples(o->store, gk, ck, o->horizon_days, o->seed, o->valid_fraction, e->mean, e->std, &ek, comm);
+        if (ek.d != e->d || ek.nt != per)
+            mkt_fail("%s: %s has %d features and %lld training users; window 0 has %d and %lld", o->store, gk,
+                     ek.d, (long long)ek.nt, e->d, (long long)per);
+        for (int64_t i = 0; i < per; i++) {
+            int64_t row = i * (W - 1) + (k - 1);
+            memcpy(xt + row * e->d, ek.xt + i * e->d, sizeof(double) * (size_t)e->d);
+            yt[row] = ek.yt[i];
+        }
+        int64_t tr[2], none[2] = {0, 0};
+        count_global(ek.yt, ek.nt, tr, comm);
+        if (windows)
+            json_array_append_new(windows, window_json(k, ck, o->horizon_days, gk, "train", tr, none));
+        mkt_log(STAGE_TRAIN, "window %d: cutoff %lld, %lld training examples, %lld buy", k, (long long)ck,
+                (long long)tr[0], (long long)tr[1]);
+        examples_free(&ek);
+    }
+    free(e->xt);
+    free(e->yt);
+    e->xt = xt;
+    e->yt = yt;
+    e->nt = per * (W - 1);
+}
+
+/* Collective. Append this rank's rows as LIBSVM text ("label 1:x1 2:x2 ...",
+ * zeros left out, %.17g so the values read back exactly) to PATH, rank after
+ * rank, so the file is in global row order; rank 0 truncates it first. */
+static void export_libsvm(const char *path, const double *x, const int *y, int64_t n, int d, MPI_Comm comm)
+{
+    int rank, nranks, token = 0;
+    MKT_MPI(MPI_Comm_rank(comm, &rank));
+    MKT_MPI(MPI_Comm_size(comm, &nranks));
+    if (rank > 0)
+        MKT_MPI(MPI_Recv(&token, 1, MPI_INT, rank - 1, 0, comm, MPI_STATUS_IGNORE));
+    int ok = token == 0;
+    if (ok) {
+        FILE *fp = fopen(path, rank == 0 ? "w" : "a");
+        ok = fp != NULL;
+        for (int64_t i = 0; ok && i < n; i++) {
+            fputs(y[i] ? "1" : "0", fp);
+            for (int j = 0; j < d; j++)
+                if (x[i * d + j] != 0)
+                    fprintf(fp, " %d:%.17g", j + 1, x[i * d + j]);
+            ok = fputc('\n', fp) != EOF;
+        }
+        if (fp && fclose(fp) != 0)
+            ok = 0;
+    }
+    token = ok ? 0 : 1;
+    if (rank + 1 < nranks)
+        MKT_MPI(MPI_Send(&token, 1, MPI_INT, rank + 1, 0, comm));
+    MKT_MPI(MPI_Bcast(&token, 1, MPI_INT, nranks - 1, comm));
+    if (token)
+        mkt_fail_all(MKT_EXIT_ERROR, "train propensity: export: cannot write %s", path);
 }
 
 /* ---------- checkpoints (docs/checkpoints.md) ---------- */
@@ -465,6 +591,12 @@ static void train_config(const mkt_propensity_options *o, const model_ctx *ctx, 
     mkt_ckpt_config_int(cfg, "patience", c->patience);
     mkt_ckpt_config_int(cfg, "lbfgs_memory", c->lbfgs_memory);
     mkt_ckpt_config_int(cfg, "seed", (int64_t)o->seed);
+    mkt_ckpt_config_int(cfg, "windows", o->windows);
+    mkt_ckpt_config_int(cfg, "window_stride_days", o->windows > 1 ? o->window_stride_days : 0);
+    mkt_ckpt_config_double(cfg, "dropout", ctx->dropout);
+    mkt_ckpt_config_int(cfg, "dp", c->dp);
+    mkt_ckpt_config_double(cfg, "dp_clip", c->dp ? c->dp_clip : 0);
+    mkt_ckpt_config_double(cfg, "dp_noise", c->dp ? c->dp_noise : 0);
     /* the data, after the options (so a changed option is the key named) */
     mkt_ckpt_config_int(cfg, "users", e->users);
     mkt_ckpt_config_int(cfg, "features", e->d);
@@ -472,6 +604,9 @@ static void train_config(const mkt_propensity_options *o, const model_ctx *ctx, 
     mkt_ckpt_config_int(cfg, "validation_examples", n[1]);
     mkt_ckpt_config_int(cfg, "positives", n[2]);
 }
+
+static int train_user_item(const mkt_propensity_options *o, const model_ctx *ctx, const mkt_dp_config *c,
+                           MPI_Comm comm, json_t *metrics);
 
 int mkt_propensity_train(const mkt_propensity_options *o, MPI_Comm comm, json_t *metrics)
 {
@@ -508,6 +643,40 @@ int mkt_propensity_train(const mkt_propensity_options *o, MPI_Comm comm, json_t 
     c.patience = o->patience;
     c.seed = o->seed;
     c.stage = o->progress ? STAGE_TRAIN : NULL;
+    if (o->windows < 1)
+        mkt_fail_all(MKT_EXIT_USAGE, "train propensity: windows: %d is not >= 1", o->windows);
+    int64_t stride = o->window_stride_days > 0 ? o->window_stride_days : o->horizon_days;
+    if (o->windows > 1 && stride < o->horizon_days)
+        mkt_fail_all(MKT_EXIT_USAGE,
+                     "train propensity: window-stride-days %lld < horizon-days %lld: training labels would "
+                     "reach past the evaluation cutoff",
+                     (long long)stride, (long long)o->horizon_days);
+    if (!(o->dropout >= 0 && o->dropout < 1))
+        mkt_fail_all(MKT_EXIT_USAGE, "train propensity: dropout: %g is not in [0, 1)", o->dropout);
+    if (o->dropout > 0 && (ctx.mlp.hidden == 0 || c.optimizer == MKT_DP_LBFGS))
+        mkt_fail_all(MKT_EXIT_USAGE, "train propensity: dropout needs --model mlp and --optimizer adam or sgd");
+    ctx.dropout = o->dropout;
+    ctx.seed = o->seed;
+    if (o->dp) {
+        if (c.optimizer == MKT_DP_LBFGS)
+            mkt_fail_all(MKT_EXIT_USAGE, "train propensity: dp needs --optimizer adam or sgd (L-BFGS's line "
+                                         "search would release unprotected losses)");
+        if (!(o->dp_clip > 0) || !(o->dp_noise >= 0) || !(o->dp_delta > 0 && o->dp_delta < 1))
+            mkt_fail_all(MKT_EXIT_USAGE,
+                         "train propensity: dp-clip %g must be > 0, dp-noise %g >= 0 and dp-delta %g in (0, 1)",
+                         o->dp_clip, o->dp_noise, o->dp_delta);
+        c.dp = 1;
+        c.dp_clip = o->dp_clip;
+        c.dp_noise = o->dp_noise;
+    }
+
+    if (o->target && !strcmp(o->target, "user_item")) {
+        if (o->windows > 1)
+            mkt_fail_all(MKT_EXIT_USAGE, "train propensity: windows > 1 is for target user, not user_item");
+        return train_user_item(o, &ctx, &c, comm, metrics);
+    }
+    if (o->target && strcmp(o->target, "user") != 0)
+        mkt_fail_all(MKT_EXIT_USAGE, "train propensity: target: '%s' is not user or user_item", o->target);
 
     int64_t end = store_end_ts(o->store, comm);
     int64_t cutoff = o->has_cutoff ? o->cutoff_ts : end - o->horizon_days * DAY;
@@ -520,6 +689,25 @@ int mkt_propensity_train(const mkt_propensity_options *o, MPI_Comm comm, json_t 
     examples e;
     load_examples(o->store, group, cutoff, o->horizon_days, o->seed, o->valid_fraction, NULL, NULL, &e, comm);
     log_examples(STAGE_TRAIN, &e, cutoff, o->horizon_days, comm);
+    json_t *windows = json_array();
+    {
+        int64_t tr[2], va[2];
+        count_global(e.yv, e.nv, va, comm);
+        count_global(e.yt, o->windows > 1 ? 0 : e.nt, tr, comm);
+        json_array_append_new(windows, window_json(0, cutoff, o->horizon_days, group,
+                                                   o->windows > 1 ? "evaluate" : "train+evaluate", tr, va));
+    }
+    if (o->windows > 1)
+        load_training_windows(o, group, cutoff, stride, &e, windows, comm);
+    if (o->export_prefix && *o->export_prefix) {
+        char ep[1024];
+        snprintf(ep, sizeof ep, "%s.train.svm", o->export_prefix);
+        export_libsvm(ep, e.xt, e.yt, e.nt, e.d, comm);
+        snprintf(ep, sizeof ep, "%s.valid.svm", o->export_prefix);
+        export_libsvm(ep, e.xv, e.yv, e.nv, e.d, comm);
+        mkt_log(STAGE_TRAIN, "exported the examples to %s.train.svm and %s.valid.svm", o->export_prefix,
+                o->export_prefix);
+    }
     ctx.mlp.inputs = e.d;
     mkt_dp_model m = make_model(&ctx);
     double *params = mkt_xcalloc((size_t)m.nparams, sizeof(double));
@@ -568,11 +756,28 @@ int mkt_propensity_train(const mkt_propensity_options *o, MPI_Comm comm, json_t 
             mkt_metrics_set_int(metrics, "preempted_at_epoch", hook.stopped);
         mkt_ckpt_preempted(&ck, hook.stopped);
         json_decref(history);
+        json_decref(windows);
         mkt_ckpt_config_free(&cfg);
         mkt_ckpt_free(&ck);
         free(params);
         examples_free(&e);
         return MKT_EXIT_PREEMPTED;
+    }
+
+    /* privacy spent: every step of every epoch run (the kept parameters may be
+     * an earlier epoch's, but the later steps were released to the run too) */
+    double epsilon = NAN, q = NAN;
+    int order = 0;
+    int64_t steps = 0;
+    if (c.dp) {
+        q = res.train_examples > 0 ? (double)(c.batch < res.train_examples ? c.batch : res.train_examples) /
+                                         (double)res.train_examples
+                                   : 1.0;
+        steps = res.steps_per_epoch * res.epochs_run;
+        epsilon = mkt_rdp_epsilon(q, c.dp_noise, steps, o->dp_delta, &order);
+        mkt_log(STAGE_TRAIN, "differential privacy: (epsilon %.4g, delta %g) after %lld steps at sampling rate %.4g, "
+                             "noise multiplier %g, clip %g (RDP order %d)",
+                epsilon, o->dp_delta, (long long)steps, q, c.dp_noise, c.dp_clip, order);
     }
 
     /* held-out quality of the kept parameters (identical on every rank) */
@@ -624,6 +829,16 @@ int mkt_propensity_train(const mkt_propensity_options *o, MPI_Comm comm, json_t 
     mkt_h5_attr_set_string(f, g, "features_group", group);
     mkt_h5_attr_set_double(f, g, "val_auc", auc);
     mkt_h5_attr_set_double(f, g, "val_log_loss", ll);
+    mkt_h5_attr_set_int(f, g, "windows", o->windows);
+    mkt_h5_attr_set_int(f, g, "window_stride_days", o->windows > 1 ? stride : 0);
+    mkt_h5_attr_set_double(f, g, "dropout", o->dropout);
+    mkt_h5_attr_set_int(f, g, "dp", c.dp);
+    if (c.dp) {
+        mkt_h5_attr_set_double(f, g, "dp_clip", c.dp_clip);
+        mkt_h5_attr_set_double(f, g, "dp_noise", c.dp_noise);
+        mkt_h5_attr_set_double(f, g, "dp_delta", o->dp_delta);
+        mkt_h5_attr_set_double(f, g, "dp_epsilon", epsilon);
+    }
     mkt_h5_attr_set_int(f, g, "schema_version", MKT_SCHEMA_VERSION);
     mkt_model_end(&w, comm);
     mkt_ckpt_remove(&ck, comm);
@@ -656,6 +871,20 @@ int mkt_propensity_train(const mkt_propensity_options *o, MPI_Comm comm, json_t 
         vm = NULL;
         json_object_set_new(metrics, "history", history);
         history = NULL;
+        mkt_metrics_set_int(metrics, "windows_count", o->windows);
+        json_object_set_new(metrics, "windows", windows);
+        windows = NULL;
+        mkt_metrics_set_real(metrics, "dropout", o->dropout);
+        if (c.dp) {
+            json_t *dp = mkt_metrics_child(metrics, "dp");
+            mkt_metrics_set_real(dp, "clip", c.dp_clip);
+            mkt_metrics_set_real(dp, "noise_multiplier", c.dp_noise);
+            mkt_metrics_set_real(dp, "delta", o->dp_delta);
+            json_object_set_new(dp, "epsilon", isfinite(epsilon) ? json_real(epsilon) : json_null());
+            mkt_metrics_set_int(dp, "rdp_order", order);
+            mkt_metrics_set_int(dp, "steps", steps);
+            mkt_metrics_set_real(dp, "sampling_rate", q);
+        }
         mkt_metrics_set_real(metrics, "seconds_features", t_features - t0);
         mkt_metrics_set_real(metrics, "seconds_train", res.seconds);
         mkt_metrics_set_real(metrics, "seconds_write", t_end - t_write);
@@ -666,6 +895,7 @@ int mkt_propensity_train(const mkt_propensity_options *o, MPI_Comm comm, json_t 
     }
     json_decref(vm);
     json_decref(history);
+    json_decref(windows);
     free(params);
     examples_free(&e);
     mkt_ckpt_config_free(&cfg);
@@ -678,6 +908,412 @@ int mkt_propensity_train(const mkt_propensity_options *o, MPI_Comm comm, json_t 
         mkt_log(STAGE_TRAIN, "preempted after the last epoch: the model %s is complete; nothing to resume", o->out);
         return MKT_EXIT_PREEMPTED;
     }
+    return MKT_EXIT_OK;
+}
+
+/* ---------- "will this user buy this item?" (target user_item) ---------- */
+
+#define ITEM_GROUP "/models/propensity_item"
+#define STREAM_NEGATIVES UINT64_C(0x6e656761746976) /* rng purpose of sampled negative items */
+
+/* Independent. Distinct items each local user purchased (qty > 0) with ts in
+ * [from, to), in order of first purchase: CSR (*ptr [n+1], *items). */
+static void read_purchased_items(hid_t f, const char *store, mkt_block b, int64_t nitems, int64_t from,
+                                 int64_t to, int64_t **ptr_out, int32_t **items_out)
+{
+    int64_t n = b.end - b.begin;
+    int64_t *indptr = mkt_xmalloc(sizeof(int64_t) * (size_t)(n + 1));
+    mkt_h5_read_rows(f, "/events/by_user/indptr", H5T_NATIVE_INT64, b.begin, n + 1, indptr);
+    int64_t *ptr = mkt_xcalloc((size_t)(n + 1), sizeof(int64_t));
+    int64_t cap = 1024, used = 0;
+    int32_t *items = mkt_xmalloc(sizeof(int32_t) * (size_t)cap);
+    int64_t *ts = mkt_xmalloc(sizeof(int64_t) * EVENT_CHUNK);
+    int32_t *type = mkt_xmalloc(sizeof(int32_t) * EVENT_CHUNK), *qty = mkt_xmalloc(sizeof(int32_t) * EVENT_CHUNK);
+    int32_t *it = mkt_xmalloc(sizeof(int32_t) * EVENT_CHUNK);
+    int64_t u = 0;
+    for (int64_t at = indptr[0]; at < indptr[n]; at += EVENT_CHUNK) {
+        int64_t cnt = indptr[n] - at < EVENT_CHUNK ? indptr[n] - at : EVENT_CHUNK;
+        mkt_h5_read_rows(f, "/events/by_user/ts", H5T_NATIVE_INT64, at, cnt, ts);
+        mkt_h5_read_rows(f, "/events/by_user/type", H5T_NATIVE_INT32, at, cnt, type);
+        mkt_h5_read_rows(f, "/events/by_user/qty", H5T_NATIVE_INT32, at, cnt, qty);
+        mkt_h5_read_rows(f, "/events/by_user/item", H5T_NATIVE_INT32, at, cnt, it);
+        for (int64_t k = 0; k < cnt; k++) {
+            int64_t row = at + k;
+            while (u < n && indptr[u + 1] <= row)
+                ptr[++u] = used; /* user u starts where its predecessors ended */
+            if (u >= n)
+                mkt_fail("%s: /events/by_user/indptr does not cover row %lld", store, (long long)row);
+            if (!(type[k] == MKT_EV_PURCHASE && qty[k] > 0 && ts[k] >= from && ts[k] < to))
+                continue;
+            if (it[k] < 0 || it[k] >= nitems)
+                mkt_fail("%s: /events/by_user/item %d is not an item (0..%lld)", store, it[k], (long long)nitems - 1);
+            int seen = 0;
+            for (int64_t q = ptr[u]; q < used && !seen; q++)
+                seen = items[q] == it[k];
+            if (seen)
+                continue;
+            if (used == cap) {
+                cap *= 2;
+                items = mkt_xrealloc(items, sizeof(int32_t) * (size_t)cap);
+            }
+            items[used++] = it[k];
+        }
+    }
+    while (u < n)
+        ptr[++u] = used;
+    free(indptr);
+    free(ts);
+    free(type);
+    free(qty);
+    free(it);
+    *ptr_out = ptr;
+    *items_out = items;
+}
+
+/* Collective. Standardize column j of the n rows of x (stride d) with the
+ * exact mean and std over all ranks' rows; returns them in *mean, *std. */
+static void standardize_column(double *x, int64_t n, int d, int j, double *mean, double *std, MPI_Comm comm)
+{
+    mkt_xsum acc[3];
+    for (int k = 0; k < 3; k++)
+        mkt_xsum_init(&acc[k]);
+    for (int64_t i = 0; i < n; i++) {
+        double v = x[i * d + j];
+        mkt_xsum_add(&acc[0], 1.0);
+        mkt_xsum_add(&acc[1], v);
+        mkt_xsum_add(&acc[2], v * v);
+    }
+    mkt_allreduce_xsum(acc, 3, comm);
+    double cnt = mkt_xsum_value(&acc[0]);
+    double mu = cnt > 0 ? mkt_xsum_value(&acc[1]) / cnt : 0;
+    double var = cnt > 0 ? mkt_xsum_value(&acc[2]) / cnt - mu * mu : 0;
+    double sd = var > 0 ? sqrt(var) : 0;
+    for (int64_t i = 0; i < n; i++)
+        x[i * d + j] = sd > 0 ? (x[i * d + j] - mu) / sd : 0.0;
+    *mean = mu;
+    *std = sd;
+}
+
+/* Copy rows of x (stride d) dropping the last column. */
+static double *drop_last_column(const double *x, int64_t n, int d)
+{
+    double *o = mkt_xmalloc(sizeof(double) * (size_t)(n * (d - 1) + 1));
+    for (int64_t i = 0; i < n; i++)
+        memcpy(o + i * (d - 1), x + i * d, sizeof(double) * (size_t)(d - 1));
+    return o;
+}
+
+/* Collective. Train a fresh model of `inputs` inputs; held-out AUC. */
+static double fit_item_model(const model_ctx *base, const mkt_dp_config *c, int inputs, const mkt_dp_data *train,
+                             const mkt_dp_data *valid, double **params_out, mkt_dp_result *res, json_t *history,
+                             double **vp, int **vy, int64_t *vn, MPI_Comm comm)
+{
+    model_ctx ctx = *base;
+    ctx.mlp.inputs = inputs;
+    mkt_dp_model m = make_model(&ctx);
+    double *params = mkt_xcalloc((size_t)m.nparams, sizeof(double));
+    if (ctx.mlp.hidden > 0)
+        mkt_mlp_init_params(&ctx.mlp, ctx.seed, params);
+    mkt_dp_train(&m, c, train, valid, params, res, history, comm);
+    mkt_dp_predict_all(&m, params, valid, vp, vy, vn, comm);
+    *params_out = params;
+    return mkt_auc(*vp, *vy, *vn);
+}
+
+static int train_user_item(const mkt_propensity_options *o, const model_ctx *ctx_in, const mkt_dp_config *c,
+                           MPI_Comm comm, json_t *metrics)
+{
+    double t0 = mkt_now();
+    int rank, nranks;
+    MKT_MPI(MPI_Comm_rank(comm, &rank));
+    MKT_MPI(MPI_Comm_size(comm, &nranks));
+    if (o->negatives < 1)
+        mkt_fail_all(MKT_EXIT_USAGE, "train propensity: negatives: %d is not >= 1", o->negatives);
+    model_ctx ctx = *ctx_in;
+    int64_t end = store_end_ts(o->store, comm);
+    int64_t cutoff = o->has_cutoff ? o->cutoff_ts : end - o->horizon_days * DAY;
+    const char *group = group_name(o);
+    ensure_features(o->store, group, cutoff, o->progress, comm, metrics);
+
+    /* user and item features with their stats */
+    hid_t f = mkt_h5_open(o->store, 0, comm);
+    char path[600];
+    int64_t du = 0, di = 0;
+    snprintf(path, sizeof path, "%s/users", group);
+    int64_t users = mkt_h5_rows(f, path, &du);
+    snprintf(path, sizeof path, "%s/items", group);
+    int64_t nitems = mkt_h5_rows(f, path, &di);
+    if (users != mkt_h5_rows(f, "/events/by_user/indptr", NULL) - 1)
+        mkt_fail_all(MKT_EXIT_ERROR, "%s: %s/users has %lld rows, the store another user count", o->store, group,
+                     (long long)users);
+    if (nitems < 2)
+        mkt_fail_all(MKT_EXIT_ERROR, "%s: %s/items has %lld rows: too few items to sample negatives", o->store,
+                     group, (long long)nitems);
+    mkt_block b = mkt_block_of(users, nranks, rank);
+    int64_t n = b.end - b.begin;
+    double *xu = mkt_xmalloc(sizeof(double) * (size_t)(n * du + 1));
+    double *xi = mkt_xmalloc(sizeof(double) * (size_t)(nitems * di + 1));
+    double *ustats = mkt_xmalloc(sizeof(double) * (size_t)(4 * du)), *istats = mkt_xmalloc(sizeof(double) * (size_t)(4 * di));
+    snprintf(path, sizeof path, "%s/users", group);
+    mkt_h5_read_rows(f, path, H5T_NATIVE_DOUBLE, b.begin, n, xu);
+    snprintf(path, sizeof path, "%s/items", group);
+    mkt_h5_read_rows(f, path, H5T_NATIVE_DOUBLE, 0, nitems, xi);
+    snprintf(path, sizeof path, "%s/user_stats", group);
+    mkt_h5_read_rows(f, path, H5T_NATIVE_DOUBLE, 0, 4, ustats);
+    snprintf(path, sizeof path, "%s/item_stats", group);
+    mkt_h5_read_rows(f, path, H5T_NATIVE_DOUBLE, 0, 4, istats);
+    snprintf(path, sizeof path, "%s/user_names", group);
+    char **unames = mkt_h5_read_strings(f, path, 0, du);
+    snprintf(path, sizeof path, "%s/item_names", group);
+    char **inames = mkt_h5_read_strings(f, path, 0, di);
+    int64_t *ptr;
+    int32_t *pos;
+    read_purchased_items(f, o->store, b, nitems, cutoff, cutoff + o->horizon_days * DAY, &ptr, &pos);
+    mkt_h5_close(f);
+
+    /* the factor model: mu + b_u + b_i + p_u . q_i */
+    int has_mf = o->mf_model && *o->mf_model;
+    int64_t K = 0;
+    double *pu = NULL, *qi = NULL, *bu = NULL, *bi = NULL, mu = 0;
+    if (has_mf) {
+        hid_t mf = mkt_h5_open(o->mf_model, 0, comm);
+        if (!mkt_h5_exists(mf, "/models/mf"))
+            mkt_fail_all(MKT_EXIT_ERROR, "%s: no /models/mf group (mf-model must be a file written by train mf)",
+                         o->mf_model);
+        int64_t ku = 0, ki = 0;
+        int64_t mu_rows = mkt_h5_rows(mf, "/models/mf/user_factors", &ku);
+        int64_t mi_rows = mkt_h5_rows(mf, "/models/mf/item_factors", &ki);
+        if (mu_rows != users || mi_rows != nitems || ku != ki)
+            mkt_fail_all(MKT_EXIT_ERROR,
+                         "%s: /models/mf has %lld users x %lld items (rank %lld/%lld); the store has %lld x %lld",
+                         o->mf_model, (long long)mu_rows, (long long)mi_rows, (long long)ku, (long long)ki,
+                         (long long)users, (long long)nitems);
+        K = ku;
+        pu = mkt_xmalloc(sizeof(double) * (size_t)(n * K + 1));
+        qi = mkt_xmalloc(sizeof(double) * (size_t)(nitems * K + 1));
+        bu = mkt_xmalloc(sizeof(double) * (size_t)(n + 1));
+        bi = mkt_xmalloc(sizeof(double) * (size_t)(nitems + 1));
+        mkt_h5_read_rows(mf, "/models/mf/user_factors", H5T_NATIVE_DOUBLE, b.begin, n, pu);
+        mkt_h5_read_rows(mf, "/models/mf/item_factors", H5T_NATIVE_DOUBLE, 0, nitems, qi);
+        mkt_h5_read_rows(mf, "/models/mf/user_bias", H5T_NATIVE_DOUBLE, b.begin, n, bu);
+        mkt_h5_read_rows(mf, "/models/mf/item_bias", H5T_NATIVE_DOUBLE, 0, nitems, bi);
+        mu = mkt_h5_attr_get_double(mf, "/models/mf", "global_mean", 0);
+        mkt_h5_close(mf);
+    }
+
+    /* examples, user by user: each purchased item, then its sampled negatives */
+    int d = (int)(du + di + (has_mf ? 1 : 0));
+    int64_t maxrows = ptr[n] * (1 + o->negatives);
+    double *xt = mkt_xmalloc(sizeof(double) * (size_t)(maxrows * d + 1)), *xv = mkt_xmalloc(sizeof(double) * (size_t)(maxrows * d + 1));
+    int *yt = mkt_xmalloc(sizeof(int) * (size_t)(maxrows + 1)), *yv = mkt_xmalloc(sizeof(int) * (size_t)(maxrows + 1));
+    int64_t nt = 0, nv = 0;
+    for (int64_t u = 0; u < n; u++) {
+        int v = is_validation(o->seed, b.begin + u, o->valid_fraction);
+        mkt_rng r;
+        mkt_rng_init(&r, o->seed, STREAM_NEGATIVES, (uint64_t)(b.begin + u));
+        for (int64_t q = ptr[u]; q < ptr[u + 1]; q++)
+            for (int k = 0; k <= o->negatives; k++) {
+                int32_t item = pos[q];
+                if (k > 0) { /* an item the user did not buy in the window (20 tries, then any) */
+                    for (int tries = 0; tries < 20; tries++) {
+                        item = (int32_t)mkt_rng_below(&r, (uint64_t)nitems);
+                        int bought = 0;
+                        for (int64_t z = ptr[u]; z < ptr[u + 1] && !bought; z++)
+                            bought = pos[z] == item;
+                        if (!bought)
+                            break;
+                    }
+                }
+                double *row = v ? xv + nv * d : xt + nt * d;
+                for (int64_t j = 0; j < du; j++) {
+                    double s = ustats[du + j], z = s > 0 ? (xu[u * du + j] - ustats[j]) / s : 0.0;
+                    row[j] = isfinite(z) ? z : 0.0;
+                }
+                for (int64_t j = 0; j < di; j++) {
+                    double s = istats[di + j], z = s > 0 ? (xi[(int64_t)item * di + j] - istats[j]) / s : 0.0;
+                    row[du + j] = isfinite(z) ? z : 0.0;
+                }
+                if (has_mf) {
+                    double sc = mu + bu[u] + bi[item];
+                    for (int64_t j = 0; j < K; j++)
+                        sc += pu[u * K + j] * qi[(int64_t)item * K + j];
+                    row[d - 1] = isfinite(sc) ? sc : 0.0;
+                }
+                if (v)
+                    yv[nv++] = k == 0;
+                else
+                    yt[nt++] = k == 0;
+            }
+    }
+    /* the factor score's scale comes from the training rows; validation rows use it */
+    double mf_mean = 0, mf_std = 0;
+    if (has_mf) {
+        standardize_column(xt, nt, d, d - 1, &mf_mean, &mf_std, comm);
+        for (int64_t i = 0; i < nv; i++)
+            xv[i * d + d - 1] = mf_std > 0 ? (xv[i * d + d - 1] - mf_mean) / mf_std : 0.0;
+    }
+    int64_t cnt[4] = {nt, nv, 0, 0};
+    for (int64_t i = 0; i < nt; i++)
+        cnt[2] += yt[i];
+    for (int64_t i = 0; i < nv; i++)
+        cnt[3] += yv[i];
+    MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, cnt, 4, MPI_INT64_T, MPI_SUM, comm));
+    if (cnt[2] == 0 || cnt[3] == 0)
+        mkt_fail_all(MKT_EXIT_ERROR,
+                     "%s: no purchases in the %lld days after cutoff %lld among %s users: nothing to learn",
+                     o->store, (long long)o->horizon_days, (long long)cutoff, cnt[2] == 0 ? "training" : "held-out");
+    mkt_log(STAGE_TRAIN, "user x item: %lld training examples (%lld purchased), %lld held out (%lld purchased), "
+                         "%d negatives per purchase, %d features%s",
+            (long long)cnt[0], (long long)cnt[2], (long long)cnt[1], (long long)cnt[3], o->negatives, d,
+            has_mf ? " (with the factor score)" : "");
+
+    mkt_dp_data train = {xt, yt, nt, d}, valid = {xv, yv, nv, d};
+    json_t *history = json_array();
+    mkt_dp_result res, res0;
+    double *params, *vp, *params0 = NULL, *vp0 = NULL;
+    int *vy, *vy0 = NULL;
+    int64_t vn, vn0;
+    double t_train = mkt_now();
+    double auc = fit_item_model(&ctx, c, d, &train, &valid, &params, &res, history, &vp, &vy, &vn, comm);
+    double auc0 = NAN;
+    if (has_mf) { /* the same model without the factor score, for comparison */
+        double *xt0 = drop_last_column(xt, nt, d), *xv0 = drop_last_column(xv, nv, d);
+        mkt_dp_data train0 = {xt0, yt, nt, d - 1}, valid0 = {xv0, yv, nv, d - 1};
+        mkt_dp_config c0 = *c;
+        c0.stage = NULL;
+        auc0 = fit_item_model(&ctx, &c0, d - 1, &train0, &valid0, &params0, &res0, NULL, &vp0, &vy0, &vn0, comm);
+        free(xt0);
+        free(xv0);
+        mkt_log(STAGE_TRAIN, "held-out AUC %.4f with the factor score, %.4f without", auc, auc0);
+    }
+    double t_trained = mkt_now();
+    double ll = mkt_log_loss(vp, vy, vn);
+
+    /* the model file */
+    double *mean = mkt_xmalloc(sizeof(double) * (size_t)d), *std = mkt_xmalloc(sizeof(double) * (size_t)d);
+    char **names = mkt_xmalloc(sizeof(char *) * (size_t)d);
+    for (int64_t j = 0; j < du; j++) {
+        mean[j] = ustats[j];
+        std[j] = ustats[du + j];
+        names[j] = mkt_xmalloc(strlen(unames[j]) + 6);
+        sprintf(names[j], "user_%s", unames[j]);
+    }
+    for (int64_t j = 0; j < di; j++) {
+        mean[du + j] = istats[j];
+        std[du + j] = istats[di + j];
+        names[du + j] = mkt_xmalloc(strlen(inames[j]) + 6);
+        sprintf(names[du + j], "item_%s", inames[j]);
+    }
+    if (has_mf) {
+        mean[d - 1] = mf_mean;
+        std[d - 1] = mf_std;
+        names[d - 1] = mkt_xmalloc(16);
+        strcpy(names[d - 1], "mf_score");
+    }
+    int8_t *vlabel = mkt_xmalloc((size_t)(vn + 1));
+    for (int64_t i = 0; i < vn; i++)
+        vlabel[i] = (int8_t)(vy[i] != 0);
+    model_ctx mctx = ctx;
+    mctx.mlp.inputs = d;
+    int64_t nparams = make_model(&mctx).nparams;
+    mkt_model_writer w;
+    mkt_model_begin(&w, o->out, ITEM_GROUP, comm);
+    hid_t of = w.file;
+    const char *g = w.group;
+#define P(name) (snprintf(path, sizeof path, "%s/%s", g, name), path)
+    mkt_h5_write_small(of, P("params"), H5T_NATIVE_DOUBLE, params, nparams, 0, comm);
+    mkt_h5_write_small(of, P("feature_mean"), H5T_NATIVE_DOUBLE, mean, d, 0, comm);
+    mkt_h5_write_small(of, P("feature_std"), H5T_NATIVE_DOUBLE, std, d, 0, comm);
+    mkt_h5_write_strings(of, P("feature_names"), names, rank == 0 ? d : 0, comm);
+    mkt_h5_write_small(of, P("validation_score"), H5T_NATIVE_DOUBLE, vp, vn, 0, comm);
+    mkt_h5_write_small(of, P("validation_label"), H5T_NATIVE_INT8, vlabel, vn, 0, comm);
+#undef P
+    mkt_h5_attr_set_string(of, g, "target", "user_item");
+    mkt_h5_attr_set_string(of, g, "model", ctx.mlp.hidden ? "mlp" : "logistic");
+    mkt_h5_attr_set_int(of, g, "hidden_layers", ctx.mlp.hidden);
+    for (int l = 0; l < ctx.mlp.hidden; l++) {
+        char name[32];
+        snprintf(name, sizeof name, "hidden_%d", l + 1);
+        mkt_h5_attr_set_int(of, g, name, ctx.mlp.sizes[l]);
+    }
+    mkt_h5_attr_set_int(of, g, "inputs", d);
+    mkt_h5_attr_set_int(of, g, "user_inputs", du);
+    mkt_h5_attr_set_int(of, g, "item_inputs", di);
+    mkt_h5_attr_set_int(of, g, "mf_score", has_mf);
+    mkt_h5_attr_set_int(of, g, "negatives", o->negatives);
+    mkt_h5_attr_set_string(of, g, "optimizer", o->optimizer);
+    mkt_h5_attr_set_int(of, g, "horizon_days", o->horizon_days);
+    mkt_h5_attr_set_int(of, g, "cutoff_ts", cutoff);
+    mkt_h5_attr_set_int(of, g, "seed", (int64_t)o->seed);
+    mkt_h5_attr_set_double(of, g, "valid_fraction", o->valid_fraction);
+    mkt_h5_attr_set_double(of, g, "l2", o->l2);
+    mkt_h5_attr_set_int(of, g, "epochs_run", res.epochs_run);
+    mkt_h5_attr_set_int(of, g, "best_epoch", res.best_epoch);
+    mkt_h5_attr_set_string(of, g, "features_group", group);
+    mkt_h5_attr_set_double(of, g, "val_auc", auc);
+    mkt_h5_attr_set_double(of, g, "val_auc_without_mf", auc0);
+    mkt_h5_attr_set_double(of, g, "val_log_loss", ll);
+    mkt_h5_attr_set_int(of, g, "schema_version", MKT_SCHEMA_VERSION);
+    mkt_model_end(&w, comm);
+    double t_end = mkt_now();
+    mkt_log(STAGE_TRAIN, "held-out AUC %.4f, log loss %.5f; model %s:%s (%.1fs)", auc, ll, o->out, ITEM_GROUP,
+            t_end - t0);
+    if (metrics) {
+        mkt_metrics_set_str(metrics, "target", "user_item");
+        mkt_metrics_set_str(metrics, "model", ctx.mlp.hidden ? "mlp" : "logistic");
+        mkt_metrics_set_str(metrics, "optimizer", o->optimizer);
+        mkt_metrics_set_int(metrics, "parameters", nparams);
+        mkt_metrics_set_int(metrics, "users", users);
+        mkt_metrics_set_int(metrics, "items", nitems);
+        mkt_metrics_set_int(metrics, "features", d);
+        mkt_metrics_set_int(metrics, "mf_score", has_mf);
+        mkt_metrics_set_int(metrics, "negatives", o->negatives);
+        mkt_metrics_set_int(metrics, "cutoff_ts", cutoff);
+        mkt_metrics_set_int(metrics, "horizon_days", o->horizon_days);
+        mkt_metrics_set_int(metrics, "train_examples", cnt[0]);
+        mkt_metrics_set_int(metrics, "train_positives", cnt[2]);
+        mkt_metrics_set_int(metrics, "validation_examples", cnt[1]);
+        mkt_metrics_set_int(metrics, "epochs_run", res.epochs_run);
+        mkt_metrics_set_int(metrics, "best_epoch", res.best_epoch);
+        mkt_metrics_set_real(metrics, "train_loss", res.train_loss);
+        mkt_metrics_set_real(metrics, "examples_per_second", res.examples_per_second);
+        json_t *vm = mkt_metrics_child(metrics, "validation");
+        quality_metrics(vm, vp, vy, vn);
+        if (has_mf)
+            mkt_metrics_set_real(metrics, "auc_without_mf", auc0);
+        json_object_set_new(metrics, "history", history);
+        history = NULL;
+        mkt_metrics_set_real(metrics, "seconds_train", t_trained - t_train);
+        mkt_metrics_set_real(metrics, "seconds_total", t_end - t0);
+        mkt_metrics_set_str(metrics, "out", o->out);
+    }
+    json_decref(history);
+    mkt_h5_free_strings(names, d);
+    mkt_h5_free_strings(unames, du);
+    mkt_h5_free_strings(inames, di);
+    free(mean);
+    free(std);
+    free(vlabel);
+    free(params);
+    free(params0);
+    free(vp);
+    free(vy);
+    free(vp0);
+    free(vy0);
+    free(xt);
+    free(xv);
+    free(yt);
+    free(yv);
+    free(xu);
+    free(xi);
+    free(ustats);
+    free(istats);
+    free(ptr);
+    free(pos);
+    free(pu);
+    free(qi);
+    free(bu);
+    free(bi);
     return MKT_EXIT_OK;
 }
 

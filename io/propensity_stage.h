@@ -35,6 +35,18 @@ typedef struct {
     const char *checkpoint;   /* train: NULL: "<out>.propensity.ckpt.h5" */
     int64_t checkpoint_every; /* train: epochs between checkpoints; 0: only on SIGTERM/SIGUSR1 */
     int resume;               /* train: continue from the checkpoint when it exists */
+    int windows;              /* train: 1: train and evaluate at the cutoff T (users split); W > 1: train on
+                               * windows at T − k·S, k = 1..W−1, evaluate at T (held-out users) */
+    int64_t window_stride_days; /* train: S; 0: horizon_days (must be >= horizon_days: no label leakage) */
+    double dropout;           /* train: mlp: dropout probability of hidden units (adam, sgd) */
+    int dp;                   /* train: differentially private steps (adam, sgd) */
+    double dp_clip, dp_noise, dp_delta; /* clip norm C, noise multiplier σ, δ of the reported (ε, δ) */
+    const char *target;       /* train: "user" (default: will the user buy?) or "user_item" (will the user buy
+                               * this item? writes /models/propensity_item) */
+    int negatives;            /* user_item: sampled negative items per purchased (positive) item */
+    const char *mf_model;     /* user_item: NULL, or a model file whose /models/mf adds the factor score */
+    const char *export_prefix; /* train (target user): NULL, or write the standardized examples as LIBSVM text
+                                * to PREFIX.train.svm and PREFIX.valid.svm (global row order) */
 } mkt_propensity_options;
 
 void mkt_propensity_options_init(mkt_propensity_options *o);

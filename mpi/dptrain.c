@@ -18,6 +18,8 @@
 #include "par.h"
 #include "rng.h"
 
+#define MKT_DP_STREAM_NOISE UINT64_C(0x64706e6f697365) /* rng purpose of the privacy noise */
+
 void mkt_dp_config_defaults(mkt_dp_config *c)
 {
     memset(c, 0, sizeof *c);
@@ -56,10 +58,23 @@ static void scratch_free(scratch *s)
     free(s->acc);
 }
 
+/* How a training step evaluates its examples: epoch < 0 means plain
+ * evaluation (loss_grad); else train_loss_grad (when the model has one) with
+ * global index offset + local row; clip > 0: per-example clipping. */
+typedef struct {
+    int epoch;
+    int64_t offset;
+    double clip;
+} step_mode;
+
+static const step_mode PLAIN = {-1, 0, 0};
+
 /* Collective. Exact sums over all ranks of weight·loss, weight and (when
- * with_grad) weight·gradient of the given local rows (rows == NULL: all). */
+ * with_grad) weight·gradient of the given local rows (rows == NULL: all);
+ * with mode.clip > 0 each weight·gradient is scaled to norm <= clip. */
 static void accumulate(const mkt_dp_model *m, double pos_weight, const double *params, const mkt_dp_data *d,
-                       const int64_t *rows, int64_t nrows, int with_grad, scratch *s, MPI_Comm comm)
+                       const int64_t *rows, int64_t nrows, int with_grad, step_mode mode, scratch *s,
+                       MPI_Comm comm)
 {
     int64_t P = m->nparams;
     mkt_xsum *lw = s->acc + P; /* loss sum, weight sum */
@@ -73,9 +88,23 @@ static void accumulate(const mkt_dp_model *m, double pos_weight, const double *p
         const double *x = d->x + i * d->d;
         int y = d->y[i] != 0;
         double w = y ? pos_weight : 1.0;
-        double loss = m->loss_grad(m->ctx, params, x, y, with_grad ? s->grad : NULL, s->work);
+        double *gr = with_grad ? s->grad : NULL;
+        double loss = mode.epoch >= 0 && m->train_loss_grad
+                          ? m->train_loss_grad(m->ctx, params, x, y, gr, s->work, mode.epoch, mode.offset + i)
+                          : m->loss_grad(m->ctx, params, x, y, gr, s->work);
         mkt_xsum_add(&lw[0], w * loss);
         mkt_xsum_add(&lw[1], w);
+        if (with_grad && mode.clip > 0) {
+            double n2 = 0;
+            for (int64_t j = 0; j < P; j++)
+                n2 += (w * s->grad[j]) * (w * s->grad[j]);
+            double norm = sqrt(n2);
+            if (norm > mode.clip) {
+                double scale = mode.clip / norm;
+                for (int64_t j = 0; j < P; j++)
+                    s->grad[j] *= scale;
+            }
+        }
         if (with_grad)
             for (int64_t j = 0; j < P; j++)
                 if (s->grad[j] != 0)
@@ -100,7 +129,7 @@ static double full_objective(const mkt_dp_model *m, const mkt_dp_config *c, cons
                              const mkt_dp_data *d, double *g, scratch *s, MPI_Comm comm)
 {
     int64_t P = m->nparams;
-    accumulate(m, c->pos_weight, params, d, NULL, d->n, 1, s, comm);
+    accumulate(m, c->pos_weight, params, d, NULL, d->n, 1, PLAIN, s, comm);
     double wsum = mkt_xsum_value(&s->acc[P + 1]);
     double inv = wsum > 0 ? 1.0 / wsum : 0.0;
     for (int64_t j = 0; j < P; j++)
@@ -113,7 +142,7 @@ double mkt_dp_mean_loss(const mkt_dp_model *m, const mkt_dp_config *c, const dou
 {
     scratch s;
     scratch_init(&s, m);
-    accumulate(m, c->pos_weight, params, data, NULL, data->n, 0, &s, comm);
+    accumulate(m, c->pos_weight, params, data, NULL, data->n, 0, PLAIN, &s, comm);
     double wsum = mkt_xsum_value(&s.acc[m->nparams + 1]);
     double r = wsum > 0 ? mkt_xsum_value(&s.acc[m->nparams]) / wsum : NAN;
     scratch_free(&s);
@@ -387,14 +416,30 @@ void mkt_dp_train(const mkt_dp_model *m, const mkt_dp_config *c, const mkt_dp_da
                 for (int64_t k = b0; k < b1; k++)
                     if (perm[k] >= offset && perm[k] < offset + train->n)
                         rows[nrows++] = perm[k] - offset;
-                accumulate(m, c->pos_weight, params, train, rows, nrows, 1, &s, comm);
+                step_mode mode = {epoch, offset, c->dp ? c->dp_clip : 0};
+                accumulate(m, c->pos_weight, params, train, rows, nrows, 1, mode, &s, comm);
                 mkt_xsum_merge(&eloss, &s.acc[P]);
                 mkt_xsum_merge(&eweight, &s.acc[P + 1]);
                 double wsum = mkt_xsum_value(&s.acc[P + 1]);
                 if (!(wsum > 0))
                     continue;
-                for (int64_t j = 0; j < P; j++)
-                    g[j] = mkt_xsum_value(&s.acc[j]) / wsum + c->l2 * params[j];
+                if (c->dp) {
+                    /* noise once per step, the same draws on every rank; the
+                     * divisor is the public batch size, not the data's weights */
+                    mkt_rng r;
+                    mkt_rng_init(&r, mkt_hash64(c->seed ^ mkt_hash64((uint64_t)epoch + 1)), MKT_DP_STREAM_NOISE,
+                                 (uint64_t)(b0 / batch));
+                    double sd = c->dp_noise * c->dp_clip, nb = (double)(b1 - b0);
+                    for (int64_t j = 0; j < P; j++) {
+                        double sum = mkt_xsum_value(&s.acc[j]);
+                        if (sd > 0)
+                            sum += sd * mkt_rng_normal(&r);
+                        g[j] = sum / nb + c->l2 * params[j];
+                    }
+                } else {
+                    for (int64_t j = 0; j < P; j++)
+                        g[j] = mkt_xsum_value(&s.acc[j]) / wsum + c->l2 * params[j];
+                }
                 if (c->optimizer == MKT_DP_SGD) {
                     for (int64_t j = 0; j < P; j++) {
                         v[j] = c->momentum * v[j] + g[j];
@@ -470,6 +515,8 @@ void mkt_dp_train(const mkt_dp_model *m, const mkt_dp_config *c, const mkt_dp_da
     MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, &secs, 1, MPI_DOUBLE, MPI_MAX, comm));
     res->seconds = secs;
     res->examples_per_second = secs > 0 ? (double)(st.examples - examples_before) / secs : 0;
+    res->train_examples = ntotal;
+    res->steps_per_epoch = c->optimizer == MKT_DP_LBFGS ? 1 : (ntotal + batch - 1) / batch;
 
     scratch_free(&s);
     mkt_dp_state_free(&st);

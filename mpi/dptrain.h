@@ -30,6 +30,11 @@ typedef struct {
     size_t work_doubles;
     double (*loss_grad)(const void *ctx, const double *params, const double *x, int y, double *grad, double *work);
     double (*logit)(const void *ctx, const double *params, const double *x, double *work);
+    /* NULL, or the training-time loss and gradient of global training example
+     * `index` in epoch `epoch` (e.g. with a dropout mask drawn from (epoch,
+     * index)); used for training steps only, never for validation. */
+    double (*train_loss_grad)(const void *ctx, const double *params, const double *x, int y, double *grad,
+                              double *work, int epoch, int64_t index);
 } mkt_dp_model;
 
 /* This rank's rows: x [n × d] row-major, labels y (0/1). */
@@ -81,6 +86,12 @@ typedef struct {
     int lbfgs_memory;
     uint64_t seed;
     const char *stage;  /* progress line prefix; NULL: quiet */
+    /* differentially private steps (SGD, Adam only): each example's weighted
+     * gradient clipped to L2 norm dp_clip, the batch sum plus N(0, (dp_noise ·
+     * dp_clip)²) per coordinate — drawn once per step from (seed, epoch, step),
+     * the same bits on every rank — divided by the nominal batch size */
+    int dp;
+    double dp_clip, dp_noise;
     const mkt_dp_state *resume; /* NULL, or a saved state to continue from (same P and memory) */
     mkt_dp_epoch_hook after_epoch; /* NULL, or called after each epoch */
     void *hook_arg;
@@ -95,6 +106,8 @@ typedef struct {
     double val_loss, val_auc;    /* at the kept parameters; NAN without validation rows */
     double seconds;
     double examples_per_second;  /* training examples processed per second, all ranks together */
+    int64_t steps_per_epoch;     /* minibatch steps in one epoch (L-BFGS: 1) */
+    int64_t train_examples;      /* all ranks' training rows */
 } mkt_dp_result;
 
 /* Collective. Train `params` (initialized by the caller) on `train`, early

@@ -55,9 +55,9 @@ void mkt_mlp_init_params(const mkt_mlp *m, uint64_t seed, double *params)
     }
 }
 
-/* Forward pass: hidden activations go to work (layer after layer); returns
- * the logit. */
-static double forward(const mkt_mlp *m, const double *params, const double *x, double *work)
+/* Forward pass: hidden activations (times their mask entries when mask is
+ * not NULL) go to work (layer after layer); returns the logit. */
+static double forward(const mkt_mlp *m, const double *params, const double *x, const double *mask, double *work)
 {
     const double *a = x;
     const double *p = params;
@@ -74,6 +74,11 @@ static double forward(const mkt_mlp *m, const double *params, const double *x, d
         for (int j = 0; j < out; j++)
             if (!(z[j] > 0))
                 z[j] = 0;
+        if (mask) {
+            for (int j = 0; j < out; j++)
+                z[j] *= mask[j];
+            mask += out;
+        }
         a = z;
         act += out;
         p += (int64_t)in * out + out;
@@ -83,23 +88,53 @@ static double forward(const mkt_mlp *m, const double *params, const double *x, d
 
 double mkt_mlp_logit(const mkt_mlp *m, const double *params, const double *x, double *work)
 {
-    return forward(m, params, x, work);
+    return forward(m, params, x, NULL, work);
+}
+
+size_t mkt_mlp_mask_size(const mkt_mlp *m)
+{
+    size_t n = 0;
+    for (int l = 0; l < m->hidden; l++)
+        n += (size_t)m->sizes[l];
+    return n;
+}
+
+void mkt_mlp_dropout_mask(const mkt_mlp *m, double p, uint64_t seed, int64_t epoch, int64_t example, double *mask)
+{
+    double keep = 1.0 / (1.0 - p);
+    uint64_t key = mkt_hash64(seed ^ mkt_hash64((uint64_t)epoch + UINT64_C(0x9e3779b97f4a7c15)));
+    for (int l = 0; l < m->hidden; l++) {
+        mkt_rng r;
+        mkt_rng_init(&r, key, MKT_MLP_STREAM_DROPOUT, (uint64_t)example * 4 + (uint64_t)l);
+        for (int j = 0; j < m->sizes[l]; j++)
+            mask[j] = p > 0 && mkt_rng_uniform(&r) < p ? 0.0 : (p > 0 ? keep : 1.0);
+        mask += m->sizes[l];
+    }
 }
 
 double mkt_mlp_loss_grad(const mkt_mlp *m, const double *params, const double *x, int y, double *grad,
                          double *work)
 {
-    double logit = forward(m, params, x, work);
+    return mkt_mlp_loss_grad_masked(m, params, x, y, NULL, grad, work);
+}
+
+double mkt_mlp_loss_grad_masked(const mkt_mlp *m, const double *params, const double *x, int y,
+                                const double *mask, double *grad, double *work)
+{
+    double logit = forward(m, params, x, mask, work);
     double loss = mkt_bce_logit(logit, y);
     if (!grad)
         return loss;
     /* offsets of each layer's parameters and activations */
     int64_t poff[MKT_MLP_MAX_HIDDEN + 1];
-    const double *acts[MKT_MLP_MAX_HIDDEN + 1];
+    const double *acts[MKT_MLP_MAX_HIDDEN + 1], *masks[MKT_MLP_MAX_HIDDEN + 1];
     int64_t off = 0;
-    const double *act = work;
+    const double *act = work, *mk = mask;
     for (int l = 0; l <= m->hidden; l++) {
         poff[l] = off;
+        masks[l] = l > 0 && mk ? mk : NULL; /* mask of layer l's inputs (hidden layer l − 1) */
+        if (l > 0 && mk)
+            mk += layer_out(m, l - 1);
         off += (int64_t)layer_in(m, l) * layer_out(m, l) + layer_out(m, l);
         acts[l] = l == 0 ? x : act;
         if (l > 0)
@@ -124,6 +159,8 @@ double mkt_mlp_loss_grad(const mkt_mlp *m, const double *params, const double *x
         for (int j = 0; j < in; j++)
             if (!(acts[l][j] > 0))
                 next[j] = 0;
+            else if (masks[l])
+                next[j] *= masks[l][j];
         double *t = delta;
         delta = next;
         next = t;

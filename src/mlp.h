@@ -38,4 +38,21 @@ double mkt_mlp_logit(const mkt_mlp *m, const double *params, const double *x, do
 double mkt_mlp_loss_grad(const mkt_mlp *m, const double *params, const double *x, int y, double *grad,
                          double *work);
 
+/* ---- dropout (training only; evaluation uses the functions above) ----
+ * Inverted dropout on the hidden layers: unit j of hidden layer l is kept
+ * with probability 1 − p and then scaled by 1 / (1 − p), so the expected
+ * activation equals the one without dropout.  A mask holds, for every hidden
+ * unit in layer order (mkt_mlp_mask_size doubles), 0 or 1 / (1 − p). */
+#define MKT_MLP_STREAM_DROPOUT UINT64_C(0x64726f706f7574) /* rng purpose of dropout masks */
+size_t mkt_mlp_mask_size(const mkt_mlp *m);
+/* The mask of one example: layer l's units from the counter-based stream
+ * (hash(seed, epoch), MKT_MLP_STREAM_DROPOUT, 4·example + l), so a mask
+ * depends on (seed, epoch, global example index, layer) only, never on which
+ * rank evaluates the example.  p = 0 gives all ones. */
+void mkt_mlp_dropout_mask(const mkt_mlp *m, double p, uint64_t seed, int64_t epoch, int64_t example, double *mask);
+/* As mkt_mlp_loss_grad with every hidden activation multiplied by its mask
+ * entry (mask NULL: no dropout, same bits as mkt_mlp_loss_grad). */
+double mkt_mlp_loss_grad_masked(const mkt_mlp *m, const double *params, const double *x, int y,
+                                const double *mask, double *grad, double *work);
+
 #endif

@@ -16,10 +16,10 @@
 
 typedef struct {
     char *store, *out, *model, *cutoff, *model_kind, *optimizer, *hidden, *features_group, *metrics_out;
-    char *checkpoint;
-    int64_t horizon_days, epochs, batch, seed, patience, checkpoint_every;
-    double lr, l2, pos_weight, valid_fraction;
-    int resume;
+    char *checkpoint, *target, *mf_model, *export_prefix;
+    int64_t horizon_days, epochs, batch, seed, patience, checkpoint_every, windows, window_stride_days, negatives;
+    double lr, l2, pos_weight, valid_fraction, dropout, dp_clip, dp_noise, dp_delta;
+    int resume, dp;
 } propensity_cli;
 
 #define P(f) offsetof(propensity_cli, f)
@@ -43,6 +43,17 @@ static const mkt_opt train_opts[] = {
     {"checkpoint", MKT_OPT_STR, P(checkpoint), NULL, "checkpoint file (default: OUT.propensity.ckpt.h5; removed when the model is written)", 0, 0},
     {"checkpoint-every", MKT_OPT_INT, P(checkpoint_every), "5", "write a checkpoint every C epochs (0: only on SIGTERM/SIGUSR1)", 0, 1e9},
     {"resume", MKT_OPT_BOOL, P(resume), "0", "continue from the checkpoint if it exists (it must match these options); else start from scratch", 0, 0},
+    {"windows", MKT_OPT_INT, P(windows), "1", "1: train and evaluate at the cutoff; W > 1: train on W-1 windows rolled back by the stride, evaluate at the cutoff", 1, 1000},
+    {"window-stride-days", MKT_OPT_INT, P(window_stride_days), "0", "days between training windows' cutoffs (0: horizon-days; at least horizon-days)", 0, 3650},
+    {"dropout", MKT_OPT_DOUBLE, P(dropout), "0", "mlp: dropout probability of hidden units while training (adam, sgd)", 0, 0.99},
+    {"dp", MKT_OPT_BOOL, P(dp), "0", "differentially private training: per-example clipping and Gaussian noise per step (adam, sgd)", 0, 0},
+    {"dp-clip", MKT_OPT_DOUBLE, P(dp_clip), "1", "dp: per-example gradient L2 clip norm C", 0, 1e12},
+    {"dp-noise", MKT_OPT_DOUBLE, P(dp_noise), "1", "dp: noise multiplier sigma (noise sd sigma*C on the summed gradient)", 0, 1e6},
+    {"dp-delta", MKT_OPT_DOUBLE, P(dp_delta), "0.00001", "dp: delta of the reported (epsilon, delta)", 0, 1},
+    {"target", MKT_OPT_STR, P(target), "user", "user: will the user buy? user_item: will the user buy this item (/models/propensity_item)", 0, 0},
+    {"negatives", MKT_OPT_INT, P(negatives), "4", "user_item: sampled items the user did not buy per purchased item", 1, 1000},
+    {"mf-model", MKT_OPT_STR, P(mf_model), NULL, "user_item: model file with /models/mf; adds the factor score as a feature", 0, 0},
+    {"export", MKT_OPT_STR, P(export_prefix), NULL, "target user: also write the standardized examples as LIBSVM text to PREFIX.train.svm and PREFIX.valid.svm", 0, 0},
     {"metrics-out", MKT_OPT_STR, P(metrics_out), NULL, "write what the stage did as JSON to this file", 0, 0},
     MKT_OPT_END};
 
@@ -90,6 +101,17 @@ static int run_train(void *p, MPI_Comm comm)
     s.checkpoint = c->checkpoint;
     s.checkpoint_every = c->checkpoint_every;
     s.resume = c->resume;
+    s.windows = (int)c->windows;
+    s.window_stride_days = c->window_stride_days;
+    s.dropout = c->dropout;
+    s.dp = c->dp;
+    s.dp_clip = c->dp_clip;
+    s.dp_noise = c->dp_noise;
+    s.dp_delta = c->dp_delta;
+    s.target = c->target;
+    s.negatives = (int)c->negatives;
+    s.mf_model = c->mf_model;
+    s.export_prefix = c->export_prefix;
     json_t *m = mkt_metrics_new("train_propensity");
     int rc = mkt_propensity_train(&s, comm, m);
     /* a run stopped mid-training by a signal has no results to report */

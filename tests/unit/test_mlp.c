@@ -15,8 +15,9 @@
 #include "mlp.h"
 #include "rng.h"
 
-/* Central differences of the loss against the analytic gradient: max relative error. */
-static double check_mlp(const mkt_mlp *m, uint64_t seed)
+/* Central differences of the loss against the analytic gradient: max
+ * relative error.  dropout > 0: with one fixed dropout mask. */
+static double check_mlp_masked(const mkt_mlp *m, uint64_t seed, double dropout)
 {
     int64_t np = mkt_mlp_nparams(m);
     double *p = malloc(sizeof(double) * (size_t)np), *g = malloc(sizeof(double) * (size_t)np);
@@ -27,18 +28,23 @@ static double check_mlp(const mkt_mlp *m, uint64_t seed)
     mkt_rng_init(&r, seed, 99, 0);
     for (int64_t k = 0; k < np; k++) /* non-zero biases too */
         p[k] += 0.1 * mkt_rng_normal(&r);
+    double *mask = NULL;
+    if (dropout > 0) {
+        mask = malloc(sizeof(double) * (mkt_mlp_mask_size(m) + 1));
+        mkt_mlp_dropout_mask(m, dropout, seed, 3, 17, mask);
+    }
     double worst = 0;
     for (int y = 0; y <= 1; y++) {
         for (int j = 0; j < m->inputs; j++)
             x[j] = mkt_rng_normal(&r);
-        mkt_mlp_loss_grad(m, p, x, y, g, work);
+        mkt_mlp_loss_grad_masked(m, p, x, y, mask, g, work);
         for (int64_t k = 0; k < np; k++) {
             const double h = 1e-6;
             double keep = p[k];
             p[k] = keep + h;
-            double lp = mkt_mlp_loss_grad(m, p, x, y, NULL, work);
+            double lp = mkt_mlp_loss_grad_masked(m, p, x, y, mask, NULL, work);
             p[k] = keep - h;
-            double lm = mkt_mlp_loss_grad(m, p, x, y, NULL, work);
+            double lm = mkt_mlp_loss_grad_masked(m, p, x, y, mask, NULL, work);
             p[k] = keep;
             double fd = (lp - lm) / (2 * h);
             double err = fabs(fd - g[k]) / fmax(1e-4, fabs(fd) + fabs(g[k]));
@@ -50,8 +56,11 @@ static double check_mlp(const mkt_mlp *m, uint64_t seed)
     free(g);
     free(work);
     free(x);
+    free(mask);
     return worst;
 }
+
+static double check_mlp(const mkt_mlp *m, uint64_t seed) { return check_mlp_masked(m, seed, 0); }
 
 static void test_mlp_gradient(void **state)
 {
@@ -66,6 +75,64 @@ static void test_mlp_gradient(void **state)
         assert_true(check_mlp(&three, s) < 1e-5);
         assert_true(check_mlp(&none, s) < 1e-5);
     }
+}
+
+/* Dropout: gradient check with the mask fixed; masks are 0 or 1/(1-p) with
+ * about p zeros, a function of (seed, epoch, example, layer) only; p = 0 and
+ * a NULL mask give the unmasked bits. */
+static void test_dropout(void **state)
+{
+    (void)state;
+    mkt_mlp three = {.inputs = 7, .hidden = 3, .sizes = {6, 4, 3}};
+    mkt_mlp wide = {.inputs = 5, .hidden = 2, .sizes = {40, 30}};
+    for (uint64_t s = 1; s <= 3; s++) {
+        assert_true(check_mlp_masked(&three, s, 0.5) < 1e-5);
+        assert_true(check_mlp_masked(&wide, s, 0.3) < 1e-5);
+    }
+    size_t n = mkt_mlp_mask_size(&wide);
+    assert_int_equal(n, 70);
+    double *a = malloc(sizeof(double) * n), *b = malloc(sizeof(double) * n);
+    int64_t zeros = 0, total = 0;
+    for (int64_t ex = 0; ex < 2000; ex++) {
+        mkt_mlp_dropout_mask(&wide, 0.3, 9, 2, ex, a);
+        for (size_t j = 0; j < n; j++) {
+            assert_true(a[j] == 0.0 || a[j] == 1.0 / 0.7);
+            zeros += a[j] == 0.0;
+            total++;
+        }
+    }
+    double frac = (double)zeros / (double)total; /* sd of the fraction ~ 0.0012 */
+    assert_true(fabs(frac - 0.3) < 0.01);
+    mkt_mlp_dropout_mask(&wide, 0.3, 9, 2, 5, a);
+    mkt_mlp_dropout_mask(&wide, 0.3, 9, 2, 5, b);
+    assert_memory_equal(a, b, sizeof(double) * n);
+    int differ_epoch = 0, differ_example = 0;
+    mkt_mlp_dropout_mask(&wide, 0.3, 9, 3, 5, b);
+    for (size_t j = 0; j < n; j++)
+        differ_epoch += a[j] != b[j];
+    mkt_mlp_dropout_mask(&wide, 0.3, 9, 2, 6, b);
+    for (size_t j = 0; j < n; j++)
+        differ_example += a[j] != b[j];
+    assert_true(differ_epoch > 5 && differ_example > 5);
+    /* p = 0: all ones, and the same loss and gradient bits as without a mask */
+    mkt_mlp_dropout_mask(&wide, 0.0, 9, 2, 5, a);
+    for (size_t j = 0; j < n; j++)
+        assert_true(a[j] == 1.0);
+    int64_t np = mkt_mlp_nparams(&wide);
+    double *p = malloc(sizeof(double) * (size_t)np), *g1 = malloc(sizeof(double) * (size_t)np);
+    double *g2 = malloc(sizeof(double) * (size_t)np), *work = malloc(sizeof(double) * mkt_mlp_work_size(&wide));
+    double x[5] = {0.5, -1, 2, 0.1, -0.3};
+    mkt_mlp_init_params(&wide, 4, p);
+    double l1 = mkt_mlp_loss_grad(&wide, p, x, 1, g1, work);
+    double l2 = mkt_mlp_loss_grad_masked(&wide, p, x, 1, a, g2, work);
+    assert_true(l1 == l2);
+    assert_memory_equal(g1, g2, sizeof(double) * (size_t)np);
+    free(a);
+    free(b);
+    free(p);
+    free(g1);
+    free(g2);
+    free(work);
 }
 
 static void test_logreg_gradient(void **state)
@@ -109,6 +176,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_mlp_gradient),
+        cmocka_unit_test(test_dropout),
         cmocka_unit_test(test_logreg_gradient),
         cmocka_unit_test(test_bce),
     };
