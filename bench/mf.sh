@@ -14,7 +14,9 @@ cd "$(dirname "$0")/.."
 PY=/usr/bin/python3
 . scripts/env.sh
 export MKT_QUIET=1
-[ -x build/mkt ] || scripts/setup.sh
+# MKT: the mkt binary (default build/mkt, built by scripts/setup.sh if missing)
+MKT=${MKT:-build/mkt}
+[ -x "$MKT" ] || scripts/setup.sh
 OUT=bench/out/mf; mkdir -p "$OUT"
 ITERS=${ITERS:-4}
 
@@ -28,12 +30,12 @@ printf "\n%-6s %2s %3s %9s %14s %7s %7s %7s %9s %8s %10s\n" set np K "s/iter" "r
 for s in "${sets[@]}"; do
   read -r name users items per <<<"$s"
   store=$OUT/$name.h5
-  [ -f "$store" ] || mpirun -np 2 build/mkt gen --users "$users" --items "$items" --ratings-per-user "$per" \
+  [ -f "$store" ] || mpirun -np 2 "$MKT" gen --users "$users" --items "$items" --ratings-per-user "$per" \
     --sessions-per-user 0 --campaign-share 0 --factors 8 --out "$store" >/dev/null
   for k in 32 64; do
     for np in 1 2; do
       m=$OUT/${name}_k${k}_np$np.json
-      mpirun -np $np build/mkt train mf --store "$store" --out "$OUT/${name}_model.h5" --rank $k --iters "$ITERS" \
+      mpirun -np $np "$MKT" train mf --store "$store" --out "$OUT/${name}_model.h5" --rank $k --iters "$ITERS" \
         --lambda 0.05 --metrics-out "$m" >/dev/null
       $PY - "$m" "$name" "$np" "$k" "$DGEMM" <<'PY'
 import json, sys
@@ -47,8 +49,14 @@ rate = n / sec / np_
 def share(key):
     v = [h.get(key) for h in its]
     return None if any(x is None for x in v) else sum(v) / len(v)
-solve, exch = share("seconds_solve"), share("seconds_exchange")
-flops = share("solve_flops")
+# per-iteration history: seconds, seconds_solve, seconds_exchange (rank 0);
+# fall back to the run's phase_seconds_per_iteration (max over ranks)
+phase = m.get("phase_seconds_per_iteration", {})
+solve = share("seconds_solve")
+exch = share("seconds_exchange")
+if solve is None: solve = phase.get("solve")
+if exch is None: exch = phase.get("exchange")
+flops = m.get("solve_flops_per_iteration")
 fmt = lambda x: f"{x:7.1f}" if x is not None else "      -"
 sp = 100 * solve / sec if solve is not None else None
 ep = 100 * exch / sec if exch is not None else None
@@ -58,7 +66,7 @@ U, I = m["users"], m["items"]
 need_mb = (8 * (k + 1) * (U + I) + 2 * 12 * n / np_) / 1e6   # factors (all rows) + this rank's ratings, both layouts
 peak = max(m["peak_rss_mb_per_rank"])
 print(f"{name:<6} {np_:2d} {k:3d} {sec:9.3f} {rate:14.0f} {fmt(sp)} {fmt(ep)} {fmt(op)} "
-      f"{(f'{gf:9.2f}' if gf else '        -')} {(f'{gf / dgemm:8.2f}' if gf else '       -')} {peak / need_mb:10.2f}")
+      f"{(f'{gf:9.2f}' if gf else '        -')} {(f'{gf / np_ / dgemm:8.2f}' if gf else '       -')} {peak / need_mb:10.2f}")
 PY
     done
   done

@@ -1,6 +1,8 @@
 /* mf_train.c — distributed ALS matrix factorization: reading each rank's
  * user and item blocks of the event store, the hold-out split, the
- * alternating half-steps with MPI_Allgatherv of the updated factor blocks,
+ * alternating half-steps with the exchange of the updated factor rows (an
+ * MPI_Allgatherv of the blocks, or an MPI_Alltoallv of only the rows each
+ * rank reads),
  * exact (rank-independent) error sums, the distributed top-K evaluation
  * beside a popularity baseline, and the /models/mf group.
  *
@@ -309,18 +311,169 @@ static void gather_rows(double *full, int64_t n, int d, MPI_Comm comm)
     free(dsp);
 }
 
+/* Targeted exchange of one side's factor rows (n rows of s values, blocks
+ * by mkt_block_of): this rank receives only the rows of other ranks that its
+ * own observations reference.  The lists are computed once; each half-step
+ * is then one MPI_Alltoallv of the updated rows. */
+typedef struct {
+    int targeted;             /* 0: MPI_Allgatherv of all rows */
+    int nranks;
+    int *sc, *sd, *rc, *rd;   /* MPI_Alltoallv counts and displacements, in doubles */
+    int32_t *srows, *rrows;   /* rows sent (grouped by destination) and received (by source) */
+    int64_t nsend, nrecv;     /* rows */
+    double *sbuf, *rbuf;
+    double bytes_allgather;   /* all ranks' received bytes per exchange, both ways */
+    double bytes_targeted;
+} mf_xplan;
+
+/* Marks row j in a bitmap. */
+static void mark(uint8_t *bits, int64_t j)
+{
+    bits[j >> 3] |= (uint8_t)(1u << (j & 7));
+}
+
+/* Collective. The plan for a side of n rows (stride s) of which this rank
+ * owns `own`: `bits` marks the rows it reads (own rows may be marked).  mode
+ * MKT_MF_EXCHANGE_*: auto picks targeted when the volume over all ranks is
+ * below 3/4 of the allgather's. */
+static void plan_build(mf_xplan *p, const uint8_t *bits, int64_t n, int s, mkt_block own, int mode, MPI_Comm comm)
+{
+    memset(p, 0, sizeof *p);
+    MKT_MPI(MPI_Comm_size(comm, &p->nranks));
+    int P = p->nranks;
+    int64_t *need_cnt = mkt_xcalloc((size_t)P, sizeof(int64_t));
+    int64_t nneed = 0;
+    for (int64_t j = 0; j < n; j++)
+        if ((bits[j >> 3] >> (j & 7)) & 1 && (j < own.begin || j >= own.end))
+            nneed++;
+    p->rrows = mkt_xmalloc(sizeof(int32_t) * (size_t)(nneed + 1));
+    nneed = 0;
+    for (int64_t j = 0; j < n; j++)
+        if ((bits[j >> 3] >> (j & 7)) & 1 && (j < own.begin || j >= own.end)) {
+            p->rrows[nneed++] = (int32_t)j; /* ascending, so grouped by owner */
+            need_cnt[mkt_block_owner(j, n, P)]++;
+        }
+    p->nrecv = nneed;
+    /* tell each owner which of its rows this rank needs */
+    p->srows = mkt_alltoallv_elems(p->rrows, need_cnt, sizeof(int32_t), &p->nsend, comm);
+    int64_t *send_cnt = mkt_xcalloc((size_t)P, sizeof(int64_t));
+    MKT_MPI(MPI_Alltoall(need_cnt, 1, MPI_INT64_T, send_cnt, 1, MPI_INT64_T, comm));
+    p->sc = mkt_xmalloc(sizeof(int) * (size_t)P);
+    p->sd = mkt_xmalloc(sizeof(int) * (size_t)P);
+    p->rc = mkt_xmalloc(sizeof(int) * (size_t)P);
+    p->rd = mkt_xmalloc(sizeof(int) * (size_t)P);
+    int64_t so = 0, ro = 0;
+    for (int q = 0; q < P; q++) {
+        if ((so + send_cnt[q]) * s > INT_MAX || (ro + need_cnt[q]) * s > INT_MAX)
+            mkt_fail("targeted exchange of more than 2^31 values per rank");
+        p->sc[q] = (int)(send_cnt[q] * s);
+        p->sd[q] = (int)(so * s);
+        p->rc[q] = (int)(need_cnt[q] * s);
+        p->rd[q] = (int)(ro * s);
+        so += send_cnt[q];
+        ro += need_cnt[q];
+    }
+    double v[2] = {(double)(n - (own.end - own.begin)) * s * 8, (double)p->nrecv * s * 8};
+    MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, v, 2, MPI_DOUBLE, MPI_SUM, comm));
+    p->bytes_allgather = v[0];
+    p->bytes_targeted = v[1];
+    /* auto: targeted only when it saves a quarter of the volume (it packs
+     * and unpacks every row it moves, the allgather writes in place) */
+    p->targeted = mode == MKT_MF_EXCHANGE_TARGETED || (mode == MKT_MF_EXCHANGE_AUTO && v[1] < 0.75 * v[0]);
+    p->sbuf = mkt_xmalloc(sizeof(double) * (size_t)(p->nsend * s + 1));
+    p->rbuf = mkt_xmalloc(sizeof(double) * (size_t)(p->nrecv * s + 1));
+    free(need_cnt);
+    free(send_cnt);
+}
+
+static void plan_free(mf_xplan *p)
+{
+    free(p->sc);
+    free(p->sd);
+    free(p->rc);
+    free(p->rd);
+    free(p->srows);
+    free(p->rrows);
+    free(p->sbuf);
+    free(p->rbuf);
+}
+
+/* Collective. After a half-step: the updated rows of `full` reach the ranks
+ * that read them (all ranks when p is NULL or not targeted).  Adds this
+ * rank's received bytes to *bytes. */
+static void exchange_rows(double *full, int64_t n, int s, const mf_xplan *p, double *bytes, MPI_Comm comm)
+{
+    if (!p || !p->targeted) {
+        int nranks, rank;
+        MKT_MPI(MPI_Comm_size(comm, &nranks));
+        MKT_MPI(MPI_Comm_rank(comm, &rank));
+        gather_rows(full, n, s, comm);
+        mkt_block b = mkt_block_of(n, nranks, rank);
+        if (bytes)
+            *bytes += (double)(n - (b.end - b.begin)) * s * 8;
+        return;
+    }
+    size_t row = sizeof(double) * (size_t)s;
+    for (int64_t j = 0; j < p->nsend; j++)
+        memcpy(p->sbuf + j * s, full + (int64_t)p->srows[j] * s, row);
+    MKT_MPI(MPI_Alltoallv(p->sbuf, p->sc, p->sd, MPI_DOUBLE, p->rbuf, p->rc, p->rd, MPI_DOUBLE, comm));
+    for (int64_t j = 0; j < p->nrecv; j++)
+        memcpy(full + (int64_t)p->rrows[j] * s, p->rbuf + j * s, row);
+    if (bytes)
+        *bytes += (double)p->nrecv * s * 8;
+}
+
+/* Rows per chunk of the implicit Gram matrix YᵀY: each chunk's k x k
+ * product is formed by dsyrk by the rank owning the chunk's first row, and
+ * the chunks are summed exactly across ranks, so YᵀY has the same bits on
+ * any rank count and with either exchange. */
+#define MF_GRAM_CHUNK 256
+
+/* Marks the rows of other ranks that this rank's Gram chunks read. */
+static void mark_gram_rows(uint8_t *bits, int64_t n, mkt_block own)
+{
+    if (own.end <= own.begin)
+        return;
+    int64_t cs = (own.end - 1) / MF_GRAM_CHUNK * MF_GRAM_CHUNK;
+    if (cs < own.begin)
+        return; /* the chunk holding this block starts on another rank */
+    int64_t ce = cs + MF_GRAM_CHUNK < n ? cs + MF_GRAM_CHUNK : n;
+    for (int64_t j = own.end; j < ce; j++)
+        mark(bits, j);
+}
+
+/* Collective. g[k×k] = YᵀY of the full matrix y [n×k], chunk by chunk. */
+static void gram_chunked(const double *y, int64_t n, int k, mkt_block own, double *g, MPI_Comm comm)
+{
+    int64_t first = (own.begin + MF_GRAM_CHUNK - 1) / MF_GRAM_CHUNK, nch = 0;
+    for (int64_t c = first; c * MF_GRAM_CHUNK < own.end; c++)
+        nch++;
+    double *part = mkt_xmalloc(sizeof(double) * (size_t)(nch * k * k + 1));
+    for (int64_t j = 0; j < nch; j++) {
+        int64_t cs = (first + j) * MF_GRAM_CHUNK, ce = cs + MF_GRAM_CHUNK < n ? cs + MF_GRAM_CHUNK : n;
+        mkt_mf_gram(y + cs * k, ce - cs, k, part + j * k * k);
+    }
+    mkt_allreduce_exact_rows(part, nch, k * k, g, comm);
+    free(part);
+}
+
 /* Collective. Exact error sums of the biased model over the local users:
  * out = {train RMSE, held-out RMSE, held-out MAE}. X holds the local users'
- * rows, Y all items (stride k+1). */
-static void explicit_errors(const mf_data *d, const double *X, const double *Y, int k, MPI_Comm comm, double out[3])
+ * rows, Y all items (stride k+1).  With train_sse not NULL the training
+ * part is not recomputed: train_sse is this rank's exact sum of training
+ * squared errors (from the item half-step's solves). */
+static void explicit_errors(const mf_data *d, const double *X, const double *Y, int k, const mkt_xsum *train_sse,
+                            MPI_Comm comm, double out[3])
 {
     int s = k + 1;
     mkt_xsum acc[3];
     for (int j = 0; j < 3; j++)
         mkt_xsum_init(&acc[j]);
+    if (train_sse)
+        acc[0] = *train_sse;
     for (int64_t r = 0; r < d->utrain.n; r++) {
         const double *x = X + r * s;
-        for (int64_t e = d->utrain.ptr[r]; e < d->utrain.ptr[r + 1]; e++) {
+        for (int64_t e = d->utrain.ptr[r]; e < d->utrain.ptr[r + 1] && !train_sse; e++) {
             const double *y = Y + (int64_t)d->utrain.idx[e] * s;
             double err = d->utrain.val[e] - (d->mu + x[k] + y[k] + mkt_mf_dot(x, y, k));
             mkt_xsum_add(&acc[0], err * err);
@@ -347,6 +500,8 @@ typedef struct {
     int start;               /* iterations already done (resumed from a checkpoint) */
     double solve, exchange;  /* this rank's seconds in the row solves and in the factor exchanges */
     double wall;             /* this rank's seconds in the iterations (before checkpoints) */
+    const mf_xplan *px, *py; /* exchange of user rows and of item rows */
+    double bytes;            /* this rank's received bytes in the exchanges */
 } mf_ckpt_ctx;
 
 /* This rank's floating-point operations of one half-step's solves over
@@ -355,7 +510,7 @@ typedef struct {
  * (d³/3) and the two triangular solves (2·d²); implicit adds the Gram matrix
  * of the other side's `other_rows` factors (other_rows·d·(d+1)), computed on
  * every rank. */
-static double half_step_flops(const mf_rows *rows, int d, int implicit, int64_t other_rows)
+static double half_step_flops(const mf_rows *rows, int d, int implicit, int64_t other_rows, int cg_iters)
 {
     double f = implicit ? (double)other_rows * d * (d + 1) : 0;
     double dd = d;
@@ -363,7 +518,10 @@ static double half_step_flops(const mf_rows *rows, int d, int implicit, int64_t 
         double n = (double)row_len(rows, r);
         if (n == 0 && !implicit)
             continue; /* explicit: a row without ratings is set to zero */
-        f += n * dd * (dd + 1) + (implicit ? 3 : 2) * n * dd + dd * dd * dd / 3 + 2 * dd * dd;
+        if (cg_iters > 0) /* gather and b (3·n·d), cg_iters+1 products A·p, 5 vector ops per step */
+            f += 3 * n * dd + (cg_iters + 1) * (2 * dd * dd + 4 * n * dd + 2 * dd) + cg_iters * 10 * dd;
+        else
+            f += n * dd * (dd + 1) + (implicit ? 3 : 2) * n * dd + dd * dd * dd / 3 + 2 * dd * dd;
     }
     return f;
 }
@@ -395,14 +553,20 @@ static void write_checkpoint(mf_ckpt_ctx *c, int it, const mf_data *d, int s, co
 
 /* Collective, at the end of iteration it: 1 when the run must stop
  * (preempted; the checkpoint is written). */
-static int after_iteration(mf_ckpt_ctx *c, int it, int total, const mf_data *d, int s, const double *Xfull,
-                           const double *Yfull, json_t *history, MPI_Comm comm)
+static int after_iteration(mf_ckpt_ctx *c, int it, int total, const mf_data *d, int s, double *Xfull,
+                           double *Yfull, json_t *history, MPI_Comm comm)
 {
     if (!c)
         return 0;
     int act = mkt_ckpt_step(c->ck, it, total, comm);
-    if (act != MKT_CKPT_CONTINUE)
+    if (act != MKT_CKPT_CONTINUE) {
+        /* the checkpoint holds every row (any rank count resumes it) */
+        if (c->px->targeted)
+            gather_rows(Xfull, d->U, s, comm);
+        if (c->py->targeted)
+            gather_rows(Yfull, d->I, s, comm);
         write_checkpoint(c, it, d, s, Xfull, Yfull, history, comm);
+    }
     return act == MKT_CKPT_STOP;
 }
 
@@ -427,22 +591,28 @@ static int als_explicit(const mkt_mf_options *o, const mf_data *d, int k, double
         for (int64_t r = 0; r < d->utrain.n; r++) {
             int64_t a = d->utrain.ptr[r];
             MKT_LAPACK(mkt_mf_solve_biased(k, row_len(&d->utrain, r), d->utrain.idx + a, d->utrain.val + a, d->mu,
-                                           Yfull, o->lambda, Xfull + (d->ub.begin + r) * s));
+                                           Yfull, o->lambda, Xfull + (d->ub.begin + r) * s, NULL));
         }
         lap(&tl, &ph[0]);
-        gather_rows(Xfull, d->U, s, comm);
+        exchange_rows(Xfull, d->U, s, ck ? ck->px : NULL, ck ? &ck->bytes : NULL, comm);
         lap(&tl, &ph[1]);
+        /* the training error of the finished iteration comes from the item
+         * solves (each item row sees all its training ratings) */
+        mkt_xsum sse;
+        mkt_xsum_init(&sse);
         for (int64_t r = 0; r < d->itrain.n; r++) {
             int64_t a = d->itrain.ptr[r];
+            double e2;
             MKT_LAPACK(mkt_mf_solve_biased(k, row_len(&d->itrain, r), d->itrain.idx + a, d->itrain.val + a, d->mu,
-                                           Xfull, o->lambda, Yfull + (d->ib.begin + r) * s));
+                                           Xfull, o->lambda, Yfull + (d->ib.begin + r) * s, &e2));
+            mkt_xsum_add(&sse, e2);
         }
         lap(&tl, &ph[0]);
-        gather_rows(Yfull, d->I, s, comm);
+        exchange_rows(Yfull, d->I, s, ck ? ck->py : NULL, ck ? &ck->bytes : NULL, comm);
         lap(&tl, &ph[1]);
         if (history || verbose) {
             double err[3];
-            explicit_errors(d, Xfull + d->ub.begin * s, Yfull, k, comm, err);
+            explicit_errors(d, Xfull + d->ub.begin * s, Yfull, k, &sse, comm, err);
             double now = mkt_now(), per = (now - t0) / (it - start);
             if (verbose)
                 mkt_log(STAGE, "iteration %d/%d  train RMSE %.4f  held-out RMSE %.4f  %.2fs  ETA %.0fs", it,
@@ -470,6 +640,26 @@ static int als_explicit(const mkt_mf_options *o, const mf_data *d, int k, double
     return 0;
 }
 
+/* The implicit solves of one half-step: every row of `rows` into out (stride
+ * k) from the other side's factors y and their Gram matrix g, by Cholesky or
+ * by o->cg_iters CG steps started from the row's current factors. */
+static void implicit_half_step(const mkt_mf_options *o, const mf_rows *rows, int k, const double *y, const double *g,
+                               double *out)
+{
+    for (int64_t r = 0; r < rows->n; r++) {
+        int64_t a = rows->ptr[r], n = row_len(rows, r);
+        if (o->cg) {
+            if (mkt_mf_solve_implicit_cg(k, n, rows->idx + a, rows->val + a, y, g, o->alpha, o->lambda, o->cg_iters,
+                                         out + r * k) != 0)
+                mkt_fail("conjugate gradient: the implicit system of a row is not positive definite "
+                         "(non-finite factors? try a larger --lambda)");
+        } else {
+            MKT_LAPACK(mkt_mf_solve_implicit(k, n, rows->idx + a, rows->val + a, y, g, o->alpha, o->lambda,
+                                             out + r * k));
+        }
+    }
+}
+
 /* Collective. Implicit ALS with k factors: Xfull [U x k], Yfull [I x k];
  * resuming and the return value as for als_explicit. */
 static int als_implicit(const mkt_mf_options *o, const mf_data *d, int k, double *Xfull, double *Yfull,
@@ -484,23 +674,15 @@ static int als_implicit(const mkt_mf_options *o, const mf_data *d, int k, double
     double t0 = mkt_now();
     for (int it = start + 1; it <= o->iters; it++) {
         double ts = mkt_now(), tl = ts, ph[2] = {0, 0};
-        mkt_mf_gram(Yfull, d->I, k, g); /* the same bits on every rank */
-        for (int64_t r = 0; r < d->utrain.n; r++) {
-            int64_t a = d->utrain.ptr[r];
-            MKT_LAPACK(mkt_mf_solve_implicit(k, row_len(&d->utrain, r), d->utrain.idx + a, d->utrain.val + a, Yfull,
-                                             g, o->alpha, o->lambda, Xfull + (d->ub.begin + r) * k));
-        }
+        gram_chunked(Yfull, d->I, k, d->ib, g, comm); /* the same bits on every rank */
+        implicit_half_step(o, &d->utrain, k, Yfull, g, Xfull + d->ub.begin * k);
         lap(&tl, &ph[0]);
-        gather_rows(Xfull, d->U, k, comm);
+        exchange_rows(Xfull, d->U, k, ck ? ck->px : NULL, ck ? &ck->bytes : NULL, comm);
         lap(&tl, &ph[1]);
-        mkt_mf_gram(Xfull, d->U, k, g);
-        for (int64_t r = 0; r < d->itrain.n; r++) {
-            int64_t a = d->itrain.ptr[r];
-            MKT_LAPACK(mkt_mf_solve_implicit(k, row_len(&d->itrain, r), d->itrain.idx + a, d->itrain.val + a, Xfull,
-                                             g, o->alpha, o->lambda, Yfull + (d->ib.begin + r) * k));
-        }
+        gram_chunked(Xfull, d->U, k, d->ub, g, comm);
+        implicit_half_step(o, &d->itrain, k, Xfull, g, Yfull + d->ib.begin * k);
         lap(&tl, &ph[0]);
-        gather_rows(Yfull, d->I, k, comm);
+        exchange_rows(Yfull, d->I, k, ck ? ck->py : NULL, ck ? &ck->bytes : NULL, comm);
         lap(&tl, &ph[1]);
         double now = mkt_now(), per = (now - t0) / (it - start);
         mkt_log(STAGE, "iteration %d/%d  %.2fs  ETA %.0fs", it, o->iters, now - ts, per * (o->iters - it));
@@ -689,6 +871,9 @@ static void mf_config(const mkt_mf_options *o, const mf_data *d, mkt_ckpt_config
     mkt_ckpt_config_int(cfg, "seed", (int64_t)o->seed);
     if (o->implicit) {
         mkt_ckpt_config_double(cfg, "alpha", o->alpha);
+        mkt_ckpt_config_str(cfg, "solver", o->cg ? "cg" : "cholesky");
+        if (o->cg)
+            mkt_ckpt_config_int(cfg, "cg_iters", o->cg_iters);
         for (int j = 0; j < 5; j++)
             mkt_ckpt_config_double(cfg, wn[j], o->weight[j]);
     } else {
@@ -712,6 +897,10 @@ static void check_options(const mkt_mf_options *o)
         mkt_fail_all(MKT_EXIT_USAGE, "--topk must be >= 1");
     if (o->implicit && !(o->alpha >= 0))
         mkt_fail_all(MKT_EXIT_USAGE, "--alpha must be >= 0");
+    if (o->cg && !o->implicit)
+        mkt_fail_all(MKT_EXIT_USAGE, "--solver cg applies to --implicit only");
+    if (o->cg && o->cg_iters < 1)
+        mkt_fail_all(MKT_EXIT_USAGE, "--cg-iters must be >= 1 (got %d)", o->cg_iters);
 }
 
 int mkt_mf_train_run(const mkt_mf_options *o, MPI_Comm comm, json_t *metrics)
@@ -736,7 +925,27 @@ int mkt_mf_train_run(const mkt_mf_options *o, MPI_Comm comm, json_t *metrics)
     mkt_ckpt_config cfg;
     mf_config(o, &d, &cfg);
     mkt_ckpt_signals_install();
-    mf_ckpt_ctx cc = {&ck, &cfg, 0, 0, 0, 0};
+    /* exchange plans: the item rows the user step reads (training and
+     * held-out ratings, the Gram chunks), the user rows the item step reads */
+    mf_xplan px, py;
+    {
+        uint8_t *bx = mkt_xcalloc((size_t)(d.U / 8 + 1), 1), *by = mkt_xcalloc((size_t)(d.I / 8 + 1), 1);
+        for (int64_t e = 0; e < d.utrain.ptr[d.utrain.n]; e++)
+            mark(by, d.utrain.idx[e]);
+        for (int64_t e = 0; e < d.utest.ptr[d.utest.n] && !o->implicit; e++)
+            mark(by, d.utest.idx[e]);
+        for (int64_t e = 0; e < d.itrain.ptr[d.itrain.n]; e++)
+            mark(bx, d.itrain.idx[e]);
+        if (o->implicit) {
+            mark_gram_rows(bx, d.U, d.ub);
+            mark_gram_rows(by, d.I, d.ib);
+        }
+        plan_build(&px, bx, d.U, s, d.ub, o->exchange, comm);
+        plan_build(&py, by, d.I, s, d.ib, o->exchange, comm);
+        free(bx);
+        free(by);
+    }
+    mf_ckpt_ctx cc = {&ck, &cfg, 0, 0, 0, 0, &px, &py, 0};
     hid_t cf = mkt_ckpt_open_resume(&ck, "mf", &cfg, &cc.start, comm);
     if (cf >= 0) {
         if (cc.start > o->iters)
@@ -758,6 +967,11 @@ int mkt_mf_train_run(const mkt_mf_options *o, MPI_Comm comm, json_t *metrics)
     int stopped = !o->implicit ? als_explicit(o, &d, k, X, Y, history, 1, &cc, comm)
                                : als_implicit(o, &d, k, X, Y, history, &cc, comm);
     double t_train = mkt_now() - t1;
+    /* evaluation and the model file read every row */
+    if (px.targeted)
+        gather_rows(X, d.U, s, comm);
+    if (py.targeted)
+        gather_rows(Y, d.I, s, comm);
     mkt_metrics_set_int(metrics, "checkpoints_written", ck.written);
     if (stopped) {
         mkt_metrics_set_int(metrics, "preempted_at_iteration", stopped);
@@ -765,6 +979,8 @@ int mkt_mf_train_run(const mkt_mf_options *o, MPI_Comm comm, json_t *metrics)
         json_decref(history);
         mkt_ckpt_config_free(&cfg);
         mkt_ckpt_free(&ck);
+        plan_free(&px);
+        plan_free(&py);
         free(X);
         free(Y);
         free_data(&d);
@@ -780,12 +996,12 @@ int mkt_mf_train_run(const mkt_mf_options *o, MPI_Comm comm, json_t *metrics)
     mkt_metrics_set_str(metrics, "mode", o->implicit ? "implicit" : "explicit");
     if (!o->implicit) {
         double err[3], gm[2], be[3];
-        explicit_errors(&d, X + d.ub.begin * s, Y, k, comm, err);
+        explicit_errors(&d, X + d.ub.begin * s, Y, k, NULL, comm, err);
         global_mean_errors(&d, comm, gm);
         /* baseline: the same ALS with no factors, biases only */
         double *bx = mkt_xmalloc(sizeof(double) * (size_t)(d.U + 1)), *by = mkt_xmalloc(sizeof(double) * (size_t)(d.I + 1));
         als_explicit(o, &d, 0, bx, by, NULL, 0, NULL, comm);
-        explicit_errors(&d, bx + d.ub.begin, by, 0, comm, be);
+        explicit_errors(&d, bx + d.ub.begin, by, 0, NULL, comm, be);
         free(bx);
         free(by);
         mkt_metrics_set_real(metrics, "global_mean", d.mu);
@@ -801,6 +1017,9 @@ int mkt_mf_train_run(const mkt_mf_options *o, MPI_Comm comm, json_t *metrics)
                 gm[0]);
     } else {
         mkt_metrics_set_real(metrics, "alpha", o->alpha);
+        mkt_metrics_set_str(metrics, "solver", o->cg ? "cg" : "cholesky");
+        if (o->cg)
+            mkt_metrics_set_int(metrics, "cg_iters", o->cg_iters);
         ranking_eval(o, &d, X + d.ub.begin * s, Y, k, s, comm, metrics);
     }
     json_object_set_new(metrics, "history", history);
@@ -818,9 +1037,21 @@ int mkt_mf_train_run(const mkt_mf_options *o, MPI_Comm comm, json_t *metrics)
     mkt_metrics_set_real(phase, "solve", secs[2]);
     mkt_metrics_set_real(phase, "exchange", secs[3]);
     mkt_metrics_set_real(phase, "other", secs[4]);
-    double flops = half_step_flops(&d.utrain, s, o->implicit, d.I) + half_step_flops(&d.itrain, s, o->implicit, d.U);
+    int cgi = o->implicit && o->cg ? o->cg_iters : 0;
+    double flops = half_step_flops(&d.utrain, s, o->implicit, d.I, cgi) +
+                   half_step_flops(&d.itrain, s, o->implicit, d.U, cgi);
     MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, &flops, 1, MPI_DOUBLE, MPI_SUM, comm));
     mkt_metrics_set_real(metrics, "solve_flops_per_iteration", flops);
+    /* communication: the mode of each side, the bytes all ranks received per
+     * iteration (measured), and both modes' volumes estimated from the plans */
+    double bytes = cc.bytes;
+    MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, &bytes, 1, MPI_DOUBLE, MPI_SUM, comm));
+    json_t *ex = mkt_metrics_child(metrics, "exchange");
+    mkt_metrics_set_str(ex, "user_rows", px.targeted ? "targeted" : "allgather");
+    mkt_metrics_set_str(ex, "item_rows", py.targeted ? "targeted" : "allgather");
+    mkt_metrics_set_real(ex, "bytes_per_iteration", bytes / per);
+    mkt_metrics_set_real(ex, "allgather_bytes_per_iteration", px.bytes_allgather + py.bytes_allgather);
+    mkt_metrics_set_real(ex, "targeted_bytes_per_iteration", px.bytes_targeted + py.bytes_targeted);
     mkt_metrics_set_real(metrics, "solve_gflops_per_second", secs[2] > 0 ? flops / secs[2] / 1e9 : 0);
     int nranks;
     MKT_MPI(MPI_Comm_size(comm, &nranks));
@@ -834,6 +1065,8 @@ int mkt_mf_train_run(const mkt_mf_options *o, MPI_Comm comm, json_t *metrics)
         mkt_log(STAGE, "preempted after the last iteration: the model %s is complete; nothing to resume", o->out);
     mkt_ckpt_config_free(&cfg);
     mkt_ckpt_free(&ck);
+    plan_free(&px);
+    plan_free(&py);
     free(X);
     free(Y);
     free_data(&d);
@@ -896,7 +1129,7 @@ int mkt_mf_eval_run(const mkt_mf_options *cli, MPI_Comm comm, json_t *metrics)
     mkt_metrics_set_str(metrics, "mode", o.implicit ? "implicit" : "explicit");
     if (!o.implicit) {
         double err[3], gm[2];
-        explicit_errors(&d, X, Y, k, comm, err);
+        explicit_errors(&d, X, Y, k, NULL, comm, err);
         global_mean_errors(&d, comm, gm);
         mkt_metrics_set_real(metrics, "rmse", err[1]);
         mkt_metrics_set_real(metrics, "mae", err[2]);

@@ -2,10 +2,11 @@
  * its held-out evaluation (`mkt eval mf`).
  *
  * Each rank owns a block of users (rows of /events/by_user) and a block of
- * items (rows of /events/by_item).  After each half-step the updated block is
- * MPI_Allgatherv'd so every rank holds all factors of the other side; every
- * row's solve therefore sees the same inputs on any number of ranks and the
- * model is bitwise identical for 1, 2, 4... ranks (docs/mf.md).
+ * items (rows of /events/by_item).  After each half-step the updated rows
+ * reach the ranks that read them (MPI_Allgatherv of the blocks, or an
+ * MPI_Alltoallv of only the referenced rows); every row's solve therefore
+ * sees the same inputs on any number of ranks and with either exchange, and
+ * the model is bitwise identical for 1, 2, 4... ranks (docs/mf.md).
  * Both functions are Collective. */
 #ifndef MKT_MF_TRAIN_H
 #define MKT_MF_TRAIN_H
@@ -23,7 +24,15 @@ typedef struct {
     const char *checkpoint; /* NULL: "<out>.mf.ckpt.h5" */
     int64_t checkpoint_every; /* iterations between checkpoints; 0: only on SIGTERM/SIGUSR1 */
     int resume;             /* continue from the checkpoint when it exists */
+    int cg;                 /* implicit: conjugate gradient instead of Cholesky */
+    int cg_iters;           /* CG steps per row and half-step (warm start) */
+    int exchange;           /* MKT_MF_EXCHANGE_* */
 } mkt_mf_options;
+
+/* How a half-step's updated factor rows reach the ranks that need them:
+ * chosen by estimated volume, all rows to every rank, or only the rows a
+ * rank's observations reference (docs/mf.md). */
+enum { MKT_MF_EXCHANGE_AUTO, MKT_MF_EXCHANGE_ALLGATHER, MKT_MF_EXCHANGE_TARGETED };
 
 /* Collective. Train and write /models/mf to opt->out; metrics into `metrics`.
  * Returns 0, or MKT_EXIT_PREEMPTED after a SIGTERM/SIGUSR1 made every rank

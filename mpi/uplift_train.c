@@ -17,12 +17,14 @@
  * identically on every rank. */
 #include "uplift_train.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "check.h"
+#include "checkpoint.h"
 #include "exactsum.h"
 #include "h5store.h"
 #include "metrics_json.h"
@@ -241,11 +243,49 @@ static int design_row(const fit_spec *s, const campaign_data *c, const double *X
     return 0;
 }
 
-/* Collective. Fit one model; beta [dd] (dd = d, or T*d for FIT_S) starts at 0.
- * Returns the number of Newton iterations. */
-static int fit_model(const fit_spec *s, const campaign_data *c, const double *X, int d, double l2, int max_iter,
-                     double tol, double *beta, MPI_Comm comm)
+/* ---------- checkpoints ---------- */
+
+/* The fits of a run, in their fixed order (outcome then spend; arms in
+ * order), and the checkpoint state between Newton steps.  Steps are counted
+ * over all fits; a checkpoint holds both coefficient matrices (the finished
+ * fits and the current fit's iterate) and where the current fit stands. */
+typedef struct {
+    mkt_ckpt *ck;
+    const mkt_ckpt_config *cfg;
+    const double *coef_y, *coef_s; /* T x d each, identical on every rank */
+    int T, d;
+    int fit;            /* index of the next fit to run */
+    int step;           /* Newton steps done (this run and the resumed one) */
+    int resumed;        /* a checkpoint was read: saved_* are valid */
+    int saved_fit, saved_iter, saved_done;
+    int stopped;        /* the step at which a signal stopped the run (0: none) */
+} up_run;
+
+/* Collective. Write the state after Newton step `iter` of fit `fit`. */
+static void up_write_checkpoint(up_run *r, int fit, int iter, int done, MPI_Comm comm)
 {
+    mkt_h5out w;
+    hid_t f = mkt_ckpt_begin(r->ck, &w, "uplift", r->step, r->cfg, comm);
+    mkt_ckpt_write_full(f, "coef_y", r->coef_y, r->T, r->d, comm);
+    mkt_ckpt_write_full(f, "coef_spend", r->coef_s, r->T, r->d, comm);
+    json_t *st = json_pack("{s:i, s:i, s:i}", "fit", fit, "iteration", iter, "done", done);
+    mkt_ckpt_write_json(f, "state", st, comm);
+    json_decref(st);
+    mkt_ckpt_commit(r->ck, &w);
+    mkt_log(STAGE, "checkpoint %s written at Newton step %d", r->ck->path, r->step);
+}
+
+/* Collective. Fit one model; beta [dd] (dd = d, or T*d for FIT_S) starts at 0
+ * (or, resuming, at the checkpoint's iterate).  Returns the number of Newton
+ * iterations of this call. */
+static int fit_model(const fit_spec *s, const campaign_data *c, const double *X, int d, double l2, int max_iter,
+                     double tol, double *beta, up_run *run, MPI_Comm comm)
+{
+    int fit = run->fit++, it0 = 1;
+    if (run->stopped)
+        return 0;
+    if (run->resumed && (fit < run->saved_fit || (fit == run->saved_fit && run->saved_done)))
+        return 0; /* finished before the checkpoint: beta was read from it */
     int dd = s->kind == FIT_S ? d * c->T : d;
     size_t ntri = (size_t)dd * (size_t)dd;
     int nacc = dd * (dd + 1) / 2 + dd + 2; /* A upper, b, log-likelihood, rows */
@@ -256,9 +296,12 @@ static int fit_model(const fit_spec *s, const campaign_data *c, const double *X,
     unsigned char *unpen = xalloc((size_t)dd, 1);
     for (int k = 0; k < dd; k += d)
         unpen[k] = 1; /* intercepts (and the S-learner's arm main effects) are not penalized */
-    memset(beta, 0, sizeof(double) * (size_t)dd);
-    int it, iters = 0;
-    for (it = 1; it <= (s->logistic ? max_iter : 1); it++) {
+    if (run->resumed && fit == run->saved_fit)
+        it0 = run->saved_iter + 1; /* the checkpoint's iterate is in beta */
+    else
+        memset(beta, 0, sizeof(double) * (size_t)dd);
+    int it, iters = 0, last = s->logistic ? max_iter : 1;
+    for (it = it0; it <= last; it++) {
         for (int k = 0; k < nacc; k++)
             mkt_xsum_init(&acc[k]);
         for (int64_t i0 = 0; i0 < c->n;) {
@@ -307,7 +350,16 @@ static int fit_model(const fit_spec *s, const campaign_data *c, const double *X,
                     rows, ll, step);
         else
             mkt_log(STAGE, "%s: ridge solve, %.0f rows", s->label, rows);
-        if (s->logistic && step < tol)
+        int done = it == last || (s->logistic && step < tol);
+        run->step++;
+        int act = run->ck ? mkt_ckpt_step(run->ck, run->step, INT_MAX, comm) : MKT_CKPT_CONTINUE;
+        if (act != MKT_CKPT_CONTINUE)
+            up_write_checkpoint(run, fit, it, done, comm);
+        if (act == MKT_CKPT_STOP) {
+            run->stopped = run->step;
+            break;
+        }
+        if (done)
             break;
     }
     free(acc);
@@ -332,7 +384,7 @@ static void arm_counts(const campaign_data *c, int64_t *counts, MPI_Comm comm)
 
 /* Collective. Fit all arms of one outcome into coef [T x d]. */
 static void fit_outcome(const mkt_uplift_options *o, const campaign_data *c, const double *X, int d, int logistic,
-                        const double *y, const char *name, double *coef, MPI_Comm comm)
+                        const double *y, const char *name, double *coef, up_run *run, MPI_Comm comm)
 {
     int T = c->T;
     int64_t *counts = xalloc((size_t)T, sizeof(int64_t));
@@ -342,20 +394,21 @@ static void fit_outcome(const mkt_uplift_options *o, const campaign_data *c, con
     memset(&s, 0, sizeof s);
     s.y = y;
     s.label = label;
-    memset(coef, 0, sizeof(double) * (size_t)T * (size_t)d);
+    if (!run->resumed) /* else coef holds the checkpoint's values */
+        memset(coef, 0, sizeof(double) * (size_t)T * (size_t)d);
     if (o->method == UPLIFT_T_LEARNER) {
         s.logistic = logistic;
         s.kind = FIT_ARM;
         for (int t = 0; t < T; t++) {
             snprintf(label, sizeof label, "%s, arm %s", name, c->arm_names[t]);
             s.arm = t;
-            fit_model(&s, c, X, d, o->l2, o->max_iter, o->tol, coef + (size_t)t * (size_t)d, comm);
+            fit_model(&s, c, X, d, o->l2, o->max_iter, o->tol, coef + (size_t)t * (size_t)d, run, comm);
         }
     } else if (o->method == UPLIFT_S_LEARNER) {
         s.logistic = logistic;
         s.kind = FIT_S;
         snprintf(label, sizeof label, "%s, all arms", name);
-        fit_model(&s, c, X, d, o->l2, o->max_iter, o->tol, coef, comm);
+        fit_model(&s, c, X, d, o->l2, o->max_iter, o->tol, coef, run, comm);
     } else {
         s.kind = FIT_TRANSFORMED;
         for (int t = 1; t < T; t++) {
@@ -364,7 +417,7 @@ static void fit_outcome(const mkt_uplift_options *o, const campaign_data *c, con
             snprintf(label, sizeof label, "%s, arm %s (transformed outcome)", name, c->arm_names[t]);
             s.arm = t;
             s.e = (double)counts[t] / (double)(counts[t] + counts[0]);
-            fit_model(&s, c, X, d, o->l2, o->max_iter, o->tol, coef + (size_t)t * (size_t)d, comm);
+            fit_model(&s, c, X, d, o->l2, o->max_iter, o->tol, coef + (size_t)t * (size_t)d, run, comm);
         }
     }
     free(counts);
@@ -550,6 +603,26 @@ static void check_outcome(const char *outcome)
 
 /* ---------- train ---------- */
 
+/* Everything the fitted coefficients depend on: a checkpoint is only
+ * resumed by a run with the same values. */
+static void uplift_config(const mkt_uplift_options *o, const campaign_data *c, int d, mkt_ckpt_config *cfg)
+{
+    mkt_ckpt_config_init(cfg);
+    mkt_ckpt_config_str(cfg, "state_layout", "uplift-1");
+    mkt_ckpt_config_path(cfg, "store", o->store);
+    mkt_ckpt_config_str(cfg, "method", uplift_method_name(o->method));
+    mkt_ckpt_config_str(cfg, "outcome", o->outcome);
+    mkt_ckpt_config_double(cfg, "holdout", o->holdout);
+    mkt_ckpt_config_double(cfg, "l2", o->l2);
+    mkt_ckpt_config_int(cfg, "seed", (int64_t)o->seed);
+    mkt_ckpt_config_int(cfg, "squares", o->squares);
+    mkt_ckpt_config_int(cfg, "max_iter", o->max_iter);
+    mkt_ckpt_config_double(cfg, "tol", o->tol);
+    mkt_ckpt_config_int(cfg, "rows", c->N);
+    mkt_ckpt_config_int(cfg, "arms", c->T);
+    mkt_ckpt_config_int(cfg, "features", d);
+}
+
 int mkt_uplift_train(const mkt_uplift_options *o, MPI_Comm comm, json_t *metrics)
 {
     double t0 = mkt_now();
@@ -567,9 +640,47 @@ int mkt_uplift_train(const mkt_uplift_options *o, MPI_Comm comm, json_t *metrics
             uplift_method_name(o->method), o->outcome);
     double *coef_y = xalloc((size_t)T * (size_t)d, sizeof(double));
     double *coef_s = xalloc((size_t)T * (size_t)d, sizeof(double));
-    fit_outcome(o, &c, X, d, 1, c.y, o->outcome, coef_y, comm);
-    fit_outcome(o, &c, X, d, 0, c.spend, "spend", coef_s, comm);
+
+    /* checkpoints: resume when asked and a matching one exists */
+    mkt_ckpt ck;
+    mkt_ckpt_init(&ck, STAGE, o->checkpoint, o->model, "uplift", o->checkpoint_every, o->resume);
+    mkt_ckpt_config cfg;
+    uplift_config(o, &c, d, &cfg);
+    mkt_ckpt_signals_install();
+    up_run run = {&ck, &cfg, coef_y, coef_s, T, d, 0, 0, 0, 0, 0, 0, 0};
+    int start = 0;
+    hid_t cf = mkt_ckpt_open_resume(&ck, "uplift", &cfg, &start, comm);
+    if (cf >= 0) {
+        mkt_ckpt_read_full(cf, ck.path, "coef_y", coef_y, T, d);
+        mkt_ckpt_read_full(cf, ck.path, "coef_spend", coef_s, T, d);
+        json_t *st = mkt_ckpt_read_json(cf, ck.path, "state");
+        if (json_unpack(st, "{s:i, s:i, s:i}", "fit", &run.saved_fit, "iteration", &run.saved_iter, "done",
+                        &run.saved_done) != 0)
+            mkt_fail_all(MKT_EXIT_ERROR, "checkpoint %s: state is not {fit, iteration, done} (corrupt)", ck.path);
+        json_decref(st);
+        mkt_h5_close(cf);
+        run.resumed = 1;
+        run.step = start;
+    }
+    fit_outcome(o, &c, X, d, 1, c.y, o->outcome, coef_y, &run, comm);
+    fit_outcome(o, &c, X, d, 0, c.spend, "spend", coef_s, &run, comm);
     double t_fit = mkt_now() - t0;
+    mkt_metrics_set_str(metrics, "checkpoint", ck.path);
+    mkt_metrics_set_int(metrics, "resumed_from_iteration", start);
+    mkt_metrics_set_int(metrics, "checkpoints_written", ck.written);
+    if (run.stopped) {
+        mkt_metrics_set_int(metrics, "preempted_at_iteration", run.stopped);
+        mkt_ckpt_preempted(&ck, run.stopped);
+        mkt_ckpt_signals_restore();
+        mkt_ckpt_config_free(&cfg);
+        mkt_ckpt_free(&ck);
+        free(coef_y);
+        free(coef_s);
+        free(X);
+        free(fs.attr);
+        free_campaign(&c);
+        return MKT_EXIT_PREEMPTED;
+    }
 
     double *pred_y = xalloc((size_t)c.n * (size_t)nt, sizeof(double));
     double *pred_s = xalloc((size_t)c.n * (size_t)nt, sizeof(double));
@@ -629,6 +740,15 @@ int mkt_uplift_train(const mkt_uplift_options *o, MPI_Comm comm, json_t *metrics
     mkt_h5_attr_set_string(f, g, "metrics_json", mj ? mj : "{}");
     free(mj);
     mkt_model_end(&w, comm);
+    mkt_ckpt_remove(&ck, comm);
+    /* a signal after the last Newton step: the model is complete, but the
+     * job was asked to stop, so it says so with the preemption status */
+    int late = mkt_ckpt_agree_signal(comm);
+    mkt_ckpt_signals_restore();
+    if (late)
+        mkt_log(STAGE, "preempted after the last iteration: the model %s is complete; nothing to resume", o->model);
+    mkt_ckpt_config_free(&cfg);
+    mkt_ckpt_free(&ck);
 
     mkt_metrics_set_str(metrics, "store", o->store);
     mkt_metrics_set_str(metrics, "model", o->model);
@@ -655,7 +775,7 @@ int mkt_uplift_train(const mkt_uplift_options *o, MPI_Comm comm, json_t *metrics
     free(X);
     free(fs.attr);
     free_campaign(&c);
-    return MKT_EXIT_OK;
+    return late ? MKT_EXIT_PREEMPTED : MKT_EXIT_OK;
 }
 
 /* ---------- eval ---------- */

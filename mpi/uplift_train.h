@@ -25,10 +25,15 @@ typedef struct {
     int squares;         /* add squares of standardized non-binary numeric attributes */
     int max_iter;        /* Newton iterations at most */
     double tol;          /* stop when max |step| < tol */
+    const char *checkpoint;   /* NULL: "<model>.uplift.ckpt.h5" (train only) */
+    int64_t checkpoint_every; /* Newton steps between checkpoints; 0: only on SIGTERM/SIGUSR1 */
+    int resume;               /* continue from the checkpoint when it exists */
 } mkt_uplift_options;
 
 /* Collective. Fit, write /models/uplift into o->model, measure the hold-out;
- * fills `metrics`.  Returns an exit status. */
+ * fills `metrics`.  Returns an exit status: MKT_EXIT_PREEMPTED after a
+ * SIGTERM/SIGUSR1 made every rank write a checkpoint (docs/checkpoints.md);
+ * then metrics has "preempted_at_iteration" and no model was written. */
 int mkt_uplift_train(const mkt_uplift_options *o, MPI_Comm comm, json_t *metrics);
 /* Collective. Read /models/uplift from o->model and recompute the held-out
  * metrics on o->store (hold-out share, seed and outcome come from the model). */

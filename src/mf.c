@@ -2,7 +2,8 @@
  * the biased explicit solve and the confidence-weighted implicit solve.
  * Normal equations are formed with BLAS (dsyrk, dgemv) on the row's gathered
  * observations in stored order (deterministic: the same bits on any rank) and
- * solved by Cholesky (LAPACKE_dposv). */
+ * solved by Cholesky (LAPACK dposv), or for implicit rows optionally by a few
+ * conjugate-gradient steps that never form the matrix. */
 #include "mf.h"
 
 #include <cblas.h>
@@ -58,6 +59,32 @@ static double *scratch_get(size_t n)
     return scratch;
 }
 
+/* Solves A x = b in place (b becomes x) for the symmetric positive definite
+ * d x d matrix whose column-major lower triangle (row-major upper) is in a:
+ * Cholesky (dpotrf) and two triangular solves (dtrsv; one right-hand side
+ * needs no dtrsm).  Returns the dpotrf info. */
+static int chol_solve(double *a, int d, double *b)
+{
+    int info = (int)LAPACKE_dpotrf_work(LAPACK_COL_MAJOR, 'L', d, a, d);
+    if (info != 0)
+        return info;
+    cblas_dtrsv(CblasColMajor, CblasLower, CblasNoTrans, CblasNonUnit, d, a, d, b, 1);
+    cblas_dtrsv(CblasColMajor, CblasLower, CblasTrans, CblasNonUnit, d, a, d, b, 1);
+    return 0;
+}
+
+/* The gathers read rows of the other side at random: the rows PREFETCH_ROWS
+ * ahead are fetched (every cache line of them) while the current one is
+ * copied. */
+#define PREFETCH_ROWS 8
+
+static void prefetch_row(const double *row, int d)
+{
+    for (int i = 0; i < d; i += 8)
+        __builtin_prefetch(row + i);
+    __builtin_prefetch(row + d - 1);
+}
+
 /* Symmetric fill of the upper triangle from the lower one (row-major). */
 static void symmetrize(double *a, int d)
 {
@@ -69,33 +96,54 @@ static void symmetrize(double *a, int d)
 /* The row's normal equations are formed with level-3 BLAS: the other side's
  * factor rows of the n observations are gathered into X (n x d), then
  * A = XᵀX (dsyrk) and b = Xᵀt (dgemv).  The result depends only on the row's
- * observations in stored order, never on the rank that solves it. */
+ * observations in stored order, never on the rank that solves it.
+ * dsyrk fills the upper triangle of the row-major A, which is the lower
+ * triangle of the same memory read column-major: the Cholesky solve runs
+ * column-major on 'L' (no transposition, no symmetric fill). */
 int mkt_mf_solve_biased(int k, int64_t n, const int32_t *idx, const double *val, double mu, const double *other,
-                        double lambda, double *out)
+                        double lambda, double *out, double *sse)
 {
     int d = k + 1;
+    if (sse)
+        *sse = 0;
     if (n == 0) {
         memset(out, 0, sizeof(double) * (size_t)d);
         return 0;
     }
-    double *x = scratch_get((size_t)n * (size_t)(d + 1) + (size_t)(d * d + d));
+    double *x = scratch_get((size_t)n * (size_t)(d + 1) + (size_t)(d * d + 2 * d));
     double *t = x + (size_t)n * (size_t)d;
     double *a = t + n;
     double *b = a + d * d;
+    double *b0 = b + d;
+    double tt = 0;
     for (int64_t e = 0; e < n; e++) {
+        if (e + PREFETCH_ROWS < n)
+            prefetch_row(other + (int64_t)idx[e + PREFETCH_ROWS] * d, d);
         const double *o = other + (int64_t)idx[e] * d;
         double *row = x + e * d;
         memcpy(row, o, sizeof(double) * (size_t)k);
         row[k] = 1.0;
         t[e] = val[e] - mu - o[k];
+        tt += t[e] * t[e];
     }
-    cblas_dsyrk(CblasRowMajor, CblasLower, CblasTrans, d, (int)n, 1.0, x, d, 0.0, a, d);
+    cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, d, (int)n, 1.0, x, d, 0.0, a, d);
     cblas_dgemv(CblasRowMajor, CblasTrans, (int)n, d, 1.0, x, d, t, 1, 0.0, b, 1);
+    double reg = lambda * (double)n;
     for (int i = 0; i < d; i++)
-        a[i * d + i] += lambda * (double)n;
-    symmetrize(a, d);
-    int info = LAPACKE_dposv(LAPACK_ROW_MAJOR, 'L', d, 1, a, d, b, 1);
+        a[i * d + i] += reg;
+    memcpy(b0, b, sizeof(double) * (size_t)d);
+    int info = chol_solve(a, d, b);
     memcpy(out, b, sizeof(double) * (size_t)d);
+    if (sse && info == 0) {
+        /* |t − Xw|² = tᵀt − 2wᵀb0 + wᵀXᵀXw and (XᵀX + reg·I)w = b0 */
+        double wb = 0, ww = 0;
+        for (int i = 0; i < d; i++) {
+            wb += b[i] * b0[i];
+            ww += b[i] * b[i];
+        }
+        double v = tt - wb - reg * ww;
+        *sse = v > 0 ? v : 0;
+    }
     return info;
 }
 
@@ -105,6 +153,26 @@ void mkt_mf_gram(const double *y, int64_t n, int k, double *g)
     if (n > 0)
         cblas_dsyrk(CblasRowMajor, CblasLower, CblasTrans, k, (int)n, 1.0, y, k, 0.0, g, k);
     symmetrize(g, k);
+}
+
+/* Gathers the row's observed factors scaled by sqrt(c − 1) into xs (n x k)
+ * and b = sum c·y; c[e] = 1 + alpha·r[e]. */
+static void implicit_gather(int k, int64_t n, const int32_t *idx, const double *r, const double *y, double alpha,
+                            double *xs, double *c, double *b)
+{
+    memset(b, 0, sizeof(double) * (size_t)k);
+    for (int64_t e = 0; e < n; e++) {
+        if (e + PREFETCH_ROWS < n)
+            prefetch_row(y + (int64_t)idx[e + PREFETCH_ROWS] * k, k);
+        const double *v = y + (int64_t)idx[e] * k;
+        double ce = 1.0 + alpha * r[e], s = sqrt(ce - 1.0);
+        double *row = xs + e * k;
+        for (int i = 0; i < k; i++) {
+            row[i] = s * v[i];
+            b[i] += ce * v[i];
+        }
+        c[e] = ce;
+    }
 }
 
 /* A = YᵀY + Xᵀ(C − I)X + λI with X the row's observed item factors: the
@@ -117,23 +185,65 @@ int mkt_mf_solve_implicit(int k, int64_t n, const int32_t *idx, const double *r,
     double *a = c + n;
     double *b = a + k * k;
     memcpy(a, gram, sizeof(double) * (size_t)(k * k));
-    memset(b, 0, sizeof(double) * (size_t)k);
-    for (int64_t e = 0; e < n; e++) {
-        const double *v = y + (int64_t)idx[e] * k;
-        double ce = 1.0 + alpha * r[e], s = sqrt(ce - 1.0);
-        double *row = xs + e * k;
-        for (int i = 0; i < k; i++) {
-            row[i] = s * v[i];
-            b[i] += ce * v[i];
-        }
-        c[e] = ce;
-    }
+    implicit_gather(k, n, idx, r, y, alpha, xs, c, b);
     if (n > 0)
-        cblas_dsyrk(CblasRowMajor, CblasLower, CblasTrans, k, (int)n, 1.0, xs, k, 1.0, a, k);
+        cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, k, (int)n, 1.0, xs, k, 1.0, a, k);
     for (int i = 0; i < k; i++)
         a[i * k + i] += lambda;
-    symmetrize(a, k);
-    int info = LAPACKE_dposv(LAPACK_ROW_MAJOR, 'L', k, 1, a, k, b, 1);
+    int info = chol_solve(a, k, b);
     memcpy(out, b, sizeof(double) * (size_t)k);
     return info;
+}
+
+/* q = (G + XsᵀXs + λI) p without forming the matrix: G p by dgemv (G is
+ * full and symmetric), then Xsᵀ(Xs p) by two dgemv on the n gathered rows. */
+static void implicit_matvec(int k, int64_t n, const double *xs, const double *gram, double lambda, const double *p,
+                            double *tmp, double *q)
+{
+    cblas_dgemv(CblasRowMajor, CblasNoTrans, k, k, 1.0, gram, k, p, 1, 0.0, q, 1);
+    if (n > 0) {
+        cblas_dgemv(CblasRowMajor, CblasNoTrans, (int)n, k, 1.0, xs, k, p, 1, 0.0, tmp, 1);
+        cblas_dgemv(CblasRowMajor, CblasTrans, (int)n, k, 1.0, xs, k, tmp, 1, 1.0, q, 1);
+    }
+    for (int i = 0; i < k; i++)
+        q[i] += lambda * p[i];
+}
+
+/* Conjugate gradient on the same system, `iters` steps from the warm start
+ * in x (Takács, Pilászy, Tikk 2011): each step costs a k x k and two n x k
+ * matrix-vector products instead of the n·k² of forming A. */
+int mkt_mf_solve_implicit_cg(int k, int64_t n, const int32_t *idx, const double *r, const double *y,
+                             const double *gram, double alpha, double lambda, int iters, double *x)
+{
+    double *xs = scratch_get((size_t)n * (size_t)(k + 2) + (size_t)(4 * k));
+    double *c = xs + (size_t)n * (size_t)k;
+    double *tmp = c + n;
+    double *b = tmp + n, *res = b + k, *p = res + k, *q = p + k;
+    implicit_gather(k, n, idx, r, y, alpha, xs, c, b);
+    implicit_matvec(k, n, xs, gram, lambda, x, tmp, q);
+    double rs = 0;
+    for (int i = 0; i < k; i++) {
+        res[i] = b[i] - q[i];
+        p[i] = res[i];
+        rs += res[i] * res[i];
+    }
+    for (int it = 0; it < iters && rs > 0; it++) {
+        implicit_matvec(k, n, xs, gram, lambda, p, tmp, q);
+        double pq = 0;
+        for (int i = 0; i < k; i++)
+            pq += p[i] * q[i];
+        if (!(pq > 0))
+            return 1; /* not positive definite */
+        double step = rs / pq, rs2 = 0;
+        for (int i = 0; i < k; i++) {
+            x[i] += step * p[i];
+            res[i] -= step * q[i];
+            rs2 += res[i] * res[i];
+        }
+        double beta = rs2 / rs;
+        for (int i = 0; i < k; i++)
+            p[i] = res[i] + beta * p[i];
+        rs = rs2;
+    }
+    return 0;
 }

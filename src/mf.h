@@ -29,9 +29,12 @@ double mkt_mf_dot(const double *a, const double *b, int k);
  * idx[j] with rating val[j].  `other` has stride k+1 ([factors, bias]).
  * Solves (sum x xᵀ + lambda·n·I) w = sum x (val − mu − b_other) with
  * x = [q, 1]; w = [factors, bias] goes to out[k+1] (zeros when n = 0).
- * Returns the LAPACKE_dposv info (0 on success). */
+ * Returns the LAPACK dposv info (0 on success).  When sse is not NULL it
+ * receives the row's training squared error sum |t − Xw|² with t = val − mu −
+ * b_other, from the solve's own quantities (tᵀt − wᵀb − lambda·n·wᵀw, no
+ * second pass over the observations; 0 when n = 0). */
 int mkt_mf_solve_biased(int k, int64_t n, const int32_t *idx, const double *val, double mu, const double *other,
-                        double lambda, double *out);
+                        double lambda, double *out, double *sse);
 
 /* g[k×k] = YᵀY of y [n×k], summed over rows in index order. */
 void mkt_mf_gram(const double *y, int64_t n, int k, double *g);
@@ -39,8 +42,18 @@ void mkt_mf_gram(const double *y, int64_t n, int k, double *g);
 /* Implicit row solve (confidence c = 1 + alpha·r, preference 1 on observed
  * pairs, 0 elsewhere): (G + sum (c−1) y yᵀ + lambda·I) x = sum c·y, where
  * G = YᵀY over all rows of the other side.  y has stride k.  Returns the
- * LAPACKE_dposv info. */
+ * LAPACK dposv info. */
 int mkt_mf_solve_implicit(int k, int64_t n, const int32_t *idx, const double *r, const double *y, const double *gram,
                           double alpha, double lambda, double *out);
+
+/* The same system by `iters` conjugate-gradient steps started from x (the
+ * row's previous factors; the result replaces them), never forming the k×k
+ * matrix: each step is G·p plus two products with the row's n observed
+ * factors (Takács, Pilászy, Tikk, "Applications of the conjugate gradient
+ * method for implicit feedback collaborative filtering", 2011).  Stops early
+ * when the residual is exactly 0.  Returns 0, or 1 when pᵀAp ≤ 0 (the
+ * matrix is not positive definite). */
+int mkt_mf_solve_implicit_cg(int k, int64_t n, const int32_t *idx, const double *r, const double *y,
+                             const double *gram, double alpha, double lambda, int iters, double *x);
 
 #endif

@@ -3,6 +3,7 @@
 #include "cmd_mf.h"
 
 #include <stddef.h>
+#include <string.h>
 
 #include "check.h"
 #include "metrics_json.h"
@@ -37,6 +38,14 @@ const mkt_opt mkt_train_mf_opts[] = {
      "write a checkpoint every C iterations (0: only on SIGTERM/SIGUSR1)", 0, 1e9},
     {"resume", MKT_OPT_BOOL, T(resume), "0",
      "continue from the checkpoint if it exists (it must match these options); else start from scratch", 0, 0},
+    {"solver", MKT_OPT_STR, T(solver), "cholesky",
+     "implicit: per-row solve, cholesky (exact) or cg (a few conjugate-gradient steps from the previous factors)", 0,
+     0},
+    {"cg-iters", MKT_OPT_INT, T(cg_iters), "3", "implicit, --solver cg: CG steps per row and half-step", 1, 1000},
+    {"exchange", MKT_OPT_STR, T(exchange), "auto",
+     "factor exchange per half-step: allgather (all rows to every rank), targeted (only the rows a rank's data "
+     "references), or auto (the smaller estimated volume)",
+     0, 0},
     {"metrics-out", MKT_OPT_STR, T(metrics_out), NULL, "write what the stage did as JSON to this file", 0, 0},
     MKT_OPT_END};
 
@@ -54,7 +63,22 @@ int mkt_train_mf_run(void *values, MPI_Comm comm)
     mkt_mf_options o = {c->store, c->out, NULL, (int)c->rank, (int)c->iters, c->implicit, (int)c->topk,
                         c->lambda, c->alpha, c->holdout,
                         {c->weight_view, c->weight_click, c->weight_cart, c->weight_fav, c->weight_purchase},
-                        (uint64_t)c->seed, c->checkpoint, c->checkpoint_every, c->resume};
+                        (uint64_t)c->seed, c->checkpoint, c->checkpoint_every, c->resume, 0, 3, MKT_MF_EXCHANGE_AUTO};
+    const char *solver = c->solver ? c->solver : "cholesky", *ex = c->exchange ? c->exchange : "auto";
+    if (strcmp(solver, "cholesky") != 0 && strcmp(solver, "cg") != 0)
+        mkt_fail_all(MKT_EXIT_USAGE, "--solver must be cholesky or cg (got '%s')", solver);
+    if (strcmp(solver, "cg") == 0 && !c->implicit)
+        mkt_fail_all(MKT_EXIT_USAGE, "--solver cg applies to --implicit only (explicit rows are solved by Cholesky)");
+    o.cg = strcmp(solver, "cg") == 0;
+    o.cg_iters = (int)c->cg_iters;
+    if (strcmp(ex, "auto") == 0)
+        o.exchange = MKT_MF_EXCHANGE_AUTO;
+    else if (strcmp(ex, "allgather") == 0)
+        o.exchange = MKT_MF_EXCHANGE_ALLGATHER;
+    else if (strcmp(ex, "targeted") == 0)
+        o.exchange = MKT_MF_EXCHANGE_TARGETED;
+    else
+        mkt_fail_all(MKT_EXIT_USAGE, "--exchange must be auto, allgather or targeted (got '%s')", ex);
     json_t *m = mkt_metrics_new("train_mf");
     int rc = mkt_mf_train_run(&o, comm, m);
     /* a run stopped mid-training by a signal has no results to report */
@@ -67,7 +91,7 @@ int mkt_train_mf_run(void *values, MPI_Comm comm)
 int mkt_eval_mf_run(void *values, MPI_Comm comm)
 {
     const mkt_eval_mf_cli *c = values;
-    mkt_mf_options o = {c->store, NULL, c->model, 0, 0, 0, (int)c->topk, 0, 0, 0, {0, 0, 0, 0, 0}, 0, NULL, 0, 0};
+    mkt_mf_options o = {c->store, NULL, c->model, 0, 0, 0, (int)c->topk, 0, 0, 0, {0, 0, 0, 0, 0}, 0, NULL, 0, 0, 0, 3, MKT_MF_EXCHANGE_AUTO};
     json_t *m = mkt_metrics_new("eval_mf");
     int rc = mkt_mf_eval_run(&o, comm, m);
     mkt_metrics_write(m, c->metrics_out, comm);

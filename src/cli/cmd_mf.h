@@ -18,8 +18,8 @@
 
 /* Option structs: filled by the option tables from argv or a job file. */
 typedef struct mkt_train_mf_cli {
-    char *store, *out, *metrics_out, *checkpoint;
-    int64_t rank, iters, seed, topk, checkpoint_every;
+    char *store, *out, *metrics_out, *checkpoint, *solver, *exchange;
+    int64_t rank, iters, seed, topk, checkpoint_every, cg_iters;
     double lambda, alpha, holdout;
     double weight_view, weight_click, weight_cart, weight_fav, weight_purchase;
     int implicit, resume;

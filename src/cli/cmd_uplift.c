@@ -14,9 +14,10 @@
 #include "uplift_train.h"
 
 typedef struct {
-    char *store, *out, *method, *outcome, *metrics_out;
+    char *store, *out, *method, *outcome, *metrics_out, *checkpoint;
     double holdout, l2, tol;
-    int64_t seed, squares, max_iter;
+    int64_t seed, squares, max_iter, checkpoint_every;
+    int resume;
 } train_uplift_cli;
 
 typedef struct {
@@ -36,6 +37,12 @@ static const mkt_opt train_uplift_opts[] = {
     {"squares", MKT_OPT_INT, TU(squares), "1", "add squares of the standardized non-binary numeric attributes (1) or not (0)", 0, 1},
     {"max-iter", MKT_OPT_INT, TU(max_iter), "25", "Newton iterations at most", 1, 1000},
     {"tol", MKT_OPT_DOUBLE, TU(tol), "1e-9", "stop Newton when the largest coefficient step is below this", 0, 1},
+    {"checkpoint", MKT_OPT_STR, TU(checkpoint), NULL,
+     "checkpoint file (default: OUT.uplift.ckpt.h5; removed when the model is written)", 0, 0},
+    {"checkpoint-every", MKT_OPT_INT, TU(checkpoint_every), "5",
+     "write a checkpoint every C Newton steps, counted over all fits (0: only on SIGTERM/SIGUSR1)", 0, 1e9},
+    {"resume", MKT_OPT_BOOL, TU(resume), "0",
+     "continue from the checkpoint if it exists (it must match these options); else start from scratch", 0, 0},
     {"metrics-out", MKT_OPT_STR, TU(metrics_out), NULL, "write what the stage did as JSON to this file", 0, 0},
     MKT_OPT_END};
 
@@ -71,9 +78,14 @@ static int run_train_uplift(void *p, MPI_Comm comm)
     s.squares = (int)o->squares;
     s.max_iter = (int)o->max_iter;
     s.tol = o->tol;
+    s.checkpoint = o->checkpoint;
+    s.checkpoint_every = o->checkpoint_every;
+    s.resume = o->resume;
     json_t *m = mkt_metrics_new("train_uplift");
     int rc = mkt_uplift_train(&s, comm, m);
-    mkt_metrics_write(m, o->metrics_out, comm);
+    /* a run stopped mid-training by a signal has no results to report */
+    if (!json_object_get(m, "preempted_at_iteration"))
+        mkt_metrics_write(m, o->metrics_out, comm);
     json_decref(m);
     return rc;
 }

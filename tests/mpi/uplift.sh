@@ -1,7 +1,8 @@
 # At NP ranks: train the T-learner on a generated shop's campaign and check it
 # against the planted effects; the model is bitwise the same as one trained on
 # 1 rank; eval recomputes the training metrics; the S-learner, the transformed
-# outcome and the visit outcome run and replace /models/uplift in place.
+# outcome and the visit outcome run and replace /models/uplift in place; a
+# run stopped by a signal resumes (at another rank count) to the same model.
 #
 # Thresholds (measured on this shop, seed 3, at 1, 2 and 4 ranks alike:
 # correlation with the planted conversion effect coupon5 0.86, free_shipping
@@ -54,4 +55,27 @@ EOF
   || fail "/models/uplift was not replaced"
 expect_fail "$NP" train uplift --store shop.h5 --out bad.h5 --method q
 grep -q "method" err.txt || fail "bad --method not named in the error"
+
+# checkpoints: a signal after Newton step 3 (test hook) exits 75 with a
+# checkpoint; --resume at another rank count finishes with the same model as
+# an uninterrupted run; a changed option is refused (status 2, key named)
+OTHER=$([ "$NP" -eq 1 ] && echo 2 || echo 1)
+set +e
+(unset MKT_QUIET; MKT_TEST_STOP_AFTER_ITER=3 exec timeout -k 5 120 mpirun -np "$NP" "$MKT" train uplift \
+  --store shop.h5 --out mr.h5 --method t --holdout 0.3 --seed 1 --checkpoint-every 2 >/dev/null 2>err.txt)
+status=$?
+set -e
+[ "$status" -eq 75 ] || fail "uplift not preempted (status $status): $(tail -3 err.txt)"
+grep -q "preempted: checkpoint written to mr.h5.uplift.ckpt.h5 at iteration 3" err.txt \
+  || fail "no preemption message: $(tail -3 err.txt)"
+[ -s mr.h5.uplift.ckpt.h5 ] && [ ! -e mr.h5 ] || fail "expected a checkpoint and no model"
+expect_fail "$OTHER" train uplift --store shop.h5 --out mr.h5 --method t --holdout 0.3 --seed 1 --l2 2 --resume
+[ "$status" -eq 2 ] && grep -q "l2" err.txt || fail "changed l2 not refused (status $status): $(cat err.txt)"
+run_np "$OTHER" train uplift --store shop.h5 --out mr.h5 --method t --holdout 0.3 --seed 1 --resume \
+  --metrics-out mr.json >/dev/null 2>&1
+diff <("$MKT" digest model1.h5 | grep '^/models/uplift/') <("$MKT" digest mr.h5 | grep '^/models/uplift/') \
+  || fail "resumed uplift model differs from the uninterrupted one"
+[ "$(json_get mr.json '["resumed_from_iteration"]')" = 3 ] || fail "not resumed from step 3"
+[ ! -e mr.h5.uplift.ckpt.h5 ] || fail "checkpoint not removed after the model was written"
+
 echo "ok: uplift at $NP ranks"

@@ -18,19 +18,23 @@ static void test_biased(void **state)
 {
     (void)state;
     /* items [q, b]: item 0 = [1, 0], item 1 = [2, 0.5]; ratings 3, 5; mu = 1 */
-    double other[4] = {1, 0, 2, 0.5}, val[2] = {3, 5}, w[2];
+    double other[4] = {1, 0, 2, 0.5}, val[2] = {3, 5}, w[2], sse = -1;
     int32_t idx[2] = {0, 1};
-    assert_int_equal(mkt_mf_solve_biased(1, 2, idx, val, 1.0, other, 0.1, w), 0);
+    assert_int_equal(mkt_mf_solve_biased(1, 2, idx, val, 1.0, other, 0.1, w, &sse), 0);
     /* A = [[5.2, 3], [3, 2.2]], b = [9, 5.5], det 2.44 */
     assert_float_equal(w[0], 3.3 / 2.44, 1e-12);
     assert_float_equal(w[1], 1.6 / 2.44, 1e-12);
+    /* the training error from the solve's quantities equals the direct sum */
+    double e0 = 2 - (w[0] * 1 + w[1]), e1 = 3.5 - (w[0] * 2 + w[1]);
+    assert_float_equal(sse, e0 * e0 + e1 * e1, 1e-12);
     double z[2] = {7, 7};
-    assert_int_equal(mkt_mf_solve_biased(1, 0, idx, val, 1.0, other, 0.1, z), 0);
+    assert_int_equal(mkt_mf_solve_biased(1, 0, idx, val, 1.0, other, 0.1, z, &sse), 0);
+    assert_float_equal(sse, 0, 0);
     assert_float_equal(z[0], 0, 0);
     assert_float_equal(z[1], 0, 0);
     /* k = 0: the bias alone, (sum t) / (n + lambda n) */
     double b0[2] = {0, 0.5}, x;
-    assert_int_equal(mkt_mf_solve_biased(0, 2, idx, val, 1.0, b0, 0.5, &x), 0);
+    assert_int_equal(mkt_mf_solve_biased(0, 2, idx, val, 1.0, b0, 0.5, &x, NULL), 0);
     assert_float_equal(x, (2 + 3.5) / 3.0, EPS);
 }
 
@@ -55,6 +59,37 @@ static void test_implicit(void **state)
     double det = A[0] * A[3] - A[1] * A[2];
     assert_float_equal(x[0], (A[3] * b[0] - A[1] * b[1]) / det, 1e-12);
     assert_float_equal(x[1], (A[0] * b[1] - A[2] * b[0]) / det, 1e-12);
+}
+
+/* CG from any start reaches the Cholesky solution in k steps (exact
+ * arithmetic; here within 1e-10), and each step lowers the error. */
+static void test_implicit_cg(void **state)
+{
+    (void)state;
+    enum { K = 4, N = 6 };
+    double y[N * K], g[K * K], chol[K], x[K] = {0.3, -0.2, 0.1, 0.5}, r[3] = {1, 4, 2};
+    for (int i = 0; i < N * K; i++)
+        y[i] = (double)((i * 7) % 11) / 11.0 - 0.4;
+    int32_t idx[3] = {1, 3, 4};
+    mkt_mf_gram(y, N, K, g);
+    assert_int_equal(mkt_mf_solve_implicit(K, 3, idx, r, y, g, 3.0, 0.2, chol), 0);
+    double prev = 1e300;
+    for (int steps = 1; steps <= K; steps++) {
+        double w[K] = {0.3, -0.2, 0.1, 0.5}, err = 0;
+        assert_int_equal(mkt_mf_solve_implicit_cg(K, 3, idx, r, y, g, 3.0, 0.2, steps, w), 0);
+        for (int i = 0; i < K; i++)
+            err += (w[i] - chol[i]) * (w[i] - chol[i]);
+        assert_true(err <= prev * (1 + 1e-9) || err < 1e-24);
+        prev = err;
+    }
+    assert_int_equal(mkt_mf_solve_implicit_cg(K, 3, idx, r, y, g, 3.0, 0.2, 2 * K, x), 0);
+    for (int i = 0; i < K; i++)
+        assert_float_equal(x[i], chol[i], 1e-10);
+    /* a row with no observations: (G + λI) x = 0 has x = 0 */
+    double z[K] = {1, 1, 1, 1};
+    assert_int_equal(mkt_mf_solve_implicit_cg(K, 0, idx, r, y, g, 3.0, 0.2, 3 * K, z), 0);
+    for (int i = 0; i < K; i++)
+        assert_float_equal(z[i], 0, 1e-10);
 }
 
 static void test_holdout(void **state)
@@ -91,6 +126,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_biased),
         cmocka_unit_test(test_implicit),
+        cmocka_unit_test(test_implicit_cg),
         cmocka_unit_test(test_holdout),
         cmocka_unit_test(test_init),
     };
