@@ -563,6 +563,53 @@ static int epoch_hook(void *arg, const mkt_dp_state *st, int epochs)
     return 0;
 }
 
+/* Collective. What both propensity model groups (/models/propensity and
+ * /models/propensity_item) hold: parameters, normalization, names, the
+ * held-out scores and labels, and the training configuration as attributes. */
+typedef struct {
+    const double *params, *mean, *std, *vp;
+    const int8_t *vlabel;
+    char **names;
+    int64_t nparams, d, vn, cutoff;
+    const mkt_dp_result *res;
+    const char *features_group;
+    double auc, ll;
+} model_common;
+
+static void write_model_common(hid_t f, const char *g, const mkt_propensity_options *o, const model_ctx *ctx,
+                               const model_common *c, MPI_Comm comm)
+{
+    char path[600];
+#define P(name) (snprintf(path, sizeof path, "%s/%s", g, name), path)
+    mkt_h5_write_small(f, P("params"), H5T_NATIVE_DOUBLE, c->params, c->nparams, 0, comm);
+    mkt_h5_write_small(f, P("feature_mean"), H5T_NATIVE_DOUBLE, c->mean, c->d, 0, comm);
+    mkt_h5_write_small(f, P("feature_std"), H5T_NATIVE_DOUBLE, c->std, c->d, 0, comm);
+    mkt_h5_write_strings(f, P("feature_names"), c->names, mkt_rank() == 0 ? c->d : 0, comm);
+    mkt_h5_write_small(f, P("validation_score"), H5T_NATIVE_DOUBLE, c->vp, c->vn, 0, comm);
+    mkt_h5_write_small(f, P("validation_label"), H5T_NATIVE_INT8, c->vlabel, c->vn, 0, comm);
+#undef P
+    mkt_h5_attr_set_string(f, g, "model", ctx->mlp.hidden ? "mlp" : "logistic");
+    mkt_h5_attr_set_int(f, g, "hidden_layers", ctx->mlp.hidden);
+    for (int l = 0; l < ctx->mlp.hidden; l++) {
+        char name[32];
+        snprintf(name, sizeof name, "hidden_%d", l + 1);
+        mkt_h5_attr_set_int(f, g, name, ctx->mlp.sizes[l]);
+    }
+    mkt_h5_attr_set_int(f, g, "inputs", c->d);
+    mkt_h5_attr_set_string(f, g, "optimizer", o->optimizer);
+    mkt_h5_attr_set_int(f, g, "horizon_days", o->horizon_days);
+    mkt_h5_attr_set_int(f, g, "cutoff_ts", c->cutoff);
+    mkt_h5_attr_set_int(f, g, "seed", (int64_t)o->seed);
+    mkt_h5_attr_set_double(f, g, "valid_fraction", o->valid_fraction);
+    mkt_h5_attr_set_double(f, g, "l2", o->l2);
+    mkt_h5_attr_set_int(f, g, "epochs_run", c->res->epochs_run);
+    mkt_h5_attr_set_int(f, g, "best_epoch", c->res->best_epoch);
+    mkt_h5_attr_set_string(f, g, "features_group", c->features_group);
+    mkt_h5_attr_set_double(f, g, "val_auc", c->auc);
+    mkt_h5_attr_set_double(f, g, "val_log_loss", c->ll);
+    mkt_h5_attr_set_int(f, g, "schema_version", MKT_SCHEMA_VERSION);
+}
+
 /* Everything the trained weights depend on (epochs may differ on resume). */
 static void train_config(const mkt_propensity_options *o, const model_ctx *ctx, const mkt_dp_config *c,
                          const examples *e, const char *group, int64_t cutoff, int64_t nparams,
@@ -799,36 +846,10 @@ int mkt_propensity_train(const mkt_propensity_options *o, MPI_Comm comm, json_t 
     mkt_model_begin(&w, o->out, MODEL_GROUP, comm);
     hid_t f = w.file;
     const char *g = w.group;
-    char path[600];
-#define P(name) (snprintf(path, sizeof path, "%s/%s", g, name), path)
-    mkt_h5_write_small(f, P("params"), H5T_NATIVE_DOUBLE, params, m.nparams, 0, comm);
-    mkt_h5_write_small(f, P("feature_mean"), H5T_NATIVE_DOUBLE, e.mean, e.d, 0, comm);
-    mkt_h5_write_small(f, P("feature_std"), H5T_NATIVE_DOUBLE, e.std, e.d, 0, comm);
-    mkt_h5_write_strings(f, P("feature_names"), e.names, mkt_rank() == 0 ? e.d : 0, comm);
-    mkt_h5_write_small(f, P("validation_score"), H5T_NATIVE_DOUBLE, vp, vn, 0, comm);
-    mkt_h5_write_small(f, P("validation_label"), H5T_NATIVE_INT8, vlabel, vn, 0, comm);
-#undef P
-    mkt_h5_attr_set_string(f, g, "model", ctx.mlp.hidden ? "mlp" : "logistic");
-    mkt_h5_attr_set_int(f, g, "hidden_layers", ctx.mlp.hidden);
-    for (int l = 0; l < ctx.mlp.hidden; l++) {
-        char name[32];
-        snprintf(name, sizeof name, "hidden_%d", l + 1);
-        mkt_h5_attr_set_int(f, g, name, ctx.mlp.sizes[l]);
-    }
-    mkt_h5_attr_set_int(f, g, "inputs", e.d);
-    mkt_h5_attr_set_string(f, g, "optimizer", o->optimizer);
-    mkt_h5_attr_set_int(f, g, "horizon_days", o->horizon_days);
-    mkt_h5_attr_set_int(f, g, "cutoff_ts", cutoff);
-    mkt_h5_attr_set_int(f, g, "seed", (int64_t)o->seed);
-    mkt_h5_attr_set_double(f, g, "valid_fraction", o->valid_fraction);
-    mkt_h5_attr_set_double(f, g, "l2", o->l2);
+    model_common mc = {params, e.mean, e.std, vp, vlabel, e.names, m.nparams, e.d, vn, cutoff, &res, group, auc, ll};
+    write_model_common(f, g, o, &ctx, &mc, comm);
     mkt_h5_attr_set_double(f, g, "lr", o->lr);
     mkt_h5_attr_set_double(f, g, "pos_weight", o->pos_weight);
-    mkt_h5_attr_set_int(f, g, "epochs_run", res.epochs_run);
-    mkt_h5_attr_set_int(f, g, "best_epoch", res.best_epoch);
-    mkt_h5_attr_set_string(f, g, "features_group", group);
-    mkt_h5_attr_set_double(f, g, "val_auc", auc);
-    mkt_h5_attr_set_double(f, g, "val_log_loss", ll);
     mkt_h5_attr_set_int(f, g, "windows", o->windows);
     mkt_h5_attr_set_int(f, g, "window_stride_days", o->windows > 1 ? stride : 0);
     mkt_h5_attr_set_double(f, g, "dropout", o->dropout);
@@ -839,7 +860,6 @@ int mkt_propensity_train(const mkt_propensity_options *o, MPI_Comm comm, json_t 
         mkt_h5_attr_set_double(f, g, "dp_delta", o->dp_delta);
         mkt_h5_attr_set_double(f, g, "dp_epsilon", epsilon);
     }
-    mkt_h5_attr_set_int(f, g, "schema_version", MKT_SCHEMA_VERSION);
     mkt_model_end(&w, comm);
     mkt_ckpt_remove(&ck, comm);
     free(vp);
@@ -1220,40 +1240,14 @@ static int train_user_item(const mkt_propensity_options *o, const model_ctx *ctx
     mkt_model_begin(&w, o->out, ITEM_GROUP, comm);
     hid_t of = w.file;
     const char *g = w.group;
-#define P(name) (snprintf(path, sizeof path, "%s/%s", g, name), path)
-    mkt_h5_write_small(of, P("params"), H5T_NATIVE_DOUBLE, params, nparams, 0, comm);
-    mkt_h5_write_small(of, P("feature_mean"), H5T_NATIVE_DOUBLE, mean, d, 0, comm);
-    mkt_h5_write_small(of, P("feature_std"), H5T_NATIVE_DOUBLE, std, d, 0, comm);
-    mkt_h5_write_strings(of, P("feature_names"), names, rank == 0 ? d : 0, comm);
-    mkt_h5_write_small(of, P("validation_score"), H5T_NATIVE_DOUBLE, vp, vn, 0, comm);
-    mkt_h5_write_small(of, P("validation_label"), H5T_NATIVE_INT8, vlabel, vn, 0, comm);
-#undef P
+    model_common mc = {params, mean, std, vp, vlabel, names, nparams, d, vn, cutoff, &res, group, auc, ll};
+    write_model_common(of, g, o, &ctx, &mc, comm);
     mkt_h5_attr_set_string(of, g, "target", "user_item");
-    mkt_h5_attr_set_string(of, g, "model", ctx.mlp.hidden ? "mlp" : "logistic");
-    mkt_h5_attr_set_int(of, g, "hidden_layers", ctx.mlp.hidden);
-    for (int l = 0; l < ctx.mlp.hidden; l++) {
-        char name[32];
-        snprintf(name, sizeof name, "hidden_%d", l + 1);
-        mkt_h5_attr_set_int(of, g, name, ctx.mlp.sizes[l]);
-    }
-    mkt_h5_attr_set_int(of, g, "inputs", d);
     mkt_h5_attr_set_int(of, g, "user_inputs", du);
     mkt_h5_attr_set_int(of, g, "item_inputs", di);
     mkt_h5_attr_set_int(of, g, "mf_score", has_mf);
     mkt_h5_attr_set_int(of, g, "negatives", o->negatives);
-    mkt_h5_attr_set_string(of, g, "optimizer", o->optimizer);
-    mkt_h5_attr_set_int(of, g, "horizon_days", o->horizon_days);
-    mkt_h5_attr_set_int(of, g, "cutoff_ts", cutoff);
-    mkt_h5_attr_set_int(of, g, "seed", (int64_t)o->seed);
-    mkt_h5_attr_set_double(of, g, "valid_fraction", o->valid_fraction);
-    mkt_h5_attr_set_double(of, g, "l2", o->l2);
-    mkt_h5_attr_set_int(of, g, "epochs_run", res.epochs_run);
-    mkt_h5_attr_set_int(of, g, "best_epoch", res.best_epoch);
-    mkt_h5_attr_set_string(of, g, "features_group", group);
-    mkt_h5_attr_set_double(of, g, "val_auc", auc);
     mkt_h5_attr_set_double(of, g, "val_auc_without_mf", auc0);
-    mkt_h5_attr_set_double(of, g, "val_log_loss", ll);
-    mkt_h5_attr_set_int(of, g, "schema_version", MKT_SCHEMA_VERSION);
     mkt_model_end(&w, comm);
     double t_end = mkt_now();
     mkt_log(STAGE_TRAIN, "held-out AUC %.4f, log loss %.5f; model %s:%s (%.1fs)", auc, ll, o->out, ITEM_GROUP,
