@@ -526,6 +526,30 @@ static double half_step_flops(const mf_rows *rows, int d, int implicit, int64_t 
     return f;
 }
 
+/* One iteration's entry in the metrics history (appended; the caller may
+ * add the iteration's errors to the returned object). */
+static json_t *iteration_record(json_t *history, int it, double seconds, const double ph[2])
+{
+    json_t *h = json_object();
+    mkt_metrics_set_int(h, "iteration", it);
+    mkt_metrics_set_real(h, "seconds", seconds);
+    mkt_metrics_set_real(h, "seconds_solve", ph[0]);
+    mkt_metrics_set_real(h, "seconds_exchange", ph[1]);
+    json_array_append_new(history, h);
+    return h;
+}
+
+/* Adds an iteration's phase seconds (solve, exchange) and its wall time
+ * since `started` to the run's totals; nothing for untimed runs. */
+static void phase_account(mf_ckpt_ctx *ck, const double ph[2], double started)
+{
+    if (!ck)
+        return;
+    ck->solve += ph[0];
+    ck->exchange += ph[1];
+    ck->wall += mkt_now() - started;
+}
+
 /* Time-stamp helper: adds now − *t to *acc and sets *t = now. */
 static void lap(double *t, double *acc)
 {
@@ -618,22 +642,13 @@ static int als_explicit(const mkt_mf_options *o, const mf_data *d, int k, double
                 mkt_log(STAGE, "iteration %d/%d  train RMSE %.4f  held-out RMSE %.4f  %.2fs  ETA %.0fs", it,
                         o->iters, err[0], err[1], now - ts, per * (o->iters - it));
             if (history) {
-                json_t *h = json_object();
-                mkt_metrics_set_int(h, "iteration", it);
+                json_t *h = iteration_record(history, it, now - ts, ph);
                 mkt_metrics_set_real(h, "train_rmse", err[0]);
                 mkt_metrics_set_real(h, "rmse", err[1]);
                 mkt_metrics_set_real(h, "mae", err[2]);
-                mkt_metrics_set_real(h, "seconds", now - ts);
-                mkt_metrics_set_real(h, "seconds_solve", ph[0]);
-                mkt_metrics_set_real(h, "seconds_exchange", ph[1]);
-                json_array_append_new(history, h);
             }
         }
-        if (ck) {
-            ck->solve += ph[0];
-            ck->exchange += ph[1];
-            ck->wall += mkt_now() - ts;
-        }
+        phase_account(ck, ph, ts);
         if (after_iteration(ck, it, o->iters, d, s, Xfull, Yfull, history, comm))
             return it;
     }
@@ -686,19 +701,9 @@ static int als_implicit(const mkt_mf_options *o, const mf_data *d, int k, double
         lap(&tl, &ph[1]);
         double now = mkt_now(), per = (now - t0) / (it - start);
         mkt_log(STAGE, "iteration %d/%d  %.2fs  ETA %.0fs", it, o->iters, now - ts, per * (o->iters - it));
-        if (history) {
-            json_t *h = json_object();
-            mkt_metrics_set_int(h, "iteration", it);
-            mkt_metrics_set_real(h, "seconds", now - ts);
-            mkt_metrics_set_real(h, "seconds_solve", ph[0]);
-            mkt_metrics_set_real(h, "seconds_exchange", ph[1]);
-            json_array_append_new(history, h);
-        }
-        if (ck) {
-            ck->solve += ph[0];
-            ck->exchange += ph[1];
-            ck->wall += mkt_now() - ts;
-        }
+        if (history)
+            iteration_record(history, it, now - ts, ph);
+        phase_account(ck, ph, ts);
         if (after_iteration(ck, it, o->iters, d, k, Xfull, Yfull, history, comm)) {
             stopped = it;
             break;
