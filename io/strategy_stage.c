@@ -30,7 +30,6 @@
 
 #define STAGE "strategy"
 #define MSG_CAP 2048
-#define SPEC_COLS 5
 
 enum { POL_STRATEGY = 0, POL_NONE, POL_CHEAPEST, POL_PROPENSITY, NPOL };
 static const char *const policy_names[NPOL] = {"strategy", "no_promotion", "cheapest_promotion",
@@ -516,19 +515,13 @@ static void load_uplift(strat_data *d, hid_t m, const mkt_strategy_options *o, j
     uplift_features fs = {A, xalloc((size_t)A, sizeof(uplift_attr_spec))};
     char **anames = NULL;
     if (A > 0) {
-        double *spec = xalloc((size_t)A * SPEC_COLS, sizeof(double));
+        double *spec = xalloc((size_t)A * UPLIFT_SPEC_COLS, sizeof(double));
         rows = rows_or_fail(m, o->models, "/models/uplift/feature_spec", &cols);
-        if (rows != A || cols != SPEC_COLS)
+        if (rows != A || cols != UPLIFT_SPEC_COLS)
             mkt_fail_all(MKT_EXIT_ERROR, "strategy: %s: /models/uplift/feature_spec is %lld x %lld, expected %d x %d",
-                         o->models, (long long)rows, (long long)cols, A, SPEC_COLS);
+                         o->models, (long long)rows, (long long)cols, A, UPLIFT_SPEC_COLS);
         mkt_h5_read_rows(m, "/models/uplift/feature_spec", H5T_NATIVE_DOUBLE, 0, A, spec);
-        for (int a = 0; a < A; a++) {
-            fs.attr[a].categorical = (int)spec[a * SPEC_COLS + 0];
-            fs.attr[a].n_levels = (int)spec[a * SPEC_COLS + 1];
-            fs.attr[a].square = (int)spec[a * SPEC_COLS + 2];
-            fs.attr[a].mean = spec[a * SPEC_COLS + 3];
-            fs.attr[a].std = spec[a * SPEC_COLS + 4];
-        }
+        uplift_spec_decode(spec, &fs);
         free(spec);
         anames = mkt_h5_read_strings(m, "/models/uplift/attr_names", 0, A);
     }

@@ -33,7 +33,6 @@
 
 #define UPLIFT_CHUNK 1024
 #define STAGE "uplift"
-#define SPEC_COLS 5
 
 /* ---------- the campaign rows of this rank ---------- */
 
@@ -699,16 +698,10 @@ int mkt_uplift_train(const mkt_uplift_options *o, MPI_Comm comm, json_t *metrics
     snprintf(coefname, sizeof coefname, "coef_%s", o->outcome);
     mkt_h5_write_small(f, P(coefname), H5T_NATIVE_DOUBLE, coef_y, T, d, comm);
     mkt_h5_write_small(f, P("coef_spend"), H5T_NATIVE_DOUBLE, coef_s, T, d, comm);
-    double *spec = xalloc((size_t)(c.A > 0 ? c.A : 1) * SPEC_COLS, sizeof(double));
-    for (int a = 0; a < c.A; a++) {
-        spec[a * SPEC_COLS + 0] = fs.attr[a].categorical;
-        spec[a * SPEC_COLS + 1] = fs.attr[a].n_levels;
-        spec[a * SPEC_COLS + 2] = fs.attr[a].square;
-        spec[a * SPEC_COLS + 3] = fs.attr[a].mean;
-        spec[a * SPEC_COLS + 4] = fs.attr[a].std;
-    }
+    double *spec = xalloc((size_t)(c.A > 0 ? c.A : 1) * UPLIFT_SPEC_COLS, sizeof(double));
+    uplift_spec_encode(&fs, spec);
     if (c.A > 0) {
-        mkt_h5_write_small(f, P("feature_spec"), H5T_NATIVE_DOUBLE, spec, c.A, SPEC_COLS, comm);
+        mkt_h5_write_small(f, P("feature_spec"), H5T_NATIVE_DOUBLE, spec, c.A, UPLIFT_SPEC_COLS, comm);
         mkt_h5_write_strings(f, P("attr_names"), c.attr_names, mkt_rank() == 0 ? c.A : 0, comm);
     }
     mkt_h5_write_strings(f, P("arms"), c.arm_names, mkt_rank() == 0 ? T : 0, comm);
@@ -806,15 +799,9 @@ int mkt_uplift_eval(const mkt_uplift_options *o, MPI_Comm comm, json_t *metrics)
     if (A != c.A)
         mkt_fail_all(MKT_EXIT_ERROR, "eval uplift: the model has %d attributes, the store %d", A, c.A);
     if (A > 0) {
-        double *spec = xalloc((size_t)A * SPEC_COLS, sizeof(double));
+        double *spec = xalloc((size_t)A * UPLIFT_SPEC_COLS, sizeof(double));
         mkt_h5_read_rows(f, "/models/uplift/feature_spec", H5T_NATIVE_DOUBLE, 0, A, spec);
-        for (int a = 0; a < A; a++) {
-            fs.attr[a].categorical = (int)spec[a * SPEC_COLS + 0];
-            fs.attr[a].n_levels = (int)spec[a * SPEC_COLS + 1];
-            fs.attr[a].square = (int)spec[a * SPEC_COLS + 2];
-            fs.attr[a].mean = spec[a * SPEC_COLS + 3];
-            fs.attr[a].std = spec[a * SPEC_COLS + 4];
-        }
+        uplift_spec_decode(spec, &fs);
         free(spec);
     }
     if (uplift_feature_dim(&fs) != d)

@@ -70,6 +70,30 @@ void uplift_feature_row(const uplift_features *f, const double *attrs, double *o
     }
 }
 
+void uplift_spec_encode(const uplift_features *f, double *spec)
+{
+    for (int a = 0; a < f->n_attr; a++) {
+        double *row = spec + (size_t)a * UPLIFT_SPEC_COLS;
+        row[0] = f->attr[a].categorical;
+        row[1] = f->attr[a].n_levels;
+        row[2] = f->attr[a].square;
+        row[3] = f->attr[a].mean;
+        row[4] = f->attr[a].std;
+    }
+}
+
+void uplift_spec_decode(const double *spec, uplift_features *f)
+{
+    for (int a = 0; a < f->n_attr; a++) {
+        const double *row = spec + (size_t)a * UPLIFT_SPEC_COLS;
+        f->attr[a].categorical = (int)row[0];
+        f->attr[a].n_levels = (int)row[1];
+        f->attr[a].square = (int)row[2];
+        f->attr[a].mean = row[3];
+        f->attr[a].std = row[4];
+    }
+}
+
 void uplift_mean_std(double n, double sum, double sumsq, double *mean, double *std)
 {
     double m = n > 0 ? sum / n : 0.0;

@@ -41,6 +41,13 @@ typedef struct {
 int uplift_feature_dim(const uplift_features *f);
 /* out[0..dim) = features of one row of raw attributes (n_attr values). */
 void uplift_feature_row(const uplift_features *f, const double *attrs, double *out);
+/* The stored form of the feature map (/models/uplift/feature_spec): one row
+ * of UPLIFT_SPEC_COLS doubles per attribute, (categorical, n_levels, square,
+ * mean, std).  encode writes f->n_attr rows; decode reads them into f->attr,
+ * which must hold f->n_attr entries. */
+#define UPLIFT_SPEC_COLS 5
+void uplift_spec_encode(const uplift_features *f, double *spec);
+void uplift_spec_decode(const double *spec, uplift_features *f);
 /* Normalization from the sums of x and x^2 over n rows (population std;
  * 1 when it would be 0 or not finite). */
 void uplift_mean_std(double n, double sum, double sumsq, double *mean, double *std);

@@ -157,12 +157,32 @@ static void test_holdout_hash(void **state)
     assert_int_equal(uplift_method_parse("x"), -1);
 }
 
+/* The stored feature map decodes to exactly the map that was encoded. */
+static void test_spec_roundtrip(void **state)
+{
+    (void)state;
+    uplift_attr_spec in[2] = {{1, 7, 0, 0.0, 1.0}, {0, 0, 1, -2.5, 0.125}}, out[2];
+    memset(out, 0xff, sizeof out);
+    uplift_features a = {2, in}, b = {2, out};
+    double spec[2 * UPLIFT_SPEC_COLS];
+    uplift_spec_encode(&a, spec);
+    assert_true(spec[UPLIFT_SPEC_COLS + 3] == -2.5);
+    uplift_spec_decode(spec, &b);
+    for (int k = 0; k < 2; k++) {
+        assert_int_equal(out[k].categorical, in[k].categorical);
+        assert_int_equal(out[k].n_levels, in[k].n_levels);
+        assert_int_equal(out[k].square, in[k].square);
+        assert_true(out[k].mean == in[k].mean && out[k].std == in[k].std);
+    }
+    assert_int_equal(uplift_feature_dim(&a), uplift_feature_dim(&b));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_irls_known_solution), cmocka_unit_test(test_ridge_known_solution),
         cmocka_unit_test(test_qini_hand_example),   cmocka_unit_test(test_transformed_outcome),
-        cmocka_unit_test(test_features_and_effects), cmocka_unit_test(test_holdout_hash),
+        cmocka_unit_test(test_features_and_effects), cmocka_unit_test(test_holdout_hash), cmocka_unit_test(test_spec_roundtrip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
