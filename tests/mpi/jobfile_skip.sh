@@ -57,10 +57,8 @@ run_np "$NP" run force.ini 2>log6.txt
 grep -q "1 stages done, 0 skipped" log6.txt || fail "[job] force: $(cat log6.txt)"
 
 # --resume reaches the train stages that have it
-if "$MKT" train mf --help | grep -q -- "--resume"; then
-  run_np "$NP" run --force --resume job.ini 2>log7.txt
-  grep -q "no checkpoint .*: starting from scratch" log7.txt || fail "--resume did not reach train_mf: $(cat log7.txt)"
-fi
+run_np "$NP" run --force --resume job.ini 2>log7.txt
+grep -q "no checkpoint .*: starting from scratch" log7.txt || fail "--resume did not reach train_mf: $(cat log7.txt)"
 
 # errors
 expect_fail "$NP" run --forse job.ini
