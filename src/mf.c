@@ -1,17 +1,18 @@
 /* mf.c — per-row ALS arithmetic (see mf.h): initialization, hold-out rule,
  * the biased explicit solve and the confidence-weighted implicit solve.
- * Normal equations are formed with BLAS (dsyrk, dgemv) on the row's gathered
- * observations in stored order (deterministic: the same bits on any rank) and
- * solved by Cholesky (LAPACK dposv), or for implicit rows optionally by a few
+ * Normal equations are formed from the row's gathered observations in stored
+ * order (deterministic: the same bits on any rank) — explicit rows by the
+ * kernel in mf_gram.c, implicit rows with BLAS (dsyrk, dgemv) — and solved
+ * by Cholesky (LAPACK dpotrf), or for implicit rows optionally by a few
  * conjugate-gradient steps that never form the matrix. */
 #include "mf.h"
 
 #include <cblas.h>
-#include <lapacke.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "mf_gram.h"
 #include "rng.h"
 
 void mkt_mf_init_factors(double *f, int64_t first, int64_t n, int k, int stride, uint64_t seed, uint64_t salt)
@@ -59,19 +60,19 @@ static double *scratch_get(size_t n)
     return scratch;
 }
 
-/* Solves A x = b in place (b becomes x) for the symmetric positive definite
- * d x d matrix whose column-major lower triangle (row-major upper) is in a:
- * Cholesky (dpotrf) and two triangular solves (dtrsv; one right-hand side
- * needs no dtrsm).  Returns the dpotrf info. */
-static int chol_solve(double *a, int d, double *b)
+/* The instruction set of the normal-equation kernel, chosen once. */
+static mkt_gram_path gram_path(void)
 {
-    int info = (int)LAPACKE_dpotrf_work(LAPACK_COL_MAJOR, 'L', d, a, d);
-    if (info != 0)
-        return info;
-    cblas_dtrsv(CblasColMajor, CblasLower, CblasNoTrans, CblasNonUnit, d, a, d, b, 1);
-    cblas_dtrsv(CblasColMajor, CblasLower, CblasTrans, CblasNonUnit, d, a, d, b, 1);
-    return 0;
+    static mkt_gram_path path = MKT_GRAM_AUTO;
+    if (path == MKT_GRAM_AUTO)
+        path = mkt_mf_gram_best_path();
+    return path;
 }
+
+/* Solves A x = b in place (b becomes x) for the symmetric positive definite
+ * d x d matrix whose column-major lower triangle (row-major upper) is in a;
+ * returns 0 or the position of the first non-positive pivot. */
+static int chol_solve(double *a, int d, double *b) { return mkt_mf_chol_solve(a, d, b); }
 
 /* The gathers read rows of the other side at random: the rows PREFETCH_ROWS
  * ahead are fetched (every cache line of them) while the current one is
@@ -93,13 +94,12 @@ static void symmetrize(double *a, int d)
             a[j * d + i] = a[i * d + j];
 }
 
-/* The row's normal equations are formed with level-3 BLAS: the other side's
- * factor rows of the n observations are gathered into X (n x d), then
- * A = XᵀX (dsyrk) and b = Xᵀt (dgemv).  The result depends only on the row's
- * observations in stored order, never on the rank that solves it.
- * dsyrk fills the upper triangle of the row-major A, which is the lower
- * triangle of the same memory read column-major: the Cholesky solve runs
- * column-major on 'L' (no transposition, no symmetric fill). */
+/* The row's normal equations A = XᵀX and b = Xᵀt come from the transposed
+ * gather and register-blocked products of mf_gram.c (the same bits on
+ * every rank and instruction set).  They are written to the upper triangle
+ * of the row-major A, which is the lower triangle of the same memory read
+ * column-major: the Cholesky solve runs column-major on 'L' (no
+ * transposition, no symmetric fill). */
 int mkt_mf_solve_biased(int k, int64_t n, const int32_t *idx, const double *val, double mu, const double *other,
                         double lambda, double *out, double *sse)
 {
@@ -110,24 +110,12 @@ int mkt_mf_solve_biased(int k, int64_t n, const int32_t *idx, const double *val,
         memset(out, 0, sizeof(double) * (size_t)d);
         return 0;
     }
-    double *x = scratch_get((size_t)n * (size_t)(d + 1) + (size_t)(d * d + 2 * d));
-    double *t = x + (size_t)n * (size_t)d;
-    double *a = t + n;
+    int64_t gs = mkt_mf_gram_scratch(k, n);
+    double *a = scratch_get((size_t)gs + (size_t)(d * d + 2 * d));
     double *b = a + d * d;
     double *b0 = b + d;
-    double tt = 0;
-    for (int64_t e = 0; e < n; e++) {
-        if (e + PREFETCH_ROWS < n)
-            prefetch_row(other + (int64_t)idx[e + PREFETCH_ROWS] * d, d);
-        const double *o = other + (int64_t)idx[e] * d;
-        double *row = x + e * d;
-        memcpy(row, o, sizeof(double) * (size_t)k);
-        row[k] = 1.0;
-        t[e] = val[e] - mu - o[k];
-        tt += t[e] * t[e];
-    }
-    cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, d, (int)n, 1.0, x, d, 0.0, a, d);
-    cblas_dgemv(CblasRowMajor, CblasTrans, (int)n, d, 1.0, x, d, t, 1, 0.0, b, 1);
+    double tt;
+    mkt_mf_normal_biased(gram_path(), k, n, idx, val, mu, other, b0 + d, a, b, &tt);
     double reg = lambda * (double)n;
     for (int i = 0; i < d; i++)
         a[i * d + i] += reg;

@@ -1,0 +1,370 @@
+/* mf_gram.c — normal equations of an explicit ALS row (see mf_gram.h).
+ *
+ * The row's observations are gathered into XT, D rows of n8 doubles (n
+ * rounded up to 8, padding zero): rows 0..k-1 the other side's factors, row
+ * k ones (the bias column), row k+1 the targets t, the rest zero (D is k + 2
+ * rounded up to 4).  G = XT·XTᵀ then holds A, b and tᵀt at once; it is
+ * formed in 4x4 blocks of rows (AVX-512: sixteen 8-lane accumulators) or
+ * 2x2 blocks (AVX2: two 4-lane halves each), or entry by entry (portable),
+ * all with the same lane sums and the same final combination. */
+#include "mf_gram.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define MKT_GRAM_X86 1
+#endif
+
+static int64_t pad8(int64_t n) { return (n + 7) & ~(int64_t)7; }
+static int rows_of(int k) { return (k + 2 + 3) & ~3; }
+
+int64_t mkt_mf_gram_scratch(int k, int64_t n)
+{
+    int64_t D = rows_of(k);
+    return D * pad8(n) + D * D + 8; /* + 8: room to align to 64 bytes */
+}
+
+mkt_gram_path mkt_mf_gram_best_path(void)
+{
+#ifdef MKT_GRAM_X86
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f"))
+        return MKT_GRAM_AVX512;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        return MKT_GRAM_AVX2;
+#endif
+    return MKT_GRAM_PORTABLE;
+}
+
+/* ---------- the gathers ---------- */
+
+/* Ones, targets and zero rows; t_e = val[e] − mu − bias of the other row. */
+static void gather_tail(int k, int D, int64_t n, int64_t n8, const int32_t *idx, const double *val, double mu,
+                        const double *other, double *xt)
+{
+    double *ones = xt + (int64_t)k * n8, *t = ones + n8;
+    for (int64_t e = 0; e < n; e++) {
+        ones[e] = 1.0;
+        t[e] = val[e] - mu - other[(int64_t)idx[e] * (k + 1) + k];
+    }
+    for (int64_t e = n; e < n8; e++)
+        ones[e] = t[e] = 0;
+    memset(t + n8, 0, sizeof(double) * (size_t)((D - k - 2) * n8));
+}
+
+static void gather_portable(int k, int64_t n, int64_t n8, const int32_t *idx, const double *other, double *xt)
+{
+    for (int64_t e = 0; e < n; e++) {
+        const double *row = other + (int64_t)idx[e] * (k + 1);
+        for (int c = 0; c < k; c++)
+            xt[c * n8 + e] = row[c];
+    }
+    for (int c = 0; c < k; c++)
+        for (int64_t e = n; e < n8; e++)
+            xt[c * n8 + e] = 0;
+}
+
+#ifdef MKT_GRAM_X86
+/* Eight observations at a time: eight 8-column pieces of their rows are
+ * loaded together (eight independent memory reads in flight) and
+ * transposed in registers. */
+__attribute__((target("avx512f"))) static void gather_avx512(int k, int64_t n, int64_t n8, const int32_t *idx,
+                                                             const double *other, double *xt)
+{
+    int k8 = k & ~7;
+    for (int64_t e0 = 0; e0 < n8; e0 += 8) {
+        const double *row[8];
+        for (int q = 0; q < 8; q++)
+            row[q] = e0 + q < n ? other + (int64_t)idx[e0 + q] * (k + 1) : NULL;
+        /* the next group's rows are fetched while these are transposed */
+        for (int64_t q = e0 + 8; q < e0 + 16 && q < n; q++) {
+            const char *p = (const char *)(other + (int64_t)idx[q] * (k + 1));
+            for (int c = 0; c < (k + 1) * 8; c += 64)
+                __builtin_prefetch(p + c);
+            __builtin_prefetch(p + (k + 1) * 8 - 1);
+        }
+        for (int c = 0; c < k8; c += 8) {
+            __m512d r[8];
+            for (int q = 0; q < 8; q++)
+                r[q] = row[q] ? _mm512_loadu_pd(row[q] + c) : _mm512_setzero_pd();
+            __m512d t0 = _mm512_unpacklo_pd(r[0], r[1]), t1 = _mm512_unpackhi_pd(r[0], r[1]);
+            __m512d t2 = _mm512_unpacklo_pd(r[2], r[3]), t3 = _mm512_unpackhi_pd(r[2], r[3]);
+            __m512d t4 = _mm512_unpacklo_pd(r[4], r[5]), t5 = _mm512_unpackhi_pd(r[4], r[5]);
+            __m512d t6 = _mm512_unpacklo_pd(r[6], r[7]), t7 = _mm512_unpackhi_pd(r[6], r[7]);
+            __m512d u0 = _mm512_shuffle_f64x2(t0, t2, 0x88), u1 = _mm512_shuffle_f64x2(t1, t3, 0x88);
+            __m512d u2 = _mm512_shuffle_f64x2(t0, t2, 0xdd), u3 = _mm512_shuffle_f64x2(t1, t3, 0xdd);
+            __m512d u4 = _mm512_shuffle_f64x2(t4, t6, 0x88), u5 = _mm512_shuffle_f64x2(t5, t7, 0x88);
+            __m512d u6 = _mm512_shuffle_f64x2(t4, t6, 0xdd), u7 = _mm512_shuffle_f64x2(t5, t7, 0xdd);
+            double *o = xt + c * n8 + e0;
+            _mm512_store_pd(o, _mm512_shuffle_f64x2(u0, u4, 0x88));
+            _mm512_store_pd(o + n8, _mm512_shuffle_f64x2(u1, u5, 0x88));
+            _mm512_store_pd(o + 2 * n8, _mm512_shuffle_f64x2(u2, u6, 0x88));
+            _mm512_store_pd(o + 3 * n8, _mm512_shuffle_f64x2(u3, u7, 0x88));
+            _mm512_store_pd(o + 4 * n8, _mm512_shuffle_f64x2(u0, u4, 0xdd));
+            _mm512_store_pd(o + 5 * n8, _mm512_shuffle_f64x2(u1, u5, 0xdd));
+            _mm512_store_pd(o + 6 * n8, _mm512_shuffle_f64x2(u2, u6, 0xdd));
+            _mm512_store_pd(o + 7 * n8, _mm512_shuffle_f64x2(u3, u7, 0xdd));
+        }
+        for (int c = k8; c < k; c++)
+            for (int q = 0; q < 8; q++)
+                xt[c * n8 + e0 + q] = row[q] ? row[q][c] : 0.0;
+    }
+}
+#endif
+
+/* ---------- the products ---------- */
+
+static double combine8(const double l[8]) { return ((l[0] + l[4]) + (l[2] + l[6])) + ((l[1] + l[5]) + (l[3] + l[7])); }
+
+static void gram_portable(int D, int64_t n8, const double *xt, double *g)
+{
+    for (int i = 0; i < D; i++)
+        for (int j = i; j < D; j++) {
+            const double *x = xt + i * n8, *y = xt + j * n8;
+            double l[8] = {0};
+            for (int64_t e = 0; e < n8; e += 8)
+                for (int q = 0; q < 8; q++)
+                    l[q] = fma(x[e + q], y[e + q], l[q]);
+            g[i * D + j] = combine8(l);
+        }
+}
+
+#ifdef MKT_GRAM_X86
+__attribute__((target("avx2,fma"))) static double combine_halves(__m256d lo, __m256d hi)
+{
+    __m256d h = _mm256_add_pd(lo, hi); /* (l0+l4, l1+l5, l2+l6, l3+l7) */
+    __m128d q = _mm_add_pd(_mm256_castpd256_pd128(h), _mm256_extractf128_pd(h, 1));
+    return _mm_cvtsd_f64(_mm_add_sd(q, _mm_unpackhi_pd(q, q)));
+}
+
+__attribute__((target("avx512f"))) static double combine512(__m512d v)
+{
+    __m256d h = _mm256_add_pd(_mm512_castpd512_pd256(v), _mm512_extractf64x4_pd(v, 1));
+    __m128d q = _mm_add_pd(_mm256_castpd256_pd128(h), _mm256_extractf128_pd(h, 1));
+    return _mm_cvtsd_f64(_mm_add_sd(q, _mm_unpackhi_pd(q, q)));
+}
+
+#define RB 4
+__attribute__((target("avx512f"))) static void gram_avx512(int D, int64_t n8, const double *xt, double *g)
+{
+    for (int i0 = 0; i0 < D; i0 += RB)
+        for (int j0 = i0; j0 < D; j0 += RB) {
+            const double *xi = xt + i0 * n8, *xj = xt + j0 * n8;
+            __m512d c00 = _mm512_setzero_pd(), c01 = c00, c02 = c00, c03 = c00, c10 = c00, c11 = c00, c12 = c00,
+                    c13 = c00, c20 = c00, c21 = c00, c22 = c00, c23 = c00, c30 = c00, c31 = c00, c32 = c00, c33 = c00;
+            for (int64_t e = 0; e < n8; e += 8) {
+                __m512d a0 = _mm512_load_pd(xi + e), a1 = _mm512_load_pd(xi + n8 + e);
+                __m512d a2 = _mm512_load_pd(xi + 2 * n8 + e), a3 = _mm512_load_pd(xi + 3 * n8 + e);
+                __m512d b = _mm512_load_pd(xj + e);
+                c00 = _mm512_fmadd_pd(a0, b, c00);
+                c10 = _mm512_fmadd_pd(a1, b, c10);
+                c20 = _mm512_fmadd_pd(a2, b, c20);
+                c30 = _mm512_fmadd_pd(a3, b, c30);
+                b = _mm512_load_pd(xj + n8 + e);
+                c01 = _mm512_fmadd_pd(a0, b, c01);
+                c11 = _mm512_fmadd_pd(a1, b, c11);
+                c21 = _mm512_fmadd_pd(a2, b, c21);
+                c31 = _mm512_fmadd_pd(a3, b, c31);
+                b = _mm512_load_pd(xj + 2 * n8 + e);
+                c02 = _mm512_fmadd_pd(a0, b, c02);
+                c12 = _mm512_fmadd_pd(a1, b, c12);
+                c22 = _mm512_fmadd_pd(a2, b, c22);
+                c32 = _mm512_fmadd_pd(a3, b, c32);
+                b = _mm512_load_pd(xj + 3 * n8 + e);
+                c03 = _mm512_fmadd_pd(a0, b, c03);
+                c13 = _mm512_fmadd_pd(a1, b, c13);
+                c23 = _mm512_fmadd_pd(a2, b, c23);
+                c33 = _mm512_fmadd_pd(a3, b, c33);
+            }
+            double *o = g + i0 * D + j0;
+            o[0] = combine512(c00), o[1] = combine512(c01), o[2] = combine512(c02), o[3] = combine512(c03);
+            o += D;
+            o[0] = combine512(c10), o[1] = combine512(c11), o[2] = combine512(c12), o[3] = combine512(c13);
+            o += D;
+            o[0] = combine512(c20), o[1] = combine512(c21), o[2] = combine512(c22), o[3] = combine512(c23);
+            o += D;
+            o[0] = combine512(c30), o[1] = combine512(c31), o[2] = combine512(c32), o[3] = combine512(c33);
+        }
+}
+
+/* 2x2 blocks, each entry as two 4-lane halves (lanes 0-3 and 4-7). */
+__attribute__((target("avx2,fma"))) static void gram_avx2(int D, int64_t n8, const double *xt, double *g)
+{
+    for (int i0 = 0; i0 < D; i0 += 2)
+        for (int j0 = i0; j0 < D; j0 += 2) {
+            const double *x0 = xt + i0 * n8, *x1 = x0 + n8, *y0 = xt + j0 * n8, *y1 = y0 + n8;
+            __m256d l00 = _mm256_setzero_pd(), h00 = l00, l01 = l00, h01 = l00, l10 = l00, h10 = l00, l11 = l00,
+                    h11 = l00;
+            for (int64_t e = 0; e < n8; e += 8) {
+                __m256d a0l = _mm256_load_pd(x0 + e), a0h = _mm256_load_pd(x0 + e + 4);
+                __m256d a1l = _mm256_load_pd(x1 + e), a1h = _mm256_load_pd(x1 + e + 4);
+                __m256d bl = _mm256_load_pd(y0 + e), bh = _mm256_load_pd(y0 + e + 4);
+                l00 = _mm256_fmadd_pd(a0l, bl, l00);
+                h00 = _mm256_fmadd_pd(a0h, bh, h00);
+                l10 = _mm256_fmadd_pd(a1l, bl, l10);
+                h10 = _mm256_fmadd_pd(a1h, bh, h10);
+                bl = _mm256_load_pd(y1 + e), bh = _mm256_load_pd(y1 + e + 4);
+                l01 = _mm256_fmadd_pd(a0l, bl, l01);
+                h01 = _mm256_fmadd_pd(a0h, bh, h01);
+                l11 = _mm256_fmadd_pd(a1l, bl, l11);
+                h11 = _mm256_fmadd_pd(a1h, bh, h11);
+            }
+            double *o = g + i0 * D + j0;
+            o[0] = combine_halves(l00, h00), o[1] = combine_halves(l01, h01);
+            o[D] = combine_halves(l10, h10), o[D + 1] = combine_halves(l11, h11);
+        }
+}
+#endif
+
+void mkt_mf_normal_biased(mkt_gram_path path, int k, int64_t n, const int32_t *idx, const double *val, double mu,
+                          const double *other, double *scratch, double *a, double *b, double *tt)
+{
+    if (path == MKT_GRAM_AUTO)
+        path = mkt_mf_gram_best_path();
+    int D = rows_of(k), d = k + 1;
+    int64_t n8 = pad8(n);
+    double *xt = (double *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
+    double *g = xt + D * n8;
+#ifdef MKT_GRAM_X86
+    if (path == MKT_GRAM_AVX512)
+        gather_avx512(k, n, n8, idx, other, xt);
+    else
+#endif
+        gather_portable(k, n, n8, idx, other, xt);
+    gather_tail(k, D, n, n8, idx, val, mu, other, xt);
+#ifdef MKT_GRAM_X86
+    if (path == MKT_GRAM_AVX512)
+        gram_avx512(D, n8, xt, g);
+    else if (path == MKT_GRAM_AVX2)
+        gram_avx2(D, n8, xt, g);
+    else
+#endif
+        gram_portable(D, n8, xt, g);
+    for (int i = 0; i < d; i++) {
+        memcpy(a + i * d + i, g + i * D + i, sizeof(double) * (size_t)(d - i));
+        b[i] = g[i * D + k + 1];
+    }
+    *tt = g[(k + 1) * D + k + 1];
+}
+
+/* ---------- the solve ---------- */
+
+/* y[i] −= s·x[i], element by element with fused multiply-add: the same bits
+ * at any vector width. */
+static inline __attribute__((always_inline)) void axpy_neg(int n, double s, const double *restrict x, double *restrict y)
+{
+    for (int i = 0; i < n; i++)
+        y[i] = fma(-s, x[i], y[i]);
+}
+
+/* L z = b, then Lᵀ x = z, both by columns of L (axpy updates, no dot
+ * products: no serial chains of dependent additions). */
+static inline __attribute__((always_inline)) int tri_solves(const double *a, int d, double *b)
+{
+    for (int p = 0; p < d; p++) {
+        const double *cp = a + (int64_t)p * d;
+        b[p] /= cp[p];
+        axpy_neg(d - p - 1, b[p], cp + p + 1, b + p + 1);
+    }
+    for (int i = d - 1; i >= 0; i--) {
+        b[i] /= a[(int64_t)i * d + i];
+        double s = -b[i];
+        for (int q = 0; q < i; q++) /* row i of L, left of the diagonal */
+            b[q] = fma(s, a[(int64_t)q * d + i], b[q]);
+    }
+    return 0;
+}
+
+/* The same factorization column by column with axpy updates, for matrices
+ * too large for the blocked copy. */
+static inline __attribute__((always_inline)) int chol_solve_axpy(double *a, int d, double *b)
+{
+    for (int j = 0; j < d; j++) {
+        double *cj = a + (int64_t)j * d;
+        for (int p = 0; p < j; p++) {
+            const double *cp = a + (int64_t)p * d;
+            axpy_neg(d - j, cp[j], cp + j, cj + j);
+        }
+        if (!(cj[j] > 0))
+            return j + 1;
+        double l = sqrt(cj[j]);
+        cj[j] = l;
+        for (int i = j + 1; i < d; i++)
+            cj[i] /= l;
+    }
+    return tri_solves(a, d, b);
+}
+
+/* Left-looking Cholesky A = LLᵀ of the column-major lower triangle, then
+ * L z = b by columns and Lᵀ x = z by dot products taken in index order.
+ * Columns are scaled by the reciprocal of their pivot, as LAPACK does.
+ * Each entry of column j is updated by the earlier columns p = 0..j-1 in
+ * turn with fused multiply-adds, eight rows at a time held in registers
+ * (the matrix is copied into a column stride rounded up to 8), so every
+ * clone gives the same bits as the portable one. */
+static double *chol_buf; /* the padded copy; one per process (row solves are single-threaded) */
+static size_t chol_len;
+
+__attribute__((target_clones("avx512f", "avx2,fma", "default"))) int mkt_mf_chol_solve(double *a, int d, double *b)
+{
+    int ld = (d + 7) & ~7;
+    size_t need = (size_t)d * (size_t)ld;
+    if (need > chol_len) {
+        double *p = realloc(chol_buf, need * sizeof *p);
+        if (!p)
+            return chol_solve_axpy(a, d, b);
+        chol_buf = p;
+        chol_len = need;
+    }
+    double *m = chol_buf;
+    for (int j = 0; j < d; j++) {
+        memcpy(m + j * ld, a + (int64_t)j * d, sizeof(double) * (size_t)d);
+        for (int i = d; i < ld; i++)
+            m[j * ld + i] = 0;
+    }
+    for (int j = 0; j < d; j++) {
+        double *cj = m + j * ld;
+        for (int i0 = j & ~7; i0 < d; i0 += 32) {
+            if (i0 + 32 <= ld) { /* four independent 8-row chains */
+                double acc[32];
+                for (int q = 0; q < 32; q++)
+                    acc[q] = cj[i0 + q];
+                for (int p = 0; p < j; p++) {
+                    const double *cp = m + p * ld + i0;
+                    double s = -m[p * ld + j];
+                    for (int q = 0; q < 32; q++)
+                        acc[q] = fma(s, cp[q], acc[q]);
+                }
+                for (int q = 0; q < 32; q++)
+                    cj[i0 + q] = acc[q];
+                continue;
+            }
+            for (int i1 = i0; i1 < ld; i1 += 8) {
+                double acc[8];
+                for (int q = 0; q < 8; q++)
+                    acc[q] = cj[i1 + q];
+                for (int p = 0; p < j; p++) {
+                    const double *cp = m + p * ld + i1;
+                    double s = -m[p * ld + j];
+                    for (int q = 0; q < 8; q++)
+                        acc[q] = fma(s, cp[q], acc[q]);
+                }
+                for (int q = 0; q < 8; q++)
+                    cj[i1 + q] = acc[q];
+            }
+            break;
+        }
+        if (!(cj[j] > 0))
+            return j + 1;
+        double r = sqrt(cj[j]), inv = 1.0 / r;
+        cj[j] = r;
+        for (int i = j + 1; i < d; i++)
+            cj[i] *= inv;
+    }
+    for (int j = 0; j < d; j++)
+        memcpy(a + (int64_t)j * d + j, m + j * ld + j, sizeof(double) * (size_t)(d - j));
+    return tri_solves(a, d, b);
+}
