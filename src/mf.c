@@ -168,14 +168,13 @@ static void implicit_gather(int k, int64_t n, const int32_t *idx, const double *
 int mkt_mf_solve_implicit(int k, int64_t n, const int32_t *idx, const double *r, const double *y, const double *gram,
                           double alpha, double lambda, double *out)
 {
-    double *xs = scratch_get((size_t)n * (size_t)(k + 1) + (size_t)(k * k + k));
-    double *c = xs + (size_t)n * (size_t)k;
-    double *a = c + n;
+    double *a = scratch_get((size_t)mkt_mf_gram_scratch(k, n) + (size_t)(k * k + k));
     double *b = a + k * k;
     memcpy(a, gram, sizeof(double) * (size_t)(k * k));
-    implicit_gather(k, n, idx, r, y, alpha, xs, c, b);
     if (n > 0)
-        cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, k, (int)n, 1.0, xs, k, 1.0, a, k);
+        mkt_mf_normal_implicit(gram_path(), k, n, idx, r, alpha, y, b + k, a, b);
+    else
+        memset(b, 0, sizeof(double) * (size_t)k);
     for (int i = 0; i < k; i++)
         a[i * k + i] += lambda;
     int info = chol_solve(a, k, b);

@@ -24,7 +24,7 @@ static int rows_of(int k) { return (k + 2 + 3) & ~3; }
 int64_t mkt_mf_gram_scratch(int k, int64_t n)
 {
     int64_t D = rows_of(k);
-    return D * pad8(n) + D * D + 8; /* + 8: room to align to 64 bytes */
+    return D * pad8(n) + 2 * pad8(n) + D * D + 8; /* + 8: room to align to 64 bytes */
 }
 
 mkt_gram_path mkt_mf_gram_best_path(void)
@@ -55,10 +55,11 @@ static void gather_tail(int k, int D, int64_t n, int64_t n8, const int32_t *idx,
     memset(t + n8, 0, sizeof(double) * (size_t)((D - k - 2) * n8));
 }
 
-static void gather_portable(int k, int64_t n, int64_t n8, const int32_t *idx, const double *other, double *xt)
+static void gather_portable(int k, int stride, int64_t n, int64_t n8, const int32_t *idx, const double *other,
+                            double *xt)
 {
     for (int64_t e = 0; e < n; e++) {
-        const double *row = other + (int64_t)idx[e] * (k + 1);
+        const double *row = other + (int64_t)idx[e] * stride;
         for (int c = 0; c < k; c++)
             xt[c * n8 + e] = row[c];
     }
@@ -71,20 +72,20 @@ static void gather_portable(int k, int64_t n, int64_t n8, const int32_t *idx, co
 /* Eight observations at a time: eight 8-column pieces of their rows are
  * loaded together (eight independent memory reads in flight) and
  * transposed in registers. */
-__attribute__((target("avx512f"))) static void gather_avx512(int k, int64_t n, int64_t n8, const int32_t *idx,
-                                                             const double *other, double *xt)
+__attribute__((target("avx512f"))) static void gather_avx512(int k, int stride, int64_t n, int64_t n8,
+                                                             const int32_t *idx, const double *other, double *xt)
 {
     int k8 = k & ~7;
     for (int64_t e0 = 0; e0 < n8; e0 += 8) {
         const double *row[8];
         for (int q = 0; q < 8; q++)
-            row[q] = e0 + q < n ? other + (int64_t)idx[e0 + q] * (k + 1) : NULL;
+            row[q] = e0 + q < n ? other + (int64_t)idx[e0 + q] * stride : NULL;
         /* the next group's rows are fetched while these are transposed */
         for (int64_t q = e0 + 8; q < e0 + 16 && q < n; q++) {
-            const char *p = (const char *)(other + (int64_t)idx[q] * (k + 1));
-            for (int c = 0; c < (k + 1) * 8; c += 64)
+            const char *p = (const char *)(other + (int64_t)idx[q] * stride);
+            for (int c = 0; c < stride * 8; c += 64)
                 __builtin_prefetch(p + c);
-            __builtin_prefetch(p + (k + 1) * 8 - 1);
+            __builtin_prefetch(p + stride * 8 - 1);
         }
         for (int c = 0; c < k8; c += 8) {
             __m512d r[8];
@@ -117,7 +118,7 @@ __attribute__((target("avx512f"))) static void gather_avx512(int k, int64_t n, i
 
 /* ---------- the products ---------- */
 
-static double combine8(const double l[8]) { return ((l[0] + l[4]) + (l[2] + l[6])) + ((l[1] + l[5]) + (l[3] + l[7])); }
+static inline __attribute__((always_inline)) double combine8(const double l[8]) { return ((l[0] + l[4]) + (l[2] + l[6])) + ((l[1] + l[5]) + (l[3] + l[7])); }
 
 static void gram_portable(int D, int64_t n8, const double *xt, double *g)
 {
@@ -219,6 +220,35 @@ __attribute__((target("avx2,fma"))) static void gram_avx2(int D, int64_t n8, con
 }
 #endif
 
+static void gather(mkt_gram_path path, int k, int stride, int64_t n, int64_t n8, const int32_t *idx,
+                   const double *other, double *xt)
+{
+#ifdef MKT_GRAM_X86
+    if (path == MKT_GRAM_AVX512) {
+        gather_avx512(k, stride, n, n8, idx, other, xt);
+        return;
+    }
+#endif
+    (void)path;
+    gather_portable(k, stride, n, n8, idx, other, xt);
+}
+
+static void gram(mkt_gram_path path, int D, int64_t n8, const double *xt, double *g)
+{
+#ifdef MKT_GRAM_X86
+    if (path == MKT_GRAM_AVX512) {
+        gram_avx512(D, n8, xt, g);
+        return;
+    }
+    if (path == MKT_GRAM_AVX2) {
+        gram_avx2(D, n8, xt, g);
+        return;
+    }
+#endif
+    (void)path;
+    gram_portable(D, n8, xt, g);
+}
+
 void mkt_mf_normal_biased(mkt_gram_path path, int k, int64_t n, const int32_t *idx, const double *val, double mu,
                           const double *other, double *scratch, double *a, double *b, double *tt)
 {
@@ -228,26 +258,53 @@ void mkt_mf_normal_biased(mkt_gram_path path, int k, int64_t n, const int32_t *i
     int64_t n8 = pad8(n);
     double *xt = (double *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
     double *g = xt + D * n8;
-#ifdef MKT_GRAM_X86
-    if (path == MKT_GRAM_AVX512)
-        gather_avx512(k, n, n8, idx, other, xt);
-    else
-#endif
-        gather_portable(k, n, n8, idx, other, xt);
+    gather(path, k, k + 1, n, n8, idx, other, xt);
     gather_tail(k, D, n, n8, idx, val, mu, other, xt);
-#ifdef MKT_GRAM_X86
-    if (path == MKT_GRAM_AVX512)
-        gram_avx512(D, n8, xt, g);
-    else if (path == MKT_GRAM_AVX2)
-        gram_avx2(D, n8, xt, g);
-    else
-#endif
-        gram_portable(D, n8, xt, g);
+    gram(path, D, n8, xt, g);
     for (int i = 0; i < d; i++) {
         memcpy(a + i * d + i, g + i * D + i, sizeof(double) * (size_t)(d - i));
         b[i] = g[i * D + k + 1];
     }
     *tt = g[(k + 1) * D + k + 1];
+}
+
+/* Eight-lane dot product of two padded rows, combined as the products are. */
+static inline __attribute__((always_inline)) double lane_dot(int64_t n8, const double *x, const double *y)
+{
+    double l[8] = {0};
+    for (int64_t e = 0; e < n8; e += 8)
+        for (int q = 0; q < 8; q++)
+            l[q] = fma(x[e + q], y[e + q], l[q]);
+    return combine8(l);
+}
+
+__attribute__((target_clones("avx512f", "avx2,fma", "default"))) void
+mkt_mf_normal_implicit(mkt_gram_path path, int k, int64_t n, const int32_t *idx, const double *r, double alpha,
+                            const double *y, double *scratch, double *a, double *b)
+{
+    if (path == MKT_GRAM_AUTO)
+        path = mkt_mf_gram_best_path();
+    int D = (k + 3) & ~3;
+    int64_t n8 = pad8(n);
+    double *xt = (double *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
+    double *c = xt + D * n8, *s = c + n8, *g = s + n8;
+    gather(path, k, k, n, n8, idx, y, xt);
+    memset(xt + k * n8, 0, sizeof(double) * (size_t)((D - k) * n8));
+    for (int64_t e = 0; e < n8; e++) {
+        c[e] = e < n ? 1.0 + alpha * r[e] : 0.0;
+        s[e] = e < n ? sqrt(c[e] - 1.0) : 0.0;
+    }
+    for (int i = 0; i < k; i++)
+        b[i] = lane_dot(n8, xt + i * n8, c);
+    for (int i = 0; i < k; i++) {
+        double *row = xt + i * n8;
+        for (int64_t e = 0; e < n8; e++)
+            row[e] *= s[e];
+    }
+    gram(path, D, n8, xt, g);
+    for (int i = 0; i < k; i++)
+        for (int j = i; j < k; j++)
+            a[i * k + j] += g[i * D + j];
 }
 
 /* ---------- the solve ---------- */

@@ -1,4 +1,4 @@
-/* mf_gram.h — the normal equations of one explicit ALS row, formed from its
+/* mf_gram.h — the normal equations of one ALS row (explicit or implicit), formed from its
  * observations gathered transposed (one lane per observation) so the Gram
  * product runs as register-blocked fused multiply-adds.
  *
@@ -31,6 +31,14 @@ int64_t mkt_mf_gram_scratch(int k, int64_t n);
  * scratch holds mkt_mf_gram_scratch(k, n) doubles aligned to 64 bytes. */
 void mkt_mf_normal_biased(mkt_gram_path path, int k, int64_t n, const int32_t *idx, const double *val, double mu,
                           const double *other, double *scratch, double *a, double *b, double *tt);
+
+/* The implicit (confidence-weighted) row: with y_e the other side's rows
+ * idx[e] of `y` (k factors, stride k) and c_e = 1 + alpha·r[e]:
+ *   a += Σ (c_e − 1) y_e y_eᵀ   (k x k; row-major upper triangle updated)
+ *   b  = Σ c_e y_e              (k)
+ * scratch holds mkt_mf_gram_scratch(k, n) doubles. */
+void mkt_mf_normal_implicit(mkt_gram_path path, int k, int64_t n, const int32_t *idx, const double *r, double alpha,
+                            const double *y, double *scratch, double *a, double *b);
 
 /* Solves A x = b in place (b becomes x) for the symmetric positive definite
  * d x d matrix whose column-major lower triangle (row-major upper) is in a;

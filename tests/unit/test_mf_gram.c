@@ -1,4 +1,4 @@
-/* test_mf_gram.c — src/mf_gram.c: the explicit row's normal equations
+/* test_mf_gram.c — src/mf_gram.c: the explicit and implicit rows' normal equations
  * against a direct computation, bitwise agreement of every instruction-set
  * path this CPU has, and the Cholesky solve against LAPACK (including the
  * report of a non-positive pivot). */
@@ -89,6 +89,62 @@ static void test_normal_equations(void **state)
         }
 }
 
+static void test_implicit(void **state)
+{
+    (void)state;
+    const int ks[] = {1, 4, 9, 32};
+    const int64_t ns[] = {1, 8, 13, 100};
+    const int64_t rows = 40;
+    mkt_gram_path best = mkt_mf_gram_best_path();
+    for (size_t ki = 0; ki < sizeof ks / sizeof *ks; ki++)
+        for (size_t ni = 0; ni < sizeof ns / sizeof *ns; ni++) {
+            int k = ks[ki];
+            int64_t n = ns[ni];
+            double *y = malloc(sizeof(double) * (size_t)(rows * k)), *r = malloc(sizeof(double) * (size_t)n);
+            int32_t *idx = malloc(sizeof(int32_t) * (size_t)n);
+            mkt_rng g;
+            mkt_rng_init(&g, 3 + ki * 5 + ni, MKT_STREAM_MODEL, 2);
+            for (int64_t i = 0; i < rows * k; i++)
+                y[i] = unif(&g);
+            for (int64_t e = 0; e < n; e++) {
+                idx[e] = (int32_t)(mkt_rng_uniform(&g) * (double)rows);
+                r[e] = e % 5 == 0 ? 0.0 : 3 * mkt_rng_uniform(&g); /* some observations carry no extra weight */
+            }
+            double *scratch = malloc(sizeof(double) * (size_t)mkt_mf_gram_scratch(k, n));
+            double *a[4], b[4][32];
+            for (int p = MKT_GRAM_PORTABLE; p <= (int)best; p++) {
+                a[p] = malloc(sizeof(double) * (size_t)(k * k));
+                for (int i = 0; i < k * k; i++)
+                    a[p][i] = 0.25; /* the Gram matrix the row's terms are added to */
+                mkt_mf_normal_implicit((mkt_gram_path)p, k, n, idx, r, 2.0, y, scratch, a[p], b[p]);
+            }
+            for (int i = 0; i < k; i++) {
+                double bi = 0;
+                for (int64_t e = 0; e < n; e++)
+                    bi += (1 + 2.0 * r[e]) * y[(int64_t)idx[e] * k + i];
+                assert_true(fabs(b[MKT_GRAM_PORTABLE][i] - bi) <= 1e-12 * (1 + fabs(bi)));
+                for (int j = i; j < k; j++) {
+                    double s = 0.25;
+                    for (int64_t e = 0; e < n; e++)
+                        s += 2.0 * r[e] * y[(int64_t)idx[e] * k + i] * y[(int64_t)idx[e] * k + j];
+                    assert_true(fabs(a[MKT_GRAM_PORTABLE][i * k + j] - s) <= 1e-12 * (1 + fabs(s)));
+                }
+            }
+            for (int p = MKT_GRAM_PORTABLE + 1; p <= (int)best; p++) {
+                for (int i = 0; i < k; i++)
+                    assert_memory_equal(a[p] + i * k + i, a[MKT_GRAM_PORTABLE] + i * k + i,
+                                        sizeof(double) * (size_t)(k - i));
+                assert_memory_equal(b[p], b[MKT_GRAM_PORTABLE], sizeof(double) * (size_t)k);
+            }
+            for (int p = MKT_GRAM_PORTABLE; p <= (int)best; p++)
+                free(a[p]);
+            free(scratch);
+            free(y);
+            free(r);
+            free(idx);
+        }
+}
+
 static void test_cholesky(void **state)
 {
     (void)state;
@@ -137,6 +193,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_normal_equations),
+        cmocka_unit_test(test_implicit),
         cmocka_unit_test(test_cholesky),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
