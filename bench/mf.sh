@@ -4,7 +4,8 @@
 # ranks for K = 32 and 64; the share of an iteration spent in solves, in
 # exchanges and in the rest; the FLOP rate of the solve phase beside OpenBLAS
 # dgemm measured in the same run; peak memory per rank against the factors
-# plus that rank's ratings.
+# plus that rank's ratings, in total and above the fixed cost of an idle
+# process (libraries, MPI, the open store: `baseline_rss_mb` of the metrics).
 #   bench/mf.sh            both sizes (ML-1M-sized and ML-10M-sized)
 #   bench/mf.sh small      only the ML-1M-sized set
 # Targets: solve phase > 50% of the dgemm rate; a 10M-rating K=64 iteration
@@ -17,7 +18,8 @@ export MKT_QUIET=1
 # MKT: the mkt binary (default build/mkt, built by scripts/setup.sh if missing)
 MKT=${MKT:-build/mkt}
 [ -x "$MKT" ] || scripts/setup.sh
-OUT=bench/out/mf; mkdir -p "$OUT"
+# OUT: where the sets, models and metrics go (default bench/out/mf)
+OUT=${OUT:-bench/out/mf}; mkdir -p "$OUT"
 ITERS=${ITERS:-4}
 
 cc -O2 bench/dgemm_rate.c -o "$OUT/dgemm_rate" $(pkg-config --cflags --libs openblas)
@@ -26,7 +28,8 @@ echo "OpenBLAS dgemm, one thread, N=1024: $DGEMM GFLOP/s"
 
 sets=("ml1m 6040 3706 166")
 [ "${1:-}" = small ] || sets+=("ml10m 70000 10000 143")
-printf "\n%-6s %2s %3s %9s %14s %7s %7s %7s %9s %8s %10s\n" set np K "s/iter" "ratings/s/rank" solve% exch% other% "solve GF/s" "vs dgemm" "mem ratio"
+printf "\n%-6s %2s %3s %9s %14s %7s %7s %7s %9s %8s %8s %7s %10s %9s\n" set np K "s/iter" "ratings/s/rank" solve% exch% \
+  other% "solve GF/s" "vs dgemm" "peak MB" "base MB" "mem ratio" "over base"
 for s in "${sets[@]}"; do
   read -r name users items per <<<"$s"
   store=$OUT/$name.h5
@@ -64,12 +67,18 @@ op = 100 - sp - ep if sp is not None and ep is not None else None
 gf = flops / solve / 1e9 if flops and solve else None
 U, I = m["users"], m["items"]
 need_mb = (8 * (k + 1) * (U + I) + 2 * 12 * n / np_) / 1e6   # factors (all rows) + this rank's ratings, both layouts
-peak = max(m["peak_rss_mb_per_rank"])
+peaks = m["peak_rss_mb_per_rank"]
+peak = max(peaks)
+# the fixed cost of each rank (after MPI_Init and opening the store, before any data)
+bases = m.get("baseline_rss_mb_per_rank", [0.0] * len(peaks))
+excess = max(p - b for p, b in zip(peaks, bases))
 print(f"{name:<6} {np_:2d} {k:3d} {sec:9.3f} {rate:14.0f} {fmt(sp)} {fmt(ep)} {fmt(op)} "
-      f"{(f'{gf:9.2f}' if gf else '        -')} {(f'{gf / np_ / dgemm:8.2f}' if gf else '       -')} {peak / need_mb:10.2f}")
+      f"{(f'{gf:9.2f}' if gf else '        -')} {(f'{gf / np_ / dgemm:8.2f}' if gf else '       -')} "
+      f"{peak:8.1f} {max(bases):7.1f} {peak / need_mb:10.2f} {excess / need_mb:9.2f}")
 PY
     done
   done
 done
 echo
 echo "mem ratio = peak RSS per rank / (8·(K+1)·(users+items) + that rank's ratings in both layouts at 12 B each)"
+echo "over base = (peak RSS − the rank's RSS after MPI_Init and opening the store) / the same"

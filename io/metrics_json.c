@@ -11,6 +11,46 @@
 
 #include "check.h"
 
+static double baseline_mb = -1; /* mkt_metrics_mark_baseline; -1: not marked */
+
+void mkt_rss_mb(double *now, double *peak)
+{
+    *now = *peak = -1;
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f)
+        return;
+    char line[256];
+    long long kb;
+    while (fgets(line, sizeof line, f)) {
+        if (sscanf(line, "VmRSS: %lld kB", &kb) == 1)
+            *now = (double)kb / 1024.0;
+        else if (sscanf(line, "VmHWM: %lld kB", &kb) == 1)
+            *peak = (double)kb / 1024.0;
+    }
+    fclose(f);
+}
+
+void mkt_metrics_mark_baseline(void)
+{
+    double peak;
+    if (baseline_mb < 0)
+        mkt_rss_mb(&baseline_mb, &peak);
+}
+
+/* Collective. The per-rank values gathered on rank 0 as obj[key] (an array). */
+static void set_per_rank(json_t *obj, const char *key, double mine, int rank, int nranks, MPI_Comm comm)
+{
+    double *all = mkt_xmalloc(sizeof(double) * (size_t)nranks);
+    MKT_MPI(MPI_Gather(&mine, 1, MPI_DOUBLE, all, 1, MPI_DOUBLE, 0, comm));
+    if (rank == 0) {
+        json_t *arr = json_array();
+        for (int r = 0; r < nranks; r++)
+            json_array_append_new(arr, json_real(all[r]));
+        json_object_set_new(obj, key, arr);
+    }
+    free(all);
+}
+
 json_t *mkt_metrics_new(const char *stage)
 {
     json_t *m = json_object();
@@ -36,15 +76,15 @@ void mkt_metrics_write(json_t *metrics, const char *path, MPI_Comm comm)
     /* peak resident memory of every rank, for memory targets and sizing */
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    double mine = (double)ru.ru_maxrss / 1024.0, *all = mkt_xmalloc(sizeof(double) * (size_t)nranks);
-    MKT_MPI(MPI_Gather(&mine, 1, MPI_DOUBLE, all, 1, MPI_DOUBLE, 0, comm));
-    if (rank == 0) {
-        json_t *arr = json_array();
-        for (int r = 0; r < nranks; r++)
-            json_array_append_new(arr, json_real(all[r]));
-        json_object_set_new(metrics, "peak_rss_mb_per_rank", arr);
+    set_per_rank(metrics, "peak_rss_mb_per_rank", (double)ru.ru_maxrss / 1024.0, rank, nranks, comm);
+    /* the fixed cost (libraries, MPI, the open input), when the stage marked it */
+    double base[2] = {baseline_mb, -baseline_mb};
+    MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, base, 2, MPI_DOUBLE, MPI_MAX, comm));
+    if (-base[1] >= 0) { /* every rank marked it */
+        set_per_rank(metrics, "baseline_rss_mb_per_rank", baseline_mb, rank, nranks, comm);
+        if (rank == 0)
+            mkt_metrics_set_real(metrics, "baseline_rss_mb", base[0]);
     }
-    free(all);
     if (rank == 0) {
         size_t n = strlen(path) + 8;
         char *tmp = mkt_xmalloc(n);

@@ -17,4 +17,14 @@ void mkt_metrics_set_real(json_t *obj, const char *key, double v);
 void mkt_metrics_set_str(json_t *obj, const char *key, const char *v);
 json_t *mkt_metrics_child(json_t *obj, const char *key); /* get or create a nested object */
 
+/* Rank-local. This process's resident memory now and its peak so far, in MB
+ * (VmRSS and VmHWM of /proc/self/status; -1 where unavailable). */
+void mkt_rss_mb(double *now, double *peak);
+/* Rank-local. Records the resident memory now as the process's fixed cost
+ * (libraries, MPI, the opened input file), the first time it is called: a
+ * stage calls it once its input is open and before it reads data.  Metrics
+ * written afterwards hold "baseline_rss_mb" (the largest over ranks) and
+ * "baseline_rss_mb_per_rank" beside "peak_rss_mb_per_rank". */
+void mkt_metrics_mark_baseline(void);
+
 #endif

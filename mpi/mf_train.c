@@ -1,5 +1,7 @@
 /* mf_train.c — distributed ALS matrix factorization: reading each rank's
- * user and item blocks of the event store, the hold-out split, the
+ * user and item blocks of the event store (in chunks of rows, straight into
+ * the training rows; optionally only the events before --until), the
+ * hold-out split, the
  * alternating half-steps with the exchange of the updated factor rows (an
  * MPI_Allgatherv of the blocks, or an MPI_Alltoallv of only the rows each
  * rank reads),
@@ -39,13 +41,6 @@ typedef struct {
     double *val;
 } mf_rows;
 
-/* The events of one block of users (or items) as read from the store. */
-typedef struct {
-    int64_t nrows, nev, *ptr, *order;
-    int32_t *user, *item, *type;
-    double *value;
-} mf_side;
-
 typedef struct {
     int64_t U, I;
     mkt_block ub, ib;
@@ -53,45 +48,75 @@ typedef struct {
     int32_t *held;                 /* implicit: held-out item of every user (-1: none), all users */
     int64_t n_train, n_test;       /* global counts of training / held-out entries */
     double mu;                     /* explicit: exact mean of the training ratings */
+    int64_t until_ts;              /* events at or after this time are not used (INT64_MIN: unknown end) */
 } mf_data;
 
-static void read_side(hid_t f, const char *grp, mkt_block b, mf_side *s)
+/* MKT_MEMLOG=1: every rank logs its resident memory (now and peak) at the
+ * phase boundaries of a run, to see where the peak comes from. */
+static void memlog(const char *phase)
 {
-    char p[128];
+    static int on = -1;
+    if (on < 0) {
+        const char *v = getenv("MKT_MEMLOG");
+        on = v && *v && strcmp(v, "0") != 0;
+    }
+    if (!on)
+        return;
+    double now, peak;
+    mkt_rss_mb(&now, &peak);
+    fprintf(stderr, "[rank %d] memory %-28s RSS %8.1f MB  peak %8.1f MB\n", mkt_rank(), phase, now, peak);
+}
+
+/* A block of /events/by_user or /events/by_item, read a chunk of whole rows
+ * at a time: loading holds one chunk of raw columns (at most
+ * MF_READ_EVENTS events, or one longer row) beside the rows it builds, never
+ * the block's raw columns. */
+#define MF_READ_EVENTS ((int64_t)1 << 18)
+
+typedef struct {
+    hid_t f;
+    const char *grp;   /* "by_user" or "by_item" */
+    int64_t nrows, nev;
+    int64_t first;     /* global position of the block's first event */
+    int64_t *ptr;      /* row r: events ptr[r]..ptr[r+1], relative to first */
+    int64_t maxchunk;  /* the most events one chunk holds */
+} mf_src;
+
+static void src_open(hid_t f, const char *grp, mkt_block b, mf_src *s)
+{
+    char p[64];
+    s->f = f;
+    s->grp = grp;
     s->nrows = b.end - b.begin;
     s->ptr = mkt_xmalloc(sizeof(int64_t) * (size_t)(s->nrows + 1));
     snprintf(p, sizeof p, "/events/%s/indptr", grp);
     mkt_h5_read_rows(f, p, H5T_NATIVE_INT64, b.begin, s->nrows + 1, s->ptr);
-    int64_t first = s->ptr[0];
-    for (int64_t r = 0; r <= s->nrows; r++)
-        s->ptr[r] -= first;
+    s->first = s->ptr[0];
+    s->maxchunk = MF_READ_EVENTS;
+    for (int64_t r = 0; r <= s->nrows; r++) {
+        s->ptr[r] -= s->first;
+        if (r > 0 && s->ptr[r] - s->ptr[r - 1] > s->maxchunk)
+            s->maxchunk = s->ptr[r] - s->ptr[r - 1];
+    }
     s->nev = s->ptr[s->nrows];
-    size_t n = (size_t)(s->nev > 0 ? s->nev : 1);
-    s->user = mkt_xmalloc(n * sizeof(int32_t));
-    s->item = mkt_xmalloc(n * sizeof(int32_t));
-    s->type = mkt_xmalloc(n * sizeof(int32_t));
-    s->order = mkt_xmalloc(n * sizeof(int64_t));
-    s->value = mkt_xmalloc(n * sizeof(double));
-    snprintf(p, sizeof p, "/events/%s/user", grp);
-    mkt_h5_read_rows(f, p, H5T_NATIVE_INT32, first, s->nev, s->user);
-    snprintf(p, sizeof p, "/events/%s/item", grp);
-    mkt_h5_read_rows(f, p, H5T_NATIVE_INT32, first, s->nev, s->item);
-    snprintf(p, sizeof p, "/events/%s/type", grp);
-    mkt_h5_read_rows(f, p, H5T_NATIVE_INT32, first, s->nev, s->type);
-    snprintf(p, sizeof p, "/events/%s/order", grp);
-    mkt_h5_read_rows(f, p, H5T_NATIVE_INT64, first, s->nev, s->order);
-    snprintf(p, sizeof p, "/events/%s/value", grp);
-    mkt_h5_read_rows(f, p, H5T_NATIVE_DOUBLE, first, s->nev, s->value);
 }
 
-static void free_side(mf_side *s)
+/* The end of the chunk of rows starting at r0: as many rows as fit in
+ * MF_READ_EVENTS events, at least one. */
+static int64_t src_chunk_end(const mf_src *s, int64_t r0)
 {
-    free(s->ptr);
-    free(s->user);
-    free(s->item);
-    free(s->type);
-    free(s->order);
-    free(s->value);
+    int64_t r1 = r0 + 1;
+    while (r1 < s->nrows && s->ptr[r1 + 1] - s->ptr[r0] <= MF_READ_EVENTS)
+        r1++;
+    return r1;
+}
+
+/* Column `col` of the events of rows [r0, r1) into buf. */
+static void src_read(const mf_src *s, const char *col, hid_t type, int64_t r0, int64_t r1, void *buf)
+{
+    char p[64];
+    snprintf(p, sizeof p, "/events/%s/%s", s->grp, col);
+    mkt_h5_read_rows(s->f, p, type, s->first + s->ptr[r0], s->ptr[r1] - s->ptr[r0], buf);
 }
 
 static void rows_alloc(mf_rows *r, int64_t nrows, int64_t cap)
@@ -100,6 +125,15 @@ static void rows_alloc(mf_rows *r, int64_t nrows, int64_t cap)
     r->ptr = mkt_xcalloc((size_t)nrows + 1, sizeof(int64_t));
     r->idx = mkt_xmalloc(sizeof(int32_t) * (size_t)(cap > 0 ? cap : 1));
     r->val = mkt_xmalloc(sizeof(double) * (size_t)(cap > 0 ? cap : 1));
+}
+
+/* Gives back the storage past the rows' last entry (allocated for an upper
+ * bound of the entries). */
+static void rows_shrink(mf_rows *r)
+{
+    size_t n = (size_t)(r->ptr[r->n] > 0 ? r->ptr[r->n] : 1);
+    r->idx = mkt_xrealloc(r->idx, sizeof(int32_t) * n);
+    r->val = mkt_xrealloc(r->val, sizeof(double) * n);
 }
 
 static void rows_free(mf_rows *r)
@@ -152,6 +186,170 @@ static double weight_of(const mkt_mf_options *o, int32_t type)
     return type >= 0 && type < MKT_EV_RATING ? o->weight[type] : 0;
 }
 
+/* What the first pass makes of an event: dropped (another type, weight 0,
+ * at or after --until), or kept, explicit as a training or a held-out
+ * rating, implicit as MF_KEPT + its type. */
+enum { MF_DROP = 0, MF_TRAIN = 1, MF_TEST = 2, MF_KEPT = 1 };
+
+/* Pass 1 over a block: the class of each of its events (type, timestamp and,
+ * explicit, the hold-out hash of its order), one byte per event. */
+static uint8_t *classify(const mkt_mf_options *o, const mf_src *s)
+{
+    size_t m = (size_t)s->maxchunk;
+    uint8_t *cls = mkt_xmalloc((size_t)s->nev + 1);
+    int32_t *type = mkt_xmalloc(sizeof(int32_t) * m);
+    int64_t *order = o->implicit ? NULL : mkt_xmalloc(sizeof(int64_t) * m);
+    int64_t *ts = o->has_until ? mkt_xmalloc(sizeof(int64_t) * m) : NULL;
+    for (int64_t r0 = 0, r1; r0 < s->nrows; r0 = r1) {
+        r1 = src_chunk_end(s, r0);
+        int64_t e0 = s->ptr[r0], n = s->ptr[r1] - e0;
+        src_read(s, "type", H5T_NATIVE_INT32, r0, r1, type);
+        if (order)
+            src_read(s, "order", H5T_NATIVE_INT64, r0, r1, order);
+        if (ts)
+            src_read(s, "ts", H5T_NATIVE_INT64, r0, r1, ts);
+        for (int64_t j = 0; j < n; j++) {
+            uint8_t c = MF_DROP;
+            if (ts && ts[j] >= o->until_ts)
+                c = MF_DROP;
+            else if (!o->implicit && type[j] == MKT_EV_RATING)
+                c = mkt_mf_is_holdout(o->seed, order[j], o->holdout) ? MF_TEST : MF_TRAIN;
+            else if (o->implicit && weight_of(o, type[j]) > 0)
+                c = (uint8_t)(MF_KEPT + type[j]);
+            cls[e0 + j] = c;
+        }
+    }
+    free(type);
+    free(order);
+    free(ts);
+    return cls;
+}
+
+/* Explicit: row pointers of r over the block's events of class `want`, and
+ * storage for exactly those entries. */
+static void rows_of_class(mf_rows *r, const mf_src *s, const uint8_t *cls, uint8_t want)
+{
+    r->n = s->nrows;
+    r->ptr = mkt_xmalloc(sizeof(int64_t) * (size_t)(s->nrows + 1));
+    r->ptr[0] = 0;
+    for (int64_t row = 0; row < s->nrows; row++) {
+        int64_t c = 0;
+        for (int64_t e = s->ptr[row]; e < s->ptr[row + 1]; e++)
+            c += cls[e] == want;
+        r->ptr[row + 1] = r->ptr[row] + c;
+    }
+    size_t cap = (size_t)(r->ptr[s->nrows] > 0 ? r->ptr[s->nrows] : 1);
+    r->idx = mkt_xmalloc(sizeof(int32_t) * cap);
+    r->val = mkt_xmalloc(sizeof(double) * cap);
+}
+
+/* Explicit, pass 2: the other side's index (column col) and the rating of
+ * the block's training events into train, of its held-out ones into test
+ * (when not NULL); the training ratings are added to sum (when not NULL). */
+static void fill_explicit(const mf_src *s, const uint8_t *cls, const char *col, mf_rows *train, mf_rows *test,
+                          mkt_xsum *sum)
+{
+    size_t m = (size_t)s->maxchunk;
+    int32_t *idx = mkt_xmalloc(sizeof(int32_t) * m);
+    double *val = mkt_xmalloc(sizeof(double) * m);
+    for (int64_t r0 = 0, r1; r0 < s->nrows; r0 = r1) {
+        r1 = src_chunk_end(s, r0);
+        int64_t e0 = s->ptr[r0];
+        src_read(s, col, H5T_NATIVE_INT32, r0, r1, idx);
+        src_read(s, "value", H5T_NATIVE_DOUBLE, r0, r1, val);
+        for (int64_t r = r0; r < r1; r++) {
+            int64_t a = train->ptr[r], b = test ? test->ptr[r] : 0;
+            for (int64_t e = s->ptr[r]; e < s->ptr[r + 1]; e++) {
+                int64_t j = e - e0;
+                if (cls[e] == MF_TRAIN) {
+                    train->idx[a] = idx[j];
+                    train->val[a++] = val[j];
+                    if (sum)
+                        mkt_xsum_add(sum, val[j]);
+                } else if (cls[e] == MF_TEST && test) {
+                    test->idx[b] = idx[j];
+                    test->val[b++] = val[j];
+                }
+            }
+        }
+    }
+    free(idx);
+    free(val);
+}
+
+/* Implicit: the number of kept events of the block (an upper bound of its
+ * aggregated entries) and of its longest row. */
+static int64_t kept_events(const mf_src *s, const uint8_t *cls, int64_t *longest)
+{
+    int64_t total = 0;
+    *longest = 0;
+    for (int64_t row = 0; row < s->nrows; row++) {
+        int64_t c = 0;
+        for (int64_t e = s->ptr[row]; e < s->ptr[row + 1]; e++)
+            c += cls[e] != MF_DROP;
+        total += c;
+        if (c > *longest)
+            *longest = c;
+    }
+    return total;
+}
+
+/* Implicit, pass 2: each row's kept events (other-side index from column
+ * col), weighted by type and summed per other-side index, into r.  User side
+ * (held_local not NULL): the row's last kept event's item is held out: taken
+ * out of the row, recorded in test and held_local (-1: the row has fewer
+ * than two items).  Item side (held not NULL): a user's held-out item is
+ * left out of the item's row. */
+static void fill_implicit(const mkt_mf_options *o, const mf_src *s, const uint8_t *cls, const char *col,
+                          int64_t first_row, const int32_t *held, mf_rows *r, mf_rows *test, int32_t *held_local)
+{
+    int64_t longest;
+    rows_alloc(r, s->nrows, kept_events(s, cls, &longest));
+    if (test)
+        rows_alloc(test, s->nrows, s->nrows);
+    mf_pair *pairs = mkt_xmalloc(sizeof(mf_pair) * (size_t)(longest + 1));
+    int32_t *idx = mkt_xmalloc(sizeof(int32_t) * (size_t)s->maxchunk);
+    for (int64_t r0 = 0, r1; r0 < s->nrows; r0 = r1) {
+        r1 = src_chunk_end(s, r0);
+        int64_t e0 = s->ptr[r0];
+        src_read(s, col, H5T_NATIVE_INT32, r0, r1, idx);
+        for (int64_t row = r0; row < r1; row++) {
+            int64_t np = 0, last = -1;
+            int32_t self = (int32_t)(first_row + row);
+            for (int64_t e = s->ptr[row]; e < s->ptr[row + 1]; e++) {
+                if (cls[e] == MF_DROP || (held && held[idx[e - e0]] == self))
+                    continue;
+                pairs[np++] = (mf_pair){idx[e - e0], e, weight_of(o, cls[e] - MF_KEPT)};
+                last = e;
+            }
+            append_aggregated(r, row, pairs, np);
+            if (!test)
+                continue;
+            held_local[row] = -1;
+            test->ptr[row + 1] = test->ptr[row];
+            if (row_len(r, row) >= 2) { /* leave the last interacted item out */
+                int32_t h = idx[last - e0];
+                int64_t a = r->ptr[row];
+                for (int64_t j = a; j < r->ptr[row + 1]; j++)
+                    if (r->idx[j] != h) {
+                        r->idx[a] = r->idx[j];
+                        r->val[a++] = r->val[j];
+                    }
+                r->ptr[row + 1] = a;
+                held_local[row] = h;
+                test->idx[test->ptr[row]] = h;
+                test->val[test->ptr[row]] = 1;
+                test->ptr[row + 1]++;
+            }
+        }
+    }
+    free(idx);
+    free(pairs);
+    rows_shrink(r);
+    if (test)
+        rows_shrink(test);
+}
+
 /* Collective. Read the blocks and build the training and held-out rows. */
 static void load_data(const mkt_mf_options *o, MPI_Comm comm, mf_data *d)
 {
@@ -162,92 +360,55 @@ static void load_data(const mkt_mf_options *o, MPI_Comm comm, mf_data *d)
     if (!o->store)
         mkt_fail_all(MKT_EXIT_USAGE, "--store STORE.h5 is required");
     hid_t f = mkt_h5_open(o->store, 0, comm);
+    mkt_metrics_mark_baseline();
+    memlog("store open");
     if (!mkt_h5_exists(f, "/events/by_user/indptr") || !mkt_h5_exists(f, "/events/by_item/indptr"))
         mkt_fail_all(MKT_EXIT_ERROR, "%s has no /events/by_user and /events/by_item (not an mkt store?)", o->store);
     d->U = mkt_h5_rows(f, "/events/by_user/indptr", NULL) - 1;
     d->I = mkt_h5_rows(f, "/events/by_item/indptr", NULL) - 1;
     if (d->I >= INT32_MAX || d->U >= INT32_MAX)
         mkt_fail_all(MKT_EXIT_ERROR, "%s: too many users or items for 32-bit indices", o->store);
+    /* the events used end at --until, else at the end of the log */
+    d->until_ts = o->has_until ? o->until_ts : mkt_h5_attr_get_int(f, ".", "end_ts", INT64_MIN);
     d->ub = mkt_block_of(d->U, nranks, rank);
     d->ib = mkt_block_of(d->I, nranks, rank);
-    mf_side us, is;
-    read_side(f, "by_user", d->ub, &us);
-    read_side(f, "by_item", d->ib, &is);
-    mkt_h5_close(f);
-
-    rows_alloc(&d->utrain, us.nrows, us.nev);
-    rows_alloc(&d->utest, us.nrows, us.nev);
-    rows_alloc(&d->itrain, is.nrows, is.nev);
+    mf_src us, is;
+    src_open(f, "by_user", d->ub, &us);
+    src_open(f, "by_item", d->ib, &is);
+    char why[96] = "";
+    if (o->has_until)
+        snprintf(why, sizeof why, " before --until %lld", (long long)o->until_ts);
     int64_t local[2] = {0, 0};
     if (!o->implicit) {
         mkt_xsum sum;
         mkt_xsum_init(&sum);
-        for (int64_t r = 0; r < us.nrows; r++) {
-            int64_t a = d->utrain.ptr[r], b = d->utest.ptr[r];
-            for (int64_t e = us.ptr[r]; e < us.ptr[r + 1]; e++) {
-                if (us.type[e] != MKT_EV_RATING)
-                    continue;
-                if (mkt_mf_is_holdout(o->seed, us.order[e], o->holdout)) {
-                    d->utest.idx[b] = us.item[e];
-                    d->utest.val[b++] = us.value[e];
-                } else {
-                    d->utrain.idx[a] = us.item[e];
-                    d->utrain.val[a++] = us.value[e];
-                    mkt_xsum_add(&sum, us.value[e]);
-                }
-            }
-            d->utrain.ptr[r + 1] = a;
-            d->utest.ptr[r + 1] = b;
-        }
-        for (int64_t r = 0; r < is.nrows; r++) {
-            int64_t a = d->itrain.ptr[r];
-            for (int64_t e = is.ptr[r]; e < is.ptr[r + 1]; e++)
-                if (is.type[e] == MKT_EV_RATING && !mkt_mf_is_holdout(o->seed, is.order[e], o->holdout)) {
-                    d->itrain.idx[a] = is.user[e];
-                    d->itrain.val[a++] = is.value[e];
-                }
-            d->itrain.ptr[r + 1] = a;
-        }
+        uint8_t *cls = classify(o, &us);
+        rows_of_class(&d->utrain, &us, cls, MF_TRAIN);
+        rows_of_class(&d->utest, &us, cls, MF_TEST);
+        fill_explicit(&us, cls, "item", &d->utrain, &d->utest, &sum);
+        free(cls);
+        memlog("user rows");
+        cls = classify(o, &is);
+        rows_of_class(&d->itrain, &is, cls, MF_TRAIN);
+        fill_explicit(&is, cls, "user", &d->itrain, NULL, NULL);
+        free(cls);
+        memlog("item rows");
         local[0] = d->utrain.ptr[us.nrows];
         local[1] = d->utest.ptr[us.nrows];
         MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, local, 2, MPI_INT64_T, MPI_SUM, comm));
         if (local[0] == 0)
             mkt_fail_all(MKT_EXIT_ERROR,
-                         "%s has no training ratings (events of type rating): use --implicit, or a store "
+                         "%s has no training ratings (events of type rating)%s: use --implicit, or a store "
                          "with ratings (mkt gen --ratings-per-user N)",
-                         o->store);
+                         o->store, why);
         mkt_allreduce_xsum(&sum, 1, comm);
         d->mu = mkt_xsum_value(&sum) / (double)local[0];
     } else {
         int32_t *held_local = mkt_xmalloc(sizeof(int32_t) * (size_t)(us.nrows > 0 ? us.nrows : 1));
-        mf_pair *pairs = mkt_xmalloc(sizeof(mf_pair) * (size_t)(us.nev + is.nev + 1));
-        for (int64_t r = 0; r < us.nrows; r++) {
-            int64_t np = 0, last = -1;
-            for (int64_t e = us.ptr[r]; e < us.ptr[r + 1]; e++) {
-                double w = weight_of(o, us.type[e]);
-                if (w <= 0)
-                    continue;
-                pairs[np++] = (mf_pair){us.item[e], e, w};
-                last = e;
-            }
-            append_aggregated(&d->utrain, r, pairs, np);
-            held_local[r] = -1;
-            d->utest.ptr[r + 1] = d->utest.ptr[r];
-            if (row_len(&d->utrain, r) >= 2) { /* leave the last interacted item out */
-                int32_t h = us.item[last];
-                int64_t a = d->utrain.ptr[r];
-                for (int64_t j = a; j < d->utrain.ptr[r + 1]; j++)
-                    if (d->utrain.idx[j] != h) {
-                        d->utrain.idx[a] = d->utrain.idx[j];
-                        d->utrain.val[a++] = d->utrain.val[j];
-                    }
-                d->utrain.ptr[r + 1] = a;
-                held_local[r] = h;
-                d->utest.idx[d->utest.ptr[r]] = h;
-                d->utest.val[d->utest.ptr[r]] = 1;
-                d->utest.ptr[r + 1]++;
-            }
-        }
+        uint8_t *cls = classify(o, &us);
+        fill_implicit(o, &us, cls, "item", d->ub.begin, NULL, &d->utrain, &d->utest, held_local);
+        free(cls);
+        memlog("user rows");
         /* every rank needs every user's held-out item to drop it on the item side */
         d->held = mkt_xmalloc(sizeof(int32_t) * (size_t)(d->U > 0 ? d->U : 1));
         int *cnt = mkt_xmalloc(sizeof(int) * (size_t)nranks), *dsp = mkt_xmalloc(sizeof(int) * (size_t)nranks);
@@ -260,28 +421,22 @@ static void load_data(const mkt_mf_options *o, MPI_Comm comm, mf_data *d)
         free(cnt);
         free(dsp);
         free(held_local);
-        for (int64_t r = 0; r < is.nrows; r++) {
-            int64_t np = 0;
-            int32_t item = (int32_t)(d->ib.begin + r);
-            for (int64_t e = is.ptr[r]; e < is.ptr[r + 1]; e++) {
-                double w = weight_of(o, is.type[e]);
-                if (w <= 0 || d->held[is.user[e]] == item)
-                    continue;
-                pairs[np++] = (mf_pair){is.user[e], e, w};
-            }
-            append_aggregated(&d->itrain, r, pairs, np);
-        }
-        free(pairs);
+        cls = classify(o, &is);
+        fill_implicit(o, &is, cls, "user", d->ib.begin, d->held, &d->itrain, NULL, NULL);
+        free(cls);
+        memlog("item rows");
         local[0] = d->utrain.ptr[us.nrows];
         local[1] = d->utest.ptr[us.nrows];
         MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, local, 2, MPI_INT64_T, MPI_SUM, comm));
         if (local[0] == 0)
-            mkt_fail_all(MKT_EXIT_ERROR, "%s has no behaviour events with a positive weight", o->store);
+            mkt_fail_all(MKT_EXIT_ERROR, "%s has no behaviour events with a positive weight%s", o->store, why);
     }
+    mkt_h5_close(f);
     d->n_train = local[0];
     d->n_test = local[1];
-    free_side(&us);
-    free_side(&is);
+    free(us.ptr);
+    free(is.ptr);
+    memlog("loaded");
 }
 
 static void free_data(mf_data *d)
@@ -380,8 +535,10 @@ static void plan_build(mf_xplan *p, const uint8_t *bits, int64_t n, int s, mkt_b
     /* auto: targeted only when it saves a quarter of the volume (it packs
      * and unpacks every row it moves, the allgather writes in place) */
     p->targeted = mode == MKT_MF_EXCHANGE_TARGETED || (mode == MKT_MF_EXCHANGE_AUTO && v[1] < 0.75 * v[0]);
-    p->sbuf = mkt_xmalloc(sizeof(double) * (size_t)(p->nsend * s + 1));
-    p->rbuf = mkt_xmalloc(sizeof(double) * (size_t)(p->nrecv * s + 1));
+    if (p->targeted) { /* the allgather writes in place */
+        p->sbuf = mkt_xmalloc(sizeof(double) * (size_t)(p->nsend * s + 1));
+        p->rbuf = mkt_xmalloc(sizeof(double) * (size_t)(p->nrecv * s + 1));
+    }
     free(need_cnt);
     free(send_cnt);
 }
@@ -810,40 +967,54 @@ static void global_mean_errors(const mf_data *d, MPI_Comm comm, double out[2])
     out[1] = mkt_xsum_value(&acc[1]) / nh;
 }
 
-/* Collective. Column j of rows [b.begin, b.end) of full (stride s) as a block. */
-static double *block_columns(const double *full, mkt_block b, int s, int c0, int nc)
+/* Column k (the bias) of rows [b.begin, b.end) of full (stride s) as a
+ * block; zeros when s == k (implicit models have no biases). */
+static double *block_bias(const double *full, mkt_block b, int s, int k)
 {
     int64_t n = b.end - b.begin;
-    double *out = mkt_xmalloc(sizeof(double) * (size_t)(n * nc + 1));
+    double *out = mkt_xmalloc(sizeof(double) * (size_t)(n + 1));
     for (int64_t r = 0; r < n; r++)
-        for (int j = 0; j < nc; j++)
-            out[r * nc + j] = c0 + j < s ? full[(b.begin + r) * s + c0 + j] : 0;
+        out[r] = k < s ? full[(b.begin + r) * s + k] : 0;
     return out;
 }
 
-static void write_model(const mkt_mf_options *o, const mf_data *d, const double *Xfull, const double *Yfull, int k,
-                        int s, MPI_Comm comm)
+/* The first k columns of rows [b.begin, b.end) of full (stride s) made a
+ * contiguous block in place, where those rows start (no copy: the model
+ * file is the last reader of the factors).  Returns the block. */
+static double *block_factors_in_place(double *full, mkt_block b, int s, int k)
+{
+    double *dst = full + b.begin * s;
+    for (int64_t r = 1; k < s && r < b.end - b.begin; r++)
+        memmove(dst + r * k, dst + r * s, sizeof(double) * (size_t)k);
+    return dst;
+}
+
+/* Collective. /models/mf from the full factor matrices, which it overwrites
+ * (each rank's block is compacted in place to k columns). */
+static void write_model(const mkt_mf_options *o, const mf_data *d, double *Xfull, double *Yfull, int k, int s,
+                        MPI_Comm comm)
 {
     mkt_model_writer w;
     mkt_model_begin(&w, o->out, "/models/mf", comm);
     char p[600];
+    double *ubias = block_bias(Xfull, d->ub, s, k), *ibias = block_bias(Yfull, d->ib, s, k);
     const struct {
         const char *name;
-        const double *full;
+        double *blk;
         mkt_block b;
         int64_t n;
-        int c0, nc;
-    } parts[4] = {{"user_factors", Xfull, d->ub, d->U, 0, k},
-                  {"item_factors", Yfull, d->ib, d->I, 0, k},
-                  {"user_bias", Xfull, d->ub, d->U, k, 1},
-                  {"item_bias", Yfull, d->ib, d->I, k, 1}};
+        int cols;
+    } parts[4] = {{"user_factors", block_factors_in_place(Xfull, d->ub, s, k), d->ub, d->U, k},
+                  {"item_factors", block_factors_in_place(Yfull, d->ib, s, k), d->ib, d->I, k},
+                  {"user_bias", ubias, d->ub, d->U, 0},
+                  {"item_bias", ibias, d->ib, d->I, 0}};
     for (int j = 0; j < 4; j++) {
-        double *blk = block_columns(parts[j].full, parts[j].b, s, parts[j].c0, parts[j].nc);
         snprintf(p, sizeof p, "%s/%s", w.group, parts[j].name);
-        mkt_h5_write_rows_at(w.file, p, H5T_NATIVE_DOUBLE, blk, parts[j].b.begin, parts[j].b.end - parts[j].b.begin,
-                             parts[j].n, j < 2 ? k : 0, comm);
-        free(blk);
+        mkt_h5_write_rows_at(w.file, p, H5T_NATIVE_DOUBLE, parts[j].blk, parts[j].b.begin,
+                             parts[j].b.end - parts[j].b.begin, parts[j].n, parts[j].cols, comm);
     }
+    free(ubias);
+    free(ibias);
     static const char *wn[5] = {"weight_view", "weight_click", "weight_cart", "weight_fav", "weight_purchase"};
     mkt_h5_attr_set_double(w.file, w.group, "global_mean", o->implicit ? 0 : d->mu);
     mkt_h5_attr_set_int(w.file, w.group, "rank", k);
@@ -857,6 +1028,8 @@ static void write_model(const mkt_mf_options *o, const mf_data *d, const double 
     mkt_h5_attr_set_int(w.file, w.group, "seed", (int64_t)o->seed);
     mkt_h5_attr_set_int(w.file, w.group, "users", d->U);
     mkt_h5_attr_set_int(w.file, w.group, "items", d->I);
+    if (d->until_ts != INT64_MIN) /* trained on the events with ts < until_ts */
+        mkt_h5_attr_set_int(w.file, w.group, "until_ts", d->until_ts);
     mkt_h5_attr_set_int(w.file, w.group, "schema_version", MKT_SCHEMA_VERSION);
     mkt_model_end(&w, comm);
 }
@@ -884,6 +1057,8 @@ static void mf_config(const mkt_mf_options *o, const mf_data *d, mkt_ckpt_config
     } else {
         mkt_ckpt_config_double(cfg, "holdout", o->holdout);
     }
+    if (o->has_until)
+        mkt_ckpt_config_int(cfg, "until_ts", o->until_ts);
     mkt_ckpt_config_int(cfg, "users", d->U);
     mkt_ckpt_config_int(cfg, "items", d->I);
     mkt_ckpt_config_int(cfg, "train_entries", d->n_train);
@@ -920,6 +1095,8 @@ int mkt_mf_train_run(const mkt_mf_options *o, MPI_Comm comm, json_t *metrics)
     mkt_log(STAGE, "%lld users, %lld items, %lld training and %lld held-out %s; rank %d, %d iterations",
             (long long)d.U, (long long)d.I, (long long)d.n_train, (long long)d.n_test,
             o->implicit ? "user-item pairs" : "ratings", k, o->iters);
+    if (o->has_until)
+        mkt_log(STAGE, "events before %lld (--until) only", (long long)o->until_ts);
     double *X = mkt_xmalloc(sizeof(double) * (size_t)(d.U * s + 1));
     double *Y = mkt_xmalloc(sizeof(double) * (size_t)(d.I * s + 1));
     json_t *history = json_array();
@@ -950,6 +1127,7 @@ int mkt_mf_train_run(const mkt_mf_options *o, MPI_Comm comm, json_t *metrics)
         free(bx);
         free(by);
     }
+    memlog("plans");
     mf_ckpt_ctx cc = {&ck, &cfg, 0, 0, 0, 0, &px, &py, 0};
     hid_t cf = mkt_ckpt_open_resume(&ck, "mf", &cfg, &cc.start, comm);
     if (cf >= 0) {
@@ -972,6 +1150,7 @@ int mkt_mf_train_run(const mkt_mf_options *o, MPI_Comm comm, json_t *metrics)
     int stopped = !o->implicit ? als_explicit(o, &d, k, X, Y, history, 1, &cc, comm)
                                : als_implicit(o, &d, k, X, Y, history, &cc, comm);
     double t_train = mkt_now() - t1;
+    memlog("trained");
     /* evaluation and the model file read every row */
     if (px.targeted)
         gather_rows(X, d.U, s, comm);
@@ -995,6 +1174,8 @@ int mkt_mf_train_run(const mkt_mf_options *o, MPI_Comm comm, json_t *metrics)
     mkt_metrics_set_int(metrics, "items", d.I);
     mkt_metrics_set_int(metrics, "train_entries", d.n_train);
     mkt_metrics_set_int(metrics, "heldout_entries", d.n_test);
+    if (d.until_ts != INT64_MIN)
+        mkt_metrics_set_int(metrics, "until_ts", d.until_ts);
     mkt_metrics_set_int(metrics, "rank", k);
     mkt_metrics_set_int(metrics, "iters", o->iters);
     mkt_metrics_set_real(metrics, "lambda", o->lambda);
@@ -1027,8 +1208,10 @@ int mkt_mf_train_run(const mkt_mf_options *o, MPI_Comm comm, json_t *metrics)
             mkt_metrics_set_int(metrics, "cg_iters", o->cg_iters);
         ranking_eval(o, &d, X + d.ub.begin * s, Y, k, s, comm, metrics);
     }
+    memlog("evaluated");
     json_object_set_new(metrics, "history", history);
     write_model(o, &d, X, Y, k, s, comm);
+    memlog("model written");
     mkt_ckpt_remove(&ck, comm);
     int ran = o->iters - cc.start, per = ran > 0 ? ran : 1;
     double secs[5] = {t_train / per, mkt_now() - t0, cc.solve / per, cc.exchange / per,
@@ -1102,6 +1285,9 @@ int mkt_mf_eval_run(const mkt_mf_options *cli, MPI_Comm comm, json_t *metrics)
     o.lambda = mkt_h5_attr_get_double(m, g, "lambda", 0);
     for (int j = 0; j < 5; j++)
         o.weight[j] = mkt_h5_attr_get_double(m, g, wn[j], 0);
+    /* the same events as training: those before the model's until_ts */
+    o.until_ts = mkt_h5_attr_get_int(m, g, "until_ts", INT64_MIN);
+    o.has_until = o.until_ts != INT64_MIN;
     int64_t mu_u = mkt_h5_attr_get_int(m, g, "users", -1), mu_i = mkt_h5_attr_get_int(m, g, "items", -1);
     int k = o.rank, s = o.implicit ? k : k + 1;
     mf_data d;

@@ -27,6 +27,8 @@ typedef struct {
     int cg;                 /* implicit: conjugate gradient instead of Cholesky */
     int cg_iters;           /* CG steps per row and half-step (warm start) */
     int exchange;           /* MKT_MF_EXCHANGE_* */
+    int has_until;          /* use only the events with ts < until_ts (else all) */
+    int64_t until_ts;       /* seconds since the epoch, UTC */
 } mkt_mf_options;
 
 /* How a half-step's updated factor rows reach the ranks that need them:

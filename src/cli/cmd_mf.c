@@ -8,6 +8,7 @@
 #include "check.h"
 #include "metrics_json.h"
 #include "mf_train.h"
+#include "parse.h"
 
 mkt_train_mf_cli mkt_train_mf_values;
 mkt_eval_mf_cli mkt_eval_mf_values;
@@ -46,6 +47,10 @@ const mkt_opt mkt_train_mf_opts[] = {
      "factor exchange per half-step: allgather (all rows to every rank), targeted (only the rows a rank's data "
      "references), or auto (the smaller estimated volume)",
      0, 0},
+    {"until", MKT_OPT_STR, T(until), NULL,
+     "use only events before this time (YYYY-MM-DD, YYYY-MM-DDTHH:MM:SSZ or epoch seconds; default: all), e.g. the "
+     "cutoff of a propensity model that uses the factor score",
+     0, 0},
     {"metrics-out", MKT_OPT_STR, T(metrics_out), NULL, "write what the stage did as JSON to this file", 0, 0},
     MKT_OPT_END};
 
@@ -60,15 +65,35 @@ const mkt_opt mkt_eval_mf_opts[] = {
 int mkt_train_mf_run(void *values, MPI_Comm comm)
 {
     const mkt_train_mf_cli *c = values;
-    mkt_mf_options o = {c->store, c->out, NULL, (int)c->rank, (int)c->iters, c->implicit, (int)c->topk,
-                        c->lambda, c->alpha, c->holdout,
-                        {c->weight_view, c->weight_click, c->weight_cart, c->weight_fav, c->weight_purchase},
-                        (uint64_t)c->seed, c->checkpoint, c->checkpoint_every, c->resume, 0, 3, MKT_MF_EXCHANGE_AUTO};
+    mkt_mf_options o = {.store = c->store,
+                        .out = c->out,
+                        .rank = (int)c->rank,
+                        .iters = (int)c->iters,
+                        .implicit = c->implicit,
+                        .topk = (int)c->topk,
+                        .lambda = c->lambda,
+                        .alpha = c->alpha,
+                        .holdout = c->holdout,
+                        .weight = {c->weight_view, c->weight_click, c->weight_cart, c->weight_fav,
+                                   c->weight_purchase},
+                        .seed = (uint64_t)c->seed,
+                        .checkpoint = c->checkpoint,
+                        .checkpoint_every = c->checkpoint_every,
+                        .resume = c->resume,
+                        .cg_iters = 3,
+                        .exchange = MKT_MF_EXCHANGE_AUTO};
     const char *solver = c->solver ? c->solver : "cholesky", *ex = c->exchange ? c->exchange : "auto";
     if (strcmp(solver, "cholesky") != 0 && strcmp(solver, "cg") != 0)
         mkt_fail_all(MKT_EXIT_USAGE, "--solver must be cholesky or cg (got '%s')", solver);
     if (strcmp(solver, "cg") == 0 && !c->implicit)
         mkt_fail_all(MKT_EXIT_USAGE, "--solver cg applies to --implicit only (explicit rows are solved by Cholesky)");
+    if (c->until) {
+        if (mkt_parse_timestamp(c->until, &o.until_ts) != 0)
+            mkt_fail_all(MKT_EXIT_USAGE,
+                         "--until: not a timestamp: '%s' (YYYY-MM-DD, YYYY-MM-DDTHH:MM:SSZ or epoch seconds)",
+                         c->until);
+        o.has_until = 1;
+    }
     o.cg = strcmp(solver, "cg") == 0;
     o.cg_iters = (int)c->cg_iters;
     if (strcmp(ex, "auto") == 0)
@@ -91,7 +116,8 @@ int mkt_train_mf_run(void *values, MPI_Comm comm)
 int mkt_eval_mf_run(void *values, MPI_Comm comm)
 {
     const mkt_eval_mf_cli *c = values;
-    mkt_mf_options o = {c->store, NULL, c->model, 0, 0, 0, (int)c->topk, 0, 0, 0, {0, 0, 0, 0, 0}, 0, NULL, 0, 0, 0, 3, MKT_MF_EXCHANGE_AUTO};
+    mkt_mf_options o = {.store = c->store, .model = c->model, .topk = (int)c->topk, .cg_iters = 3,
+                        .exchange = MKT_MF_EXCHANGE_AUTO};
     json_t *m = mkt_metrics_new("eval_mf");
     int rc = mkt_mf_eval_run(&o, comm, m);
     mkt_metrics_write(m, c->metrics_out, comm);

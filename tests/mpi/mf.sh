@@ -27,6 +27,66 @@ run_np "$NP" eval mf --store shop.h5 --model m.h5 --metrics-out e.json
 import json; m = json.load(open('m.json')); e = json.load(open('e.json'))
 assert abs(e['rmse'] - m['rmse']) < 1e-12 and abs(e['mae'] - m['mae']) < 1e-12, (e, m)" || fail "eval differs from train"
 
+# --until: only events before the cut-off train (and are held out); the
+# training plus held-out entries are exactly the rating events (explicit) or
+# the distinct positive-weight user-item pairs (implicit) before it, counted
+# here with h5py; the model records until_ts (without --until: the store's
+# end_ts); the factors are the same on another rank count; eval rebuilds
+# the same split from the model
+other=$([ "$NP" = 1 ] && echo 2 || echo 1)
+for np in "$NP" "$other"; do
+  run_np "$np" train mf --store shop.h5 --out mu$np.h5 --rank 4 --iters 4 --lambda 0.005 --seed 1 \
+    --until 2026-01-06 --metrics-out mu$np.json
+  run_np "$np" train mf --store shop.h5 --out miu$np.h5 --implicit --rank 6 --iters 3 --lambda 1 \
+    --until 2026-01-05T12:00:00Z --metrics-out miu$np.json
+done
+for m in mu miu; do
+  diff <("$MKT" digest $m$NP.h5 | grep '^/models/mf/') <("$MKT" digest $m$other.h5 | grep '^/models/mf/') \
+    || fail "--until model $m at $NP ranks differs from $other"
+done
+"$PY" - <<'PY' || fail "--until counts"
+import json, h5py, numpy as np
+s = h5py.File("shop.h5", "r"); e = s["events/by_user"]
+ts, typ, user, item = e["ts"][:], e["type"][:], e["user"][:], e["item"][:]
+t_ex, t_im = 1767657600, 1767614400          # 2026-01-06, 2026-01-05T12:00:00Z
+m = json.load(open("mu1.json")); mi = json.load(open("miu1.json")); full = json.load(open("m.json"))
+ratings = int(((typ == 5) & (ts < t_ex)).sum())
+print("until: ratings before", ratings, "of", int((typ == 5).sum()), "train", m["train_entries"], "held out",
+      m["heldout_entries"])
+assert 0 < ratings < full["train_entries"] + full["heldout_entries"]
+assert m["train_entries"] + m["heldout_entries"] == ratings, (m["train_entries"], m["heldout_entries"], ratings)
+keep = (typ < 5) & (ts < t_im)               # default weights: every behaviour type counts
+pairs = len(np.unique(user[keep].astype(np.int64) * 1000003 + item[keep]))
+print("until: implicit pairs before", pairs, "train", mi["train_entries"], "held out", mi["heldout_entries"])
+assert mi["train_entries"] + mi["heldout_entries"] == pairs
+assert m["until_ts"] == t_ex and mi["until_ts"] == t_im and full["until_ts"] == s.attrs["end_ts"]
+assert h5py.File("mu1.h5", "r")["models/mf"].attrs["until_ts"] == t_ex
+assert h5py.File("m.h5", "r")["models/mf"].attrs["until_ts"] == s.attrs["end_ts"]
+assert all(ts < s.attrs["end_ts"])           # end_ts is exclusive: the default until_ts uses every event
+# the fixed cost of the process is reported beside the peak
+assert 0 < full["baseline_rss_mb"] <= min(full["peak_rss_mb_per_rank"])
+assert len(full["baseline_rss_mb_per_rank"]) == len(full["peak_rss_mb_per_rank"])
+PY
+run_np "$NP" eval mf --store shop.h5 --model mu$NP.h5 --metrics-out eu.json
+"$PY" -c "
+import json; m = json.load(open('mu$NP.json')); e = json.load(open('eu.json'))
+assert e['heldout_entries'] == m['heldout_entries'] and abs(e['rmse'] - m['rmse']) < 1e-12, (e, m)" \
+  || fail "eval of an --until model differs from train"
+expect_fail "$NP" train mf --store shop.h5 --out bad.h5 --until 2026-13-01
+grep -q "until: not a timestamp: '2026-13-01'" err.txt || fail "bad --until not named: $(cat err.txt)"
+[ "$status" -eq 2 ] || fail "bad --until: status $status, expected 2"
+expect_fail "$NP" train mf --store shop.h5 --out bad.h5 --until 2025-12-01
+grep -q "no training ratings.*before --until" err.txt || fail "--until before the log not reported: $(cat err.txt)"
+# a checkpoint of one cut-off is not resumed with another
+set +e
+MKT_TEST_STOP_AFTER_ITER=1 timeout -k 5 120 mpirun -np "$NP" "$MKT" train mf --store shop.h5 --out mk.h5 \
+  --rank 4 --iters 3 --lambda 0.005 --until 2026-01-06 >/dev/null 2>err.txt
+status=$?
+set -e
+[ "$status" -eq 75 ] || fail "--until run not preempted (status $status): $(tail -3 err.txt)"
+expect_fail "$NP" train mf --store shop.h5 --out mk.h5 --rank 4 --iters 3 --lambda 0.005 --until 2026-01-07 --resume
+grep -q "until_ts" err.txt || fail "checkpoint of another --until resumed: $(cat err.txt)"
+
 # implicit
 run_np "$NP" train mf --store shop.h5 --out mi.h5 --implicit --rank 8 --iters 8 --lambda 1 --alpha 10 \
   --metrics-out mi.json
