@@ -233,54 +233,57 @@ typedef struct {
     uint64_t seed;
 } model_ctx;
 
-static double logreg_loss_grad(const void *ctx, const double *p, const double *x, int y, double *g, double *w)
-{
-    (void)w;
-    return mkt_logreg_loss_grad(p, ((const model_ctx *)ctx)->mlp.inputs, x, y, g);
-}
 static double logreg_logit(const void *ctx, const double *p, const double *x, double *w)
 {
     (void)w;
     return mkt_logreg_logit(p, ((const model_ctx *)ctx)->mlp.inputs, x);
 }
-static double mlp_loss_grad(const void *ctx, const double *p, const double *x, int y, double *g, double *w)
+static double logreg_block(const void *ctx, const double *p, const double *x, const int *y, int rows,
+                           double pos_weight, double clip, double *g, double *w, int epoch, const int64_t *index)
 {
-    return mkt_mlp_loss_grad(&((const model_ctx *)ctx)->mlp, p, x, y, g, w);
+    (void)w;
+    (void)epoch;
+    (void)index;
+    return mkt_logreg_block(p, ((const model_ctx *)ctx)->mlp.inputs, x, y, rows, pos_weight, clip, g);
 }
 static double mlp_logit(const void *ctx, const double *p, const double *x, double *w)
 {
     return mkt_mlp_logit(&((const model_ctx *)ctx)->mlp, p, x, w);
 }
-/* Training with dropout: the mask of (seed, epoch, global example index)
- * sits after the MLP's own work space. */
-static double mlp_train_loss_grad(const void *ctx, const double *p, const double *x, int y, double *g, double *w,
-                                  int epoch, int64_t index)
+/* A block of rows; while training with dropout, row i's mask of (seed,
+ * epoch, global example index) sits after the MLP's own block work space. */
+static double mlp_block(const void *ctx, const double *p, const double *x, const int *y, int rows,
+                        double pos_weight, double clip, double *g, double *w, int epoch, const int64_t *index)
 {
     const model_ctx *c = ctx;
-    double *mask = w + mkt_mlp_work_size(&c->mlp);
-    mkt_mlp_dropout_mask(&c->mlp, c->dropout, c->seed, epoch, index, mask);
-    return mkt_mlp_loss_grad_masked(&c->mlp, p, x, y, mask, g, w);
+    double *masks = NULL;
+    if (c->dropout > 0 && epoch >= 0) {
+        size_t ms = mkt_mlp_mask_size(&c->mlp);
+        masks = w + mkt_mlp_block_work_size(&c->mlp, MKT_DP_BLOCK);
+        for (int i = 0; i < rows; i++)
+            mkt_mlp_dropout_mask(&c->mlp, c->dropout, c->seed, epoch, index[i], masks + (size_t)i * ms);
+    }
+    return mkt_mlp_block_loss_grad(&c->mlp, p, x, y, rows, pos_weight, masks, clip, g, w);
 }
 
 static mkt_dp_model make_model(const model_ctx *ctx)
 {
     mkt_dp_model m;
     m.ctx = ctx;
-    m.train_loss_grad = NULL;
     if (ctx->mlp.hidden == 0) {
         m.nparams = mkt_logreg_nparams(ctx->mlp.inputs);
         m.work_doubles = 1;
-        m.loss_grad = logreg_loss_grad;
+        m.block_work_doubles = 1;
         m.logit = logreg_logit;
+        m.block_loss_grad = logreg_block;
     } else {
         m.nparams = mkt_mlp_nparams(&ctx->mlp);
         m.work_doubles = mkt_mlp_work_size(&ctx->mlp);
-        m.loss_grad = mlp_loss_grad;
+        m.block_work_doubles = mkt_mlp_block_work_size(&ctx->mlp, MKT_DP_BLOCK);
+        if (ctx->dropout > 0)
+            m.block_work_doubles += mkt_mlp_mask_size(&ctx->mlp) * MKT_DP_BLOCK;
         m.logit = mlp_logit;
-        if (ctx->dropout > 0) {
-            m.work_doubles += mkt_mlp_mask_size(&ctx->mlp);
-            m.train_loss_grad = mlp_train_loss_grad;
-        }
+        m.block_loss_grad = mlp_block;
     }
     return m;
 }
@@ -474,7 +477,7 @@ static void export_libsvm(const char *path, const double *x, const int *y, int64
 
 /* The optimizer state's scalars, stored as two small double arrays (exact:
  * the counters stay far below 2^53; NaN and infinity survive). */
-enum { SD_F, SD_BEST_VAL, SD_TRAIN_LOSS, SD_VAL_LOSS, SD_VAL_AUC, SD_N };
+enum { SD_F, SD_BEST_VAL, SD_TRAIN_LOSS, SD_VAL_LOSS, SD_VAL_AUC, SD_GNORM0, SD_N };
 enum { SI_EPOCH, SI_SINCE_BEST, SI_ADAM_T, SI_EXAMPLES, SI_COUNT, SI_HEAD, SI_EPOCHS_RUN, SI_BEST_EPOCH, SI_N };
 
 typedef struct {
@@ -501,7 +504,7 @@ static void write_state(ckpt_hook *h, const mkt_dp_state *st)
         mkt_ckpt_write_full(f, "lbfgs_y", st->lbfgs_y, M, P, h->comm);
         mkt_ckpt_write_full(f, "lbfgs_rho", st->lbfgs_rho, M, 0, h->comm);
     }
-    double sd[SD_N] = {st->f, st->best_val, st->train_loss, st->val_loss, st->val_auc};
+    double sd[SD_N] = {st->f, st->best_val, st->train_loss, st->val_loss, st->val_auc, st->gnorm0};
     double si[SI_N] = {st->epoch,       st->since_best,  (double)st->adam_t, (double)st->examples,
                        st->lbfgs_count, st->lbfgs_head, st->epochs_run,     st->best_epoch};
     mkt_ckpt_write_full(f, "state_reals", sd, SD_N, 0, h->comm);
@@ -533,6 +536,7 @@ static void read_state(hid_t f, const char *path, mkt_dp_state *st, json_t *hist
     st->train_loss = sd[SD_TRAIN_LOSS];
     st->val_loss = sd[SD_VAL_LOSS];
     st->val_auc = sd[SD_VAL_AUC];
+    st->gnorm0 = sd[SD_GNORM0];
     st->epoch = (int)si[SI_EPOCH];
     st->since_best = (int)si[SI_SINCE_BEST];
     st->adam_t = (int64_t)si[SI_ADAM_T];
@@ -618,7 +622,7 @@ static void train_config(const mkt_propensity_options *o, const model_ctx *ctx, 
     int64_t n[3] = {e->nt, e->nv, e->positives_local};
     MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, n, 3, MPI_INT64_T, MPI_SUM, comm));
     mkt_ckpt_config_init(cfg);
-    mkt_ckpt_config_str(cfg, "state_layout", "propensity-1");
+    mkt_ckpt_config_str(cfg, "state_layout", "propensity-2");
     mkt_ckpt_config_path(cfg, "store", o->store);
     mkt_ckpt_config_str(cfg, "features_group", group);
     mkt_ckpt_config_int(cfg, "cutoff_ts", cutoff);
@@ -688,6 +692,7 @@ int mkt_propensity_train(const mkt_propensity_options *o, MPI_Comm comm, json_t 
     c.l2 = o->l2;
     c.pos_weight = o->pos_weight;
     c.patience = o->patience;
+    c.tol = o->tol;
     c.seed = o->seed;
     c.stage = o->progress ? STAGE_TRAIN : NULL;
     if (o->windows < 1)
@@ -907,6 +912,11 @@ int mkt_propensity_train(const mkt_propensity_options *o, MPI_Comm comm, json_t 
         }
         mkt_metrics_set_real(metrics, "seconds_features", t_features - t0);
         mkt_metrics_set_real(metrics, "seconds_train", res.seconds);
+        mkt_metrics_set_real(metrics, "seconds_train_validation", res.seconds_validation);
+        if (c.optimizer == MKT_DP_LBFGS) {
+            mkt_metrics_set_int(metrics, "lbfgs_evaluations", res.evaluations);
+            mkt_metrics_set_int(metrics, "converged", res.converged);
+        }
         mkt_metrics_set_real(metrics, "seconds_write", t_end - t_write);
         mkt_metrics_set_real(metrics, "seconds_total", t_end - t0);
         mkt_metrics_set_str(metrics, "out", o->out);

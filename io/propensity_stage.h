@@ -28,6 +28,7 @@ typedef struct {
     const char *optimizer;      /* "lbfgs", "adam" or "sgd" */
     const char *hidden;         /* MLP hidden sizes, e.g. "32,16" */
     int epochs, patience;
+    double tol;                 /* lbfgs: stop when |gradient| <= tol·|initial gradient| (0: off) */
     int64_t batch;
     double lr, l2, pos_weight, valid_fraction;
     uint64_t seed;

@@ -14,6 +14,7 @@
 
 #include "check.h"
 #include "exactsum.h"
+#include "linmodel.h"
 #include "metrics.h"
 #include "par.h"
 #include "rng.h"
@@ -38,82 +39,148 @@ void mkt_dp_config_defaults(mkt_dp_config *c)
     c->seed = 1;
 }
 
-/* Per-rank scratch: the model's work space and one example's gradient. */
+/* Per-rank scratch: the model's work spaces, the sums of one block and of
+ * one chunk (P + 2 doubles: gradient, loss, weight), exact accumulators. */
 typedef struct {
-    double *work, *grad;
-    mkt_xsum *acc; /* nparams gradient sums, then loss sum, then weight sum */
+    double *work, *bwork;
+    double *block, *chunk;
+    mkt_xsum *acc;
 } scratch;
 
 static void scratch_init(scratch *s, const mkt_dp_model *m)
 {
+    size_t P2 = (size_t)m->nparams + 2;
     s->work = mkt_xmalloc(sizeof(double) * (m->work_doubles + 1));
-    s->grad = mkt_xmalloc(sizeof(double) * (size_t)(m->nparams + 1));
-    s->acc = mkt_xmalloc(sizeof(mkt_xsum) * (size_t)(m->nparams + 2));
+    s->bwork = mkt_xmalloc(sizeof(double) * (m->block_work_doubles + 1));
+    s->block = mkt_xmalloc(sizeof(double) * P2);
+    s->chunk = mkt_xmalloc(sizeof(double) * P2);
+    s->acc = mkt_xmalloc(sizeof(mkt_xsum) * P2);
 }
 
 static void scratch_free(scratch *s)
 {
     free(s->work);
-    free(s->grad);
+    free(s->bwork);
+    free(s->block);
+    free(s->chunk);
     free(s->acc);
 }
 
-/* How a training step evaluates its examples: epoch < 0 means plain
- * evaluation (loss_grad); else train_loss_grad (when the model has one) with
- * global index offset + local row; clip > 0: per-example clipping. */
-typedef struct {
-    int epoch;
-    int64_t offset;
-    double clip;
-} step_mode;
-
-static const step_mode PLAIN = {-1, 0, 0};
-
-/* Collective. Exact sums over all ranks of weight·loss, weight and (when
- * with_grad) weight·gradient of the given local rows (rows == NULL: all);
- * with mode.clip > 0 each weight·gradient is scaled to norm <= clip. */
-static void accumulate(const mkt_dp_model *m, double pos_weight, const double *params, const mkt_dp_data *d,
-                       const int64_t *rows, int64_t nrows, int with_grad, step_mode mode, scratch *s,
-                       MPI_Comm comm)
+/* Sums of one block of rows (at most MKT_DP_BLOCK) into out[0..P+2):
+ * Σ w·∇loss, Σ w·loss, Σ w, each in row order. */
+static void block_sums(const mkt_dp_model *m, double pos_weight, const double *params, const double *x,
+                       const int *y, int rows, double clip, int epoch, const int64_t *index, scratch *s, double *out)
 {
     int64_t P = m->nparams;
-    mkt_xsum *lw = s->acc + P; /* loss sum, weight sum */
-    if (with_grad)
-        for (int64_t j = 0; j < P; j++)
-            mkt_xsum_init(&s->acc[j]);
-    mkt_xsum_init(&lw[0]);
-    mkt_xsum_init(&lw[1]);
-    for (int64_t k = 0; k < nrows; k++) {
-        int64_t i = rows ? rows[k] : k;
-        const double *x = d->x + i * d->d;
-        int y = d->y[i] != 0;
-        double w = y ? pos_weight : 1.0;
-        double *gr = with_grad ? s->grad : NULL;
-        double loss = mode.epoch >= 0 && m->train_loss_grad
-                          ? m->train_loss_grad(m->ctx, params, x, y, gr, s->work, mode.epoch, mode.offset + i)
-                          : m->loss_grad(m->ctx, params, x, y, gr, s->work);
-        mkt_xsum_add(&lw[0], w * loss);
-        mkt_xsum_add(&lw[1], w);
-        if (with_grad && mode.clip > 0) {
-            double n2 = 0;
-            for (int64_t j = 0; j < P; j++)
-                n2 += (w * s->grad[j]) * (w * s->grad[j]);
-            double norm = sqrt(n2);
-            if (norm > mode.clip) {
-                double scale = mode.clip / norm;
-                for (int64_t j = 0; j < P; j++)
-                    s->grad[j] *= scale;
-            }
-        }
-        if (with_grad)
-            for (int64_t j = 0; j < P; j++)
-                if (s->grad[j] != 0)
-                    mkt_xsum_add(&s->acc[j], w * s->grad[j]);
+    out[P] = m->block_loss_grad(m->ctx, params, x, y, rows, pos_weight, clip, out, s->bwork, epoch, index);
+    double w = 0;
+    for (int i = 0; i < rows; i++)
+        w += y[i] ? pos_weight : 1.0;
+    out[P + 1] = w;
+}
+
+static void add_into(double *to, const double *from, int64_t n)
+{
+    for (int64_t j = 0; j < n; j++)
+        to[j] += from[j];
+}
+
+/* The full-batch chunks this rank computes: the chunks of MKT_DP_CHUNK
+ * global rows that start in its slice, global rows [first, first + nrows).
+ * They are read in place, except the last one when it continues on later
+ * ranks: that chunk is copied whole (tail_*) at setup, its missing rows
+ * fetched from the ranks holding them. */
+typedef struct {
+    int64_t offset, first, nrows;
+    const double *x;
+    const int *y;
+    int d;
+    int64_t tail_first, tail_rows;
+    double *tail_x;
+    int *tail_y;
+} span;
+
+static int64_t round_up(int64_t v, int64_t to) { return (v + to - 1) / to * to; }
+
+/* [first, end) of the chunks owned by a rank holding global rows [lo, hi). */
+static void owned_chunks(int64_t lo, int64_t hi, int64_t ntotal, int64_t *first, int64_t *end)
+{
+    *first = round_up(lo, MKT_DP_CHUNK);
+    if (*first >= hi) { /* no chunk starts here */
+        *first = *end = hi;
+        return;
     }
-    if (with_grad)
-        mkt_allreduce_xsum(s->acc, (int)(P + 2), comm);
-    else
-        mkt_allreduce_xsum(lw, 2, comm);
+    *end = round_up(hi, MKT_DP_CHUNK);
+    if (*end > ntotal)
+        *end = ntotal;
+}
+
+/* Collective. */
+static void span_init(span *sp, const mkt_dp_data *t, int64_t offset, int64_t ntotal, MPI_Comm comm)
+{
+    int nranks, rank;
+    MKT_MPI(MPI_Comm_size(comm, &nranks));
+    MKT_MPI(MPI_Comm_rank(comm, &rank));
+    int64_t *off = mkt_xmalloc(sizeof(int64_t) * ((size_t)nranks + 1));
+    MKT_MPI(MPI_Allgather(&offset, 1, MPI_INT64_T, off, 1, MPI_INT64_T, comm));
+    off[nranks] = ntotal;
+    int64_t lo = offset, hi = offset + t->n, end;
+    memset(sp, 0, sizeof *sp);
+    sp->offset = offset;
+    sp->x = t->x;
+    sp->y = t->y;
+    sp->d = t->d;
+    owned_chunks(lo, hi, ntotal, &sp->first, &end);
+    sp->nrows = end - sp->first;
+    /* rows each rank r needs from later ranks: [off[r+1], end_r); send mine in rank order */
+    size_t rec = (size_t)t->d + 1;
+    int64_t *counts = mkt_xcalloc((size_t)nranks, sizeof(int64_t)), nsend = 0;
+    for (int r = 0; r < nranks; r++) {
+        int64_t f, e;
+        owned_chunks(off[r], off[r + 1], ntotal, &f, &e);
+        int64_t a = off[r + 1] > lo ? off[r + 1] : lo, b = e < hi ? e : hi;
+        counts[r] = b > a ? b - a : 0;
+        nsend += counts[r];
+    }
+    double *send = mkt_xmalloc(sizeof(double) * rec * (size_t)(nsend + 1)), *q = send;
+    for (int r = 0; r < nranks; r++) {
+        int64_t f, e;
+        owned_chunks(off[r], off[r + 1], ntotal, &f, &e);
+        int64_t a = off[r + 1] > lo ? off[r + 1] : lo;
+        for (int64_t i = a; i < a + counts[r]; i++, q += rec) {
+            q[0] = t->y[i - lo] != 0;
+            memcpy(q + 1, t->x + (i - lo) * t->d, sizeof(double) * (size_t)t->d);
+        }
+    }
+    int64_t nrecv;
+    double *recv = mkt_alltoallv_elems(send, counts, sizeof(double) * rec, &nrecv, comm);
+    if (nrecv != (end > hi ? end - hi : 0))
+        mkt_fail("dptrain: received %lld rows to complete the last chunk, expected %lld", (long long)nrecv,
+                 (long long)(end > hi ? end - hi : 0));
+    if (nrecv > 0) { /* the last chunk: its local rows, then the fetched ones */
+        sp->tail_first = sp->first + (sp->nrows - 1) / MKT_DP_CHUNK * MKT_DP_CHUNK;
+        sp->tail_rows = end - sp->tail_first;
+        sp->tail_x = mkt_xmalloc(sizeof(double) * (size_t)(sp->tail_rows * t->d));
+        sp->tail_y = mkt_xmalloc(sizeof(int) * (size_t)sp->tail_rows);
+        int64_t nl = hi - sp->tail_first;
+        memcpy(sp->tail_x, t->x + (sp->tail_first - lo) * t->d, sizeof(double) * (size_t)(nl * t->d));
+        for (int64_t i = 0; i < nl; i++)
+            sp->tail_y[i] = t->y[sp->tail_first - lo + i] != 0;
+        for (int64_t i = 0; i < nrecv; i++) {
+            sp->tail_y[nl + i] = recv[i * (int64_t)rec] != 0;
+            memcpy(sp->tail_x + (nl + i) * t->d, recv + i * (int64_t)rec + 1, sizeof(double) * (size_t)t->d);
+        }
+    }
+    free(recv);
+    free(send);
+    free(counts);
+    free(off);
+}
+
+static void span_free(span *sp)
+{
+    free(sp->tail_x);
+    free(sp->tail_y);
 }
 
 static double half_l2(const double *params, int64_t P, double l2)
@@ -124,12 +191,33 @@ static double half_l2(const double *params, int64_t P, double l2)
     return 0.5 * l2 * s;
 }
 
-/* Collective. Full-batch objective (weighted mean loss + L2) and gradient. */
-static double full_objective(const mkt_dp_model *m, const mkt_dp_config *c, const double *params,
-                             const mkt_dp_data *d, double *g, scratch *s, MPI_Comm comm)
+/* Collective. Full-batch objective (weighted mean loss + L2) and gradient:
+ * each chunk's blocks added in order, the chunk sums exactly. */
+static double full_objective(const mkt_dp_model *m, const mkt_dp_config *c, const double *params, const span *sp,
+                             double *g, scratch *s, MPI_Comm comm)
 {
-    int64_t P = m->nparams;
-    accumulate(m, c->pos_weight, params, d, NULL, d->n, 1, PLAIN, s, comm);
+    int64_t P = m->nparams, end = sp->first + sp->nrows;
+    for (int64_t j = 0; j < P + 2; j++)
+        mkt_xsum_init(&s->acc[j]);
+    for (int64_t c0 = sp->first; c0 < end; c0 += MKT_DP_CHUNK) {
+        int64_t c1 = c0 + MKT_DP_CHUNK < end ? c0 + MKT_DP_CHUNK : end;
+        const double *x = sp->x + (c0 - sp->offset) * sp->d;
+        const int *y = sp->y + (c0 - sp->offset);
+        if (sp->tail_rows > 0 && c0 == sp->tail_first) {
+            x = sp->tail_x;
+            y = sp->tail_y;
+        }
+        for (int64_t b0 = c0; b0 < c1; b0 += MKT_DP_BLOCK) {
+            int rows = (int)(c1 - b0 < MKT_DP_BLOCK ? c1 - b0 : MKT_DP_BLOCK);
+            double *out = b0 == c0 ? s->chunk : s->block;
+            block_sums(m, c->pos_weight, params, x + (b0 - c0) * sp->d, y + (b0 - c0), rows, 0, -1, NULL, s, out);
+            if (out != s->chunk)
+                add_into(s->chunk, s->block, P + 2);
+        }
+        for (int64_t j = 0; j < P + 2; j++)
+            mkt_xsum_add(&s->acc[j], s->chunk[j]);
+    }
+    mkt_allreduce_xsum(s->acc, (int)(P + 2), comm);
     double wsum = mkt_xsum_value(&s->acc[P + 1]);
     double inv = wsum > 0 ? 1.0 / wsum : 0.0;
     for (int64_t j = 0; j < P; j++)
@@ -137,20 +225,198 @@ static double full_objective(const mkt_dp_model *m, const mkt_dp_config *c, cons
     return mkt_xsum_value(&s->acc[P]) * inv + half_l2(params, P, c->l2);
 }
 
+/* Moves a minibatch's rows to the ranks that compute them: positions
+ * [0, nb) of a batch form G = ceil(nb / MKT_DP_BLOCK) groups, and rank q
+ * computes groups [G·q/R, G·(q+1)/R) — a function of the batch alone. */
+typedef struct {
+    int nranks, rank, d;
+    int64_t *off; /* R + 1 global row offsets of the ranks */
+    int *scount, *sdispl, *rcount, *rdispl, *cursor;
+    double *send, *recv, *x, *parts;
+    int *y;
+    int64_t *index;
+} batcher;
+
+static void batcher_init(batcher *b, const mkt_dp_data *t, int64_t offset, int64_t ntotal, int64_t batch,
+                         int64_t P, MPI_Comm comm)
+{
+    memset(b, 0, sizeof *b);
+    MKT_MPI(MPI_Comm_size(comm, &b->nranks));
+    MKT_MPI(MPI_Comm_rank(comm, &b->rank));
+    b->d = t->d;
+    int R = b->nranks;
+    b->off = mkt_xmalloc(sizeof(int64_t) * ((size_t)R + 1));
+    MKT_MPI(MPI_Allgather(&offset, 1, MPI_INT64_T, b->off, 1, MPI_INT64_T, comm));
+    b->off[R] = ntotal;
+    b->scount = mkt_xmalloc(sizeof(int) * (size_t)R * 5);
+    b->sdispl = b->scount + R;
+    b->rcount = b->sdispl + R;
+    b->rdispl = b->rcount + R;
+    b->cursor = b->rdispl + R;
+    int64_t nb = batch < ntotal ? batch : ntotal;
+    if (nb * (t->d + 1) > INT32_MAX)
+        mkt_fail("train: batch %lld of %d features is too large for one exchange", (long long)nb, t->d);
+    size_t rec = (size_t)t->d + 1;
+    b->send = mkt_xmalloc(sizeof(double) * rec * (size_t)(nb + 1));
+    b->recv = mkt_xmalloc(sizeof(double) * rec * (size_t)(nb + 1));
+    b->x = mkt_xmalloc(sizeof(double) * (size_t)t->d * (size_t)(nb + 1));
+    b->y = mkt_xmalloc(sizeof(int) * (size_t)(nb + 1));
+    b->index = mkt_xmalloc(sizeof(int64_t) * (size_t)(nb + 1));
+    b->parts = mkt_xmalloc(sizeof(double) * (size_t)(P + 2) * MKT_DP_GATHER_GROUPS);
+}
+
+static void batcher_free(batcher *b)
+{
+    free(b->off);
+    free(b->scount);
+    free(b->send);
+    free(b->recv);
+    free(b->x);
+    free(b->y);
+    free(b->index);
+    free(b->parts);
+}
+
+static int row_owner(const batcher *b, int64_t i)
+{
+    int lo = 0, hi = b->nranks - 1; /* the last rank q with off[q] <= i */
+    while (lo < hi) {
+        int mid = (lo + hi + 1) / 2;
+        if (b->off[mid] <= i)
+            lo = mid;
+        else
+            hi = mid - 1;
+    }
+    return lo;
+}
+
+static int64_t group_start(int64_t G, int q, int R) { return G * q / R; }
+
+/* Collective. The sums (P + 2: gradient, loss, weight) of batch positions
+ * [b0, b1) of perm, the same bits on any number of ranks, into s->chunk. */
+static void minibatch_sums(const mkt_dp_model *m, const mkt_dp_config *c, const double *params,
+                           const mkt_dp_data *t, const int64_t *perm, int64_t b0, int64_t b1, int epoch, batcher *b,
+                           scratch *s, MPI_Comm comm)
+{
+    int64_t P = m->nparams, nb = b1 - b0, G = (nb + MKT_DP_BLOCK - 1) / MKT_DP_BLOCK;
+    int R = b->nranks, me = b->rank, d = b->d, rec = d + 1;
+    int64_t p0 = group_start(G, me, R) * MKT_DP_BLOCK, p1 = group_start(G, me + 1, R) * MKT_DP_BLOCK;
+    if (p1 > nb)
+        p1 = nb;
+    /* send my rows to the ranks computing their groups (positions ascending, so grouped by destination) */
+    for (int q = 0; q < R; q++)
+        b->scount[q] = b->rcount[q] = 0;
+    int dst = 0;
+    for (int64_t k = 0; k < nb; k++) {
+        while (dst + 1 < R && k >= group_start(G, dst + 1, R) * MKT_DP_BLOCK)
+            dst++;
+        int src = row_owner(b, perm[b0 + k]);
+        if (src == me)
+            b->scount[dst] += rec;
+        if (dst == me)
+            b->rcount[src] += rec;
+    }
+    int sd = 0, rd = 0;
+    for (int q = 0; q < R; q++) {
+        b->sdispl[q] = sd;
+        b->rdispl[q] = rd;
+        b->cursor[q] = rd;
+        sd += b->scount[q];
+        rd += b->rcount[q];
+    }
+    double *q = b->send;
+    int64_t lo = b->off[me];
+    for (int64_t k = 0; k < nb; k++) {
+        int64_t i = perm[b0 + k];
+        if (i >= lo && i < b->off[me + 1]) {
+            q[0] = t->y[i - lo] != 0;
+            memcpy(q + 1, t->x + (i - lo) * d, sizeof(double) * (size_t)d);
+            q += rec;
+        }
+    }
+    MKT_MPI(MPI_Alltoallv(b->send, b->scount, b->sdispl, MPI_DOUBLE, b->recv, b->rcount, b->rdispl, MPI_DOUBLE,
+                          comm));
+    for (int64_t k = p0; k < p1; k++) {
+        int64_t i = perm[b0 + k];
+        int src = row_owner(b, i);
+        const double *r = b->recv + b->cursor[src];
+        b->cursor[src] += rec;
+        b->y[k - p0] = r[0] != 0;
+        memcpy(b->x + (k - p0) * d, r + 1, sizeof(double) * (size_t)d);
+        b->index[k - p0] = i;
+    }
+    /* my groups' sums, then all groups' sums added in group order */
+    double clip = c->dp ? c->dp_clip : 0;
+    int64_t g0 = group_start(G, me, R), g1 = group_start(G, me + 1, R);
+    int gather = G <= MKT_DP_GATHER_GROUPS;
+    if (!gather)
+        for (int64_t j = 0; j < P + 2; j++)
+            mkt_xsum_init(&s->acc[j]);
+    for (int64_t gi = g0; gi < g1; gi++) {
+        int64_t k0 = gi * MKT_DP_BLOCK - p0, k1 = (gi + 1) * MKT_DP_BLOCK < nb ? (gi + 1) * MKT_DP_BLOCK : nb;
+        double *out = gather ? b->parts + gi * (P + 2) : s->block;
+        block_sums(m, c->pos_weight, params, b->x + k0 * d, b->y + k0, (int)(k1 - p0 - k0), clip, epoch,
+                   b->index + k0, s, out);
+        if (!gather)
+            for (int64_t j = 0; j < P + 2; j++)
+                mkt_xsum_add(&s->acc[j], out[j]);
+    }
+    if (gather) {
+        for (int r = 0; r < R; r++) {
+            b->rcount[r] = (int)((group_start(G, r + 1, R) - group_start(G, r, R)) * (P + 2));
+            b->rdispl[r] = (int)(group_start(G, r, R) * (P + 2));
+        }
+        MKT_MPI(MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, b->parts, b->rcount, b->rdispl, MPI_DOUBLE, comm));
+        memcpy(s->chunk, b->parts, sizeof(double) * (size_t)(P + 2));
+        for (int64_t gi = 1; gi < G; gi++)
+            add_into(s->chunk, b->parts + gi * (P + 2), P + 2);
+    } else {
+        mkt_allreduce_xsum(s->acc, (int)(P + 2), comm);
+        for (int64_t j = 0; j < P + 2; j++)
+            s->chunk[j] = mkt_xsum_value(&s->acc[j]);
+    }
+}
+
+/* Logits of this rank's rows. */
+static double *local_logits(const mkt_dp_model *m, const double *params, const mkt_dp_data *data)
+{
+    double *work = mkt_xmalloc(sizeof(double) * (m->work_doubles + 1));
+    double *z = mkt_xmalloc(sizeof(double) * (size_t)(data->n + 1));
+    for (int64_t i = 0; i < data->n; i++)
+        z[i] = m->logit(m->ctx, params, data->x + i * data->d, work);
+    free(work);
+    return z;
+}
+
+/* Collective. Exact weighted mean of the loss of logits z over all ranks. */
+static double mean_loss_of(const double *z, const mkt_dp_data *data, double pos_weight, MPI_Comm comm)
+{
+    mkt_xsum acc[2];
+    mkt_xsum_init(&acc[0]);
+    mkt_xsum_init(&acc[1]);
+    for (int64_t i = 0; i < data->n; i++) {
+        int y = data->y[i] != 0;
+        double w = y ? pos_weight : 1.0;
+        mkt_xsum_add(&acc[0], w * mkt_bce_logit(z[i], y));
+        mkt_xsum_add(&acc[1], w);
+    }
+    mkt_allreduce_xsum(acc, 2, comm);
+    double wsum = mkt_xsum_value(&acc[1]);
+    return wsum > 0 ? mkt_xsum_value(&acc[0]) / wsum : NAN;
+}
+
 double mkt_dp_mean_loss(const mkt_dp_model *m, const mkt_dp_config *c, const double *params,
                         const mkt_dp_data *data, MPI_Comm comm)
 {
-    scratch s;
-    scratch_init(&s, m);
-    accumulate(m, c->pos_weight, params, data, NULL, data->n, 0, PLAIN, &s, comm);
-    double wsum = mkt_xsum_value(&s.acc[m->nparams + 1]);
-    double r = wsum > 0 ? mkt_xsum_value(&s.acc[m->nparams]) / wsum : NAN;
-    scratch_free(&s);
+    double *z = local_logits(m, params, data);
+    double r = mean_loss_of(z, data, c->pos_weight, comm);
+    free(z);
     return r;
 }
 
-void mkt_dp_predict_all(const mkt_dp_model *m, const double *params, const mkt_dp_data *data, double **p, int **y,
-                        int64_t *n, MPI_Comm comm)
+/* Collective. Probabilities of logits z gathered in rank order (see mkt_dp_predict_all). */
+static void gather_probabilities(const double *z, const mkt_dp_data *data, double **p, int **y, int64_t *n,
+                                 MPI_Comm comm)
 {
     int nranks;
     MKT_MPI(MPI_Comm_size(comm, &nranks));
@@ -166,12 +432,10 @@ void mkt_dp_predict_all(const mkt_dp_model *m, const double *params, const mkt_d
         displs[r] = (int)total;
         total += counts[r];
     }
-    double *work = mkt_xmalloc(sizeof(double) * (m->work_doubles + 1));
     double *lp = mkt_xmalloc(sizeof(double) * (size_t)(local + 1));
     int *ly = mkt_xmalloc(sizeof(int) * (size_t)(local + 1));
     for (int i = 0; i < local; i++) {
-        double z = m->logit(m->ctx, params, data->x + (int64_t)i * data->d, work);
-        lp[i] = z >= 0 ? 1.0 / (1.0 + exp(-z)) : exp(z) / (1.0 + exp(z));
+        lp[i] = z[i] >= 0 ? 1.0 / (1.0 + exp(-z[i])) : exp(z[i]) / (1.0 + exp(z[i]));
         ly[i] = data->y[i] != 0;
     }
     *p = mkt_xmalloc(sizeof(double) * (size_t)(total + 1));
@@ -179,10 +443,102 @@ void mkt_dp_predict_all(const mkt_dp_model *m, const double *params, const mkt_d
     MKT_MPI(MPI_Allgatherv(lp, local, MPI_DOUBLE, *p, counts, displs, MPI_DOUBLE, comm));
     MKT_MPI(MPI_Allgatherv(ly, local, MPI_INT, *y, counts, displs, MPI_INT, comm));
     *n = total;
-    free(work);
     free(lp);
     free(ly);
     free(counts);
+}
+
+void mkt_dp_predict_all(const mkt_dp_model *m, const double *params, const mkt_dp_data *data, double **p, int **y,
+                        int64_t *n, MPI_Comm comm)
+{
+    double *z = local_logits(m, params, data);
+    gather_probabilities(z, data, p, y, n, comm);
+    free(z);
+}
+
+/* mkt_auc's value (tie-averaged ranks), bit for bit, with a radix sort
+ * instead of a comparison sort: it runs after every epoch.  The rank sum is
+ * a sum of half-integers below 2^53, exact in any order, so sorting
+ * ascending here gives the same result as mkt_auc's descending order. */
+static double validation_auc(const double *p, const int *y, int64_t n)
+{
+    int64_t npos = 0;
+    for (int64_t i = 0; i < n; i++)
+        npos += y[i] != 0;
+    if (npos == 0 || npos == n)
+        return NAN;
+    uint64_t *key = mkt_xmalloc(sizeof(uint64_t) * (size_t)n * 2), *tmp = key + n;
+    for (int64_t i = 0; i < n; i++) {
+        if (isnan(p[i])) {
+            free(key);
+            return mkt_auc(p, y, n);
+        }
+        double v = p[i] == 0 ? 0.0 : p[i]; /* −0 ties with +0 */
+        uint64_t b;
+        memcpy(&b, &v, sizeof b);
+        b = b >> 63 ? ~b : b | UINT64_C(1) << 63; /* unsigned order = numeric order */
+        key[i] = b;
+    }
+    /* the label rides in a parallel array */
+    int8_t *lab = mkt_xmalloc((size_t)n * 2), *ltmp = lab + n;
+    for (int64_t i = 0; i < n; i++)
+        lab[i] = (int8_t)(y[i] != 0);
+    int64_t *count = mkt_xmalloc(sizeof(int64_t) * 65536);
+    for (int shift = 0; shift < 64; shift += 16) {
+        memset(count, 0, sizeof(int64_t) * 65536);
+        for (int64_t i = 0; i < n; i++)
+            count[(key[i] >> shift) & 0xffff]++;
+        int64_t sum = 0;
+        for (int k = 0; k < 65536; k++) {
+            int64_t c = count[k];
+            count[k] = sum;
+            sum += c;
+        }
+        for (int64_t i = 0; i < n; i++) {
+            int64_t at = count[(key[i] >> shift) & 0xffff]++;
+            tmp[at] = key[i];
+            ltmp[at] = lab[i];
+        }
+        uint64_t *t = key;
+        key = tmp;
+        tmp = t;
+        int8_t *u = lab;
+        lab = ltmp;
+        ltmp = u;
+    }
+    /* after an even number of passes key and lab are the original buffers again */
+    double rank_sum = 0;
+    for (int64_t k = 0; k < n;) {
+        int64_t e = k + 1;
+        while (e < n && key[e] == key[k])
+            e++;
+        double avg = ((double)(k + 1) + (double)e) / 2.0; /* ascending ranks k+1 .. e */
+        for (int64_t j = k; j < e; j++)
+            if (lab[j])
+                rank_sum += avg;
+        k = e;
+    }
+    free(count);
+    free(lab);
+    free(key);
+    double u = rank_sum - (double)npos * (double)(npos + 1) / 2.0;
+    return u / ((double)npos * (double)(n - npos));
+}
+
+/* Collective. Plain mean log loss (exact) and AUC of the validation rows,
+ * from one logit per row. */
+static void validate(const mkt_dp_model *m, const double *params, const mkt_dp_data *valid, double *loss,
+                     double *auc, MPI_Comm comm)
+{
+    double *z = local_logits(m, params, valid), *vp;
+    int *vy;
+    int64_t vn;
+    *loss = mean_loss_of(z, valid, 1.0, comm);
+    gather_probabilities(z, valid, &vp, &vy, &vn, comm);
+    *auc = validation_auc(vp, vy, vn);
+    free(vp);
+    free(vy);
+    free(z);
 }
 
 /* The same permutation of 0..n-1 on every rank. */
@@ -291,6 +647,7 @@ static void state_copy(mkt_dp_state *to, const mkt_dp_state *from)
     memcpy(to->lbfgs_rho, from->lbfgs_rho, sizeof(double) * M);
     to->epoch = from->epoch;
     to->f = from->f;
+    to->gnorm0 = from->gnorm0;
     to->best_val = from->best_val;
     to->since_best = from->since_best;
     to->adam_t = from->adam_t;
@@ -312,8 +669,6 @@ void mkt_dp_train(const mkt_dp_model *m, const mkt_dp_config *c, const mkt_dp_da
     int64_t offset = mkt_exscan_count(train->n, &ntotal, comm);
     int64_t nvalid = 0;
     mkt_exscan_count(valid ? valid->n : 0, &nvalid, comm);
-    mkt_dp_config plain = *c;
-    plain.pos_weight = 1.0; /* validation loss is the plain log loss */
 
     /* the whole state lives in st, so that a hook can save it between epochs */
     mkt_dp_state st;
@@ -324,15 +679,17 @@ void mkt_dp_train(const mkt_dp_model *m, const mkt_dp_config *c, const mkt_dp_da
     double *g = st.g, *v = st.v, *v2 = st.v2;
     double *d = mkt_xcalloc((size_t)P, sizeof(double)), *trial = mkt_xcalloc((size_t)P, sizeof(double));
     double *gtrial = mkt_xcalloc((size_t)P, sizeof(double));
-    int64_t *perm = NULL, *rows = NULL;
+    int64_t *perm = NULL;
     lbfgs_state L = {0};
+    span sp;
+    batcher bt;
+    memset(&sp, 0, sizeof sp);
+    memset(&bt, 0, sizeof bt);
     memcpy(st.params, params, sizeof(double) * (size_t)P);
     memcpy(st.best, params, sizeof(double) * (size_t)P);
     if (c->resume)
         state_copy(&st, c->resume);
     memset(res, 0, sizeof *res);
-    res->val_loss = res->val_auc = NAN;
-    res->train_loss = NAN;
     res->epochs_run = st.epochs_run;
     res->best_epoch = st.best_epoch;
     res->train_loss = st.train_loss;
@@ -342,10 +699,12 @@ void mkt_dp_train(const mkt_dp_model *m, const mkt_dp_config *c, const mkt_dp_da
     params = st.params; /* work on the state's copy; the caller's array gets the result at the end */
 
     int64_t batch = c->batch > 0 ? c->batch : 1;
+    double t0 = mkt_now(), t_valid = 0;
     if (c->optimizer != MKT_DP_LBFGS) {
         perm = mkt_xmalloc(sizeof(int64_t) * (size_t)(ntotal + 1));
-        rows = mkt_xmalloc(sizeof(int64_t) * (size_t)(batch + 1));
+        batcher_init(&bt, train, offset, ntotal, batch, P, comm);
     } else {
+        span_init(&sp, train, offset, ntotal, comm);
         L.mem = mem;
         L.s = st.lbfgs_s;
         L.y = st.lbfgs_y;
@@ -355,14 +714,16 @@ void mkt_dp_train(const mkt_dp_model *m, const mkt_dp_config *c, const mkt_dp_da
         L.head = st.lbfgs_head;
     }
 
-    double t0 = mkt_now();
     int64_t examples_before = st.examples;
     if (c->optimizer == MKT_DP_LBFGS && !c->resume) {
-        st.f = full_objective(m, c, params, train, g, &s, comm);
+        st.f = full_objective(m, c, params, &sp, g, &s, comm);
+        st.gnorm0 = sqrt(dot(g, g, P));
         st.examples += ntotal;
+        res->evaluations++;
     }
     for (int epoch = st.epoch; epoch < c->epochs; epoch++) {
         double epoch_loss;
+        int evaluations = 0, converged = 0;
         if (c->optimizer == MKT_DP_LBFGS) {
             double f = st.f;
             lbfgs_direction(&L, g, d, P);
@@ -377,8 +738,9 @@ void mkt_dp_train(const mkt_dp_model *m, const mkt_dp_config *c, const mkt_dp_da
             for (int tries = 0; tries < 40 && gd < 0; tries++) {
                 for (int64_t j = 0; j < P; j++)
                     trial[j] = params[j] + step * d[j];
-                fnew = full_objective(m, c, trial, train, gtrial, &s, comm);
+                fnew = full_objective(m, c, trial, &sp, gtrial, &s, comm);
                 st.examples += ntotal;
+                evaluations++;
                 if (fnew <= f + 1e-4 * step * gd) {
                     accepted = 1;
                     break;
@@ -387,12 +749,11 @@ void mkt_dp_train(const mkt_dp_model *m, const mkt_dp_config *c, const mkt_dp_da
             }
             if (accepted) {
                 int i = L.head;
-                double sy = 0;
                 for (int64_t j = 0; j < P; j++) {
                     L.s[(int64_t)i * P + j] = trial[j] - params[j];
                     L.y[(int64_t)i * P + j] = gtrial[j] - g[j];
                 }
-                sy = dot(L.s + (int64_t)i * P, L.y + (int64_t)i * P, P);
+                double sy = dot(L.s + (int64_t)i * P, L.y + (int64_t)i * P, P);
                 if (sy > 1e-12) {
                     L.rho[i] = 1.0 / sy;
                     L.head = (L.head + 1) % L.mem;
@@ -402,7 +763,11 @@ void mkt_dp_train(const mkt_dp_model *m, const mkt_dp_config *c, const mkt_dp_da
                 memcpy(params, trial, sizeof(double) * (size_t)P);
                 memcpy(g, gtrial, sizeof(double) * (size_t)P);
                 st.f = fnew;
+                converged = c->tol > 0 && sqrt(dot(g, g, P)) <= c->tol * st.gnorm0;
+            } else {
+                converged = 1; /* no decrease along the direction: nothing more to gain */
             }
+            res->evaluations += evaluations;
             st.lbfgs_count = L.count;
             st.lbfgs_head = L.head;
             epoch_loss = st.f;
@@ -412,15 +777,12 @@ void mkt_dp_train(const mkt_dp_model *m, const mkt_dp_config *c, const mkt_dp_da
             mkt_xsum_init(&eloss);
             mkt_xsum_init(&eweight);
             for (int64_t b0 = 0; b0 < ntotal; b0 += batch) {
-                int64_t b1 = b0 + batch < ntotal ? b0 + batch : ntotal, nrows = 0;
-                for (int64_t k = b0; k < b1; k++)
-                    if (perm[k] >= offset && perm[k] < offset + train->n)
-                        rows[nrows++] = perm[k] - offset;
-                step_mode mode = {epoch, offset, c->dp ? c->dp_clip : 0};
-                accumulate(m, c->pos_weight, params, train, rows, nrows, 1, mode, &s, comm);
-                mkt_xsum_merge(&eloss, &s.acc[P]);
-                mkt_xsum_merge(&eweight, &s.acc[P + 1]);
-                double wsum = mkt_xsum_value(&s.acc[P + 1]);
+                int64_t b1 = b0 + batch < ntotal ? b0 + batch : ntotal;
+                minibatch_sums(m, c, params, train, perm, b0, b1, epoch, &bt, &s, comm);
+                const double *sum = s.chunk; /* gradient, loss, weight */
+                mkt_xsum_add(&eloss, sum[P]);
+                mkt_xsum_add(&eweight, sum[P + 1]);
+                double wsum = sum[P + 1];
                 if (!(wsum > 0))
                     continue;
                 if (c->dp) {
@@ -431,14 +793,14 @@ void mkt_dp_train(const mkt_dp_model *m, const mkt_dp_config *c, const mkt_dp_da
                                  (uint64_t)(b0 / batch));
                     double sd = c->dp_noise * c->dp_clip, nb = (double)(b1 - b0);
                     for (int64_t j = 0; j < P; j++) {
-                        double sum = mkt_xsum_value(&s.acc[j]);
+                        double gs = sum[j];
                         if (sd > 0)
-                            sum += sd * mkt_rng_normal(&r);
-                        g[j] = sum / nb + c->l2 * params[j];
+                            gs += sd * mkt_rng_normal(&r);
+                        g[j] = gs / nb + c->l2 * params[j];
                     }
                 } else {
                     for (int64_t j = 0; j < P; j++)
-                        g[j] = mkt_xsum_value(&s.acc[j]) / wsum + c->l2 * params[j];
+                        g[j] = sum[j] / wsum + c->l2 * params[j];
                 }
                 if (c->optimizer == MKT_DP_SGD) {
                     for (int64_t j = 0; j < P; j++) {
@@ -461,17 +823,10 @@ void mkt_dp_train(const mkt_dp_model *m, const mkt_dp_config *c, const mkt_dp_da
         }
 
         /* validation: plain log loss (exact) and AUC (gathered scores) */
-        double val_loss = NAN, val_auc = NAN;
-        if (nvalid > 0) {
-            val_loss = mkt_dp_mean_loss(m, &plain, params, valid, comm);
-            double *vp;
-            int *vy;
-            int64_t vn;
-            mkt_dp_predict_all(m, params, valid, &vp, &vy, &vn, comm);
-            val_auc = mkt_auc(vp, vy, vn);
-            free(vp);
-            free(vy);
-        }
+        double val_loss = NAN, val_auc = NAN, tv = mkt_now();
+        if (nvalid > 0)
+            validate(m, params, valid, &val_loss, &val_auc, comm);
+        t_valid += mkt_now() - tv;
         double elapsed = mkt_now() - t0;
         st.epoch = epoch + 1;
         st.epochs_run = res->epochs_run = epoch + 1;
@@ -500,7 +855,16 @@ void mkt_dp_train(const mkt_dp_model *m, const mkt_dp_config *c, const mkt_dp_da
             json_object_set_new(e, "val_loss", isfinite(val_loss) ? json_real(val_loss) : json_null());
             json_object_set_new(e, "val_auc", isfinite(val_auc) ? json_real(val_auc) : json_null());
             json_object_set_new(e, "seconds", json_real(elapsed));
+            if (c->optimizer == MKT_DP_LBFGS)
+                json_object_set_new(e, "evaluations", json_integer(evaluations));
             json_array_append_new(history, e);
+        }
+        if (converged) {
+            res->converged = 1;
+            if (c->stage)
+                mkt_log(c->stage, "converged at iteration %d: |gradient| %.3g = %.3g of the initial one", epoch + 1,
+                        sqrt(dot(g, g, P)), st.gnorm0 > 0 ? sqrt(dot(g, g, P)) / st.gnorm0 : 0.0);
+            break;
         }
         if (c->patience > 0 && nvalid > 0 && st.since_best >= c->patience)
             break;
@@ -511,19 +875,21 @@ void mkt_dp_train(const mkt_dp_model *m, const mkt_dp_config *c, const mkt_dp_da
     }
     /* the caller's array: the best parameters, or the current ones when stopped */
     memcpy(out_params, res->stopped ? st.params : st.best, sizeof(double) * (size_t)P);
-    double secs = mkt_now() - t0;
-    MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, &secs, 1, MPI_DOUBLE, MPI_MAX, comm));
-    res->seconds = secs;
-    res->examples_per_second = secs > 0 ? (double)(st.examples - examples_before) / secs : 0;
+    double secs[2] = {mkt_now() - t0, t_valid};
+    MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, secs, 2, MPI_DOUBLE, MPI_MAX, comm));
+    res->seconds = secs[0];
+    res->seconds_validation = secs[1];
+    res->examples_per_second = secs[0] > 0 ? (double)(st.examples - examples_before) / secs[0] : 0;
     res->train_examples = ntotal;
     res->steps_per_epoch = c->optimizer == MKT_DP_LBFGS ? 1 : (ntotal + batch - 1) / batch;
 
     scratch_free(&s);
     mkt_dp_state_free(&st);
+    span_free(&sp);
+    batcher_free(&bt);
     free(d);
     free(trial);
     free(gtrial);
     free(perm);
-    free(rows);
     free(L.alpha);
 }

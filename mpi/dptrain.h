@@ -1,18 +1,27 @@
 /* dptrain.h — data-parallel training of a binary classifier whose weights
  * are bitwise identical on any number of ranks.
  *
- * Owns minibatch selection, the exact gradient reduction, the optimizers
- * (SGD with momentum, Adam, full-batch L-BFGS), L2, class weights and early
- * stopping on validation log loss.  Must not define models (src/linmodel.c,
+ * Owns minibatch selection, the gradient reduction, the optimizers (SGD with
+ * momentum, Adam, full-batch L-BFGS), L2, class weights and early stopping
+ * on validation log loss.  Must not define models (src/linmodel.c,
  * src/mlp.c) or read files.
  *
  * Determinism: each rank holds a contiguous slice of the global training
- * examples (rank r's rows follow rank r−1's).  Minibatches are slices of a
- * permutation of global example indices drawn from (seed, MKT_STREAM_SPLIT,
- * epoch), the same on every rank.  Each rank evaluates the per-example
- * gradients of its own members of the batch (a per-example result depends
- * only on the parameters and the example), adds weight·gradient into mkt_xsum
- * accumulators, and one mkt_allreduce_xsum per step merges them exactly.
+ * examples (rank r's rows follow rank r−1's).  The model evaluates blocks of
+ * at most MKT_DP_BLOCK rows at once (two passes or GEMMs), and the trainer
+ * forms those blocks from global positions only, never from rank
+ * boundaries:
+ * - full batch (L-BFGS): global chunks of MKT_DP_CHUNK rows, each computed
+ *   by the rank holding its first row (the rows of a chunk that continue on
+ *   the next ranks are copied to it once, before the first iteration); a
+ *   chunk's blocks are added in order, and the chunk sums go into mkt_xsum
+ *   accumulators merged exactly by one mkt_allreduce_xsum per evaluation;
+ * - minibatches (SGD, Adam): a permutation of global example indices drawn
+ *   from (seed, MKT_STREAM_SPLIT, epoch), the same on every rank; a batch's
+ *   positions form groups of MKT_DP_BLOCK, each group's rows are sent to the
+ *   rank that computes it, and the group sums are gathered and added in
+ *   group order (or, for batches of more than MKT_DP_GATHER_GROUPS groups,
+ *   added exactly).
  * Every rank then holds the same gradient bits and applies the same update. */
 #ifndef MKT_DPTRAIN_H
 #define MKT_DPTRAIN_H
@@ -22,19 +31,28 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* A model: loss of one example and, when grad is not NULL, its gradient
- * (overwriting grad[0..nparams)); work has work_doubles scratch doubles. */
+#define MKT_DP_BLOCK 64          /* rows per call of a model's block_loss_grad */
+#define MKT_DP_CHUNK 1024        /* rows of a full-batch chunk (a multiple of MKT_DP_BLOCK) */
+#define MKT_DP_GATHER_GROUPS 64  /* minibatches of up to this many groups add group sums in order */
+
+/* A model.  logit: one example (prediction, validation).  block_loss_grad:
+ * `rows` <= MKT_DP_BLOCK examples x [rows × d] row-major with labels y,
+ * weight w_i = pos_weight for label 1, else 1; returns Σ w_i·loss_i and, when
+ * grad is not NULL, overwrites grad[0..nparams) with Σ w_i·∇loss_i, each
+ * row's weighted gradient first scaled to L2 norm <= clip when clip > 0.
+ * epoch >= 0: a training step, index[i] the global training index of row i
+ * (e.g. for dropout masks drawn from (epoch, index)); epoch < 0: plain
+ * evaluation (index NULL).  The result must depend only on (params, the rows
+ * in order, epoch, index), not on the address of x.  work: work_doubles
+ * (logit) or block_work_doubles (block_loss_grad) scratch doubles. */
 typedef struct {
     const void *ctx;
     int64_t nparams;
-    size_t work_doubles;
-    double (*loss_grad)(const void *ctx, const double *params, const double *x, int y, double *grad, double *work);
+    size_t work_doubles, block_work_doubles;
     double (*logit)(const void *ctx, const double *params, const double *x, double *work);
-    /* NULL, or the training-time loss and gradient of global training example
-     * `index` in epoch `epoch` (e.g. with a dropout mask drawn from (epoch,
-     * index)); used for training steps only, never for validation. */
-    double (*train_loss_grad)(const void *ctx, const double *params, const double *x, int y, double *grad,
-                              double *work, int epoch, int64_t index);
+    double (*block_loss_grad)(const void *ctx, const double *params, const double *x, const int *y, int rows,
+                              double pos_weight, double clip, double *grad, double *work, int epoch,
+                              const int64_t *index);
 } mkt_dp_model;
 
 /* This rank's rows: x [n × d] row-major, labels y (0/1). */
@@ -56,6 +74,7 @@ typedef struct {
     double *params, *best;      /* current and best-so-far parameters */
     double *g, *v, *v2;         /* L-BFGS gradient; SGD momentum / Adam moments */
     double f, best_val;         /* L-BFGS objective at params; best validation loss */
+    double gnorm0;              /* L-BFGS: |gradient| at the initial parameters (for tol) */
     int since_best;
     int64_t adam_t, examples;
     int lbfgs_mem, lbfgs_count, lbfgs_head;
@@ -84,6 +103,7 @@ typedef struct {
     double pos_weight;  /* weight of label-1 examples (label 0: 1) */
     int patience;       /* epochs without better validation loss before stopping; 0: never stop early */
     int lbfgs_memory;
+    double tol;         /* L-BFGS: stop when |gradient| <= tol·|gradient at the start| (0: off) */
     uint64_t seed;
     const char *stage;  /* progress line prefix; NULL: quiet */
     /* differentially private steps (SGD, Adam only): each example's weighted
@@ -104,7 +124,10 @@ typedef struct {
     int epochs_run, best_epoch;  /* best_epoch: 1-based epoch whose parameters were kept (0: initial) */
     double train_loss;           /* weighted mean training loss (with L2) at the kept parameters' epoch */
     double val_loss, val_auc;    /* at the kept parameters; NAN without validation rows */
+    int converged;               /* L-BFGS stopped on tol, or its line search found no decrease */
+    int64_t evaluations;         /* L-BFGS: full passes over the training rows (objective + gradient) */
     double seconds;
+    double seconds_validation;   /* part of seconds spent on validation loss and AUC */
     double examples_per_second;  /* training examples processed per second, all ranks together */
     int64_t steps_per_epoch;     /* minibatch steps in one epoch (L-BFGS: 1) */
     int64_t train_examples;      /* all ranks' training rows */

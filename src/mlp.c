@@ -1,8 +1,7 @@
 /* mlp.c — forward and backward pass of a small ReLU network with a sigmoid
- * head, one example at a time (see mlp.h).  Owns the parameter layout and
- * the per-example arithmetic; must not sum over examples, talk MPI or touch
- * files.  BLAS calls always have M = 1 (one example), so results do not
- * depend on how examples are grouped into calls. */
+ * head, one example at a time or a block of examples with GEMMs (see mlp.h).
+ * Owns the parameter layout and the per-example and per-block arithmetic;
+ * must not sum over blocks, talk MPI or touch files. */
 #include "mlp.h"
 
 #include <cblas.h>
@@ -164,6 +163,142 @@ double mkt_mlp_loss_grad_masked(const mkt_mlp *m, const double *params, const do
         double *t = delta;
         delta = next;
         next = t;
+    }
+    return loss;
+}
+
+static int hidden_units(const mkt_mlp *m)
+{
+    int n = 0;
+    for (int l = 0; l < m->hidden; l++)
+        n += m->sizes[l];
+    return n;
+}
+
+/* Block work space: hidden activations [rows × units], head logits [rows],
+ * deltas of every layer's outputs [rows × (units + 1)], row norms [rows]. */
+size_t mkt_mlp_block_work_size(const mkt_mlp *m, int rows)
+{
+    return (size_t)(rows > 0 ? rows : 1) * (2 * (size_t)hidden_units(m) + 3);
+}
+
+double mkt_mlp_block_loss_grad(const mkt_mlp *m, const double *params, const double *x, const int *y, int rows,
+                               double pos_weight, const double *masks, double clip, double *grad, double *work)
+{
+    int H = m->hidden, units = hidden_units(m);
+    size_t msize = mkt_mlp_mask_size(m);
+    /* per layer l = 0..H: parameters, input a_l [rows × in_l], output
+     * (activation, or the head's logit) and the delta of that output */
+    int64_t poff[MKT_MLP_MAX_HIDDEN + 1];
+    const double *in_act[MKT_MLP_MAX_HIDDEN + 1];
+    double *out_act[MKT_MLP_MAX_HIDDEN + 1], *delta[MKT_MLP_MAX_HIDDEN + 1];
+    size_t moff[MKT_MLP_MAX_HIDDEN + 1];
+    double *act = work, *logit = work + (size_t)rows * units, *dl = logit + rows;
+    double *norm = dl + (size_t)rows * (units + 1);
+    int64_t off = 0;
+    size_t aoff = 0, mo = 0;
+    for (int l = 0; l <= H; l++) {
+        int in = layer_in(m, l), out = layer_out(m, l);
+        poff[l] = off;
+        off += (int64_t)in * out + out;
+        in_act[l] = l == 0 ? x : out_act[l - 1];
+        out_act[l] = l == H ? logit : act + aoff;
+        delta[l] = dl + aoff; /* the head's delta follows the hidden layers' */
+        moff[l] = mo;
+        if (l < H) {
+            aoff += (size_t)rows * out;
+            mo += (size_t)out;
+        }
+    }
+    if (rows <= 0) {
+        if (grad)
+            memset(grad, 0, sizeof(double) * (size_t)off);
+        return 0;
+    }
+
+    /* forward: out (rows × out) = b + a (rows × in) · W^T, ReLU, mask */
+    for (int l = 0; l <= H; l++) {
+        int in = layer_in(m, l), out = layer_out(m, l);
+        const double *W = params + poff[l], *b = W + (int64_t)in * out;
+        double *z = out_act[l];
+        for (int i = 0; i < rows; i++)
+            memcpy(z + (size_t)i * out, b, sizeof(double) * (size_t)out);
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, out, in, 1.0, in_act[l], in, W, in, 1.0, z, out);
+        if (l == H)
+            break;
+        for (int i = 0; i < rows; i++) {
+            double *zi = z + (size_t)i * out;
+            const double *mi = masks ? masks + (size_t)i * msize + moff[l] : NULL;
+            for (int j = 0; j < out; j++) {
+                if (!(zi[j] > 0))
+                    zi[j] = 0;
+                if (mi)
+                    zi[j] *= mi[j];
+            }
+        }
+    }
+    double loss = 0;
+    for (int i = 0; i < rows; i++) {
+        int yi = y[i] != 0;
+        double w = yi ? pos_weight : 1.0;
+        loss += w * mkt_bce_logit(logit[i], yi);
+        delta[H][i] = w * (mkt_sigmoid(logit[i]) - (yi ? 1.0 : 0.0));
+    }
+    if (!grad)
+        return loss;
+
+    /* backward: δ_{l−1} (rows × in_l) = δ_l (rows × out_l) · W_l, masked by ReLU and dropout */
+    for (int l = H; l >= 1; l--) {
+        int in = layer_in(m, l), out = layer_out(m, l);
+        double *prev = delta[l - 1];
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, in, out, 1.0, delta[l], out, params + poff[l],
+                    in, 0.0, prev, in);
+        for (int i = 0; i < rows; i++) {
+            double *pi = prev + (size_t)i * in;
+            const double *ai = in_act[l] + (size_t)i * in;
+            const double *mi = masks ? masks + (size_t)i * msize + moff[l - 1] : NULL;
+            for (int j = 0; j < in; j++)
+                if (!(ai[j] > 0))
+                    pi[j] = 0;
+                else if (mi)
+                    pi[j] *= mi[j];
+        }
+    }
+    if (clip > 0) { /* row i's gradient norm² = Σ_l |δ_l,i|²·(|a_l,i|² + 1) */
+        for (int i = 0; i < rows; i++)
+            norm[i] = 0;
+        for (int l = 0; l <= H; l++) {
+            int in = layer_in(m, l), out = layer_out(m, l);
+            for (int i = 0; i < rows; i++) {
+                const double *ai = in_act[l] + (size_t)i * in, *di = delta[l] + (size_t)i * out;
+                double a2 = 1.0, d2 = 0;
+                for (int j = 0; j < in; j++)
+                    a2 += ai[j] * ai[j];
+                for (int j = 0; j < out; j++)
+                    d2 += di[j] * di[j];
+                norm[i] += d2 * a2;
+            }
+        }
+        for (int i = 0; i < rows; i++) {
+            double n = sqrt(norm[i]);
+            if (n > clip)
+                for (int l = 0; l <= H; l++) {
+                    int out = layer_out(m, l);
+                    for (int j = 0; j < out; j++)
+                        delta[l][(size_t)i * out + j] *= clip / n;
+                }
+        }
+    }
+    /* gradient: gW_l (out × in) = δ_l^T · a_l, gb_l = column sums of δ_l (row order) */
+    for (int l = 0; l <= H; l++) {
+        int in = layer_in(m, l), out = layer_out(m, l);
+        double *gW = grad + poff[l], *gb = gW + (int64_t)in * out;
+        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out, in, rows, 1.0, delta[l], out, in_act[l], in, 0.0,
+                    gW, in);
+        memset(gb, 0, sizeof(double) * (size_t)out);
+        for (int i = 0; i < rows; i++)
+            for (int j = 0; j < out; j++)
+                gb[j] += delta[l][(size_t)i * out + j];
     }
     return loss;
 }

@@ -2,7 +2,8 @@
 # Held-out AUC is well above chance (measured 0.675 for logistic/L-BFGS on
 # this shop; the threshold keeps a margin), the metrics files are valid, and
 # models trained at NP ranks and at 1 rank are bitwise identical (digest of
-# /models/propensity), for logistic regression (L-BFGS) and an MLP (Adam).
+# /models/propensity), for logistic regression (L-BFGS, also stopped by
+# --tol) and an MLP (Adam).
 . "$SRC/tests/lib.sh"
 export MKT_QUIET=1
 run_np "$NP" gen --users 4000 --items 300 --days 30 --seed 3 --out shop.h5
@@ -26,6 +27,30 @@ assert len(v["lift_by_decile"]) == 10 and v["lift_by_decile"][0]["lift"] > 1.3
 assert abs(v["lift_by_decile"][9]["cumulative_gain"] - 1) < 1e-12
 assert len(v["reliability"]) == 10 and sum(b["count"] for b in v["reliability"]) == v["examples"]
 assert len(d["history"]) == d["epochs_run"] >= 1
+PY
+
+# the per-epoch validation AUC (radix sort) is mkt_auc's value bit for bit
+"$PY" - <<'PY' || fail "history AUC of the kept epoch differs from validation.auc"
+import json
+d = json.load(open("train.json"))
+assert d["history"][d["best_epoch"] - 1]["val_auc"] == d["validation"]["auc"]
+assert d["lbfgs_evaluations"] >= d["epochs_run"] + 1, d["lbfgs_evaluations"]
+assert all(h["evaluations"] >= 1 for h in d["history"])
+PY
+
+# --tol: L-BFGS stops on the relative gradient norm (LIBLINEAR's test), at
+# the same iteration and with the same bits at NP ranks and 1 rank
+T="--tol 0.01 --patience 0 --epochs 100"
+run_np "$NP" train propensity --store shop.h5 --out tol.h5 --horizon-days 7 $T --metrics-out tol.json
+run_np 1 train propensity --store shop.h5 --out tol1.h5 --horizon-days 7 $T --metrics-out tol1.json
+[ "$("$MKT" digest tol.h5 | grep params)" = "$("$MKT" digest tol1.h5 | grep params)" ] \
+  || fail "--tol model at $NP ranks differs from 1 rank"
+"$PY" - <<'PY' || fail "--tol did not stop on the gradient norm"
+import json
+d, d1 = json.load(open("tol.json")), json.load(open("tol1.json"))
+assert d["converged"] == 1 and d["epochs_run"] < 100, (d["converged"], d["epochs_run"])
+assert d["epochs_run"] == d1["epochs_run"]
+assert d["validation"]["auc"] >= 0.62, d["validation"]["auc"]
 PY
 
 # eval recomputes the same held-out numbers from the model file
