@@ -1110,6 +1110,15 @@ static int train_user_item(const mkt_propensity_options *o, const model_ctx *ctx
         if (!mkt_h5_exists(mf, "/models/mf"))
             mkt_fail_all(MKT_EXIT_ERROR, "%s: no /models/mf group (mf-model must be a file written by train mf)",
                          o->mf_model);
+        /* The factor score is a feature: the factors must not have seen the
+         * label window (a model without until_ts saw the whole log). */
+        int64_t until = mkt_h5_attr_get_int(mf, "/models/mf", "until_ts", INT64_MAX);
+        if (until > cutoff)
+            mkt_fail_all(MKT_EXIT_USAGE,
+                         "%s: /models/mf was trained on events up to %s (until_ts), past the cutoff %lld: its factor "
+                         "score would see the label window; retrain it with `mkt train mf --until %lld`",
+                         o->mf_model, until == INT64_MAX ? "the end of the log" : "its until_ts", (long long)cutoff,
+                         (long long)cutoff);
         int64_t ku = 0, ki = 0;
         int64_t mu_rows = mkt_h5_rows(mf, "/models/mf/user_factors", &ku);
         int64_t mi_rows = mkt_h5_rows(mf, "/models/mf/item_factors", &ki);

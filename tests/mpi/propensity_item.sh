@@ -3,12 +3,18 @@
 # implicit MF model.  Checks: the model at NP ranks is bitwise the model at
 # 1 rank (logistic/L-BFGS with the MF score, MLP/Adam); 4 sampled negatives
 # per purchase; held-out AUC >= 0.75 without the MF score (measured 0.850)
-# and higher with it (measured 0.970 — optimistic: the MF model here saw the
-# whole log); /models/propensity in the same file is left intact.
+# and higher with the score of factors trained only on events before the
+# cutoff (measured 0.929); an MF model that saw the label window is refused;
+# /models/propensity in the same file is left intact.
 . "$SRC/tests/lib.sh"
 export MKT_QUIET=1
 run_np "$NP" gen --users 4000 --items 300 --days 30 --seed 3 --out shop.h5
-run_np "$NP" train mf --store shop.h5 --out mf.h5 --implicit --rank 8 --iters 5
+# the default cutoff: the end of the log minus the 7-day horizon
+CUT=$("$PY" -c 'import h5py; print(int(h5py.File("shop.h5", "r").attrs["end_ts"]) - 7 * 86400)')
+run_np "$NP" train mf --store shop.h5 --out mf.h5 --implicit --rank 8 --iters 5 --until "$CUT"
+run_np "$NP" train mf --store shop.h5 --out mf_all.h5 --implicit --rank 8 --iters 5
+expect_fail "$NP" train propensity --store shop.h5 --out x.h5 --target user_item --mf-model mf_all.h5
+grep -q "would see the label window" err.txt || fail "an MF model trained past the cutoff was not refused"
 run_np "$NP" train propensity --store shop.h5 --out model.h5
 "$MKT" digest model.h5 | grep '^/models/propensity/' > user.digest
 run_np "$NP" train propensity --store shop.h5 --out model.h5 --target user_item --mf-model mf.h5 --metrics-out ui.json
@@ -26,7 +32,9 @@ assert p > 300 and n == 5 * p, (n, p)
 v = d["validation"]
 assert v["examples"] == d["validation_examples"] and v["positives"] * 5 == v["examples"]
 assert d["auc_without_mf"] >= 0.75, d["auc_without_mf"]
-assert v["auc"] > d["auc_without_mf"], (v["auc"], d["auc_without_mf"])
+# factors trained before the cutoff still carry the planted tastes
+assert v["auc"] > d["auc_without_mf"] + 0.02, (v["auc"], d["auc_without_mf"])
+print("AUC with MF %.4f, without %.4f" % (v["auc"], d["auc_without_mf"]))
 PY
 H="--target user_item --model mlp --hidden 8 --optimizer adam --epochs 4"
 run_np "$NP" train propensity --store shop.h5 --out m.h5 $H --mf-model mf.h5
