@@ -38,7 +38,7 @@ static const mkt_opt train_opts[] = {
     {"pos-weight", MKT_OPT_DOUBLE, P(pos_weight), "1", "class weight of buyers (non-buyers: 1)", 0, 1e6},
     {"valid-fraction", MKT_OPT_DOUBLE, P(valid_fraction), "0.2", "share of users held out (by hash of seed and user)", 0, 0.9},
     {"patience", MKT_OPT_INT, P(patience), "5", "stop after this many epochs without better validation loss (0: never)", 0, 100000},
-    {"tol", MKT_OPT_DOUBLE, P(tol), "0", "lbfgs: stop when |gradient| <= tol x |initial gradient| (LIBLINEAR's test; 0: off)", 0, 1},
+    {"tol", MKT_OPT_DOUBLE, P(tol), "0", "lbfgs: stop when the gradient norm <= tol x its initial norm (LIBLINEAR's test; 0: off)", 0, 1},
     {"seed", MKT_OPT_INT, P(seed), "1", "seed of the split, the batches and the initial weights", 0, 0},
     {"features-group", MKT_OPT_STR, P(features_group), "/features_propensity", "store group of the features at the cutoff (reused if its cutoff matches)", 0, 0},
     {"checkpoint", MKT_OPT_STR, P(checkpoint), NULL, "checkpoint file (default: OUT.propensity.ckpt.h5; removed when the model is written)", 0, 0},
