@@ -3,7 +3,9 @@
 # items and a K = 64 factor model, loaded by bench/gateway_load (concurrent
 # DEALER clients, one message in flight each) for score and recommend k=10,
 # single and batched, beside a bare ZeroMQ ROUTER echo server measured in the
-# same run (the floor).  Then recommend latency at 10k, 100k and 1M items.
+# same run (the floor).  Then recommend latency at 10k, 100k and 1M items,
+# single and in batches of 16.  The load average is printed with the results
+# (the tails are the machine's as much as the gateway's when it is busy).
 #
 #   bench/gateway.sh [BUILD_DIR]      (default build; not run by ctest)
 # Env: SECONDS_PER_RUN (default 5), CLIENTS (default 4), OUT (default /tmp/mkt-bench-gateway).
@@ -61,6 +63,7 @@ stop_serve() {
 
 load() { "$LOAD" --ids "ids_$ITEMS.txt" --seconds "$SECS" "$@"; }
 
+echo "== $(uptime | sed 's/.*load/load/') =="
 echo "== mkt serve, 2 ranks, 100,000 items, K = 64, $CLIENTS clients, ${SECS} s per line ($(nproc) cores) =="
 ITEMS=100000
 make_shop $ITEMS
@@ -78,11 +81,12 @@ start_serve $ITEMS
 stop_serve
 
 echo
-echo "== recommend k=10, 1 client, by item count =="
+echo "== recommend k=10, 1 client, by item count, single and in batches of 16 =="
 for ITEMS in 10000 100000 1000000; do
   make_shop $ITEMS
   start_serve $ITEMS
   load --connect "$endpoint" --op recommend --k 10 --clients 1 --batch 1 --label "recommend, $ITEMS items" | tee -a results.txt
+  load --connect "$endpoint" --op recommend --k 10 --clients 1 --batch 16 --label "recommend x16, $ITEMS items" | tee -a results.txt
   stop_serve
 done
 
@@ -103,4 +107,9 @@ print("recommend k=10, 1 client: p50 %.3f ms, p99 %.3f ms, p99.9 %.3f ms (echo f
 sizes = [(n, get("recommend, %d items" % n, "recommend", 1)) for n in (10000, 100000, 1000000)]
 base = sizes[0][1][1]
 print("recommend p50 by item count: " + ", ".join("%d: %.3f ms (%.1f x)" % (n, v[1], v[1] / base) for n, v in sizes))
+for n in (10000, 100000, 1000000):
+    v, b = get("recommend, %d items" % n, "recommend", 1), get("recommend x16, %d items" % n, "recommend", 16)
+    print("recommend k=10 at %d items: single p50 %.3f / p99 %.3f / p99.9 %.3f ms; batches of 16: %.0f req/s, p50 %.3f / p99 %.3f / p99.9 %.3f ms per message"
+          % (n, v[1], v[2], v[3], b[0], b[1], b[2], b[3]))
 PY
+echo "== $(uptime | sed 's/.*load/load/') =="

@@ -4,14 +4,17 @@
  *
  * Store-derived state, loaded once (Collective, mkt_serve_model_open):
  *   - rank 0: the user and item dictionaries (external id -> dense index);
- *   - every rank: /events/by_user/indptr (to read a user's purchases with
- *     independent reads when recommending) and the purchase count of each
- *     item of its own block (cold-start popularity).
+ *   - every rank, from the /events/by_item rows of its own item block: the
+ *     purchase count of each item (cold-start popularity) and, by user, the
+ *     items of the block the user bought (CSR: int64 [U + 1] offsets, int32
+ *     block rows), which a recommend leaves out.
  * A model set (everything read from the model file and the strategy file):
  *   - for the rank's user block: the first /models/uplift row of each user,
  *     the segment assignment, the propensity features, the strategy row;
  *   - /models/mf factors and biases, whole (a recommend needs the user's
- *     vector on every rank, a similar the query item's vector);
+ *     vector on every rank, a similar the query item's vector), and a
+ *     float32 copy of the own item block's factors and biases that screens
+ *     recommend and similar (src/topk.h; answers are those of double);
  *   - small things on every rank (propensity parameters) or on rank 0
  *     (arm and segment names).
  *
@@ -38,6 +41,9 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
 
 #include "check.h"
 #include "h5store.h"
@@ -45,8 +51,10 @@
 #include "linmodel.h"
 #include "mlp.h"
 #include "par.h"
+#include "topk.h"
 
 #define EVENT_PURCHASE 4
+#define PURCHASE_CHUNK (1 << 20) /* events read at once when loading the purchases */
 #define PATH_MAX_BYTES 4096
 
 enum { HDR_STOP = 0, HDR_BATCH = 1, HDR_RELOAD = 2, HDR_STEP = 3 };
@@ -145,6 +153,7 @@ typedef struct {
     int64_t factors;
     double global_mean;
     double *user_factors, *item_factors, *user_bias, *item_bias, *item_norm;
+    mkt_f32_rows item_f32;     /* own item block in float32, for screening (src/topk.h) */
 
     int has_propensity;
     mkt_mlp mlp;               /* hidden == 0: logistic regression */
@@ -168,7 +177,8 @@ struct mkt_serve_model {
     int64_t users, items;
     mkt_block user_block, item_block;
     mkt_dict user_dict, item_dict; /* rank 0 */
-    int64_t *user_indptr;          /* /events/by_user/indptr [U + 1] */
+    int64_t *bought_ptr;           /* [U + 1]: user u bought rows bought[bought_ptr[u]..bought_ptr[u + 1]) */
+    int32_t *bought;               /* of the own item block (item - block begin), sorted, distinct */
     int64_t *item_purchases;       /* own item block */
     model_set *cur, *next;         /* next: being loaded (reload), NULL otherwise */
     int64_t reloads_failed;
@@ -202,6 +212,7 @@ static void set_free(mkt_serve_model *m, model_set *s)
     free(s->user_bias);
     free(s->item_bias);
     free(s->item_norm);
+    mkt_f32_rows_free(&s->item_f32);
     free(s->prop_params);
     free(s->prop_mean);
     free(s->prop_std);
@@ -555,12 +566,16 @@ static model_set *set_begin(mkt_serve_model *m, const char *path, const char *st
 /* Collective. After the last read: derived arrays; the files are closed. */
 static void set_finish(mkt_serve_model *m, model_set *s)
 {
-    (void)m;
     for (int64_t i = 0; s->has_mf && i < m->items; i++) {
         double sum = 0;
         for (int64_t j = 0; j < s->factors; j++)
             sum += s->item_factors[i * s->factors + j] * s->item_factors[i * s->factors + j];
         s->item_norm[i] = sqrt(sum);
+    }
+    if (s->has_mf) {
+        int64_t b0 = m->item_block.begin, own = m->item_block.end - b0;
+        if (mkt_f32_rows_init(&s->item_f32, s->item_factors + b0 * s->factors, s->item_bias + b0, own, s->factors))
+            mkt_fail("serve: out of memory for the float32 copy of %lld item factors", (long long)own);
     }
     mkt_h5_close(s->file);
     s->file = 0;
@@ -589,19 +604,70 @@ static void load_store(mkt_serve_model *m)
         names = read_names(m->store, "/ids/items", &n);
         mkt_dict_from_sorted(&m->item_dict, names, n);
     }
-    /* purchases: a user's rows of /events/by_user, and each own item's purchase count */
-    m->user_indptr = mkt_xmalloc((size_t)(m->users + 1) * sizeof(int64_t));
-    mkt_h5_read_rows(m->store, "/events/by_user/indptr", H5T_NATIVE_INT64, 0, m->users + 1, m->user_indptr);
+    /* the purchase events of the own item block (/events/by_item), read in
+     * chunks: each item's purchase count, and who bought what, by user */
     int64_t own = m->item_block.end - m->item_block.begin;
     int64_t *ip = mkt_xmalloc((size_t)(own + 1) * sizeof *ip);
     mkt_h5_read_rows(m->store, "/events/by_item/indptr", H5T_NATIVE_INT64, m->item_block.begin, own + 1, ip);
-    int64_t nev = ip[own] - ip[0];
-    int32_t *type = mkt_xmalloc((size_t)(nev > 0 ? nev : 1) * sizeof *type);
-    mkt_h5_read_rows(m->store, "/events/by_item/type", H5T_NATIVE_INT32, ip[0], nev, type);
+    int64_t nev = ip[own] - ip[0], chunk = nev < PURCHASE_CHUNK ? nev : PURCHASE_CHUNK;
+    int32_t *type = mkt_xmalloc((size_t)(chunk > 0 ? chunk : 1) * sizeof *type);
+    int32_t *user = mkt_xmalloc((size_t)(chunk > 0 ? chunk : 1) * sizeof *user);
     m->item_purchases = mkt_xcalloc((size_t)(own > 0 ? own : 1), sizeof(int64_t));
-    for (int64_t i = 0; i < own; i++)
-        for (int64_t e = ip[i]; e < ip[i + 1]; e++)
-            m->item_purchases[i] += type[e - ip[0]] == EVENT_PURCHASE;
+    m->bought_ptr = mkt_xcalloc((size_t)(m->users + 1), sizeof(int64_t));
+    int64_t npair = 0, cap = 1024, item = 0;
+    int32_t (*pair)[2] = mkt_xmalloc((size_t)cap * sizeof *pair); /* (user, block row), by row */
+    for (int64_t e0 = 0; e0 < nev; e0 += chunk) {
+        int64_t n = nev - e0 < chunk ? nev - e0 : chunk;
+        mkt_h5_read_rows(m->store, "/events/by_item/type", H5T_NATIVE_INT32, ip[0] + e0, n, type);
+        mkt_h5_read_rows(m->store, "/events/by_item/user", H5T_NATIVE_INT32, ip[0] + e0, n, user);
+        for (int64_t e = 0; e < n; e++) {
+            while (ip[item + 1] - ip[0] <= e0 + e)
+                item++;
+            if (type[e] != EVENT_PURCHASE)
+                continue;
+            if (user[e] < 0 || user[e] >= m->users)
+                mkt_fail("serve: the store's /events/by_item/user[%lld] = %d is not a user (0..%lld)",
+                         (long long)(ip[0] + e0 + e), (int)user[e], (long long)m->users - 1);
+            m->item_purchases[item]++;
+            if (npair > 0 && pair[npair - 1][0] == user[e] && pair[npair - 1][1] == (int32_t)item)
+                continue;
+            if (npair == cap) {
+                cap *= 2;
+                pair = realloc(pair, (size_t)cap * sizeof *pair);
+                if (!pair)
+                    mkt_fail("serve: out of memory for the purchases of %lld items", (long long)own);
+            }
+            pair[npair][0] = user[e];
+            pair[npair][1] = (int32_t)item;
+            npair++;
+        }
+    }
+    /* counting sort by user; rows come in increasing order, so each user's
+     * list is sorted, and a repeated purchase of an item is adjacent */
+    for (int64_t q = 0; q < npair; q++)
+        m->bought_ptr[pair[q][0] + 1]++;
+    for (int64_t u = 0; u < m->users; u++)
+        m->bought_ptr[u + 1] += m->bought_ptr[u];
+    int64_t *fill = mkt_xmalloc((size_t)(m->users > 0 ? m->users : 1) * sizeof *fill);
+    memcpy(fill, m->bought_ptr, (size_t)m->users * sizeof *fill);
+    m->bought = mkt_xmalloc((size_t)(npair > 0 ? npair : 1) * sizeof *m->bought);
+    for (int64_t q = 0; q < npair; q++) {
+        int64_t u = pair[q][0];
+        if (fill[u] == m->bought_ptr[u] || m->bought[fill[u] - 1] != pair[q][1])
+            m->bought[fill[u]++] = pair[q][1];
+    }
+    /* close the gaps the repeats left */
+    int64_t at = 0;
+    for (int64_t u = 0; u < m->users; u++) {
+        int64_t from = m->bought_ptr[u], n = fill[u] - from;
+        memmove(m->bought + at, m->bought + from, (size_t)n * sizeof *m->bought);
+        m->bought_ptr[u] = at;
+        at += n;
+    }
+    m->bought_ptr[m->users] = at;
+    free(fill);
+    free(pair);
+    free(user);
     free(type);
     free(ip);
 }
@@ -640,7 +706,8 @@ void mkt_serve_model_close(mkt_serve_model *m)
         mkt_dict_free(&m->user_dict);
         mkt_dict_free(&m->item_dict);
     }
-    free(m->user_indptr);
+    free(m->bought_ptr);
+    free(m->bought);
     free(m->item_purchases);
     free(m);
 }
@@ -702,20 +769,6 @@ json_t *mkt_serve_model_info(const mkt_serve_model *m)
 
 /* ---------- answering one work item on this rank ---------- */
 
-typedef struct {
-    double score;
-    int64_t item;
-} candidate;
-
-/* Higher score first; equal scores: lower item first (rank-count independent). */
-static int candidate_cmp(const void *a, const void *b)
-{
-    const candidate *x = a, *y = b;
-    if (x->score != y->score)
-        return x->score > y->score ? -1 : 1;
-    return (x->item > y->item) - (x->item < y->item);
-}
-
 /* Dot product with four interleaved partial sums (the compiler vectorizes
  * it); the order of the additions depends only on k, so a score is the same
  * bits whichever rank's block holds the item. */
@@ -740,6 +793,68 @@ static double mf_score(const model_set *s, int64_t u, int64_t i)
            dot(s->user_factors + u * s->factors, s->item_factors + i * s->factors, s->factors);
 }
 
+/* The exact scores the screens of src/topk.h rescore their candidates with
+ * (row: index in the own item block).  JSON has no infinities: a non-finite
+ * score ranks as -1e300. */
+typedef struct {
+    const mkt_serve_model *m;
+    int64_t user, item; /* recommend: user; similar: the query item */
+} exact_ctx;
+
+static double exact_recommend(void *p, int64_t row)
+{
+    const exact_ctx *x = p;
+    double v = mf_score(x->m->cur, x->user, x->m->item_block.begin + row);
+    return isfinite(v) ? v : -1e300;
+}
+
+static double cosine(const model_set *s, int64_t item, int64_t query)
+{
+    double den = s->item_norm[item] * s->item_norm[query];
+    const double *q = s->item_factors + query * s->factors;
+    return den > 0 ? dot(s->item_factors + item * s->factors, q, s->factors) / den : 0.0;
+}
+
+static double exact_similar(void *p, int64_t row)
+{
+    const exact_ctx *x = p;
+    double v = cosine(x->m->cur, x->m->item_block.begin + row, x->item);
+    return isfinite(v) ? v : -1e300;
+}
+
+/* Screen the own item block for a similar query: the float32 dot product
+ * divided by the exact code's denominator, with the bound of the dot
+ * product (src/topk.h) divided likewise, plus the rounding of the divisions:
+ * |fl(d/den) - fl(a/den)| <= |d - a| / den + v (|d| + |a|) / den + ..., and
+ * |d|, |a| <= 1.01 |q_i| |q| (v = 2^-53). */
+static int screen_similar(const mkt_serve_model *m, const mkt_work *w, mkt_screen *scr)
+{
+    const model_set *s = m->cur;
+    int64_t b0 = m->item_block.begin, own = m->item_block.end - b0, k = s->factors;
+    const double *q = s->item_factors + w->item * k;
+    double qn = mkt_norm2(q, k);
+    float *qf = mkt_xmalloc((size_t)k * sizeof *qf), dots[256];
+    mkt_to_f32(q, k, qf);
+    for (int64_t t0 = 0; t0 < own; t0 += 256) {
+        int64_t t1 = t0 + 256 < own ? t0 + 256 : own;
+        mkt_f32_dots(&s->item_f32, t0, t1, qf, dots);
+        for (int64_t r = t0; r < t1; r++) {
+            if (b0 + r == w->item)
+                continue;
+            double den = s->item_norm[b0 + r] * s->item_norm[w->item], g = 0, e = 0;
+            if (den > 0) {
+                double rn = s->item_f32.norm[r];
+                g = (double)dots[r - t0] / den;
+                e = (mkt_screen_bound(k, qn, rn, 0, 0) + 0x1p-51 * qn * rn) / den + 0x1p-51 * fabs(g);
+            }
+            if (mkt_screen_push(scr, r, g, e))
+                mkt_fail("serve: out of memory");
+        }
+    }
+    free(qf);
+    return 0;
+}
+
 /* Top k of this rank's item block as [[item, score], ...] for similar and
  * for a cold-start recommend (most purchased items); the recommends of known
  * users go through batch_recommend. */
@@ -747,8 +862,26 @@ static json_t *local_top(const mkt_serve_model *m, const mkt_work *w, int *cold)
 {
     const model_set *s = m->cur;
     int64_t b = m->item_block.begin, own = m->item_block.end - b;
-    candidate *c = mkt_xmalloc((size_t)(own > 0 ? own : 1) * sizeof *c);
     *cold = w->op == MKT_OP_RECOMMEND;
+    json_t *top = json_array();
+    if (w->op == MKT_OP_SIMILAR && own > 0 &&
+        mkt_screen_usable(&s->item_f32, s->item_factors + w->item * s->factors, 0.0)) {
+        mkt_screen scr;
+        mkt_scored *best = mkt_xmalloc((size_t)w->k * sizeof *best);
+        if (mkt_screen_init(&scr, w->k))
+            mkt_fail("serve: out of memory");
+        screen_similar(m, w, &scr);
+        exact_ctx x = {m, -1, w->item};
+        int64_t n = mkt_screen_finish(&scr, exact_similar, &x, best);
+        if (n < 0)
+            mkt_fail("serve: out of memory");
+        for (int64_t i = 0; i < n; i++)
+            json_array_append_new(top, json_pack("[I, f]", (json_int_t)(b + best[i].row), best[i].score));
+        mkt_screen_free(&scr);
+        free(best);
+        return top;
+    }
+    mkt_scored *c = mkt_xmalloc((size_t)(own > 0 ? own : 1) * sizeof *c);
     int64_t n = 0;
     for (int64_t i = 0; i < own; i++) {
         int64_t item = b + i;
@@ -756,124 +889,121 @@ static json_t *local_top(const mkt_serve_model *m, const mkt_work *w, int *cold)
         if (w->op == MKT_OP_SIMILAR) {
             if (item == w->item)
                 continue;
-            double den = s->item_norm[item] * s->item_norm[w->item];
-            const double *q = s->item_factors + w->item * s->factors;
-            v = den > 0 ? dot(s->item_factors + item * s->factors, q, s->factors) / den : 0.0;
+            v = cosine(s, item, w->item);
         } else {
             v = (double)m->item_purchases[i];
         }
         c[n].score = isfinite(v) ? v : -1e300; /* JSON has no infinities */
-        c[n].item = item;
+        c[n].row = item;
         n++;
     }
     /* only the best k are needed: select, then sort those */
     int64_t keep = n < w->k ? n : w->k;
     if (keep < n && keep > 0 && keep <= 64) {
-        /* partial selection: a bounded insertion into the first keep slots */
-        qsort(c, (size_t)keep, sizeof *c, candidate_cmp);
-        for (int64_t i = keep; i < n; i++) {
-            if (candidate_cmp(&c[i], &c[keep - 1]) >= 0)
-                continue;
-            int64_t j = keep - 1;
-            while (j > 0 && candidate_cmp(&c[i], &c[j - 1]) < 0) {
-                c[j] = c[j - 1];
-                j--;
-            }
-            c[j] = c[i];
-        }
+        int64_t got = 0;
+        mkt_scored *best = mkt_xmalloc((size_t)keep * sizeof *best);
+        for (int64_t i = 0; i < n; i++)
+            mkt_scored_insert(best, &got, keep, c[i]);
+        memcpy(c, best, (size_t)keep * sizeof *c);
+        free(best);
     } else {
-        qsort(c, (size_t)n, sizeof *c, candidate_cmp);
+        qsort(c, (size_t)n, sizeof *c, mkt_scored_cmp);
     }
-    json_t *top = json_array();
     for (int64_t i = 0; i < keep; i++)
-        json_array_append_new(top, json_pack("[I, f]", (json_int_t)c[i].item, c[i].score));
+        json_array_append_new(top, json_pack("[I, f]", (json_int_t)c[i].row, c[i].score));
     free(c);
     return top;
 }
 
-/* A user's purchased items inside this rank's item block, sorted, distinct. */
-static int64_t purchased_in_block(const mkt_serve_model *m, int64_t u, int64_t **out)
+/* A user's purchased items inside this rank's item block (rows of the
+ * block), sorted, distinct: preloaded by load_store. */
+static int64_t purchased_in_block(const mkt_serve_model *m, int64_t u, const int32_t **out)
 {
-    int64_t e0 = m->user_indptr[u], ne = m->user_indptr[u + 1] - e0, n = 0;
-    *out = mkt_xmalloc((size_t)(ne > 0 ? ne : 1) * sizeof **out);
-    if (ne <= 0)
-        return 0;
-    int32_t *type = mkt_xmalloc((size_t)ne * sizeof *type), *item = mkt_xmalloc((size_t)ne * sizeof *item);
-    mkt_h5_read_rows(m->store, "/events/by_user/type", H5T_NATIVE_INT32, e0, ne, type);
-    mkt_h5_read_rows(m->store, "/events/by_user/item", H5T_NATIVE_INT32, e0, ne, item);
-    for (int64_t e = 0; e < ne; e++)
-        if (type[e] == EVENT_PURCHASE && item[e] >= m->item_block.begin && item[e] < m->item_block.end)
-            (*out)[n++] = item[e];
-    free(type);
-    free(item);
-    /* insertion sort: a user's purchases are few */
-    for (int64_t i = 1; i < n; i++)
-        for (int64_t j = i; j > 0 && (*out)[j - 1] > (*out)[j]; j--) {
-            int64_t t = (*out)[j];
-            (*out)[j] = (*out)[j - 1];
-            (*out)[j - 1] = t;
-        }
-    return n;
-}
-
-/* Keep the best k of a stream of candidates in top[0..*n), best first. */
-static void top_insert(candidate *top, int64_t *n, int64_t k, candidate c)
-{
-    if (*n == k && candidate_cmp(&c, &top[k - 1]) >= 0)
-        return;
-    int64_t j = *n < k ? (*n)++ : k - 1;
-    while (j > 0 && candidate_cmp(&c, &top[j - 1]) < 0) {
-        top[j] = top[j - 1];
-        j--;
-    }
-    top[j] = c;
+    *out = m->bought + m->bought_ptr[u];
+    return m->bought_ptr[u + 1] - m->bought_ptr[u];
 }
 
 #define ITEM_TILE 512 /* items scored for every user of a batch while their factors are in cache */
 
 /* The recommends of known users in one batch, together: the rank's item block
- * is swept once in tiles, each tile scored for every user, so the item
- * factors are read from memory once per batch instead of once per request.
- * Scores and the order of the result are those of one request alone. */
+ * is swept once in tiles, each tile screened for every user with the float32
+ * copy of the factors (src/topk.h), so the item factors are read from memory
+ * once per batch and at half the size; each user's surviving candidates are
+ * then rescored exactly.  Scores and the order of the result are those of
+ * scoring every item of the block in double for one request alone.  A user
+ * whose factors cannot be screened (not finite, or beyond the range of the
+ * bound) is scored exactly, item by item. */
 static void batch_recommend(const mkt_serve_model *m, const mkt_work *work, const int64_t *which, int64_t nb,
                             json_t **parts)
 {
     const model_set *s = m->cur;
-    int64_t b0 = m->item_block.begin, b1 = m->item_block.end;
-    candidate **top = mkt_xmalloc((size_t)nb * sizeof *top);
+    int64_t b0 = m->item_block.begin, own = m->item_block.end - b0, k = s->factors;
+    mkt_screen *scr = mkt_xcalloc((size_t)nb, sizeof *scr);
+    mkt_scored **top = mkt_xcalloc((size_t)nb, sizeof *top);
     int64_t *ntop = mkt_xcalloc((size_t)nb, sizeof *ntop), *nbought = mkt_xmalloc((size_t)nb * sizeof *nbought);
-    int64_t **bought = mkt_xmalloc((size_t)nb * sizeof *bought), *at = mkt_xcalloc((size_t)nb, sizeof *at);
+    const int32_t **bought = mkt_xmalloc((size_t)nb * sizeof *bought);
+    int *screened = mkt_xcalloc((size_t)nb, sizeof *screened);
+    float *xf = mkt_xmalloc((size_t)(nb * k) * sizeof *xf);
+    double *xnorm = mkt_xmalloc((size_t)nb * sizeof *xnorm), *absc = mkt_xmalloc((size_t)nb * sizeof *absc);
+    int64_t *at = mkt_xcalloc((size_t)nb, sizeof *at);
     for (int64_t q = 0; q < nb; q++) {
         const mkt_work *w = &work[which[q]];
+        const double *x = s->user_factors + w->user * k;
+        double c = s->global_mean + s->user_bias[w->user]; /* what mf_score adds first */
         top[q] = mkt_xmalloc((size_t)w->k * sizeof **top);
         nbought[q] = purchased_in_block(m, w->user, &bought[q]);
+        screened[q] = own > 0 && mkt_screen_usable(&s->item_f32, x, c);
+        if (screened[q]) {
+            if (mkt_screen_init(&scr[q], w->k))
+                mkt_fail("serve: out of memory");
+            mkt_to_f32(x, k, xf + q * k);
+            xnorm[q] = mkt_norm2(x, k);
+            absc[q] = fabs(c);
+        }
     }
-    for (int64_t t0 = b0; t0 < b1; t0 += ITEM_TILE) {
-        int64_t t1 = t0 + ITEM_TILE < b1 ? t0 + ITEM_TILE : b1;
+    for (int64_t t0 = 0; t0 < own; t0 += ITEM_TILE) {
+        int64_t t1 = t0 + ITEM_TILE < own ? t0 + ITEM_TILE : own;
         for (int64_t q = 0; q < nb; q++) {
             const mkt_work *w = &work[which[q]];
-            for (int64_t item = t0; item < t1; item++) {
-                while (at[q] < nbought[q] && bought[q][at[q]] < item)
+            if (screened[q]) {
+                if (mkt_screen_rows(&scr[q], &s->item_f32, t0, t1, xf + q * k, xnorm[q], absc[q], bought[q],
+                                    nbought[q]))
+                    mkt_fail("serve: out of memory");
+                continue;
+            }
+            for (int64_t r = t0; r < t1; r++) {
+                while (at[q] < nbought[q] && bought[q][at[q]] < r)
                     at[q]++;
-                if (at[q] < nbought[q] && bought[q][at[q]] == item)
+                if (at[q] < nbought[q] && bought[q][at[q]] == r)
                     continue;
-                double v = mf_score(s, w->user, item);
-                top_insert(top[q], &ntop[q], w->k, (candidate){isfinite(v) ? v : -1e300, item});
+                double v = mf_score(s, w->user, b0 + r);
+                mkt_scored_insert(top[q], &ntop[q], w->k, (mkt_scored){isfinite(v) ? v : -1e300, r});
             }
         }
     }
     for (int64_t q = 0; q < nb; q++) {
+        if (screened[q]) {
+            exact_ctx x = {m, work[which[q]].user, -1};
+            ntop[q] = mkt_screen_finish(&scr[q], exact_recommend, &x, top[q]);
+            if (ntop[q] < 0)
+                mkt_fail("serve: out of memory");
+            mkt_screen_free(&scr[q]);
+        }
         json_t *arr = json_array();
         for (int64_t i = 0; i < ntop[q]; i++)
-            json_array_append_new(arr, json_pack("[I, f]", (json_int_t)top[q][i].item, top[q][i].score));
+            json_array_append_new(arr, json_pack("[I, f]", (json_int_t)(b0 + top[q][i].row), top[q][i].score));
         parts[q] = json_pack("{s:o, s:b}", "top", arr, "cold_start", 0);
         free(top[q]);
-        free(bought[q]);
     }
+    free(scr);
     free(top);
     free(ntop);
     free(nbought);
     free(bought);
+    free(screened);
+    free(xf);
+    free(xnorm);
+    free(absc);
     free(at);
 }
 
@@ -974,7 +1104,7 @@ static json_t *merge_top(const mkt_serve_model *m, const mkt_work *w, json_t *pa
     size_t total = 0, i;
     json_t *p;
     json_array_foreach(parts, i, p) total += json_array_size(json_object_get(p, "top"));
-    candidate *c = mkt_xmalloc((total > 0 ? total : 1) * sizeof *c);
+    mkt_scored *c = mkt_xmalloc((total > 0 ? total : 1) * sizeof *c);
     size_t n = 0;
     int cold = 0;
     json_array_foreach(parts, i, p) {
@@ -982,18 +1112,18 @@ static json_t *merge_top(const mkt_serve_model *m, const mkt_work *w, json_t *pa
         json_t *pair;
         cold |= json_is_true(json_object_get(p, "cold_start"));
         json_array_foreach(json_object_get(p, "top"), j, pair) {
-            c[n].item = (int64_t)json_integer_value(json_array_get(pair, 0));
+            c[n].row = (int64_t)json_integer_value(json_array_get(pair, 0));
             c[n].score = json_real_value(json_array_get(pair, 1));
             n++;
         }
     }
-    qsort(c, n, sizeof *c, candidate_cmp);
+    qsort(c, n, sizeof *c, mkt_scored_cmp);
     json_t *items = json_array();
     const char *key = w->op == MKT_OP_SIMILAR ? "similarity" : cold ? "purchases" : "score";
     for (size_t j = 0; j < n && (int64_t)j < w->k; j++) {
-        if (c[j].item < 0 || c[j].item >= m->items)
+        if (c[j].row < 0 || c[j].row >= m->items)
             continue;
-        json_t *e = json_pack("{s:s}", "item", m->item_dict.names[c[j].item]);
+        json_t *e = json_pack("{s:s}", "item", m->item_dict.names[c[j].row]);
         json_object_set_new(e, key, cold ? json_integer((json_int_t)c[j].score) : json_real(c[j].score));
         json_array_append_new(items, e);
     }
@@ -1142,14 +1272,17 @@ static void bcast_header(int64_t header[2], int sleepy, MPI_Comm comm)
         return;
     }
     int done = 0;
-    long pause_ns = 20000;
-    for (;;) {
+    long pause_ns = 10000;
+    for (int64_t polls = 0;; polls++) {
         MKT_MPI(MPI_Test(&req, &done, MPI_STATUS_IGNORE));
         if (done)
             return;
         struct timespec ts = {0, pause_ns};
         nanosleep(&ts, NULL);
-        if (pause_ns < 250000) /* at most 0.25 ms late for a batch after a quiet spell */
+        /* short pauses for about the first 2 ms (the next batch of a busy
+         * client is usually that close), then longer ones: at most 0.25 ms
+         * late for a batch after a quiet spell */
+        if (polls >= 100 && pause_ns < 250000)
             pause_ns *= 2;
     }
 }
@@ -1234,6 +1367,9 @@ void mkt_serve_stop_workers(MPI_Comm comm)
 
 void mkt_serve_worker_loop(mkt_serve_model *m, MPI_Comm comm)
 {
+#ifdef PR_SET_TIMERSLACK
+    prctl(PR_SET_TIMERSLACK, 1000UL, 0UL, 0UL, 0UL); /* the short pauses above: 1 us, not the default 50 us, of slack */
+#endif
     for (;;) {
         int64_t header[2] = {0, 0};
         bcast_header(header, 1, comm);
