@@ -317,8 +317,8 @@ static inline __attribute__((always_inline)) void axpy_neg(int n, double s, cons
         y[i] = fma(-s, x[i], y[i]);
 }
 
-/* L z = b, then Lᵀ x = z, both by columns of L (axpy updates, no dot
- * products: no serial chains of dependent additions). */
+/* L z = b by columns of L (axpy updates), then Lᵀ x = z by 8-lane dot
+ * products down the columns (no long chains of dependent additions). */
 static inline __attribute__((always_inline)) int tri_solves(const double *a, int d, double *b)
 {
     for (int p = 0; p < d; p++) {
@@ -327,10 +327,17 @@ static inline __attribute__((always_inline)) int tri_solves(const double *a, int
         axpy_neg(d - p - 1, b[p], cp + p + 1, b + p + 1);
     }
     for (int i = d - 1; i >= 0; i--) {
-        b[i] /= a[(int64_t)i * d + i];
-        double s = -b[i];
-        for (int q = 0; q < i; q++) /* row i of L, left of the diagonal */
-            b[q] = fma(s, a[(int64_t)q * d + i], b[q]);
+        /* x_i = (z_i − Σ_{p>i} L[p][i]·x_p) / L[i][i]: column i below the
+         * diagonal is contiguous; eight lane sums, combined as in G */
+        const double *ci = a + (int64_t)i * d;
+        double l[8] = {0};
+        int p = i + 1;
+        for (; p + 8 <= d; p += 8)
+            for (int q = 0; q < 8; q++)
+                l[q] = fma(ci[p + q], b[p + q], l[q]);
+        for (int q = 0; p < d; p++, q++)
+            l[q] = fma(ci[p], b[p], l[q]);
+        b[i] = (b[i] - combine8(l)) / ci[i];
     }
     return 0;
 }
@@ -358,10 +365,12 @@ static inline __attribute__((always_inline)) int chol_solve_axpy(double *a, int 
 /* Left-looking Cholesky A = LLᵀ of the column-major lower triangle, then
  * L z = b by columns and Lᵀ x = z by dot products taken in index order.
  * Columns are scaled by the reciprocal of their pivot, as LAPACK does.
- * Each entry of column j is updated by the earlier columns p = 0..j-1 in
- * turn with fused multiply-adds, eight rows at a time held in registers
- * (the matrix is copied into a column stride rounded up to 8), so every
- * clone gives the same bits as the portable one. */
+ * Each entry of column j is updated by the earlier columns p = 0..j-1 with
+ * fused multiply-adds, 32 rows at a time held in registers (the matrix is
+ * copied into a column stride rounded up to 8); the last chunks of a
+ * column, which have fewer independent rows, split the sum into four by
+ * p mod 4, added as (s0 + s1) + (s2 + s3).  The order depends only on d, so every clone
+ * gives the portable one's bits. */
 static double *chol_buf; /* the padded copy; one per process (row solves are single-threaded) */
 static size_t chol_len;
 
@@ -399,18 +408,35 @@ __attribute__((target_clones("avx512f", "avx2,fma", "default"))) int mkt_mf_chol
                     cj[i0 + q] = acc[q];
                 continue;
             }
+            /* the last one to three 8-row chunks: four partial sums each
+             * (p mod 4), so the dependent chains still overlap */
             for (int i1 = i0; i1 < ld; i1 += 8) {
-                double acc[8];
-                for (int q = 0; q < 8; q++)
-                    acc[q] = cj[i1 + q];
-                for (int p = 0; p < j; p++) {
-                    const double *cp = m + p * ld + i1;
-                    double s = -m[p * ld + j];
+                double s0[8], s1[8], s2[8], s3[8];
+                for (int q = 0; q < 8; q++) {
+                    s0[q] = cj[i1 + q];
+                    s1[q] = s2[q] = s3[q] = 0;
+                }
+                int p = 0;
+                for (; p + 4 <= j; p += 4) {
+                    const double *c0 = m + p * ld + i1, *c1 = c0 + ld, *c2 = c1 + ld, *c3 = c2 + ld;
+                    double f0 = -c0[j - i1], f1 = -c1[j - i1], f2 = -c2[j - i1], f3 = -c3[j - i1];
                     for (int q = 0; q < 8; q++)
-                        acc[q] = fma(s, cp[q], acc[q]);
+                        s0[q] = fma(f0, c0[q], s0[q]);
+                    for (int q = 0; q < 8; q++)
+                        s1[q] = fma(f1, c1[q], s1[q]);
+                    for (int q = 0; q < 8; q++)
+                        s2[q] = fma(f2, c2[q], s2[q]);
+                    for (int q = 0; q < 8; q++)
+                        s3[q] = fma(f3, c3[q], s3[q]);
+                }
+                for (; p < j; p++) {
+                    const double *c0 = m + p * ld + i1;
+                    double f0 = -c0[j - i1];
+                    for (int q = 0; q < 8; q++)
+                        s0[q] = fma(f0, c0[q], s0[q]);
                 }
                 for (int q = 0; q < 8; q++)
-                    cj[i1 + q] = acc[q];
+                    cj[i1 + q] = (s0[q] + s1[q]) + (s2[q] + s3[q]);
             }
             break;
         }
