@@ -13,8 +13,9 @@
  *     the segment assignment, the propensity features, the strategy row;
  *   - /models/mf factors and biases, whole (a recommend needs the user's
  *     vector on every rank, a similar the query item's vector), and a
- *     float32 copy of the own item block's factors and biases that screens
- *     recommend and similar (src/topk.h; answers are those of double);
+ *     float32 copy and int8 codes of the own item block's factors and
+ *     biases that screen similar and recommend (src/topk.h; answers are
+ *     those of double);
  *   - small things on every rank (propensity parameters) or on rank 0
  *     (arm and segment names).
  *
@@ -153,7 +154,7 @@ typedef struct {
     int64_t factors;
     double global_mean;
     double *user_factors, *item_factors, *user_bias, *item_bias, *item_norm;
-    mkt_f32_rows item_f32;     /* own item block in float32, for screening (src/topk.h) */
+    mkt_f32_rows item_f32;     /* own item block in float32 and int8, for screening (src/topk.h) */
 
     int has_propensity;
     mkt_mlp mlp;               /* hidden == 0: logistic regression */
@@ -926,10 +927,10 @@ static int64_t purchased_in_block(const mkt_serve_model *m, int64_t u, const int
 #define ITEM_TILE 512 /* items scored for every user of a batch while their factors are in cache */
 
 /* The recommends of known users in one batch, together: the rank's item block
- * is swept once in tiles, each tile screened for every user with the float32
- * copy of the factors (src/topk.h), so the item factors are read from memory
- * once per batch and at half the size; each user's surviving candidates are
- * then rescored exactly.  Scores and the order of the result are those of
+ * is swept once in tiles, each tile screened for every user with the int8
+ * codes of the factors (src/topk.h), so the item factors are read from
+ * memory once per batch and at under a sixth of the size; each user's
+ * surviving candidates are then rescored exactly.  Scores and the order of the result are those of
  * scoring every item of the block in double for one request alone.  A user
  * whose factors cannot be screened (not finite, or beyond the range of the
  * bound) is scored exactly, item by item. */

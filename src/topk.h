@@ -35,6 +35,31 @@
  * at most 2^60, |b_i| and |c| at most 2^100 and K <= 2^16 (no float32 or
  * double overflow is then possible); otherwise every row is scored exactly.
  *
+ * The int8 screen (used instead of the float32 one when K <= 512; it streams
+ * a quarter of the bytes, so a block of 50,000 x 64 stays in the cache).
+ * Each row is stored as codes C_ij in [-127, 127] with a float32 scale s_i
+ * (about max_j |q_ij| / 127): q^_ij = s_i C_ij (real products), together
+ * with, rounded up to float32, d_i >= |q_i - q^_i| and n_i >= |q_i| + d_i
+ * (so n_i bounds |q_i| and |q^_i|).  A query x~ (x in float32) is coded
+ * the same way in int16: x^_j = t X_j, X_j in [-32767, 32767], and
+ * e_x >= |x - x^| (|x - x~| <= u|x| included).  The integer dot product
+ * I_i = sum_j X_j C_ij is exact in int32 (|I_i| <= 32767 * 127 * 512 < 2^31),
+ * so x^.q^_i = t s_i I_i exactly, and the screening score is
+ *     g_i = fl(fl(t s_i) I_i) + double(b~_i).
+ * With X = |x| + e_x (>= |x^|), the deviation of s_i - c from g_i is at most
+ *   |x.q_i - x^.q^_i| <= |x| |q_i - q^_i| + |x - x^| |q^_i|
+ *                     <= |x| d_i + e_x n_i                 (Cauchy-Schwarz)
+ *   forming g_i: two products and a sum, <= 2.01 v X n_i + v |g_i|
+ *   the double side as above: <= 1.01 (K+2) v |x||q_i| + 2.01 v (|c| + |b_i|)
+ *   rounding b_i to float32: <= u |b_i|
+ *   underflow: 2^-120 (K+8)(1 + X + n_i) as above,
+ * all v terms (|g_i| <= X n_i + |b_i|) kept as (2K+16) v X n_i + 6 v (|c| + |b_i|).
+ * E_i is twice that sum, for the same reasons as above.  d_i, n_i and e_x
+ * are computed in double from the stored values and enlarged by 2^-30 of
+ * themselves plus 2^-48 of the norm of the vector, which covers the rounding
+ * of the differences and of the norms.  Codes are made only under the same
+ * conditions as the float32 copy (finite, |q_i| <= 2^60, |b_i| <= 2^100).
+ *
  * Must not: use MPI or know about the store (pure computation, mkt_core). */
 #ifndef MKT_TOPK_H
 #define MKT_TOPK_H
@@ -65,9 +90,14 @@ typedef struct {
     double *norm;   /* rows: mkt_norm2 of the double row */
     double *abias;  /* rows: |bias| of the double bias, NULL without a bias */
     int ok;         /* 1: finite and in the range screening needs (see above) */
+    int8_t *q8;     /* rows x cols int8 codes C_ij (NULL: no int8 screen) */
+    float *q8scale; /* rows: s_i */
+    float *q8err;   /* rows: d_i >= |q_i - q^_i| */
+    float *q8norm;  /* rows: n_i >= |q_i| + d_i */
 } mkt_f32_rows;
 
-/* Copy rows x cols doubles (and bias[rows] when not NULL).  Returns 0, or -1
+/* Copy rows x cols doubles (and bias[rows] when not NULL), in float32 and,
+ * when cols <= 512 and the rows are ok, as int8 codes.  Returns 0, or -1
  * when out of memory (r is then empty).  rows may be 0. */
 int mkt_f32_rows_init(mkt_f32_rows *r, const double *v, const double *bias, int64_t rows, int64_t cols);
 void mkt_f32_rows_free(mkt_f32_rows *r);
@@ -91,6 +121,8 @@ typedef struct {
     int64_t *cand;
     double *high;
     int64_t ncand, cap;
+    int16_t *xq;     /* the query's int16 codes X_j (int8 screen; made on first use) */
+    double xt, xeps; /* its scale t and e_x >= |x - x^| */
 } mkt_screen;
 
 int mkt_screen_init(mkt_screen *s, int64_t k); /* 0, or -1 when out of memory */
@@ -108,8 +140,10 @@ typedef double (*mkt_exact_fn)(void *ctx, int64_t row);
 
 /* Screen rows [r0, r1) of r for the query x~ (x rounded to float32, xf[cols])
  * with norm xnorm and per-query constant |c| absc, skipping the rows listed
- * in excluded[0..nex) (sorted ascending, duplicates allowed).  Returns 0, or
- * -1 when out of memory.  Only when mkt_screen_usable holds. */
+ * in excluded[0..nex) (sorted ascending, duplicates allowed).  Uses the int8
+ * codes when r has them, else the float32 copy.  Every call for one screen
+ * must pass the same query.  Returns 0, or -1 when out of memory.  Only when
+ * mkt_screen_usable holds. */
 int mkt_screen_rows(mkt_screen *s, const mkt_f32_rows *r, int64_t r0, int64_t r1, const float *xf, double xnorm,
                     double absc, const int32_t *excluded, int64_t nex);
 
@@ -129,9 +163,15 @@ int64_t mkt_topk_dot(const mkt_f32_rows *r, const double *x, double c, const int
 /* Float32 dot products of rows [r0, r1) of r with xf: out[i - r0]. */
 void mkt_f32_dots(const mkt_f32_rows *r, int64_t r0, int64_t r1, const float *xf, float *out);
 
-/* Use the portable float32 kernel even where an AVX2 one is available
+/* Use the portable kernels even where AVX2 ones are available
  * (tests; not thread-safe: call before any screening). */
 void mkt_topk_generic_only(int on);
+/* Screen with the float32 copy even where int8 codes exist (tests, bench). */
+void mkt_topk_float32_only(int on);
+
+/* Exact int32 dot products of the int8 codes of rows [r0, r1) of r with the
+ * int16 codes xq: out[i - r0].  Only when r->q8. */
+void mkt_i8_dots(const mkt_f32_rows *r, int64_t r0, int64_t r1, const int16_t *xq, int32_t *out);
 
 /* Round x[n] to float32 into xf. */
 void mkt_to_f32(const double *x, int64_t n, float *xf);

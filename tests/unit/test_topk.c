@@ -3,8 +3,9 @@
  * same double scores, with exact ties, near-ties closer than float32
  * resolution, excluded rows, k larger than the block, large, tiny and
  * non-finite values; the bound must hold row by row, and the screen must
- * actually prune (few candidates on random data).  Run twice: with the
- * float32 kernel the CPU gets (AVX2 where it has it) and the portable one. */
+ * actually prune (few candidates on random data).  Run four times: the
+ * int8 screen and the float32 one, each with the kernels the CPU gets (AVX2
+ * where it has it) and the portable ones. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -61,6 +62,8 @@ static int64_t reference(const mf_ctx *m, int64_t rows, const int32_t *ex, int64
     free(all);
     return keep;
 }
+
+static int pass_float32, pass_generic; /* the kernels of the current pass (main) */
 
 static double normal(mkt_rng *r)
 {
@@ -305,6 +308,7 @@ static void test_extreme_values(void **state)
         mkt_f32_rows r;
         assert_int_equal(mkt_f32_rows_init(&r, q, b, rows, cols), 0);
         assert_int_equal(r.ok, scales[t] < 1e17);
+        assert_int_equal(r.q8 != NULL, r.ok); /* int8 codes only for screenable rows */
         mkt_f32_rows_free(&r);
         check_same(q, b, rows, cols, x, 3.5, NULL, 0, 10);
         check_same(q, b, rows, cols, x, scales[t] * scales[t], NULL, 0, 10); /* a large constant */
@@ -327,6 +331,129 @@ static void test_extreme_values(void **state)
     free(x);
 }
 
+/* The int8 screen's bound (topk.h), recomputed here from the formula, holds
+ * for every row; the codes are in range; the AVX2 and portable integer
+ * kernels agree exactly; the screen prunes to a few dozen candidates. */
+static void test_int8_bound(void **state)
+{
+    (void)state;
+    mkt_rng g;
+    mkt_rng_init(&g, 17, MKT_STREAM_GLOBAL, 0);
+    int64_t rows = 5000, cols = 64;
+    double *q = random_rows(&g, rows, cols, 0.3), *b = random_rows(&g, rows, 1, 0.1), *x = random_rows(&g, 1, cols, 0.3);
+    double c = 3.5;
+    mkt_f32_rows r;
+    assert_int_equal(mkt_f32_rows_init(&r, q, b, rows, cols), 0);
+    assert_non_null(r.q8);
+    mf_ctx m = {q, b, x, c, cols};
+    float xf[64];
+    mkt_to_f32(x, cols, xf);
+    double xn = mkt_norm2(x, cols);
+    mkt_screen s;
+    assert_int_equal(mkt_screen_init(&s, 10), 0);
+    mkt_topk_float32_only(0);
+    assert_int_equal(mkt_screen_rows(&s, &r, 0, rows, xf, xn, c, NULL, 0), 0);
+    assert_non_null(s.xq); /* the int8 screen ran */
+    int64_t cand = mkt_screen_candidates(&s);
+    assert_true(cand >= 10);
+    assert_true(cand <= 60); /* N(0, 0.3) factors: about 20 at k = 10 */
+    /* the query codes: |x - x^| <= e_x */
+    long double dq = 0;
+    for (int64_t j = 0; j < cols; j++) {
+        assert_true(s.xq[j] != INT16_MIN);
+        long double d = (long double)x[j] - (long double)s.xt * s.xq[j];
+        dq += d * d;
+    }
+    assert_true(sqrtl(dq) <= s.xeps);
+    int32_t *dots = malloc((size_t)rows * sizeof *dots), *dots2 = malloc((size_t)rows * sizeof *dots2);
+    mkt_i8_dots(&r, 0, rows, s.xq, dots);
+    mkt_topk_generic_only(1);
+    mkt_i8_dots(&r, 0, rows, s.xq, dots2);
+    mkt_topk_generic_only(pass_generic);
+    assert_memory_equal(dots, dots2, (size_t)rows * sizeof *dots);
+    mkt_i8_dots(&r, 3, 10, s.xq, dots2); /* a range not a multiple of four */
+    assert_memory_equal(dots + 3, dots2, 7 * sizeof *dots);
+    double k = (double)cols, X = xn + s.xeps, u = 0x1p-24, v = 0x1p-53, tiny = 0x1p-120;
+    double worst = 0;
+    for (int64_t i = 0; i < rows; i++) {
+        long double dev = 0;
+        for (int64_t j = 0; j < cols; j++) {
+            int8_t code = r.q8[i * cols + j];
+            assert_true(code != INT8_MIN); /* codes in [-127, 127] */
+            long double d = (long double)q[i * cols + j] - (long double)r.q8scale[i] * code;
+            dev += d * d;
+        }
+        assert_true(sqrtl(dev) <= r.q8err[i]);
+        assert_true(r.norm[i] + r.q8err[i] <= r.q8norm[i]);
+        double gi = (s.xt * (double)r.q8scale[i]) * (double)dots[i] + (double)r.bias[i];
+        double bi = fabs((double)r.bias[i]), n = r.q8norm[i];
+        double e = 2 * (xn * r.q8err[i] + s.xeps * n + (2 * k + 16) * v * X * n + (1.01 * u + 7 * v) * bi +
+                        6 * v * c + tiny * (k + 8) * (1 + X + n));
+        double err = fabs((exact_score(&m, i) - c) - gi);
+        assert_true(err <= e / 2);
+        worst = fmax(worst, e / (xn * r.norm[i]));
+    }
+    assert_true(worst < 0.05); /* an int8 bound: about 1% of |x||q_i| */
+    mkt_scored out[10], want[10];
+    assert_int_equal(mkt_screen_finish(&s, exact_score, &m, out), 10);
+    assert_int_equal(reference(&m, rows, NULL, 0, 10, want), 10);
+    assert_memory_equal(out, want, sizeof out);
+    mkt_screen_free(&s);
+    mkt_topk_float32_only(pass_float32);
+    free(dots);
+    free(dots2);
+    mkt_f32_rows_free(&r);
+    free(q);
+    free(b);
+    free(x);
+}
+
+/* Rows the int8 codes handle badly: widely different norms in one block (one
+ * row near 2^59 beside rows of 1e-30), zero rows, subnormal entries, one
+ * large entry among small ones, exact duplicates; K = 16, 48, 512 (int8) and
+ * 600 (float32 only). */
+static void test_int8_rows(void **state)
+{
+    (void)state;
+    mkt_rng g;
+    mkt_rng_init(&g, 18, MKT_STREAM_GLOBAL, 0);
+    const int64_t cols_list[] = {16, 48, 512, 600};
+    for (int t = 0; t < 4; t++) {
+        int64_t rows = t >= 2 ? 300 : 1500, cols = cols_list[t];
+        double *q = random_rows(&g, rows, cols, 0.3), *b = random_rows(&g, rows, 1, 0.1);
+        double *x = random_rows(&g, 1, cols, 0.3);
+        for (int64_t j = 0; j < cols; j++) {
+            q[3 * cols + j] *= 0x1p57;                          /* a huge row */
+            q[4 * cols + j] *= 1e-30;                           /* a tiny one */
+            q[5 * cols + j] = 0;                                /* zero */
+            q[6 * cols + j] = j % 3 ? 0x1p-1070 : -0x1p-1060;   /* subnormal */
+            q[8 * cols + j] = q[7 * cols + j];                  /* duplicates */
+            q[9 * cols + j] = j == 0 ? 50.0 : q[9 * cols + j]; /* one large entry */
+        }
+        b[8] = b[7];
+        mkt_f32_rows r;
+        assert_int_equal(mkt_f32_rows_init(&r, q, b, rows, cols), 0);
+        assert_true(r.ok);
+        assert_int_equal(r.q8 != NULL, cols <= 512);
+        mkt_f32_rows_free(&r);
+        int32_t ex[3] = {3, 3, 9};
+        const int64_t ks[] = {1, 10, 2 * rows};
+        for (int i = 0; i < 3; i++) {
+            check_same(q, b, rows, cols, x, 3.5, NULL, 0, ks[i]);
+            check_same(q, b, rows, cols, x, 3.5, ex, 3, ks[i]);
+            for (int64_t j = 0; j < cols; j++) /* the query along the huge row */
+                x[j] = q[3 * cols + j] * 0x1p-57;
+            check_same(q, NULL, rows, cols, x, 0.0, NULL, 0, ks[i]);
+            for (int64_t j = 0; j < cols; j++) /* and with subnormal entries */
+                x[j] = j % 2 ? 0x1p-1073 : 0.3;
+            check_same(q, b, rows, cols, x, -2.0, ex, 3, ks[i]);
+        }
+        free(q);
+        free(b);
+        free(x);
+    }
+}
+
 static void test_norm(void **state)
 {
     (void)state;
@@ -343,9 +470,16 @@ int main(void)
         cmocka_unit_test(test_random),       cmocka_unit_test(test_bound_and_pruning),
         cmocka_unit_test(test_exact_ties),   cmocka_unit_test(test_near_ties),
         cmocka_unit_test(test_excluded_and_big_k), cmocka_unit_test(test_extreme_values),
+        cmocka_unit_test(test_int8_bound),   cmocka_unit_test(test_int8_rows),
         cmocka_unit_test(test_norm),
     };
-    int failed = cmocka_run_group_tests(tests, NULL, NULL);
-    mkt_topk_generic_only(1); /* again with the portable kernel */
-    return failed + cmocka_run_group_tests(tests, NULL, NULL);
+    int failed = 0;
+    for (int pass = 0; pass < 4; pass++) {
+        pass_float32 = pass >= 2; /* int8 screen, then the float32 one */
+        pass_generic = pass % 2;  /* the CPU's kernels, then the portable ones */
+        mkt_topk_float32_only(pass_float32);
+        mkt_topk_generic_only(pass_generic);
+        failed += cmocka_run_group_tests(tests, NULL, NULL);
+    }
+    return failed;
 }
