@@ -769,10 +769,10 @@ static int als_explicit(const mkt_mf_options *o, const mf_data *d, int k, double
     for (int it = start + 1; it <= o->iters; it++) {
         double ts = mkt_now(), tl = ts;
         ph[0] = ph[1] = 0;
-        for (int64_t r = 0; r < d->utrain.n; r++) {
-            int64_t a = d->utrain.ptr[r];
-            MKT_LAPACK(mkt_mf_solve_biased(k, row_len(&d->utrain, r), d->utrain.idx + a, d->utrain.val + a, d->mu,
-                                           Yfull, o->lambda, Xfull + (d->ub.begin + r) * s, NULL));
+        for (int64_t r = 0; r < d->utrain.n; r += 8) { /* eight rows per batched solve */
+            int nr = (int)(d->utrain.n - r < 8 ? d->utrain.n - r : 8);
+            MKT_LAPACK(mkt_mf_solve_biased_rows(k, nr, d->utrain.ptr + r, d->utrain.idx, d->utrain.val, d->mu, Yfull,
+                                                o->lambda, Xfull + (d->ub.begin + r) * s, NULL, NULL));
         }
         lap(&tl, &ph[0]);
         exchange_rows(Xfull, d->U, s, ck ? ck->px : NULL, ck ? &ck->bytes : NULL, comm);
@@ -781,12 +781,13 @@ static int als_explicit(const mkt_mf_options *o, const mf_data *d, int k, double
          * solves (each item row sees all its training ratings) */
         mkt_xsum sse;
         mkt_xsum_init(&sse);
-        for (int64_t r = 0; r < d->itrain.n; r++) {
-            int64_t a = d->itrain.ptr[r];
-            double e2;
-            MKT_LAPACK(mkt_mf_solve_biased(k, row_len(&d->itrain, r), d->itrain.idx + a, d->itrain.val + a, d->mu,
-                                           Xfull, o->lambda, Yfull + (d->ib.begin + r) * s, &e2));
-            mkt_xsum_add(&sse, e2);
+        for (int64_t r = 0; r < d->itrain.n; r += 8) {
+            int nr = (int)(d->itrain.n - r < 8 ? d->itrain.n - r : 8);
+            double e2[8];
+            MKT_LAPACK(mkt_mf_solve_biased_rows(k, nr, d->itrain.ptr + r, d->itrain.idx, d->itrain.val, d->mu, Xfull,
+                                                o->lambda, Yfull + (d->ib.begin + r) * s, e2, NULL));
+            for (int l = 0; l < nr; l++)
+                mkt_xsum_add(&sse, e2[l]);
         }
         lap(&tl, &ph[0]);
         exchange_rows(Yfull, d->I, s, ck ? ck->py : NULL, ck ? &ck->bytes : NULL, comm);
@@ -818,17 +819,20 @@ static int als_explicit(const mkt_mf_options *o, const mf_data *d, int k, double
 static void implicit_half_step(const mkt_mf_options *o, const mf_rows *rows, int k, const double *y, const double *g,
                                double *out)
 {
+    if (!o->cg) {
+        for (int64_t r = 0; r < rows->n; r += 8) { /* eight rows per batched solve */
+            int nr = (int)(rows->n - r < 8 ? rows->n - r : 8);
+            MKT_LAPACK(mkt_mf_solve_implicit_rows(k, nr, rows->ptr + r, rows->idx, rows->val, y, g, o->alpha,
+                                                  o->lambda, out + r * k, NULL));
+        }
+        return;
+    }
     for (int64_t r = 0; r < rows->n; r++) {
         int64_t a = rows->ptr[r], n = row_len(rows, r);
-        if (o->cg) {
-            if (mkt_mf_solve_implicit_cg(k, n, rows->idx + a, rows->val + a, y, g, o->alpha, o->lambda, o->cg_iters,
-                                         out + r * k) != 0)
-                mkt_fail("conjugate gradient: the implicit system of a row is not positive definite "
-                         "(non-finite factors? try a larger --lambda)");
-        } else {
-            MKT_LAPACK(mkt_mf_solve_implicit(k, n, rows->idx + a, rows->val + a, y, g, o->alpha, o->lambda,
-                                             out + r * k));
-        }
+        if (mkt_mf_solve_implicit_cg(k, n, rows->idx + a, rows->val + a, y, g, o->alpha, o->lambda, o->cg_iters,
+                                     out + r * k) != 0)
+            mkt_fail("conjugate gradient: the implicit system of a row is not positive definite "
+                     "(non-finite factors? try a larger --lambda)");
     }
 }
 

@@ -1,9 +1,9 @@
 /* mf.c — per-row ALS arithmetic (see mf.h): initialization, hold-out rule,
  * the biased explicit solve and the confidence-weighted implicit solve.
  * Normal equations are formed from the row's gathered observations in stored
- * order (deterministic: the same bits on any rank) — explicit rows by the
- * kernel in mf_gram.c, implicit rows with BLAS (dsyrk, dgemv) — and solved
- * by Cholesky (LAPACK dpotrf), or for implicit rows optionally by a few
+ * order (deterministic: the same bits on any rank) by the kernels in
+ * mf_gram.c, and solved eight rows at a time by a lane-major Cholesky (one
+ * system per vector lane), or for implicit rows optionally by a few
  * conjugate-gradient steps that never form the matrix. */
 #include "mf.h"
 
@@ -69,11 +69,6 @@ static mkt_gram_path gram_path(void)
     return path;
 }
 
-/* Solves A x = b in place (b becomes x) for the symmetric positive definite
- * d x d matrix whose column-major lower triangle (row-major upper) is in a;
- * returns 0 or the position of the first non-positive pivot. */
-static int chol_solve(double *a, int d, double *b) { return mkt_mf_chol_solve(a, d, b); }
-
 /* The gathers read rows of the other side at random: the rows PREFETCH_ROWS
  * ahead are fetched (every cache line of them) while the current one is
  * copied. */
@@ -94,44 +89,110 @@ static void symmetrize(double *a, int d)
             a[j * d + i] = a[i * d + j];
 }
 
-/* The row's normal equations A = XᵀX and b = Xᵀt come from the transposed
+/* The identity system with b = 0 (an unused lane, or a row without
+ * observations), upper triangle. */
+static void identity_system(double *a, double *b, int d)
+{
+    for (int i = 0; i < d; i++) {
+        for (int j = i; j < d; j++)
+            a[i * d + j] = i == j ? 1.0 : 0.0;
+        b[i] = 0;
+    }
+}
+
+/* Interleaves the eight systems al + l·d·d (row-major upper triangles) and
+ * bl + l·d lane-major into a8 and b8 (element by element, each store a
+ * whole cache line) and solves them together; b8 gets the solutions. */
+static void solve_lanes(int d, const double *al, const double *bl, double *a8, double *b8, int info[8])
+{
+    int D = mkt_mf_chol8_dim(d);
+    size_t dd = (size_t)d * (size_t)d;
+    for (int i = 0; i < d; i++) {
+        for (int j = i; j < d; j++) {
+            double *e = a8 + ((size_t)i * D + j) * 8;
+            for (int l = 0; l < 8; l++)
+                e[l] = al[l * dd + (size_t)(i * d + j)];
+        }
+        for (int l = 0; l < 8; l++)
+            b8[i * 8 + l] = bl[l * d + i];
+    }
+    mkt_mf_chol_solve8(a8, d, b8, info);
+}
+
+/* Each row's normal equations A = XᵀX and b = Xᵀt come from the transposed
  * gather and register-blocked products of mf_gram.c (the same bits on
- * every rank and instruction set).  They are written to the upper triangle
- * of the row-major A, which is the lower triangle of the same memory read
- * column-major: the Cholesky solve runs column-major on 'L' (no
- * transposition, no symmetric fill). */
+ * every rank and instruction set), written to the upper triangle of a
+ * row-major A.  Up to eight rows' systems are then interleaved lane-major
+ * (element by element, each store a whole cache line) and solved together
+ * by mkt_mf_chol_solve8, every operation one 8-lane vector operation; a
+ * lane's result depends only on its own system, so a row gets the same
+ * bits whichever rows share its batch. */
+int mkt_mf_solve_biased_rows(int k, int nr, const int64_t *ptr, const int32_t *idx, const double *val, double mu,
+                             const double *other, double lambda, double *out, double *sse, int *bad)
+{
+    int d = k + 1, D = mkt_mf_chol8_dim(d);
+    int64_t nmax = 0;
+    for (int l = 0; l < nr; l++)
+        if (ptr[l + 1] - ptr[l] > nmax)
+            nmax = ptr[l + 1] - ptr[l];
+    size_t dd = (size_t)d * (size_t)d, DD = (size_t)D * (size_t)D;
+    /* a8 (64-byte aligned), b8, then the eight rows' A and b (b kept for
+     * the error) and the products' scratch */
+    double *base = scratch_get(8 + 8 * DD + 8 * (size_t)d + 8 * dd + 8 * (size_t)d +
+                               (size_t)mkt_mf_gram_scratch(k, nmax));
+    double *a8 = (double *)(((uintptr_t)base + 63) & ~(uintptr_t)63);
+    double *b8 = a8 + 8 * DD, *al = b8 + 8 * d, *bl = al + 8 * dd, *gs = bl + 8 * d;
+    double tt[8] = {0}, reg[8] = {0};
+    for (int l = 0; l < 8; l++) {
+        int64_t n = l < nr ? ptr[l + 1] - ptr[l] : 0;
+        double *a = al + l * dd, *b = bl + l * d;
+        if (n == 0) {
+            identity_system(a, b, d);
+            continue;
+        }
+        mkt_mf_normal_biased(gram_path(), k, n, idx + ptr[l], val + ptr[l], mu, other, gs, a, b, &tt[l]);
+        reg[l] = lambda * (double)n;
+        for (int i = 0; i < d; i++)
+            a[i * d + i] += reg[l];
+    }
+    int info[8];
+    solve_lanes(d, al, bl, a8, b8, info);
+    int first = 0;
+    for (int l = 0; l < nr; l++) {
+        double *w = out + (int64_t)l * d;
+        const double *b0 = bl + l * d;
+        for (int i = 0; i < d; i++)
+            w[i] = b8[i * 8 + l];
+        if (info[l] != 0 && first == 0) {
+            first = info[l];
+            if (bad)
+                *bad = l;
+        }
+        if (!sse)
+            continue;
+        sse[l] = 0;
+        if (info[l] == 0 && ptr[l + 1] > ptr[l]) {
+            /* |t − Xw|² = tᵀt − 2wᵀb0 + wᵀXᵀXw and (XᵀX + reg·I)w = b0 */
+            double wb = 0, ww = 0;
+            for (int i = 0; i < d; i++) {
+                wb += w[i] * b0[i];
+                ww += w[i] * w[i];
+            }
+            double v = tt[l] - wb - reg[l] * ww;
+            sse[l] = v > 0 ? v : 0;
+        }
+    }
+    return first;
+}
+
 int mkt_mf_solve_biased(int k, int64_t n, const int32_t *idx, const double *val, double mu, const double *other,
                         double lambda, double *out, double *sse)
 {
-    int d = k + 1;
+    int64_t ptr[2] = {0, n};
+    double e2 = 0;
+    int info = mkt_mf_solve_biased_rows(k, 1, ptr, idx, val, mu, other, lambda, out, &e2, NULL);
     if (sse)
-        *sse = 0;
-    if (n == 0) {
-        memset(out, 0, sizeof(double) * (size_t)d);
-        return 0;
-    }
-    int64_t gs = mkt_mf_gram_scratch(k, n);
-    double *a = scratch_get((size_t)gs + (size_t)(d * d + 2 * d));
-    double *b = a + d * d;
-    double *b0 = b + d;
-    double tt;
-    mkt_mf_normal_biased(gram_path(), k, n, idx, val, mu, other, b0 + d, a, b, &tt);
-    double reg = lambda * (double)n;
-    for (int i = 0; i < d; i++)
-        a[i * d + i] += reg;
-    memcpy(b0, b, sizeof(double) * (size_t)d);
-    int info = chol_solve(a, d, b);
-    memcpy(out, b, sizeof(double) * (size_t)d);
-    if (sse && info == 0) {
-        /* |t − Xw|² = tᵀt − 2wᵀb0 + wᵀXᵀXw and (XᵀX + reg·I)w = b0 */
-        double wb = 0, ww = 0;
-        for (int i = 0; i < d; i++) {
-            wb += b[i] * b0[i];
-            ww += b[i] * b[i];
-        }
-        double v = tt - wb - reg * ww;
-        *sse = v > 0 ? v : 0;
-    }
+        *sse = e2;
     return info;
 }
 
@@ -164,22 +225,58 @@ static void implicit_gather(int k, int64_t n, const int32_t *idx, const double *
 }
 
 /* A = YᵀY + Xᵀ(C − I)X + λI with X the row's observed item factors: the
- * weighted part is XsᵀXs with Xs's rows scaled by sqrt(c − 1) (c ≥ 1). */
+ * weighted part is XsᵀXs with Xs's rows scaled by sqrt(c − 1) (c ≥ 1).
+ * Up to eight rows are solved together, one per lane, as for the explicit
+ * rows. */
+int mkt_mf_solve_implicit_rows(int k, int nr, const int64_t *ptr, const int32_t *idx, const double *r,
+                               const double *y, const double *gram, double alpha, double lambda, double *out,
+                               int *bad)
+{
+    int D = mkt_mf_chol8_dim(k);
+    int64_t nmax = 0;
+    for (int l = 0; l < nr; l++)
+        if (ptr[l + 1] - ptr[l] > nmax)
+            nmax = ptr[l + 1] - ptr[l];
+    size_t kk = (size_t)k * (size_t)k, DD = (size_t)D * (size_t)D;
+    double *base = scratch_get(8 + 8 * DD + 8 * (size_t)k + 8 * kk + 8 * (size_t)k +
+                               (size_t)mkt_mf_gram_scratch(k, nmax));
+    double *a8 = (double *)(((uintptr_t)base + 63) & ~(uintptr_t)63);
+    double *b8 = a8 + 8 * DD, *al = b8 + 8 * k, *bl = al + 8 * kk, *gs = bl + 8 * k;
+    for (int l = 0; l < 8; l++) {
+        double *a = al + l * kk, *b = bl + l * k;
+        if (l >= nr) {
+            identity_system(a, b, k);
+            continue;
+        }
+        int64_t n = ptr[l + 1] - ptr[l];
+        memcpy(a, gram, sizeof(double) * kk);
+        if (n > 0)
+            mkt_mf_normal_implicit(gram_path(), k, n, idx + ptr[l], r + ptr[l], alpha, y, gs, a, b);
+        else
+            memset(b, 0, sizeof(double) * (size_t)k);
+        for (int i = 0; i < k; i++)
+            a[i * k + i] += lambda;
+    }
+    int info[8], first = 0;
+    solve_lanes(k, al, bl, a8, b8, info);
+    for (int l = 0; l < nr; l++) {
+        double *x = out + (int64_t)l * k;
+        for (int i = 0; i < k; i++)
+            x[i] = b8[i * 8 + l];
+        if (info[l] != 0 && first == 0) {
+            first = info[l];
+            if (bad)
+                *bad = l;
+        }
+    }
+    return first;
+}
+
 int mkt_mf_solve_implicit(int k, int64_t n, const int32_t *idx, const double *r, const double *y, const double *gram,
                           double alpha, double lambda, double *out)
 {
-    double *a = scratch_get((size_t)mkt_mf_gram_scratch(k, n) + (size_t)(k * k + k));
-    double *b = a + k * k;
-    memcpy(a, gram, sizeof(double) * (size_t)(k * k));
-    if (n > 0)
-        mkt_mf_normal_implicit(gram_path(), k, n, idx, r, alpha, y, b + k, a, b);
-    else
-        memset(b, 0, sizeof(double) * (size_t)k);
-    for (int i = 0; i < k; i++)
-        a[i * k + i] += lambda;
-    int info = chol_solve(a, k, b);
-    memcpy(out, b, sizeof(double) * (size_t)k);
-    return info;
+    int64_t ptr[2] = {0, n};
+    return mkt_mf_solve_implicit_rows(k, 1, ptr, idx, r, y, gram, alpha, lambda, out, NULL);
 }
 
 /* q = (G + XsᵀXs + λI) p without forming the matrix: G p by dgemv (G is

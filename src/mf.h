@@ -36,6 +36,16 @@ double mkt_mf_dot(const double *a, const double *b, int k);
 int mkt_mf_solve_biased(int k, int64_t n, const int32_t *idx, const double *val, double mu, const double *other,
                         double lambda, double *out, double *sse);
 
+/* The same for up to eight rows at once (nr, 1..8): row l has the
+ * observations ptr[l]..ptr[l+1]-1 of idx and val; its w goes to out + l·(k+1)
+ * and, when sse is not NULL, its error to sse[l].  The rows' systems are
+ * solved together, one per vector lane, with results that depend on each
+ * row's own observations only (mkt_mf_solve_biased is this with nr = 1:
+ * the same bits).  Returns 0, or the info of the first row whose system is
+ * not positive definite; *bad (may be NULL) then gets that row's l. */
+int mkt_mf_solve_biased_rows(int k, int nr, const int64_t *ptr, const int32_t *idx, const double *val, double mu,
+                             const double *other, double lambda, double *out, double *sse, int *bad);
+
 /* g[k×k] = YᵀY of y [n×k], summed over rows in index order. */
 void mkt_mf_gram(const double *y, int64_t n, int k, double *g);
 
@@ -45,6 +55,16 @@ void mkt_mf_gram(const double *y, int64_t n, int k, double *g);
  * LAPACK dposv info. */
 int mkt_mf_solve_implicit(int k, int64_t n, const int32_t *idx, const double *r, const double *y, const double *gram,
                           double alpha, double lambda, double *out);
+
+/* The same for up to eight rows at once (nr, 1..8), row l with the
+ * observations ptr[l]..ptr[l+1]-1, its x to out + l·k; solved together, one
+ * per vector lane, with results that depend on each row's own observations
+ * only (mkt_mf_solve_implicit is this with nr = 1: the same bits).  Returns 0,
+ * or the info of the first row whose system is not positive definite;
+ * *bad (may be NULL) then gets that row's l. */
+int mkt_mf_solve_implicit_rows(int k, int nr, const int64_t *ptr, const int32_t *idx, const double *r,
+                               const double *y, const double *gram, double alpha, double lambda, double *out,
+                               int *bad);
 
 /* The same system by `iters` conjugate-gradient steps started from x (the
  * row's previous factors; the result replaces them), never forming the k×k

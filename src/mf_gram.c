@@ -6,7 +6,11 @@
  * rounded up to 4).  G = XT·XTᵀ then holds A, b and tᵀt at once; it is
  * formed in 4x4 blocks of rows (AVX-512: sixteen 8-lane accumulators) or
  * 2x2 blocks (AVX2: two 4-lane halves each), or entry by entry (portable),
- * all with the same lane sums and the same final combination. */
+ * all with the same lane sums and the same final combination.
+ *
+ * The systems are solved by Cholesky: one at a time (mkt_mf_chol_solve), or
+ * eight at a time interleaved lane-major (mkt_mf_chol_solve8), one system
+ * per vector lane. */
 #include "mf_gram.h"
 
 #include <math.h>
@@ -450,4 +454,201 @@ __attribute__((target_clones("avx512f", "avx2,fma", "default"))) int mkt_mf_chol
     for (int j = 0; j < d; j++)
         memcpy(a + (int64_t)j * d + j, m + j * ld + j, sizeof(double) * (size_t)(d - j));
     return tri_solves(a, d, b);
+}
+
+/* ---------- eight systems at once ---------- */
+
+int mkt_mf_chol8_dim(int d) { return (d + 3) & ~3; }
+
+/* The update of a 4 x IB block of U (upper, lane-major, element (j, i) at
+ * (j*D + i)*8): rows j0..j0+3, columns i0..i0+IB-1 lose Σ_{p<j0} U[p][j]·U[p][i],
+ * p ascending, one fused multiply-add per lane and term (each loaded
+ * element serves four products).  Entries below the diagonal and rows past
+ * d are computed too, from the zeros put there first, and never used. */
+static inline __attribute__((always_inline)) void chol8_block(int IB, double *u, int D, int j0,
+                                                              int i0)
+{
+    double acc[4][4][8];
+    for (int jr = 0; jr < 4; jr++)
+        for (int ic = 0; ic < IB; ic++) {
+            const double *s = u + ((int64_t)(j0 + jr) * D + i0 + ic) * 8;
+            for (int l = 0; l < 8; l++)
+                acc[jr][ic][l] = s[l];
+        }
+    for (int p = 0; p < j0; p++) {
+        const double *up = u + (int64_t)p * D * 8;
+        double uj[4][8], ui[4][8];
+        for (int jr = 0; jr < 4; jr++)
+            for (int l = 0; l < 8; l++)
+                uj[jr][l] = -up[(j0 + jr) * 8 + l];
+        for (int ic = 0; ic < IB; ic++)
+            for (int l = 0; l < 8; l++)
+                ui[ic][l] = up[(i0 + ic) * 8 + l];
+        for (int jr = 0; jr < 4; jr++)
+            for (int ic = 0; ic < IB; ic++)
+                for (int l = 0; l < 8; l++)
+                    acc[jr][ic][l] = fma(uj[jr][l], ui[ic][l], acc[jr][ic][l]);
+    }
+    for (int jr = 0; jr < 4; jr++)
+        for (int ic = 0; ic < IB; ic++) {
+            double *s = u + ((int64_t)(j0 + jr) * D + i0 + ic) * 8;
+            for (int l = 0; l < 8; l++)
+                s[l] = acc[jr][ic][l];
+        }
+}
+
+#ifdef MKT_GRAM_X86
+/* The same block with AVX-512 registers (sixteen accumulators, four row
+ * and four column operands): the same operations, lane by lane. */
+__attribute__((target("avx512f"), always_inline)) static inline void chol8_block512_t(int IB, double *u, int D,
+                                                                                       int j0, int i0)
+{
+    __m512d acc[4][4];
+    for (int jr = 0; jr < 4; jr++)
+        for (int ic = 0; ic < IB; ic++)
+            acc[jr][ic] = _mm512_load_pd(u + ((int64_t)(j0 + jr) * D + i0 + ic) * 8);
+    for (int p = 0; p < j0; p++) {
+        const double *up = u + (int64_t)p * D * 8;
+        __m512d uj[4], ui[4];
+        for (int jr = 0; jr < 4; jr++)
+            uj[jr] = _mm512_load_pd(up + (j0 + jr) * 8);
+        for (int ic = 0; ic < IB; ic++)
+            ui[ic] = _mm512_load_pd(up + (i0 + ic) * 8);
+        for (int jr = 0; jr < 4; jr++)
+            for (int ic = 0; ic < IB; ic++)
+                acc[jr][ic] = _mm512_fnmadd_pd(uj[jr], ui[ic], acc[jr][ic]);
+    }
+    for (int jr = 0; jr < 4; jr++)
+        for (int ic = 0; ic < IB; ic++)
+            _mm512_store_pd(u + ((int64_t)(j0 + jr) * D + i0 + ic) * 8, acc[jr][ic]);
+}
+
+__attribute__((target("avx512f"))) static void chol8_block512(int IB, double *u, int D, int j0, int i0)
+{
+    switch (IB) {
+    case 4: chol8_block512_t(4, u, D, j0, i0); break;
+    case 3: chol8_block512_t(3, u, D, j0, i0); break;
+    case 2: chol8_block512_t(2, u, D, j0, i0); break;
+    default: chol8_block512_t(1, u, D, j0, i0); break;
+    }
+}
+#endif
+
+static void chol8_block_any(int IB, double *u, int D, int j0, int i0)
+{
+    switch (IB) {
+    case 4: chol8_block(4, u, D, j0, i0); break;
+    case 3: chol8_block(3, u, D, j0, i0); break;
+    case 2: chol8_block(2, u, D, j0, i0); break;
+    default: chol8_block(1, u, D, j0, i0); break;
+    }
+}
+
+/* One operation on the eight lanes of an element (restrict: the operands
+ * never overlap, so each is one vector operation). */
+static inline __attribute__((always_inline)) void lanes_fnma(double *restrict y, const double *restrict s,
+                                                             const double *restrict x)
+{
+    for (int l = 0; l < 8; l++)
+        y[l] = fma(-s[l], x[l], y[l]);
+}
+
+static inline __attribute__((always_inline)) void lanes_mul(double *restrict y, const double *restrict s)
+{
+    for (int l = 0; l < 8; l++)
+        y[l] *= s[l];
+}
+
+static inline __attribute__((always_inline)) void lanes_div(double *restrict y, const double *restrict s)
+{
+    for (int l = 0; l < 8; l++)
+        y[l] /= s[l];
+}
+
+static inline __attribute__((always_inline)) void lanes_zero(double *y) { memset(y, 0, sizeof(double) * 8); }
+
+/* Blocked left-looking Cholesky UᵀU = A, four rows of U at a time: the
+ * terms of the earlier rows by 4x4 blocks, then the four rows among
+ * themselves.  Every entry U[j][i] is A[j][i] minus its terms p = 0..j-1 in
+ * ascending order, in one chain of fused multiply-adds, then times
+ * 1/U[j][j]: the blocking does not change the bits.  The solves run by
+ * columns of U (independent updates, no long chains). */
+__attribute__((target_clones("avx512f", "avx2,fma", "default"))) int mkt_mf_chol_solve8(double *a8, int d,
+                                                                                      double *b8, int info[8])
+{
+    int D = mkt_mf_chol8_dim(d), bad = 0;
+#ifdef MKT_GRAM_X86
+    static int has512 = -1;
+    if (has512 < 0)
+        has512 = mkt_mf_gram_best_path() == MKT_GRAM_AVX512;
+    int wide = has512 && ((uintptr_t)a8 & 63) == 0; /* the AVX-512 blocks load aligned */
+#endif
+#define EL(j, i) (a8 + ((int64_t)(j) * D + (i)) * 8)
+    for (int l = 0; l < 8; l++)
+        info[l] = 0;
+    /* zeros where the 4x4 blocks reach outside the upper triangle: the
+     * padding columns and rows, and below the diagonal of the diagonal
+     * blocks */
+    for (int p = 0; p < D; p++) {
+        for (int i = p & ~3; i < p; i++)
+            lanes_zero(EL(p, i));
+        for (int i = p >= d ? p & ~3 : d; i < D; i++)
+            lanes_zero(EL(p, i));
+    }
+    for (int j0 = 0; j0 < d; j0 += 4) {
+        for (int i0 = j0; i0 < d; i0 += 4) {
+            int ib = d - i0 < 4 ? d - i0 : 4;
+#ifdef MKT_GRAM_X86
+            if (wide) {
+                chol8_block512(ib, a8, D, j0, i0);
+                continue;
+            }
+#endif
+            chol8_block_any(ib, a8, D, j0, i0);
+        }
+        int jb = d - j0 < 4 ? d - j0 : 4;
+        for (int j = j0; j < j0 + jb; j++) {
+            /* the pivot; a lane whose pivot is not positive is reported
+             * and carries on with pivot 1 (its numbers are no longer used,
+             * and no other lane reads them) */
+            double *piv = EL(j, j), inv[8], s[8];
+            for (int l = 0; l < 8; l++) {
+                double x = piv[l];
+                if (!(x > 0)) {
+                    if (!info[l])
+                        info[l] = j + 1;
+                    bad = 1;
+                    x = 1;
+                }
+                double r = sqrt(x);
+                piv[l] = r;
+                inv[l] = 1.0 / r;
+            }
+            for (int i = j + 1; i < d; i++)
+                lanes_mul(EL(j, i), inv);
+            /* row j's term in the later rows of the four */
+            for (int q = j + 1; q < j0 + jb; q++) {
+                memcpy(s, EL(j, q), sizeof s);
+                for (int i = q; i < d; i++)
+                    lanes_fnma(EL(q, i), s, EL(j, i));
+            }
+        }
+    }
+    /* Uᵀ z = b: z_p = b_p / U[p][p], then b_i −= U[p][i]·z_p below it */
+    double z[8];
+    for (int p = 0; p < d; p++) {
+        lanes_div(b8 + p * 8, EL(p, p));
+        memcpy(z, b8 + p * 8, sizeof z);
+        for (int i = p + 1; i < d; i++)
+            lanes_fnma(b8 + i * 8, z, EL(p, i));
+    }
+    /* U x = z: x_p = z_p / U[p][p], then z_i −= U[i][p]·x_p above it */
+    for (int p = d - 1; p >= 0; p--) {
+        lanes_div(b8 + p * 8, EL(p, p));
+        memcpy(z, b8 + p * 8, sizeof z);
+        for (int i = 0; i < p; i++)
+            lanes_fnma(b8 + i * 8, z, EL(i, p));
+    }
+#undef EL
+    return bad;
 }

@@ -47,4 +47,23 @@ void mkt_mf_normal_implicit(mkt_gram_path path, int k, int64_t n, const int32_t 
  * bits on every instruction set (fused multiply-adds in a fixed order). */
 int mkt_mf_chol_solve(double *a, int d, double *b);
 
+/* Eight systems at once, one per lane.  With D = mkt_mf_chol8_dim(d), a8
+ * (D·D·8 doubles) holds element (i, j), j >= i, of system l at
+ * a8[(i*D + j)*8 + l] (the row-major upper triangle of each symmetric
+ * positive definite d x d matrix, interleaved; entries with j < i and the
+ * padding past d are not read) and b8 element i of system l at b8[i*8 + l].
+ * Solves every A_l x_l = b_l in place (b8 becomes the x_l, a8 the Cholesky
+ * factors U_l with U_lᵀU_l = A_l).  Every operation is one fused
+ * multiply-add, product, division or square root per lane in an order that
+ * depends only on d, so a lane's result is a fixed function of its own
+ * system: the same bits in any lane, beside any neighbours, on every
+ * instruction set.  info[l] gets 0, or j + 1 when system l's j-th pivot is
+ * not positive (that lane's numbers are then meaningless; the others are
+ * unaffected).  Returns 1 if any info[l] is not 0.  Unused lanes should
+ * hold an identity system. */
+int mkt_mf_chol_solve8(double *a8, int d, double *b8, int info[8]);
+
+/* The padded dimension D of mkt_mf_chol_solve8's a8 (d rounded up to 4). */
+int mkt_mf_chol8_dim(int d);
+
 #endif

@@ -1,13 +1,16 @@
 /* test_mf.c — src/mf.c: the biased row solve against a 2x2 system solved
  * by hand, the implicit row solve against the dense confidence-weighted
- * normal equations, the Gram matrix, the hold-out share, and initialization
- * that depends only on the row (not on which block computes it). */
+ * normal equations, the Gram matrix, the hold-out share, initialization
+ * that depends only on the row (not on which block computes it), and the
+ * eight-row batched solves giving every row the bits of its single solve
+ * (empty rows, partial batches, any neighbours). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "mf.h"
@@ -121,6 +124,64 @@ static void test_init(void **state)
     assert_memory_not_equal(all + 5 * 4, part, sizeof part);
 }
 
+/* Rows of 0..12 observations over 30 other-side rows (k = 6): every batch
+ * of 1..8 consecutive rows, from every start, gives each row the bits of
+ * mkt_mf_solve_biased / mkt_mf_solve_implicit (and the same sse). */
+static void test_batched_rows(void **state)
+{
+    (void)state;
+    enum { K = 6, ROWS = 11, OTHER = 30 };
+    int64_t ptr[ROWS + 1] = {0};
+    int32_t idx[ROWS * 12];
+    double val[ROWS * 12], other[OTHER * (K + 1)], y[OTHER * K], g[K * K];
+    uint64_t h = 12345;
+    for (int i = 0; i < OTHER * (K + 1); i++) {
+        h = h * 6364136223846793005ULL + 1442695040888963407ULL;
+        other[i] = (double)(h >> 11) * 0x1.0p-53 - 0.5;
+    }
+    for (int i = 0; i < OTHER; i++)
+        for (int c = 0; c < K; c++)
+            y[i * K + c] = other[i * (K + 1) + c];
+    mkt_mf_gram(y, OTHER, K, g);
+    for (int r = 0; r < ROWS; r++) {
+        int n = r == 3 || r == 8 ? 0 : (r * 5) % 13; /* rows 0, 3 and 8 are empty */
+        ptr[r + 1] = ptr[r] + n;
+        for (int e = 0; e < n; e++) {
+            h = h * 6364136223846793005ULL + 1442695040888963407ULL;
+            idx[ptr[r] + e] = (int32_t)((h >> 33) % OTHER);
+            val[ptr[r] + e] = 1 + (double)((h >> 20) % 5);
+        }
+    }
+    double ref[ROWS][K + 1], sref[ROWS], iref[ROWS][K];
+    for (int r = 0; r < ROWS; r++) {
+        int64_t a = ptr[r], n = ptr[r + 1] - a;
+        assert_int_equal(mkt_mf_solve_biased(K, n, idx + a, val + a, 3.0, other, 0.1, ref[r], &sref[r]), 0);
+        assert_int_equal(mkt_mf_solve_implicit(K, n, idx + a, val + a, y, g, 2.0, 0.3, iref[r]), 0);
+    }
+    for (int nr = 1; nr <= 8; nr++)
+        for (int r0 = 0; r0 + nr <= ROWS; r0++) {
+            double w[8][K + 1], e2[8], x[8][K];
+            int bad = -1;
+            assert_int_equal(mkt_mf_solve_biased_rows(K, nr, ptr + r0, idx, val, 3.0, other, 0.1, &w[0][0], e2, &bad),
+                             0);
+            assert_int_equal(bad, -1);
+            assert_int_equal(mkt_mf_solve_implicit_rows(K, nr, ptr + r0, idx, val, y, g, 2.0, 0.3, &x[0][0], NULL), 0);
+            for (int l = 0; l < nr; l++) {
+                assert_memory_equal(w[l], ref[r0 + l], sizeof w[l]);
+                assert_memory_equal(&e2[l], &sref[r0 + l], sizeof(double));
+                assert_memory_equal(x[l], iref[r0 + l], sizeof x[l]);
+            }
+        }
+    for (int d = 0; d <= K; d++)
+        assert_true(ref[3][d] == 0.0 && ref[8][d] == 0.0);
+    /* rows 1, 2 (observations) and 3 (none) with λ = −100: XᵀX − 100·n·I
+     * is not positive definite; the first such row (lane 0) is reported */
+    double w[8][K + 1];
+    int bad = -1;
+    assert_true(mkt_mf_solve_biased_rows(K, 3, ptr + 1, idx, val, 3.0, other, -100.0, &w[0][0], NULL, &bad) > 0);
+    assert_int_equal(bad, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -129,6 +190,7 @@ int main(void)
         cmocka_unit_test(test_implicit_cg),
         cmocka_unit_test(test_holdout),
         cmocka_unit_test(test_init),
+        cmocka_unit_test(test_batched_rows),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
