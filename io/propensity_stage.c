@@ -567,6 +567,63 @@ static int epoch_hook(void *arg, const mkt_dp_state *st, int epochs)
     return 0;
 }
 
+/* A training run's checkpointing: the file, the settings it must match,
+ * the state resumed from and the epoch hook (shared by both targets). */
+typedef struct {
+    mkt_ckpt ck;
+    mkt_ckpt_config cfg;
+    mkt_dp_state saved;
+    ckpt_hook hook;
+    int start;
+} ckpt_run;
+
+/* Collective. Resumes from a checkpoint matching r->cfg when asked (the
+ * state goes to c->resume) and hooks periodic checkpoints and the signals
+ * into c.  r->ck and r->cfg are set up by the caller. */
+static void ckpt_attach(ckpt_run *r, int64_t nparams, mkt_dp_config *c, json_t *history, json_t *metrics,
+                        MPI_Comm comm)
+{
+    mkt_ckpt_signals_install();
+    r->start = 0;
+    memset(&r->saved, 0, sizeof r->saved);
+    hid_t cf = mkt_ckpt_open_resume(&r->ck, "propensity", &r->cfg, &r->start, comm);
+    if (cf >= 0) {
+        if (r->start > c->epochs)
+            mkt_fail_all(MKT_EXIT_USAGE, "checkpoint %s is at epoch %d, past --epochs %d", r->ck.path, r->start,
+                         c->epochs);
+        mkt_dp_state_alloc(&r->saved, nparams, c->optimizer == MKT_DP_LBFGS ? c->lbfgs_memory : 0);
+        read_state(cf, r->ck.path, &r->saved, history);
+        mkt_h5_close(cf);
+        if (r->saved.epoch != r->start)
+            mkt_fail_all(MKT_EXIT_ERROR, "checkpoint %s: state is at epoch %d, file says %d (corrupt); delete it",
+                         r->ck.path, r->saved.epoch, r->start);
+        c->resume = &r->saved;
+    }
+    r->hook = (ckpt_hook){&r->ck, &r->cfg, history, comm, 0};
+    c->after_epoch = epoch_hook;
+    c->hook_arg = &r->hook;
+    if (metrics) {
+        mkt_metrics_set_str(metrics, "checkpoint", r->ck.path);
+        mkt_metrics_set_int(metrics, "resumed_from_epoch", r->start);
+    }
+}
+
+/* After mkt_dp_train: 1 when a signal stopped it (the checkpoint is written
+ * and the preemption logged). */
+static int ckpt_detach(ckpt_run *r, const mkt_dp_config *c, const mkt_dp_result *res, json_t *metrics)
+{
+    if (c->resume)
+        mkt_dp_state_free(&r->saved);
+    if (metrics)
+        mkt_metrics_set_int(metrics, "checkpoints_written", r->ck.written);
+    if (!res->stopped)
+        return 0;
+    if (metrics)
+        mkt_metrics_set_int(metrics, "preempted_at_epoch", r->hook.stopped);
+    mkt_ckpt_preempted(&r->ck, r->hook.stopped);
+    return 1;
+}
+
 /* Collective. What both propensity model groups (/models/propensity and
  * /models/propensity_item) hold: parameters, normalization, names, the
  * held-out scores and labels, and the training configuration as attributes. */
@@ -615,14 +672,12 @@ static void write_model_common(hid_t f, const char *g, const mkt_propensity_opti
 }
 
 /* Everything the trained weights depend on (epochs may differ on resume). */
-static void train_config(const mkt_propensity_options *o, const model_ctx *ctx, const mkt_dp_config *c,
-                         const examples *e, const char *group, int64_t cutoff, int64_t nparams,
-                         mkt_ckpt_config *cfg, MPI_Comm comm)
+static void options_config(const mkt_propensity_options *o, const model_ctx *ctx, const mkt_dp_config *c,
+                           const char *layout, const char *group, int64_t cutoff, int64_t nparams,
+                           mkt_ckpt_config *cfg)
 {
-    int64_t n[3] = {e->nt, e->nv, e->positives_local};
-    MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, n, 3, MPI_INT64_T, MPI_SUM, comm));
     mkt_ckpt_config_init(cfg);
-    mkt_ckpt_config_str(cfg, "state_layout", "propensity-2");
+    mkt_ckpt_config_str(cfg, "state_layout", layout);
     mkt_ckpt_config_path(cfg, "store", o->store);
     mkt_ckpt_config_str(cfg, "features_group", group);
     mkt_ckpt_config_int(cfg, "cutoff_ts", cutoff);
@@ -648,6 +703,15 @@ static void train_config(const mkt_propensity_options *o, const model_ctx *ctx, 
     mkt_ckpt_config_int(cfg, "dp", c->dp);
     mkt_ckpt_config_double(cfg, "dp_clip", c->dp ? c->dp_clip : 0);
     mkt_ckpt_config_double(cfg, "dp_noise", c->dp ? c->dp_noise : 0);
+}
+
+static void train_config(const mkt_propensity_options *o, const model_ctx *ctx, const mkt_dp_config *c,
+                         const examples *e, const char *group, int64_t cutoff, int64_t nparams,
+                         mkt_ckpt_config *cfg, MPI_Comm comm)
+{
+    int64_t n[3] = {e->nt, e->nv, e->positives_local};
+    MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, n, 3, MPI_INT64_T, MPI_SUM, comm));
+    options_config(o, ctx, c, "propensity-2", group, cutoff, nparams, cfg);
     /* the data, after the options (so a changed option is the key named) */
     mkt_ckpt_config_int(cfg, "users", e->users);
     mkt_ckpt_config_int(cfg, "features", e->d);
@@ -769,48 +833,18 @@ int mkt_propensity_train(const mkt_propensity_options *o, MPI_Comm comm, json_t 
     json_t *history = json_array();
 
     /* checkpoints: resume when asked and a matching one exists */
-    mkt_ckpt ck;
-    mkt_ckpt_init(&ck, STAGE_TRAIN, o->checkpoint, o->out, "propensity", o->checkpoint_every, o->resume);
-    mkt_ckpt_config cfg;
-    train_config(o, &ctx, &c, &e, group, cutoff, m.nparams, &cfg, comm);
-    mkt_ckpt_signals_install();
-    int start = 0;
-    mkt_dp_state saved;
-    memset(&saved, 0, sizeof saved);
-    hid_t cf = mkt_ckpt_open_resume(&ck, "propensity", &cfg, &start, comm);
-    if (cf >= 0) {
-        if (start > o->epochs)
-            mkt_fail_all(MKT_EXIT_USAGE, "checkpoint %s is at epoch %d, past --epochs %d", ck.path, start, o->epochs);
-        mkt_dp_state_alloc(&saved, m.nparams, c.optimizer == MKT_DP_LBFGS ? c.lbfgs_memory : 0);
-        read_state(cf, ck.path, &saved, history);
-        mkt_h5_close(cf);
-        if (saved.epoch != start)
-            mkt_fail_all(MKT_EXIT_ERROR, "checkpoint %s: state is at epoch %d, file says %d (corrupt); delete it",
-                         ck.path, saved.epoch, start);
-        c.resume = &saved;
-    }
-    ckpt_hook hook = {&ck, &cfg, history, comm, 0};
-    c.after_epoch = epoch_hook;
-    c.hook_arg = &hook;
-    if (metrics) {
-        mkt_metrics_set_str(metrics, "checkpoint", ck.path);
-        mkt_metrics_set_int(metrics, "resumed_from_epoch", start);
-    }
+    ckpt_run cr;
+    mkt_ckpt_init(&cr.ck, STAGE_TRAIN, o->checkpoint, o->out, "propensity", o->checkpoint_every, o->resume);
+    train_config(o, &ctx, &c, &e, group, cutoff, m.nparams, &cr.cfg, comm);
+    ckpt_attach(&cr, m.nparams, &c, history, metrics, comm);
 
     mkt_dp_result res;
     mkt_dp_train(&m, &c, &train, &valid, params, &res, history, comm);
-    if (c.resume)
-        mkt_dp_state_free(&saved);
-    if (metrics)
-        mkt_metrics_set_int(metrics, "checkpoints_written", ck.written);
-    if (res.stopped) {
-        if (metrics)
-            mkt_metrics_set_int(metrics, "preempted_at_epoch", hook.stopped);
-        mkt_ckpt_preempted(&ck, hook.stopped);
+    if (ckpt_detach(&cr, &c, &res, metrics)) {
         json_decref(history);
         json_decref(windows);
-        mkt_ckpt_config_free(&cfg);
-        mkt_ckpt_free(&ck);
+        mkt_ckpt_config_free(&cr.cfg);
+        mkt_ckpt_free(&cr.ck);
         free(params);
         examples_free(&e);
         return MKT_EXIT_PREEMPTED;
@@ -866,7 +900,7 @@ int mkt_propensity_train(const mkt_propensity_options *o, MPI_Comm comm, json_t 
         mkt_h5_attr_set_double(f, g, "dp_epsilon", epsilon);
     }
     mkt_model_end(&w, comm);
-    mkt_ckpt_remove(&ck, comm);
+    mkt_ckpt_remove(&cr.ck, comm);
     free(vp);
     free(vy);
     free(vlabel);
@@ -928,8 +962,8 @@ int mkt_propensity_train(const mkt_propensity_options *o, MPI_Comm comm, json_t 
     json_decref(windows);
     free(params);
     examples_free(&e);
-    mkt_ckpt_config_free(&cfg);
-    mkt_ckpt_free(&ck);
+    mkt_ckpt_config_free(&cr.cfg);
+    mkt_ckpt_free(&cr.ck);
     /* a signal after the last epoch: the model is complete, but the job was
      * asked to stop, so it says so with the preemption status */
     int late = mkt_ckpt_agree_signal(comm);
@@ -1212,8 +1246,40 @@ static int train_user_item(const mkt_propensity_options *o, const model_ctx *ctx
     double *params, *vp, *params0 = NULL, *vp0 = NULL;
     int *vy, *vy0 = NULL;
     int64_t vn, vn0;
+    /* checkpoints of the model's fit (the comparison fit without the factor
+     * score, which is not stored, is run again after a resume) */
+    mkt_dp_config cm = *c;
+    model_ctx mctx0 = ctx;
+    mctx0.mlp.inputs = d;
+    int64_t np_main = make_model(&mctx0).nparams;
+    ckpt_run cr;
+    mkt_ckpt_init(&cr.ck, STAGE_TRAIN, o->checkpoint, o->out, "propensity_item", o->checkpoint_every, o->resume);
+    options_config(o, &ctx, &cm, "propensity-item-1", group, cutoff, np_main, &cr.cfg);
+    mkt_ckpt_config_int(&cr.cfg, "negatives", o->negatives);
+    if (has_mf)
+        mkt_ckpt_config_path(&cr.cfg, "mf_model", o->mf_model);
+    else
+        mkt_ckpt_config_str(&cr.cfg, "mf_model", "");
+    mkt_ckpt_config_int(&cr.cfg, "train_examples", cnt[0]);
+    mkt_ckpt_config_int(&cr.cfg, "validation_examples", cnt[1]);
+    mkt_ckpt_config_int(&cr.cfg, "positives", cnt[2]);
+    ckpt_attach(&cr, np_main, &cm, history, metrics, comm);
     double t_train = mkt_now();
-    double auc = fit_item_model(&ctx, c, d, &train, &valid, &params, &res, history, &vp, &vy, &vn, comm);
+    double auc = fit_item_model(&ctx, &cm, d, &train, &valid, &params, &res, history, &vp, &vy, &vn, comm);
+    if (ckpt_detach(&cr, &cm, &res, metrics)) {
+        /* the process ends with the preemption status: only the large arrays */
+        json_decref(history);
+        mkt_ckpt_config_free(&cr.cfg);
+        mkt_ckpt_free(&cr.ck);
+        free(params);
+        free(vp);
+        free(vy);
+        free(xt);
+        free(xv);
+        free(yt);
+        free(yv);
+        return MKT_EXIT_PREEMPTED;
+    }
     double auc0 = NAN;
     if (has_mf) { /* the same model without the factor score, for comparison */
         double *xt0 = drop_last_column(xt, nt, d), *xv0 = drop_last_column(xv, nv, d);
@@ -1268,6 +1334,9 @@ static int train_user_item(const mkt_propensity_options *o, const model_ctx *ctx
     mkt_h5_attr_set_int(of, g, "negatives", o->negatives);
     mkt_h5_attr_set_double(of, g, "val_auc_without_mf", auc0);
     mkt_model_end(&w, comm);
+    mkt_ckpt_remove(&cr.ck, comm);
+    mkt_ckpt_config_free(&cr.cfg);
+    mkt_ckpt_free(&cr.ck);
     double t_end = mkt_now();
     mkt_log(STAGE_TRAIN, "held-out AUC %.4f, log loss %.5f; model %s:%s (%.1fs)", auc, ll, o->out, ITEM_GROUP,
             t_end - t0);
@@ -1327,6 +1396,14 @@ static int train_user_item(const mkt_propensity_options *o, const model_ctx *ctx
     free(qi);
     free(bu);
     free(bi);
+    /* a signal after the last epoch: the model is complete, but the job was
+     * asked to stop, so it says so with the preemption status */
+    int late = mkt_ckpt_agree_signal(comm);
+    mkt_ckpt_signals_restore();
+    if (late) {
+        mkt_log(STAGE_TRAIN, "preempted after the last epoch: the model %s is complete; nothing to resume", o->out);
+        return MKT_EXIT_PREEMPTED;
+    }
     return MKT_EXIT_OK;
 }
 

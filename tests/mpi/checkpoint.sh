@@ -1,5 +1,6 @@
 # At NP ranks: checkpoints, preemption and --resume (docs/checkpoints.md).
-# For explicit MF, implicit MF and propensity (L-BFGS logistic and Adam MLP):
+# For explicit MF, implicit MF and propensity (L-BFGS logistic and Adam MLP,
+# and the user x item target):
 # a run stopped by SIGUSR1 (raised in-process on the last rank after
 # iteration 3 by the test hook MKT_TEST_STOP_AFTER_ITER) exits 75 with the
 # preemption message and leaves a checkpoint; --resume at another rank count
@@ -34,6 +35,7 @@ cases=(
   "mfi|/models/mf|train mf --implicit --rank 4 --iters 6 --lambda 1 --alpha 5"
   "plog|/models/propensity|train propensity --epochs 7 --patience 2"
   "pmlp|/models/propensity|train propensity --model mlp --hidden 8,4 --optimizer adam --batch 64 --lr 0.02 --epochs 6"
+  "pitem|/models/propensity_item|train propensity --target user_item --model mlp --hidden 8 --optimizer adam --batch 64 --lr 0.02 --epochs 6"
 )
 for c in "${cases[@]}"; do
   IFS='|' read -r name group args <<<"$c"
