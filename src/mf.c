@@ -119,6 +119,51 @@ static void solve_lanes(int d, const double *al, const double *bl, double *a8, d
     mkt_mf_chol_solve8(a8, d, b8, info);
 }
 
+/* The buffers of a batch of up to eight rows whose systems have d unknowns
+ * (products at rank k): the interleaved systems a8 (64-byte aligned) and
+ * b8, the eight rows' own A and b (b kept for the explicit error), and the
+ * products' scratch for the batch's longest row. */
+typedef struct {
+    double *a8, *b8, *al, *bl, *gs;
+} batch_buf;
+
+static batch_buf batch_buffers(int k, int d, int nr, const int64_t *ptr)
+{
+    int D = mkt_mf_chol8_dim(d);
+    int64_t nmax = 0;
+    for (int l = 0; l < nr; l++)
+        if (ptr[l + 1] - ptr[l] > nmax)
+            nmax = ptr[l + 1] - ptr[l];
+    size_t dd = (size_t)d * (size_t)d, DD = (size_t)D * (size_t)D;
+    double *base = scratch_get(8 + 8 * DD + 8 * (size_t)d + 8 * dd + 8 * (size_t)d +
+                               (size_t)mkt_mf_gram_scratch(k, nmax));
+    batch_buf bb;
+    bb.a8 = (double *)(((uintptr_t)base + 63) & ~(uintptr_t)63);
+    bb.b8 = bb.a8 + 8 * DD;
+    bb.al = bb.b8 + 8 * d;
+    bb.bl = bb.al + 8 * dd;
+    bb.gs = bb.bl + 8 * d;
+    return bb;
+}
+
+/* Lane l's solution (d values of b8) to row l of out, for the nr rows;
+ * returns the first failing row's pivot code (0: none) and its place in *bad. */
+static int lanes_out(int d, int nr, const double *b8, const int *info, double *out, int *bad)
+{
+    int first = 0;
+    for (int l = 0; l < nr; l++) {
+        double *x = out + (int64_t)l * d;
+        for (int i = 0; i < d; i++)
+            x[i] = b8[i * 8 + l];
+        if (info[l] != 0 && first == 0) {
+            first = info[l];
+            if (bad)
+                *bad = l;
+        }
+    }
+    return first;
+}
+
 /* Each row's normal equations A = XᵀX and b = Xᵀt come from the transposed
  * gather and register-blocked products of mf_gram.c (the same bits on
  * every rank and instruction set), written to the upper triangle of a
@@ -130,18 +175,10 @@ static void solve_lanes(int d, const double *al, const double *bl, double *a8, d
 int mkt_mf_solve_biased_rows(int k, int nr, const int64_t *ptr, const int32_t *idx, const double *val, double mu,
                              const double *other, double lambda, double *out, double *sse, int *bad)
 {
-    int d = k + 1, D = mkt_mf_chol8_dim(d);
-    int64_t nmax = 0;
-    for (int l = 0; l < nr; l++)
-        if (ptr[l + 1] - ptr[l] > nmax)
-            nmax = ptr[l + 1] - ptr[l];
-    size_t dd = (size_t)d * (size_t)d, DD = (size_t)D * (size_t)D;
-    /* a8 (64-byte aligned), b8, then the eight rows' A and b (b kept for
-     * the error) and the products' scratch */
-    double *base = scratch_get(8 + 8 * DD + 8 * (size_t)d + 8 * dd + 8 * (size_t)d +
-                               (size_t)mkt_mf_gram_scratch(k, nmax));
-    double *a8 = (double *)(((uintptr_t)base + 63) & ~(uintptr_t)63);
-    double *b8 = a8 + 8 * DD, *al = b8 + 8 * d, *bl = al + 8 * dd, *gs = bl + 8 * d;
+    int d = k + 1;
+    size_t dd = (size_t)d * (size_t)d;
+    batch_buf bb = batch_buffers(k, d, nr, ptr);
+    double *a8 = bb.a8, *b8 = bb.b8, *al = bb.al, *bl = bb.bl, *gs = bb.gs;
     double tt[8] = {0}, reg[8] = {0};
     for (int l = 0; l < 8; l++) {
         int64_t n = l < nr ? ptr[l + 1] - ptr[l] : 0;
@@ -157,19 +194,9 @@ int mkt_mf_solve_biased_rows(int k, int nr, const int64_t *ptr, const int32_t *i
     }
     int info[8];
     solve_lanes(d, al, bl, a8, b8, info);
-    int first = 0;
-    for (int l = 0; l < nr; l++) {
-        double *w = out + (int64_t)l * d;
-        const double *b0 = bl + l * d;
-        for (int i = 0; i < d; i++)
-            w[i] = b8[i * 8 + l];
-        if (info[l] != 0 && first == 0) {
-            first = info[l];
-            if (bad)
-                *bad = l;
-        }
-        if (!sse)
-            continue;
+    int first = lanes_out(d, nr, b8, info, out, bad);
+    for (int l = 0; l < nr && sse; l++) {
+        const double *w = out + (int64_t)l * d, *b0 = bl + l * d;
         sse[l] = 0;
         if (info[l] == 0 && ptr[l + 1] > ptr[l]) {
             /* |t − Xw|² = tᵀt − 2wᵀb0 + wᵀXᵀXw and (XᵀX + reg·I)w = b0 */
@@ -232,16 +259,9 @@ int mkt_mf_solve_implicit_rows(int k, int nr, const int64_t *ptr, const int32_t 
                                const double *y, const double *gram, double alpha, double lambda, double *out,
                                int *bad)
 {
-    int D = mkt_mf_chol8_dim(k);
-    int64_t nmax = 0;
-    for (int l = 0; l < nr; l++)
-        if (ptr[l + 1] - ptr[l] > nmax)
-            nmax = ptr[l + 1] - ptr[l];
-    size_t kk = (size_t)k * (size_t)k, DD = (size_t)D * (size_t)D;
-    double *base = scratch_get(8 + 8 * DD + 8 * (size_t)k + 8 * kk + 8 * (size_t)k +
-                               (size_t)mkt_mf_gram_scratch(k, nmax));
-    double *a8 = (double *)(((uintptr_t)base + 63) & ~(uintptr_t)63);
-    double *b8 = a8 + 8 * DD, *al = b8 + 8 * k, *bl = al + 8 * kk, *gs = bl + 8 * k;
+    size_t kk = (size_t)k * (size_t)k;
+    batch_buf bb = batch_buffers(k, k, nr, ptr);
+    double *a8 = bb.a8, *b8 = bb.b8, *al = bb.al, *bl = bb.bl, *gs = bb.gs;
     for (int l = 0; l < 8; l++) {
         double *a = al + l * kk, *b = bl + l * k;
         if (l >= nr) {
@@ -257,19 +277,9 @@ int mkt_mf_solve_implicit_rows(int k, int nr, const int64_t *ptr, const int32_t 
         for (int i = 0; i < k; i++)
             a[i * k + i] += lambda;
     }
-    int info[8], first = 0;
+    int info[8];
     solve_lanes(k, al, bl, a8, b8, info);
-    for (int l = 0; l < nr; l++) {
-        double *x = out + (int64_t)l * k;
-        for (int i = 0; i < k; i++)
-            x[i] = b8[i * 8 + l];
-        if (info[l] != 0 && first == 0) {
-            first = info[l];
-            if (bad)
-                *bad = l;
-        }
-    }
-    return first;
+    return lanes_out(k, nr, b8, info, out, bad);
 }
 
 int mkt_mf_solve_implicit(int k, int64_t n, const int32_t *idx, const double *r, const double *y, const double *gram,
