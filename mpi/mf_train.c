@@ -45,6 +45,8 @@ typedef struct {
     int64_t U, I;
     mkt_block ub, ib;
     mf_rows utrain, utest, itrain; /* utest: held-out ratings, or the held-out item (implicit) */
+    mf_rows uvalid;                /* explicit: validation ratings (early stopping, lambda auto) */
+    int64_t n_valid;               /* global count of validation ratings */
     int32_t *held;                 /* implicit: held-out item of every user (-1: none), all users */
     int64_t n_train, n_test;       /* global counts of training / held-out entries */
     double mu;                     /* explicit: exact mean of the training ratings */
@@ -189,7 +191,7 @@ static double weight_of(const mkt_mf_options *o, int32_t type)
 /* What the first pass makes of an event: dropped (another type, weight 0,
  * at or after --until), or kept, explicit as a training or a held-out
  * rating, implicit as MF_KEPT + its type. */
-enum { MF_DROP = 0, MF_TRAIN = 1, MF_TEST = 2, MF_KEPT = 1 };
+enum { MF_DROP = 0, MF_TRAIN = 1, MF_TEST = 2, MF_VALID = 3, MF_KEPT = 1 };
 
 /* Pass 1 over a block: the class of each of its events (type, timestamp and,
  * explicit, the hold-out hash of its order), one byte per event. */
@@ -213,7 +215,9 @@ static uint8_t *classify(const mkt_mf_options *o, const mf_src *s)
             if (ts && ts[j] >= o->until_ts)
                 c = MF_DROP;
             else if (!o->implicit && type[j] == MKT_EV_RATING)
-                c = mkt_mf_is_holdout(o->seed, order[j], o->holdout) ? MF_TEST : MF_TRAIN;
+                c = mkt_mf_is_holdout(o->seed, order[j], o->holdout)                ? MF_TEST
+                    : mkt_mf_is_validation(o->seed, order[j], o->valid_fraction) ? MF_VALID
+                                                                                   : MF_TRAIN;
             else if (o->implicit && weight_of(o, type[j]) > 0)
                 c = (uint8_t)(MF_KEPT + type[j]);
             cls[e0 + j] = c;
@@ -245,9 +249,10 @@ static void rows_of_class(mf_rows *r, const mf_src *s, const uint8_t *cls, uint8
 
 /* Explicit, pass 2: the other side's index (column col) and the rating of
  * the block's training events into train, of its held-out ones into test
- * (when not NULL); the training ratings are added to sum (when not NULL). */
+ * and of its validation ones into valid (when not NULL); the training
+ * ratings are added to sum (when not NULL). */
 static void fill_explicit(const mf_src *s, const uint8_t *cls, const char *col, mf_rows *train, mf_rows *test,
-                          mkt_xsum *sum)
+                          mf_rows *valid, mkt_xsum *sum)
 {
     size_t m = (size_t)s->maxchunk;
     int32_t *idx = mkt_xmalloc(sizeof(int32_t) * m);
@@ -258,7 +263,7 @@ static void fill_explicit(const mf_src *s, const uint8_t *cls, const char *col, 
         src_read(s, col, H5T_NATIVE_INT32, r0, r1, idx);
         src_read(s, "value", H5T_NATIVE_DOUBLE, r0, r1, val);
         for (int64_t r = r0; r < r1; r++) {
-            int64_t a = train->ptr[r], b = test ? test->ptr[r] : 0;
+            int64_t a = train->ptr[r], b = test ? test->ptr[r] : 0, v = valid ? valid->ptr[r] : 0;
             for (int64_t e = s->ptr[r]; e < s->ptr[r + 1]; e++) {
                 int64_t j = e - e0;
                 if (cls[e] == MF_TRAIN) {
@@ -269,6 +274,9 @@ static void fill_explicit(const mf_src *s, const uint8_t *cls, const char *col, 
                 } else if (cls[e] == MF_TEST && test) {
                     test->idx[b] = idx[j];
                     test->val[b++] = val[j];
+                } else if (cls[e] == MF_VALID && valid) {
+                    valid->idx[v] = idx[j];
+                    valid->val[v++] = val[j];
                 }
             }
         }
@@ -378,24 +386,26 @@ static void load_data(const mkt_mf_options *o, MPI_Comm comm, mf_data *d)
     char why[96] = "";
     if (o->has_until)
         snprintf(why, sizeof why, " before --until %lld", (long long)o->until_ts);
-    int64_t local[2] = {0, 0};
+    int64_t local[3] = {0, 0, 0};
     if (!o->implicit) {
         mkt_xsum sum;
         mkt_xsum_init(&sum);
         uint8_t *cls = classify(o, &us);
         rows_of_class(&d->utrain, &us, cls, MF_TRAIN);
         rows_of_class(&d->utest, &us, cls, MF_TEST);
-        fill_explicit(&us, cls, "item", &d->utrain, &d->utest, &sum);
+        rows_of_class(&d->uvalid, &us, cls, MF_VALID);
+        fill_explicit(&us, cls, "item", &d->utrain, &d->utest, &d->uvalid, &sum);
         free(cls);
         memlog("user rows");
         cls = classify(o, &is);
         rows_of_class(&d->itrain, &is, cls, MF_TRAIN);
-        fill_explicit(&is, cls, "user", &d->itrain, NULL, NULL);
+        fill_explicit(&is, cls, "user", &d->itrain, NULL, NULL, NULL);
         free(cls);
         memlog("item rows");
         local[0] = d->utrain.ptr[us.nrows];
         local[1] = d->utest.ptr[us.nrows];
-        MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, local, 2, MPI_INT64_T, MPI_SUM, comm));
+        local[2] = d->uvalid.ptr[us.nrows];
+        MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, local, 3, MPI_INT64_T, MPI_SUM, comm));
         if (local[0] == 0)
             mkt_fail_all(MKT_EXIT_ERROR,
                          "%s has no training ratings (events of type rating)%s: use --implicit, or a store "
@@ -404,6 +414,7 @@ static void load_data(const mkt_mf_options *o, MPI_Comm comm, mf_data *d)
         mkt_allreduce_xsum(&sum, 1, comm);
         d->mu = mkt_xsum_value(&sum) / (double)local[0];
     } else {
+        rows_alloc(&d->uvalid, us.nrows, 0); /* no validation ratings in implicit mode */
         int32_t *held_local = mkt_xmalloc(sizeof(int32_t) * (size_t)(us.nrows > 0 ? us.nrows : 1));
         uint8_t *cls = classify(o, &us);
         fill_implicit(o, &us, cls, "item", d->ub.begin, NULL, &d->utrain, &d->utest, held_local);
@@ -434,6 +445,7 @@ static void load_data(const mkt_mf_options *o, MPI_Comm comm, mf_data *d)
     mkt_h5_close(f);
     d->n_train = local[0];
     d->n_test = local[1];
+    d->n_valid = local[2];
     free(us.ptr);
     free(is.ptr);
     memlog("loaded");
@@ -443,6 +455,7 @@ static void free_data(mf_data *d)
 {
     rows_free(&d->utrain);
     rows_free(&d->utest);
+    rows_free(&d->uvalid);
     rows_free(&d->itrain);
     free(d->held);
 }
@@ -649,6 +662,66 @@ static void explicit_errors(const mf_data *d, const double *X, const double *Y, 
     out[2] = mkt_xsum_value(&acc[2]) / nh;
 }
 
+/* Collective. Exact RMSE of the biased model over the local users' entries
+ * of `rows` (n_global entries over all ranks): X holds the local users'
+ * rows, Y all items (stride k+1). */
+static double rows_rmse(const mf_data *d, const mf_rows *rows, int64_t n_global, const double *X, const double *Y,
+                        int k, MPI_Comm comm)
+{
+    int s = k + 1;
+    mkt_xsum acc;
+    mkt_xsum_init(&acc);
+    for (int64_t r = 0; r < rows->n; r++)
+        for (int64_t e = rows->ptr[r]; e < rows->ptr[r + 1]; e++) {
+            const double *x = X + r * s, *y = Y + (int64_t)rows->idx[e] * s;
+            double err = rows->val[e] - (d->mu + x[k] + y[k] + mkt_mf_dot(x, y, k));
+            mkt_xsum_add(&acc, err * err);
+        }
+    mkt_allreduce_xsum(&acc, 1, comm);
+    return n_global > 0 ? sqrt(mkt_xsum_value(&acc) / (double)n_global) : NAN;
+}
+
+/* Early stopping on the validation ratings: the factors at the iteration
+ * with the lowest validation RMSE so far are kept (full matrices, as the
+ * live ones), and training stops `patience` iterations after it (0: runs
+ * every iteration).  Explicit only; unused when there are no validation
+ * ratings. */
+typedef struct {
+    int patience;
+    int best_it;      /* 0: no iteration evaluated yet */
+    double best_rmse; /* validation RMSE at best_it */
+    double *X, *Y;    /* factors at best_it */
+} mf_early;
+
+static void early_init(mf_early *e, int patience, int64_t U, int64_t I, int s)
+{
+    e->patience = patience;
+    e->best_it = 0;
+    e->best_rmse = INFINITY;
+    e->X = mkt_xmalloc(sizeof(double) * (size_t)(U * s + 1));
+    e->Y = mkt_xmalloc(sizeof(double) * (size_t)(I * s + 1));
+}
+
+static void early_free(mf_early *e)
+{
+    free(e->X);
+    free(e->Y);
+}
+
+/* The iteration `it` gave validation RMSE v: keeps its factors when better
+ * than the best so far; returns 1 when training should stop. */
+static int early_update(mf_early *e, int it, double v, const double *X, const double *Y, int64_t U, int64_t I, int s)
+{
+    if (e->best_it == 0 || v < e->best_rmse) {
+        e->best_it = it;
+        e->best_rmse = v;
+        memcpy(e->X, X, sizeof(double) * (size_t)(U * s));
+        memcpy(e->Y, Y, sizeof(double) * (size_t)(I * s));
+        return 0;
+    }
+    return e->patience > 0 && it - e->best_it >= e->patience;
+}
+
 /* Checkpointing and phase timing of the main training run: NULL for runs
  * that neither checkpoint nor report (the bias-only baseline). */
 typedef struct {
@@ -716,10 +789,11 @@ static void lap(double *t, double *acc)
 }
 
 /* Collective. Everything a continuation needs: both factor matrices in
- * global row order (so any rank count can resume) and the history so far.
- * ALS keeps no other state between iterations. */
+ * global row order (so any rank count can resume), the history so far and,
+ * with early stopping, the best iteration's factors and its error.  ALS
+ * keeps no other state between iterations. */
 static void write_checkpoint(mf_ckpt_ctx *c, int it, const mf_data *d, int s, const double *Xfull,
-                             const double *Yfull, json_t *history, MPI_Comm comm)
+                             const double *Yfull, json_t *history, const mf_early *early, MPI_Comm comm)
 {
     mkt_h5out w;
     hid_t f = mkt_ckpt_begin(c->ck, &w, "mf", it, c->cfg, comm);
@@ -728,6 +802,13 @@ static void write_checkpoint(mf_ckpt_ctx *c, int it, const mf_data *d, int s, co
     json_t *h = history ? json_incref(history) : json_array();
     mkt_ckpt_write_json(f, "history", h, comm);
     json_decref(h);
+    if (early && early->best_it > 0) {
+        mkt_ckpt_write_full(f, "best_user_factors", early->X, d->U, s, comm);
+        mkt_ckpt_write_full(f, "best_item_factors", early->Y, d->I, s, comm);
+        json_t *b = json_pack("{s:i, s:f}", "best_iteration", early->best_it, "best_validation_rmse", early->best_rmse);
+        mkt_ckpt_write_json(f, "early_stopping", b, comm);
+        json_decref(b);
+    }
     mkt_ckpt_commit(c->ck, &w);
     mkt_log(STAGE, "checkpoint %s written at iteration %d", c->ck->path, it);
 }
@@ -735,35 +816,49 @@ static void write_checkpoint(mf_ckpt_ctx *c, int it, const mf_data *d, int s, co
 /* Collective, at the end of iteration it: 1 when the run must stop
  * (preempted; the checkpoint is written). */
 static int after_iteration(mf_ckpt_ctx *c, int it, int total, const mf_data *d, int s, double *Xfull,
-                           double *Yfull, json_t *history, MPI_Comm comm)
+                           double *Yfull, json_t *history, mf_early *early, MPI_Comm comm)
 {
-    if (!c)
+    if (!c || !c->ck)
         return 0;
     int act = mkt_ckpt_step(c->ck, it, total, comm);
     if (act != MKT_CKPT_CONTINUE) {
         /* the checkpoint holds every row (any rank count resumes it) */
-        if (c->px->targeted)
+        if (c->px->targeted) {
             gather_rows(Xfull, d->U, s, comm);
-        if (c->py->targeted)
+            if (early && early->best_it > 0)
+                gather_rows(early->X, d->U, s, comm);
+        }
+        if (c->py->targeted) {
             gather_rows(Yfull, d->I, s, comm);
-        write_checkpoint(c, it, d, s, Xfull, Yfull, history, comm);
+            if (early && early->best_it > 0)
+                gather_rows(early->Y, d->I, s, comm);
+        }
+        write_checkpoint(c, it, d, s, Xfull, Yfull, history, early, comm);
     }
     return act == MKT_CKPT_STOP;
 }
 
-/* Collective. Biased ALS with k factors (k = 0: biases only). Xfull [U x (k+1)]
- * and Yfull [I x (k+1)] are initialized here (unless resumed: then they hold
- * the checkpoint's factors) and hold the model on return on every rank.
- * history (may be NULL) gets one object per iteration.  Returns 0, or the
- * iteration at which a signal stopped it after a checkpoint. */
+/* Collective. Biased ALS with k factors (k = 0: biases only) and o->lambda.
+ * Xfull [U x (k+1)] and Yfull [I x (k+1)] are initialized here (unless
+ * resumed: then they hold the checkpoint's factors) and hold the model on
+ * return on every rank.  With `early` (not NULL, and validation ratings
+ * present) each iteration's validation RMSE is measured, training stops
+ * early->patience iterations after the best one, and Xfull and Yfull hold
+ * the best iteration's factors on return.  history (may be NULL) gets one
+ * object per iteration.  Returns 0, or the iteration at which a signal
+ * stopped it after a checkpoint. */
 static int als_explicit(const mkt_mf_options *o, const mf_data *d, int k, double *Xfull, double *Yfull,
-                        json_t *history, int verbose, mf_ckpt_ctx *ck, MPI_Comm comm)
+                        json_t *history, int verbose, mf_ckpt_ctx *ck, mf_early *early, MPI_Comm comm)
 {
-    int s = k + 1, start = ck ? ck->start : 0;
+    int s = k + 1, start = ck ? ck->start : 0, stopped = 0, last = start;
+    if (d->n_valid == 0)
+        early = NULL;
     if (start == 0) {
         mkt_mf_init_factors(Xfull, 0, d->U, k, s, o->seed, 0);
         mkt_mf_init_factors(Yfull, 0, d->I, k, s, o->seed, ITEM_SALT);
     }
+    const mf_xplan *px = ck ? ck->px : NULL, *py = ck ? ck->py : NULL;
+    double *bytes = ck ? &ck->bytes : NULL;
     double t0 = mkt_now();
     double ph[2] = {0, 0}; /* solve, exchange seconds of this iteration */
     for (int it = start + 1; it <= o->iters; it++) {
@@ -775,7 +870,7 @@ static int als_explicit(const mkt_mf_options *o, const mf_data *d, int k, double
                                                 o->lambda, Xfull + (d->ub.begin + r) * s, NULL, NULL));
         }
         lap(&tl, &ph[0]);
-        exchange_rows(Xfull, d->U, s, ck ? ck->px : NULL, ck ? &ck->bytes : NULL, comm);
+        exchange_rows(Xfull, d->U, s, px, bytes, comm);
         lap(&tl, &ph[1]);
         /* the training error of the finished iteration comes from the item
          * solves (each item row sees all its training ratings) */
@@ -790,27 +885,135 @@ static int als_explicit(const mkt_mf_options *o, const mf_data *d, int k, double
                 mkt_xsum_add(&sse, e2[l]);
         }
         lap(&tl, &ph[0]);
-        exchange_rows(Yfull, d->I, s, ck ? ck->py : NULL, ck ? &ck->bytes : NULL, comm);
+        exchange_rows(Yfull, d->I, s, py, bytes, comm);
         lap(&tl, &ph[1]);
+        last = it;
+        int stop = 0;
+        double vr = NAN;
+        if (early) {
+            vr = rows_rmse(d, &d->uvalid, d->n_valid, Xfull + d->ub.begin * s, Yfull, k, comm);
+            stop = early_update(early, it, vr, Xfull, Yfull, d->U, d->I, s);
+        }
         if (history || verbose) {
             double err[3];
             explicit_errors(d, Xfull + d->ub.begin * s, Yfull, k, &sse, comm, err);
             double now = mkt_now(), per = (now - t0) / (it - start);
             if (verbose)
-                mkt_log(STAGE, "iteration %d/%d  train RMSE %.4f  held-out RMSE %.4f  %.2fs  ETA %.0fs", it,
-                        o->iters, err[0], err[1], now - ts, per * (o->iters - it));
+                mkt_log(STAGE, "iteration %d/%d  train RMSE %.4f  validation RMSE %.4f  held-out RMSE %.4f  %.2fs  ETA %.0fs",
+                        it, o->iters, err[0], vr, err[1], now - ts, per * (o->iters - it));
             if (history) {
                 json_t *h = iteration_record(history, it, now - ts, ph);
                 mkt_metrics_set_real(h, "train_rmse", err[0]);
+                if (early)
+                    mkt_metrics_set_real(h, "validation_rmse", vr);
                 mkt_metrics_set_real(h, "rmse", err[1]);
                 mkt_metrics_set_real(h, "mae", err[2]);
             }
         }
         phase_account(ck, ph, ts);
-        if (after_iteration(ck, it, o->iters, d, s, Xfull, Yfull, history, comm))
-            return it;
+        if (after_iteration(ck, it, o->iters, d, s, Xfull, Yfull, history, early, comm)) {
+            stopped = it;
+            break;
+        }
+        if (stop) {
+            if (verbose)
+                mkt_log(STAGE, "early stop after iteration %d: no better validation RMSE for %d iterations (best %.4f "
+                        "at iteration %d)", it, early->patience, early->best_rmse, early->best_it);
+            break;
+        }
     }
-    return 0;
+    if (!stopped && early && early->best_it > 0 && early->best_it != last) {
+        memcpy(Xfull, early->X, sizeof(double) * (size_t)(d->U * s));
+        memcpy(Yfull, early->Y, sizeof(double) * (size_t)(d->I * s));
+    }
+    return stopped;
+}
+
+/* Collective. One early-stopped explicit training with this lambda and k
+ * factors, no checkpoints: its best validation RMSE (and *best_it). X, Y
+ * and e are work space of the run's sizes; px, py the exchange plans (NULL:
+ * allgather). */
+static double lambda_trial(const mkt_mf_options *o, const mf_data *d, int k, double lambda, double *X, double *Y,
+                           mf_early *e, const mf_xplan *px, const mf_xplan *py, int *best_it, MPI_Comm comm)
+{
+    mkt_mf_options t = *o;
+    t.lambda = lambda;
+    e->best_it = 0;
+    e->best_rmse = INFINITY;
+    mf_ckpt_ctx c = {NULL, NULL, 0, 0, 0, 0, px, py, 0};
+    als_explicit(&t, d, k, X, Y, NULL, 0, &c, e, comm);
+    *best_it = e->best_it;
+    return e->best_rmse;
+}
+
+/* The state of a lambda search: the run's inputs and work space, and the
+ * best trial so far. */
+typedef struct {
+    const mkt_mf_options *o;
+    const mf_data *d;
+    int k;
+    double *X, *Y;
+    mf_early *e;
+    const mf_xplan *px, *py;
+    json_t *trials; /* one object per trial (may be NULL) */
+    const char *what;
+    MPI_Comm comm;
+    double best_lambda, best_rmse;
+    int ntried;
+} lambda_walk;
+
+/* Collective. One trial of the search: its validation RMSE. */
+static double walk_try(lambda_walk *w, double lambda)
+{
+    int bi;
+    double v = lambda_trial(w->o, w->d, w->k, lambda, w->X, w->Y, w->e, w->px, w->py, &bi, w->comm);
+    w->ntried++;
+    mkt_log(STAGE, "lambda auto (%s): lambda %.4g  validation RMSE %.5f  best iteration %d", w->what, lambda, v, bi);
+    if (w->trials)
+        json_array_append_new(w->trials,
+                              json_pack("{s:f, s:f, s:i}", "lambda", lambda, "validation_rmse", v, "best_iteration", bi));
+    if (v < w->best_rmse) {
+        w->best_rmse = v;
+        w->best_lambda = lambda;
+    }
+    return v;
+}
+
+/* Collective. --lambda auto: the lambda with the lowest validation RMSE.
+ * A walk over half-decades (0.001 ... 10, starting at 0.1) moves towards
+ * the better neighbour until the error rises, then the two quarter-decade
+ * points beside the best are tried; every trial is an early-stopped
+ * training from the same initial factors, so the choice is the same on any
+ * rank count. */
+static double lambda_search(lambda_walk *w)
+{
+    enum { NG = 9 };
+    double grid[NG], err[NG];
+    for (int j = 0; j < NG; j++)
+        grid[j] = pow(10.0, -3.0 + 0.5 * j);
+    w->best_lambda = 0;
+    w->best_rmse = INFINITY;
+    w->ntried = 0;
+    int at = 4; /* 0.1 */
+    err[at] = walk_try(w, grid[at]);
+    err[at - 1] = walk_try(w, grid[at - 1]);
+    err[at + 1] = walk_try(w, grid[at + 1]);
+    int dir = err[at - 1] < err[at] && err[at - 1] <= err[at + 1] ? -1 : err[at + 1] < err[at] ? 1 : 0;
+    if (dir != 0) {
+        at += dir;
+        while (at + dir >= 0 && at + dir < NG) {
+            err[at + dir] = walk_try(w, grid[at + dir]);
+            if (!(err[at + dir] < err[at]))
+                break;
+            at += dir;
+        }
+    }
+    double centre = w->best_lambda;
+    walk_try(w, centre * pow(10.0, -0.25));
+    walk_try(w, centre * pow(10.0, 0.25));
+    mkt_log(STAGE, "lambda auto (%s): chose %.4g (validation RMSE %.5f) after %d trials", w->what, w->best_lambda,
+            w->best_rmse, w->ntried);
+    return w->best_lambda;
 }
 
 /* The implicit solves of one half-step: every row of `rows` into out (stride
@@ -865,7 +1068,7 @@ static int als_implicit(const mkt_mf_options *o, const mf_data *d, int k, double
         if (history)
             iteration_record(history, it, now - ts, ph);
         phase_account(ck, ph, ts);
-        if (after_iteration(ck, it, o->iters, d, k, Xfull, Yfull, history, comm)) {
+        if (after_iteration(ck, it, o->iters, d, k, Xfull, Yfull, history, NULL, comm)) {
             stopped = it;
             break;
         }
@@ -996,7 +1199,7 @@ static double *block_factors_in_place(double *full, mkt_block b, int s, int k)
 /* Collective. /models/mf from the full factor matrices, which it overwrites
  * (each rank's block is compacted in place to k columns). */
 static void write_model(const mkt_mf_options *o, const mf_data *d, double *Xfull, double *Yfull, int k, int s,
-                        MPI_Comm comm)
+                        int best_iteration, MPI_Comm comm)
 {
     mkt_model_writer w;
     mkt_model_begin(&w, o->out, "/models/mf", comm);
@@ -1027,6 +1230,9 @@ static void write_model(const mkt_mf_options *o, const mf_data *d, double *Xfull
     mkt_h5_attr_set_int(w.file, w.group, "implicit", o->implicit);
     mkt_h5_attr_set_double(w.file, w.group, "alpha", o->alpha);
     mkt_h5_attr_set_double(w.file, w.group, "holdout", o->holdout);
+    mkt_h5_attr_set_double(w.file, w.group, "valid_fraction", o->valid_fraction);
+    mkt_h5_attr_set_int(w.file, w.group, "patience", o->patience);
+    mkt_h5_attr_set_int(w.file, w.group, "best_iteration", best_iteration);
     for (int j = 0; j < 5; j++)
         mkt_h5_attr_set_double(w.file, w.group, wn[j], o->weight[j]);
     mkt_h5_attr_set_int(w.file, w.group, "seed", (int64_t)o->seed);
@@ -1060,6 +1266,8 @@ static void mf_config(const mkt_mf_options *o, const mf_data *d, mkt_ckpt_config
             mkt_ckpt_config_double(cfg, wn[j], o->weight[j]);
     } else {
         mkt_ckpt_config_double(cfg, "holdout", o->holdout);
+        mkt_ckpt_config_double(cfg, "valid_fraction", o->valid_fraction);
+        mkt_ckpt_config_int(cfg, "patience", o->patience);
     }
     if (o->has_until)
         mkt_ckpt_config_int(cfg, "until_ts", o->until_ts);
@@ -1073,8 +1281,15 @@ static void mf_config(const mkt_mf_options *o, const mf_data *d, mkt_ckpt_config
 
 static void check_options(const mkt_mf_options *o)
 {
-    if (!(o->lambda > 0))
-        mkt_fail_all(MKT_EXIT_USAGE, "--lambda must be > 0 (got %g)", o->lambda);
+    if (!o->lambda_auto && !(o->lambda > 0))
+        mkt_fail_all(MKT_EXIT_USAGE, "--lambda must be > 0 or auto (got %g)", o->lambda);
+    if (!(o->valid_fraction >= 0 && o->valid_fraction <= 0.9))
+        mkt_fail_all(MKT_EXIT_USAGE, "--valid-fraction must be in [0, 0.9] (got %g)", o->valid_fraction);
+    if (o->patience < 0)
+        mkt_fail_all(MKT_EXIT_USAGE, "--patience must be >= 0 (got %d)", o->patience);
+    if (o->lambda_auto && !o->implicit && !(o->valid_fraction > 0))
+        mkt_fail_all(MKT_EXIT_USAGE, "--lambda auto chooses lambda on validation ratings: it needs --valid-fraction > 0 "
+                                     "(or give --lambda a value)");
     if (o->rank < 1)
         mkt_fail_all(MKT_EXIT_USAGE, "--rank must be >= 1 (got %d)", o->rank);
     if (o->topk < 1)
@@ -1087,9 +1302,18 @@ static void check_options(const mkt_mf_options *o)
         mkt_fail_all(MKT_EXIT_USAGE, "--cg-iters must be >= 1 (got %d)", o->cg_iters);
 }
 
-int mkt_mf_train_run(const mkt_mf_options *o, MPI_Comm comm, json_t *metrics)
+int mkt_mf_train_run(const mkt_mf_options *opt, MPI_Comm comm, json_t *metrics)
 {
     double t0 = mkt_now();
+    mkt_mf_options chosen = *opt; /* with lambda auto: the lambda found */
+    const mkt_mf_options *o = &chosen;
+    if (chosen.lambda_auto && chosen.implicit) {
+        /* implicit mode has no validation ratings: the documented default */
+        chosen.lambda = MKT_MF_IMPLICIT_LAMBDA;
+        chosen.lambda_auto = 0;
+    }
+    if (chosen.implicit)
+        chosen.valid_fraction = 0;
     check_options(o);
     if (!o->out)
         mkt_fail_all(MKT_EXIT_USAGE, "--out MODEL.h5 is required");
@@ -1108,8 +1332,6 @@ int mkt_mf_train_run(const mkt_mf_options *o, MPI_Comm comm, json_t *metrics)
     /* checkpoints: resume when asked and a matching one exists */
     mkt_ckpt ck;
     mkt_ckpt_init(&ck, STAGE, o->checkpoint, o->out, "mf", o->checkpoint_every, o->resume);
-    mkt_ckpt_config cfg;
-    mf_config(o, &d, &cfg);
     mkt_ckpt_signals_install();
     /* exchange plans: the item rows the user step reads (training and
      * held-out ratings, the Gram chunks), the user rows the item step reads */
@@ -1120,6 +1342,8 @@ int mkt_mf_train_run(const mkt_mf_options *o, MPI_Comm comm, json_t *metrics)
             mark(by, d.utrain.idx[e]);
         for (int64_t e = 0; e < d.utest.ptr[d.utest.n] && !o->implicit; e++)
             mark(by, d.utest.idx[e]);
+        for (int64_t e = 0; e < d.uvalid.ptr[d.uvalid.n]; e++)
+            mark(by, d.uvalid.idx[e]);
         for (int64_t e = 0; e < d.itrain.ptr[d.itrain.n]; e++)
             mark(bx, d.itrain.idx[e]);
         if (o->implicit) {
@@ -1132,7 +1356,22 @@ int mkt_mf_train_run(const mkt_mf_options *o, MPI_Comm comm, json_t *metrics)
         free(by);
     }
     memlog("plans");
+    /* early stopping on the validation ratings (explicit) */
+    mf_early early;
+    int use_early = !o->implicit && d.n_valid > 0;
+    early_init(&early, o->patience, use_early ? d.U : 0, use_early ? d.I : 0, s);
+    json_t *trials = json_array();
+    if (o->lambda_auto) {
+        double ts = mkt_now();
+        lambda_walk w = {o, &d, k, X, Y, &early, &px, &py, trials, "model", comm, 0, 0, 0};
+        chosen.lambda = lambda_search(&w);
+        mkt_metrics_set_real(metrics, "seconds_lambda_search", mkt_now() - ts);
+    }
+    mkt_ckpt_config cfg;
+    mf_config(o, &d, &cfg);
     mf_ckpt_ctx cc = {&ck, &cfg, 0, 0, 0, 0, &px, &py, 0};
+    early.best_it = 0;
+    early.best_rmse = INFINITY;
     hid_t cf = mkt_ckpt_open_resume(&ck, "mf", &cfg, &cc.start, comm);
     if (cf >= 0) {
         if (cc.start > o->iters)
@@ -1145,13 +1384,25 @@ int mkt_mf_train_run(const mkt_mf_options *o, MPI_Comm comm, json_t *metrics)
             mkt_fail_all(MKT_EXIT_ERROR, "checkpoint %s: history is not a list (corrupt)", ck.path);
         json_array_extend(history, h);
         json_decref(h);
+        if (use_early && mkt_h5_exists(cf, "best_user_factors")) {
+            mkt_ckpt_read_full(cf, ck.path, "best_user_factors", early.X, d.U, s);
+            mkt_ckpt_read_full(cf, ck.path, "best_item_factors", early.Y, d.I, s);
+            json_t *b = mkt_ckpt_read_json(cf, ck.path, "early_stopping");
+            json_t *bi = json_object_get(b, "best_iteration"), *br = json_object_get(b, "best_validation_rmse");
+            if (!json_is_integer(bi) || !json_is_number(br) || json_integer_value(bi) < 1 ||
+                json_integer_value(bi) > cc.start)
+                mkt_fail_all(MKT_EXIT_ERROR, "checkpoint %s: early_stopping is not a valid record (corrupt)", ck.path);
+            early.best_it = (int)json_integer_value(bi);
+            early.best_rmse = json_number_value(br);
+            json_decref(b);
+        }
         mkt_h5_close(cf);
     }
     mkt_metrics_set_str(metrics, "checkpoint", ck.path);
     mkt_metrics_set_int(metrics, "resumed_from_iteration", cc.start);
 
     double t1 = mkt_now();
-    int stopped = !o->implicit ? als_explicit(o, &d, k, X, Y, history, 1, &cc, comm)
+    int stopped = !o->implicit ? als_explicit(o, &d, k, X, Y, history, 1, &cc, use_early ? &early : NULL, comm)
                                : als_implicit(o, &d, k, X, Y, history, &cc, comm);
     double t_train = mkt_now() - t1;
     memlog("trained");
@@ -1165,6 +1416,8 @@ int mkt_mf_train_run(const mkt_mf_options *o, MPI_Comm comm, json_t *metrics)
         mkt_metrics_set_int(metrics, "preempted_at_iteration", stopped);
         mkt_ckpt_preempted(&ck, stopped);
         json_decref(history);
+        json_decref(trials);
+        early_free(&early);
         mkt_ckpt_config_free(&cfg);
         mkt_ckpt_free(&ck);
         plan_free(&px);
@@ -1183,17 +1436,43 @@ int mkt_mf_train_run(const mkt_mf_options *o, MPI_Comm comm, json_t *metrics)
     mkt_metrics_set_int(metrics, "rank", k);
     mkt_metrics_set_int(metrics, "iters", o->iters);
     mkt_metrics_set_real(metrics, "lambda", o->lambda);
+    mkt_metrics_set_str(metrics, "lambda_mode", opt->lambda_auto ? "auto" : "fixed");
+    if (o->lambda_auto)
+        json_object_set(metrics, "lambda_search", trials);
+    mkt_metrics_set_int(metrics, "validation_entries", d.n_valid);
+    mkt_metrics_set_int(metrics, "iterations_run", (int)json_array_size(history));
     mkt_metrics_set_str(metrics, "mode", o->implicit ? "implicit" : "explicit");
     if (!o->implicit) {
         double err[3], gm[2], be[3];
         explicit_errors(&d, X + d.ub.begin * s, Y, k, NULL, comm, err);
         global_mean_errors(&d, comm, gm);
-        /* baseline: the same ALS with no factors, biases only */
+        /* baseline: the same ALS with no factors, biases only (its own
+         * lambda when the model's is chosen, and the same early stopping) */
         double *bx = mkt_xmalloc(sizeof(double) * (size_t)(d.U + 1)), *by = mkt_xmalloc(sizeof(double) * (size_t)(d.I + 1));
-        als_explicit(o, &d, 0, bx, by, NULL, 0, NULL, comm);
+        mf_early be_early;
+        early_init(&be_early, o->patience, use_early ? d.U : 0, use_early ? d.I : 0, 1);
+        mkt_mf_options bo = *o;
+        if (o->lambda_auto) {
+            lambda_walk w = {o, &d, 0, bx, by, &be_early, NULL, NULL, NULL, "biases only", comm, 0, 0, 0};
+            bo.lambda = lambda_search(&w);
+        }
+        be_early.best_it = 0;
+        als_explicit(&bo, &d, 0, bx, by, NULL, 0, NULL, use_early ? &be_early : NULL, comm);
         explicit_errors(&d, bx + d.ub.begin, by, 0, NULL, comm, be);
         free(bx);
         free(by);
+        mkt_metrics_set_real(mkt_metrics_child(metrics, "baseline"), "bias_lambda", bo.lambda);
+        early_free(&be_early);
+        if (use_early) {
+            double vr = rows_rmse(&d, &d.uvalid, d.n_valid, X + d.ub.begin * s, Y, k, comm);
+            mkt_metrics_set_real(metrics, "validation_rmse", vr);
+            mkt_metrics_set_int(metrics, "best_iteration", early.best_it);
+            json_t *sel = mkt_metrics_child(metrics, "selection");
+            mkt_metrics_set_str(sel, "metric", "rmse");
+            mkt_metrics_set_real(sel, "value", vr);
+            mkt_metrics_set_str(sel, "goal", "min");
+            mkt_metrics_set_str(sel, "split", "validation");
+        }
         mkt_metrics_set_real(metrics, "global_mean", d.mu);
         mkt_metrics_set_real(metrics, "train_rmse", err[0]);
         mkt_metrics_set_real(metrics, "rmse", err[1]);
@@ -1214,8 +1493,10 @@ int mkt_mf_train_run(const mkt_mf_options *o, MPI_Comm comm, json_t *metrics)
     }
     memlog("evaluated");
     json_object_set_new(metrics, "history", history);
-    write_model(o, &d, X, Y, k, s, comm);
+    write_model(o, &d, X, Y, k, s, use_early ? early.best_it : (int)json_array_size(history), comm);
     memlog("model written");
+    json_decref(trials);
+    early_free(&early);
     mkt_ckpt_remove(&ck, comm);
     int ran = o->iters - cc.start, per = ran > 0 ? ran : 1;
     double secs[5] = {t_train / per, mkt_now() - t0, cc.solve / per, cc.exchange / per,
@@ -1285,6 +1566,7 @@ int mkt_mf_eval_run(const mkt_mf_options *cli, MPI_Comm comm, json_t *metrics)
     o.implicit = (int)mkt_h5_attr_get_int(m, g, "implicit", 0);
     o.seed = (uint64_t)mkt_h5_attr_get_int(m, g, "seed", 0);
     o.holdout = mkt_h5_attr_get_double(m, g, "holdout", 0.1);
+    o.valid_fraction = mkt_h5_attr_get_double(m, g, "valid_fraction", 0);
     o.alpha = mkt_h5_attr_get_double(m, g, "alpha", 0);
     o.lambda = mkt_h5_attr_get_double(m, g, "lambda", 0);
     for (int j = 0; j < 5; j++)

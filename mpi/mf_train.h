@@ -29,11 +29,18 @@ typedef struct {
     int exchange;           /* MKT_MF_EXCHANGE_* */
     int has_until;          /* use only the events with ts < until_ts (else all) */
     int64_t until_ts;       /* seconds since the epoch, UTC */
+    int lambda_auto;        /* choose lambda by validation RMSE (explicit) before training */
+    double valid_fraction;  /* explicit: share of the non-held-out ratings used for validation (0: none) */
+    int patience;           /* stop after this many iterations without a better validation error (0: never) */
+    const char *test;       /* eval: a test store ingested against the training store (NULL: the hold-out) */
 } mkt_mf_options;
 
 /* How a half-step's updated factor rows reach the ranks that need them:
  * chosen by estimated volume, all rows to every rank, or only the rows a
  * rank's observations reference (docs/mf.md). */
+/* --lambda auto in implicit mode (no validation ratings to choose by). */
+#define MKT_MF_IMPLICIT_LAMBDA 0.05
+
 enum { MKT_MF_EXCHANGE_AUTO, MKT_MF_EXCHANGE_ALLGATHER, MKT_MF_EXCHANGE_TARGETED };
 
 /* Collective. Train and write /models/mf to opt->out; metrics into `metrics`.

@@ -35,6 +35,13 @@ int mkt_mf_is_holdout(uint64_t seed, int64_t order, double frac)
     return u < frac;
 }
 
+int mkt_mf_is_validation(uint64_t seed, int64_t order, double frac)
+{
+    uint64_t h = mkt_hash64(mkt_hash64(seed ^ 0x6d6676616c696461ULL) ^ (uint64_t)order);
+    double u = (double)(h >> 11) * 0x1.0p-53;
+    return u < frac;
+}
+
 double mkt_mf_dot(const double *a, const double *b, int k)
 {
     double s = 0;

@@ -23,6 +23,11 @@ void mkt_mf_init_factors(double *f, int64_t first, int64_t n, int k, int stride,
  * a pure function of (seed, order). */
 int mkt_mf_is_holdout(uint64_t seed, int64_t order, double frac);
 
+/* 1 if a rating that is not held out goes to the validation split
+ * (probability frac): a pure function of (seed, order), drawn independently
+ * of mkt_mf_is_holdout. */
+int mkt_mf_is_validation(uint64_t seed, int64_t order, double frac);
+
 double mkt_mf_dot(const double *a, const double *b, int k);
 
 /* Explicit biased row solve.  The row has n observations: other-side index

@@ -3,6 +3,7 @@
 #include "cmd_mf.h"
 
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "check.h"
@@ -19,10 +20,22 @@ const mkt_opt mkt_train_mf_opts[] = {
     {"out", MKT_OPT_STR, T(out), NULL, "model file to write (created, or /models/mf replaced in it)", 0, 0},
     {"implicit", MKT_OPT_BOOL, T(implicit), "0",
      "implicit feedback from behaviour events (else explicit ratings)", 0, 0},
-    {"rank", MKT_OPT_INT, T(rank), "8", "number of latent factors K", 1, 1000},
-    {"iters", MKT_OPT_INT, T(iters), "10", "ALS iterations (each a user and an item half-step)", 1, 100000},
-    {"lambda", MKT_OPT_DOUBLE, T(lambda), "0.05",
-     "ridge penalty (> 0); explicit: lambda * ratings of the row, on factors and bias", 0, 1e9},
+    {"rank", MKT_OPT_INT, T(rank), "32", "number of latent factors K", 1, 1000},
+    {"iters", MKT_OPT_INT, T(iters), "30",
+     "ALS iterations at most (each a user and an item half-step); explicit: fewer when validation stops early", 1,
+     100000},
+    {"lambda", MKT_OPT_STR, T(lambda), "auto",
+     "ridge penalty (> 0), or auto; explicit: lambda * ratings of the row, on factors and bias, and auto chooses it "
+     "by validation RMSE; implicit: auto is 0.05",
+     0, 0},
+    {"valid-fraction", MKT_OPT_DOUBLE, T(valid_fraction), "0.1",
+     "explicit: share of the ratings not held out that validate (early stopping, lambda auto), by a hash of seed "
+     "and event order; 0: none",
+     0, 0.9},
+    {"patience", MKT_OPT_INT, T(patience), "3",
+     "explicit: stop after this many iterations without a lower validation RMSE (0: run every iteration); the "
+     "model written is the best iteration's",
+     0, 100000},
     {"alpha", MKT_OPT_DOUBLE, T(alpha), "10", "implicit: confidence 1 + alpha * summed weight", 0, 1e9},
     {"holdout", MKT_OPT_DOUBLE, T(holdout), "0.1",
      "explicit: share of ratings held out (hash of seed and event order)", 0, 0.9},
@@ -71,7 +84,8 @@ int mkt_train_mf_run(void *values, MPI_Comm comm)
                         .iters = (int)c->iters,
                         .implicit = c->implicit,
                         .topk = (int)c->topk,
-                        .lambda = c->lambda,
+                        .valid_fraction = c->valid_fraction,
+                        .patience = (int)c->patience,
                         .alpha = c->alpha,
                         .holdout = c->holdout,
                         .weight = {c->weight_view, c->weight_click, c->weight_cart, c->weight_fav,
@@ -83,6 +97,15 @@ int mkt_train_mf_run(void *values, MPI_Comm comm)
                         .cg_iters = 3,
                         .exchange = MKT_MF_EXCHANGE_AUTO};
     const char *solver = c->solver ? c->solver : "cholesky", *ex = c->exchange ? c->exchange : "auto";
+    const char *lambda = c->lambda ? c->lambda : "auto";
+    if (strcmp(lambda, "auto") == 0) {
+        o.lambda_auto = 1;
+    } else {
+        char *end = NULL;
+        o.lambda = strtod(lambda, &end);
+        if (end == lambda || *end != '\0' || !(o.lambda > 0) || !(o.lambda <= 1e9))
+            mkt_fail_all(MKT_EXIT_USAGE, "--lambda must be a number in (0, 1e9] or auto (got '%s')", lambda);
+    }
     if (strcmp(solver, "cholesky") != 0 && strcmp(solver, "cg") != 0)
         mkt_fail_all(MKT_EXIT_USAGE, "--solver must be cholesky or cg (got '%s')", solver);
     if (strcmp(solver, "cg") == 0 && !c->implicit)

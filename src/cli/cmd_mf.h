@@ -9,7 +9,8 @@
 #include "options.h"
 
 #define MKT_TRAIN_MF_USAGE                                                                                   \
-    "mkt train mf --store shop.h5 --out model.h5 [--implicit] --rank K --iters T --lambda L [--alpha A] [--until TS]"
+    "mkt train mf --store shop.h5 --out model.h5 [--implicit] [--rank K] [--iters T] [--lambda L|auto] [--alpha A] " \
+    "[--until TS]"
 #define MKT_TRAIN_MF_DESCRIPTION                                                                             \
     "Train a recommender by distributed alternating least squares: explicit ratings (biased) or implicit "   \
     "feedback (confidence-weighted); factors go to /models/mf."
@@ -18,9 +19,9 @@
 
 /* Option structs: filled by the option tables from argv or a job file. */
 typedef struct mkt_train_mf_cli {
-    char *store, *out, *metrics_out, *checkpoint, *solver, *exchange, *until;
-    int64_t rank, iters, seed, topk, checkpoint_every, cg_iters;
-    double lambda, alpha, holdout;
+    char *store, *out, *metrics_out, *checkpoint, *solver, *exchange, *until, *lambda;
+    int64_t rank, iters, seed, topk, checkpoint_every, cg_iters, patience;
+    double alpha, holdout, valid_fraction;
     double weight_view, weight_click, weight_cart, weight_fav, weight_purchase;
     int implicit, resume;
 } mkt_train_mf_cli;

@@ -53,8 +53,10 @@ m = json.load(open("mu1.json")); mi = json.load(open("miu1.json")); full = json.
 ratings = int(((typ == 5) & (ts < t_ex)).sum())
 print("until: ratings before", ratings, "of", int((typ == 5).sum()), "train", m["train_entries"], "held out",
       m["heldout_entries"])
-assert 0 < ratings < full["train_entries"] + full["heldout_entries"]
-assert m["train_entries"] + m["heldout_entries"] == ratings, (m["train_entries"], m["heldout_entries"], ratings)
+assert 0 < ratings < full["train_entries"] + full["validation_entries"] + full["heldout_entries"]
+assert m["train_entries"] + m["validation_entries"] + m["heldout_entries"] == ratings, \
+    (m["train_entries"], m["validation_entries"], m["heldout_entries"], ratings)
+assert m["validation_entries"] > 0 and mi["validation_entries"] == 0
 keep = (typ < 5) & (ts < t_im)               # default weights: every behaviour type counts
 pairs = len(np.unique(user[keep].astype(np.int64) * 1000003 + item[keep]))
 print("until: implicit pairs before", pairs, "train", mi["train_entries"], "held out", mi["heldout_entries"])
