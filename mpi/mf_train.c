@@ -188,6 +188,21 @@ static double weight_of(const mkt_mf_options *o, int32_t type)
     return type >= 0 && type < MKT_EV_RATING ? o->weight[type] : 0;
 }
 
+/* Implicit: 1 if a rating of this value is a positive interaction (its
+ * confidence 1 + alpha * weight must stay >= 1, so ratings <= 0 never are). */
+static int rating_kept(const mkt_mf_options *o, double value)
+{
+    if (!(o->weight_rating > 0))
+        return 0;
+    return o->rating_threshold > 0 ? value >= o->rating_threshold : value > 0;
+}
+
+/* Implicit: the weight of a kept rating of this value. */
+static double rating_weight(const mkt_mf_options *o, double value)
+{
+    return o->rating_threshold > 0 ? o->weight_rating : o->weight_rating * value;
+}
+
 /* What the first pass makes of an event: dropped (another type, weight 0,
  * at or after --until), or kept, explicit as a training or a held-out
  * rating, implicit as MF_KEPT + its type. */
@@ -202,10 +217,13 @@ static uint8_t *classify(const mkt_mf_options *o, const mf_src *s)
     int32_t *type = mkt_xmalloc(sizeof(int32_t) * m);
     int64_t *order = o->implicit ? NULL : mkt_xmalloc(sizeof(int64_t) * m);
     int64_t *ts = o->has_until ? mkt_xmalloc(sizeof(int64_t) * m) : NULL;
+    double *value = o->implicit && o->weight_rating > 0 ? mkt_xmalloc(sizeof(double) * m) : NULL;
     for (int64_t r0 = 0, r1; r0 < s->nrows; r0 = r1) {
         r1 = src_chunk_end(s, r0);
         int64_t e0 = s->ptr[r0], n = s->ptr[r1] - e0;
         src_read(s, "type", H5T_NATIVE_INT32, r0, r1, type);
+        if (value)
+            src_read(s, "value", H5T_NATIVE_DOUBLE, r0, r1, value);
         if (order)
             src_read(s, "order", H5T_NATIVE_INT64, r0, r1, order);
         if (ts)
@@ -220,12 +238,15 @@ static uint8_t *classify(const mkt_mf_options *o, const mf_src *s)
                                                                                    : MF_TRAIN;
             else if (o->implicit && weight_of(o, type[j]) > 0)
                 c = (uint8_t)(MF_KEPT + type[j]);
+            else if (o->implicit && type[j] == MKT_EV_RATING && value && rating_kept(o, value[j]))
+                c = (uint8_t)(MF_KEPT + MKT_EV_RATING);
             cls[e0 + j] = c;
         }
     }
     free(type);
     free(order);
     free(ts);
+    free(value);
     return cls;
 }
 
@@ -317,17 +338,22 @@ static void fill_implicit(const mkt_mf_options *o, const mf_src *s, const uint8_
         rows_alloc(test, s->nrows, s->nrows);
     mf_pair *pairs = mkt_xmalloc(sizeof(mf_pair) * (size_t)(longest + 1));
     int32_t *idx = mkt_xmalloc(sizeof(int32_t) * (size_t)s->maxchunk);
+    double *value = o->weight_rating > 0 ? mkt_xmalloc(sizeof(double) * (size_t)s->maxchunk) : NULL;
     for (int64_t r0 = 0, r1; r0 < s->nrows; r0 = r1) {
         r1 = src_chunk_end(s, r0);
         int64_t e0 = s->ptr[r0];
         src_read(s, col, H5T_NATIVE_INT32, r0, r1, idx);
+        if (value)
+            src_read(s, "value", H5T_NATIVE_DOUBLE, r0, r1, value);
         for (int64_t row = r0; row < r1; row++) {
             int64_t np = 0, last = -1;
             int32_t self = (int32_t)(first_row + row);
             for (int64_t e = s->ptr[row]; e < s->ptr[row + 1]; e++) {
                 if (cls[e] == MF_DROP || (held && held[idx[e - e0]] == self))
                     continue;
-                pairs[np++] = (mf_pair){idx[e - e0], e, weight_of(o, cls[e] - MF_KEPT)};
+                int type = cls[e] - MF_KEPT;
+                double w = type == MKT_EV_RATING ? rating_weight(o, value[e - e0]) : weight_of(o, type);
+                pairs[np++] = (mf_pair){idx[e - e0], e, w};
                 last = e;
             }
             append_aggregated(r, row, pairs, np);
@@ -352,6 +378,7 @@ static void fill_implicit(const mkt_mf_options *o, const mf_src *s, const uint8_
         }
     }
     free(idx);
+    free(value);
     free(pairs);
     rows_shrink(r);
     if (test)
@@ -440,7 +467,10 @@ static void load_data(const mkt_mf_options *o, MPI_Comm comm, mf_data *d)
         local[1] = d->utest.ptr[us.nrows];
         MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, local, 2, MPI_INT64_T, MPI_SUM, comm));
         if (local[0] == 0)
-            mkt_fail_all(MKT_EXIT_ERROR, "%s has no behaviour events with a positive weight%s", o->store, why);
+            mkt_fail_all(MKT_EXIT_ERROR,
+                         "%s has no behaviour events with a positive weight and no positive ratings%s (see "
+                         "--weight-* and --rating-threshold)",
+                         o->store, why);
     }
     mkt_h5_close(f);
     d->n_train = local[0];
@@ -449,6 +479,64 @@ static void load_data(const mkt_mf_options *o, MPI_Comm comm, mf_data *d)
     free(us.ptr);
     free(is.ptr);
     memlog("loaded");
+}
+
+/* Collective. Replaces the held-out rows of d by the events of a test
+ * store ingested against the training store (same dense ids): explicit,
+ * its ratings; implicit, its positive-weight user-item pairs that are not
+ * among the user's training items.  Every such event counts, whatever
+ * --holdout and --until made of the training store. */
+static void load_test(const mkt_mf_options *o, const char *path, mf_data *d, MPI_Comm comm)
+{
+    hid_t f = mkt_h5_open(path, 0, comm);
+    if (!mkt_h5_exists(f, "/events/by_user/indptr") || !mkt_h5_exists(f, "/events/by_item/indptr"))
+        mkt_fail_all(MKT_EXIT_ERROR, "test store %s has no /events/by_user and /events/by_item (not an mkt store?)",
+                     path);
+    int64_t U = mkt_h5_rows(f, "/events/by_user/indptr", NULL) - 1, I = mkt_h5_rows(f, "/events/by_item/indptr", NULL) - 1;
+    if (U != d->U || I != d->I)
+        mkt_fail_all(MKT_EXIT_ERROR,
+                     "test store %s has %lld users x %lld items, the training store %s %lld x %lld: ingest the test "
+                     "file with `mkt ingest --as test --into %s`",
+                     path, (long long)U, (long long)I, o->store, (long long)d->U, (long long)d->I, o->store);
+    mkt_mf_options t = *o;
+    t.has_until = 0;
+    t.holdout = 0;
+    t.valid_fraction = 0; /* every rating is of class MF_TRAIN here */
+    mf_src us;
+    src_open(f, "by_user", d->ub, &us);
+    uint8_t *cls = classify(&t, &us);
+    rows_free(&d->utest);
+    if (!o->implicit) {
+        rows_of_class(&d->utest, &us, cls, MF_TRAIN);
+        fill_explicit(&us, cls, "item", &d->utest, NULL, NULL, NULL);
+    } else {
+        fill_implicit(&t, &us, cls, "item", d->ub.begin, NULL, &d->utest, NULL, NULL);
+        /* rank only what the user did not do in training: drop the pairs
+         * of the training rows (both rows are sorted by item) */
+        int64_t at = 0;
+        for (int64_t r = 0; r < d->utest.n; r++) {
+            int64_t a = d->utrain.ptr[r], b = d->utrain.ptr[r + 1], start = at;
+            for (int64_t e = d->utest.ptr[r]; e < d->utest.ptr[r + 1]; e++) {
+                while (a < b && d->utrain.idx[a] < d->utest.idx[e])
+                    a++;
+                if (a < b && d->utrain.idx[a] == d->utest.idx[e])
+                    continue;
+                d->utest.idx[at] = d->utest.idx[e];
+                d->utest.val[at++] = d->utest.val[e];
+            }
+            d->utest.ptr[r] = start;
+        }
+        d->utest.ptr[d->utest.n] = at;
+    }
+    free(cls);
+    free(us.ptr);
+    mkt_h5_close(f);
+    int64_t n = d->utest.ptr[d->utest.n];
+    MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, &n, 1, MPI_INT64_T, MPI_SUM, comm));
+    if (n == 0)
+        mkt_fail_all(MKT_EXIT_ERROR, "test store %s has no %s to evaluate on", path,
+                     o->implicit ? "positive-weight user-item pairs outside the training data" : "ratings");
+    d->n_test = n;
 }
 
 static void free_data(mf_data *d)
@@ -1174,6 +1262,55 @@ static void global_mean_errors(const mf_data *d, MPI_Comm comm, double out[2])
     out[1] = mkt_xsum_value(&acc[1]) / nh;
 }
 
+/* Collective. The biases-only baseline (the same ALS with K = 0) into bx
+ * [U] and by [I]: its own lambda chosen the same way when the model's was
+ * (o->lambda_auto), else o->lambda, and the same early stopping.  Returns
+ * its lambda. */
+static double bias_baseline(const mkt_mf_options *o, const mf_data *d, double *bx, double *by, MPI_Comm comm)
+{
+    int use_early = d->n_valid > 0;
+    mf_early e;
+    early_init(&e, o->patience, use_early ? d->U : 0, use_early ? d->I : 0, 1);
+    mkt_mf_options bo = *o;
+    if (o->lambda_auto) {
+        lambda_walk w = {o, d, 0, bx, by, &e, NULL, NULL, NULL, "biases only", comm, 0, 0, 0};
+        bo.lambda = lambda_search(&w);
+    }
+    e.best_it = 0;
+    e.best_rmse = INFINITY;
+    als_explicit(&bo, d, 0, bx, by, NULL, 0, NULL, use_early ? &e : NULL, comm);
+    early_free(&e);
+    return bo.lambda;
+}
+
+/* Collective. The explicit model's errors on d->utest (`what`: held-out
+ * ratings or a test store) beside the global mean and the biases-only
+ * baseline, into metrics and the log.  X holds the local users' rows, Y all
+ * items (stride k+1). */
+static void explicit_report(const mkt_mf_options *o, const mf_data *d, const double *X, const double *Y, int k,
+                            const char *what, MPI_Comm comm, json_t *metrics)
+{
+    double err[3], gm[2], be[3];
+    explicit_errors(d, X, Y, k, NULL, comm, err);
+    global_mean_errors(d, comm, gm);
+    double *bx = mkt_xmalloc(sizeof(double) * (size_t)(d->U + 1)), *by = mkt_xmalloc(sizeof(double) * (size_t)(d->I + 1));
+    double bl = bias_baseline(o, d, bx, by, comm);
+    explicit_errors(d, bx + d->ub.begin, by, 0, NULL, comm, be);
+    free(bx);
+    free(by);
+    mkt_metrics_set_real(metrics, "rmse", err[1]);
+    mkt_metrics_set_real(metrics, "mae", err[2]);
+    json_t *b = mkt_metrics_child(metrics, "baseline");
+    mkt_metrics_set_real(b, "global_mean_rmse", gm[0]);
+    mkt_metrics_set_real(b, "global_mean_mae", gm[1]);
+    mkt_metrics_set_real(b, "bias_rmse", be[1]);
+    mkt_metrics_set_real(b, "bias_mae", be[2]);
+    mkt_metrics_set_real(b, "bias_lambda", bl);
+    mkt_log(STAGE, "%s RMSE %.4f MAE %.4f over %lld ratings (biases only %.4f, global mean %.4f)%s", what, err[1],
+            err[2], (long long)d->n_test, be[1], gm[0],
+            err[1] < be[1] ? "" : "  -- NOT better than biases only: try --lambda auto, another --rank, or more data");
+}
+
 /* Column k (the bias) of rows [b.begin, b.end) of full (stride s) as a
  * block; zeros when s == k (implicit models have no biases). */
 static double *block_bias(const double *full, mkt_block b, int s, int k)
@@ -1231,8 +1368,11 @@ static void write_model(const mkt_mf_options *o, const mf_data *d, double *Xfull
     mkt_h5_attr_set_double(w.file, w.group, "alpha", o->alpha);
     mkt_h5_attr_set_double(w.file, w.group, "holdout", o->holdout);
     mkt_h5_attr_set_double(w.file, w.group, "valid_fraction", o->valid_fraction);
+    mkt_h5_attr_set_double(w.file, w.group, "weight_rating", o->weight_rating);
+    mkt_h5_attr_set_double(w.file, w.group, "rating_threshold", o->rating_threshold);
     mkt_h5_attr_set_int(w.file, w.group, "patience", o->patience);
     mkt_h5_attr_set_int(w.file, w.group, "best_iteration", best_iteration);
+    mkt_h5_attr_set_int(w.file, w.group, "lambda_auto", o->lambda_auto);
     for (int j = 0; j < 5; j++)
         mkt_h5_attr_set_double(w.file, w.group, wn[j], o->weight[j]);
     mkt_h5_attr_set_int(w.file, w.group, "seed", (int64_t)o->seed);
@@ -1264,6 +1404,8 @@ static void mf_config(const mkt_mf_options *o, const mf_data *d, mkt_ckpt_config
             mkt_ckpt_config_int(cfg, "cg_iters", o->cg_iters);
         for (int j = 0; j < 5; j++)
             mkt_ckpt_config_double(cfg, wn[j], o->weight[j]);
+        mkt_ckpt_config_double(cfg, "weight_rating", o->weight_rating);
+        mkt_ckpt_config_double(cfg, "rating_threshold", o->rating_threshold);
     } else {
         mkt_ckpt_config_double(cfg, "holdout", o->holdout);
         mkt_ckpt_config_double(cfg, "valid_fraction", o->valid_fraction);
@@ -1443,26 +1585,8 @@ int mkt_mf_train_run(const mkt_mf_options *opt, MPI_Comm comm, json_t *metrics)
     mkt_metrics_set_int(metrics, "iterations_run", (int)json_array_size(history));
     mkt_metrics_set_str(metrics, "mode", o->implicit ? "implicit" : "explicit");
     if (!o->implicit) {
-        double err[3], gm[2], be[3];
+        double err[3];
         explicit_errors(&d, X + d.ub.begin * s, Y, k, NULL, comm, err);
-        global_mean_errors(&d, comm, gm);
-        /* baseline: the same ALS with no factors, biases only (its own
-         * lambda when the model's is chosen, and the same early stopping) */
-        double *bx = mkt_xmalloc(sizeof(double) * (size_t)(d.U + 1)), *by = mkt_xmalloc(sizeof(double) * (size_t)(d.I + 1));
-        mf_early be_early;
-        early_init(&be_early, o->patience, use_early ? d.U : 0, use_early ? d.I : 0, 1);
-        mkt_mf_options bo = *o;
-        if (o->lambda_auto) {
-            lambda_walk w = {o, &d, 0, bx, by, &be_early, NULL, NULL, NULL, "biases only", comm, 0, 0, 0};
-            bo.lambda = lambda_search(&w);
-        }
-        be_early.best_it = 0;
-        als_explicit(&bo, &d, 0, bx, by, NULL, 0, NULL, use_early ? &be_early : NULL, comm);
-        explicit_errors(&d, bx + d.ub.begin, by, 0, NULL, comm, be);
-        free(bx);
-        free(by);
-        mkt_metrics_set_real(mkt_metrics_child(metrics, "baseline"), "bias_lambda", bo.lambda);
-        early_free(&be_early);
         if (use_early) {
             double vr = rows_rmse(&d, &d.uvalid, d.n_valid, X + d.ub.begin * s, Y, k, comm);
             mkt_metrics_set_real(metrics, "validation_rmse", vr);
@@ -1475,15 +1599,12 @@ int mkt_mf_train_run(const mkt_mf_options *opt, MPI_Comm comm, json_t *metrics)
         }
         mkt_metrics_set_real(metrics, "global_mean", d.mu);
         mkt_metrics_set_real(metrics, "train_rmse", err[0]);
-        mkt_metrics_set_real(metrics, "rmse", err[1]);
-        mkt_metrics_set_real(metrics, "mae", err[2]);
-        json_t *b = mkt_metrics_child(metrics, "baseline");
-        mkt_metrics_set_real(b, "global_mean_rmse", gm[0]);
-        mkt_metrics_set_real(b, "global_mean_mae", gm[1]);
-        mkt_metrics_set_real(b, "bias_rmse", be[1]);
-        mkt_metrics_set_real(b, "bias_mae", be[2]);
-        mkt_log(STAGE, "held-out RMSE %.4f MAE %.4f (biases only %.4f, global mean %.4f)", err[1], err[2], be[1],
-                gm[0]);
+        if (d.n_test > 0) {
+            explicit_report(o, &d, X + d.ub.begin * s, Y, k, "held-out", comm, metrics);
+        } else {
+            mkt_log(STAGE, "no held-out ratings (--holdout 0): score the model on a test store with `mkt eval mf "
+                           "--test TEST.h5`");
+        }
     } else {
         mkt_metrics_set_real(metrics, "alpha", o->alpha);
         mkt_metrics_set_str(metrics, "solver", o->cg ? "cg" : "cholesky");
@@ -1567,10 +1688,15 @@ int mkt_mf_eval_run(const mkt_mf_options *cli, MPI_Comm comm, json_t *metrics)
     o.seed = (uint64_t)mkt_h5_attr_get_int(m, g, "seed", 0);
     o.holdout = mkt_h5_attr_get_double(m, g, "holdout", 0.1);
     o.valid_fraction = mkt_h5_attr_get_double(m, g, "valid_fraction", 0);
+    o.patience = (int)mkt_h5_attr_get_int(m, g, "patience", 0);
+    o.iters = (int)mkt_h5_attr_get_int(m, g, "iters", 10); /* for the biases-only baseline */
+    o.lambda_auto = (int)mkt_h5_attr_get_int(m, g, "lambda_auto", 0);
     o.alpha = mkt_h5_attr_get_double(m, g, "alpha", 0);
     o.lambda = mkt_h5_attr_get_double(m, g, "lambda", 0);
     for (int j = 0; j < 5; j++)
         o.weight[j] = mkt_h5_attr_get_double(m, g, wn[j], 0);
+    o.weight_rating = mkt_h5_attr_get_double(m, g, "weight_rating", 0);
+    o.rating_threshold = mkt_h5_attr_get_double(m, g, "rating_threshold", 0);
     /* the same events as training: those before the model's until_ts */
     o.until_ts = mkt_h5_attr_get_int(m, g, "until_ts", INT64_MIN);
     o.has_until = o.until_ts != INT64_MIN;
@@ -1581,6 +1707,12 @@ int mkt_mf_eval_run(const mkt_mf_options *cli, MPI_Comm comm, json_t *metrics)
     if (mu_u != d.U || mu_i != d.I)
         mkt_fail_all(MKT_EXIT_ERROR, "model %s was trained on %lld users x %lld items, store %s has %lld x %lld",
                      cli->model, (long long)mu_u, (long long)mu_i, cli->store, (long long)d.U, (long long)d.I);
+    if (cli->test)
+        load_test(&o, cli->test, &d, comm);
+    else if (d.n_test == 0)
+        mkt_fail_all(MKT_EXIT_ERROR,
+                     "%s has no held-out %s for model %s (trained with --holdout 0?): give a test store with --test",
+                     cli->store, o.implicit ? "items" : "ratings", cli->model);
     int64_t nl = d.ub.end - d.ub.begin;
     double *uf = mkt_xmalloc(sizeof(double) * (size_t)(nl * k + 1)), *ub = mkt_xmalloc(sizeof(double) * (size_t)(nl + 1));
     double *itf = mkt_xmalloc(sizeof(double) * (size_t)(d.I * k + 1)), *ib = mkt_xmalloc(sizeof(double) * (size_t)(d.I + 1));
@@ -1604,16 +1736,10 @@ int mkt_mf_eval_run(const mkt_mf_options *cli, MPI_Comm comm, json_t *metrics)
     mkt_metrics_set_int(metrics, "items", d.I);
     mkt_metrics_set_int(metrics, "heldout_entries", d.n_test);
     mkt_metrics_set_str(metrics, "mode", o.implicit ? "implicit" : "explicit");
+    if (cli->test)
+        mkt_metrics_set_str(metrics, "test_store", cli->test);
     if (!o.implicit) {
-        double err[3], gm[2];
-        explicit_errors(&d, X, Y, k, NULL, comm, err);
-        global_mean_errors(&d, comm, gm);
-        mkt_metrics_set_real(metrics, "rmse", err[1]);
-        mkt_metrics_set_real(metrics, "mae", err[2]);
-        json_t *b = mkt_metrics_child(metrics, "baseline");
-        mkt_metrics_set_real(b, "global_mean_rmse", gm[0]);
-        mkt_metrics_set_real(b, "global_mean_mae", gm[1]);
-        mkt_log("eval_mf", "held-out RMSE %.4f MAE %.4f (global mean %.4f)", err[1], err[2], gm[0]);
+        explicit_report(&o, &d, X, Y, k, cli->test ? "test-store" : "held-out", comm, metrics);
     } else {
         ranking_eval(&o, &d, X, Y, k, s, comm, metrics);
     }

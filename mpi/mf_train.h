@@ -20,6 +20,8 @@ typedef struct {
     int rank, iters, implicit, topk;
     double lambda, alpha, holdout;
     double weight[5]; /* implicit weights of view, click, cart, fav, purchase */
+    double weight_rating;    /* implicit: a rating adds weight_rating * value (or weight_rating, see below) */
+    double rating_threshold; /* implicit: > 0: only ratings >= it count, each as weight_rating */
     uint64_t seed;
     const char *checkpoint; /* NULL: "<out>.mf.ckpt.h5" */
     int64_t checkpoint_every; /* iterations between checkpoints; 0: only on SIGTERM/SIGUSR1 */

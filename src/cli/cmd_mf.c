@@ -46,6 +46,10 @@ const mkt_opt mkt_train_mf_opts[] = {
     {"weight-cart", MKT_OPT_DOUBLE, T(weight_cart), "3", "implicit: weight of a cart", 0, 1e6},
     {"weight-fav", MKT_OPT_DOUBLE, T(weight_fav), "2", "implicit: weight of a fav", 0, 1e6},
     {"weight-purchase", MKT_OPT_DOUBLE, T(weight_purchase), "5", "implicit: weight of a purchase", 0, 1e6},
+    {"weight-rating", MKT_OPT_DOUBLE, T(weight_rating), "1",
+     "implicit: a rating r > 0 adds weight-rating * r to the pair's summed weight (0: ratings are not used)", 0, 1e6},
+    {"rating-threshold", MKT_OPT_DOUBLE, T(rating_threshold), "0",
+     "implicit: > 0: only ratings >= this are positive, each adding weight-rating (the rest are not used)", 0, 1e9},
     {"checkpoint", MKT_OPT_STR, T(checkpoint), NULL,
      "checkpoint file (default: OUT.mf.ckpt.h5; removed when the model is written)", 0, 0},
     {"checkpoint-every", MKT_OPT_INT, T(checkpoint_every), "5",
@@ -71,6 +75,10 @@ const mkt_opt mkt_train_mf_opts[] = {
 const mkt_opt mkt_eval_mf_opts[] = {
     {"store", MKT_OPT_STR, E(store), NULL, "store with the held-out data (the one the model was trained on)", 0, 0},
     {"model", MKT_OPT_STR, E(model), NULL, "model file with /models/mf", 0, 0},
+    {"test", MKT_OPT_STR, E(test), NULL,
+     "test store ingested against --store (`mkt ingest --as test --into STORE`): score on all its events instead "
+     "of the hold-out",
+     0, 0},
     {"topk", MKT_OPT_INT, E(topk), "10", "implicit: length K of the evaluated recommendation lists", 1, 10000},
     {"metrics-out", MKT_OPT_STR, E(metrics_out), NULL, "write the held-out metrics as JSON to this file", 0, 0},
     MKT_OPT_END};
@@ -90,6 +98,8 @@ int mkt_train_mf_run(void *values, MPI_Comm comm)
                         .holdout = c->holdout,
                         .weight = {c->weight_view, c->weight_click, c->weight_cart, c->weight_fav,
                                    c->weight_purchase},
+                        .weight_rating = c->weight_rating,
+                        .rating_threshold = c->rating_threshold,
                         .seed = (uint64_t)c->seed,
                         .checkpoint = c->checkpoint,
                         .checkpoint_every = c->checkpoint_every,
@@ -139,7 +149,7 @@ int mkt_train_mf_run(void *values, MPI_Comm comm)
 int mkt_eval_mf_run(void *values, MPI_Comm comm)
 {
     const mkt_eval_mf_cli *c = values;
-    mkt_mf_options o = {.store = c->store, .model = c->model, .topk = (int)c->topk, .cg_iters = 3,
+    mkt_mf_options o = {.store = c->store, .model = c->model, .test = c->test, .topk = (int)c->topk, .cg_iters = 3,
                         .exchange = MKT_MF_EXCHANGE_AUTO};
     json_t *m = mkt_metrics_new("eval_mf");
     int rc = mkt_mf_eval_run(&o, comm, m);

@@ -57,7 +57,8 @@ assert 0 < ratings < full["train_entries"] + full["validation_entries"] + full["
 assert m["train_entries"] + m["validation_entries"] + m["heldout_entries"] == ratings, \
     (m["train_entries"], m["validation_entries"], m["heldout_entries"], ratings)
 assert m["validation_entries"] > 0 and mi["validation_entries"] == 0
-keep = (typ < 5) & (ts < t_im)               # default weights: every behaviour type counts
+val = e["value"][:]
+keep = ((typ < 5) | ((typ == 5) & (val > 0))) & (ts < t_im)  # default weights: every type counts, ratings > 0 too
 pairs = len(np.unique(user[keep].astype(np.int64) * 1000003 + item[keep]))
 print("until: implicit pairs before", pairs, "train", mi["train_entries"], "held out", mi["heldout_entries"])
 assert mi["train_entries"] + mi["heldout_entries"] == pairs
