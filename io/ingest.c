@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "csv.h"
@@ -30,6 +31,7 @@
 #include "metrics_json.h"
 #include "par.h"
 #include "parse.h"
+#include "teststore.h"
 
 /* ---------- growable string arena and row arrays ---------- */
 
@@ -92,6 +94,8 @@ typedef struct {
     int64_t cap_attr;
     int n_attr;
     char **attr_names;
+    /* test stores: the training store's id maps; NULL for a normal store */
+    const mkt_dict *known_users, *known_items;
 } raw_data;
 
 /* Per-input accounting. */
@@ -101,6 +105,7 @@ typedef struct {
     int64_t read, rejected; /* local */
     mkt_rejects *rejects;
     int64_t global_read, global_rejected; /* all ranks, set by report_input */
+    int64_t unknown_user, unknown_item;   /* test stores: rows rejected for ids the training store lacks (local) */
 } input_stats;
 
 static void reject(input_stats *st, const mkt_csv_record *rec, const char *reason)
@@ -167,6 +172,40 @@ static int require_column(const mkt_csv_record *header, const char *path, const 
     return c;
 }
 
+/* A column with a default name that the preset treats as optional: when the
+ * option still holds that default, a file without it is fine (-1); a name
+ * the job gave must be in the header.  An empty name means "no column". */
+static int optional_column(const mkt_csv_record *header, const char *path, const char *option, const char *name,
+                           const char *default_name)
+{
+    if (!name || !*name)
+        return -1;
+    if (!strcmp(name, default_name))
+        return column_index(header, name);
+    return require_column(header, path, option, name);
+}
+
+/* A column the preset needs unless the job says the file has none (an empty name). */
+static int needed_column(const mkt_csv_record *header, const char *path, const char *option, const char *name)
+{
+    if (!name || !*name)
+        return -1;
+    int c = column_index(header, name);
+    if (c < 0) {
+        char cols[1024], flag[64];
+        header_columns(header, cols, sizeof cols);
+        snprintf(flag, sizeof flag, "--%s", option);
+        for (char *p = flag; *p; p++)
+            if (*p == '_')
+                *p = '-';
+        mkt_fail_all(MKT_EXIT_USAGE,
+                     "ingest: %s: no column '%s' (option %s; %s '' if the file has no such column); the header "
+                     "has: %s",
+                     path, name, option, flag, cols[0] ? cols : "(no header)");
+    }
+    return c;
+}
+
 static const char *field(const mkt_csv_record *rec, int col) { return col >= 0 ? rec->fields[col] : ""; }
 
 static int is_blank(const char *s)
@@ -192,6 +231,26 @@ static const char *clean_id(const char *s, char *buf, size_t len)
     memcpy(buf, s, n);
     buf[n] = 0;
     return buf;
+}
+
+/* Test stores: a row whose user or item the training store does not know is
+ * rejected, and counted apart from malformed rows.  1: keep the row. */
+static int known_ids(const raw_data *raw, input_stats *st, const mkt_csv_record *rec, const char *user,
+                     const char *item)
+{
+    if (!raw->known_users)
+        return 1;
+    if (mkt_dict_find(raw->known_users, user) < 0) {
+        st->unknown_user++;
+        reject(st, rec, "unknown user");
+        return 0;
+    }
+    if (mkt_dict_find(raw->known_items, item) < 0) {
+        st->unknown_item++;
+        reject(st, rec, "unknown item");
+        return 0;
+    }
+    return 1;
 }
 
 static mkt_csv_dialect dialect_for(const char *delimiter, int header)
@@ -228,9 +287,9 @@ static void read_events_generic(const mkt_ingest_options *o, raw_data *raw, inpu
     int cu = require_column(h, o->input, "user_col", o->user_col);
     int ci = require_column(h, o->input, "item_col", o->item_col);
     int ct = require_column(h, o->input, "ts_col", o->ts_col);
-    int cy = o->type_col && *o->type_col ? column_index(h, o->type_col) : -1;
-    int cv = column_index(h, o->value_col);
-    int cq = column_index(h, o->qty_col);
+    int cy = optional_column(h, o->input, "type_col", o->type_col, "type");
+    int cv = optional_column(h, o->input, "value_col", o->value_col, "value");
+    int cq = optional_column(h, o->input, "qty_col", o->qty_col, "qty");
     int default_type = mkt_event_type_parse(o->default_type);
     if (cy < 0 && default_type < 0)
         mkt_fail_all(MKT_EXIT_USAGE,
@@ -277,6 +336,8 @@ static void read_events_generic(const mkt_ingest_options *o, raw_data *raw, inpu
             continue;
         }
         e.qty = (int32_t)q;
+        if (!known_ids(raw, st, &rec, u, it))
+            continue;
         e.line = rec.line;
         e.user = arena_add(&raw->strings, u);
         e.item = arena_add(&raw->strings, it);
@@ -317,6 +378,8 @@ static void read_movielens(const mkt_ingest_options *o, raw_data *raw, input_sta
         }
         e.type = MKT_EV_RATING;
         e.qty = 1;
+        if (!known_ids(raw, st, &rec, u, it))
+            continue;
         e.line = rec.line;
         e.user = arena_add(&raw->strings, u);
         e.item = arena_add(&raw->strings, it);
@@ -377,6 +440,8 @@ static void read_transactions(const mkt_ingest_options *o, raw_data *raw, input_
         e.type = MKT_EV_PURCHASE; /* cancellations (invoice C..., negative quantity) are returns */
         e.qty = (int32_t)q;
         e.value = (double)q * price;
+        if (!known_ids(raw, st, &rec, u, it))
+            continue;
         e.line = rec.line;
         e.user = arena_add(&raw->strings, u);
         e.item = arena_add(&raw->strings, it);
@@ -468,8 +533,10 @@ static void read_campaign(const mkt_ingest_options *o, const char *path, raw_dat
     if (!strcmp(tcol, "auto"))
         tcol = column_index(h, "treatment") >= 0 ? "treatment" : "segment";
     int ct = require_column(h, path, "treatment_col", tcol);
-    int cv = column_index(h, o->visit_col), cc = column_index(h, o->conversion_col), cs = column_index(h, o->spend_col);
-    int cu = column_index(h, o->campaign_user_col);
+    int cv = needed_column(h, path, "visit_col", o->visit_col);
+    int cc = needed_column(h, path, "conversion_col", o->conversion_col);
+    int cs = optional_column(h, path, "spend_col", o->spend_col, "spend");
+    int cu = optional_column(h, path, "campaign_user_col", o->campaign_user_col, "user");
     int nfields = h->nfields;
     /* every other column is a user attribute */
     raw->n_attr = 0;
@@ -861,6 +928,115 @@ static void check_reject_rate(const input_stats *st, double max_rate, const char
                      100 * max_rate, rejects_path);
 }
 
+/* ---------- test stores ---------- */
+
+static void check_role_options(const mkt_ingest_options *o, const char *as, int is_test, int is_campaign)
+{
+    if (!is_test && strcmp(as, "store") != 0)
+        mkt_fail_all(MKT_EXIT_USAGE,
+                     "ingest: --as '%s': expected store (a store with its own ids) or test (rows mapped through "
+                     "the ids of a training store, --into TRAIN.h5)",
+                     as);
+    if (is_test && (!o->into || !*o->into))
+        mkt_fail_all(MKT_EXIT_USAGE,
+                     "ingest: --as test needs --into TRAIN.h5, the training store whose user and item ids the "
+                     "test rows are mapped through");
+    if (!is_test && o->into)
+        mkt_fail_all(MKT_EXIT_USAGE, "ingest: --into %s is only read with --as test", o->into);
+    if (!is_test)
+        return;
+    if (is_campaign)
+        mkt_fail_all(MKT_EXIT_USAGE,
+                     "ingest: --as test reads an events file (format events, movielens or transactions), not "
+                     "format campaign");
+    if (o->items || o->campaign)
+        mkt_fail_all(MKT_EXIT_USAGE,
+                     "ingest: --as test takes its items and users from --into %s; --%s is not read with it",
+                     o->into, o->items ? "items" : "campaign");
+    char a[4096], b[4096];
+    int same = !strcmp(o->into, o->out) ||
+               (realpath(o->into, a) && realpath(o->out, b) && !strcmp(a, b));
+    if (same)
+        mkt_fail_all(MKT_EXIT_USAGE, "ingest: --out %s is the training store --into %s; write the test store to "
+                     "another file", o->out, o->into);
+}
+
+/* Collective.  Open the training store of a test ingest, read-only, after
+ * checking it is a store of users and items (not a model file, not a test
+ * store). */
+static hid_t open_training_store(const char *path, MPI_Comm comm)
+{
+    int rank, ok = 1;
+    char why[1024] = "";
+    MKT_MPI(MPI_Comm_rank(comm, &rank));
+    if (rank == 0)
+        ok = mkt_h5_check(path, why, sizeof why);
+    MKT_MPI(MPI_Bcast(&ok, 1, MPI_INT, 0, comm));
+    if (!ok) {
+        MKT_MPI(MPI_Bcast(why, sizeof why, MPI_CHAR, 0, comm));
+        mkt_fail_all(MKT_EXIT_USAGE, "ingest: --into: %s", why);
+    }
+    hid_t f = mkt_h5_open(path, 0, comm);
+    char *fmt = mkt_h5_attr_get_string(f, ".", "format"), *role = mkt_h5_attr_get_string(f, ".", "role");
+    int store = fmt && !strcmp(fmt, "mkt-store"), test = role && !strcmp(role, MKT_ROLE_TEST);
+    int ids = mkt_h5_exists(f, "/ids/users") && mkt_h5_exists(f, "/ids/items");
+    if (!store)
+        mkt_fail_all(MKT_EXIT_USAGE, "ingest: --into %s: a %s file, not a store", path, fmt ? fmt : "(unknown)");
+    if (test)
+        mkt_fail_all(MKT_EXIT_USAGE,
+                     "ingest: --into %s is itself a test store; give the training store (its train_store)", path);
+    if (!ids)
+        mkt_fail_all(MKT_EXIT_USAGE, "ingest: --into %s: no /ids/users and /ids/items, not a store of users and items",
+                     path);
+    free(fmt);
+    free(role);
+    return f;
+}
+
+/* After report_input, for a test store: malformed rows against
+ * max_reject_rate, rows with unknown ids against their own threshold, and a
+ * file none of whose rows the training store can place is an error. */
+static void check_test_rows(const input_stats *st, int64_t stored, const mkt_ingest_options *o,
+                            const char *rejects_path, json_t *metrics, MPI_Comm comm)
+{
+    int64_t local[2] = {st->unknown_user, st->unknown_item}, g[2];
+    MKT_MPI(MPI_Allreduce(local, g, 2, MPI_INT64_T, MPI_SUM, comm));
+    int64_t unknown = g[0] + g[1], malformed = st->global_rejected - unknown;
+    int64_t well_formed = st->global_read - malformed;
+    json_t *rows = mkt_metrics_child(mkt_metrics_child(mkt_metrics_child(metrics, "inputs"), st->name), "rows");
+    mkt_metrics_set_int(rows, "malformed", malformed);
+    mkt_metrics_set_int(rows, "unknown_user", g[0]);
+    mkt_metrics_set_int(rows, "unknown_item", g[1]);
+    double urate = well_formed > 0 ? (double)unknown / (double)well_formed : 0;
+    mkt_log("ingest", "%s: %lld rows malformed, %lld with a user and %lld with an item unknown to %s (%.2f%%)",
+            st->path, (long long)malformed, (long long)g[0], (long long)g[1], o->into, 100 * urate);
+    double mrate = st->global_read > 0 ? (double)malformed / (double)st->global_read : 0;
+    if (mrate > o->max_reject_rate)
+        mkt_fail_all(MKT_EXIT_ERROR,
+                     "ingest: %s: %lld of %lld rows malformed (%.2f%%), above max_reject_rate %.2f%%; the "
+                     "reasons are in %s",
+                     st->path, (long long)malformed, (long long)st->global_read, 100 * mrate,
+                     100 * o->max_reject_rate, rejects_path);
+    if (stored == 0 && unknown > 0)
+        mkt_fail_all(MKT_EXIT_ERROR,
+                     "ingest: %s: a test file whose ids are all unknown: none of its %lld well-formed rows names "
+                     "both a user and an item of %s (%lld unknown users, %lld unknown items); is it a split of "
+                     "the same data, read with the same format and column options?",
+                     st->path, (long long)well_formed, o->into, (long long)g[0], (long long)g[1]);
+    if (stored == 0)
+        mkt_fail_all(MKT_EXIT_ERROR, "ingest: %s: no rows to store in the test store (%lld read)", st->path,
+                     (long long)st->global_read);
+    if (urate > o->max_unknown_rate)
+        mkt_fail_all(MKT_EXIT_ERROR,
+                     "ingest: %s: %lld of %lld well-formed rows name a user or item unknown to %s (%.2f%%), above "
+                     "max_unknown_rate %.2f%%; the rows are in %s",
+                     st->path, (long long)unknown, (long long)well_formed, o->into, 100 * urate,
+                     100 * o->max_unknown_rate, rejects_path);
+    if (urate > 0.5)
+        mkt_log("ingest", "warning: %s: most rows (%.2f%%) name ids unknown to %s; is that the store this file "
+                "was split from?", st->path, 100 * urate, o->into);
+}
+
 int mkt_ingest_run(const mkt_ingest_options *o, MPI_Comm comm, json_t *metrics)
 {
     double t0 = mkt_now();
@@ -877,6 +1053,9 @@ int mkt_ingest_run(const mkt_ingest_options *o, MPI_Comm comm, json_t *metrics)
         mkt_fail_all(MKT_EXIT_USAGE, "ingest: unknown format '%s' (events, movielens, transactions, campaign)", fmt);
     if (is_campaign && o->campaign)
         mkt_fail_all(MKT_EXIT_USAGE, "ingest: --campaign is for a campaign log beside an events input");
+    const char *as = o->as ? o->as : "store";
+    int is_test = !strcmp(as, "test");
+    check_role_options(o, as, is_test, is_campaign);
     char rejects_path[4096];
     snprintf(rejects_path, sizeof rejects_path, "%s", o->rejects ? o->rejects : "");
     if (!o->rejects)
@@ -886,9 +1065,22 @@ int mkt_ingest_run(const mkt_ingest_options *o, MPI_Comm comm, json_t *metrics)
 
     raw_data raw;
     memset(&raw, 0, sizeof raw);
-    input_stats st_events = {"events", o->input, 0, 0, mkt_rejects_new(), 0, 0};
-    input_stats st_items = {"items", o->items, 0, 0, mkt_rejects_new(), 0, 0};
-    input_stats st_campaign = {"campaign", is_campaign ? o->input : o->campaign, 0, 0, mkt_rejects_new(), 0, 0};
+    input_stats st_events = {"events", o->input, 0, 0, mkt_rejects_new(), 0, 0, 0, 0};
+    input_stats st_items = {"items", o->items, 0, 0, mkt_rejects_new(), 0, 0, 0, 0};
+    input_stats st_campaign = {"campaign", is_campaign ? o->input : o->campaign, 0, 0, mkt_rejects_new(), 0, 0, 0, 0};
+    /* a test store: the training store's id maps decide which rows are kept */
+    hid_t train = -1;
+    mkt_dict train_users, train_items;
+    memset(&train_users, 0, sizeof train_users);
+    memset(&train_items, 0, sizeof train_items);
+    if (is_test) {
+        train = open_training_store(o->into, comm);
+        int64_t nu = mkt_h5_rows(train, "/ids/users", NULL), ni = mkt_h5_rows(train, "/ids/items", NULL);
+        mkt_dict_from_sorted(&train_users, mkt_h5_read_strings(train, "/ids/users", 0, nu), nu);
+        mkt_dict_from_sorted(&train_items, mkt_h5_read_strings(train, "/ids/items", 0, ni), ni);
+        raw.known_users = &train_users;
+        raw.known_items = &train_items;
+    }
     if (is_events)
         read_events_generic(o, &raw, &st_events, comm);
     else if (is_ml)
@@ -902,8 +1094,18 @@ int mkt_ingest_run(const mkt_ingest_options *o, MPI_Comm comm, json_t *metrics)
     double t_parse = mkt_now() - t0;
     mkt_log("ingest", "parsed inputs in %.2fs", t_parse);
 
-    /* dictionaries */
-    mkt_dict users = build_users(&raw, comm), items = build_items(&raw, comm);
+    /* dictionaries: a test store uses the training store's */
+    mkt_dict users, items, categories, brands;
+    memset(&categories, 0, sizeof categories);
+    memset(&brands, 0, sizeof brands);
+    if (is_test) {
+        users = train_users;
+        items = train_items;
+        mkt_log("ingest", "test rows mapped through the %lld users and %lld items of %s", (long long)users.n,
+                (long long)items.n, o->into);
+    } else {
+    users = build_users(&raw, comm);
+    items = build_items(&raw, comm);
     int64_t any_unknown_local = 0, any_unknown = 0;
     {
         /* items with no catalogue row get category and brand "(unknown)" */
@@ -924,29 +1126,37 @@ int mkt_ingest_run(const mkt_ingest_options *o, MPI_Comm comm, json_t *metrics)
         cat_off[raw.n_items] = arena_add(&raw.strings, "(unknown)");
         brand_off[raw.n_items] = cat_off[raw.n_items];
     }
-    mkt_dict categories = dict_from_field(&raw.strings, cat_off, n_cat_off, sizeof(int64_t), 0, comm);
-    mkt_dict brands = dict_from_field(&raw.strings, brand_off, n_cat_off, sizeof(int64_t), 0, comm);
+    categories = dict_from_field(&raw.strings, cat_off, n_cat_off, sizeof(int64_t), 0, comm);
+    brands = dict_from_field(&raw.strings, brand_off, n_cat_off, sizeof(int64_t), 0, comm);
     free(cat_off);
     free(brand_off);
     if (users.n > INT32_MAX || items.n > INT32_MAX)
         mkt_fail_all(MKT_EXIT_ERROR, "ingest: more than 2^31 distinct users or items");
     mkt_log("ingest", "%lld users, %lld items, %lld categories", (long long)users.n, (long long)items.n,
             (long long)categories.n);
+    }
 
     mkt_h5out out;
     mkt_h5_create(&out, o->out, "store", comm);
     hid_t f = out.file;
-    mkt_dict_write(&users, f, "/ids/users", comm);
-    mkt_dict_write(&items, f, "/ids/items", comm);
-    mkt_dict_write(&categories, f, "/ids/categories", comm);
-    mkt_dict_write(&brands, f, "/ids/brands", comm);
+    if (is_test) {
+        /* the same dense indices and item table as the training store */
+        mkt_store_copy_group(train, f, "/ids", comm);
+        mkt_store_copy_group(train, f, "/items", comm);
+    } else {
+        mkt_dict_write(&users, f, "/ids/users", comm);
+        mkt_dict_write(&items, f, "/ids/items", comm);
+        mkt_dict_write(&categories, f, "/ids/categories", comm);
+        mkt_dict_write(&brands, f, "/ids/brands", comm);
+    }
     int64_t stored_items = 0;
     double t_ids = mkt_now();
     int32_t *event_item = mkt_xmalloc(sizeof(int32_t) * (size_t)(raw.n_events + 1));
     for (int64_t i = 0; i < raw.n_events; i++)
         event_item[i] = (int32_t)mkt_dict_find(&items, raw.strings.data + raw.events[i].item);
-    write_items(f, &raw, &items, &categories, &brands, event_item, mkt_dict_find(&categories, "(unknown)"),
-                mkt_dict_find(&brands, "(unknown)"), &st_items, &stored_items, comm);
+    if (!is_test)
+        write_items(f, &raw, &items, &categories, &brands, event_item, mkt_dict_find(&categories, "(unknown)"),
+                    mkt_dict_find(&brands, "(unknown)"), &st_items, &stored_items, comm);
 
     /* events */
     int64_t n = raw.n_events;
@@ -983,6 +1193,15 @@ int mkt_ingest_run(const mkt_ingest_options *o, MPI_Comm comm, json_t *metrics)
         mkt_h5_attr_set_int(f, ".", "start_ts", min_ts);
         mkt_h5_attr_set_int(f, ".", "end_ts", max_ts + 1);
     }
+    if (is_test) {
+        char hex[32];
+        snprintf(hex, sizeof hex, "%016" PRIx64, mkt_ids_hash(users.names, users.n, items.names, items.n));
+        mkt_h5_attr_set_string(f, ".", "role", MKT_ROLE_TEST);
+        mkt_h5_attr_set_string(f, ".", "train_store", o->into);
+        mkt_h5_attr_set_int(f, ".", "train_users", users.n);
+        mkt_h5_attr_set_int(f, ".", "train_items", items.n);
+        mkt_h5_attr_set_string(f, ".", "train_ids_hash", hex);
+    }
 
     /* accounting before commit: a store past the reject threshold is not published */
     if (!is_campaign)
@@ -991,7 +1210,9 @@ int mkt_ingest_run(const mkt_ingest_options *o, MPI_Comm comm, json_t *metrics)
         report_input(metrics, &st_items, stored_items, rejects_path, comm);
     if (st_campaign.path)
         report_input(metrics, &st_campaign, stored_campaign, rejects_path, comm);
-    if (!is_campaign)
+    if (is_test)
+        check_test_rows(&st_events, stored_events, o, rejects_path, metrics, comm);
+    else if (!is_campaign)
         check_reject_rate(&st_events, o->max_reject_rate, rejects_path);
     if (o->items)
         check_reject_rate(&st_items, o->max_reject_rate, rejects_path);
@@ -1002,10 +1223,15 @@ int mkt_ingest_run(const mkt_ingest_options *o, MPI_Comm comm, json_t *metrics)
     double t_all = mkt_now() - t0;
     mkt_metrics_set_str(metrics, "out", o->out);
     mkt_metrics_set_str(metrics, "format", fmt);
+    if (is_test) {
+        mkt_metrics_set_str(metrics, "role", MKT_ROLE_TEST);
+        mkt_metrics_set_str(metrics, "train_store", o->into);
+    }
     mkt_metrics_set_str(metrics, "rejects_file", rejects_path);
     mkt_metrics_set_int(metrics, "users", users.n);
     mkt_metrics_set_int(metrics, "items", items.n);
-    mkt_metrics_set_int(metrics, "categories", categories.n);
+    if (!is_test)
+        mkt_metrics_set_int(metrics, "categories", categories.n);
     json_t *tm = mkt_metrics_child(metrics, "seconds");
     mkt_metrics_set_real(tm, "parse", t_parse);
     mkt_metrics_set_real(tm, "ids_and_items", t_store - t_ids);
@@ -1020,6 +1246,8 @@ int mkt_ingest_run(const mkt_ingest_options *o, MPI_Comm comm, json_t *metrics)
     mkt_dict_free(&items);
     mkt_dict_free(&categories);
     mkt_dict_free(&brands);
+    if (train >= 0)
+        mkt_h5_close(train);
     free(raw.strings.data);
     free(raw.items);
     free(raw.campaign);

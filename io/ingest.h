@@ -8,7 +8,22 @@
  * together with an events file so users and items share one id space.
  *
  * Every row read is either stored or rejected with its line and reason;
- * rows read = rows stored + rows rejected for every input, in the metrics. */
+ * rows read = rows stored + rows rejected for every input, in the metrics.
+ *
+ * Columns: a column an option names must be in the header (an error names
+ * the file, the column and the header's columns).  Left at their default
+ * names, the events columns type, value and qty, the campaign columns spend
+ * and user, and the items columns other than item are optional: absent, they
+ * read as documented in docs/store.md.  An empty name (--visit-col '') says
+ * the file has no such column.
+ *
+ * Test stores (as = "test"): the events input (events, movielens or
+ * transactions format) is mapped through the ids of the training store
+ * `into`; a row whose user or item that store does not know is rejected
+ * ("unknown user", "unknown item") and counted apart from malformed rows
+ * (its own threshold, max_unknown_rate; a file whose rows are all unknown
+ * is an error).  The store written has the training store's /ids and
+ * /items and is marked as described in teststore.h. */
 #ifndef MKT_INGEST_H
 #define MKT_INGEST_H
 
@@ -31,6 +46,9 @@ typedef struct {
     const char *default_type; /* event type when there is no type column */
     /* campaign columns; "auto" picks `treatment`/`control` or Hillstrom's `segment`/`No E-Mail` */
     const char *treatment_col, *control, *visit_col, *conversion_col, *spend_col, *campaign_user_col;
+    const char *as;          /* "store" (default when NULL) or "test" */
+    const char *into;        /* as = "test": the training store whose /ids map the rows */
+    double max_unknown_rate; /* as = "test": fail above this share of well-formed rows with unknown ids */
 } mkt_ingest_options;
 
 /* Collective. Returns an exit status (0 on success). */

@@ -97,17 +97,20 @@ static const mkt_opt ingest_opts[] = {
     {"header", MKT_OPT_INT, I(header), "1", "events input starts with a header line (1) or not (0)", 0, 1},
     {"user-col", MKT_OPT_STR, I(s.user_col), "user", "events: user id column", 0, 0},
     {"item-col", MKT_OPT_STR, I(s.item_col), "item", "events: item id column", 0, 0},
-    {"type-col", MKT_OPT_STR, I(s.type_col), "type", "events: event type column (view, click, cart, fav, purchase, rating)", 0, 0},
+    {"type-col", MKT_OPT_STR, I(s.type_col), "type", "events: event type column (view, click, cart, fav, purchase, rating; optional under its default name: absent, default-type)", 0, 0},
     {"ts-col", MKT_OPT_STR, I(s.ts_col), "ts", "events: timestamp column (unix seconds or ISO 8601)", 0, 0},
-    {"value-col", MKT_OPT_STR, I(s.value_col), "value", "events: amount or rating column (optional)", 0, 0},
-    {"qty-col", MKT_OPT_STR, I(s.qty_col), "qty", "events: quantity column (optional)", 0, 0},
+    {"value-col", MKT_OPT_STR, I(s.value_col), "value", "events: amount or rating column (optional under its default name: absent, 0)", 0, 0},
+    {"qty-col", MKT_OPT_STR, I(s.qty_col), "qty", "events: quantity column (optional under its default name: absent, 1)", 0, 0},
     {"default-type", MKT_OPT_STR, I(s.default_type), "view", "events: type when the file has no type column", 0, 0},
     {"treatment-col", MKT_OPT_STR, I(s.treatment_col), "auto", "campaign: treatment column (auto: treatment, else segment)", 0, 0},
     {"control", MKT_OPT_STR, I(s.control), "auto", "campaign: label of the control group (auto: control, else No E-Mail)", 0, 0},
-    {"visit-col", MKT_OPT_STR, I(s.visit_col), "visit", "campaign: visit outcome column (0/1)", 0, 0},
-    {"conversion-col", MKT_OPT_STR, I(s.conversion_col), "conversion", "campaign: conversion outcome column (0/1)", 0, 0},
-    {"spend-col", MKT_OPT_STR, I(s.spend_col), "spend", "campaign: spend outcome column", 0, 0},
-    {"campaign-user-col", MKT_OPT_STR, I(s.campaign_user_col), "user", "campaign: user id column (absent: the line number)", 0, 0},
+    {"visit-col", MKT_OPT_STR, I(s.visit_col), "visit", "campaign: visit outcome column (0/1; '': the file has none, all 0)", 0, 0},
+    {"conversion-col", MKT_OPT_STR, I(s.conversion_col), "conversion", "campaign: conversion outcome column (0/1; '': the file has none, all 0)", 0, 0},
+    {"spend-col", MKT_OPT_STR, I(s.spend_col), "spend", "campaign: spend outcome column (optional under its default name: absent, 0)", 0, 0},
+    {"campaign-user-col", MKT_OPT_STR, I(s.campaign_user_col), "user", "campaign: user id column (optional under its default name: absent, the line number)", 0, 0},
+    {"as", MKT_OPT_STR, I(s.as), "store", "store (its own user and item ids) or test (rows mapped through the ids of --into; docs/store.md)", 0, 0},
+    {"into", MKT_OPT_STR, I(s.into), NULL, "with --as test: the training store whose ids the rows are mapped through", 0, 0},
+    {"max-unknown-rate", MKT_OPT_DOUBLE, I(s.max_unknown_rate), "1", "with --as test: fail when a larger share of the well-formed rows names a user or item unknown to --into (all unknown always fails)", 0, 1},
     {"metrics-out", MKT_OPT_STR, I(metrics_out), NULL, "write what the stage did as JSON to this file", 0, 0},
     MKT_OPT_END};
 
@@ -170,9 +173,12 @@ static const mkt_command commands[] = {
      "Generate a synthetic shop with a planted truth (taste vectors, item factors, per-user promotion effects) "
      "in /truth. Each rank generates its own users; the result is identical for any number of ranks.",
      gen_opts, &gen_values, sizeof gen_values, run_gen},
-    {"ingest", "mkt ingest --format events|movielens|transactions|campaign --input FILE [--items FILE] --out store.h5",
+    {"ingest", "mkt ingest --format events|movielens|transactions|campaign --input FILE [--items FILE] --out store.h5\n"
+               "       mkt ingest --as test --into TRAIN.h5 --format events|movielens|transactions --input TEST.csv --out test.h5",
      "Read CSV files in parallel (each rank its own byte range) into a partitioned store. Rejected rows go to a "
-     "rejects file with their line and reason; rows read = rows stored + rows rejected.",
+     "rejects file with their line and reason; rows read = rows stored + rows rejected. With --as test the rows "
+     "are mapped through the ids of the training store --into (rows with unknown users or items are rejected) "
+     "into a test store with the same dense indices.",
      ingest_opts, &ingest_values, sizeof ingest_values, run_ingest},
     {"features", "mkt features --store store.h5 [--cutoff T]",
      "Compute user features (recency, frequency, monetary, funnel rates, category and time shares) and item "

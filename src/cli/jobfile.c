@@ -187,6 +187,7 @@ static void stage_io_of(const mkt_command *c, void *values, const char *job_path
         io_add(io->in, &io->nin, opt_str(c, values, "input"), NULL);
         io_add(io->in, &io->nin, opt_str(c, values, "items"), NULL);
         io_add(io->in, &io->nin, opt_str(c, values, "campaign"), NULL);
+        io_add(io->in, &io->nin, opt_str(c, values, "into"), "/");
         io_add(io->out, &io->nout, out, "/");
     } else if (!strcmp(name, "features")) {
         io_add(io->in, &io->nin, store, "/");

@@ -47,6 +47,35 @@ grep -q "nope.csv" err.txt || fail "missing input not named: $(cat err.txt)"
 expect_fail "$NP" ingest --format events --input ev.csv --out s4.h5 --user-col customer
 grep -q "no column 'customer'" err.txt || fail "bad column not named: $(cat err.txt)"
 
+# a column an option names is in the header, or ingest fails naming the file, the column and the header
+expect_fail "$NP" ingest --format events --input ev.csv --out s5.h5 --value-col price --max-reject-rate 0.9
+grep -q "ev.csv: no column 'price' (option value_col); the header has: user, item, type, ts, qty, value" err.txt \
+  || fail "named value column: $(cat err.txt)"
+expect_fail "$NP" ingest --format events --input ev.csv --out s5.h5 --type-col action --max-reject-rate 0.9
+grep -q "no column 'action' (option type_col)" err.txt || fail "named type column: $(cat err.txt)"
+# campaign logs: the outcomes and the treatment are needed; spend and user are optional under their default names
+printf 'user,treatment,conversion,age\nc1,control,0,30\nc2,mail,1,41\n' > novisit.csv
+expect_fail "$NP" ingest --format campaign --input novisit.csv --out s6.h5
+grep -q "novisit.csv: no column 'visit' (option visit_col; --visit-col '' if the file has no such column); the header has: user, treatment, conversion, age" \
+  err.txt || fail "missing visit column: $(cat err.txt)"
+[ ! -f s6.h5 ] || fail "a campaign store without its outcome was published"
+run_np "$NP" ingest --format campaign --input novisit.csv --out s6.h5 --visit-col ''
+"$PY" -c "
+import h5py
+f = h5py.File('s6.h5')
+assert f['campaigns/visit'][:].tolist() == [0, 0] and f['campaigns/conversion'][:].tolist() == [0, 1]
+assert f['campaigns/spend'][:].tolist() == [0.0, 0.0]
+assert [n.decode() for n in f['campaigns/attr_names'][:]] == ['age']
+" || fail "campaign without visit and spend"
+expect_fail "$NP" ingest --format campaign --input novisit.csv --out s7.h5 --visit-col '' --spend-col revenue
+grep -q "no column 'revenue' (option spend_col)" err.txt || fail "named spend column: $(cat err.txt)"
+printf 'user,group,visit,conversion\nc1,control,0,0\n' > notreat.csv
+expect_fail "$NP" ingest --format campaign --input notreat.csv --out s7.h5
+grep -q "notreat.csv: no column 'segment' (option treatment_col); the header has: user, group, visit, conversion" \
+  err.txt || fail "missing treatment column: $(cat err.txt)"
+expect_fail "$NP" ingest --format campaign --input notreat.csv --out s7.h5 --treatment-col arm
+grep -q "no column 'arm' (option treatment_col)" err.txt || fail "named treatment column: $(cat err.txt)"
+
 # stores that are missing, not HDF5, truncated, foreign
 expect_fail "$NP" features --store missing.h5
 grep -q "missing.h5: No such file" err.txt || fail "missing store: $(cat err.txt)"
