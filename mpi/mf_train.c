@@ -30,6 +30,7 @@
 #include "mkt_types.h"
 #include "par.h"
 #include "ranking.h"
+#include "teststore.h"
 
 #define STAGE "train_mf"
 #define ITEM_SALT (1ULL << 40) /* item rows draw from stream index ITEM_SALT + i */
@@ -1677,6 +1678,8 @@ int mkt_mf_eval_run(const mkt_mf_options *cli, MPI_Comm comm, json_t *metrics)
         mkt_fail_all(MKT_EXIT_USAGE, "--model MODEL.h5 is required");
     if (!cli->store)
         mkt_fail_all(MKT_EXIT_USAGE, "--store STORE.h5 is required");
+    if (cli->test) /* before either file is opened collectively */
+        mkt_store_check_test_of(cli->store, cli->test, comm);
     hid_t m = mkt_h5_open(cli->model, 0, comm);
     if (!mkt_h5_exists(m, "/models/mf/user_factors"))
         mkt_fail_all(MKT_EXIT_ERROR, "%s has no /models/mf (train one with `mkt train mf`)", cli->model);
