@@ -49,6 +49,7 @@ void mkt_propensity_options_init(mkt_propensity_options *o)
     o->l2 = 1e-4;
     o->pos_weight = 1.0;
     o->valid_fraction = 0.2;
+    o->stop_fraction = 0.15;
     o->seed = 1;
     o->progress = 1;
     o->checkpoint_every = MKT_CKPT_EVERY_DEFAULT;
@@ -64,6 +65,14 @@ void mkt_propensity_options_init(mkt_propensity_options *o)
 static int is_validation(uint64_t seed, int64_t user, double fraction)
 {
     uint64_t h = mkt_hash64(mkt_hash64(seed ^ UINT64_C(0x70726f70656e7369)) ^ (uint64_t)user);
+    return (double)(h >> 11) * 0x1.0p-53 < fraction;
+}
+
+/* Early-stopping users: among the users not held out, a pure function of
+ * (seed, user) drawn independently of is_validation. */
+static int is_stop(uint64_t seed, int64_t user, double fraction)
+{
+    uint64_t h = mkt_hash64(mkt_hash64(seed ^ UINT64_C(0x70726f7073746f70)) ^ (uint64_t)user);
     return (double)(h >> 11) * 0x1.0p-53 < fraction;
 }
 
@@ -105,14 +114,17 @@ static int ensure_features(const char *store, const char *group, int64_t cutoff,
     return 1;
 }
 
-/* This rank's users, split into training and validation examples. */
+/* This rank's users, split into training examples, early-stopping examples
+ * (users not held out that only choose the epoch) and held-out
+ * ("validation") examples, which neither fit nor stop the model and are the
+ * ones reported. */
 typedef struct {
     int d;
     char **names;                 /* feature names [d] */
     double *mean, *std;           /* normalization [d] */
-    double *xt, *xv;              /* rows of training / validation users */
-    int *yt, *yv;
-    int64_t nt, nv;
+    double *xt, *xv, *xs;         /* rows of training / held-out / early-stopping users */
+    int *yt, *yv, *ys;
+    int64_t nt, nv, ns;
     int64_t users, local_users, positives_local;
 } examples;
 
@@ -163,8 +175,8 @@ static void read_labels(hid_t f, const char *store, mkt_block b, int64_t from, i
  * mean/std from the group, or the given ones), labels for [cutoff, cutoff+H),
  * split by hash. */
 static void load_examples(const char *store, const char *group, int64_t cutoff, int64_t horizon_days,
-                          uint64_t seed, double valid_fraction, const double *mean, const double *std,
-                          examples *e, MPI_Comm comm)
+                          uint64_t seed, double valid_fraction, double stop_fraction, const double *mean,
+                          const double *std, examples *e, MPI_Comm comm)
 {
     int rank, nranks;
     MKT_MPI(MPI_Comm_rank(comm, &rank));
@@ -209,15 +221,20 @@ static void load_examples(const char *store, const char *group, int64_t cutoff, 
     e->xv = mkt_xmalloc(sizeof(double) * (size_t)(n * cols + 1));
     e->yt = mkt_xmalloc(sizeof(int) * (size_t)(n + 1));
     e->yv = mkt_xmalloc(sizeof(int) * (size_t)(n + 1));
+    e->xs = mkt_xmalloc(sizeof(double) * (size_t)(n * cols + 1));
+    e->ys = mkt_xmalloc(sizeof(int) * (size_t)(n + 1));
     for (int64_t u = 0; u < n; u++) {
         int v = is_validation(seed, b.begin + u, valid_fraction);
-        double *dst = v ? e->xv + e->nv * cols : e->xt + e->nt * cols;
+        int st = !v && is_stop(seed, b.begin + u, stop_fraction);
+        double *dst = v ? e->xv + e->nv * cols : st ? e->xs + e->ns * cols : e->xt + e->nt * cols;
         for (int64_t j = 0; j < cols; j++) {
             double z = e->std[j] > 0 ? (x[u * cols + j] - e->mean[j]) / e->std[j] : 0.0;
             dst[j] = isfinite(z) ? z : 0.0;
         }
         if (v)
             e->yv[e->nv++] = label[u];
+        else if (st)
+            e->ys[e->ns++] = label[u];
         else
             e->yt[e->nt++] = label[u];
         e->positives_local += label[u];
@@ -417,7 +434,8 @@ static void load_training_windows(const mkt_propensity_options *o, const char *g
         snprintf(gk, sizeof gk, "%s_w%d", group, k);
         ensure_features(o->store, gk, ck, o->progress, comm, NULL);
         examples ek;
-        load_examples(o->store, gk, ck, o->horizon_days, o->seed, o->valid_fraction, e->mean, e->std, &ek, comm);
+        load_examples(o->store, gk, ck, o->horizon_days, o->seed, o->valid_fraction, o->stop_fraction, e->mean,
+                      e->std, &ek, comm);
         if (ek.d != e->d || ek.nt != per)
             mkt_fail("%s: %s has %d features and %lld training users; window 0 has %d and %lld", o->store, gk,
                      ek.d, (long long)ek.nt, e->d, (long long)per);
@@ -662,6 +680,7 @@ static void write_model_common(hid_t f, const char *g, const mkt_propensity_opti
     mkt_h5_attr_set_int(f, g, "cutoff_ts", c->cutoff);
     mkt_h5_attr_set_int(f, g, "seed", (int64_t)o->seed);
     mkt_h5_attr_set_double(f, g, "valid_fraction", o->valid_fraction);
+    mkt_h5_attr_set_double(f, g, "stop_fraction", o->stop_fraction);
     mkt_h5_attr_set_double(f, g, "l2", o->l2);
     mkt_h5_attr_set_int(f, g, "epochs_run", c->res->epochs_run);
     mkt_h5_attr_set_int(f, g, "best_epoch", c->res->best_epoch);
@@ -694,6 +713,7 @@ static void options_config(const mkt_propensity_options *o, const model_ctx *ctx
     mkt_ckpt_config_double(cfg, "l2", c->l2);
     mkt_ckpt_config_double(cfg, "pos_weight", c->pos_weight);
     mkt_ckpt_config_double(cfg, "valid_fraction", o->valid_fraction);
+    mkt_ckpt_config_double(cfg, "stop_fraction", o->stop_fraction);
     mkt_ckpt_config_int(cfg, "patience", c->patience);
     mkt_ckpt_config_int(cfg, "lbfgs_memory", c->lbfgs_memory);
     mkt_ckpt_config_int(cfg, "seed", (int64_t)o->seed);
@@ -803,7 +823,8 @@ int mkt_propensity_train(const mkt_propensity_options *o, MPI_Comm comm, json_t 
     int computed = ensure_features(o->store, group, cutoff, o->progress, comm, metrics);
     double t_features = mkt_now();
     examples e;
-    load_examples(o->store, group, cutoff, o->horizon_days, o->seed, o->valid_fraction, NULL, NULL, &e, comm);
+    load_examples(o->store, group, cutoff, o->horizon_days, o->seed, o->valid_fraction, o->stop_fraction, NULL, NULL,
+                  &e, comm);
     log_examples(STAGE_TRAIN, &e, cutoff, o->horizon_days, comm);
     json_t *windows = json_array();
     {
@@ -829,7 +850,18 @@ int mkt_propensity_train(const mkt_propensity_options *o, MPI_Comm comm, json_t 
     double *params = mkt_xcalloc((size_t)m.nparams, sizeof(double));
     if (ctx.mlp.hidden > 0)
         mkt_mlp_init_params(&ctx.mlp, o->seed, params);
-    mkt_dp_data train = {e.xt, e.yt, e.nt, e.d}, valid = {e.xv, e.yv, e.nv, e.d};
+    mkt_dp_data train = {e.xt, e.yt, e.nt, e.d}, valid = {e.xv, e.yv, e.nv, e.d}, stop = {e.xs, e.ys, e.ns, e.d};
+    int64_t split[2] = {e.nv, e.ns};
+    MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, split, 2, MPI_INT64_T, MPI_SUM, comm));
+    if (split[0] == 0)
+        mkt_fail_all(MKT_EXIT_USAGE,
+                     "train propensity: no held-out users to report on (--valid-fraction %g of %lld users)",
+                     o->valid_fraction, (long long)e.users);
+    if (split[1] == 0)
+        mkt_log(STAGE_TRAIN, "warning: no early-stopping users (--stop-fraction %g): the epoch is chosen on the "
+                             "held-out users, so their metrics are optimistic",
+                o->stop_fraction);
+    const mkt_dp_data *stop_on = split[1] > 0 ? &stop : &valid;
     json_t *history = json_array();
 
     /* checkpoints: resume when asked and a matching one exists */
@@ -839,7 +871,7 @@ int mkt_propensity_train(const mkt_propensity_options *o, MPI_Comm comm, json_t 
     ckpt_attach(&cr, m.nparams, &c, history, metrics, comm);
 
     mkt_dp_result res;
-    mkt_dp_train(&m, &c, &train, &valid, params, &res, history, comm);
+    mkt_dp_train(&m, &c, &train, stop_on, params, &res, history, comm);
     if (ckpt_detach(&cr, &c, &res, metrics)) {
         json_decref(history);
         json_decref(windows);
@@ -874,6 +906,22 @@ int mkt_propensity_train(const mkt_propensity_options *o, MPI_Comm comm, json_t 
     json_t *vm = json_object();
     quality_metrics(vm, vp, vy, vn);
     double auc = mkt_auc(vp, vy, vn), ll = mkt_log_loss(vp, vy, vn);
+    {
+        /* what chose the epoch, for model selection (mkt tune): the log loss
+         * of the early-stopping users, never of the reported ones */
+        double *sp;
+        int *sy;
+        int64_t sn;
+        mkt_dp_predict_all(&m, params, stop_on, &sp, &sy, &sn, comm);
+        json_t *sel = mkt_metrics_child(metrics, "selection");
+        mkt_metrics_set_str(sel, "metric", "log_loss");
+        mkt_metrics_set_real(sel, "value", mkt_log_loss(sp, sy, sn));
+        mkt_metrics_set_str(sel, "goal", "min");
+        mkt_metrics_set_str(sel, "split", split[1] > 0 ? "early_stopping" : "held_out");
+        mkt_metrics_set_int(metrics, "early_stopping_examples", split[1]);
+        free(sp);
+        free(sy);
+    }
     /* held-out labels as int8 for the model file (vp, vy are in global user order) */
     int8_t *vlabel = mkt_xmalloc((size_t)(vn + 1));
     for (int64_t i = 0; i < vn; i++)
@@ -1451,11 +1499,17 @@ int mkt_propensity_eval(const mkt_propensity_options *o, MPI_Comm comm, json_t *
     const char *group = group_name(o);
     ensure_features(o->store, group, cutoff, o->progress, comm, metrics);
     examples e;
-    load_examples(o->store, group, cutoff, horizon, seed, vf, mean, std, &e, comm);
+    load_examples(o->store, group, cutoff, horizon, seed, vf, 0, mean, std, &e, comm);
     if (e.d != ctx.mlp.inputs)
         mkt_fail_all(MKT_EXIT_ERROR, "%s: the model has %d inputs but %s has %d features", o->model_path,
                      ctx.mlp.inputs, group, e.d);
     log_examples(STAGE_EVAL, &e, cutoff, horizon, comm);
+    int64_t nheld = e.nv;
+    MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, &nheld, 1, MPI_INT64_T, MPI_SUM, comm));
+    if (nheld == 0)
+        mkt_fail_all(MKT_EXIT_ERROR, "eval propensity: %s has no held-out users for model %s (valid_fraction %g): "
+                                     "nothing to report on",
+                     o->store, o->model_path, vf);
     mkt_dp_data valid = {e.xv, e.yv, e.nv, e.d};
     double *vp;
     int *vy;

@@ -31,6 +31,7 @@ typedef struct {
     double tol;                 /* lbfgs: stop when |gradient| <= tol·|initial gradient| (0: off) */
     int64_t batch;
     double lr, l2, pos_weight, valid_fraction;
+    double stop_fraction; /* user target: share of the users not held out that choose the epoch (early stopping) */
     uint64_t seed;
     int progress;
     const char *checkpoint;   /* train: NULL: "<out>.propensity.ckpt.h5" */

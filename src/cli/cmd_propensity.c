@@ -18,7 +18,7 @@ typedef struct {
     char *store, *out, *model, *cutoff, *model_kind, *optimizer, *hidden, *features_group, *metrics_out;
     char *checkpoint, *target, *mf_model, *export_prefix;
     int64_t horizon_days, epochs, batch, seed, patience, checkpoint_every, windows, window_stride_days, negatives;
-    double lr, l2, pos_weight, valid_fraction, dropout, dp_clip, dp_noise, dp_delta, tol;
+    double lr, l2, pos_weight, valid_fraction, stop_fraction, dropout, dp_clip, dp_noise, dp_delta, tol;
     int resume, dp;
 } propensity_cli;
 
@@ -36,7 +36,8 @@ static const mkt_opt train_opts[] = {
     {"lr", MKT_OPT_DOUBLE, P(lr), "0.01", "learning rate (adam, sgd)", 0, 100},
     {"l2", MKT_OPT_DOUBLE, P(l2), "0.0001", "L2 penalty l2/2 |w|^2 on every parameter", 0, 1e6},
     {"pos-weight", MKT_OPT_DOUBLE, P(pos_weight), "1", "class weight of buyers (non-buyers: 1)", 0, 1e6},
-    {"valid-fraction", MKT_OPT_DOUBLE, P(valid_fraction), "0.2", "share of users held out (by hash of seed and user)", 0, 0.9},
+    {"valid-fraction", MKT_OPT_DOUBLE, P(valid_fraction), "0.2", "share of users held out for the reported metrics (by hash of seed and user); they neither fit nor stop the model", 0, 0.9},
+    {"stop-fraction", MKT_OPT_DOUBLE, P(stop_fraction), "0.15", "target user: share of the other users that choose the epoch (early stopping, by another hash); 0: stop on the held-out users (optimistic)", 0, 0.9},
     {"patience", MKT_OPT_INT, P(patience), "5", "stop after this many epochs without better validation loss (0: never)", 0, 100000},
     {"tol", MKT_OPT_DOUBLE, P(tol), "0", "lbfgs: stop when the gradient norm <= tol x its initial norm (LIBLINEAR's test; 0: off)", 0, 1},
     {"seed", MKT_OPT_INT, P(seed), "1", "seed of the split, the batches and the initial weights", 0, 0},
@@ -97,6 +98,7 @@ static int run_train(void *p, MPI_Comm comm)
     s.l2 = c->l2;
     s.pos_weight = c->pos_weight;
     s.valid_fraction = c->valid_fraction;
+    s.stop_fraction = c->stop_fraction;
     s.patience = (int)c->patience;
     s.tol = c->tol;
     s.seed = (uint64_t)c->seed;

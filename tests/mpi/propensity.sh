@@ -20,7 +20,8 @@ auc=$(json_get train.json "['validation']['auc']")
 import json, math
 d = json.load(open("train.json"))
 v = d["validation"]
-assert d["train_examples"] + d["validation_examples"] == d["users"] == 4000
+assert d["train_examples"] + d["early_stopping_examples"] + d["validation_examples"] == d["users"] == 4000
+assert d["early_stopping_examples"] > 0.1 * d["users"]
 assert 0 < v["log_loss"] < v["log_loss_base_rate"], (v["log_loss"], v["log_loss_base_rate"])
 assert 0 <= v["ece"] < 0.1
 assert len(v["lift_by_decile"]) == 10 and v["lift_by_decile"][0]["lift"] > 1.3
@@ -29,11 +30,16 @@ assert len(v["reliability"]) == 10 and sum(b["count"] for b in v["reliability"])
 assert len(d["history"]) == d["epochs_run"] >= 1
 PY
 
-# the per-epoch validation AUC (radix sort) is mkt_auc's value bit for bit
-"$PY" - <<'PY' || fail "history AUC of the kept epoch differs from validation.auc"
+# the epoch is chosen on the early-stopping users, not on the reported
+# held-out ones: the kept epoch has the lowest early-stopping loss, which is
+# the selection value (mkt_log_loss of those users' predictions, bit for bit)
+"$PY" - <<'PY' || fail "the kept epoch is not the best early-stopping epoch"
 import json
 d = json.load(open("train.json"))
-assert d["history"][d["best_epoch"] - 1]["val_auc"] == d["validation"]["auc"]
+h = d["history"]
+assert d["selection"]["split"] == "early_stopping" and d["selection"]["metric"] == "log_loss"
+assert h[d["best_epoch"] - 1]["val_loss"] == d["selection"]["value"] == min(x["val_loss"] for x in h)
+assert h[d["best_epoch"] - 1]["val_auc"] != d["validation"]["auc"]
 assert d["lbfgs_evaluations"] >= d["epochs_run"] + 1, d["lbfgs_evaluations"]
 assert all(h["evaluations"] >= 1 for h in d["history"])
 PY
@@ -73,3 +79,8 @@ diff np.digest one.digest || fail "MLP at $NP ranks differs from 1 rank"
 expect_fail "$NP" train propensity --store shop.h5 --out x.h5 --model forest
 grep -q "model: 'forest'" err.txt || fail "no clear message for a bad --model"
 echo "ok: propensity at $NP ranks (AUC $auc)"
+
+# no held-out users: an error, not a report of zeros
+expect_fail "$NP" train propensity --store shop.h5 --out none.h5 --horizon-days 7 --valid-fraction 0
+grep -q "no held-out users to report on" err.txt || fail "zero held-out users not refused: $(cat err.txt)"
+[ ! -e none.h5 ] || fail "a refused run left none.h5"

@@ -39,7 +39,7 @@ T = ev[0]["cutoff_ts"]
 for x in tr:
     assert x["label_end_ts"] <= T, ("label leakage", x, T)
     assert x["cutoff_ts"] == T - 7 * 86400 * x["window"]
-    assert x["train_examples"] > 3000 and x["validation_examples"] == 0
+    assert x["train_examples"] > 2500 and x["validation_examples"] == 0
     assert 0 < x["train_positives"] < x["train_examples"]
 assert sum(x["train_examples"] for x in tr) == d["train_examples"]
 assert ev[0]["validation_examples"] == d["validation_examples"] == d["validation"]["examples"]
