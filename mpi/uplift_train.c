@@ -587,6 +587,16 @@ static void features_matrix(const campaign_data *c, const uplift_features *fs, d
         uplift_feature_row(fs, c->attrs + i * c->A, *X + i * *d);
 }
 
+/* Collective. The number of held-out rows over all ranks. */
+static int64_t holdout_rows(const campaign_data *c, MPI_Comm comm)
+{
+    int64_t n = 0;
+    for (int64_t i = 0; i < c->n; i++)
+        n += c->holdout[i];
+    MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, &n, 1, MPI_INT64_T, MPI_SUM, comm));
+    return n;
+}
+
 static void mark_holdout(campaign_data *c, uint64_t seed, double holdout)
 {
     for (int64_t i = 0; i < c->n; i++)
@@ -629,6 +639,10 @@ int mkt_uplift_train(const mkt_uplift_options *o, MPI_Comm comm, json_t *metrics
     campaign_data c;
     load_campaign(&c, o->store, o->outcome, comm);
     mark_holdout(&c, o->seed, o->holdout);
+    if (holdout_rows(&c, comm) == 0)
+        mkt_log(STAGE, "warning: no held-out rows (--holdout %g): the metrics below are empty; evaluate the model on "
+                       "rows it did not train on",
+                o->holdout);
     uplift_features fs;
     fit_features(&c, o->squares, &fs, comm);
     double *X;
@@ -821,6 +835,11 @@ int mkt_uplift_eval(const mkt_uplift_options *o, MPI_Comm comm, json_t *metrics)
     mkt_h5_close(f);
 
     mark_holdout(&c, seed, holdout);
+    if (holdout_rows(&c, comm) == 0)
+        mkt_fail_all(MKT_EXIT_ERROR,
+                     "eval uplift: %s has no held-out rows for model %s (trained with --holdout %g): nothing to report "
+                     "on",
+                     o->store, o->model, holdout);
     double *X;
     int dx;
     features_matrix(&c, &fs, &X, &dx);

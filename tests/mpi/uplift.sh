@@ -78,4 +78,9 @@ diff <("$MKT" digest model1.h5 | grep '^/models/uplift/') <("$MKT" digest mr.h5 
 [ "$(json_get mr.json '["resumed_from_iteration"]')" = 3 ] || fail "not resumed from step 3"
 [ ! -e mr.h5.uplift.ckpt.h5 ] || fail "checkpoint not removed after the model was written"
 
+# --holdout 0: training warns, eval refuses to report on zero rows
+run_np "$NP" train uplift --store shop.h5 --out h0.h5 --holdout 0 --max-iter 3 >/dev/null 2>&1
+expect_fail "$NP" eval uplift --store shop.h5 --model h0.h5
+grep -q "no held-out rows" err.txt || fail "eval on zero held-out rows not refused: $(cat err.txt)"
+
 echo "ok: uplift at $NP ranks"
