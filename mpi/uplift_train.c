@@ -199,7 +199,7 @@ static void fit_features(const campaign_data *c, int squares, uplift_features *f
 
 /* ---------- distributed fits ---------- */
 
-typedef enum { FIT_ARM, FIT_S, FIT_TRANSFORMED } fit_kind;
+typedef enum { FIT_ARM, FIT_S, FIT_TRANSFORMED, FIT_X } fit_kind;
 
 typedef struct {
     fit_kind kind;
@@ -207,6 +207,9 @@ typedef struct {
     int logistic;    /* Newton on the log-likelihood; else ridge */
     const double *y; /* response per local row */
     double e;        /* FIT_TRANSFORMED: share of the arm among arm and control */
+    int x_treated;   /* FIT_X: 1: tau1 on the arm's rows; 0: tau0 on control rows */
+    int x_logistic;  /* FIT_X: the stage-1 models are logistic */
+    const double *mu0, *mu1; /* FIT_X: stage-1 coefficients [d] of control and the arm */
     const char *label;
 } fit_spec;
 
@@ -230,6 +233,12 @@ static int design_row(const fit_spec *s, const campaign_data *c, const double *X
             return 0;
         memcpy(z, x, sizeof(double) * (size_t)d);
         *resp = uplift_transformed_outcome(s->y[i], w == s->arm, s->e);
+        return 1;
+    case FIT_X:
+        if (w != (s->x_treated ? s->arm : 0))
+            return 0;
+        memcpy(z, x, sizeof(double) * (size_t)d);
+        *resp = uplift_x_imputed(s->x_logistic, s->mu0, s->mu1, x, d, s->y[i], s->x_treated);
         return 1;
     case FIT_S:
         memset(z, 0, sizeof(double) * (size_t)d * (size_t)c->T);
@@ -283,7 +292,9 @@ static int fit_model(const fit_spec *s, const campaign_data *c, const double *X,
     int fit = run->fit++, it0 = 1;
     if (run->stopped)
         return 0;
-    if (run->resumed && (fit < run->saved_fit || (fit == run->saved_fit && run->saved_done)))
+    /* X-learner stage-2 fits (one ridge solve each) are not in the
+     * checkpoint: they are always recomputed */
+    if (run->resumed && s->kind != FIT_X && (fit < run->saved_fit || (fit == run->saved_fit && run->saved_done)))
         return 0; /* finished before the checkpoint: beta was read from it */
     int dd = s->kind == FIT_S ? d * c->T : d;
     size_t ntri = (size_t)dd * (size_t)dd;
@@ -295,7 +306,7 @@ static int fit_model(const fit_spec *s, const campaign_data *c, const double *X,
     unsigned char *unpen = xalloc((size_t)dd, 1);
     for (int k = 0; k < dd; k += d)
         unpen[k] = 1; /* intercepts (and the S-learner's arm main effects) are not penalized */
-    if (run->resumed && fit == run->saved_fit)
+    if (run->resumed && fit == run->saved_fit && s->kind != FIT_X)
         it0 = run->saved_iter + 1; /* the checkpoint's iterate is in beta */
     else
         memset(beta, 0, sizeof(double) * (size_t)dd);
@@ -381,6 +392,60 @@ static void arm_counts(const campaign_data *c, int64_t *counts, MPI_Comm comm)
     MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, counts, c->T, MPI_INT64_T, MPI_SUM, comm));
 }
 
+/* Collective. X-learner for one outcome into coef [T x d]: row 0 the
+ * control's outcome model mu0 (as the T-learner's), row t the linear effect
+ * g tau0 + (1 - g) tau1 of arm t (as the transformed learner's).  Fits in
+ * order: the T-learner's T outcome models, then per arm tau1 and tau0 (ridge
+ * on the imputed effects).  The coefficients are combined only once all
+ * fits are done, so a checkpoint taken before holds the stage-1 models. */
+static void fit_x(const mkt_uplift_options *o, const campaign_data *c, const double *X, int d, int logistic,
+                  const double *y, const int64_t *counts, const char *name, double *coef, up_run *run, MPI_Comm comm)
+{
+    int T = c->T, nfits = T + 2 * (T - 1);
+    int first = run->fit, last = first + nfits - 1;
+    if (run->resumed && (last < run->saved_fit || (last == run->saved_fit && run->saved_done))) {
+        run->fit += nfits; /* the combined model was read from the checkpoint */
+        return;
+    }
+    char label[256];
+    fit_spec s;
+    memset(&s, 0, sizeof s);
+    s.label = label;
+    s.y = y;
+    s.logistic = logistic;
+    s.kind = FIT_ARM;
+    for (int t = 0; t < T; t++) {
+        snprintf(label, sizeof label, "%s, arm %s", name, c->arm_names[t]);
+        s.arm = t;
+        fit_model(&s, c, X, d, o->l2, o->max_iter, o->tol, coef + (size_t)t * (size_t)d, run, comm);
+    }
+    double *tau = xalloc((size_t)T * 2 * (size_t)d, sizeof(double)); /* per arm: tau0, tau1 */
+    s.kind = FIT_X;
+    s.logistic = 0;
+    s.x_logistic = logistic;
+    s.mu0 = coef;
+    for (int t = 1; t < T; t++) {
+        if (counts[t] == 0 || counts[0] == 0)
+            mkt_fail_all(MKT_EXIT_ERROR, "uplift: arm %s or control has no training rows", c->arm_names[t]);
+        s.arm = t;
+        s.mu1 = coef + (size_t)t * (size_t)d;
+        for (int side = 1; side >= 0; side--) {
+            snprintf(label, sizeof label, "%s, arm %s (X-learner tau%d on %s rows)", name, c->arm_names[t], side,
+                     side ? "arm" : "control");
+            s.x_treated = side;
+            fit_model(&s, c, X, d, o->l2, o->max_iter, o->tol, tau + ((size_t)t * 2 + (size_t)side) * (size_t)d, run,
+                      comm);
+        }
+    }
+    if (!run->stopped)
+        for (int t = 1; t < T; t++) {
+            double g = (double)counts[t] / (double)(counts[t] + counts[0]);
+            uplift_x_combine(tau + (size_t)t * 2 * (size_t)d, tau + ((size_t)t * 2 + 1) * (size_t)d, g, d,
+                             coef + (size_t)t * (size_t)d);
+        }
+    free(tau);
+}
+
 /* Collective. Fit all arms of one outcome into coef [T x d]. */
 static void fit_outcome(const mkt_uplift_options *o, const campaign_data *c, const double *X, int d, int logistic,
                         const double *y, const char *name, double *coef, up_run *run, MPI_Comm comm)
@@ -395,7 +460,9 @@ static void fit_outcome(const mkt_uplift_options *o, const campaign_data *c, con
     s.label = label;
     if (!run->resumed) /* else coef holds the checkpoint's values */
         memset(coef, 0, sizeof(double) * (size_t)T * (size_t)d);
-    if (o->method == UPLIFT_T_LEARNER) {
+    if (o->method == UPLIFT_X_LEARNER) {
+        fit_x(o, c, X, d, logistic, y, counts, name, coef, run, comm);
+    } else if (o->method == UPLIFT_T_LEARNER) {
         s.logistic = logistic;
         s.kind = FIT_ARM;
         for (int t = 0; t < T; t++) {

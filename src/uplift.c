@@ -25,6 +25,8 @@ int uplift_method_parse(const char *name)
         return UPLIFT_S_LEARNER;
     if (!strcmp(name, "transformed"))
         return UPLIFT_TRANSFORMED;
+    if (!strcmp(name, "x"))
+        return UPLIFT_X_LEARNER;
     return -1;
 }
 
@@ -34,6 +36,7 @@ const char *uplift_method_name(int method)
     case UPLIFT_T_LEARNER: return "t";
     case UPLIFT_S_LEARNER: return "s";
     case UPLIFT_TRANSFORMED: return "transformed";
+    case UPLIFT_X_LEARNER: return "x";
     default: return "?";
     }
 }
@@ -223,13 +226,32 @@ static double dot(const double *a, const double *b, int d)
     return s;
 }
 
+double uplift_x_imputed(int logistic, const double *mu0, const double *mu1, const double *x, int d, double y,
+                        int treated)
+{
+    if (treated) {
+        double m0 = dot(mu0, x, d);
+        return y - (logistic ? uplift_sigmoid(m0) : m0);
+    }
+    double m1 = dot(mu1, x, d);
+    return (logistic ? uplift_sigmoid(m1) : m1) - y;
+}
+
+void uplift_x_combine(const double *c0, const double *c1, double g, int d, double *out)
+{
+    for (int j = 0; j < d; j++)
+        out[j] = g * c0[j] + (1.0 - g) * c1[j];
+}
+
 void uplift_effects(int method, int logistic, const double *coef, int T, int d, const double *x, double *effect)
 {
-    double base = dot(coef, x, d); /* T: control model; S: shared part; transformed: row 0 unused */
+    /* T and X: row 0 is the control model; S: the shared part; transformed:
+     * row 0 unused.  Transformed and X rows 1.. are linear effects. */
+    double base = dot(coef, x, d);
     for (int t = 1; t < T; t++) {
         double lin = dot(coef + (size_t)t * (size_t)d, x, d);
         double e;
-        if (method == UPLIFT_TRANSFORMED)
+        if (method == UPLIFT_TRANSFORMED || method == UPLIFT_X_LEARNER)
             e = lin;
         else {
             double treated = method == UPLIFT_T_LEARNER ? lin : base + lin;

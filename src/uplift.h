@@ -15,9 +15,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-typedef enum { UPLIFT_T_LEARNER = 0, UPLIFT_S_LEARNER = 1, UPLIFT_TRANSFORMED = 2 } uplift_method;
+typedef enum { UPLIFT_T_LEARNER = 0, UPLIFT_S_LEARNER = 1, UPLIFT_TRANSFORMED = 2, UPLIFT_X_LEARNER = 3 } uplift_method;
 
-/* Parse "t", "s", "transformed" (-1 if unknown) and the reverse. */
+/* Parse "t", "s", "transformed", "x" (-1 if unknown) and the reverse. */
 int uplift_method_parse(const char *name);
 const char *uplift_method_name(int method);
 
@@ -85,6 +85,18 @@ int uplift_fit_local(const double *X, const double *y, int64_t n, int d, double 
  * among rows of t and control: Z = y (W/e - (1-W)/(1-e)); E[Z | x] is the
  * effect of t at x under randomized assignment. */
 double uplift_transformed_outcome(double y, int treated, double e);
+
+/* X-learner (Kunzel et al. 2019), stage 2 target of one row: with the
+ * stage-1 outcome models mu0 (control) and mu1 (the arm), coefficients [d]
+ * on the feature row x (probabilities through the sigmoid when logistic),
+ * D1 = y - mu0(x) on a row of the arm (treated = 1) and D0 = mu1(x) - y on a
+ * control row (treated = 0). */
+double uplift_x_imputed(int logistic, const double *mu0, const double *mu1, const double *x, int d, double y,
+                        int treated);
+/* X-learner, combined effect coefficients: out = g c0 + (1 - g) c1 (d
+ * entries), g = the arm's share of arm and control rows; tau0 (coefficients
+ * c0) is fitted on control rows, tau1 (c1) on the arm's rows. */
+void uplift_x_combine(const double *c0, const double *c1, double g, int d, double *out);
 
 /* Effects of every arm t = 1..T-1 against control at feature row x, given a
  * model's coefficients coef [T x d] (see docs/uplift.md for the layout per

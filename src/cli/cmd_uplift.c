@@ -28,8 +28,8 @@ typedef struct {
 static const mkt_opt train_uplift_opts[] = {
     {"store", MKT_OPT_STR, TU(store), NULL, "store with the randomized campaign log (/campaigns)", 0, 0},
     {"out", MKT_OPT_STR, TU(out), NULL, "model file to write /models/uplift into (created, or the group replaced)", 0, 0},
-    {"method", MKT_OPT_STR, TU(method), "t", "learner: t (one model per arm), s (one model with arm interactions) or "
-     "transformed (ridge on the transformed outcome)", 0, 0},
+    {"method", MKT_OPT_STR, TU(method), "t", "learner: t (one model per arm), s (one model with arm interactions), "
+     "transformed (ridge on the transformed outcome) or x (X-learner: ridge on effects imputed by the t models)", 0, 0},
     {"outcome", MKT_OPT_STR, TU(outcome), "conversion", "binary outcome to model besides spend: conversion or visit", 0, 0},
     {"holdout", MKT_OPT_DOUBLE, TU(holdout), "0.3", "share of users held out for the metrics (by a hash of seed and user)", 0, 0.95},
     {"seed", MKT_OPT_INT, TU(seed), "1", "seed of the hold-out hash", 0, 0},
@@ -68,7 +68,7 @@ static int run_train_uplift(void *p, MPI_Comm comm)
     s.outcome = o->outcome;
     s.method = uplift_method_parse(o->method);
     if (s.method < 0)
-        mkt_fail_all(MKT_EXIT_USAGE, "train uplift: method: must be t, s or transformed, not '%s'", o->method);
+        mkt_fail_all(MKT_EXIT_USAGE, "train uplift: method: must be t, s, transformed or x, not '%s'", o->method);
     if (!o->outcome || (strcmp(o->outcome, "conversion") != 0 && strcmp(o->outcome, "visit") != 0))
         mkt_fail_all(MKT_EXIT_USAGE, "train uplift: outcome: must be conversion or visit, not '%s'",
                      o->outcome ? o->outcome : "");
@@ -108,7 +108,7 @@ static int run_eval_uplift(void *p, MPI_Comm comm)
 
 const mkt_command mkt_cmd_train_uplift = {
     "train_uplift",
-    "mkt train uplift --store S --out M [--method t|s|transformed] [--outcome conversion|visit] [--holdout 0.3] "
+    "mkt train uplift --store S --out M [--method t|s|transformed|x] [--outcome conversion|visit] [--holdout 0.3] "
     "[--seed N] [--l2 L]",
     "Learn, for every user and each promotion against control, the incremental effect on the binary outcome "
     "(conversion or visit) and on spend, from the randomized campaign log; Newton/IRLS and ridge fits with exact "

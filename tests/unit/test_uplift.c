@@ -154,7 +154,29 @@ static void test_holdout_hash(void **state)
     assert_int_equal(uplift_is_holdout(5, 17, 0.0), 0);
     assert_int_equal(uplift_is_holdout(5, 17, 1.0), 1);
     assert_int_equal(uplift_method_parse("transformed"), UPLIFT_TRANSFORMED);
-    assert_int_equal(uplift_method_parse("x"), -1);
+    assert_int_equal(uplift_method_parse("x"), UPLIFT_X_LEARNER);
+    assert_string_equal(uplift_method_name(UPLIFT_X_LEARNER), "x");
+    assert_int_equal(uplift_method_parse("q"), -1);
+}
+
+/* X-learner: imputed effects from the stage-1 models (through the sigmoid
+ * for a binary outcome), the combination g c0 + (1 - g) c1, and effects read
+ * as linear in the features like the transformed learner's. */
+static void test_x_learner(void **state)
+{
+    (void)state;
+    double mu0[2] = {0.5, -1.0}, mu1[2] = {1.0, 2.0}, x[2] = {1.0, 0.25};
+    /* mu0.x = 0.25, mu1.x = 1.5 */
+    assert_true(fabs(uplift_x_imputed(0, mu0, mu1, x, 2, 3.0, 1) - 2.75) < 1e-12);
+    assert_true(fabs(uplift_x_imputed(0, mu0, mu1, x, 2, 3.0, 0) - (-1.5)) < 1e-12);
+    assert_true(fabs(uplift_x_imputed(1, mu0, mu1, x, 2, 1.0, 1) - (1.0 - uplift_sigmoid(0.25))) < 1e-12);
+    assert_true(fabs(uplift_x_imputed(1, mu0, mu1, x, 2, 0.0, 0) - uplift_sigmoid(1.5)) < 1e-12);
+    double c0[2] = {1.0, 2.0}, c1[2] = {3.0, -2.0}, out[2];
+    uplift_x_combine(c0, c1, 0.25, 2, out);
+    assert_true(fabs(out[0] - 2.5) < 1e-12 && fabs(out[1] - (-1.0)) < 1e-12);
+    double coef[4] = {9.0, 9.0, 2.5, -1.0}, eff[1];
+    uplift_effects(UPLIFT_X_LEARNER, 1, coef, 2, 2, x, eff);
+    assert_true(fabs(eff[0] - 2.25) < 1e-12);
 }
 
 /* The stored feature map decodes to exactly the map that was encoded. */
@@ -182,7 +204,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_irls_known_solution), cmocka_unit_test(test_ridge_known_solution),
         cmocka_unit_test(test_qini_hand_example),   cmocka_unit_test(test_transformed_outcome),
-        cmocka_unit_test(test_features_and_effects), cmocka_unit_test(test_holdout_hash), cmocka_unit_test(test_spec_roundtrip),
+        cmocka_unit_test(test_features_and_effects), cmocka_unit_test(test_holdout_hash), cmocka_unit_test(test_x_learner), cmocka_unit_test(test_spec_roundtrip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
