@@ -2,7 +2,9 @@
  *
  * Owns: reading the campaign log (and the planted truth of `mkt gen`
  * stores), the feature normalization, the Newton/IRLS and ridge fits with
- * exact cross-rank sums, writing /models/uplift, and the held-out metrics.
+ * exact cross-rank sums (T, S, transformed, X and cross-fitted DR learners),
+ * writing /models/uplift, the held-out (or separate test store) metrics and
+ * the validation-split selection metric.
  * Must not: write to the store, or sum anything that feeds a result in an
  * order that depends on the rank count.
  *
