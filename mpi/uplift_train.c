@@ -2,7 +2,9 @@
  *
  * Owns: reading the campaign log (and the planted truth of `mkt gen`
  * stores), the feature normalization, the Newton/IRLS and ridge fits with
- * exact cross-rank sums, writing /models/uplift, and the held-out metrics.
+ * exact cross-rank sums (T, S, transformed, X and cross-fitted DR learners),
+ * writing /models/uplift, the held-out (or separate test store) metrics and
+ * the validation-split selection metric.
  * Must not: write to the store, or sum anything that feeds a result in an
  * order that depends on the rank count.
  *
@@ -41,11 +43,14 @@ typedef struct {
     int A, T;            /* attributes, arms (index 0 = control) */
     char **attr_names, **arm_names;
     int *n_levels;       /* per attribute: levels (0: numeric) */
+    char ***level_names; /* per categorical attribute: its level names (code order) */
     int32_t *user, *treatment;
     double *y;           /* binary outcome (visit or conversion) */
     double *spend;
     double *attrs;       /* n x A */
-    unsigned char *holdout;
+    unsigned char *holdout; /* 1: test row (held out of every fit and of the selection) */
+    unsigned char *valid;   /* 1: validation row (left out of the selection fits only) */
+    unsigned char *fold;    /* cross-fitting fold of the row (DR-learner) */
     int has_truth;       /* /truth/effect_* present with T-1 columns */
     double *truth_conv, *truth_spend; /* n x (T-1), NaN without truth */
 } campaign_data;
@@ -76,11 +81,14 @@ static void load_campaign(campaign_data *c, const char *store, const char *outco
     c->arm_names = mkt_h5_read_strings(f, "/ids/treatments", 0, c->T);
     c->attr_names = c->A > 0 ? mkt_h5_read_strings(f, "/campaigns/attr_names", 0, c->A) : xalloc(1, sizeof(char *));
     c->n_levels = xalloc((size_t)c->A, sizeof(int));
+    c->level_names = xalloc((size_t)c->A, sizeof(char **));
     for (int a = 0; a < c->A; a++) {
         char path[600];
         snprintf(path, sizeof path, "/campaigns/levels/%s", c->attr_names[a]);
-        if (mkt_h5_exists(f, path))
+        if (mkt_h5_exists(f, path)) {
             c->n_levels[a] = (int)mkt_h5_rows(f, path, NULL);
+            c->level_names[a] = mkt_h5_read_strings(f, path, 0, c->n_levels[a]);
+        }
     }
     int64_t nchunks = (c->N + UPLIFT_CHUNK - 1) / UPLIFT_CHUNK;
     mkt_block cb = mkt_block_of(nchunks, nranks, rank);
@@ -95,6 +103,8 @@ static void load_campaign(campaign_data *c, const char *store, const char *outco
     c->spend = xalloc(n, sizeof(double));
     c->attrs = xalloc(n * (size_t)(c->A > 0 ? c->A : 1), sizeof(double));
     c->holdout = xalloc(n, 1);
+    c->valid = xalloc(n, 1);
+    c->fold = xalloc(n, 1);
     mkt_h5_read_rows(f, "/campaigns/user", H5T_NATIVE_INT32, c->begin, c->n, c->user);
     mkt_h5_read_rows(f, "/campaigns/treatment", H5T_NATIVE_INT32, c->begin, c->n, c->treatment);
     char ypath[64];
@@ -144,6 +154,10 @@ static void free_campaign(campaign_data *c)
         mkt_h5_free_strings(c->attr_names, c->A);
     else
         free(c->attr_names);
+    for (int a = 0; a < c->A; a++)
+        if (c->level_names[a])
+            mkt_h5_free_strings(c->level_names[a], c->n_levels[a]);
+    free(c->level_names);
     free(c->n_levels);
     free(c->user);
     free(c->treatment);
@@ -151,6 +165,8 @@ static void free_campaign(campaign_data *c)
     free(c->spend);
     free(c->attrs);
     free(c->holdout);
+    free(c->valid);
+    free(c->fold);
     free(c->truth_conv);
     free(c->truth_spend);
 }
@@ -199,17 +215,16 @@ static void fit_features(const campaign_data *c, int squares, uplift_features *f
 
 /* ---------- distributed fits ---------- */
 
-typedef enum { FIT_ARM, FIT_S, FIT_TRANSFORMED, FIT_X } fit_kind;
+typedef enum { FIT_ARM, FIT_S, FIT_TRANSFORMED, FIT_PAIR } fit_kind;
 
 typedef struct {
     fit_kind kind;
-    int arm;         /* FIT_ARM: rows of this arm; FIT_TRANSFORMED: this arm vs control */
+    int arm;         /* FIT_ARM: rows of this arm; FIT_TRANSFORMED, FIT_PAIR: this arm and control */
     int logistic;    /* Newton on the log-likelihood; else ridge */
-    const double *y; /* response per local row */
+    const double *y; /* response per local row (FIT_PAIR: a pseudo-outcome) */
     double e;        /* FIT_TRANSFORMED: share of the arm among arm and control */
-    int x_treated;   /* FIT_X: 1: tau1 on the arm's rows; 0: tau0 on control rows */
-    int x_logistic;  /* FIT_X: the stage-1 models are logistic */
-    const double *mu0, *mu1; /* FIT_X: stage-1 coefficients [d] of control and the arm */
+    int skip_valid;  /* leave the validation rows out (the selection fits) */
+    int fold_out;    /* >= 0: leave the rows of this cross-fitting fold out */
     const char *label;
 } fit_spec;
 
@@ -217,7 +232,7 @@ typedef struct {
 static int design_row(const fit_spec *s, const campaign_data *c, const double *X, int d, int64_t i, double *z,
                       double *resp)
 {
-    if (c->holdout[i])
+    if (c->holdout[i] || (s->skip_valid && c->valid[i]) || (s->fold_out >= 0 && c->fold[i] == s->fold_out))
         return 0;
     int w = c->treatment[i];
     const double *x = X + i * d;
@@ -234,11 +249,11 @@ static int design_row(const fit_spec *s, const campaign_data *c, const double *X
         memcpy(z, x, sizeof(double) * (size_t)d);
         *resp = uplift_transformed_outcome(s->y[i], w == s->arm, s->e);
         return 1;
-    case FIT_X:
-        if (w != (s->x_treated ? s->arm : 0))
+    case FIT_PAIR:
+        if (w != s->arm && w != 0)
             return 0;
         memcpy(z, x, sizeof(double) * (size_t)d);
-        *resp = uplift_x_imputed(s->x_logistic, s->mu0, s->mu1, x, d, s->y[i], s->x_treated);
+        *resp = s->y[i];
         return 1;
     case FIT_S:
         memset(z, 0, sizeof(double) * (size_t)d * (size_t)c->T);
@@ -253,15 +268,17 @@ static int design_row(const fit_spec *s, const campaign_data *c, const double *X
 
 /* ---------- checkpoints ---------- */
 
-/* The fits of a run, in their fixed order (outcome then spend; arms in
- * order), and the checkpoint state between Newton steps.  Steps are counted
- * over all fits; a checkpoint holds both coefficient matrices (the finished
- * fits and the current fit's iterate) and where the current fit stands. */
+/* The fits of a run, in their fixed order (outcome then spend, then the
+ * outcome's selection fits; arms in order), and the checkpoint state between
+ * Newton steps.  Steps are counted over all fits; every fit has its slot
+ * rows of d coefficients in one matrix, and a checkpoint holds that matrix
+ * (the finished fits and the current fit's iterate) and where the current
+ * fit stands. */
 typedef struct {
     mkt_ckpt *ck;
     const mkt_ckpt_config *cfg;
-    const double *coef_y, *coef_s; /* T x d each, identical on every rank */
-    int T, d;
+    const double *coef; /* nslot x d, identical on every rank */
+    int nslot, d;
     int fit;            /* index of the next fit to run */
     int step;           /* Newton steps done (this run and the resumed one) */
     int resumed;        /* a checkpoint was read: saved_* are valid */
@@ -274,8 +291,7 @@ static void up_write_checkpoint(up_run *r, int fit, int iter, int done, MPI_Comm
 {
     mkt_h5out w;
     hid_t f = mkt_ckpt_begin(r->ck, &w, "uplift", r->step, r->cfg, comm);
-    mkt_ckpt_write_full(f, "coef_y", r->coef_y, r->T, r->d, comm);
-    mkt_ckpt_write_full(f, "coef_spend", r->coef_s, r->T, r->d, comm);
+    mkt_ckpt_write_full(f, "coef", r->coef, r->nslot, r->d, comm);
     json_t *st = json_pack("{s:i, s:i, s:i}", "fit", fit, "iteration", iter, "done", done);
     mkt_ckpt_write_json(f, "state", st, comm);
     json_decref(st);
@@ -292,9 +308,7 @@ static int fit_model(const fit_spec *s, const campaign_data *c, const double *X,
     int fit = run->fit++, it0 = 1;
     if (run->stopped)
         return 0;
-    /* X-learner stage-2 fits (one ridge solve each) are not in the
-     * checkpoint: they are always recomputed */
-    if (run->resumed && s->kind != FIT_X && (fit < run->saved_fit || (fit == run->saved_fit && run->saved_done)))
+    if (run->resumed && (fit < run->saved_fit || (fit == run->saved_fit && run->saved_done)))
         return 0; /* finished before the checkpoint: beta was read from it */
     int dd = s->kind == FIT_S ? d * c->T : d;
     size_t ntri = (size_t)dd * (size_t)dd;
@@ -306,7 +320,7 @@ static int fit_model(const fit_spec *s, const campaign_data *c, const double *X,
     unsigned char *unpen = xalloc((size_t)dd, 1);
     for (int k = 0; k < dd; k += d)
         unpen[k] = 1; /* intercepts (and the S-learner's arm main effects) are not penalized */
-    if (run->resumed && fit == run->saved_fit && s->kind != FIT_X)
+    if (run->resumed && fit == run->saved_fit)
         it0 = run->saved_iter + 1; /* the checkpoint's iterate is in beta */
     else
         memset(beta, 0, sizeof(double) * (size_t)dd);
@@ -383,108 +397,171 @@ static int fit_model(const fit_spec *s, const campaign_data *c, const double *X,
 }
 
 /* Collective. Exact count of training rows per arm. */
-static void arm_counts(const campaign_data *c, int64_t *counts, MPI_Comm comm)
+static void arm_counts(const campaign_data *c, int skip_valid, int64_t *counts, MPI_Comm comm)
 {
     memset(counts, 0, sizeof(int64_t) * (size_t)c->T);
     for (int64_t i = 0; i < c->n; i++)
-        if (!c->holdout[i])
+        if (!c->holdout[i] && !(skip_valid && c->valid[i]))
             counts[c->treatment[i]]++;
     MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, counts, c->T, MPI_INT64_T, MPI_SUM, comm));
 }
 
-/* Collective. X-learner for one outcome into coef [T x d]: row 0 the
- * control's outcome model mu0 (as the T-learner's), row t the linear effect
- * g tau0 + (1 - g) tau1 of arm t (as the transformed learner's).  Fits in
- * order: the T-learner's T outcome models, then per arm tau1 and tau0 (ridge
- * on the imputed effects).  The coefficients are combined only once all
- * fits are done, so a checkpoint taken before holds the stage-1 models. */
-static void fit_x(const mkt_uplift_options *o, const campaign_data *c, const double *X, int d, int logistic,
-                  const double *y, const int64_t *counts, const char *name, double *coef, up_run *run, MPI_Comm comm)
+/* Coefficient slots (rows of d) one outcome's fits take, per method: T for
+ * t, s and transformed (the model itself); x: the T outcome models, then per
+ * arm the two stage-2 effect models (treated, control); dr: the outcome
+ * models of every arm without each fold (folds x T), the control outcome
+ * model on all training rows, then per arm the effect model. */
+static int pass_slots(int method, int T, int folds)
 {
-    int T = c->T, nfits = T + 2 * (T - 1);
-    int first = run->fit, last = first + nfits - 1;
-    if (run->resumed && (last < run->saved_fit || (last == run->saved_fit && run->saved_done))) {
-        run->fit += nfits; /* the combined model was read from the checkpoint */
-        return;
+    switch (method) {
+    case UPLIFT_X_LEARNER: return T + 2 * (T - 1);
+    case UPLIFT_DR_LEARNER: return folds * T + 1 + (T - 1);
+    default: return T;
     }
-    char label[256];
-    fit_spec s;
-    memset(&s, 0, sizeof s);
-    s.label = label;
-    s.y = y;
-    s.logistic = logistic;
-    s.kind = FIT_ARM;
-    for (int t = 0; t < T; t++) {
-        snprintf(label, sizeof label, "%s, arm %s", name, c->arm_names[t]);
-        s.arm = t;
-        fit_model(&s, c, X, d, o->l2, o->max_iter, o->tol, coef + (size_t)t * (size_t)d, run, comm);
-    }
-    double *tau = xalloc((size_t)T * 2 * (size_t)d, sizeof(double)); /* per arm: tau0, tau1 */
-    s.kind = FIT_X;
-    s.logistic = 0;
-    s.x_logistic = logistic;
-    s.mu0 = coef;
-    for (int t = 1; t < T; t++) {
-        if (counts[t] == 0 || counts[0] == 0)
-            mkt_fail_all(MKT_EXIT_ERROR, "uplift: arm %s or control has no training rows", c->arm_names[t]);
-        s.arm = t;
-        s.mu1 = coef + (size_t)t * (size_t)d;
-        for (int side = 1; side >= 0; side--) {
-            snprintf(label, sizeof label, "%s, arm %s (X-learner tau%d on %s rows)", name, c->arm_names[t], side,
-                     side ? "arm" : "control");
-            s.x_treated = side;
-            fit_model(&s, c, X, d, o->l2, o->max_iter, o->tol, tau + ((size_t)t * 2 + (size_t)side) * (size_t)d, run,
-                      comm);
-        }
-    }
-    if (!run->stopped)
-        for (int t = 1; t < T; t++) {
-            double g = (double)counts[t] / (double)(counts[t] + counts[0]);
-            uplift_x_combine(tau + (size_t)t * 2 * (size_t)d, tau + ((size_t)t * 2 + 1) * (size_t)d, g, d,
-                             coef + (size_t)t * (size_t)d);
-        }
-    free(tau);
 }
 
-/* Collective. Fit all arms of one outcome into coef [T x d]. */
+/* Prediction of an outcome model at x: probability (logistic) or value. */
+static double outcome_at(const double *beta, const double *x, int d, int logistic)
+{
+    double eta = 0.0;
+    for (int j = 0; j < d; j++)
+        eta += beta[j] * x[j];
+    return logistic ? uplift_sigmoid(eta) : eta;
+}
+
+/* Collective. Fit all arms of one outcome: the fits fill `slots`
+ * (pass_slots() rows of d), the model is written to coef [T x d].
+ * skip_valid = 1: the selection fits, without the validation rows. */
 static void fit_outcome(const mkt_uplift_options *o, const campaign_data *c, const double *X, int d, int logistic,
-                        const double *y, const char *name, double *coef, up_run *run, MPI_Comm comm)
+                        const double *y, const char *name, double *slots, int skip_valid, double *coef, up_run *run,
+                        MPI_Comm comm)
 {
     int T = c->T;
+    size_t ds = (size_t)d;
     int64_t *counts = xalloc((size_t)T, sizeof(int64_t));
-    arm_counts(c, counts, comm);
+    arm_counts(c, skip_valid, counts, comm);
     char label[256];
+    const char *pass = skip_valid ? ", selection fit" : "";
     fit_spec s;
     memset(&s, 0, sizeof s);
     s.y = y;
     s.label = label;
-    if (!run->resumed) /* else coef holds the checkpoint's values */
-        memset(coef, 0, sizeof(double) * (size_t)T * (size_t)d);
-    if (o->method == UPLIFT_X_LEARNER) {
-        fit_x(o, c, X, d, logistic, y, counts, name, coef, run, comm);
-    } else if (o->method == UPLIFT_T_LEARNER) {
+    s.skip_valid = skip_valid;
+    s.fold_out = -1;
+    if (o->method == UPLIFT_T_LEARNER) {
         s.logistic = logistic;
         s.kind = FIT_ARM;
         for (int t = 0; t < T; t++) {
-            snprintf(label, sizeof label, "%s, arm %s", name, c->arm_names[t]);
+            snprintf(label, sizeof label, "%s, arm %s%s", name, c->arm_names[t], pass);
             s.arm = t;
-            fit_model(&s, c, X, d, o->l2, o->max_iter, o->tol, coef + (size_t)t * (size_t)d, run, comm);
+            fit_model(&s, c, X, d, o->l2, o->max_iter, o->tol, slots + (size_t)t * ds, run, comm);
         }
+        memcpy(coef, slots, sizeof(double) * (size_t)T * ds);
     } else if (o->method == UPLIFT_S_LEARNER) {
         s.logistic = logistic;
         s.kind = FIT_S;
-        snprintf(label, sizeof label, "%s, all arms", name);
-        fit_model(&s, c, X, d, o->l2, o->max_iter, o->tol, coef, run, comm);
-    } else {
+        snprintf(label, sizeof label, "%s, all arms%s", name, pass);
+        fit_model(&s, c, X, d, o->l2, o->max_iter, o->tol, slots, run, comm);
+        memcpy(coef, slots, sizeof(double) * (size_t)T * ds);
+    } else if (o->method == UPLIFT_TRANSFORMED) {
         s.kind = FIT_TRANSFORMED;
         for (int t = 1; t < T; t++) {
             if (counts[t] == 0 || counts[0] == 0)
                 mkt_fail_all(MKT_EXIT_ERROR, "uplift: arm %s or control has no training rows", c->arm_names[t]);
-            snprintf(label, sizeof label, "%s, arm %s (transformed outcome)", name, c->arm_names[t]);
+            snprintf(label, sizeof label, "%s, arm %s (transformed outcome)%s", name, c->arm_names[t], pass);
             s.arm = t;
             s.e = (double)counts[t] / (double)(counts[t] + counts[0]);
-            fit_model(&s, c, X, d, o->l2, o->max_iter, o->tol, coef + (size_t)t * (size_t)d, run, comm);
+            fit_model(&s, c, X, d, o->l2, o->max_iter, o->tol, slots + (size_t)t * ds, run, comm);
         }
+        memcpy(coef, slots, sizeof(double) * (size_t)T * ds);
+    } else if (o->method == UPLIFT_X_LEARNER) {
+        /* stage 1: the T-learner's outcome models */
+        s.logistic = logistic;
+        s.kind = FIT_ARM;
+        for (int t = 0; t < T; t++) {
+            snprintf(label, sizeof label, "%s, arm %s (X-learner stage 1)%s", name, c->arm_names[t], pass);
+            s.arm = t;
+            fit_model(&s, c, X, d, o->l2, o->max_iter, o->tol, slots + (size_t)t * ds, run, comm);
+        }
+        /* stage 2 per arm: ridge of the imputed effects, on the arm's rows
+         * (y - mu0) and on control's (mu_t - y); combined with the arm's
+         * share g among arm and control training rows (randomized
+         * assignment: the propensity is that constant) */
+        double *resp = xalloc((size_t)c->n, sizeof(double));
+        memcpy(coef, slots, sizeof(double) * ds); /* row 0: control outcome model */
+        for (int t = 1; t < T; t++) {
+            if (counts[t] == 0 || counts[0] == 0)
+                mkt_fail_all(MKT_EXIT_ERROR, "uplift: arm %s or control has no training rows", c->arm_names[t]);
+            for (int64_t i = 0; i < c->n; i++) {
+                int w = c->treatment[i];
+                const double *x = X + i * d;
+                resp[i] = w == t   ? uplift_x_imputed(y[i], 1, outcome_at(slots, x, d, logistic))
+                          : w == 0 ? uplift_x_imputed(y[i], 0, outcome_at(slots + (size_t)t * ds, x, d, logistic))
+                                   : 0.0;
+            }
+            double *tau1 = slots + (size_t)(T + 2 * (t - 1)) * ds, *tau0 = tau1 + ds;
+            s.logistic = 0;
+            s.y = resp;
+            s.arm = t;
+            snprintf(label, sizeof label, "%s, arm %s (X-learner, imputed effects of the arm)%s", name,
+                     c->arm_names[t], pass);
+            fit_model(&s, c, X, d, o->l2, o->max_iter, o->tol, tau1, run, comm);
+            s.arm = 0;
+            snprintf(label, sizeof label, "%s, arm %s (X-learner, imputed effects of control)%s", name,
+                     c->arm_names[t], pass);
+            fit_model(&s, c, X, d, o->l2, o->max_iter, o->tol, tau0, run, comm);
+            double g = (double)counts[t] / (double)(counts[t] + counts[0]);
+            for (size_t j = 0; j < ds; j++)
+                coef[(size_t)t * ds + j] = g * tau0[j] + (1.0 - g) * tau1[j];
+        }
+        free(resp);
+    } else { /* UPLIFT_DR_LEARNER */
+        int K = o->folds;
+        s.logistic = logistic;
+        s.kind = FIT_ARM;
+        /* outcome models of every arm without each fold (cross-fitting) */
+        for (int k = 0; k < K; k++)
+            for (int t = 0; t < T; t++) {
+                snprintf(label, sizeof label, "%s, arm %s without fold %d (DR-learner)%s", name, c->arm_names[t],
+                         k, pass);
+                s.arm = t;
+                s.fold_out = k;
+                fit_model(&s, c, X, d, o->l2, o->max_iter, o->tol, slots + (size_t)(k * T + t) * ds, run, comm);
+            }
+        /* the control outcome model on every training row: row 0 of the model (base rates) */
+        s.fold_out = -1;
+        s.arm = 0;
+        snprintf(label, sizeof label, "%s, arm %s (DR-learner base)%s", name, c->arm_names[0], pass);
+        double *base = slots + (size_t)(K * T) * ds;
+        fit_model(&s, c, X, d, o->l2, o->max_iter, o->tol, base, run, comm);
+        memcpy(coef, base, sizeof(double) * ds);
+        /* per arm: the AIPW pseudo-outcome of each row from the models that
+         * did not see its fold, and a ridge of it on the features */
+        double *resp = xalloc((size_t)c->n, sizeof(double));
+        for (int t = 1; t < T; t++) {
+            if (counts[t] == 0 || counts[0] == 0)
+                mkt_fail_all(MKT_EXIT_ERROR, "uplift: arm %s or control has no training rows", c->arm_names[t]);
+            double e = (double)counts[t] / (double)(counts[t] + counts[0]);
+            for (int64_t i = 0; i < c->n; i++) {
+                int w = c->treatment[i];
+                resp[i] = 0.0;
+                if (w != t && w != 0)
+                    continue;
+                const double *x = X + i * d;
+                const double *m = slots + (size_t)(c->fold[i] * T) * ds;
+                resp[i] = uplift_dr_pseudo(y[i], w == t, outcome_at(m + (size_t)t * ds, x, d, logistic),
+                                           outcome_at(m, x, d, logistic), e);
+            }
+            s.kind = FIT_PAIR;
+            s.logistic = 0;
+            s.y = resp;
+            s.arm = t;
+            snprintf(label, sizeof label, "%s, arm %s (DR-learner effect)%s", name, c->arm_names[t], pass);
+            double *tau = slots + (size_t)(K * T + t) * ds;
+            fit_model(&s, c, X, d, o->l2, o->max_iter, o->tol, tau, run, comm);
+            memcpy(coef + (size_t)t * ds, tau, sizeof(double) * ds);
+        }
+        free(resp);
     }
     free(counts);
 }
@@ -580,18 +657,52 @@ static void arm_metrics(json_t *arm_obj, const char *key, const double *all, int
     free(rows);
 }
 
-/* Collective. Predict every local row, gather the hold-out and fill
- * metrics["arms"]; pred_y / pred_spend receive the local predictions
- * [n x (T-1)]; mrow_y / mrow_spend the metrics table [(T-1) x 5]. */
+/* Collective. All ranks' records (rec doubles each) in global row order
+ * (each rank's rows are a contiguous block, ranks in order); *n_out records. */
+static double *allgather_records(const double *loc, int64_t nloc, int rec, const char *what, int64_t *n_out,
+                                 MPI_Comm comm)
+{
+    int nranks;
+    MKT_MPI(MPI_Comm_size(comm, &nranks));
+    int *counts = xalloc((size_t)nranks, sizeof(int)), *displs = xalloc((size_t)nranks, sizeof(int));
+    int64_t mine = nloc * rec;
+    if (mine > INT32_MAX)
+        mkt_fail("uplift: %s too large to gather (%lld values)", what, (long long)mine);
+    int mine32 = (int)mine;
+    MKT_MPI(MPI_Allgather(&mine32, 1, MPI_INT, counts, 1, MPI_INT, comm));
+    int64_t total = 0;
+    for (int r = 0; r < nranks; r++) {
+        displs[r] = (int)total;
+        total += counts[r];
+        if (total > INT32_MAX)
+            mkt_fail("uplift: %s too large to gather (%lld values)", what, (long long)total);
+    }
+    double *all = xalloc((size_t)total, sizeof(double));
+    MKT_MPI(MPI_Allgatherv(loc, mine32, MPI_DOUBLE, all, counts, displs, MPI_DOUBLE, comm));
+    free(counts);
+    free(displs);
+    *n_out = total / rec;
+    return all;
+}
+
+/* Collective. Predict every local row and, when `report`, gather the
+ * hold-out and fill metrics["arms"]; pred_y / pred_spend receive the local
+ * predictions [n x (T-1)]; mrow_y / mrow_spend the metrics table
+ * [(T-1) x 5] (NaN without a report). */
 static void evaluate(const campaign_data *c, const double *X, int d, int method, const char *outcome,
                      const double *coef_y, const double *coef_spend, double *pred_y, double *pred_spend,
-                     double *mrow_y, double *mrow_spend, json_t *metrics, MPI_Comm comm)
+                     double *mrow_y, double *mrow_spend, int report, json_t *metrics, MPI_Comm comm)
 {
     int T = c->T, nt = T - 1;
     int rec = REC_FIXED + 4 * nt;
     for (int64_t i = 0; i < c->n; i++) {
         uplift_effects(method, 1, coef_y, T, d, X + i * d, pred_y + i * nt);
         uplift_effects(method, 0, coef_spend, T, d, X + i * d, pred_spend + i * nt);
+    }
+    if (!report) {
+        for (int k = 0; k < nt * 5; k++)
+            mrow_y[k] = mrow_spend[k] = NAN;
+        return;
     }
     int64_t nh = 0;
     for (int64_t i = 0; i < c->n; i++)
@@ -614,24 +725,8 @@ static void evaluate(const campaign_data *c, const double *X, int d, int method,
         }
         k++;
     }
-    int nranks;
-    MKT_MPI(MPI_Comm_size(comm, &nranks));
-    int *counts = xalloc((size_t)nranks, sizeof(int)), *displs = xalloc((size_t)nranks, sizeof(int));
-    int64_t mine = nh * rec;
-    if (mine > INT32_MAX)
-        mkt_fail("uplift: hold-out too large to gather (%lld values)", (long long)mine);
-    int mine32 = (int)mine;
-    MKT_MPI(MPI_Allgather(&mine32, 1, MPI_INT, counts, 1, MPI_INT, comm));
-    int64_t total = 0;
-    for (int r = 0; r < nranks; r++) {
-        displs[r] = (int)total;
-        total += counts[r];
-        if (total > INT32_MAX)
-            mkt_fail("uplift: hold-out too large to gather (%lld values)", (long long)total);
-    }
-    double *all = xalloc((size_t)total, sizeof(double));
-    MKT_MPI(MPI_Allgatherv(loc, mine32, MPI_DOUBLE, all, counts, displs, MPI_DOUBLE, comm));
-    int64_t n = total / rec;
+    int64_t n;
+    double *all = allgather_records(loc, nh, rec, "hold-out", &n, comm);
     mkt_metrics_set_int(metrics, "holdout_rows", n);
     json_t *arms = mkt_metrics_child(metrics, "arms");
     int truth_y = c->has_truth && !strcmp(outcome, "conversion");
@@ -642,8 +737,70 @@ static void evaluate(const campaign_data *c, const double *X, int d, int method,
     }
     free(loc);
     free(all);
-    free(counts);
-    free(displs);
+}
+
+/* Collective. The model-selection metric: the selection fits' (coef [T x d],
+ * binary outcome) mean Qini over the arms on the validation rows, into
+ * metrics["selection"] (and the per-arm values into metrics["validation"]). */
+static void select_metric(const campaign_data *c, const double *X, int d, int method, const double *coef,
+                          double valid_fraction, json_t *metrics, MPI_Comm comm)
+{
+    int T = c->T, nt = T - 1, rec = 3 + nt;
+    int64_t nv = 0;
+    for (int64_t i = 0; i < c->n; i++)
+        nv += c->valid[i];
+    double *loc = xalloc((size_t)nv * (size_t)rec, sizeof(double));
+    int64_t k = 0;
+    for (int64_t i = 0; i < c->n; i++) {
+        if (!c->valid[i])
+            continue;
+        double *r = loc + (size_t)k++ * (size_t)rec;
+        r[0] = c->user[i];
+        r[1] = c->treatment[i];
+        r[2] = c->y[i];
+        uplift_effects(method, 1, coef, T, d, X + i * d, r + 3);
+    }
+    int64_t n;
+    double *all = allgather_records(loc, nv, rec, "validation split", &n, comm);
+    uplift_eval_row *rows = xalloc((size_t)n, sizeof(uplift_eval_row));
+    json_t *val = mkt_metrics_child(metrics, "validation");
+    mkt_metrics_set_int(val, "rows", n);
+    mkt_metrics_set_real(val, "valid_fraction", valid_fraction);
+    json_t *arms = mkt_metrics_child(val, "arms");
+    double sum = 0.0;
+    for (int t = 1; t < T; t++) {
+        int64_t m = 0;
+        for (int64_t i = 0; i < n; i++) {
+            const double *r = all + (size_t)i * (size_t)rec;
+            int w = (int)r[1];
+            if (w != t && w != 0)
+                continue;
+            rows[m].score = r[3 + t - 1];
+            rows[m].y = r[2];
+            rows[m].user = (int64_t)r[0];
+            rows[m].treated = w == t;
+            m++;
+        }
+        uplift_qini_result q;
+        uplift_qini(rows, m, &q);
+        json_t *a = mkt_metrics_child(arms, c->arm_names[t]);
+        mkt_metrics_set_real(a, "qini", q.qini);
+        mkt_metrics_set_real(a, "uplift_at_30", q.uplift_at[2]);
+        mkt_metrics_set_int(a, "rows_treated", q.n_treated);
+        mkt_metrics_set_int(a, "rows_control", q.n_control);
+        sum += q.qini;
+    }
+    json_t *sel = json_object();
+    json_object_set_new(sel, "metric", json_string("qini"));
+    json_object_set_new(sel, "value", json_real(sum / (double)nt));
+    json_object_set_new(sel, "goal", json_string("max"));
+    json_object_set_new(sel, "split", json_string("validation"));
+    json_object_set_new(metrics, "selection", sel);
+    mkt_log(STAGE, "selection: mean validation Qini over %d arm(s) %.6f (%lld validation rows)", nt,
+            sum / (double)nt, (long long)n);
+    free(rows);
+    free(loc);
+    free(all);
 }
 
 static void features_matrix(const campaign_data *c, const uplift_features *fs, double **X, int *d)
@@ -654,20 +811,41 @@ static void features_matrix(const campaign_data *c, const uplift_features *fs, d
         uplift_feature_row(fs, c->attrs + i * c->A, *X + i * *d);
 }
 
-/* Collective. The number of held-out rows over all ranks. */
-static int64_t holdout_rows(const campaign_data *c, MPI_Comm comm)
+/* The splits: test rows (hold-out hash), validation rows among the others
+ * (a second hash; none when valid_fraction is 0) and the cross-fitting fold
+ * of every row (a third hash).  All functions of (seed, user) only. */
+static void mark_holdout(campaign_data *c, uint64_t seed, double holdout, double valid_fraction, int folds)
 {
-    int64_t n = 0;
-    for (int64_t i = 0; i < c->n; i++)
-        n += c->holdout[i];
-    MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, &n, 1, MPI_INT64_T, MPI_SUM, comm));
-    return n;
+    for (int64_t i = 0; i < c->n; i++) {
+        c->holdout[i] = (unsigned char)uplift_is_holdout(seed, c->user[i], holdout);
+        c->valid[i] = (unsigned char)(!c->holdout[i] && valid_fraction > 0 &&
+                                      uplift_is_validation(seed, c->user[i], valid_fraction));
+        c->fold[i] = (unsigned char)uplift_fold(seed, c->user[i], folds);
+    }
 }
 
-static void mark_holdout(campaign_data *c, uint64_t seed, double holdout)
+/* Collective. Exact counts of the rows of each arm in a split
+ * (`mask` per local row); fails (naming `what` and `fix`) when any arm or
+ * control has none, since no uplift metric can be computed then. */
+static void require_split_rows(const campaign_data *c, const unsigned char *mask, const char *cmd, const char *what,
+                               const char *fix, MPI_Comm comm)
 {
+    int64_t *cnt = xalloc((size_t)c->T, sizeof(int64_t));
     for (int64_t i = 0; i < c->n; i++)
-        c->holdout[i] = (unsigned char)uplift_is_holdout(seed, c->user[i], holdout);
+        if (mask[i])
+            cnt[c->treatment[i]]++;
+    MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, cnt, c->T, MPI_INT64_T, MPI_SUM, comm));
+    int64_t total = 0;
+    for (int t = 0; t < c->T; t++)
+        total += cnt[t];
+    if (total == 0)
+        mkt_fail_all(MKT_EXIT_ERROR, "%s: the %s has no rows: no metric can be computed on it; %s", cmd, what, fix);
+    for (int t = 0; t < c->T; t++)
+        if (cnt[t] == 0)
+            mkt_fail_all(MKT_EXIT_ERROR,
+                         "%s: the %s has %lld rows but none of arm '%s': its uplift metrics cannot be computed; %s",
+                         cmd, what, (long long)total, c->arm_names[t], fix);
+    free(cnt);
 }
 
 static void check_outcome(const char *outcome)
@@ -684,7 +862,7 @@ static void check_outcome(const char *outcome)
 static void uplift_config(const mkt_uplift_options *o, const campaign_data *c, int d, mkt_ckpt_config *cfg)
 {
     mkt_ckpt_config_init(cfg);
-    mkt_ckpt_config_str(cfg, "state_layout", "uplift-1");
+    mkt_ckpt_config_str(cfg, "state_layout", "uplift-2");
     mkt_ckpt_config_path(cfg, "store", o->store);
     mkt_ckpt_config_str(cfg, "method", uplift_method_name(o->method));
     mkt_ckpt_config_str(cfg, "outcome", o->outcome);
@@ -694,6 +872,8 @@ static void uplift_config(const mkt_uplift_options *o, const campaign_data *c, i
     mkt_ckpt_config_int(cfg, "squares", o->squares);
     mkt_ckpt_config_int(cfg, "max_iter", o->max_iter);
     mkt_ckpt_config_double(cfg, "tol", o->tol);
+    mkt_ckpt_config_double(cfg, "valid_fraction", o->valid_fraction);
+    mkt_ckpt_config_int(cfg, "folds", o->folds);
     mkt_ckpt_config_int(cfg, "rows", c->N);
     mkt_ckpt_config_int(cfg, "arms", c->T);
     mkt_ckpt_config_int(cfg, "features", d);
@@ -705,11 +885,17 @@ int mkt_uplift_train(const mkt_uplift_options *o, MPI_Comm comm, json_t *metrics
     check_outcome(o->outcome);
     campaign_data c;
     load_campaign(&c, o->store, o->outcome, comm);
-    mark_holdout(&c, o->seed, o->holdout);
-    if (holdout_rows(&c, comm) == 0)
-        mkt_log(STAGE, "warning: no held-out rows (--holdout %g): the metrics below are empty; evaluate the model on "
-                       "rows it did not train on",
-                o->holdout);
+    mark_holdout(&c, o->seed, o->holdout, o->valid_fraction, o->folds);
+    /* metrics need rows of every arm: refuse before fitting when a split lacks them */
+    int report = o->holdout > 0;
+    if (report)
+        require_split_rows(&c, c.holdout, "train uplift", "hold-out (test split, --holdout)",
+                           "raise --holdout, or train with --holdout 0 and measure on a separate store with "
+                           "mkt eval uplift --test",
+                           comm);
+    if (o->valid_fraction > 0)
+        require_split_rows(&c, c.valid, "train uplift", "validation split (--valid-fraction)",
+                           "raise --valid-fraction, or give --valid-fraction 0 (no selection metric)", comm);
     uplift_features fs;
     fit_features(&c, o->squares, &fs, comm);
     double *X;
@@ -720,6 +906,10 @@ int mkt_uplift_train(const mkt_uplift_options *o, MPI_Comm comm, json_t *metrics
             uplift_method_name(o->method), o->outcome);
     double *coef_y = xalloc((size_t)T * (size_t)d, sizeof(double));
     double *coef_s = xalloc((size_t)T * (size_t)d, sizeof(double));
+    double *coef_v = xalloc((size_t)T * (size_t)d, sizeof(double));
+    /* every fit's coefficients: the outcome's, spend's, then the selection fits' */
+    int ps = pass_slots(o->method, T, o->folds), nslot = ps * (o->valid_fraction > 0 ? 3 : 2);
+    double *slots = xalloc((size_t)nslot * (size_t)d, sizeof(double));
 
     /* checkpoints: resume when asked and a matching one exists */
     mkt_ckpt ck;
@@ -727,12 +917,11 @@ int mkt_uplift_train(const mkt_uplift_options *o, MPI_Comm comm, json_t *metrics
     mkt_ckpt_config cfg;
     uplift_config(o, &c, d, &cfg);
     mkt_ckpt_signals_install();
-    up_run run = {&ck, &cfg, coef_y, coef_s, T, d, 0, 0, 0, 0, 0, 0, 0};
+    up_run run = {&ck, &cfg, slots, nslot, d, 0, 0, 0, 0, 0, 0, 0};
     int start = 0;
     hid_t cf = mkt_ckpt_open_resume(&ck, "uplift", &cfg, &start, comm);
     if (cf >= 0) {
-        mkt_ckpt_read_full(cf, ck.path, "coef_y", coef_y, T, d);
-        mkt_ckpt_read_full(cf, ck.path, "coef_spend", coef_s, T, d);
+        mkt_ckpt_read_full(cf, ck.path, "coef", slots, nslot, d);
         json_t *st = mkt_ckpt_read_json(cf, ck.path, "state");
         if (json_unpack(st, "{s:i, s:i, s:i}", "fit", &run.saved_fit, "iteration", &run.saved_iter, "done",
                         &run.saved_done) != 0)
@@ -742,8 +931,12 @@ int mkt_uplift_train(const mkt_uplift_options *o, MPI_Comm comm, json_t *metrics
         run.resumed = 1;
         run.step = start;
     }
-    fit_outcome(o, &c, X, d, 1, c.y, o->outcome, coef_y, &run, comm);
-    fit_outcome(o, &c, X, d, 0, c.spend, "spend", coef_s, &run, comm);
+    size_t pass = (size_t)ps * (size_t)d;
+    fit_outcome(o, &c, X, d, 1, c.y, o->outcome, slots, 0, coef_y, &run, comm);
+    fit_outcome(o, &c, X, d, 0, c.spend, "spend", slots + pass, 0, coef_s, &run, comm);
+    /* model selection: the outcome's fits again without the validation rows */
+    if (o->valid_fraction > 0)
+        fit_outcome(o, &c, X, d, 1, c.y, o->outcome, slots + 2 * pass, 1, coef_v, &run, comm);
     double t_fit = mkt_now() - t0;
     mkt_metrics_set_str(metrics, "checkpoint", ck.path);
     mkt_metrics_set_int(metrics, "resumed_from_iteration", start);
@@ -756,6 +949,8 @@ int mkt_uplift_train(const mkt_uplift_options *o, MPI_Comm comm, json_t *metrics
         mkt_ckpt_free(&ck);
         free(coef_y);
         free(coef_s);
+        free(coef_v);
+        free(slots);
         free(X);
         free(fs.attr);
         free_campaign(&c);
@@ -766,7 +961,16 @@ int mkt_uplift_train(const mkt_uplift_options *o, MPI_Comm comm, json_t *metrics
     double *pred_s = xalloc((size_t)c.n * (size_t)nt, sizeof(double));
     double *mrow_y = xalloc((size_t)nt * 5, sizeof(double)), *mrow_s = xalloc((size_t)nt * 5, sizeof(double));
     json_t *res = json_object();
-    evaluate(&c, X, d, o->method, o->outcome, coef_y, coef_s, pred_y, pred_s, mrow_y, mrow_s, res, comm);
+    evaluate(&c, X, d, o->method, o->outcome, coef_y, coef_s, pred_y, pred_s, mrow_y, mrow_s, report, res, comm);
+    if (!report) {
+        mkt_metrics_set_int(res, "holdout_rows", 0);
+        mkt_metrics_set_str(res, "test_metrics",
+                            "none: --holdout 0 leaves no test rows (measure with mkt eval uplift --test STORE)");
+        mkt_log(STAGE, "--holdout 0: no held-out rows, so no test metrics are reported; measure the model with "
+                       "mkt eval uplift --test STORE");
+    }
+    if (o->valid_fraction > 0)
+        select_metric(&c, X, d, o->method, coef_v, o->valid_fraction, res, comm);
 
     /* /models/uplift: into a new model file, or replacing the group of an existing one */
     mkt_model_writer w;
@@ -785,6 +989,13 @@ int mkt_uplift_train(const mkt_uplift_options *o, MPI_Comm comm, json_t *metrics
         mkt_h5_write_small(f, P("feature_spec"), H5T_NATIVE_DOUBLE, spec, c.A, UPLIFT_SPEC_COLS, comm);
         mkt_h5_write_strings(f, P("attr_names"), c.attr_names, mkt_rank() == 0 ? c.A : 0, comm);
     }
+    /* level names of the categorical attributes: eval --test maps another store's codes by name */
+    for (int a = 0; a < c.A; a++)
+        if (c.level_names[a]) {
+            char lpath[1400];
+            snprintf(lpath, sizeof lpath, "%s/levels/%s", g, c.attr_names[a]);
+            mkt_h5_write_strings(f, lpath, c.level_names[a], mkt_rank() == 0 ? c.n_levels[a] : 0, comm);
+        }
     mkt_h5_write_strings(f, P("arms"), c.arm_names, mkt_rank() == 0 ? T : 0, comm);
     snprintf(coefname, sizeof coefname, "metrics_%s", o->outcome);
     mkt_h5_write_small(f, P(coefname), H5T_NATIVE_DOUBLE, mrow_y, nt, 5, comm);
@@ -804,6 +1015,8 @@ int mkt_uplift_train(const mkt_uplift_options *o, MPI_Comm comm, json_t *metrics
     mkt_h5_attr_set_int(f, g, "squares", o->squares);
     mkt_h5_attr_set_int(f, g, "max_iter", o->max_iter);
     mkt_h5_attr_set_double(f, g, "tol", o->tol);
+    mkt_h5_attr_set_double(f, g, "valid_fraction", o->valid_fraction);
+    mkt_h5_attr_set_int(f, g, "folds", o->folds);
     mkt_h5_attr_set_int(f, g, "features", d);
     mkt_h5_attr_set_int(f, g, "attrs", c.A);
     mkt_h5_attr_set_int(f, g, "rows", c.N);
@@ -834,7 +1047,7 @@ int mkt_uplift_train(const mkt_uplift_options *o, MPI_Comm comm, json_t *metrics
     mkt_metrics_set_real(metrics, "seconds", mkt_now() - t0);
     json_object_update(metrics, res);
     json_decref(res);
-    for (int t = 1; t < T; t++)
+    for (int t = 1; t < T && report; t++)
         mkt_log(STAGE, "held out, %s vs %s: %s Qini %.5f, uplift@30%% %.4f", c.arm_names[t], c.arm_names[0],
                 o->outcome, mrow_y[(t - 1) * 5], mrow_y[(t - 1) * 5 + 4]);
     mkt_log(STAGE, "trained in %.2fs; /models/uplift written to %s", mkt_now() - t0, o->model);
@@ -846,6 +1059,8 @@ int mkt_uplift_train(const mkt_uplift_options *o, MPI_Comm comm, json_t *metrics
     free(pred_s);
     free(coef_y);
     free(coef_s);
+    free(coef_v);
+    free(slots);
     free(X);
     free(fs.attr);
     free_campaign(&c);
@@ -854,9 +1069,88 @@ int mkt_uplift_train(const mkt_uplift_options *o, MPI_Comm comm, json_t *metrics
 
 /* ---------- eval ---------- */
 
+/* Collective. The store to measure on must have the model's arms and
+ * attributes (names, in order; categorical where the model's are); a
+ * categorical attribute's codes are mapped to the model's by level name
+ * (a level the model has not seen gets the all-zero block). */
+static void match_model(hid_t f, const char *model, const char *store, campaign_data *c, const uplift_features *fs,
+                        MPI_Comm comm)
+{
+    const char *g = "/models/uplift";
+    char path[700];
+    snprintf(path, sizeof path, "%s/arms", g);
+    int64_t T = mkt_h5_rows(f, path, NULL);
+    char **arms = mkt_h5_read_strings(f, path, 0, T);
+    for (int64_t t = 0; t < (T > c->T ? T : c->T); t++)
+        if (t >= T || t >= c->T || strcmp(arms[t], c->arm_names[t]) != 0)
+            mkt_fail_all(MKT_EXIT_ERROR,
+                         "eval uplift: the arms of %s differ from the model's (%s): arm %lld is '%s' in %s and '%s' "
+                         "in the model (%lld vs %d arms)",
+                         store, model, (long long)t, t < c->T ? c->arm_names[t] : "(none)", store,
+                         t < T ? arms[t] : "(none)", (long long)T, c->T);
+    mkt_h5_free_strings(arms, T);
+    int A = fs->n_attr;
+    char **names = NULL;
+    if (A > 0) {
+        snprintf(path, sizeof path, "%s/attr_names", g);
+        names = mkt_h5_read_strings(f, path, 0, A);
+    }
+    for (int a = 0; a < (A > c->A ? A : c->A); a++)
+        if (a >= A || a >= c->A || strcmp(names[a], c->attr_names[a]) != 0)
+            mkt_fail_all(MKT_EXIT_ERROR,
+                         "eval uplift: the attribute columns of %s differ from the model's (%s): column %d is '%s' in "
+                         "%s and '%s' in the model (%d vs %d attributes)",
+                         store, model, a, a < c->A ? c->attr_names[a] : "(none)", store, a < A ? names[a] : "(none)",
+                         c->A, A);
+    int64_t unknown = 0;
+    for (int a = 0; a < A; a++) {
+        const uplift_attr_spec *s = &fs->attr[a];
+        if (s->categorical != (c->n_levels[a] > 0))
+            mkt_fail_all(MKT_EXIT_ERROR, "eval uplift: attribute '%s' is %s in %s but %s in the model (%s)", names[a],
+                         c->n_levels[a] > 0 ? "categorical" : "numeric", store,
+                         s->categorical ? "categorical" : "numeric", model);
+        if (!s->categorical)
+            continue;
+        snprintf(path, sizeof path, "%s/levels/%s", g, names[a]);
+        if (!mkt_h5_exists(f, path)) {
+            /* a model without level names: codes are comparable only when the levels agree in number */
+            if (s->n_levels != c->n_levels[a])
+                mkt_fail_all(MKT_EXIT_ERROR, "eval uplift: attribute '%s' has %d levels in %s, %d in the model (%s)",
+                             names[a], c->n_levels[a], store, s->n_levels, model);
+            continue;
+        }
+        char **ml = mkt_h5_read_strings(f, path, 0, s->n_levels);
+        int *map = xalloc((size_t)c->n_levels[a], sizeof(int));
+        for (int l = 0; l < c->n_levels[a]; l++) {
+            map[l] = -1;
+            for (int m = 0; m < s->n_levels; m++)
+                if (!strcmp(ml[m], c->level_names[a][l]))
+                    map[l] = m;
+        }
+        for (int64_t i = 0; i < c->n; i++) {
+            double *v = &c->attrs[i * c->A + a];
+            if (isfinite(*v) && *v >= 0 && *v < c->n_levels[a]) {
+                int m = map[(int)*v];
+                if (m < 0)
+                    unknown++;
+                *v = m >= 0 ? (double)m : NAN;
+            }
+        }
+        free(map);
+        mkt_h5_free_strings(ml, s->n_levels);
+    }
+    MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, &unknown, 1, MPI_INT64_T, MPI_SUM, comm));
+    if (unknown > 0)
+        mkt_log(STAGE, "%lld attribute values of %s are levels the model has not seen: they enter as all-zero blocks",
+                (long long)unknown, store);
+    if (names)
+        mkt_h5_free_strings(names, A);
+}
+
 int mkt_uplift_eval(const mkt_uplift_options *o, MPI_Comm comm, json_t *metrics)
 {
     double t0 = mkt_now();
+    const char *store = o->test_store ? o->test_store : o->store;
     hid_t f = mkt_h5_open(o->model, 0, comm);
     if (!mkt_h5_exists(f, "/models/uplift"))
         mkt_fail_all(MKT_EXIT_ERROR, "eval uplift: %s has no /models/uplift (run mkt train uplift)", o->model);
@@ -872,12 +1166,12 @@ int mkt_uplift_eval(const mkt_uplift_options *o, MPI_Comm comm, json_t *metrics)
     int d = (int)mkt_h5_attr_get_int(f, g, "features", 0);
     int A = (int)mkt_h5_attr_get_int(f, g, "attrs", 0);
     campaign_data c;
-    load_campaign(&c, o->store, outcome, comm);
+    load_campaign(&c, store, outcome, comm);
     int T = c.T, nt = T - 1;
     uplift_features fs;
     fs.n_attr = A;
     fs.attr = xalloc((size_t)A, sizeof(uplift_attr_spec));
-    if (A != c.A)
+    if (A != c.A && !o->test_store)
         mkt_fail_all(MKT_EXIT_ERROR, "eval uplift: the model has %d attributes, the store %d", A, c.A);
     if (A > 0) {
         double *spec = xalloc((size_t)A * UPLIFT_SPEC_COLS, sizeof(double));
@@ -888,6 +1182,8 @@ int mkt_uplift_eval(const mkt_uplift_options *o, MPI_Comm comm, json_t *metrics)
     if (uplift_feature_dim(&fs) != d)
         mkt_fail_all(MKT_EXIT_ERROR, "eval uplift: %s: feature layout does not match (%d vs %d)", o->model,
                      uplift_feature_dim(&fs), d);
+    if (o->test_store)
+        match_model(f, o->model, store, &c, &fs, comm);
     int64_t cols = 0, rows;
     char name[128];
     snprintf(name, sizeof name, "/models/uplift/coef_%s", outcome);
@@ -901,12 +1197,19 @@ int mkt_uplift_eval(const mkt_uplift_options *o, MPI_Comm comm, json_t *metrics)
     mkt_h5_read_rows(f, "/models/uplift/coef_spend", H5T_NATIVE_DOUBLE, 0, T, coef_s);
     mkt_h5_close(f);
 
-    mark_holdout(&c, seed, holdout);
-    if (holdout_rows(&c, comm) == 0)
-        mkt_fail_all(MKT_EXIT_ERROR,
-                     "eval uplift: %s has no held-out rows for model %s (trained with --holdout %g): nothing to report "
-                     "on",
-                     o->store, o->model, holdout);
+    if (o->test_store) {
+        /* a separate test store: every row is a test row */
+        memset(c.holdout, 1, (size_t)c.n);
+        require_split_rows(&c, c.holdout, "eval uplift", "test store", "give a test store with rows of every arm",
+                           comm);
+    } else {
+        mark_holdout(&c, seed, holdout, 0.0, 1);
+        char what[600];
+        snprintf(what, sizeof what, "hold-out of %s (share %g, seed %llu, from the model)", store, holdout,
+                 (unsigned long long)seed);
+        require_split_rows(&c, c.holdout, "eval uplift", what,
+                           "train with --holdout > 0, or measure on a separate store with --test STORE", comm);
+    }
     double *X;
     int dx;
     features_matrix(&c, &fs, &X, &dx);
@@ -914,11 +1217,12 @@ int mkt_uplift_eval(const mkt_uplift_options *o, MPI_Comm comm, json_t *metrics)
     double *pred_s = xalloc((size_t)c.n * (size_t)nt, sizeof(double));
     double *mrow_y = xalloc((size_t)nt * 5, sizeof(double)), *mrow_s = xalloc((size_t)nt * 5, sizeof(double));
     json_t *res = json_object();
-    evaluate(&c, X, d, method, outcome, coef_y, coef_s, pred_y, pred_s, mrow_y, mrow_s, res, comm);
-    mkt_metrics_set_str(metrics, "store", o->store);
+    evaluate(&c, X, d, method, outcome, coef_y, coef_s, pred_y, pred_s, mrow_y, mrow_s, 1, res, comm);
+    mkt_metrics_set_str(metrics, "store", store);
     mkt_metrics_set_str(metrics, "model", o->model);
     mkt_metrics_set_str(metrics, "method", method_name);
     mkt_metrics_set_str(metrics, "outcome", outcome);
+    mkt_metrics_set_str(metrics, "split", o->test_store ? "test store (all rows)" : "hold-out of the training store");
     mkt_metrics_set_int(metrics, "rows", c.N);
     mkt_metrics_set_int(metrics, "features", d);
     mkt_metrics_set_real(metrics, "seconds", mkt_now() - t0);

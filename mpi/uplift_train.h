@@ -1,5 +1,5 @@
 /* uplift_train.h — the `train uplift` and `eval uplift` stages: fit per-user
- * promotion effects (T-learner, S-learner, transformed outcome) on a store's
+ * promotion effects (T-, S-, X-, DR-learner, transformed outcome) on a store's
  * randomized campaign log, with exact cross-rank sums, and measure them on a
  * hash-selected hold-out.
  *
@@ -28,6 +28,9 @@ typedef struct {
     const char *checkpoint;   /* NULL: "<model>.uplift.ckpt.h5" (train only) */
     int64_t checkpoint_every; /* Newton steps between checkpoints; 0: only on SIGTERM/SIGUSR1 */
     int resume;               /* continue from the checkpoint when it exists */
+    double valid_fraction;    /* share of the non-held-out users in the validation split (0: none) */
+    int folds;                /* cross-fitting folds of the DR-learner (>= 2) */
+    const char *test_store;   /* eval: measure on every row of this store instead of the hold-out */
 } mkt_uplift_options;
 
 /* Collective. Fit, write /models/uplift into o->model, measure the hold-out;
@@ -36,7 +39,9 @@ typedef struct {
  * then metrics has "preempted_at_iteration" and no model was written. */
 int mkt_uplift_train(const mkt_uplift_options *o, MPI_Comm comm, json_t *metrics);
 /* Collective. Read /models/uplift from o->model and recompute the held-out
- * metrics on o->store (hold-out share, seed and outcome come from the model). */
+ * metrics on o->store (hold-out share, seed and outcome come from the model),
+ * or, with o->test_store, on every campaign row of that store (its arms and
+ * attributes must be the model's).  Fails on a split without rows. */
 int mkt_uplift_eval(const mkt_uplift_options *o, MPI_Comm comm, json_t *metrics);
 
 #endif

@@ -27,6 +27,8 @@ int uplift_method_parse(const char *name)
         return UPLIFT_TRANSFORMED;
     if (!strcmp(name, "x"))
         return UPLIFT_X_LEARNER;
+    if (!strcmp(name, "dr"))
+        return UPLIFT_DR_LEARNER;
     return -1;
 }
 
@@ -37,8 +39,14 @@ const char *uplift_method_name(int method)
     case UPLIFT_S_LEARNER: return "s";
     case UPLIFT_TRANSFORMED: return "transformed";
     case UPLIFT_X_LEARNER: return "x";
+    case UPLIFT_DR_LEARNER: return "dr";
     default: return "?";
     }
+}
+
+int uplift_effect_is_linear(int method)
+{
+    return method == UPLIFT_TRANSFORMED || method == UPLIFT_X_LEARNER || method == UPLIFT_DR_LEARNER;
 }
 
 int uplift_feature_dim(const uplift_features *f)
@@ -111,6 +119,21 @@ int uplift_is_holdout(uint64_t seed, int64_t user, double holdout)
     uint64_t h = mkt_hash64(mkt_hash64(seed ^ 0x75706c6966745f68ULL) ^ (uint64_t)user);
     double u = (double)(h >> 11) * 0x1.0p-53;
     return u < holdout;
+}
+
+int uplift_is_validation(uint64_t seed, int64_t user, double fraction)
+{
+    uint64_t h = mkt_hash64(mkt_hash64(seed ^ 0x75706c5f76616c69ULL) ^ (uint64_t)user);
+    double u = (double)(h >> 11) * 0x1.0p-53;
+    return u < fraction;
+}
+
+int uplift_fold(uint64_t seed, int64_t user, int folds)
+{
+    if (folds <= 1)
+        return 0;
+    uint64_t h = mkt_hash64(mkt_hash64(seed ^ 0x75706c5f666f6c64ULL) ^ (uint64_t)user);
+    return (int)((h >> 11) % (uint64_t)folds);
 }
 
 double uplift_sigmoid(double x)
@@ -218,6 +241,16 @@ double uplift_transformed_outcome(double y, int treated, double e)
     return treated ? y / e : -y / (1.0 - e);
 }
 
+double uplift_x_imputed(double y, int treated, double other)
+{
+    return treated ? y - other : other - y;
+}
+
+double uplift_dr_pseudo(double y, int treated, double mu1, double mu0, double e)
+{
+    return treated ? mu1 - mu0 + (y - mu1) / e : mu1 - mu0 - (y - mu0) / (1.0 - e);
+}
+
 static double dot(const double *a, const double *b, int d)
 {
     double s = 0.0;
@@ -226,32 +259,14 @@ static double dot(const double *a, const double *b, int d)
     return s;
 }
 
-double uplift_x_imputed(int logistic, const double *mu0, const double *mu1, const double *x, int d, double y,
-                        int treated)
-{
-    if (treated) {
-        double m0 = dot(mu0, x, d);
-        return y - (logistic ? uplift_sigmoid(m0) : m0);
-    }
-    double m1 = dot(mu1, x, d);
-    return (logistic ? uplift_sigmoid(m1) : m1) - y;
-}
-
-void uplift_x_combine(const double *c0, const double *c1, double g, int d, double *out)
-{
-    for (int j = 0; j < d; j++)
-        out[j] = g * c0[j] + (1.0 - g) * c1[j];
-}
-
 void uplift_effects(int method, int logistic, const double *coef, int T, int d, const double *x, double *effect)
 {
-    /* T and X: row 0 is the control model; S: the shared part; transformed:
-     * row 0 unused.  Transformed and X rows 1.. are linear effects. */
+    /* T: control model; S: shared part; x, dr: control outcome model; transformed: row 0 unused */
     double base = dot(coef, x, d);
     for (int t = 1; t < T; t++) {
         double lin = dot(coef + (size_t)t * (size_t)d, x, d);
         double e;
-        if (method == UPLIFT_TRANSFORMED || method == UPLIFT_X_LEARNER)
+        if (uplift_effect_is_linear(method))
             e = lin;
         else {
             double treated = method == UPLIFT_T_LEARNER ? lin : base + lin;

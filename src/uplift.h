@@ -15,11 +15,20 @@
 #include <stddef.h>
 #include <stdint.h>
 
-typedef enum { UPLIFT_T_LEARNER = 0, UPLIFT_S_LEARNER = 1, UPLIFT_TRANSFORMED = 2, UPLIFT_X_LEARNER = 3 } uplift_method;
+typedef enum {
+    UPLIFT_T_LEARNER = 0,
+    UPLIFT_S_LEARNER = 1,
+    UPLIFT_TRANSFORMED = 2,
+    UPLIFT_X_LEARNER = 3,
+    UPLIFT_DR_LEARNER = 4
+} uplift_method;
 
-/* Parse "t", "s", "transformed", "x" (-1 if unknown) and the reverse. */
+/* Parse "t", "s", "transformed", "x", "dr" (-1 if unknown) and the reverse. */
 int uplift_method_parse(const char *name);
 const char *uplift_method_name(int method);
+/* 1 when a model of this method stores each arm's effect directly as a
+ * linear function of the features (row t of coef; transformed, x, dr). */
+int uplift_effect_is_linear(int method);
 
 /* How one campaign attribute enters the features. */
 typedef struct {
@@ -56,6 +65,14 @@ void uplift_mean_std(double n, double sum, double sumsq, double *mean, double *s
  * `holdout` (a share in [0, 1]).  Independent of ranks and row order. */
 int uplift_is_holdout(uint64_t seed, int64_t user, double holdout);
 
+/* 1 if the user is in the validation part of the rows that are not held
+ * out: a second hash of (seed, user), independent of the hold-out hash,
+ * below `fraction`.  Callers apply it to the non-held-out rows only. */
+int uplift_is_validation(uint64_t seed, int64_t user, double fraction);
+
+/* Cross-fitting fold of a user, in [0, folds): a third hash of (seed, user). */
+int uplift_fold(uint64_t seed, int64_t user, int folds);
+
 double uplift_sigmoid(double x);
 
 /* Terms of the normal equations: A += w x x^T (upper triangle, row-major
@@ -86,17 +103,15 @@ int uplift_fit_local(const double *X, const double *y, int64_t n, int d, double 
  * effect of t at x under randomized assignment. */
 double uplift_transformed_outcome(double y, int treated, double e);
 
-/* X-learner (Kunzel et al. 2019), stage 2 target of one row: with the
- * stage-1 outcome models mu0 (control) and mu1 (the arm), coefficients [d]
- * on the feature row x (probabilities through the sigmoid when logistic),
- * D1 = y - mu0(x) on a row of the arm (treated = 1) and D0 = mu1(x) - y on a
- * control row (treated = 0). */
-double uplift_x_imputed(int logistic, const double *mu0, const double *mu1, const double *x, int d, double y,
-                        int treated);
-/* X-learner, combined effect coefficients: out = g c0 + (1 - g) c1 (d
- * entries), g = the arm's share of arm and control rows; tau0 (coefficients
- * c0) is fitted on control rows, tau1 (c1) on the arm's rows. */
-void uplift_x_combine(const double *c0, const double *c1, double g, int d, double *out);
+/* X-learner imputed effect of one row of arm t or control: for a treated
+ * row y - mu0(x), for a control row mu_t(x) - y (`other` is the prediction of
+ * the other group's outcome model at x). */
+double uplift_x_imputed(double y, int treated, double other);
+
+/* DR-learner (AIPW) pseudo-outcome of one row of arm t or control with
+ * out-of-fold outcome predictions mu1 = mu_t(x), mu0 = mu_0(x) and
+ * propensity e: mu1 - mu0 + W (y - mu1)/e - (1 - W)(y - mu0)/(1 - e). */
+double uplift_dr_pseudo(double y, int treated, double mu1, double mu0, double e);
 
 /* Effects of every arm t = 1..T-1 against control at feature row x, given a
  * model's coefficients coef [T x d] (see docs/uplift.md for the layout per

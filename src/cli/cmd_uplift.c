@@ -15,13 +15,13 @@
 
 typedef struct {
     char *store, *out, *method, *outcome, *metrics_out, *checkpoint;
-    double holdout, l2, tol;
-    int64_t seed, squares, max_iter, checkpoint_every;
+    double holdout, l2, tol, valid_fraction;
+    int64_t seed, squares, max_iter, checkpoint_every, folds;
     int resume;
 } train_uplift_cli;
 
 typedef struct {
-    char *store, *model, *metrics_out;
+    char *store, *model, *test, *metrics_out;
 } eval_uplift_cli;
 
 #define TU(f) offsetof(train_uplift_cli, f)
@@ -29,10 +29,13 @@ static const mkt_opt train_uplift_opts[] = {
     {"store", MKT_OPT_STR, TU(store), NULL, "store with the randomized campaign log (/campaigns)", 0, 0},
     {"out", MKT_OPT_STR, TU(out), NULL, "model file to write /models/uplift into (created, or the group replaced)", 0, 0},
     {"method", MKT_OPT_STR, TU(method), "t", "learner: t (one model per arm), s (one model with arm interactions), "
-     "transformed (ridge on the transformed outcome) or x (X-learner: ridge on effects imputed by the t models)", 0, 0},
+     "transformed (ridge on the transformed outcome), x (X-learner) or dr (cross-fitted doubly robust learner)", 0, 0},
     {"outcome", MKT_OPT_STR, TU(outcome), "conversion", "binary outcome to model besides spend: conversion or visit", 0, 0},
     {"holdout", MKT_OPT_DOUBLE, TU(holdout), "0.3", "share of users held out for the metrics (by a hash of seed and user)", 0, 0.95},
-    {"seed", MKT_OPT_INT, TU(seed), "1", "seed of the hold-out hash", 0, 0},
+    {"seed", MKT_OPT_INT, TU(seed), "1", "seed of the hold-out, validation and fold hashes", 0, 0},
+    {"valid-fraction", MKT_OPT_DOUBLE, TU(valid_fraction), "0.2", "share of the non-held-out users in the validation "
+     "split of the selection metric (the model itself is fitted on all non-held-out rows; 0: no selection metric)", 0, 0.9},
+    {"folds", MKT_OPT_INT, TU(folds), "2", "cross-fitting folds of the DR-learner (method dr)", 2, 20},
     {"l2", MKT_OPT_DOUBLE, TU(l2), "1", "ridge penalty on every coefficient but the intercepts", 0, 1e12},
     {"squares", MKT_OPT_INT, TU(squares), "1", "add squares of the standardized non-binary numeric attributes (1) or not (0)", 0, 1},
     {"max-iter", MKT_OPT_INT, TU(max_iter), "25", "Newton iterations at most", 1, 1000},
@@ -48,7 +51,9 @@ static const mkt_opt train_uplift_opts[] = {
 
 #define EU(f) offsetof(eval_uplift_cli, f)
 static const mkt_opt eval_uplift_opts[] = {
-    {"store", MKT_OPT_STR, EU(store), NULL, "store with the campaign log the model was trained on", 0, 0},
+    {"store", MKT_OPT_STR, EU(store), NULL, "store with the campaign log the model was trained on (its hold-out is measured)", 0, 0},
+    {"test", MKT_OPT_STR, EU(test), NULL, "measure on every campaign row of this store instead (same arms and attributes "
+     "as the model; --store is then not read)", 0, 0},
     {"model", MKT_OPT_STR, EU(model), NULL, "model file with /models/uplift", 0, 0},
     {"metrics-out", MKT_OPT_STR, EU(metrics_out), NULL, "write the held-out metrics as JSON to this file", 0, 0},
     MKT_OPT_END};
@@ -68,7 +73,7 @@ static int run_train_uplift(void *p, MPI_Comm comm)
     s.outcome = o->outcome;
     s.method = uplift_method_parse(o->method);
     if (s.method < 0)
-        mkt_fail_all(MKT_EXIT_USAGE, "train uplift: method: must be t, s, transformed or x, not '%s'", o->method);
+        mkt_fail_all(MKT_EXIT_USAGE, "train uplift: method: must be t, s, transformed, x or dr, not '%s'", o->method);
     if (!o->outcome || (strcmp(o->outcome, "conversion") != 0 && strcmp(o->outcome, "visit") != 0))
         mkt_fail_all(MKT_EXIT_USAGE, "train uplift: outcome: must be conversion or visit, not '%s'",
                      o->outcome ? o->outcome : "");
@@ -81,6 +86,8 @@ static int run_train_uplift(void *p, MPI_Comm comm)
     s.checkpoint = o->checkpoint;
     s.checkpoint_every = o->checkpoint_every;
     s.resume = o->resume;
+    s.valid_fraction = o->valid_fraction;
+    s.folds = (int)o->folds;
     json_t *m = mkt_metrics_new("train_uplift");
     int rc = mkt_uplift_train(&s, comm, m);
     /* a run stopped mid-training by a signal has no results to report */
@@ -93,12 +100,14 @@ static int run_train_uplift(void *p, MPI_Comm comm)
 static int run_eval_uplift(void *p, MPI_Comm comm)
 {
     eval_uplift_cli *o = p;
-    if (!o->store || !o->model)
-        mkt_fail_all(MKT_EXIT_USAGE, "eval uplift: --store STORE.h5 and --model MODEL.h5 are required");
+    if ((!o->store && !o->test) || !o->model)
+        mkt_fail_all(MKT_EXIT_USAGE,
+                     "eval uplift: --model MODEL.h5 and --store STORE.h5 (or --test TEST.h5) are required");
     mkt_uplift_options s;
     memset(&s, 0, sizeof s);
     s.store = o->store;
     s.model = o->model;
+    s.test_store = o->test;
     json_t *m = mkt_metrics_new("eval_uplift");
     int rc = mkt_uplift_eval(&s, comm, m);
     mkt_metrics_write(m, o->metrics_out, comm);
@@ -108,18 +117,19 @@ static int run_eval_uplift(void *p, MPI_Comm comm)
 
 const mkt_command mkt_cmd_train_uplift = {
     "train_uplift",
-    "mkt train uplift --store S --out M [--method t|s|transformed|x] [--outcome conversion|visit] [--holdout 0.3] "
-    "[--seed N] [--l2 L]",
+    "mkt train uplift --store S --out M [--method t|s|transformed|x|dr] [--outcome conversion|visit] [--holdout 0.3] "
+    "[--valid-fraction 0.2] [--seed N] [--l2 L]",
     "Learn, for every user and each promotion against control, the incremental effect on the binary outcome "
     "(conversion or visit) and on spend, from the randomized campaign log; Newton/IRLS and ridge fits with exact "
-    "sums (identical on any rank count). Writes /models/uplift and held-out Qini, AUUC and uplift at top k%.",
+    "sums (identical on any rank count). Writes /models/uplift, held-out Qini, AUUC and uplift at top k%, and the "
+    "validation Qini as the model-selection metric.",
     train_uplift_opts,
     &train_uplift_values,
     sizeof train_uplift_values,
     run_train_uplift};
 
 const mkt_command mkt_cmd_eval_uplift = {
-    "eval_uplift", "mkt eval uplift --store S --model M",
+    "eval_uplift", "mkt eval uplift --model M (--store S | --test T)",
     "Recompute the held-out metrics of an uplift model (Qini, AUUC, uplift at top 10/20/30%; on `mkt gen` stores "
-    "also the correlation with the planted effects).",
+    "also the correlation with the planted effects), or measure it on every row of a separate test store.",
     eval_uplift_opts, &eval_uplift_values, sizeof eval_uplift_values, run_eval_uplift};

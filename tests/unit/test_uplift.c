@@ -1,7 +1,8 @@
 /* test_uplift.c — the pure pieces of uplift modelling (src/uplift.c):
  * Newton/IRLS and ridge on tiny problems with known solutions, the Qini,
  * AUUC and uplift-at-k% metrics on a hand-computed example, the transformed
- * outcome, the feature map, the per-arm effects and the hold-out hash. */
+ * outcome, the X-learner and DR-learner pseudo-outcomes, the feature map,
+ * the per-arm effects and the hold-out, validation and fold hashes. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -154,29 +155,67 @@ static void test_holdout_hash(void **state)
     assert_int_equal(uplift_is_holdout(5, 17, 0.0), 0);
     assert_int_equal(uplift_is_holdout(5, 17, 1.0), 1);
     assert_int_equal(uplift_method_parse("transformed"), UPLIFT_TRANSFORMED);
-    assert_int_equal(uplift_method_parse("x"), UPLIFT_X_LEARNER);
-    assert_string_equal(uplift_method_name(UPLIFT_X_LEARNER), "x");
-    assert_int_equal(uplift_method_parse("q"), -1);
+    assert_int_equal(uplift_method_parse("q"), -1); /* unknown names */
+    assert_int_equal(uplift_method_parse("X"), -1);
 }
 
-/* X-learner: imputed effects from the stage-1 models (through the sigmoid
- * for a binary outcome), the combination g c0 + (1 - g) c1, and effects read
- * as linear in the features like the transformed learner's. */
-static void test_x_learner(void **state)
+/* The X-learner's imputed effects and the DR-learner's AIPW pseudo-outcome:
+ * with exact outcome models the pseudo-outcome's mean over a randomized
+ * sample is the effect; with a wrong outcome model it still is (doubly
+ * robust: the propensity is known). */
+static void test_x_and_dr_pseudo_outcomes(void **state)
 {
     (void)state;
-    double mu0[2] = {0.5, -1.0}, mu1[2] = {1.0, 2.0}, x[2] = {1.0, 0.25};
-    /* mu0.x = 0.25, mu1.x = 1.5 */
-    assert_true(fabs(uplift_x_imputed(0, mu0, mu1, x, 2, 3.0, 1) - 2.75) < 1e-12);
-    assert_true(fabs(uplift_x_imputed(0, mu0, mu1, x, 2, 3.0, 0) - (-1.5)) < 1e-12);
-    assert_true(fabs(uplift_x_imputed(1, mu0, mu1, x, 2, 1.0, 1) - (1.0 - uplift_sigmoid(0.25))) < 1e-12);
-    assert_true(fabs(uplift_x_imputed(1, mu0, mu1, x, 2, 0.0, 0) - uplift_sigmoid(1.5)) < 1e-12);
-    double c0[2] = {1.0, 2.0}, c1[2] = {3.0, -2.0}, out[2];
-    uplift_x_combine(c0, c1, 0.25, 2, out);
-    assert_true(fabs(out[0] - 2.5) < 1e-12 && fabs(out[1] - (-1.0)) < 1e-12);
-    double coef[4] = {9.0, 9.0, 2.5, -1.0}, eff[1];
-    uplift_effects(UPLIFT_X_LEARNER, 1, coef, 2, 2, x, eff);
-    assert_true(fabs(eff[0] - 2.25) < 1e-12);
+    assert_int_equal(uplift_method_parse("x"), UPLIFT_X_LEARNER);
+    assert_int_equal(uplift_method_parse("dr"), UPLIFT_DR_LEARNER);
+    assert_string_equal(uplift_method_name(UPLIFT_DR_LEARNER), "dr");
+    assert_true(uplift_effect_is_linear(UPLIFT_X_LEARNER) && uplift_effect_is_linear(UPLIFT_DR_LEARNER));
+    assert_false(uplift_effect_is_linear(UPLIFT_T_LEARNER));
+    assert_close(uplift_x_imputed(1.0, 1, 0.25), 0.75, 0);  /* treated: y - mu0 */
+    assert_close(uplift_x_imputed(0.0, 0, 0.5), 0.5, 0);    /* control: mu1 - y */
+    /* exact models mu1 = 0.5, mu0 = 0.25 */
+    assert_close(uplift_dr_pseudo(0.5, 1, 0.5, 0.25, 0.25), 0.25, 1e-15);
+    assert_close(uplift_dr_pseudo(0.25, 0, 0.5, 0.25, 0.25), 0.25, 1e-15);
+    /* sample: e = 1/4; treated y = 1 (1 row); control y = 1, 0, 0: effect
+     * rate(t) - rate(c) = 2/3.  With wrong models (0.9, 0.1) the mean
+     * pseudo-outcome over the sample weighted as drawn is still 2/3:
+     * per group the residual term corrects the model's error exactly. */
+    double e = 0.25, m1 = 0.9, m0 = 0.1;
+    double s = uplift_dr_pseudo(1, 1, m1, m0, e) + uplift_dr_pseudo(1, 0, m1, m0, e) +
+               uplift_dr_pseudo(0, 0, m1, m0, e) + uplift_dr_pseudo(0, 0, m1, m0, e);
+    assert_close(s / 4.0, 2.0 / 3.0, 1e-15);
+    /* X and DR models store the effect as a linear row, like the transformed outcome */
+    double one = 1.0, ef, coef[2] = {5.0, -0.125};
+    uplift_effects(UPLIFT_X_LEARNER, 1, coef, 2, 1, &one, &ef);
+    assert_close(ef, -0.125, 0);
+    uplift_effects(UPLIFT_DR_LEARNER, 0, coef, 2, 1, &one, &ef);
+    assert_close(ef, -0.125, 0);
+}
+
+/* The validation split and the folds are functions of (seed, user), of the
+ * right sizes, and independent of the hold-out hash. */
+static void test_validation_and_folds(void **state)
+{
+    (void)state;
+    int64_t valid = 0, both = 0, held = 0, fold[3] = {0, 0, 0};
+    for (int64_t u = 0; u < 100000; u++) {
+        int h = uplift_is_holdout(5, u, 0.3), v = uplift_is_validation(5, u, 0.2);
+        int f = uplift_fold(5, u, 3);
+        assert_true(f >= 0 && f < 3);
+        assert_int_equal(f, uplift_fold(5, u, 3));
+        fold[f]++;
+        held += h;
+        valid += v;
+        both += h && v;
+    }
+    assert_true(valid > 19000 && valid < 21000);
+    /* independent: about 0.3 * 0.2 of the users are in both */
+    assert_true(both > 5400 && both < 6600);
+    (void)held;
+    for (int f = 0; f < 3; f++)
+        assert_true(fold[f] > 32000 && fold[f] < 34700);
+    assert_int_equal(uplift_fold(5, 17, 1), 0);
+    assert_int_equal(uplift_is_validation(5, 17, 0.0), 0);
 }
 
 /* The stored feature map decodes to exactly the map that was encoded. */
@@ -204,7 +243,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_irls_known_solution), cmocka_unit_test(test_ridge_known_solution),
         cmocka_unit_test(test_qini_hand_example),   cmocka_unit_test(test_transformed_outcome),
-        cmocka_unit_test(test_features_and_effects), cmocka_unit_test(test_holdout_hash), cmocka_unit_test(test_x_learner), cmocka_unit_test(test_spec_roundtrip),
+        cmocka_unit_test(test_features_and_effects), cmocka_unit_test(test_holdout_hash), cmocka_unit_test(test_spec_roundtrip),
+        cmocka_unit_test(test_x_and_dr_pseudo_outcomes), cmocka_unit_test(test_validation_and_folds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
