@@ -2,9 +2,10 @@
  * parallel training, the model file and held-out metrics (see
  * propensity_stage.h and docs/propensity.md).
  *
- * Owns: which features and labels a user gets for a cutoff, the hold-out
- * split by hash of (seed, user), the /models/propensity layout, the metrics
- * JSON.  Must not: define models or optimizers, parse command lines, or let
+ * Owns: which features and labels a user gets for a cutoff, the split of
+ * the users into training, validation and test sets by hash of (seed, user),
+ * the baselines the test metrics are compared with (base rate, recency-
+ * frequency rule), the /models/propensity layout, the metrics JSON.  Must not: define models or optimizers, parse command lines, or let
  * anything written to the model depend on the rank count (no timings in the
  * model file; timings go to the metrics only). */
 #include "propensity_stage.h"
@@ -48,8 +49,8 @@ void mkt_propensity_options_init(mkt_propensity_options *o)
     o->lr = 0.01;
     o->l2 = 1e-4;
     o->pos_weight = 1.0;
-    o->valid_fraction = 0.2;
-    o->stop_fraction = 0.15;
+    o->valid_fraction = 0.15;
+    o->test_fraction = 0.2;
     o->seed = 1;
     o->progress = 1;
     o->checkpoint_every = MKT_CKPT_EVERY_DEFAULT;
@@ -61,19 +62,30 @@ void mkt_propensity_options_init(mkt_propensity_options *o)
     o->negatives = 4;
 }
 
-/* Held-out users: a pure function of (seed, user), so the same on any ranks. */
-static int is_validation(uint64_t seed, int64_t user, double fraction)
+/* The three user sets, a pure function of (seed, user), so the same on any
+ * ranks: with u = hash(seed, user) / 2^64 uniform in [0, 1), test iff
+ * u < test_fraction, validation iff test_fraction <= u < test_fraction +
+ * valid_fraction, training otherwise.  (The test users are the users held
+ * out before validation was split off, for the same seed and fraction.) */
+enum { SPLIT_TRAIN = 0, SPLIT_VALID = 1, SPLIT_TEST = 2 };
+static int split_of(uint64_t seed, int64_t user, double test_fraction, double valid_fraction)
 {
     uint64_t h = mkt_hash64(mkt_hash64(seed ^ UINT64_C(0x70726f70656e7369)) ^ (uint64_t)user);
-    return (double)(h >> 11) * 0x1.0p-53 < fraction;
+    double u = (double)(h >> 11) * 0x1.0p-53;
+    return u < test_fraction ? SPLIT_TEST : u < test_fraction + valid_fraction ? SPLIT_VALID : SPLIT_TRAIN;
 }
 
-/* Early-stopping users: among the users not held out, a pure function of
- * (seed, user) drawn independently of is_validation. */
-static int is_stop(uint64_t seed, int64_t user, double fraction)
+/* The recency-frequency rule (a baseline, docs/propensity.md): distinct days
+ * with a purchase in the RF_DAYS days before the cutoff, ties broken by the
+ * recency of the last purchase before the cutoff (more recent first); 0 for
+ * a user who never bought. */
+#define RF_DAYS 90
+static double rf_score(int64_t days_in_window, int64_t last_purchase_ts, int64_t cutoff)
 {
-    uint64_t h = mkt_hash64(mkt_hash64(seed ^ UINT64_C(0x70726f7073746f70)) ^ (uint64_t)user);
-    return (double)(h >> 11) * 0x1.0p-53 < fraction;
+    if (last_purchase_ts == INT64_MIN)
+        return 0.0;
+    double recency_days = (double)(cutoff - last_purchase_ts) / DAY;
+    return (double)days_in_window + 1.0 / (2.0 + recency_days);
 }
 
 static const char *group_name(const mkt_propensity_options *o)
@@ -114,16 +126,14 @@ static int ensure_features(const char *store, const char *group, int64_t cutoff,
     return 1;
 }
 
-/* This rank's users, split into training examples, early-stopping examples
- * (users not held out that only choose the epoch) and held-out
- * ("validation") examples, which neither fit nor stop the model and are the
- * ones reported. */
+/* This rank's users, split into training, validation and test examples. */
 typedef struct {
     int d;
     char **names;                 /* feature names [d] */
     double *mean, *std;           /* normalization [d] */
-    double *xt, *xv, *xs;         /* rows of training / held-out / early-stopping users */
+    double *xt, *xv, *xs;         /* rows of training / validation / test users */
     int *yt, *yv, *ys;
+    double *rs;                   /* the recency-frequency rule's score of each test row */
     int64_t nt, nv, ns;
     int64_t users, local_users, positives_local;
 } examples;
@@ -135,13 +145,17 @@ static void examples_free(examples *e)
     free(e->std);
     free(e->xt);
     free(e->xv);
+    free(e->xs);
     free(e->yt);
     free(e->yv);
+    free(e->ys);
+    free(e->rs);
 }
 
 /* Independent. label[u] = 1 iff user b.begin+u has a purchase (qty > 0) with
- * ts in [from, to). */
-static void read_labels(hid_t f, const char *store, mkt_block b, int64_t from, int64_t to, int *label)
+ * ts in [from, to); rf (when not NULL): the user's recency-frequency rule
+ * score at cutoff `from` (events are sorted by ts within a user). */
+static void read_labels(hid_t f, const char *store, mkt_block b, int64_t from, int64_t to, int *label, double *rf)
 {
     int64_t n = b.end - b.begin;
     int64_t *indptr = mkt_xmalloc(sizeof(int64_t) * (size_t)(n + 1));
@@ -149,7 +163,9 @@ static void read_labels(hid_t f, const char *store, mkt_block b, int64_t from, i
     int64_t *ts = mkt_xmalloc(sizeof(int64_t) * EVENT_CHUNK);
     int32_t *type = mkt_xmalloc(sizeof(int32_t) * EVENT_CHUNK), *qty = mkt_xmalloc(sizeof(int32_t) * EVENT_CHUNK);
     memset(label, 0, sizeof(int) * (size_t)n);
-    int64_t u = 0;
+    for (int64_t v = 0; rf && v < n; v++)
+        rf[v] = 0.0; /* never bought before the cutoff */
+    int64_t u = 0, rf_user = -1, rf_days = 0, rf_last = INT64_MIN, rf_from = from - (int64_t)RF_DAYS * DAY;
     for (int64_t at = indptr[0]; at < indptr[n]; at += EVENT_CHUNK) {
         int64_t cnt = indptr[n] - at < EVENT_CHUNK ? indptr[n] - at : EVENT_CHUNK;
         mkt_h5_read_rows(f, "/events/by_user/ts", H5T_NATIVE_INT64, at, cnt, ts);
@@ -163,8 +179,23 @@ static void read_labels(hid_t f, const char *store, mkt_block b, int64_t from, i
                 mkt_fail("%s: /events/by_user/indptr does not cover row %lld", store, (long long)row);
             if (type[k] == MKT_EV_PURCHASE && qty[k] > 0 && ts[k] >= from && ts[k] < to)
                 label[u] = 1;
+            if (rf && type[k] == MKT_EV_PURCHASE && qty[k] > 0 && ts[k] < from) {
+                if (u != rf_user) {
+                    if (rf_user >= 0)
+                        rf[rf_user] = rf_score(rf_days, rf_last, from);
+                    rf_user = u;
+                    rf_days = 0;
+                    rf_last = INT64_MIN;
+                }
+                /* a new day in the window (ts ascending within the user) */
+                if (ts[k] >= rf_from && (rf_last < rf_from || ts[k] / DAY != rf_last / DAY))
+                    rf_days++;
+                rf_last = ts[k];
+            }
         }
     }
+    if (rf && rf_user >= 0)
+        rf[rf_user] = rf_score(rf_days, rf_last, from);
     free(indptr);
     free(ts);
     free(type);
@@ -173,9 +204,10 @@ static void read_labels(hid_t f, const char *store, mkt_block b, int64_t from, i
 
 /* Collective. Load this rank's block of users: standardized features (with
  * mean/std from the group, or the given ones), labels for [cutoff, cutoff+H),
- * split by hash. */
+ * split by hash into training, validation and test users; the test users
+ * also get the recency-frequency rule's score. */
 static void load_examples(const char *store, const char *group, int64_t cutoff, int64_t horizon_days,
-                          uint64_t seed, double valid_fraction, double stop_fraction, const double *mean,
+                          uint64_t seed, double test_fraction, double valid_fraction, const double *mean,
                           const double *std, examples *e, MPI_Comm comm)
 {
     int rank, nranks;
@@ -214,33 +246,39 @@ static void load_examples(const char *store, const char *group, int64_t cutoff, 
     snprintf(path, sizeof path, "%s/users", group);
     mkt_h5_read_rows(f, path, H5T_NATIVE_DOUBLE, b.begin, n, x);
     int *label = mkt_xmalloc(sizeof(int) * (size_t)(n + 1));
-    read_labels(f, store, b, cutoff, cutoff + horizon_days * DAY, label);
+    double *rf = mkt_xmalloc(sizeof(double) * (size_t)(n + 1));
+    read_labels(f, store, b, cutoff, cutoff + horizon_days * DAY, label, rf);
     mkt_h5_close(f);
 
     e->xt = mkt_xmalloc(sizeof(double) * (size_t)(n * cols + 1));
     e->xv = mkt_xmalloc(sizeof(double) * (size_t)(n * cols + 1));
+    e->xs = mkt_xmalloc(sizeof(double) * (size_t)(n * cols + 1));
     e->yt = mkt_xmalloc(sizeof(int) * (size_t)(n + 1));
     e->yv = mkt_xmalloc(sizeof(int) * (size_t)(n + 1));
-    e->xs = mkt_xmalloc(sizeof(double) * (size_t)(n * cols + 1));
     e->ys = mkt_xmalloc(sizeof(int) * (size_t)(n + 1));
+    e->rs = mkt_xmalloc(sizeof(double) * (size_t)(n + 1));
     for (int64_t u = 0; u < n; u++) {
-        int v = is_validation(seed, b.begin + u, valid_fraction);
-        int st = !v && is_stop(seed, b.begin + u, stop_fraction);
-        double *dst = v ? e->xv + e->nv * cols : st ? e->xs + e->ns * cols : e->xt + e->nt * cols;
+        int set = split_of(seed, b.begin + u, test_fraction, valid_fraction);
+        double *dst = set == SPLIT_TEST ? e->xs + e->ns * cols
+                      : set == SPLIT_VALID ? e->xv + e->nv * cols
+                                           : e->xt + e->nt * cols;
         for (int64_t j = 0; j < cols; j++) {
             double z = e->std[j] > 0 ? (x[u * cols + j] - e->mean[j]) / e->std[j] : 0.0;
             dst[j] = isfinite(z) ? z : 0.0;
         }
-        if (v)
-            e->yv[e->nv++] = label[u];
-        else if (st)
+        if (set == SPLIT_TEST) {
+            e->rs[e->ns] = rf[u];
             e->ys[e->ns++] = label[u];
-        else
+        } else if (set == SPLIT_VALID) {
+            e->yv[e->nv++] = label[u];
+        } else {
             e->yt[e->nt++] = label[u];
+        }
         e->positives_local += label[u];
     }
     free(x);
     free(label);
+    free(rf);
 }
 
 /* The model behind the trainer's interface. */
@@ -362,6 +400,86 @@ static void quality_metrics(json_t *obj, const double *p, const int *y, int64_t 
     json_object_set_new(obj, "lift_by_decile", l);
 }
 
+/* Collective. n local doubles gathered on every rank in rank order. */
+static double *gather_doubles(const double *local, int64_t n, int64_t *total_out, MPI_Comm comm)
+{
+    int nranks;
+    MKT_MPI(MPI_Comm_size(comm, &nranks));
+    if (n > INT32_MAX)
+        mkt_fail("gather: %lld rows on one rank is too many for one gather", (long long)n);
+    int ln = (int)n;
+    int *counts = mkt_xmalloc(sizeof(int) * (size_t)nranks * 2), *displs = counts + nranks;
+    MKT_MPI(MPI_Allgather(&ln, 1, MPI_INT, counts, 1, MPI_INT, comm));
+    int64_t total = 0;
+    for (int r = 0; r < nranks; r++) {
+        if (total > INT32_MAX)
+            mkt_fail("gather: %lld rows in all is too many for one gather", (long long)total);
+        displs[r] = (int)total;
+        total += counts[r];
+    }
+    double *all = mkt_xmalloc(sizeof(double) * (size_t)(total + 1));
+    MKT_MPI(MPI_Allgatherv(local, ln, MPI_DOUBLE, all, counts, displs, MPI_DOUBLE, comm));
+    free(counts);
+    *total_out = total;
+    return all;
+}
+
+/* The baselines on the test rows (labels y, identical on every rank): the
+ * training base rate as a constant prediction, and the recency-frequency
+ * rule's scores rf (NULL: not defined for this target).  Into obj when not
+ * NULL; *rf_auc and *base_ll for the log line. */
+static void baseline_metrics(json_t *obj, double train_rate, const int *y, const double *rf, const char *rule,
+                             int64_t n, double *rf_auc, double *base_ll)
+{
+    double *base = mkt_xmalloc(sizeof(double) * (size_t)(n + 1));
+    for (int64_t i = 0; i < n; i++)
+        base[i] = train_rate;
+    *base_ll = mkt_log_loss(base, y, n);
+    *rf_auc = NAN;
+    if (obj) {
+        json_t *b = mkt_metrics_child(obj, "base_rate");
+        mkt_metrics_set_str(b, "rule", "every user scored with the training rows' positive rate");
+        mkt_metrics_set_real(b, "rate", train_rate);
+        mkt_metrics_set_real(b, "auc", mkt_auc(base, y, n));
+        mkt_metrics_set_real(b, "log_loss", *base_ll);
+    }
+    if (rf) {
+        *rf_auc = mkt_auc(rf, y, n);
+        if (obj) {
+            mkt_lift_table lt;
+            mkt_lift_by_decile(rf, y, n, &lt);
+            json_t *r = mkt_metrics_child(obj, "recency_frequency");
+            mkt_metrics_set_str(r, "rule", rule);
+            mkt_metrics_set_int(r, "window_days", RF_DAYS);
+            mkt_metrics_set_real(r, "auc", *rf_auc);
+            mkt_metrics_set_real(r, "top_decile_lift", lt.lift[0]);
+        }
+    }
+    free(base);
+}
+
+#define RF_RULE_USER "distinct purchase days in the 90 days before the cutoff, ties by recency of the last purchase"
+#define RF_RULE_ITEM                                                                                               \
+    "distinct days the user bought the item in the 90 days before the cutoff, ties by the item's purchases "     \
+    "before the cutoff"
+
+/* Collective. Refuse to report held-out metrics on an empty or one-class test
+ * set (AUC undefined) instead of printing zeros or NaN. */
+static void require_test_rows(const char *stage, const char *what, int64_t rows, int64_t positives,
+                              double test_fraction)
+{
+    if (rows == 0)
+        mkt_fail_all(MKT_EXIT_ERROR,
+                     "%s: no test %s (test-fraction %g): nothing to report held-out metrics on; raise "
+                     "--test-fraction or use more users",
+                     stage, what, test_fraction);
+    if (positives == 0 || positives == rows)
+        mkt_fail_all(MKT_EXIT_ERROR,
+                     "%s: the %lld test %s are all %s: AUC is undefined; raise --test-fraction, use more users or "
+                     "a longer horizon",
+                     stage, (long long)rows, what, positives ? "positive" : "negative");
+}
+
 static int parse_hidden(const char *s, int *sizes)
 {
     int n = 0;
@@ -381,12 +499,12 @@ static int parse_hidden(const char *s, int *sizes)
 
 static void log_examples(const char *stage, const examples *e, int64_t cutoff, int64_t horizon, MPI_Comm comm)
 {
-    int64_t c[3] = {e->nt, e->nv, e->positives_local};
-    MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, c, 3, MPI_INT64_T, MPI_SUM, comm));
-    mkt_log(stage, "%lld users (%lld train, %lld held out), %d features, cutoff %lld, horizon %lld days, "
-                   "%.2f%% buy",
-            (long long)e->users, (long long)c[0], (long long)c[1], e->d, (long long)cutoff, (long long)horizon,
-            e->users ? 100.0 * (double)c[2] / (double)e->users : 0.0);
+    int64_t c[4] = {e->nt, e->nv, e->ns, e->positives_local};
+    MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, c, 4, MPI_INT64_T, MPI_SUM, comm));
+    mkt_log(stage, "%lld users (%lld train, %lld validation, %lld test), %d features, cutoff %lld, horizon %lld "
+                   "days, %.2f%% buy",
+            (long long)e->users, (long long)c[0], (long long)c[1], (long long)c[2], e->d, (long long)cutoff,
+            (long long)horizon, e->users ? 100.0 * (double)c[3] / (double)e->users : 0.0);
 }
 
 /* Collective. Global count and positives of n local labels y. */
@@ -401,7 +519,7 @@ static void count_global(const int *y, int64_t n, int64_t out[2], MPI_Comm comm)
 
 /* One entry of the metrics' "windows" list. */
 static json_t *window_json(int k, int64_t cutoff, int64_t horizon_days, const char *group, const char *role,
-                           const int64_t train[2], const int64_t valid[2])
+                           const int64_t train[2], const int64_t valid[2], const int64_t test[2])
 {
     json_t *w = json_object();
     mkt_metrics_set_int(w, "window", k);
@@ -413,6 +531,8 @@ static json_t *window_json(int k, int64_t cutoff, int64_t horizon_days, const ch
     mkt_metrics_set_int(w, "train_positives", train[1]);
     mkt_metrics_set_int(w, "validation_examples", valid[0]);
     mkt_metrics_set_int(w, "validation_positives", valid[1]);
+    mkt_metrics_set_int(w, "test_examples", test[0]);
+    mkt_metrics_set_int(w, "test_positives", test[1]);
     return w;
 }
 
@@ -420,7 +540,8 @@ static json_t *window_json(int k, int64_t cutoff, int64_t horizon_days, const ch
  * the training users' rows at cutoffs T − k·S, k = 1..W−1 (features from
  * GROUP_w<k>, standardized with window 0's mean and std), interleaved user by
  * user — row (user u, window k) — so the global row order depends on the
- * users only, never on the rank count.  e's validation rows (window 0) stay. */
+ * users only, never on the rank count.  e's validation and test rows
+ * (window 0) stay. */
 static void load_training_windows(const mkt_propensity_options *o, const char *group, int64_t cutoff,
                                   int64_t stride_days, examples *e, json_t *windows, MPI_Comm comm)
 {
@@ -434,7 +555,7 @@ static void load_training_windows(const mkt_propensity_options *o, const char *g
         snprintf(gk, sizeof gk, "%s_w%d", group, k);
         ensure_features(o->store, gk, ck, o->progress, comm, NULL);
         examples ek;
-        load_examples(o->store, gk, ck, o->horizon_days, o->seed, o->valid_fraction, o->stop_fraction, e->mean,
+        load_examples(o->store, gk, ck, o->horizon_days, o->seed, o->test_fraction, o->valid_fraction, e->mean,
                       e->std, &ek, comm);
         if (ek.d != e->d || ek.nt != per)
             mkt_fail("%s: %s has %d features and %lld training users; window 0 has %d and %lld", o->store, gk,
@@ -447,7 +568,7 @@ static void load_training_windows(const mkt_propensity_options *o, const char *g
         int64_t tr[2], none[2] = {0, 0};
         count_global(ek.yt, ek.nt, tr, comm);
         if (windows)
-            json_array_append_new(windows, window_json(k, ck, o->horizon_days, gk, "train", tr, none));
+            json_array_append_new(windows, window_json(k, ck, o->horizon_days, gk, "train", tr, none, none));
         mkt_log(STAGE_TRAIN, "window %d: cutoff %lld, %lld training examples, %lld buy", k, (long long)ck,
                 (long long)tr[0], (long long)tr[1]);
         examples_free(&ek);
@@ -643,16 +764,17 @@ static int ckpt_detach(ckpt_run *r, const mkt_dp_config *c, const mkt_dp_result 
 }
 
 /* Collective. What both propensity model groups (/models/propensity and
- * /models/propensity_item) hold: parameters, normalization, names, the
- * held-out scores and labels, and the training configuration as attributes. */
+ * /models/propensity_item) hold: parameters, normalization, names, the test
+ * rows' scores and labels, and the training configuration as attributes. */
 typedef struct {
-    const double *params, *mean, *std, *vp;
-    const int8_t *vlabel;
+    const double *params, *mean, *std, *sp; /* sp: the test rows' scores */
+    const int8_t *slabel;
     char **names;
-    int64_t nparams, d, vn, cutoff;
+    int64_t nparams, d, sn, cutoff;
     const mkt_dp_result *res;
     const char *features_group;
-    double auc, ll;
+    double auc, ll;              /* on the test rows */
+    double train_rate, rf_auc;   /* training rows' positive rate; the RF rule's test AUC */
 } model_common;
 
 static void write_model_common(hid_t f, const char *g, const mkt_propensity_options *o, const model_ctx *ctx,
@@ -664,8 +786,8 @@ static void write_model_common(hid_t f, const char *g, const mkt_propensity_opti
     mkt_h5_write_small(f, P("feature_mean"), H5T_NATIVE_DOUBLE, c->mean, c->d, 0, comm);
     mkt_h5_write_small(f, P("feature_std"), H5T_NATIVE_DOUBLE, c->std, c->d, 0, comm);
     mkt_h5_write_strings(f, P("feature_names"), c->names, mkt_rank() == 0 ? c->d : 0, comm);
-    mkt_h5_write_small(f, P("validation_score"), H5T_NATIVE_DOUBLE, c->vp, c->vn, 0, comm);
-    mkt_h5_write_small(f, P("validation_label"), H5T_NATIVE_INT8, c->vlabel, c->vn, 0, comm);
+    mkt_h5_write_small(f, P("test_score"), H5T_NATIVE_DOUBLE, c->sp, c->sn, 0, comm);
+    mkt_h5_write_small(f, P("test_label"), H5T_NATIVE_INT8, c->slabel, c->sn, 0, comm);
 #undef P
     mkt_h5_attr_set_string(f, g, "model", ctx->mlp.hidden ? "mlp" : "logistic");
     mkt_h5_attr_set_int(f, g, "hidden_layers", ctx->mlp.hidden);
@@ -680,13 +802,17 @@ static void write_model_common(hid_t f, const char *g, const mkt_propensity_opti
     mkt_h5_attr_set_int(f, g, "cutoff_ts", c->cutoff);
     mkt_h5_attr_set_int(f, g, "seed", (int64_t)o->seed);
     mkt_h5_attr_set_double(f, g, "valid_fraction", o->valid_fraction);
-    mkt_h5_attr_set_double(f, g, "stop_fraction", o->stop_fraction);
+    mkt_h5_attr_set_double(f, g, "test_fraction", o->test_fraction);
     mkt_h5_attr_set_double(f, g, "l2", o->l2);
     mkt_h5_attr_set_int(f, g, "epochs_run", c->res->epochs_run);
     mkt_h5_attr_set_int(f, g, "best_epoch", c->res->best_epoch);
     mkt_h5_attr_set_string(f, g, "features_group", c->features_group);
-    mkt_h5_attr_set_double(f, g, "val_auc", c->auc);
-    mkt_h5_attr_set_double(f, g, "val_log_loss", c->ll);
+    mkt_h5_attr_set_double(f, g, "val_auc", c->res->val_auc);
+    mkt_h5_attr_set_double(f, g, "val_log_loss", c->res->val_loss);
+    mkt_h5_attr_set_double(f, g, "test_auc", c->auc);
+    mkt_h5_attr_set_double(f, g, "test_log_loss", c->ll);
+    mkt_h5_attr_set_double(f, g, "train_positive_rate", c->train_rate);
+    mkt_h5_attr_set_double(f, g, "baseline_rf_auc", c->rf_auc);
     mkt_h5_attr_set_int(f, g, "schema_version", MKT_SCHEMA_VERSION);
 }
 
@@ -713,7 +839,7 @@ static void options_config(const mkt_propensity_options *o, const model_ctx *ctx
     mkt_ckpt_config_double(cfg, "l2", c->l2);
     mkt_ckpt_config_double(cfg, "pos_weight", c->pos_weight);
     mkt_ckpt_config_double(cfg, "valid_fraction", o->valid_fraction);
-    mkt_ckpt_config_double(cfg, "stop_fraction", o->stop_fraction);
+    mkt_ckpt_config_double(cfg, "test_fraction", o->test_fraction);
     mkt_ckpt_config_int(cfg, "patience", c->patience);
     mkt_ckpt_config_int(cfg, "lbfgs_memory", c->lbfgs_memory);
     mkt_ckpt_config_int(cfg, "seed", (int64_t)o->seed);
@@ -729,19 +855,68 @@ static void train_config(const mkt_propensity_options *o, const model_ctx *ctx, 
                          const examples *e, const char *group, int64_t cutoff, int64_t nparams,
                          mkt_ckpt_config *cfg, MPI_Comm comm)
 {
-    int64_t n[3] = {e->nt, e->nv, e->positives_local};
-    MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, n, 3, MPI_INT64_T, MPI_SUM, comm));
-    options_config(o, ctx, c, "propensity-2", group, cutoff, nparams, cfg);
+    int64_t n[4] = {e->nt, e->nv, e->ns, e->positives_local};
+    MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, n, 4, MPI_INT64_T, MPI_SUM, comm));
+    options_config(o, ctx, c, "propensity-3", group, cutoff, nparams, cfg);
     /* the data, after the options (so a changed option is the key named) */
     mkt_ckpt_config_int(cfg, "users", e->users);
     mkt_ckpt_config_int(cfg, "features", e->d);
     mkt_ckpt_config_int(cfg, "train_examples", n[0]);
     mkt_ckpt_config_int(cfg, "validation_examples", n[1]);
-    mkt_ckpt_config_int(cfg, "positives", n[2]);
+    mkt_ckpt_config_int(cfg, "test_examples", n[2]);
+    mkt_ckpt_config_int(cfg, "positives", n[3]);
 }
 
 static int train_user_item(const mkt_propensity_options *o, const model_ctx *ctx, const mkt_dp_config *c,
                            MPI_Comm comm, json_t *metrics);
+
+/* The metric a tuning command compares runs by: the validation rows' mean
+ * log loss at the kept epoch (what early stopping minimized; null without
+ * validation rows). */
+static void selection_metrics(json_t *metrics, const mkt_dp_result *res)
+{
+    json_t *s = mkt_metrics_child(metrics, "selection");
+    mkt_metrics_set_str(s, "metric", "log_loss");
+    mkt_metrics_set_real(s, "value", res->val_loss);
+    mkt_metrics_set_str(s, "goal", "min");
+    mkt_metrics_set_str(s, "split", "validation");
+    mkt_metrics_set_int(s, "epoch", res->best_epoch);
+}
+
+/* The final log line: the test metrics beside the baselines. */
+static void log_result(const char *stage, double auc, double ll, double base_ll, double rf_auc,
+                       const mkt_dp_result *res, const char *out, const char *group, double seconds)
+{
+    char rf[64] = "";
+    if (isfinite(rf_auc))
+        snprintf(rf, sizeof rf, ", recency-frequency rule AUC %.4f", rf_auc);
+    mkt_log(stage, "test AUC %.4f, log loss %.5f (baselines: base rate AUC 0.5, log loss %.5f%s); validation log "
+                   "loss %.5f at epoch %d; model %s:%s (%.1fs)",
+            auc, ll, base_ll, rf, res->val_loss, res->best_epoch, out, group, seconds);
+    if (isfinite(rf_auc) && !(auc > rf_auc))
+        mkt_log(stage, "warning: the model's test AUC %.4f does not beat the recency-frequency rule's %.4f", auc,
+                rf_auc);
+    if (!(ll < base_ll))
+        mkt_log(stage, "warning: the model's test log loss %.5f does not beat the base rate's %.5f", ll, base_ll);
+}
+
+/* Usage checks of the split fractions (both targets). */
+static void check_fractions(const mkt_propensity_options *o)
+{
+    if (!(o->test_fraction > 0 && o->test_fraction < 1))
+        mkt_fail_all(MKT_EXIT_USAGE,
+                     "train propensity: test-fraction: %g is not in (0, 1): the held-out metrics are reported on "
+                     "the test users",
+                     o->test_fraction);
+    if (!(o->valid_fraction >= 0 && o->valid_fraction < 1) || !(o->test_fraction + o->valid_fraction < 1))
+        mkt_fail_all(MKT_EXIT_USAGE,
+                     "train propensity: valid-fraction %g + test-fraction %g must be below 1 (the other users "
+                     "are the training users)",
+                     o->valid_fraction, o->test_fraction);
+    if (o->valid_fraction == 0)
+        mkt_log(STAGE_TRAIN, "warning: valid-fraction 0: no validation users, so no early stopping (the last "
+                             "epoch is kept) and no selection metric");
+}
 
 int mkt_propensity_train(const mkt_propensity_options *o, MPI_Comm comm, json_t *metrics)
 {
@@ -806,6 +981,7 @@ int mkt_propensity_train(const mkt_propensity_options *o, MPI_Comm comm, json_t 
         c.dp_noise = o->dp_noise;
     }
 
+    check_fractions(o);
     if (o->target && !strcmp(o->target, "user_item")) {
         if (o->windows > 1)
             mkt_fail_all(MKT_EXIT_USAGE, "train propensity: windows > 1 is for target user, not user_item");
@@ -823,16 +999,19 @@ int mkt_propensity_train(const mkt_propensity_options *o, MPI_Comm comm, json_t 
     int computed = ensure_features(o->store, group, cutoff, o->progress, comm, metrics);
     double t_features = mkt_now();
     examples e;
-    load_examples(o->store, group, cutoff, o->horizon_days, o->seed, o->valid_fraction, o->stop_fraction, NULL, NULL,
-                  &e, comm);
+    load_examples(o->store, group, cutoff, o->horizon_days, o->seed, o->test_fraction, o->valid_fraction, NULL,
+                  NULL, &e, comm);
     log_examples(STAGE_TRAIN, &e, cutoff, o->horizon_days, comm);
+    int64_t te[2];
+    count_global(e.ys, e.ns, te, comm);
+    require_test_rows(STAGE_TRAIN, "users", te[0], te[1], o->test_fraction);
     json_t *windows = json_array();
     {
         int64_t tr[2], va[2];
         count_global(e.yv, e.nv, va, comm);
         count_global(e.yt, o->windows > 1 ? 0 : e.nt, tr, comm);
         json_array_append_new(windows, window_json(0, cutoff, o->horizon_days, group,
-                                                   o->windows > 1 ? "evaluate" : "train+evaluate", tr, va));
+                                                   o->windows > 1 ? "evaluate" : "train+evaluate", tr, va, te));
     }
     if (o->windows > 1)
         load_training_windows(o, group, cutoff, stride, &e, windows, comm);
@@ -842,26 +1021,17 @@ int mkt_propensity_train(const mkt_propensity_options *o, MPI_Comm comm, json_t 
         export_libsvm(ep, e.xt, e.yt, e.nt, e.d, comm);
         snprintf(ep, sizeof ep, "%s.valid.svm", o->export_prefix);
         export_libsvm(ep, e.xv, e.yv, e.nv, e.d, comm);
-        mkt_log(STAGE_TRAIN, "exported the examples to %s.train.svm and %s.valid.svm", o->export_prefix,
-                o->export_prefix);
+        snprintf(ep, sizeof ep, "%s.test.svm", o->export_prefix);
+        export_libsvm(ep, e.xs, e.ys, e.ns, e.d, comm);
+        mkt_log(STAGE_TRAIN, "exported the examples to %s.train.svm, %s.valid.svm and %s.test.svm", o->export_prefix,
+                o->export_prefix, o->export_prefix);
     }
     ctx.mlp.inputs = e.d;
     mkt_dp_model m = make_model(&ctx);
     double *params = mkt_xcalloc((size_t)m.nparams, sizeof(double));
     if (ctx.mlp.hidden > 0)
         mkt_mlp_init_params(&ctx.mlp, o->seed, params);
-    mkt_dp_data train = {e.xt, e.yt, e.nt, e.d}, valid = {e.xv, e.yv, e.nv, e.d}, stop = {e.xs, e.ys, e.ns, e.d};
-    int64_t split[2] = {e.nv, e.ns};
-    MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, split, 2, MPI_INT64_T, MPI_SUM, comm));
-    if (split[0] == 0)
-        mkt_fail_all(MKT_EXIT_USAGE,
-                     "train propensity: no held-out users to report on (--valid-fraction %g of %lld users)",
-                     o->valid_fraction, (long long)e.users);
-    if (split[1] == 0)
-        mkt_log(STAGE_TRAIN, "warning: no early-stopping users (--stop-fraction %g): the epoch is chosen on the "
-                             "held-out users, so their metrics are optimistic",
-                o->stop_fraction);
-    const mkt_dp_data *stop_on = split[1] > 0 ? &stop : &valid;
+    mkt_dp_data train = {e.xt, e.yt, e.nt, e.d}, valid = {e.xv, e.yv, e.nv, e.d}, test = {e.xs, e.ys, e.ns, e.d};
     json_t *history = json_array();
 
     /* checkpoints: resume when asked and a matching one exists */
@@ -871,7 +1041,7 @@ int mkt_propensity_train(const mkt_propensity_options *o, MPI_Comm comm, json_t 
     ckpt_attach(&cr, m.nparams, &c, history, metrics, comm);
 
     mkt_dp_result res;
-    mkt_dp_train(&m, &c, &train, stop_on, params, &res, history, comm);
+    mkt_dp_train(&m, &c, &train, &valid, params, &res, history, comm);
     if (ckpt_detach(&cr, &c, &res, metrics)) {
         json_decref(history);
         json_decref(windows);
@@ -898,34 +1068,28 @@ int mkt_propensity_train(const mkt_propensity_options *o, MPI_Comm comm, json_t 
                 epsilon, o->dp_delta, (long long)steps, q, c.dp_noise, c.dp_clip, order);
     }
 
-    /* held-out quality of the kept parameters (identical on every rank) */
-    double *vp;
-    int *vy;
-    int64_t vn;
+    /* the kept parameters on the validation users (what selected them) and on
+     * the test users (the report), beside the baselines; identical on every
+     * rank, in global user order */
+    double *vp, *tp;
+    int *vy, *ty;
+    int64_t vn, tn, rn;
     mkt_dp_predict_all(&m, params, &valid, &vp, &vy, &vn, comm);
-    json_t *vm = json_object();
-    quality_metrics(vm, vp, vy, vn);
-    double auc = mkt_auc(vp, vy, vn), ll = mkt_log_loss(vp, vy, vn);
-    {
-        /* what chose the epoch, for model selection (mkt tune): the log loss
-         * of the early-stopping users, never of the reported ones */
-        double *sp;
-        int *sy;
-        int64_t sn;
-        mkt_dp_predict_all(&m, params, stop_on, &sp, &sy, &sn, comm);
-        json_t *sel = mkt_metrics_child(metrics, "selection");
-        mkt_metrics_set_str(sel, "metric", "log_loss");
-        mkt_metrics_set_real(sel, "value", mkt_log_loss(sp, sy, sn));
-        mkt_metrics_set_str(sel, "goal", "min");
-        mkt_metrics_set_str(sel, "split", split[1] > 0 ? "early_stopping" : "held_out");
-        mkt_metrics_set_int(metrics, "early_stopping_examples", split[1]);
-        free(sp);
-        free(sy);
-    }
-    /* held-out labels as int8 for the model file (vp, vy are in global user order) */
-    int8_t *vlabel = mkt_xmalloc((size_t)(vn + 1));
-    for (int64_t i = 0; i < vn; i++)
-        vlabel[i] = (int8_t)(vy[i] != 0);
+    mkt_dp_predict_all(&m, params, &test, &tp, &ty, &tn, comm);
+    json_t *vm = json_object(), *tm = json_object(), *bm = json_object();
+    if (vn > 0)
+        quality_metrics(vm, vp, vy, vn);
+    quality_metrics(tm, tp, ty, tn);
+    int64_t trc[2];
+    count_global(e.yt, e.nt, trc, comm);
+    double train_rate = trc[0] > 0 ? (double)trc[1] / (double)trc[0] : NAN;
+    double *rs = gather_doubles(e.rs, e.ns, &rn, comm), rf_auc, base_ll;
+    baseline_metrics(bm, train_rate, ty, rs, RF_RULE_USER, tn, &rf_auc, &base_ll);
+    free(rs);
+    double auc = mkt_auc(tp, ty, tn), ll = mkt_log_loss(tp, ty, tn);
+    int8_t *tlabel = mkt_xmalloc((size_t)(tn + 1));
+    for (int64_t i = 0; i < tn; i++)
+        tlabel[i] = (int8_t)(ty[i] != 0);
 
     /* the model file: a temporary group moved into place when complete */
     double t_write = mkt_now();
@@ -933,7 +1097,8 @@ int mkt_propensity_train(const mkt_propensity_options *o, MPI_Comm comm, json_t 
     mkt_model_begin(&w, o->out, MODEL_GROUP, comm);
     hid_t f = w.file;
     const char *g = w.group;
-    model_common mc = {params, e.mean, e.std, vp, vlabel, e.names, m.nparams, e.d, vn, cutoff, &res, group, auc, ll};
+    model_common mc = {params, e.mean,  e.std, tp,  tlabel, e.names,    m.nparams, e.d,
+                       tn,     cutoff, &res,  group, auc, ll,    train_rate, rf_auc};
     write_model_common(f, g, o, &ctx, &mc, comm);
     mkt_h5_attr_set_double(f, g, "lr", o->lr);
     mkt_h5_attr_set_double(f, g, "pos_weight", o->pos_weight);
@@ -951,10 +1116,11 @@ int mkt_propensity_train(const mkt_propensity_options *o, MPI_Comm comm, json_t 
     mkt_ckpt_remove(&cr.ck, comm);
     free(vp);
     free(vy);
-    free(vlabel);
+    free(tp);
+    free(ty);
+    free(tlabel);
     double t_end = mkt_now();
-    mkt_log(STAGE_TRAIN, "held-out AUC %.4f, log loss %.5f; model %s:%s (%.1fs)", auc, ll, o->out, MODEL_GROUP,
-            t_end - t0);
+    log_result(STAGE_TRAIN, auc, ll, base_ll, rf_auc, &res, o->out, MODEL_GROUP, t_end - t0);
 
     if (metrics) {
         mkt_metrics_set_str(metrics, "model", ctx.mlp.hidden ? "mlp" : "logistic");
@@ -966,16 +1132,26 @@ int mkt_propensity_train(const mkt_propensity_options *o, MPI_Comm comm, json_t 
         mkt_metrics_set_int(metrics, "horizon_days", o->horizon_days);
         mkt_metrics_set_str(metrics, "features_group", group);
         mkt_metrics_set_int(metrics, "features_computed", computed);
-        int64_t c3[2] = {e.nt, e.nv};
-        MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, c3, 2, MPI_INT64_T, MPI_SUM, comm));
+        int64_t c3[3] = {e.nt, e.nv, e.ns};
+        MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, c3, 3, MPI_INT64_T, MPI_SUM, comm));
         mkt_metrics_set_int(metrics, "train_examples", c3[0]);
         mkt_metrics_set_int(metrics, "validation_examples", c3[1]);
+        mkt_metrics_set_int(metrics, "test_examples", c3[2]);
+        mkt_metrics_set_real(metrics, "valid_fraction", o->valid_fraction);
+        mkt_metrics_set_real(metrics, "test_fraction", o->test_fraction);
         mkt_metrics_set_int(metrics, "epochs_run", res.epochs_run);
         mkt_metrics_set_int(metrics, "best_epoch", res.best_epoch);
         mkt_metrics_set_real(metrics, "train_loss", res.train_loss);
         mkt_metrics_set_real(metrics, "examples_per_second", res.examples_per_second);
-        json_object_set_new(metrics, "validation", vm);
-        vm = NULL;
+        if (vn > 0) {
+            json_object_set_new(metrics, "validation", vm);
+            vm = NULL;
+        }
+        json_object_set_new(metrics, "test", tm);
+        tm = NULL;
+        json_object_set_new(metrics, "baseline", bm);
+        bm = NULL;
+        selection_metrics(metrics, &res);
         json_object_set_new(metrics, "history", history);
         history = NULL;
         mkt_metrics_set_int(metrics, "windows_count", o->windows);
@@ -1006,6 +1182,8 @@ int mkt_propensity_train(const mkt_propensity_options *o, MPI_Comm comm, json_t 
         MKT_MPI(MPI_Barrier(comm));
     }
     json_decref(vm);
+    json_decref(tm);
+    json_decref(bm);
     json_decref(history);
     json_decref(windows);
     free(params);
@@ -1029,9 +1207,13 @@ int mkt_propensity_train(const mkt_propensity_options *o, MPI_Comm comm, json_t 
 #define STREAM_NEGATIVES UINT64_C(0x6e656761746976) /* rng purpose of sampled negative items */
 
 /* Independent. Distinct items each local user purchased (qty > 0) with ts in
- * [from, to), in order of first purchase: CSR (*ptr [n+1], *items). */
+ * [from, to), in order of first purchase: CSR (*ptr [n+1], *items).  And
+ * for the recency-frequency rule, the items each user purchased in the
+ * RF_DAYS days before `from` with the number of distinct days: CSR (*hptr,
+ * *hitems, *hdays) (events are sorted by ts within a user). */
 static void read_purchased_items(hid_t f, const char *store, mkt_block b, int64_t nitems, int64_t from,
-                                 int64_t to, int64_t **ptr_out, int32_t **items_out)
+                                 int64_t to, int64_t **ptr_out, int32_t **items_out, int64_t **hptr_out,
+                                 int32_t **hitems_out, int32_t **hdays_out)
 {
     int64_t n = b.end - b.begin;
     int64_t *indptr = mkt_xmalloc(sizeof(int64_t) * (size_t)(n + 1));
@@ -1039,6 +1221,10 @@ static void read_purchased_items(hid_t f, const char *store, mkt_block b, int64_
     int64_t *ptr = mkt_xcalloc((size_t)(n + 1), sizeof(int64_t));
     int64_t cap = 1024, used = 0;
     int32_t *items = mkt_xmalloc(sizeof(int32_t) * (size_t)cap);
+    int64_t *hptr = mkt_xcalloc((size_t)(n + 1), sizeof(int64_t));
+    int64_t hcap = 1024, hused = 0, hfrom = from - (int64_t)RF_DAYS * DAY;
+    int32_t *hitems = mkt_xmalloc(sizeof(int32_t) * (size_t)hcap), *hdays = mkt_xmalloc(sizeof(int32_t) * (size_t)hcap);
+    int64_t *hlast = mkt_xmalloc(sizeof(int64_t) * (size_t)hcap); /* day of the last counted purchase */
     int64_t *ts = mkt_xmalloc(sizeof(int64_t) * EVENT_CHUNK);
     int32_t *type = mkt_xmalloc(sizeof(int32_t) * EVENT_CHUNK), *qty = mkt_xmalloc(sizeof(int32_t) * EVENT_CHUNK);
     int32_t *it = mkt_xmalloc(sizeof(int32_t) * EVENT_CHUNK);
@@ -1051,14 +1237,37 @@ static void read_purchased_items(hid_t f, const char *store, mkt_block b, int64_
         mkt_h5_read_rows(f, "/events/by_user/item", H5T_NATIVE_INT32, at, cnt, it);
         for (int64_t k = 0; k < cnt; k++) {
             int64_t row = at + k;
-            while (u < n && indptr[u + 1] <= row)
+            while (u < n && indptr[u + 1] <= row) {
                 ptr[++u] = used; /* user u starts where its predecessors ended */
+                hptr[u] = hused;
+            }
             if (u >= n)
                 mkt_fail("%s: /events/by_user/indptr does not cover row %lld", store, (long long)row);
-            if (!(type[k] == MKT_EV_PURCHASE && qty[k] > 0 && ts[k] >= from && ts[k] < to))
+            if (!(type[k] == MKT_EV_PURCHASE && qty[k] > 0 && ts[k] >= hfrom && ts[k] < to))
                 continue;
             if (it[k] < 0 || it[k] >= nitems)
                 mkt_fail("%s: /events/by_user/item %d is not an item (0..%lld)", store, it[k], (long long)nitems - 1);
+            if (ts[k] < from) { /* before the cutoff: the rule's history */
+                int64_t q = hptr[u], day = ts[k] / DAY;
+                while (q < hused && hitems[q] != it[k])
+                    q++;
+                if (q == hused) {
+                    if (hused == hcap) {
+                        hcap *= 2;
+                        hitems = mkt_xrealloc(hitems, sizeof(int32_t) * (size_t)hcap);
+                        hdays = mkt_xrealloc(hdays, sizeof(int32_t) * (size_t)hcap);
+                        hlast = mkt_xrealloc(hlast, sizeof(int64_t) * (size_t)hcap);
+                    }
+                    hitems[hused] = it[k];
+                    hdays[hused] = 0;
+                    hlast[hused++] = INT64_MIN;
+                }
+                if (hlast[q] != day) {
+                    hdays[q]++;
+                    hlast[q] = day;
+                }
+                continue;
+            }
             int seen = 0;
             for (int64_t q = ptr[u]; q < used && !seen; q++)
                 seen = items[q] == it[k];
@@ -1071,15 +1280,21 @@ static void read_purchased_items(hid_t f, const char *store, mkt_block b, int64_
             items[used++] = it[k];
         }
     }
-    while (u < n)
+    while (u < n) {
         ptr[++u] = used;
+        hptr[u] = hused;
+    }
     free(indptr);
     free(ts);
     free(type);
     free(qty);
     free(it);
+    free(hlast);
     *ptr_out = ptr;
     *items_out = items;
+    *hptr_out = hptr;
+    *hitems_out = hitems;
+    *hdays_out = hdays;
 }
 
 /* Collective. Standardize column j of the n rows of x (stride d) with the
@@ -1115,10 +1330,12 @@ static double *drop_last_column(const double *x, int64_t n, int d)
     return o;
 }
 
-/* Collective. Train a fresh model of `inputs` inputs; held-out AUC. */
+/* Collective. Train a fresh model of `inputs` inputs, early stopping on
+ * `valid`; the kept parameters' probabilities of the `test` rows (global row
+ * order) and their AUC. */
 static double fit_item_model(const model_ctx *base, const mkt_dp_config *c, int inputs, const mkt_dp_data *train,
-                             const mkt_dp_data *valid, double **params_out, mkt_dp_result *res, json_t *history,
-                             double **vp, int **vy, int64_t *vn, MPI_Comm comm)
+                             const mkt_dp_data *valid, const mkt_dp_data *test, double **params_out,
+                             mkt_dp_result *res, json_t *history, double **vp, int **vy, int64_t *vn, MPI_Comm comm)
 {
     model_ctx ctx = *base;
     ctx.mlp.inputs = inputs;
@@ -1127,7 +1344,7 @@ static double fit_item_model(const model_ctx *base, const mkt_dp_config *c, int 
     if (ctx.mlp.hidden > 0)
         mkt_mlp_init_params(&ctx.mlp, ctx.seed, params);
     mkt_dp_train(&m, c, train, valid, params, res, history, comm);
-    mkt_dp_predict_all(&m, params, valid, vp, vy, vn, comm);
+    mkt_dp_predict_all(&m, params, test, vp, vy, vn, comm);
     *params_out = params;
     return mkt_auc(*vp, *vy, *vn);
 }
@@ -1178,10 +1395,20 @@ static int train_user_item(const mkt_propensity_options *o, const model_ctx *ctx
     char **unames = mkt_h5_read_strings(f, path, 0, du);
     snprintf(path, sizeof path, "%s/item_names", group);
     char **inames = mkt_h5_read_strings(f, path, 0, di);
-    int64_t *ptr;
-    int32_t *pos;
-    read_purchased_items(f, o->store, b, nitems, cutoff, cutoff + o->horizon_days * DAY, &ptr, &pos);
+    int64_t *ptr, *hptr;
+    int32_t *pos, *hitems, *hdays;
+    read_purchased_items(f, o->store, b, nitems, cutoff, cutoff + o->horizon_days * DAY, &ptr, &pos, &hptr, &hitems,
+                         &hdays);
     mkt_h5_close(f);
+    /* the rule's tie-break: the item's purchases before the cutoff (item feature "purchases") */
+    int64_t pop_col = -1;
+    for (int64_t j = 0; j < di; j++)
+        if (!strcmp(inames[j], "purchases"))
+            pop_col = j;
+    double pop_max = 0;
+    for (int64_t i = 0; pop_col >= 0 && i < nitems; i++)
+        if (xi[i * di + pop_col] > pop_max)
+            pop_max = xi[i * di + pop_col];
 
     /* the factor model: mu + b_u + b_i + p_u . q_i */
     int has_mf = o->mf_model && *o->mf_model;
@@ -1226,10 +1453,12 @@ static int train_user_item(const mkt_propensity_options *o, const model_ctx *ctx
     int d = (int)(du + di + (has_mf ? 1 : 0));
     int64_t maxrows = ptr[n] * (1 + o->negatives);
     double *xt = mkt_xmalloc(sizeof(double) * (size_t)(maxrows * d + 1)), *xv = mkt_xmalloc(sizeof(double) * (size_t)(maxrows * d + 1));
+    double *xs = mkt_xmalloc(sizeof(double) * (size_t)(maxrows * d + 1)), *rs = mkt_xmalloc(sizeof(double) * (size_t)(maxrows + 1));
     int *yt = mkt_xmalloc(sizeof(int) * (size_t)(maxrows + 1)), *yv = mkt_xmalloc(sizeof(int) * (size_t)(maxrows + 1));
-    int64_t nt = 0, nv = 0;
+    int *ys = mkt_xmalloc(sizeof(int) * (size_t)(maxrows + 1));
+    int64_t nt = 0, nv = 0, ns = 0;
     for (int64_t u = 0; u < n; u++) {
-        int v = is_validation(o->seed, b.begin + u, o->valid_fraction);
+        int set = split_of(o->seed, b.begin + u, o->test_fraction, o->valid_fraction);
         mkt_rng r;
         mkt_rng_init(&r, o->seed, STREAM_NEGATIVES, (uint64_t)(b.begin + u));
         for (int64_t q = ptr[u]; q < ptr[u + 1]; q++)
@@ -1245,7 +1474,7 @@ static int train_user_item(const mkt_propensity_options *o, const model_ctx *ctx
                             break;
                     }
                 }
-                double *row = v ? xv + nv * d : xt + nt * d;
+                double *row = set == SPLIT_TEST ? xs + ns * d : set == SPLIT_VALID ? xv + nv * d : xt + nt * d;
                 for (int64_t j = 0; j < du; j++) {
                     double s = ustats[du + j], z = s > 0 ? (xu[u * du + j] - ustats[j]) / s : 0.0;
                     row[j] = isfinite(z) ? z : 0.0;
@@ -1260,35 +1489,49 @@ static int train_user_item(const mkt_propensity_options *o, const model_ctx *ctx
                         sc += pu[u * K + j] * qi[(int64_t)item * K + j];
                     row[d - 1] = isfinite(sc) ? sc : 0.0;
                 }
-                if (v)
+                if (set == SPLIT_TEST) {
+                    double days = 0;
+                    for (int64_t z = hptr[u]; z < hptr[u + 1]; z++)
+                        if (hitems[z] == item)
+                            days = hdays[z];
+                    double pop = pop_col >= 0 ? xi[(int64_t)item * di + pop_col] : 0;
+                    rs[ns] = days + (pop > 0 ? 0.5 * pop / (pop_max + 1) : 0.0);
+                    ys[ns++] = k == 0;
+                } else if (set == SPLIT_VALID) {
                     yv[nv++] = k == 0;
-                else
+                } else {
                     yt[nt++] = k == 0;
+                }
             }
     }
-    /* the factor score's scale comes from the training rows; validation rows use it */
+    /* the factor score's scale comes from the training rows; the other rows use it */
     double mf_mean = 0, mf_std = 0;
     if (has_mf) {
         standardize_column(xt, nt, d, d - 1, &mf_mean, &mf_std, comm);
         for (int64_t i = 0; i < nv; i++)
             xv[i * d + d - 1] = mf_std > 0 ? (xv[i * d + d - 1] - mf_mean) / mf_std : 0.0;
+        for (int64_t i = 0; i < ns; i++)
+            xs[i * d + d - 1] = mf_std > 0 ? (xs[i * d + d - 1] - mf_mean) / mf_std : 0.0;
     }
-    int64_t cnt[4] = {nt, nv, 0, 0};
+    int64_t cnt[6] = {nt, nv, ns, 0, 0, 0};
     for (int64_t i = 0; i < nt; i++)
-        cnt[2] += yt[i];
+        cnt[3] += yt[i];
     for (int64_t i = 0; i < nv; i++)
-        cnt[3] += yv[i];
-    MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, cnt, 4, MPI_INT64_T, MPI_SUM, comm));
-    if (cnt[2] == 0 || cnt[3] == 0)
+        cnt[4] += yv[i];
+    for (int64_t i = 0; i < ns; i++)
+        cnt[5] += ys[i];
+    MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, cnt, 6, MPI_INT64_T, MPI_SUM, comm));
+    if (cnt[3] == 0)
         mkt_fail_all(MKT_EXIT_ERROR,
-                     "%s: no purchases in the %lld days after cutoff %lld among %s users: nothing to learn",
-                     o->store, (long long)o->horizon_days, (long long)cutoff, cnt[2] == 0 ? "training" : "held-out");
-    mkt_log(STAGE_TRAIN, "user x item: %lld training examples (%lld purchased), %lld held out (%lld purchased), "
-                         "%d negatives per purchase, %d features%s",
-            (long long)cnt[0], (long long)cnt[2], (long long)cnt[1], (long long)cnt[3], o->negatives, d,
-            has_mf ? " (with the factor score)" : "");
+                     "%s: no purchases in the %lld days after cutoff %lld among training users: nothing to learn",
+                     o->store, (long long)o->horizon_days, (long long)cutoff);
+    require_test_rows(STAGE_TRAIN, "user x item rows", cnt[2], cnt[5], o->test_fraction);
+    mkt_log(STAGE_TRAIN, "user x item: %lld training examples (%lld purchased), %lld validation (%lld), %lld test "
+                         "(%lld), %d negatives per purchase, %d features%s",
+            (long long)cnt[0], (long long)cnt[3], (long long)cnt[1], (long long)cnt[4], (long long)cnt[2],
+            (long long)cnt[5], o->negatives, d, has_mf ? " (with the factor score)" : "");
 
-    mkt_dp_data train = {xt, yt, nt, d}, valid = {xv, yv, nv, d};
+    mkt_dp_data train = {xt, yt, nt, d}, valid = {xv, yv, nv, d}, test = {xs, ys, ns, d};
     json_t *history = json_array();
     mkt_dp_result res, res0;
     double *params, *vp, *params0 = NULL, *vp0 = NULL;
@@ -1302,7 +1545,7 @@ static int train_user_item(const mkt_propensity_options *o, const model_ctx *ctx
     int64_t np_main = make_model(&mctx0).nparams;
     ckpt_run cr;
     mkt_ckpt_init(&cr.ck, STAGE_TRAIN, o->checkpoint, o->out, "propensity_item", o->checkpoint_every, o->resume);
-    options_config(o, &ctx, &cm, "propensity-item-1", group, cutoff, np_main, &cr.cfg);
+    options_config(o, &ctx, &cm, "propensity-item-2", group, cutoff, np_main, &cr.cfg);
     mkt_ckpt_config_int(&cr.cfg, "negatives", o->negatives);
     if (has_mf)
         mkt_ckpt_config_path(&cr.cfg, "mf_model", o->mf_model);
@@ -1310,10 +1553,11 @@ static int train_user_item(const mkt_propensity_options *o, const model_ctx *ctx
         mkt_ckpt_config_str(&cr.cfg, "mf_model", "");
     mkt_ckpt_config_int(&cr.cfg, "train_examples", cnt[0]);
     mkt_ckpt_config_int(&cr.cfg, "validation_examples", cnt[1]);
-    mkt_ckpt_config_int(&cr.cfg, "positives", cnt[2]);
+    mkt_ckpt_config_int(&cr.cfg, "test_examples", cnt[2]);
+    mkt_ckpt_config_int(&cr.cfg, "positives", cnt[3]);
     ckpt_attach(&cr, np_main, &cm, history, metrics, comm);
     double t_train = mkt_now();
-    double auc = fit_item_model(&ctx, &cm, d, &train, &valid, &params, &res, history, &vp, &vy, &vn, comm);
+    double auc = fit_item_model(&ctx, &cm, d, &train, &valid, &test, &params, &res, history, &vp, &vy, &vn, comm);
     if (ckpt_detach(&cr, &cm, &res, metrics)) {
         /* the process ends with the preemption status: only the large arrays */
         json_decref(history);
@@ -1324,23 +1568,50 @@ static int train_user_item(const mkt_propensity_options *o, const model_ctx *ctx
         free(vy);
         free(xt);
         free(xv);
+        free(xs);
+        free(rs);
         free(yt);
         free(yv);
+        free(ys);
         return MKT_EXIT_PREEMPTED;
     }
     double auc0 = NAN;
     if (has_mf) { /* the same model without the factor score, for comparison */
         double *xt0 = drop_last_column(xt, nt, d), *xv0 = drop_last_column(xv, nv, d);
-        mkt_dp_data train0 = {xt0, yt, nt, d - 1}, valid0 = {xv0, yv, nv, d - 1};
+        double *xs0 = drop_last_column(xs, ns, d);
+        mkt_dp_data train0 = {xt0, yt, nt, d - 1}, valid0 = {xv0, yv, nv, d - 1}, test0 = {xs0, ys, ns, d - 1};
         mkt_dp_config c0 = *c;
         c0.stage = NULL;
-        auc0 = fit_item_model(&ctx, &c0, d - 1, &train0, &valid0, &params0, &res0, NULL, &vp0, &vy0, &vn0, comm);
+        auc0 = fit_item_model(&ctx, &c0, d - 1, &train0, &valid0, &test0, &params0, &res0, NULL, &vp0, &vy0, &vn0,
+                              comm);
         free(xt0);
         free(xv0);
-        mkt_log(STAGE_TRAIN, "held-out AUC %.4f with the factor score, %.4f without", auc, auc0);
+        free(xs0);
+        mkt_log(STAGE_TRAIN, "test AUC %.4f with the factor score, %.4f without", auc, auc0);
     }
     double t_trained = mkt_now();
+    /* the validation rows' quality at the kept parameters */
+    json_t *vm = json_object();
+    if (cnt[1] > 0) {
+        model_ctx mv = ctx;
+        mv.mlp.inputs = d;
+        mkt_dp_model mm = make_model(&mv);
+        double *pv;
+        int *py;
+        int64_t pn;
+        mkt_dp_predict_all(&mm, params, &valid, &pv, &py, &pn, comm);
+        quality_metrics(vm, pv, py, pn);
+        free(pv);
+        free(py);
+    }
+    /* vp, vy: the test rows; the baselines on them */
     double ll = mkt_log_loss(vp, vy, vn);
+    json_t *bm = json_object();
+    int64_t rn;
+    double *rall = gather_doubles(rs, ns, &rn, comm), rf_auc, base_ll;
+    double train_rate = (double)cnt[3] / (double)cnt[0];
+    baseline_metrics(bm, train_rate, vy, rall, RF_RULE_ITEM, vn, &rf_auc, &base_ll);
+    free(rall);
 
     /* the model file */
     double *mean = mkt_xmalloc(sizeof(double) * (size_t)d), *std = mkt_xmalloc(sizeof(double) * (size_t)d);
@@ -1373,21 +1644,21 @@ static int train_user_item(const mkt_propensity_options *o, const model_ctx *ctx
     mkt_model_begin(&w, o->out, ITEM_GROUP, comm);
     hid_t of = w.file;
     const char *g = w.group;
-    model_common mc = {params, mean, std, vp, vlabel, names, nparams, d, vn, cutoff, &res, group, auc, ll};
+    model_common mc = {params, mean, std, vp, vlabel, names, nparams, d, vn, cutoff, &res, group, auc, ll,
+                       train_rate, rf_auc};
     write_model_common(of, g, o, &ctx, &mc, comm);
     mkt_h5_attr_set_string(of, g, "target", "user_item");
     mkt_h5_attr_set_int(of, g, "user_inputs", du);
     mkt_h5_attr_set_int(of, g, "item_inputs", di);
     mkt_h5_attr_set_int(of, g, "mf_score", has_mf);
     mkt_h5_attr_set_int(of, g, "negatives", o->negatives);
-    mkt_h5_attr_set_double(of, g, "val_auc_without_mf", auc0);
+    mkt_h5_attr_set_double(of, g, "test_auc_without_mf", auc0);
     mkt_model_end(&w, comm);
     mkt_ckpt_remove(&cr.ck, comm);
     mkt_ckpt_config_free(&cr.cfg);
     mkt_ckpt_free(&cr.ck);
     double t_end = mkt_now();
-    mkt_log(STAGE_TRAIN, "held-out AUC %.4f, log loss %.5f; model %s:%s (%.1fs)", auc, ll, o->out, ITEM_GROUP,
-            t_end - t0);
+    log_result(STAGE_TRAIN, auc, ll, base_ll, rf_auc, &res, o->out, ITEM_GROUP, t_end - t0);
     if (metrics) {
         mkt_metrics_set_str(metrics, "target", "user_item");
         mkt_metrics_set_str(metrics, "model", ctx.mlp.hidden ? "mlp" : "logistic");
@@ -1401,14 +1672,24 @@ static int train_user_item(const mkt_propensity_options *o, const model_ctx *ctx
         mkt_metrics_set_int(metrics, "cutoff_ts", cutoff);
         mkt_metrics_set_int(metrics, "horizon_days", o->horizon_days);
         mkt_metrics_set_int(metrics, "train_examples", cnt[0]);
-        mkt_metrics_set_int(metrics, "train_positives", cnt[2]);
+        mkt_metrics_set_int(metrics, "train_positives", cnt[3]);
         mkt_metrics_set_int(metrics, "validation_examples", cnt[1]);
+        mkt_metrics_set_int(metrics, "test_examples", cnt[2]);
+        mkt_metrics_set_real(metrics, "valid_fraction", o->valid_fraction);
+        mkt_metrics_set_real(metrics, "test_fraction", o->test_fraction);
         mkt_metrics_set_int(metrics, "epochs_run", res.epochs_run);
         mkt_metrics_set_int(metrics, "best_epoch", res.best_epoch);
         mkt_metrics_set_real(metrics, "train_loss", res.train_loss);
         mkt_metrics_set_real(metrics, "examples_per_second", res.examples_per_second);
-        json_t *vm = mkt_metrics_child(metrics, "validation");
-        quality_metrics(vm, vp, vy, vn);
+        json_t *tm = mkt_metrics_child(metrics, "test");
+        quality_metrics(tm, vp, vy, vn);
+        if (cnt[1] > 0) {
+            json_object_set_new(metrics, "validation", vm);
+            vm = NULL;
+        }
+        json_object_set_new(metrics, "baseline", bm);
+        bm = NULL;
+        selection_metrics(metrics, &res);
         if (has_mf)
             mkt_metrics_set_real(metrics, "auc_without_mf", auc0);
         json_object_set_new(metrics, "history", history);
@@ -1418,6 +1699,8 @@ static int train_user_item(const mkt_propensity_options *o, const model_ctx *ctx
         mkt_metrics_set_str(metrics, "out", o->out);
     }
     json_decref(history);
+    json_decref(bm);
+    json_decref(vm);
     mkt_h5_free_strings(names, d);
     mkt_h5_free_strings(unames, du);
     mkt_h5_free_strings(inames, di);
@@ -1432,9 +1715,15 @@ static int train_user_item(const mkt_propensity_options *o, const model_ctx *ctx
     free(vy0);
     free(xt);
     free(xv);
+    free(xs);
+    free(rs);
     free(yt);
     free(yv);
+    free(ys);
     free(xu);
+    free(hptr);
+    free(hitems);
+    free(hdays);
     free(xi);
     free(ustats);
     free(istats);
@@ -1483,6 +1772,12 @@ int mkt_propensity_eval(const mkt_propensity_options *o, MPI_Comm comm, json_t *
     int64_t cutoff = o->has_cutoff ? o->cutoff_ts : mkt_h5_attr_get_int(f, MODEL_GROUP, "cutoff_ts", 0);
     uint64_t seed = (uint64_t)mkt_h5_attr_get_int(f, MODEL_GROUP, "seed", 1);
     double vf = mkt_h5_attr_get_double(f, MODEL_GROUP, "valid_fraction", 0.2);
+    double tf = mkt_h5_attr_get_double(f, MODEL_GROUP, "test_fraction", NAN);
+    double train_rate = mkt_h5_attr_get_double(f, MODEL_GROUP, "train_positive_rate", NAN);
+    if (isnan(tf)) { /* a model from before the test split: its held-out users were u < valid_fraction */
+        tf = vf;
+        vf = 0;
+    }
     mkt_dp_model m = make_model(&ctx);
     if (mkt_h5_rows(f, MODEL_GROUP "/params", NULL) != m.nparams ||
         mkt_h5_rows(f, MODEL_GROUP "/feature_mean", NULL) != ctx.mlp.inputs)
@@ -1499,36 +1794,47 @@ int mkt_propensity_eval(const mkt_propensity_options *o, MPI_Comm comm, json_t *
     const char *group = group_name(o);
     ensure_features(o->store, group, cutoff, o->progress, comm, metrics);
     examples e;
-    load_examples(o->store, group, cutoff, horizon, seed, vf, 0, mean, std, &e, comm);
+    load_examples(o->store, group, cutoff, horizon, seed, tf, vf, mean, std, &e, comm);
     if (e.d != ctx.mlp.inputs)
         mkt_fail_all(MKT_EXIT_ERROR, "%s: the model has %d inputs but %s has %d features", o->model_path,
                      ctx.mlp.inputs, group, e.d);
     log_examples(STAGE_EVAL, &e, cutoff, horizon, comm);
-    int64_t nheld = e.nv;
-    MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, &nheld, 1, MPI_INT64_T, MPI_SUM, comm));
-    if (nheld == 0)
-        mkt_fail_all(MKT_EXIT_ERROR, "eval propensity: %s has no held-out users for model %s (valid_fraction %g): "
-                                     "nothing to report on",
-                     o->store, o->model_path, vf);
-    mkt_dp_data valid = {e.xv, e.yv, e.nv, e.d};
+    int64_t te[2];
+    count_global(e.ys, e.ns, te, comm);
+    require_test_rows(STAGE_EVAL, "users", te[0], te[1], tf);
+    if (isnan(train_rate)) { /* an older model: the training users' rate at this cutoff */
+        int64_t tr[2];
+        count_global(e.yt, e.nt, tr, comm);
+        train_rate = tr[0] > 0 ? (double)tr[1] / (double)tr[0] : 0.5;
+    }
+    mkt_dp_data test = {e.xs, e.ys, e.ns, e.d};
     double *vp;
     int *vy;
-    int64_t vn;
-    mkt_dp_predict_all(&m, params, &valid, &vp, &vy, &vn, comm);
+    int64_t vn, rn;
+    mkt_dp_predict_all(&m, params, &test, &vp, &vy, &vn, comm);
     double auc = mkt_auc(vp, vy, vn), ll = mkt_log_loss(vp, vy, vn), ece = mkt_ece(vp, vy, vn, NULL);
     mkt_lift_table lt;
     mkt_lift_by_decile(vp, vy, vn, &lt);
-    mkt_log(STAGE_EVAL, "held-out users %lld: AUC %.4f, log loss %.5f, ECE %.4f, top-decile lift %.2f",
-            (long long)vn, auc, ll, ece, lt.lift[0]);
+    json_t *bm = json_object();
+    double *rs = gather_doubles(e.rs, e.ns, &rn, comm), rf_auc, base_ll;
+    baseline_metrics(bm, train_rate, vy, rs, RF_RULE_USER, vn, &rf_auc, &base_ll);
+    free(rs);
+    mkt_log(STAGE_EVAL, "test users %lld: AUC %.4f, log loss %.5f, ECE %.4f, top-decile lift %.2f (baselines: base "
+                        "rate log loss %.5f, recency-frequency rule AUC %.4f)",
+            (long long)vn, auc, ll, ece, lt.lift[0], base_ll, rf_auc);
     if (metrics) {
         mkt_metrics_set_str(metrics, "model", ctx.mlp.hidden ? "mlp" : "logistic");
         mkt_metrics_set_int(metrics, "cutoff_ts", cutoff);
         mkt_metrics_set_int(metrics, "horizon_days", horizon);
         mkt_metrics_set_str(metrics, "features_group", group);
-        json_t *vm = mkt_metrics_child(metrics, "validation");
-        quality_metrics(vm, vp, vy, vn);
+        mkt_metrics_set_real(metrics, "test_fraction", tf);
+        json_t *tm = mkt_metrics_child(metrics, "test");
+        quality_metrics(tm, vp, vy, vn);
+        json_object_set_new(metrics, "baseline", bm);
+        bm = NULL;
         mkt_metrics_set_real(metrics, "seconds_total", mkt_now() - t0);
     }
+    json_decref(bm);
     free(vp);
     free(vy);
     free(params);

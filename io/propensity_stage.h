@@ -3,7 +3,9 @@
  *
  * Owns the examples (user features before a cutoff T from a features group,
  * standardized; label 1 iff the user has a purchase with qty > 0 in
- * [T, T + H days)), the rank-independent hold-out split, the model file
+ * [T, T + H days)), the rank-independent split of the users into training,
+ * validation (early stopping, model selection) and test (the reported
+ * held-out metrics, with the baselines beside them), the model file
  * layout (/models/propensity) and the metrics.  Must not define the models
  * (src/linmodel.c, src/mlp.c), the optimizers (mpi/dptrain.c), the features
  * (src/mkt_features.c) or parse command lines (src/cli/cmd_propensity.c).
@@ -30,8 +32,9 @@ typedef struct {
     int epochs, patience;
     double tol;                 /* lbfgs: stop when |gradient| <= tol·|initial gradient| (0: off) */
     int64_t batch;
-    double lr, l2, pos_weight, valid_fraction;
-    double stop_fraction; /* user target: share of the users not held out that choose the epoch (early stopping) */
+    double lr, l2, pos_weight;
+    double valid_fraction;      /* train: share of users for early stopping and the selection metric */
+    double test_fraction;       /* train: share of users for the reported held-out metrics (> 0) */
     uint64_t seed;
     int progress;
     const char *checkpoint;   /* train: NULL: "<out>.propensity.ckpt.h5" */
@@ -48,7 +51,7 @@ typedef struct {
     int negatives;            /* user_item: sampled negative items per purchased (positive) item */
     const char *mf_model;     /* user_item: NULL, or a model file whose /models/mf adds the factor score */
     const char *export_prefix; /* train (target user): NULL, or write the standardized examples as LIBSVM text
-                                * to PREFIX.train.svm and PREFIX.valid.svm (global row order) */
+                                * to PREFIX.train.svm, PREFIX.valid.svm and PREFIX.test.svm (global row order) */
 } mkt_propensity_options;
 
 void mkt_propensity_options_init(mkt_propensity_options *o);

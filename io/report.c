@@ -896,19 +896,23 @@ static void propensity_section(rctx *c)
                 c->models.path);
         return;
     }
-    if (!has(&c->models, "/models/propensity/validation_score") ||
-        !has(&c->models, "/models/propensity/validation_label")) {
-        missing(c, "%s: /models/propensity has no validation_score/validation_label (written by newer versions "
+    /* the test users' scores (older model files: validation_*, the users they held out) */
+    const char *sname = "/models/propensity/test_score", *lname = "/models/propensity/test_label";
+    if (!has(&c->models, sname) || !has(&c->models, lname)) {
+        sname = "/models/propensity/validation_score";
+        lname = "/models/propensity/validation_label";
+    }
+    if (!has(&c->models, sname) || !has(&c->models, lname)) {
+        missing(c, "%s: /models/propensity has no test_score/test_label (written by newer versions "
                    "of mkt train propensity): retrain the propensity model to see ROC, calibration and gains.",
                 c->models.path);
         return;
     }
     int64_t n = 0, nl = 0;
-    double *s = read_num(c, &c->models, "/models/propensity/validation_score", 0, 0, &n, NULL);
-    int *y = read_num(c, &c->models, "/models/propensity/validation_label", 1, 0, &nl, NULL);
+    double *s = read_num(c, &c->models, sname, 0, 0, &n, NULL);
+    int *y = read_num(c, &c->models, lname, 1, 0, &nl, NULL);
     if (!c->err[0] && n != nl)
-        rfail(c, "%s: /models/propensity/validation_score has %lld rows but validation_label %lld", c->models.path,
-              (long long)n, (long long)nl);
+        rfail(c, "%s: %s has %lld rows but %s %lld", c->models.path, sname, (long long)n, lname, (long long)nl);
     if (!c->err[0]) {
         int64_t npos = 0;
         for (int64_t i = 0; i < n; i++)

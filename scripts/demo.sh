@@ -31,8 +31,8 @@ for f in sorted(glob.glob("demo-out/metrics/*.json"), key=lambda f: __import__("
         print(f"\n  held-out RMSE {m['rmse']:.4f}, MAE {m['mae']:.4f} ({m['mode']}, rank {m['rank']}); "
               f"biases-only RMSE {m['baseline']['bias_rmse']:.4f}, global-mean RMSE {m['baseline']['global_mean_rmse']:.4f}", end="")
     if m["stage"] == "train_propensity":
-        v = m["validation"]
-        print(f"\n  buy within {m['horizon_days']} days: held-out AUC {v.get('auc', float('nan')):.4f}, "
+        v = m.get("test", m.get("validation", {}))
+        print(f"\n  buy within {m['horizon_days']} days: test AUC {v.get('auc', float('nan')):.4f}, "
               f"log loss {v.get('log_loss', float('nan')):.4f} ({m['model']}, {m['optimizer']})", end="")
     for seg in m.get("segments", []) if isinstance(m.get("segments"), list) else []:
         if isinstance(seg, dict):

@@ -18,7 +18,7 @@ typedef struct {
     char *store, *out, *model, *cutoff, *model_kind, *optimizer, *hidden, *features_group, *metrics_out;
     char *checkpoint, *target, *mf_model, *export_prefix;
     int64_t horizon_days, epochs, batch, seed, patience, checkpoint_every, windows, window_stride_days, negatives;
-    double lr, l2, pos_weight, valid_fraction, stop_fraction, dropout, dp_clip, dp_noise, dp_delta, tol;
+    double lr, l2, pos_weight, valid_fraction, test_fraction, dropout, dp_clip, dp_noise, dp_delta, tol;
     int resume, dp;
 } propensity_cli;
 
@@ -36,8 +36,8 @@ static const mkt_opt train_opts[] = {
     {"lr", MKT_OPT_DOUBLE, P(lr), "0.01", "learning rate (adam, sgd)", 0, 100},
     {"l2", MKT_OPT_DOUBLE, P(l2), "0.0001", "L2 penalty l2/2 |w|^2 on every parameter", 0, 1e6},
     {"pos-weight", MKT_OPT_DOUBLE, P(pos_weight), "1", "class weight of buyers (non-buyers: 1)", 0, 1e6},
-    {"valid-fraction", MKT_OPT_DOUBLE, P(valid_fraction), "0.2", "share of users held out for the reported metrics (by hash of seed and user); they neither fit nor stop the model", 0, 0.9},
-    {"stop-fraction", MKT_OPT_DOUBLE, P(stop_fraction), "0.15", "target user: share of the other users that choose the epoch (early stopping, by another hash); 0: stop on the held-out users (optimistic)", 0, 0.9},
+    {"valid-fraction", MKT_OPT_DOUBLE, P(valid_fraction), "0.15", "share of users for early stopping and the selection metric (by hash of seed and user; 0: no early stopping)", 0, 0.9},
+    {"test-fraction", MKT_OPT_DOUBLE, P(test_fraction), "0.2", "share of users held out for the reported metrics and baselines, never seen by training or selection (> 0)", 0, 0.9},
     {"patience", MKT_OPT_INT, P(patience), "5", "stop after this many epochs without better validation loss (0: never)", 0, 100000},
     {"tol", MKT_OPT_DOUBLE, P(tol), "0", "lbfgs: stop when the gradient norm <= tol x its initial norm (LIBLINEAR's test; 0: off)", 0, 1},
     {"seed", MKT_OPT_INT, P(seed), "1", "seed of the split, the batches and the initial weights", 0, 0},
@@ -55,7 +55,7 @@ static const mkt_opt train_opts[] = {
     {"target", MKT_OPT_STR, P(target), "user", "user: will the user buy? user_item: will the user buy this item (/models/propensity_item)", 0, 0},
     {"negatives", MKT_OPT_INT, P(negatives), "4", "user_item: sampled items the user did not buy per purchased item", 1, 1000},
     {"mf-model", MKT_OPT_STR, P(mf_model), NULL, "user_item: model file with /models/mf; adds the factor score as a feature", 0, 0},
-    {"export", MKT_OPT_STR, P(export_prefix), NULL, "target user: also write the standardized examples as LIBSVM text to PREFIX.train.svm and PREFIX.valid.svm", 0, 0},
+    {"export", MKT_OPT_STR, P(export_prefix), NULL, "target user: also write the standardized examples as LIBSVM text to PREFIX.train.svm, PREFIX.valid.svm and PREFIX.test.svm", 0, 0},
     {"metrics-out", MKT_OPT_STR, P(metrics_out), NULL, "write what the stage did as JSON to this file", 0, 0},
     MKT_OPT_END};
 
@@ -98,7 +98,7 @@ static int run_train(void *p, MPI_Comm comm)
     s.l2 = c->l2;
     s.pos_weight = c->pos_weight;
     s.valid_fraction = c->valid_fraction;
-    s.stop_fraction = c->stop_fraction;
+    s.test_fraction = c->test_fraction;
     s.patience = (int)c->patience;
     s.tol = c->tol;
     s.seed = (uint64_t)c->seed;
@@ -148,5 +148,6 @@ const mkt_command mkt_cmd_train_propensity = {
 
 const mkt_command mkt_cmd_eval_propensity = {
     "eval_propensity", "mkt eval propensity --store S --model M [--cutoff T]",
-    "Held-out AUC, log loss, calibration (ECE, reliability table) and lift by decile of a propensity model.",
+    "AUC, log loss, calibration (ECE, reliability table) and lift by decile of a propensity model on its test "
+    "users, beside the base-rate and recency-frequency baselines.",
     eval_opts, &eval_values, sizeof eval_values, run_eval};

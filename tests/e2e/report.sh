@@ -166,17 +166,17 @@ assert "budget_curve.png" not in page and "totals.png" not in page
 print("missing strategy explained")
 EOF
 
-# a model file from before the propensity validation datasets: ROC/calibration/gains omitted with a note
+# a model file without the propensity test datasets: ROC/calibration/gains omitted with a note
 cp "$MOD" "$WORK/old_model.h5"
 "$PY" -c "
 import h5py, sys
 with h5py.File(sys.argv[1], 'a') as f:
-    del f['/models/propensity/validation_score']; del f['/models/propensity/validation_label']
+    del f['/models/propensity/test_score']; del f['/models/propensity/test_label']
     del f['/models/uplift/holdout']" "$WORK/old_model.h5"
 OUT3="$WORK/old model"
 run_np 2 report --store "$S" --models "$WORK/old_model.h5" --out "$OUT3" 2>/dev/null
 check_page "$OUT3" qini_1 qini_2 qini_3 segments || fail "page on an old model file"
-grep -q "validation_score" "$OUT3/index.html" || fail "absent validation datasets not explained"
+grep -q "test_score" "$OUT3/index.html" || fail "absent test datasets not explained"
 ! grep -q 'src="roc.png"' "$OUT3/index.html" || fail "ROC shown without validation data"
 # Qini curves from the recomputed hold-out equal those from /models/uplift/holdout
 for t in 1 2 3; do cmp -s "$OUT/qini_$t.dat" "$OUT3/qini_$t.dat" || fail "qini_$t.dat differs without the holdout dataset"; done

@@ -87,22 +87,22 @@ assert abs(a["solve_flops_per_iteration"] - b["solve_flops_per_iteration"]) <= 1
 print("solve GFLOP/iteration", a["solve_flops_per_iteration"] / 1e9, "phases", a["phase_seconds_per_iteration"])
 PY
 
-# the propensity model carries the held-out scores and labels in global user order
-"$PY" - <<'PY' || fail "propensity validation datasets"
+# the propensity model carries the test users' scores and labels in global user order
+"$PY" - <<'PY' || fail "propensity test datasets"
 import json, h5py, numpy as np
 g = h5py.File("plog.full.h5", "r")["models/propensity"]
 m = json.load(open("plog.full.json"))
-s, y = g["validation_score"][:], g["validation_label"][:]
-assert g["validation_label"].dtype == np.int8 and s.dtype == np.float64
-assert len(s) == len(y) == m["validation_examples"] == m["validation"]["examples"]
-assert int(y.sum()) == m["validation"]["positives"] and ((s > 0) & (s < 1)).all()
-# AUC from the stored scores (ties averaged) equals the model's val_auc
+s, y = g["test_score"][:], g["test_label"][:]
+assert g["test_label"].dtype == np.int8 and s.dtype == np.float64
+assert len(s) == len(y) == m["test_examples"] == m["test"]["examples"]
+assert int(y.sum()) == m["test"]["positives"] and ((s > 0) & (s < 1)).all()
+# AUC from the stored scores (ties averaged) equals the model's test_auc
 order = np.argsort(s, kind="mergesort"); r = np.empty(len(s)); r[order] = np.arange(1, len(s) + 1)
 for v in np.unique(s):
     r[s == v] = r[s == v].mean()
 npos = y.sum(); auc = (r[y == 1].sum() - npos * (npos + 1) / 2) / (npos * (len(y) - npos))
-assert abs(auc - g.attrs["val_auc"]) < 1e-12, (auc, g.attrs["val_auc"])
-print("validation_score/label:", len(s), "users, AUC", auc)
+assert abs(auc - g.attrs["test_auc"]) < 1e-12, (auc, g.attrs["test_auc"])
+print("test_score/label:", len(s), "users, AUC", auc)
 PY
 
 # --resume with no checkpoint starts from scratch (safe to pass always); and

@@ -14,7 +14,7 @@
 export MKT_QUIET=1
 run_np "$NP" gen --users 4000 --items 300 --days 30 --seed 3 --out shop.h5
 digest() { "$MKT" digest "$1" | grep '^/models/propensity/params'; }
-auc_of() { json_get "$1" "['validation']['auc']"; }
+auc_of() { json_get "$1" "['test']['auc']"; }
 
 # --- rolling windows
 W="--windows 3 --optimizer adam --epochs 4 --batch 64 --lr 0.01 --patience 0"
@@ -23,9 +23,12 @@ run_np 1 train propensity --store shop.h5 --out w1.h5 $W --export ex1
 # --export: LIBSVM text in global row order, the same bytes at any rank count
 cmp ex.train.svm ex1.train.svm || fail "exported training rows differ between $NP ranks and 1 rank"
 cmp ex.valid.svm ex1.valid.svm || fail "exported validation rows differ between $NP ranks and 1 rank"
+cmp ex.test.svm ex1.test.svm || fail "exported test rows differ between $NP ranks and 1 rank"
 [ "$(wc -l < ex.train.svm)" -eq "$(json_get w.json "['train_examples']")" ] || fail "export: training row count"
 [ "$(wc -l < ex.valid.svm)" -eq "$(json_get w.json "['validation_examples']")" ] || fail "export: validation row count"
 [ "$(grep -c '^1 ' ex.valid.svm)" -eq "$(json_get w.json "['validation']['positives']")" ] || fail "export: labels"
+[ "$(wc -l < ex.test.svm)" -eq "$(json_get w.json "['test_examples']")" ] || fail "export: test row count"
+[ "$(grep -c '^1 ' ex.test.svm)" -eq "$(json_get w.json "['test']['positives']")" ] || fail "export: test labels"
 [ "$(digest w.h5)" = "$(digest w1.h5)" ] || fail "windowed model at $NP ranks differs from 1 rank"
 "$PY" - <<'PY' || fail "windows metrics wrong"
 import json
@@ -39,12 +42,13 @@ T = ev[0]["cutoff_ts"]
 for x in tr:
     assert x["label_end_ts"] <= T, ("label leakage", x, T)
     assert x["cutoff_ts"] == T - 7 * 86400 * x["window"]
-    assert x["train_examples"] > 2500 and x["validation_examples"] == 0
+    assert x["train_examples"] > 2000 and x["validation_examples"] == 0 and x["test_examples"] == 0
     assert 0 < x["train_positives"] < x["train_examples"]
 assert sum(x["train_examples"] for x in tr) == d["train_examples"]
 assert ev[0]["validation_examples"] == d["validation_examples"] == d["validation"]["examples"]
+assert ev[0]["test_examples"] == d["test_examples"] == d["test"]["examples"]
 assert ev[0]["train_examples"] == 0
-assert d["validation"]["auc"] >= 0.62, d["validation"]["auc"]
+assert d["test"]["auc"] >= 0.62, d["test"]["auc"]
 PY
 expect_fail "$NP" train propensity --store shop.h5 --out x.h5 --windows 2 --window-stride-days 3
 grep -q "window-stride-days 3 < horizon-days 7" err.txt || fail "no clear message for a leaking stride"
@@ -72,7 +76,7 @@ run_np "$NP" train propensity --store shop.h5 --out dp3.h5 $A --dp --dp-noise 3 
 "$PY" - <<'PY' || fail "dp metrics wrong"
 import json, math
 p, d0, d1, d3 = (json.load(open(f)) for f in ("plain.json", "dp0.json", "dp1.json", "dp3.json"))
-a, a1 = p["validation"]["auc"], d1["validation"]["auc"]
+a, a1 = p["test"]["auc"], d1["test"]["auc"]
 assert 0.6 < a1 < a, (a1, a)
 assert d0["dp"]["epsilon"] is None  # sigma 0: no privacy
 e1, e3 = d1["dp"]["epsilon"], d3["dp"]["epsilon"]
