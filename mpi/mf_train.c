@@ -324,19 +324,48 @@ static int64_t kept_events(const mf_src *s, const uint8_t *cls, int64_t *longest
     return total;
 }
 
+/* Implicit validation: a hash sample of about `users` users (rank-count
+ * independent) each give their last training item to the validation split.
+ * User side: valid (rows of one item) and valid_local (-1: none) are filled;
+ * item side: vheld (every user's validation item, or -1) is left out. */
+typedef struct {
+    double fraction;   /* a user validates when mkt_mf_is_validation(seed, user, fraction) */
+    mf_rows *valid;    /* user side: the validation item of each row */
+    int32_t *valid_local;
+    const int32_t *vheld; /* item side */
+} implicit_valid;
+
+/* Removes item h from row `row` of r (rows are sorted and distinct). */
+static void row_remove(mf_rows *r, int64_t row, int32_t h)
+{
+    int64_t a = r->ptr[row];
+    for (int64_t j = a; j < r->ptr[row + 1]; j++)
+        if (r->idx[j] != h) {
+            r->idx[a] = r->idx[j];
+            r->val[a++] = r->val[j];
+        }
+    r->ptr[row + 1] = a;
+}
+
 /* Implicit, pass 2: each row's kept events (other-side index from column
  * col), weighted by type and summed per other-side index, into r.  User side
  * (held_local not NULL): the row's last kept event's item is held out: taken
  * out of the row, recorded in test and held_local (-1: the row has fewer
- * than two items).  Item side (held not NULL): a user's held-out item is
- * left out of the item's row. */
+ * than two items); then, for validation users (iv), the item of the last
+ * kept event among the rest goes to the validation split when the row keeps
+ * at least one item.  Item side (held not NULL): a user's held-out and
+ * validation items are left out of the item's row. */
 static void fill_implicit(const mkt_mf_options *o, const mf_src *s, const uint8_t *cls, const char *col,
-                          int64_t first_row, const int32_t *held, mf_rows *r, mf_rows *test, int32_t *held_local)
+                          int64_t first_row, const int32_t *held, mf_rows *r, mf_rows *test, int32_t *held_local,
+                          const implicit_valid *iv)
 {
     int64_t longest;
     rows_alloc(r, s->nrows, kept_events(s, cls, &longest));
     if (test)
         rows_alloc(test, s->nrows, s->nrows);
+    if (iv && iv->valid)
+        rows_alloc(iv->valid, s->nrows, s->nrows);
+    const int32_t *vheld = iv ? iv->vheld : NULL;
     mf_pair *pairs = mkt_xmalloc(sizeof(mf_pair) * (size_t)(longest + 1));
     int32_t *idx = mkt_xmalloc(sizeof(int32_t) * (size_t)s->maxchunk);
     double *value = o->weight_rating > 0 ? mkt_xmalloc(sizeof(double) * (size_t)s->maxchunk) : NULL;
@@ -350,7 +379,8 @@ static void fill_implicit(const mkt_mf_options *o, const mf_src *s, const uint8_
             int64_t np = 0, last = -1;
             int32_t self = (int32_t)(first_row + row);
             for (int64_t e = s->ptr[row]; e < s->ptr[row + 1]; e++) {
-                if (cls[e] == MF_DROP || (held && held[idx[e - e0]] == self))
+                if (cls[e] == MF_DROP || (held && held[idx[e - e0]] == self) ||
+                    (vheld && vheld[idx[e - e0]] == self))
                     continue;
                 int type = cls[e] - MF_KEPT;
                 double w = type == MKT_EV_RATING ? rating_weight(o, value[e - e0]) : weight_of(o, type);
@@ -362,19 +392,30 @@ static void fill_implicit(const mkt_mf_options *o, const mf_src *s, const uint8_
                 continue;
             held_local[row] = -1;
             test->ptr[row + 1] = test->ptr[row];
+            int32_t h = -1;
             if (row_len(r, row) >= 2) { /* leave the last interacted item out */
-                int32_t h = idx[last - e0];
-                int64_t a = r->ptr[row];
-                for (int64_t j = a; j < r->ptr[row + 1]; j++)
-                    if (r->idx[j] != h) {
-                        r->idx[a] = r->idx[j];
-                        r->val[a++] = r->val[j];
-                    }
-                r->ptr[row + 1] = a;
+                h = idx[last - e0];
+                row_remove(r, row, h);
                 held_local[row] = h;
                 test->idx[test->ptr[row]] = h;
                 test->val[test->ptr[row]] = 1;
                 test->ptr[row + 1]++;
+            }
+            if (!iv || !iv->valid)
+                continue;
+            mf_rows *v = iv->valid;
+            iv->valid_local[row] = -1;
+            v->ptr[row + 1] = v->ptr[row];
+            if (h >= 0 && row_len(r, row) >= 2 && mkt_mf_is_validation(o->seed, self, iv->fraction)) {
+                int32_t vi = -1; /* the last kept event's item other than h */
+                for (int64_t e = s->ptr[row + 1] - 1; e >= s->ptr[row] && vi < 0; e--)
+                    if (cls[e] != MF_DROP && idx[e - e0] != h)
+                        vi = idx[e - e0];
+                row_remove(r, row, vi);
+                iv->valid_local[row] = vi;
+                v->idx[v->ptr[row]] = vi;
+                v->val[v->ptr[row]] = 1;
+                v->ptr[row + 1]++;
             }
         }
     }
@@ -384,6 +425,8 @@ static void fill_implicit(const mkt_mf_options *o, const mf_src *s, const uint8_
     rows_shrink(r);
     if (test)
         rows_shrink(test);
+    if (iv && iv->valid)
+        rows_shrink(iv->valid);
 }
 
 /* Collective. Read the blocks and build the training and held-out rows. */
@@ -442,14 +485,21 @@ static void load_data(const mkt_mf_options *o, MPI_Comm comm, mf_data *d)
         mkt_allreduce_xsum(&sum, 1, comm);
         d->mu = mkt_xsum_value(&sum) / (double)local[0];
     } else {
-        rows_alloc(&d->uvalid, us.nrows, 0); /* no validation ratings in implicit mode */
-        int32_t *held_local = mkt_xmalloc(sizeof(int32_t) * (size_t)(us.nrows > 0 ? us.nrows : 1));
+        size_t nl = (size_t)(us.nrows > 0 ? us.nrows : 1);
+        int32_t *held_local = mkt_xmalloc(sizeof(int32_t) * nl), *valid_local = mkt_xmalloc(sizeof(int32_t) * nl);
+        /* validation users: a hash sample of about MKT_MF_VALID_USERS users */
+        double vf = 0;
+        if (o->valid_fraction > 0 && d->U > 0)
+            vf = (double)MKT_MF_VALID_USERS / (double)d->U;
+        implicit_valid iv = {vf, &d->uvalid, valid_local, NULL};
         uint8_t *cls = classify(o, &us);
-        fill_implicit(o, &us, cls, "item", d->ub.begin, NULL, &d->utrain, &d->utest, held_local);
+        fill_implicit(o, &us, cls, "item", d->ub.begin, NULL, &d->utrain, &d->utest, held_local, &iv);
         free(cls);
         memlog("user rows");
-        /* every rank needs every user's held-out item to drop it on the item side */
+        /* every rank needs every user's held-out and validation items to drop
+         * them on the item side */
         d->held = mkt_xmalloc(sizeof(int32_t) * (size_t)(d->U > 0 ? d->U : 1));
+        int32_t *vheld = mkt_xmalloc(sizeof(int32_t) * (size_t)(d->U > 0 ? d->U : 1));
         int *cnt = mkt_xmalloc(sizeof(int) * (size_t)nranks), *dsp = mkt_xmalloc(sizeof(int) * (size_t)nranks);
         for (int q = 0; q < nranks; q++) {
             mkt_block b = mkt_block_of(d->U, nranks, q);
@@ -457,16 +507,21 @@ static void load_data(const mkt_mf_options *o, MPI_Comm comm, mf_data *d)
             dsp[q] = (int)b.begin;
         }
         MKT_MPI(MPI_Allgatherv(held_local, (int)us.nrows, MPI_INT32_T, d->held, cnt, dsp, MPI_INT32_T, comm));
+        MKT_MPI(MPI_Allgatherv(valid_local, (int)us.nrows, MPI_INT32_T, vheld, cnt, dsp, MPI_INT32_T, comm));
         free(cnt);
         free(dsp);
         free(held_local);
+        free(valid_local);
+        implicit_valid iv_items = {vf, NULL, NULL, vheld};
         cls = classify(o, &is);
-        fill_implicit(o, &is, cls, "user", d->ib.begin, d->held, &d->itrain, NULL, NULL);
+        fill_implicit(o, &is, cls, "user", d->ib.begin, d->held, &d->itrain, NULL, NULL, &iv_items);
         free(cls);
+        free(vheld);
         memlog("item rows");
         local[0] = d->utrain.ptr[us.nrows];
         local[1] = d->utest.ptr[us.nrows];
-        MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, local, 2, MPI_INT64_T, MPI_SUM, comm));
+        local[2] = d->uvalid.ptr[us.nrows];
+        MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, local, 3, MPI_INT64_T, MPI_SUM, comm));
         if (local[0] == 0)
             mkt_fail_all(MKT_EXIT_ERROR,
                          "%s has no behaviour events with a positive weight and no positive ratings%s (see "
@@ -511,7 +566,7 @@ static void load_test(const mkt_mf_options *o, const char *path, mf_data *d, MPI
         rows_of_class(&d->utest, &us, cls, MF_TRAIN);
         fill_explicit(&us, cls, "item", &d->utest, NULL, NULL, NULL);
     } else {
-        fill_implicit(&t, &us, cls, "item", d->ub.begin, NULL, &d->utest, NULL, NULL);
+        fill_implicit(&t, &us, cls, "item", d->ub.begin, NULL, &d->utest, NULL, NULL, NULL);
         /* rank only what the user did not do in training: drop the pairs
          * of the training rows (both rows are sorted by item) */
         int64_t at = 0;
@@ -1018,7 +1073,10 @@ static int als_explicit(const mkt_mf_options *o, const mf_data *d, int k, double
     return stopped;
 }
 
-/* Collective. One early-stopped explicit training with this lambda and k
+static int als_implicit(const mkt_mf_options *o, const mf_data *d, int k, double *Xfull, double *Yfull,
+                        json_t *history, int verbose, mf_ckpt_ctx *ck, mf_early *early, MPI_Comm comm);
+
+/* Collective. One early-stopped training (explicit or implicit) with this lambda and k
  * factors, no checkpoints: its best validation RMSE (and *best_it). X, Y
  * and e are work space of the run's sizes; px, py the exchange plans (NULL:
  * allgather). */
@@ -1030,7 +1088,10 @@ static double lambda_trial(const mkt_mf_options *o, const mf_data *d, int k, dou
     e->best_it = 0;
     e->best_rmse = INFINITY;
     mf_ckpt_ctx c = {NULL, NULL, 0, 0, 0, 0, px, py, 0};
-    als_explicit(&t, d, k, X, Y, NULL, 0, &c, e, comm);
+    if (o->implicit)
+        als_implicit(&t, d, k, X, Y, NULL, 0, &c, e, comm);
+    else
+        als_explicit(&t, d, k, X, Y, NULL, 0, &c, e, comm);
     *best_it = e->best_it;
     return e->best_rmse;
 }
@@ -1057,10 +1118,11 @@ static double walk_try(lambda_walk *w, double lambda)
     int bi;
     double v = lambda_trial(w->o, w->d, w->k, lambda, w->X, w->Y, w->e, w->px, w->py, &bi, w->comm);
     w->ntried++;
-    mkt_log(STAGE, "lambda auto (%s): lambda %.4g  validation RMSE %.5f  best iteration %d", w->what, lambda, v, bi);
+    const char *name = w->o->implicit ? "validation_ndcg" : "validation_rmse";
+    double shown = w->o->implicit ? -v : v; /* implicit trials minimise minus the NDCG */
+    mkt_log(STAGE, "lambda auto (%s): lambda %.4g  %s %.5f  best iteration %d", w->what, lambda, name, shown, bi);
     if (w->trials)
-        json_array_append_new(w->trials,
-                              json_pack("{s:f, s:f, s:i}", "lambda", lambda, "validation_rmse", v, "best_iteration", bi));
+        json_array_append_new(w->trials, json_pack("{s:f, s:f, s:i}", "lambda", lambda, name, shown, "best_iteration", bi));
     if (v < w->best_rmse) {
         w->best_rmse = v;
         w->best_lambda = lambda;
@@ -1078,8 +1140,10 @@ static double lambda_search(lambda_walk *w)
 {
     enum { NG = 9 };
     double grid[NG], err[NG];
+    /* explicit (weighted lambda): 0.001 ... 10; implicit: 0.01 ... 100 */
+    double lo = w->o->implicit ? -2.0 : -3.0;
     for (int j = 0; j < NG; j++)
-        grid[j] = pow(10.0, -3.0 + 0.5 * j);
+        grid[j] = pow(10.0, lo + 0.5 * j);
     w->best_lambda = 0;
     w->best_rmse = INFINITY;
     w->ntried = 0;
@@ -1100,8 +1164,8 @@ static double lambda_search(lambda_walk *w)
     double centre = w->best_lambda;
     walk_try(w, centre * pow(10.0, -0.25));
     walk_try(w, centre * pow(10.0, 0.25));
-    mkt_log(STAGE, "lambda auto (%s): chose %.4g (validation RMSE %.5f) after %d trials", w->what, w->best_lambda,
-            w->best_rmse, w->ntried);
+    mkt_log(STAGE, "lambda auto (%s): chose %.4g (validation %s %.5f) after %d trials", w->what, w->best_lambda,
+            w->o->implicit ? "NDCG" : "RMSE", w->o->implicit ? -w->best_rmse : w->best_rmse, w->ntried);
     return w->best_lambda;
 }
 
@@ -1130,14 +1194,57 @@ static void implicit_half_step(const mkt_mf_options *o, const mf_rows *rows, int
 
 /* Collective. Implicit ALS with k factors: Xfull [U x k], Yfull [I x k];
  * resuming and the return value as for als_explicit. */
-static int als_implicit(const mkt_mf_options *o, const mf_data *d, int k, double *Xfull, double *Yfull,
-                        json_t *history, mf_ckpt_ctx *ck, MPI_Comm comm)
+/* Collective. Mean NDCG@topk of the validation items (implicit): each
+ * validation user's scores over all items, the user's training items
+ * excluded; exact sums, so the same on any rank count.  X holds the local
+ * users' rows, Y all items (stride k). */
+static double implicit_valid_ndcg(const mkt_mf_options *o, const mf_data *d, const double *X, const double *Y, int k,
+                                  MPI_Comm comm)
 {
-    int start = ck ? ck->start : 0, stopped = 0;
+    int64_t I = d->I;
+    int K = o->topk;
+    double *score = mkt_xmalloc(sizeof(double) * (size_t)(I + 1));
+    unsigned char *excl = mkt_xcalloc((size_t)I + 1, 1);
+    int32_t *top = mkt_xmalloc(sizeof(int32_t) * (size_t)K);
+    mkt_xsum acc;
+    mkt_xsum_init(&acc);
+    for (int64_t r = 0; r < d->uvalid.n; r++) {
+        int64_t nrel = row_len(&d->uvalid, r);
+        if (nrel == 0)
+            continue;
+        const double *x = X + r * k;
+        for (int64_t e = d->utrain.ptr[r]; e < d->utrain.ptr[r + 1]; e++)
+            excl[d->utrain.idx[e]] = 1;
+        for (int64_t i = 0; i < I; i++)
+            score[i] = mkt_mf_dot(x, Y + i * k, k);
+        int n = mkt_topk(score, I, excl, K, top);
+        mkt_rank_quality q = mkt_rank_eval(top, n, K, d->uvalid.idx + d->uvalid.ptr[r], (int)nrel);
+        mkt_xsum_add(&acc, q.ndcg);
+        for (int64_t e = d->utrain.ptr[r]; e < d->utrain.ptr[r + 1]; e++)
+            excl[d->utrain.idx[e]] = 0;
+    }
+    mkt_allreduce_xsum(&acc, 1, comm);
+    free(score);
+    free(excl);
+    free(top);
+    return d->n_valid > 0 ? mkt_xsum_value(&acc) / (double)d->n_valid : 0;
+}
+
+/* Collective. Implicit ALS with k factors: Xfull [U x k], Yfull [I x k];
+ * resuming, early stopping (on minus the validation NDCG@topk) and the
+ * return value as for als_explicit. */
+static int als_implicit(const mkt_mf_options *o, const mf_data *d, int k, double *Xfull, double *Yfull,
+                        json_t *history, int verbose, mf_ckpt_ctx *ck, mf_early *early, MPI_Comm comm)
+{
+    int start = ck ? ck->start : 0, stopped = 0, last = start;
+    if (d->n_valid == 0)
+        early = NULL;
     if (start == 0) {
         mkt_mf_init_factors(Xfull, 0, d->U, k, k, o->seed, 0);
         mkt_mf_init_factors(Yfull, 0, d->I, k, k, o->seed, ITEM_SALT);
     }
+    const mf_xplan *px = ck ? ck->px : NULL, *py = ck ? ck->py : NULL;
+    double *bytes = ck ? &ck->bytes : NULL;
     double *g = mkt_xmalloc(sizeof(double) * (size_t)(k * k));
     double t0 = mkt_now();
     for (int it = start + 1; it <= o->iters; it++) {
@@ -1145,24 +1252,48 @@ static int als_implicit(const mkt_mf_options *o, const mf_data *d, int k, double
         gram_chunked(Yfull, d->I, k, d->ib, g, comm); /* the same bits on every rank */
         implicit_half_step(o, &d->utrain, k, Yfull, g, Xfull + d->ub.begin * k);
         lap(&tl, &ph[0]);
-        exchange_rows(Xfull, d->U, k, ck ? ck->px : NULL, ck ? &ck->bytes : NULL, comm);
+        exchange_rows(Xfull, d->U, k, px, bytes, comm);
         lap(&tl, &ph[1]);
         gram_chunked(Xfull, d->U, k, d->ub, g, comm);
         implicit_half_step(o, &d->itrain, k, Xfull, g, Yfull + d->ib.begin * k);
         lap(&tl, &ph[0]);
-        exchange_rows(Yfull, d->I, k, ck ? ck->py : NULL, ck ? &ck->bytes : NULL, comm);
+        exchange_rows(Yfull, d->I, k, py, bytes, comm);
         lap(&tl, &ph[1]);
+        last = it;
+        int stop = 0;
+        double vn = NAN;
+        if (early) {
+            if (py && py->targeted) /* the validation ranks every item: all item rows, fresh */
+                gather_rows(Yfull, d->I, k, comm);
+            vn = implicit_valid_ndcg(o, d, Xfull + d->ub.begin * k, Yfull, k, comm);
+            stop = early_update(early, it, -vn, Xfull, Yfull, d->U, d->I, k);
+        }
         double now = mkt_now(), per = (now - t0) / (it - start);
-        mkt_log(STAGE, "iteration %d/%d  %.2fs  ETA %.0fs", it, o->iters, now - ts, per * (o->iters - it));
-        if (history)
-            iteration_record(history, it, now - ts, ph);
+        if (verbose)
+            mkt_log(STAGE, "iteration %d/%d  validation NDCG@%d %.4f  %.2fs  ETA %.0fs", it, o->iters, o->topk, vn,
+                    now - ts, per * (o->iters - it));
+        if (history) {
+            json_t *h = iteration_record(history, it, now - ts, ph);
+            if (early)
+                mkt_metrics_set_real(h, "validation_ndcg", vn);
+        }
         phase_account(ck, ph, ts);
-        if (after_iteration(ck, it, o->iters, d, k, Xfull, Yfull, history, NULL, comm)) {
+        if (after_iteration(ck, it, o->iters, d, k, Xfull, Yfull, history, early, comm)) {
             stopped = it;
+            break;
+        }
+        if (stop) {
+            if (verbose)
+                mkt_log(STAGE, "early stop after iteration %d: no better validation NDCG for %d iterations (best %.4f "
+                        "at iteration %d)", it, early->patience, -early->best_rmse, early->best_it);
             break;
         }
     }
     free(g);
+    if (!stopped && early && early->best_it > 0 && early->best_it != last) {
+        memcpy(Xfull, early->X, sizeof(double) * (size_t)(d->U * k));
+        memcpy(Yfull, early->Y, sizeof(double) * (size_t)(d->I * k));
+    }
     return stopped;
 }
 
@@ -1209,6 +1340,8 @@ static double ranking_eval(const mkt_mf_options *o, const mf_data *d, const doub
         const double *x = X + r * stride;
         for (int64_t e = d->utrain.ptr[r]; e < d->utrain.ptr[r + 1]; e++)
             excl[d->utrain.idx[e]] = 1;
+        for (int64_t e = d->uvalid.ptr[r]; e < d->uvalid.ptr[r + 1]; e++) /* seen before the held-out item */
+            excl[d->uvalid.idx[e]] = 1;
         for (int64_t i = 0; i < I; i++)
             score[i] = mkt_mf_dot(x, Y + i * stride, k) + (stride > k ? Y[i * stride + k] : 0);
         for (int m = 0; m < 2; m++) {
@@ -1222,6 +1355,8 @@ static double ranking_eval(const mkt_mf_options *o, const mf_data *d, const doub
         }
         for (int64_t e = d->utrain.ptr[r]; e < d->utrain.ptr[r + 1]; e++)
             excl[d->utrain.idx[e]] = 0;
+        for (int64_t e = d->uvalid.ptr[r]; e < d->uvalid.ptr[r + 1]; e++)
+            excl[d->uvalid.idx[e]] = 0;
     }
     mkt_allreduce_xsum(acc, 10, comm);
     MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, &users, 1, MPI_INT64_T, MPI_SUM, comm));
@@ -1430,7 +1565,7 @@ static void check_options(const mkt_mf_options *o)
         mkt_fail_all(MKT_EXIT_USAGE, "--valid-fraction must be in [0, 0.9] (got %g)", o->valid_fraction);
     if (o->patience < 0)
         mkt_fail_all(MKT_EXIT_USAGE, "--patience must be >= 0 (got %d)", o->patience);
-    if (o->lambda_auto && !o->implicit && !(o->valid_fraction > 0))
+    if (o->lambda_auto && !(o->valid_fraction > 0))
         mkt_fail_all(MKT_EXIT_USAGE, "--lambda auto chooses lambda on validation ratings: it needs --valid-fraction > 0 "
                                      "(or give --lambda a value)");
     if (o->rank < 1)
@@ -1450,13 +1585,6 @@ int mkt_mf_train_run(const mkt_mf_options *opt, MPI_Comm comm, json_t *metrics)
     double t0 = mkt_now();
     mkt_mf_options chosen = *opt; /* with lambda auto: the lambda found */
     const mkt_mf_options *o = &chosen;
-    if (chosen.lambda_auto && chosen.implicit) {
-        /* implicit mode has no validation ratings: the documented default */
-        chosen.lambda = MKT_MF_IMPLICIT_LAMBDA;
-        chosen.lambda_auto = 0;
-    }
-    if (chosen.implicit)
-        chosen.valid_fraction = 0;
     check_options(o);
     if (!o->out)
         mkt_fail_all(MKT_EXIT_USAGE, "--out MODEL.h5 is required");
@@ -1501,7 +1629,7 @@ int mkt_mf_train_run(const mkt_mf_options *opt, MPI_Comm comm, json_t *metrics)
     memlog("plans");
     /* early stopping on the validation ratings (explicit) */
     mf_early early;
-    int use_early = !o->implicit && d.n_valid > 0;
+    int use_early = d.n_valid > 0;
     early_init(&early, o->patience, use_early ? d.U : 0, use_early ? d.I : 0, s);
     json_t *trials = json_array();
     if (o->lambda_auto) {
@@ -1546,7 +1674,7 @@ int mkt_mf_train_run(const mkt_mf_options *opt, MPI_Comm comm, json_t *metrics)
 
     double t1 = mkt_now();
     int stopped = !o->implicit ? als_explicit(o, &d, k, X, Y, history, 1, &cc, use_early ? &early : NULL, comm)
-                               : als_implicit(o, &d, k, X, Y, history, &cc, comm);
+                               : als_implicit(o, &d, k, X, Y, history, 1, &cc, use_early ? &early : NULL, comm);
     double t_train = mkt_now() - t1;
     memlog("trained");
     /* evaluation and the model file read every row */
@@ -1611,6 +1739,19 @@ int mkt_mf_train_run(const mkt_mf_options *opt, MPI_Comm comm, json_t *metrics)
         mkt_metrics_set_str(metrics, "solver", o->cg ? "cg" : "cholesky");
         if (o->cg)
             mkt_metrics_set_int(metrics, "cg_iters", o->cg_iters);
+        if (use_early) {
+            double vn = implicit_valid_ndcg(o, &d, X + d.ub.begin * s, Y, k, comm);
+            char key[32];
+            snprintf(key, sizeof key, "ndcg@%d", o->topk);
+            json_t *v = mkt_metrics_child(metrics, "validation");
+            mkt_metrics_set_real(v, key, vn);
+            mkt_metrics_set_int(metrics, "best_iteration", early.best_it);
+            json_t *sel = mkt_metrics_child(metrics, "selection");
+            mkt_metrics_set_str(sel, "metric", key);
+            mkt_metrics_set_real(sel, "value", vn);
+            mkt_metrics_set_str(sel, "goal", "max");
+            mkt_metrics_set_str(sel, "split", "validation");
+        }
         ranking_eval(o, &d, X + d.ub.begin * s, Y, k, s, comm, metrics);
     }
     memlog("evaluated");

@@ -40,8 +40,9 @@ typedef struct {
 /* How a half-step's updated factor rows reach the ranks that need them:
  * chosen by estimated volume, all rows to every rank, or only the rows a
  * rank's observations reference (docs/mf.md). */
-/* --lambda auto in implicit mode (no validation ratings to choose by). */
-#define MKT_MF_IMPLICIT_LAMBDA 0.05
+/* Implicit mode: about this many users (a hash sample) give their last
+ * training item to the validation split (early stopping, lambda auto). */
+#define MKT_MF_VALID_USERS 2000
 
 enum { MKT_MF_EXCHANGE_AUTO, MKT_MF_EXCHANGE_ALLGATHER, MKT_MF_EXCHANGE_TARGETED };
 

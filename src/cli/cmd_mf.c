@@ -25,16 +25,17 @@ const mkt_opt mkt_train_mf_opts[] = {
      "ALS iterations at most (each a user and an item half-step); explicit: fewer when validation stops early", 1,
      100000},
     {"lambda", MKT_OPT_STR, T(lambda), "auto",
-     "ridge penalty (> 0), or auto; explicit: lambda * ratings of the row, on factors and bias, and auto chooses it "
-     "by validation RMSE; implicit: auto is 0.05",
+     "ridge penalty (> 0), or auto (chosen by validation: explicit RMSE, implicit NDCG); explicit: lambda * ratings "
+     "of the row, on factors and bias",
      0, 0},
     {"valid-fraction", MKT_OPT_DOUBLE, T(valid_fraction), "0.1",
      "explicit: share of the ratings not held out that validate (early stopping, lambda auto), by a hash of seed "
-     "and event order; 0: none",
+     "and event order; implicit: > 0 turns on a validation sample of about 2000 users (each one's last training "
+     "item); 0: none",
      0, 0.9},
     {"patience", MKT_OPT_INT, T(patience), "3",
-     "explicit: stop after this many iterations without a lower validation RMSE (0: run every iteration); the "
-     "model written is the best iteration's",
+     "stop after this many iterations without a better validation error (0: run every iteration); the model "
+     "written is the best iteration's",
      0, 100000},
     {"alpha", MKT_OPT_DOUBLE, T(alpha), "10", "implicit: confidence 1 + alpha * summed weight", 0, 1e9},
     {"holdout", MKT_OPT_DOUBLE, T(holdout), "0.1",

@@ -56,12 +56,12 @@ print("until: ratings before", ratings, "of", int((typ == 5).sum()), "train", m[
 assert 0 < ratings < full["train_entries"] + full["validation_entries"] + full["heldout_entries"]
 assert m["train_entries"] + m["validation_entries"] + m["heldout_entries"] == ratings, \
     (m["train_entries"], m["validation_entries"], m["heldout_entries"], ratings)
-assert m["validation_entries"] > 0 and mi["validation_entries"] == 0
+assert m["validation_entries"] > 0 and mi["validation_entries"] > 0
 val = e["value"][:]
 keep = ((typ < 5) | ((typ == 5) & (val > 0))) & (ts < t_im)  # default weights: every type counts, ratings > 0 too
 pairs = len(np.unique(user[keep].astype(np.int64) * 1000003 + item[keep]))
 print("until: implicit pairs before", pairs, "train", mi["train_entries"], "held out", mi["heldout_entries"])
-assert mi["train_entries"] + mi["heldout_entries"] == pairs
+assert mi["train_entries"] + mi["validation_entries"] + mi["heldout_entries"] == pairs
 assert m["until_ts"] == t_ex and mi["until_ts"] == t_im and full["until_ts"] == s.attrs["end_ts"]
 assert h5py.File("mu1.h5", "r")["models/mf"].attrs["until_ts"] == t_ex
 assert h5py.File("m.h5", "r")["models/mf"].attrs["until_ts"] == s.attrs["end_ts"]
@@ -91,7 +91,7 @@ expect_fail "$NP" train mf --store shop.h5 --out mk.h5 --rank 4 --iters 3 --lamb
 grep -q "until_ts" err.txt || fail "checkpoint of another --until resumed: $(cat err.txt)"
 
 # implicit
-run_np "$NP" train mf --store shop.h5 --out mi.h5 --implicit --rank 8 --iters 8 --lambda 1 --alpha 10 \
+run_np "$NP" train mf --store shop.h5 --out mi.h5 --implicit --rank 8 --iters 8 --lambda 1 --alpha 10 --patience 0 \
   --metrics-out mi.json
 "$PY" - <<'PY' || fail "implicit metrics: $(cat mi.json)"
 import json
@@ -104,7 +104,7 @@ assert m["model"]["coverage@10"] > m["popularity"]["coverage@10"]
 PY
 # implicit, conjugate gradient (3 steps, warm start): HR@10 within 0.03 of
 # Cholesky's, and the time per iteration reported
-run_np "$NP" train mf --store shop.h5 --out mc.h5 --implicit --rank 8 --iters 8 --lambda 1 --alpha 10 \
+run_np "$NP" train mf --store shop.h5 --out mc.h5 --implicit --rank 8 --iters 8 --lambda 1 --alpha 10 --patience 0 \
   --solver cg --cg-iters 3 --metrics-out mc.json
 "$PY" - <<'PY' || fail "implicit CG metrics: $(cat mc.json)"
 import json

@@ -65,6 +65,25 @@ run_np "$NP" eval mf --store shop.h5 --model es.h5 --metrics-out ees.json 2>/dev
 import json; m = json.load(open('es.json')); e = json.load(open('ees.json'))
 assert abs(e['rmse'] - m['rmse']) < 1e-12, (e['rmse'], m['rmse'])" || fail "eval of an early-stopped model differs"
 
+# implicit: lambda auto by validation NDCG (each validation user's last
+# training item), the same model as a plain run with the chosen lambda,
+# beating popularity on the held-out items
+run_np "$NP" train mf --store shop.h5 --out iauto.h5 --implicit --rank 8 --metrics-out iauto.json 2>/dev/null
+"$PY" - <<'PY' || fail "implicit lambda auto: $(cat iauto.json)"
+import json
+a = json.load(open("iauto.json"))
+t = max(a["lambda_search"], key=lambda t: t["validation_ndcg"])
+print("implicit auto: lambda", a["lambda"], "validation NDCG", a["validation"]["ndcg@10"], "held-out NDCG",
+      a["model"]["ndcg@10"], "popularity", a["popularity"]["ndcg@10"])
+assert t["lambda"] == a["lambda"] and len(a["lambda_search"]) >= 5
+assert a["selection"] == {"metric": "ndcg@10", "value": a["validation"]["ndcg@10"], "goal": "max", "split": "validation"}
+assert 0 < a["validation_entries"] <= a["users"]
+assert a["model"]["ndcg@10"] > a["popularity"]["ndcg@10"]
+PY
+ichosen=$(json_get iauto.json '["lambda"]')
+run_np "$NP" train mf --store shop.h5 --out ifixed.h5 --implicit --rank 8 --lambda "$ichosen" 2>/dev/null
+diff <(datasets iauto.h5) <(datasets ifixed.h5) || fail "implicit lambda auto differs from --lambda $ichosen"
+
 # bad values
 expect_fail "$NP" train mf --store shop.h5 --out bad.h5 --lambda soon
 grep -q -- "--lambda must be a number in (0, 1e9\] or auto (got 'soon')" err.txt || fail "bad --lambda: $(cat err.txt)"

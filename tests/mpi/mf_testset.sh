@@ -67,7 +67,8 @@ import json, h5py, numpy as np
 m = json.load(open("mt.json")); e = h5py.File("train.h5", "r")["events/by_user"]
 v, u, i = e["value"][:], e["user"][:], e["item"][:]
 pairs = len(np.unique(u[v >= 4].astype(np.int64) * 100003 + i[v >= 4]))
-assert m["train_entries"] + m["heldout_entries"] == pairs, (m["train_entries"], m["heldout_entries"], pairs)
+assert m["train_entries"] + m["validation_entries"] + m["heldout_entries"] == pairs, \
+    (m["train_entries"], m["validation_entries"], m["heldout_entries"], pairs)
 PY
 
 # errors: a test store of another training store; no hold-out and no --test
