@@ -38,8 +38,9 @@ int mkt_nranks(void);
  * `comm` together, prints "mkt: error: CONTEXT: message" once (rank 0 of
  * comm) and ends the whole job with MPI_Abort(MPI_COMM_WORLD, status): the
  * other groups cannot join a finalize, so exiting only this group would hang
- * them.  Leave restores the normal behaviour. */
-void mkt_fail_scope_enter(MPI_Comm comm, const char *context);
+ * them (when comm is the whole job, every rank exits as usual).  cleanup (may be NULL) runs on rank 0 of comm before the abort, e.g.
+ * to remove temporary files.  Leave restores the normal behaviour. */
+void mkt_fail_scope_enter(MPI_Comm comm, const char *context, void (*cleanup)(void));
 void mkt_fail_scope_leave(void);
 
 _Noreturn void mkt_fail_at(const char *file, int line, const char *fmt, ...)

@@ -77,6 +77,8 @@ static const mkt_opt tune_opts[] = {
 
 static tune_cli tune_values;
 
+static void remove_tmpdir(void);
+
 /* ---------- the models that can be tuned ---------- */
 
 typedef struct {
@@ -243,9 +245,8 @@ typedef struct {
     int argc;
 } arglist;
 
-/* The train command's arguments of configuration j (j < 0: no tuned
- * options), writing to out and metrics. */
-static arglist args_of(const search *s, int64_t j, const int64_t *best, const char *out, const char *metrics)
+/* The train command's arguments of configuration j, writing to out and metrics. */
+static arglist args_of(const search *s, int64_t j, const char *out, const char *metrics)
 {
     arglist a;
     a.argv = mkt_xcalloc((size_t)(4 + s->nfixed + s->naxes), sizeof(char *));
@@ -261,9 +262,8 @@ static arglist args_of(const search *s, int64_t j, const int64_t *best, const ch
         snprintf(buf, sizeof buf, "--%s=%s", s->fixed[k].opt->name, s->fixed[k].value);
         a.argv[a.argc++] = mkt_xstrdup(buf);
     }
-    int64_t row = best ? *best : j;
-    for (int k = 0; row >= 0 && k < s->naxes; k++) {
-        snprintf(buf, sizeof buf, "--%s=%s", s->axis_opt[k]->name, s->configs[row * s->naxes + k]);
+    for (int k = 0; k < s->naxes; k++) {
+        snprintf(buf, sizeof buf, "--%s=%s", s->axis_opt[k]->name, s->configs[j * s->naxes + k]);
         a.argv[a.argc++] = mkt_xstrdup(buf);
     }
     return a;
@@ -301,10 +301,12 @@ static void cfg_path(const search *s, int64_t j, const char *ext, char *buf, siz
 }
 
 /* Collective over comm: run the train command with configuration j's
- * options (best != NULL: the best configuration into out).  Returns its
- * status and the seconds it took. */
-static int run_config(const search *s, int64_t j, const char *out, const char *metrics, int quiet, int scoped,
-                      MPI_Comm comm, double *seconds)
+ * options, into out and metrics (NULL: the temporary files of
+ * configuration j); quiet mutes the trainer's lines.  A usage or data error
+ * of the trainer ends the job naming the configuration (check.h's scope).
+ * Returns its status and the seconds it took. */
+static int run_config(const search *s, int64_t j, const char *out, const char *metrics, int quiet, MPI_Comm comm,
+                      double *seconds)
 {
     char o[4096], m[4096], err[1024], what[2048], ctx[2600];
     if (!out) {
@@ -313,15 +315,14 @@ static int run_config(const search *s, int64_t j, const char *out, const char *m
         out = o;
         metrics = m;
     }
-    arglist a = args_of(s, j, NULL, out, metrics);
+    arglist a = args_of(s, j, out, metrics);
     void *values = parse_args(s->cmd, &a, err, sizeof err);
     if (!values) /* checked on every rank before anything ran */
         mkt_fail("configuration %lld no longer parses: %s", (long long)(j + 1), err);
     describe(s, j, what, sizeof what);
-    snprintf(ctx, sizeof ctx, "tune %s: configuration %lld/%lld (%s)", s->model->name, (long long)(j + 1),
-             (long long)s->n, what);
-    if (scoped)
-        mkt_fail_scope_enter(comm, ctx);
+    snprintf(ctx, sizeof ctx, "tune %s: %sconfiguration %lld/%lld (%s)", s->model->name,
+             metrics == m ? "" : "the final model, ", (long long)(j + 1), (long long)s->n, what);
+    mkt_fail_scope_enter(comm, ctx, remove_tmpdir);
     mkt_log_mute(quiet);
     MKT_MPI(MPI_Barrier(comm));
     double t0 = mkt_now();
@@ -329,8 +330,7 @@ static int run_config(const search *s, int64_t j, const char *out, const char *m
     MKT_MPI(MPI_Barrier(comm));
     *seconds = mkt_now() - t0;
     mkt_log_mute(0);
-    if (scoped)
-        mkt_fail_scope_leave();
+    mkt_fail_scope_leave();
     free(values);
     args_free(&a);
     return rc;
@@ -471,7 +471,7 @@ static int better(const tune_score *a, const tune_score *b)
 
 /* ---------- files ---------- */
 
-static char tmpdir_path[4096]; /* rank 0: removed at exit when set */
+static char tmpdir_path[4096]; /* removed at exit (rank 0) or when a group fails (its rank 0) */
 
 static void remove_tmpdir(void)
 {
@@ -695,7 +695,7 @@ static int run_tune(void *p, MPI_Comm comm)
     /* every configuration's argument list parses, on every rank, before any runs */
     s.tmpdir = "TMP";
     for (int64_t j = 0; j < s.n; j++) {
-        arglist a = args_of(&s, j, NULL, "x.h5", "x.json");
+        arglist a = args_of(&s, j, "x.h5", "x.json");
         void *v = parse_args(c, &a, err, sizeof err);
         if (!v) {
             char what[2048];
@@ -732,6 +732,7 @@ static int run_tune(void *p, MPI_Comm comm)
     broadcast_verdict(ok, why, sizeof why, comm);
     MKT_MPI(MPI_Bcast(tmpdir, sizeof tmpdir, MPI_CHAR, 0, comm));
     s.tmpdir = tmpdir;
+    snprintf(tmpdir_path, sizeof tmpdir_path, "%s", tmpdir);
 
     mkt_log("tune", "%s: %lld configurations (%s) on %d group%s of %lld rank%s", m->command, (long long)s.n,
             o->random ? "random search" : "grid", ngroups, ngroups > 1 ? "s" : "", (long long)o->group_size,
@@ -750,7 +751,7 @@ static int run_tune(void *p, MPI_Comm comm)
     /* propensity writes the features at the cutoff into the store the first
      * time: the first configuration runs alone, on every rank */
     if (!strcmp(m->name, "propensity") && ngroups > 1 && s.n > 0) {
-        status = run_config(&s, 0, NULL, NULL, 1, 0, comm, &seconds[0]);
+        status = run_config(&s, 0, NULL, NULL, 1, comm, &seconds[0]);
         group_of[0] = -1;
         next = 1;
         if (status == MKT_EXIT_OK)
@@ -764,7 +765,7 @@ static int run_tune(void *p, MPI_Comm comm)
         memset(rcs, 0, sizeof(int) * (size_t)ngroups);
         if (j < s.n) {
             double t;
-            int rc = run_config(&s, j, NULL, NULL, 1, ngroups > 1, group, &t);
+            int rc = run_config(&s, j, NULL, NULL, 1, group, &t);
             if (grank == 0) {
                 secs[color] = t;
                 rcs[color] = rc;
@@ -889,7 +890,7 @@ static int run_tune(void *p, MPI_Comm comm)
         char what[2048];
         describe(&s, best, what, sizeof what);
         mkt_log("tune", "training the best configuration (%s) on %d ranks into %s", what, nranks, o->final_out);
-        int rc = run_config(&s, best, o->final_out, final_metrics, 0, 0, comm, &final_seconds);
+        int rc = run_config(&s, best, o->final_out, final_metrics, 0, comm, &final_seconds);
         if (rc != 0) {
             if (rank == 0)
                 remove_tmpdir();
@@ -929,6 +930,7 @@ static int run_tune(void *p, MPI_Comm comm)
     MKT_MPI(MPI_Barrier(comm));
     if (rank == 0)
         remove_tmpdir();
+    tmpdir_path[0] = 0;
 
     mkt_grid_free_configs(s.configs, s.n, s.naxes);
     mkt_grid_free(&g);
