@@ -13,7 +13,7 @@
  * configuration's result depends on its options only (the trainers give the
  * same model on any rank count), so the table is the same for any rank count
  * and group size.  Its score is read back from the metrics JSON the run wrote
- * (score_of); after each round rank 0 prints one line per configuration.
+ * (io/tune_score.c); after each round rank 0 prints one line per configuration.
  *
  * Outputs: --table (JSON, one row per configuration in configuration order),
  * --best (the best configuration as a [train_MODEL] job-file section),
@@ -37,6 +37,7 @@
 #include "par.h"
 #include "parse.h"
 #include "tune_grid.h"
+#include "tune_score.h"
 
 typedef struct {
     char *model, *store, *grid, *table, *best, *final_out, *fixed, *metrics_out;
@@ -336,95 +337,9 @@ static int run_config(const search *s, int64_t j, const char *out, const char *m
     return rc;
 }
 
-/* ---------- the score of a run ---------- */
+/* ---------- the score of a run (io/tune_score.c) ---------- */
 
-typedef struct {
-    char metric[128], goal[8], split[32];
-    double value; /* NaN: none (the run reported null) */
-    int fallback;
-} tune_score;
-
-static double num_or_nan(json_t *v) { return json_is_number(v) ? json_number_value(v) : NAN; }
-
-static int cmp_str(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
-
-/* Until the trainers report "selection" (a metric on validation rows apart
- * from the test rows): rank by the held-out metric they do report.  This
- * selects on the rows the test metric is computed on, so the best value is
- * optimistic; delete this function once every trainer writes "selection". */
-static int fallback_score(json_t *m, const char *model, tune_score *s, char *err, size_t n)
-{
-    s->fallback = 1;
-    snprintf(s->split, sizeof s->split, "heldout");
-    if (!strcmp(model, "mf")) {
-        json_t *mode = json_object_get(m, "mode");
-        if (mode && json_is_string(mode) && !strcmp(json_string_value(mode), "implicit")) {
-            long long k = json_integer_value(json_object_get(m, "k"));
-            char key[64];
-            snprintf(key, sizeof key, "ndcg@%lld", k);
-            json_t *v = json_object_get(json_object_get(m, "model"), key);
-            snprintf(s->metric, sizeof s->metric, "model.%s", key);
-            snprintf(s->goal, sizeof s->goal, "max");
-            s->value = num_or_nan(v);
-            if (!v) {
-                snprintf(err, n, "no model.%s in the metrics", key);
-                return -1;
-            }
-            return 0;
-        }
-        json_t *v = json_object_get(m, "rmse");
-        snprintf(s->metric, sizeof s->metric, "rmse");
-        snprintf(s->goal, sizeof s->goal, "min");
-        s->value = num_or_nan(v);
-        if (!v) {
-            snprintf(err, n, "no rmse in the metrics");
-            return -1;
-        }
-        return 0;
-    }
-    if (!strcmp(model, "propensity")) {
-        json_t *v = json_object_get(json_object_get(m, "validation"), "auc");
-        snprintf(s->metric, sizeof s->metric, "validation.auc");
-        snprintf(s->goal, sizeof s->goal, "max");
-        s->value = num_or_nan(v);
-        if (!v) {
-            snprintf(err, n, "no validation.auc in the metrics");
-            return -1;
-        }
-        return 0;
-    }
-    /* uplift: the mean over arms of the Qini of the binary outcome, summed
-     * in arm-name order (the same bits whatever order the JSON has) */
-    const char *outcome = json_string_value(json_object_get(m, "outcome"));
-    json_t *arms = json_object_get(m, "arms");
-    if (!outcome || !json_is_object(arms) || json_object_size(arms) == 0) {
-        snprintf(err, n, "no outcome or arms in the metrics");
-        return -1;
-    }
-    size_t na = json_object_size(arms), i = 0;
-    const char **names = mkt_xcalloc(na, sizeof(char *));
-    const char *key;
-    json_t *v;
-    json_object_foreach(arms, key, v) names[i++] = key;
-    qsort(names, na, sizeof(char *), cmp_str);
-    double sum = 0;
-    int ok = 1;
-    for (i = 0; i < na; i++) {
-        json_t *q = json_object_get(json_object_get(json_object_get(arms, names[i]), outcome), "qini");
-        if (!q)
-            ok = 0;
-        sum += num_or_nan(q);
-    }
-    free(names);
-    snprintf(s->metric, sizeof s->metric, "qini_%s_mean_over_arms", outcome);
-    snprintf(s->goal, sizeof s->goal, "max");
-    s->value = sum / (double)na;
-    if (!ok) {
-        snprintf(err, n, "an arm has no %s.qini in the metrics", outcome);
-        return -1;
-    }
-    return 0;
-}
+typedef mkt_tune_score tune_score;
 
 /* Rank 0: the score of the run that wrote metrics file `path`. */
 static int score_of(const char *path, const char *model, tune_score *s, char *err, size_t n)
@@ -436,38 +351,12 @@ static int score_of(const char *path, const char *model, tune_score *s, char *er
         snprintf(err, n, "cannot read its metrics %s: %s", path, je.text);
         return -1;
     }
-    int rc = 0;
-    json_t *sel = json_object_get(m, "selection");
-    if (sel) {
-        const char *metric = json_string_value(json_object_get(sel, "metric"));
-        const char *goal = json_string_value(json_object_get(sel, "goal"));
-        const char *split = json_string_value(json_object_get(sel, "split"));
-        json_t *v = json_object_get(sel, "value");
-        if (!metric || !goal || (strcmp(goal, "min") != 0 && strcmp(goal, "max") != 0) || !v ||
-            (!json_is_number(v) && !json_is_null(v))) {
-            snprintf(err, n, "%s: \"selection\" is not {metric, value, goal: min|max, split}", path);
-            rc = -1;
-        } else {
-            snprintf(s->metric, sizeof s->metric, "%s", metric);
-            snprintf(s->goal, sizeof s->goal, "%s", goal);
-            snprintf(s->split, sizeof s->split, "%s", split ? split : "validation");
-            s->value = num_or_nan(v);
-        }
-    } else {
-        rc = fallback_score(m, model, s, err, n);
-    }
+    int rc = mkt_tune_score_of(m, model, s, err, n);
     json_decref(m);
     return rc;
 }
 
-static int better(const tune_score *a, const tune_score *b)
-{
-    if (isnan(a->value))
-        return 0;
-    if (isnan(b->value))
-        return 1;
-    return !strcmp(a->goal, "min") ? a->value < b->value : a->value > b->value;
-}
+static int better(const tune_score *a, const tune_score *b) { return mkt_tune_better(a, b); }
 
 /* ---------- files ---------- */
 
