@@ -124,10 +124,12 @@ void mkt_h5_create(mkt_h5out *out, const char *path, const char *kind, MPI_Comm 
     out->tmp_path = mkt_xmalloc(n);
     snprintf(out->tmp_path, n, "%s.tmp", path);
     out->comm = comm;
-    /* Check the directory is writable on rank 0 first, for a clear message. */
-    int ok = 1;
+    /* Check the directory is writable on rank 0 first, for a clear message.
+     * Rank 0 of comm, not of the job: comm may be a group of `mkt tune`. */
+    int ok = 1, rank;
     char why[512] = "";
-    if (mkt_rank() == 0) {
+    MKT_MPI(MPI_Comm_rank(comm, &rank));
+    if (rank == 0) {
         FILE *f = fopen(out->tmp_path, "wb");
         if (!f) {
             ok = 0;
@@ -163,9 +165,10 @@ void mkt_h5_commit(mkt_h5out *out)
     }
     out->file = -1;
     MKT_MPI(MPI_Barrier(out->comm));
-    int ok = 1;
+    int ok = 1, rank;
     char why[1024] = "";
-    if (mkt_rank() == 0) {
+    MKT_MPI(MPI_Comm_rank(out->comm, &rank));
+    if (rank == 0) {
         /* data on disk before the name points at it; then the name itself */
         int e = fsync_path(out->tmp_path, 0);
         if (e) {
@@ -252,9 +255,10 @@ int mkt_h5_check(const char *path, char *why, size_t len) { return diagnose(path
 
 hid_t mkt_h5_open(const char *path, int rw, MPI_Comm comm)
 {
-    int ok = 1;
+    int ok = 1, rank;
     char why[1024] = "";
-    if (mkt_rank() == 0)
+    MKT_MPI(MPI_Comm_rank(comm, &rank));
+    if (rank == 0)
         ok = diagnose(path, why, sizeof why);
     MKT_MPI(MPI_Bcast(&ok, 1, MPI_INT, 0, comm));
     if (!ok) {

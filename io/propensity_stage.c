@@ -785,7 +785,9 @@ static void write_model_common(hid_t f, const char *g, const mkt_propensity_opti
     mkt_h5_write_small(f, P("params"), H5T_NATIVE_DOUBLE, c->params, c->nparams, 0, comm);
     mkt_h5_write_small(f, P("feature_mean"), H5T_NATIVE_DOUBLE, c->mean, c->d, 0, comm);
     mkt_h5_write_small(f, P("feature_std"), H5T_NATIVE_DOUBLE, c->std, c->d, 0, comm);
-    mkt_h5_write_strings(f, P("feature_names"), c->names, mkt_rank() == 0 ? c->d : 0, comm);
+    int comm_rank; /* of comm, which may be a group of `mkt tune`, not of the job */
+    MKT_MPI(MPI_Comm_rank(comm, &comm_rank));
+    mkt_h5_write_strings(f, P("feature_names"), c->names, comm_rank == 0 ? c->d : 0, comm);
     mkt_h5_write_small(f, P("test_score"), H5T_NATIVE_DOUBLE, c->sp, c->sn, 0, comm);
     mkt_h5_write_small(f, P("test_label"), H5T_NATIVE_INT8, c->slabel, c->sn, 0, comm);
 #undef P

@@ -60,8 +60,52 @@ void mkt_fail_at(const char *file, int line, const char *fmt, ...)
     abort_job(MKT_EXIT_ERROR);
 }
 
+static MPI_Comm scope_comm = MPI_COMM_NULL;
+static char scope_context[512];
+static void (*scope_cleanup)(void);
+
+void mkt_fail_scope_enter(MPI_Comm comm, const char *context, void (*cleanup)(void))
+{
+    scope_comm = comm;
+    scope_cleanup = cleanup;
+    snprintf(scope_context, sizeof scope_context, "%s", context ? context : "");
+}
+
+void mkt_fail_scope_leave(void)
+{
+    scope_comm = MPI_COMM_NULL;
+    scope_cleanup = NULL;
+    scope_context[0] = 0;
+}
+
 void mkt_fail_all(int status, const char *fmt, ...)
 {
+    if (scope_comm != MPI_COMM_NULL && mpi_up()) {
+        int r = 0;
+        MPI_Comm_rank(scope_comm, &r);
+        if (r == 0) {
+            va_list ap;
+            va_start(ap, fmt);
+            fprintf(stderr, "mkt: error: %s%s", scope_context, scope_context[0] ? ": " : "");
+            vfprintf(stderr, fmt, ap);
+            fprintf(stderr, "\n");
+            va_end(ap);
+            if (scope_cleanup)
+                scope_cleanup();
+        }
+        fflush(stdout);
+        fflush(stderr);
+        int size = 0;
+        MPI_Comm_size(scope_comm, &size);
+        if (size < mkt_nranks()) {
+            /* the message is out before any rank of the group ends the job */
+            MPI_Barrier(scope_comm);
+            MPI_Abort(MPI_COMM_WORLD, status);
+            exit(status);
+        }
+        MPI_Finalize(); /* the group is the whole job: end as usual */
+        exit(status);
+    }
     if (mkt_rank() == 0) {
         va_list ap;
         va_start(ap, fmt);

@@ -33,6 +33,16 @@ void mkt_check_init(void);
 int mkt_rank(void);  /* rank in MPI_COMM_WORLD, 0 before MPI_Init */
 int mkt_nranks(void);
 
+/* A region where a sub-communicator of the job runs a stage on its own (the
+ * groups of `mkt tune`).  Inside it mkt_fail_all, reached by every rank of
+ * `comm` together, prints "mkt: error: CONTEXT: message" once (rank 0 of
+ * comm) and ends the whole job with MPI_Abort(MPI_COMM_WORLD, status): the
+ * other groups cannot join a finalize, so exiting only this group would hang
+ * them (when comm is the whole job, every rank exits as usual).  cleanup (may be NULL) runs on rank 0 of comm before the abort, e.g.
+ * to remove temporary files.  Leave restores the normal behaviour. */
+void mkt_fail_scope_enter(MPI_Comm comm, const char *context, void (*cleanup)(void));
+void mkt_fail_scope_leave(void);
+
 _Noreturn void mkt_fail_at(const char *file, int line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 _Noreturn void mkt_fail_all(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

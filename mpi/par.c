@@ -108,13 +108,17 @@ double mkt_now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+static int log_muted;
+
+void mkt_log_mute(int on) { log_muted = on; }
+
 void mkt_progress_start(mkt_progress *p, const char *stage, const char *unit, int64_t total)
 {
     p->stage = stage;
     p->unit = unit;
     p->total = total;
     p->start = p->last = mkt_now();
-    p->enabled = mkt_rank() == 0 && getenv("MKT_QUIET") == NULL;
+    p->enabled = mkt_rank() == 0 && getenv("MKT_QUIET") == NULL && !log_muted;
 }
 
 static void human(double x, char *out, size_t n)
@@ -169,7 +173,7 @@ void mkt_progress_finish(mkt_progress *p, int64_t done)
 
 void mkt_log(const char *stage, const char *fmt, ...)
 {
-    if (mkt_rank() != 0 || getenv("MKT_QUIET"))
+    if (mkt_rank() != 0 || getenv("MKT_QUIET") || log_muted)
         return;
     va_list ap;
     va_start(ap, fmt);

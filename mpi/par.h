@@ -56,6 +56,9 @@ void mkt_progress_start(mkt_progress *p, const char *stage, const char *unit, in
 void mkt_progress_update(mkt_progress *p, int64_t done);
 void mkt_progress_finish(mkt_progress *p, int64_t done);
 /* printf to stderr on rank 0 only, prefixed with the stage name. */
+/* mkt_log and progress lines are off while muted (the configurations `mkt
+ * tune` runs in groups, whose own lines would interleave). */
+void mkt_log_mute(int on);
 void mkt_log(const char *stage, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif

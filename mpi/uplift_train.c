@@ -974,6 +974,8 @@ int mkt_uplift_train(const mkt_uplift_options *o, MPI_Comm comm, json_t *metrics
 
     /* /models/uplift: into a new model file, or replacing the group of an existing one */
     mkt_model_writer w;
+    int comm_rank; /* of comm, which may be a group of `mkt tune`, not of the job */
+    MKT_MPI(MPI_Comm_rank(comm, &comm_rank));
     mkt_model_begin(&w, o->model, "/models/uplift", comm);
     hid_t f = w.file;
     const char *g = w.group;
@@ -987,16 +989,16 @@ int mkt_uplift_train(const mkt_uplift_options *o, MPI_Comm comm, json_t *metrics
     uplift_spec_encode(&fs, spec);
     if (c.A > 0) {
         mkt_h5_write_small(f, P("feature_spec"), H5T_NATIVE_DOUBLE, spec, c.A, UPLIFT_SPEC_COLS, comm);
-        mkt_h5_write_strings(f, P("attr_names"), c.attr_names, mkt_rank() == 0 ? c.A : 0, comm);
+        mkt_h5_write_strings(f, P("attr_names"), c.attr_names, comm_rank == 0 ? c.A : 0, comm);
     }
     /* level names of the categorical attributes: eval --test maps another store's codes by name */
     for (int a = 0; a < c.A; a++)
         if (c.level_names[a]) {
             char lpath[1400];
             snprintf(lpath, sizeof lpath, "%s/levels/%s", g, c.attr_names[a]);
-            mkt_h5_write_strings(f, lpath, c.level_names[a], mkt_rank() == 0 ? c.n_levels[a] : 0, comm);
+            mkt_h5_write_strings(f, lpath, c.level_names[a], comm_rank == 0 ? c.n_levels[a] : 0, comm);
         }
-    mkt_h5_write_strings(f, P("arms"), c.arm_names, mkt_rank() == 0 ? T : 0, comm);
+    mkt_h5_write_strings(f, P("arms"), c.arm_names, comm_rank == 0 ? T : 0, comm);
     snprintf(coefname, sizeof coefname, "metrics_%s", o->outcome);
     mkt_h5_write_small(f, P(coefname), H5T_NATIVE_DOUBLE, mrow_y, nt, 5, comm);
     mkt_h5_write_small(f, P("metrics_spend"), H5T_NATIVE_DOUBLE, mrow_s, nt, 5, comm);

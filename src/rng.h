@@ -22,7 +22,8 @@ enum {
     MKT_STREAM_RATINGS = 5,
     MKT_STREAM_GLOBAL = 6,
     MKT_STREAM_SPLIT = 7,
-    MKT_STREAM_MODEL = 8
+    MKT_STREAM_MODEL = 8,
+    MKT_STREAM_TUNE = 9 /* mkt tune's random search */
 };
 
 void mkt_rng_init(mkt_rng *r, uint64_t seed, uint64_t purpose, uint64_t index);

@@ -204,7 +204,7 @@ static const mkt_command commands[] = {
 static const mkt_command *const more_commands[] = {
     &mkt_cmd_train_propensity, &mkt_cmd_eval_propensity, &mkt_cmd_train_uplift, &mkt_cmd_eval_uplift,
     &mkt_cmd_train_effect,     &mkt_cmd_train_elasticity, &mkt_cmd_train_segments,
-    &mkt_cmd_strategy,         &mkt_cmd_report};
+    &mkt_cmd_strategy,         &mkt_cmd_report,            &mkt_cmd_tune};
 
 const mkt_command *mkt_command_at(int i)
 {

@@ -22,7 +22,7 @@ const mkt_command *mkt_command_at(int i);
  * and stage names are these names; `mkt train X` runs train_X. */
 extern const mkt_command mkt_cmd_train_propensity, mkt_cmd_eval_propensity, mkt_cmd_train_uplift,
     mkt_cmd_eval_uplift, mkt_cmd_train_effect, mkt_cmd_train_elasticity, mkt_cmd_train_segments,
-    mkt_cmd_strategy, mkt_cmd_report;
+    mkt_cmd_strategy, mkt_cmd_report, mkt_cmd_tune;
 const mkt_command *mkt_command_find(const char *name);
 
 /* jobfile.c: `mkt run [--force] [--resume] JOB.ini` (argv after "run"), also

@@ -206,6 +206,17 @@ static void stage_io_of(const mkt_command *c, void *values, const char *job_path
         io_add(io->in, &io->nin, opt_str(c, values, "truth"), NULL);
         io_add(io->out, &io->nout, out, "/strategy");
         io_add(io->out, &io->nout, opt_str(c, values, "csv"), NULL);
+    } else if (!strcmp(name, "tune")) {
+        /* the final model's group is /models/MODEL (propensity's user_item
+         * target writes another group: the stage then always runs) */
+        const char *model = opt_str(c, values, "model"), *final_out = opt_str(c, values, "final-out");
+        io_add(io->in, &io->nin, store, "/");
+        io_add(io->out, &io->nout, opt_str(c, values, "table"), NULL);
+        io_add(io->out, &io->nout, opt_str(c, values, "best"), NULL);
+        if (model && final_out) {
+            snprintf(io->model_group, sizeof io->model_group, "/models/%s", model);
+            io_add(io->out, &io->nout, final_out, io->model_group);
+        }
     } else {
         io->known = 0;
     }

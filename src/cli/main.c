@@ -26,6 +26,33 @@ static void usage(void)
     printf("\n`mkt COMMAND --help` describes the options of a command.\n");
 }
 
+/* mkt tune MODEL ... -- TRAIN OPTIONS: the words after "--" are the fixed
+ * options of the train command, joined by spaces (NULL when there is no
+ * "--"); *nargs becomes the position of the "--". */
+static char *tune_fixed_options(int argc, char **argv, int *nargs)
+{
+    for (int i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--") != 0)
+            continue;
+        *nargs = i;
+        size_t n = 1;
+        for (int k = i + 1; k < argc; k++) {
+            if (strpbrk(argv[k], " \t\n"))
+                mkt_fail_all(MKT_EXIT_USAGE, "tune: fixed option '%s' (after --) contains a space; values with "
+                             "spaces cannot be passed", argv[k]);
+            n += strlen(argv[k]) + 1;
+        }
+        char *s = mkt_xcalloc(1, n);
+        for (int k = i + 1; k < argc; k++) {
+            strcat(s, argv[k]);
+            if (k + 1 < argc)
+                strcat(s, " ");
+        }
+        return s;
+    }
+    return NULL;
+}
+
 int main(int argc, char **argv)
 {
     int provided = 0;
@@ -82,8 +109,28 @@ int main(int argc, char **argv)
         } else {
             mkt_opts_defaults(c->opts, c->values);
             char **pos = NULL;
-            int npos = 0;
-            const char *err = mkt_opts_parse_argv(c->opts, c->values, argc, argv, 2, &pos, &npos);
+            int npos = 0, nargs = argc;
+            char *fixed = NULL;
+            if (!strcmp(c->name, "tune"))
+                fixed = tune_fixed_options(argc, argv, &nargs);
+            const char *err = mkt_opts_parse_argv(c->opts, c->values, nargs, argv, 2, &pos, &npos);
+            if (!err && fixed) {
+                const char *given = NULL;
+                for (const mkt_opt *o = c->opts; o->name; o++)
+                    if (!strcmp(o->name, "fixed"))
+                        given = *(char **)((char *)c->values + o->offset);
+                if (given) { /* --fixed and `--` both: the words of both */
+                    size_t n = strlen(given) + strlen(fixed) + 2;
+                    char *both = mkt_xmalloc(n);
+                    snprintf(both, n, "%s %s", given, fixed);
+                    fixed = both;
+                }
+                mkt_opts_set(c->opts, c->values, "fixed", fixed);
+            }
+            if (!err && npos == 1 && !strcmp(c->name, "tune")) { /* mkt tune MODEL */
+                mkt_opts_set(c->opts, c->values, "model", pos[0]);
+                npos = 0;
+            }
             if (err && !strcmp(err, "help")) {
                 if (rank == 0)
                     mkt_opts_print_help(c->opts, c->usage, c->description);
