@@ -133,9 +133,12 @@ t = e["type"][:] == 5
 u, i, v, ts = e["user"][:][t], e["item"][:][t], e["value"][:][t], e["ts"][:][t]
 rng = np.random.default_rng(1); test = rng.random(len(u)) < 0.2
 for name, sel in (("train", ~test), ("test", test)):
-    with open(f"{sys.argv[2]}/{name}.tsv", "w") as f:
+    with open(f"{sys.argv[2]}/{name}.tsv", "w") as f:      # MovieLens layout for mkt
         for a, b, c, s in zip(u[sel], i[sel], v[sel], ts[sel]):
             f.write(f"{a}\t{b}\t{c:g}\t{s}\n")
+    with open(f"{sys.argv[2]}/{name}.libmf", "w") as f:    # LIBMF's "user item rating"
+        for a, b, c in zip(u[sel], i[sel], v[sel]):
+            f.write(f"{a} {b} {c:g}\n")
 PY
   mk ingest --format movielens --delimiter tab --input "$d/train.tsv" --out "$d/train.h5"
   mk ingest --as test --into "$d/train.h5" --format movielens --delimiter tab --input "$d/test.tsv" --out "$d/test.h5"
@@ -153,12 +156,12 @@ PY
   if [ -n "$LIBMF_DIR" ] && [ -x "$LIBMF_DIR/mf-train" ]; then
     # LIBMF tuned: 5-fold cross-validation on the train file over k and l2,
     # then the best pair trained on the whole train file, RMSE on the test file
-    best=$(for k in 8 16 32 64; do for l in 0.01 0.03 0.05 0.1 0.2; do
-      r=$("$LIBMF_DIR/mf-train" -k $k -l2 $l -t 40 -s 2 -v 5 "$d/train.tsv" 2>/dev/null | awk '/RMSE/ {x=$NF} END {print x}')
+    best=$(for k in 16 32 64 128; do for l in 0.03 0.1 0.2 0.5 1; do
+      r=$("$LIBMF_DIR/mf-train" -k $k -l2 $l -t 40 -s 2 -v 5 "$d/train.libmf" 2>/dev/null | awk '/^ *avg/ {x=$NF} END {print x}')
       echo "$r $k $l"; done; done | sort -g | head -1)
     read -r _ bk bl <<<"$best"
-    "$LIBMF_DIR/mf-train" -k "$bk" -l2 "$bl" -t 40 -s 2 --quiet "$d/train.tsv" "$d/libmf.model"
-    "$LIBMF_DIR/mf-predict" -e 0 "$d/test.tsv" "$d/libmf.model" "$d/libmf.out" | tee "$d/libmf.txt" >/dev/null
+    "$LIBMF_DIR/mf-train" -k "$bk" -l2 "$bl" -t 40 -s 2 --quiet "$d/train.libmf" "$d/libmf.model"
+    "$LIBMF_DIR/mf-predict" -e 0 "$d/test.libmf" "$d/libmf.model" "$d/libmf.out" | tee "$d/libmf.txt" >/dev/null
     lib=$(awk '/RMSE/ {print $NF}' "$d/libmf.txt")
     record "libmf split" "MF explicit (LIBMF k=$bk l2=$bl)" rmse min "$mkt_def" "$mkt_tuned" "$lib" "LIBMF tuned"
   else
