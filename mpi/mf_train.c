@@ -825,23 +825,28 @@ static double rows_rmse(const mf_data *d, const mf_rows *rows, int64_t n_global,
     return n_global > 0 ? sqrt(mkt_xsum_value(&acc) / (double)n_global) : NAN;
 }
 
-/* Early stopping on the validation ratings: the factors at the iteration
- * with the lowest validation RMSE so far are kept (full matrices, as the
+/* Early stopping on the validation split: the factors at the iteration
+ * with the lowest validation loss so far are kept (full matrices, as the
  * live ones), and training stops `patience` iterations after it (0: runs
- * every iteration).  Explicit only; unused when there are no validation
- * ratings. */
+ * every iteration).  Unused when there is no validation split. */
 typedef struct {
     int patience;
     int best_it;      /* 0: no iteration evaluated yet */
-    double best_rmse; /* validation RMSE at best_it */
+    double best_loss; /* validation loss at best_it: explicit RMSE, implicit minus NDCG@topk */
     double *X, *Y;    /* factors at best_it */
 } mf_early;
+
+/* Forget the best iteration (before a new training from scratch). */
+static void early_reset(mf_early *e)
+{
+    e->best_it = 0;
+    e->best_loss = INFINITY;
+}
 
 static void early_init(mf_early *e, int patience, int64_t U, int64_t I, int s)
 {
     e->patience = patience;
-    e->best_it = 0;
-    e->best_rmse = INFINITY;
+    early_reset(e);
     e->X = mkt_xmalloc(sizeof(double) * (size_t)(U * s + 1));
     e->Y = mkt_xmalloc(sizeof(double) * (size_t)(I * s + 1));
 }
@@ -852,13 +857,24 @@ static void early_free(mf_early *e)
     free(e->Y);
 }
 
-/* The iteration `it` gave validation RMSE v: keeps its factors when better
+/* At the end of a training whose last iteration was `last`: the best
+ * iteration's factors into X and Y, when another iteration was the best
+ * (nothing when e is NULL). */
+static void early_restore(const mf_early *e, int last, double *X, double *Y, int64_t U, int64_t I, int s)
+{
+    if (!e || e->best_it == 0 || e->best_it == last)
+        return;
+    memcpy(X, e->X, sizeof(double) * (size_t)(U * s));
+    memcpy(Y, e->Y, sizeof(double) * (size_t)(I * s));
+}
+
+/* The iteration `it` gave validation loss v: keeps its factors when better
  * than the best so far; returns 1 when training should stop. */
 static int early_update(mf_early *e, int it, double v, const double *X, const double *Y, int64_t U, int64_t I, int s)
 {
-    if (e->best_it == 0 || v < e->best_rmse) {
+    if (e->best_it == 0 || v < e->best_loss) {
         e->best_it = it;
-        e->best_rmse = v;
+        e->best_loss = v;
         memcpy(e->X, X, sizeof(double) * (size_t)(U * s));
         memcpy(e->Y, Y, sizeof(double) * (size_t)(I * s));
         return 0;
@@ -949,7 +965,7 @@ static void write_checkpoint(mf_ckpt_ctx *c, int it, const mf_data *d, int s, co
     if (early && early->best_it > 0) {
         mkt_ckpt_write_full(f, "best_user_factors", early->X, d->U, s, comm);
         mkt_ckpt_write_full(f, "best_item_factors", early->Y, d->I, s, comm);
-        json_t *b = json_pack("{s:i, s:f}", "best_iteration", early->best_it, "best_validation_rmse", early->best_rmse);
+        json_t *b = json_pack("{s:i, s:f}", "best_iteration", early->best_it, "best_validation_loss", early->best_loss);
         mkt_ckpt_write_json(f, "early_stopping", b, comm);
         json_decref(b);
     }
@@ -1062,14 +1078,12 @@ static int als_explicit(const mkt_mf_options *o, const mf_data *d, int k, double
         if (stop) {
             if (verbose)
                 mkt_log(STAGE, "early stop after iteration %d: no better validation RMSE for %d iterations (best %.4f "
-                        "at iteration %d)", it, early->patience, early->best_rmse, early->best_it);
+                        "at iteration %d)", it, early->patience, early->best_loss, early->best_it);
             break;
         }
     }
-    if (!stopped && early && early->best_it > 0 && early->best_it != last) {
-        memcpy(Xfull, early->X, sizeof(double) * (size_t)(d->U * s));
-        memcpy(Yfull, early->Y, sizeof(double) * (size_t)(d->I * s));
-    }
+    if (!stopped)
+        early_restore(early, last, Xfull, Yfull, d->U, d->I, s);
     return stopped;
 }
 
@@ -1085,15 +1099,14 @@ static double lambda_trial(const mkt_mf_options *o, const mf_data *d, int k, dou
 {
     mkt_mf_options t = *o;
     t.lambda = lambda;
-    e->best_it = 0;
-    e->best_rmse = INFINITY;
+    early_reset(e);
     mf_ckpt_ctx c = {NULL, NULL, 0, 0, 0, 0, px, py, 0};
     if (o->implicit)
         als_implicit(&t, d, k, X, Y, NULL, 0, &c, e, comm);
     else
         als_explicit(&t, d, k, X, Y, NULL, 0, &c, e, comm);
     *best_it = e->best_it;
-    return e->best_rmse;
+    return e->best_loss;
 }
 
 /* The state of a lambda search: the run's inputs and work space, and the
@@ -1108,7 +1121,7 @@ typedef struct {
     json_t *trials; /* one object per trial (may be NULL) */
     const char *what;
     MPI_Comm comm;
-    double best_lambda, best_rmse;
+    double best_lambda, best_loss;
     int ntried;
 } lambda_walk;
 
@@ -1123,8 +1136,8 @@ static double walk_try(lambda_walk *w, double lambda)
     mkt_log(STAGE, "lambda auto (%s): lambda %.4g  %s %.5f  best iteration %d", w->what, lambda, name, shown, bi);
     if (w->trials)
         json_array_append_new(w->trials, json_pack("{s:f, s:f, s:i}", "lambda", lambda, name, shown, "best_iteration", bi));
-    if (v < w->best_rmse) {
-        w->best_rmse = v;
+    if (v < w->best_loss) {
+        w->best_loss = v;
         w->best_lambda = lambda;
     }
     return v;
@@ -1145,7 +1158,7 @@ static double lambda_search(lambda_walk *w)
     for (int j = 0; j < NG; j++)
         grid[j] = pow(10.0, lo + 0.5 * j);
     w->best_lambda = 0;
-    w->best_rmse = INFINITY;
+    w->best_loss = INFINITY;
     w->ntried = 0;
     int at = 4; /* 0.1 */
     err[at] = walk_try(w, grid[at]);
@@ -1165,7 +1178,7 @@ static double lambda_search(lambda_walk *w)
     walk_try(w, centre * pow(10.0, -0.25));
     walk_try(w, centre * pow(10.0, 0.25));
     mkt_log(STAGE, "lambda auto (%s): chose %.4g (validation %s %.5f) after %d trials", w->what, w->best_lambda,
-            w->o->implicit ? "NDCG" : "RMSE", w->o->implicit ? -w->best_rmse : w->best_rmse, w->ntried);
+            w->o->implicit ? "NDCG" : "RMSE", w->o->implicit ? -w->best_loss : w->best_loss, w->ntried);
     return w->best_lambda;
 }
 
@@ -1285,15 +1298,13 @@ static int als_implicit(const mkt_mf_options *o, const mf_data *d, int k, double
         if (stop) {
             if (verbose)
                 mkt_log(STAGE, "early stop after iteration %d: no better validation NDCG for %d iterations (best %.4f "
-                        "at iteration %d)", it, early->patience, -early->best_rmse, early->best_it);
+                        "at iteration %d)", it, early->patience, -early->best_loss, early->best_it);
             break;
         }
     }
     free(g);
-    if (!stopped && early && early->best_it > 0 && early->best_it != last) {
-        memcpy(Xfull, early->X, sizeof(double) * (size_t)(d->U * k));
-        memcpy(Yfull, early->Y, sizeof(double) * (size_t)(d->I * k));
-    }
+    if (!stopped)
+        early_restore(early, last, Xfull, Yfull, d->U, d->I, k);
     return stopped;
 }
 
@@ -1412,8 +1423,7 @@ static double bias_baseline(const mkt_mf_options *o, const mf_data *d, double *b
         lambda_walk w = {o, d, 0, bx, by, &e, NULL, NULL, NULL, "biases only", comm, 0, 0, 0};
         bo.lambda = lambda_search(&w);
     }
-    e.best_it = 0;
-    e.best_rmse = INFINITY;
+    early_reset(&e);
     als_explicit(&bo, d, 0, bx, by, NULL, 0, NULL, use_early ? &e : NULL, comm);
     early_free(&e);
     return bo.lambda;
@@ -1641,8 +1651,7 @@ int mkt_mf_train_run(const mkt_mf_options *opt, MPI_Comm comm, json_t *metrics)
     mkt_ckpt_config cfg;
     mf_config(o, &d, &cfg);
     mf_ckpt_ctx cc = {&ck, &cfg, 0, 0, 0, 0, &px, &py, 0};
-    early.best_it = 0;
-    early.best_rmse = INFINITY;
+    early_reset(&early);
     hid_t cf = mkt_ckpt_open_resume(&ck, "mf", &cfg, &cc.start, comm);
     if (cf >= 0) {
         if (cc.start > o->iters)
@@ -1659,12 +1668,12 @@ int mkt_mf_train_run(const mkt_mf_options *opt, MPI_Comm comm, json_t *metrics)
             mkt_ckpt_read_full(cf, ck.path, "best_user_factors", early.X, d.U, s);
             mkt_ckpt_read_full(cf, ck.path, "best_item_factors", early.Y, d.I, s);
             json_t *b = mkt_ckpt_read_json(cf, ck.path, "early_stopping");
-            json_t *bi = json_object_get(b, "best_iteration"), *br = json_object_get(b, "best_validation_rmse");
+            json_t *bi = json_object_get(b, "best_iteration"), *br = json_object_get(b, "best_validation_loss");
             if (!json_is_integer(bi) || !json_is_number(br) || json_integer_value(bi) < 1 ||
                 json_integer_value(bi) > cc.start)
                 mkt_fail_all(MKT_EXIT_ERROR, "checkpoint %s: early_stopping is not a valid record (corrupt)", ck.path);
             early.best_it = (int)json_integer_value(bi);
-            early.best_rmse = json_number_value(br);
+            early.best_loss = json_number_value(br);
             json_decref(b);
         }
         mkt_h5_close(cf);
