@@ -78,22 +78,35 @@ static void memlog(const char *phase)
 
 typedef struct {
     hid_t f;
+    const char *path;  /* the store's file name, for errors */
     const char *grp;   /* "by_user" or "by_item" */
+    int64_t other;     /* rows of the other side: every index read must be below it */
     int64_t nrows, nev;
     int64_t first;     /* global position of the block's first event */
     int64_t *ptr;      /* row r: events ptr[r]..ptr[r+1], relative to first */
     int64_t maxchunk;  /* the most events one chunk holds */
 } mf_src;
 
-static void src_open(hid_t f, const char *grp, mkt_block b, mf_src *s)
+/* Opens rank's block b of group grp (other: the other side's row count).
+ * The block's row pointers must be non-decreasing and inside the event
+ * columns; anything else is a corrupt store, named and fatal. */
+static void src_open(hid_t f, const char *path, const char *grp, int64_t other, mkt_block b, mf_src *s)
 {
     char p[64];
     s->f = f;
+    s->path = path;
     s->grp = grp;
+    s->other = other;
     s->nrows = b.end - b.begin;
     s->ptr = mkt_xmalloc(sizeof(int64_t) * (size_t)(s->nrows + 1));
     snprintf(p, sizeof p, "/events/%s/indptr", grp);
     mkt_h5_read_rows(f, p, H5T_NATIVE_INT64, b.begin, s->nrows + 1, s->ptr);
+    snprintf(p, sizeof p, "/events/%s/%s", grp, strcmp(grp, "by_user") == 0 ? "item" : "user");
+    int64_t events = mkt_h5_rows(f, p, NULL);
+    for (int64_t r = 0; r <= s->nrows; r++)
+        if (s->ptr[r] < 0 || s->ptr[r] > events || (r > 0 && s->ptr[r] < s->ptr[r - 1]))
+            mkt_fail("%s: /events/%s/indptr[%lld] = %lld is not a row pointer into %lld events (corrupt store)", path,
+                     grp, (long long)(b.begin + r), (long long)s->ptr[r], (long long)events);
     s->first = s->ptr[0];
     s->maxchunk = MF_READ_EVENTS;
     for (int64_t r = 0; r <= s->nrows; r++) {
@@ -120,6 +133,31 @@ static void src_read(const mf_src *s, const char *col, hid_t type, int64_t r0, i
     char p[64];
     snprintf(p, sizeof p, "/events/%s/%s", s->grp, col);
     mkt_h5_read_rows(s->f, p, type, s->first + s->ptr[r0], s->ptr[r1] - s->ptr[r0], buf);
+}
+
+/* Column `col` (the other side's index) of the events of rows [r0, r1)
+ * into idx, every value checked to be an index of the other side. */
+static void src_read_index(const mf_src *s, const char *col, int64_t r0, int64_t r1, int32_t *idx)
+{
+    src_read(s, col, H5T_NATIVE_INT32, r0, r1, idx);
+    int64_t n = s->ptr[r1] - s->ptr[r0];
+    for (int64_t j = 0; j < n; j++)
+        if (idx[j] < 0 || idx[j] >= s->other)
+            mkt_fail("%s: /events/%s/%s[%lld] = %d is not one of the %lld indices (corrupt store)", s->path, s->grp,
+                     col, (long long)(s->first + s->ptr[r0] + j), idx[j], (long long)s->other);
+}
+
+/* Column "value" of the events of rows [r0, r1) into val; a value the
+ * model would use (`used`, when not NULL, marks those events) must be
+ * finite. */
+static void src_read_values(const mf_src *s, int64_t r0, int64_t r1, const uint8_t *used, double *val)
+{
+    src_read(s, "value", H5T_NATIVE_DOUBLE, r0, r1, val);
+    int64_t n = s->ptr[r1] - s->ptr[r0];
+    for (int64_t j = 0; j < n; j++)
+        if ((!used || used[j]) && !isfinite(val[j]))
+            mkt_fail("%s: /events/%s/value[%lld] is %g, not a finite number (corrupt store)", s->path, s->grp,
+                     (long long)(s->first + s->ptr[r0] + j), val[j]);
 }
 
 static void rows_alloc(mf_rows *r, int64_t nrows, int64_t cap)
@@ -231,6 +269,9 @@ static uint8_t *classify(const mkt_mf_options *o, const mf_src *s)
             src_read(s, "ts", H5T_NATIVE_INT64, r0, r1, ts);
         for (int64_t j = 0; j < n; j++) {
             uint8_t c = MF_DROP;
+            if (value && type[j] == MKT_EV_RATING && !isfinite(value[j]))
+                mkt_fail("%s: /events/%s/value[%lld] is %g, not a finite rating (corrupt store)", s->path, s->grp,
+                         (long long)(s->first + e0 + j), value[j]);
             if (ts && ts[j] >= o->until_ts)
                 c = MF_DROP;
             else if (!o->implicit && type[j] == MKT_EV_RATING)
@@ -282,8 +323,8 @@ static void fill_explicit(const mf_src *s, const uint8_t *cls, const char *col, 
     for (int64_t r0 = 0, r1; r0 < s->nrows; r0 = r1) {
         r1 = src_chunk_end(s, r0);
         int64_t e0 = s->ptr[r0];
-        src_read(s, col, H5T_NATIVE_INT32, r0, r1, idx);
-        src_read(s, "value", H5T_NATIVE_DOUBLE, r0, r1, val);
+        src_read_index(s, col, r0, r1, idx);
+        src_read_values(s, r0, r1, cls + e0, val);
         for (int64_t r = r0; r < r1; r++) {
             int64_t a = train->ptr[r], b = test ? test->ptr[r] : 0, v = valid ? valid->ptr[r] : 0;
             for (int64_t e = s->ptr[r]; e < s->ptr[r + 1]; e++) {
@@ -372,7 +413,7 @@ static void fill_implicit(const mkt_mf_options *o, const mf_src *s, const uint8_
     for (int64_t r0 = 0, r1; r0 < s->nrows; r0 = r1) {
         r1 = src_chunk_end(s, r0);
         int64_t e0 = s->ptr[r0];
-        src_read(s, col, H5T_NATIVE_INT32, r0, r1, idx);
+        src_read_index(s, col, r0, r1, idx);
         if (value)
             src_read(s, "value", H5T_NATIVE_DOUBLE, r0, r1, value);
         for (int64_t row = r0; row < r1; row++) {
@@ -452,8 +493,8 @@ static void load_data(const mkt_mf_options *o, MPI_Comm comm, mf_data *d)
     d->ub = mkt_block_of(d->U, nranks, rank);
     d->ib = mkt_block_of(d->I, nranks, rank);
     mf_src us, is;
-    src_open(f, "by_user", d->ub, &us);
-    src_open(f, "by_item", d->ib, &is);
+    src_open(f, o->store, "by_user", d->I, d->ub, &us);
+    src_open(f, o->store, "by_item", d->U, d->ib, &is);
     char why[96] = "";
     if (o->has_until)
         snprintf(why, sizeof why, " before --until %lld", (long long)o->until_ts);
@@ -559,7 +600,7 @@ static void load_test(const mkt_mf_options *o, const char *path, mf_data *d, MPI
     t.holdout = 0;
     t.valid_fraction = 0; /* every rating is of class MF_TRAIN here */
     mf_src us;
-    src_open(f, "by_user", d->ub, &us);
+    src_open(f, path, "by_user", d->I, d->ub, &us);
     uint8_t *cls = classify(&t, &us);
     rows_free(&d->utest);
     if (!o->implicit) {
