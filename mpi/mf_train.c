@@ -1767,7 +1767,7 @@ int mkt_mf_train_run(const mkt_mf_options *opt, MPI_Comm comm, json_t *metrics)
         double err[3];
         explicit_errors(&d, X + d.ub.begin * s, Y, k, NULL, comm, err);
         if (use_early) {
-            double vr = rows_rmse(&d, &d.uvalid, d.n_valid, X + d.ub.begin * s, Y, k, comm);
+            double vr = early.best_loss; /* the written factors' validation RMSE */
             mkt_metrics_set_real(metrics, "validation_rmse", vr);
             mkt_metrics_set_int(metrics, "best_iteration", early.best_it);
             json_t *sel = mkt_metrics_child(metrics, "selection");
@@ -1790,7 +1790,7 @@ int mkt_mf_train_run(const mkt_mf_options *opt, MPI_Comm comm, json_t *metrics)
         if (o->cg)
             mkt_metrics_set_int(metrics, "cg_iters", o->cg_iters);
         if (use_early) {
-            double vn = implicit_valid_ndcg(o, &d, X + d.ub.begin * s, Y, k, comm);
+            double vn = -early.best_loss; /* the written factors' validation NDCG */
             char key[32];
             snprintf(key, sizeof key, "ndcg@%d", o->topk);
             json_t *v = mkt_metrics_child(metrics, "validation");
