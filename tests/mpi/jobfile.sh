@@ -1,6 +1,7 @@
 # At NP ranks: a job file runs its stages; unknown keys, bad values, unknown
 # sections, missing files and a wrong rank count are errors naming file,
 # line and key.
+# test-ranks: 2
 . "$SRC/tests/lib.sh"
 cat > ok.ini <<INI
 [job]

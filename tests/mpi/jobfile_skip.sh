@@ -1,6 +1,7 @@
 # At NP ranks: `mkt run` skips a stage whose outputs are complete and newer
 # than its inputs (and the job file), reruns it when an input is newer, an
 # output is missing or left incomplete (a .tmp beside it), and runs
+# test-ranks: 2
 # everything with --force or [job] force = true; --resume reaches the train
 # stages; bad [job] keys and flags are errors.
 . "$SRC/tests/lib.sh"

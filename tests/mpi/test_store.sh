@@ -4,6 +4,7 @@
 # + rejected, the test store's /ids and /items are the training store's, the
 # store is the same at NP ranks as at 1, a file whose ids are all unknown is
 # an error naming it, and wrong option combinations are clear errors.
+# test-ranks: 2 4
 . "$SRC/tests/lib.sh"
 cat > train.csv <<'CSV'
 user,item,type,ts,value

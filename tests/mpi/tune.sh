@@ -7,6 +7,7 @@
 # the same way; bad options are errors naming the option, and a configuration
 # that fails inside a group ends the job (no hang) leaving no table, model or
 # temporary directory.
+# test-ranks: 2 4
 . "$SRC/tests/lib.sh"
 run_np "$NP" gen --users 400 --items 60 --days 8 --factors 3 --ratings-per-user 15 --seed 5 \
   --out shop.h5 >/dev/null 2>&1
