@@ -470,7 +470,7 @@ static void fit_effects(strat_data *d, const uplift_features *fs, double l2, int
         mkt_metrics_set_real(e, "conversion_effect_noise_sd", sqrt(mkt_xsum_value(&a[NC]) / N));
         mkt_metrics_set_real(e, "mean_shrinkage_weight", mkt_xsum_value(&ks) / N);
         mkt_metrics_set_real(e, "mean_spend_effect", ms);
-        mkt_log(STAGE, "effects of %s: mean %.4f, spread across users (signal) sd %.4f, refit noise sd %.4f: "
+        mkt_log_detail(STAGE, "effects of %s: mean %.4f, spread across users (signal) sd %.4f, refit noise sd %.4f: "
                 "weight %.3f on the user's own effect on average",
                 d->arms[t + 1], mc, sig_c > 0 ? sqrt(sig_c) : 0.0, sqrt(mkt_xsum_value(&a[NC]) / N),
                 mkt_xsum_value(&ks) / N);

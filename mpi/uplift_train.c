@@ -296,7 +296,7 @@ static void up_write_checkpoint(up_run *r, int fit, int iter, int done, MPI_Comm
     mkt_ckpt_write_json(f, "state", st, comm);
     json_decref(st);
     mkt_ckpt_commit(r->ck, &w);
-    mkt_log(STAGE, "checkpoint %s written at Newton step %d", r->ck->path, r->step);
+    mkt_log_detail(STAGE, "checkpoint %s written at Newton step %d", r->ck->path, r->step);
 }
 
 /* Collective. Fit one model; beta [dd] (dd = d, or T*d for FIT_S) starts at 0
@@ -370,10 +370,10 @@ static int fit_model(const fit_spec *s, const campaign_data *c, const double *X,
         MKT_LAPACK(uplift_newton_solve(A, b, dd, l2, unpen, !s->logistic, beta, &step));
         iters = it;
         if (s->logistic)
-            mkt_log(STAGE, "%s: Newton iteration %d, %.0f rows, log-likelihood %.6f, max step %.3g", s->label, it,
+            mkt_log_detail(STAGE, "%s: Newton iteration %d, %.0f rows, log-likelihood %.6f, max step %.3g", s->label, it,
                     rows, ll, step);
         else
-            mkt_log(STAGE, "%s: ridge solve, %.0f rows", s->label, rows);
+            mkt_log_detail(STAGE, "%s: ridge solve, %.0f rows", s->label, rows);
         int done = it == last || (s->logistic && step < tol);
         run->step++;
         int act = run->ck ? mkt_ckpt_step(run->ck, run->step, INT_MAX, comm) : MKT_CKPT_CONTINUE;
