@@ -66,8 +66,8 @@ void mkt_kmeans_name(const double *z, const double *orig, int k, int d, const mk
     /* the qualifiers of a shared base name: the role feature on which a
      * segment differs most from the mean of the segments sharing its name */
     const int col[5] = {r->spend, r->purchases, r->recency, r->tenure, r->price_ratio};
-    static const char *const high[5] = {"higher spend", "frequent", "lapsed", "long-standing", "premium"};
-    static const char *const low[5] = {"lower spend", "infrequent", "recent", "newer", "price-sensitive"};
+    static const char *const high[5] = {"top spenders", "frequent", "lapsed", "long-standing", "premium"};
+    static const char *const low[5] = {"moderate spend", "infrequent", "recent", "newer", "price-sensitive"};
     const char *base[k > 0 ? k : 1];
     for (int c = 0; c < k; c++)
         base[c] = base_name(z, orig, c, d, r);

@@ -39,7 +39,7 @@ typedef struct {
  *   otherwise (buys, below-average spend)             "occasional"
  * Segments sharing a name are told apart by the role feature on which each
  * differs most (in z) from the mean of those segments: "high value, frequent"
- * and "high value, lapsed" (spend: higher/lower spend; purchases:
+ * and "high value, lapsed" (spend: top spenders/moderate spend; purchases:
  * frequent/infrequent; recency: lapsed/recent; tenure: long-standing/newer;
  * price ratio: premium/price-sensitive).  A name still given twice gets " 2",
  * " 3", ... in segment order. */
