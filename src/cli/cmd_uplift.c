@@ -14,8 +14,8 @@
 #include "uplift_train.h"
 
 typedef struct {
-    char *store, *out, *method, *outcome, *metrics_out, *checkpoint;
-    double holdout, l2, tol, valid_fraction;
+    char *store, *out, *method, *outcome, *metrics_out, *checkpoint, *design;
+    double holdout, l2, tol, valid_fraction, trim;
     int64_t seed, squares, max_iter, checkpoint_every, folds;
     int resume;
 } train_uplift_cli;
@@ -36,6 +36,11 @@ static const mkt_opt train_uplift_opts[] = {
     {"valid-fraction", MKT_OPT_DOUBLE, TU(valid_fraction), "0.2", "share of the non-held-out users in the validation "
      "split of the selection metric (the model itself is fitted on all non-held-out rows; 0: no selection metric)", 0, 0.9},
     {"folds", MKT_OPT_INT, TU(folds), "2", "cross-fitting folds of the DR-learner (method dr)", 2, 20},
+    {"design", MKT_OPT_STR, TU(design), "randomized", "randomized (arm 0 a randomized control) or observational "
+     "(arms targeted by the shop, arm 0 the untargeted users: fitted propensities, overlap trimming, IPW and DR "
+     "effect estimates; docs/uplift.md)", 0, 0},
+    {"trim", MKT_OPT_DOUBLE, TU(trim), "0.05", "observational: leave out the rows whose propensity is outside "
+     "[trim, 1 - trim] (the overlap)", 0, 0.49},
     {"l2", MKT_OPT_DOUBLE, TU(l2), "1", "ridge penalty on every coefficient but the intercepts", 0, 1e12},
     {"squares", MKT_OPT_INT, TU(squares), "1", "add squares of the standardized non-binary numeric attributes (1) or not (0)", 0, 1},
     {"max-iter", MKT_OPT_INT, TU(max_iter), "25", "Newton iterations at most", 1, 1000},
@@ -88,6 +93,11 @@ static int run_train_uplift(void *p, MPI_Comm comm)
     s.resume = o->resume;
     s.valid_fraction = o->valid_fraction;
     s.folds = (int)o->folds;
+    if (!o->design || (strcmp(o->design, "randomized") != 0 && strcmp(o->design, "observational") != 0))
+        mkt_fail_all(MKT_EXIT_USAGE, "train uplift: design: must be randomized or observational, not '%s'",
+                     o->design ? o->design : "");
+    s.observational = !strcmp(o->design, "observational");
+    s.trim = o->trim;
     json_t *m = mkt_metrics_new("train_uplift");
     int rc = mkt_uplift_train(&s, comm, m);
     /* a run stopped mid-training by a signal has no results to report */

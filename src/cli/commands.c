@@ -25,7 +25,7 @@
 
 typedef struct {
     int64_t users, items, days, seed, factors, categories, brands;
-    double sessions_per_user, ratings_per_user, rating_noise, campaign_share;
+    double sessions_per_user, ratings_per_user, rating_noise, campaign_share, targeting_bias;
     char *start, *out, *csv, *metrics_out;
 } gen_options;
 
@@ -42,6 +42,8 @@ static const mkt_opt gen_opts[] = {
     {"ratings-per-user", MKT_OPT_DOUBLE, G(ratings_per_user), "20", "mean explicit ratings per user (0: none)", 0, 1e6},
     {"rating-noise", MKT_OPT_DOUBLE, G(rating_noise), "0.5", "planted noise (standard deviation) of the ratings", 0, 100},
     {"campaign-share", MKT_OPT_DOUBLE, G(campaign_share), "1", "share of users in the randomized campaign", 0, 1},
+    {"targeting-bias", MKT_OPT_DOUBLE, G(targeting_bias), "0", "0: randomized campaign; B > 0: observational, the shop targets "
+     "user u with probability sigmoid(B (2 loyalty - 1)), and loyalty also raises conversion (docs/gen.md)", 0, 20},
     {"start", MKT_OPT_STR, G(start), "2026-01-01", "first day of the log (a timestamp)", 0, 0},
     {"out", MKT_OPT_STR, G(out), NULL, "store to write (HDF5)", 0, 0},
     {"csv", MKT_OPT_STR, G(csv), NULL, "directory to write events.csv, items.csv, campaign.csv instead of/besides the store", 0, 0},
@@ -65,6 +67,7 @@ static int run_gen(void *p, MPI_Comm comm)
     s.config.ratings_per_user = o->ratings_per_user;
     s.config.rating_noise = o->rating_noise;
     s.config.campaign_share = o->campaign_share;
+    s.config.targeting_bias = o->targeting_bias;
     if (mkt_parse_timestamp(o->start, &s.config.start_ts) != 0)
         mkt_fail_all(MKT_EXIT_USAGE, "gen: start: not a timestamp: '%s'", o->start);
     s.out = o->out;
