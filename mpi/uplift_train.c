@@ -53,6 +53,7 @@ typedef struct {
     unsigned char *fold;    /* cross-fitting fold of the row (DR-learner) */
     double *prop;           /* observational: n x T, propensity of arm t among t and control (NULL: randomized) */
     const unsigned char *excl; /* rows a fit leaves out (observational: outside the overlap of its arm) */
+    int observational_store; /* /campaigns says design = observational (ingest --control untargeted) */
     int has_truth;       /* /truth/effect_* present with T-1 columns */
     double *truth_conv, *truth_spend; /* n x (T-1), NaN without truth */
 } campaign_data;
@@ -111,7 +112,13 @@ static void load_campaign(campaign_data *c, const char *store, const char *outco
     mkt_h5_read_rows(f, "/campaigns/treatment", H5T_NATIVE_INT32, c->begin, c->n, c->treatment);
     char ypath[64];
     snprintf(ypath, sizeof ypath, "/campaigns/%s", outcome);
+    if (!mkt_h5_exists(f, ypath))
+        mkt_fail_all(MKT_EXIT_ERROR, "uplift: %s has no %s (redemptions come from a targeted-users log ingested "
+                     "with --control untargeted and --conversion-col naming its redemption column)", store, ypath);
     mkt_h5_read_rows(f, ypath, H5T_NATIVE_INT32, c->begin, c->n, yi);
+    char *design = mkt_h5_attr_get_string(f, "/campaigns", "design");
+    c->observational_store = design && !strcmp(design, "observational");
+    free(design);
     mkt_h5_read_rows(f, "/campaigns/spend", H5T_NATIVE_DOUBLE, c->begin, c->n, c->spend);
     if (c->A > 0)
         mkt_h5_read_rows(f, "/campaigns/attrs", H5T_NATIVE_DOUBLE, c->begin, c->n, c->attrs);
@@ -742,7 +749,7 @@ static void observational_estimates(const mkt_uplift_options *o, const campaign_
             mkt_metrics_set_real(a, "truth_mean_effect_all", v[TRUALL] / v[NALL]);
         }
         json_object_set_new(arms, c->arm_names[t], a);
-        mkt_log(STAGE, "observational, %s vs untargeted %s: %s effect IPW %.4f +- %.4f, DR %.4f +- %.4f (naive "
+        mkt_log(STAGE, "observational, %s vs %s (not targeted): %s effect IPW %.4f +- %.4f, DR %.4f +- %.4f (naive "
                        "difference %.4f); %.0f of %.0f treated and %.0f of %.0f untargeted rows trimmed "
                        "(propensity outside [%g, %g])",
                 c->arm_names[t], c->arm_names[0], o->outcome, ipw, 1.96 * ipw_se, dr, 1.96 * dr_se, naive,
@@ -1043,8 +1050,9 @@ static void require_split_rows(const campaign_data *c, const unsigned char *mask
 
 static void check_outcome(const char *outcome)
 {
-    if (!outcome || (strcmp(outcome, "conversion") != 0 && strcmp(outcome, "visit") != 0))
-        mkt_fail_all(MKT_EXIT_USAGE, "uplift: outcome: must be conversion or visit, not '%s'",
+    if (!outcome || (strcmp(outcome, "conversion") != 0 && strcmp(outcome, "visit") != 0 &&
+                     strcmp(outcome, "redeemed") != 0))
+        mkt_fail_all(MKT_EXIT_USAGE, "uplift: outcome: must be conversion, visit or redeemed, not '%s'",
                      outcome ? outcome : "");
 }
 
@@ -1081,6 +1089,9 @@ int mkt_uplift_train(const mkt_uplift_options *o, MPI_Comm comm, json_t *metrics
     campaign_data c;
     load_campaign(&c, o->store, o->outcome, comm);
     mark_holdout(&c, o->seed, o->holdout, o->valid_fraction, o->folds);
+    if (c.observational_store && !o->observational)
+        mkt_fail_all(MKT_EXIT_USAGE, "train uplift: %s holds an observational campaign (targeted users against the "
+                     "untargeted, not a randomized control): give --design observational", o->store);
     /* metrics need rows of every arm: refuse before fitting when a split lacks them */
     int report = o->holdout > 0;
     if (report)

@@ -30,7 +30,7 @@ static const mkt_opt train_uplift_opts[] = {
     {"out", MKT_OPT_STR, TU(out), NULL, "model file to write /models/uplift into (created, or the group replaced)", 0, 0},
     {"method", MKT_OPT_STR, TU(method), "t", "learner: t (one model per arm), s (one model with arm interactions), "
      "transformed (ridge on the transformed outcome), x (X-learner) or dr (cross-fitted doubly robust learner)", 0, 0},
-    {"outcome", MKT_OPT_STR, TU(outcome), "conversion", "binary outcome to model besides spend: conversion or visit", 0, 0},
+    {"outcome", MKT_OPT_STR, TU(outcome), "conversion", "binary outcome to model besides spend: conversion, visit, or redeemed (observational logs with a redemption column)", 0, 0},
     {"holdout", MKT_OPT_DOUBLE, TU(holdout), "0.3", "share of users held out for the metrics (by a hash of seed and user)", 0, 0.95},
     {"seed", MKT_OPT_INT, TU(seed), "1", "seed of the hold-out, validation and fold hashes", 0, 0},
     {"valid-fraction", MKT_OPT_DOUBLE, TU(valid_fraction), "0.2", "share of the non-held-out users in the validation "
@@ -79,8 +79,9 @@ static int run_train_uplift(void *p, MPI_Comm comm)
     s.method = uplift_method_parse(o->method);
     if (s.method < 0)
         mkt_fail_all(MKT_EXIT_USAGE, "train uplift: method: must be t, s, transformed, x or dr, not '%s'", o->method);
-    if (!o->outcome || (strcmp(o->outcome, "conversion") != 0 && strcmp(o->outcome, "visit") != 0))
-        mkt_fail_all(MKT_EXIT_USAGE, "train uplift: outcome: must be conversion or visit, not '%s'",
+    if (!o->outcome || (strcmp(o->outcome, "conversion") != 0 && strcmp(o->outcome, "visit") != 0 &&
+                        strcmp(o->outcome, "redeemed") != 0))
+        mkt_fail_all(MKT_EXIT_USAGE, "train uplift: outcome: must be conversion, visit or redeemed, not '%s'",
                      o->outcome ? o->outcome : "");
     s.holdout = o->holdout;
     s.l2 = o->l2;

@@ -106,7 +106,11 @@ static const mkt_opt ingest_opts[] = {
     {"qty-col", MKT_OPT_STR, I(s.qty_col), "qty", "events: quantity column (optional under its default name: absent, 1)", 0, 0},
     {"default-type", MKT_OPT_STR, I(s.default_type), "view", "events: type when the file has no type column", 0, 0},
     {"treatment-col", MKT_OPT_STR, I(s.treatment_col), "auto", "campaign: treatment column (auto: treatment, else segment)", 0, 0},
-    {"control", MKT_OPT_STR, I(s.control), "auto", "campaign: label of the control group (auto: control, else No E-Mail)", 0, 0},
+    {"control", MKT_OPT_STR, I(s.control), "auto", "campaign: label of the control group (auto: control, else No E-Mail; "
+     "untargeted: the log lists targeted users only, every other store user is the comparison group, outcomes from "
+     "the events in --campaign-start/--campaign-days; docs/store.md)", 0, 0},
+    {"campaign-start", MKT_OPT_STR, I(s.campaign_start), NULL, "campaign: with --control untargeted, the first day of the campaign window (a timestamp)", 0, 0},
+    {"campaign-days", MKT_OPT_INT, I(s.campaign_days), "0", "campaign: with --control untargeted, the window's length in days", 0, 3650},
     {"visit-col", MKT_OPT_STR, I(s.visit_col), "visit", "campaign: visit outcome column (0/1; '': the file has none, all 0)", 0, 0},
     {"conversion-col", MKT_OPT_STR, I(s.conversion_col), "conversion", "campaign: conversion outcome column (0/1; '': the file has none, all 0)", 0, 0},
     {"spend-col", MKT_OPT_STR, I(s.spend_col), "spend", "campaign: spend outcome column (optional under its default name: absent, 0)", 0, 0},
