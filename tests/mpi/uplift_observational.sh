@@ -120,3 +120,8 @@ assert abs(r["ipw"] - rate) < 0.1 and r["ipw_lo"] > 0.15, (r, rate)   # untarget
 print(f"targeted log: naive {a['naive_difference']:.4f}, IPW {a['ipw']:.4f} [{a['ipw_lo']:.4f}, {a['ipw_hi']:.4f}], "
       f"DR {a['dr']:.4f} [{a['dr_lo']:.4f}, {a['dr_hi']:.4f}], planted 0.08; redemption IPW {r['ipw']:.4f}")
 PY
+
+# the report says that the estimate is observational, with the effects beside the naive difference
+run_np "$NP" report --store tg.h5 --models tm.h5 --out rep >/dev/null 2>&1
+grep -q "Observational estimate" rep/index.html || fail "the report does not say the estimate is observational"
+grep -q "<th>naive difference</th><th>IPW effect" rep/index.html || fail "the report lacks the observational effects"
