@@ -69,6 +69,9 @@ int64_t mkt_campaign_from_targets(hid_t file, const mkt_target_row *rows, int64_
     free(mine);
 
     /* this rank's users' events, as the store holds them */
+    if (!mkt_h5_exists(file, "/events/by_user/indptr"))
+        mkt_fail_all(MKT_EXIT_USAGE, "ingest: --control untargeted takes the outcomes from the shop's events: give "
+                     "them with --format events|transactions --input LOG and the list with --campaign LIST");
     int64_t *indptr = mkt_xmalloc(sizeof(int64_t) * (size_t)(nb + 1));
     mkt_h5_read_rows(file, "/events/by_user/indptr", H5T_NATIVE_INT64, b.begin, nb + 1, indptr);
     int64_t e0 = indptr[0], ne = indptr[nb] - e0;
@@ -128,6 +131,10 @@ int64_t mkt_campaign_from_targets(hid_t file, const mkt_target_row *rows, int64_
     MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, tally, 4, MPI_INT64_T, MPI_SUM, comm));
     MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, &dup, 1, MPI_INT64_T, MPI_SUM, comm));
     MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, &redeemed_n, 1, MPI_INT64_T, MPI_SUM, comm));
+    if (tally[2] == 0)
+        mkt_fail_all(MKT_EXIT_USAGE, "ingest: --control untargeted: all %lld store users are in the targeted list, so "
+                     "there is no comparison group; ingest the shop's events (--format events|transactions --input "
+                     "LOG) together with the list (--campaign LIST)", (long long)tally[0]);
     int64_t stored = mkt_store_write_campaigns(file, &out, &attrs, nb, N_PRE, n_users, comm);
     /* one row per user in user order, so row u is user u */
     if (has_redeemed)

@@ -89,6 +89,9 @@ grep -q "no control group" "$WORK/err.txt" || fail "a log without control was no
 expect_fail "$NP" ingest --format events --input log.csv --campaign targets.csv --control untargeted \
   --treatment-col offer --visit-col '' --conversion-col redeemed --out t0.h5
 grep -q "campaign-start" "$WORK/err.txt" || fail "missing --campaign-start not named: $(cat "$WORK/err.txt")"
+expect_fail "$NP" ingest --format campaign --input targets.csv --campaign-user-col user --control untargeted \
+  --treatment-col offer --visit-col '' --conversion-col redeemed --campaign-start 2026-01-31 --campaign-days 14 --out t0.h5
+grep -q "no comparison group" "$WORK/err.txt" || fail "a list without the shop's events: $(cat "$WORK/err.txt")"
 run_np "$NP" ingest --format events --input log.csv --campaign targets.csv --control untargeted --treatment-col offer \
   --visit-col '' --conversion-col redeemed --campaign-start 2026-01-31 --campaign-days 14 --out tg.h5 \
   --metrics-out ingest.json >/dev/null
