@@ -95,12 +95,14 @@ with open(fresh + "/campaign.csv", "w", newline="") as f:
 PY
 
 # 3. run them in the fresh folder; the repository must not change
-before=$(git -C "$SRC" status --porcelain --untracked-files=all 2>/dev/null || true)
+# (new untracked files only: edits to tracked files while the test runs are not its business)
+untracked() { git -C "$SRC" status --porcelain --untracked-files=all 2>/dev/null | grep '^??' || true; }
+before=$(untracked)
 cd "$WORK/fresh"
 ls >../inputs.txt
 timeout -k 5 600 bash ../readme_cmds.sh >../readme.out 2>../readme.err \
   || fail "a README command failed: $(grep -v '^\[' ../readme.err | tail -15)"
-after=$(git -C "$SRC" status --porcelain --untracked-files=all 2>/dev/null || true)
+after=$(untracked)
 [ "$before" = "$after" ] || fail "the README's commands wrote into the repository: $(diff <(echo "$before") <(echo "$after"))"
 
 # 4. outputs under out/ only
