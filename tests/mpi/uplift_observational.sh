@@ -96,6 +96,12 @@ grep -q "no comparison group" "$WORK/err.txt" || fail "a list without the shop's
 run_np "$NP" ingest --format events --input log.csv --campaign targets.csv --control untargeted --treatment-col offer \
   --visit-col '' --conversion-col redeemed --campaign-start 2026-01-31 --campaign-days 14 --out tg.h5 \
   --metrics-out ingest.json >/dev/null
+# the same store at 1 rank, dataset by dataset
+run_np 1 ingest --format events --input log.csv --campaign targets.csv --control untargeted --treatment-col offer \
+  --visit-col '' --conversion-col redeemed --campaign-start 2026-01-31 --campaign-days 14 --out tg1.h5 >/dev/null
+"$MKT" digest tg.h5 | grep /campaigns >d.txt
+"$MKT" digest tg1.h5 | grep /campaigns >d1.txt
+[ -s d.txt ] && cmp -s d.txt d1.txt || fail "the observational campaign differs between NP and 1 rank: $(diff d.txt d1.txt)"
 expect_fail "$NP" train uplift --store tg.h5 --out x.h5
 grep -q "give --design observational" "$WORK/err.txt" || fail "randomized training of a targeted log: $(cat "$WORK/err.txt")"
 run_np "$NP" train uplift --store tg.h5 --out tm.h5 --method dr --design observational --valid-fraction 0 \
