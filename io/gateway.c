@@ -814,6 +814,38 @@ static int client_curve(void *sock, const char *server_key, const char *client_k
     return 0;
 }
 
+/* mkt query's exit status for a reply: 0, or 1 (with a line on stderr) when
+ * the reply is an error object or a batch holding one. */
+static int query_reply_status(const void *data, size_t len)
+{
+    json_t *r = json_loadb(data, len, 0, NULL);
+    if (!r) {
+        fprintf(stderr, "mkt query: the reply is not JSON\n");
+        return MKT_EXIT_ERROR;
+    }
+    size_t n = json_is_array(r) ? json_array_size(r) : 1, bad = 0;
+    json_t *first = NULL;
+    for (size_t i = 0; i < n; i++) {
+        json_t *e = json_object_get(json_is_array(r) ? json_array_get(r, i) : r, "error");
+        if (e && !bad++)
+            first = e;
+    }
+    int status = MKT_EXIT_OK;
+    if (bad) {
+        const char *code = json_string_value(json_object_get(first, "code"));
+        const char *msg = json_string_value(json_object_get(first, "message"));
+        if (json_is_array(r))
+            fprintf(stderr, "mkt query: %zu of %zu requests answered with an error (first: %s: %s)\n", bad, n,
+                    code ? code : "?", msg ? msg : "");
+        else
+            fprintf(stderr, "mkt query: the gateway answered with an error: %s: %s\n", code ? code : "?",
+                    msg ? msg : "");
+        status = MKT_EXIT_ERROR;
+    }
+    json_decref(r);
+    return status;
+}
+
 int mkt_gateway_query(const char *endpoint, const char *request, int64_t timeout_ms, const char *server_key,
                       const char *client_key)
 {
@@ -845,7 +877,7 @@ int mkt_gateway_query(const char *endpoint, const char *request, int64_t timeout
             if (zmq_msg_recv(&reply, sock, ZMQ_DONTWAIT) >= 0) {
                 fwrite(zmq_msg_data(&reply), 1, zmq_msg_size(&reply), stdout);
                 fputc('\n', stdout);
-                status = MKT_EXIT_OK;
+                status = query_reply_status(zmq_msg_data(&reply), zmq_msg_size(&reply));
             } else {
                 fprintf(stderr, "mkt query: receive failed: %s\n", zmq_strerror(zmq_errno()));
             }

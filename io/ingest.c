@@ -23,6 +23,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "campaign_targets.h"
 #include "check.h"
 #include "csv.h"
 #include "eventstore.h"
@@ -805,9 +806,62 @@ static char **treatment_names(const raw_data *raw, const char *control, int64_t 
     return names;
 }
 
+/* --control untargeted: the log lists the targeted users (and their offer);
+ * every other store user is the comparison group (io/campaign_targets.c). */
+static int64_t write_targeted_campaign(hid_t file, const mkt_ingest_options *o, raw_data *raw,
+                                       const mkt_dict *users, MPI_Comm comm)
+{
+    int64_t start_ts = 0;
+    if (!o->campaign_start || mkt_parse_timestamp(o->campaign_start, &start_ts) != 0)
+        mkt_fail_all(MKT_EXIT_USAGE, "ingest: --control untargeted needs --campaign-start (the first day of the "
+                     "campaign window, a timestamp)%s%s%s", o->campaign_start ? "; not a timestamp: '" : "",
+                     o->campaign_start ? o->campaign_start : "", o->campaign_start ? "'" : "");
+    if (o->campaign_days < 1)
+        mkt_fail_all(MKT_EXIT_USAGE, "ingest: --control untargeted needs --campaign-days D >= 1 (the window in "
+                     "which conversions count)");
+    mkt_dict d = dict_from_field(&raw->strings, raw->campaign, raw->n_campaign, sizeof(raw_campaign),
+                                 offsetof(raw_campaign, treatment), comm);
+    char **names = mkt_xmalloc(sizeof(char *) * (size_t)(d.n + 1));
+    int64_t nt = 0;
+    names[nt++] = mkt_xstrdup("untargeted");
+    for (int64_t i = 0; i < d.n; i++)
+        if (strcmp(d.names[i], "untargeted") != 0)
+            names[nt++] = mkt_xstrdup(d.names[i]);
+    if (nt < 2)
+        mkt_fail_all(MKT_EXIT_USAGE, "ingest: campaign log %s lists no targeted user (every treatment is "
+                     "'untargeted' or the log is empty)", o->campaign);
+    mkt_target_row *t = mkt_xmalloc(sizeof(mkt_target_row) * (size_t)(raw->n_campaign + 1));
+    int64_t n = 0;
+    for (int64_t i = 0; i < raw->n_campaign; i++) {
+        const raw_campaign *x = &raw->campaign[i];
+        int32_t arm = 0;
+        for (int64_t k = 1; k < nt; k++)
+            if (!strcmp(names[k], raw->strings.data + x->treatment))
+                arm = (int32_t)k;
+        if (arm == 0)
+            continue; /* listed as untargeted: the comparison group anyway */
+        mkt_target_row r = {x->line, (int32_t)mkt_dict_find(users, raw->strings.data + x->user), arm,
+                            x->conversion};
+        t[n++] = r;
+    }
+    mkt_campaign_from_targets(file, t, n, names, (int)nt, users->n, start_ts, start_ts + o->campaign_days * 86400,
+                              o->conversion_col && *o->conversion_col, comm);
+    /* every accepted line of the log is stored (a repeated user folds into its first line) */
+    int64_t stored = raw->n_campaign;
+    MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, &stored, 1, MPI_INT64_T, MPI_SUM, comm));
+    free(t);
+    for (int64_t k = 0; k < nt; k++)
+        free(names[k]);
+    free(names);
+    mkt_dict_free(&d);
+    return stored;
+}
+
 static int64_t write_campaigns(hid_t file, const mkt_ingest_options *o, raw_data *raw, const mkt_dict *users,
                                MPI_Comm comm)
 {
+    if (!strcmp(o->control, "untargeted"))
+        return write_targeted_campaign(file, o, raw, users, comm);
     int rank;
     MKT_MPI(MPI_Comm_rank(comm, &rank));
     int64_t n_attr_local = raw->n_attr, n_attr = 0;

@@ -46,6 +46,9 @@ typedef struct {
     const char *default_type; /* event type when there is no type column */
     /* campaign columns; "auto" picks `treatment`/`control` or Hillstrom's `segment`/`No E-Mail` */
     const char *treatment_col, *control, *visit_col, *conversion_col, *spend_col, *campaign_user_col;
+    /* control = "untargeted": the log lists targeted users only (docs/store.md) */
+    const char *campaign_start; /* first second of the campaign window (a timestamp) */
+    int64_t campaign_days;      /* length of the window in days */
     const char *as;          /* "store" (default when NULL) or "test" */
     const char *into;        /* as = "test": the training store whose /ids map the rows */
     double max_unknown_rate; /* as = "test": fail above this share of well-formed rows with unknown ids */

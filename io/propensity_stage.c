@@ -650,7 +650,7 @@ static void write_state(ckpt_hook *h, const mkt_dp_state *st)
     mkt_ckpt_write_full(f, "state_counters", si, SI_N, 0, h->comm);
     mkt_ckpt_write_json(f, "history", h->history, h->comm);
     mkt_ckpt_commit(h->ck, &w);
-    mkt_log(STAGE_TRAIN, "checkpoint %s written at epoch %d", h->ck->path, st->epoch);
+    mkt_log_detail(STAGE_TRAIN, "checkpoint %s written at epoch %d", h->ck->path, st->epoch);
 }
 
 /* Collective. The state of a checkpoint opened by mkt_ckpt_open_resume. */

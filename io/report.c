@@ -1032,6 +1032,52 @@ static void qini_arm(rctx *c, int t, char **arms, const char *outcome, const dou
          num(a, sizeof a, 100 * up30, 1), outcome, num(b, sizeof b, 100 * upall, 1));
 }
 
+/* An observational uplift model (train uplift --design observational): say
+ * so first, and show its effect estimates beside the naive difference. */
+static void observational_note(rctx *c)
+{
+    char *design = mkt_h5_attr_get_string(c->models.h, "/models/uplift", "design");
+    int obs = design && !strcmp(design, "observational");
+    free(design);
+    if (!obs)
+        return;
+    char *mj = mkt_h5_attr_get_string(c->models.h, "/models/uplift", "metrics_json");
+    json_t *m = mj ? json_loads(mj, 0, NULL) : NULL;
+    free(mj);
+    json_t *o = json_object_get(m, "observational");
+    hraw(c->body, "<p class=\"missing\"><b>Observational estimate.</b> This campaign was targeted, not "
+                  "randomized: the comparison group is the users the shop did not target. The effects below "
+                  "are estimated with fitted propensities (inverse-propensity weighting, and doubly robust AIPW), "
+                  "for the users in the overlap only (propensity in [%g, %g]); they hold only if the campaign "
+                  "attributes capture why users were targeted. The Qini curves below compare targeted with "
+                  "untargeted users, who differ by design: read them with care.</p>\n",
+         json_real_value(json_object_get(o, "trim")), 1 - json_real_value(json_object_get(o, "trim")));
+    json_t *arms = json_object_get(o, "arms");
+    if (json_object_size(arms) > 0) {
+        char b1[64], b2[64], b3[64], b4[64], b5[64], b6[64], b7[64];
+        hraw(c->body, "<table><tr><th>promotion</th><th>naive difference</th><th>IPW effect [95%% interval]</th>"
+                      "<th>DR effect [95%% interval]</th><th>trimmed (treated / untargeted)</th></tr>\n");
+        const char *name;
+        json_t *a;
+        json_object_foreach(arms, name, a) {
+            hraw(c->body, "<tr><td>");
+            htext(c->body, name);
+            hraw(c->body, "</td><td>%s</td><td>%s [%s, %s]</td><td>%s [%s, %s]</td><td>%lld / %lld</td></tr>\n",
+                 num(b1, sizeof b1, json_real_value(json_object_get(a, "naive_difference")), 4),
+                 num(b2, sizeof b2, json_real_value(json_object_get(a, "ipw")), 4),
+                 num(b3, sizeof b3, json_real_value(json_object_get(a, "ipw_lo")), 4),
+                 num(b4, sizeof b4, json_real_value(json_object_get(a, "ipw_hi")), 4),
+                 num(b5, sizeof b5, json_real_value(json_object_get(a, "dr")), 4),
+                 num(b6, sizeof b6, json_real_value(json_object_get(a, "dr_lo")), 4),
+                 num(b7, sizeof b7, json_real_value(json_object_get(a, "dr_hi")), 4),
+                 (long long)json_integer_value(json_object_get(a, "trimmed_treated")),
+                 (long long)json_integer_value(json_object_get(a, "trimmed_untargeted")));
+        }
+        hraw(c->body, "</table>\n");
+    }
+    json_decref(m);
+}
+
 static void uplift_section(rctx *c)
 {
     section(c, "uplift", "3. Promotions: Qini curves",
@@ -1043,6 +1089,7 @@ static void uplift_section(rctx *c)
                 c->models.h < 0 ? "" : " has no /models/uplift");
         return;
     }
+    observational_note(c);
     if (c->store.h < 0) {
         missing(c, "no --store given: the Qini curves need the campaign outcomes of the store the uplift models "
                    "were trained on (--store SHOP.h5).");
@@ -1056,8 +1103,9 @@ static void uplift_section(rctx *c)
     char *outcome = mkt_h5_attr_get_string(c->models.h, "/models/uplift", "outcome");
     if (!outcome)
         outcome = mkt_xstrdup("conversion");
-    if (strcmp(outcome, "conversion") != 0 && strcmp(outcome, "visit") != 0) {
-        rfail(c, "%s: /models/uplift has outcome '%s', expected conversion or visit", c->models.path, outcome);
+    if (strcmp(outcome, "conversion") != 0 && strcmp(outcome, "visit") != 0 && strcmp(outcome, "redeemed") != 0) {
+        rfail(c, "%s: /models/uplift has outcome '%s', expected conversion, visit or redeemed", c->models.path,
+              outcome);
         free(outcome);
         return;
     }

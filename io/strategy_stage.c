@@ -470,7 +470,7 @@ static void fit_effects(strat_data *d, const uplift_features *fs, double l2, int
         mkt_metrics_set_real(e, "conversion_effect_noise_sd", sqrt(mkt_xsum_value(&a[NC]) / N));
         mkt_metrics_set_real(e, "mean_shrinkage_weight", mkt_xsum_value(&ks) / N);
         mkt_metrics_set_real(e, "mean_spend_effect", ms);
-        mkt_log(STAGE, "effects of %s: mean %.4f, spread across users (signal) sd %.4f, refit noise sd %.4f: "
+        mkt_log_detail(STAGE, "effects of %s: mean %.4f, spread across users (signal) sd %.4f, refit noise sd %.4f: "
                 "weight %.3f on the user's own effect on average",
                 d->arms[t + 1], mc, sig_c > 0 ? sqrt(sig_c) : 0.0, sqrt(mkt_xsum_value(&a[NC]) / N),
                 mkt_xsum_value(&ks) / N);
@@ -1092,6 +1092,8 @@ static void write_h5(const strat_data *d, const int32_t *choice, char **msg, con
     mkt_h5_write_rows_at(f, "/strategy/uplift_spend", H5T_NATIVE_DOUBLE, us, d->begin, n, d->N, 0, comm);
     mkt_h5_write_strings(f, "/strategy/message", msg, n, comm);
     mkt_h5_write_strings(f, "/strategy/arms", d->arms, d->rank == 0 ? d->T : 0, comm);
+    if (d->nsegments > 0) /* the names of /strategy/segment, so the gateway answers names */
+        mkt_h5_write_strings(f, "/strategy/segment_names", d->segment_names, d->rank == 0 ? d->nsegments : 0, comm);
 
     char *pn[NPOL], *mn[MKT_STRAT_METRICS];
     for (int p = 0; p < NPOL; p++)
@@ -1470,8 +1472,12 @@ int mkt_strategy_run(const mkt_strategy_options *o, MPI_Comm comm, json_t *metri
                 r.value[p][MKT_STRAT_COST], r.value[p][MKT_STRAT_PROFIT]);
     if (r.has_truth)
         for (int p = 0; p < NPOL; p++)
-            mkt_log(STAGE, "true incremental profit of %-18s %.2f (predicted %.2f)", policy_names[p],
-                    r.truth[p][MKT_STRAT_PROFIT], r.value[p][MKT_STRAT_PROFIT]);
+            mkt_log(STAGE, "true incremental profit of %-18s %.2f (predicted %.2f)%s", policy_names[p],
+                    r.truth[p][MKT_STRAT_PROFIT], r.value[p][MKT_STRAT_PROFIT],
+                    r.truth[p][MKT_STRAT_PROFIT] < r.lo[p][MKT_STRAT_PROFIT] ||
+                            r.truth[p][MKT_STRAT_PROFIT] > r.hi[p][MKT_STRAT_PROFIT]
+                        ? " -- OUTSIDE the 95% interval"
+                        : "");
     mkt_log(STAGE, "off-policy, per campaign row: IPW %.4f +- %.4f, DR %.4f +- %.4f, predicted %.4f (%lld rows)",
             r.ope.ipw, 1.96 * r.ope.ipw_se, r.ope.dr, 1.96 * r.ope.dr_se, r.ope.predicted, (long long)r.ope.rows);
     mkt_log(STAGE, "wrote %s%s%s in %.2fs", o->out, o->csv ? " and " : "", o->csv ? o->csv : "", mkt_now() - t0);

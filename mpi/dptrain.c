@@ -845,7 +845,7 @@ void mkt_dp_train(const mkt_dp_model *m, const mkt_dp_config *c, const mkt_dp_da
         double rate = elapsed > 0 ? (double)(st.examples - examples_before) / elapsed : 0;
         int done_here = epoch + 1 - (c->resume ? c->resume->epoch : 0);
         if (c->stage)
-            mkt_log(c->stage, "epoch %d/%d  train loss %.5f  val loss %.5f  val AUC %.4f  %.0f examples/s  ETA %.0fs",
+            mkt_log_detail(c->stage, "epoch %d/%d  train loss %.5f  val loss %.5f  val AUC %.4f  %.0f examples/s  ETA %.0fs",
                     epoch + 1, c->epochs, epoch_loss, val_loss, val_auc, rate,
                     elapsed / done_here * (c->epochs - epoch - 1));
         if (history) {

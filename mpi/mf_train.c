@@ -1011,7 +1011,7 @@ static void write_checkpoint(mf_ckpt_ctx *c, int it, const mf_data *d, int s, co
         json_decref(b);
     }
     mkt_ckpt_commit(c->ck, &w);
-    mkt_log(STAGE, "checkpoint %s written at iteration %d", c->ck->path, it);
+    mkt_log_detail(STAGE, "checkpoint %s written at iteration %d", c->ck->path, it);
 }
 
 /* Collective, at the end of iteration it: 1 when the run must stop
@@ -1100,7 +1100,7 @@ static int als_explicit(const mkt_mf_options *o, const mf_data *d, int k, double
             explicit_errors(d, Xfull + d->ub.begin * s, Yfull, k, &sse, comm, err);
             double now = mkt_now(), per = (now - t0) / (it - start);
             if (verbose)
-                mkt_log(STAGE, "iteration %d/%d  train RMSE %.4f  validation RMSE %.4f  held-out RMSE %.4f  %.2fs  ETA %.0fs",
+                mkt_log_detail(STAGE, "iteration %d/%d  train RMSE %.4f  validation RMSE %.4f  held-out RMSE %.4f  %.2fs  ETA %.0fs",
                         it, o->iters, err[0], vr, err[1], now - ts, per * (o->iters - it));
             if (history) {
                 json_t *h = iteration_record(history, it, now - ts, ph);
@@ -1174,7 +1174,7 @@ static double walk_try(lambda_walk *w, double lambda)
     w->ntried++;
     const char *name = w->o->implicit ? "validation_ndcg" : "validation_rmse";
     double shown = w->o->implicit ? -v : v; /* implicit trials minimise minus the NDCG */
-    mkt_log(STAGE, "lambda auto (%s): lambda %.4g  %s %.5f  best iteration %d", w->what, lambda, name, shown, bi);
+    mkt_log_detail(STAGE, "lambda auto (%s): lambda %.4g  %s %.5f  best iteration %d", w->what, lambda, name, shown, bi);
     if (w->trials)
         json_array_append_new(w->trials, json_pack("{s:f, s:f, s:i}", "lambda", lambda, name, shown, "best_iteration", bi));
     if (v < w->best_loss) {
@@ -1324,7 +1324,7 @@ static int als_implicit(const mkt_mf_options *o, const mf_data *d, int k, double
         }
         double now = mkt_now(), per = (now - t0) / (it - start);
         if (verbose)
-            mkt_log(STAGE, "iteration %d/%d  validation NDCG@%d %.4f  %.2fs  ETA %.0fs", it, o->iters, o->topk, vn,
+            mkt_log_detail(STAGE, "iteration %d/%d  validation NDCG@%d %.4f  %.2fs  ETA %.0fs", it, o->iters, o->topk, vn,
                     now - ts, per * (o->iters - it));
         if (history) {
             json_t *h = iteration_record(history, it, now - ts, ph);

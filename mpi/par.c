@@ -112,6 +112,19 @@ static int log_muted;
 
 void mkt_log_mute(int on) { log_muted = on; }
 
+static int log_verbose = -1; /* -1: not set yet, read MKT_VERBOSE */
+
+void mkt_log_set_verbose(int on) { log_verbose = on; }
+
+int mkt_log_is_verbose(void)
+{
+    if (log_verbose < 0) {
+        const char *v = getenv("MKT_VERBOSE");
+        log_verbose = v && *v && strcmp(v, "0") != 0;
+    }
+    return log_verbose;
+}
+
 void mkt_progress_start(mkt_progress *p, const char *stage, const char *unit, int64_t total)
 {
     p->stage = stage;
@@ -174,6 +187,18 @@ void mkt_progress_finish(mkt_progress *p, int64_t done)
 void mkt_log(const char *stage, const char *fmt, ...)
 {
     if (mkt_rank() != 0 || getenv("MKT_QUIET") || log_muted)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "[%s] ", stage);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+void mkt_log_detail(const char *stage, const char *fmt, ...)
+{
+    if (mkt_rank() != 0 || getenv("MKT_QUIET") || log_muted || !mkt_log_is_verbose())
         return;
     va_list ap;
     va_start(ap, fmt);

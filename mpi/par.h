@@ -60,5 +60,10 @@ void mkt_progress_finish(mkt_progress *p, int64_t done);
  * tune` runs in groups, whose own lines would interleave). */
 void mkt_log_mute(int on);
 void mkt_log(const char *stage, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Solver detail (every Newton/ALS iteration, every periodic checkpoint): like
+ * mkt_log, but only when verbose: `mkt -v COMMAND`, or MKT_VERBOSE=1. */
+void mkt_log_detail(const char *stage, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void mkt_log_set_verbose(int on);
+int mkt_log_is_verbose(void);
 
 #endif

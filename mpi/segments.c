@@ -301,7 +301,7 @@ int mkt_segments_run(const mkt_segments_options *opt, MPI_Comm comm, json_t *met
         mkt_metrics_set_real(metrics, "seconds_total", mx[3]);
     }
     for (int c = 0; c < k; c++)
-        mkt_log("train segments", "segment %d %-18s %8lld users, mean spend %.2f", c, names[c], (long long)sizes[c],
+        mkt_log("train segments", "segment %d %-30s %8lld users, mean spend %.2f", c, names[c], (long long)sizes[c],
                 mean_spend[c]);
     free(nm);
     free(names);

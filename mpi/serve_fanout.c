@@ -164,6 +164,8 @@ typedef struct {
     int has_strategy;
     int64_t strat_k, strat_arms;
     char **strat_arm_names;    /* rank 0 */
+    int64_t strat_segments;
+    char **strat_segment_names; /* rank 0: /strategy/segment_names (older files: none) */
     int64_t *strat_row;        /* per own user: local row, -1 when absent */
     int64_t strat_local;
     int32_t *strat_segment, *strat_promotion;
@@ -201,6 +203,8 @@ static void set_free(mkt_serve_model *m, model_set *s)
         mkt_h5_free_strings(s->arm_names, s->uplift_arms + 1);
         mkt_h5_free_strings(s->segment_names, s->segments);
         mkt_h5_free_strings(s->strat_arm_names, s->strat_arms);
+        if (s->strat_segment_names)
+            mkt_h5_free_strings(s->strat_segment_names, s->strat_segments);
     }
     mkt_h5_free_strings(s->strat_message, s->strat_local);
     free(s->outcome);
@@ -412,7 +416,8 @@ static int plan_propensity(mkt_serve_model *m, model_set *s, char *why, size_t l
 /* /strategy of the strategy file: user [N] (dense index), segment [N],
  * items [N x K] (-1 pad), item_scores [N x K], price [N x K], promotion [N]
  * (-1 none, else an index into arms), expected_profit, expected_cost,
- * uplift_conversion, uplift_spend [N], message [N], arms [A]. */
+ * uplift_conversion, uplift_spend [N], message [N], arms [A], and
+ * segment_names [G] (optional: files written before it lack it). */
 static int plan_strategy(mkt_serve_model *m, model_set *s, char *why, size_t len)
 {
     hid_t f = s->strategy_file;
@@ -473,6 +478,10 @@ static int plan_strategy(mkt_serve_model *m, model_set *s, char *why, size_t len
     add_strings(l, f, "/strategy/message", first, nl, s->strat_message);
     if (m->rank == 0 && s->strat_arms > 0)
         s->strat_arm_names = mkt_h5_read_strings(f, "/strategy/arms", 0, s->strat_arms);
+    if (shape(f, "/strategy/segment_names", &s->strat_segments, NULL))
+        s->strat_segments = 0;
+    if (m->rank == 0 && s->strat_segments > 0)
+        s->strat_segment_names = mkt_h5_read_strings(f, "/strategy/segment_names", 0, s->strat_segments);
     return 0;
 }
 
@@ -1148,7 +1157,14 @@ static json_t *finish_strategy(const mkt_serve_model *m, json_t *p)
                                                json_array_get(t, 1), "price", json_array_get(t, 2)));
     }
     json_int_t promo = json_integer_value(json_object_get(p, "promotion"));
-    json_t *r = json_pack("{s:O, s:o, s:O, s:O, s:O, s:O, s:O}", "segment", json_object_get(p, "segment"), "items",
+    /* the segment as the segment op names it: the strategy file's names, else
+     * the served model's (a file written before segment_names), else null */
+    json_int_t g = json_integer_value(json_object_get(p, "segment"));
+    const char *gname = g >= 0 && g < s->strat_segments && s->strat_segment_names ? s->strat_segment_names[g]
+                        : g >= 0 && !s->strat_segment_names && g < s->segments && s->segment_names ? s->segment_names[g]
+                                                                                                  : NULL;
+    json_t *r = json_pack("{s:o, s:I, s:o, s:O, s:O, s:O, s:O, s:O}", "segment",
+                          gname ? json_string(gname) : json_null(), "segment_index", g, "items",
                           items, "expected_profit", json_object_get(p, "expected_profit"), "expected_cost",
                           json_object_get(p, "expected_cost"), "uplift_conversion",
                           json_object_get(p, "uplift_conversion"), "uplift_spend",

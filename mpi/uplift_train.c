@@ -51,6 +51,9 @@ typedef struct {
     unsigned char *holdout; /* 1: test row (held out of every fit and of the selection) */
     unsigned char *valid;   /* 1: validation row (left out of the selection fits only) */
     unsigned char *fold;    /* cross-fitting fold of the row (DR-learner) */
+    double *prop;           /* observational: n x T, propensity of arm t among t and control (NULL: randomized) */
+    const unsigned char *excl; /* rows a fit leaves out (observational: outside the overlap of its arm) */
+    int observational_store; /* /campaigns says design = observational (ingest --control untargeted) */
     int has_truth;       /* /truth/effect_* present with T-1 columns */
     double *truth_conv, *truth_spend; /* n x (T-1), NaN without truth */
 } campaign_data;
@@ -109,7 +112,13 @@ static void load_campaign(campaign_data *c, const char *store, const char *outco
     mkt_h5_read_rows(f, "/campaigns/treatment", H5T_NATIVE_INT32, c->begin, c->n, c->treatment);
     char ypath[64];
     snprintf(ypath, sizeof ypath, "/campaigns/%s", outcome);
+    if (!mkt_h5_exists(f, ypath))
+        mkt_fail_all(MKT_EXIT_ERROR, "uplift: %s has no %s (redemptions come from a targeted-users log ingested "
+                     "with --control untargeted and --conversion-col naming its redemption column)", store, ypath);
     mkt_h5_read_rows(f, ypath, H5T_NATIVE_INT32, c->begin, c->n, yi);
+    char *design = mkt_h5_attr_get_string(f, "/campaigns", "design");
+    c->observational_store = design && !strcmp(design, "observational");
+    free(design);
     mkt_h5_read_rows(f, "/campaigns/spend", H5T_NATIVE_DOUBLE, c->begin, c->n, c->spend);
     if (c->A > 0)
         mkt_h5_read_rows(f, "/campaigns/attrs", H5T_NATIVE_DOUBLE, c->begin, c->n, c->attrs);
@@ -169,6 +178,7 @@ static void free_campaign(campaign_data *c)
     free(c->fold);
     free(c->truth_conv);
     free(c->truth_spend);
+    free(c->prop);
 }
 
 /* Collective. Normalization of the numeric attributes over all campaign rows:
@@ -232,7 +242,8 @@ typedef struct {
 static int design_row(const fit_spec *s, const campaign_data *c, const double *X, int d, int64_t i, double *z,
                       double *resp)
 {
-    if (c->holdout[i] || (s->skip_valid && c->valid[i]) || (s->fold_out >= 0 && c->fold[i] == s->fold_out))
+    if (c->holdout[i] || (s->skip_valid && c->valid[i]) || (s->fold_out >= 0 && c->fold[i] == s->fold_out) ||
+        (c->excl && c->excl[i]))
         return 0;
     int w = c->treatment[i];
     const double *x = X + i * d;
@@ -296,7 +307,7 @@ static void up_write_checkpoint(up_run *r, int fit, int iter, int done, MPI_Comm
     mkt_ckpt_write_json(f, "state", st, comm);
     json_decref(st);
     mkt_ckpt_commit(r->ck, &w);
-    mkt_log(STAGE, "checkpoint %s written at Newton step %d", r->ck->path, r->step);
+    mkt_log_detail(STAGE, "checkpoint %s written at Newton step %d", r->ck->path, r->step);
 }
 
 /* Collective. Fit one model; beta [dd] (dd = d, or T*d for FIT_S) starts at 0
@@ -370,10 +381,10 @@ static int fit_model(const fit_spec *s, const campaign_data *c, const double *X,
         MKT_LAPACK(uplift_newton_solve(A, b, dd, l2, unpen, !s->logistic, beta, &step));
         iters = it;
         if (s->logistic)
-            mkt_log(STAGE, "%s: Newton iteration %d, %.0f rows, log-likelihood %.6f, max step %.3g", s->label, it,
+            mkt_log_detail(STAGE, "%s: Newton iteration %d, %.0f rows, log-likelihood %.6f, max step %.3g", s->label, it,
                     rows, ll, step);
         else
-            mkt_log(STAGE, "%s: ridge solve, %.0f rows", s->label, rows);
+            mkt_log_detail(STAGE, "%s: ridge solve, %.0f rows", s->label, rows);
         int done = it == last || (s->logistic && step < tol);
         run->step++;
         int act = run->ck ? mkt_ckpt_step(run->ck, run->step, INT_MAX, comm) : MKT_CKPT_CONTINUE;
@@ -432,7 +443,7 @@ static double outcome_at(const double *beta, const double *x, int d, int logisti
 /* Collective. Fit all arms of one outcome: the fits fill `slots`
  * (pass_slots() rows of d), the model is written to coef [T x d].
  * skip_valid = 1: the selection fits, without the validation rows. */
-static void fit_outcome(const mkt_uplift_options *o, const campaign_data *c, const double *X, int d, int logistic,
+static void fit_outcome(const mkt_uplift_options *o, campaign_data *c, const double *X, int d, int logistic,
                         const double *y, const char *name, double *slots, int skip_valid, double *coef, up_run *run,
                         MPI_Comm comm)
 {
@@ -542,15 +553,23 @@ static void fit_outcome(const mkt_uplift_options *o, const campaign_data *c, con
             if (counts[t] == 0 || counts[0] == 0)
                 mkt_fail_all(MKT_EXIT_ERROR, "uplift: arm %s or control has no training rows", c->arm_names[t]);
             double e = (double)counts[t] / (double)(counts[t] + counts[0]);
+            /* observational: each row's fitted propensity, and the rows
+             * outside the overlap left out of the effect fit */
+            unsigned char *excl = c->prop ? xalloc((size_t)c->n, 1) : NULL;
             for (int64_t i = 0; i < c->n; i++) {
                 int w = c->treatment[i];
                 resp[i] = 0.0;
                 if (w != t && w != 0)
                     continue;
+                double ei = c->prop ? c->prop[i * T + t] : e;
+                if (excl && !(ei >= o->trim && ei <= 1.0 - o->trim)) {
+                    excl[i] = 1;
+                    continue;
+                }
                 const double *x = X + i * d;
                 const double *m = slots + (size_t)(c->fold[i] * T) * ds;
                 resp[i] = uplift_dr_pseudo(y[i], w == t, outcome_at(m + (size_t)t * ds, x, d, logistic),
-                                           outcome_at(m, x, d, logistic), e);
+                                           outcome_at(m, x, d, logistic), ei);
             }
             s.kind = FIT_PAIR;
             s.logistic = 0;
@@ -558,12 +577,193 @@ static void fit_outcome(const mkt_uplift_options *o, const campaign_data *c, con
             s.arm = t;
             snprintf(label, sizeof label, "%s, arm %s (DR-learner effect)%s", name, c->arm_names[t], pass);
             double *tau = slots + (size_t)(K * T + t) * ds;
+            c->excl = excl;
             fit_model(&s, c, X, d, o->l2, o->max_iter, o->tol, tau, run, comm);
+            c->excl = NULL;
+            free(excl);
             memcpy(coef + (size_t)t * ds, tau, sizeof(double) * ds);
         }
         free(resp);
     }
     free(counts);
+}
+
+/* ---------- observational campaigns ---------- */
+
+/* Collective. A fit outside the run's checkpointed sequence (the propensity
+ * and the effect-estimate outcome models are cheap and recomputed on resume). */
+static void fit_aside(const fit_spec *s, const campaign_data *c, const double *X, int d, const mkt_uplift_options *o,
+                      double *beta, MPI_Comm comm)
+{
+    up_run r;
+    memset(&r, 0, sizeof r);
+    fit_model(s, c, X, d, o->l2, o->max_iter, o->tol, beta, &r, comm);
+}
+
+/* Collective. Observational design: for each arm t, a logistic model of
+ * "got t" against "untargeted" (arm 0) on the training rows of t and arm 0;
+ * c->prop[i * T + t] = its probability for every row of t or arm 0. */
+static void fit_propensity(const mkt_uplift_options *o, campaign_data *c, const double *X, int d, MPI_Comm comm)
+{
+    int T = c->T;
+    c->prop = xalloc((size_t)c->n * (size_t)T, sizeof(double));
+    double *w = xalloc((size_t)c->n, sizeof(double)), *gamma = xalloc((size_t)d, sizeof(double));
+    char label[256];
+    for (int t = 1; t < T; t++) {
+        for (int64_t i = 0; i < c->n; i++)
+            w[i] = c->treatment[i] == t;
+        fit_spec s;
+        memset(&s, 0, sizeof s);
+        s.kind = FIT_PAIR;
+        s.logistic = 1;
+        s.arm = t;
+        s.y = w;
+        s.fold_out = -1;
+        snprintf(label, sizeof label, "propensity of %s against %s", c->arm_names[t], c->arm_names[0]);
+        s.label = label;
+        fit_aside(&s, c, X, d, o, gamma, comm);
+        for (int64_t i = 0; i < c->n; i++)
+            if (c->treatment[i] == t || c->treatment[i] == 0)
+                c->prop[i * T + t] = outcome_at(gamma, X + i * d, d, 1);
+    }
+    free(w);
+    free(gamma);
+}
+
+/* Collective. Observational design: per arm, the average effect on the
+ * binary outcome among the users in the overlap (propensity in [trim,
+ * 1 - trim]), by inverse-propensity weighting (normalized, Hajek) and by
+ * AIPW (doubly robust, with T-learner outcome models on the training rows),
+ * each with a standard error; beside the naive difference of means (all rows
+ * of the arm and of arm 0) and, on `mkt gen` stores, the planted effect.
+ * Every sum is exact per row, so the numbers do not depend on the rank count. */
+static void observational_estimates(const mkt_uplift_options *o, const campaign_data *c, const double *X, int d,
+                                    json_t *res, MPI_Comm comm)
+{
+    int T = c->T, nt = T - 1;
+    json_t *obs = json_object();
+    mkt_metrics_set_str(obs, "design", "observational");
+    mkt_metrics_set_str(obs, "caveat", "the arms were targeted, not randomized: the effects assume that the campaign "
+                                       "attributes hold every reason for targeting that also drives the outcome "
+                                       "(no unmeasured confounding); estimates hold for the users in the overlap only");
+    mkt_metrics_set_real(obs, "trim", o->trim);
+    mkt_metrics_set_str(obs, "outcome", o->outcome);
+    json_t *arms = json_object();
+    double *m0 = xalloc((size_t)d, sizeof(double)), *m1 = xalloc((size_t)d, sizeof(double));
+    fit_spec s;
+    memset(&s, 0, sizeof s);
+    s.kind = FIT_ARM;
+    s.logistic = 1;
+    s.y = c->y;
+    s.fold_out = -1;
+    s.arm = 0;
+    s.label = "outcome model of arm 0 (effect estimate)";
+    fit_aside(&s, c, X, d, o, m0, comm);
+    enum { N1, N0, S1, S0, K1, K0, A1, B1, A0, B0, NO, PHI, PHI2, TRU, TRUALL, NALL, NACC };
+    for (int t = 1; t < T; t++) {
+        s.arm = t;
+        s.label = "outcome model of the arm (effect estimate)";
+        fit_aside(&s, c, X, d, o, m1, comm);
+        mkt_xsum acc[NACC];
+        for (int k = 0; k < NACC; k++)
+            mkt_xsum_init(&acc[k]);
+        double emin = 1, emax = 0;
+        for (int64_t i = 0; i < c->n; i++) {
+            int w = c->treatment[i];
+            if (w != t && w != 0)
+                continue;
+            double y = c->y[i], e = c->prop[i * T + t];
+            mkt_xsum_add(&acc[w == t ? N1 : N0], 1.0);
+            mkt_xsum_add(&acc[w == t ? S1 : S0], y);
+            if (c->has_truth) {
+                mkt_xsum_add(&acc[TRUALL], c->truth_conv[i * nt + (t - 1)]);
+                mkt_xsum_add(&acc[NALL], 1.0);
+            }
+            emin = e < emin ? e : emin;
+            emax = e > emax ? e : emax;
+            if (!(e >= o->trim && e <= 1.0 - o->trim))
+                continue;
+            mkt_xsum_add(&acc[w == t ? K1 : K0], 1.0);
+            mkt_xsum_add(&acc[NO], 1.0);
+            if (w == t) {
+                mkt_xsum_add(&acc[A1], y / e);
+                mkt_xsum_add(&acc[B1], 1.0 / e);
+            } else {
+                mkt_xsum_add(&acc[A0], y / (1.0 - e));
+                mkt_xsum_add(&acc[B0], 1.0 / (1.0 - e));
+            }
+            const double *x = X + i * d;
+            double phi = uplift_dr_pseudo(y, w == t, outcome_at(m1, x, d, 1), outcome_at(m0, x, d, 1), e);
+            mkt_xsum_add(&acc[PHI], phi);
+            mkt_xsum_add(&acc[PHI2], phi * phi);
+            if (c->has_truth)
+                mkt_xsum_add(&acc[TRU], c->truth_conv[i * nt + (t - 1)]);
+        }
+        mkt_allreduce_xsum(acc, NACC, comm);
+        MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, &emin, 1, MPI_DOUBLE, MPI_MIN, comm));
+        MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, &emax, 1, MPI_DOUBLE, MPI_MAX, comm));
+        double v[NACC];
+        for (int k = 0; k < NACC; k++)
+            v[k] = mkt_xsum_value(&acc[k]);
+        if (v[K1] < 1 || v[K0] < 1)
+            mkt_fail_all(MKT_EXIT_ERROR,
+                         "uplift: observational: no overlap for arm %s: %.0f of its rows and %.0f untargeted rows "
+                         "have a propensity in [%g, %g] (propensities seen: %.3g to %.3g); lower --trim, or the "
+                         "targeting is deterministic in the attributes and no effect can be estimated",
+                         c->arm_names[t], v[K1], v[K0], o->trim, 1 - o->trim, emin, emax);
+        double naive = v[S1] / v[N1] - v[S0] / v[N0];
+        double mu1 = v[A1] / v[B1], mu0 = v[A0] / v[B0], ipw = mu1 - mu0, n = v[NO];
+        /* Hajek influence terms: second pass over the overlap rows */
+        mkt_xsum ps;
+        mkt_xsum_init(&ps);
+        for (int64_t i = 0; i < c->n; i++) {
+            int w = c->treatment[i];
+            double e = (w == t || w == 0) ? c->prop[i * T + t] : 0;
+            if ((w != t && w != 0) || !(e >= o->trim && e <= 1.0 - o->trim))
+                continue;
+            double psi = w == t ? (c->y[i] - mu1) / e / (v[B1] / n) : -(c->y[i] - mu0) / (1.0 - e) / (v[B0] / n);
+            mkt_xsum_add(&ps, psi * psi);
+        }
+        mkt_allreduce_xsum(&ps, 1, comm);
+        double ipw_se = sqrt(mkt_xsum_value(&ps)) / n;
+        double dr = v[PHI] / n, var = (v[PHI2] - n * dr * dr) / (n > 1 ? n - 1 : 1);
+        double dr_se = sqrt(var > 0 ? var : 0) / sqrt(n);
+        json_t *a = json_object();
+        mkt_metrics_set_int(a, "rows_treated", (int64_t)v[N1]);
+        mkt_metrics_set_int(a, "rows_untargeted", (int64_t)v[N0]);
+        mkt_metrics_set_int(a, "trimmed_treated", (int64_t)(v[N1] - v[K1]));
+        mkt_metrics_set_int(a, "trimmed_untargeted", (int64_t)(v[N0] - v[K0]));
+        mkt_metrics_set_real(a, "propensity_min", emin);
+        mkt_metrics_set_real(a, "propensity_max", emax);
+        mkt_metrics_set_real(a, "naive_difference", naive);
+        mkt_metrics_set_real(a, "ipw", ipw);
+        mkt_metrics_set_real(a, "ipw_se", ipw_se);
+        mkt_metrics_set_real(a, "ipw_lo", ipw - 1.96 * ipw_se);
+        mkt_metrics_set_real(a, "ipw_hi", ipw + 1.96 * ipw_se);
+        mkt_metrics_set_real(a, "dr", dr);
+        mkt_metrics_set_real(a, "dr_se", dr_se);
+        mkt_metrics_set_real(a, "dr_lo", dr - 1.96 * dr_se);
+        mkt_metrics_set_real(a, "dr_hi", dr + 1.96 * dr_se);
+        if (c->has_truth && !strcmp(o->outcome, "conversion")) {
+            mkt_metrics_set_real(a, "truth_mean_effect_overlap", v[TRU] / n);
+            mkt_metrics_set_real(a, "truth_mean_effect_all", v[TRUALL] / v[NALL]);
+        }
+        json_object_set_new(arms, c->arm_names[t], a);
+        mkt_log(STAGE, "observational, %s vs %s (not targeted): %s effect IPW %.4f +- %.4f, DR %.4f +- %.4f (naive "
+                       "difference %.4f); %.0f of %.0f treated and %.0f of %.0f untargeted rows trimmed "
+                       "(propensity outside [%g, %g])",
+                c->arm_names[t], c->arm_names[0], o->outcome, ipw, 1.96 * ipw_se, dr, 1.96 * dr_se, naive,
+                v[N1] - v[K1], v[N1], v[N0] - v[K0], v[N0], o->trim, 1 - o->trim);
+        if (c->has_truth && !strcmp(o->outcome, "conversion"))
+            mkt_log(STAGE, "observational, %s: planted mean effect %.4f over the overlap rows", c->arm_names[t],
+                    v[TRU] / n);
+    }
+    json_object_set_new(obs, "arms", arms);
+    json_object_set_new(res, "observational", obs);
+    mkt_log(STAGE, "OBSERVATIONAL estimate: the campaign was targeted, not randomized; the effects hold only if the "
+                   "campaign attributes capture why users were targeted");
+    free(m0);
+    free(m1);
 }
 
 /* ---------- held-out metrics ---------- */
@@ -850,8 +1050,9 @@ static void require_split_rows(const campaign_data *c, const unsigned char *mask
 
 static void check_outcome(const char *outcome)
 {
-    if (!outcome || (strcmp(outcome, "conversion") != 0 && strcmp(outcome, "visit") != 0))
-        mkt_fail_all(MKT_EXIT_USAGE, "uplift: outcome: must be conversion or visit, not '%s'",
+    if (!outcome || (strcmp(outcome, "conversion") != 0 && strcmp(outcome, "visit") != 0 &&
+                     strcmp(outcome, "redeemed") != 0))
+        mkt_fail_all(MKT_EXIT_USAGE, "uplift: outcome: must be conversion, visit or redeemed, not '%s'",
                      outcome ? outcome : "");
 }
 
@@ -877,6 +1078,8 @@ static void uplift_config(const mkt_uplift_options *o, const campaign_data *c, i
     mkt_ckpt_config_int(cfg, "rows", c->N);
     mkt_ckpt_config_int(cfg, "arms", c->T);
     mkt_ckpt_config_int(cfg, "features", d);
+    if (o->observational) /* only then: checkpoints of randomized runs keep their keys */
+        mkt_ckpt_config_double(cfg, "observational_trim", o->trim);
 }
 
 int mkt_uplift_train(const mkt_uplift_options *o, MPI_Comm comm, json_t *metrics)
@@ -886,6 +1089,9 @@ int mkt_uplift_train(const mkt_uplift_options *o, MPI_Comm comm, json_t *metrics
     campaign_data c;
     load_campaign(&c, o->store, o->outcome, comm);
     mark_holdout(&c, o->seed, o->holdout, o->valid_fraction, o->folds);
+    if (c.observational_store && !o->observational)
+        mkt_fail_all(MKT_EXIT_USAGE, "train uplift: %s holds an observational campaign (targeted users against the "
+                     "untargeted, not a randomized control): give --design observational", o->store);
     /* metrics need rows of every arm: refuse before fitting when a split lacks them */
     int report = o->holdout > 0;
     if (report)
@@ -902,8 +1108,17 @@ int mkt_uplift_train(const mkt_uplift_options *o, MPI_Comm comm, json_t *metrics
     int d;
     features_matrix(&c, &fs, &X, &d);
     int T = c.T, nt = T - 1;
-    mkt_log(STAGE, "%lld campaign rows, %d arms, %d features, method %s, outcome %s", (long long)c.N, T, d,
-            uplift_method_name(o->method), o->outcome);
+    mkt_log(STAGE, "%lld campaign rows, %d arms, %d features, method %s, outcome %s%s", (long long)c.N, T, d,
+            uplift_method_name(o->method), o->outcome,
+            o->observational ? ", observational design (arm 0 = the untargeted users)" : "");
+    if (o->observational) {
+        if (o->method == UPLIFT_TRANSFORMED)
+            mkt_fail_all(MKT_EXIT_USAGE, "train uplift: --design observational needs method t, s, x or dr (the "
+                                         "transformed outcome assumes a randomized arm share)");
+        if (!(o->trim >= 0 && o->trim < 0.5))
+            mkt_fail_all(MKT_EXIT_USAGE, "train uplift: trim: must be in [0, 0.5), not %g", o->trim);
+        fit_propensity(o, &c, X, d, comm);
+    }
     double *coef_y = xalloc((size_t)T * (size_t)d, sizeof(double));
     double *coef_s = xalloc((size_t)T * (size_t)d, sizeof(double));
     double *coef_v = xalloc((size_t)T * (size_t)d, sizeof(double));
@@ -971,6 +1186,13 @@ int mkt_uplift_train(const mkt_uplift_options *o, MPI_Comm comm, json_t *metrics
     }
     if (o->valid_fraction > 0)
         select_metric(&c, X, d, o->method, coef_v, o->valid_fraction, res, comm);
+    mkt_metrics_set_str(res, "design", o->observational ? "observational" : "randomized");
+    if (o->observational) {
+        observational_estimates(o, &c, X, d, res, comm);
+        mkt_metrics_set_str(res, "heldout_metrics_note",
+                            "observational campaign: Qini and uplift@k compare targeted with untargeted users, who "
+                            "differ by design; read the observational effects instead");
+    }
 
     /* /models/uplift: into a new model file, or replacing the group of an existing one */
     mkt_model_writer w;
@@ -1010,6 +1232,7 @@ int mkt_uplift_train(const mkt_uplift_options *o, MPI_Comm comm, json_t *metrics
     mkt_h5_write_rows_at(f, P("holdout"), H5T_NATIVE_INT8, c.holdout, c.begin, c.n, c.N, 0, comm);
 #undef P
     mkt_h5_attr_set_string(f, g, "method", uplift_method_name(o->method));
+    mkt_h5_attr_set_string(f, g, "design", o->observational ? "observational" : "randomized");
     mkt_h5_attr_set_string(f, g, "outcome", o->outcome);
     mkt_h5_attr_set_int(f, g, "seed", (int64_t)o->seed);
     mkt_h5_attr_set_double(f, g, "holdout", o->holdout);

@@ -31,6 +31,8 @@ typedef struct {
     double valid_fraction;    /* share of the non-held-out users in the validation split (0: none) */
     int folds;                /* cross-fitting folds of the DR-learner (>= 2) */
     const char *test_store;   /* eval: measure on every row of this store instead of the hold-out */
+    int observational;        /* 1: arms were targeted, not randomized: fitted propensities, overlap trimming */
+    double trim;              /* observational: rows whose propensity is outside [trim, 1 - trim] are left out */
 } mkt_uplift_options;
 
 /* Collective. Fit, write /models/uplift into o->model, measure the hold-out;

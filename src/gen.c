@@ -126,6 +126,8 @@ const char *mkt_gen_check(const mkt_gen_config *c)
           "rating_noise must be in [0, 100] (got %g)", c->rating_noise);
     CHECK(c->campaign_share >= 0 && c->campaign_share <= 1, "campaign_share must be in [0, 1] (got %g)",
           c->campaign_share);
+    CHECK(isfinite(c->targeting_bias) && c->targeting_bias >= 0 && c->targeting_bias <= 20,
+          "targeting_bias must be in [0, 20] (got %g)", c->targeting_bias);
     CHECK(c->start_ts >= 0 && c->start_ts <= ((int64_t)1 << 40), "start_ts must be in [0, 2^40] (got %lld)",
           (long long)c->start_ts);
     return NULL;
@@ -652,8 +654,19 @@ int mkt_gen_user_campaign(const mkt_gen_config *c, const mkt_gen_world *w, int64
     double u_convert = mkt_rng_uniform(&r);
     double u_visit = mkt_rng_uniform(&r);
     double z = mkt_rng_normal(&r);
+    double u_target = mkt_rng_uniform(&r); /* drawn last: the randomized draws above are unchanged */
 
     const double loyalty = usr->attrs[MKT_GEN_ATTR_LOYALTY];
+    if (c->targeting_bias > 0) {
+        /* observational campaign: the shop targets by loyalty, which also
+         * raises the base conversion; targeted users get one of the
+         * promotions (uniformly), the others are the untargeted comparison
+         * group (arm 0) */
+        double p = sigmoid(c->targeting_bias * (2.0 * loyalty - 1.0));
+        t = u_target < p ? 1 + (int)(u_target / p * (MKT_GEN_TREATMENTS - 1)) : MKT_GEN_CONTROL;
+        if (t >= MKT_GEN_TREATMENTS)
+            t = MKT_GEN_TREATMENTS - 1;
+    }
     const double log_activity = log(usr->activity);
     int converted = u_convert < conversion[t];
     double x = exp(SPEND_LOG_BASE + SPEND_LOG_ACTIVITY * log_activity + SPEND_LOYALTY * loyalty + SPEND_LOG_SD * z);

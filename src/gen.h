@@ -34,6 +34,7 @@ typedef struct {
     double ratings_per_user;  /* explicit ratings: mean ratings per user, default 20; 0 = none */
     double rating_noise;      /* planted noise sigma of ratings, default 0.5 */
     double campaign_share;    /* share of users in the randomized campaign, default 1.0 */
+    double targeting_bias;    /* 0: randomized arms; > 0: targeted by loyalty (mkt_gen_user_campaign) */
     int64_t start_ts;         /* first second of the period, default 2026-01-01 00:00:00 UTC */
 } mkt_gen_config;
 

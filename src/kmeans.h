@@ -37,7 +37,12 @@ typedef struct {
  *   purchases >= 0.5 (orig) and spend z >= 0          "regular buyers"
  *   purchases < 0.5 (orig)                            "browsers"
  *   otherwise (buys, below-average spend)             "occasional"
- * A name given twice gets " 2", " 3", ... in segment order. */
+ * Segments sharing a name are told apart by the role feature on which each
+ * differs most (in z) from the mean of those segments: "high value, frequent"
+ * and "high value, lapsed" (spend: top spenders/moderate spend; purchases:
+ * frequent/infrequent; recency: lapsed/recent; tenure: long-standing/newer;
+ * price ratio: premium/price-sensitive).  A name still given twice gets " 2",
+ * " 3", ... in segment order. */
 void mkt_kmeans_name(const double *z, const double *orig, int k, int d, const mkt_segment_roles *roles,
                      char (*names)[MKT_SEGMENT_NAME_LEN]);
 

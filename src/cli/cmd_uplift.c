@@ -14,8 +14,8 @@
 #include "uplift_train.h"
 
 typedef struct {
-    char *store, *out, *method, *outcome, *metrics_out, *checkpoint;
-    double holdout, l2, tol, valid_fraction;
+    char *store, *out, *method, *outcome, *metrics_out, *checkpoint, *design;
+    double holdout, l2, tol, valid_fraction, trim;
     int64_t seed, squares, max_iter, checkpoint_every, folds;
     int resume;
 } train_uplift_cli;
@@ -30,12 +30,17 @@ static const mkt_opt train_uplift_opts[] = {
     {"out", MKT_OPT_STR, TU(out), NULL, "model file to write /models/uplift into (created, or the group replaced)", 0, 0},
     {"method", MKT_OPT_STR, TU(method), "t", "learner: t (one model per arm), s (one model with arm interactions), "
      "transformed (ridge on the transformed outcome), x (X-learner) or dr (cross-fitted doubly robust learner)", 0, 0},
-    {"outcome", MKT_OPT_STR, TU(outcome), "conversion", "binary outcome to model besides spend: conversion or visit", 0, 0},
+    {"outcome", MKT_OPT_STR, TU(outcome), "conversion", "binary outcome to model besides spend: conversion, visit, or redeemed (observational logs with a redemption column)", 0, 0},
     {"holdout", MKT_OPT_DOUBLE, TU(holdout), "0.3", "share of users held out for the metrics (by a hash of seed and user)", 0, 0.95},
     {"seed", MKT_OPT_INT, TU(seed), "1", "seed of the hold-out, validation and fold hashes", 0, 0},
     {"valid-fraction", MKT_OPT_DOUBLE, TU(valid_fraction), "0.2", "share of the non-held-out users in the validation "
      "split of the selection metric (the model itself is fitted on all non-held-out rows; 0: no selection metric)", 0, 0.9},
     {"folds", MKT_OPT_INT, TU(folds), "2", "cross-fitting folds of the DR-learner (method dr)", 2, 20},
+    {"design", MKT_OPT_STR, TU(design), "randomized", "randomized (arm 0 a randomized control) or observational "
+     "(arms targeted by the shop, arm 0 the untargeted users: fitted propensities, overlap trimming, IPW and DR "
+     "effect estimates; docs/uplift.md)", 0, 0},
+    {"trim", MKT_OPT_DOUBLE, TU(trim), "0.05", "observational: leave out the rows whose propensity is outside "
+     "[trim, 1 - trim] (the overlap)", 0, 0.49},
     {"l2", MKT_OPT_DOUBLE, TU(l2), "1", "ridge penalty on every coefficient but the intercepts", 0, 1e12},
     {"squares", MKT_OPT_INT, TU(squares), "1", "add squares of the standardized non-binary numeric attributes (1) or not (0)", 0, 1},
     {"max-iter", MKT_OPT_INT, TU(max_iter), "25", "Newton iterations at most", 1, 1000},
@@ -74,8 +79,9 @@ static int run_train_uplift(void *p, MPI_Comm comm)
     s.method = uplift_method_parse(o->method);
     if (s.method < 0)
         mkt_fail_all(MKT_EXIT_USAGE, "train uplift: method: must be t, s, transformed, x or dr, not '%s'", o->method);
-    if (!o->outcome || (strcmp(o->outcome, "conversion") != 0 && strcmp(o->outcome, "visit") != 0))
-        mkt_fail_all(MKT_EXIT_USAGE, "train uplift: outcome: must be conversion or visit, not '%s'",
+    if (!o->outcome || (strcmp(o->outcome, "conversion") != 0 && strcmp(o->outcome, "visit") != 0 &&
+                        strcmp(o->outcome, "redeemed") != 0))
+        mkt_fail_all(MKT_EXIT_USAGE, "train uplift: outcome: must be conversion, visit or redeemed, not '%s'",
                      o->outcome ? o->outcome : "");
     s.holdout = o->holdout;
     s.l2 = o->l2;
@@ -88,6 +94,11 @@ static int run_train_uplift(void *p, MPI_Comm comm)
     s.resume = o->resume;
     s.valid_fraction = o->valid_fraction;
     s.folds = (int)o->folds;
+    if (!o->design || (strcmp(o->design, "randomized") != 0 && strcmp(o->design, "observational") != 0))
+        mkt_fail_all(MKT_EXIT_USAGE, "train uplift: design: must be randomized or observational, not '%s'",
+                     o->design ? o->design : "");
+    s.observational = !strcmp(o->design, "observational");
+    s.trim = o->trim;
     json_t *m = mkt_metrics_new("train_uplift");
     int rc = mkt_uplift_train(&s, comm, m);
     /* a run stopped mid-training by a signal has no results to report */

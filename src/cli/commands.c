@@ -25,7 +25,7 @@
 
 typedef struct {
     int64_t users, items, days, seed, factors, categories, brands;
-    double sessions_per_user, ratings_per_user, rating_noise, campaign_share;
+    double sessions_per_user, ratings_per_user, rating_noise, campaign_share, targeting_bias;
     char *start, *out, *csv, *metrics_out;
 } gen_options;
 
@@ -42,6 +42,8 @@ static const mkt_opt gen_opts[] = {
     {"ratings-per-user", MKT_OPT_DOUBLE, G(ratings_per_user), "20", "mean explicit ratings per user (0: none)", 0, 1e6},
     {"rating-noise", MKT_OPT_DOUBLE, G(rating_noise), "0.5", "planted noise (standard deviation) of the ratings", 0, 100},
     {"campaign-share", MKT_OPT_DOUBLE, G(campaign_share), "1", "share of users in the randomized campaign", 0, 1},
+    {"targeting-bias", MKT_OPT_DOUBLE, G(targeting_bias), "0", "0: randomized campaign; B > 0: observational, the shop targets "
+     "user u with probability sigmoid(B (2 loyalty - 1)), and loyalty also raises conversion (docs/gen.md)", 0, 20},
     {"start", MKT_OPT_STR, G(start), "2026-01-01", "first day of the log (a timestamp)", 0, 0},
     {"out", MKT_OPT_STR, G(out), NULL, "store to write (HDF5)", 0, 0},
     {"csv", MKT_OPT_STR, G(csv), NULL, "directory to write events.csv, items.csv, campaign.csv instead of/besides the store", 0, 0},
@@ -65,6 +67,7 @@ static int run_gen(void *p, MPI_Comm comm)
     s.config.ratings_per_user = o->ratings_per_user;
     s.config.rating_noise = o->rating_noise;
     s.config.campaign_share = o->campaign_share;
+    s.config.targeting_bias = o->targeting_bias;
     if (mkt_parse_timestamp(o->start, &s.config.start_ts) != 0)
         mkt_fail_all(MKT_EXIT_USAGE, "gen: start: not a timestamp: '%s'", o->start);
     s.out = o->out;
@@ -103,7 +106,11 @@ static const mkt_opt ingest_opts[] = {
     {"qty-col", MKT_OPT_STR, I(s.qty_col), "qty", "events: quantity column (optional under its default name: absent, 1)", 0, 0},
     {"default-type", MKT_OPT_STR, I(s.default_type), "view", "events: type when the file has no type column", 0, 0},
     {"treatment-col", MKT_OPT_STR, I(s.treatment_col), "auto", "campaign: treatment column (auto: treatment, else segment)", 0, 0},
-    {"control", MKT_OPT_STR, I(s.control), "auto", "campaign: label of the control group (auto: control, else No E-Mail)", 0, 0},
+    {"control", MKT_OPT_STR, I(s.control), "auto", "campaign: label of the control group (auto: control, else No E-Mail; "
+     "untargeted: the log lists targeted users only, every other store user is the comparison group, outcomes from "
+     "the events in --campaign-start/--campaign-days; docs/store.md)", 0, 0},
+    {"campaign-start", MKT_OPT_STR, I(s.campaign_start), NULL, "campaign: with --control untargeted, the first day of the campaign window (a timestamp)", 0, 0},
+    {"campaign-days", MKT_OPT_INT, I(s.campaign_days), "0", "campaign: with --control untargeted, the window's length in days", 0, 3650},
     {"visit-col", MKT_OPT_STR, I(s.visit_col), "visit", "campaign: visit outcome column (0/1; '': the file has none, all 0)", 0, 0},
     {"conversion-col", MKT_OPT_STR, I(s.conversion_col), "conversion", "campaign: conversion outcome column (0/1; '': the file has none, all 0)", 0, 0},
     {"spend-col", MKT_OPT_STR, I(s.spend_col), "spend", "campaign: spend outcome column (optional under its default name: absent, 0)", 0, 0},

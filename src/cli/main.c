@@ -9,10 +9,11 @@
 
 #include "check.h"
 #include "commands.h"
+#include "par.h"
 
 static void usage(void)
 {
-    printf("usage: mkt COMMAND [options]     (run under mpirun -np N for N ranks)\n\n"
+    printf("usage: mkt [-v] COMMAND [options]     (run under mpirun -np N for N ranks)\n\n"
            "commands:\n");
     for (int i = 0; mkt_command_at(i); i++) {
         const mkt_command *c = mkt_command_at(i);
@@ -23,7 +24,8 @@ static void usage(void)
     }
     printf("  %-10s %s\n", "run", "run the stages a job file lists: mkt run JOB.ini (docs/jobs.md)");
     printf("  %-10s %s\n", "digest", "print a digest of every dataset of a store: mkt digest FILE.h5");
-    printf("\n`mkt COMMAND --help` describes the options of a command.\n");
+    printf("\n`mkt COMMAND --help` describes the options of a command; `mkt -v COMMAND ...` (or MKT_VERBOSE=1)\n"
+           "also prints every solver iteration and checkpoint.\n");
 }
 
 /* mkt tune MODEL ... -- TRAIN OPTIONS: the words after "--" are the fixed
@@ -60,6 +62,13 @@ int main(int argc, char **argv)
     mkt_check_init();
     int rank = mkt_rank();
     int status = MKT_EXIT_OK;
+    /* mkt -v COMMAND ...: solver detail (every iteration, every checkpoint) */
+    while (argc > 1 && (!strcmp(argv[1], "-v") || !strcmp(argv[1], "--verbose"))) {
+        mkt_log_set_verbose(1);
+        argv[1] = argv[0];
+        argv++;
+        argc--;
+    }
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         if (rank == 0)
             usage();

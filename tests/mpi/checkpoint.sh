@@ -13,14 +13,14 @@ OTHER=$([ "$NP" -eq 1 ] && echo 2 || echo 1)   # resume at a different rank coun
 run_np "$NP" gen --users 1200 --items 120 --days 12 --factors 4 --rating-noise 0.5 --ratings-per-user 20 \
   --seed 5 --out shop.h5 >/dev/null 2>&1
 
-run_loud() { (unset MKT_QUIET; run_np "$@"); }   # with the progress lines (they report the resume)
+run_loud() { (unset MKT_QUIET; export MKT_VERBOSE=1; run_np "$@"); }   # with the progress lines (they report the resume)
 digest() { "$MKT" digest "$1" | grep "$2" || fail "no $2 in $1"; }
 
 # Run expecting preemption: status 75, the message, a checkpoint, no metrics.
 expect_preempted() {
   local np=$1 ckpt=$2; shift 2
   set +e
-  (unset MKT_QUIET; MKT_TEST_STOP_AFTER_ITER=3 exec timeout -k 5 120 mpirun -np "$np" "$MKT" "$@" >out.txt 2>err.txt)
+  (unset MKT_QUIET; MKT_VERBOSE=1 MKT_TEST_STOP_AFTER_ITER=3 exec timeout -k 5 120 mpirun -np "$np" "$MKT" "$@" >out.txt 2>err.txt)
   status=$?
   set -e
   [ "$status" -eq 75 ] || fail "expected status 75 from mkt $*, got $status: $(tail -5 err.txt)"

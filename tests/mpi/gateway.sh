@@ -35,8 +35,18 @@ serve_start "$NP" --store shop.h5 --models model.h5 --token-file token --max-mes
 # mkt query
 "$MKT" query --connect "$endpoint" --request '{"op":"ping","id":"q1"}' --timeout-ms 5000 >q.json
 grep -q '"pong":true' q.json || fail "ping via mkt query: $(cat q.json)"
-"$MKT" query --connect "$endpoint" --request '{"op":"launch","id":2}' --timeout-ms 5000 >q.json
+# an error reply is printed and makes mkt query exit 1, naming the code
+set +e
+"$MKT" query --connect "$endpoint" --request '{"op":"launch","id":2}' --timeout-ms 5000 >q.json 2>qerr.txt
+st=$?
+set -e
 grep -q '"unknown_op"' q.json || fail "unknown op via mkt query: $(cat q.json)"
+[ "$st" -eq 1 ] && grep -q "unknown_op" qerr.txt || fail "error reply: mkt query status $st, $(cat qerr.txt)"
+set +e
+"$MKT" query --connect "$endpoint" '[{"op":"ping"},{"op":"launch"}]' --timeout-ms 5000 >q.json 2>qerr.txt
+st=$?
+set -e
+[ "$st" -eq 1 ] && grep -q "1 of 2 requests" qerr.txt || fail "batch with an error: status $st, $(cat qerr.txt)"
 # a gateway that is not there: exit 1 with a message, quickly
 set +e
 timeout 20 "$MKT" query --connect tcp://127.0.0.1:9 --request '{"op":"ping"}' --timeout-ms 300 2>qerr.txt

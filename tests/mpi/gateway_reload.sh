@@ -29,6 +29,7 @@ with h5py.File("strategy.h5", "w") as f:
         g[k] = rng.normal(size=N)
     g["message"] = np.array([("offer for user %d: é ✓" % u).encode() for u in users])
     g["arms"] = np.array([b"coupon5", b"coupon10", b"free_shipping"])
+    g["segment_names"] = np.array([b"high value, frequent", b"browsers", b"new", b"at risk", b"regular buyers"])
 PY
 # a model file that does not fit the store (a reload of it must be refused)
 "$PY" -c "
@@ -104,7 +105,9 @@ for row in [0, 1, 3, 749]:
     assert [x["score"] for x in r["items"]] == [p for i, p in zip(st["items"][row], st["item_scores"][row]) if i >= 0]
     promo = int(st["promotion"][row])
     assert r["promotion"] == (arms[promo] if promo >= 0 else None), r
-    assert r["segment"] == int(st["segment"][row]) and r["message"] == st["message"][row].decode(), r
+    g = int(st["segment"][row])   # named as the segment op names it, with the index beside
+    assert r["segment"] == st["segment_names"][g].decode() and r["segment_index"] == g, r
+    assert r["message"] == st["message"][row].decode(), r
     for k in ("expected_profit", "expected_cost", "uplift_conversion", "uplift_spend"):
         assert r[k] == st[k][row], (k, r)
 assert code(ask(client, {"op": "strategy", "user": users[1]})) == "not_in_strategy"

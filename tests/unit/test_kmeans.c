@@ -93,6 +93,17 @@ static void test_names(void **s)
     assert_string_equal(names[3], "bargain hunters");
     assert_string_equal(names[4], "browsers");
     assert_string_equal(names[5], "browsers 2");
+
+    /* two high-value segments: told apart by the feature on which they differ most */
+    double z2[] = {2, 2, -1, 0, 0,    /* buys more often than the other */
+                   1.5, 0, 0.2, 0, 0, /* buys less often */
+                   -0.5, -1, 1, 0, 0};
+    double o2[] = {500, 9, 1, 20, 1, 400, 3, 6, 20, 1, 0, 0, 21, 20, 0};
+    char n2[3][MKT_SEGMENT_NAME_LEN];
+    mkt_kmeans_name(z2, o2, 3, 5, &r, n2);
+    assert_string_equal(n2[0], "high value, frequent");
+    assert_string_equal(n2[1], "high value, infrequent");
+    assert_string_equal(n2[2], "browsers");
 }
 
 int main(int argc, char **argv)
