@@ -861,8 +861,11 @@ static void write_ready_file(const char *path, const char *endpoint)
     char tmp[4096];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     FILE *f = fopen(tmp, "w");
-    if (!f || fprintf(f, "%s\n", endpoint) < 0 || fclose(f) != 0 || rename(tmp, path) != 0)
-        mkt_fail("serve: cannot write --ready-file %s: %s", path, strerror(errno));
+    if (!f || fprintf(f, "%s\n", endpoint) < 0 || fclose(f) != 0 || rename(tmp, path) != 0) {
+        int e = errno;
+        unlink(tmp);
+        mkt_fail("serve: cannot write --ready-file %s: %s", path, strerror(e));
+    }
 }
 
 /* Rank 0: create the sockets (ZAP first, so no CURVE handshake can miss it) and bind. */
