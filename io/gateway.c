@@ -18,16 +18,22 @@
  * ZeroMQ itself (ZMQ_MAXMSGSIZE disconnects that peer); anything below it but
  * above max-message gets a "too_large" reply without being parsed.
  *
- * Operator ops (shutdown, reload) need the token from the token file, or a
- * connection authenticated by CURVE with a key from the allowed list (the
- * ZAP handler marks such connections with the User-Id "operator"; with
- * CURVE on, a client without an allowed key cannot connect at all).
+ * Operator ops (shutdown, reload) need the token from the token file (at
+ * least MIN_TOKEN bytes), or, with CURVE on, a connection authenticated with
+ * a key from the operator list (the ZAP handler gives it the User-Id
+ * "operator"; keys of the client list get "client" and may use every other
+ * op; a client without a listed key cannot connect at all; with CURVE and a
+ * token file, an operator needs both).  A connection (ROUTER routing id)
+ * whose operator requests were refused max-operator-failures times gets no
+ * operator op any more, whatever it sends.  stats names files without their
+ * directories.
  *
  * The other ranks sit in mkt_serve_worker_loop; shutdown is broadcast so
  * every rank closes its files and returns.  Must not: parse JSON beyond
  * what protocol.c returns, or compute predictions. */
 #include "gateway.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -50,6 +56,10 @@
 #define FANOUT_PIECE 256    /* work items per MPI round; deadlines are checked between rounds */
 #define ZAP_ENDPOINT "inproc://zeromq.zap.01"
 #define OPERATOR_ID "operator"
+#define CLIENT_ID "client"
+#define MIN_TOKEN 16        /* shortest operator token accepted from --token-file, in bytes */
+#define MAX_PEERS 1024      /* connections whose failed operator attempts are remembered */
+#define MAX_DIRS 16         /* directories stripped from the file names stats shows */
 
 typedef struct {
     int64_t count, errors;
@@ -58,7 +68,8 @@ typedef struct {
 } op_stats;
 
 typedef struct {
-    int64_t requests, errors, messages, dropped_replies, batches, timeouts, reloads, zap_denied;
+    int64_t requests, errors, messages, dropped_replies, batches, timeouts, reloads, zap_denied, operator_refused,
+        peers_blocked;
     op_stats ops[MKT_OP_COUNT];
     double start;
 } gateway_stats;
@@ -73,11 +84,12 @@ typedef struct {
     double received;
 } pending;
 
-/* CURVE configuration of the server (rank 0). */
+/* CURVE configuration of the server (rank 0): the listed keys and their roles. */
 typedef struct {
     int on;
     char secret[41], public_key[41];
     uint8_t (*allowed)[32];
+    int *operator_key; /* per allowed key: from --curve-operators */
     int64_t nallowed;
 } curve_config;
 
@@ -136,16 +148,19 @@ static int read_key(const char *option, const char *path, int private_file, char
     return ok ? 0 : -1;
 }
 
-/* The allowed client keys: one Z85 key per line, optionally followed by
- * blanks and a comment; blank lines are skipped, and lines starting with #
- * that are not a key (# is also a Z85 character). */
-static int read_allowed(const char *path, curve_config *c, char *why, size_t whylen)
+/* A list of allowed keys (--curve-clients, or --curve-operators when
+ * operator): one Z85 key per line, optionally followed by blanks and a
+ * comment; blank lines are skipped, and lines starting with # that are not
+ * a key (# is also a Z85 character). */
+static int read_allowed(const char *option, const char *path, int operator, curve_config *c, char *why,
+                        size_t whylen)
 {
     FILE *f = fopen(path, "r");
     if (!f) {
-        snprintf(why, whylen, "serve: --curve-clients %s: %s", path, strerror(errno));
+        snprintf(why, whylen, "serve: --%s %s: %s", option, path, strerror(errno));
         return -1;
     }
+    int64_t before = c->nallowed;
     char line[512];
     int64_t lineno = 0;
     while (fgets(line, sizeof line, f)) {
@@ -162,19 +177,28 @@ static int read_allowed(const char *path, curve_config *c, char *why, size_t why
         if (!key && *p == '#')
             continue;
         if (!key) {
-            snprintf(why, whylen, "serve: --curve-clients %s line %" PRId64 ": not a CURVE public key (40 Z85 "
-                     "characters)", path, lineno);
+            snprintf(why, whylen, "serve: --%s %s line %" PRId64 ": not a CURVE public key (40 Z85 "
+                     "characters)", option, path, lineno);
             fclose(f);
             return -1;
         }
-        c->allowed = realloc(c->allowed, (size_t)(c->nallowed + 1) * sizeof *c->allowed);
-        if (!c->allowed)
-            mkt_fail("serve: out of memory");
-        memcpy(c->allowed[c->nallowed++], bin, 32);
+        int64_t k = 0; /* a key in both lists is an operator's */
+        while (k < c->nallowed && memcmp(c->allowed[k], bin, 32))
+            k++;
+        if (k == c->nallowed) {
+            c->allowed = realloc(c->allowed, (size_t)(c->nallowed + 1) * sizeof *c->allowed);
+            c->operator_key = realloc(c->operator_key, (size_t)(c->nallowed + 1) * sizeof *c->operator_key);
+            if (!c->allowed || !c->operator_key)
+                mkt_fail("serve: out of memory");
+            memcpy(c->allowed[c->nallowed], bin, 32);
+            c->operator_key[c->nallowed++] = 0;
+        }
+        c->operator_key[k] |= operator;
     }
     fclose(f);
-    if (c->nallowed == 0) {
-        snprintf(why, whylen, "serve: --curve-clients %s holds no key: no client could connect", path);
+    if (c->nallowed == before) {
+        snprintf(why, whylen, "serve: --%s %s holds no new key: %s", option, path,
+                 operator ? "no operator could connect with it" : "no client could connect with it");
         return -1;
     }
     return 0;
@@ -183,10 +207,16 @@ static int read_allowed(const char *path, curve_config *c, char *why, size_t why
 static int setup_curve(const mkt_gateway_options *opt, curve_config *c, char *why, size_t whylen)
 {
     memset(c, 0, sizeof *c);
-    if (!opt->curve_secret_key && !opt->curve_clients)
+    if (!opt->curve_secret_key && !opt->curve_clients && !opt->curve_operators)
         return 0;
-    if (!opt->curve_secret_key || !opt->curve_clients) {
-        snprintf(why, whylen, "serve: --curve-secret-key and --curve-clients go together");
+    if (!opt->curve_secret_key || (!opt->curve_clients && !opt->curve_operators)) {
+        snprintf(why, whylen, "serve: --curve-secret-key and a key list (--curve-clients, --curve-operators or both) "
+                 "go together");
+        return -1;
+    }
+    if (opt->allow_shutdown) {
+        snprintf(why, whylen, "serve: --allow-shutdown does not go with CURVE: only keys of --curve-operators may "
+                 "shut the gateway down");
         return -1;
     }
     if (!zmq_has("curve")) {
@@ -194,7 +224,8 @@ static int setup_curve(const mkt_gateway_options *opt, curve_config *c, char *wh
         return -1;
     }
     if (read_key("curve-secret-key", opt->curve_secret_key, 1, c->secret, why, whylen) ||
-        read_allowed(opt->curve_clients, c, why, whylen))
+        (opt->curve_operators && read_allowed("curve-operators", opt->curve_operators, 1, c, why, whylen)) ||
+        (opt->curve_clients && read_allowed("curve-clients", opt->curve_clients, 0, c, why, whylen)))
         return -1;
     if (zmq_curve_public(c->public_key, c->secret) != 0) {
         snprintf(why, whylen, "serve: --curve-secret-key %s: cannot derive the public key", opt->curve_secret_key);
@@ -206,7 +237,7 @@ static int setup_curve(const mkt_gateway_options *opt, curve_config *c, char *wh
 
 /* ---------- ZAP (ZeroMQ authentication protocol, RFC 27) ---------- */
 
-/* Answer one ZAP request: 200 with User-Id "operator" for an allowed CURVE key, else 400. */
+/* Answer one ZAP request: 200 with User-Id "operator" or "client" for a listed CURVE key, else 400. */
 static void zap_handle(void *zap, const curve_config *c, gateway_stats *st)
 {
     zmq_msg_t f[MAX_FRAMES];
@@ -226,13 +257,17 @@ static void zap_handle(void *zap, const curve_config *c, gateway_stats *st)
         else
             zmq_msg_close(&x);
     }
-    int ok = 0;
+    int ok = 0, operator = 0;
     if (n >= 7 && zmq_msg_size(&f[0]) == 3 && !memcmp(zmq_msg_data(&f[0]), "1.0", 3) &&
         zmq_msg_size(&f[5]) == 5 && !memcmp(zmq_msg_data(&f[5]), "CURVE", 5) && zmq_msg_size(&f[6]) == 32)
         for (int64_t i = 0; i < c->nallowed && !ok; i++)
-            ok = !memcmp(zmq_msg_data(&f[6]), c->allowed[i], 32);
+            if (!memcmp(zmq_msg_data(&f[6]), c->allowed[i], 32)) {
+                ok = 1;
+                operator = c->operator_key[i];
+            }
     if (!ok && st->zap_denied++ < 10)
-        mkt_log("serve", "refused a connection: its CURVE key is not in --curve-clients");
+        mkt_log("serve", "refused a connection: its CURVE key is in neither --curve-clients nor --curve-operators");
+    const char *uid = ok ? (operator ? OPERATOR_ID : CLIENT_ID) : "";
     /* reply: version, request id, status code, status text, user id, metadata */
     zmq_send(zap, "1.0", 3, ZMQ_SNDMORE);
     if (n >= 2)
@@ -241,7 +276,7 @@ static void zap_handle(void *zap, const curve_config *c, gateway_stats *st)
         zmq_send(zap, "", 0, ZMQ_SNDMORE);
     zmq_send(zap, ok ? "200" : "400", 3, ZMQ_SNDMORE);
     zmq_send(zap, ok ? "OK" : "key not allowed", ok ? 2 : 15, ZMQ_SNDMORE);
-    zmq_send(zap, ok ? OPERATOR_ID : "", ok ? strlen(OPERATOR_ID) : 0, ZMQ_SNDMORE);
+    zmq_send(zap, uid, strlen(uid), ZMQ_SNDMORE);
     zmq_send(zap, "", 0, 0);
     for (int i = 0; i < n; i++)
         zmq_msg_close(&f[i]);
@@ -267,8 +302,88 @@ static double percentile(const op_stats *s, double q)
     return v[i];
 }
 
+/* ---------- file names without directories (stats) ---------- */
+
+static const char *base_name(const char *path)
+{
+    const char *b = strrchr(path, '/');
+    return b ? b + 1 : path;
+}
+
+static int path_char(char c)
+{
+    return isalnum((unsigned char)c) || c == '.' || c == '_' || c == '-' || c == '/' || c == '~';
+}
+
+/* Add a copy of the directory part of path ("dir/", with its slash) to dirs[*n < MAX_DIRS]. */
+static void add_dir(char **dirs, size_t *lens, int *n, const char *path)
+{
+    const char *slash = path ? strrchr(path, '/') : NULL;
+    if (!slash || slash == path || *n >= MAX_DIRS)
+        return; /* no directory, or the root alone: base_name covers it */
+    size_t len = (size_t)(slash - path) + 1;
+    for (int i = 0; i < *n; i++)
+        if (lens[i] == len && !memcmp(dirs[i], path, len))
+            return;
+    dirs[*n] = mkt_xmalloc(len + 1);
+    memcpy(dirs[*n], path, len);
+    dirs[*n][len] = 0;
+    lens[(*n)++] = len;
+}
+
+/* Remove every directory of dirs that starts a path in text (at the start or
+ * after a character that cannot be part of a path), longest first. */
+static char *strip_dirs(const char *text, char *const *dirs, const size_t *lens, int n)
+{
+    size_t tl = strlen(text), o = 0;
+    char *out = mkt_xmalloc(tl + 1);
+    for (size_t i = 0; i < tl;) {
+        size_t best = 0;
+        if (i == 0 || !path_char(text[i - 1]))
+            for (int d = 0; d < n; d++)
+                if (lens[d] > best && lens[d] <= tl - i && !memcmp(text + i, dirs[d], lens[d]))
+                    best = lens[d];
+        if (best)
+            i += best;
+        else
+            out[o++] = text[i++];
+    }
+    out[o] = 0;
+    return out;
+}
+
+static void strip_dirs_json(json_t *v, char *const *dirs, const size_t *lens, int n)
+{
+    if (json_is_string(v)) {
+        char *t = strip_dirs(json_string_value(v), dirs, lens, n);
+        json_string_set(v, t);
+        free(t);
+    } else if (json_is_object(v)) {
+        const char *key;
+        json_t *x;
+        json_object_foreach(v, key, x)
+            strip_dirs_json(x, dirs, lens, n);
+    } else if (json_is_array(v)) {
+        size_t i;
+        json_t *x;
+        json_array_foreach(v, i, x)
+            strip_dirs_json(x, dirs, lens, n);
+    }
+}
+
+/* A string field that holds a file path: its file name only. */
+static void base_name_field(json_t *obj, const char *key)
+{
+    json_t *v = json_object_get(obj, key);
+    if (json_is_string(v)) {
+        char *t = mkt_xstrdup(base_name(json_string_value(v)));
+        json_string_set(v, t);
+        free(t);
+    }
+}
+
 static json_t *stats_json(const gateway_stats *st, const mkt_gateway_options *opt, const mkt_serve_model *model,
-                          int nranks, int curve)
+                          int nranks, int curve, const char *const *reload_paths, int nreload)
 {
     json_t *ops = json_object();
     for (int op = 1; op < MKT_OP_COUNT; op++) {
@@ -289,6 +404,33 @@ static json_t *stats_json(const gateway_stats *st, const mkt_gateway_options *op
                           (json_int_t)st->reloads, "uptime_s", mkt_now() - st->start, "model_file", opt->models,
                           "store", opt->store, "ranks", nranks, "curve", curve, "limits", limits, "ops", ops,
                           "models", mkt_serve_model_info(model));
+    json_object_set_new(r, "operator_refused", json_integer((json_int_t)st->operator_refused));
+    json_object_set_new(r, "peers_blocked", json_integer((json_int_t)st->peers_blocked));
+    /* Any client may ask for stats: name files without their directories,
+     * also inside messages (a failed reload's last_error). */
+    json_t *models = json_object_get(r, "models");
+    char *dirs[MAX_DIRS];
+    size_t lens[MAX_DIRS];
+    int ndirs = 0;
+    char cwd[4096];
+    add_dir(dirs, lens, &ndirs, json_string_value(json_object_get(models, "file")));
+    add_dir(dirs, lens, &ndirs, json_string_value(json_object_get(models, "strategy_file")));
+    add_dir(dirs, lens, &ndirs, opt->models);
+    add_dir(dirs, lens, &ndirs, opt->store);
+    add_dir(dirs, lens, &ndirs, opt->strategy);
+    for (int i = 0; i < nreload; i++)
+        add_dir(dirs, lens, &ndirs, reload_paths[i]);
+    if (getcwd(cwd, sizeof cwd - 2)) {
+        strcat(cwd, "/x"); /* add_dir takes the part before the last slash */
+        add_dir(dirs, lens, &ndirs, cwd);
+    }
+    strip_dirs_json(r, dirs, lens, ndirs);
+    base_name_field(r, "model_file");
+    base_name_field(r, "store");
+    base_name_field(models, "file");
+    base_name_field(models, "strategy_file");
+    for (int i = 0; i < ndirs; i++)
+        free(dirs[i]);
     return r;
 }
 
@@ -400,6 +542,16 @@ typedef struct {
     int64_t message, request;
 } work_origin;
 
+/* A connection with refused operator requests, by its ROUTER routing id. */
+typedef struct {
+    uint8_t id[256];
+    size_t len;
+    int64_t failures;
+    double last;
+} peer_failures;
+
+#define RELOAD_PATHS 8 /* the last reload paths, whose directories stats leaves out */
+
 typedef struct {
     const mkt_gateway_options *opt;
     const char *token;
@@ -410,30 +562,110 @@ typedef struct {
     int nranks;
     gateway_stats *st;
     int stop;
+    peer_failures *peers; /* MAX_PEERS; the least recently refused one is forgotten first */
+    int64_t npeers;
+    char *reload_paths[RELOAD_PATHS];
+    int nreload_paths, next_reload_path;
 } server;
 
-/* May this request use an operator op? */
+/* May this request use an operator op?  Under CURVE only an operator key
+ * (and the token too when there is a token file). */
 static int operator_ok(const server *sv, const pending *p, const mkt_request *rq)
 {
-    if (p->is_operator)
-        return 1;
-    if (sv->token && rq->token && mkt_proto_token_equal(rq->token, sv->token))
+    int token_ok = sv->token && rq->token && mkt_proto_token_equal(rq->token, sv->token);
+    if (sv->curve->on)
+        return p->is_operator && (!sv->token || token_ok);
+    if (token_ok)
         return 1;
     return rq->op == MKT_OP_SHUTDOWN && !sv->token && sv->opt->allow_shutdown;
 }
 
 static json_t *forbidden(const server *sv, const mkt_request *rq)
 {
-    const char *why = sv->token ? "this op needs the operator token"
-                      : sv->curve->on ? "this op needs the operator token or an operator CURVE key"
-                                      : "this op is disabled (start serve with --token-file or CURVE keys)";
+    const char *why = sv->curve->on ? (sv->token ? "this op needs an operator CURVE key (--curve-operators) and the "
+                                                   "operator token"
+                                                 : "this op needs an operator CURVE key (--curve-operators)")
+                      : sv->token ? "this op needs the operator token"
+                                  : "this op is disabled (start serve with --token-file or CURVE operator keys)";
     return mkt_proto_error(rq->id, "forbidden", why);
+}
+
+/* The failure record of the connection p came on; with create, a new one
+ * (replacing the least recently refused one when the table is full). */
+static peer_failures *peer_find(server *sv, const pending *p, int create)
+{
+    const uint8_t *id = zmq_msg_data((zmq_msg_t *)&p->envelope[0]);
+    size_t len = zmq_msg_size((zmq_msg_t *)&p->envelope[0]);
+    if (len > sizeof sv->peers[0].id)
+        len = sizeof sv->peers[0].id;
+    for (int64_t i = 0; i < sv->npeers; i++)
+        if (sv->peers[i].len == len && !memcmp(sv->peers[i].id, id, len))
+            return &sv->peers[i];
+    if (!create)
+        return NULL;
+    peer_failures *e;
+    if (sv->npeers < MAX_PEERS) {
+        e = &sv->peers[sv->npeers++];
+    } else {
+        e = &sv->peers[0];
+        for (int64_t i = 1; i < sv->npeers; i++)
+            if (sv->peers[i].last < e->last)
+                e = &sv->peers[i];
+    }
+    memset(e, 0, sizeof *e);
+    memcpy(e->id, id, len);
+    e->len = len;
+    return e;
+}
+
+/* Check an operator request: NULL when it may run, else the refusal.  A
+ * refusal counts against the connection; at --max-operator-failures the
+ * connection gets no operator op any more. */
+static json_t *operator_check(server *sv, const pending *p, const mkt_request *rq)
+{
+    int64_t limit = sv->opt->max_operator_failures;
+    peer_failures *e = limit > 0 ? peer_find(sv, p, 0) : NULL;
+    if (e && e->failures >= limit) {
+        sv->st->operator_refused++;
+        e->last = mkt_now();
+        char m[160];
+        snprintf(m, sizeof m, "too many failed operator attempts on this connection (%" PRId64
+                 ", --max-operator-failures): operator ops are refused on it", e->failures);
+        return mkt_proto_error(rq->id, "forbidden", m);
+    }
+    if (operator_ok(sv, p, rq))
+        return NULL;
+    sv->st->operator_refused++;
+    if (limit > 0) {
+        e = peer_find(sv, p, 1);
+        e->last = mkt_now();
+        if (++e->failures == limit) {
+            sv->st->peers_blocked++;
+            mkt_log("serve", "a connection made %" PRId64 " failed operator attempts (--max-operator-failures): "
+                    "its operator requests are refused from now on", limit);
+        }
+    }
+    return forbidden(sv, rq);
+}
+
+static void remember_reload_path(server *sv, const char *path)
+{
+    if (!path)
+        return;
+    int i = sv->next_reload_path;
+    free(sv->reload_paths[i]);
+    sv->reload_paths[i] = mkt_xstrdup(path);
+    sv->next_reload_path = (i + 1) % RELOAD_PATHS;
+    if (sv->nreload_paths < RELOAD_PATHS)
+        sv->nreload_paths++;
 }
 
 static json_t *do_reload(server *sv, const mkt_request *rq)
 {
     char why[1024];
     int64_t from = mkt_serve_version(sv->model);
+    remember_reload_path(sv, rq->models);
+    remember_reload_path(sv, rq->strategy);
     if (mkt_serve_reload_begin(sv->model, rq->models, rq->strategy, why, sizeof why, sv->comm) != 0) {
         mkt_log("serve", "reload refused: %s", why);
         return mkt_proto_error(rq->id, "reload_failed", why);
@@ -459,10 +691,12 @@ static void triage(server *sv, pending *p, int64_t msg_index, mkt_work *work, wo
             json_object_set_new(*out, "ranks", json_integer(sv->nranks));
         } else if (rq->op == MKT_OP_STATS) {
             *out = mkt_proto_reply(rq->id, rq->op);
-            json_object_update_new(*out, stats_json(sv->st, sv->opt, sv->model, sv->nranks, sv->curve->on));
+            json_object_update_new(*out, stats_json(sv->st, sv->opt, sv->model, sv->nranks, sv->curve->on,
+                                                    (const char *const *)sv->reload_paths, sv->nreload_paths));
         } else if (rq->op == MKT_OP_SHUTDOWN || rq->op == MKT_OP_RELOAD) {
-            if (!operator_ok(sv, p, rq)) {
-                *out = forbidden(sv, rq);
+            json_t *refused = operator_check(sv, p, rq);
+            if (refused) {
+                *out = refused;
             } else if (rq->op == MKT_OP_RELOAD) {
                 *out = do_reload(sv, rq);
             } else {
@@ -627,8 +861,11 @@ static void write_ready_file(const char *path, const char *endpoint)
     char tmp[4096];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     FILE *f = fopen(tmp, "w");
-    if (!f || fprintf(f, "%s\n", endpoint) < 0 || fclose(f) != 0 || rename(tmp, path) != 0)
-        mkt_fail("serve: cannot write --ready-file %s: %s", path, strerror(errno));
+    if (!f || fprintf(f, "%s\n", endpoint) < 0 || fclose(f) != 0 || rename(tmp, path) != 0) {
+        int e = errno;
+        unlink(tmp);
+        mkt_fail("serve: cannot write --ready-file %s: %s", path, strerror(e));
+    }
 }
 
 /* Rank 0: create the sockets (ZAP first, so no CURVE handshake can miss it) and bind. */
@@ -699,8 +936,13 @@ int mkt_gateway_run(const mkt_gateway_options *opt, MPI_Comm comm)
     char *token = NULL;
     curve_config curve;
     memset(&curve, 0, sizeof curve);
-    if (rank == 0 && opt->token_file)
+    if (rank == 0 && opt->token_file) {
         token = read_line_file("token-file", opt->token_file, 1, why, sizeof why);
+        if (token && strlen(token) < MIN_TOKEN)
+            snprintf(why, sizeof why, "serve: --token-file %s holds a token of %zu bytes; the operator token must "
+                     "have at least %d (e.g. head -c 24 /dev/urandom | base64 > %s)", opt->token_file,
+                     strlen(token), MIN_TOKEN, opt->token_file);
+    }
     if (rank == 0 && !why[0])
         setup_curve(opt, &curve, why, sizeof why);
     MKT_MPI(MPI_Bcast(why, sizeof why, MPI_CHAR, 0, comm));
@@ -728,8 +970,12 @@ int mkt_gateway_run(const mkt_gateway_options *opt, MPI_Comm comm)
             write_ready_file(opt->ready_file, endpoint);
         gateway_stats *st = mkt_xcalloc(1, sizeof *st);
         st->start = mkt_now();
-        server sv = {opt, token, &curve, sock, zap, model, comm, nranks, st, 0};
+        server sv = {opt, token, &curve, sock, zap, model, comm, nranks, st, 0, NULL, 0, {NULL}, 0, 0};
+        sv.peers = mkt_xcalloc(MAX_PEERS, sizeof *sv.peers);
         serve_rank0(&sv);
+        free(sv.peers);
+        for (int i = 0; i < RELOAD_PATHS; i++)
+            free(sv.reload_paths[i]);
         free(st);
         close_sockets(ctx, sock, zap);
         if (opt->ready_file)
@@ -739,6 +985,7 @@ int mkt_gateway_run(const mkt_gateway_options *opt, MPI_Comm comm)
     }
     free(token);
     free(curve.allowed);
+    free(curve.operator_key);
     mkt_serve_model_close(model);
     return MKT_EXIT_OK;
 }
@@ -775,17 +1022,19 @@ int mkt_gateway_gen_keys(const char *dir)
         fprintf(stderr, "mkt serve --gen-keys: cannot create %s: %s\n", dir, strerror(errno));
         return MKT_EXIT_ERROR;
     }
-    char spub[41], ssec[41], cpub[41], csec[41];
-    if (zmq_curve_keypair(spub, ssec) != 0 || zmq_curve_keypair(cpub, csec) != 0) {
+    char spub[41], ssec[41], cpub[41], csec[41], opub[41], osec[41];
+    if (zmq_curve_keypair(spub, ssec) != 0 || zmq_curve_keypair(cpub, csec) != 0 ||
+        zmq_curve_keypair(opub, osec) != 0) {
         fprintf(stderr, "mkt serve --gen-keys: zmq_curve_keypair: %s\n", zmq_strerror(zmq_errno()));
         return MKT_EXIT_ERROR;
     }
     if (write_key_file(dir, "server.key", ssec, 1) || write_key_file(dir, "server.pub", spub, 0) ||
         write_key_file(dir, "client.key", csec, 1) || write_key_file(dir, "client.pub", cpub, 0) ||
-        write_key_file(dir, "clients.pub", cpub, 0))
+        write_key_file(dir, "clients.pub", cpub, 0) || write_key_file(dir, "operator.key", osec, 1) ||
+        write_key_file(dir, "operator.pub", opub, 0) || write_key_file(dir, "operators.pub", opub, 0))
         return MKT_EXIT_ERROR;
-    printf("wrote %s/server.key (secret), server.pub, client.key (secret), client.pub and clients.pub "
-           "(the allowed client keys)\n", dir);
+    printf("wrote %s/server.key (secret), server.pub, client.key (secret), client.pub, clients.pub (the "
+           "read-only client keys), operator.key (secret), operator.pub and operators.pub (the operator keys)\n", dir);
     return MKT_EXIT_OK;
 }
 

@@ -15,7 +15,9 @@
 typedef struct {
     const char *store, *models, *strategy, *bind, *token_file, *ready_file;
     const char *curve_secret_key; /* server secret key file (Z85); enables CURVE */
-    const char *curve_clients;    /* allowed client public keys (Z85, one per line) */
+    const char *curve_clients;    /* read-only client public keys (Z85, one per line) */
+    const char *curve_operators;  /* operator public keys: the only CURVE peers allowed reload and shutdown */
+    int64_t max_operator_failures; /* refused operator requests per connection before it gets none; 0: no limit */
     int64_t max_message, max_frame, max_k, max_batch, hwm;
     int64_t reload_step_bytes;  /* bytes read per rank per reload step, between batches */
     int64_t request_timeout_ms; /* a request not started this long after it was read gets "timeout" */
@@ -35,10 +37,12 @@ int mkt_gateway_run(const mkt_gateway_options *opt, MPI_Comm comm);
 int mkt_gateway_query(const char *endpoint, const char *request, int64_t timeout_ms, const char *server_key,
                       const char *client_key);
 
-/* Not collective. Write a CURVE key pair for the server and one for a
- * client into dir (created with mode 700 when missing): server.key,
- * server.pub, client.key, client.pub, and clients.pub (the allowed list,
- * holding client.pub).  Secret files get mode 600.  Returns an exit status. */
+/* Not collective. Write a CURVE key pair for the server, one for a
+ * read-only client and one for an operator into dir (created with mode 700
+ * when missing): server.key, server.pub, client.key, client.pub, clients.pub
+ * (the client list, holding client.pub), operator.key, operator.pub and
+ * operators.pub (the operator list).  Secret files get mode 600.  Returns an
+ * exit status. */
 int mkt_gateway_gen_keys(const char *dir);
 
 #endif

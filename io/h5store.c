@@ -143,6 +143,7 @@ void mkt_h5_create(mkt_h5out *out, const char *path, const char *kind, MPI_Comm 
         MKT_MPI(MPI_Bcast(why, sizeof why, MPI_CHAR, 0, comm));
         mkt_fail_all(MKT_EXIT_ERROR, "%s", why);
     }
+    mkt_tmp_add(out->tmp_path); /* removed if anything fails before the rename */
     hid_t fapl = mpio_fapl(comm);
     out->file = MKT_H5(H5Fcreate(out->tmp_path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl));
     MKT_H5(H5Pclose(fapl));
@@ -190,6 +191,7 @@ void mkt_h5_commit(mkt_h5out *out)
         MKT_MPI(MPI_Bcast(why, sizeof why, MPI_CHAR, 0, out->comm));
         mkt_fail_all(MKT_EXIT_ERROR, "%s", why);
     }
+    mkt_tmp_done(out->tmp_path);
     free(out->final_path);
     free(out->tmp_path);
     out->final_path = out->tmp_path = NULL;
@@ -710,6 +712,7 @@ void mkt_model_begin(mkt_model_writer *w, const char *path, const char *group, M
         MKT_MPI(MPI_Bcast(why, sizeof why, MPI_CHAR, 0, comm));
         mkt_fail_all(MKT_EXIT_ERROR, "%s", why);
     }
+    mkt_tmp_add(w->out.tmp_path); /* the copy: removed if anything fails before the rename */
     w->out.file = mkt_h5_open(w->out.tmp_path, 1, comm);
     w->file = w->out.file;
     snprintf(w->group, sizeof w->group, "%s.tmp", group);

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "check.h"
 
@@ -92,9 +93,11 @@ void mkt_metrics_write(json_t *metrics, const char *path, MPI_Comm comm)
         if (json_dump_file(metrics, tmp, JSON_INDENT(2) | JSON_SORT_KEYS) != 0) {
             ok = 0;
             snprintf(why, sizeof why, "cannot write metrics file %s: %s", tmp, strerror(errno));
+            unlink(tmp); /* a partial file, if any */
         } else if (rename(tmp, path) != 0) {
             ok = 0;
             snprintf(why, sizeof why, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
+            unlink(tmp);
         }
         free(tmp);
     }

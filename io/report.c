@@ -1816,11 +1816,13 @@ static void write_page(rctx *c)
     fprintf(f, "<p class=\"meta\">Every plot was drawn by gnuplot from the .dat file next to it with the .gp "
                "script beside it; rerun <code>gnuplot NAME.gp</code> in this directory to redraw one.</p>\n"
                "</body>\n</html>\n");
-    if (!out_close(c, f, "index.html.tmp"))
-        return;
     char *from = out_path(c, "index.html.tmp"), *to = out_path(c, "index.html");
-    if (rename(from, to) != 0)
+    if (!out_close(c, f, "index.html.tmp"))
+        unlink(from); /* no partial page left behind */
+    else if (rename(from, to) != 0) {
         rfail(c, "cannot rename %s to %s: %s", from, to, strerror(errno));
+        unlink(from);
+    }
     free(from);
     free(to);
 }

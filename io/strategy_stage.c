@@ -1030,6 +1030,7 @@ static void write_csv(const strat_data *d, const int32_t *choice, char **msg, co
     int rc = MPI_File_open(comm, tmp_path, MPI_MODE_CREATE | MPI_MODE_WRONLY, MPI_INFO_NULL, &fh);
     if (!all_true(rc == MPI_SUCCESS, comm))
         mkt_fail_all(MKT_EXIT_ERROR, "strategy: cannot create the CSV file %s", tmp_path);
+    mkt_tmp_add(tmp_path); /* removed if anything fails before the rename */
     MKT_MPI(MPI_File_set_size(fh, 0));
     const size_t piece = (size_t)1 << 30;
     for (size_t done = 0; done < b.len; done += piece) {
@@ -1044,6 +1045,7 @@ static void write_csv(const strat_data *d, const int32_t *choice, char **msg, co
     MKT_MPI(MPI_Bcast(&ok, 1, MPI_INT, 0, comm));
     if (!ok)
         mkt_fail_all(MKT_EXIT_ERROR, "strategy: cannot rename %s to %s", tmp_path, o->csv);
+    mkt_tmp_done(tmp_path);
     free(tmp_path);
     strat_buf_free(&b);
 }

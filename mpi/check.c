@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <zmq.h>
 
 static int mpi_up(void)
@@ -40,8 +41,47 @@ void mkt_check_init(void)
         MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
 }
 
+/* ---------- temporary outputs ---------- */
+
+#define MAX_TMP 32
+static char *tmp_paths[MAX_TMP];
+
+void mkt_tmp_remove_all(void)
+{
+    for (int i = 0; i < MAX_TMP; i++)
+        if (tmp_paths[i]) {
+            unlink(tmp_paths[i]); /* ENOENT when another rank of the group was first */
+            free(tmp_paths[i]);
+            tmp_paths[i] = NULL;
+        }
+}
+
+void mkt_tmp_add(const char *path)
+{
+    static int at_exit;
+    if (!at_exit)
+        at_exit = atexit(mkt_tmp_remove_all) == 0;
+    for (int i = 0; i < MAX_TMP; i++)
+        if (!tmp_paths[i]) {
+            tmp_paths[i] = strdup(path);
+            return;
+        }
+    /* more than MAX_TMP outputs at once: this one is not removed on failure */
+}
+
+void mkt_tmp_done(const char *path)
+{
+    for (int i = 0; i < MAX_TMP; i++)
+        if (tmp_paths[i] && !strcmp(tmp_paths[i], path)) {
+            free(tmp_paths[i]);
+            tmp_paths[i] = NULL;
+            return;
+        }
+}
+
 static _Noreturn void abort_job(int status)
 {
+    mkt_tmp_remove_all();
     fflush(stdout);
     fflush(stderr);
     if (mpi_up())
@@ -93,6 +133,7 @@ void mkt_fail_all(int status, const char *fmt, ...)
             if (scope_cleanup)
                 scope_cleanup();
         }
+        mkt_tmp_remove_all();
         fflush(stdout);
         fflush(stderr);
         int size = 0;
@@ -114,6 +155,7 @@ void mkt_fail_all(int status, const char *fmt, ...)
         fprintf(stderr, "\n");
         va_end(ap);
     }
+    mkt_tmp_remove_all();
     fflush(stdout);
     fflush(stderr);
     if (mpi_up())

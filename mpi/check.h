@@ -12,7 +12,13 @@
  * finalizes MPI and exits with the given status, no abort banner.
  *
  * HDF5's own error printing is switched off by mkt_check_init(); the HDF5
- * error stack is read and printed by MKT_H5 instead. */
+ * error stack is read and printed by MKT_H5 instead.
+ *
+ * Temporary outputs (PATH.tmp, renamed onto PATH once complete) are
+ * registered with mkt_tmp_add and released with mkt_tmp_done once renamed;
+ * every failure path here (mkt_fail, mkt_fail_all, the library checks) and
+ * an exit with one still registered removes them, so a failed stage leaves
+ * no PATH.tmp behind. */
 #ifndef MKT_CHECK_H
 #define MKT_CHECK_H
 
@@ -30,6 +36,15 @@ enum {
 };
 
 void mkt_check_init(void);
+
+/* Rank-local. A temporary output file this process (or its group, on a
+ * shared file system) is writing: removed when the process fails or exits
+ * before mkt_tmp_done(path). */
+void mkt_tmp_add(const char *path);
+/* Rank-local. The temporary file was renamed (or removed): forget it. */
+void mkt_tmp_done(const char *path);
+/* Rank-local. Remove every registered temporary file now. */
+void mkt_tmp_remove_all(void);
 int mkt_rank(void);  /* rank in MPI_COMM_WORLD, 0 before MPI_Init */
 int mkt_nranks(void);
 

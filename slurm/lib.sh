@@ -56,19 +56,46 @@ mkt_plain() {
   env "${unset[@]}" "$@"
 }
 
-# mkt_step_start CMD...: start one srun step in the background (STEP = its pid).
+# mkt_step_start NAME CMD...: start one srun step running CMD on every task,
+# in the background (STEP = srun's pid, STEP_NAME = NAME for the log).
 # Debian's Open MPI needs the PMIx plugin: plain `srun` does not wire up MPI.
 # --kill-on-bad-exit: a rank that dies ends the step within seconds, no hang.
+#
+# srun's own status does not show every failed launch: when slurmd cannot
+# start the tasks (e.g. the PMIx plugin cannot make its directory) srun
+# prints "task N launch failed" and still exits 0.  So each task first
+# leaves a mark in STEP_DIR (in the job's working directory, which every
+# node sees: the job's data is read through it too) and then execs CMD (the
+# same process, so the signals srun forwards reach CMD itself);
+# mkt_step_wait counts the marks.  MKT_STEP_IGNORE_TERM=1 makes the tasks
+# ignore SIGTERM (an ignored signal stays ignored across exec).
 mkt_step_start() {
-  srun --mpi=pmix --kill-on-bad-exit=1 "$@" &
+  STEP_NAME=$1
+  shift
+  STEP_DIR=$(mktemp -d "$PWD/.mkt-step-${SLURM_JOB_ID:-0}.XXXXXX") ||
+    mkt_sdie "step '$STEP_NAME': cannot create a directory in $PWD (the job's working directory must be writable)"
+  srun --mpi=pmix --kill-on-bad-exit=1 bash -c \
+    ': >"$1/task.${SLURM_PROCID:-0}" || exit 1; shift; [ "${MKT_STEP_IGNORE_TERM:-0}" = 1 ] && trap "" TERM; exec "$@"' \
+    mkt-step "$STEP_DIR" "$@" &
   STEP=$!
 }
 
-# mkt_step_wait: wait for the step, also across trapped signals; STEP_RC.
+# mkt_step_wait: wait for the step, also across trapped signals; STEP_RC is
+# srun's status, or 1 when srun says 0 but not every task started (logged,
+# naming the step).
 mkt_step_wait() {
   while kill -0 "$STEP" 2>/dev/null; do
     wait "$STEP" 2>/dev/null || true
   done
   wait "$STEP" 2>/dev/null
   STEP_RC=$?
+  local started
+  started=$(find "$STEP_DIR" -maxdepth 1 -name 'task.*' 2>/dev/null | wc -l)
+  rm -rf "$STEP_DIR"
+  if [ "$started" -lt "${NTASKS:-1}" ]; then
+    mkt_slog "error: step '$STEP_NAME' started on $started of ${NTASKS:-1} tasks (srun status $STEP_RC): srun could not launch it, see the srun errors above"
+    [ "$STEP_RC" -ne 0 ] || STEP_RC=1
+  elif [ "$STEP_RC" -ne 0 ]; then
+    mkt_slog "error: step '$STEP_NAME' failed with status $STEP_RC"
+  fi
 }

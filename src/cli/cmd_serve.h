@@ -11,7 +11,7 @@
 
 #define MKT_SERVE_USAGE                                                                                      \
     "mkt serve --store shop.h5 --models model.h5 [--strategy strategy.h5] [--bind tcp://127.0.0.1:5555] "   \
-    "[--token-file F] [--curve-secret-key F --curve-clients F] [--ready-file F]   |   mkt serve --gen-keys DIR"
+    "[--token-file F] [--curve-secret-key F --curve-clients F --curve-operators F] [--ready-file F]   |   mkt serve --gen-keys DIR"
 #define MKT_SERVE_DESCRIPTION                                                                                \
     "Answer prediction queries (ping, stats, uplift, segment, score, recommend, similar, propensity, "        \
     "strategy, reload, shutdown) as JSON "                                                                  \
@@ -26,6 +26,8 @@
 
 typedef struct mkt_serve_cli {
     char *store, *models, *strategy, *bind, *token_file, *ready_file, *curve_secret_key, *curve_clients, *gen_keys;
+    char *curve_operators;
+    int64_t max_operator_failures;
     int64_t max_message, max_frame, max_k, max_batch, hwm, request_timeout_ms, reload_step_bytes, timeout_ms;
     int allow_shutdown;
 } mkt_serve_cli;

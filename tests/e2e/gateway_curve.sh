@@ -1,7 +1,8 @@
-# mkt serve with CURVE: keys from `mkt serve --gen-keys`, a client with an
-# allowed key gets answers and may use operator ops without a token; a client
-# without CURVE, or with a key that is not in the allowed list, gets nothing
-# (no reply: the handshake is refused); a readable secret key is refused.
+# mkt serve with CURVE: keys from `mkt serve --gen-keys`, a client with a key
+# of --curve-clients gets answers but no operator op (read-only), a key of
+# --curve-operators may also reload and shut down (no token); a client
+# without CURVE, or with a key in neither list, gets nothing (no reply: the
+# handshake is refused); a readable secret key is refused.
 . "$SRC/tests/lib.sh"
 NP=2
 run_np 1 gen --users 300 --items 40 --days 5 --seed 2 --out shop.h5 >/dev/null
@@ -9,11 +10,13 @@ run_np 1 train mf --store shop.h5 --out model.h5 --rank 3 --iters 2 >/dev/null
 
 "$MKT" serve --gen-keys keys >/dev/null
 "$MKT" serve --gen-keys intruder >/dev/null
-for f in server.key client.key; do
+for f in server.key client.key operator.key; do
   [ "$(stat -c %a keys/$f)" = 600 ] || fail "keys/$f has mode $(stat -c %a keys/$f), want 600"
 done
 [ "$(wc -c < keys/server.pub)" -eq 41 ] || fail "server.pub is not one 40-character Z85 key"
 cmp -s keys/client.pub keys/clients.pub || fail "clients.pub should hold client.pub"
+cmp -s keys/operator.pub keys/operators.pub || fail "operators.pub should hold operator.pub"
+! cmp -s keys/client.pub keys/operator.pub || fail "the client and the operator key pairs are the same"
 
 chmod 644 keys/server.key
 expect_fail 1 serve --store shop.h5 --models model.h5 --curve-secret-key keys/server.key --curve-clients keys/clients.pub
@@ -21,8 +24,12 @@ grep -q "chmod 600" "$WORK/err.txt" || fail "a readable secret key was not refus
 chmod 600 keys/server.key
 expect_fail 1 serve --store shop.h5 --models model.h5 --curve-secret-key keys/server.key
 grep -q "go together" "$WORK/err.txt" || fail "--curve-secret-key without --curve-clients: $(cat "$WORK/err.txt")"
+expect_fail 1 serve --store shop.h5 --models model.h5 --curve-secret-key keys/server.key --curve-clients keys/clients.pub \
+  --allow-shutdown
+grep -q -- "--allow-shutdown does not go with CURVE" "$WORK/err.txt" || fail "--allow-shutdown with CURVE: $(cat "$WORK/err.txt")"
 
-serve_start "$NP" --store shop.h5 --models model.h5 --curve-secret-key keys/server.key --curve-clients keys/clients.pub
+serve_start "$NP" --store shop.h5 --models model.h5 --curve-secret-key keys/server.key --curve-clients keys/clients.pub \
+  --curve-operators keys/operators.pub
 
 # an allowed client
 "$MKT" query --connect "$endpoint" --curve-server-key keys/server.pub --curve-client-key keys/client.key \
@@ -43,7 +50,8 @@ for how in plain intruder; do
   [ "$st" -eq 1 ] && [ ! -s q.json ] && grep -q "no reply" qerr.txt || fail "$how client: status $st, $(cat q.json qerr.txt)"
 done
 
-# python3-zmq: the same with the library's own CURVE client; then operator ops with the allowed key (no token)
+# python3-zmq: the same with the library's own CURVE client; operator ops are refused to the client key
+# (read-only) and accepted from the operator key (no token)
 ENDPOINT=$endpoint timeout 60 "$PY" - <<'PY'
 import json, os, zmq
 ctx = zmq.Context()
@@ -64,9 +72,15 @@ for who in (None, "intruder/client.key"):
         pass
 ok = client("keys/client.key")
 assert ask(ok, {"op": "ping", "id": 2})["pong"] is True
-r = ask(ok, {"op": "reload", "id": 3})
+assert ask(ok, {"op": "stats"})["curve"] is True
+for op in ("reload", "shutdown"):
+    r = ask(ok, {"op": op, "id": 3})
+    assert r.get("error", {}).get("code") == "forbidden" and "--curve-operators" in r["error"]["message"], r
+op = client("keys/operator.key")
+r = ask(op, {"op": "reload", "id": 3})
 assert r.get("started") is True, r
-assert ask(ok, {"op": "shutdown"})["ok"] is True
+assert ask(ok, {"op": "ping", "id": 4})["pong"] is True
+assert ask(op, {"op": "shutdown"})["ok"] is True
 PY
 
 serve_wait_stopped

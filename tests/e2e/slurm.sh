@@ -2,7 +2,8 @@
 #  1. slurm/pipeline.sbatch runs jobs/slurm-test.ini on 2 tasks: every output
 #     and metrics file exists and is valid; submitted again, every stage is
 #     skipped (outputs newer than inputs); a wrong task count and a missing
-#     job file fail fast;
+#     job file fail fast; a step whose tasks cannot be launched (srun exits 0
+#     then) ends the job FAILED with the step named in the log;
 #  2. a training job (jobs/slurm-test-train.ini) is requeued with `scontrol
 #     requeue` after its first checkpoint: the requeued run skips gen, resumes
 #     train_mf from the checkpoint, and its model equals an uninterrupted
@@ -102,6 +103,18 @@ grep -q "sets \[job\] ranks = 2 but this allocation has 1 tasks" "mkt-pipeline-$
 j4=$(sbatch --parsable -n 2 "$SRC/slurm/pipeline.sbatch" no-such.ini)
 state=$(wait_final "$j4" 60)
 [ "$state" = FAILED ] && grep -q "job file no-such.ini not found" "mkt-pipeline-$j4.out" || fail "missing job file: $state"
+# a step whose tasks cannot be launched fails the job (srun itself says 0 then): a
+# file where slurmd's PMIx plugin makes the step's directory in the cluster's
+# TmpFS; the job is held until the file is there, so mkt never starts
+j5=$(sbatch --parsable --hold -n 2 "$SRC/slurm/pipeline.sbatch" slurm-test.ini)
+: >"$SLURM_DIR/tmp/spmix_appdir_$(id -u)_$j5.0"
+scontrol release "$j5"
+state=$(wait_final "$j5" 60)
+log=mkt-pipeline-$j5.out
+[ "$state" = FAILED ] && [ "$(job_field "$j5" ExitCode)" != 0:0 ] || { show_log "$log"; fail "launch failure: job $j5 $state $(job_field "$j5" ExitCode)"; }
+grep -q "error: step 'mkt run slurm-test.ini' started on 0 of 2 tasks" "$log" || { show_log "$log"; fail "the log does not name the step that failed to launch"; }
+! grep -q "pipeline slurm-test.ini finished" "$log" || { show_log "$log"; fail "a failed launch was reported as finished"; }
+[ -z "$(find . -maxdepth 1 -name '.mkt-step-*')" ] || fail "step marks left in the working directory"
 echo "ok 1: pipeline on Slurm, rerun skipped every stage ($(($(date +%s) - T0))s)"
 
 # ---- 2. requeue mid-training, resume, same model ----

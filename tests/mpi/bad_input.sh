@@ -90,4 +90,12 @@ grep -q "truncated or corrupt" err.txt || fail "truncated store: $(cat err.txt)"
 "$PY" -c "import h5py; f=h5py.File('foreign.h5','w'); f['x']=[1,2,3]"
 expect_fail "$NP" features --store foreign.h5
 grep -q "not one written by mkt" err.txt || fail "foreign store: $(cat err.txt)"
+# a failed stage leaves no temporary output (PATH.tmp) behind: an ingest past the
+# reject threshold, a train whose metrics file cannot be renamed into place (the name is a directory)
+expect_fail "$NP" ingest --format events --input ev.csv --out s8.h5 --max-reject-rate 0.2
+[ ! -e s8.h5.tmp ] && [ ! -e s8.h5 ] || fail "failed ingest left $(ls s8.h5*)"
+mkdir -p mdir
+expect_fail "$NP" train mf --store good.h5 --out m8.h5 --rank 2 --iters 1 --metrics-out mdir
+grep -q "cannot rename mdir.tmp to mdir" err.txt || fail "train metrics onto a directory: $(cat err.txt)"
+[ ! -e mdir.tmp ] && [ ! -e m8.h5.tmp ] || fail "failed train left $(ls -d mdir.tmp m8.h5.tmp 2>/dev/null)"
 echo "ok: bad input at $NP ranks"

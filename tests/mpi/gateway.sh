@@ -1,7 +1,10 @@
 # mkt serve / mkt query at NP ranks: a small shop with uplift, segments and a
 # factorization model; answers are checked against the model file (h5py),
 # malformed requests get error codes while the gateway keeps serving, the
-# token file is enforced, and shutdown ends every rank with status 0.
+# token file is enforced (mode 600, at least 16 bytes), a connection that
+# failed --max-operator-failures operator attempts gets no operator op even
+# with the right token, stats names files without their directories, and
+# shutdown ends every rank with status 0.
 . "$SRC/tests/lib.sh"
 run_np "$NP" gen --users 2000 --items 200 --days 10 --seed 5 --out shop.h5 >/dev/null
 run_np "$NP" features --store shop.h5 >/dev/null
@@ -23,14 +26,23 @@ PY
 fi
 
 umask 077
-echo "op-secret-$RANDOM" > token
+echo "short-$RANDOM" > token
+expect_fail "$NP" serve --store shop.h5 --models model.h5 --token-file token --bind 'tcp://127.0.0.1:*'
+grep -q -- "--token-file token holds a token of [0-9]* bytes; the operator token must have at least 16" "$WORK/err.txt" ||
+  fail "a short token was not refused clearly: $(cat "$WORK/err.txt")"
+echo "op-secret-$RANDOM-$RANDOM-$RANDOM" > token
 chmod 644 token
 expect_fail "$NP" serve --store shop.h5 --models model.h5 --token-file token --bind 'tcp://127.0.0.1:*'
 grep -q "chmod 600" "$WORK/err.txt" || fail "a world-readable token file was not refused clearly: $(cat "$WORK/err.txt")"
 chmod 600 token
 
 # serve in the background; it stops by itself after 60 s without requests (no stray job on failure)
-serve_start "$NP" --store shop.h5 --models model.h5 --token-file token --max-message 65536
+# absolute paths: stats must show the file names only; not quiet: its log is checked
+quiet=${MKT_QUIET-}
+unset MKT_QUIET
+serve_start "$NP" --store "$WORK/shop.h5" --models "$WORK/model.h5" --token-file token --max-message 65536 \
+  --max-operator-failures 3
+export MKT_QUIET=$quiet
 
 # mkt query
 "$MKT" query --connect "$endpoint" --request '{"op":"ping","id":"q1"}' --timeout-ms 5000 >q.json
@@ -153,6 +165,28 @@ assert st["requests"] > 20 and st["errors"] >= len(bad) and st["ops"]["uplift"][
 print("latency p50/p99 ms: ping %.3f/%.3f recommend %.3f/%.3f" % (st["ops"]["ping"]["p50_ms"], st["ops"]["ping"]["p99_ms"],
       st["ops"]["recommend"]["p50_ms"], st["ops"]["recommend"]["p99_ms"]))
 
+# stats: file names without directories, also in a failed reload's message
+work = os.getcwd()
+r = ask({"op": "reload", "token": os.environ["TOKEN"], "models": work + "/no-such-dir/missing.h5"})
+assert code(r) == "reload_failed", r
+st = ask({"op": "stats"})
+assert st["store"] == "shop.h5" and st["model_file"] == "model.h5" and st["models"]["file"] == "model.h5", st
+assert "missing.h5" in st["models"]["reload"]["last_error"], st["models"]["reload"]
+assert work not in json.dumps(st) and "no-such-dir" not in json.dumps(st), json.dumps(st)
+
+# failed operator attempts: after 3 on one connection, even the right token is refused there
+bad = ctx.socket(zmq.DEALER); bad.setsockopt(zmq.RCVTIMEO, 5000); bad.setsockopt(zmq.LINGER, 0)
+bad.connect(os.environ["ENDPOINT"])
+def ask_bad(req):
+    bad.send(json.dumps(req).encode()); return json.loads(bad.recv())
+for i in range(3):
+    assert code(ask_bad({"op": "shutdown", "token": "guess-%d" % i})) == "forbidden"
+r = ask_bad({"op": "shutdown", "token": os.environ["TOKEN"]})
+assert code(r) == "forbidden" and "too many failed operator attempts" in r["error"]["message"], r
+assert ask_bad({"op": "ping"})["pong"] is True  # other ops still answered
+st = ask({"op": "stats"})
+assert st["peers_blocked"] == 1 and st["operator_refused"] == 4, st
+
 assert code(ask({"op": "shutdown"})) == "forbidden"
 assert code(ask({"op": "shutdown", "token": "wrong"})) == "forbidden"
 assert ask({"op": "shutdown", "id": "bye", "token": os.environ["TOKEN"]})["ok"] is True
@@ -161,4 +195,5 @@ PY
 # every rank leaves, status 0, within a few seconds
 serve_wait_stopped
 [ ! -e ready ] || fail "ready file left behind"
+grep -q "a connection made 3 failed operator attempts" serve.err || fail "the blocked connection was not logged: $(cat serve.err)"
 echo "ok: gateway at $NP ranks"

@@ -42,7 +42,7 @@ with h5py.File('bad.h5', 'w') as f:
 cp model.h5 model_a.h5
 
 umask 077
-echo "reload-secret-$RANDOM" > token
+echo "reload-secret-$RANDOM-$RANDOM" > token
 serve_start "$NP" --store shop.h5 --models model.h5 --strategy strategy.h5 --token-file token --reload-step-bytes 4096
 
 ENDPOINT=$(cat ready) TOKEN=$(cat token) timeout 90 "$PY" - <<'PY'

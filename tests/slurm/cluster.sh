@@ -9,7 +9,10 @@
 #                             for them (and for any job processes) to end.
 #
 # Nothing outside DIR is touched: the munge key, the munge socket, the Slurm
-# state, spool, pid and log files all live there; the ports are picked free.
+# state, spool, pid and log files and the jobs' TmpFS (where slurmd's PMIx
+# plugin makes its per-step directories, spmix_appdir_UID_JOB.STEP, /tmp by
+# default) all live there, so two test clusters running at once (each
+# numbering its jobs from 1) share no path; the ports are picked free.
 # When a daemon cannot run here the reason is printed and the caller fails.
 
 SLURM_DIR=""
@@ -75,7 +78,7 @@ slurm_spawn() {
 
 slurm_cluster_start() {
   SLURM_DIR=$1
-  mkdir -p "$SLURM_DIR"/{state,spool,munge}
+  mkdir -p "$SLURM_DIR"/{state,spool,munge,tmp}
   chmod 700 "$SLURM_DIR" "$SLURM_DIR/munge"
   slurm_install || return 1
   local ports cpus mem
@@ -107,6 +110,8 @@ CredType=cred/munge
 AuthInfo=socket=$SLURM_DIR/munge/munge.sock,cred_expire=5
 StateSaveLocation=$SLURM_DIR/state
 SlurmdSpoolDir=$SLURM_DIR/spool
+# the jobs' temporary directory, and the PMIx plugin's: not the shared /tmp
+TmpFS=$SLURM_DIR/tmp
 SlurmctldPidFile=$SLURM_DIR/slurmctld.pid
 SlurmdPidFile=$SLURM_DIR/slurmd.pid
 SlurmctldLogFile=$SLURM_DIR/slurmctld.log
