@@ -325,8 +325,8 @@ static int item_group(const int32_t *category, int ncat, int limited, int64_t i)
     return c >= 0 && c < ncat ? c : ncat;
 }
 
-int strat_topk_diverse(const double *score, int64_t n, const unsigned char *exclude, const int32_t *category,
-                       int ncat, int max_per_cat, int k, int32_t *out)
+int strat_topk_diverse(const double *score, int64_t n, const unsigned char *exclude, const int32_t *category, int ncat,
+                       int max_per_cat, int k, int32_t *out)
 {
     if (k <= 0 || n <= 0)
         return 0;
@@ -387,8 +387,8 @@ static int topk_insertion(const double *score, int64_t n, const unsigned char *e
     return m;
 }
 
-int strat_topk_diverse_reference(const double *score, int64_t n, const unsigned char *exclude,
-                                 const int32_t *category, int ncat, int max_per_cat, int k, int32_t *out)
+int strat_topk_diverse_reference(const double *score, int64_t n, const unsigned char *exclude, const int32_t *category,
+                                 int ncat, int max_per_cat, int k, int32_t *out)
 {
     if (k <= 0 || n <= 0)
         return 0;
@@ -427,9 +427,15 @@ int strat_topk_diverse_reference(const double *score, int64_t n, const unsigned 
 
 /* ---------- MF item lists from blocked products ---------- */
 
-#define MF_USERS 64   /* users per block (rows of one dgemm) */
-#define MF_ITEMS 2048 /* items per tile (columns of one dgemm) */
-#define MF_RANGE 0x1p400 /* screened only when every value and norm is below this */
+#ifndef MF_USERS
+#define MF_USERS 256 /* users per block (rows of one dgemm) */
+#endif
+#ifndef MF_ITEMS
+#define MF_ITEMS 512 /* items per tile (columns of one dgemm): the products of a block fit the L2 cache */
+#endif
+#define MF_NORM 0x1p40  /* screened only when every factor norm is below this, */
+#define MF_BIAS 0x1p60  /* every item bias below this (no float32 overflow), */
+#define MF_CONST 0x1p400 /* and mu + b_u below this */
 
 /* s(u, i) exactly as documented (the order of the operations is the contract). */
 static double mf_exact(const strat_mf_items *m, const double *pu, double bu, int64_t i)
@@ -452,8 +458,53 @@ typedef struct {
     double *cval;
     int64_t ncand, cap;
     double e2; /* 2E */
+    double tk; /* the k-th largest product held in the heaps, less 2E (-DBL_MAX: fewer than k held) */
+    double tmin; /* the lowest threshold prefilter_bound found (thresholds only rise) */
     int ok;    /* 0: every item scored exactly */
+    unsigned char *open; /* per group: it has items and its heap is not full yet */
+    int nopen;
 } mf_screen;
+
+typedef float mf_v4f __attribute__((vector_size(16)));
+typedef int mf_v4i __attribute__((vector_size(16)));
+
+#define MF_CHUNK 32 /* products tested together against the lowest threshold */
+
+/* Whether any of x[0..MF_CHUNK) is >= r (four floats a compare, one reduction). */
+static inline int any_at_least(const float *x, float r)
+{
+    mf_v4f rr = {r, r, r, r};
+    mf_v4i h = {0, 0, 0, 0};
+    for (int j = 0; j < MF_CHUNK; j += 4) {
+        mf_v4f a;
+        memcpy(&a, x + j, sizeof a);
+        h |= a >= rr;
+    }
+    return (h[0] | h[1] | h[2] | h[3]) != 0;
+}
+
+/* r such that a product below r, plus cu, is below the threshold of every
+ * full group: their lowest threshold less cu, less a margin for the
+ * rounding of both subtractions and of the addition (-inf: no full group). */
+static float prefilter_bound(mf_screen *s, int G, double cu)
+{
+    double tmin = INFINITY;
+    for (int g = 0; g < G; g++) {
+        double e = s->thr[g] > s->tk ? s->thr[g] : s->tk;
+        if (e > -DBL_MAX && e < tmin)
+            tmin = e;
+    }
+    s->tmin = tmin;
+    if (tmin == INFINITY)
+        return -INFINITY;
+    double r = (tmin - cu) - 0x1p-50 * (fabs(tmin) + fabs(cu));
+    if (r > FLT_MAX) /* every product is below it */
+        return FLT_MAX;
+    if (r < -FLT_MAX)
+        return -INFINITY;
+    float f = (float)r; /* rounded down */
+    return (double)f > r ? nextafterf(f, -INFINITY) : f;
+}
 
 static void heap_push_value(double *h, int *n, int cap, double v)
 {
@@ -512,10 +563,10 @@ int strat_mf_topk(const strat_mf_items *m, const double *p, const double *bu, in
 
     /* item rows with the bias appended (the product with [p_u, 1] is bi + p_u.q_i), the group of every item,
      * the largest item norm and bias */
-    double *qa = malloc(sizeof(double) * (size_t)ni * (size_t)K1);
+    float *qa = malloc(sizeof(float) * (size_t)ni * (size_t)K1);
     int32_t *grp = malloc(sizeof(int32_t) * (size_t)ni);
-    double *pa = malloc(sizeof(double) * MF_USERS * (size_t)K1);
-    double *c = malloc(sizeof(double) * MF_USERS * MF_ITEMS);
+    float *pa = malloc(sizeof(float) * MF_USERS * (size_t)K1);
+    float *c = malloc(sizeof(float) * MF_USERS * MF_ITEMS);
     mf_screen *sc = calloc(MF_USERS, sizeof *sc);
     double *all = malloc(sizeof(double) * (size_t)ni); /* exact scores (fallback) */
     unsigned char *excl = calloc((size_t)ni, 1);
@@ -526,28 +577,32 @@ int strat_mf_topk(const strat_mf_items *m, const double *p, const double *bu, in
         exmax = ex_ptr[u + 1] - ex_ptr[u] > exmax ? ex_ptr[u + 1] - ex_ptr[u] : exmax;
     ex = malloc(sizeof(int32_t) * (size_t)(exmax > 0 ? exmax : 1) * MF_USERS);
     int64_t *exn = calloc(MF_USERS, sizeof(int64_t)), *exat = calloc(MF_USERS, sizeof(int64_t));
-    if (!qa || !grp || !pa || !c || !sc || !all || !excl || !us || !top || !ex || !exn || !exat)
+    unsigned char *present = calloc((size_t)G, 1); /* groups with items */
+    if (!qa || !grp || !pa || !c || !sc || !all || !excl || !us || !top || !ex || !exn || !exat || !present)
         goto out;
     double qmax = 0, bmax = 0;
     int qok = 1;
     for (int64_t i = 0; i < ni; i++) {
         double b = m->bi ? m->bi[i] : 0.0, qn = mkt_norm2(m->q + i * K, K);
-        memcpy(qa + i * K1, m->q + i * K, sizeof(double) * (size_t)K);
-        qa[i * K1 + K] = b;
-        qok = qok && qn <= MF_RANGE && fabs(b) <= MF_RANGE; /* false for NaN */
+        qok = qok && qn <= MF_NORM && fabs(b) <= MF_BIAS; /* false for NaN */
+        for (int j = 0; j < K; j++)
+            qa[i * K1 + j] = qok ? (float)m->q[i * K + j] : 0.0f;
+        qa[i * K1 + K] = qok ? (float)b : 0.0f;
         qmax = qn > qmax ? qn : qmax;
         bmax = fabs(b) > bmax ? fabs(b) : bmax;
         grp[i] = item_group(m->category, m->ncat, limited, i);
+        present[grp[i]] = 1;
     }
     for (int uu = 0; uu < MF_USERS; uu++) {
         mf_screen *s = &sc[uu];
         s->hv = malloc(sizeof(double) * H);
         s->thr = malloc(sizeof(double) * (size_t)G);
+        s->open = malloc((size_t)G);
         s->cnt = malloc(sizeof(int) * (size_t)G);
         s->cap = 4 * (int64_t)H + 64;
         s->cand = malloc(sizeof(int32_t) * (size_t)s->cap);
         s->cval = malloc(sizeof(double) * (size_t)s->cap);
-        if (!s->hv || !s->thr || !s->cnt || !s->cand || !s->cval)
+        if (!s->hv || !s->thr || !s->open || !s->cnt || !s->cand || !s->cval)
             goto out;
     }
     int64_t csz = 0; /* capacity of cs and cc */
@@ -560,16 +615,23 @@ int strat_mf_topk(const strat_mf_items *m, const double *p, const double *bu, in
             mf_screen *s = &sc[uu];
             const double *pu = p + u * K;
             double cu = m->mu + bu[u], pn = mkt_norm2(pu, K);
-            memcpy(pa + (size_t)uu * (size_t)K1, pu, sizeof(double) * (size_t)K);
-            pa[(size_t)uu * (size_t)K1 + K] = 1.0;
-            /* |product - s(u, i)| <= 2 gamma_{K+2} (|cu| + |b_i| + |p_u||q_i|) <= E (docs/strategy.md) */
-            double e = 4.0 * (K + 3) * 0x1p-53 * (fabs(cu) + bmax + pn * qmax) + 0x1p-1000;
-            s->ok = qok && pn <= MF_RANGE && fabs(cu) <= MF_RANGE && isfinite(e);
+            s->ok = qok && pn <= MF_NORM && fabs(cu) <= MF_CONST;
+            for (int j = 0; j < K; j++)
+                pa[(size_t)uu * (size_t)K1 + (size_t)j] = s->ok ? (float)pu[j] : 0.0f;
+            pa[(size_t)uu * (size_t)K1 + K] = 1.0f;
+            /* |cu + product - s(u, i)| <= E (the bound: docs/strategy.md) */
+            double e = 2.0 * (1.01 * (K + 4) * (0x1p-24 + 0x1p-52) * (pn * qmax + bmax) +
+                              1.01 * (K + 4) * 0x1p-52 * fabs(cu) + 0x1p-100 * (K + 4));
+            s->ok = s->ok && isfinite(e);
             s->e2 = 2 * e;
             s->ncand = 0;
+            s->nopen = 0;
+            s->tk = -DBL_MAX;
             for (int g = 0; g < G; g++) {
                 s->cnt[g] = 0;
                 s->thr[g] = -DBL_MAX;
+                s->open[g] = present[g];
+                s->nopen += present[g];
             }
             /* this user's excluded items, sorted, for the tiles */
             int32_t *x = ex + (size_t)uu * (size_t)(exmax > 0 ? exmax : 1);
@@ -581,13 +643,13 @@ int strat_mf_topk(const strat_mf_items *m, const double *p, const double *bu, in
         }
         for (int64_t i0 = 0; any && i0 < ni; i0 += MF_ITEMS) {
             int nt = (int)(ni - i0 < MF_ITEMS ? ni - i0 : MF_ITEMS);
-            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nu, nt, K1, 1.0, pa, K1, qa + i0 * K1, K1, 0.0, c,
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nu, nt, K1, 1.0f, pa, K1, qa + i0 * K1, K1, 0.0f, c,
                         MF_ITEMS);
             for (int uu = 0; uu < nu; uu++) {
                 mf_screen *s = &sc[uu];
                 if (!s->ok)
                     continue;
-                double *row = c + (size_t)uu * MF_ITEMS;
+                float *row = c + (size_t)uu * MF_ITEMS;
                 /* excluded items: -inf never reaches a threshold (all >= -DBL_MAX) */
                 const int32_t *x = ex + (size_t)uu * (size_t)(exmax > 0 ? exmax : 1);
                 while (exat[uu] < exn[uu] && x[exat[uu]] < i0 + nt) {
@@ -597,42 +659,76 @@ int strat_mf_topk(const strat_mf_items *m, const double *p, const double *bu, in
                 }
                 double cu = m->mu + bu[u0 + uu];
                 const int32_t *gr = grp + i0;
-                for (int t = 0; t < nt; t++) {
-                    double a = cu + row[t];
-                    int g = gr[t];
-                    if (!(a >= s->thr[g]))
-                        continue;
-                    int glim = g < G - 1 || !limited ? lim : k;
-                    double *h = s->hv + (size_t)g * (size_t)lim;
-                    heap_push_value(h, &s->cnt[g], glim, a);
-                    if (s->cnt[g] == glim)
-                        s->thr[g] = h[0] - s->e2;
-                    if (s->ncand == s->cap) {
-                        /* drop the candidates the thresholds now rule out, grow when that frees less than half */
-                        int64_t w = 0;
-                        for (int64_t j = 0; j < s->ncand; j++)
-                            if (s->cval[j] >= s->thr[grp[s->cand[j]]]) {
-                                s->cand[w] = s->cand[j];
-                                s->cval[w] = s->cval[j];
-                                w++;
-                            }
-                        s->ncand = w;
-                        if (w > s->cap / 2) {
-                            int64_t ncap = 2 * s->cap;
-                            int32_t *nc = realloc(s->cand, sizeof(int32_t) * (size_t)ncap);
-                            if (!nc)
-                                goto out;
-                            s->cand = nc;
-                            double *nv = realloc(s->cval, sizeof(double) * (size_t)ncap);
-                            if (!nv)
-                                goto out;
-                            s->cval = nv;
-                            s->cap = ncap;
-                        }
+                int64_t tile = i0 / MF_ITEMS;
+                if (limited && ((tile & (tile - 1)) == 0 || tile % 8 == 0)) {
+                    /* (tiles 1, 2, 4, 8, 16, 24, ...) the heaps hold at most lim items of a category: the k-th largest of their union is at most
+                     * that of the final lists' pool, so no item below it (less 2E) can be chosen */
+                    int nk = 0;
+                    for (int g = 0; g < G; g++)
+                        for (int j = 0; j < s->cnt[g]; j++)
+                            heap_push_value(us, &nk, k, s->hv[(size_t)g * (size_t)lim + (size_t)j]);
+                    if (nk == k)
+                        s->tk = us[0] - s->e2;
+                }
+                /* most products are below every threshold: those of a full group are tested against the
+                 * lowest threshold of the full groups first (less a margin for the addition of cu), MF_CHUNK at a
+                 * time */
+                float rmin = prefilter_bound(s, G, cu);
+                for (int t0 = 0; t0 < nt; t0 += MF_CHUNK) {
+                    int t1 = t0 + MF_CHUNK < nt ? t0 + MF_CHUNK : nt;
+                    if (t1 - t0 == MF_CHUNK) {
+                        int hit = 0;
+                        if (s->nopen == 0 || s->tk > -DBL_MAX)
+                            hit = any_at_least(row + t0, rmin);
+                        else
+                            for (int j = 0; j < MF_CHUNK; j++)
+                                hit |= (row[t0 + j] >= rmin) | s->open[gr[t0 + j]];
+                        if (!hit)
+                            continue;
                     }
-                    s->cand[s->ncand] = (int32_t)(i0 + t);
-                    s->cval[s->ncand] = a;
-                    s->ncand++;
+                    for (int t = t0; t < t1; t++) {
+                        double a = cu + (double)row[t];
+                        int g = gr[t];
+                        if (!(a >= s->thr[g]) || !(a >= s->tk))
+                            continue;
+                        int glim = g < G - 1 || !limited ? lim : k;
+                        double *h = s->hv + (size_t)g * (size_t)lim;
+                        heap_push_value(h, &s->cnt[g], glim, a);
+                        if (s->cnt[g] == glim) {
+                            double was = s->thr[g] > s->tk ? s->thr[g] : s->tk;
+                            s->thr[g] = h[0] - s->e2;
+                            s->nopen -= s->open[g];
+                            s->open[g] = 0;
+                            if (!(was > s->tmin)) /* the lowest threshold may have risen */
+                                rmin = prefilter_bound(s, G, cu);
+                        }
+                        if (s->ncand == s->cap) {
+                            /* drop the candidates the thresholds now rule out, grow when that frees less than half */
+                            int64_t w = 0;
+                            for (int64_t j = 0; j < s->ncand; j++)
+                                if (s->cval[j] >= s->thr[grp[s->cand[j]]] && s->cval[j] >= s->tk) {
+                                    s->cand[w] = s->cand[j];
+                                    s->cval[w] = s->cval[j];
+                                    w++;
+                                }
+                            s->ncand = w;
+                            if (w > s->cap / 2) {
+                                int64_t ncap = 2 * s->cap;
+                                int32_t *nc = realloc(s->cand, sizeof(int32_t) * (size_t)ncap);
+                                if (!nc)
+                                    goto out;
+                                s->cand = nc;
+                                double *nv = realloc(s->cval, sizeof(double) * (size_t)ncap);
+                                if (!nv)
+                                    goto out;
+                                s->cval = nv;
+                                s->cap = ncap;
+                            }
+                        }
+                        s->cand[s->ncand] = (int32_t)(i0 + t);
+                        s->cval[s->ncand] = a;
+                        s->ncand++;
+                    }
                 }
             }
         }
@@ -695,8 +791,7 @@ int strat_mf_topk(const strat_mf_items *m, const double *p, const double *bu, in
                 for (int64_t j = 0; j < nc; j++)
                     ccat[j] = m->category[cc[j]];
             }
-            got = strat_topk_diverse(cs, nc, NULL, ccat, limited ? m->ncat : 0, limited ? m->max_per_cat : 0, k,
-                                     top);
+            got = strat_topk_diverse(cs, nc, NULL, ccat, limited ? m->ncat : 0, limited ? m->max_per_cat : 0, k, top);
             free(ccat);
             for (int j = 0; j < got; j++) {
                 items[u * k + j] = cc[top[j]];
@@ -709,6 +804,7 @@ out:
     for (int uu = 0; sc && uu < MF_USERS; uu++) {
         free(sc[uu].hv);
         free(sc[uu].thr);
+        free(sc[uu].open);
         free(sc[uu].cnt);
         free(sc[uu].cand);
         free(sc[uu].cval);
@@ -727,6 +823,7 @@ out:
     free(ex);
     free(exn);
     free(exat);
+    free(present);
     return rc;
 }
 
