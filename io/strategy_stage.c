@@ -661,6 +661,10 @@ static void load_mf_topk(strat_data *d, hid_t m, const mkt_strategy_options *o)
     d->item_scores = xalloc((size_t)d->n * (size_t)k, sizeof(double));
     double t0 = mkt_now();
     const char *how = getenv("MKT_STRATEGY_ITEMS");
+    if (how && *how && strcmp(how, "reference") != 0 && strcmp(how, "blocked") != 0)
+        mkt_fail("strategy: environment variable MKT_STRATEGY_ITEMS='%s': expected 'blocked' (the default) or "
+                 "'reference' (the former method, for bench/strategy_speed.sh)",
+                 how);
     if (how && strcmp(how, "reference") == 0) {
         /* the former method, for bench/strategy_speed.sh: every score a scalar dot product, the former selection */
         double *score = xalloc((size_t)d->I, sizeof(double));

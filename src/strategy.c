@@ -572,10 +572,12 @@ int strat_mf_topk(const strat_mf_items *m, const double *p, const double *bu, in
     unsigned char *excl = calloc((size_t)ni, 1);
     double *us = malloc(sizeof(double) * (size_t)k), *cs = NULL; /* us: the k largest heap values */
     int32_t *top = malloc(sizeof(int32_t) * (size_t)k), *cc = NULL, *ex = NULL;
-    int64_t exmax = 0;
-    for (int64_t u = 0; u < n; u++)
-        exmax = ex_ptr[u + 1] - ex_ptr[u] > exmax ? ex_ptr[u + 1] - ex_ptr[u] : exmax;
-    ex = malloc(sizeof(int32_t) * (size_t)(exmax > 0 ? exmax : 1) * MF_USERS);
+    int64_t exmax = 0; /* the most excluded items of one block */
+    for (int64_t u0 = 0; u0 < n; u0 += MF_USERS) {
+        int64_t u1 = u0 + MF_USERS < n ? u0 + MF_USERS : n;
+        exmax = ex_ptr[u1] - ex_ptr[u0] > exmax ? ex_ptr[u1] - ex_ptr[u0] : exmax;
+    }
+    ex = malloc(sizeof(int32_t) * (size_t)(exmax > 0 ? exmax : 1));
     int64_t *exn = calloc(MF_USERS, sizeof(int64_t)), *exat = calloc(MF_USERS, sizeof(int64_t));
     unsigned char *present = calloc((size_t)G, 1); /* groups with items */
     if (!qa || !grp || !pa || !c || !sc || !all || !excl || !us || !top || !ex || !exn || !exat || !present)
@@ -633,8 +635,8 @@ int strat_mf_topk(const strat_mf_items *m, const double *p, const double *bu, in
                 s->open[g] = present[g];
                 s->nopen += present[g];
             }
-            /* this user's excluded items, sorted, for the tiles */
-            int32_t *x = ex + (size_t)uu * (size_t)(exmax > 0 ? exmax : 1);
+            /* this user's excluded items, sorted, for the tiles (the block's lists side by side in ex) */
+            int32_t *x = ex + (ex_ptr[u] - ex_ptr[u0]);
             exn[uu] = ex_ptr[u + 1] - ex_ptr[u];
             exat[uu] = 0;
             memcpy(x, ex_item + ex_ptr[u], sizeof(int32_t) * (size_t)exn[uu]);
@@ -651,7 +653,7 @@ int strat_mf_topk(const strat_mf_items *m, const double *p, const double *bu, in
                     continue;
                 float *row = c + (size_t)uu * MF_ITEMS;
                 /* excluded items: -inf never reaches a threshold (all >= -DBL_MAX) */
-                const int32_t *x = ex + (size_t)uu * (size_t)(exmax > 0 ? exmax : 1);
+                const int32_t *x = ex + (ex_ptr[u0 + uu] - ex_ptr[u0]);
                 while (exat[uu] < exn[uu] && x[exat[uu]] < i0 + nt) {
                     if (x[exat[uu]] >= i0)
                         row[x[exat[uu]] - i0] = -INFINITY;
