@@ -428,10 +428,10 @@ int strat_topk_diverse_reference(const double *score, int64_t n, const unsigned 
 /* ---------- MF item lists from blocked products ---------- */
 
 #ifndef MF_USERS
-#define MF_USERS 256 /* users per block (rows of one dgemm) */
+#define MF_USERS 256 /* users per block (rows of one sgemm) */
 #endif
 #ifndef MF_ITEMS
-#define MF_ITEMS 512 /* items per tile (columns of one dgemm): the products of a block fit the L2 cache */
+#define MF_ITEMS 512 /* items per tile (columns of one sgemm): the products of a block fit the L2 cache */
 #endif
 #define MF_NORM 0x1p40  /* screened only when every factor norm is below this, */
 #define MF_BIAS 0x1p60  /* every item bias below this (no float32 overflow), */

@@ -165,7 +165,7 @@ typedef struct {
  * the category limits of strat_topk_diverse: items[u k + j] (-1 padding) and
  * scores[u k + j] (0 padding).  The result is that of strat_topk_diverse on
  * every score computed as above, bit for bit: the scores of a block of users
- * against a tile of items come from one cblas_dgemm; with a bound E on how
+ * against a tile of items come from one cblas_sgemm (float32); with a bound E on how
  * far such a product can be from s(u, i) (docs/strategy.md), an item is kept
  * only when its product reaches the running threshold of its category minus
  * 2E, and the few kept are scored exactly and selected.  Returns 0, or -1
