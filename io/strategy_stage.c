@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "check.h"
 #include "exactsum.h"
@@ -57,6 +58,10 @@ typedef struct {
     double *propensity;     /* [n] or NULL */
     int64_t *items;         /* [n x K] */
     double *item_scores, *prices;
+    const char *items_method; /* how the item lists were found */
+    strat_mf_stats items_stats;
+    double items_seconds;     /* this rank's time for them */
+    double items_cpu_seconds; /* and the CPU time of its process (all threads) */
     strat_arm_cost *costs;  /* [na] */
     strat_arm_value *val;   /* [n x na] */
     strat_arm_value *tval;  /* [n x na] truth or NULL */
@@ -631,6 +636,15 @@ static void load_uplift(strat_data *d, hid_t m, const mkt_strategy_options *o, j
 
 /* ---------- the factorization model: top-K unseen items ---------- */
 
+/* CPU time of this process (on a shared machine the wall time of a rank
+ * includes the time others hold its core). */
+static double cpu_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 static void load_mf_topk(strat_data *d, hid_t m, const mkt_strategy_options *o)
 {
     if (!mkt_h5_exists(m, "/models/mf"))
@@ -656,36 +670,49 @@ static void load_mf_topk(strat_data *d, hid_t m, const mkt_strategy_options *o)
     int k = o->k;
     d->items = xalloc((size_t)d->n * (size_t)k, sizeof(int64_t));
     d->item_scores = xalloc((size_t)d->n * (size_t)k, sizeof(double));
-    double *score = xalloc((size_t)d->I, sizeof(double));
-    unsigned char *excl = xalloc((size_t)d->I, 1);
-    int32_t *top = xalloc((size_t)k, sizeof(int32_t));
-    mkt_progress pr;
-    mkt_progress_start(&pr, STAGE, "users", d->N);
-    for (int64_t u = 0; u < d->n; u++) {
-        const double *pu = p + u * K;
-        for (int64_t i = 0; i < d->I; i++) {
-            const double *qi = q + i * K;
-            double s = mu + bu[u] + bi[i];
-            for (int64_t j = 0; j < K; j++)
-                s += pu[j] * qi[j];
-            score[i] = s;
+    double t0 = mkt_now(), c0 = cpu_seconds();
+    const char *how = getenv("MKT_STRATEGY_ITEMS");
+    if (how && *how && strcmp(how, "reference") != 0 && strcmp(how, "blocked") != 0)
+        mkt_fail("strategy: environment variable MKT_STRATEGY_ITEMS='%s': expected 'blocked' (the default) or "
+                 "'reference' (the former method, for bench/strategy_speed.sh)",
+                 how);
+    if (how && strcmp(how, "reference") == 0) {
+        /* the former method, for bench/strategy_speed.sh: every score a scalar dot product, the former selection */
+        double *score = xalloc((size_t)d->I, sizeof(double));
+        unsigned char *excl = xalloc((size_t)d->I, 1);
+        int32_t *top = xalloc((size_t)k, sizeof(int32_t));
+        for (int64_t u = 0; u < d->n; u++) {
+            const double *pu = p + u * K;
+            for (int64_t i = 0; i < d->I; i++) {
+                const double *qi = q + i * K;
+                double s = mu + bu[u] + bi[i];
+                for (int64_t j = 0; j < K; j++)
+                    s += pu[j] * qi[j];
+                score[i] = s;
+            }
+            for (int64_t j = d->ev_ptr[u]; j < d->ev_ptr[u + 1]; j++)
+                excl[d->ev_item[j]] = 1;
+            int got = strat_topk_diverse_reference(score, d->I, excl, d->category, d->C, o->max_per_category, k, top);
+            for (int64_t j = d->ev_ptr[u]; j < d->ev_ptr[u + 1]; j++)
+                excl[d->ev_item[j]] = 0;
+            for (int j = 0; j < k; j++) {
+                d->items[u * k + j] = j < got ? top[j] : -1;
+                d->item_scores[u * k + j] = j < got ? score[top[j]] : 0.0;
+            }
         }
-        for (int64_t j = d->ev_ptr[u]; j < d->ev_ptr[u + 1]; j++)
-            excl[d->ev_item[j]] = 1;
-        int got = strat_topk_diverse(score, d->I, excl, d->category, d->C, o->max_per_category, k, top);
-        for (int64_t j = d->ev_ptr[u]; j < d->ev_ptr[u + 1]; j++)
-            excl[d->ev_item[j]] = 0;
-        for (int j = 0; j < k; j++) {
-            d->items[u * k + j] = j < got ? top[j] : -1;
-            d->item_scores[u * k + j] = j < got ? score[top[j]] : 0.0;
-        }
-        if ((u & 1023) == 0)
-            mkt_progress_update(&pr, d->n > 0 ? u * d->N / d->n : 0);
+        free(top);
+        free(excl);
+        free(score);
+        d->items_method = "reference";
+    } else {
+        /* blocks of users against tiles of items in sgemm, then the exact lists (src/strategy.c) */
+        strat_mf_items mi = {q, bi, d->I, (int)K, mu, d->category, d->C, o->max_per_category};
+        if (strat_mf_topk(&mi, p, bu, d->n, d->ev_ptr, d->ev_item, k, d->items, d->item_scores, &d->items_stats) != 0)
+            mkt_fail("strategy: out of memory ranking the items of %lld users", (long long)d->n);
+        d->items_method = "blocked products";
     }
-    mkt_progress_finish(&pr, d->N);
-    free(top);
-    free(excl);
-    free(score);
+    d->items_seconds = mkt_now() - t0;
+    d->items_cpu_seconds = cpu_seconds() - c0;
     free(q);
     free(bi);
     free(p);
@@ -1462,6 +1489,23 @@ int mkt_strategy_run(const mkt_strategy_options *o, MPI_Comm comm, json_t *metri
     report_metrics(&d, &r, choice[POL_STRATEGY], steps, d.arms[cheap + 1], tau, have_prop, metrics, comm);
     json_object_set_new(metrics, "budget", num_or_null(o->budget)); /* null: no limit */
     mkt_metrics_set_str(metrics, "ope_rows", d.uplift_holdout > 0 ? "held-out rows of /models/uplift" : "all rows");
+    {
+        /* the item lists: the slowest rank's time, users per second of the whole run */
+        double sec[2] = {d.items_seconds, d.items_cpu_seconds};
+        int64_t cnt[3] = {d.items_stats.users_screened, d.items_stats.users_exact, d.items_stats.rescored};
+        MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, sec, 2, MPI_DOUBLE, MPI_MAX, comm));
+        MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, cnt, 3, MPI_INT64_T, MPI_SUM, comm));
+        json_t *it = mkt_metrics_child(metrics, "items");
+        mkt_metrics_set_str(it, "method", d.items_method);
+        mkt_metrics_set_real(it, "seconds", sec[0]);
+        mkt_metrics_set_real(it, "users_per_second", sec[0] > 0 ? (double)d.N / sec[0] : 0.0);
+        /* what the run gives when every rank has a core to itself */
+        mkt_metrics_set_real(it, "cpu_seconds", sec[1]);
+        mkt_metrics_set_real(it, "users_per_cpu_second", sec[1] > 0 ? (double)d.N / sec[1] : 0.0);
+        mkt_metrics_set_int(it, "users_screened", cnt[0]);
+        mkt_metrics_set_int(it, "users_scored_exactly", cnt[1]);
+        mkt_metrics_set_int(it, "items_rescored", cnt[2]);
+    }
     mkt_metrics_set_real(metrics, "seconds_load", t_load);
     mkt_metrics_set_real(metrics, "seconds_solve", t_solve);
     mkt_metrics_set_real(metrics, "seconds", mkt_now() - t0);

@@ -122,12 +122,56 @@ double strat_bisect(double (*cost_at)(double lambda, void *ctx), void *ctx, doub
 
 /* ---------- items and prices ---------- */
 
-/* The k best-scored items (score descending, ties to the lower index),
- * skipping exclude[i] != 0 (may be NULL), at most max_per_cat of one category
- * (category[i] in [0, ncat); max_per_cat <= 0: no limit).  Writes indices to
- * out, returns how many (< k when the catalogue runs out). */
+/* The k best-scored items (score descending, ties to the lower index, NaN
+ * below every number: the order of mkt_topk), skipping exclude[i] != 0 (may
+ * be NULL), at most max_per_cat of one category (category[i] in [0, ncat);
+ * other values are not limited; max_per_cat <= 0: no limit).  Writes
+ * indices to out, returns how many (< k when the catalogue runs out or the
+ * limits cannot be filled).  The list is what taking items best first and
+ * skipping those whose category is full gives, found in one pass: the
+ * best min(max_per_cat, k) of each category and the best k of the unlimited
+ * items in bounded heaps, then the best k of their union; O(n log k). */
 int strat_topk_diverse(const double *score, int64_t n, const unsigned char *exclude, const int32_t *category,
                        int ncat, int max_per_cat, int k, int32_t *out);
+/* The same list by the former method (an insertion-sorted top 4k, doubled
+ * until k items pass the limits or the whole catalogue is sorted: O(n^2)
+ * when the limits cannot be filled); kept as the reference of tests and of
+ * bench/strategy_speed.sh.  No NaN scores. */
+int strat_topk_diverse_reference(const double *score, int64_t n, const unsigned char *exclude,
+                                 const int32_t *category, int ncat, int max_per_cat, int k, int32_t *out);
+
+/* The item side of the MF model for strat_mf_topk. */
+typedef struct {
+    const double *q;         /* [I x K] item factors */
+    const double *bi;        /* [I] item biases (NULL: 0) */
+    int64_t nitems;          /* I */
+    int K;
+    double mu;               /* global mean */
+    const int32_t *category; /* [I] (NULL: no limit) */
+    int ncat, max_per_cat;   /* as strat_topk_diverse */
+} strat_mf_items;
+
+/* What strat_mf_topk did. */
+typedef struct {
+    int64_t users_screened; /* lists found from the blocked products */
+    int64_t users_exact;    /* lists from every item scored exactly (values out of the screen's range) */
+    int64_t rescored;       /* items scored exactly after the screen, all users */
+} strat_mf_stats;
+
+/* The top-k list of each of n users under the MF score
+ *     s(u, i) = ((mu + bu[u]) + bi[i]) + p_u1 q_i1 + ... + p_uK q_iK
+ * (evaluated in exactly that order, in doubles), without the items
+ * ex_item[ex_ptr[u] .. ex_ptr[u + 1]) (any order, duplicates allowed), with
+ * the category limits of strat_topk_diverse: items[u k + j] (-1 padding) and
+ * scores[u k + j] (0 padding).  The result is that of strat_topk_diverse on
+ * every score computed as above, bit for bit: the scores of a block of users
+ * against a tile of items come from one cblas_sgemm (float32); with a bound E on how
+ * far such a product can be from s(u, i) (docs/strategy.md), an item is kept
+ * only when its product reaches the running threshold of its category minus
+ * 2E, and the few kept are scored exactly and selected.  Returns 0, or -1
+ * when out of memory.  st may be NULL. */
+int strat_mf_topk(const strat_mf_items *m, const double *p, const double *bu, int64_t n, const int64_t *ex_ptr,
+                  const int32_t *ex_item, int k, int64_t *items, double *scores, strat_mf_stats *st);
 
 /* Margin-maximizing price under constant elasticity e < -1: cost * e / (1 + e),
  * clamped to [min_factor, max_factor] * base.  e >= -1 (inelastic demand):

@@ -1,6 +1,8 @@
 /* test_strategy.c — the pure arithmetic of `mkt strategy` (src/strategy.c):
  * expected profit per arm, eligibility, the choice under a multiplier and
- * its bisection, price rules, diverse top-K, templates with hostile item
+ * its bisection, price rules, diverse top-K (against an oracle and the
+ * former method; the MF lists from blocked products against every score
+ * computed exactly), templates with hostile item
  * names, CSV quoting, effect shrinkage, refit and bootstrap helpers. */
 #include <math.h>
 #include <setjmp.h>
@@ -231,6 +233,182 @@ static void test_topk_diverse(void **state)
     assert_int_equal(out[2], 2);
 }
 
+/* The oracle of the diverse list: every kept item sorted (score descending,
+ * index ascending, NaN last), then taken best first while its category
+ * (in [0, ncat); others unlimited) is below the limit. */
+static const double *g_score;
+static int by_rank(const void *a, const void *b)
+{
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    double sx = g_score[x], sy = g_score[y];
+    if (isnan(sx) != isnan(sy))
+        return isnan(sx) - isnan(sy);
+    if (!isnan(sx) && sx != sy)
+        return sx > sy ? -1 : 1;
+    return (x > y) - (x < y);
+}
+
+static int diverse_oracle(const double *score, int n, const unsigned char *ex, const int32_t *cat, int ncat, int lim,
+                          int k, int32_t *out)
+{
+    int32_t *all = malloc(sizeof(int32_t) * (size_t)(n > 0 ? n : 1));
+    int *used = calloc((size_t)ncat + 1, sizeof(int));
+    int m = 0, got = 0;
+    for (int i = 0; i < n; i++)
+        if (!ex || !ex[i])
+            all[m++] = i;
+    g_score = score;
+    qsort(all, (size_t)m, sizeof *all, by_rank);
+    for (int j = 0; j < m && got < k; j++) {
+        int32_t c = cat ? cat[all[j]] : -1;
+        int limited = lim > 0 && c >= 0 && c < ncat;
+        if (limited && used[c] >= lim)
+            continue;
+        if (limited)
+            used[c]++;
+        out[got++] = all[j];
+    }
+    free(used);
+    free(all);
+    return got;
+}
+
+/* The one-pass diverse list against the oracle and the former method on
+ * random scores with many ties: limits that can and cannot be filled (one
+ * category for everything, as in a store without a catalogue), categories
+ * outside [0, ncat) (unlimited), exclusions, k above n, k = 0. */
+static void test_topk_diverse_against_oracle(void **state)
+{
+    (void)state;
+    enum { N = 120 };
+    double s[N];
+    int32_t cat[N], out[N + 8], want[N + 8], ref[N + 8];
+    unsigned char ex[N];
+    unsigned r = 99;
+    int cases = 0, short_lists = 0;
+    for (int trial = 0; trial < 300; trial++) {
+        int n = trial % 7 == 0 ? trial % 11 : N - trial % 50;
+        int ncat = 1 + trial % 4, lim = trial % 5 - 1, k = (trial * 7) % 13;
+        for (int i = 0; i < n; i++) {
+            r = r * 1103515245u + 12345u;
+            s[i] = (double)((r >> 16) % 9);
+            cat[i] = trial % 3 == 0 ? 0 : (int32_t)((r >> 8) % (unsigned)(ncat + 1)) - (trial % 2); /* -1..ncat */
+            ex[i] = (r >> 4) % 6 == 0;
+        }
+        int got = strat_topk_diverse(s, n, ex, cat, ncat, lim, k, out);
+        int w = diverse_oracle(s, n, ex, cat, ncat, lim, k, want);
+        int g2 = strat_topk_diverse_reference(s, n, ex, cat, ncat, lim, k, ref);
+        assert_int_equal(got, w);
+        assert_int_equal(g2, w);
+        for (int j = 0; j < w; j++) {
+            assert_int_equal(out[j], want[j]);
+            assert_int_equal(ref[j], want[j]);
+        }
+        cases++;
+        short_lists += w < k && n > k;
+    }
+    assert_true(short_lists > 20); /* limits that could not be filled were exercised */
+    /* one category for every item, limit 2, k 5: the best 2 only */
+    double one[6] = {1, 5, 3, 5, 2, 4};
+    int32_t zero[6] = {0, 0, 0, 0, 0, 0};
+    assert_int_equal(strat_topk_diverse(one, 6, NULL, zero, 1, 2, 5, out), 2);
+    assert_int_equal(out[0], 1);
+    assert_int_equal(out[1], 3); /* the tie at 5 goes to the lower index first */
+    assert_int_equal(strat_topk_diverse(one, 6, NULL, zero, 1, 2, 0, out), 0);
+    /* NaN ranks below every number */
+    double withnan[4] = {NAN, 1, NAN, 0};
+    int32_t cats[4] = {0, 1, 0, 1};
+    assert_int_equal(strat_topk_diverse(withnan, 4, NULL, cats, 2, 1, 4, out), 2);
+    assert_int_equal(out[0], 1);
+    assert_int_equal(out[1], 0);
+}
+
+/* strat_mf_topk (blocked float32 products, exact rescoring) against every
+ * score computed by the documented formula and the diverse list: the same
+ * items and the same score bits.  Items in groups of near-copies whose
+ * scores differ about as much as float32 products err (their screening
+ * order is often wrong: a bound E too small drops the right item), exact
+ * duplicates (ties to the lower item), 2 user blocks and
+ * 2 item tiles, unsorted exclusions with duplicates, limits that can and
+ * cannot be filled, no limit, and a user with a NaN factor (every item
+ * scored exactly). */
+static void test_mf_topk_exact(void **state)
+{
+    (void)state;
+    enum { NI = 700, NU = 300, K = 7, KMAX = 9 };
+    double *q = malloc(sizeof(double) * NI * K), *bi = malloc(sizeof(double) * NI);
+    double *p = malloc(sizeof(double) * NU * K), *bu = malloc(sizeof(double) * NU);
+    int32_t *cat = malloc(sizeof(int32_t) * NI), *exi = malloc(sizeof(int32_t) * NU * 6);
+    int64_t *exp_ = malloc(sizeof(int64_t) * (NU + 1)), *items = malloc(sizeof(int64_t) * NU * KMAX);
+    double *sc = malloc(sizeof(double) * NU * KMAX), *all = malloc(sizeof(double) * NI);
+    int32_t *top = malloc(sizeof(int32_t) * KMAX);
+    unsigned char *ex = calloc(NI, 1);
+    unsigned r = 7;
+#define RND() ((r = r * 1103515245u + 12345u), (double)((r >> 8) & 0xffff) / 65536.0 - 0.5)
+    for (int i = 0; i < NI; i++) {
+        int base = i - i % 5; /* groups of 5: a base item and near-copies */
+        for (int j = 0; j < K; j++)
+            q[i * K + j] = i == base ? RND() : q[base * K + j] + (i % 5 == 4 ? 0.0 : RND() * 0x1p-21);
+        bi[i] = i == base ? 0.1 * RND() : bi[base];
+        cat[i] = (int32_t)(i % 3);
+    }
+    for (int u = 0; u < NU; u++) {
+        for (int j = 0; j < K; j++)
+            p[u * K + j] = 3 * RND();
+        bu[u] = RND();
+        exp_[u] = u * 6;
+        for (int j = 0; j < 6; j++) /* unsorted, with a duplicate */
+            exi[u * 6 + j] = j == 5 ? exi[u * 6] : (int32_t)((u * 37 + j * 211) % NI);
+    }
+    exp_[NU] = NU * 6;
+    p[123 * K + 2] = NAN;
+    const int cfg[5][3] = {{5, 2, 3}, {5, 0, 3}, {9, 2, 1}, {4, 1, 3}, {3, 3, 3}}; /* k, limit, categories */
+    for (int c = 0; c < 5; c++) {
+        int k = cfg[c][0], lim = cfg[c][1], ncat = cfg[c][2];
+        if (ncat == 1)
+            for (int i = 0; i < NI; i++)
+                cat[i] = 0;
+        strat_mf_items m = {q, bi, NI, K, 3.25, cat, ncat, lim};
+        strat_mf_stats st;
+        assert_int_equal(strat_mf_topk(&m, p, bu, NU, exp_, exi, k, items, sc, &st), 0);
+        assert_int_equal(st.users_exact, 1);
+        assert_int_equal(st.users_screened, NU - 1);
+        for (int u = 0; u < NU; u++) {
+            for (int64_t j = exp_[u]; j < exp_[u + 1]; j++)
+                ex[exi[j]] = 1;
+            for (int i = 0; i < NI; i++) {
+                double s = m.mu + bu[u] + bi[i];
+                for (int j = 0; j < K; j++)
+                    s += p[u * K + j] * q[i * K + j];
+                all[i] = s;
+            }
+            int got = strat_topk_diverse(all, NI, ex, cat, ncat, lim, k, top);
+            for (int64_t j = exp_[u]; j < exp_[u + 1]; j++)
+                ex[exi[j]] = 0;
+            if (ncat == 1 && lim > 0)
+                assert_int_equal(got, lim); /* the limit cannot be filled */
+            for (int j = 0; j < k; j++) {
+                assert_int_equal(items[u * k + j], j < got ? top[j] : -1);
+                double w = j < got ? all[top[j]] : 0.0;
+                assert_memory_equal(&sc[u * k + j], &w, sizeof w);
+            }
+        }
+    }
+#undef RND
+    free(q);
+    free(bi);
+    free(p);
+    free(bu);
+    free(cat);
+    free(exi);
+    free(exp_);
+    free(items);
+    free(sc);
+    free(all);
+    free(top);
+    free(ex);
+}
+
 static void test_template(void **state)
 {
     (void)state;
@@ -355,7 +533,8 @@ int main(void)
         cmocka_unit_test(test_cost_parse),   cmocka_unit_test(test_profit_arithmetic),
         cmocka_unit_test(test_eligibility),  cmocka_unit_test(test_choice),
         cmocka_unit_test(test_bisection),    cmocka_unit_test(test_prices),
-        cmocka_unit_test(test_topk_diverse), cmocka_unit_test(test_template),
+        cmocka_unit_test(test_topk_diverse), cmocka_unit_test(test_topk_diverse_against_oracle),
+        cmocka_unit_test(test_mf_topk_exact), cmocka_unit_test(test_template),
         cmocka_unit_test(test_csv),          cmocka_unit_test(test_shrinkage_and_bootstrap),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
