@@ -320,11 +320,15 @@ int mkt_csv_next(mkt_csv_reader *r, mkt_csv_record *rec, const char **bad_reason
             }
         }
         size_t len = end;
-        if (unterminated && len > 0 && start[len - 1] == '\n')
+        int64_t lines = inner_newlines + 1;
+        if (unterminated && len > 0 && start[len - 1] == '\n') {
             len--; /* the file's last line end, swallowed by the open quote */
+            lines--;
+        }
         if (len > 0 && start[len - 1] == '\r')
             len--;
         rec->line = r->line;
+        rec->lines = lines;
         r->line += inner_newlines + (end < avail);
         r->pos += end < avail ? end + 1 : end;
         if (!has_quote && is_blank(start, len))
@@ -334,6 +338,8 @@ int mkt_csv_next(mkt_csv_reader *r, mkt_csv_record *rec, const char **bad_reason
         const char *reason = NULL;
         if (unterminated)
             reason = "unterminated quoted field";
+        else if (rec->lines > MKT_CSV_MAX_RECORD_LINES)
+            reason = "quoted field spans too many lines";
         else
             reason = text_problem(start, len);
         int n = -1;
@@ -435,6 +441,7 @@ static int share_header(mkt_csv_reader *r, const char *path, MPI_Comm comm, char
     }
     r->header_storage = packed;
     r->header.line = head[0];
+    r->header.lines = 1;
     r->header.nfields = (int)head[1];
     r->header.raw = raw;
     r->header.raw_len = (size_t)head[2];
@@ -497,6 +504,26 @@ mkt_csv_reader *mkt_csv_open(const char *path, const mkt_csv_dialect *d, MPI_Com
     size_t own_len = (size_t)(nominal.end - nominal.begin);
     int64_t quotes = r->quoting ? count_byte(own, own_len, '"') : 0;
     int64_t quotes_before = mkt_exscan_count(quotes, NULL, comm);
+
+    /* line ends: a file whose line ends are bare carriage returns would read
+     * as one record (or none); refuse it with a message that says why */
+    int64_t ends[3] = {count_byte(own, own_len, '\r'), 0, 0}; /* CR, LF, CR LF */
+    for (const char *p = own, *end = own + own_len; p < end && (p = memchr(p, '\n', (size_t)(end - p))) != NULL; p++) {
+        ends[1]++;
+        ends[2] += (p > buf && p[-1] == '\r');
+    }
+    MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, ends, 3, MPI_INT64_T, MPI_SUM, comm));
+    int64_t bare_cr = ends[0] - ends[2];
+    if (bare_cr > 0 && bare_cr >= ends[1])
+        snprintf(msg, sizeof msg,
+                 "%s: its line ends are carriage returns without line feeds (%" PRId64 " bare CR, %" PRId64
+                 " LF): a file saved with classic Mac line ends; convert it first, e.g. tr '\\r' '\\n' < %s > "
+                 "fixed.csv",
+                 path, bare_cr, ends[1], path);
+    if (agree_on_error(msg, err, errlen, comm)) {
+        free(buf);
+        goto fail;
+    }
 
     /* 2. first record start in [nominal.begin, nominal.end), or `size` for none */
     int64_t found = size;
