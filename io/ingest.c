@@ -96,6 +96,10 @@ typedef struct {
     char **attr_names;
     /* test stores: the training store's id maps; NULL for a normal store */
     const mkt_dict *known_users, *known_items;
+    /* value ranges (--rating-range, --ts-range) and their reject reasons */
+    double rating_lo, rating_hi;
+    int64_t ts_lo, ts_hi; /* [ts_lo, ts_hi) */
+    char rating_reason[160], ts_reason[160];
 } raw_data;
 
 /* Per-input accounting. */
@@ -108,9 +112,14 @@ typedef struct {
     int64_t unknown_user, unknown_item;   /* test stores: rows rejected for ids the training store lacks (local) */
 } input_stats;
 
+/* A rejected record counts as the physical lines it spans (read and
+ * rejected), so a stray quote that swallowed 900 lines weighs 900 rows
+ * against max_reject_rate, not one; a stored record counts one row. */
 static void reject(input_stats *st, const mkt_csv_record *rec, const char *reason)
 {
-    st->rejected++;
+    int64_t lines = rec->lines > 1 ? rec->lines : 1;
+    st->read += lines - 1;
+    st->rejected += lines;
     mkt_rejects_add(st->rejects, rec->line, reason, rec->raw, rec->raw_len);
 }
 
@@ -206,6 +215,18 @@ static int needed_column(const mkt_csv_record *header, const char *path, const c
     return c;
 }
 
+/* A header that names a column twice is an error naming both positions:
+ * the column options would silently pick the first. */
+static void check_header(const mkt_csv_record *h, const char *path)
+{
+    for (int i = 0; h && i < h->nfields; i++)
+        for (int j = i + 1; j < h->nfields; j++)
+            if (strcasecmp(h->fields[i], h->fields[j]) == 0)
+                mkt_fail_all(MKT_EXIT_USAGE,
+                             "ingest: %s: the header names column '%s' twice (columns %d and %d); rename one", path,
+                             h->fields[i], i + 1, j + 1);
+}
+
 static const char *field(const mkt_csv_record *rec, int col) { return col >= 0 ? rec->fields[col] : ""; }
 
 static int is_blank(const char *s)
@@ -216,7 +237,13 @@ static int is_blank(const char *s)
     return 1;
 }
 
-/* Copy an id without surrounding spaces into buf; returns NULL if empty. */
+/* Ids, names and attribute texts longer than this are rejected, never cut:
+ * cut, two ids that differ after byte 511 would become one. */
+#define MKT_ID_MAX 511
+static const char id_too_long[] = "(too long)";
+
+/* Copy an id without surrounding spaces into buf (MKT_ID_MAX + 1 bytes);
+ * returns NULL if empty, id_too_long if it does not fit. */
 static const char *clean_id(const char *s, char *buf, size_t len)
 {
     while (*s == ' ' || *s == '\t')
@@ -227,10 +254,107 @@ static const char *clean_id(const char *s, char *buf, size_t len)
     if (n == 0)
         return NULL;
     if (n >= len)
-        n = len - 1;
+        return id_too_long;
     memcpy(buf, s, n);
     buf[n] = 0;
     return buf;
+}
+
+/* Rejects the row when an id from clean_id is empty (`empty WHAT`) or too
+ * long (`WHAT longer than 511 bytes`); 1 if it did. */
+static int reject_id(input_stats *st, const mkt_csv_record *rec, const char *id, const char *what, int empty_ok)
+{
+    char why[128];
+    if (!id && !empty_ok) {
+        snprintf(why, sizeof why, "empty %s", what);
+        reject(st, rec, why);
+        return 1;
+    }
+    if (id == id_too_long) {
+        snprintf(why, sizeof why, "%s longer than %d bytes", what, MKT_ID_MAX);
+        reject(st, rec, why);
+        return 1;
+    }
+    return 0;
+}
+
+/* ---------- value checks: each failure is a named reject reason ---------- */
+
+/* Amounts (values, prices, spend) beyond this magnitude are rejected: they
+ * are typing or export errors, and they poison every sum built on them. */
+#define MKT_AMOUNT_MAX 1e12
+
+/* A timestamp field: unparsable or outside --ts-range is a reject; 0 if kept. */
+static int take_timestamp(const raw_data *raw, input_stats *st, const mkt_csv_record *rec, const char *text,
+                          int64_t *ts)
+{
+    if (mkt_parse_timestamp(text, ts) != 0) {
+        reject(st, rec, "unparsable timestamp");
+        return -1;
+    }
+    if (*ts < raw->ts_lo || *ts >= raw->ts_hi) {
+        reject(st, rec, raw->ts_reason);
+        return -1;
+    }
+    return 0;
+}
+
+/* A rating outside --rating-range; 1 if rejected. */
+static int reject_rating(const raw_data *raw, input_stats *st, const mkt_csv_record *rec, double v)
+{
+    if (v >= raw->rating_lo && v <= raw->rating_hi)
+        return 0;
+    reject(st, rec, raw->rating_reason);
+    return 1;
+}
+
+static int reject_amount(input_stats *st, const mkt_csv_record *rec, double v, const char *what)
+{
+    if (fabs(v) <= MKT_AMOUNT_MAX)
+        return 0;
+    char why[128];
+    snprintf(why, sizeof why, "%s out of range (magnitude above %g)", what, MKT_AMOUNT_MAX);
+    reject(st, rec, why);
+    return 1;
+}
+
+/* 1 if s (without surrounding blanks) reads as a number that is not finite:
+ * nan, inf, infinity, or one that overflows a double (1e999). */
+static int nonfinite_number(const char *s)
+{
+    while (*s == ' ' || *s == '\t')
+        s++;
+    if (!*s)
+        return 0;
+    char *end;
+    double v = strtod(s, &end);
+    if (end == s)
+        return 0;
+    while (*end == ' ' || *end == '\t')
+        end++;
+    return *end == 0 && !isfinite(v);
+}
+
+/* Campaign attributes: too long, or a non-finite number (which would turn a
+ * numeric column into a categorical one of as many levels as values); 1 if
+ * the row was rejected. */
+static int reject_attributes(input_stats *st, const mkt_csv_record *rec, const raw_data *raw, const int *attr_col)
+{
+    char buf[MKT_ID_MAX + 1], why[MKT_ID_MAX + 160];
+    for (int a = 0; a < raw->n_attr; a++) {
+        const char *text = rec->fields[attr_col[a]];
+        if (clean_id(text, buf, sizeof buf) == id_too_long) {
+            snprintf(why, sizeof why, "value of column %.200s longer than %d bytes", raw->attr_names[a], MKT_ID_MAX);
+            reject(st, rec, why);
+            return 1;
+        }
+        if (nonfinite_number(text)) {
+            snprintf(why, sizeof why, "non-finite number in column %.200s", raw->attr_names[a]);
+            reject(st, rec, why);
+            return 1;
+        }
+    }
+    return 0;
 }
 
 /* Test stores: a row whose user or item the training store does not know is
@@ -241,12 +365,12 @@ static int known_ids(const raw_data *raw, input_stats *st, const mkt_csv_record 
     if (!raw->known_users)
         return 1;
     if (mkt_dict_find(raw->known_users, user) < 0) {
-        st->unknown_user++;
+        st->unknown_user += rec->lines > 1 ? rec->lines : 1;
         reject(st, rec, "unknown user");
         return 0;
     }
     if (mkt_dict_find(raw->known_items, item) < 0) {
-        st->unknown_item++;
+        st->unknown_item += rec->lines > 1 ? rec->lines : 1;
         reject(st, rec, "unknown item");
         return 0;
     }
@@ -284,6 +408,7 @@ static void read_events_generic(const mkt_ingest_options *o, raw_data *raw, inpu
     if (!h)
         mkt_fail_all(MKT_EXIT_USAGE, "ingest: %s: the events format needs a header line naming the columns",
                      o->input);
+    check_header(h, o->input);
     int cu = require_column(h, o->input, "user_col", o->user_col);
     int ci = require_column(h, o->input, "item_col", o->item_col);
     int ct = require_column(h, o->input, "ts_col", o->ts_col);
@@ -297,25 +422,17 @@ static void read_events_generic(const mkt_ingest_options *o, raw_data *raw, inpu
                      o->type_col ? o->type_col : "", o->default_type ? o->default_type : "");
     int nfields = h->nfields;
     mkt_csv_record rec;
-    char ubuf[512], ibuf[512];
+    char ubuf[MKT_ID_MAX + 1], ibuf[MKT_ID_MAX + 1];
     mkt_progress prog;
     mkt_progress_start(&prog, "ingest", "rows", 0);
     while (next_row(r, &rec, st, nfields, &prog)) {
         raw_event e;
         const char *u = clean_id(field(&rec, cu), ubuf, sizeof ubuf);
         const char *it = clean_id(field(&rec, ci), ibuf, sizeof ibuf);
-        if (!u) {
-            reject(st, &rec, "empty user id");
+        if (reject_id(st, &rec, u, "user id", 0) || reject_id(st, &rec, it, "item id", 0))
             continue;
-        }
-        if (!it) {
-            reject(st, &rec, "empty item id");
+        if (take_timestamp(raw, st, &rec, field(&rec, ct), &e.ts) != 0)
             continue;
-        }
-        if (mkt_parse_timestamp(field(&rec, ct), &e.ts) != 0) {
-            reject(st, &rec, "unparsable timestamp");
-            continue;
-        }
         e.type = default_type;
         if (cy >= 0) {
             e.type = mkt_event_type_parse(field(&rec, cy));
@@ -329,10 +446,16 @@ static void read_events_generic(const mkt_ingest_options *o, raw_data *raw, inpu
             reject(st, &rec, "unparsable value");
             continue;
         }
+        if (e.type == MKT_EV_RATING ? reject_rating(raw, st, &rec, e.value) : reject_amount(st, &rec, e.value, "value"))
+            continue;
         int64_t q = 1;
         if (cq >= 0 && !is_blank(field(&rec, cq)) &&
             (mkt_parse_int64(field(&rec, cq), &q) != 0 || q < INT32_MIN || q > INT32_MAX)) {
             reject(st, &rec, "unparsable quantity");
+            continue;
+        }
+        if (q < 0 && e.type != MKT_EV_PURCHASE) { /* a negative quantity is a return, only of a purchase */
+            reject(st, &rec, "negative quantity (only a purchase can be returned)");
             continue;
         }
         e.qty = (int32_t)q;
@@ -352,7 +475,7 @@ static void read_movielens(const mkt_ingest_options *o, raw_data *raw, input_sta
     mkt_csv_dialect d = dialect_for(o->delimiter ? o->delimiter : "::", 0);
     mkt_csv_reader *r = open_input(o->input, &d, comm);
     mkt_csv_record rec;
-    char ubuf[512], ibuf[512], why[128];
+    char ubuf[MKT_ID_MAX + 1], ibuf[MKT_ID_MAX + 1], why[128];
     mkt_progress prog;
     mkt_progress_start(&prog, "ingest", "rows", 0);
     while (next_row(r, &rec, st, -1, &prog)) {
@@ -364,18 +487,14 @@ static void read_movielens(const mkt_ingest_options *o, raw_data *raw, input_sta
         raw_event e;
         const char *u = clean_id(rec.fields[0], ubuf, sizeof ubuf);
         const char *it = clean_id(rec.fields[1], ibuf, sizeof ibuf);
-        if (!u || !it) {
-            reject(st, &rec, u ? "empty item id" : "empty user id");
+        if (reject_id(st, &rec, u, "user id", 0) || reject_id(st, &rec, it, "item id", 0))
             continue;
-        }
         if (mkt_parse_double(rec.fields[2], &e.value) != 0) {
             reject(st, &rec, "unparsable rating");
             continue;
         }
-        if (mkt_parse_timestamp(rec.fields[3], &e.ts) != 0) {
-            reject(st, &rec, "unparsable timestamp");
+        if (reject_rating(raw, st, &rec, e.value) || take_timestamp(raw, st, &rec, rec.fields[3], &e.ts) != 0)
             continue;
-        }
         e.type = MKT_EV_RATING;
         e.qty = 1;
         if (!known_ids(raw, st, &rec, u, it))
@@ -396,6 +515,7 @@ static void read_transactions(const mkt_ingest_options *o, raw_data *raw, input_
     const mkt_csv_record *h = mkt_csv_header(r);
     if (!h)
         mkt_fail_all(MKT_EXIT_USAGE, "ingest: %s: the transactions format needs its header line", o->input);
+    check_header(h, o->input);
     require_column(h, o->input, "(transactions)", "InvoiceNo"); /* the layout check; invoices are not stored */
     int citem = require_column(h, o->input, "(transactions)", "StockCode");
     int cqty = require_column(h, o->input, "(transactions)", "Quantity");
@@ -404,20 +524,14 @@ static void read_transactions(const mkt_ingest_options *o, raw_data *raw, input_
     int cuser = require_column(h, o->input, "(transactions)", "CustomerID");
     int nfields = h->nfields;
     mkt_csv_record rec;
-    char ubuf[512], ibuf[512];
+    char ubuf[MKT_ID_MAX + 1], ibuf[MKT_ID_MAX + 1];
     mkt_progress prog;
     mkt_progress_start(&prog, "ingest", "rows", 0);
     while (next_row(r, &rec, st, nfields, &prog)) {
         const char *u = clean_id(rec.fields[cuser], ubuf, sizeof ubuf);
         const char *it = clean_id(rec.fields[citem], ibuf, sizeof ibuf);
-        if (!u) {
-            reject(st, &rec, "empty user id");
+        if (reject_id(st, &rec, u, "user id", 0) || reject_id(st, &rec, it, "item id", 0))
             continue;
-        }
-        if (!it) {
-            reject(st, &rec, "empty item id");
-            continue;
-        }
         /* Copies exported from spreadsheets write customer ids as 17850.0 */
         size_t ul = strlen(ubuf);
         if (ul > 2 && !strcmp(ubuf + ul - 2, ".0"))
@@ -433,10 +547,12 @@ static void read_transactions(const mkt_ingest_options *o, raw_data *raw, input_
             reject(st, &rec, "unparsable unit price");
             continue;
         }
-        if (mkt_parse_timestamp(rec.fields[cdate], &e.ts) != 0) {
-            reject(st, &rec, "unparsable timestamp");
+        if (price < 0) {
+            reject(st, &rec, "negative unit price");
             continue;
         }
+        if (reject_amount(st, &rec, (double)q * price, "amount") || take_timestamp(raw, st, &rec, rec.fields[cdate], &e.ts) != 0)
+            continue;
         e.type = MKT_EV_PURCHASE; /* cancellations (invoice C..., negative quantity) are returns */
         e.qty = (int32_t)q;
         e.value = (double)q * price;
@@ -458,20 +574,19 @@ static void read_items(const char *path, raw_data *raw, input_stats *st, MPI_Com
     const mkt_csv_record *h = mkt_csv_header(r);
     if (!h)
         mkt_fail_all(MKT_EXIT_USAGE, "ingest: %s: the items file needs a header line", path);
+    check_header(h, path);
     int ci = require_column(h, path, "(items)", "item");
     int cc = column_index(h, "category"), cb = column_index(h, "brand"), cp = column_index(h, "price");
     int cost = column_index(h, "cost"), cs = column_index(h, "stock");
     int nfields = h->nfields;
     mkt_csv_record rec;
-    char ibuf[512], cbuf[512], bbuf[512];
+    char ibuf[MKT_ID_MAX + 1], cbuf[MKT_ID_MAX + 1], bbuf[MKT_ID_MAX + 1];
     mkt_progress prog;
     mkt_progress_start(&prog, "ingest", "rows", 0);
     while (next_row(r, &rec, st, nfields, &prog)) {
         const char *it = clean_id(rec.fields[ci], ibuf, sizeof ibuf);
-        if (!it) {
-            reject(st, &rec, "empty item id");
+        if (reject_id(st, &rec, it, "item id", 0))
             continue;
-        }
         raw_item x;
         x.price = x.cost = 0;
         x.stock = 0;
@@ -483,15 +598,31 @@ static void read_items(const char *path, raw_data *raw, input_stats *st, MPI_Com
             reject(st, &rec, "unparsable cost");
             continue;
         }
+        if (x.cost < 0) {
+            reject(st, &rec, "negative cost");
+            continue;
+        }
+        if (cp >= 0 && !is_blank(rec.fields[cp]) && x.cost > x.price) {
+            reject(st, &rec, "cost above price");
+            continue;
+        }
+        if (reject_amount(st, &rec, x.price, "price"))
+            continue;
         int64_t s = 0;
         if (cs >= 0 && !is_blank(rec.fields[cs]) &&
             (mkt_parse_int64(rec.fields[cs], &s) != 0 || s < INT32_MIN || s > INT32_MAX)) {
             reject(st, &rec, "unparsable stock");
             continue;
         }
+        if (s < 0) {
+            reject(st, &rec, "negative stock");
+            continue;
+        }
         x.stock = (int32_t)s;
         const char *cat = clean_id(field(&rec, cc), cbuf, sizeof cbuf);
         const char *brand = clean_id(field(&rec, cb), bbuf, sizeof bbuf);
+        if (reject_id(st, &rec, cat, "category", 1) || reject_id(st, &rec, brand, "brand", 1))
+            continue;
         x.item = arena_add(&raw->strings, it);
         x.category = arena_add(&raw->strings, cat ? cat : "(none)");
         x.brand = arena_add(&raw->strings, brand ? brand : "(none)");
@@ -529,6 +660,7 @@ static void read_campaign(const mkt_ingest_options *o, const char *path, raw_dat
     const mkt_csv_record *h = mkt_csv_header(r);
     if (!h)
         mkt_fail_all(MKT_EXIT_USAGE, "ingest: %s: the campaign format needs a header line", path);
+    check_header(h, path);
     const char *tcol = o->treatment_col;
     if (!strcmp(tcol, "auto"))
         tcol = column_index(h, "treatment") >= 0 ? "treatment" : "segment";
@@ -548,7 +680,7 @@ static void read_campaign(const mkt_ingest_options *o, const char *path, raw_dat
             raw->attr_names[raw->n_attr++] = mkt_xstrdup(h->fields[c]);
         }
     mkt_csv_record rec;
-    char ubuf[512], tbuf[512];
+    char ubuf[MKT_ID_MAX + 1], tbuf[MKT_ID_MAX + 1];
     mkt_progress prog;
     mkt_progress_start(&prog, "ingest", "rows", 0);
     while (next_row(r, &rec, st, nfields, &prog)) {
@@ -556,20 +688,16 @@ static void read_campaign(const mkt_ingest_options *o, const char *path, raw_dat
         const char *u;
         if (cu >= 0) {
             u = clean_id(rec.fields[cu], ubuf, sizeof ubuf);
-            if (!u) {
-                reject(st, &rec, "empty user id");
+            if (reject_id(st, &rec, u, "user id", 0))
                 continue;
-            }
         } else {
             /* logs without a user column (Hillstrom): one customer per row, named by its line */
             snprintf(ubuf, sizeof ubuf, "%" PRId64, rec.line);
             u = ubuf;
         }
         const char *t = clean_id(rec.fields[ct], tbuf, sizeof tbuf);
-        if (!t) {
-            reject(st, &rec, "empty treatment");
+        if (reject_id(st, &rec, t, "treatment", 0))
             continue;
-        }
         if (cv >= 0 && parse_flag(rec.fields[cv], &x.visit) != 0) {
             reject(st, &rec, "visit is not 0 or 1");
             continue;
@@ -583,6 +711,12 @@ static void read_campaign(const mkt_ingest_options *o, const char *path, raw_dat
             reject(st, &rec, "unparsable spend");
             continue;
         }
+        if (x.spend < 0) {
+            reject(st, &rec, "negative spend");
+            continue;
+        }
+        if (reject_amount(st, &rec, x.spend, "spend") || reject_attributes(st, &rec, raw, attr_col))
+            continue;
         if (cv < 0)
             x.visit = 0;
         if (cc < 0)
@@ -597,8 +731,8 @@ static void read_campaign(const mkt_ingest_options *o, const char *path, raw_dat
                                                                       (size_t)(raw->n_attr > 0 ? raw->n_attr : 1));
         }
         for (int a = 0; a < raw->n_attr; a++) {
-            char abuf[512];
-            const char *v = clean_id(rec.fields[attr_col[a]], abuf, sizeof abuf);
+            char abuf[MKT_ID_MAX + 1];
+            const char *v = clean_id(rec.fields[attr_col[a]], abuf, sizeof abuf); /* fits: reject_attributes */
             raw->campaign_attr[raw->n_campaign * raw->n_attr + a] = arena_add(&raw->strings, v ? v : "");
         }
         raw->campaign[raw->n_campaign++] = x;
@@ -928,6 +1062,47 @@ static void check_reject_rate(const input_stats *st, double max_rate, const char
                      100 * max_rate, rejects_path);
 }
 
+/* --rating-range and --ts-range into raw's limits and reject reasons. */
+static void parse_ranges(const mkt_ingest_options *o, int is_ml, raw_data *raw)
+{
+    const char *rr = o->rating_range && *o->rating_range ? o->rating_range : "auto";
+    if (!strcmp(rr, "auto"))
+        rr = is_ml ? "0.5..5" : "-1e6..1e6";
+    const char *dots = strstr(rr, "..");
+    char lo[128], hi[128];
+    if (!dots || (size_t)(dots - rr) >= sizeof lo || strlen(dots + 2) >= sizeof hi)
+        mkt_fail_all(MKT_EXIT_USAGE, "ingest: --rating-range '%s': expected LO..HI (e.g. 1..5) or auto", rr);
+    snprintf(lo, sizeof lo, "%.*s", (int)(dots - rr), rr);
+    snprintf(hi, sizeof hi, "%s", dots + 2);
+    if (mkt_parse_double(lo, &raw->rating_lo) != 0 || mkt_parse_double(hi, &raw->rating_hi) != 0 ||
+        raw->rating_lo > raw->rating_hi)
+        mkt_fail_all(MKT_EXIT_USAGE, "ingest: --rating-range '%s': expected two finite numbers LO..HI with LO <= HI",
+                     rr);
+    snprintf(raw->rating_reason, sizeof raw->rating_reason, "rating outside %s", rr);
+    const char *tr = o->ts_range && *o->ts_range ? o->ts_range : "1970-01-01..2100-01-01";
+    dots = strstr(tr, "..");
+    if (!dots || (size_t)(dots - tr) >= sizeof lo || strlen(dots + 2) >= sizeof hi)
+        mkt_fail_all(MKT_EXIT_USAGE, "ingest: --ts-range '%s': expected FROM..TO (e.g. 1970-01-01..2100-01-01)", tr);
+    snprintf(lo, sizeof lo, "%.*s", (int)(dots - tr), tr);
+    snprintf(hi, sizeof hi, "%s", dots + 2);
+    if (mkt_parse_timestamp(lo, &raw->ts_lo) != 0 || mkt_parse_timestamp(hi, &raw->ts_hi) != 0 ||
+        raw->ts_lo >= raw->ts_hi)
+        mkt_fail_all(MKT_EXIT_USAGE, "ingest: --ts-range '%s': expected two timestamps FROM..TO with FROM before TO",
+                     tr);
+    snprintf(raw->ts_reason, sizeof raw->ts_reason, "timestamp outside %s", tr);
+}
+
+/* Collective.  An input without a single data row is an error (an empty
+ * file, or one with only its header): it would make an empty store. */
+static void check_has_rows(const input_stats *st, MPI_Comm comm)
+{
+    int64_t n = st->read, total = 0;
+    MKT_MPI(MPI_Allreduce(&n, &total, 1, MPI_INT64_T, MPI_SUM, comm));
+    if (total == 0)
+        mkt_fail_all(MKT_EXIT_ERROR, "ingest: %s (%s input): no data rows; the file is empty or holds only a header",
+                     st->path, st->name);
+}
+
 /* ---------- test stores ---------- */
 
 static void check_role_options(const mkt_ingest_options *o, const char *as, int is_test, int is_campaign)
@@ -1065,6 +1240,7 @@ int mkt_ingest_run(const mkt_ingest_options *o, MPI_Comm comm, json_t *metrics)
 
     raw_data raw;
     memset(&raw, 0, sizeof raw);
+    parse_ranges(o, is_ml, &raw);
     input_stats st_events = {"events", o->input, 0, 0, mkt_rejects_new(), 0, 0, 0, 0};
     input_stats st_items = {"items", o->items, 0, 0, mkt_rejects_new(), 0, 0, 0, 0};
     input_stats st_campaign = {"campaign", is_campaign ? o->input : o->campaign, 0, 0, mkt_rejects_new(), 0, 0, 0, 0};
@@ -1091,6 +1267,12 @@ int mkt_ingest_run(const mkt_ingest_options *o, MPI_Comm comm, json_t *metrics)
         read_items(o->items, &raw, &st_items, comm);
     if (st_campaign.path)
         read_campaign(o, st_campaign.path, &raw, &st_campaign, comm);
+    if (!is_campaign)
+        check_has_rows(&st_events, comm);
+    if (o->items)
+        check_has_rows(&st_items, comm);
+    if (st_campaign.path)
+        check_has_rows(&st_campaign, comm);
     double t_parse = mkt_now() - t0;
     mkt_log("ingest", "parsed inputs in %.2fs", t_parse);
 
@@ -1191,7 +1373,7 @@ int mkt_ingest_run(const mkt_ingest_options *o, MPI_Comm comm, json_t *metrics)
     mkt_h5_attr_set_string(f, ".", "ingest_format", fmt);
     if (stored_events > 0) {
         mkt_h5_attr_set_int(f, ".", "start_ts", min_ts);
-        mkt_h5_attr_set_int(f, ".", "end_ts", max_ts + 1);
+        mkt_h5_attr_set_int(f, ".", "end_ts", max_ts < INT64_MAX ? max_ts + 1 : max_ts); /* no wrap */
     }
     if (is_test) {
         char hex[32];

@@ -49,6 +49,8 @@ typedef struct {
     const char *as;          /* "store" (default when NULL) or "test" */
     const char *into;        /* as = "test": the training store whose /ids map the rows */
     double max_unknown_rate; /* as = "test": fail above this share of well-formed rows with unknown ids */
+    const char *rating_range; /* "LO..HI" or "auto" (movielens 0.5..5, else -1e6..1e6): ratings outside are rejected */
+    const char *ts_range;     /* "FROM..TO" timestamps; rows outside [FROM, TO) are rejected */
 } mkt_ingest_options;
 
 /* Collective. Returns an exit status (0 on success). */

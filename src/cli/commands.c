@@ -111,6 +111,8 @@ static const mkt_opt ingest_opts[] = {
     {"as", MKT_OPT_STR, I(s.as), "store", "store (its own user and item ids) or test (rows mapped through the ids of --into; docs/store.md)", 0, 0},
     {"into", MKT_OPT_STR, I(s.into), NULL, "with --as test: the training store whose ids the rows are mapped through", 0, 0},
     {"max-unknown-rate", MKT_OPT_DOUBLE, I(s.max_unknown_rate), "1", "with --as test: fail when a larger share of the well-formed rows names a user or item unknown to --into (all unknown always fails)", 0, 1},
+    {"rating-range", MKT_OPT_STR, I(s.rating_range), "auto", "ratings outside LO..HI are rejected (auto: 0.5..5 for movielens, else -1e6..1e6)", 0, 0},
+    {"ts-range", MKT_OPT_STR, I(s.ts_range), "1970-01-01..2100-01-01", "rows whose timestamp is outside FROM..TO (TO excluded) are rejected", 0, 0},
     {"metrics-out", MKT_OPT_STR, I(metrics_out), NULL, "write what the stage did as JSON to this file", 0, 0},
     MKT_OPT_END};
 
