@@ -42,6 +42,7 @@
 
 struct mkt_csv_reader {
     char single_delim;         /* the delimiter if it is one character, else 0 */
+    int whitespace;            /* fields separated by runs of spaces and tabs (no quoting) */
     char multi_delim[4];       /* a multi-character delimiter ("::"), NUL-terminated */
     size_t multi_delim_len;
     int quoting;               /* 1 with a single-character delimiter */
@@ -188,9 +189,35 @@ static void ensure_fields(mkt_csv_reader *r, int need)
 
 /* ---------- field splitting ---------- */
 
+/* Whitespace mode: fields are the runs of non-blank bytes. */
+static int split_whitespace(mkt_csv_reader *r, const char *raw, size_t len)
+{
+    ensure_scratch(r, len + 1);
+    memcpy(r->scratch, raw, len);
+    r->scratch[len] = 0;
+    int n = 0;
+    char *p = r->scratch, *end = r->scratch + len;
+    for (;;) {
+        while (p < end && (*p == ' ' || *p == '\t' || *p == '\r'))
+            p++;
+        if (p == end)
+            break;
+        ensure_fields(r, n + 1);
+        r->fields[n++] = p;
+        while (p < end && *p != ' ' && *p != '\t' && *p != '\r')
+            p++;
+        if (p == end)
+            break;
+        *p++ = 0;
+    }
+    return n;
+}
+
 /* Plain split of a copy of the record at the delimiter; returns the field count. */
 static int split_plain(mkt_csv_reader *r, const char *raw, size_t len)
 {
+    if (r->whitespace)
+        return split_whitespace(r, raw, len);
     ensure_scratch(r, len + 1);
     memcpy(r->scratch, raw, len);
     r->scratch[len] = 0;
@@ -345,6 +372,8 @@ int mkt_csv_next(mkt_csv_reader *r, mkt_csv_record *rec, const char **bad_reason
         int n = -1;
         if (!reason)
             n = has_quote ? split_quoted(r, start, len, &reason) : split_plain(r, start, len);
+        if (n == 0)
+            continue; /* whitespace mode: a line of blanks and tabs is blank */
         if (n < 0) {
             rec->nfields = -1;
             rec->fields = NULL;
@@ -361,6 +390,10 @@ int mkt_csv_next(mkt_csv_reader *r, mkt_csv_record *rec, const char **bad_reason
 
 static int check_dialect(const mkt_csv_dialect *d, mkt_csv_reader *r, const char *path, char *msg, size_t msglen)
 {
+    if (d->whitespace) {
+        r->whitespace = 1;
+        return 0;
+    }
     size_t len = strnlen(d->delim, sizeof d->delim);
     int ok = len > 0 && len < sizeof d->delim;
     for (size_t i = 0; ok && i < len; i++)

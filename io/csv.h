@@ -25,7 +25,8 @@
  * hold delimiters, newlines and doubled quotes), strictly: a quote inside an
  * unquoted field or text after a closing quote makes the record bad.
  * Field text is kept verbatim (no trimming).  Multi-character delimiters
- * such as "::" are split plainly: quotes are ordinary characters.
+ * such as "::" are split plainly: quotes are ordinary characters, and so
+ * they are in whitespace mode (runs of spaces and tabs separate fields).
  *
  * Bad records are still returned (nfields = -1) with a short reason, so the
  * caller counts and logs them; the reasons this reader gives are
@@ -41,6 +42,8 @@
 typedef struct {
     char delim[4]; /* ",", "\t", ";" ... (one character: RFC 4180 quoting) or "::" (plain split, no quoting) */
     int has_header;
+    int whitespace; /* 1: fields are separated by runs of spaces and tabs, blanks at either end of a line are
+                       ignored, no quoting (CDNOW-style logs); delim is then unused */
 } mkt_csv_dialect;
 
 /* A record's quoted fields may span at most this many physical lines. */

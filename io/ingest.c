@@ -82,6 +82,13 @@ typedef struct {
     int32_t visit, conversion;
 } raw_campaign;
 
+/* How a timestamp column reads: integers as unix seconds, milliseconds,
+ * yyyymmdd dates or day numbers; slashed dates as m/d/Y or d/m/Y. */
+enum { TS_SECONDS, TS_MILLISECONDS, TS_YYYYMMDD, TS_DAYS };
+typedef struct {
+    int ints, dmy;
+} ts_rule;
+
 typedef struct {
     arena strings;
     raw_event *events;
@@ -99,6 +106,7 @@ typedef struct {
     /* value ranges (--rating-range, --ts-range) and their reject reasons */
     double rating_lo, rating_hi;
     int64_t ts_lo, ts_hi; /* [ts_lo, ts_hi) */
+    ts_rule ts;           /* how the timestamp column being read is parsed */
     char rating_reason[160], ts_reason[160];
 } raw_data;
 
@@ -124,9 +132,11 @@ static void reject(input_stats *st, const mkt_csv_record *rec, const char *reaso
 }
 
 /* The next record of this rank's range that splits into `nfields` fields
- * (any count when nfields < 0): counts every record as read, rejects the
- * ones that do not split or have the wrong count, returns 0 at the end. */
-static int next_row(mkt_csv_reader *r, mkt_csv_record *rec, input_stats *st, int nfields, mkt_progress *prog)
+ * (any count of at least min_fields when nfields < 0): counts every record
+ * as read, rejects the ones that do not split or have the wrong count,
+ * returns 0 at the end. */
+static int next_row_min(mkt_csv_reader *r, mkt_csv_record *rec, input_stats *st, int nfields, int min_fields,
+                        mkt_progress *prog)
 {
     const char *bad;
     char why[128];
@@ -142,20 +152,44 @@ static int next_row(mkt_csv_reader *r, mkt_csv_record *rec, input_stats *st, int
             reject(st, rec, why);
             continue;
         }
+        if (nfields < 0 && rec->nfields < min_fields) {
+            snprintf(why, sizeof why, "expected at least %d fields, found %d", min_fields, rec->nfields);
+            reject(st, rec, why);
+            continue;
+        }
         return 1;
     }
     return 0;
 }
 
+static int next_row(mkt_csv_reader *r, mkt_csv_record *rec, input_stats *st, int nfields, mkt_progress *prog)
+{
+    return next_row_min(r, rec, st, nfields, 0, prog);
+}
+
 /* ---------- column lookup ---------- */
+
+/* Column positions: 1-based numbers name a column by position when the
+ * header has no column of that name (or there is no header). */
+static int column_position(const char *name)
+{
+    int64_t k;
+    if (!name || !*name || strspn(name, "0123456789") != strlen(name) || mkt_parse_int64(name, &k) != 0 || k < 1 ||
+        k > 100000)
+        return -1;
+    return (int)k - 1;
+}
 
 static int column_index(const mkt_csv_record *header, const char *name)
 {
-    if (!header || !name || !*name)
+    if (!name || !*name)
         return -1;
-    for (int i = 0; i < header->nfields; i++)
+    for (int i = 0; header && i < header->nfields; i++)
         if (strcasecmp(header->fields[i], name) == 0)
             return i;
+    int k = column_position(name);
+    if (k >= 0 && (!header || k < header->nfields))
+        return k;
     return -1;
 }
 
@@ -175,6 +209,11 @@ static int require_column(const mkt_csv_record *header, const char *path, const 
     if (c < 0) {
         char cols[1024];
         header_columns(header, cols, sizeof cols);
+        if (!header)
+            mkt_fail_all(MKT_EXIT_USAGE,
+                         "ingest: %s: no column '%s' (option %s): the file is read without a header (--header 0), "
+                         "so name its columns by position (1, 2, ...)",
+                         path, name, option);
         mkt_fail_all(MKT_EXIT_USAGE, "ingest: %s: no column '%s' (option %s); the header has: %s", path, name,
                      option, cols[0] ? cols : "(no header)");
     }
@@ -284,11 +323,72 @@ static int reject_id(input_stats *st, const mkt_csv_record *rec, const char *id,
  * are typing or export errors, and they poison every sum built on them. */
 #define MKT_AMOUNT_MAX 1e12
 
+/* Timestamp text under a rule (see ts_rule); 0 or -1 like mkt_parse_timestamp. */
+static int parse_ts(const ts_rule *rule, const char *text, int64_t *out)
+{
+    char buf[96];
+    while (*text == ' ' || *text == '\t')
+        text++;
+    size_t n = strlen(text);
+    while (n > 0 && (text[n - 1] == ' ' || text[n - 1] == '\t'))
+        n--;
+    if (n == 0 || n >= 64)
+        return -1;
+    memcpy(buf, text, n);
+    buf[n] = 0;
+    const char *digits = buf + (buf[0] == '-' || buf[0] == '+');
+    if (*digits && strspn(digits, "0123456789") == strlen(digits)) {
+        int64_t v;
+        if (mkt_parse_int64(buf, &v) != 0)
+            return -1;
+        switch (rule->ints) {
+        case TS_MILLISECONDS:
+            *out = v / 1000 - (v % 1000 < 0); /* floor */
+            return 0;
+        case TS_YYYYMMDD: {
+            if (v < 10000101 || v > 99991231)
+                return -1;
+            char iso[16];
+            snprintf(iso, sizeof iso, "%04d-%02d-%02d", (int)(v / 10000), (int)(v / 100 % 100), (int)(v % 100));
+            return mkt_parse_timestamp(iso, out);
+        }
+        case TS_DAYS:
+            if (v < -100000000 || v > 100000000)
+                return -1;
+            *out = v * 86400;
+            return 0;
+        default:
+            *out = v;
+            return 0;
+        }
+    }
+    char *slash = strchr(buf, '/');
+    if (slash) {
+        /* M/D/YYYY [H:MM[:SS]] (or D/M/YYYY): a date alone is midnight */
+        char *second = strchr(slash + 1, '/');
+        if (!second)
+            return -1;
+        char norm[320];
+        const char *a = buf, *b = slash + 1;
+        *slash = 0;
+        *second = 0;
+        if (rule->dmy) {
+            const char *t = a;
+            a = b;
+            b = t;
+        }
+        const char *rest = second + 1;
+        snprintf(norm, sizeof norm, "%s/%s/%s%s", a, b, rest, strchr(rest, ' ') ? "" : " 0:00");
+        return mkt_parse_timestamp(norm, out);
+    }
+    return mkt_parse_timestamp(buf, out);
+}
+
 /* A timestamp field: unparsable or outside --ts-range is a reject; 0 if kept. */
 static int take_timestamp(const raw_data *raw, input_stats *st, const mkt_csv_record *rec, const char *text,
                           int64_t *ts)
 {
-    if (mkt_parse_timestamp(text, ts) != 0) {
+    if (parse_ts(&raw->ts, text, ts) != 0) {
         reject(st, rec, "unparsable timestamp");
         return -1;
     }
@@ -377,16 +477,91 @@ static int known_ids(const raw_data *raw, input_stats *st, const mkt_csv_record 
     return 1;
 }
 
+/* --delimiter: a character, "::", or a name (tab, comma, semicolon, pipe,
+ * space or whitespace: runs of spaces and tabs). */
 static mkt_csv_dialect dialect_for(const char *delimiter, int header)
 {
     mkt_csv_dialect d;
     memset(&d, 0, sizeof d);
     if (!strcmp(delimiter, "tab") || !strcmp(delimiter, "\\t"))
         snprintf(d.delim, sizeof d.delim, "\t");
+    else if (!strcmp(delimiter, "comma"))
+        snprintf(d.delim, sizeof d.delim, ",");
+    else if (!strcmp(delimiter, "semicolon"))
+        snprintf(d.delim, sizeof d.delim, ";");
+    else if (!strcmp(delimiter, "pipe"))
+        snprintf(d.delim, sizeof d.delim, "|");
+    else if (!strcmp(delimiter, "space") || !strcmp(delimiter, "whitespace") || !strcmp(delimiter, " "))
+        d.whitespace = 1;
     else
         snprintf(d.delim, sizeof d.delim, "%s", delimiter);
     d.has_header = header;
     return d;
+}
+
+/* Collective.  The delimiter of a file read without --delimiter, from its
+ * first non-blank line (rank 0 reads at most 64 KiB and broadcasts): "::"
+ * if present, else the most frequent of tab , ; | (ties in that order), else
+ * whitespace when the line has blanks between words, else ",".  Logged with
+ * the file's name, so a wrong guess is visible and --delimiter overrides it. */
+static const char *detect_delimiter(const char *path, MPI_Comm comm)
+{
+    int rank, pick = 0;
+    MKT_MPI(MPI_Comm_rank(comm, &rank));
+    static const char *const names[] = {",", "::", "tab", ",", ";", "|", "whitespace"};
+    if (rank == 0) {
+        FILE *f = fopen(path, "rb");
+        if (f) {
+            static char buf[65536 + 1];
+            size_t n = fread(buf, 1, sizeof buf - 1, f);
+            fclose(f);
+            buf[n] = 0;
+            char *line = buf;
+            if (n >= 3 && !memcmp(buf, "\xEF\xBB\xBF", 3))
+                line += 3;
+            for (;;) { /* the first line with something other than blanks */
+                size_t len = strcspn(line, "\n");
+                int blank = 1;
+                for (size_t i = 0; i < len && blank; i++)
+                    blank = line[i] == ' ' || line[i] == '\t' || line[i] == '\r';
+                if (!blank || !line[len]) {
+                    line[len] = 0;
+                    break;
+                }
+                line += len + 1;
+            }
+            int64_t counts[4] = {0, 0, 0, 0};
+            const char seps[4] = {'\t', ',', ';', '|'};
+            for (const char *c = line; *c; c++)
+                for (int k = 0; k < 4; k++)
+                    counts[k] += *c == seps[k];
+            int best = -1;
+            for (int k = 0; k < 4; k++)
+                if (counts[k] > 0 && (best < 0 || counts[k] > counts[best]))
+                    best = k;
+            size_t len = strlen(line);
+            while (len > 0 && (line[len - 1] == ' ' || line[len - 1] == '\r'))
+                len--;
+            line[len] = 0;
+            const char *word = line + strspn(line, " ");
+            if (strstr(line, "::"))
+                pick = 1;
+            else if (best >= 0)
+                pick = 2 + best;
+            else if (strchr(word, ' '))
+                pick = 6;
+        }
+    }
+    MKT_MPI(MPI_Bcast(&pick, 1, MPI_INT, 0, comm));
+    mkt_log("ingest", "%s: no --delimiter given; detected %s%s", path, pick ? "" : "none, reading ",
+            pick ? names[pick] : "','");
+    return names[pick];
+}
+
+/* The dialect of one input: --delimiter when given, else detected. */
+static mkt_csv_dialect input_dialect(const char *delimiter, const char *path, int header, MPI_Comm comm)
+{
+    return dialect_for(delimiter && *delimiter ? delimiter : detect_delimiter(path, comm), header);
 }
 
 static mkt_csv_reader *open_input(const char *path, const mkt_csv_dialect *d, MPI_Comm comm)
@@ -398,16 +573,99 @@ static mkt_csv_reader *open_input(const char *path, const mkt_csv_dialect *d, MP
     return r;
 }
 
+/* Collective.  Sets raw->ts for column `col` of `path`: from --ts-format,
+ * or (auto) from every value of the column, so the choice is the same on
+ * any rank count: integers are yyyymmdd dates when every integer is one
+ * (8 digits, a valid date of 1900-2100), milliseconds when every integer
+ * is at least 1e11, else seconds; slashed dates are d/m/Y when every one
+ * reads so and some do not read as m/d/Y, else m/d/Y.  The choice is
+ * logged, naming the file and the column. */
+static void decide_ts(raw_data *raw, const mkt_ingest_options *o, const char *path, const mkt_csv_dialect *d,
+                      int col, const char *colname, MPI_Comm comm)
+{
+    const char *f = o->ts_format && *o->ts_format ? o->ts_format : "auto";
+    ts_rule rule = {TS_SECONDS, 0};
+    if (strcmp(f, "auto") != 0) {
+        if (!strcmp(f, "unix") || !strcmp(f, "iso") || !strcmp(f, "mdy"))
+            rule.ints = TS_SECONDS;
+        else if (!strcmp(f, "unix_ms"))
+            rule.ints = TS_MILLISECONDS;
+        else if (!strcmp(f, "yyyymmdd"))
+            rule.ints = TS_YYYYMMDD;
+        else if (!strcmp(f, "days"))
+            rule.ints = TS_DAYS;
+        else if (!strcmp(f, "dmy"))
+            rule.dmy = 1;
+        else
+            mkt_fail_all(MKT_EXIT_USAGE,
+                         "ingest: --ts-format '%s': expected auto, unix, unix_ms, yyyymmdd, days, iso, mdy or dmy", f);
+        raw->ts = rule;
+        return;
+    }
+    mkt_csv_reader *r = open_input(path, d, comm);
+    int64_t c[6] = {0, 0, 0, 0, 0, 0}; /* integers, yyyymmdd, >= 1e11, slashed, as m/d/Y, as d/m/Y */
+    mkt_csv_record rec;
+    const ts_rule mdy = {TS_SECONDS, 0}, dmy = {TS_SECONDS, 1}, ymd = {TS_YYYYMMDD, 0};
+    while (mkt_csv_next(r, &rec, NULL)) {
+        if (rec.nfields <= col)
+            continue;
+        const char *t = rec.fields[col];
+        while (*t == ' ' || *t == '\t')
+            t++;
+        int64_t v, ts;
+        if (mkt_parse_int64(t, &v) == 0) {
+            c[0]++;
+            c[1] += strspn(t, "0123456789") == 8 && parse_ts(&ymd, t, &ts) == 0 && ts >= -2208988800LL &&
+                    ts < 4102444800LL;
+            c[2] += v >= 100000000000LL || v <= -100000000000LL;
+        } else if (strchr(t, '/')) {
+            c[3]++;
+            c[4] += parse_ts(&mdy, t, &ts) == 0;
+            c[5] += parse_ts(&dmy, t, &ts) == 0;
+        }
+    }
+    mkt_csv_close(r);
+    MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, c, 6, MPI_INT64_T, MPI_SUM, comm));
+    if (c[0] > 0)
+        rule.ints = c[1] == c[0] ? TS_YYYYMMDD : c[2] == c[0] ? TS_MILLISECONDS : TS_SECONDS;
+    rule.dmy = c[3] > 0 && c[5] == c[3] && c[4] < c[3];
+    raw->ts = rule;
+    if (c[0] > 0)
+        mkt_log("ingest", "%s: column %s: %lld integer timestamps read as %s (--ts-format overrides)", path, colname,
+                (long long)c[0],
+                rule.ints == TS_YYYYMMDD ? "yyyymmdd dates" : rule.ints == TS_MILLISECONDS ? "unix milliseconds"
+                                                                                           : "unix seconds");
+    if (c[3] > 0)
+        mkt_log("ingest", "%s: column %s: %lld slashed dates read as %s (--ts-format overrides)", path, colname,
+                (long long)c[3], rule.dmy ? "day/month/year" : "month/day/year");
+}
+
+/* The largest of the column indices plus one: the fields a row read without a header needs. */
+static int fields_needed(const int *cols, int n)
+{
+    int need = 0;
+    for (int i = 0; i < n; i++)
+        if (cols[i] + 1 > need)
+            need = cols[i] + 1;
+    return need;
+}
+
+/* A column option of a preset: the generic default name (user, item, ...)
+ * stands for the preset's own column. */
+static const char *preset_col(const char *option_value, const char *generic_default, const char *preset_default)
+{
+    return option_value && !strcmp(option_value, generic_default) ? preset_default : option_value;
+}
+
 /* ---------- readers per format ---------- */
 
 static void read_events_generic(const mkt_ingest_options *o, raw_data *raw, input_stats *st, MPI_Comm comm)
 {
-    mkt_csv_dialect d = dialect_for(o->delimiter ? o->delimiter : ",", o->header);
+    mkt_csv_dialect d = input_dialect(o->delimiter, o->input, o->header != 0, comm);
     mkt_csv_reader *r = open_input(o->input, &d, comm);
     const mkt_csv_record *h = mkt_csv_header(r);
-    if (!h)
-        mkt_fail_all(MKT_EXIT_USAGE, "ingest: %s: the events format needs a header line naming the columns",
-                     o->input);
+    if (!h && d.has_header)
+        mkt_fail_all(MKT_EXIT_ERROR, "ingest: %s (events input): no data rows; the file is empty", o->input);
     check_header(h, o->input);
     int cu = require_column(h, o->input, "user_col", o->user_col);
     int ci = require_column(h, o->input, "item_col", o->item_col);
@@ -420,12 +678,13 @@ static void read_events_generic(const mkt_ingest_options *o, raw_data *raw, inpu
         mkt_fail_all(MKT_EXIT_USAGE,
                      "ingest: %s: no event type column '%s' and default_type '%s' is not an event type", o->input,
                      o->type_col ? o->type_col : "", o->default_type ? o->default_type : "");
-    int nfields = h->nfields;
+    int nfields = h ? h->nfields : -1, cols[6] = {cu, ci, ct, cy, cv, cq};
+    decide_ts(raw, o, o->input, &d, ct, o->ts_col, comm);
     mkt_csv_record rec;
     char ubuf[MKT_ID_MAX + 1], ibuf[MKT_ID_MAX + 1];
     mkt_progress prog;
     mkt_progress_start(&prog, "ingest", "rows", 0);
-    while (next_row(r, &rec, st, nfields, &prog)) {
+    while (next_row_min(r, &rec, st, nfields, fields_needed(cols, 6), &prog)) {
         raw_event e;
         const char *u = clean_id(field(&rec, cu), ubuf, sizeof ubuf);
         const char *it = clean_id(field(&rec, ci), ibuf, sizeof ibuf);
@@ -472,28 +731,38 @@ static void read_events_generic(const mkt_ingest_options *o, raw_data *raw, inpu
 
 static void read_movielens(const mkt_ingest_options *o, raw_data *raw, input_stats *st, MPI_Comm comm)
 {
-    mkt_csv_dialect d = dialect_for(o->delimiter ? o->delimiter : "::", 0);
+    /* no header unless --header 1; columns user, item, rating, timestamp at
+     * positions 1-4 unless the column options name others */
+    mkt_csv_dialect d = input_dialect(o->delimiter, o->input, o->header == 1, comm);
     mkt_csv_reader *r = open_input(o->input, &d, comm);
+    const mkt_csv_record *h = mkt_csv_header(r);
+    check_header(h, o->input);
+    const char *nu = preset_col(o->user_col, "user", "1"), *ni = preset_col(o->item_col, "item", "2");
+    const char *nv = preset_col(o->value_col, "value", "3"), *nt = preset_col(o->ts_col, "ts", "4");
+    int cols[4] = {require_column(h, o->input, "user_col", nu), require_column(h, o->input, "item_col", ni),
+                   require_column(h, o->input, "value_col", nv), require_column(h, o->input, "ts_col", nt)};
+    int positional = !h && cols[0] == 0 && cols[1] == 1 && cols[2] == 2 && cols[3] == 3;
+    decide_ts(raw, o, o->input, &d, cols[3], nt, comm);
     mkt_csv_record rec;
     char ubuf[MKT_ID_MAX + 1], ibuf[MKT_ID_MAX + 1], why[128];
     mkt_progress prog;
     mkt_progress_start(&prog, "ingest", "rows", 0);
-    while (next_row(r, &rec, st, -1, &prog)) {
-        if (rec.nfields != 4) {
+    while (next_row_min(r, &rec, st, h ? h->nfields : -1, fields_needed(cols, 4), &prog)) {
+        if (positional && rec.nfields != 4) {
             snprintf(why, sizeof why, "expected 4 fields (user, item, rating, timestamp), found %d", rec.nfields);
             reject(st, &rec, why);
             continue;
         }
         raw_event e;
-        const char *u = clean_id(rec.fields[0], ubuf, sizeof ubuf);
-        const char *it = clean_id(rec.fields[1], ibuf, sizeof ibuf);
+        const char *u = clean_id(rec.fields[cols[0]], ubuf, sizeof ubuf);
+        const char *it = clean_id(rec.fields[cols[1]], ibuf, sizeof ibuf);
         if (reject_id(st, &rec, u, "user id", 0) || reject_id(st, &rec, it, "item id", 0))
             continue;
-        if (mkt_parse_double(rec.fields[2], &e.value) != 0) {
+        if (mkt_parse_double(rec.fields[cols[2]], &e.value) != 0) {
             reject(st, &rec, "unparsable rating");
             continue;
         }
-        if (reject_rating(raw, st, &rec, e.value) || take_timestamp(raw, st, &rec, rec.fields[3], &e.ts) != 0)
+        if (reject_rating(raw, st, &rec, e.value) || take_timestamp(raw, st, &rec, rec.fields[cols[3]], &e.ts) != 0)
             continue;
         e.type = MKT_EV_RATING;
         e.qty = 1;
@@ -510,24 +779,27 @@ static void read_movielens(const mkt_ingest_options *o, raw_data *raw, input_sta
 
 static void read_transactions(const mkt_ingest_options *o, raw_data *raw, input_stats *st, MPI_Comm comm)
 {
-    mkt_csv_dialect d = dialect_for(o->delimiter ? o->delimiter : ",", 1);
+    /* the Online Retail columns unless the column options name others
+     * (--value-col is the unit price: the value stored is quantity x price) */
+    mkt_csv_dialect d = input_dialect(o->delimiter, o->input, o->header != 0, comm);
     mkt_csv_reader *r = open_input(o->input, &d, comm);
     const mkt_csv_record *h = mkt_csv_header(r);
-    if (!h)
-        mkt_fail_all(MKT_EXIT_USAGE, "ingest: %s: the transactions format needs its header line", o->input);
+    if (!h && d.has_header)
+        mkt_fail_all(MKT_EXIT_ERROR, "ingest: %s (events input): no data rows; the file is empty", o->input);
     check_header(h, o->input);
-    require_column(h, o->input, "(transactions)", "InvoiceNo"); /* the layout check; invoices are not stored */
-    int citem = require_column(h, o->input, "(transactions)", "StockCode");
-    int cqty = require_column(h, o->input, "(transactions)", "Quantity");
-    int cdate = require_column(h, o->input, "(transactions)", "InvoiceDate");
-    int cprice = require_column(h, o->input, "(transactions)", "UnitPrice");
-    int cuser = require_column(h, o->input, "(transactions)", "CustomerID");
-    int nfields = h->nfields;
+    const char *nt = preset_col(o->ts_col, "ts", "InvoiceDate");
+    int citem = require_column(h, o->input, "item_col", preset_col(o->item_col, "item", "StockCode"));
+    int cqty = require_column(h, o->input, "qty_col", preset_col(o->qty_col, "qty", "Quantity"));
+    int cdate = require_column(h, o->input, "ts_col", nt);
+    int cprice = require_column(h, o->input, "value_col", preset_col(o->value_col, "value", "UnitPrice"));
+    int cuser = require_column(h, o->input, "user_col", preset_col(o->user_col, "user", "CustomerID"));
+    int nfields = h ? h->nfields : -1, cols[5] = {citem, cqty, cdate, cprice, cuser};
+    decide_ts(raw, o, o->input, &d, cdate, nt, comm);
     mkt_csv_record rec;
     char ubuf[MKT_ID_MAX + 1], ibuf[MKT_ID_MAX + 1];
     mkt_progress prog;
     mkt_progress_start(&prog, "ingest", "rows", 0);
-    while (next_row(r, &rec, st, nfields, &prog)) {
+    while (next_row_min(r, &rec, st, nfields, fields_needed(cols, 5), &prog)) {
         const char *u = clean_id(rec.fields[cuser], ubuf, sizeof ubuf);
         const char *it = clean_id(rec.fields[citem], ibuf, sizeof ibuf);
         if (reject_id(st, &rec, u, "user id", 0) || reject_id(st, &rec, it, "item id", 0))
@@ -567,17 +839,51 @@ static void read_transactions(const mkt_ingest_options *o, raw_data *raw, input_
     mkt_csv_close(r);
 }
 
-static void read_items(const char *path, raw_data *raw, input_stats *st, MPI_Comm comm)
+/* --items-cols "item=PRODUCT_ID,category=DEPARTMENT": the items file's
+ * column for each of item, category, brand, price, cost, stock; a column
+ * it names is required, the others keep their default names (optional,
+ * but item). */
+static void items_columns(const char *spec, const mkt_csv_record *h, const char *path, int col[6])
 {
-    mkt_csv_dialect d = dialect_for(",", 1);
+    static const char *const keys[6] = {"item", "category", "brand", "price", "cost", "stock"};
+    const char *name[6] = {"item", "category", "brand", "price", "cost", "stock"};
+    char copy[1024], *save = NULL;
+    int given[6] = {0, 0, 0, 0, 0, 0};
+    if (spec && strlen(spec) >= sizeof copy)
+        mkt_fail_all(MKT_EXIT_USAGE, "ingest: --items-cols is longer than %zu bytes", sizeof copy - 1);
+    snprintf(copy, sizeof copy, "%s", spec ? spec : "");
+    for (char *pair = strtok_r(copy, ",", &save); pair; pair = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(pair, '=');
+        int k = -1;
+        if (eq) {
+            *eq = 0;
+            for (int i = 0; i < 6; i++)
+                if (!strcmp(pair, keys[i]))
+                    k = i;
+        }
+        if (k < 0 || !eq[1])
+            mkt_fail_all(MKT_EXIT_USAGE,
+                         "ingest: --items-cols: '%s' is not KEY=COLUMN with KEY one of item, category, brand, price, "
+                         "cost, stock",
+                         pair);
+        name[k] = eq + 1;
+        given[k] = 1;
+    }
+    for (int k = 0; k < 6; k++)
+        col[k] = k == 0 || given[k] ? require_column(h, path, "items_cols", name[k]) : column_index(h, name[k]);
+}
+
+static void read_items(const mkt_ingest_options *o, const char *path, raw_data *raw, input_stats *st, MPI_Comm comm)
+{
+    mkt_csv_dialect d = input_dialect(NULL, path, 1, comm); /* --delimiter is the main input's */
     mkt_csv_reader *r = open_input(path, &d, comm);
     const mkt_csv_record *h = mkt_csv_header(r);
     if (!h)
-        mkt_fail_all(MKT_EXIT_USAGE, "ingest: %s: the items file needs a header line", path);
+        mkt_fail_all(MKT_EXIT_ERROR, "ingest: %s (items input): no data rows; the file is empty", path);
     check_header(h, path);
-    int ci = require_column(h, path, "(items)", "item");
-    int cc = column_index(h, "category"), cb = column_index(h, "brand"), cp = column_index(h, "price");
-    int cost = column_index(h, "cost"), cs = column_index(h, "stock");
+    int col[6];
+    items_columns(o->items_cols, h, path, col);
+    int ci = col[0], cc = col[1], cb = col[2], cp = col[3], cost = col[4], cs = col[5];
     int nfields = h->nfields;
     mkt_csv_record rec;
     char ibuf[MKT_ID_MAX + 1], cbuf[MKT_ID_MAX + 1], bbuf[MKT_ID_MAX + 1];
@@ -655,7 +961,7 @@ static int parse_flag(const char *s, int32_t *out)
 static void read_campaign(const mkt_ingest_options *o, const char *path, raw_data *raw, input_stats *st,
                           MPI_Comm comm)
 {
-    mkt_csv_dialect d = dialect_for(o->delimiter && !strcmp(o->format, "campaign") ? o->delimiter : ",", 1);
+    mkt_csv_dialect d = input_dialect(!strcmp(o->format, "campaign") ? o->delimiter : NULL, path, 1, comm);
     mkt_csv_reader *r = open_input(path, &d, comm);
     const mkt_csv_record *h = mkt_csv_header(r);
     if (!h)
@@ -1264,7 +1570,7 @@ int mkt_ingest_run(const mkt_ingest_options *o, MPI_Comm comm, json_t *metrics)
     else if (is_tx)
         read_transactions(o, &raw, &st_events, comm);
     if (o->items)
-        read_items(o->items, &raw, &st_items, comm);
+        read_items(o, o->items, &raw, &st_items, comm);
     if (st_campaign.path)
         read_campaign(o, st_campaign.path, &raw, &st_campaign, comm);
     if (!is_campaign)

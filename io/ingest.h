@@ -39,8 +39,8 @@ typedef struct {
     const char *out;
     const char *rejects;  /* rejects file; default OUT.rejects.csv */
     double max_reject_rate;
-    const char *delimiter; /* "," "tab" ";" "::"; default per format */
-    int header;            /* main input has a header line (events, transactions, campaign) */
+    const char *delimiter; /* "," "tab" ";" "::" "whitespace" ...; NULL: detected from the file's first line */
+    int header;            /* main input has a header line: 1, 0, or -1 per format (movielens 0, others 1) */
     /* generic events column mapping */
     const char *user_col, *item_col, *type_col, *ts_col, *value_col, *qty_col;
     const char *default_type; /* event type when there is no type column */
@@ -51,6 +51,8 @@ typedef struct {
     double max_unknown_rate; /* as = "test": fail above this share of well-formed rows with unknown ids */
     const char *rating_range; /* "LO..HI" or "auto" (movielens 0.5..5, else -1e6..1e6): ratings outside are rejected */
     const char *ts_range;     /* "FROM..TO" timestamps; rows outside [FROM, TO) are rejected */
+    const char *ts_format;    /* auto (detected per column) | unix | unix_ms | yyyymmdd | days | iso | mdy | dmy */
+    const char *items_cols;   /* items file: "item=COL,category=COL,..." renames its columns */
 } mkt_ingest_options;
 
 /* Collective. Returns an exit status (0 on success). */
