@@ -668,7 +668,9 @@ static void read_events_generic(const mkt_ingest_options *o, raw_data *raw, inpu
         mkt_fail_all(MKT_EXIT_ERROR, "ingest: %s (events input): no data rows; the file is empty", o->input);
     check_header(h, o->input);
     int cu = require_column(h, o->input, "user_col", o->user_col);
-    int ci = require_column(h, o->input, "item_col", o->item_col);
+    /* --item-col '': a log without items (CDNOW's purchases): every row names the item "(any)" */
+    int no_item = o->item_col && !*o->item_col;
+    int ci = no_item ? -1 : require_column(h, o->input, "item_col", o->item_col);
     int ct = require_column(h, o->input, "ts_col", o->ts_col);
     int cy = optional_column(h, o->input, "type_col", o->type_col, "type");
     int cv = optional_column(h, o->input, "value_col", o->value_col, "value");
@@ -687,7 +689,7 @@ static void read_events_generic(const mkt_ingest_options *o, raw_data *raw, inpu
     while (next_row_min(r, &rec, st, nfields, fields_needed(cols, 6), &prog)) {
         raw_event e;
         const char *u = clean_id(field(&rec, cu), ubuf, sizeof ubuf);
-        const char *it = clean_id(field(&rec, ci), ibuf, sizeof ibuf);
+        const char *it = no_item ? "(any)" : clean_id(field(&rec, ci), ibuf, sizeof ibuf);
         if (reject_id(st, &rec, u, "user id", 0) || reject_id(st, &rec, it, "item id", 0))
             continue;
         if (take_timestamp(raw, st, &rec, field(&rec, ct), &e.ts) != 0)
