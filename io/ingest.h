@@ -11,7 +11,13 @@
  * rows read = rows stored + rows rejected for every input, in the metrics.
  *
  * Columns: a column an option names must be in the header (an error names
- * the file, the column and the header's columns).  Left at their default
+ * the file, the column and the header's columns), or be a 1-based position
+ * (the only way with header 0).  The column options apply to every format;
+ * a preset only sets their defaults.  Delimiters not given are detected
+ * from each file's first line, timestamp forms per column from all its
+ * values (ts_format auto), both logged; see docs/store.md.  Values are
+ * range-checked (ratings, timestamps, amounts, costs, stock, spend,
+ * campaign attributes), each failure a named reject reason.  Left at their default
  * names, the events columns type, value and qty, the campaign columns spend
  * and user, and the items columns other than item are optional: absent, they
  * read as documented in docs/store.md.  An empty name (--visit-col '') says

@@ -2,7 +2,8 @@
  * read with any dialect, must open or fail with a message naming the file,
  * and every record must be well formed: line numbers start at 1 and grow,
  * each record spans at least one line and no line past the file's end, a
- * good record has at least one field no longer than its raw text, a bad one
+ * good record has at least one field (whitespace mode: a line of blanks is
+ * skipped) no longer than its raw text, a bad one
  * a reason this reader documents.  The rejects log must take
  * every bad record.  The first input byte picks the dialect; the rest is the
  * file (written to a memfd, opened through /proc/self/fd).
@@ -41,6 +42,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     unsigned pick = size > 0 ? data[0] : 0;
     snprintf(d.delim, sizeof d.delim, "%s", delims[pick & 7]);
     d.has_header = (pick >> 3) & 1;
+    d.whitespace = (pick >> 4) & 1; /* runs of blanks separate fields */
     const char *body = size > 0 ? (const char *)data + 1 : "";
     size_t len = size > 0 ? size - 1 : 0;
 
