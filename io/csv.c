@@ -129,11 +129,11 @@ static int no_terminator(unsigned char c)
     return 0;
 }
 
-/* Blank line: nothing but spaces (and a stray '\r'). */
-static int is_blank(const char *p, size_t n)
+/* Blank line: nothing but spaces (and a stray '\r'; in whitespace mode tabs too). */
+static int is_blank(const char *p, size_t n, int tabs)
 {
     for (size_t i = 0; i < n; i++)
-        if (p[i] != ' ' && p[i] != '\r')
+        if (p[i] != ' ' && p[i] != '\r' && !(tabs && p[i] == '\t'))
             return 0;
     return 1;
 }
@@ -303,7 +303,7 @@ static void skip_blank_lines(mkt_csv_reader *r)
         size_t avail = r->data_len - r->pos;
         const char *newline = memchr(start, '\n', avail);
         size_t line_len = newline ? (size_t)(newline - start) : avail;
-        if (!is_blank(start, line_len))
+        if (!is_blank(start, line_len, r->whitespace))
             return;
         r->pos += newline ? line_len + 1 : line_len;
         r->line += newline != NULL;
@@ -358,7 +358,7 @@ int mkt_csv_next(mkt_csv_reader *r, mkt_csv_record *rec, const char **bad_reason
         rec->lines = lines;
         r->line += inner_newlines + (end < avail);
         r->pos += end < avail ? end + 1 : end;
-        if (!has_quote && is_blank(start, len))
+        if (!has_quote && is_blank(start, len, r->whitespace))
             continue;
         rec->raw = start;
         rec->raw_len = len;
@@ -373,7 +373,7 @@ int mkt_csv_next(mkt_csv_reader *r, mkt_csv_record *rec, const char **bad_reason
         if (!reason)
             n = has_quote ? split_quoted(r, start, len, &reason) : split_plain(r, start, len);
         if (n == 0)
-            continue; /* whitespace mode: a line of blanks and tabs is blank */
+            mkt_fail("csv: a record without fields at line %lld", (long long)rec->line); /* is_blank skips them */
         if (n < 0) {
             rec->nfields = -1;
             rec->fields = NULL;

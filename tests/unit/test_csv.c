@@ -466,6 +466,36 @@ static void test_cr_line_ends(void **state)
           "3|2|3\x1f" "4|3,4\n");
 }
 
+/* Whitespace mode: runs of blanks and tabs separate fields, blanks at either
+ * end are ignored, quotes are plain, a line of blanks and tabs is blank
+ * (also before a header: a tab-only first line once crashed the header
+ * exchange, a fuzzer finding kept in tests/fuzz/regress_csv). */
+static void test_whitespace_mode(void **state)
+{
+    (void)state;
+    const char content[] = "\t \n  id  date\tqty\n    1 19970101  1   11.77\r\n\t\n2\t\"a b\"  3\n";
+    char *path = write_temp(content, sizeof content - 1);
+    mkt_csv_dialect d = dialect(",", 1);
+    d.whitespace = 1;
+    parse_result p = parse_file(path, &d, MPI_COMM_SELF, NULL);
+    if (!p.ok)
+        fail_msg("open failed: %s", p.err);
+    assert_string_equal(p.header.data, "2|3|id\x1f" "date\x1fqty|  id  date\tqty\n");
+    assert_string_equal(p.records.data, "3|4|1\x1f" "19970101\x1f" "1\x1f" "11.77|    1 19970101  1   11.77\n"
+                                        "5|4|2\x1f\"a\x1f" "b\"\x1f" "3|2\t\"a b\"  3\n");
+    free_result(&p);
+    unlink(path);
+    free(path);
+    path = write_temp("\t", 1);
+    p = parse_file(path, &d, MPI_COMM_SELF, NULL);
+    assert_true(p.ok);
+    assert_string_equal(p.header.data, "");
+    assert_string_equal(p.records.data, "");
+    free_result(&p);
+    unlink(path);
+    free(path);
+}
+
 static void test_rejects_file(void **state)
 {
     (void)state;
@@ -830,6 +860,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_rejects_file),
         cmocka_unit_test(test_record_lines),
         cmocka_unit_test(test_cr_line_ends),
+        cmocka_unit_test(test_whitespace_mode),
     };
     const struct CMUnitTest all_ranks[] = {
         cmocka_unit_test(test_split_equals_serial),
