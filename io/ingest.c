@@ -963,6 +963,9 @@ static int parse_flag(const char *s, int32_t *out)
 static void read_campaign(const mkt_ingest_options *o, const char *path, raw_data *raw, input_stats *st,
                           MPI_Comm comm)
 {
+    if (!strcmp(o->format, "campaign") && o->header == 0)
+        mkt_fail_all(MKT_EXIT_USAGE, "ingest: %s: --header 0: a campaign log needs its header line (its columns "
+                     "other than the treatment and outcomes are the attributes, named by the header)", path);
     mkt_csv_dialect d = input_dialect(!strcmp(o->format, "campaign") ? o->delimiter : NULL, path, 1, comm);
     mkt_csv_reader *r = open_input(path, &d, comm);
     const mkt_csv_record *h = mkt_csv_header(r);

@@ -113,4 +113,7 @@ same_as_one_rank cdnow.h5 --format events --input CDNOW_master.txt --header 0 --
 expect_fail "$NP" ingest --format events --input CDNOW_master.txt --header 0 --item-col '' --out x.h5
 grep -q "no column 'user' (option user_col): the file is read without a header (--header 0), so name its columns by position" err.txt \
   || fail "positional columns: $(cat err.txt)"
+printf 'user,treatment,visit,conversion\nc1,control,0,0\n' > camp.csv
+expect_fail "$NP" ingest --format campaign --input camp.csv --header 0 --out x.h5
+grep -q "camp.csv: --header 0: a campaign log needs its header line" err.txt || fail "campaign --header 0: $(cat err.txt)"
 echo "ok: public layouts at $NP ranks"
