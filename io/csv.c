@@ -42,6 +42,7 @@
 
 struct mkt_csv_reader {
     char single_delim;         /* the delimiter if it is one character, else 0 */
+    int whitespace;            /* fields separated by runs of spaces and tabs (no quoting) */
     char multi_delim[4];       /* a multi-character delimiter ("::"), NUL-terminated */
     size_t multi_delim_len;
     int quoting;               /* 1 with a single-character delimiter */
@@ -128,11 +129,11 @@ static int no_terminator(unsigned char c)
     return 0;
 }
 
-/* Blank line: nothing but spaces (and a stray '\r'). */
-static int is_blank(const char *p, size_t n)
+/* Blank line: nothing but spaces (and a stray '\r'; in whitespace mode tabs too). */
+static int is_blank(const char *p, size_t n, int tabs)
 {
     for (size_t i = 0; i < n; i++)
-        if (p[i] != ' ' && p[i] != '\r')
+        if (p[i] != ' ' && p[i] != '\r' && !(tabs && p[i] == '\t'))
             return 0;
     return 1;
 }
@@ -188,9 +189,35 @@ static void ensure_fields(mkt_csv_reader *r, int need)
 
 /* ---------- field splitting ---------- */
 
+/* Whitespace mode: fields are the runs of non-blank bytes. */
+static int split_whitespace(mkt_csv_reader *r, const char *raw, size_t len)
+{
+    ensure_scratch(r, len + 1);
+    memcpy(r->scratch, raw, len);
+    r->scratch[len] = 0;
+    int n = 0;
+    char *p = r->scratch, *end = r->scratch + len;
+    for (;;) {
+        while (p < end && (*p == ' ' || *p == '\t' || *p == '\r'))
+            p++;
+        if (p == end)
+            break;
+        ensure_fields(r, n + 1);
+        r->fields[n++] = p;
+        while (p < end && *p != ' ' && *p != '\t' && *p != '\r')
+            p++;
+        if (p == end)
+            break;
+        *p++ = 0;
+    }
+    return n;
+}
+
 /* Plain split of a copy of the record at the delimiter; returns the field count. */
 static int split_plain(mkt_csv_reader *r, const char *raw, size_t len)
 {
+    if (r->whitespace)
+        return split_whitespace(r, raw, len);
     ensure_scratch(r, len + 1);
     memcpy(r->scratch, raw, len);
     r->scratch[len] = 0;
@@ -276,7 +303,7 @@ static void skip_blank_lines(mkt_csv_reader *r)
         size_t avail = r->data_len - r->pos;
         const char *newline = memchr(start, '\n', avail);
         size_t line_len = newline ? (size_t)(newline - start) : avail;
-        if (!is_blank(start, line_len))
+        if (!is_blank(start, line_len, r->whitespace))
             return;
         r->pos += newline ? line_len + 1 : line_len;
         r->line += newline != NULL;
@@ -320,25 +347,33 @@ int mkt_csv_next(mkt_csv_reader *r, mkt_csv_record *rec, const char **bad_reason
             }
         }
         size_t len = end;
-        if (unterminated && len > 0 && start[len - 1] == '\n')
+        int64_t lines = inner_newlines + 1;
+        if (unterminated && len > 0 && start[len - 1] == '\n') {
             len--; /* the file's last line end, swallowed by the open quote */
+            lines--;
+        }
         if (len > 0 && start[len - 1] == '\r')
             len--;
         rec->line = r->line;
+        rec->lines = lines;
         r->line += inner_newlines + (end < avail);
         r->pos += end < avail ? end + 1 : end;
-        if (!has_quote && is_blank(start, len))
+        if (!has_quote && is_blank(start, len, r->whitespace))
             continue;
         rec->raw = start;
         rec->raw_len = len;
         const char *reason = NULL;
         if (unterminated)
             reason = "unterminated quoted field";
+        else if (rec->lines > MKT_CSV_MAX_RECORD_LINES)
+            reason = "quoted field spans too many lines";
         else
             reason = text_problem(start, len);
         int n = -1;
         if (!reason)
             n = has_quote ? split_quoted(r, start, len, &reason) : split_plain(r, start, len);
+        if (n == 0)
+            mkt_fail("csv: a record without fields at line %lld", (long long)rec->line); /* is_blank skips them */
         if (n < 0) {
             rec->nfields = -1;
             rec->fields = NULL;
@@ -355,6 +390,10 @@ int mkt_csv_next(mkt_csv_reader *r, mkt_csv_record *rec, const char **bad_reason
 
 static int check_dialect(const mkt_csv_dialect *d, mkt_csv_reader *r, const char *path, char *msg, size_t msglen)
 {
+    if (d->whitespace) {
+        r->whitespace = 1;
+        return 0;
+    }
     size_t len = strnlen(d->delim, sizeof d->delim);
     int ok = len > 0 && len < sizeof d->delim;
     for (size_t i = 0; ok && i < len; i++)
@@ -435,6 +474,7 @@ static int share_header(mkt_csv_reader *r, const char *path, MPI_Comm comm, char
     }
     r->header_storage = packed;
     r->header.line = head[0];
+    r->header.lines = 1;
     r->header.nfields = (int)head[1];
     r->header.raw = raw;
     r->header.raw_len = (size_t)head[2];
@@ -497,6 +537,26 @@ mkt_csv_reader *mkt_csv_open(const char *path, const mkt_csv_dialect *d, MPI_Com
     size_t own_len = (size_t)(nominal.end - nominal.begin);
     int64_t quotes = r->quoting ? count_byte(own, own_len, '"') : 0;
     int64_t quotes_before = mkt_exscan_count(quotes, NULL, comm);
+
+    /* line ends: a file whose line ends are bare carriage returns would read
+     * as one record (or none); refuse it with a message that says why */
+    int64_t ends[3] = {count_byte(own, own_len, '\r'), 0, 0}; /* CR, LF, CR LF */
+    for (const char *p = own, *end = own + own_len; p < end && (p = memchr(p, '\n', (size_t)(end - p))) != NULL; p++) {
+        ends[1]++;
+        ends[2] += (p > buf && p[-1] == '\r');
+    }
+    MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, ends, 3, MPI_INT64_T, MPI_SUM, comm));
+    int64_t bare_cr = ends[0] - ends[2];
+    if (bare_cr > 0 && bare_cr >= ends[1])
+        snprintf(msg, sizeof msg,
+                 "%s: its line ends are carriage returns without line feeds (%" PRId64 " bare CR, %" PRId64
+                 " LF): a file saved with classic Mac line ends; convert it first, e.g. tr '\\r' '\\n' < %s > "
+                 "fixed.csv",
+                 path, bare_cr, ends[1], path);
+    if (agree_on_error(msg, err, errlen, comm)) {
+        free(buf);
+        goto fail;
+    }
 
     /* 2. first record start in [nominal.begin, nominal.end), or `size` for none */
     int64_t found = size;

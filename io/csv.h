@@ -11,18 +11,27 @@
  * order, with the same line numbers.  Blank lines (empty or only spaces)
  * are skipped and are not records.  A UTF-8 byte order mark at the start of
  * the file is skipped.  An opening quote that is never closed makes the rest
- * of the file one bad record ("unterminated quoted field").  Each rank holds
- * its whole range in memory (about file size / ranks).
+ * of the file one bad record ("unterminated quoted field"), and a record
+ * whose quoted fields span more than MKT_CSV_MAX_RECORD_LINES physical lines
+ * is bad too ("quoted field spans too many lines": a stray quote that the
+ * next quote of the file happened to close); a caller counts such a record
+ * as the `lines` rows it swallowed, so a stray quote cannot hide 900 rows
+ * behind one reject.  A file whose line ends are bare carriage returns
+ * (no '\n') is refused on open with a message saying so: it would
+ * otherwise read as one record.  Each rank holds its whole range in memory
+ * (about file size / ranks).
  *
  * Fields: single-character delimiters follow RFC 4180 (quoted fields may
  * hold delimiters, newlines and doubled quotes), strictly: a quote inside an
  * unquoted field or text after a closing quote makes the record bad.
  * Field text is kept verbatim (no trimming).  Multi-character delimiters
- * such as "::" are split plainly: quotes are ordinary characters.
+ * such as "::" are split plainly: quotes are ordinary characters, and so
+ * they are in whitespace mode (runs of spaces and tabs separate fields).
  *
  * Bad records are still returned (nfields = -1) with a short reason, so the
  * caller counts and logs them; the reasons this reader gives are
- *   "invalid UTF-8", "NUL byte", "unterminated quoted field", "stray quote". */
+ *   "invalid UTF-8", "NUL byte", "unterminated quoted field", "stray quote",
+ *   "quoted field spans too many lines". */
 #ifndef MKT_CSV_H
 #define MKT_CSV_H
 
@@ -33,10 +42,16 @@
 typedef struct {
     char delim[4]; /* ",", "\t", ";" ... (one character: RFC 4180 quoting) or "::" (plain split, no quoting) */
     int has_header;
+    int whitespace; /* 1: fields are separated by runs of spaces and tabs, blanks at either end of a line are
+                       ignored, no quoting (CDNOW-style logs); delim is then unused */
 } mkt_csv_dialect;
+
+/* A record's quoted fields may span at most this many physical lines. */
+#define MKT_CSV_MAX_RECORD_LINES 32
 
 typedef struct {
     int64_t line;  /* 1-based physical line of the record's first line */
+    int64_t lines; /* physical lines the record spans (1 unless a quoted field holds line ends) */
     int nfields;   /* -1 for a bad record */
     char **fields; /* NUL-terminated, unquoted; valid until the next call */
     const char *raw; /* the record's bytes without its line end (not NUL-terminated) */

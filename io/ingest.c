@@ -83,6 +83,13 @@ typedef struct {
     int32_t visit, conversion;
 } raw_campaign;
 
+/* How a timestamp column reads: integers as unix seconds, milliseconds,
+ * yyyymmdd dates or day numbers; slashed dates as m/d/Y or d/m/Y. */
+enum { TS_SECONDS, TS_MILLISECONDS, TS_YYYYMMDD, TS_DAYS };
+typedef struct {
+    int ints, dmy;
+} ts_rule;
+
 typedef struct {
     arena strings;
     raw_event *events;
@@ -97,6 +104,11 @@ typedef struct {
     char **attr_names;
     /* test stores: the training store's id maps; NULL for a normal store */
     const mkt_dict *known_users, *known_items;
+    /* value ranges (--rating-range, --ts-range) and their reject reasons */
+    double rating_lo, rating_hi;
+    int64_t ts_lo, ts_hi; /* [ts_lo, ts_hi) */
+    ts_rule ts;           /* how the timestamp column being read is parsed */
+    char rating_reason[160], ts_reason[160];
 } raw_data;
 
 /* Per-input accounting. */
@@ -109,16 +121,23 @@ typedef struct {
     int64_t unknown_user, unknown_item;   /* test stores: rows rejected for ids the training store lacks (local) */
 } input_stats;
 
+/* A rejected record counts as the physical lines it spans (read and
+ * rejected), so a stray quote that swallowed 900 lines weighs 900 rows
+ * against max_reject_rate, not one; a stored record counts one row. */
 static void reject(input_stats *st, const mkt_csv_record *rec, const char *reason)
 {
-    st->rejected++;
+    int64_t lines = rec->lines > 1 ? rec->lines : 1;
+    st->read += lines - 1;
+    st->rejected += lines;
     mkt_rejects_add(st->rejects, rec->line, reason, rec->raw, rec->raw_len);
 }
 
 /* The next record of this rank's range that splits into `nfields` fields
- * (any count when nfields < 0): counts every record as read, rejects the
- * ones that do not split or have the wrong count, returns 0 at the end. */
-static int next_row(mkt_csv_reader *r, mkt_csv_record *rec, input_stats *st, int nfields, mkt_progress *prog)
+ * (any count of at least min_fields when nfields < 0): counts every record
+ * as read, rejects the ones that do not split or have the wrong count,
+ * returns 0 at the end. */
+static int next_row_min(mkt_csv_reader *r, mkt_csv_record *rec, input_stats *st, int nfields, int min_fields,
+                        mkt_progress *prog)
 {
     const char *bad;
     char why[128];
@@ -134,20 +153,44 @@ static int next_row(mkt_csv_reader *r, mkt_csv_record *rec, input_stats *st, int
             reject(st, rec, why);
             continue;
         }
+        if (nfields < 0 && rec->nfields < min_fields) {
+            snprintf(why, sizeof why, "expected at least %d fields, found %d", min_fields, rec->nfields);
+            reject(st, rec, why);
+            continue;
+        }
         return 1;
     }
     return 0;
 }
 
+static int next_row(mkt_csv_reader *r, mkt_csv_record *rec, input_stats *st, int nfields, mkt_progress *prog)
+{
+    return next_row_min(r, rec, st, nfields, 0, prog);
+}
+
 /* ---------- column lookup ---------- */
+
+/* Column positions: 1-based numbers name a column by position when the
+ * header has no column of that name (or there is no header). */
+static int column_position(const char *name)
+{
+    int64_t k;
+    if (!name || !*name || strspn(name, "0123456789") != strlen(name) || mkt_parse_int64(name, &k) != 0 || k < 1 ||
+        k > 100000)
+        return -1;
+    return (int)k - 1;
+}
 
 static int column_index(const mkt_csv_record *header, const char *name)
 {
-    if (!header || !name || !*name)
+    if (!name || !*name)
         return -1;
-    for (int i = 0; i < header->nfields; i++)
+    for (int i = 0; header && i < header->nfields; i++)
         if (strcasecmp(header->fields[i], name) == 0)
             return i;
+    int k = column_position(name);
+    if (k >= 0 && (!header || k < header->nfields))
+        return k;
     return -1;
 }
 
@@ -167,6 +210,11 @@ static int require_column(const mkt_csv_record *header, const char *path, const 
     if (c < 0) {
         char cols[1024];
         header_columns(header, cols, sizeof cols);
+        if (!header)
+            mkt_fail_all(MKT_EXIT_USAGE,
+                         "ingest: %s: no column '%s' (option %s): the file is read without a header (--header 0), "
+                         "so name its columns by position (1, 2, ...)",
+                         path, name, option);
         mkt_fail_all(MKT_EXIT_USAGE, "ingest: %s: no column '%s' (option %s); the header has: %s", path, name,
                      option, cols[0] ? cols : "(no header)");
     }
@@ -207,6 +255,18 @@ static int needed_column(const mkt_csv_record *header, const char *path, const c
     return c;
 }
 
+/* A header that names a column twice is an error naming both positions:
+ * the column options would silently pick the first. */
+static void check_header(const mkt_csv_record *h, const char *path)
+{
+    for (int i = 0; h && i < h->nfields; i++)
+        for (int j = i + 1; j < h->nfields; j++)
+            if (strcasecmp(h->fields[i], h->fields[j]) == 0)
+                mkt_fail_all(MKT_EXIT_USAGE,
+                             "ingest: %s: the header names column '%s' twice (columns %d and %d); rename one", path,
+                             h->fields[i], i + 1, j + 1);
+}
+
 static const char *field(const mkt_csv_record *rec, int col) { return col >= 0 ? rec->fields[col] : ""; }
 
 static int is_blank(const char *s)
@@ -217,7 +277,13 @@ static int is_blank(const char *s)
     return 1;
 }
 
-/* Copy an id without surrounding spaces into buf; returns NULL if empty. */
+/* Ids, names and attribute texts longer than this are rejected, never cut:
+ * cut, two ids that differ after byte 511 would become one. */
+#define MKT_ID_MAX 511
+static const char id_too_long[] = "(too long)";
+
+/* Copy an id without surrounding spaces into buf (MKT_ID_MAX + 1 bytes);
+ * returns NULL if empty, id_too_long if it does not fit. */
 static const char *clean_id(const char *s, char *buf, size_t len)
 {
     while (*s == ' ' || *s == '\t')
@@ -228,10 +294,168 @@ static const char *clean_id(const char *s, char *buf, size_t len)
     if (n == 0)
         return NULL;
     if (n >= len)
-        n = len - 1;
+        return id_too_long;
     memcpy(buf, s, n);
     buf[n] = 0;
     return buf;
+}
+
+/* Rejects the row when an id from clean_id is empty (`empty WHAT`) or too
+ * long (`WHAT longer than 511 bytes`); 1 if it did. */
+static int reject_id(input_stats *st, const mkt_csv_record *rec, const char *id, const char *what, int empty_ok)
+{
+    char why[128];
+    if (!id && !empty_ok) {
+        snprintf(why, sizeof why, "empty %s", what);
+        reject(st, rec, why);
+        return 1;
+    }
+    if (id == id_too_long) {
+        snprintf(why, sizeof why, "%s longer than %d bytes", what, MKT_ID_MAX);
+        reject(st, rec, why);
+        return 1;
+    }
+    return 0;
+}
+
+/* ---------- value checks: each failure is a named reject reason ---------- */
+
+/* Amounts (values, prices, spend) beyond this magnitude are rejected: they
+ * are typing or export errors, and they poison every sum built on them. */
+#define MKT_AMOUNT_MAX 1e12
+
+/* Timestamp text under a rule (see ts_rule); 0 or -1 like mkt_parse_timestamp. */
+static int parse_ts(const ts_rule *rule, const char *text, int64_t *out)
+{
+    char buf[96];
+    while (*text == ' ' || *text == '\t')
+        text++;
+    size_t n = strlen(text);
+    while (n > 0 && (text[n - 1] == ' ' || text[n - 1] == '\t'))
+        n--;
+    if (n == 0 || n >= 64)
+        return -1;
+    memcpy(buf, text, n);
+    buf[n] = 0;
+    const char *digits = buf + (buf[0] == '-' || buf[0] == '+');
+    if (*digits && strspn(digits, "0123456789") == strlen(digits)) {
+        int64_t v;
+        if (mkt_parse_int64(buf, &v) != 0)
+            return -1;
+        switch (rule->ints) {
+        case TS_MILLISECONDS:
+            *out = v / 1000 - (v % 1000 < 0); /* floor */
+            return 0;
+        case TS_YYYYMMDD: {
+            if (v < 10000101 || v > 99991231)
+                return -1;
+            char iso[16];
+            snprintf(iso, sizeof iso, "%04d-%02d-%02d", (int)(v / 10000), (int)(v / 100 % 100), (int)(v % 100));
+            return mkt_parse_timestamp(iso, out);
+        }
+        case TS_DAYS:
+            if (v < -100000000 || v > 100000000)
+                return -1;
+            *out = v * 86400;
+            return 0;
+        default:
+            *out = v;
+            return 0;
+        }
+    }
+    char *slash = strchr(buf, '/');
+    if (slash) {
+        /* M/D/YYYY [H:MM[:SS]] (or D/M/YYYY): a date alone is midnight */
+        char *second = strchr(slash + 1, '/');
+        if (!second)
+            return -1;
+        char norm[320];
+        const char *a = buf, *b = slash + 1;
+        *slash = 0;
+        *second = 0;
+        if (rule->dmy) {
+            const char *t = a;
+            a = b;
+            b = t;
+        }
+        const char *rest = second + 1;
+        snprintf(norm, sizeof norm, "%s/%s/%s%s", a, b, rest, strchr(rest, ' ') ? "" : " 0:00");
+        return mkt_parse_timestamp(norm, out);
+    }
+    return mkt_parse_timestamp(buf, out);
+}
+
+/* A timestamp field: unparsable or outside --ts-range is a reject; 0 if kept. */
+static int take_timestamp(const raw_data *raw, input_stats *st, const mkt_csv_record *rec, const char *text,
+                          int64_t *ts)
+{
+    if (parse_ts(&raw->ts, text, ts) != 0) {
+        reject(st, rec, "unparsable timestamp");
+        return -1;
+    }
+    if (*ts < raw->ts_lo || *ts >= raw->ts_hi) {
+        reject(st, rec, raw->ts_reason);
+        return -1;
+    }
+    return 0;
+}
+
+/* A rating outside --rating-range; 1 if rejected. */
+static int reject_rating(const raw_data *raw, input_stats *st, const mkt_csv_record *rec, double v)
+{
+    if (v >= raw->rating_lo && v <= raw->rating_hi)
+        return 0;
+    reject(st, rec, raw->rating_reason);
+    return 1;
+}
+
+static int reject_amount(input_stats *st, const mkt_csv_record *rec, double v, const char *what)
+{
+    if (fabs(v) <= MKT_AMOUNT_MAX)
+        return 0;
+    char why[128];
+    snprintf(why, sizeof why, "%s out of range (magnitude above %g)", what, MKT_AMOUNT_MAX);
+    reject(st, rec, why);
+    return 1;
+}
+
+/* 1 if s (without surrounding blanks) reads as a number that is not finite:
+ * nan, inf, infinity, or one that overflows a double (1e999). */
+static int nonfinite_number(const char *s)
+{
+    while (*s == ' ' || *s == '\t')
+        s++;
+    if (!*s)
+        return 0;
+    char *end;
+    double v = strtod(s, &end);
+    if (end == s)
+        return 0;
+    while (*end == ' ' || *end == '\t')
+        end++;
+    return *end == 0 && !isfinite(v);
+}
+
+/* Campaign attributes: too long, or a non-finite number (which would turn a
+ * numeric column into a categorical one of as many levels as values); 1 if
+ * the row was rejected. */
+static int reject_attributes(input_stats *st, const mkt_csv_record *rec, const raw_data *raw, const int *attr_col)
+{
+    char buf[MKT_ID_MAX + 1], why[MKT_ID_MAX + 160];
+    for (int a = 0; a < raw->n_attr; a++) {
+        const char *text = rec->fields[attr_col[a]];
+        if (clean_id(text, buf, sizeof buf) == id_too_long) {
+            snprintf(why, sizeof why, "value of column %.200s longer than %d bytes", raw->attr_names[a], MKT_ID_MAX);
+            reject(st, rec, why);
+            return 1;
+        }
+        if (nonfinite_number(text)) {
+            snprintf(why, sizeof why, "non-finite number in column %.200s", raw->attr_names[a]);
+            reject(st, rec, why);
+            return 1;
+        }
+    }
+    return 0;
 }
 
 /* Test stores: a row whose user or item the training store does not know is
@@ -242,28 +466,103 @@ static int known_ids(const raw_data *raw, input_stats *st, const mkt_csv_record 
     if (!raw->known_users)
         return 1;
     if (mkt_dict_find(raw->known_users, user) < 0) {
-        st->unknown_user++;
+        st->unknown_user += rec->lines > 1 ? rec->lines : 1;
         reject(st, rec, "unknown user");
         return 0;
     }
     if (mkt_dict_find(raw->known_items, item) < 0) {
-        st->unknown_item++;
+        st->unknown_item += rec->lines > 1 ? rec->lines : 1;
         reject(st, rec, "unknown item");
         return 0;
     }
     return 1;
 }
 
+/* --delimiter: a character, "::", or a name (tab, comma, semicolon, pipe,
+ * space or whitespace: runs of spaces and tabs). */
 static mkt_csv_dialect dialect_for(const char *delimiter, int header)
 {
     mkt_csv_dialect d;
     memset(&d, 0, sizeof d);
     if (!strcmp(delimiter, "tab") || !strcmp(delimiter, "\\t"))
         snprintf(d.delim, sizeof d.delim, "\t");
+    else if (!strcmp(delimiter, "comma"))
+        snprintf(d.delim, sizeof d.delim, ",");
+    else if (!strcmp(delimiter, "semicolon"))
+        snprintf(d.delim, sizeof d.delim, ";");
+    else if (!strcmp(delimiter, "pipe"))
+        snprintf(d.delim, sizeof d.delim, "|");
+    else if (!strcmp(delimiter, "space") || !strcmp(delimiter, "whitespace") || !strcmp(delimiter, " "))
+        d.whitespace = 1;
     else
         snprintf(d.delim, sizeof d.delim, "%s", delimiter);
     d.has_header = header;
     return d;
+}
+
+/* Collective.  The delimiter of a file read without --delimiter, from its
+ * first non-blank line (rank 0 reads at most 64 KiB and broadcasts): "::"
+ * if present, else the most frequent of tab , ; | (ties in that order), else
+ * whitespace when the line has blanks between words, else ",".  Logged with
+ * the file's name, so a wrong guess is visible and --delimiter overrides it. */
+static const char *detect_delimiter(const char *path, MPI_Comm comm)
+{
+    int rank, pick = 0;
+    MKT_MPI(MPI_Comm_rank(comm, &rank));
+    static const char *const names[] = {",", "::", "tab", ",", ";", "|", "whitespace"};
+    if (rank == 0) {
+        FILE *f = fopen(path, "rb");
+        if (f) {
+            static char buf[65536 + 1];
+            size_t n = fread(buf, 1, sizeof buf - 1, f);
+            fclose(f);
+            buf[n] = 0;
+            char *line = buf;
+            if (n >= 3 && !memcmp(buf, "\xEF\xBB\xBF", 3))
+                line += 3;
+            for (;;) { /* the first line with something other than blanks */
+                size_t len = strcspn(line, "\n");
+                int blank = 1;
+                for (size_t i = 0; i < len && blank; i++)
+                    blank = line[i] == ' ' || line[i] == '\t' || line[i] == '\r';
+                if (!blank || !line[len]) {
+                    line[len] = 0;
+                    break;
+                }
+                line += len + 1;
+            }
+            int64_t counts[4] = {0, 0, 0, 0};
+            const char seps[4] = {'\t', ',', ';', '|'};
+            for (const char *c = line; *c; c++)
+                for (int k = 0; k < 4; k++)
+                    counts[k] += *c == seps[k];
+            int best = -1;
+            for (int k = 0; k < 4; k++)
+                if (counts[k] > 0 && (best < 0 || counts[k] > counts[best]))
+                    best = k;
+            size_t len = strlen(line);
+            while (len > 0 && (line[len - 1] == ' ' || line[len - 1] == '\r'))
+                len--;
+            line[len] = 0;
+            const char *word = line + strspn(line, " ");
+            if (strstr(line, "::"))
+                pick = 1;
+            else if (best >= 0)
+                pick = 2 + best;
+            else if (strchr(word, ' '))
+                pick = 6;
+        }
+    }
+    MKT_MPI(MPI_Bcast(&pick, 1, MPI_INT, 0, comm));
+    mkt_log("ingest", "%s: no --delimiter given; detected %s%s", path, pick ? "" : "none, reading ",
+            pick ? names[pick] : "','");
+    return names[pick];
+}
+
+/* The dialect of one input: --delimiter when given, else detected. */
+static mkt_csv_dialect input_dialect(const char *delimiter, const char *path, int header, MPI_Comm comm)
+{
+    return dialect_for(delimiter && *delimiter ? delimiter : detect_delimiter(path, comm), header);
 }
 
 static mkt_csv_reader *open_input(const char *path, const mkt_csv_dialect *d, MPI_Comm comm)
@@ -275,18 +574,104 @@ static mkt_csv_reader *open_input(const char *path, const mkt_csv_dialect *d, MP
     return r;
 }
 
+/* Collective.  Sets raw->ts for column `col` of `path`: from --ts-format,
+ * or (auto) from every value of the column, so the choice is the same on
+ * any rank count: integers are yyyymmdd dates when every integer is one
+ * (8 digits, a valid date of 1900-2100), milliseconds when every integer
+ * is at least 1e11, else seconds; slashed dates are d/m/Y when every one
+ * reads so and some do not read as m/d/Y, else m/d/Y.  The choice is
+ * logged, naming the file and the column. */
+static void decide_ts(raw_data *raw, const mkt_ingest_options *o, const char *path, const mkt_csv_dialect *d,
+                      int col, const char *colname, MPI_Comm comm)
+{
+    const char *f = o->ts_format && *o->ts_format ? o->ts_format : "auto";
+    ts_rule rule = {TS_SECONDS, 0};
+    if (strcmp(f, "auto") != 0) {
+        if (!strcmp(f, "unix") || !strcmp(f, "iso") || !strcmp(f, "mdy"))
+            rule.ints = TS_SECONDS;
+        else if (!strcmp(f, "unix_ms"))
+            rule.ints = TS_MILLISECONDS;
+        else if (!strcmp(f, "yyyymmdd"))
+            rule.ints = TS_YYYYMMDD;
+        else if (!strcmp(f, "days"))
+            rule.ints = TS_DAYS;
+        else if (!strcmp(f, "dmy"))
+            rule.dmy = 1;
+        else
+            mkt_fail_all(MKT_EXIT_USAGE,
+                         "ingest: --ts-format '%s': expected auto, unix, unix_ms, yyyymmdd, days, iso, mdy or dmy", f);
+        raw->ts = rule;
+        return;
+    }
+    mkt_csv_reader *r = open_input(path, d, comm);
+    int64_t c[6] = {0, 0, 0, 0, 0, 0}; /* integers, yyyymmdd, >= 1e11, slashed, as m/d/Y, as d/m/Y */
+    mkt_csv_record rec;
+    const ts_rule mdy = {TS_SECONDS, 0}, dmy = {TS_SECONDS, 1}, ymd = {TS_YYYYMMDD, 0};
+    while (mkt_csv_next(r, &rec, NULL)) {
+        if (rec.nfields <= col)
+            continue;
+        const char *t = rec.fields[col];
+        while (*t == ' ' || *t == '\t')
+            t++;
+        int64_t v, ts;
+        if (mkt_parse_int64(t, &v) == 0) {
+            c[0]++;
+            c[1] += strspn(t, "0123456789") == 8 && parse_ts(&ymd, t, &ts) == 0 && ts >= -2208988800LL &&
+                    ts < 4102444800LL;
+            c[2] += v >= 100000000000LL || v <= -100000000000LL;
+        } else if (strchr(t, '/')) {
+            c[3]++;
+            c[4] += parse_ts(&mdy, t, &ts) == 0;
+            c[5] += parse_ts(&dmy, t, &ts) == 0;
+        }
+    }
+    mkt_csv_close(r);
+    MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, c, 6, MPI_INT64_T, MPI_SUM, comm));
+    if (c[0] > 0)
+        rule.ints = c[1] == c[0] ? TS_YYYYMMDD : c[2] == c[0] ? TS_MILLISECONDS : TS_SECONDS;
+    rule.dmy = c[3] > 0 && c[5] == c[3] && c[4] < c[3];
+    raw->ts = rule;
+    if (c[0] > 0)
+        mkt_log("ingest", "%s: column %s: %lld integer timestamps read as %s (--ts-format overrides)", path, colname,
+                (long long)c[0],
+                rule.ints == TS_YYYYMMDD ? "yyyymmdd dates" : rule.ints == TS_MILLISECONDS ? "unix milliseconds"
+                                                                                           : "unix seconds");
+    if (c[3] > 0)
+        mkt_log("ingest", "%s: column %s: %lld slashed dates read as %s (--ts-format overrides)", path, colname,
+                (long long)c[3], rule.dmy ? "day/month/year" : "month/day/year");
+}
+
+/* The largest of the column indices plus one: the fields a row read without a header needs. */
+static int fields_needed(const int *cols, int n)
+{
+    int need = 0;
+    for (int i = 0; i < n; i++)
+        if (cols[i] + 1 > need)
+            need = cols[i] + 1;
+    return need;
+}
+
+/* A column option of a preset: the generic default name (user, item, ...)
+ * stands for the preset's own column. */
+static const char *preset_col(const char *option_value, const char *generic_default, const char *preset_default)
+{
+    return option_value && !strcmp(option_value, generic_default) ? preset_default : option_value;
+}
+
 /* ---------- readers per format ---------- */
 
 static void read_events_generic(const mkt_ingest_options *o, raw_data *raw, input_stats *st, MPI_Comm comm)
 {
-    mkt_csv_dialect d = dialect_for(o->delimiter ? o->delimiter : ",", o->header);
+    mkt_csv_dialect d = input_dialect(o->delimiter, o->input, o->header != 0, comm);
     mkt_csv_reader *r = open_input(o->input, &d, comm);
     const mkt_csv_record *h = mkt_csv_header(r);
-    if (!h)
-        mkt_fail_all(MKT_EXIT_USAGE, "ingest: %s: the events format needs a header line naming the columns",
-                     o->input);
+    if (!h && d.has_header)
+        mkt_fail_all(MKT_EXIT_ERROR, "ingest: %s (events input): no data rows; the file is empty", o->input);
+    check_header(h, o->input);
     int cu = require_column(h, o->input, "user_col", o->user_col);
-    int ci = require_column(h, o->input, "item_col", o->item_col);
+    /* --item-col '': a log without items (CDNOW's purchases): every row names the item "(any)" */
+    int no_item = o->item_col && !*o->item_col;
+    int ci = no_item ? -1 : require_column(h, o->input, "item_col", o->item_col);
     int ct = require_column(h, o->input, "ts_col", o->ts_col);
     int cy = optional_column(h, o->input, "type_col", o->type_col, "type");
     int cv = optional_column(h, o->input, "value_col", o->value_col, "value");
@@ -296,27 +681,20 @@ static void read_events_generic(const mkt_ingest_options *o, raw_data *raw, inpu
         mkt_fail_all(MKT_EXIT_USAGE,
                      "ingest: %s: no event type column '%s' and default_type '%s' is not an event type", o->input,
                      o->type_col ? o->type_col : "", o->default_type ? o->default_type : "");
-    int nfields = h->nfields;
+    int nfields = h ? h->nfields : -1, cols[6] = {cu, ci, ct, cy, cv, cq};
+    decide_ts(raw, o, o->input, &d, ct, o->ts_col, comm);
     mkt_csv_record rec;
-    char ubuf[512], ibuf[512];
+    char ubuf[MKT_ID_MAX + 1], ibuf[MKT_ID_MAX + 1];
     mkt_progress prog;
     mkt_progress_start(&prog, "ingest", "rows", 0);
-    while (next_row(r, &rec, st, nfields, &prog)) {
+    while (next_row_min(r, &rec, st, nfields, fields_needed(cols, 6), &prog)) {
         raw_event e;
         const char *u = clean_id(field(&rec, cu), ubuf, sizeof ubuf);
-        const char *it = clean_id(field(&rec, ci), ibuf, sizeof ibuf);
-        if (!u) {
-            reject(st, &rec, "empty user id");
+        const char *it = no_item ? "(any)" : clean_id(field(&rec, ci), ibuf, sizeof ibuf);
+        if (reject_id(st, &rec, u, "user id", 0) || reject_id(st, &rec, it, "item id", 0))
             continue;
-        }
-        if (!it) {
-            reject(st, &rec, "empty item id");
+        if (take_timestamp(raw, st, &rec, field(&rec, ct), &e.ts) != 0)
             continue;
-        }
-        if (mkt_parse_timestamp(field(&rec, ct), &e.ts) != 0) {
-            reject(st, &rec, "unparsable timestamp");
-            continue;
-        }
         e.type = default_type;
         if (cy >= 0) {
             e.type = mkt_event_type_parse(field(&rec, cy));
@@ -330,10 +708,16 @@ static void read_events_generic(const mkt_ingest_options *o, raw_data *raw, inpu
             reject(st, &rec, "unparsable value");
             continue;
         }
+        if (e.type == MKT_EV_RATING ? reject_rating(raw, st, &rec, e.value) : reject_amount(st, &rec, e.value, "value"))
+            continue;
         int64_t q = 1;
         if (cq >= 0 && !is_blank(field(&rec, cq)) &&
             (mkt_parse_int64(field(&rec, cq), &q) != 0 || q < INT32_MIN || q > INT32_MAX)) {
             reject(st, &rec, "unparsable quantity");
+            continue;
+        }
+        if (q < 0 && e.type != MKT_EV_PURCHASE) { /* a negative quantity is a return, only of a purchase */
+            reject(st, &rec, "negative quantity (only a purchase can be returned)");
             continue;
         }
         e.qty = (int32_t)q;
@@ -350,33 +734,39 @@ static void read_events_generic(const mkt_ingest_options *o, raw_data *raw, inpu
 
 static void read_movielens(const mkt_ingest_options *o, raw_data *raw, input_stats *st, MPI_Comm comm)
 {
-    mkt_csv_dialect d = dialect_for(o->delimiter ? o->delimiter : "::", 0);
+    /* no header unless --header 1; columns user, item, rating, timestamp at
+     * positions 1-4 unless the column options name others */
+    mkt_csv_dialect d = input_dialect(o->delimiter, o->input, o->header == 1, comm);
     mkt_csv_reader *r = open_input(o->input, &d, comm);
+    const mkt_csv_record *h = mkt_csv_header(r);
+    check_header(h, o->input);
+    const char *nu = preset_col(o->user_col, "user", "1"), *ni = preset_col(o->item_col, "item", "2");
+    const char *nv = preset_col(o->value_col, "value", "3"), *nt = preset_col(o->ts_col, "ts", "4");
+    int cols[4] = {require_column(h, o->input, "user_col", nu), require_column(h, o->input, "item_col", ni),
+                   require_column(h, o->input, "value_col", nv), require_column(h, o->input, "ts_col", nt)};
+    int positional = !h && cols[0] == 0 && cols[1] == 1 && cols[2] == 2 && cols[3] == 3;
+    decide_ts(raw, o, o->input, &d, cols[3], nt, comm);
     mkt_csv_record rec;
-    char ubuf[512], ibuf[512], why[128];
+    char ubuf[MKT_ID_MAX + 1], ibuf[MKT_ID_MAX + 1], why[128];
     mkt_progress prog;
     mkt_progress_start(&prog, "ingest", "rows", 0);
-    while (next_row(r, &rec, st, -1, &prog)) {
-        if (rec.nfields != 4) {
+    while (next_row_min(r, &rec, st, h ? h->nfields : -1, fields_needed(cols, 4), &prog)) {
+        if (positional && rec.nfields != 4) {
             snprintf(why, sizeof why, "expected 4 fields (user, item, rating, timestamp), found %d", rec.nfields);
             reject(st, &rec, why);
             continue;
         }
         raw_event e;
-        const char *u = clean_id(rec.fields[0], ubuf, sizeof ubuf);
-        const char *it = clean_id(rec.fields[1], ibuf, sizeof ibuf);
-        if (!u || !it) {
-            reject(st, &rec, u ? "empty item id" : "empty user id");
+        const char *u = clean_id(rec.fields[cols[0]], ubuf, sizeof ubuf);
+        const char *it = clean_id(rec.fields[cols[1]], ibuf, sizeof ibuf);
+        if (reject_id(st, &rec, u, "user id", 0) || reject_id(st, &rec, it, "item id", 0))
             continue;
-        }
-        if (mkt_parse_double(rec.fields[2], &e.value) != 0) {
+        if (mkt_parse_double(rec.fields[cols[2]], &e.value) != 0) {
             reject(st, &rec, "unparsable rating");
             continue;
         }
-        if (mkt_parse_timestamp(rec.fields[3], &e.ts) != 0) {
-            reject(st, &rec, "unparsable timestamp");
+        if (reject_rating(raw, st, &rec, e.value) || take_timestamp(raw, st, &rec, rec.fields[cols[3]], &e.ts) != 0)
             continue;
-        }
         e.type = MKT_EV_RATING;
         e.qty = 1;
         if (!known_ids(raw, st, &rec, u, it))
@@ -392,33 +782,31 @@ static void read_movielens(const mkt_ingest_options *o, raw_data *raw, input_sta
 
 static void read_transactions(const mkt_ingest_options *o, raw_data *raw, input_stats *st, MPI_Comm comm)
 {
-    mkt_csv_dialect d = dialect_for(o->delimiter ? o->delimiter : ",", 1);
+    /* the Online Retail columns unless the column options name others
+     * (--value-col is the unit price: the value stored is quantity x price) */
+    mkt_csv_dialect d = input_dialect(o->delimiter, o->input, o->header != 0, comm);
     mkt_csv_reader *r = open_input(o->input, &d, comm);
     const mkt_csv_record *h = mkt_csv_header(r);
-    if (!h)
-        mkt_fail_all(MKT_EXIT_USAGE, "ingest: %s: the transactions format needs its header line", o->input);
-    require_column(h, o->input, "(transactions)", "InvoiceNo"); /* the layout check; invoices are not stored */
-    int citem = require_column(h, o->input, "(transactions)", "StockCode");
-    int cqty = require_column(h, o->input, "(transactions)", "Quantity");
-    int cdate = require_column(h, o->input, "(transactions)", "InvoiceDate");
-    int cprice = require_column(h, o->input, "(transactions)", "UnitPrice");
-    int cuser = require_column(h, o->input, "(transactions)", "CustomerID");
-    int nfields = h->nfields;
+    if (!h && d.has_header)
+        mkt_fail_all(MKT_EXIT_ERROR, "ingest: %s (events input): no data rows; the file is empty", o->input);
+    check_header(h, o->input);
+    const char *nt = preset_col(o->ts_col, "ts", "InvoiceDate");
+    int citem = require_column(h, o->input, "item_col", preset_col(o->item_col, "item", "StockCode"));
+    int cqty = require_column(h, o->input, "qty_col", preset_col(o->qty_col, "qty", "Quantity"));
+    int cdate = require_column(h, o->input, "ts_col", nt);
+    int cprice = require_column(h, o->input, "value_col", preset_col(o->value_col, "value", "UnitPrice"));
+    int cuser = require_column(h, o->input, "user_col", preset_col(o->user_col, "user", "CustomerID"));
+    int nfields = h ? h->nfields : -1, cols[5] = {citem, cqty, cdate, cprice, cuser};
+    decide_ts(raw, o, o->input, &d, cdate, nt, comm);
     mkt_csv_record rec;
-    char ubuf[512], ibuf[512];
+    char ubuf[MKT_ID_MAX + 1], ibuf[MKT_ID_MAX + 1];
     mkt_progress prog;
     mkt_progress_start(&prog, "ingest", "rows", 0);
-    while (next_row(r, &rec, st, nfields, &prog)) {
+    while (next_row_min(r, &rec, st, nfields, fields_needed(cols, 5), &prog)) {
         const char *u = clean_id(rec.fields[cuser], ubuf, sizeof ubuf);
         const char *it = clean_id(rec.fields[citem], ibuf, sizeof ibuf);
-        if (!u) {
-            reject(st, &rec, "empty user id");
+        if (reject_id(st, &rec, u, "user id", 0) || reject_id(st, &rec, it, "item id", 0))
             continue;
-        }
-        if (!it) {
-            reject(st, &rec, "empty item id");
-            continue;
-        }
         /* Copies exported from spreadsheets write customer ids as 17850.0 */
         size_t ul = strlen(ubuf);
         if (ul > 2 && !strcmp(ubuf + ul - 2, ".0"))
@@ -434,10 +822,12 @@ static void read_transactions(const mkt_ingest_options *o, raw_data *raw, input_
             reject(st, &rec, "unparsable unit price");
             continue;
         }
-        if (mkt_parse_timestamp(rec.fields[cdate], &e.ts) != 0) {
-            reject(st, &rec, "unparsable timestamp");
+        if (price < 0) {
+            reject(st, &rec, "negative unit price");
             continue;
         }
+        if (reject_amount(st, &rec, (double)q * price, "amount") || take_timestamp(raw, st, &rec, rec.fields[cdate], &e.ts) != 0)
+            continue;
         e.type = MKT_EV_PURCHASE; /* cancellations (invoice C..., negative quantity) are returns */
         e.qty = (int32_t)q;
         e.value = (double)q * price;
@@ -452,27 +842,60 @@ static void read_transactions(const mkt_ingest_options *o, raw_data *raw, input_
     mkt_csv_close(r);
 }
 
-static void read_items(const char *path, raw_data *raw, input_stats *st, MPI_Comm comm)
+/* --items-cols "item=PRODUCT_ID,category=DEPARTMENT": the items file's
+ * column for each of item, category, brand, price, cost, stock; a column
+ * it names is required, the others keep their default names (optional,
+ * but item). */
+static void items_columns(const char *spec, const mkt_csv_record *h, const char *path, int col[6])
 {
-    mkt_csv_dialect d = dialect_for(",", 1);
+    static const char *const keys[6] = {"item", "category", "brand", "price", "cost", "stock"};
+    const char *name[6] = {"item", "category", "brand", "price", "cost", "stock"};
+    char copy[1024], *save = NULL;
+    int given[6] = {0, 0, 0, 0, 0, 0};
+    if (spec && strlen(spec) >= sizeof copy)
+        mkt_fail_all(MKT_EXIT_USAGE, "ingest: --items-cols is longer than %zu bytes", sizeof copy - 1);
+    snprintf(copy, sizeof copy, "%s", spec ? spec : "");
+    for (char *pair = strtok_r(copy, ",", &save); pair; pair = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(pair, '=');
+        int k = -1;
+        if (eq) {
+            *eq = 0;
+            for (int i = 0; i < 6; i++)
+                if (!strcmp(pair, keys[i]))
+                    k = i;
+        }
+        if (k < 0 || !eq[1])
+            mkt_fail_all(MKT_EXIT_USAGE,
+                         "ingest: --items-cols: '%s' is not KEY=COLUMN with KEY one of item, category, brand, price, "
+                         "cost, stock",
+                         pair);
+        name[k] = eq + 1;
+        given[k] = 1;
+    }
+    for (int k = 0; k < 6; k++)
+        col[k] = k == 0 || given[k] ? require_column(h, path, "items_cols", name[k]) : column_index(h, name[k]);
+}
+
+static void read_items(const mkt_ingest_options *o, const char *path, raw_data *raw, input_stats *st, MPI_Comm comm)
+{
+    mkt_csv_dialect d = input_dialect(NULL, path, 1, comm); /* --delimiter is the main input's */
     mkt_csv_reader *r = open_input(path, &d, comm);
     const mkt_csv_record *h = mkt_csv_header(r);
     if (!h)
-        mkt_fail_all(MKT_EXIT_USAGE, "ingest: %s: the items file needs a header line", path);
-    int ci = require_column(h, path, "(items)", "item");
-    int cc = column_index(h, "category"), cb = column_index(h, "brand"), cp = column_index(h, "price");
-    int cost = column_index(h, "cost"), cs = column_index(h, "stock");
+        mkt_fail_all(MKT_EXIT_ERROR, "ingest: %s (items input): no data rows; the file is empty", path);
+    check_header(h, path);
+    int col[6];
+    items_columns(o->items_cols, h, path, col);
+    int ci = col[0], cc = col[1], cb = col[2], cp = col[3], cost = col[4], cs = col[5];
     int nfields = h->nfields;
     mkt_csv_record rec;
-    char ibuf[512], cbuf[512], bbuf[512];
+    char ibuf[MKT_ID_MAX + 1], cbuf[MKT_ID_MAX + 1], bbuf[MKT_ID_MAX + 1];
     mkt_progress prog;
     mkt_progress_start(&prog, "ingest", "rows", 0);
     while (next_row(r, &rec, st, nfields, &prog)) {
         const char *it = clean_id(rec.fields[ci], ibuf, sizeof ibuf);
-        if (!it) {
-            reject(st, &rec, "empty item id");
+        if (reject_id(st, &rec, it, "item id", 0))
             continue;
-        }
         raw_item x;
         x.price = x.cost = 0;
         x.stock = 0;
@@ -484,15 +907,31 @@ static void read_items(const char *path, raw_data *raw, input_stats *st, MPI_Com
             reject(st, &rec, "unparsable cost");
             continue;
         }
+        if (x.cost < 0) {
+            reject(st, &rec, "negative cost");
+            continue;
+        }
+        if (cp >= 0 && !is_blank(rec.fields[cp]) && x.cost > x.price) {
+            reject(st, &rec, "cost above price");
+            continue;
+        }
+        if (reject_amount(st, &rec, x.price, "price"))
+            continue;
         int64_t s = 0;
         if (cs >= 0 && !is_blank(rec.fields[cs]) &&
             (mkt_parse_int64(rec.fields[cs], &s) != 0 || s < INT32_MIN || s > INT32_MAX)) {
             reject(st, &rec, "unparsable stock");
             continue;
         }
+        if (s < 0) {
+            reject(st, &rec, "negative stock");
+            continue;
+        }
         x.stock = (int32_t)s;
         const char *cat = clean_id(field(&rec, cc), cbuf, sizeof cbuf);
         const char *brand = clean_id(field(&rec, cb), bbuf, sizeof bbuf);
+        if (reject_id(st, &rec, cat, "category", 1) || reject_id(st, &rec, brand, "brand", 1))
+            continue;
         x.item = arena_add(&raw->strings, it);
         x.category = arena_add(&raw->strings, cat ? cat : "(none)");
         x.brand = arena_add(&raw->strings, brand ? brand : "(none)");
@@ -525,11 +964,15 @@ static int parse_flag(const char *s, int32_t *out)
 static void read_campaign(const mkt_ingest_options *o, const char *path, raw_data *raw, input_stats *st,
                           MPI_Comm comm)
 {
-    mkt_csv_dialect d = dialect_for(o->delimiter && !strcmp(o->format, "campaign") ? o->delimiter : ",", 1);
+    if (!strcmp(o->format, "campaign") && o->header == 0)
+        mkt_fail_all(MKT_EXIT_USAGE, "ingest: %s: --header 0: a campaign log needs its header line (its columns "
+                     "other than the treatment and outcomes are the attributes, named by the header)", path);
+    mkt_csv_dialect d = input_dialect(!strcmp(o->format, "campaign") ? o->delimiter : NULL, path, 1, comm);
     mkt_csv_reader *r = open_input(path, &d, comm);
     const mkt_csv_record *h = mkt_csv_header(r);
     if (!h)
         mkt_fail_all(MKT_EXIT_USAGE, "ingest: %s: the campaign format needs a header line", path);
+    check_header(h, path);
     const char *tcol = o->treatment_col;
     if (!strcmp(tcol, "auto"))
         tcol = column_index(h, "treatment") >= 0 ? "treatment" : "segment";
@@ -549,7 +992,7 @@ static void read_campaign(const mkt_ingest_options *o, const char *path, raw_dat
             raw->attr_names[raw->n_attr++] = mkt_xstrdup(h->fields[c]);
         }
     mkt_csv_record rec;
-    char ubuf[512], tbuf[512];
+    char ubuf[MKT_ID_MAX + 1], tbuf[MKT_ID_MAX + 1];
     mkt_progress prog;
     mkt_progress_start(&prog, "ingest", "rows", 0);
     while (next_row(r, &rec, st, nfields, &prog)) {
@@ -557,20 +1000,16 @@ static void read_campaign(const mkt_ingest_options *o, const char *path, raw_dat
         const char *u;
         if (cu >= 0) {
             u = clean_id(rec.fields[cu], ubuf, sizeof ubuf);
-            if (!u) {
-                reject(st, &rec, "empty user id");
+            if (reject_id(st, &rec, u, "user id", 0))
                 continue;
-            }
         } else {
             /* logs without a user column (Hillstrom): one customer per row, named by its line */
             snprintf(ubuf, sizeof ubuf, "%" PRId64, rec.line);
             u = ubuf;
         }
         const char *t = clean_id(rec.fields[ct], tbuf, sizeof tbuf);
-        if (!t) {
-            reject(st, &rec, "empty treatment");
+        if (reject_id(st, &rec, t, "treatment", 0))
             continue;
-        }
         if (cv >= 0 && parse_flag(rec.fields[cv], &x.visit) != 0) {
             reject(st, &rec, "visit is not 0 or 1");
             continue;
@@ -584,6 +1023,12 @@ static void read_campaign(const mkt_ingest_options *o, const char *path, raw_dat
             reject(st, &rec, "unparsable spend");
             continue;
         }
+        if (x.spend < 0) {
+            reject(st, &rec, "negative spend");
+            continue;
+        }
+        if (reject_amount(st, &rec, x.spend, "spend") || reject_attributes(st, &rec, raw, attr_col))
+            continue;
         if (cv < 0)
             x.visit = 0;
         if (cc < 0)
@@ -598,8 +1043,8 @@ static void read_campaign(const mkt_ingest_options *o, const char *path, raw_dat
                                                                       (size_t)(raw->n_attr > 0 ? raw->n_attr : 1));
         }
         for (int a = 0; a < raw->n_attr; a++) {
-            char abuf[512];
-            const char *v = clean_id(rec.fields[attr_col[a]], abuf, sizeof abuf);
+            char abuf[MKT_ID_MAX + 1];
+            const char *v = clean_id(rec.fields[attr_col[a]], abuf, sizeof abuf); /* fits: reject_attributes */
             raw->campaign_attr[raw->n_campaign * raw->n_attr + a] = arena_add(&raw->strings, v ? v : "");
         }
         raw->campaign[raw->n_campaign++] = x;
@@ -982,6 +1427,47 @@ static void check_reject_rate(const input_stats *st, double max_rate, const char
                      100 * max_rate, rejects_path);
 }
 
+/* --rating-range and --ts-range into raw's limits and reject reasons. */
+static void parse_ranges(const mkt_ingest_options *o, int is_ml, raw_data *raw)
+{
+    const char *rr = o->rating_range && *o->rating_range ? o->rating_range : "auto";
+    if (!strcmp(rr, "auto"))
+        rr = is_ml ? "0.5..5" : "-1e6..1e6";
+    const char *dots = strstr(rr, "..");
+    char lo[128], hi[128];
+    if (!dots || (size_t)(dots - rr) >= sizeof lo || strlen(dots + 2) >= sizeof hi)
+        mkt_fail_all(MKT_EXIT_USAGE, "ingest: --rating-range '%s': expected LO..HI (e.g. 1..5) or auto", rr);
+    snprintf(lo, sizeof lo, "%.*s", (int)(dots - rr), rr);
+    snprintf(hi, sizeof hi, "%s", dots + 2);
+    if (mkt_parse_double(lo, &raw->rating_lo) != 0 || mkt_parse_double(hi, &raw->rating_hi) != 0 ||
+        raw->rating_lo > raw->rating_hi)
+        mkt_fail_all(MKT_EXIT_USAGE, "ingest: --rating-range '%s': expected two finite numbers LO..HI with LO <= HI",
+                     rr);
+    snprintf(raw->rating_reason, sizeof raw->rating_reason, "rating outside %s", rr);
+    const char *tr = o->ts_range && *o->ts_range ? o->ts_range : "1970-01-01..2100-01-01";
+    dots = strstr(tr, "..");
+    if (!dots || (size_t)(dots - tr) >= sizeof lo || strlen(dots + 2) >= sizeof hi)
+        mkt_fail_all(MKT_EXIT_USAGE, "ingest: --ts-range '%s': expected FROM..TO (e.g. 1970-01-01..2100-01-01)", tr);
+    snprintf(lo, sizeof lo, "%.*s", (int)(dots - tr), tr);
+    snprintf(hi, sizeof hi, "%s", dots + 2);
+    if (mkt_parse_timestamp(lo, &raw->ts_lo) != 0 || mkt_parse_timestamp(hi, &raw->ts_hi) != 0 ||
+        raw->ts_lo >= raw->ts_hi)
+        mkt_fail_all(MKT_EXIT_USAGE, "ingest: --ts-range '%s': expected two timestamps FROM..TO with FROM before TO",
+                     tr);
+    snprintf(raw->ts_reason, sizeof raw->ts_reason, "timestamp outside %s", tr);
+}
+
+/* Collective.  An input without a single data row is an error (an empty
+ * file, or one with only its header): it would make an empty store. */
+static void check_has_rows(const input_stats *st, MPI_Comm comm)
+{
+    int64_t n = st->read, total = 0;
+    MKT_MPI(MPI_Allreduce(&n, &total, 1, MPI_INT64_T, MPI_SUM, comm));
+    if (total == 0)
+        mkt_fail_all(MKT_EXIT_ERROR, "ingest: %s (%s input): no data rows; the file is empty or holds only a header",
+                     st->path, st->name);
+}
+
 /* ---------- test stores ---------- */
 
 static void check_role_options(const mkt_ingest_options *o, const char *as, int is_test, int is_campaign)
@@ -1119,6 +1605,7 @@ int mkt_ingest_run(const mkt_ingest_options *o, MPI_Comm comm, json_t *metrics)
 
     raw_data raw;
     memset(&raw, 0, sizeof raw);
+    parse_ranges(o, is_ml, &raw);
     input_stats st_events = {"events", o->input, 0, 0, mkt_rejects_new(), 0, 0, 0, 0};
     input_stats st_items = {"items", o->items, 0, 0, mkt_rejects_new(), 0, 0, 0, 0};
     input_stats st_campaign = {"campaign", is_campaign ? o->input : o->campaign, 0, 0, mkt_rejects_new(), 0, 0, 0, 0};
@@ -1142,9 +1629,15 @@ int mkt_ingest_run(const mkt_ingest_options *o, MPI_Comm comm, json_t *metrics)
     else if (is_tx)
         read_transactions(o, &raw, &st_events, comm);
     if (o->items)
-        read_items(o->items, &raw, &st_items, comm);
+        read_items(o, o->items, &raw, &st_items, comm);
     if (st_campaign.path)
         read_campaign(o, st_campaign.path, &raw, &st_campaign, comm);
+    if (!is_campaign)
+        check_has_rows(&st_events, comm);
+    if (o->items)
+        check_has_rows(&st_items, comm);
+    if (st_campaign.path)
+        check_has_rows(&st_campaign, comm);
     double t_parse = mkt_now() - t0;
     mkt_log("ingest", "parsed inputs in %.2fs", t_parse);
 
@@ -1245,7 +1738,7 @@ int mkt_ingest_run(const mkt_ingest_options *o, MPI_Comm comm, json_t *metrics)
     mkt_h5_attr_set_string(f, ".", "ingest_format", fmt);
     if (stored_events > 0) {
         mkt_h5_attr_set_int(f, ".", "start_ts", min_ts);
-        mkt_h5_attr_set_int(f, ".", "end_ts", max_ts + 1);
+        mkt_h5_attr_set_int(f, ".", "end_ts", max_ts < INT64_MAX ? max_ts + 1 : max_ts); /* no wrap */
     }
     if (is_test) {
         char hex[32];

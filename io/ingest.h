@@ -11,7 +11,13 @@
  * rows read = rows stored + rows rejected for every input, in the metrics.
  *
  * Columns: a column an option names must be in the header (an error names
- * the file, the column and the header's columns).  Left at their default
+ * the file, the column and the header's columns), or be a 1-based position
+ * (the only way with header 0).  The column options apply to every format;
+ * a preset only sets their defaults.  Delimiters not given are detected
+ * from each file's first line, timestamp forms per column from all its
+ * values (ts_format auto), both logged; see docs/store.md.  Values are
+ * range-checked (ratings, timestamps, amounts, costs, stock, spend,
+ * campaign attributes), each failure a named reject reason.  Left at their default
  * names, the events columns type, value and qty, the campaign columns spend
  * and user, and the items columns other than item are optional: absent, they
  * read as documented in docs/store.md.  An empty name (--visit-col '') says
@@ -39,8 +45,8 @@ typedef struct {
     const char *out;
     const char *rejects;  /* rejects file; default OUT.rejects.csv */
     double max_reject_rate;
-    const char *delimiter; /* "," "tab" ";" "::"; default per format */
-    int header;            /* main input has a header line (events, transactions, campaign) */
+    const char *delimiter; /* "," "tab" ";" "::" "whitespace" ...; NULL: detected from the file's first line */
+    int header;            /* main input has a header line: 1, 0, or -1 per format (movielens 0, others 1) */
     /* generic events column mapping */
     const char *user_col, *item_col, *type_col, *ts_col, *value_col, *qty_col;
     const char *default_type; /* event type when there is no type column */
@@ -52,6 +58,10 @@ typedef struct {
     const char *as;          /* "store" (default when NULL) or "test" */
     const char *into;        /* as = "test": the training store whose /ids map the rows */
     double max_unknown_rate; /* as = "test": fail above this share of well-formed rows with unknown ids */
+    const char *rating_range; /* "LO..HI" or "auto" (movielens 0.5..5, else -1e6..1e6): ratings outside are rejected */
+    const char *ts_range;     /* "FROM..TO" timestamps; rows outside [FROM, TO) are rejected */
+    const char *ts_format;    /* auto (detected per column) | unix | unix_ms | yyyymmdd | days | iso | mdy | dmy */
+    const char *items_cols;   /* items file: "item=COL,category=COL,..." renames its columns */
 } mkt_ingest_options;
 
 /* Collective. Returns an exit status (0 on success). */

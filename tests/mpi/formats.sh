@@ -20,7 +20,7 @@ InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Countr
 536366,22633,"HAND WARMER, ""UNION JACK""",6,2010-12-01 08:28:00,1.85,17850.0,United Kingdom
 536414,22139,,56,2010-12-01 11:52:00,0,,United Kingdom
 C536379,D,Discount,-1,2010-12-01 09:41:00,27.5,14527,United Kingdom
-536367,84879,ASSORTED COLOUR BIRD ORNAMENT,32,13/1/2010 8:34,1.69,13047,United Kingdom
+536367,84879,ASSORTED COLOUR BIRD ORNAMENT,32,12/32/2010 8:34,1.69,13047,United Kingdom
 CSV
 run_np "$NP" ingest --format transactions --input tx.csv --out tx.h5 --max-reject-rate 0.5 --metrics-out tx.json
 [ "$(json_get tx.json "['inputs']['events']['rows']['read']")" -eq 5 ] || fail "transactions read"

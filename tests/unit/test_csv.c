@@ -314,7 +314,7 @@ static void test_long_records(void **state)
     }
     text_buffer big = {0};
     for (int i = 0; i < 1000; i++)
-        text_append(&big, i % 7 == 0 ? "ab,\"\"\ncdef" : "0123456789", 10);
+        text_append(&big, i % 70 == 0 ? "ab,\"\"\ncdef" : "0123456789", 10); /* 15 line ends: within the bound */
     int64_t big_newlines = 0;
     for (size_t i = 0; i < big.len; i++)
         big_newlines += big.data[i] == '\n';
@@ -359,6 +359,139 @@ static void test_open_errors(void **state)
     assert_non_null(strstr(err, "delimiter"));
     mkt_csv_dialect quote = dialect("\"", 1);
     assert_null(mkt_csv_open(path, &quote, MPI_COMM_SELF, err, sizeof err));
+    unlink(path);
+    free(path);
+}
+
+/* Physical lines: every record says how many lines it spans; a quote that
+ * is never closed, or closed only past MKT_CSV_MAX_RECORD_LINES lines, is a
+ * bad record whose `lines` is everything it swallowed. */
+typedef struct {
+    int64_t line, lines;
+    int nfields;
+    const char *bad;
+} record_lines;
+
+static int read_lines(const char *content, size_t len, record_lines *out, int max)
+{
+    char *path = write_temp(content, len);
+    mkt_csv_dialect d = dialect(",", 0);
+    char err[256];
+    mkt_csv_reader *r = mkt_csv_open(path, &d, MPI_COMM_SELF, err, sizeof err);
+    if (!r)
+        fail_msg("open failed: %s", err);
+    mkt_csv_record rec;
+    const char *bad;
+    int n = 0;
+    while (mkt_csv_next(r, &rec, &bad)) {
+        assert_true(n < max);
+        out[n].line = rec.line;
+        out[n].lines = rec.lines;
+        out[n].nfields = rec.nfields;
+        out[n].bad = bad;
+        n++;
+    }
+    mkt_csv_close(r);
+    unlink(path);
+    free(path);
+    return n;
+}
+
+static void test_record_lines(void **state)
+{
+    (void)state;
+    record_lines rec[1200];
+    /* a stray quote on line 3 of 1000 plain lines: one bad record of 998 lines */
+    text_buffer t = {0};
+    for (int i = 1; i <= 1000; i++)
+        text_printf(&t, i == 3 ? "%d,x\"y\n" : "%d,x\n", i);
+    int n = read_lines(t.data, t.len, rec, 1200);
+    assert_int_equal(n, 3);
+    assert_int_equal(rec[0].lines, 1);
+    assert_int_equal(rec[1].lines, 1);
+    assert_int_equal(rec[2].line, 3);
+    assert_int_equal(rec[2].lines, 998);
+    assert_int_equal(rec[2].nfields, -1);
+    assert_string_equal(rec[2].bad, "unterminated quoted field");
+    /* a stray quote closed 100 lines later by another stray quote: a bad record of 101 lines */
+    t.len = 0;
+    for (int i = 1; i <= 200; i++)
+        text_printf(&t, i == 50 || i == 150 ? "%d,x\"y\n" : "%d,x\n", i);
+    n = read_lines(t.data, t.len, rec, 1200);
+    assert_int_equal(n, 49 + 1 + 50);
+    assert_int_equal(rec[49].line, 50);
+    assert_int_equal(rec[49].lines, 101);
+    assert_string_equal(rec[49].bad, "quoted field spans too many lines");
+    assert_int_equal(rec[50].line, 151);
+    assert_int_equal(rec[50].lines, 1);
+    /* a legitimate quoted field of 3 lines is one good record of 3 lines; at the bound it is still good */
+    t.len = 0;
+    text_printf(&t, "1,\"a\nb\nc\"\n2,x\n3,\"");
+    for (int i = 1; i < MKT_CSV_MAX_RECORD_LINES; i++)
+        text_printf(&t, "l%d\n", i);
+    text_printf(&t, "end\"\n4,\"");
+    for (int i = 1; i <= MKT_CSV_MAX_RECORD_LINES; i++)
+        text_printf(&t, "l%d\n", i);
+    text_printf(&t, "end\"\n5,y\n");
+    n = read_lines(t.data, t.len, rec, 1200);
+    assert_int_equal(n, 5);
+    assert_int_equal(rec[0].lines, 3);
+    assert_int_equal(rec[0].nfields, 2);
+    assert_int_equal(rec[1].line, 4);
+    assert_int_equal(rec[2].line, 5);
+    assert_int_equal(rec[2].lines, MKT_CSV_MAX_RECORD_LINES);
+    assert_int_equal(rec[2].nfields, 2);
+    assert_int_equal(rec[3].lines, MKT_CSV_MAX_RECORD_LINES + 1);
+    assert_int_equal(rec[3].nfields, -1);
+    assert_string_equal(rec[3].bad, "quoted field spans too many lines");
+    assert_int_equal(rec[4].line, 5 + 2 * MKT_CSV_MAX_RECORD_LINES + 1);
+    free(t.data);
+}
+
+/* Bare carriage-return line ends are refused on open with a message;
+ * CRLF files and a CR inside a quoted field of an LF file are read. */
+static void test_cr_line_ends(void **state)
+{
+    (void)state;
+    mkt_csv_dialect d = dialect(",", 1);
+    char err[512] = "";
+    char *path = write_temp("user,item\r1,2\r3,4\r", 18);
+    assert_null(mkt_csv_open(path, &d, MPI_COMM_SELF, err, sizeof err));
+    assert_non_null(strstr(err, path));
+    assert_non_null(strstr(err, "carriage returns without line feeds (3 bare CR, 0 LF)"));
+    unlink(path);
+    free(path);
+    CHECK("user,item\r\n1,\"a\rb\"\n3,4\r\n", ",", 1, "1|2|user\x1fitem|user,item\n",
+          "2|2|1\x1f" "a\rb|1,\"a\rb\"\n"
+          "3|2|3\x1f" "4|3,4\n");
+}
+
+/* Whitespace mode: runs of blanks and tabs separate fields, blanks at either
+ * end are ignored, quotes are plain, a line of blanks and tabs is blank
+ * (also before a header: a tab-only first line once crashed the header
+ * exchange, a fuzzer finding kept in tests/fuzz/regress_csv). */
+static void test_whitespace_mode(void **state)
+{
+    (void)state;
+    const char content[] = "\t \n  id  date\tqty\n    1 19970101  1   11.77\r\n\t\n2\t\"a b\"  3\n";
+    char *path = write_temp(content, sizeof content - 1);
+    mkt_csv_dialect d = dialect(",", 1);
+    d.whitespace = 1;
+    parse_result p = parse_file(path, &d, MPI_COMM_SELF, NULL);
+    if (!p.ok)
+        fail_msg("open failed: %s", p.err);
+    assert_string_equal(p.header.data, "2|3|id\x1f" "date\x1fqty|  id  date\tqty\n");
+    assert_string_equal(p.records.data, "3|4|1\x1f" "19970101\x1f" "1\x1f" "11.77|    1 19970101  1   11.77\n"
+                                        "5|4|2\x1f\"a\x1f" "b\"\x1f" "3|2\t\"a b\"  3\n");
+    free_result(&p);
+    unlink(path);
+    free(path);
+    path = write_temp("\t", 1);
+    p = parse_file(path, &d, MPI_COMM_SELF, NULL);
+    assert_true(p.ok);
+    assert_string_equal(p.header.data, "");
+    assert_string_equal(p.records.data, "");
+    free_result(&p);
     unlink(path);
     free(path);
 }
@@ -725,6 +858,9 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_long_records),
         cmocka_unit_test(test_open_errors),
         cmocka_unit_test(test_rejects_file),
+        cmocka_unit_test(test_record_lines),
+        cmocka_unit_test(test_cr_line_ends),
+        cmocka_unit_test(test_whitespace_mode),
     };
     const struct CMUnitTest all_ranks[] = {
         cmocka_unit_test(test_split_equals_serial),
