@@ -26,6 +26,7 @@
 
 #include "check.h"
 #include "par.h"
+#include "validate.h"
 
 /* Largest byte count moved by one H5Dwrite/H5Dread call: MPI-IO counts are
  * ints, so big blocks go in pieces. */
@@ -268,6 +269,12 @@ hid_t mkt_h5_open(const char *path, int rw, MPI_Comm comm)
     hid_t fapl = mpio_fapl(comm);
     hid_t file = MKT_H5(H5Fopen(path, rw ? H5F_ACC_RDWR : H5F_ACC_RDONLY, fapl));
     MKT_H5(H5Pclose(fapl));
+    /* what the file holds, before any stage computes on it (validate.h) */
+    char bad[1024];
+    if (mkt_validate_open_file(file, path, comm, bad, sizeof bad) != 0) {
+        H5Fclose(file);
+        mkt_fail_all(MKT_EXIT_ERROR, "%s", bad);
+    }
     return file;
 }
 
