@@ -104,6 +104,7 @@ static int vread(vctx *c, const char *name, hid_t mtype, int64_t start, int64_t 
     hid_t d = H5Dopen2(c->f, name, H5P_DEFAULT);
     hid_t fs = d >= 0 ? H5Dget_space(d) : -1;
     int rc = -1;
+    char msg[256] = "";
     if (fs >= 0) {
         int nd = H5Sget_simple_extent_ndims(fs);
         hsize_t st[2] = {(hsize_t)start, 0}, ct[2] = {(hsize_t)count, (hsize_t)(cols > 0 ? cols : 1)};
@@ -111,6 +112,8 @@ static int vread(vctx *c, const char *name, hid_t mtype, int64_t start, int64_t 
         if (ms >= 0 && H5Sselect_hyperslab(fs, H5S_SELECT_SET, st, NULL, ct, NULL) >= 0 &&
             H5Dread(d, mtype, ms, fs, H5P_DEFAULT, buf) >= 0)
             rc = 0;
+        else /* now: the next library call clears the stack */
+            H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, collect_error, msg);
         if (ms >= 0)
             H5Sclose(ms);
         H5Sclose(fs);
@@ -118,8 +121,6 @@ static int vread(vctx *c, const char *name, hid_t mtype, int64_t start, int64_t 
     if (d >= 0)
         H5Dclose(d);
     if (rc < 0) {
-        char msg[256] = "";
-        H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, collect_error, msg);
         H5Eclear2(H5E_DEFAULT);
         bad(c, start * (cols > 0 ? cols : 1),
             "%s: rows %lld..%lld cannot be read (HDF5: %s): the raw data fail their checksum or the file is "
