@@ -487,12 +487,59 @@ static rule rule_for(hid_t f, const char *name, const counts *n)
 typedef struct {
     char **names;
     int64_t n, cap;
+    hid_t f;
+    int64_t attr_errors;
+    char attr_msg[400];
 } name_list;
+
+static herr_t read_attr(hid_t loc, const char *name, const H5A_info_t *info, void *data)
+{
+    (void)info;
+    name_list *l = data;
+    hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
+    hid_t t = a >= 0 ? H5Aget_type(a) : -1, s = a >= 0 ? H5Aget_space(a) : -1;
+    int ok = 0;
+    if (t >= 0 && s >= 0 && H5Tis_variable_str(t) <= 0) {
+        hssize_t n = H5Sget_simple_extent_npoints(s);
+        size_t bytes = (size_t)(n > 0 ? n : 1) * H5Tget_size(t);
+        void *buf = bytes < ((size_t)1 << 26) ? calloc(1, bytes) : NULL;
+        ok = buf && H5Aread(a, t, buf) >= 0;
+        free(buf);
+    } else if (t >= 0 && s >= 0) {
+        ok = 1; /* variable-length strings: not written by mkt, not read as numbers */
+    }
+    if (s >= 0)
+        H5Sclose(s);
+    if (t >= 0)
+        H5Tclose(t);
+    if (a >= 0)
+        H5Aclose(a);
+    if (!ok && l->attr_errors++ == 0)
+        snprintf(l->attr_msg, sizeof l->attr_msg, "attribute '%.100s' cannot be read", name);
+    if (!ok)
+        H5Eclear2(H5E_DEFAULT);
+    return 0;
+}
 
 static herr_t collect(hid_t obj, const char *name, const H5O_info_t *info, void *data)
 {
-    (void)obj;
     name_list *l = data;
+    /* every attribute of every object read once: a checksum that fails in
+     * the metadata must not turn into a default value later */
+    hsize_t idx = 0;
+    int64_t before = l->attr_errors;
+    char first[200] = "";
+    if (H5Aiterate_by_name(obj, name, H5_INDEX_NAME, H5_ITER_INC, &idx, read_attr, l, H5P_DEFAULT) < 0) {
+        H5Eclear2(H5E_DEFAULT);
+        if (l->attr_errors == before) {
+            l->attr_errors++;
+            snprintf(l->attr_msg, sizeof l->attr_msg, "the attributes cannot be read");
+        }
+    }
+    if (before == 0 && l->attr_errors > 0) {
+        snprintf(first, sizeof first, "%.199s", l->attr_msg);
+        snprintf(l->attr_msg, sizeof l->attr_msg, "/%.150s: %s (corrupt file)", strcmp(name, ".") ? name : "", first);
+    }
     if (info->type != H5O_TYPE_DATASET)
         return 0;
     if (l->n == l->cap) {
@@ -537,11 +584,15 @@ int mkt_validate_file(hid_t f, const char *path, MPI_Comm comm, char *why, size_
     if (n.items < 0)
         n.items = mkt_h5_attr_get_int(f, "/models/mf", "items", -1);
     name_list l = {0};
+    l.f = f;
     c.seq++;
     if (H5Ovisit(f, H5_INDEX_NAME, H5_ITER_INC, collect, &l) < 0) {
         H5Eclear2(H5E_DEFAULT);
         bad(&c, 0, "the file's groups cannot be listed (corrupt file)");
     }
+    c.seq++;
+    if (l.attr_errors)
+        bad(&c, 0, "%s", l.attr_msg);
     double gm = mkt_h5_attr_get_double(f, "/models/mf", "global_mean", 0.0);
     c.seq++;
     if (!isfinite(gm))
