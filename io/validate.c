@@ -648,12 +648,16 @@ static int identity(const char *path, int64_t id[4], MPI_Comm comm)
     return (int)v[0];
 }
 
-static int cached(const int64_t id[4])
+/* Collective: 1 when every rank of comm has checked this version of the
+ * file (ranks of a sub-communicator may have different histories). */
+static int cached(const int64_t id[4], MPI_Comm comm)
 {
-    for (int i = 0; i < cache_n; i++)
+    int mine = 0, all = 0;
+    for (int i = 0; i < cache_n && !mine; i++)
         if (cache[i].dev == id[0] && cache[i].ino == id[1] && cache[i].size == id[2] && cache[i].mtime_ns == id[3])
-            return 1;
-    return 0;
+            mine = 1;
+    MKT_MPI(MPI_Allreduce(&mine, &all, 1, MPI_INT, MPI_MIN, comm));
+    return all;
 }
 
 static void remember(const int64_t id[4])
@@ -669,7 +673,7 @@ int mkt_validate_open_file(hid_t f, const char *path, MPI_Comm comm, char *why, 
 {
     int64_t id[4];
     int known = identity(path, id, comm);
-    if (known && cached(id))
+    if (known && cached(id, comm))
         return 0;
     int rc = mkt_validate_file(f, path, comm, why, len);
     if (rc == 0 && known)
@@ -681,7 +685,7 @@ int mkt_validate_path(const char *path, MPI_Comm comm, char *why, size_t len)
 {
     int64_t id[4];
     int known = identity(path, id, comm);
-    if (known && cached(id))
+    if (known && cached(id, comm))
         return 0;
     hid_t fapl = MKT_H5(H5Pcreate(H5P_FILE_ACCESS));
     MKT_H5(H5Pset_fapl_mpio(fapl, comm, MPI_INFO_NULL));
