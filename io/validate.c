@@ -132,7 +132,7 @@ static int vread(vctx *c, const char *name, hid_t mtype, int64_t start, int64_t 
 
 /* ---------- one dataset: shape, then every value ---------- */
 
-enum { K_NONE, K_FINITE, K_RANGE, K_INDPTR };
+enum { K_NONE, K_FINITE, K_RANGE, K_INDPTR, K_NO_INF };
 
 typedef struct {
     int kind;
@@ -201,7 +201,7 @@ static void check_dataset(vctx *c, const char *name, const rule *r)
         bad(c, 0, "%s is not a numeric dataset", name);
         return;
     }
-    if (r->kind == K_FINITE && cls != H5T_FLOAT) {
+    if ((r->kind == K_FINITE || r->kind == K_NO_INF) && cls != H5T_FLOAT) {
         bad(c, 0, "%s is not a floating-point dataset", name);
         return;
     }
@@ -212,7 +212,7 @@ static void check_dataset(vctx *c, const char *name, const rule *r)
     int64_t w = cols > 0 ? cols : 1;
     /* the memory type: what the rule reads, else the file's own bytes */
     hid_t mtype;
-    if (r->kind == K_FINITE)
+    if (r->kind == K_FINITE || r->kind == K_NO_INF)
         mtype = H5Tcopy(H5T_NATIVE_DOUBLE);
     else if (r->kind != K_NONE)
         mtype = H5Tcopy(H5T_NATIVE_INT64);
@@ -244,6 +244,13 @@ static void check_dataset(vctx *c, const char *name, const rule *r)
         if (vread(c, name, mtype, r0, n, cols, buf) < 0)
             break;
         int64_t m = n * w, at;
+        if (r->kind == K_NO_INF)
+            for (at = 0; at < m; at++)
+                if (isinf(((double *)buf)[at])) {
+                    bad(c, r0 * w + at, "%s[%lld] is %g: only finite numbers (or NaN: no estimate) belong here", name,
+                        (long long)(r0 * w + at), ((double *)buf)[at]);
+                    break;
+                }
         if (r->kind == K_FINITE && (at = mkt_check_finite((const double *)buf, m)) >= 0) {
             int64_t e = r0 * w + at;
             if (cols > 0)
@@ -476,6 +483,12 @@ static rule rule_for(hid_t f, const char *name, const counts *n)
         int nd;
         H5T_class_t cls = H5T_NO_CLASS;
         dims_of(f, name, &cols, &nd, &cls);
+        /* NaN is "no estimate" in elasticities, standard errors and
+         * reported metrics (readers fall back on it); infinities never are */
+        if (cls == H5T_FLOAT && (!strcmp(l, "elasticity") || !strcmp(l, "stderr") || starts(l, "metrics"))) {
+            fin.kind = K_NO_INF;
+            return fin;
+        }
         if (cls == H5T_FLOAT)
             return fin;
     }
