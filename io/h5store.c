@@ -26,10 +26,13 @@
 
 #include "check.h"
 #include "par.h"
+#include "validate.h"
 
 /* Largest byte count moved by one H5Dwrite/H5Dread call: MPI-IO counts are
  * ints, so big blocks go in pieces. */
 #define PIECE_BYTES ((int64_t)256 << 20)
+/* Bytes of one chunk of a written dataset (each carries its checksum). */
+#define CHUNK_BYTES ((int64_t)1 << 20)
 
 static hid_t mpio_fapl(MPI_Comm comm)
 {
@@ -145,6 +148,9 @@ void mkt_h5_create(mkt_h5out *out, const char *path, const char *kind, MPI_Comm 
     }
     mkt_tmp_add(out->tmp_path); /* removed if anything fails before the rename */
     hid_t fapl = mpio_fapl(comm);
+    /* object headers and indexes of the 1.8 format carry checksums, so a
+     * flipped byte in the metadata is an error too, not a changed attribute */
+    MKT_H5(H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_LATEST));
     out->file = MKT_H5(H5Fcreate(out->tmp_path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl));
     MKT_H5(H5Pclose(fapl));
     char fmt[32];
@@ -270,6 +276,12 @@ hid_t mkt_h5_open(const char *path, int rw, MPI_Comm comm)
     hid_t fapl = mpio_fapl(comm);
     hid_t file = MKT_H5(H5Fopen(path, rw ? H5F_ACC_RDWR : H5F_ACC_RDONLY, fapl));
     MKT_H5(H5Pclose(fapl));
+    /* what the file holds, before any stage computes on it (validate.h) */
+    char bad[1024];
+    if (mkt_validate_open_file(file, path, comm, bad, sizeof bad) != 0) {
+        H5Fclose(file);
+        mkt_fail_all(MKT_EXIT_ERROR, "%s", bad);
+    }
     return file;
 }
 
@@ -327,10 +339,27 @@ void mkt_h5_write_rows_at(hid_t loc, const char *name, hid_t type, const void *d
     hsize_t dims[2] = {(hsize_t)total_rows, (hsize_t)(cols > 0 ? cols : 1)};
     hid_t space = MKT_H5(H5Screate_simple(cols > 0 ? 2 : 1, dims, NULL));
     hid_t lcpl = group_lcpl();
+    /* Chunked with HDF5's Fletcher32 checksum: raw data that change on disk
+     * fail their read (mkt_h5_read_rows, io/validate.c name the file and
+     * dataset) instead of being computed on.  Parallel HDF5 (>= 1.10.2)
+     * writes filtered chunks collectively, which write_pieces always does. */
+    hid_t dcpl = MKT_H5(H5Pcreate(H5P_DATASET_CREATE));
+    if (total_rows > 0) {
+        int64_t row_bytes = (int64_t)H5Tget_size(type) * (cols > 0 ? cols : 1);
+        int64_t chunk = CHUNK_BYTES / (row_bytes > 0 ? row_bytes : 1);
+        if (chunk < 1)
+            chunk = 1;
+        if (chunk > total_rows)
+            chunk = total_rows;
+        hsize_t cdims[2] = {(hsize_t)chunk, dims[1]};
+        MKT_H5(H5Pset_chunk(dcpl, cols > 0 ? 2 : 1, cdims));
+        MKT_H5(H5Pset_fletcher32(dcpl));
+    }
     errno = 0;
-    hid_t dset = H5Dcreate2(loc, name, type, space, lcpl, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t dset = H5Dcreate2(loc, name, type, space, lcpl, dcpl, H5P_DEFAULT);
     if (dset < 0)
         write_failed(loc, errno, name);
+    MKT_H5(H5Pclose(dcpl));
     MKT_H5(H5Pclose(lcpl));
     MKT_H5(H5Sclose(space));
     if (total_rows > 0)
@@ -441,7 +470,14 @@ void mkt_h5_read_rows(hid_t loc, const char *name, hid_t type, int64_t start, in
         hsize_t fstart[2] = {(hsize_t)(start + done), 0}, fcount[2] = {(hsize_t)n, dims[1]};
         MKT_H5(H5Sselect_hyperslab(fspace, H5S_SELECT_SET, fstart, NULL, fcount, NULL));
         hid_t mspace = MKT_H5(H5Screate_simple(nd < 2 ? 1 : 2, fcount, NULL));
-        MKT_H5(H5Dread(dset, type, mspace, fspace, H5P_DEFAULT, (char *)out + done * row_bytes));
+        if (H5Dread(dset, type, mspace, fspace, H5P_DEFAULT, (char *)out + done * row_bytes) < 0) {
+            char fname[1024] = "?", msg[256] = "";
+            H5Fget_name(loc, fname, sizeof fname);
+            H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, first_error, msg);
+            mkt_fail("%s: %s: rows %lld..%lld cannot be read (HDF5: %s): the raw data fail their checksum or the "
+                     "file is truncated (corrupt file)",
+                     fname, name, (long long)(start + done), (long long)(start + done + n - 1), msg);
+        }
         MKT_H5(H5Sclose(mspace));
     }
     MKT_H5(H5Sclose(fspace));

@@ -53,6 +53,7 @@
 #include "mlp.h"
 #include "par.h"
 #include "topk.h"
+#include "validate.h"
 
 #define EVENT_PURCHASE 4
 #define PURCHASE_CHUNK (1 << 20) /* events read at once when loading the purchases */
@@ -536,6 +537,10 @@ static model_set *set_begin(mkt_serve_model *m, const char *path, const char *st
         return NULL;
     }
     MKT_MPI(MPI_Bcast(mt, 2, MPI_DOUBLE, 0, comm));
+    /* what the files hold (io/validate.h), as a message: mkt_h5_open below
+     * would end the job, and a bad reload must leave the old set serving */
+    if (mkt_validate_path(path, comm, why, len) != 0 || (strategy && mkt_validate_path(strategy, comm, why, len) != 0))
+        return NULL;
     model_set *s = mkt_xcalloc(1, sizeof *s);
     s->path = mkt_xstrdup(path);
     s->strategy_path = strategy ? mkt_xstrdup(strategy) : NULL;

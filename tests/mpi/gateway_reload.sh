@@ -40,6 +40,14 @@ with h5py.File('bad.h5', 'w') as f:
     f['models/mf/user_bias'] = np.zeros(3); f['models/mf/item_bias'] = np.zeros(3)
 "
 cp model.h5 model_a.h5
+# crafted models (io/validate.c): a NaN factor, an infinite propensity weight
+"$PY" -c "
+import h5py, numpy as np, shutil
+for out, ds, at, v in (('nan.h5', 'models/mf/user_factors', (7, 1), np.nan), ('inf.h5', 'models/propensity/params', 3, np.inf)):
+    shutil.copy('model.h5', out)
+    with h5py.File(out, 'r+') as f:
+        a = f[ds][()]; a[at] = v; f[ds][...] = a
+"
 
 umask 077
 echo "reload-secret-$RANDOM-$RANDOM" > token
@@ -121,7 +129,14 @@ assert code(r) == "reload_failed", r
 r = ask(operator, {"op": "reload", "token": os.environ["TOKEN"], "models": "strategy.h5"})  # no /models at all
 assert code(r) == "reload_failed" and "has none of" in r["error"]["message"], r
 stats = ask(operator, {"op": "stats"})
-assert stats["models"]["version"] == 1 and stats["models"]["reload"]["failed"] == 3, stats["models"]
+r = ask(operator, {"op": "reload", "token": os.environ["TOKEN"], "models": "nan.h5"})
+assert code(r) == "reload_failed" and "nan.h5: /models/mf/user_factors[7][1] is nan, not a finite number" in r["error"]["message"], r
+r = ask(operator, {"op": "reload", "token": os.environ["TOKEN"], "models": "inf.h5"})
+assert code(r) == "reload_failed" and "/models/propensity/params[3] is inf" in r["error"]["message"], r
+r = ask(client, {"op": "propensity", "user": users[700]})
+assert abs(r["probability"] - pa[700]) < 1e-12, r  # the old models still serve
+stats = ask(operator, {"op": "stats"})
+assert stats["models"]["version"] == 1 and stats["models"]["reload"]["failed"] == 5, stats["models"]
 
 # queries in a loop; the retrained file is renamed over the served path and reloaded mid-way
 version, seen, during, n = 1, {1: 0, 2: 0}, 0, 0

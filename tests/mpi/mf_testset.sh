@@ -95,16 +95,16 @@ craft("train.h5", "s_item.h5", "by_user", "item", 7, -5)
 craft("train.h5", "s_inf.h5", "by_item", "value", 9, np.inf)
 PY
 expect_fail "$NP" eval mf --store train.h5 --model m.h5 --test t_item.h5
-grep -q "t_item.h5: /events/by_user/item\[3\] = 1000000 is not one of the" err.txt || fail "bad index: $(cat err.txt)"
+grep -q "t_item.h5: /events/by_user/item\[3\] = 1000000 is out of range" err.txt || fail "bad index: $(cat err.txt)"
 expect_fail "$NP" eval mf --store train.h5 --model m.h5 --test t_nan.h5
 grep -q "t_nan.h5: /events/by_user/value\[5\] is nan" err.txt || fail "NaN rating: $(cat err.txt)"
 expect_fail "$NP" eval mf --store train.h5 --model m.h5 --test t_ptr.h5
-grep -q "t_ptr.h5: /events/by_user/indptr\[2\] = -7 is not a row pointer" err.txt || fail "bad indptr: $(cat err.txt)"
+grep -q "t_ptr.h5: /events/by_user/indptr\[2\] = -7 is outside the events" err.txt || fail "bad indptr: $(cat err.txt)"
 expect_fail "$NP" train mf --store s_item.h5 --out bad.h5 --rank 4
-grep -q "s_item.h5: /events/by_user/item\[7\] = -5 is not one of the" err.txt || fail "bad train index: $(cat err.txt)"
+grep -q "s_item.h5: /events/by_user/item\[7\] = -5 is out of range" err.txt || fail "bad train index: $(cat err.txt)"
 expect_fail "$NP" train mf --store s_inf.h5 --out bad.h5 --rank 4
 grep -q "s_inf.h5: /events/by_item/value\[9\] is inf" err.txt || fail "Inf rating: $(cat err.txt)"
 expect_fail "$NP" train mf --store s_inf.h5 --out bad.h5 --rank 4 --implicit
-grep -q "s_inf.h5: /events/by_item/value\[9\] is inf, not a finite rating" err.txt || fail "Inf implicit: $(cat err.txt)"
+grep -q "s_inf.h5: /events/by_item/value\[9\] is inf, not a finite number" err.txt || fail "Inf implicit: $(cat err.txt)"
 [ ! -e bad.h5 ] || fail "a refused training wrote bad.h5"
 echo "mf_testset OK at $NP ranks"
