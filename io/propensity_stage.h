@@ -33,6 +33,7 @@ typedef struct {
     double tol;                 /* lbfgs: stop when |gradient| <= tol·|initial gradient| (0: off) */
     int64_t batch;
     double lr, l2, pos_weight;
+    int l2_auto;                /* train: choose l2 from MKT_PROPENSITY_L2_GRID by validation log loss */
     double valid_fraction;      /* train: share of users for early stopping and the selection metric */
     double test_fraction;       /* train: share of users for the reported held-out metrics (> 0) */
     uint64_t seed;
