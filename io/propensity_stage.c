@@ -29,6 +29,7 @@
 #include "mlp.h"
 #include "par.h"
 #include "rng.h"
+#include "teststore.h"
 
 #define STAGE_TRAIN "train propensity"
 #define STAGE_EVAL "eval propensity"
@@ -204,11 +205,13 @@ static void read_labels(hid_t f, const char *store, mkt_block b, int64_t from, i
 
 /* Collective. Load this rank's block of users: standardized features (with
  * mean/std from the group, or the given ones), labels for [cutoff, cutoff+H),
- * split by hash into training, validation and test users; the test users
- * also get the recency-frequency rule's score. */
+ * split by hash into training, validation and test users — or, with
+ * all_test (a separate test store), every user with an event in the store
+ * is a test user and the others are left out; the test users also get the
+ * recency-frequency rule's score. */
 static void load_examples(const char *store, const char *group, int64_t cutoff, int64_t horizon_days,
                           uint64_t seed, double test_fraction, double valid_fraction, const double *mean,
-                          const double *std, examples *e, MPI_Comm comm)
+                          const double *std, int all_test, examples *e, MPI_Comm comm)
 {
     int rank, nranks;
     MKT_MPI(MPI_Comm_rank(comm, &rank));
@@ -248,6 +251,11 @@ static void load_examples(const char *store, const char *group, int64_t cutoff, 
     int *label = mkt_xmalloc(sizeof(int) * (size_t)(n + 1));
     double *rf = mkt_xmalloc(sizeof(double) * (size_t)(n + 1));
     read_labels(f, store, b, cutoff, cutoff + horizon_days * DAY, label, rf);
+    int64_t *indptr = NULL;
+    if (all_test) {
+        indptr = mkt_xmalloc(sizeof(int64_t) * (size_t)(n + 1));
+        mkt_h5_read_rows(f, "/events/by_user/indptr", H5T_NATIVE_INT64, b.begin, n + 1, indptr);
+    }
     mkt_h5_close(f);
 
     e->xt = mkt_xmalloc(sizeof(double) * (size_t)(n * cols + 1));
@@ -258,7 +266,9 @@ static void load_examples(const char *store, const char *group, int64_t cutoff, 
     e->ys = mkt_xmalloc(sizeof(int) * (size_t)(n + 1));
     e->rs = mkt_xmalloc(sizeof(double) * (size_t)(n + 1));
     for (int64_t u = 0; u < n; u++) {
-        int set = split_of(seed, b.begin + u, test_fraction, valid_fraction);
+        if (all_test && indptr[u + 1] <= indptr[u])
+            continue; /* not in the test store */
+        int set = all_test ? SPLIT_TEST : split_of(seed, b.begin + u, test_fraction, valid_fraction);
         double *dst = set == SPLIT_TEST ? e->xs + e->ns * cols
                       : set == SPLIT_VALID ? e->xv + e->nv * cols
                                            : e->xt + e->nt * cols;
@@ -279,6 +289,7 @@ static void load_examples(const char *store, const char *group, int64_t cutoff, 
     free(x);
     free(label);
     free(rf);
+    free(indptr);
 }
 
 /* The model behind the trainer's interface. */
@@ -577,7 +588,7 @@ static void load_training_windows(const mkt_propensity_options *o, const char *g
         ensure_features(o->store, gk, ck, o->progress, comm, NULL);
         examples ek;
         load_examples(o->store, gk, ck, o->horizon_days, o->seed, o->test_fraction, o->valid_fraction, e->mean,
-                      e->std, &ek, comm);
+                      e->std, 0, &ek, comm);
         if (ek.d != e->d || ek.nt != per)
             mkt_fail("%s: %s has %d features and %lld training users; window 0 has %d and %lld", o->store, gk,
                      ek.d, (long long)ek.nt, e->d, (long long)per);
@@ -1108,7 +1119,7 @@ int mkt_propensity_train(const mkt_propensity_options *o, MPI_Comm comm, json_t 
     double t_features = mkt_now();
     examples e;
     load_examples(o->store, group, cutoff, o->horizon_days, o->seed, o->test_fraction, o->valid_fraction, NULL,
-                  NULL, &e, comm);
+                  NULL, 0, &e, comm);
     log_examples(STAGE_TRAIN, &e, cutoff, o->horizon_days, comm);
     int64_t te[2];
     count_global(e.ys, e.ns, te, comm);
@@ -1904,6 +1915,10 @@ int mkt_propensity_eval(const mkt_propensity_options *o, MPI_Comm comm, json_t *
     }
     int64_t horizon = mkt_h5_attr_get_int(f, MODEL_GROUP, "horizon_days", 7);
     int64_t cutoff = o->has_cutoff ? o->cutoff_ts : mkt_h5_attr_get_int(f, MODEL_GROUP, "cutoff_ts", 0);
+    /* a separate test store: its own log, so its own default cutoff (its
+     * end − H, as training takes the training store's) */
+    const char *events = o->test_store && *o->test_store ? o->test_store : o->store;
+    int all_test = events != o->store;
     uint64_t seed = (uint64_t)mkt_h5_attr_get_int(f, MODEL_GROUP, "seed", 1);
     double vf = mkt_h5_attr_get_double(f, MODEL_GROUP, "valid_fraction", 0.2);
     double tf = mkt_h5_attr_get_double(f, MODEL_GROUP, "test_fraction", NAN);
@@ -1924,18 +1939,31 @@ int mkt_propensity_eval(const mkt_propensity_options *o, MPI_Comm comm, json_t *
     mkt_h5_read_rows(f, MODEL_GROUP "/feature_mean", H5T_NATIVE_DOUBLE, 0, ctx.mlp.inputs, mean);
     mkt_h5_read_rows(f, MODEL_GROUP "/feature_std", H5T_NATIVE_DOUBLE, 0, ctx.mlp.inputs, std);
     mkt_h5_close(f);
+    if (all_test) {
+        mkt_store_check_test_of(o->store, events, comm);
+        if (!o->has_cutoff)
+            cutoff = store_end_ts(events, comm) - horizon * DAY;
+    }
 
     const char *group = group_name(o);
-    ensure_features(o->store, group, cutoff, o->progress, comm, metrics);
+    ensure_features(events, group, cutoff, o->progress, comm, metrics);
     examples e;
-    load_examples(o->store, group, cutoff, horizon, seed, tf, vf, mean, std, &e, comm);
+    load_examples(events, group, cutoff, horizon, seed, tf, vf, mean, std, all_test, &e, comm);
     if (e.d != ctx.mlp.inputs)
         mkt_fail_all(MKT_EXIT_ERROR, "%s: the model has %d inputs but %s has %d features", o->model_path,
                      ctx.mlp.inputs, group, e.d);
     log_examples(STAGE_EVAL, &e, cutoff, horizon, comm);
     int64_t te[2];
     count_global(e.ys, e.ns, te, comm);
-    require_test_rows(STAGE_EVAL, "users", te[0], te[1], tf);
+    if (all_test && te[0] == 0)
+        mkt_fail_all(MKT_EXIT_ERROR, "eval propensity: test store %s has no user with an event: no metric can be "
+                     "computed", events);
+    if (all_test && (te[1] == 0 || te[1] == te[0]))
+        mkt_fail_all(MKT_EXIT_ERROR, "eval propensity: the %lld users of test store %s %s in the %lld days after "
+                     "the cutoff: AUC needs both classes (give another --cutoff)", (long long)te[0], events,
+                     te[1] == 0 ? "all do not buy" : "all buy", (long long)horizon);
+    if (!all_test)
+        require_test_rows(STAGE_EVAL, "users", te[0], te[1], tf);
     if (isnan(train_rate)) { /* an older model: the training users' rate at this cutoff */
         int64_t tr[2];
         count_global(e.yt, e.nt, tr, comm);
@@ -1961,7 +1989,13 @@ int mkt_propensity_eval(const mkt_propensity_options *o, MPI_Comm comm, json_t *
         mkt_metrics_set_int(metrics, "cutoff_ts", cutoff);
         mkt_metrics_set_int(metrics, "horizon_days", horizon);
         mkt_metrics_set_str(metrics, "features_group", group);
-        mkt_metrics_set_real(metrics, "test_fraction", tf);
+        if (all_test) {
+            mkt_metrics_set_str(metrics, "split", "test store (users with an event)");
+            mkt_metrics_set_str(metrics, "test_store", events);
+        } else {
+            mkt_metrics_set_str(metrics, "split", "test users of the training store");
+            mkt_metrics_set_real(metrics, "test_fraction", tf);
+        }
         json_t *tm = mkt_metrics_child(metrics, "test");
         quality_metrics(tm, vp, vy, vn);
         json_object_set_new(metrics, "baseline", bm);

@@ -22,6 +22,8 @@ typedef struct {
     const char *store;          /* store with events; features are added to it */
     const char *out;            /* train: model file to write (created or updated) */
     const char *model_path;     /* eval: model file to read */
+    const char *test_store;     /* eval: NULL, or a test store of `store` (mkt ingest --as test): every user
+                                 * with an event in it is a test user, default cutoff its end − H */
     const char *features_group; /* NULL or "": "/features_propensity" */
     int64_t horizon_days;
     int64_t cutoff_ts;          /* used when has_cutoff; else end_ts − horizon (eval: the model's cutoff) */

@@ -17,7 +17,7 @@
 
 typedef struct {
     char *store, *out, *model, *cutoff, *model_kind, *optimizer, *hidden, *features_group, *metrics_out;
-    char *checkpoint, *target, *mf_model, *export_prefix, *l2;
+    char *checkpoint, *target, *mf_model, *export_prefix, *l2, *test;
     int64_t horizon_days, epochs, batch, seed, patience, checkpoint_every, windows, window_stride_days, negatives;
     double lr, pos_weight, valid_fraction, test_fraction, dropout, dp_clip, dp_noise, dp_delta, tol;
     int resume, dp;
@@ -65,7 +65,8 @@ static const mkt_opt train_opts[] = {
 static const mkt_opt eval_opts[] = {
     {"store", MKT_OPT_STR, P(store), NULL, "store with the events (features are added to it if needed)", 0, 0},
     {"model", MKT_OPT_STR, P(model), NULL, "model file written by train propensity", 0, 0},
-    {"cutoff", MKT_OPT_STR, P(cutoff), NULL, "evaluate at this cutoff instead of the model's", 0, 0},
+    {"cutoff", MKT_OPT_STR, P(cutoff), NULL, "evaluate at this cutoff instead of the model's (with --test: instead of the test store's end - horizon)", 0, 0},
+    {"test", MKT_OPT_STR, P(test), NULL, "measure on a test store of --store (mkt ingest --as test --into STORE): every user with an event in it, labels after its cutoff", 0, 0},
     {"features-group", MKT_OPT_STR, P(features_group), "/features_propensity", "store group of the features at the cutoff", 0, 0},
     {"metrics-out", MKT_OPT_STR, P(metrics_out), NULL, "write what the stage did as JSON to this file", 0, 0},
     MKT_OPT_END};
@@ -145,6 +146,7 @@ static int run_eval(void *p, MPI_Comm comm)
     mkt_propensity_options s;
     common(c, &s, "eval propensity");
     s.model_path = c->model;
+    s.test_store = c->test;
     json_t *m = mkt_metrics_new("eval_propensity");
     int rc = mkt_propensity_eval(&s, comm, m);
     mkt_metrics_write(m, c->metrics_out, comm);
@@ -161,7 +163,7 @@ const mkt_command mkt_cmd_train_propensity = {
     train_opts, &train_values, sizeof train_values, run_train};
 
 const mkt_command mkt_cmd_eval_propensity = {
-    "eval_propensity", "mkt eval propensity --store S --model M [--cutoff T]",
+    "eval_propensity", "mkt eval propensity --store S --model M [--test TEST.h5] [--cutoff T]",
     "AUC, log loss, calibration (ECE, reliability table) and lift by decile of a propensity model on its test "
     "users, beside the base-rate and recency-frequency baselines.",
     eval_opts, &eval_values, sizeof eval_values, run_eval};
