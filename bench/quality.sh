@@ -65,15 +65,16 @@ propensity() { # set store
   [ "$rf" != "-" ] && record "$s" "propensity" auc max "$auc" - "$rf" "recency-frequency rule"
   return 0
 }
-uplift() { # set store outcome arm seeds...
+uplift() { # set store outcome arm seeds...  (UPLIFT_EXTRA: more learners as method:l2-effect)
   local s=$1 st=$2 out=$3 arm=$4; shift 4
-  local method
-  for method in t s transformed x dr; do
-    local q=() u=()
+  local spec
+  for spec in t s transformed x dr ${UPLIFT_EXTRA:-}; do
+    local q=() u=() method=${spec%%:*} le=same
+    [[ $spec == *:* ]] && le=${spec#*:}
     for seed in "$@"; do
-      local m=$OUT/${s}_uplift_${method}_$seed.json
+      local m=$OUT/${s}_uplift_${method}_${le}_$seed.json
       if ! mk train uplift --store "$st" --out "$OUT/${s}_uplift.h5" --method "$method" --outcome "$out" --seed "$seed" \
-        --metrics-out "$m"; then
+        --l2-effect "$le" --metrics-out "$m"; then
         q=(); break
       fi
       q+=("$(j "$m" "d['arms']['$arm']['$out']['qini']")")
@@ -84,6 +85,7 @@ uplift() { # set store outcome arm seeds...
     mq=$($PY -c "import sys; v=[float(x) for x in sys.argv[1:]]; print(sum(v)/len(v))" "${q[@]}")
     mu=$($PY -c "import sys; v=[float(x) for x in sys.argv[1:]]; print(sum(v)/len(v))" "${u[@]}")
     local label="uplift $method"; [ "$method" = t ] && label="uplift t (default)"
+    [ "$le" != same ] && label="uplift $method, l2-effect $le"
     record "$s" "$label: $arm" "qini ($out)" max "$mq" - 0 "random targeting"
     record "$s" "$label: $arm" "uplift@30% ($out)" max "$mu" - - ""
   done
@@ -117,7 +119,8 @@ fi
 if want hillstrom && [ -f "$DATA/hillstrom.csv" ]; then
   st=$OUT/hillstrom.h5
   [ -f "$st" ] || mk ingest --format campaign --input "$DATA/hillstrom.csv" --out "$st"
-  uplift hillstrom "$st" visit "Womens E-Mail" 1 2 3 4 5
+  # the effect regressions of x and dr with a strong ridge (docs/uplift.md)
+  UPLIFT_EXTRA="x:100000 dr:10000" uplift hillstrom "$st" visit "Womens E-Mail" 1 2 3 4 5
 fi
 
 # --- explicit MF beside LIBMF on one train/test split ------------------------

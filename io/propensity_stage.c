@@ -29,6 +29,7 @@
 #include "mlp.h"
 #include "par.h"
 #include "rng.h"
+#include "teststore.h"
 
 #define STAGE_TRAIN "train propensity"
 #define STAGE_EVAL "eval propensity"
@@ -204,11 +205,13 @@ static void read_labels(hid_t f, const char *store, mkt_block b, int64_t from, i
 
 /* Collective. Load this rank's block of users: standardized features (with
  * mean/std from the group, or the given ones), labels for [cutoff, cutoff+H),
- * split by hash into training, validation and test users; the test users
- * also get the recency-frequency rule's score. */
+ * split by hash into training, validation and test users — or, with
+ * all_test (a separate test store), every user with an event in the store
+ * is a test user and the others are left out; the test users also get the
+ * recency-frequency rule's score. */
 static void load_examples(const char *store, const char *group, int64_t cutoff, int64_t horizon_days,
                           uint64_t seed, double test_fraction, double valid_fraction, const double *mean,
-                          const double *std, examples *e, MPI_Comm comm)
+                          const double *std, int all_test, examples *e, MPI_Comm comm)
 {
     int rank, nranks;
     MKT_MPI(MPI_Comm_rank(comm, &rank));
@@ -248,6 +251,11 @@ static void load_examples(const char *store, const char *group, int64_t cutoff, 
     int *label = mkt_xmalloc(sizeof(int) * (size_t)(n + 1));
     double *rf = mkt_xmalloc(sizeof(double) * (size_t)(n + 1));
     read_labels(f, store, b, cutoff, cutoff + horizon_days * DAY, label, rf);
+    int64_t *indptr = NULL;
+    if (all_test) {
+        indptr = mkt_xmalloc(sizeof(int64_t) * (size_t)(n + 1));
+        mkt_h5_read_rows(f, "/events/by_user/indptr", H5T_NATIVE_INT64, b.begin, n + 1, indptr);
+    }
     mkt_h5_close(f);
 
     e->xt = mkt_xmalloc(sizeof(double) * (size_t)(n * cols + 1));
@@ -258,7 +266,9 @@ static void load_examples(const char *store, const char *group, int64_t cutoff, 
     e->ys = mkt_xmalloc(sizeof(int) * (size_t)(n + 1));
     e->rs = mkt_xmalloc(sizeof(double) * (size_t)(n + 1));
     for (int64_t u = 0; u < n; u++) {
-        int set = split_of(seed, b.begin + u, test_fraction, valid_fraction);
+        if (all_test && indptr[u + 1] <= indptr[u])
+            continue; /* not in the test store */
+        int set = all_test ? SPLIT_TEST : split_of(seed, b.begin + u, test_fraction, valid_fraction);
         double *dst = set == SPLIT_TEST ? e->xs + e->ns * cols
                       : set == SPLIT_VALID ? e->xv + e->nv * cols
                                            : e->xt + e->nt * cols;
@@ -279,6 +289,7 @@ static void load_examples(const char *store, const char *group, int64_t cutoff, 
     free(x);
     free(label);
     free(rf);
+    free(indptr);
 }
 
 /* The model behind the trainer's interface. */
@@ -319,6 +330,27 @@ static double mlp_block(const void *ctx, const double *p, const double *x, const
             mkt_mlp_dropout_mask(&c->mlp, c->dropout, c->seed, epoch, index[i], masks + (size_t)i * ms);
     }
     return mkt_mlp_block_loss_grad(&c->mlp, p, x, y, rows, pos_weight, masks, clip, g, w);
+}
+
+/* [nparams]: 1 for the intercepts (the logistic bias, every MLP layer's
+ * biases), which L2 leaves alone.  A penalized intercept pulls every
+ * probability toward 1/2 as l2 grows, so the validation log loss would
+ * prefer the smallest l2 whatever the weights need. */
+static unsigned char *intercepts(const model_ctx *ctx, int64_t nparams)
+{
+    unsigned char *u = mkt_xcalloc((size_t)nparams, 1);
+    int64_t at = 0, in = ctx->mlp.inputs;
+    for (int l = 0; l <= ctx->mlp.hidden; l++) {
+        int64_t out = l < ctx->mlp.hidden ? ctx->mlp.sizes[l] : 1;
+        at += out * in; /* W_l [out × in], then b_l [out] */
+        for (int64_t k = 0; k < out && at + k < nparams; k++)
+            u[at + k] = 1;
+        at += out;
+        in = out;
+    }
+    if (at != nparams)
+        mkt_fail("propensity: parameter layout of %lld values, expected %lld", (long long)at, (long long)nparams);
+    return u;
 }
 
 static mkt_dp_model make_model(const model_ctx *ctx)
@@ -556,7 +588,7 @@ static void load_training_windows(const mkt_propensity_options *o, const char *g
         ensure_features(o->store, gk, ck, o->progress, comm, NULL);
         examples ek;
         load_examples(o->store, gk, ck, o->horizon_days, o->seed, o->test_fraction, o->valid_fraction, e->mean,
-                      e->std, &ek, comm);
+                      e->std, 0, &ek, comm);
         if (ek.d != e->d || ek.nt != per)
             mkt_fail("%s: %s has %d features and %lld training users; window 0 has %d and %lld", o->store, gk,
                      ek.d, (long long)ek.nt, e->d, (long long)per);
@@ -778,7 +810,7 @@ typedef struct {
 } model_common;
 
 static void write_model_common(hid_t f, const char *g, const mkt_propensity_options *o, const model_ctx *ctx,
-                               const model_common *c, MPI_Comm comm)
+                               const model_common *c, double l2, MPI_Comm comm)
 {
     char path[600];
 #define P(name) (snprintf(path, sizeof path, "%s/%s", g, name), path)
@@ -805,7 +837,8 @@ static void write_model_common(hid_t f, const char *g, const mkt_propensity_opti
     mkt_h5_attr_set_int(f, g, "seed", (int64_t)o->seed);
     mkt_h5_attr_set_double(f, g, "valid_fraction", o->valid_fraction);
     mkt_h5_attr_set_double(f, g, "test_fraction", o->test_fraction);
-    mkt_h5_attr_set_double(f, g, "l2", o->l2);
+    mkt_h5_attr_set_double(f, g, "l2", l2);
+    mkt_h5_attr_set_int(f, g, "l2_auto", o->l2_auto);
     mkt_h5_attr_set_int(f, g, "epochs_run", c->res->epochs_run);
     mkt_h5_attr_set_int(f, g, "best_epoch", c->res->best_epoch);
     mkt_h5_attr_set_string(f, g, "features_group", c->features_group);
@@ -838,7 +871,12 @@ static void options_config(const mkt_propensity_options *o, const model_ctx *ctx
     mkt_ckpt_config_str(cfg, "optimizer", o->optimizer);
     mkt_ckpt_config_int(cfg, "batch", c->batch);
     mkt_ckpt_config_double(cfg, "lr", c->lr);
-    mkt_ckpt_config_double(cfg, "l2", c->l2);
+    /* the option, not the value auto chose: that follows from the data, which
+     * the keys after the options name when they differ */
+    if (o->l2_auto)
+        mkt_ckpt_config_str(cfg, "l2", "auto");
+    else
+        mkt_ckpt_config_double(cfg, "l2", c->l2);
     mkt_ckpt_config_double(cfg, "pos_weight", c->pos_weight);
     mkt_ckpt_config_double(cfg, "valid_fraction", o->valid_fraction);
     mkt_ckpt_config_double(cfg, "test_fraction", o->test_fraction);
@@ -859,7 +897,7 @@ static void train_config(const mkt_propensity_options *o, const model_ctx *ctx, 
 {
     int64_t n[4] = {e->nt, e->nv, e->ns, e->positives_local};
     MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, n, 4, MPI_INT64_T, MPI_SUM, comm));
-    options_config(o, ctx, c, "propensity-3", group, cutoff, nparams, cfg);
+    options_config(o, ctx, c, "propensity-4", group, cutoff, nparams, cfg);
     /* the data, after the options (so a changed option is the key named) */
     mkt_ckpt_config_int(cfg, "users", e->users);
     mkt_ckpt_config_int(cfg, "features", e->d);
@@ -883,6 +921,85 @@ static void selection_metrics(json_t *metrics, const mkt_dp_result *res)
     mkt_metrics_set_str(s, "goal", "min");
     mkt_metrics_set_str(s, "split", "validation");
     mkt_metrics_set_int(s, "epoch", res->best_epoch);
+}
+
+/* --l2 auto: the penalties tried, half a decade apart */
+static const double l2_grid[] = {1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0};
+#define L2_GRID_SIZE ((int)(sizeof l2_grid / sizeof l2_grid[0]))
+
+/* Collective. --l2 auto: fit the model from `init` (not changed) with every
+ * l2 of l2_grid, early stopping on the validation rows as usual, and return
+ * the l2 whose kept parameters have the lowest validation log loss (the
+ * smaller l2 on a tie) — the same value the selection metric reports and
+ * `mkt tune` ranks by, computed on rows the test metrics never see.  The
+ * values compared are exact sums, so the choice is the same on any rank
+ * count.  trials (may be NULL) gets {l2, val_log_loss, val_auc, best_epoch,
+ * epochs_run} per value. */
+static double choose_l2(const mkt_dp_model *m, const mkt_dp_config *c, const double *init, const mkt_dp_data *train,
+                        const mkt_dp_data *valid, json_t *trials, MPI_Comm comm)
+{
+    double *p = mkt_xmalloc(sizeof(double) * (size_t)m->nparams), best = NAN, best_loss = INFINITY;
+    for (int k = 0; k < L2_GRID_SIZE; k++) {
+        mkt_dp_config t = *c;
+        t.l2 = l2_grid[k];
+        t.stage = NULL;
+        t.resume = NULL;
+        t.after_epoch = NULL;
+        t.hook_arg = NULL;
+        memcpy(p, init, sizeof(double) * (size_t)m->nparams);
+        mkt_dp_result r;
+        mkt_dp_train(m, &t, train, valid, p, &r, NULL, comm);
+        if (trials) {
+            json_t *e = json_object();
+            mkt_metrics_set_real(e, "l2", t.l2);
+            mkt_metrics_set_real(e, "val_log_loss", r.val_loss);
+            mkt_metrics_set_real(e, "val_auc", r.val_auc);
+            mkt_metrics_set_int(e, "best_epoch", r.best_epoch);
+            mkt_metrics_set_int(e, "epochs_run", r.epochs_run);
+            json_array_append_new(trials, e);
+        }
+        if (r.val_loss < best_loss) {
+            best_loss = r.val_loss;
+            best = t.l2;
+        }
+    }
+    free(p);
+    if (!isfinite(best))
+        mkt_fail_all(MKT_EXIT_ERROR, "%s: l2 auto: no penalty gave a finite validation log loss", STAGE_TRAIN);
+    return best;
+}
+
+/* Collective. The l2 to train with: the given one, or with --l2 auto the
+ * validation's choice (logged, and recorded in metrics). */
+static double resolve_l2(const mkt_propensity_options *o, const mkt_dp_model *m, const mkt_dp_config *c,
+                         const double *init, const mkt_dp_data *train, const mkt_dp_data *valid, json_t *metrics,
+                         MPI_Comm comm)
+{
+    if (!o->l2_auto) {
+        if (metrics)
+            mkt_metrics_set_str(metrics, "l2_mode", "fixed");
+        return o->l2;
+    }
+    if (c->dp) {
+        /* every trial would spend privacy on the same rows */
+        mkt_log(STAGE_TRAIN, "l2 auto with --dp: using l2 %g (one fit; give --l2 to choose)", l2_grid[0]);
+        if (metrics)
+            mkt_metrics_set_str(metrics, "l2_mode", "fixed (dp)");
+        return l2_grid[0];
+    }
+    double t0 = mkt_now();
+    json_t *trials = json_array();
+    double l2 = choose_l2(m, c, init, train, valid, trials, comm);
+    mkt_log(STAGE_TRAIN, "l2 auto: %g, the lowest validation log loss of %d values from %g to %g (%.1fs)", l2,
+            L2_GRID_SIZE, l2_grid[0], l2_grid[L2_GRID_SIZE - 1], mkt_now() - t0);
+    if (metrics) {
+        mkt_metrics_set_str(metrics, "l2_mode", "auto");
+        json_object_set_new(metrics, "l2_trials", trials);
+        mkt_metrics_set_real(metrics, "seconds_l2_auto", mkt_now() - t0);
+    } else {
+        json_decref(trials);
+    }
+    return l2;
 }
 
 /* The final log line: the test metrics beside the baselines. */
@@ -1002,7 +1119,7 @@ int mkt_propensity_train(const mkt_propensity_options *o, MPI_Comm comm, json_t 
     double t_features = mkt_now();
     examples e;
     load_examples(o->store, group, cutoff, o->horizon_days, o->seed, o->test_fraction, o->valid_fraction, NULL,
-                  NULL, &e, comm);
+                  NULL, 0, &e, comm);
     log_examples(STAGE_TRAIN, &e, cutoff, o->horizon_days, comm);
     int64_t te[2];
     count_global(e.ys, e.ns, te, comm);
@@ -1034,6 +1151,9 @@ int mkt_propensity_train(const mkt_propensity_options *o, MPI_Comm comm, json_t 
     if (ctx.mlp.hidden > 0)
         mkt_mlp_init_params(&ctx.mlp, o->seed, params);
     mkt_dp_data train = {e.xt, e.yt, e.nt, e.d}, valid = {e.xv, e.yv, e.nv, e.d}, test = {e.xs, e.ys, e.ns, e.d};
+    unsigned char *unpen = intercepts(&ctx, m.nparams);
+    c.unpenalized = unpen;
+    c.l2 = resolve_l2(o, &m, &c, params, &train, &valid, metrics, comm);
     json_t *history = json_array();
 
     /* checkpoints: resume when asked and a matching one exists */
@@ -1050,6 +1170,7 @@ int mkt_propensity_train(const mkt_propensity_options *o, MPI_Comm comm, json_t 
         mkt_ckpt_config_free(&cr.cfg);
         mkt_ckpt_free(&cr.ck);
         free(params);
+        free(unpen);
         examples_free(&e);
         return MKT_EXIT_PREEMPTED;
     }
@@ -1101,7 +1222,7 @@ int mkt_propensity_train(const mkt_propensity_options *o, MPI_Comm comm, json_t 
     const char *g = w.group;
     model_common mc = {params, e.mean,  e.std, tp,  tlabel, e.names,    m.nparams, e.d,
                        tn,     cutoff, &res,  group, auc, ll,    train_rate, rf_auc};
-    write_model_common(f, g, o, &ctx, &mc, comm);
+    write_model_common(f, g, o, &ctx, &mc, c.l2, comm);
     mkt_h5_attr_set_double(f, g, "lr", o->lr);
     mkt_h5_attr_set_double(f, g, "pos_weight", o->pos_weight);
     mkt_h5_attr_set_int(f, g, "windows", o->windows);
@@ -1189,6 +1310,7 @@ int mkt_propensity_train(const mkt_propensity_options *o, MPI_Comm comm, json_t 
     json_decref(history);
     json_decref(windows);
     free(params);
+    free(unpen);
     examples_free(&e);
     mkt_ckpt_config_free(&cr.cfg);
     mkt_ckpt_free(&cr.ck);
@@ -1345,7 +1467,11 @@ static double fit_item_model(const model_ctx *base, const mkt_dp_config *c, int 
     double *params = mkt_xcalloc((size_t)m.nparams, sizeof(double));
     if (ctx.mlp.hidden > 0)
         mkt_mlp_init_params(&ctx.mlp, ctx.seed, params);
-    mkt_dp_train(&m, c, train, valid, params, res, history, comm);
+    unsigned char *unpen = intercepts(&ctx, m.nparams);
+    mkt_dp_config cu = *c;
+    cu.unpenalized = unpen;
+    mkt_dp_train(&m, &cu, train, valid, params, res, history, comm);
+    free(unpen);
     mkt_dp_predict_all(&m, params, test, vp, vy, vn, comm);
     *params_out = params;
     return mkt_auc(*vp, *vy, *vn);
@@ -1544,10 +1670,24 @@ static int train_user_item(const mkt_propensity_options *o, const model_ctx *ctx
     mkt_dp_config cm = *c;
     model_ctx mctx0 = ctx;
     mctx0.mlp.inputs = d;
-    int64_t np_main = make_model(&mctx0).nparams;
+    mkt_dp_model m_main = make_model(&mctx0);
+    int64_t np_main = m_main.nparams;
+    {
+        /* --l2 auto: chosen once, for the model with every feature; the
+         * comparison fit without the factor score uses the same l2 */
+        double *init = mkt_xcalloc((size_t)np_main, sizeof(double));
+        if (mctx0.mlp.hidden > 0)
+            mkt_mlp_init_params(&mctx0.mlp, mctx0.seed, init);
+        unsigned char *unpen = intercepts(&mctx0, np_main);
+        cm.unpenalized = unpen;
+        cm.l2 = resolve_l2(o, &m_main, &cm, init, &train, &valid, metrics, comm);
+        cm.unpenalized = NULL;
+        free(unpen);
+        free(init);
+    }
     ckpt_run cr;
     mkt_ckpt_init(&cr.ck, STAGE_TRAIN, o->checkpoint, o->out, "propensity_item", o->checkpoint_every, o->resume);
-    options_config(o, &ctx, &cm, "propensity-item-2", group, cutoff, np_main, &cr.cfg);
+    options_config(o, &ctx, &cm, "propensity-item-3", group, cutoff, np_main, &cr.cfg);
     mkt_ckpt_config_int(&cr.cfg, "negatives", o->negatives);
     if (has_mf)
         mkt_ckpt_config_path(&cr.cfg, "mf_model", o->mf_model);
@@ -1582,8 +1722,11 @@ static int train_user_item(const mkt_propensity_options *o, const model_ctx *ctx
         double *xt0 = drop_last_column(xt, nt, d), *xv0 = drop_last_column(xv, nv, d);
         double *xs0 = drop_last_column(xs, ns, d);
         mkt_dp_data train0 = {xt0, yt, nt, d - 1}, valid0 = {xv0, yv, nv, d - 1}, test0 = {xs0, ys, ns, d - 1};
-        mkt_dp_config c0 = *c;
+        mkt_dp_config c0 = cm;
         c0.stage = NULL;
+        c0.after_epoch = NULL;
+        c0.hook_arg = NULL;
+        c0.resume = NULL;
         auc0 = fit_item_model(&ctx, &c0, d - 1, &train0, &valid0, &test0, &params0, &res0, NULL, &vp0, &vy0, &vn0,
                               comm);
         free(xt0);
@@ -1648,7 +1791,7 @@ static int train_user_item(const mkt_propensity_options *o, const model_ctx *ctx
     const char *g = w.group;
     model_common mc = {params, mean, std, vp, vlabel, names, nparams, d, vn, cutoff, &res, group, auc, ll,
                        train_rate, rf_auc};
-    write_model_common(of, g, o, &ctx, &mc, comm);
+    write_model_common(of, g, o, &ctx, &mc, cm.l2, comm);
     mkt_h5_attr_set_string(of, g, "target", "user_item");
     mkt_h5_attr_set_int(of, g, "user_inputs", du);
     mkt_h5_attr_set_int(of, g, "item_inputs", di);
@@ -1772,6 +1915,10 @@ int mkt_propensity_eval(const mkt_propensity_options *o, MPI_Comm comm, json_t *
     }
     int64_t horizon = mkt_h5_attr_get_int(f, MODEL_GROUP, "horizon_days", 7);
     int64_t cutoff = o->has_cutoff ? o->cutoff_ts : mkt_h5_attr_get_int(f, MODEL_GROUP, "cutoff_ts", 0);
+    /* a separate test store: its own log, so its own default cutoff (its
+     * end − H, as training takes the training store's) */
+    const char *events = o->test_store && *o->test_store ? o->test_store : o->store;
+    int all_test = events != o->store;
     uint64_t seed = (uint64_t)mkt_h5_attr_get_int(f, MODEL_GROUP, "seed", 1);
     double vf = mkt_h5_attr_get_double(f, MODEL_GROUP, "valid_fraction", 0.2);
     double tf = mkt_h5_attr_get_double(f, MODEL_GROUP, "test_fraction", NAN);
@@ -1792,18 +1939,31 @@ int mkt_propensity_eval(const mkt_propensity_options *o, MPI_Comm comm, json_t *
     mkt_h5_read_rows(f, MODEL_GROUP "/feature_mean", H5T_NATIVE_DOUBLE, 0, ctx.mlp.inputs, mean);
     mkt_h5_read_rows(f, MODEL_GROUP "/feature_std", H5T_NATIVE_DOUBLE, 0, ctx.mlp.inputs, std);
     mkt_h5_close(f);
+    if (all_test) {
+        mkt_store_check_test_of(o->store, events, comm);
+        if (!o->has_cutoff)
+            cutoff = store_end_ts(events, comm) - horizon * DAY;
+    }
 
     const char *group = group_name(o);
-    ensure_features(o->store, group, cutoff, o->progress, comm, metrics);
+    ensure_features(events, group, cutoff, o->progress, comm, metrics);
     examples e;
-    load_examples(o->store, group, cutoff, horizon, seed, tf, vf, mean, std, &e, comm);
+    load_examples(events, group, cutoff, horizon, seed, tf, vf, mean, std, all_test, &e, comm);
     if (e.d != ctx.mlp.inputs)
         mkt_fail_all(MKT_EXIT_ERROR, "%s: the model has %d inputs but %s has %d features", o->model_path,
                      ctx.mlp.inputs, group, e.d);
     log_examples(STAGE_EVAL, &e, cutoff, horizon, comm);
     int64_t te[2];
     count_global(e.ys, e.ns, te, comm);
-    require_test_rows(STAGE_EVAL, "users", te[0], te[1], tf);
+    if (all_test && te[0] == 0)
+        mkt_fail_all(MKT_EXIT_ERROR, "eval propensity: test store %s has no user with an event: no metric can be "
+                     "computed", events);
+    if (all_test && (te[1] == 0 || te[1] == te[0]))
+        mkt_fail_all(MKT_EXIT_ERROR, "eval propensity: the %lld users of test store %s %s in the %lld days after "
+                     "the cutoff: AUC needs both classes (give another --cutoff)", (long long)te[0], events,
+                     te[1] == 0 ? "all do not buy" : "all buy", (long long)horizon);
+    if (!all_test)
+        require_test_rows(STAGE_EVAL, "users", te[0], te[1], tf);
     if (isnan(train_rate)) { /* an older model: the training users' rate at this cutoff */
         int64_t tr[2];
         count_global(e.yt, e.nt, tr, comm);
@@ -1829,7 +1989,13 @@ int mkt_propensity_eval(const mkt_propensity_options *o, MPI_Comm comm, json_t *
         mkt_metrics_set_int(metrics, "cutoff_ts", cutoff);
         mkt_metrics_set_int(metrics, "horizon_days", horizon);
         mkt_metrics_set_str(metrics, "features_group", group);
-        mkt_metrics_set_real(metrics, "test_fraction", tf);
+        if (all_test) {
+            mkt_metrics_set_str(metrics, "split", "test store (users with an event)");
+            mkt_metrics_set_str(metrics, "test_store", events);
+        } else {
+            mkt_metrics_set_str(metrics, "split", "test users of the training store");
+            mkt_metrics_set_real(metrics, "test_fraction", tf);
+        }
         json_t *tm = mkt_metrics_child(metrics, "test");
         quality_metrics(tm, vp, vy, vn);
         json_object_set_new(metrics, "baseline", bm);

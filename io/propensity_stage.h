@@ -22,6 +22,8 @@ typedef struct {
     const char *store;          /* store with events; features are added to it */
     const char *out;            /* train: model file to write (created or updated) */
     const char *model_path;     /* eval: model file to read */
+    const char *test_store;     /* eval: NULL, or a test store of `store` (mkt ingest --as test): every user
+                                 * with an event in it is a test user, default cutoff its end − H */
     const char *features_group; /* NULL or "": "/features_propensity" */
     int64_t horizon_days;
     int64_t cutoff_ts;          /* used when has_cutoff; else end_ts − horizon (eval: the model's cutoff) */
@@ -33,6 +35,7 @@ typedef struct {
     double tol;                 /* lbfgs: stop when |gradient| <= tol·|initial gradient| (0: off) */
     int64_t batch;
     double lr, l2, pos_weight;
+    int l2_auto;                /* train: choose l2 from MKT_PROPENSITY_L2_GRID by validation log loss */
     double valid_fraction;      /* train: share of users for early stopping and the selection metric */
     double test_fraction;       /* train: share of users for the reported held-out metrics (> 0) */
     uint64_t seed;

@@ -703,6 +703,112 @@ static void training_propensity(rctx *c, json_t *j)
     figure_end(c, "propensity_training");
 }
 
+/* The table of `mkt tune --table METRICS_DIR/tune_table.json`: one point per
+ * configuration (its selection value), the best one marked, configurations
+ * named by their options on the x axis. */
+static void training_tune(rctx *c, json_t *j)
+{
+    json_t *rows = json_object_get(j, "rows");
+    size_t n = json_is_array(rows) ? json_array_size(rows) : 0;
+    json_t *jm = json_object_get(j, "metric"), *jg = json_object_get(j, "goal"), *js = json_object_get(j, "split");
+    const char *metric = json_is_string(jm) ? json_string_value(jm) : "score";
+    const char *goal = json_is_string(jg) ? json_string_value(jg) : "";
+    const char *split = json_is_string(js) ? json_string_value(js) : "validation";
+    double best_cfg = jnum(json_object_get(j, "best"), "config"), best_val = jnum(json_object_get(j, "best"), "value");
+    if (n == 0) {
+        missing(c, "tune_table.json has no rows; rerun mkt tune with --table.");
+        return;
+    }
+    FILE *d = out_open(c, "tune.dat");
+    if (!d)
+        return;
+    fprintf(d, "# config value best\n");
+    char **names = mkt_xcalloc(n, sizeof(char *));
+    for (size_t i = 0; i < n; i++) {
+        json_t *r = json_array_get(rows, i), *p = json_object_get(r, "params");
+        double cfg = jnum(r, "config"), v = jnum(r, "value");
+        if (!isfinite(cfg))
+            cfg = (double)(i + 1);
+        fprintf(d, "%g %.10g %d\n", cfg, v, cfg == best_cfg);
+        /* "key=value key=value" from the row's options */
+        char *text = NULL;
+        size_t len = 0;
+        FILE *t = open_memstream(&text, &len);
+        if (!t)
+            mkt_fail("out of memory");
+        const char *key;
+        json_t *val;
+        int first = 1;
+        json_object_foreach(p, key, val) {
+            char *vs = json_is_string(val) ? NULL : json_dumps(val, JSON_ENCODE_ANY | JSON_REAL_PRECISION(6));
+            fprintf(t, "%s%s=%s", first ? "" : " ", key, vs ? vs : json_string_value(val));
+            free(vs);
+            first = 0;
+        }
+        fclose(t);
+        names[i] = text;
+    }
+    if (!out_close(c, d, "tune.dat")) {
+        for (size_t i = 0; i < n; i++)
+            free(names[i]);
+        free(names);
+        return;
+    }
+    FILE *g = gp_begin(c, "tune", 900, 520);
+    if (g) {
+        fprintf(g, "set title ");
+        char title[256];
+        snprintf(title, sizeof title, "Tuning: %s on the %s rows per configuration (%s is better)", metric, split,
+                 !strcmp(goal, "min") ? "lower" : "higher");
+        gp_str(g, title, 200);
+        fprintf(g, "\nset xlabel 'configuration'\nset ylabel ");
+        gp_str(g, metric, 60);
+        fprintf(g, "\nset key outside top center horizontal\nset offsets 0.5, 0.5, 0, 0\nset lmargin 12\n");
+        if (n <= 30) {
+            fprintf(g, "set xtics rotate by 30 right (");
+            for (size_t i = 0; i < n; i++) {
+                double cfg = jnum(json_array_get(rows, i), "config");
+                fprintf(g, "%s", i ? ", " : "");
+                gp_str(g, names[i], LABEL_CHARS);
+                fprintf(g, " %g", isfinite(cfg) ? cfg : (double)(i + 1));
+            }
+            fprintf(g, ")\nset bmargin 9\n");
+        }
+        fprintf(g, "plot 'tune.dat' using 1:2 with linespoints lt 1 title 'each configuration', \\\n"
+                   "     '' using 1:($3 > 0 ? $2 : 1/0) with points lt 4 pt 7 ps 2 title 'best (kept)'\n");
+    }
+    int drawn = gp_run(c, "tune", g);
+    if (drawn) {
+        char a[64];
+        json_t *model = json_object_get(j, "model");
+        figure_begin(c, "tune", "selection value of each configuration of the hyper-parameter search");
+        hraw(c->body, "<p><b>What it shows:</b> the hyper-parameter search (<code>mkt tune ");
+        htext(c->body, json_is_string(model) ? json_string_value(model) : "");
+        hraw(c->body, "</code>): each configuration of options was trained, and scored by ");
+        htext(c->body, metric);
+        hraw(c->body, " on the ");
+        htext(c->body, split);
+        hraw(c->body, " rows, which the reported test figures never use.</p>\n"
+                      "<p><b>How to read it:</b> the red point is the configuration kept (the best score, %s is "
+                      "better). Differences smaller than the spread between neighbouring configurations are noise "
+                      "rather than a real preference.</p>\n"
+                      "<p><b>Key number:</b> best configuration %g of %zu: ",
+             !strcmp(goal, "min") ? "lower" : "higher", best_cfg, n);
+        for (size_t i = 0; i < n; i++)
+            if (jnum(json_array_get(rows, i), "config") == best_cfg)
+                htext(c->body, names[i]);
+        hraw(c->body, ", %s ", num(a, sizeof a, best_val, 5));
+        htext(c->body, metric);
+        hraw(c->body, ".</p>\n");
+        figure_end(c, "tune");
+        key_number(c, "Tuning: best of %zu configurations scores %s on the validation rows.", n,
+                   num(a, sizeof a, best_val, 5));
+    }
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+}
+
 static void training_section(rctx *c)
 {
     section(c, "training", "1. Training and validation curves",
@@ -728,6 +834,11 @@ static void training_section(rctx *c)
         missing(c, "%s: train the propensity model with mkt train propensity --metrics-out "
                    "%s/train_propensity.json to see its curves.", why, c->o->metrics_dir);
     json_decref(pr);
+    /* the table of `mkt tune --table DIR/tune_table.json`, when there is one */
+    json_t *tu = load_json(c, "tune_table.json", why, sizeof why);
+    if (tu)
+        training_tune(c, tu);
+    json_decref(tu);
 }
 
 /* ---------- 2. propensity: ROC, calibration, gains ---------- */

@@ -183,12 +183,19 @@ static void span_free(span *sp)
     free(sp->tail_y);
 }
 
-static double half_l2(const double *params, int64_t P, double l2)
+/* The L2 weight of parameter j: l2, or 0 for an unpenalized one. */
+static double l2_of(const mkt_dp_config *c, int64_t j)
+{
+    return c->unpenalized && c->unpenalized[j] ? 0.0 : c->l2;
+}
+
+static double half_l2(const double *params, int64_t P, const mkt_dp_config *c)
 {
     double s = 0;
     for (int64_t j = 0; j < P; j++)
-        s += params[j] * params[j];
-    return 0.5 * l2 * s;
+        if (!(c->unpenalized && c->unpenalized[j]))
+            s += params[j] * params[j];
+    return 0.5 * c->l2 * s;
 }
 
 /* Collective. Full-batch objective (weighted mean loss + L2) and gradient:
@@ -221,8 +228,8 @@ static double full_objective(const mkt_dp_model *m, const mkt_dp_config *c, cons
     double wsum = mkt_xsum_value(&s->acc[P + 1]);
     double inv = wsum > 0 ? 1.0 / wsum : 0.0;
     for (int64_t j = 0; j < P; j++)
-        g[j] = mkt_xsum_value(&s->acc[j]) * inv + c->l2 * params[j];
-    return mkt_xsum_value(&s->acc[P]) * inv + half_l2(params, P, c->l2);
+        g[j] = mkt_xsum_value(&s->acc[j]) * inv + l2_of(c, j) * params[j];
+    return mkt_xsum_value(&s->acc[P]) * inv + half_l2(params, P, c);
 }
 
 /* Moves a minibatch's rows to the ranks that compute them: positions
@@ -796,11 +803,11 @@ void mkt_dp_train(const mkt_dp_model *m, const mkt_dp_config *c, const mkt_dp_da
                         double gs = sum[j];
                         if (sd > 0)
                             gs += sd * mkt_rng_normal(&r);
-                        g[j] = gs / nb + c->l2 * params[j];
+                        g[j] = gs / nb + l2_of(c, j) * params[j];
                     }
                 } else {
                     for (int64_t j = 0; j < P; j++)
-                        g[j] = sum[j] / wsum + c->l2 * params[j];
+                        g[j] = sum[j] / wsum + l2_of(c, j) * params[j];
                 }
                 if (c->optimizer == MKT_DP_SGD) {
                     for (int64_t j = 0; j < P; j++) {

@@ -99,7 +99,8 @@ typedef struct {
     double lr;          /* step size (SGD, Adam) */
     double momentum;    /* SGD */
     double beta1, beta2, adam_eps;
-    double l2;          /* adds l2/2 · ||params||² to the mean loss */
+    double l2;          /* adds l2/2 · Σ params[j]² to the mean loss, over the penalized j */
+    const unsigned char *unpenalized; /* NULL, or [nparams]: 1 = parameter j has no L2 (intercepts) */
     double pos_weight;  /* weight of label-1 examples (label 0: 1) */
     int patience;       /* epochs without better validation loss before stopping; 0: never stop early */
     int lbfgs_memory;

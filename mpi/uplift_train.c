@@ -313,6 +313,12 @@ static void up_write_checkpoint(up_run *r, int fit, int iter, int done, MPI_Comm
 /* Collective. Fit one model; beta [dd] (dd = d, or T*d for FIT_S) starts at 0
  * (or, resuming, at the checkpoint's iterate).  Returns the number of Newton
  * iterations of this call. */
+/* The penalty of the ridge regressions of effects (see l2_effect). */
+static double effect_l2(const mkt_uplift_options *o)
+{
+    return o->l2_effect < 0 ? o->l2 : o->l2_effect;
+}
+
 static int fit_model(const fit_spec *s, const campaign_data *c, const double *X, int d, double l2, int max_iter,
                      double tol, double *beta, up_run *run, MPI_Comm comm)
 {
@@ -482,7 +488,7 @@ static void fit_outcome(const mkt_uplift_options *o, campaign_data *c, const dou
             snprintf(label, sizeof label, "%s, arm %s (transformed outcome)%s", name, c->arm_names[t], pass);
             s.arm = t;
             s.e = (double)counts[t] / (double)(counts[t] + counts[0]);
-            fit_model(&s, c, X, d, o->l2, o->max_iter, o->tol, slots + (size_t)t * ds, run, comm);
+            fit_model(&s, c, X, d, effect_l2(o), o->max_iter, o->tol, slots + (size_t)t * ds, run, comm);
         }
         memcpy(coef, slots, sizeof(double) * (size_t)T * ds);
     } else if (o->method == UPLIFT_X_LEARNER) {
@@ -516,11 +522,11 @@ static void fit_outcome(const mkt_uplift_options *o, campaign_data *c, const dou
             s.arm = t;
             snprintf(label, sizeof label, "%s, arm %s (X-learner, imputed effects of the arm)%s", name,
                      c->arm_names[t], pass);
-            fit_model(&s, c, X, d, o->l2, o->max_iter, o->tol, tau1, run, comm);
+            fit_model(&s, c, X, d, effect_l2(o), o->max_iter, o->tol, tau1, run, comm);
             s.arm = 0;
             snprintf(label, sizeof label, "%s, arm %s (X-learner, imputed effects of control)%s", name,
                      c->arm_names[t], pass);
-            fit_model(&s, c, X, d, o->l2, o->max_iter, o->tol, tau0, run, comm);
+            fit_model(&s, c, X, d, effect_l2(o), o->max_iter, o->tol, tau0, run, comm);
             double g = (double)counts[t] / (double)(counts[t] + counts[0]);
             for (size_t j = 0; j < ds; j++)
                 coef[(size_t)t * ds + j] = g * tau0[j] + (1.0 - g) * tau1[j];
@@ -578,7 +584,7 @@ static void fit_outcome(const mkt_uplift_options *o, campaign_data *c, const dou
             snprintf(label, sizeof label, "%s, arm %s (DR-learner effect)%s", name, c->arm_names[t], pass);
             double *tau = slots + (size_t)(K * T + t) * ds;
             c->excl = excl;
-            fit_model(&s, c, X, d, o->l2, o->max_iter, o->tol, tau, run, comm);
+            fit_model(&s, c, X, d, effect_l2(o), o->max_iter, o->tol, tau, run, comm);
             c->excl = NULL;
             free(excl);
             memcpy(coef + (size_t)t * ds, tau, sizeof(double) * ds);
@@ -1069,6 +1075,7 @@ static void uplift_config(const mkt_uplift_options *o, const campaign_data *c, i
     mkt_ckpt_config_str(cfg, "outcome", o->outcome);
     mkt_ckpt_config_double(cfg, "holdout", o->holdout);
     mkt_ckpt_config_double(cfg, "l2", o->l2);
+    mkt_ckpt_config_double(cfg, "l2_effect", effect_l2(o));
     mkt_ckpt_config_int(cfg, "seed", (int64_t)o->seed);
     mkt_ckpt_config_int(cfg, "squares", o->squares);
     mkt_ckpt_config_int(cfg, "max_iter", o->max_iter);
@@ -1237,6 +1244,7 @@ int mkt_uplift_train(const mkt_uplift_options *o, MPI_Comm comm, json_t *metrics
     mkt_h5_attr_set_int(f, g, "seed", (int64_t)o->seed);
     mkt_h5_attr_set_double(f, g, "holdout", o->holdout);
     mkt_h5_attr_set_double(f, g, "l2", o->l2);
+    mkt_h5_attr_set_double(f, g, "l2_effect", effect_l2(o));
     mkt_h5_attr_set_int(f, g, "squares", o->squares);
     mkt_h5_attr_set_int(f, g, "max_iter", o->max_iter);
     mkt_h5_attr_set_double(f, g, "tol", o->tol);

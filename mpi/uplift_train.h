@@ -21,6 +21,8 @@ typedef struct {
     int method;          /* uplift_method */
     double holdout;      /* share of users held out */
     double l2;           /* ridge penalty (all coefficients but the intercept) */
+    double l2_effect;    /* < 0: l2; else the penalty of the effect regressions (transformed outcome, X stage 2,
+                          * DR's final ridge), whose responses are on another scale than the outcome models' */
     uint64_t seed;       /* hold-out hash seed */
     int squares;         /* add squares of standardized non-binary numeric attributes */
     int max_iter;        /* Newton iterations at most */

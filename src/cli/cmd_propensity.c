@@ -6,6 +6,7 @@
  * does). */
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "check.h"
@@ -16,9 +17,9 @@
 
 typedef struct {
     char *store, *out, *model, *cutoff, *model_kind, *optimizer, *hidden, *features_group, *metrics_out;
-    char *checkpoint, *target, *mf_model, *export_prefix;
+    char *checkpoint, *target, *mf_model, *export_prefix, *l2, *test;
     int64_t horizon_days, epochs, batch, seed, patience, checkpoint_every, windows, window_stride_days, negatives;
-    double lr, l2, pos_weight, valid_fraction, test_fraction, dropout, dp_clip, dp_noise, dp_delta, tol;
+    double lr, pos_weight, valid_fraction, test_fraction, dropout, dp_clip, dp_noise, dp_delta, tol;
     int resume, dp;
 } propensity_cli;
 
@@ -34,7 +35,9 @@ static const mkt_opt train_opts[] = {
     {"epochs", MKT_OPT_INT, P(epochs), "50", "passes over the data (lbfgs: iterations)", 1, 100000},
     {"batch", MKT_OPT_INT, P(batch), "256", "global minibatch size (adam, sgd)", 1, 1e9},
     {"lr", MKT_OPT_DOUBLE, P(lr), "0.01", "learning rate (adam, sgd)", 0, 100},
-    {"l2", MKT_OPT_DOUBLE, P(l2), "0.0001", "L2 penalty l2/2 |w|^2 on every parameter", 0, 1e6},
+    {"l2", MKT_OPT_STR, P(l2), "auto",
+     "L2 penalty l2/2 |w|^2 on the weights (not the intercepts), a number >= 0, or auto: the value of 1e-4..1 "
+     "(half-decade steps) with the lowest validation log loss", 0, 0},
     {"pos-weight", MKT_OPT_DOUBLE, P(pos_weight), "1", "class weight of buyers (non-buyers: 1)", 0, 1e6},
     {"valid-fraction", MKT_OPT_DOUBLE, P(valid_fraction), "0.15", "share of users for early stopping and the selection metric (by hash of seed and user; 0: no early stopping)", 0, 0.9},
     {"test-fraction", MKT_OPT_DOUBLE, P(test_fraction), "0.2", "share of users held out for the reported metrics and baselines, never seen by training or selection (> 0)", 0, 0.9},
@@ -62,7 +65,8 @@ static const mkt_opt train_opts[] = {
 static const mkt_opt eval_opts[] = {
     {"store", MKT_OPT_STR, P(store), NULL, "store with the events (features are added to it if needed)", 0, 0},
     {"model", MKT_OPT_STR, P(model), NULL, "model file written by train propensity", 0, 0},
-    {"cutoff", MKT_OPT_STR, P(cutoff), NULL, "evaluate at this cutoff instead of the model's", 0, 0},
+    {"cutoff", MKT_OPT_STR, P(cutoff), NULL, "evaluate at this cutoff instead of the model's (with --test: instead of the test store's end - horizon)", 0, 0},
+    {"test", MKT_OPT_STR, P(test), NULL, "measure on a test store of --store (mkt ingest --as test --into STORE): every user with an event in it, labels after its cutoff", 0, 0},
     {"features-group", MKT_OPT_STR, P(features_group), "/features_propensity", "store group of the features at the cutoff", 0, 0},
     {"metrics-out", MKT_OPT_STR, P(metrics_out), NULL, "write what the stage did as JSON to this file", 0, 0},
     MKT_OPT_END};
@@ -95,7 +99,18 @@ static int run_train(void *p, MPI_Comm comm)
     s.epochs = (int)c->epochs;
     s.batch = c->batch;
     s.lr = c->lr;
-    s.l2 = c->l2;
+    const char *l2 = c->l2 ? c->l2 : "auto";
+    if (!strcmp(l2, "auto")) {
+        s.l2_auto = 1;
+        if (!(c->valid_fraction > 0))
+            mkt_fail_all(MKT_EXIT_USAGE, "train propensity: l2 auto chooses by validation: it needs valid-fraction > 0 "
+                                         "(or give --l2 a number)");
+    } else {
+        char *end;
+        s.l2 = strtod(l2, &end);
+        if (end == l2 || *end != '\0' || !(s.l2 >= 0) || !(s.l2 <= 1e6))
+            mkt_fail_all(MKT_EXIT_USAGE, "train propensity: l2 must be a number in [0, 1e6] or auto (got '%s')", l2);
+    }
     s.pos_weight = c->pos_weight;
     s.valid_fraction = c->valid_fraction;
     s.test_fraction = c->test_fraction;
@@ -131,6 +146,7 @@ static int run_eval(void *p, MPI_Comm comm)
     mkt_propensity_options s;
     common(c, &s, "eval propensity");
     s.model_path = c->model;
+    s.test_store = c->test;
     json_t *m = mkt_metrics_new("eval_propensity");
     int rc = mkt_propensity_eval(&s, comm, m);
     mkt_metrics_write(m, c->metrics_out, comm);
@@ -147,7 +163,7 @@ const mkt_command mkt_cmd_train_propensity = {
     train_opts, &train_values, sizeof train_values, run_train};
 
 const mkt_command mkt_cmd_eval_propensity = {
-    "eval_propensity", "mkt eval propensity --store S --model M [--cutoff T]",
+    "eval_propensity", "mkt eval propensity --store S --model M [--test TEST.h5] [--cutoff T]",
     "AUC, log loss, calibration (ECE, reliability table) and lift by decile of a propensity model on its test "
     "users, beside the base-rate and recency-frequency baselines.",
     eval_opts, &eval_values, sizeof eval_values, run_eval};

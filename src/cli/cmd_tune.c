@@ -93,13 +93,16 @@ typedef struct {
 static const char *const reserved_common[] = {"store", "out", "metrics-out", "checkpoint", "resume", "export", NULL};
 static const char *const mf_not_tuned[] = {"implicit", NULL}; /* changes the metric */
 static const char *const mf_numeric_text[] = {"lambda", NULL};   /* a number or auto */
+static const char *const prop_numeric_text[] = {"l2", NULL};    /* a number or auto */
+static const char *const uplift_numeric_text[] = {"l2-effect", NULL}; /* a number or same */
 static const char *const prop_features[] = {"cutoff", "horizon-days", "windows", "window-stride-days",
                                             "features-group", NULL};
 static const char *const none[] = {NULL};
 
 static const tune_model models[] = {{"mf", "train_mf", reserved_common, mf_not_tuned, none, mf_numeric_text},
-                                    {"propensity", "train_propensity", reserved_common, none, prop_features, none},
-                                    {"uplift", "train_uplift", reserved_common, none, none, none}};
+                                    {"propensity", "train_propensity", reserved_common, none, prop_features,
+                                     prop_numeric_text},
+                                    {"uplift", "train_uplift", reserved_common, none, none, uplift_numeric_text}};
 
 static int in_list(const char *const *list, const char *name)
 {

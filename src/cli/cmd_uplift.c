@@ -5,6 +5,7 @@
  * Owns only the command-line surface; the fitting and the metrics live in
  * mpi/uplift_train.c and src/uplift.c. */
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "check.h"
@@ -14,7 +15,7 @@
 #include "uplift_train.h"
 
 typedef struct {
-    char *store, *out, *method, *outcome, *metrics_out, *checkpoint, *design;
+    char *store, *out, *method, *outcome, *metrics_out, *checkpoint, *design, *l2_effect;
     double holdout, l2, tol, valid_fraction, trim;
     int64_t seed, squares, max_iter, checkpoint_every, folds;
     int resume;
@@ -42,6 +43,8 @@ static const mkt_opt train_uplift_opts[] = {
     {"trim", MKT_OPT_DOUBLE, TU(trim), "0.05", "observational: leave out the rows whose propensity is outside "
      "[trim, 1 - trim] (the overlap)", 0, 0.49},
     {"l2", MKT_OPT_DOUBLE, TU(l2), "1", "ridge penalty on every coefficient but the intercepts", 0, 1e12},
+    {"l2-effect", MKT_OPT_STR, TU(l2_effect), "same", "ridge penalty of the effect regressions (transformed, x stage 2, "
+     "dr's final ridge): a number >= 0, or same (the value of --l2)", 0, 0},
     {"squares", MKT_OPT_INT, TU(squares), "1", "add squares of the standardized non-binary numeric attributes (1) or not (0)", 0, 1},
     {"max-iter", MKT_OPT_INT, TU(max_iter), "25", "Newton iterations at most", 1, 1000},
     {"tol", MKT_OPT_DOUBLE, TU(tol), "1e-9", "stop Newton when the largest coefficient step is below this", 0, 1},
@@ -85,6 +88,14 @@ static int run_train_uplift(void *p, MPI_Comm comm)
                      o->outcome ? o->outcome : "");
     s.holdout = o->holdout;
     s.l2 = o->l2;
+    s.l2_effect = -1;
+    if (o->l2_effect && strcmp(o->l2_effect, "same") != 0) {
+        char *end;
+        s.l2_effect = strtod(o->l2_effect, &end);
+        if (end == o->l2_effect || *end != '\0' || !(s.l2_effect >= 0) || !(s.l2_effect <= 1e12))
+            mkt_fail_all(MKT_EXIT_USAGE, "train uplift: l2-effect must be a number in [0, 1e12] or same (got '%s')",
+                         o->l2_effect);
+    }
     s.seed = (uint64_t)o->seed;
     s.squares = (int)o->squares;
     s.max_iter = (int)o->max_iter;

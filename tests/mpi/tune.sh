@@ -129,6 +129,20 @@ for r in json.load(open("u.json"))["rows"]:
     assert 0.01 <= r["params"]["l2"] <= 100 and r["params"]["method"] in ("t", "s")
 PY
 
+# mkt report draws the table found as METRICS_DIR/tune_table.json: one point
+# per configuration, the best one marked
+mkdir -p rep && cp p.json rep/tune_table.json
+run_np "$NP" report --metrics-dir rep --out rep/out >/dev/null 2>&1
+[ -s rep/out/tune.png ] || fail "report drew no tune.png"
+"$PY" - <<'PY' || fail "report's tune plot data: $(cat rep/out/tune.dat)"
+import json
+t = json.load(open("p.json")); rows = [l.split() for l in open("rep/out/tune.dat") if not l.startswith("#")]
+assert [int(float(r[0])) for r in rows] == [r["config"] for r in t["rows"]]
+assert all(abs(float(a[1]) - r["value"]) < 1e-9 for a, r in zip(rows, t["rows"]))
+assert [int(r[0]) for r in rows if r[2] == "1"] == [t["best"]["config"]]
+assert "tune.png" in open("rep/out/index.html").read()
+PY
+
 # bad options: errors naming the option
 bad() { # expected-message args...
   local want=$1; shift

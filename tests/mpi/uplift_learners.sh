@@ -147,4 +147,20 @@ grep -q "attribute columns" err.txt && grep -q "channel_x" err.txt || fail "attr
 expect_fail "$NP" eval uplift --model cat.h5 --test d.h5
 grep -q "arms of d.h5 differ" err.txt && grep -q "mail" err.txt || fail "arm mismatch not named: $(cat err.txt)"
 
+# --l2-effect: "same" is the value of --l2 (the same bits), another value
+# changes only the effect regressions (the control outcome model, row 0, is
+# the same), and a bad value is a usage error naming the option
+run_np "$NP" train uplift --store shop.h5 --out xs.h5 --method x --l2-effect same >/dev/null 2>&1
+run_np "$NP" train uplift --store shop.h5 --out xe.h5 --method x --l2-effect 1000 >/dev/null 2>&1
+"$PY" - <<'EOF' || fail "--l2-effect"
+import h5py, numpy as np
+x, s, e = (h5py.File(f, "r")["models/uplift"] for f in ("x.h5", "xs.h5", "xe.h5"))
+assert np.array_equal(x["coef_conversion"][:], s["coef_conversion"][:])
+assert np.array_equal(x["coef_conversion"][0], e["coef_conversion"][0])
+assert not np.array_equal(x["coef_conversion"][1:], e["coef_conversion"][1:])
+assert e.attrs["l2_effect"] == 1000 and s.attrs["l2_effect"] == s.attrs["l2"]
+EOF
+expect_fail "$NP" train uplift --store shop.h5 --out bad.h5 --method x --l2-effect -1
+[ "$status" -eq 2 ] && grep -q "l2-effect" err.txt || fail "bad --l2-effect: status $status $(cat err.txt)"
+
 echo "ok: uplift learners at $NP ranks"
