@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "check.h"
 #include "checkpoint.h"
@@ -496,20 +497,33 @@ static void baseline_metrics(json_t *obj, double train_rate, const int *y, const
     "before the cutoff"
 
 /* Collective. Refuse to report held-out metrics on an empty or one-class test
- * set (AUC undefined) instead of printing zeros or NaN. */
+ * set (AUC undefined) instead of printing zeros or NaN.  The message names
+ * the label window: a cutoff taken from a far-future timestamp in the log
+ * leaves every label window empty. */
 static void require_test_rows(const char *stage, const char *what, int64_t rows, int64_t positives,
-                              double test_fraction)
+                              double test_fraction, int64_t cutoff, int64_t horizon_days)
 {
     if (rows == 0)
         mkt_fail_all(MKT_EXIT_ERROR,
                      "%s: no test %s (test-fraction %g): nothing to report held-out metrics on; raise "
                      "--test-fraction or use more users",
                      stage, what, test_fraction);
-    if (positives == 0 || positives == rows)
+    if (positives == 0 || positives == rows) {
+        char from[32] = "?", to[32] = "?";
+        time_t a = (time_t)cutoff, b = (time_t)(cutoff + horizon_days * DAY);
+        struct tm tm;
+        if (gmtime_r(&a, &tm))
+            strftime(from, sizeof from, "%Y-%m-%d", &tm);
+        if (gmtime_r(&b, &tm))
+            strftime(to, sizeof to, "%Y-%m-%d", &tm);
         mkt_fail_all(MKT_EXIT_ERROR,
-                     "%s: the %lld test %s are all %s: AUC is undefined; raise --test-fraction, use more users or "
-                     "a longer horizon",
-                     stage, (long long)rows, what, positives ? "positive" : "negative");
+                     "%s: the %lld test %s are all %s in the label window %s..%s (cutoff %lld, horizon %lld "
+                     "days): AUC is undefined; raise --test-fraction, use more users, a longer horizon or "
+                     "another --cutoff (without --cutoff it is the last event's time minus the horizon: check "
+                     "the log for far-future timestamps)",
+                     stage, (long long)rows, what, positives ? "positive" : "negative", from, to, (long long)cutoff,
+                     (long long)horizon_days);
+    }
 }
 
 static int parse_hidden(const char *s, int *sizes)
@@ -1123,7 +1137,7 @@ int mkt_propensity_train(const mkt_propensity_options *o, MPI_Comm comm, json_t 
     log_examples(STAGE_TRAIN, &e, cutoff, o->horizon_days, comm);
     int64_t te[2];
     count_global(e.ys, e.ns, te, comm);
-    require_test_rows(STAGE_TRAIN, "users", te[0], te[1], o->test_fraction);
+    require_test_rows(STAGE_TRAIN, "users", te[0], te[1], o->test_fraction, cutoff, o->horizon_days);
     json_t *windows = json_array();
     {
         int64_t tr[2], va[2];
@@ -1653,7 +1667,7 @@ static int train_user_item(const mkt_propensity_options *o, const model_ctx *ctx
         mkt_fail_all(MKT_EXIT_ERROR,
                      "%s: no purchases in the %lld days after cutoff %lld among training users: nothing to learn",
                      o->store, (long long)o->horizon_days, (long long)cutoff);
-    require_test_rows(STAGE_TRAIN, "user x item rows", cnt[2], cnt[5], o->test_fraction);
+    require_test_rows(STAGE_TRAIN, "user x item rows", cnt[2], cnt[5], o->test_fraction, cutoff, o->horizon_days);
     mkt_log(STAGE_TRAIN, "user x item: %lld training examples (%lld purchased), %lld validation (%lld), %lld test "
                          "(%lld), %d negatives per purchase, %d features%s",
             (long long)cnt[0], (long long)cnt[3], (long long)cnt[1], (long long)cnt[4], (long long)cnt[2],
@@ -1963,7 +1977,7 @@ int mkt_propensity_eval(const mkt_propensity_options *o, MPI_Comm comm, json_t *
                      "the cutoff: AUC needs both classes (give another --cutoff)", (long long)te[0], events,
                      te[1] == 0 ? "all do not buy" : "all buy", (long long)horizon);
     if (!all_test)
-        require_test_rows(STAGE_EVAL, "users", te[0], te[1], tf);
+        require_test_rows(STAGE_EVAL, "users", te[0], te[1], tf, cutoff, horizon);
     if (isnan(train_rate)) { /* an older model: the training users' rate at this cutoff */
         int64_t tr[2];
         count_global(e.yt, e.nt, tr, comm);

@@ -431,9 +431,10 @@ static rule rule_for(hid_t f, const char *name, const counts *n)
             fin.rows = N;
             return fin;
         }
-        if (!strcmp(l, "attrs")) {
+        if (!strcmp(l, "attrs")) { /* NaN: a missing value (an empty cell, never bought) */
             fin.rows = N;
             fin.cols = rows_if(f, "/campaigns/attr_names");
+            fin.kind = K_NO_INF;
             return fin;
         }
         none.rows = N;

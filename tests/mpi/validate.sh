@@ -109,17 +109,20 @@ expect_clear "flip_s.h5: /events/by_user/value: rows .* fail their checksum" tra
 expect_clear "flip_m.h5: /models/mf/item_factors: rows .* fail their checksum" eval mf --store s.h5 --model flip_m.h5 --metrics-out e.json
 echo "crafted inputs: $tried, each a clear error"
 
-# the sweep: 20 flips in the store (train mf), 20 in the model (eval mf), seeded
+# the sweep: FLIPS flips in the store (train mf), FLIPS in the model (eval
+# mf), seeded; 10 each in the suite, FLIPS=N for a wider sweep
+FLIPS=${FLIPS:-10}
 run_np "$NP" train mf --store s.h5 --out ref.h5 --rank 2 --iters 1 --seed 1 >/dev/null 2>&1
 ref_model=$("$MKT" digest ref.h5 | md5sum)
 run_np "$NP" eval mf --store s.h5 --model m.h5 --metrics-out ref.json >/dev/null 2>&1
 result() { "$PY" -c "import json; d=json.load(open('$1')); print(d['rmse'], d['mae'], d['heldout_entries'], d['baseline'])"; }
 ref_eval=$(result ref.json)
-"$PY" - <<'PY'
+FLIPS=$FLIPS "$PY" - <<'PY'
 import random, os
 rng = random.Random(13)
+k = int(os.environ["FLIPS"])
 with open("flips.txt", "w") as out:
-    for src in ["s.h5"] * 20 + ["m.h5"] * 20:
+    for src in ["s.h5"] * k + ["m.h5"] * k:
         n = os.path.getsize(src)
         out.write("%s %d %d\n" % (src, rng.randrange(n), 1 << rng.randrange(8)))
 PY
@@ -132,9 +135,9 @@ f = open('f.h5', 'r+b'); f.seek($off); b = f.read(1); f.seek($off); f.write(byte
   rm -f o.h5 o.json
   set +e
   if [ "$src" = s.h5 ]; then
-    timeout -k 5 120 mpirun -np "$NP" "$MKT" train mf --store f.h5 --out o.h5 --rank 2 --iters 1 --seed 1 </dev/null >/dev/null 2>err.txt
+    OMPI_MCA_odls_base_sigkill_timeout=0 timeout -k 5 120 mpirun -np "$NP" "$MKT" train mf --store f.h5 --out o.h5 --rank 2 --iters 1 --seed 1 </dev/null >/dev/null 2>err.txt
   else
-    timeout -k 5 120 mpirun -np "$NP" "$MKT" eval mf --store s.h5 --model f.h5 --metrics-out o.json </dev/null >/dev/null 2>err.txt
+    OMPI_MCA_odls_base_sigkill_timeout=0 timeout -k 5 120 mpirun -np "$NP" "$MKT" eval mf --store s.h5 --model f.h5 --metrics-out o.json </dev/null >/dev/null 2>err.txt
   fi
   st=$?
   set -e
