@@ -22,7 +22,7 @@
     "[--curve-server-key server.pub --curve-client-key client.key]"
 #define MKT_QUERY_DESCRIPTION                                                                                \
     "Send one request (a JSON object, or an array of them) to a running mkt serve and print the reply; "     \
-    "exits 1 when no reply comes within the timeout."
+    "exits 1 when no reply comes within the timeout or the reply (or one reply of a batch) is an error."
 
 typedef struct mkt_serve_cli {
     char *store, *models, *strategy, *bind, *token_file, *ready_file, *curve_secret_key, *curve_clients, *gen_keys;
