@@ -118,6 +118,13 @@ void mkt_fail_scope_leave(void)
     scope_context[0] = 0;
 }
 
+static void (*fail_all_hook)(int status);
+
+void mkt_fail_all_hook_set(void (*hook)(int status))
+{
+    fail_all_hook = hook;
+}
+
 void mkt_fail_all(int status, const char *fmt, ...)
 {
     if (scope_comm != MPI_COMM_NULL && mpi_up()) {
@@ -158,6 +165,8 @@ void mkt_fail_all(int status, const char *fmt, ...)
     mkt_tmp_remove_all();
     fflush(stdout);
     fflush(stderr);
+    if (fail_all_hook)
+        fail_all_hook(status);
     if (mpi_up())
         MPI_Finalize();
     exit(status);

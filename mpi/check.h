@@ -58,6 +58,11 @@ int mkt_nranks(void);
 void mkt_fail_scope_enter(MPI_Comm comm, const char *context, void (*cleanup)(void));
 void mkt_fail_scope_leave(void);
 
+/* For fuzz targets only: a function that mkt_fail_all calls (every rank,
+ * after the message and the temporary-file cleanup) instead of finalizing
+ * MPI and exiting; it must not return (it longjmps back to the target). */
+void mkt_fail_all_hook_set(void (*hook)(int status));
+
 _Noreturn void mkt_fail_at(const char *file, int line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 _Noreturn void mkt_fail_all(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

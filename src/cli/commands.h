@@ -28,6 +28,10 @@ const mkt_command *mkt_command_find(const char *name);
 /* jobfile.c: `mkt run [--force] [--resume] JOB.ini` (argv after "run"), also
  * --help and --keys. Collective; returns the exit status. */
 int mkt_run_main(int argc, char **argv, MPI_Comm comm);
+/* Collective. Parse and check a job file (sections, keys, values, the stage
+ * list) without running or creating anything; errors end through
+ * mkt_fail_all naming file:line:key.  Returns MKT_EXIT_OK. */
+int mkt_job_check(const char *path, MPI_Comm comm);
 /* digest.c: print a digest of every dataset of an HDF5 file (rank 0). */
 int mkt_digest_file(const char *path, int include_partition);
 

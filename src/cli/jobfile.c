@@ -339,7 +339,7 @@ static void stamp_outputs(const stage_io *io, MPI_Comm comm)
 
 /* ---------- the job ---------- */
 
-static int mkt_run_job(const char *path, int force_flag, int resume_flag, MPI_Comm comm)
+static int mkt_run_job(const char *path, int force_flag, int resume_flag, int check_only, MPI_Comm comm)
 {
     int nranks;
     MKT_MPI(MPI_Comm_size(comm, &nranks));
@@ -466,6 +466,18 @@ static int mkt_run_job(const char *path, int force_flag, int resume_flag, MPI_Co
         if (resume_flag) /* mkt run --resume wins over the section */
             mkt_opts_set(c->opts, values[p], "resume", "1");
     }
+    if (check_only) {
+        mkt_log("run", "%s: %d stage%s, every key checked; nothing run", path, nplan, nplan == 1 ? "" : "s");
+        for (int p = 0; p < nplan; p++)
+            free(values[p]);
+        for (int i = 0; i < st.n; i++) {
+            free(st.entries[i].section);
+            free(st.entries[i].key);
+            free(st.entries[i].value);
+        }
+        free(st.entries);
+        return MKT_EXIT_OK;
+    }
     if (mkt_rank() == 0) {
         if (store)
             mkdirs_for(store, 0);
@@ -508,17 +520,22 @@ static int mkt_run_job(const char *path, int force_flag, int resume_flag, MPI_Co
     return MKT_EXIT_OK;
 }
 
+int mkt_job_check(const char *path, MPI_Comm comm)
+{
+    return mkt_run_job(path, 0, 0, 1, comm);
+}
+
 int mkt_run_main(int argc, char **argv, MPI_Comm comm)
 {
-    int force = 0, resume = 0;
+    int force = 0, resume = 0, check = 0;
     const char *path = NULL;
     for (int i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             if (mkt_rank() == 0)
-                printf("usage: mkt run [--force] [--resume] JOB.ini\n\nRun the stages listed in the job file's [job] "
+                printf("usage: mkt run [--force] [--resume] [--check] JOB.ini\n\nRun the stages listed in the job file's [job] "
                        "stages key, each with the options of its section.\nA stage whose outputs are complete and "
                        "newer than its inputs (and the job file) is skipped;\n--force runs every stage. --resume "
-                       "lets train stages continue from their checkpoints.\nEvery key is documented in "
+                       "lets train stages continue from their checkpoints.\n--check only checks the file (sections, keys, values, the stage list) and runs nothing.\nEvery key is documented in "
                        "docs/jobs.md; `mkt run --keys` prints them all.\n");
             return MKT_EXIT_OK;
         }
@@ -535,15 +552,17 @@ int mkt_run_main(int argc, char **argv, MPI_Comm comm)
             force = 1;
         else if (!strcmp(argv[i], "--resume"))
             resume = 1;
+        else if (!strcmp(argv[i], "--check"))
+            check = 1;
         else if (argv[i][0] == '-' && argv[i][1] == '-')
-            mkt_fail_all(MKT_EXIT_USAGE, "mkt run: unknown option '%s' (usage: mkt run [--force] [--resume] JOB.ini)",
+            mkt_fail_all(MKT_EXIT_USAGE, "mkt run: unknown option '%s' (usage: mkt run [--force] [--resume] [--check] JOB.ini)",
                          argv[i]);
         else if (path)
-            mkt_fail_all(MKT_EXIT_USAGE, "usage: mkt run [--force] [--resume] JOB.ini (one job file)");
+            mkt_fail_all(MKT_EXIT_USAGE, "usage: mkt run [--force] [--resume] [--check] JOB.ini (one job file)");
         else
             path = argv[i];
     }
     if (!path)
-        mkt_fail_all(MKT_EXIT_USAGE, "usage: mkt run [--force] [--resume] JOB.ini");
-    return mkt_run_job(path, force, resume, comm);
+        mkt_fail_all(MKT_EXIT_USAGE, "usage: mkt run [--force] [--resume] [--check] JOB.ini");
+    return mkt_run_job(path, force, resume, check, comm);
 }

@@ -1,6 +1,6 @@
 # At NP ranks: a job file runs its stages; unknown keys, bad values, unknown
 # sections, missing files and a wrong rank count are errors naming file,
-# line and key.
+# line and key, also with --check (which runs nothing).
 # test-ranks: 2
 . "$SRC/tests/lib.sh"
 cat > ok.ini <<INI
@@ -14,6 +14,9 @@ items = 60
 days = 7
 [features]
 INI
+# --check reads and checks the file, runs nothing and creates nothing
+run_np "$NP" run --check ok.ini
+[ ! -e out ] || fail "run --check created $(ls out)"
 run_np "$NP" run ok.ini
 [ -f out/shop.h5 ] || fail "job did not write its store"
 [ "$(json_get out/metrics/gen.json "['users']")" -eq 400 ] || fail "gen metrics"
@@ -22,6 +25,8 @@ run_np "$NP" run ok.ini
 printf '[job]\nstages = gen\n[gen]\nusers = 10\nuserz = 5\n' > bad1.ini
 expect_fail "$NP" run bad1.ini
 grep -q "bad1.ini:5: \[gen\] unknown key 'userz'" err.txt || fail "unknown key: $(cat err.txt)"
+expect_fail "$NP" run --check bad1.ini
+grep -q "bad1.ini:5: \[gen\] unknown key 'userz'" err.txt || fail "run --check, unknown key: $(cat err.txt)"
 printf '[job]\nstages = gen\n[gen]\nusers = ten\n' > bad2.ini
 expect_fail "$NP" run bad2.ini
 grep -q "bad2.ini:4: \[gen\] users: expected an integer, got 'ten'" err.txt || fail "bad value: $(cat err.txt)"
