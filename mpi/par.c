@@ -184,26 +184,30 @@ void mkt_progress_finish(mkt_progress *p, int64_t done)
         progress_line(p, done, 1);
 }
 
+static void vlog(const char *stage, const char *fmt, va_list ap)
+{
+    fprintf(stderr, "[%s] ", stage);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+}
+
 void mkt_log(const char *stage, const char *fmt, ...)
 {
     if (mkt_rank() != 0 || getenv("MKT_QUIET") || log_muted)
         return;
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "[%s] ", stage);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    vlog(stage, fmt, ap);
     va_end(ap);
 }
 
 void mkt_log_detail(const char *stage, const char *fmt, ...)
 {
-    if (mkt_rank() != 0 || getenv("MKT_QUIET") || log_muted || !mkt_log_is_verbose())
+    if (!mkt_log_is_verbose())
         return;
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "[%s] ", stage);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    if (mkt_rank() == 0 && !getenv("MKT_QUIET") && !log_muted)
+        vlog(stage, fmt, ap);
     va_end(ap);
 }
