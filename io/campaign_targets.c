@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "check.h"
+#include "iocheck.h"
 #include "eventstore.h"
 #include "h5store.h"
 #include "mkt_types.h"

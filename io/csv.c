@@ -34,7 +34,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "check.h"
+#include "iocheck.h"
 #include "par.h"
 #include "parse.h"
 

@@ -24,7 +24,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
-#include "check.h"
+#include "iocheck.h"
 #include "par.h"
 #include "validate.h"
 

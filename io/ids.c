@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "check.h"
+#include "iocheck.h"
 #include "h5store.h"
 
 static int all_digits(const char *s, size_t *len)

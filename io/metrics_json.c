@@ -10,7 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "check.h"
+#include "iocheck.h"
 
 static double baseline_mb = -1; /* mkt_metrics_mark_baseline; -1: not marked */
 

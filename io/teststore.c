@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "check.h"
+#include "iocheck.h"
 #include "h5store.h"
 #include "par.h"
 

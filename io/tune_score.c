@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "check.h"
+#include "iocheck.h"
 
 static double num_or_nan(json_t *v) { return json_is_number(v) ? json_number_value(v) : NAN; }
 

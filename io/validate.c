@@ -15,7 +15,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "check.h"
+#include "iocheck.h"
 #include "h5store.h"
 #include "par.h"
 

@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <zmq.h>
 
 static int mpi_up(void)
 {
@@ -34,9 +33,8 @@ int mkt_nranks(void)
     return n;
 }
 
-void mkt_check_init(void)
+void mkt_check_init_mpi(void)
 {
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     if (mpi_up())
         MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
 }
@@ -79,7 +77,7 @@ void mkt_tmp_done(const char *path)
         }
 }
 
-static _Noreturn void abort_job(int status)
+_Noreturn void mkt_abort_job(int status)
 {
     mkt_tmp_remove_all();
     fflush(stdout);
@@ -97,7 +95,7 @@ void mkt_fail_at(const char *file, int line, const char *fmt, ...)
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     fprintf(stderr, "mkt: rank %d: error: %s (%s:%d)\n", mkt_rank(), msg, file, line);
-    abort_job(MKT_EXIT_ERROR);
+    mkt_abort_job(MKT_EXIT_ERROR);
 }
 
 static MPI_Comm scope_comm = MPI_COMM_NULL;
@@ -179,36 +177,7 @@ void mkt_fail_mpi(int rc, const char *call, const char *file, int line)
     if (MPI_Error_string(rc, msg, &len) != MPI_SUCCESS)
         snprintf(msg, sizeof msg, "MPI error code %d", rc);
     fprintf(stderr, "mkt: rank %d: %s:%d: MPI error in %s: %s\n", mkt_rank(), file, line, call, msg);
-    abort_job(MKT_EXIT_ERROR);
-}
-
-static herr_t h5_walk(unsigned n, const H5E_error2_t *err, void *data)
-{
-    (void)n;
-    char *out = data;
-    size_t used = strlen(out);
-    if (used < 1500)
-        snprintf(out + used, 2048 - used, "%s%s() %s", used ? "; " : "", err->func_name ? err->func_name : "?",
-                 err->desc ? err->desc : "");
-    return 0;
-}
-
-hid_t mkt_check_h5(hid_t rc, const char *call, const char *file, int line)
-{
-    if (rc >= 0)
-        return rc;
-    char msg[2048] = "";
-    H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, h5_walk, msg);
-    fprintf(stderr, "mkt: rank %d: %s:%d: HDF5 error in %s: %s\n", mkt_rank(), file, line, call,
-            msg[0] ? msg : "(no HDF5 error stack)");
-    abort_job(MKT_EXIT_ERROR);
-}
-
-void mkt_fail_zmq(const char *call, const char *file, int line)
-{
-    fprintf(stderr, "mkt: rank %d: %s:%d: ZeroMQ error in %s: %s\n", mkt_rank(), file, line, call,
-            zmq_strerror(zmq_errno()));
-    abort_job(MKT_EXIT_ERROR);
+    mkt_abort_job(MKT_EXIT_ERROR);
 }
 
 void mkt_fail_lapack(int info, const char *call, const char *file, int line)
@@ -216,7 +185,7 @@ void mkt_fail_lapack(int info, const char *call, const char *file, int line)
     const char *why = info < 0 ? "illegal value in argument" : "matrix not positive definite or singular at";
     fprintf(stderr, "mkt: rank %d: %s:%d: LAPACK error in %s: info=%d (%s %d)\n", mkt_rank(), file, line, call,
             info, why, info < 0 ? -info : info);
-    abort_job(MKT_EXIT_ERROR);
+    mkt_abort_job(MKT_EXIT_ERROR);
 }
 
 void *mkt_xmalloc(size_t n)

@@ -1,4 +1,5 @@
-/* check.h — the one error-check layer for MPI, HDF5, ZeroMQ and LAPACK calls.
+/* check.h — the one error-check layer for MPI and LAPACK calls (HDF5 and
+ * ZeroMQ calls: io/iocheck.h, on top of this one).
  *
  * Every call into those libraries that can fail goes through one of these
  * macros.  On failure they print one line
@@ -22,7 +23,6 @@
 #ifndef MKT_CHECK_H
 #define MKT_CHECK_H
 
-#include <hdf5.h>
 #include <mpi.h>
 #include <stdint.h>
 
@@ -35,7 +35,9 @@ enum {
     MKT_EXIT_PREEMPTED = 75  /* checkpointed on SIGTERM/SIGUSR1; requeue and --resume */
 };
 
-void mkt_check_init(void);
+/* MPI errors return to the caller (and end the job through MKT_MPI);
+ * io/iocheck.h's mkt_check_init calls this and silences HDF5's printing. */
+void mkt_check_init_mpi(void);
 
 /* Rank-local. A temporary output file this process (or its group, on a
  * shared file system) is writing: removed when the process fails or exits
@@ -67,9 +69,10 @@ _Noreturn void mkt_fail_at(const char *file, int line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 _Noreturn void mkt_fail_all(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void mkt_fail_mpi(int rc, const char *call, const char *file, int line);
-hid_t mkt_check_h5(hid_t rc, const char *call, const char *file, int line);
-void mkt_fail_zmq(const char *call, const char *file, int line);
 void mkt_fail_lapack(int info, const char *call, const char *file, int line);
+/* Ends the whole job with MPI_Abort after removing temporary outputs (the
+ * library-check layers on top of this one end through it). */
+_Noreturn void mkt_abort_job(int status);
 
 #define mkt_fail(...) mkt_fail_at(__FILE__, __LINE__, __VA_ARGS__)
 
@@ -79,18 +82,6 @@ void mkt_fail_lapack(int info, const char *call, const char *file, int line);
         if (mkt_rc_ != MPI_SUCCESS)                                                                          \
             mkt_fail_mpi(mkt_rc_, #call, __FILE__, __LINE__);                                               \
     } while (0)
-
-/* Evaluates to the call's value (an hid_t or herr_t) when it is not negative. */
-#define MKT_H5(call) mkt_check_h5((hid_t)(call), #call, __FILE__, __LINE__)
-
-/* For ZeroMQ calls that return -1 on error; evaluates to the return value. */
-#define MKT_ZMQ(call)                                                                                        \
-    __extension__({                                                                                          \
-        int mkt_zrc_ = (call);                                                                               \
-        if (mkt_zrc_ == -1)                                                                                  \
-            mkt_fail_zmq(#call, __FILE__, __LINE__);                                                         \
-        mkt_zrc_;                                                                                            \
-    })
 
 /* For LAPACK(E) info codes: anything non-zero is fatal. */
 #define MKT_LAPACK(call)                                                                                     \

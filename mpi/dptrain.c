@@ -669,7 +669,8 @@ static void state_copy(mkt_dp_state *to, const mkt_dp_state *from)
 }
 
 void mkt_dp_train(const mkt_dp_model *m, const mkt_dp_config *c, const mkt_dp_data *train,
-                  const mkt_dp_data *valid, double *params, mkt_dp_result *res, json_t *history, MPI_Comm comm)
+                  const mkt_dp_data *valid, double *params, mkt_dp_result *res, mkt_dp_history_fn history, void *history_ctx,
+                  MPI_Comm comm)
 {
     int64_t P = m->nparams;
     int64_t ntotal = 0;
@@ -856,15 +857,9 @@ void mkt_dp_train(const mkt_dp_model *m, const mkt_dp_config *c, const mkt_dp_da
                     epoch + 1, c->epochs, epoch_loss, val_loss, val_auc, rate,
                     elapsed / done_here * (c->epochs - epoch - 1));
         if (history) {
-            json_t *e = json_object();
-            json_object_set_new(e, "epoch", json_integer(epoch + 1));
-            json_object_set_new(e, "train_loss", isfinite(epoch_loss) ? json_real(epoch_loss) : json_null());
-            json_object_set_new(e, "val_loss", isfinite(val_loss) ? json_real(val_loss) : json_null());
-            json_object_set_new(e, "val_auc", isfinite(val_auc) ? json_real(val_auc) : json_null());
-            json_object_set_new(e, "seconds", json_real(elapsed));
-            if (c->optimizer == MKT_DP_LBFGS)
-                json_object_set_new(e, "evaluations", json_integer(evaluations));
-            json_array_append_new(history, e);
+            mkt_dp_epoch e = {epoch + 1, epoch_loss, val_loss, val_auc, elapsed,
+                              c->optimizer == MKT_DP_LBFGS ? evaluations : -1};
+            history(&e, history_ctx);
         }
         if (converged) {
             res->converged = 1;

@@ -26,7 +26,6 @@
 #ifndef MKT_DPTRAIN_H
 #define MKT_DPTRAIN_H
 
-#include <jansson.h>
 #include <mpi.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -134,14 +133,23 @@ typedef struct {
     int64_t train_examples;      /* all ranks' training rows */
 } mkt_dp_result;
 
+/* One epoch's figures, as mkt_dp_train hands them to its history callback. */
+typedef struct {
+    int epoch;                   /* 1-based */
+    double train_loss, val_loss, val_auc;  /* NAN when not defined */
+    double seconds;              /* since training started */
+    int64_t evaluations;         /* L-BFGS: passes so far; -1 for the minibatch optimizers */
+} mkt_dp_epoch;
+typedef void (*mkt_dp_history_fn)(const mkt_dp_epoch *e, void *ctx);
+
 /* Collective. Train `params` (initialized by the caller) on `train`, early
- * stopping on `valid` (may have no rows anywhere).  Appends one object per
- * epoch {epoch, train_loss, val_loss, val_auc, seconds} to `history` (a JSON
- * array, may be NULL).  The final params are the best by validation loss.
+ * stopping on `valid` (may have no rows anywhere).  Calls history(e, ctx)
+ * after every epoch (history may be NULL).  The final params are the best by validation loss.
  * With c->resume, the state (params included) is taken from it and training
  * continues at epoch resume->epoch + 1. */
 void mkt_dp_train(const mkt_dp_model *m, const mkt_dp_config *c, const mkt_dp_data *train,
-                  const mkt_dp_data *valid, double *params, mkt_dp_result *res, json_t *history, MPI_Comm comm);
+                  const mkt_dp_data *valid, double *params, mkt_dp_result *res, mkt_dp_history_fn history, void *history_ctx,
+                  MPI_Comm comm);
 
 /* Collective. Probabilities of every rank's rows, gathered on every rank in
  * rank order (global row order): *p and *y malloc'd, *n the global count. */

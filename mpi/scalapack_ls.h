@@ -10,7 +10,7 @@
  * coefficients, the residual sum of squares and standard errors.
  *
  * Must not read files or know what the columns mean (the stages in
- * io/regression_stage.c build designs).  Errors end the job through check.h. */
+ * stages/train_regression.c build designs).  Errors end the job through check.h. */
 #ifndef MKT_SCALAPACK_LS_H
 #define MKT_SCALAPACK_LS_H
 

@@ -1,7 +1,7 @@
 /* kmeans.h — the pure pieces of k-means segmentation: nearest centre,
  * exact weighted pick for k-means++ seeding, and naming segments by rules.
  *
- * Pure code (no MPI, no files); the distributed driver is mpi/segments.c.
+ * Pure code (no MPI, no files); the distributed driver is stages/train_segments.c.
  * Everything here is a function of its inputs only, so a row gives the same
  * answer on whatever rank it lives. */
 #ifndef MKT_KMEANS_H

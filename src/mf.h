@@ -4,7 +4,7 @@
  *
  * Everything here is pure and rank-independent: a row's result depends only
  * on its own observations and on the factors of the other side, with sums
- * taken in a fixed order, so a distributed ALS (mpi/mf_train.c) that gives
+ * taken in a fixed order, so a distributed ALS (stages/train_mf.c) that gives
  * every row the same inputs gets the same bits on any number of ranks.
  *
  * Factor storage: explicit (biased) models keep a row as K factors followed

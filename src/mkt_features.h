@@ -8,7 +8,7 @@
  *
  * Must not: call MPI, touch files, print, or allocate.  Reading the store,
  * the rank partition and the normalization statistics belong to
- * io/features_stage.c.
+ * stages/features_stage.c.
  *
  * Every output is a finite double (no NaN, no infinity): each division is
  * guarded, and an undefined ratio is 0 (see each name below).  Times are UTC;

@@ -1,6 +1,6 @@
 /* ranking.h — top-K recommendation lists and their quality metrics
  * (hit rate, precision, recall, NDCG, average precision), pure functions
- * used by the distributed evaluation of mpi/mf_train.c. */
+ * used by the distributed evaluation of stages/train_mf.c. */
 #ifndef MKT_RANKING_H
 #define MKT_RANKING_H
 

@@ -3,7 +3,7 @@
  *
  * Owns: HTML escaping, gnuplot string literals, human number formatting, the
  * ROC and cumulative-gains points and polyline thinning.  Must not talk MPI
- * or touch files; the report stage (io/report.c) does. */
+ * or touch files; the report stage (stages/report.c) does. */
 #include "report_util.h"
 
 #include <math.h>

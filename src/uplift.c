@@ -3,7 +3,7 @@
  * per-arm effects and the Qini/AUUC metrics.
  *
  * No MPI, no files, no global state.  Sums across rows are the caller's
- * business (exact sums in mpi/uplift_train.c); the one exception,
+ * business (exact sums in stages/train_uplift.c); the one exception,
  * uplift_fit_local(), is a one-process fitter for tests and small problems. */
 #include "uplift.h"
 

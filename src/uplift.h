@@ -6,7 +6,7 @@
  *
  * This file owns the arithmetic only.  It must not talk MPI, read or write
  * files, or sum across rows in an order that depends on ranks: callers
- * (mpi/uplift_train.c) sum the per-row terms exactly.  Everything here is a
+ * (stages/train_uplift.c) sum the per-row terms exactly.  Everything here is a
  * deterministic function of its arguments, so 1, 2 and 4 ranks get the same
  * bits. */
 #ifndef MKT_UPLIFT_H

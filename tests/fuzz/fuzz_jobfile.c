@@ -1,4 +1,4 @@
-/* fuzz_jobfile.c — libFuzzer target for the job-file parser (src/cli/jobfile.c
+/* fuzz_jobfile.c — libFuzzer target for the job-file parser (cli/jobfile.c
  * through `mkt run --check`): any bytes as a job file must be accepted or
  * refused through mkt_fail_all with a message, never crash, hang or read out
  * of bounds.  The input is written to a memfd and opened through
@@ -13,7 +13,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "check.h"
+#include "iocheck.h"
 #include "commands.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);

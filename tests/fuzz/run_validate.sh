@@ -2,7 +2,7 @@
 # (-fsanitize=fuzzer,address,undefined on the target and validate.c; the
 # rest of mkt and HDF5 from the release build's libraries), make a small
 # store and model with mkt as seeds, and run it for a bounded time.  Env: SRC,
-# WORK, MKT (the mkt binary), LIBDIR (its build directory, with libmkt_par.a
+# WORK, MKT (the mkt binary), LIBDIR (its build directory, with libmkt_stages.a, libmkt_io.a, libmkt_mpi.a
 # and libmkt_core.a), FUZZ_SECONDS (default 10).  Exit 0 when no crash or
 # sanitizer report was found; a crash leaves its input in $WORK.
 set -euo pipefail
@@ -16,7 +16,7 @@ CLANG=$(command -v clang || ls /usr/bin/clang-[0-9]* 2>/dev/null | sort -V | tai
 [ -n "$CLANG" ] || { echo "FAIL: clang is not installed (scripts/setup.sh installs it)" >&2; exit 1; }
 "$CLANG" -g -O1 -std=c11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
   -I"$SRC/io" -I"$SRC/mpi" -I"$SRC/src" $(pkg-config --cflags hdf5-openmpi) $(mpicc -showme:compile) \
-  "$SRC/tests/fuzz/fuzz_validate.c" "$SRC/io/validate.c" "$LIBDIR/libmkt_par.a" "$LIBDIR/libmkt_core.a" \
+  "$SRC/tests/fuzz/fuzz_validate.c" "$SRC/io/validate.c" "$LIBDIR/libmkt_stages.a" "$LIBDIR/libmkt_io.a" "$LIBDIR/libmkt_mpi.a" "$LIBDIR/libmkt_core.a" \
   $(pkg-config --libs hdf5-openmpi scalapack-openmpi lapacke openblas libzmq jansson inih) $(mpicc -showme:link) -lm \
   -o fuzz_validate
 # seeds: a tiny store and model written by mkt (chunked, checksummed)

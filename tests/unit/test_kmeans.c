@@ -1,5 +1,5 @@
 /* test_kmeans.c — k-means pieces (src/kmeans.c) and the distributed fit
- * (mpi/segments.c) on one rank: a hand-made set of two well separated
+ * (stages/train_segments.c) on one rank: a hand-made set of two well separated
  * clusters is split exactly, the exact k-means++ pick, and the naming rules. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -10,9 +10,9 @@
 #include <mpi.h>
 #include <string.h>
 
-#include "check.h"
+#include "iocheck.h"
 #include "kmeans.h"
-#include "segments.h"
+#include "train_segments.h"
 
 static void test_nearest(void **s)
 {

@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "check.h"
+#include "iocheck.h"
 #include "par.h"
 #include "rng.h"
 #include "scalapack_ls.h"

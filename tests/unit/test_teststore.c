@@ -19,7 +19,7 @@
 #include <hdf5.h>
 #include <mpi.h>
 
-#include "check.h"
+#include "iocheck.h"
 #include "ingest.h"
 #include "metrics_json.h"
 #include "teststore.h"

@@ -25,7 +25,7 @@ typedef struct {
     int64_t cols;
 } mf_ctx;
 
-/* The serving score: ((c + b_i) + dot), dot with four interleaved sums as in mpi/serve_fanout.c. */
+/* The serving score: ((c + b_i) + dot), dot with four interleaved sums as in stages/serve_fanout.c. */
 static double exact_score(void *p, int64_t i)
 {
     const mf_ctx *m = p;

@@ -1,0 +1,472 @@
+/* features_stage.c — the `mkt features` stage (see features_stage.h).
+ *
+ * Owns: reading this rank's block of users (then items) from the store in
+ * bounded chunks, the window (start, reference) agreed by all ranks, the
+ * exact normalization statistics, and the temporary-group-then-move write.
+ * Must not: define features (src/mkt_features.c), parse options, or use any
+ * reduction whose result depends on the number of ranks (sums go through
+ * mkt_xsum, min/max through MPI_MIN/MPI_MAX, which are exact). */
+#include "features_stage.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "iocheck.h"
+#include "mkt_features.h"
+#include "h5store.h"
+#include "metrics_json.h"
+#include "par.h"
+
+#define STAGE "features"
+/* Events read per chunk (a user or item with more events gets a larger chunk). */
+#define CHUNK_EVENTS ((int64_t)1 << 20)
+#define STAT_ROWS 4 /* mean, std, min, max */
+
+void mkt_features_options_init(mkt_features_options *opt)
+{
+    memset(opt, 0, sizeof *opt);
+    opt->cutoff_ts = INT64_MAX;
+    opt->group = "/features";
+    opt->progress = 1;
+}
+
+/* Column buffers for one chunk of event rows, grown as needed. */
+typedef struct {
+    int64_t cap;
+    int32_t *user, *item, *type, *qty;
+    int64_t *ts, *order;
+    double *value;
+    mkt_event *events;
+} event_chunk;
+
+static void chunk_reserve(event_chunk *c, int64_t n)
+{
+    if (n <= c->cap)
+        return;
+    size_t m = (size_t)n;
+    c->user = mkt_xrealloc(c->user, m * sizeof *c->user);
+    c->item = mkt_xrealloc(c->item, m * sizeof *c->item);
+    c->type = mkt_xrealloc(c->type, m * sizeof *c->type);
+    c->qty = mkt_xrealloc(c->qty, m * sizeof *c->qty);
+    c->ts = mkt_xrealloc(c->ts, m * sizeof *c->ts);
+    c->order = mkt_xrealloc(c->order, m * sizeof *c->order);
+    c->value = mkt_xrealloc(c->value, m * sizeof *c->value);
+    c->events = mkt_xrealloc(c->events, m * sizeof *c->events);
+    c->cap = n;
+}
+
+static void chunk_free(event_chunk *c)
+{
+    free(c->user);
+    free(c->item);
+    free(c->type);
+    free(c->qty);
+    free(c->ts);
+    free(c->order);
+    free(c->value);
+    free(c->events);
+    memset(c, 0, sizeof *c);
+}
+
+static void column_path(char *buf, size_t len, const char *base, const char *column)
+{
+    snprintf(buf, len, "%s/%s", base, column);
+}
+
+/* Independent. Read event rows [start, start + n) of the CSR group `base`
+ * ("/events/by_user" or "/events/by_item") into c->events. */
+static void read_events(hid_t file, const char *base, int64_t start, int64_t n, event_chunk *c)
+{
+    char path[256];
+    chunk_reserve(c, n);
+    if (n <= 0)
+        return;
+    column_path(path, sizeof path, base, "user");
+    mkt_h5_read_rows(file, path, H5T_NATIVE_INT32, start, n, c->user);
+    column_path(path, sizeof path, base, "item");
+    mkt_h5_read_rows(file, path, H5T_NATIVE_INT32, start, n, c->item);
+    column_path(path, sizeof path, base, "type");
+    mkt_h5_read_rows(file, path, H5T_NATIVE_INT32, start, n, c->type);
+    column_path(path, sizeof path, base, "qty");
+    mkt_h5_read_rows(file, path, H5T_NATIVE_INT32, start, n, c->qty);
+    column_path(path, sizeof path, base, "ts");
+    mkt_h5_read_rows(file, path, H5T_NATIVE_INT64, start, n, c->ts);
+    column_path(path, sizeof path, base, "order");
+    mkt_h5_read_rows(file, path, H5T_NATIVE_INT64, start, n, c->order);
+    column_path(path, sizeof path, base, "value");
+    mkt_h5_read_rows(file, path, H5T_NATIVE_DOUBLE, start, n, c->value);
+    for (int64_t i = 0; i < n; i++) {
+        mkt_event *e = &c->events[i];
+        e->ts = c->ts[i];
+        e->order = c->order[i];
+        e->value = c->value[i];
+        e->user = c->user[i];
+        e->item = c->item[i];
+        e->qty = c->qty[i];
+        e->type = c->type[i];
+    }
+}
+
+/* Independent. The indptr slice of this rank's block [b.begin, b.end] (nloc + 1
+ * values), checked to be non-decreasing and within the event rows. */
+static int64_t *read_indptr(hid_t file, const char *base, mkt_block b, int64_t event_rows)
+{
+    char path[256];
+    column_path(path, sizeof path, base, "indptr");
+    int64_t nloc = b.end - b.begin;
+    int64_t *indptr = mkt_xmalloc(sizeof(int64_t) * (size_t)(nloc + 1));
+    mkt_h5_read_rows(file, path, H5T_NATIVE_INT64, b.begin, nloc + 1, indptr);
+    for (int64_t i = 0; i <= nloc; i++)
+        if (indptr[i] < 0 || indptr[i] > event_rows || (i > 0 && indptr[i] < indptr[i - 1]))
+            mkt_fail("%s: entry %lld (%lld) is not a non-decreasing row index in [0, %lld]", path,
+                     (long long)(b.begin + i), (long long)indptr[i], (long long)event_rows);
+    return indptr;
+}
+
+/* The last entity of the chunk that starts at `first` (block-local index):
+ * at least one entity, then as many as fit in CHUNK_EVENTS. */
+static int64_t chunk_end(const int64_t *indptr, int64_t first, int64_t nloc)
+{
+    int64_t last = first + 1;
+    while (last < nloc && indptr[last + 1] - indptr[first] <= CHUNK_EVENTS)
+        last++;
+    return last;
+}
+
+/* Collective. Global first and last event ts (over every event, whatever the
+ * cutoff), from this rank's user block.  Without events both are 0. */
+static void event_time_range(hid_t file, const int64_t *indptr, int64_t nloc, int64_t *first_ts, int64_t *last_ts,
+                             MPI_Comm comm)
+{
+    int64_t lo = INT64_MAX, hi = INT64_MIN;
+    int64_t begin = indptr[0], end = indptr[nloc];
+    int64_t *ts = mkt_xmalloc(sizeof(int64_t) * (size_t)(end - begin < CHUNK_EVENTS ? (end - begin > 0 ? end - begin : 1)
+                                                                                    : CHUNK_EVENTS));
+    for (int64_t at = begin; at < end; at += CHUNK_EVENTS) {
+        int64_t n = end - at < CHUNK_EVENTS ? end - at : CHUNK_EVENTS;
+        mkt_h5_read_rows(file, "/events/by_user/ts", H5T_NATIVE_INT64, at, n, ts);
+        for (int64_t i = 0; i < n; i++) {
+            if (ts[i] < lo)
+                lo = ts[i];
+            if (ts[i] > hi)
+                hi = ts[i];
+        }
+    }
+    free(ts);
+    MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, &lo, 1, MPI_INT64_T, MPI_MIN, comm));
+    MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, &hi, 1, MPI_INT64_T, MPI_MAX, comm));
+    if (lo > hi)
+        lo = hi = 0;
+    *first_ts = lo;
+    *last_ts = hi;
+}
+
+/* Collective. stats[4 x cols] = mean, std, min, max of each column of the
+ * row-partitioned matrix (nlocal rows here, total rows overall), from exact
+ * sums: identical bits on any number of ranks.  With no rows, all 0. */
+static void column_stats(const double *x, int64_t nlocal, int64_t total, int cols, double *stats, MPI_Comm comm)
+{
+    size_t c = (size_t)(cols > 0 ? cols : 1);
+    mkt_xsum *acc = mkt_xmalloc(sizeof(mkt_xsum) * 2 * c); /* sums, then sums of squares */
+    double *lo = mkt_xmalloc(sizeof(double) * c), *hi = mkt_xmalloc(sizeof(double) * c);
+    for (int j = 0; j < cols; j++) {
+        mkt_xsum_init(&acc[j]);
+        mkt_xsum_init(&acc[cols + j]);
+        lo[j] = INFINITY;
+        hi[j] = -INFINITY;
+    }
+    for (int64_t i = 0; i < nlocal; i++)
+        for (int j = 0; j < cols; j++) {
+            double v = x[i * cols + j];
+            mkt_xsum_add(&acc[j], v);
+            mkt_xsum_add(&acc[cols + j], v * v);
+            if (v < lo[j])
+                lo[j] = v;
+            if (v > hi[j])
+                hi[j] = v;
+        }
+    mkt_allreduce_xsum(acc, 2 * cols, comm);
+    MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, lo, cols, MPI_DOUBLE, MPI_MIN, comm));
+    MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, hi, cols, MPI_DOUBLE, MPI_MAX, comm));
+    for (int j = 0; j < cols; j++) {
+        double mean = 0, sd = 0;
+        if (total > 0) {
+            mean = mkt_xsum_value(&acc[j]) / (double)total;
+            double meansq = mkt_xsum_value(&acc[cols + j]) / (double)total;
+            double var = meansq - mean * mean;
+            sd = var > 0 ? sqrt(var) : 0.0;
+        } else {
+            lo[j] = hi[j] = 0;
+        }
+        stats[0 * cols + j] = isfinite(mean) ? mean : 0.0;
+        stats[1 * cols + j] = isfinite(sd) ? sd : 0.0;
+        stats[2 * cols + j] = lo[j];
+        stats[3 * cols + j] = hi[j];
+    }
+    free(acc);
+    free(lo);
+    free(hi);
+}
+
+/* Collective. Write GROUP_TMP/<name> names (rank 0 holds them all). */
+static void write_names(hid_t file, const char *path, int count, int user_names, int categories, int rank,
+                        MPI_Comm comm)
+{
+    char **names = mkt_xcalloc((size_t)(count > 0 ? count : 1), sizeof(char *));
+    int64_t local = rank == 0 ? count : 0;
+    for (int64_t j = 0; j < local; j++) {
+        char buf[64];
+        if (user_names)
+            mkt_user_feature_name((int)j, categories, buf, sizeof buf);
+        else
+            mkt_item_feature_name((int)j, buf, sizeof buf);
+        names[j] = mkt_xstrdup(buf);
+    }
+    mkt_h5_write_strings(file, path, names, local, comm);
+    for (int64_t j = 0; j < local; j++)
+        free(names[j]);
+    free(names);
+}
+
+static double max_over_ranks(double v, MPI_Comm comm)
+{
+    MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, &v, 1, MPI_DOUBLE, MPI_MAX, comm));
+    return v;
+}
+
+int mkt_features_run(const mkt_features_options *opt, MPI_Comm comm, json_t *metrics)
+{
+    double t_start = mkt_now();
+    int rank, nranks;
+    MKT_MPI(MPI_Comm_rank(comm, &rank));
+    MKT_MPI(MPI_Comm_size(comm, &nranks));
+
+    if (!opt || !opt->store || !*opt->store)
+        mkt_fail_all(MKT_EXIT_USAGE, "features: no store given (--store)");
+    const char *group = opt->group && *opt->group ? opt->group : "/features";
+    if (group[0] != '/' || strcmp(group, "/") == 0 || strlen(group) > 200 || group[strlen(group) - 1] == '/' ||
+        strncmp(group, "/events", 7) == 0 || strncmp(group, "/items", 6) == 0 || strncmp(group, "/ids", 4) == 0)
+        mkt_fail_all(MKT_EXIT_USAGE,
+                     "features: group '%s' must be an absolute HDF5 path such as /features or /features_T1, "
+                     "outside /events, /items and /ids",
+                     group);
+    const int64_t cutoff_ts = opt->has_cutoff ? opt->cutoff_ts : INT64_MAX;
+
+    hid_t file = mkt_h5_open(opt->store, 1, comm);
+
+    /* Sizes and the item tables (small: every rank reads them whole). */
+    int64_t user_event_rows = mkt_h5_rows(file, "/events/by_user/ts", NULL);
+    int64_t item_event_rows = mkt_h5_rows(file, "/events/by_item/ts", NULL);
+    int64_t n_users = mkt_h5_rows(file, "/events/by_user/indptr", NULL) - 1;
+    int64_t n_items = mkt_h5_rows(file, "/items/price", NULL);
+    if (n_users < 0 || mkt_h5_rows(file, "/events/by_item/indptr", NULL) != n_items + 1 ||
+        mkt_h5_rows(file, "/items/category", NULL) != n_items || user_event_rows != item_event_rows)
+        mkt_fail_all(MKT_EXIT_ERROR,
+                     "%s: inconsistent store (/events/by_user, /events/by_item and /items disagree in size)",
+                     opt->store);
+    if (n_items > INT32_MAX || n_users > INT32_MAX)
+        mkt_fail_all(MKT_EXIT_ERROR, "%s: more than 2^31 users or items", opt->store);
+    size_t items_alloc = (size_t)(n_items > 0 ? n_items : 1);
+    double *item_price = mkt_xmalloc(sizeof(double) * items_alloc);
+    double *item_cost = NULL;
+    int32_t *item_category = mkt_xmalloc(sizeof(int32_t) * items_alloc);
+    mkt_h5_read_rows(file, "/items/price", H5T_NATIVE_DOUBLE, 0, n_items, item_price);
+    mkt_h5_read_rows(file, "/items/category", H5T_NATIVE_INT32, 0, n_items, item_category);
+    if (mkt_h5_exists(file, "/items/cost") && mkt_h5_rows(file, "/items/cost", NULL) == n_items) {
+        item_cost = mkt_xmalloc(sizeof(double) * items_alloc);
+        mkt_h5_read_rows(file, "/items/cost", H5T_NATIVE_DOUBLE, 0, n_items, item_cost);
+    }
+    int64_t n_categories = 0;
+    if (mkt_h5_exists(file, "/ids/categories")) {
+        n_categories = mkt_h5_rows(file, "/ids/categories", NULL);
+    } else {
+        for (int64_t i = 0; i < n_items; i++)
+            if (item_category[i] + (int64_t)1 > n_categories)
+                n_categories = item_category[i] + (int64_t)1;
+    }
+    if (n_categories > 100000)
+        mkt_fail_all(MKT_EXIT_ERROR, "%s: %lld categories; the features stage keeps one column per category "
+                     "and supports at most 100000", opt->store, (long long)n_categories);
+    const int categories = (int)n_categories;
+    double *category_mean_price = mkt_xmalloc(sizeof(double) * (size_t)(categories > 0 ? categories : 1));
+    int64_t *category_items = mkt_xmalloc(sizeof(int64_t) * (size_t)(categories > 0 ? categories : 1));
+    mkt_category_mean_prices(item_price, item_category, n_items, categories, category_mean_price, category_items);
+    free(category_items);
+
+    /* The window: every rank agrees on the first and last event time. */
+    mkt_block ub = mkt_block_of(n_users, nranks, rank), ib = mkt_block_of(n_items, nranks, rank);
+    int64_t n_local_users = ub.end - ub.begin, n_local_items = ib.end - ib.begin;
+    int64_t *user_indptr = read_indptr(file, "/events/by_user", ub, user_event_rows);
+    int64_t *item_indptr = read_indptr(file, "/events/by_item", ib, item_event_rows);
+    int64_t first_ts, last_ts;
+    event_time_range(file, user_indptr, n_local_users, &first_ts, &last_ts, comm);
+    int64_t end_of_data = last_ts < INT64_MAX ? last_ts + 1 : last_ts;
+    mkt_feature_context ctx = {
+        .cutoff_ts = cutoff_ts,
+        .reference_ts = cutoff_ts < end_of_data ? cutoff_ts : end_of_data,
+        .start_ts = first_ts,
+        .item_price = item_price,
+        .item_cost = item_cost,
+        .item_category = item_category,
+        .category_mean_price = category_mean_price,
+        .items = n_items,
+        .categories = categories,
+    };
+    double t_setup = mkt_now();
+
+    /* Users. */
+    const int n_user_cols = mkt_user_feature_count(categories);
+    double *user_features = mkt_xmalloc(sizeof(double) * (size_t)(n_local_users > 0 ? n_local_users : 1) *
+                                        (size_t)n_user_cols);
+    event_chunk chunk = {0};
+    double t_read = 0, t_compute = 0;
+    int64_t events_read = 0, events_counted = 0;
+    mkt_progress progress;
+    mkt_progress_start(&progress, STAGE, "users", n_users);
+    progress.enabled = progress.enabled && opt->progress;
+    for (int64_t first = 0; first < n_local_users;) {
+        int64_t last = chunk_end(user_indptr, first, n_local_users);
+        int64_t row0 = user_indptr[first], rows = user_indptr[last] - row0;
+        double t0 = mkt_now();
+        read_events(file, "/events/by_user", row0, rows, &chunk);
+        double t1 = mkt_now();
+        for (int64_t u = first; u < last; u++) {
+            const mkt_event *ev = chunk.events + (user_indptr[u] - row0);
+            size_t n = (size_t)(user_indptr[u + 1] - user_indptr[u]);
+            for (size_t k = 0; k < n; k++)
+                if (ev[k].user != ub.begin + u)
+                    mkt_fail("%s: /events/by_user row %lld belongs to user %d, not %lld (bad indptr)", opt->store,
+                             (long long)(user_indptr[u] + (int64_t)k), ev[k].user, (long long)(ub.begin + u));
+            double *row = user_features + u * n_user_cols;
+            mkt_user_features(&ctx, ev, n, row);
+            events_counted += (int64_t)row[MKT_UF_EVENTS];
+        }
+        t_read += t1 - t0;
+        t_compute += mkt_now() - t1;
+        events_read += rows;
+        first = last;
+        mkt_progress_update(&progress, n_local_users > 0 ? (int64_t)((double)first / (double)n_local_users *
+                                                                     (double)n_users)
+                                                         : n_users);
+    }
+    mkt_progress_finish(&progress, n_users);
+
+    /* Items. */
+    const int n_item_cols = mkt_item_feature_count();
+    double *item_features = mkt_xmalloc(sizeof(double) * (size_t)(n_local_items > 0 ? n_local_items : 1) *
+                                        (size_t)n_item_cols);
+    int32_t *user_scratch = NULL;
+    mkt_progress_start(&progress, STAGE, "items", n_items);
+    progress.enabled = progress.enabled && opt->progress;
+    for (int64_t first = 0; first < n_local_items;) {
+        int64_t last = chunk_end(item_indptr, first, n_local_items);
+        int64_t row0 = item_indptr[first], rows = item_indptr[last] - row0;
+        double t0 = mkt_now();
+        read_events(file, "/events/by_item", row0, rows, &chunk);
+        double t1 = mkt_now();
+        user_scratch = mkt_xrealloc(user_scratch, sizeof(int32_t) * (size_t)(rows > 0 ? rows : 1));
+        for (int64_t i = first; i < last; i++) {
+            const mkt_event *ev = chunk.events + (item_indptr[i] - row0);
+            size_t n = (size_t)(item_indptr[i + 1] - item_indptr[i]);
+            for (size_t k = 0; k < n; k++)
+                if (ev[k].item != ib.begin + i)
+                    mkt_fail("%s: /events/by_item row %lld belongs to item %d, not %lld (bad indptr)", opt->store,
+                             (long long)(item_indptr[i] + (int64_t)k), ev[k].item, (long long)(ib.begin + i));
+            mkt_item_features(&ctx, ib.begin + i, ev, n, user_scratch, item_features + i * n_item_cols);
+        }
+        t_read += t1 - t0;
+        t_compute += mkt_now() - t1;
+        first = last;
+        mkt_progress_update(&progress, n_local_items > 0 ? (int64_t)((double)first / (double)n_local_items *
+                                                                     (double)n_items)
+                                                         : n_items);
+    }
+    mkt_progress_finish(&progress, n_items);
+    free(user_scratch);
+    chunk_free(&chunk);
+
+    /* Statistics (exact, rank-count independent). */
+    double t_stats = mkt_now();
+    double *user_stats = mkt_xmalloc(sizeof(double) * STAT_ROWS * (size_t)n_user_cols);
+    double *item_stats = mkt_xmalloc(sizeof(double) * STAT_ROWS * (size_t)n_item_cols);
+    column_stats(user_features, n_local_users, n_users, n_user_cols, user_stats, comm);
+    column_stats(item_features, n_local_items, n_items, n_item_cols, item_stats, comm);
+    t_compute += mkt_now() - t_stats;
+
+    /* Write GROUP.tmp, then move it to GROUP. */
+    double t_write0 = mkt_now();
+    char tmp[256], path[320];
+    snprintf(tmp, sizeof tmp, "%s.tmp", group);
+    mkt_h5_delete(file, tmp); /* left by an interrupted run */
+    snprintf(path, sizeof path, "%s/users", tmp);
+    mkt_h5_write_rows_at(file, path, H5T_NATIVE_DOUBLE, user_features, ub.begin, n_local_users, n_users,
+                         n_user_cols, comm);
+    snprintf(path, sizeof path, "%s/items", tmp);
+    mkt_h5_write_rows_at(file, path, H5T_NATIVE_DOUBLE, item_features, ib.begin, n_local_items, n_items,
+                         n_item_cols, comm);
+    snprintf(path, sizeof path, "%s/user_names", tmp);
+    write_names(file, path, n_user_cols, 1, categories, rank, comm);
+    snprintf(path, sizeof path, "%s/item_names", tmp);
+    write_names(file, path, n_item_cols, 0, categories, rank, comm);
+    snprintf(path, sizeof path, "%s/user_stats", tmp);
+    mkt_h5_write_small(file, path, H5T_NATIVE_DOUBLE, user_stats, STAT_ROWS, n_user_cols, comm);
+    snprintf(path, sizeof path, "%s/item_stats", tmp);
+    mkt_h5_write_small(file, path, H5T_NATIVE_DOUBLE, item_stats, STAT_ROWS, n_item_cols, comm);
+    mkt_h5_attr_set_int(file, tmp, "cutoff_ts", cutoff_ts);
+    mkt_h5_attr_set_int(file, tmp, "has_cutoff", opt->has_cutoff ? 1 : 0);
+    mkt_h5_attr_set_int(file, tmp, "reference_ts", ctx.reference_ts);
+    mkt_h5_attr_set_int(file, tmp, "start_ts", ctx.start_ts);
+    mkt_h5_attr_set_int(file, tmp, "users", n_users);
+    mkt_h5_attr_set_int(file, tmp, "items", n_items);
+    mkt_h5_attr_set_int(file, tmp, "categories", categories);
+    mkt_h5_attr_set_int(file, tmp, "schema_version", MKT_SCHEMA_VERSION);
+    mkt_h5_move(file, tmp, group);
+    MKT_H5(H5Fflush(file, H5F_SCOPE_GLOBAL));
+    mkt_h5_close(file);
+    double t_end = mkt_now();
+
+    MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, &events_counted, 1, MPI_INT64_T, MPI_SUM, comm));
+    MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, &events_read, 1, MPI_INT64_T, MPI_SUM, comm));
+    double seconds_read = max_over_ranks(t_read + (t_setup - t_start), comm);
+    double seconds_compute = max_over_ranks(t_compute, comm);
+    double seconds_write = max_over_ranks(t_end - t_write0, comm);
+    double seconds_total = max_over_ranks(t_end - t_start, comm);
+    if (metrics) {
+        mkt_metrics_set_int(metrics, "users", n_users);
+        mkt_metrics_set_int(metrics, "items", n_items);
+        mkt_metrics_set_int(metrics, "categories", categories);
+        mkt_metrics_set_int(metrics, "user_features", n_user_cols);
+        mkt_metrics_set_int(metrics, "item_features", n_item_cols);
+        mkt_metrics_set_int(metrics, "events_read", events_read);
+        mkt_metrics_set_int(metrics, "events_counted", events_counted);
+        mkt_metrics_set_int(metrics, "start_ts", ctx.start_ts);
+        mkt_metrics_set_int(metrics, "reference_ts", ctx.reference_ts);
+        if (opt->has_cutoff)
+            mkt_metrics_set_int(metrics, "cutoff_ts", cutoff_ts);
+        mkt_metrics_set_str(metrics, "group", group);
+        mkt_metrics_set_real(metrics, "seconds_read", seconds_read);
+        mkt_metrics_set_real(metrics, "seconds_compute", seconds_compute);
+        mkt_metrics_set_real(metrics, "seconds_write", seconds_write);
+        mkt_metrics_set_real(metrics, "seconds_total", seconds_total);
+        mkt_metrics_set_real(metrics, "users_per_second",
+                             seconds_total > 0 ? (double)n_users / seconds_total : 0.0);
+    }
+    mkt_log(STAGE, "%lld users x %d features, %lld items x %d features into %s (%lld of %lld events before the "
+                   "cutoff) in %.2fs",
+            (long long)n_users, n_user_cols, (long long)n_items, n_item_cols, group, (long long)events_counted,
+            (long long)events_read, seconds_total);
+
+    free(user_features);
+    free(item_features);
+    free(user_stats);
+    free(item_stats);
+    free(user_indptr);
+    free(item_indptr);
+    free(item_price);
+    free(item_cost);
+    free(item_category);
+    free(category_mean_price);
+    return MKT_EXIT_OK;
+}

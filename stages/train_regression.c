@@ -1,0 +1,437 @@
+/* train_regression.c — `mkt train effect` and `mkt train elasticity`.
+ *
+ * Owns the two regression designs and their model groups (docs/regression.md):
+ * each rank reads its block of rows (campaign rows, or the purchase events
+ * of its block of items), builds its rows of the design, and the distributed
+ * least squares (mpi/scalapack_ls.c) solves over all ranks.  Column
+ * statistics used to build the design (attribute means and standard
+ * deviations, per-category counts) are exact sums, so the design is the same
+ * for any rank count.  Must not parse options or solve anything itself. */
+#include "train_regression.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "iocheck.h"
+#include "metrics_json.h"
+#include "par.h"
+
+static void path_in(char *buf, size_t len, const mkt_model_writer *w, const char *name)
+{
+    snprintf(buf, len, "%s/%s", w->group, name);
+}
+
+static void write_doubles(const mkt_model_writer *w, const char *name, const double *v, int64_t n, MPI_Comm comm)
+{
+    char p[600];
+    path_in(p, sizeof p, w, name);
+    mkt_h5_write_small(w->file, p, H5T_NATIVE_DOUBLE, v, n, 0, comm);
+}
+
+static void write_names(const mkt_model_writer *w, const char *name, char **s, int64_t n, MPI_Comm comm)
+{
+    char p[600];
+    int rank;
+    MKT_MPI(MPI_Comm_rank(comm, &rank));
+    path_in(p, sizeof p, w, name);
+    mkt_h5_write_strings(w->file, p, s, rank == 0 ? n : 0, comm);
+}
+
+static json_t *real_or_null(double v) { return isfinite(v) ? json_real(v) : json_null(); }
+
+/* ---------- campaign effect on spend ---------- */
+
+int mkt_effect_run(const mkt_regression_options *opt, MPI_Comm comm, json_t *metrics)
+{
+    double t0 = mkt_now();
+    int rank, nranks;
+    MKT_MPI(MPI_Comm_rank(comm, &rank));
+    MKT_MPI(MPI_Comm_size(comm, &nranks));
+    if (!opt->store)
+        mkt_fail_all(MKT_EXIT_USAGE, "train effect: --store STORE.h5 is required");
+    if (!opt->out)
+        mkt_fail_all(MKT_EXIT_USAGE, "train effect: --out MODEL.h5 is required");
+    hid_t f = mkt_h5_open(opt->store, 0, comm);
+    if (!mkt_h5_exists(f, "/campaigns/spend") || !mkt_h5_exists(f, "/campaigns/treatment") ||
+        !mkt_h5_exists(f, "/ids/treatments"))
+        mkt_fail_all(MKT_EXIT_ERROR, "train effect: %s has no campaign log (/campaigns); ingest one with --campaign",
+                     opt->store);
+    int64_t N = mkt_h5_rows(f, "/campaigns/spend", NULL);
+    int64_t T = mkt_h5_rows(f, "/ids/treatments", NULL);
+    int64_t A = 0;
+    if (mkt_h5_exists(f, "/campaigns/attrs"))
+        mkt_h5_rows(f, "/campaigns/attrs", &A);
+    if (T < 2)
+        mkt_fail_all(MKT_EXIT_ERROR, "train effect: %s has %lld campaign arms; need a control and a treatment",
+                     opt->store, (long long)T);
+    char **arms = mkt_h5_read_strings(f, "/ids/treatments", 0, T);
+    char **anames = A > 0 ? mkt_h5_read_strings(f, "/campaigns/attr_names", 0, A) : NULL;
+    mkt_block b = mkt_block_of(N, nranks, rank);
+    int64_t nl = b.end - b.begin;
+    int32_t *tr = mkt_xcalloc((size_t)nl + 1, sizeof(int32_t));
+    double *spend = mkt_xcalloc((size_t)nl + 1, sizeof(double));
+    double *attrs = mkt_xcalloc((size_t)(nl * A) + 1, sizeof(double));
+    mkt_h5_read_rows(f, "/campaigns/treatment", H5T_NATIVE_INT32, b.begin, nl, tr);
+    mkt_h5_read_rows(f, "/campaigns/spend", H5T_NATIVE_DOUBLE, b.begin, nl, spend);
+    if (A > 0)
+        mkt_h5_read_rows(f, "/campaigns/attrs", H5T_NATIVE_DOUBLE, b.begin, nl, attrs);
+    mkt_h5_close(f);
+    for (int64_t i = 0; i < nl; i++) {
+        if (tr[i] < 0 || tr[i] >= T)
+            mkt_fail("train effect: %s: /campaigns/treatment[%lld] = %d is not an arm (0..%lld)", opt->store,
+                     (long long)(b.begin + i), tr[i], (long long)(T - 1));
+        if (!isfinite(spend[i]))
+            mkt_fail("train effect: %s: /campaigns/spend[%lld] is not finite", opt->store, (long long)(b.begin + i));
+    }
+
+    /* attribute means and standard deviations (population), exact sums */
+    double *loc = mkt_xcalloc((size_t)(nl * 2 * A) + 1, sizeof(double));
+    for (int64_t i = 0; i < nl; i++)
+        for (int64_t a = 0; a < A; a++) {
+            double v = attrs[i * A + a];
+            loc[i * 2 * A + a] = v;
+            loc[i * 2 * A + A + a] = v * v;
+        }
+    double *sums = mkt_xcalloc((size_t)(2 * A) + 1, sizeof(double));
+    mkt_allreduce_exact_rows(loc, nl, (int)(2 * A), sums, comm);
+    free(loc);
+    double *mean = mkt_xcalloc((size_t)A + 1, sizeof(double)), *sd = mkt_xcalloc((size_t)A + 1, sizeof(double));
+    int *keep = mkt_xcalloc((size_t)A + 1, sizeof(int));
+    int K = 0; /* kept attributes: those that vary */
+    for (int64_t a = 0; a < A; a++) {
+        mean[a] = N > 0 ? sums[a] / (double)N : 0;
+        double var = N > 0 ? sums[A + a] / (double)N - mean[a] * mean[a] : 0;
+        sd[a] = var > 0 ? sqrt(var) : 0;
+        if (sd[a] > 1e-9 * fmax(1.0, fabs(mean[a])))
+            keep[K++] = (int)a;
+    }
+    free(sums);
+
+    /* design: intercept | K attrs | (T-1) arms | (T-1) x K interactions */
+    int d = 1 + K + (int)(T - 1) * (1 + K);
+    char **names = mkt_xcalloc((size_t)d, sizeof(char *));
+    int c = 0;
+    names[c++] = mkt_xstrdup("intercept");
+    for (int k = 0; k < K; k++)
+        names[c++] = mkt_xstrdup(anames[keep[k]]);
+    for (int64_t t = 1; t < T; t++) {
+        char buf[512];
+        snprintf(buf, sizeof buf, "arm:%s", arms[t]);
+        names[c++] = mkt_xstrdup(buf);
+        for (int k = 0; k < K; k++) {
+            snprintf(buf, sizeof buf, "arm:%s x %s", arms[t], anames[keep[k]]);
+            names[c++] = mkt_xstrdup(buf);
+        }
+    }
+    double *x = mkt_xcalloc((size_t)(nl * d) + 1, sizeof(double));
+    for (int64_t i = 0; i < nl; i++) {
+        double *row = x + i * d;
+        row[0] = 1;
+        for (int k = 0; k < K; k++)
+            row[1 + k] = (attrs[i * A + keep[k]] - mean[keep[k]]) / sd[keep[k]];
+        if (tr[i] > 0) {
+            double *blk = row + 1 + K + (tr[i] - 1) * (1 + K);
+            blk[0] = 1;
+            for (int k = 0; k < K; k++)
+                blk[1 + k] = row[1 + k];
+        }
+    }
+    double t_read = mkt_now() - t0;
+
+    double t1 = mkt_now();
+    mkt_ls_result res;
+    mkt_ls_solve(x, spend, nl, d, opt->lambda, opt->method, opt->block, comm, &res);
+    double t_solve = mkt_now() - t1;
+
+    /* total sum of squares for R^2 (exact) */
+    mkt_xsum acc[2];
+    mkt_xsum_init(&acc[0]);
+    mkt_xsum_init(&acc[1]);
+    for (int64_t i = 0; i < nl; i++) {
+        mkt_xsum_add(&acc[0], spend[i]);
+        mkt_xsum_add(&acc[1], spend[i] * spend[i]);
+    }
+    mkt_allreduce_xsum(acc, 2, comm);
+    double ybar = mkt_xsum_value(&acc[0]) / (double)N;
+    double tss = mkt_xsum_value(&acc[1]) - (double)N * ybar * ybar;
+    double r2 = tss > 0 ? 1 - res.rss / tss : 0;
+
+    double t2 = mkt_now();
+    mkt_model_writer w;
+    mkt_model_begin(&w, opt->out, "/models/effect", comm);
+    write_doubles(&w, "coef", res.coef, d, comm);
+    write_doubles(&w, "stderr", res.stderr_, d, comm);
+    write_names(&w, "names", names, d, comm);
+    double *kmean = mkt_xcalloc((size_t)K + 1, sizeof(double)), *ksd = mkt_xcalloc((size_t)K + 1, sizeof(double));
+    char **knames = mkt_xcalloc((size_t)K + 1, sizeof(char *));
+    for (int k = 0; k < K; k++) {
+        kmean[k] = mean[keep[k]];
+        ksd[k] = sd[keep[k]];
+        knames[k] = anames[keep[k]];
+    }
+    if (K > 0) {
+        write_doubles(&w, "attr_mean", kmean, K, comm);
+        write_doubles(&w, "attr_std", ksd, K, comm);
+        write_names(&w, "attr_names", knames, K, comm);
+    }
+    write_names(&w, "arms", arms, T, comm);
+    mkt_h5_attr_set_int(w.file, w.group, "n", N);
+    mkt_h5_attr_set_double(w.file, w.group, "rss", res.rss);
+    mkt_h5_attr_set_double(w.file, w.group, "sigma2", res.sigma2);
+    mkt_h5_attr_set_double(w.file, w.group, "r2", r2);
+    mkt_h5_attr_set_double(w.file, w.group, "lambda", opt->lambda);
+    mkt_h5_attr_set_string(w.file, w.group, "method", opt->method == MKT_LS_GELS ? "gels" : "normal");
+    mkt_h5_attr_set_string(w.file, w.group, "outcome", "spend");
+    mkt_h5_attr_set_int(w.file, w.group, "schema_version", MKT_SCHEMA_VERSION);
+    mkt_model_end(&w, comm);
+    double t_write = mkt_now() - t2;
+
+    if (metrics) {
+        mkt_metrics_set_int(metrics, "n", N);
+        mkt_metrics_set_int(metrics, "d", d);
+        mkt_metrics_set_str(metrics, "method", opt->method == MKT_LS_GELS ? "gels" : "normal");
+        mkt_metrics_set_real(metrics, "lambda", opt->lambda);
+        mkt_metrics_set_real(metrics, "rss", res.rss);
+        mkt_metrics_set_real(metrics, "sigma2", res.sigma2);
+        mkt_metrics_set_real(metrics, "r2", r2);
+        json_t *co = mkt_metrics_child(metrics, "coefficients");
+        for (int j = 0; j < d; j++) {
+            json_t *e = mkt_metrics_child(co, names[j]);
+            json_object_set_new(e, "coef", real_or_null(res.coef[j]));
+            json_object_set_new(e, "stderr", real_or_null(res.stderr_[j]));
+        }
+        json_t *te = mkt_metrics_child(metrics, "treatment_effects");
+        for (int64_t t = 1; t < T; t++) {
+            int j = 1 + K + (int)(t - 1) * (1 + K);
+            json_t *e = mkt_metrics_child(te, arms[t]);
+            json_object_set_new(e, "effect_at_mean", real_or_null(res.coef[j]));
+            json_object_set_new(e, "stderr", real_or_null(res.stderr_[j]));
+            json_object_set_new(e, "z", real_or_null(res.stderr_[j] > 0 ? res.coef[j] / res.stderr_[j] : NAN));
+        }
+        double secs[4] = {t_read, t_solve, t_write, mkt_now() - t0}, mx[4];
+        MKT_MPI(MPI_Allreduce(secs, mx, 4, MPI_DOUBLE, MPI_MAX, comm));
+        mkt_metrics_set_real(metrics, "seconds_read", mx[0]);
+        mkt_metrics_set_real(metrics, "seconds_solve", mx[1]);
+        mkt_metrics_set_real(metrics, "seconds_write", mx[2]);
+        mkt_metrics_set_real(metrics, "seconds_total", mx[3]);
+    }
+    mkt_log("train effect", "%lld campaign rows, %d coefficients, R^2 %.4f", (long long)N, d, r2);
+
+    mkt_ls_result_free(&res);
+    for (int j = 0; j < d; j++)
+        free(names[j]);
+    free(names);
+    free(kmean);
+    free(ksd);
+    free(knames);
+    free(x);
+    free(keep);
+    free(mean);
+    free(sd);
+    free(tr);
+    free(spend);
+    free(attrs);
+    mkt_h5_free_strings(arms, T);
+    if (anames)
+        mkt_h5_free_strings(anames, A);
+    return MKT_EXIT_OK;
+}
+
+/* ---------- price elasticity per category ---------- */
+
+typedef struct {
+    double logq, logp;
+    int32_t cat, dow;
+} price_row;
+
+/* Monday = 0 .. Sunday = 6 of a UTC timestamp (1970-01-01 was a Thursday). */
+static int day_of_week(int64_t ts)
+{
+    int64_t day = ts >= 0 ? ts / 86400 : -((-ts + 86399) / 86400);
+    return (int)(((day + 3) % 7 + 7) % 7);
+}
+
+/* Purchases (qty > 0, value > 0) of this rank's items, read in chunks. */
+static price_row *read_purchases(hid_t f, mkt_block b, const int32_t *cat, int64_t C, int64_t *nrows)
+{
+    int64_t nl = b.end - b.begin;
+    int64_t *indptr = mkt_xcalloc((size_t)nl + 1, sizeof(int64_t));
+    mkt_h5_read_rows(f, "/events/by_item/indptr", H5T_NATIVE_INT64, b.begin, nl + 1, indptr);
+    int64_t cap = 1024, n = 0;
+    price_row *rows = mkt_xmalloc(sizeof(price_row) * (size_t)cap);
+    const int64_t chunk = (int64_t)1 << 20;
+    int32_t *type = mkt_xmalloc(sizeof(int32_t) * (size_t)chunk), *qty = mkt_xmalloc(sizeof(int32_t) * (size_t)chunk);
+    double *value = mkt_xmalloc(sizeof(double) * (size_t)chunk);
+    int64_t *ts = mkt_xmalloc(sizeof(int64_t) * (size_t)chunk);
+    int64_t item = 0;
+    for (int64_t at = indptr[0]; at < indptr[nl]; at += chunk) {
+        int64_t m = indptr[nl] - at < chunk ? indptr[nl] - at : chunk;
+        mkt_h5_read_rows(f, "/events/by_item/type", H5T_NATIVE_INT32, at, m, type);
+        mkt_h5_read_rows(f, "/events/by_item/qty", H5T_NATIVE_INT32, at, m, qty);
+        mkt_h5_read_rows(f, "/events/by_item/value", H5T_NATIVE_DOUBLE, at, m, value);
+        mkt_h5_read_rows(f, "/events/by_item/ts", H5T_NATIVE_INT64, at, m, ts);
+        for (int64_t e = 0; e < m; e++) {
+            while (item < nl && at + e >= indptr[item + 1])
+                item++;
+            if (type[e] != 4 || qty[e] <= 0 || !(value[e] > 0) || !isfinite(value[e]))
+                continue;
+            int32_t c = cat[item];
+            if (c < 0 || c >= C)
+                continue;
+            if (n == cap) {
+                cap *= 2;
+                rows = mkt_xrealloc(rows, sizeof(price_row) * (size_t)cap);
+            }
+            rows[n].logq = log((double)qty[e]);
+            rows[n].logp = log(value[e] / qty[e]);
+            rows[n].cat = c;
+            rows[n].dow = day_of_week(ts[e]);
+            n++;
+        }
+    }
+    free(type);
+    free(qty);
+    free(value);
+    free(ts);
+    free(indptr);
+    *nrows = n;
+    return rows;
+}
+
+int mkt_elasticity_run(const mkt_regression_options *opt, MPI_Comm comm, json_t *metrics)
+{
+    double t0 = mkt_now();
+    int rank, nranks;
+    MKT_MPI(MPI_Comm_rank(comm, &rank));
+    MKT_MPI(MPI_Comm_size(comm, &nranks));
+    if (!opt->store)
+        mkt_fail_all(MKT_EXIT_USAGE, "train elasticity: --store STORE.h5 is required");
+    if (!opt->out)
+        mkt_fail_all(MKT_EXIT_USAGE, "train elasticity: --out MODEL.h5 is required");
+    hid_t f = mkt_h5_open(opt->store, 0, comm);
+    if (!mkt_h5_exists(f, "/events/by_item/indptr") || !mkt_h5_exists(f, "/items/category"))
+        mkt_fail_all(MKT_EXIT_ERROR, "train elasticity: %s has no /events/by_item or /items/category", opt->store);
+    int64_t I = mkt_h5_rows(f, "/items/category", NULL);
+    int64_t C = mkt_h5_rows(f, "/ids/categories", NULL);
+    char **cnames = mkt_h5_read_strings(f, "/ids/categories", 0, C);
+    mkt_block b = mkt_block_of(I, nranks, rank);
+    int32_t *cat = mkt_xcalloc((size_t)(b.end - b.begin) + 1, sizeof(int32_t));
+    mkt_h5_read_rows(f, "/items/category", H5T_NATIVE_INT32, b.begin, b.end - b.begin, cat);
+    int64_t nl = 0;
+    price_row *rows = read_purchases(f, b, cat, C, &nl);
+    mkt_h5_close(f);
+    free(cat);
+
+    /* per category: count, sum log p, sum log p^2; per weekday: count (exact) */
+    int nst = (int)(3 * C + 7);
+    mkt_xsum *acc = mkt_xmalloc(sizeof(mkt_xsum) * (size_t)nst);
+    for (int s = 0; s < nst; s++)
+        mkt_xsum_init(&acc[s]);
+    for (int64_t i = 0; i < nl; i++) {
+        mkt_xsum_add(&acc[3 * rows[i].cat], 1);
+        mkt_xsum_add(&acc[3 * rows[i].cat + 1], rows[i].logp);
+        mkt_xsum_add(&acc[3 * rows[i].cat + 2], rows[i].logp * rows[i].logp);
+        mkt_xsum_add(&acc[3 * C + rows[i].dow], 1);
+    }
+    mkt_allreduce_xsum(acc, nst, comm);
+    int64_t *ncat = mkt_xcalloc((size_t)C + 1, sizeof(int64_t));
+    int *col = mkt_xcalloc((size_t)C + 1, sizeof(int)); /* index among fitted categories, -1 if not fitted */
+    int K = 0;
+    for (int64_t c = 0; c < C; c++) {
+        ncat[c] = (int64_t)mkt_xsum_value(&acc[3 * c]);
+        double m = ncat[c] > 0 ? mkt_xsum_value(&acc[3 * c + 1]) / (double)ncat[c] : 0;
+        double var = ncat[c] > 0 ? mkt_xsum_value(&acc[3 * c + 2]) / (double)ncat[c] - m * m : 0;
+        col[c] = (ncat[c] >= 3 && var > 1e-10) ? K++ : -1;
+    }
+    /* weekday dummies: the first weekday (from Monday) with purchases is the
+     * base; weekdays without purchases get no column */
+    int dowcol[7], D = 0, base = -1;
+    for (int w = 0; w < 7; w++) {
+        int present = mkt_xsum_value(&acc[3 * C + w]) > 0;
+        if (present && base < 0)
+            base = w;
+        dowcol[w] = (present && w != base) ? D++ : -1;
+    }
+    free(acc);
+    if (K == 0)
+        mkt_fail_all(MKT_EXIT_ERROR,
+                     "train elasticity: no category has 3 or more purchases at two or more prices in %s", opt->store);
+
+    /* design: K category intercepts | K category x log price | D weekdays;
+     * only rows of fitted categories */
+    int d = 2 * K + D;
+    double *x = mkt_xcalloc((size_t)(nl * d) + 1, sizeof(double));
+    double *y = mkt_xcalloc((size_t)nl + 1, sizeof(double));
+    int64_t m = 0;
+    for (int64_t i = 0; i < nl; i++) {
+        int k = col[rows[i].cat];
+        if (k < 0)
+            continue;
+        double *r = x + m * d;
+        r[k] = 1;
+        r[K + k] = rows[i].logp;
+        if (dowcol[rows[i].dow] >= 0)
+            r[2 * K + dowcol[rows[i].dow]] = 1;
+        y[m++] = rows[i].logq;
+    }
+    free(rows);
+    double t_read = mkt_now() - t0;
+    double t1 = mkt_now();
+    mkt_ls_result res;
+    mkt_ls_solve(x, y, m, d, opt->lambda, opt->method, opt->block, comm, &res);
+    double t_solve = mkt_now() - t1;
+
+    double *el = mkt_xcalloc((size_t)C + 1, sizeof(double)), *se = mkt_xcalloc((size_t)C + 1, sizeof(double));
+    for (int64_t c = 0; c < C; c++) {
+        el[c] = col[c] >= 0 ? res.coef[K + col[c]] : NAN;
+        se[c] = col[c] >= 0 ? res.stderr_[K + col[c]] : NAN;
+    }
+    mkt_model_writer w;
+    mkt_model_begin(&w, opt->out, "/models/elasticity", comm);
+    write_doubles(&w, "elasticity", el, C, comm);
+    write_doubles(&w, "stderr", se, C, comm);
+    char p[600];
+    path_in(p, sizeof p, &w, "n");
+    mkt_h5_write_small(w.file, p, H5T_NATIVE_INT64, ncat, C, 0, comm);
+    write_names(&w, "categories", cnames, C, comm);
+    mkt_h5_attr_set_int(w.file, w.group, "rows", res.n);
+    mkt_h5_attr_set_int(w.file, w.group, "fitted_categories", K);
+    mkt_h5_attr_set_double(w.file, w.group, "rss", res.rss);
+    mkt_h5_attr_set_double(w.file, w.group, "sigma2", res.sigma2);
+    mkt_h5_attr_set_string(w.file, w.group, "method", opt->method == MKT_LS_GELS ? "gels" : "normal");
+    mkt_h5_attr_set_int(w.file, w.group, "schema_version", MKT_SCHEMA_VERSION);
+    mkt_model_end(&w, comm);
+
+    if (metrics) {
+        mkt_metrics_set_int(metrics, "rows", res.n);
+        mkt_metrics_set_int(metrics, "d", d);
+        mkt_metrics_set_int(metrics, "categories", C);
+        mkt_metrics_set_int(metrics, "fitted_categories", K);
+        mkt_metrics_set_str(metrics, "method", opt->method == MKT_LS_GELS ? "gels" : "normal");
+        mkt_metrics_set_real(metrics, "rss", res.rss);
+        json_t *pc = mkt_metrics_child(metrics, "per_category");
+        for (int64_t c = 0; c < C; c++) {
+            json_t *e = mkt_metrics_child(pc, cnames[c]);
+            json_object_set_new(e, "elasticity", real_or_null(el[c]));
+            json_object_set_new(e, "stderr", real_or_null(se[c]));
+            json_object_set_new(e, "n", json_integer(ncat[c]));
+        }
+        double secs[3] = {t_read, t_solve, mkt_now() - t0}, mx[3];
+        MKT_MPI(MPI_Allreduce(secs, mx, 3, MPI_DOUBLE, MPI_MAX, comm));
+        mkt_metrics_set_real(metrics, "seconds_read", mx[0]);
+        mkt_metrics_set_real(metrics, "seconds_solve", mx[1]);
+        mkt_metrics_set_real(metrics, "seconds_total", mx[2]);
+    }
+    mkt_log("train elasticity", "%lld purchases, %d of %lld categories fitted", (long long)res.n, K, (long long)C);
+    mkt_ls_result_free(&res);
+    free(el);
+    free(se);
+    free(x);
+    free(y);
+    free(col);
+    free(ncat);
+    mkt_h5_free_strings(cnames, C);
+    return MKT_EXIT_OK;
+}
