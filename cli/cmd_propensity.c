@@ -13,6 +13,7 @@
 #include "commands.h"
 #include "metrics_json.h"
 #include "parse.h"
+#include "schema.h"
 #include "train_propensity.h"
 
 typedef struct {
@@ -44,7 +45,7 @@ static const mkt_opt train_opts[] = {
     {"patience", MKT_OPT_INT, P(patience), "5", "stop after this many epochs without better validation loss (0: never)", 0, 100000},
     {"tol", MKT_OPT_DOUBLE, P(tol), "0", "lbfgs: stop when the gradient norm <= tol x its initial norm (LIBLINEAR's test; 0: off)", 0, 1},
     {"seed", MKT_OPT_INT, P(seed), "1", "seed of the split, the batches and the initial weights", 0, 0},
-    {"features-group", MKT_OPT_STR, P(features_group), "/features_propensity", "store group of the features at the cutoff (reused if its cutoff matches)", 0, 0},
+    {"features-group", MKT_OPT_STR, P(features_group), MKT_FEATURES_PROPENSITY, "store group of the features at the cutoff (reused if its cutoff matches)", 0, 0},
     {"checkpoint", MKT_OPT_STR, P(checkpoint), NULL, "checkpoint file (default: OUT.propensity.ckpt.h5; removed when the model is written)", 0, 0},
     {"checkpoint-every", MKT_OPT_INT, P(checkpoint_every), "5", "write a checkpoint every C epochs (0: only on SIGTERM/SIGUSR1)", 0, 1e9},
     {"resume", MKT_OPT_BOOL, P(resume), "0", "continue from the checkpoint if it exists (it must match these options); else start from scratch", 0, 0},
@@ -67,7 +68,7 @@ static const mkt_opt eval_opts[] = {
     {"model", MKT_OPT_STR, P(model), NULL, "model file written by train propensity", 0, 0},
     {"cutoff", MKT_OPT_STR, P(cutoff), NULL, "evaluate at this cutoff instead of the model's (with --test: instead of the test store's end - horizon)", 0, 0},
     {"test", MKT_OPT_STR, P(test), NULL, "measure on a test store of --store (mkt ingest --as test --into STORE): every user with an event in it, labels after its cutoff", 0, 0},
-    {"features-group", MKT_OPT_STR, P(features_group), "/features_propensity", "store group of the features at the cutoff", 0, 0},
+    {"features-group", MKT_OPT_STR, P(features_group), MKT_FEATURES_PROPENSITY, "store group of the features at the cutoff", 0, 0},
     {"metrics-out", MKT_OPT_STR, P(metrics_out), NULL, "write what the stage did as JSON to this file", 0, 0},
     MKT_OPT_END};
 

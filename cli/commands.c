@@ -20,6 +20,7 @@
 #include "ingest.h"
 #include "metrics_json.h"
 #include "par.h"
+#include "schema.h"
 
 /* ---------- gen ---------- */
 
@@ -146,7 +147,7 @@ typedef struct {
 static const mkt_opt features_opts[] = {
     {"store", MKT_OPT_STR, F(store), NULL, "store to read events from and write features into", 0, 0},
     {"cutoff", MKT_OPT_STR, F(cutoff), NULL, "only events before this timestamp count (default: all)", 0, 0},
-    {"group", MKT_OPT_STR, F(group), "/features", "group to write the features to", 0, 0},
+    {"group", MKT_OPT_STR, F(group), MKT_FEATURES, "group to write the features to", 0, 0},
     {"metrics-out", MKT_OPT_STR, F(metrics_out), NULL, "write what the stage did as JSON to this file", 0, 0},
     MKT_OPT_END};
 

@@ -38,6 +38,7 @@
 #include "commands.h"
 #include "h5store.h"
 #include "par.h"
+#include "schema.h"
 
 #define STAMP "written_at"
 
@@ -193,7 +194,7 @@ static void stage_io_of(const mkt_command *c, void *values, const char *job_path
         io_add(io->in, &io->nin, store, "/");
         io_add(io->out, &io->nout, store, opt_str(c, values, "group"));
     } else if (train) {
-        io_add(io->in, &io->nin, store, strcmp(name, "train_segments") ? "/" : "/features");
+        io_add(io->in, &io->nin, store, strcmp(name, "train_segments") ? "/" : MKT_FEATURES);
         io_add(io->out, &io->nout, out, io->model_group);
     } else if (eval) {
         io_add(io->in, &io->nin, store, "/");
@@ -204,7 +205,7 @@ static void stage_io_of(const mkt_command *c, void *values, const char *job_path
         io_add(io->in, &io->nin, store, "/");
         io_add(io->in, &io->nin, opt_str(c, values, "models"), NULL);
         io_add(io->in, &io->nin, opt_str(c, values, "truth"), NULL);
-        io_add(io->out, &io->nout, out, "/strategy");
+        io_add(io->out, &io->nout, out, MKT_STRATEGY);
         io_add(io->out, &io->nout, opt_str(c, values, "csv"), NULL);
     } else if (!strcmp(name, "tune")) {
         /* the final model's group is /models/MODEL (propensity's user_item

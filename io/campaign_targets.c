@@ -16,6 +16,7 @@
 #include "h5store.h"
 #include "mkt_types.h"
 #include "par.h"
+#include "schema.h"
 
 #define N_PRE 5
 static const char *const pre_names[N_PRE] = {"pre_purchases", "pre_spend", "pre_days_since_purchase",
@@ -69,18 +70,18 @@ int64_t mkt_campaign_from_targets(hid_t file, const mkt_target_row *rows, int64_
     free(mine);
 
     /* this rank's users' events, as the store holds them */
-    if (!mkt_h5_exists(file, "/events/by_user/indptr"))
+    if (!mkt_h5_exists(file, MKT_EVENTS_BY_USER_INDPTR))
         mkt_fail_all(MKT_EXIT_USAGE, "ingest: --control untargeted takes the outcomes from the shop's events: give "
                      "them with --format events|transactions --input LOG and the list with --campaign LIST");
     int64_t *indptr = mkt_xmalloc(sizeof(int64_t) * (size_t)(nb + 1));
-    mkt_h5_read_rows(file, "/events/by_user/indptr", H5T_NATIVE_INT64, b.begin, nb + 1, indptr);
+    mkt_h5_read_rows(file, MKT_EVENTS_BY_USER_INDPTR, H5T_NATIVE_INT64, b.begin, nb + 1, indptr);
     int64_t e0 = indptr[0], ne = indptr[nb] - e0;
     int64_t *ts = mkt_xmalloc(sizeof(int64_t) * (size_t)(ne + 1));
     int32_t *type = mkt_xmalloc(sizeof(int32_t) * (size_t)(ne + 1));
     double *value = mkt_xmalloc(sizeof(double) * (size_t)(ne + 1));
-    mkt_h5_read_rows(file, "/events/by_user/ts", H5T_NATIVE_INT64, e0, ne, ts);
-    mkt_h5_read_rows(file, "/events/by_user/type", H5T_NATIVE_INT32, e0, ne, type);
-    mkt_h5_read_rows(file, "/events/by_user/value", H5T_NATIVE_DOUBLE, e0, ne, value);
+    mkt_h5_read_rows(file, MKT_EVENTS_BY_USER_TS, H5T_NATIVE_INT64, e0, ne, ts);
+    mkt_h5_read_rows(file, MKT_EVENTS_BY_USER_TYPE, H5T_NATIVE_INT32, e0, ne, type);
+    mkt_h5_read_rows(file, MKT_EVENTS_BY_USER_VALUE, H5T_NATIVE_DOUBLE, e0, ne, value);
 
     mkt_campaign_row *out = mkt_xcalloc((size_t)(nb + 1), sizeof(mkt_campaign_row));
     double *attrs = mkt_xcalloc((size_t)(nb + 1) * N_PRE, sizeof(double));
@@ -138,14 +139,14 @@ int64_t mkt_campaign_from_targets(hid_t file, const mkt_target_row *rows, int64_
     int64_t stored = mkt_store_write_campaigns(file, &out, &attrs, nb, N_PRE, n_users, comm);
     /* one row per user in user order, so row u is user u */
     if (has_redeemed)
-        mkt_h5_write_rows_at(file, "/campaigns/redeemed", H5T_NATIVE_INT32, redeemed, b.begin, nb, n_users, 0, comm);
+        mkt_h5_write_rows_at(file, MKT_CAMPAIGNS_REDEEMED, H5T_NATIVE_INT32, redeemed, b.begin, nb, n_users, 0, comm);
     free(redeemed);
-    mkt_h5_write_strings(file, "/ids/treatments", arm_names, rank == 0 ? n_arms : 0, comm);
-    mkt_h5_write_strings(file, "/campaigns/attr_names", (char *const *)pre_names, rank == 0 ? N_PRE : 0, comm);
-    mkt_h5_attr_set_string(file, "/campaigns", "control", arm_names[0]);
-    mkt_h5_attr_set_string(file, "/campaigns", "design", "observational");
-    mkt_h5_attr_set_int(file, "/campaigns", "start_ts", start_ts);
-    mkt_h5_attr_set_int(file, "/campaigns", "end_ts", end_ts);
+    mkt_h5_write_strings(file, MKT_IDS_TREATMENTS, arm_names, rank == 0 ? n_arms : 0, comm);
+    mkt_h5_write_strings(file, MKT_CAMPAIGNS_ATTR_NAMES, (char *const *)pre_names, rank == 0 ? N_PRE : 0, comm);
+    mkt_h5_attr_set_string(file, MKT_CAMPAIGNS, "control", arm_names[0]);
+    mkt_h5_attr_set_string(file, MKT_CAMPAIGNS, "design", "observational");
+    mkt_h5_attr_set_int(file, MKT_CAMPAIGNS, "start_ts", start_ts);
+    mkt_h5_attr_set_int(file, MKT_CAMPAIGNS, "end_ts", end_ts);
     mkt_log("ingest", "observational campaign: %lld targeted users (%lld converted in the window), %lld untargeted "
                       "users as the comparison group (%lld converted); %lld repeated targeted rows ignored%s",
             (long long)tally[0], (long long)tally[1], (long long)tally[2], (long long)tally[3], (long long)dup,

@@ -7,6 +7,7 @@
 #include "iocheck.h"
 #include "h5store.h"
 #include "par.h"
+#include "schema.h"
 
 /* Send each row to the owner of its key; returns the received rows. */
 static void *shuffle(const void *rows, int64_t n, size_t size, const int *owner, int64_t *nrecv, MPI_Comm comm)
@@ -149,10 +150,10 @@ int64_t mkt_store_write_events(hid_t file, mkt_event **events, int64_t n_local, 
     mkt_event *by_user = shuffle_events(*events, n_local, n_users, 0, &n_by_user, comm);
     free(*events);
     *events = NULL;
-    write_event_group(file, "/events/by_user", by_user, n_by_user, n_users, 0, comm);
+    write_event_group(file, MKT_EVENTS_BY_USER, by_user, n_by_user, n_users, 0, comm);
     mkt_event *by_item = shuffle_events(by_user, n_by_user, n_items, 1, &n_by_item, comm);
     free(by_user);
-    write_event_group(file, "/events/by_item", by_item, n_by_item, n_items, 1, comm);
+    write_event_group(file, MKT_EVENTS_BY_ITEM, by_item, n_by_item, n_items, 1, comm);
     free(by_item);
     MKT_MPI(MPI_Allreduce(&n_by_item, &total, 1, MPI_INT64_T, MPI_SUM, comm));
     mkt_store_write_partition(file, "users", n_users, comm);
@@ -221,7 +222,7 @@ int64_t mkt_store_write_campaigns(hid_t file, mkt_campaign_row **rows, double **
     if (n_attrs > 0) {
         for (int64_t i = 0; i < n; i++)
             memcpy(f64 + i * n_attrs, REC(i)->attrs, sizeof(double) * (size_t)n_attrs);
-        mkt_h5_write_rows_at(file, "/campaigns/attrs", H5T_NATIVE_DOUBLE, f64, offset, n, total, n_attrs, comm);
+        mkt_h5_write_rows_at(file, MKT_CAMPAIGNS_ATTRS, H5T_NATIVE_DOUBLE, f64, offset, n, total, n_attrs, comm);
     }
 #undef REC
     free(i32);

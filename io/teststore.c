@@ -11,6 +11,7 @@
 #include "iocheck.h"
 #include "h5store.h"
 #include "par.h"
+#include "schema.h"
 
 static uint64_t fnv_bytes(uint64_t h, const void *p, size_t n)
 {
@@ -37,13 +38,13 @@ uint64_t mkt_ids_hash(char *const *users, int64_t n_users, char *const *items, i
 int mkt_store_ids_hash(hid_t file, const char *path, uint64_t *hash, int64_t *n_users, int64_t *n_items,
                        char *why, size_t len)
 {
-    if (!mkt_h5_exists(file, "/ids/users") || !mkt_h5_exists(file, "/ids/items")) {
+    if (!mkt_h5_exists(file, MKT_IDS_USERS) || !mkt_h5_exists(file, MKT_IDS_ITEMS)) {
         snprintf(why, len, "%s: no /ids/users and /ids/items (not a store of users and items)", path);
         return 0;
     }
-    int64_t nu = mkt_h5_rows(file, "/ids/users", NULL), ni = mkt_h5_rows(file, "/ids/items", NULL);
-    char **u = mkt_h5_read_strings(file, "/ids/users", 0, nu);
-    char **it = mkt_h5_read_strings(file, "/ids/items", 0, ni);
+    int64_t nu = mkt_h5_rows(file, MKT_IDS_USERS, NULL), ni = mkt_h5_rows(file, MKT_IDS_ITEMS, NULL);
+    char **u = mkt_h5_read_strings(file, MKT_IDS_USERS, 0, nu);
+    char **it = mkt_h5_read_strings(file, MKT_IDS_ITEMS, 0, ni);
     *hash = mkt_ids_hash(u, nu, it, ni);
     *n_users = nu;
     *n_items = ni;

@@ -18,6 +18,7 @@
 #include "iocheck.h"
 #include "h5store.h"
 #include "par.h"
+#include "schema.h"
 
 #define READ_ELEMS ((int64_t)1 << 20) /* elements read at once */
 #define ANY (-1)
@@ -420,7 +421,7 @@ static rule rule_for(hid_t f, const char *name, const counts *n)
         return none;
     }
     if (starts(name, "/campaigns/") && !starts(name, "/campaigns/levels/") && strcmp(l, "attr_names") != 0) {
-        int64_t N = rows_if(f, "/campaigns/treatment");
+        int64_t N = rows_if(f, MKT_CAMPAIGNS_TREATMENT);
         if (!strcmp(l, "treatment"))
             return rule_range(N, 0, n->arms, "arms of /ids/treatments");
         if (!strcmp(l, "visit") || !strcmp(l, "conversion"))
@@ -433,53 +434,53 @@ static rule rule_for(hid_t f, const char *name, const counts *n)
         }
         if (!strcmp(l, "attrs")) { /* NaN: a missing value (an empty cell, never bought) */
             fin.rows = N;
-            fin.cols = rows_if(f, "/campaigns/attr_names");
+            fin.cols = rows_if(f, MKT_CAMPAIGNS_ATTR_NAMES);
             fin.kind = K_NO_INF;
             return fin;
         }
         none.rows = N;
         return none;
     }
-    if (!strcmp(name, "/users/attrs")) {
+    if (!strcmp(name, MKT_USERS_ATTRS)) {
         fin.rows = n->users;
-        fin.cols = rows_if(f, "/users/attr_names");
+        fin.cols = rows_if(f, MKT_USERS_ATTR_NAMES);
         return fin;
     }
-    if (starts(name, "/features") && (!strcmp(l, "users") || !strcmp(l, "items"))) {
+    if (starts(name, MKT_FEATURES) && (!strcmp(l, "users") || !strcmp(l, "items"))) {
         fin.rows = !strcmp(l, "users") ? n->users : n->items;
         return fin;
     }
-    if (!strcmp(name, "/models/mf/user_factors") || !strcmp(name, "/models/mf/user_bias") ||
-        !strcmp(name, "/models/mf/item_factors") || !strcmp(name, "/models/mf/item_bias")) {
+    if (!strcmp(name, MKT_MODELS_MF_USER_FACTORS) || !strcmp(name, MKT_MODELS_MF_USER_BIAS) ||
+        !strcmp(name, MKT_MODELS_MF_ITEM_FACTORS) || !strcmp(name, MKT_MODELS_MF_ITEM_BIAS)) {
         int user = strstr(name, "/user_") != NULL;
-        int64_t rows = mkt_h5_attr_get_int(f, "/models/mf", user ? "users" : "items",
-                                           rows_if(f, user ? "/models/mf/user_factors" : "/models/mf/item_factors"));
+        int64_t rows = mkt_h5_attr_get_int(f, MKT_MODELS_MF, user ? "users" : "items",
+                                           rows_if(f, user ? MKT_MODELS_MF_USER_FACTORS : MKT_MODELS_MF_ITEM_FACTORS));
         fin.rows = rows;
-        fin.cols = strstr(name, "factors") ? cols_if(f, "/models/mf/user_factors") : 0;
+        fin.cols = strstr(name, "factors") ? cols_if(f, MKT_MODELS_MF_USER_FACTORS) : 0;
         return fin;
     }
-    if (!strcmp(name, "/models/segments/assignment")) {
-        int64_t users = mkt_h5_attr_get_int(f, "/models/segments", "users", ANY);
-        return rule_range(users, 0, rows_if(f, "/models/segments/names"), "segments of /models/segments/names");
+    if (!strcmp(name, MKT_MODELS_SEGMENTS_ASSIGNMENT)) {
+        int64_t users = mkt_h5_attr_get_int(f, MKT_MODELS_SEGMENTS, "users", ANY);
+        return rule_range(users, 0, rows_if(f, MKT_MODELS_SEGMENTS_NAMES), "segments of /models/segments/names");
     }
     if (starts(name, "/models/") && !strcmp(l, "user"))
         return rule_range(ANY, 0, n->users, "user indices");
     if (starts(name, "/strategy/")) {
-        int64_t U = rows_if(f, "/strategy/user");
-        if (!strcmp(name, "/strategy/user"))
+        int64_t U = rows_if(f, MKT_STRATEGY_USER);
+        if (!strcmp(name, MKT_STRATEGY_USER))
             return rule_range(ANY, 0, n->users, "user indices");
-        if (!strcmp(name, "/strategy/items"))
+        if (!strcmp(name, MKT_STRATEGY_ITEMS))
             return rule_range(U, -1, n->items, "item indices (or -1)");
-        if (!strcmp(name, "/strategy/promotion"))
-            return rule_range(U, -1, rows_if(f, "/strategy/arms"), "arms of /strategy/arms (or -1)");
-        if (!strcmp(name, "/strategy/segment"))
+        if (!strcmp(name, MKT_STRATEGY_PROMOTION))
+            return rule_range(U, -1, rows_if(f, MKT_STRATEGY_ARMS), "arms of /strategy/arms (or -1)");
+        if (!strcmp(name, MKT_STRATEGY_SEGMENT))
             return rule_range(U, -1, -1, "segments (or -1)");
         if (starts(name, "/strategy/totals/") || starts(name, "/strategy/ope/"))
             return none; /* policy comparisons: undefined values are NaN */
     }
     /* every other floating-point dataset the math reads */
     if (starts(name, "/models/") || starts(name, "/strategy/") || starts(name, "/truth/") ||
-        (starts(name, "/features") && strstr(l, "stats"))) {
+        (starts(name, MKT_FEATURES) && strstr(l, "stats"))) {
         int64_t cols;
         int nd;
         H5T_class_t cls = H5T_NO_CLASS;
@@ -590,13 +591,13 @@ int mkt_validate_file(hid_t f, const char *path, MPI_Comm comm, char *why, size_
     MKT_MPI(MPI_Comm_rank(comm, &c.rank));
     MKT_MPI(MPI_Comm_size(comm, &c.nranks));
     why[0] = 0;
-    counts n = {rows_if(f, "/ids/users"), rows_if(f, "/ids/items"), rows_if(f, "/ids/treatments"),
-                rows_if(f, "/ids/categories"), rows_if(f, "/ids/brands")};
+    counts n = {rows_if(f, MKT_IDS_USERS), rows_if(f, MKT_IDS_ITEMS), rows_if(f, MKT_IDS_TREATMENTS),
+                rows_if(f, MKT_IDS_CATEGORIES), rows_if(f, MKT_IDS_BRANDS)};
     /* a model or strategy file knows its users and items from its attributes */
     if (n.users < 0)
-        n.users = mkt_h5_attr_get_int(f, "/models/mf", "users", -1);
+        n.users = mkt_h5_attr_get_int(f, MKT_MODELS_MF, "users", -1);
     if (n.items < 0)
-        n.items = mkt_h5_attr_get_int(f, "/models/mf", "items", -1);
+        n.items = mkt_h5_attr_get_int(f, MKT_MODELS_MF, "items", -1);
     name_list l = {0};
     l.f = f;
     c.seq++;
@@ -607,7 +608,7 @@ int mkt_validate_file(hid_t f, const char *path, MPI_Comm comm, char *why, size_
     c.seq++;
     if (l.attr_errors)
         bad(&c, 0, "%s", l.attr_msg);
-    double gm = mkt_h5_attr_get_double(f, "/models/mf", "global_mean", 0.0);
+    double gm = mkt_h5_attr_get_double(f, MKT_MODELS_MF, "global_mean", 0.0);
     c.seq++;
     if (!isfinite(gm))
         bad(&c, 0, "/models/mf: attribute global_mean is %g, not a finite number", gm);
@@ -625,7 +626,7 @@ int mkt_validate_file(hid_t f, const char *path, MPI_Comm comm, char *why, size_
     }
     /* both orders of the events hold the same events */
     c.seq++;
-    int64_t eu = rows_if(f, "/events/by_user/user"), ei = rows_if(f, "/events/by_item/item");
+    int64_t eu = rows_if(f, MKT_EVENTS_BY_USER_USER), ei = rows_if(f, MKT_EVENTS_BY_ITEM_ITEM);
     if (eu >= 0 && ei >= 0 && eu != ei)
         bad(&c, 0, "/events/by_user holds %lld events, /events/by_item %lld (corrupt file)", (long long)eu,
             (long long)ei);

@@ -18,6 +18,7 @@
 #include "h5store.h"
 #include "metrics_json.h"
 #include "par.h"
+#include "schema.h"
 
 #define STAGE "features"
 /* Events read per chunk (a user or item with more events gets a larger chunk). */
@@ -28,7 +29,7 @@ void mkt_features_options_init(mkt_features_options *opt)
 {
     memset(opt, 0, sizeof *opt);
     opt->cutoff_ts = INT64_MAX;
-    opt->group = "/features";
+    opt->group = MKT_FEATURES;
     opt->progress = 1;
 }
 
@@ -146,7 +147,7 @@ static void event_time_range(hid_t file, const int64_t *indptr, int64_t nloc, in
                                                                                     : CHUNK_EVENTS));
     for (int64_t at = begin; at < end; at += CHUNK_EVENTS) {
         int64_t n = end - at < CHUNK_EVENTS ? end - at : CHUNK_EVENTS;
-        mkt_h5_read_rows(file, "/events/by_user/ts", H5T_NATIVE_INT64, at, n, ts);
+        mkt_h5_read_rows(file, MKT_EVENTS_BY_USER_TS, H5T_NATIVE_INT64, at, n, ts);
         for (int64_t i = 0; i < n; i++) {
             if (ts[i] < lo)
                 lo = ts[i];
@@ -245,9 +246,9 @@ int mkt_features_run(const mkt_features_options *opt, MPI_Comm comm, json_t *met
 
     if (!opt || !opt->store || !*opt->store)
         mkt_fail_all(MKT_EXIT_USAGE, "features: no store given (--store)");
-    const char *group = opt->group && *opt->group ? opt->group : "/features";
+    const char *group = opt->group && *opt->group ? opt->group : MKT_FEATURES;
     if (group[0] != '/' || strcmp(group, "/") == 0 || strlen(group) > 200 || group[strlen(group) - 1] == '/' ||
-        strncmp(group, "/events", 7) == 0 || strncmp(group, "/items", 6) == 0 || strncmp(group, "/ids", 4) == 0)
+        strncmp(group, MKT_EVENTS, 7) == 0 || strncmp(group, MKT_ITEMS, 6) == 0 || strncmp(group, MKT_IDS, 4) == 0)
         mkt_fail_all(MKT_EXIT_USAGE,
                      "features: group '%s' must be an absolute HDF5 path such as /features or /features_T1, "
                      "outside /events, /items and /ids",
@@ -257,12 +258,12 @@ int mkt_features_run(const mkt_features_options *opt, MPI_Comm comm, json_t *met
     hid_t file = mkt_h5_open(opt->store, 1, comm);
 
     /* Sizes and the item tables (small: every rank reads them whole). */
-    int64_t user_event_rows = mkt_h5_rows(file, "/events/by_user/ts", NULL);
-    int64_t item_event_rows = mkt_h5_rows(file, "/events/by_item/ts", NULL);
-    int64_t n_users = mkt_h5_rows(file, "/events/by_user/indptr", NULL) - 1;
-    int64_t n_items = mkt_h5_rows(file, "/items/price", NULL);
-    if (n_users < 0 || mkt_h5_rows(file, "/events/by_item/indptr", NULL) != n_items + 1 ||
-        mkt_h5_rows(file, "/items/category", NULL) != n_items || user_event_rows != item_event_rows)
+    int64_t user_event_rows = mkt_h5_rows(file, MKT_EVENTS_BY_USER_TS, NULL);
+    int64_t item_event_rows = mkt_h5_rows(file, MKT_EVENTS_BY_ITEM_TS, NULL);
+    int64_t n_users = mkt_h5_rows(file, MKT_EVENTS_BY_USER_INDPTR, NULL) - 1;
+    int64_t n_items = mkt_h5_rows(file, MKT_ITEMS_PRICE, NULL);
+    if (n_users < 0 || mkt_h5_rows(file, MKT_EVENTS_BY_ITEM_INDPTR, NULL) != n_items + 1 ||
+        mkt_h5_rows(file, MKT_ITEMS_CATEGORY, NULL) != n_items || user_event_rows != item_event_rows)
         mkt_fail_all(MKT_EXIT_ERROR,
                      "%s: inconsistent store (/events/by_user, /events/by_item and /items disagree in size)",
                      opt->store);
@@ -272,15 +273,15 @@ int mkt_features_run(const mkt_features_options *opt, MPI_Comm comm, json_t *met
     double *item_price = mkt_xmalloc(sizeof(double) * items_alloc);
     double *item_cost = NULL;
     int32_t *item_category = mkt_xmalloc(sizeof(int32_t) * items_alloc);
-    mkt_h5_read_rows(file, "/items/price", H5T_NATIVE_DOUBLE, 0, n_items, item_price);
-    mkt_h5_read_rows(file, "/items/category", H5T_NATIVE_INT32, 0, n_items, item_category);
-    if (mkt_h5_exists(file, "/items/cost") && mkt_h5_rows(file, "/items/cost", NULL) == n_items) {
+    mkt_h5_read_rows(file, MKT_ITEMS_PRICE, H5T_NATIVE_DOUBLE, 0, n_items, item_price);
+    mkt_h5_read_rows(file, MKT_ITEMS_CATEGORY, H5T_NATIVE_INT32, 0, n_items, item_category);
+    if (mkt_h5_exists(file, MKT_ITEMS_COST) && mkt_h5_rows(file, MKT_ITEMS_COST, NULL) == n_items) {
         item_cost = mkt_xmalloc(sizeof(double) * items_alloc);
-        mkt_h5_read_rows(file, "/items/cost", H5T_NATIVE_DOUBLE, 0, n_items, item_cost);
+        mkt_h5_read_rows(file, MKT_ITEMS_COST, H5T_NATIVE_DOUBLE, 0, n_items, item_cost);
     }
     int64_t n_categories = 0;
-    if (mkt_h5_exists(file, "/ids/categories")) {
-        n_categories = mkt_h5_rows(file, "/ids/categories", NULL);
+    if (mkt_h5_exists(file, MKT_IDS_CATEGORIES)) {
+        n_categories = mkt_h5_rows(file, MKT_IDS_CATEGORIES, NULL);
     } else {
         for (int64_t i = 0; i < n_items; i++)
             if (item_category[i] + (int64_t)1 > n_categories)
@@ -298,8 +299,8 @@ int mkt_features_run(const mkt_features_options *opt, MPI_Comm comm, json_t *met
     /* The window: every rank agrees on the first and last event time. */
     mkt_block ub = mkt_block_of(n_users, nranks, rank), ib = mkt_block_of(n_items, nranks, rank);
     int64_t n_local_users = ub.end - ub.begin, n_local_items = ib.end - ib.begin;
-    int64_t *user_indptr = read_indptr(file, "/events/by_user", ub, user_event_rows);
-    int64_t *item_indptr = read_indptr(file, "/events/by_item", ib, item_event_rows);
+    int64_t *user_indptr = read_indptr(file, MKT_EVENTS_BY_USER, ub, user_event_rows);
+    int64_t *item_indptr = read_indptr(file, MKT_EVENTS_BY_ITEM, ib, item_event_rows);
     int64_t first_ts, last_ts;
     event_time_range(file, user_indptr, n_local_users, &first_ts, &last_ts, comm);
     int64_t end_of_data = last_ts < INT64_MAX ? last_ts + 1 : last_ts;
@@ -330,7 +331,7 @@ int mkt_features_run(const mkt_features_options *opt, MPI_Comm comm, json_t *met
         int64_t last = chunk_end(user_indptr, first, n_local_users);
         int64_t row0 = user_indptr[first], rows = user_indptr[last] - row0;
         double t0 = mkt_now();
-        read_events(file, "/events/by_user", row0, rows, &chunk);
+        read_events(file, MKT_EVENTS_BY_USER, row0, rows, &chunk);
         double t1 = mkt_now();
         for (int64_t u = first; u < last; u++) {
             const mkt_event *ev = chunk.events + (user_indptr[u] - row0);
@@ -364,7 +365,7 @@ int mkt_features_run(const mkt_features_options *opt, MPI_Comm comm, json_t *met
         int64_t last = chunk_end(item_indptr, first, n_local_items);
         int64_t row0 = item_indptr[first], rows = item_indptr[last] - row0;
         double t0 = mkt_now();
-        read_events(file, "/events/by_item", row0, rows, &chunk);
+        read_events(file, MKT_EVENTS_BY_ITEM, row0, rows, &chunk);
         double t1 = mkt_now();
         user_scratch = mkt_xrealloc(user_scratch, sizeof(int32_t) * (size_t)(rows > 0 ? rows : 1));
         for (int64_t i = first; i < last; i++) {

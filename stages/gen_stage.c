@@ -18,6 +18,7 @@
 #include "ids.h"
 #include "metrics_json.h"
 #include "par.h"
+#include "schema.h"
 
 #define NT (MKT_GEN_TREATMENTS - 1)
 
@@ -267,43 +268,43 @@ static void write_store(const mkt_gen_stage_options *opt, const mkt_gen_world *w
     int64_t ni = ib.end - ib.begin, nu = ub.end - ub.begin;
     int K = c->factors;
 
-    write_names(f, "/ids/users", 'u', id_width(c->users), ub.begin, ub.end, comm);
-    write_names(f, "/ids/items", 'i', id_width(c->items), ib.begin, ib.end, comm);
-    write_label_list(f, "/ids/categories", "cat%02d", c->categories, comm);
-    write_label_list(f, "/ids/brands", "brand%03d", c->brands, comm);
-    mkt_h5_write_strings(f, "/ids/treatments", (char *const *)mkt_gen_treatment_names,
+    write_names(f, MKT_IDS_USERS, 'u', id_width(c->users), ub.begin, ub.end, comm);
+    write_names(f, MKT_IDS_ITEMS, 'i', id_width(c->items), ib.begin, ib.end, comm);
+    write_label_list(f, MKT_IDS_CATEGORIES, "cat%02d", c->categories, comm);
+    write_label_list(f, MKT_IDS_BRANDS, "brand%03d", c->brands, comm);
+    mkt_h5_write_strings(f, MKT_IDS_TREATMENTS, (char *const *)mkt_gen_treatment_names,
                          rank == 0 ? MKT_GEN_TREATMENTS : 0, comm);
 
-    mkt_h5_write_rows_at(f, "/items/category", H5T_NATIVE_INT32, w->category + ib.begin, ib.begin, ni, c->items, 0,
+    mkt_h5_write_rows_at(f, MKT_ITEMS_CATEGORY, H5T_NATIVE_INT32, w->category + ib.begin, ib.begin, ni, c->items, 0,
                          comm);
-    mkt_h5_write_rows_at(f, "/items/brand", H5T_NATIVE_INT32, w->brand + ib.begin, ib.begin, ni, c->items, 0, comm);
-    mkt_h5_write_rows_at(f, "/items/stock", H5T_NATIVE_INT32, w->stock + ib.begin, ib.begin, ni, c->items, 0, comm);
-    mkt_h5_write_rows_at(f, "/items/price", H5T_NATIVE_DOUBLE, w->price + ib.begin, ib.begin, ni, c->items, 0, comm);
-    mkt_h5_write_rows_at(f, "/items/cost", H5T_NATIVE_DOUBLE, w->cost + ib.begin, ib.begin, ni, c->items, 0, comm);
+    mkt_h5_write_rows_at(f, MKT_ITEMS_BRAND, H5T_NATIVE_INT32, w->brand + ib.begin, ib.begin, ni, c->items, 0, comm);
+    mkt_h5_write_rows_at(f, MKT_ITEMS_STOCK, H5T_NATIVE_INT32, w->stock + ib.begin, ib.begin, ni, c->items, 0, comm);
+    mkt_h5_write_rows_at(f, MKT_ITEMS_PRICE, H5T_NATIVE_DOUBLE, w->price + ib.begin, ib.begin, ni, c->items, 0, comm);
+    mkt_h5_write_rows_at(f, MKT_ITEMS_COST, H5T_NATIVE_DOUBLE, w->cost + ib.begin, ib.begin, ni, c->items, 0, comm);
 
-    mkt_h5_write_rows_at(f, "/users/attrs", H5T_NATIVE_DOUBLE, g->attrs, ub.begin, nu, c->users, MKT_GEN_USER_ATTRS,
+    mkt_h5_write_rows_at(f, MKT_USERS_ATTRS, H5T_NATIVE_DOUBLE, g->attrs, ub.begin, nu, c->users, MKT_GEN_USER_ATTRS,
                          comm);
-    mkt_h5_write_strings(f, "/users/attr_names", (char *const *)mkt_gen_user_attr_names,
+    mkt_h5_write_strings(f, MKT_USERS_ATTR_NAMES, (char *const *)mkt_gen_user_attr_names,
                          rank == 0 ? MKT_GEN_USER_ATTRS : 0, comm);
 
     /* the planted truth */
-    mkt_h5_write_rows_at(f, "/truth/user_taste", H5T_NATIVE_DOUBLE, g->taste, ub.begin, nu, c->users, K, comm);
-    mkt_h5_write_rows_at(f, "/truth/user_bias", H5T_NATIVE_DOUBLE, g->user_bias, ub.begin, nu, c->users, 0, comm);
-    mkt_h5_write_rows_at(f, "/truth/item_factors", H5T_NATIVE_DOUBLE, w->item_factors + ib.begin * K, ib.begin, ni,
+    mkt_h5_write_rows_at(f, MKT_TRUTH_USER_TASTE, H5T_NATIVE_DOUBLE, g->taste, ub.begin, nu, c->users, K, comm);
+    mkt_h5_write_rows_at(f, MKT_TRUTH_USER_BIAS, H5T_NATIVE_DOUBLE, g->user_bias, ub.begin, nu, c->users, 0, comm);
+    mkt_h5_write_rows_at(f, MKT_TRUTH_ITEM_FACTORS, H5T_NATIVE_DOUBLE, w->item_factors + ib.begin * K, ib.begin, ni,
                          c->items, K, comm);
-    mkt_h5_write_rows_at(f, "/truth/item_bias", H5T_NATIVE_DOUBLE, w->item_bias + ib.begin, ib.begin, ni, c->items,
+    mkt_h5_write_rows_at(f, MKT_TRUTH_ITEM_BIAS, H5T_NATIVE_DOUBLE, w->item_bias + ib.begin, ib.begin, ni, c->items,
                          0, comm);
-    mkt_h5_write_rows_at(f, "/truth/base_conversion", H5T_NATIVE_DOUBLE, g->base_conversion, ub.begin, nu, c->users,
+    mkt_h5_write_rows_at(f, MKT_TRUTH_BASE_CONVERSION, H5T_NATIVE_DOUBLE, g->base_conversion, ub.begin, nu, c->users,
                          0, comm);
-    mkt_h5_write_rows_at(f, "/truth/effect_conversion", H5T_NATIVE_DOUBLE, g->effect_conversion, ub.begin, nu,
+    mkt_h5_write_rows_at(f, MKT_TRUTH_EFFECT_CONVERSION, H5T_NATIVE_DOUBLE, g->effect_conversion, ub.begin, nu,
                          c->users, NT, comm);
-    mkt_h5_write_rows_at(f, "/truth/effect_spend", H5T_NATIVE_DOUBLE, g->effect_spend, ub.begin, nu, c->users, NT,
+    mkt_h5_write_rows_at(f, MKT_TRUTH_EFFECT_SPEND, H5T_NATIVE_DOUBLE, g->effect_spend, ub.begin, nu, c->users, NT,
                          comm);
-    mkt_h5_attr_set_double(f, "/truth", "rating_noise", c->rating_noise);
-    mkt_h5_attr_set_double(f, "/truth", "global_mean", w->global_mean);
-    mkt_h5_attr_set_int(f, "/truth", "factors", K);
-    mkt_h5_attr_set_int(f, "/truth", "seed", (int64_t)c->seed);
-    mkt_h5_attr_set_string(f, "/truth", "effects",
+    mkt_h5_attr_set_double(f, MKT_TRUTH, "rating_noise", c->rating_noise);
+    mkt_h5_attr_set_double(f, MKT_TRUTH, "global_mean", w->global_mean);
+    mkt_h5_attr_set_int(f, MKT_TRUTH, "factors", K);
+    mkt_h5_attr_set_int(f, MKT_TRUTH, "seed", (int64_t)c->seed);
+    mkt_h5_attr_set_string(f, MKT_TRUTH, "effects",
                            "effect_conversion[u][t-1] = P(convert | treatment t) - P(convert | control); "
                            "effect_spend likewise for expected spend; see docs/gen.md");
 
@@ -311,7 +312,7 @@ static void write_store(const mkt_gen_stage_options *opt, const mkt_gen_world *w
     int64_t n_campaign =
         mkt_store_write_campaigns(f, &g->campaign, &g->campaign_attrs, g->n_campaign, MKT_GEN_USER_ATTRS, c->users,
                                   comm);
-    mkt_h5_write_strings(f, "/campaigns/attr_names", (char *const *)mkt_gen_user_attr_names,
+    mkt_h5_write_strings(f, MKT_CAMPAIGNS_ATTR_NAMES, (char *const *)mkt_gen_user_attr_names,
                          rank == 0 ? MKT_GEN_USER_ATTRS : 0, comm);
     mkt_h5_attr_set_string(f, ".", "source", "mkt gen");
     mkt_h5_attr_set_int(f, ".", "start_ts", c->start_ts);

@@ -32,6 +32,7 @@
 #include "metrics_json.h"
 #include "par.h"
 #include "parse.h"
+#include "schema.h"
 #include "teststore.h"
 
 /* ---------- growable string arena and row arrays ---------- */
@@ -1207,12 +1208,12 @@ static void write_items(hid_t file, const raw_data *raw, const mkt_dict *items, 
     for (int64_t i = 0; i < nb; i++)
         stored += has_catalogue[i];
     MKT_MPI(MPI_Allreduce(&stored, stored_items, 1, MPI_INT64_T, MPI_SUM, comm));
-    mkt_h5_write_rows_at(file, "/items/price", H5T_NATIVE_DOUBLE, price, b.begin, nb, items->n, 0, comm);
-    mkt_h5_write_rows_at(file, "/items/cost", H5T_NATIVE_DOUBLE, cost, b.begin, nb, items->n, 0, comm);
-    mkt_h5_write_rows_at(file, "/items/category", H5T_NATIVE_INT32, cat, b.begin, nb, items->n, 0, comm);
-    mkt_h5_write_rows_at(file, "/items/brand", H5T_NATIVE_INT32, brand, b.begin, nb, items->n, 0, comm);
-    mkt_h5_write_rows_at(file, "/items/stock", H5T_NATIVE_INT32, stock, b.begin, nb, items->n, 0, comm);
-    mkt_h5_write_rows_at(file, "/items/in_catalogue", H5T_NATIVE_INT32, has_catalogue, b.begin, nb, items->n, 0,
+    mkt_h5_write_rows_at(file, MKT_ITEMS_PRICE, H5T_NATIVE_DOUBLE, price, b.begin, nb, items->n, 0, comm);
+    mkt_h5_write_rows_at(file, MKT_ITEMS_COST, H5T_NATIVE_DOUBLE, cost, b.begin, nb, items->n, 0, comm);
+    mkt_h5_write_rows_at(file, MKT_ITEMS_CATEGORY, H5T_NATIVE_INT32, cat, b.begin, nb, items->n, 0, comm);
+    mkt_h5_write_rows_at(file, MKT_ITEMS_BRAND, H5T_NATIVE_INT32, brand, b.begin, nb, items->n, 0, comm);
+    mkt_h5_write_rows_at(file, MKT_ITEMS_STOCK, H5T_NATIVE_INT32, stock, b.begin, nb, items->n, 0, comm);
+    mkt_h5_write_rows_at(file, MKT_ITEMS_IN_CATALOGUE, H5T_NATIVE_INT32, has_catalogue, b.begin, nb, items->n, 0,
                          comm);
     free(mine);
     free(price);
@@ -1369,9 +1370,9 @@ static int64_t write_campaigns(hid_t file, const mkt_ingest_options *o, raw_data
         }
     }
     int64_t stored = mkt_store_write_campaigns(file, &rows, &attrs, n, (int)n_attr, users->n, comm);
-    mkt_h5_write_strings(file, "/ids/treatments", tnames, rank == 0 ? nt : 0, comm);
+    mkt_h5_write_strings(file, MKT_IDS_TREATMENTS, tnames, rank == 0 ? nt : 0, comm);
     /* attribute names: rank 0 may have read no campaign rows but has the header */
-    mkt_h5_write_strings(file, "/campaigns/attr_names", raw->attr_names, rank == 0 ? n_attr : 0, comm);
+    mkt_h5_write_strings(file, MKT_CAMPAIGNS_ATTR_NAMES, raw->attr_names, rank == 0 ? n_attr : 0, comm);
     for (int a = 0; a < n_attr; a++) {
         if (!categorical[a])
             continue;
@@ -1380,7 +1381,7 @@ static int64_t write_campaigns(hid_t file, const mkt_ingest_options *o, raw_data
         mkt_dict_write(&levels[a], file, path, comm);
         mkt_dict_free(&levels[a]);
     }
-    mkt_h5_attr_set_string(file, "/campaigns", "control", control);
+    mkt_h5_attr_set_string(file, MKT_CAMPAIGNS, "control", control);
     free(levels);
     free(categorical);
     for (int64_t t = 0; t < nt; t++)
@@ -1519,7 +1520,7 @@ static hid_t open_training_store(const char *path, MPI_Comm comm)
     hid_t f = mkt_h5_open(path, 0, comm);
     char *fmt = mkt_h5_attr_get_string(f, ".", "format"), *role = mkt_h5_attr_get_string(f, ".", "role");
     int store = fmt && !strcmp(fmt, "mkt-store"), test = role && !strcmp(role, MKT_ROLE_TEST);
-    int ids = mkt_h5_exists(f, "/ids/users") && mkt_h5_exists(f, "/ids/items");
+    int ids = mkt_h5_exists(f, MKT_IDS_USERS) && mkt_h5_exists(f, MKT_IDS_ITEMS);
     if (!store)
         mkt_fail_all(MKT_EXIT_USAGE, "ingest: --into %s: a %s file, not a store", path, fmt ? fmt : "(unknown)");
     if (test)
@@ -1616,9 +1617,9 @@ int mkt_ingest_run(const mkt_ingest_options *o, MPI_Comm comm, json_t *metrics)
     memset(&train_items, 0, sizeof train_items);
     if (is_test) {
         train = open_training_store(o->into, comm);
-        int64_t nu = mkt_h5_rows(train, "/ids/users", NULL), ni = mkt_h5_rows(train, "/ids/items", NULL);
-        mkt_dict_from_sorted(&train_users, mkt_h5_read_strings(train, "/ids/users", 0, nu), nu);
-        mkt_dict_from_sorted(&train_items, mkt_h5_read_strings(train, "/ids/items", 0, ni), ni);
+        int64_t nu = mkt_h5_rows(train, MKT_IDS_USERS, NULL), ni = mkt_h5_rows(train, MKT_IDS_ITEMS, NULL);
+        mkt_dict_from_sorted(&train_users, mkt_h5_read_strings(train, MKT_IDS_USERS, 0, nu), nu);
+        mkt_dict_from_sorted(&train_items, mkt_h5_read_strings(train, MKT_IDS_ITEMS, 0, ni), ni);
         raw.known_users = &train_users;
         raw.known_items = &train_items;
     }
@@ -1688,13 +1689,13 @@ int mkt_ingest_run(const mkt_ingest_options *o, MPI_Comm comm, json_t *metrics)
     hid_t f = out.file;
     if (is_test) {
         /* the same dense indices and item table as the training store */
-        mkt_store_copy_group(train, f, "/ids", comm);
-        mkt_store_copy_group(train, f, "/items", comm);
+        mkt_store_copy_group(train, f, MKT_IDS, comm);
+        mkt_store_copy_group(train, f, MKT_ITEMS, comm);
     } else {
-        mkt_dict_write(&users, f, "/ids/users", comm);
-        mkt_dict_write(&items, f, "/ids/items", comm);
-        mkt_dict_write(&categories, f, "/ids/categories", comm);
-        mkt_dict_write(&brands, f, "/ids/brands", comm);
+        mkt_dict_write(&users, f, MKT_IDS_USERS, comm);
+        mkt_dict_write(&items, f, MKT_IDS_ITEMS, comm);
+        mkt_dict_write(&categories, f, MKT_IDS_CATEGORIES, comm);
+        mkt_dict_write(&brands, f, MKT_IDS_BRANDS, comm);
     }
     int64_t stored_items = 0;
     double t_ids = mkt_now();

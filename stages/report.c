@@ -42,6 +42,7 @@
 #include "metrics_json.h"
 #include "par.h"
 #include "report_util.h"
+#include "schema.h"
 #include "uplift.h"
 
 extern char **environ;
@@ -1002,16 +1003,16 @@ static void propensity_section(rctx *c)
                    "MODELS) and give --models MODELS.");
         return;
     }
-    if (!has(&c->models, "/models/propensity")) {
+    if (!has(&c->models, MKT_MODELS_PROPENSITY)) {
         missing(c, "%s has no /models/propensity: run mkt train propensity --store S --out %s.", c->models.path,
                 c->models.path);
         return;
     }
     /* the test users' scores (older model files: validation_*, the users they held out) */
-    const char *sname = "/models/propensity/test_score", *lname = "/models/propensity/test_label";
+    const char *sname = MKT_MODELS_PROPENSITY_TEST_SCORE, *lname = MKT_MODELS_PROPENSITY_TEST_LABEL;
     if (!has(&c->models, sname) || !has(&c->models, lname)) {
-        sname = "/models/propensity/validation_score";
-        lname = "/models/propensity/validation_label";
+        sname = MKT_MODELS_PROPENSITY_VALIDATION_SCORE;
+        lname = MKT_MODELS_PROPENSITY_VALIDATION_LABEL;
     }
     if (!has(&c->models, sname) || !has(&c->models, lname)) {
         missing(c, "%s: /models/propensity has no test_score/test_label (written by newer versions "
@@ -1147,12 +1148,12 @@ static void qini_arm(rctx *c, int t, char **arms, const char *outcome, const dou
  * so first, and show its effect estimates beside the naive difference. */
 static void observational_note(rctx *c)
 {
-    char *design = mkt_h5_attr_get_string(c->models.h, "/models/uplift", "design");
+    char *design = mkt_h5_attr_get_string(c->models.h, MKT_MODELS_UPLIFT, "design");
     int obs = design && !strcmp(design, "observational");
     free(design);
     if (!obs)
         return;
-    char *mj = mkt_h5_attr_get_string(c->models.h, "/models/uplift", "metrics_json");
+    char *mj = mkt_h5_attr_get_string(c->models.h, MKT_MODELS_UPLIFT, "metrics_json");
     json_t *m = mj ? json_loads(mj, 0, NULL) : NULL;
     free(mj);
     json_t *o = json_object_get(m, "observational");
@@ -1194,7 +1195,7 @@ static void uplift_section(rctx *c)
     section(c, "uplift", "3. Promotions: Qini curves",
             "Who a promotion actually changes, as predicted by the uplift models, checked against what happened "
             "in the randomized campaign.");
-    if (c->models.h < 0 || !has(&c->models, "/models/uplift")) {
+    if (c->models.h < 0 || !has(&c->models, MKT_MODELS_UPLIFT)) {
         missing(c, "%s%s: run mkt train uplift --store S --out MODELS and give --models MODELS.",
                 c->models.h < 0 ? "no --models file given" : c->models.path,
                 c->models.h < 0 ? "" : " has no /models/uplift");
@@ -1206,12 +1207,12 @@ static void uplift_section(rctx *c)
                    "were trained on (--store SHOP.h5).");
         return;
     }
-    if (!has(&c->store, "/campaigns/treatment")) {
+    if (!has(&c->store, MKT_CAMPAIGNS_TREATMENT)) {
         missing(c, "%s has no /campaigns: ingest a campaign log (mkt ingest --campaign FILE) or use the store the "
                    "uplift models were trained on.", c->store.path);
         return;
     }
-    char *outcome = mkt_h5_attr_get_string(c->models.h, "/models/uplift", "outcome");
+    char *outcome = mkt_h5_attr_get_string(c->models.h, MKT_MODELS_UPLIFT, "outcome");
     if (!outcome)
         outcome = mkt_xstrdup("conversion");
     if (strcmp(outcome, "conversion") != 0 && strcmp(outcome, "visit") != 0 && strcmp(outcome, "redeemed") != 0) {
@@ -1224,11 +1225,11 @@ static void uplift_section(rctx *c)
     snprintf(pname, sizeof pname, "/models/uplift/predicted_%s", outcome);
     snprintf(oname, sizeof oname, "/campaigns/%s", outcome);
     int64_t T = 0, N = 0, nt = 0, nu = 0, ntr = 0, ny = 0, nsu = 0, nh = 0;
-    char **arms = read_strs(c, &c->models, "/models/uplift/arms", &T);
+    char **arms = read_strs(c, &c->models, MKT_MODELS_UPLIFT_ARMS, &T);
     double *pred = NULL, *yv = NULL;
     int *user = NULL, *treat = NULL, *suser = NULL, *hold_i = NULL;
     unsigned char *hold = NULL;
-    if (!c->err[0] && (!arms || !has(&c->models, pname) || !has(&c->models, "/models/uplift/user"))) {
+    if (!c->err[0] && (!arms || !has(&c->models, pname) || !has(&c->models, MKT_MODELS_UPLIFT_USER))) {
         missing(c, "%s: /models/uplift lacks arms, user or predicted_%s: retrain with mkt train uplift.",
                 c->models.path, outcome);
         goto done;
@@ -1239,10 +1240,10 @@ static void uplift_section(rctx *c)
         goto done;
     }
     pred = read_num(c, &c->models, pname, 0, T - 1, &N, &nt);
-    user = read_num(c, &c->models, "/models/uplift/user", 1, 0, &nu, NULL);
-    treat = read_num(c, &c->store, "/campaigns/treatment", 1, 0, &ntr, NULL);
+    user = read_num(c, &c->models, MKT_MODELS_UPLIFT_USER, 1, 0, &nu, NULL);
+    treat = read_num(c, &c->store, MKT_CAMPAIGNS_TREATMENT, 1, 0, &ntr, NULL);
     yv = read_num(c, &c->store, oname, 0, 0, &ny, NULL);
-    suser = read_num(c, &c->store, "/campaigns/user", 1, 0, &nsu, NULL);
+    suser = read_num(c, &c->store, MKT_CAMPAIGNS_USER, 1, 0, &nsu, NULL);
     if (c->err[0])
         goto done;
     if (!yv || !suser || nu != N || ntr != N || ny != N || nsu != N) {
@@ -1258,8 +1259,8 @@ static void uplift_section(rctx *c)
             goto done;
         }
     hold = mkt_xmalloc((size_t)(N > 0 ? N : 1));
-    if (has(&c->models, "/models/uplift/holdout")) {
-        hold_i = read_num(c, &c->models, "/models/uplift/holdout", 1, 0, &nh, NULL);
+    if (has(&c->models, MKT_MODELS_UPLIFT_HOLDOUT)) {
+        hold_i = read_num(c, &c->models, MKT_MODELS_UPLIFT_HOLDOUT, 1, 0, &nh, NULL);
         if (c->err[0])
             goto done;
         if (nh != N) {
@@ -1271,8 +1272,8 @@ static void uplift_section(rctx *c)
             hold[i] = hold_i[i] != 0;
     } else {
         /* older model files: the hold-out is a hash of (seed, user), recomputed from the attributes */
-        uint64_t seed = (uint64_t)mkt_h5_attr_get_int(c->models.h, "/models/uplift", "seed", 1);
-        double share = mkt_h5_attr_get_double(c->models.h, "/models/uplift", "holdout", 0.3);
+        uint64_t seed = (uint64_t)mkt_h5_attr_get_int(c->models.h, MKT_MODELS_UPLIFT, "seed", 1);
+        double share = mkt_h5_attr_get_double(c->models.h, MKT_MODELS_UPLIFT, "holdout", 0.3);
         for (int64_t i = 0; i < N; i++)
             hold[i] = (unsigned char)uplift_is_holdout(seed, user[i], share);
         hraw(c->body, "<p class=\"missing\">%s has no /models/uplift/holdout (older mkt); the held-out rows were "
@@ -1300,16 +1301,16 @@ static void segments_section(rctx *c)
     section(c, "segments", "4. Customer segments",
             "Customers grouped by behaviour (recency, frequency, spend, ...) with k-means; each segment is named "
             "after its profile.");
-    if (c->models.h < 0 || !has(&c->models, "/models/segments")) {
+    if (c->models.h < 0 || !has(&c->models, MKT_MODELS_SEGMENTS)) {
         missing(c, "%s%s: run mkt train segments --store S --out MODELS --k 5 and give --models MODELS.",
                 c->models.h < 0 ? "no --models file given" : c->models.path,
                 c->models.h < 0 ? "" : " has no /models/segments");
         return;
     }
     int64_t k = 0, ns = 0, nm = 0;
-    char **names = read_strs(c, &c->models, "/models/segments/names", &k);
-    double *size = read_num(c, &c->models, "/models/segments/sizes", 0, 0, &ns, NULL);
-    double *mean = read_num(c, &c->models, "/models/segments/mean_spend", 0, 0, &nm, NULL);
+    char **names = read_strs(c, &c->models, MKT_MODELS_SEGMENTS_NAMES, &k);
+    double *size = read_num(c, &c->models, MKT_MODELS_SEGMENTS_SIZES, 0, 0, &ns, NULL);
+    double *mean = read_num(c, &c->models, MKT_MODELS_SEGMENTS_MEAN_SPEND, 0, 0, &nm, NULL);
     double *profit = NULL, *treated = NULL;
     int have_strategy = 0;
     if (c->err[0])
@@ -1320,12 +1321,12 @@ static void segments_section(rctx *c)
         goto done;
     }
     /* with a strategy: promotions and expected profit per segment */
-    if (c->strategy.h >= 0 && has(&c->strategy, "/strategy/segment") &&
-        has(&c->strategy, "/strategy/expected_profit") && has(&c->strategy, "/strategy/promotion")) {
+    if (c->strategy.h >= 0 && has(&c->strategy, MKT_STRATEGY_SEGMENT) &&
+        has(&c->strategy, MKT_STRATEGY_EXPECTED_PROFIT) && has(&c->strategy, MKT_STRATEGY_PROMOTION)) {
         int64_t n1 = 0, n2 = 0, n3 = 0;
-        int *seg = read_num(c, &c->strategy, "/strategy/segment", 1, 0, &n1, NULL);
-        double *ep = read_num(c, &c->strategy, "/strategy/expected_profit", 0, 0, &n2, NULL);
-        int *promo = read_num(c, &c->strategy, "/strategy/promotion", 1, 0, &n3, NULL);
+        int *seg = read_num(c, &c->strategy, MKT_STRATEGY_SEGMENT, 1, 0, &n1, NULL);
+        double *ep = read_num(c, &c->strategy, MKT_STRATEGY_EXPECTED_PROFIT, 0, 0, &n2, NULL);
+        int *promo = read_num(c, &c->strategy, MKT_STRATEGY_PROMOTION, 1, 0, &n3, NULL);
         if (!c->err[0] && n1 == n2 && n1 == n3) {
             profit = mkt_xcalloc((size_t)k, sizeof(double));
             treated = mkt_xcalloc((size_t)k, sizeof(double));
@@ -1501,7 +1502,7 @@ static void budget_curve(rctx *c)
                 v[m][j] = v[m][j - 1];
                 v[m][j - 1] = t;
             }
-    double chosen = mkt_h5_attr_get_double(c->strategy.h, "/strategy", "budget", NAN);
+    double chosen = mkt_h5_attr_get_double(c->strategy.h, MKT_STRATEGY, "budget", NAN);
     FILE *d = out_open(c, "budget_curve.dat");
     if (!d)
         goto done;
@@ -1565,8 +1566,8 @@ done:
 static void totals(rctx *c)
 {
     int64_t P = 0, M = 0, r = 0, k = 0;
-    char **pol = read_strs(c, &c->strategy, "/strategy/totals/policies", &P);
-    char **met = read_strs(c, &c->strategy, "/strategy/totals/metric_names", &M);
+    char **pol = read_strs(c, &c->strategy, MKT_STRATEGY_TOTALS_POLICIES, &P);
+    char **met = read_strs(c, &c->strategy, MKT_STRATEGY_TOTALS_METRIC_NAMES, &M);
     double *val = NULL, *lo = NULL, *hi = NULL, *tru = NULL;
     if (c->err[0])
         goto done;
@@ -1588,8 +1589,8 @@ static void totals(rctx *c)
             goto done;
         }
     }
-    if (has(&c->strategy, "/strategy/totals/true_value")) {
-        tru = read_num(c, &c->strategy, "/strategy/totals/true_value", 0, M, &r, &k);
+    if (has(&c->strategy, MKT_STRATEGY_TOTALS_TRUE_VALUE)) {
+        tru = read_num(c, &c->strategy, MKT_STRATEGY_TOTALS_TRUE_VALUE, 0, M, &r, &k);
         if (c->err[0])
             goto done;
         if (r != P) {
@@ -1746,23 +1747,23 @@ done:
 static void ope(rctx *c)
 {
     int64_t n = 0, r = 0;
-    char **names = read_strs(c, &c->strategy, "/strategy/ope/names", &n);
+    char **names = read_strs(c, &c->strategy, MKT_STRATEGY_OPE_NAMES, &n);
     double *v = NULL, *lo = NULL, *hi = NULL;
     if (c->err[0])
         goto done;
     if (!names)
         goto absent;
-    v = read_num(c, &c->strategy, "/strategy/ope/value", 0, 0, &r, NULL);
+    v = read_num(c, &c->strategy, MKT_STRATEGY_OPE_VALUE, 0, 0, &r, NULL);
     if (!v || r != n)
         goto absent;
-    lo = read_num(c, &c->strategy, "/strategy/ope/lo", 0, 0, &r, NULL);
+    lo = read_num(c, &c->strategy, MKT_STRATEGY_OPE_LO, 0, 0, &r, NULL);
     if (!lo || r != n)
         goto absent;
-    hi = read_num(c, &c->strategy, "/strategy/ope/hi", 0, 0, &r, NULL);
+    hi = read_num(c, &c->strategy, MKT_STRATEGY_OPE_HI, 0, 0, &r, NULL);
     if (!hi || r != n)
         goto absent;
-    double pred = mkt_h5_attr_get_double(c->strategy.h, "/strategy/ope", "predicted", NAN);
-    int64_t rows = mkt_h5_attr_get_int(c->strategy.h, "/strategy/ope", "rows", -1);
+    double pred = mkt_h5_attr_get_double(c->strategy.h, MKT_STRATEGY_OPE, "predicted", NAN);
+    int64_t rows = mkt_h5_attr_get_int(c->strategy.h, MKT_STRATEGY_OPE, "rows", -1);
     FILE *d = out_open(c, "ope.dat");
     if (!d)
         goto done;
@@ -1850,13 +1851,13 @@ static void strategy_section(rctx *c)
                    "--budget B --out strategy.h5, then give --strategy strategy.h5.");
         return;
     }
-    if (!has(&c->strategy, "/strategy")) {
+    if (!has(&c->strategy, MKT_STRATEGY)) {
         missing(c, "%s has no /strategy group: it is not a strategy file (write one with mkt strategy --out).",
                 c->strategy.path);
         return;
     }
-    double b = mkt_h5_attr_get_double(c->strategy.h, "/strategy", "budget", NAN);
-    int64_t treated = mkt_h5_attr_get_int(c->strategy.h, "/strategy", "users_treated", -1);
+    double b = mkt_h5_attr_get_double(c->strategy.h, MKT_STRATEGY, "budget", NAN);
+    int64_t treated = mkt_h5_attr_get_int(c->strategy.h, MKT_STRATEGY, "users_treated", -1);
     if (isfinite(b) || treated >= 0) {
         char a[64], e[64];
         hraw(c->body, "<p>");

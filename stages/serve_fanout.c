@@ -52,6 +52,7 @@
 #include "linmodel.h"
 #include "mlp.h"
 #include "par.h"
+#include "schema.h"
 #include "topk.h"
 #include "validate.h"
 
@@ -286,7 +287,7 @@ static int64_t *own_rows(const int64_t *user, int64_t rows, mkt_block b, int64_t
 static int plan_uplift(mkt_serve_model *m, model_set *s, char *why, size_t len)
 {
     hid_t f = s->file;
-    s->outcome = mkt_h5_attr_get_string(f, "/models/uplift", "outcome");
+    s->outcome = mkt_h5_attr_get_string(f, MKT_MODELS_UPLIFT, "outcome");
     if (!s->outcome)
         s->outcome = mkt_xstrdup("conversion");
     if (strcmp(s->outcome, "conversion") && strcmp(s->outcome, "visit"))
@@ -294,24 +295,24 @@ static int plan_uplift(mkt_serve_model *m, model_set *s, char *why, size_t len)
     char pred[96];
     snprintf(pred, sizeof pred, "/models/uplift/predicted_%s", s->outcome);
     int64_t rows, arms = 0, rs, cs = 0, ru, tn;
-    if (shape(f, pred, &rows, &arms) || shape(f, "/models/uplift/predicted_spend", &rs, &cs) ||
-        shape(f, "/models/uplift/user", &ru, NULL) || shape(f, "/models/uplift/arms", &tn, NULL) || rs != rows ||
+    if (shape(f, pred, &rows, &arms) || shape(f, MKT_MODELS_UPLIFT_PREDICTED_SPEND, &rs, &cs) ||
+        shape(f, MKT_MODELS_UPLIFT_USER, &ru, NULL) || shape(f, MKT_MODELS_UPLIFT_ARMS, &tn, NULL) || rs != rows ||
         cs != arms || ru != rows || tn != (arms > 0 ? arms : 1) + 1)
         WHY("%s: /models/uplift: predicted_%s, predicted_spend, user and arms disagree in shape or are missing",
             s->path, s->outcome);
     s->uplift_arms = arms > 0 ? arms : 1;
     int64_t *user = alloc_rows(rows, 0, sizeof(int64_t));
-    mkt_h5_read_rows(f, "/models/uplift/user", H5T_NATIVE_INT64, 0, rows, user);
+    mkt_h5_read_rows(f, MKT_MODELS_UPLIFT_USER, H5T_NATIVE_INT64, 0, rows, user);
     int64_t first, n;
     s->uplift_row = own_rows(user, rows, m->user_block, &first, &n);
     free(user);
     s->uplift_outcome = alloc_rows(n, s->uplift_arms, sizeof(double));
     s->uplift_spend = alloc_rows(n, s->uplift_arms, sizeof(double));
     add_read(&s->load, f, pred, H5T_NATIVE_DOUBLE, first, n, s->uplift_arms, s->uplift_outcome);
-    add_read(&s->load, f, "/models/uplift/predicted_spend", H5T_NATIVE_DOUBLE, first, n, s->uplift_arms,
+    add_read(&s->load, f, MKT_MODELS_UPLIFT_PREDICTED_SPEND, H5T_NATIVE_DOUBLE, first, n, s->uplift_arms,
              s->uplift_spend);
     if (m->rank == 0)
-        s->arm_names = mkt_h5_read_strings(f, "/models/uplift/arms", 0, s->uplift_arms + 1);
+        s->arm_names = mkt_h5_read_strings(f, MKT_MODELS_UPLIFT_ARMS, 0, s->uplift_arms + 1);
     return 0;
 }
 
@@ -319,16 +320,16 @@ static int plan_segments(mkt_serve_model *m, model_set *s, char *why, size_t len
 {
     hid_t f = s->file;
     int64_t rows;
-    if (shape(f, "/models/segments/assignment", &rows, NULL) || rows != m->users)
+    if (shape(f, MKT_MODELS_SEGMENTS_ASSIGNMENT, &rows, NULL) || rows != m->users)
         WHY("%s: /models/segments/assignment does not have one row per store user", s->path);
-    if (shape(f, "/models/segments/names", &s->segments, NULL))
+    if (shape(f, MKT_MODELS_SEGMENTS_NAMES, &s->segments, NULL))
         WHY("%s: /models/segments/names is missing", s->path);
     int64_t own = m->user_block.end - m->user_block.begin;
     s->assignment = alloc_rows(own, 0, sizeof(int32_t));
-    add_read(&s->load, f, "/models/segments/assignment", H5T_NATIVE_INT32, m->user_block.begin, own, 0,
+    add_read(&s->load, f, MKT_MODELS_SEGMENTS_ASSIGNMENT, H5T_NATIVE_INT32, m->user_block.begin, own, 0,
              s->assignment);
     if (m->rank == 0)
-        s->segment_names = mkt_h5_read_strings(f, "/models/segments/names", 0, s->segments);
+        s->segment_names = mkt_h5_read_strings(f, MKT_MODELS_SEGMENTS_NAMES, 0, s->segments);
     return 0;
 }
 
@@ -336,22 +337,22 @@ static int plan_mf(mkt_serve_model *m, model_set *s, char *why, size_t len)
 {
     hid_t f = s->file;
     int64_t ur, k = 0, ir, k2 = 0, ub, ib;
-    if (shape(f, "/models/mf/user_factors", &ur, &k) || shape(f, "/models/mf/item_factors", &ir, &k2) ||
-        shape(f, "/models/mf/user_bias", &ub, NULL) || shape(f, "/models/mf/item_bias", &ib, NULL) ||
+    if (shape(f, MKT_MODELS_MF_USER_FACTORS, &ur, &k) || shape(f, MKT_MODELS_MF_ITEM_FACTORS, &ir, &k2) ||
+        shape(f, MKT_MODELS_MF_USER_BIAS, &ub, NULL) || shape(f, MKT_MODELS_MF_ITEM_BIAS, &ib, NULL) ||
         ur != m->users || ir != m->items || k != k2 || k < 1 || ub != m->users || ib != m->items)
         WHY("%s: /models/mf does not match the store (expected user_factors [%lld x K], item_factors [%lld x K], "
             "user_bias, item_bias)", s->path, (long long)m->users, (long long)m->items);
     s->factors = k;
-    s->global_mean = mkt_h5_attr_get_double(f, "/models/mf", "global_mean", 0.0);
+    s->global_mean = mkt_h5_attr_get_double(f, MKT_MODELS_MF, "global_mean", 0.0);
     s->user_factors = alloc_rows(m->users, k, sizeof(double));
     s->item_factors = alloc_rows(m->items, k, sizeof(double));
     s->user_bias = alloc_rows(m->users, 0, sizeof(double));
     s->item_bias = alloc_rows(m->items, 0, sizeof(double));
     s->item_norm = alloc_rows(m->items, 0, sizeof(double));
-    add_read(&s->load, f, "/models/mf/user_bias", H5T_NATIVE_DOUBLE, 0, m->users, 0, s->user_bias);
-    add_read(&s->load, f, "/models/mf/item_bias", H5T_NATIVE_DOUBLE, 0, m->items, 0, s->item_bias);
-    add_read(&s->load, f, "/models/mf/user_factors", H5T_NATIVE_DOUBLE, 0, m->users, k, s->user_factors);
-    add_read(&s->load, f, "/models/mf/item_factors", H5T_NATIVE_DOUBLE, 0, m->items, k, s->item_factors);
+    add_read(&s->load, f, MKT_MODELS_MF_USER_BIAS, H5T_NATIVE_DOUBLE, 0, m->users, 0, s->user_bias);
+    add_read(&s->load, f, MKT_MODELS_MF_ITEM_BIAS, H5T_NATIVE_DOUBLE, 0, m->items, 0, s->item_bias);
+    add_read(&s->load, f, MKT_MODELS_MF_USER_FACTORS, H5T_NATIVE_DOUBLE, 0, m->users, k, s->user_factors);
+    add_read(&s->load, f, MKT_MODELS_MF_ITEM_FACTORS, H5T_NATIVE_DOUBLE, 0, m->items, k, s->item_factors);
     return 0;
 }
 
@@ -360,7 +361,7 @@ static int plan_mf(mkt_serve_model *m, model_set *s, char *why, size_t len)
 static int plan_propensity(mkt_serve_model *m, model_set *s, char *why, size_t len)
 {
     hid_t f = s->file;
-    const char *g = "/models/propensity";
+    const char *g = MKT_MODELS_PROPENSITY;
     s->mlp.hidden = (int)mkt_h5_attr_get_int(f, g, "hidden_layers", 0);
     s->mlp.inputs = (int)mkt_h5_attr_get_int(f, g, "inputs", 0);
     if (s->mlp.hidden < 0 || s->mlp.hidden > MKT_MLP_MAX_HIDDEN || s->mlp.inputs < 1)
@@ -375,21 +376,21 @@ static int plan_propensity(mkt_serve_model *m, model_set *s, char *why, size_t l
     s->horizon_days = mkt_h5_attr_get_int(f, g, "horizon_days", 7);
     int64_t d = s->mlp.inputs;
     int64_t np = s->mlp.hidden ? mkt_mlp_nparams(&s->mlp) : mkt_logreg_nparams((int)d), rp, rm, rs, rn;
-    if (shape(f, "/models/propensity/params", &rp, NULL) || shape(f, "/models/propensity/feature_mean", &rm, NULL) ||
-        shape(f, "/models/propensity/feature_std", &rs, NULL) ||
-        shape(f, "/models/propensity/feature_names", &rn, NULL) || rp != np || rm != d || rs != d || rn != d)
+    if (shape(f, MKT_MODELS_PROPENSITY_PARAMS, &rp, NULL) || shape(f, MKT_MODELS_PROPENSITY_FEATURE_MEAN, &rm, NULL) ||
+        shape(f, MKT_MODELS_PROPENSITY_FEATURE_STD, &rs, NULL) ||
+        shape(f, MKT_MODELS_PROPENSITY_FEATURE_NAMES, &rn, NULL) || rp != np || rm != d || rs != d || rn != d)
         WHY("%s: %s: params, feature_mean, feature_std or feature_names do not match the architecture", s->path, g);
     char *group = mkt_h5_attr_get_string(f, g, "features_group");
     char fpath[300], npath[300];
-    snprintf(fpath, sizeof fpath, "%s/users", group && *group ? group : "/features_propensity");
-    snprintf(npath, sizeof npath, "%s/user_names", group && *group ? group : "/features_propensity");
+    snprintf(fpath, sizeof fpath, "%s/users", group && *group ? group : MKT_FEATURES_PROPENSITY);
+    snprintf(npath, sizeof npath, "%s/user_names", group && *group ? group : MKT_FEATURES_PROPENSITY);
     free(group);
     int64_t fr, fc = 0, nn;
     if (shape(m->store, fpath, &fr, &fc) || shape(m->store, npath, &nn, NULL) || fr != m->users || fc != d || nn != d)
         WHY("store: %s with %lld columns for every user is needed by the propensity model (run mkt features "
             "or mkt train propensity on this store)", fpath, (long long)d);
     /* the features must be the ones the model was trained on, in the same order */
-    char **want = mkt_h5_read_strings(f, "/models/propensity/feature_names", 0, d);
+    char **want = mkt_h5_read_strings(f, MKT_MODELS_PROPENSITY_FEATURE_NAMES, 0, d);
     char **have = mkt_h5_read_strings(m->store, npath, 0, d);
     int64_t bad = -1;
     for (int64_t j = 0; j < d && bad < 0; j++)
@@ -405,9 +406,9 @@ static int plan_propensity(mkt_serve_model *m, model_set *s, char *why, size_t l
     s->prop_params = alloc_rows(np, 0, sizeof(double));
     s->prop_mean = alloc_rows(d, 0, sizeof(double));
     s->prop_std = alloc_rows(d, 0, sizeof(double));
-    mkt_h5_read_rows(f, "/models/propensity/params", H5T_NATIVE_DOUBLE, 0, np, s->prop_params);
-    mkt_h5_read_rows(f, "/models/propensity/feature_mean", H5T_NATIVE_DOUBLE, 0, d, s->prop_mean);
-    mkt_h5_read_rows(f, "/models/propensity/feature_std", H5T_NATIVE_DOUBLE, 0, d, s->prop_std);
+    mkt_h5_read_rows(f, MKT_MODELS_PROPENSITY_PARAMS, H5T_NATIVE_DOUBLE, 0, np, s->prop_params);
+    mkt_h5_read_rows(f, MKT_MODELS_PROPENSITY_FEATURE_MEAN, H5T_NATIVE_DOUBLE, 0, d, s->prop_mean);
+    mkt_h5_read_rows(f, MKT_MODELS_PROPENSITY_FEATURE_STD, H5T_NATIVE_DOUBLE, 0, d, s->prop_std);
     int64_t own = m->user_block.end - m->user_block.begin;
     s->prop_x = alloc_rows(own, d, sizeof(double));
     add_read(&s->load, m->store, fpath, H5T_NATIVE_DOUBLE, m->user_block.begin, own, d, s->prop_x);
@@ -424,9 +425,9 @@ static int plan_strategy(mkt_serve_model *m, model_set *s, char *why, size_t len
     hid_t f = s->strategy_file;
     const char *p = s->strategy_path;
     int64_t n, k = 0, r, c;
-    if (shape(f, "/strategy/user", &n, NULL))
+    if (shape(f, MKT_STRATEGY_USER, &n, NULL))
         WHY("%s: /strategy/user is missing (write the file with mkt strategy)", p);
-    if (shape(f, "/strategy/items", &r, &k) || r != n || k < 1)
+    if (shape(f, MKT_STRATEGY_ITEMS, &r, &k) || r != n || k < 1)
         WHY("%s: /strategy/items must be [%lld x K]", p, (long long)n);
     const char *per_row[] = {"segment", "promotion", "expected_profit", "expected_cost", "uplift_conversion",
                              "uplift_spend", "message"};
@@ -436,15 +437,15 @@ static int plan_strategy(mkt_serve_model *m, model_set *s, char *why, size_t len
         if (shape(f, path, &r, NULL) || r != n)
             WHY("%s: %s must have %lld rows, like /strategy/user", p, path, (long long)n);
     }
-    if (shape(f, "/strategy/item_scores", &r, &c) || r != n || c != k || shape(f, "/strategy/price", &r, &c) ||
+    if (shape(f, MKT_STRATEGY_ITEM_SCORES, &r, &c) || r != n || c != k || shape(f, MKT_STRATEGY_PRICE, &r, &c) ||
         r != n || c != k)
         WHY("%s: /strategy/item_scores and /strategy/price must be [%lld x %lld], like /strategy/items", p,
             (long long)n, (long long)k);
-    if (shape(f, "/strategy/arms", &s->strat_arms, NULL))
+    if (shape(f, MKT_STRATEGY_ARMS, &s->strat_arms, NULL))
         s->strat_arms = 0;
     s->strat_k = k;
     int64_t *user = alloc_rows(n, 0, sizeof(int64_t));
-    mkt_h5_read_rows(f, "/strategy/user", H5T_NATIVE_INT64, 0, n, user);
+    mkt_h5_read_rows(f, MKT_STRATEGY_USER, H5T_NATIVE_INT64, 0, n, user);
     for (int64_t i = 0; i < n; i++)
         if (user[i] < 0 || user[i] >= m->users) {
             long long bad = (long long)user[i];
@@ -467,22 +468,22 @@ static int plan_strategy(mkt_serve_model *m, model_set *s, char *why, size_t len
     s->strat_uspend = alloc_rows(nl, 0, sizeof(double));
     s->strat_message = alloc_rows(nl, 0, sizeof(char *));
     loader *l = &s->load;
-    add_read(l, f, "/strategy/segment", H5T_NATIVE_INT32, first, nl, 0, s->strat_segment);
-    add_read(l, f, "/strategy/promotion", H5T_NATIVE_INT32, first, nl, 0, s->strat_promotion);
-    add_read(l, f, "/strategy/items", H5T_NATIVE_INT64, first, nl, k, s->strat_items);
-    add_read(l, f, "/strategy/item_scores", H5T_NATIVE_DOUBLE, first, nl, k, s->strat_scores);
-    add_read(l, f, "/strategy/price", H5T_NATIVE_DOUBLE, first, nl, k, s->strat_price);
-    add_read(l, f, "/strategy/expected_profit", H5T_NATIVE_DOUBLE, first, nl, 0, s->strat_profit);
-    add_read(l, f, "/strategy/expected_cost", H5T_NATIVE_DOUBLE, first, nl, 0, s->strat_cost);
-    add_read(l, f, "/strategy/uplift_conversion", H5T_NATIVE_DOUBLE, first, nl, 0, s->strat_uconv);
-    add_read(l, f, "/strategy/uplift_spend", H5T_NATIVE_DOUBLE, first, nl, 0, s->strat_uspend);
-    add_strings(l, f, "/strategy/message", first, nl, s->strat_message);
+    add_read(l, f, MKT_STRATEGY_SEGMENT, H5T_NATIVE_INT32, first, nl, 0, s->strat_segment);
+    add_read(l, f, MKT_STRATEGY_PROMOTION, H5T_NATIVE_INT32, first, nl, 0, s->strat_promotion);
+    add_read(l, f, MKT_STRATEGY_ITEMS, H5T_NATIVE_INT64, first, nl, k, s->strat_items);
+    add_read(l, f, MKT_STRATEGY_ITEM_SCORES, H5T_NATIVE_DOUBLE, first, nl, k, s->strat_scores);
+    add_read(l, f, MKT_STRATEGY_PRICE, H5T_NATIVE_DOUBLE, first, nl, k, s->strat_price);
+    add_read(l, f, MKT_STRATEGY_EXPECTED_PROFIT, H5T_NATIVE_DOUBLE, first, nl, 0, s->strat_profit);
+    add_read(l, f, MKT_STRATEGY_EXPECTED_COST, H5T_NATIVE_DOUBLE, first, nl, 0, s->strat_cost);
+    add_read(l, f, MKT_STRATEGY_UPLIFT_CONVERSION, H5T_NATIVE_DOUBLE, first, nl, 0, s->strat_uconv);
+    add_read(l, f, MKT_STRATEGY_UPLIFT_SPEND, H5T_NATIVE_DOUBLE, first, nl, 0, s->strat_uspend);
+    add_strings(l, f, MKT_STRATEGY_MESSAGE, first, nl, s->strat_message);
     if (m->rank == 0 && s->strat_arms > 0)
-        s->strat_arm_names = mkt_h5_read_strings(f, "/strategy/arms", 0, s->strat_arms);
-    if (shape(f, "/strategy/segment_names", &s->strat_segments, NULL))
+        s->strat_arm_names = mkt_h5_read_strings(f, MKT_STRATEGY_ARMS, 0, s->strat_arms);
+    if (shape(f, MKT_STRATEGY_SEGMENT_NAMES, &s->strat_segments, NULL))
         s->strat_segments = 0;
     if (m->rank == 0 && s->strat_segments > 0)
-        s->strat_segment_names = mkt_h5_read_strings(f, "/strategy/segment_names", 0, s->strat_segments);
+        s->strat_segment_names = mkt_h5_read_strings(f, MKT_STRATEGY_SEGMENT_NAMES, 0, s->strat_segments);
     return 0;
 }
 
@@ -549,10 +550,10 @@ static model_set *set_begin(mkt_serve_model *m, const char *path, const char *st
     s->file = mkt_h5_open(path, 0, comm);
     if (strategy)
         s->strategy_file = mkt_h5_open(strategy, 0, comm);
-    s->has_uplift = mkt_h5_exists(s->file, "/models/uplift/user");
-    s->has_segments = mkt_h5_exists(s->file, "/models/segments/assignment");
-    s->has_mf = mkt_h5_exists(s->file, "/models/mf/user_factors");
-    s->has_propensity = mkt_h5_exists(s->file, "/models/propensity/params");
+    s->has_uplift = mkt_h5_exists(s->file, MKT_MODELS_UPLIFT_USER);
+    s->has_segments = mkt_h5_exists(s->file, MKT_MODELS_SEGMENTS_ASSIGNMENT);
+    s->has_mf = mkt_h5_exists(s->file, MKT_MODELS_MF_USER_FACTORS);
+    s->has_propensity = mkt_h5_exists(s->file, MKT_MODELS_PROPENSITY_PARAMS);
     s->has_strategy = strategy != NULL;
     char mine[512] = "";
     if (require_models && !s->has_uplift && !s->has_segments && !s->has_mf && !s->has_propensity) {
@@ -614,16 +615,16 @@ static void load_store(mkt_serve_model *m)
 {
     if (m->rank == 0) {
         int64_t n;
-        char **names = read_names(m->store, "/ids/users", &n);
+        char **names = read_names(m->store, MKT_IDS_USERS, &n);
         mkt_dict_from_sorted(&m->user_dict, names, n);
-        names = read_names(m->store, "/ids/items", &n);
+        names = read_names(m->store, MKT_IDS_ITEMS, &n);
         mkt_dict_from_sorted(&m->item_dict, names, n);
     }
     /* the purchase events of the own item block (/events/by_item), read in
      * chunks: each item's purchase count, and who bought what, by user */
     int64_t own = m->item_block.end - m->item_block.begin;
     int64_t *ip = mkt_xmalloc((size_t)(own + 1) * sizeof *ip);
-    mkt_h5_read_rows(m->store, "/events/by_item/indptr", H5T_NATIVE_INT64, m->item_block.begin, own + 1, ip);
+    mkt_h5_read_rows(m->store, MKT_EVENTS_BY_ITEM_INDPTR, H5T_NATIVE_INT64, m->item_block.begin, own + 1, ip);
     int64_t nev = ip[own] - ip[0], chunk = nev < PURCHASE_CHUNK ? nev : PURCHASE_CHUNK;
     int32_t *type = mkt_xmalloc((size_t)(chunk > 0 ? chunk : 1) * sizeof *type);
     int32_t *user = mkt_xmalloc((size_t)(chunk > 0 ? chunk : 1) * sizeof *user);
@@ -633,8 +634,8 @@ static void load_store(mkt_serve_model *m)
     int32_t (*pair)[2] = mkt_xmalloc((size_t)cap * sizeof *pair); /* (user, block row), by row */
     for (int64_t e0 = 0; e0 < nev; e0 += chunk) {
         int64_t n = nev - e0 < chunk ? nev - e0 : chunk;
-        mkt_h5_read_rows(m->store, "/events/by_item/type", H5T_NATIVE_INT32, ip[0] + e0, n, type);
-        mkt_h5_read_rows(m->store, "/events/by_item/user", H5T_NATIVE_INT32, ip[0] + e0, n, user);
+        mkt_h5_read_rows(m->store, MKT_EVENTS_BY_ITEM_TYPE, H5T_NATIVE_INT32, ip[0] + e0, n, type);
+        mkt_h5_read_rows(m->store, MKT_EVENTS_BY_ITEM_USER, H5T_NATIVE_INT32, ip[0] + e0, n, user);
         for (int64_t e = 0; e < n; e++) {
             while (ip[item + 1] - ip[0] <= e0 + e)
                 item++;
@@ -693,8 +694,8 @@ mkt_serve_model *mkt_serve_model_open(const char *store, const char *models, con
     MKT_MPI(MPI_Comm_rank(comm, &m->rank));
     MKT_MPI(MPI_Comm_size(comm, &m->nranks));
     m->store = mkt_h5_open(store, 0, comm);
-    m->users = mkt_h5_rows(m->store, "/ids/users", NULL);
-    m->items = mkt_h5_rows(m->store, "/ids/items", NULL);
+    m->users = mkt_h5_rows(m->store, MKT_IDS_USERS, NULL);
+    m->items = mkt_h5_rows(m->store, MKT_IDS_ITEMS, NULL);
     m->user_block = mkt_block_of(m->users, m->nranks, m->rank);
     m->item_block = mkt_block_of(m->items, m->nranks, m->rank);
     load_store(m);

@@ -26,6 +26,7 @@
 #include "mkt_types.h"
 #include "mlp.h"
 #include "par.h"
+#include "schema.h"
 #include "strategy_par.h"
 #include "uplift.h"
 
@@ -114,45 +115,45 @@ static int all_true(int v, MPI_Comm comm)
 static void load_store(strat_data *d, const mkt_strategy_options *o, MPI_Comm comm)
 {
     hid_t f = mkt_h5_open(o->store, 0, comm);
-    d->N = rows_or_fail(f, o->store, "/ids/users", NULL);
-    d->I = rows_or_fail(f, o->store, "/ids/items", NULL);
-    if (!mkt_h5_exists(f, "/ids/treatments") || !mkt_h5_exists(f, "/campaigns/user"))
+    d->N = rows_or_fail(f, o->store, MKT_IDS_USERS, NULL);
+    d->I = rows_or_fail(f, o->store, MKT_IDS_ITEMS, NULL);
+    if (!mkt_h5_exists(f, MKT_IDS_TREATMENTS) || !mkt_h5_exists(f, MKT_CAMPAIGNS_USER))
         mkt_fail_all(MKT_EXIT_ERROR, "strategy: %s has no campaign log (/ids/treatments, /campaigns)", o->store);
-    d->T = (int)mkt_h5_rows(f, "/ids/treatments", NULL);
+    d->T = (int)mkt_h5_rows(f, MKT_IDS_TREATMENTS, NULL);
     if (d->T < 2)
         mkt_fail_all(MKT_EXIT_ERROR, "strategy: %s: the campaign has %d arm(s); need control and a promotion",
                      o->store, d->T);
     d->na = d->T - 1;
-    d->arms = mkt_h5_read_strings(f, "/ids/treatments", 0, d->T);
+    d->arms = mkt_h5_read_strings(f, MKT_IDS_TREATMENTS, 0, d->T);
     d->end_ts = mkt_h5_attr_get_int(f, ".", "end_ts", 0);
     mkt_block ub = mkt_block_of(d->N, d->nranks, d->rank);
     d->begin = ub.begin;
     d->n = ub.end - ub.begin;
-    d->user_ids = mkt_h5_read_strings(f, "/ids/users", d->begin, d->n);
-    d->item_ids = mkt_h5_read_strings(f, "/ids/items", 0, d->I);
+    d->user_ids = mkt_h5_read_strings(f, MKT_IDS_USERS, d->begin, d->n);
+    d->item_ids = mkt_h5_read_strings(f, MKT_IDS_ITEMS, 0, d->I);
     d->price = xalloc((size_t)d->I, sizeof(double));
     d->cost = xalloc((size_t)d->I, sizeof(double));
     d->category = xalloc((size_t)d->I, sizeof(int32_t));
-    mkt_h5_read_rows(f, "/items/price", H5T_NATIVE_DOUBLE, 0, d->I, d->price);
-    mkt_h5_read_rows(f, "/items/cost", H5T_NATIVE_DOUBLE, 0, d->I, d->cost);
-    mkt_h5_read_rows(f, "/items/category", H5T_NATIVE_INT32, 0, d->I, d->category);
-    d->C = mkt_h5_exists(f, "/ids/categories") ? (int)mkt_h5_rows(f, "/ids/categories", NULL) : 0;
+    mkt_h5_read_rows(f, MKT_ITEMS_PRICE, H5T_NATIVE_DOUBLE, 0, d->I, d->price);
+    mkt_h5_read_rows(f, MKT_ITEMS_COST, H5T_NATIVE_DOUBLE, 0, d->I, d->cost);
+    mkt_h5_read_rows(f, MKT_ITEMS_CATEGORY, H5T_NATIVE_INT32, 0, d->I, d->category);
+    d->C = mkt_h5_exists(f, MKT_IDS_CATEGORIES) ? (int)mkt_h5_rows(f, MKT_IDS_CATEGORIES, NULL) : 0;
     for (int64_t i = 0; i < d->I; i++)
         if (d->category[i] >= d->C)
             d->C = d->category[i] + 1;
 
     /* purchases of the local users: the items to leave out, the last purchase time */
     int64_t *indptr = xalloc((size_t)d->n + 1, sizeof(int64_t));
-    mkt_h5_read_rows(f, "/events/by_user/indptr", H5T_NATIVE_INT64, d->begin, d->n + 1, indptr);
+    mkt_h5_read_rows(f, MKT_EVENTS_BY_USER_INDPTR, H5T_NATIVE_INT64, d->begin, d->n + 1, indptr);
     int64_t e0 = indptr[0], ne = indptr[d->n] - indptr[0];
     int32_t *item = xalloc((size_t)ne, sizeof(int32_t)), *type = xalloc((size_t)ne, sizeof(int32_t));
     int32_t *qty = xalloc((size_t)ne, sizeof(int32_t));
     int64_t *ts = xalloc((size_t)ne, sizeof(int64_t));
     if (ne > 0) {
-        mkt_h5_read_rows(f, "/events/by_user/item", H5T_NATIVE_INT32, e0, ne, item);
-        mkt_h5_read_rows(f, "/events/by_user/type", H5T_NATIVE_INT32, e0, ne, type);
-        mkt_h5_read_rows(f, "/events/by_user/qty", H5T_NATIVE_INT32, e0, ne, qty);
-        mkt_h5_read_rows(f, "/events/by_user/ts", H5T_NATIVE_INT64, e0, ne, ts);
+        mkt_h5_read_rows(f, MKT_EVENTS_BY_USER_ITEM, H5T_NATIVE_INT32, e0, ne, item);
+        mkt_h5_read_rows(f, MKT_EVENTS_BY_USER_TYPE, H5T_NATIVE_INT32, e0, ne, type);
+        mkt_h5_read_rows(f, MKT_EVENTS_BY_USER_QTY, H5T_NATIVE_INT32, e0, ne, qty);
+        mkt_h5_read_rows(f, MKT_EVENTS_BY_USER_TS, H5T_NATIVE_INT64, e0, ne, ts);
     }
     d->ev_ptr = xalloc((size_t)d->n + 1, sizeof(int64_t));
     d->ev_item = xalloc((size_t)ne, sizeof(int32_t));
@@ -178,9 +179,9 @@ static void load_store(strat_data *d, const mkt_strategy_options *o, MPI_Comm co
     free(ts);
 
     /* campaign rows of the local users (sorted by user) */
-    int64_t Nc = mkt_h5_rows(f, "/campaigns/user", NULL);
+    int64_t Nc = mkt_h5_rows(f, MKT_CAMPAIGNS_USER, NULL);
     int32_t *cu = xalloc((size_t)Nc, sizeof(int32_t));
-    mkt_h5_read_rows(f, "/campaigns/user", H5T_NATIVE_INT32, 0, Nc, cu);
+    mkt_h5_read_rows(f, MKT_CAMPAIGNS_USER, H5T_NATIVE_INT32, 0, Nc, cu);
     int64_t lo = 0, hi = 0;
     while (lo < Nc && cu[lo] < d->begin)
         lo++;
@@ -199,16 +200,16 @@ static void load_store(strat_data *d, const mkt_strategy_options *o, MPI_Comm co
     d->c_conv = xalloc((size_t)d->ncrow, sizeof(int32_t));
     d->c_spend = xalloc((size_t)d->ncrow, sizeof(double));
     int64_t acols = 0;
-    if (mkt_h5_exists(f, "/campaigns/attrs"))
-        mkt_h5_rows(f, "/campaigns/attrs", &acols);
+    if (mkt_h5_exists(f, MKT_CAMPAIGNS_ATTRS))
+        mkt_h5_rows(f, MKT_CAMPAIGNS_ATTRS, &acols);
     d->c_A = (int)acols;
     d->c_attrs = xalloc((size_t)d->ncrow * (size_t)(acols > 0 ? acols : 1), sizeof(double));
     if (d->ncrow > 0) {
-        mkt_h5_read_rows(f, "/campaigns/treatment", H5T_NATIVE_INT32, lo, d->ncrow, d->c_treat);
-        mkt_h5_read_rows(f, "/campaigns/conversion", H5T_NATIVE_INT32, lo, d->ncrow, d->c_conv);
-        mkt_h5_read_rows(f, "/campaigns/spend", H5T_NATIVE_DOUBLE, lo, d->ncrow, d->c_spend);
+        mkt_h5_read_rows(f, MKT_CAMPAIGNS_TREATMENT, H5T_NATIVE_INT32, lo, d->ncrow, d->c_treat);
+        mkt_h5_read_rows(f, MKT_CAMPAIGNS_CONVERSION, H5T_NATIVE_INT32, lo, d->ncrow, d->c_conv);
+        mkt_h5_read_rows(f, MKT_CAMPAIGNS_SPEND, H5T_NATIVE_DOUBLE, lo, d->ncrow, d->c_spend);
         if (acols > 0)
-            mkt_h5_read_rows(f, "/campaigns/attrs", H5T_NATIVE_DOUBLE, lo, d->ncrow, d->c_attrs);
+            mkt_h5_read_rows(f, MKT_CAMPAIGNS_ATTRS, H5T_NATIVE_DOUBLE, lo, d->ncrow, d->c_attrs);
     }
     for (int64_t j = 0; j < d->ncrow; j++)
         if (d->c_treat[j] < 0 || d->c_treat[j] >= d->T)
@@ -335,19 +336,19 @@ static void fit_effects(strat_data *d, const uplift_features *fs, double l2, int
     d->R = R;
     /* this rank's block of whole chunks of campaign rows */
     hid_t f = mkt_h5_open(o->store, 0, comm);
-    int64_t Nc = mkt_h5_rows(f, "/campaigns/user", NULL), first = 0, nr = 0;
+    int64_t Nc = mkt_h5_rows(f, MKT_CAMPAIGNS_USER, NULL), first = 0, nr = 0;
     mkt_strat_fit_block(Nc, d->nranks, d->rank, &first, &nr);
     int32_t *user = xalloc((size_t)nr, sizeof(int32_t)), *arm = xalloc((size_t)nr, sizeof(int32_t));
     int32_t *conv = xalloc((size_t)nr, sizeof(int32_t));
     double *yc = xalloc((size_t)nr, sizeof(double)), *ys = xalloc((size_t)nr, sizeof(double));
     double *attrs = xalloc((size_t)nr * (size_t)(d->c_A > 0 ? d->c_A : 1), sizeof(double));
     if (nr > 0) {
-        mkt_h5_read_rows(f, "/campaigns/user", H5T_NATIVE_INT32, first, nr, user);
-        mkt_h5_read_rows(f, "/campaigns/treatment", H5T_NATIVE_INT32, first, nr, arm);
-        mkt_h5_read_rows(f, "/campaigns/conversion", H5T_NATIVE_INT32, first, nr, conv);
-        mkt_h5_read_rows(f, "/campaigns/spend", H5T_NATIVE_DOUBLE, first, nr, ys);
+        mkt_h5_read_rows(f, MKT_CAMPAIGNS_USER, H5T_NATIVE_INT32, first, nr, user);
+        mkt_h5_read_rows(f, MKT_CAMPAIGNS_TREATMENT, H5T_NATIVE_INT32, first, nr, arm);
+        mkt_h5_read_rows(f, MKT_CAMPAIGNS_CONVERSION, H5T_NATIVE_INT32, first, nr, conv);
+        mkt_h5_read_rows(f, MKT_CAMPAIGNS_SPEND, H5T_NATIVE_DOUBLE, first, nr, ys);
         if (d->c_A > 0)
-            mkt_h5_read_rows(f, "/campaigns/attrs", H5T_NATIVE_DOUBLE, first, nr, attrs);
+            mkt_h5_read_rows(f, MKT_CAMPAIGNS_ATTRS, H5T_NATIVE_DOUBLE, first, nr, attrs);
     }
     mkt_h5_close(f);
     double *X = xalloc((size_t)nr * (size_t)dim, sizeof(double));
@@ -493,7 +494,7 @@ static void fit_effects(strat_data *d, const uplift_features *fs, double l2, int
 
 static void load_uplift(strat_data *d, hid_t m, const mkt_strategy_options *o, json_t *metrics, MPI_Comm comm)
 {
-    const char *g = "/models/uplift";
+    const char *g = MKT_MODELS_UPLIFT;
     if (!mkt_h5_exists(m, g))
         mkt_fail_all(MKT_EXIT_ERROR, "strategy: %s has no /models/uplift (run mkt train uplift)", o->models);
     char *outcome = mkt_h5_attr_get_string(m, g, "outcome");
@@ -511,8 +512,8 @@ static void load_uplift(strat_data *d, hid_t m, const mkt_strategy_options *o, j
     int dim = (int)mkt_h5_attr_get_int(m, g, "features", 0);
     int A = (int)mkt_h5_attr_get_int(m, g, "attrs", 0);
     int64_t rows, cols = 0;
-    rows = rows_or_fail(m, o->models, "/models/uplift/arms", NULL);
-    char **marms = mkt_h5_read_strings(m, "/models/uplift/arms", 0, rows);
+    rows = rows_or_fail(m, o->models, MKT_MODELS_UPLIFT_ARMS, NULL);
+    char **marms = mkt_h5_read_strings(m, MKT_MODELS_UPLIFT_ARMS, 0, rows);
     if (rows != d->T || !strings_equal(marms, d->arms, d->T))
         mkt_fail_all(MKT_EXIT_ERROR, "strategy: the arms of /models/uplift in %s differ from /ids/treatments of %s",
                      o->models, o->store);
@@ -521,14 +522,14 @@ static void load_uplift(strat_data *d, hid_t m, const mkt_strategy_options *o, j
     char **anames = NULL;
     if (A > 0) {
         double *spec = xalloc((size_t)A * UPLIFT_SPEC_COLS, sizeof(double));
-        rows = rows_or_fail(m, o->models, "/models/uplift/feature_spec", &cols);
+        rows = rows_or_fail(m, o->models, MKT_MODELS_UPLIFT_FEATURE_SPEC, &cols);
         if (rows != A || cols != UPLIFT_SPEC_COLS)
             mkt_fail_all(MKT_EXIT_ERROR, "strategy: %s: /models/uplift/feature_spec is %lld x %lld, expected %d x %d",
                          o->models, (long long)rows, (long long)cols, A, UPLIFT_SPEC_COLS);
-        mkt_h5_read_rows(m, "/models/uplift/feature_spec", H5T_NATIVE_DOUBLE, 0, A, spec);
+        mkt_h5_read_rows(m, MKT_MODELS_UPLIFT_FEATURE_SPEC, H5T_NATIVE_DOUBLE, 0, A, spec);
         uplift_spec_decode(spec, &fs);
         free(spec);
-        anames = mkt_h5_read_strings(m, "/models/uplift/attr_names", 0, A);
+        anames = mkt_h5_read_strings(m, MKT_MODELS_UPLIFT_ATTR_NAMES, 0, A);
     }
     if (uplift_feature_dim(&fs) != dim)
         mkt_fail_all(MKT_EXIT_ERROR, "strategy: %s: /models/uplift feature layout does not match (%d vs %d)",
@@ -536,7 +537,7 @@ static void load_uplift(strat_data *d, hid_t m, const mkt_strategy_options *o, j
     if (A != d->c_A)
         mkt_fail_all(MKT_EXIT_ERROR, "strategy: /models/uplift has %d attributes, the campaign log of %s has %d", A,
                      o->store, d->c_A);
-    const char *cn = "/models/uplift/coef_conversion", *sn = "/models/uplift/coef_spend";
+    const char *cn = MKT_MODELS_UPLIFT_COEF_CONVERSION, *sn = MKT_MODELS_UPLIFT_COEF_SPEND;
     for (int j = 0; j < 2; j++) {
         rows = rows_or_fail(m, o->models, j ? sn : cn, &cols);
         if (rows != d->T || cols != dim)
@@ -555,15 +556,15 @@ static void load_uplift(strat_data *d, hid_t m, const mkt_strategy_options *o, j
     unsigned char *have = xalloc((size_t)d->n, 1);
     hid_t s = mkt_h5_open(o->store, 0, comm);
     int use_users = 0;
-    if (A > 0 && mkt_h5_exists(s, "/users/attrs") && mkt_h5_exists(s, "/users/attr_names")) {
-        int64_t ucols = 0, urows = mkt_h5_rows(s, "/users/attrs", &ucols);
+    if (A > 0 && mkt_h5_exists(s, MKT_USERS_ATTRS) && mkt_h5_exists(s, MKT_USERS_ATTR_NAMES)) {
+        int64_t ucols = 0, urows = mkt_h5_rows(s, MKT_USERS_ATTRS, &ucols);
         if (urows == d->N && ucols == A) {
-            char **un = mkt_h5_read_strings(s, "/users/attr_names", 0, A);
+            char **un = mkt_h5_read_strings(s, MKT_USERS_ATTR_NAMES, 0, A);
             use_users = strings_equal(un, anames, A);
             mkt_h5_free_strings(un, A);
         }
         if (use_users) {
-            mkt_h5_read_rows(s, "/users/attrs", H5T_NATIVE_DOUBLE, d->begin, d->n, uattrs);
+            mkt_h5_read_rows(s, MKT_USERS_ATTRS, H5T_NATIVE_DOUBLE, d->begin, d->n, uattrs);
             memset(have, 1, (size_t)d->n);
         }
     }
@@ -647,26 +648,26 @@ static double cpu_seconds(void)
 
 static void load_mf_topk(strat_data *d, hid_t m, const mkt_strategy_options *o)
 {
-    if (!mkt_h5_exists(m, "/models/mf"))
+    if (!mkt_h5_exists(m, MKT_MODELS_MF))
         mkt_fail_all(MKT_EXIT_ERROR, "strategy: %s has no /models/mf (run mkt train mf)", o->models);
     int64_t K = 0, Ku = 0;
-    int64_t ri = rows_or_fail(m, o->models, "/models/mf/item_factors", &K);
-    int64_t ru = rows_or_fail(m, o->models, "/models/mf/user_factors", &Ku);
+    int64_t ri = rows_or_fail(m, o->models, MKT_MODELS_MF_ITEM_FACTORS, &K);
+    int64_t ru = rows_or_fail(m, o->models, MKT_MODELS_MF_USER_FACTORS, &Ku);
     if (ri != d->I || ru != d->N || K != Ku)
         mkt_fail_all(MKT_EXIT_ERROR,
                      "strategy: /models/mf in %s is for %lld users x %lld items (rank %lld/%lld), the store %s has "
                      "%lld x %lld",
                      o->models, (long long)ru, (long long)ri, (long long)Ku, (long long)K, o->store,
                      (long long)d->N, (long long)d->I);
-    double mu = mkt_h5_attr_get_double(m, "/models/mf", "global_mean", 0.0);
+    double mu = mkt_h5_attr_get_double(m, MKT_MODELS_MF, "global_mean", 0.0);
     double *q = xalloc((size_t)(d->I * K), sizeof(double)), *bi = xalloc((size_t)d->I, sizeof(double));
     double *p = xalloc((size_t)(d->n * K), sizeof(double)), *bu = xalloc((size_t)d->n, sizeof(double));
-    mkt_h5_read_rows(m, "/models/mf/item_factors", H5T_NATIVE_DOUBLE, 0, d->I, q);
-    mkt_h5_read_rows(m, "/models/mf/user_factors", H5T_NATIVE_DOUBLE, d->begin, d->n, p);
-    if (mkt_h5_exists(m, "/models/mf/item_bias"))
-        mkt_h5_read_rows(m, "/models/mf/item_bias", H5T_NATIVE_DOUBLE, 0, d->I, bi);
-    if (mkt_h5_exists(m, "/models/mf/user_bias"))
-        mkt_h5_read_rows(m, "/models/mf/user_bias", H5T_NATIVE_DOUBLE, d->begin, d->n, bu);
+    mkt_h5_read_rows(m, MKT_MODELS_MF_ITEM_FACTORS, H5T_NATIVE_DOUBLE, 0, d->I, q);
+    mkt_h5_read_rows(m, MKT_MODELS_MF_USER_FACTORS, H5T_NATIVE_DOUBLE, d->begin, d->n, p);
+    if (mkt_h5_exists(m, MKT_MODELS_MF_ITEM_BIAS))
+        mkt_h5_read_rows(m, MKT_MODELS_MF_ITEM_BIAS, H5T_NATIVE_DOUBLE, 0, d->I, bi);
+    if (mkt_h5_exists(m, MKT_MODELS_MF_USER_BIAS))
+        mkt_h5_read_rows(m, MKT_MODELS_MF_USER_BIAS, H5T_NATIVE_DOUBLE, d->begin, d->n, bu);
     int k = o->k;
     d->items = xalloc((size_t)d->n * (size_t)k, sizeof(int64_t));
     d->item_scores = xalloc((size_t)d->n * (size_t)k, sizeof(double));
@@ -728,15 +729,15 @@ static void set_prices(strat_data *d, hid_t m, const mkt_strategy_options *o, js
     const char *note = "";
     int use_elasticity = strcmp(o->pricing, "elasticity") == 0;
     if (use_elasticity) {
-        if (!mkt_h5_exists(m, "/models/elasticity/elasticity")) {
+        if (!mkt_h5_exists(m, MKT_MODELS_ELASTICITY_ELASTICITY)) {
             note = "no /models/elasticity in the model file: every price from the interest rule";
             use_elasticity = 0;
-        } else if (mkt_h5_rows(m, "/models/elasticity/elasticity", NULL) != d->C) {
+        } else if (mkt_h5_rows(m, MKT_MODELS_ELASTICITY_ELASTICITY, NULL) != d->C) {
             note = "/models/elasticity has another number of categories than the store: interest rule used";
             use_elasticity = 0;
         } else {
             elast = xalloc((size_t)d->C, sizeof(double));
-            mkt_h5_read_rows(m, "/models/elasticity/elasticity", H5T_NATIVE_DOUBLE, 0, d->C, elast);
+            mkt_h5_read_rows(m, MKT_MODELS_ELASTICITY_ELASTICITY, H5T_NATIVE_DOUBLE, 0, d->C, elast);
         }
     }
     d->prices = xalloc((size_t)d->n * (size_t)k, sizeof(double));
@@ -788,18 +789,18 @@ static void load_segments(strat_data *d, hid_t m, const mkt_strategy_options *o,
     for (int64_t u = 0; u < d->n; u++)
         d->segment[u] = -1;
     const char *why = NULL;
-    if (!mkt_h5_exists(m, "/models/segments/assignment") || !mkt_h5_exists(m, "/models/segments/names"))
+    if (!mkt_h5_exists(m, MKT_MODELS_SEGMENTS_ASSIGNMENT) || !mkt_h5_exists(m, MKT_MODELS_SEGMENTS_NAMES))
         why = "no /models/segments in the model file (run mkt train segments)";
-    else if (mkt_h5_rows(m, "/models/segments/assignment", NULL) != d->N)
+    else if (mkt_h5_rows(m, MKT_MODELS_SEGMENTS_ASSIGNMENT, NULL) != d->N)
         why = "/models/segments/assignment has another number of users than the store";
     if (why) {
         mkt_log(STAGE, "segments: %s; every segment is -1 (unknown)", why);
         mkt_metrics_set_str(metrics, "segments", why);
         return;
     }
-    d->nsegments = (int)mkt_h5_rows(m, "/models/segments/names", NULL);
-    d->segment_names = mkt_h5_read_strings(m, "/models/segments/names", 0, d->nsegments);
-    mkt_h5_read_rows(m, "/models/segments/assignment", H5T_NATIVE_INT32, d->begin, d->n, d->segment);
+    d->nsegments = (int)mkt_h5_rows(m, MKT_MODELS_SEGMENTS_NAMES, NULL);
+    d->segment_names = mkt_h5_read_strings(m, MKT_MODELS_SEGMENTS_NAMES, 0, d->nsegments);
+    mkt_h5_read_rows(m, MKT_MODELS_SEGMENTS_ASSIGNMENT, H5T_NATIVE_INT32, d->begin, d->n, d->segment);
     for (int64_t u = 0; u < d->n; u++)
         if (d->segment[u] < 0 || d->segment[u] >= d->nsegments)
             d->segment[u] = -1;
@@ -812,17 +813,17 @@ static void load_propensity(strat_data *d, hid_t m, const mkt_strategy_options *
     const char *why = NULL;
     hid_t s = mkt_h5_open(o->store, 0, comm);
     int64_t F = 0;
-    if (!mkt_h5_exists(m, "/models/propensity/params"))
+    if (!mkt_h5_exists(m, MKT_MODELS_PROPENSITY_PARAMS))
         why = "no /models/propensity in the model file (run mkt train propensity)";
-    else if (!mkt_h5_exists(s, "/features/users") || !mkt_h5_exists(s, "/features/user_names"))
+    else if (!mkt_h5_exists(s, MKT_FEATURES_USERS) || !mkt_h5_exists(s, MKT_FEATURES_USER_NAMES))
         why = "the store has no /features (run mkt features)";
-    else if (mkt_h5_rows(s, "/features/users", &F) != d->N ||
-             F != mkt_h5_attr_get_int(m, "/models/propensity", "inputs", -1) ||
-             mkt_h5_rows(m, "/models/propensity/feature_names", NULL) != F)
+    else if (mkt_h5_rows(s, MKT_FEATURES_USERS, &F) != d->N ||
+             F != mkt_h5_attr_get_int(m, MKT_MODELS_PROPENSITY, "inputs", -1) ||
+             mkt_h5_rows(m, MKT_MODELS_PROPENSITY_FEATURE_NAMES, NULL) != F)
         why = "/features/users does not match the inputs of /models/propensity";
     if (!why) {
-        char **a = mkt_h5_read_strings(s, "/features/user_names", 0, F);
-        char **b = mkt_h5_read_strings(m, "/models/propensity/feature_names", 0, F);
+        char **a = mkt_h5_read_strings(s, MKT_FEATURES_USER_NAMES, 0, F);
+        char **b = mkt_h5_read_strings(m, MKT_MODELS_PROPENSITY_FEATURE_NAMES, 0, F);
         if (!strings_equal(a, b, F))
             why = "the feature names of /features/users differ from those of /models/propensity";
         mkt_h5_free_strings(a, F);
@@ -831,13 +832,13 @@ static void load_propensity(strat_data *d, hid_t m, const mkt_strategy_options *
     mkt_mlp net = {(int)F, 0, {0, 0, 0}};
     int64_t np = 0;
     if (!why) {
-        net.hidden = (int)mkt_h5_attr_get_int(m, "/models/propensity", "hidden_layers", 0);
+        net.hidden = (int)mkt_h5_attr_get_int(m, MKT_MODELS_PROPENSITY, "hidden_layers", 0);
         for (int h = 0; h < net.hidden && h < MKT_MLP_MAX_HIDDEN; h++) {
             char an[16];
             snprintf(an, sizeof an, "hidden_%d", h + 1);
-            net.sizes[h] = (int)mkt_h5_attr_get_int(m, "/models/propensity", an, 1);
+            net.sizes[h] = (int)mkt_h5_attr_get_int(m, MKT_MODELS_PROPENSITY, an, 1);
         }
-        np = mkt_h5_rows(m, "/models/propensity/params", NULL);
+        np = mkt_h5_rows(m, MKT_MODELS_PROPENSITY_PARAMS, NULL);
         if (net.hidden < 0 || net.hidden > MKT_MLP_MAX_HIDDEN || np != mkt_mlp_nparams(&net))
             why = "/models/propensity/params does not match its layer attributes";
     }
@@ -849,11 +850,11 @@ static void load_propensity(strat_data *d, hid_t m, const mkt_strategy_options *
     }
     double *params = xalloc((size_t)np, sizeof(double));
     double *mean = xalloc((size_t)F, sizeof(double)), *sd = xalloc((size_t)F, sizeof(double));
-    mkt_h5_read_rows(m, "/models/propensity/params", H5T_NATIVE_DOUBLE, 0, np, params);
-    mkt_h5_read_rows(m, "/models/propensity/feature_mean", H5T_NATIVE_DOUBLE, 0, F, mean);
-    mkt_h5_read_rows(m, "/models/propensity/feature_std", H5T_NATIVE_DOUBLE, 0, F, sd);
+    mkt_h5_read_rows(m, MKT_MODELS_PROPENSITY_PARAMS, H5T_NATIVE_DOUBLE, 0, np, params);
+    mkt_h5_read_rows(m, MKT_MODELS_PROPENSITY_FEATURE_MEAN, H5T_NATIVE_DOUBLE, 0, F, mean);
+    mkt_h5_read_rows(m, MKT_MODELS_PROPENSITY_FEATURE_STD, H5T_NATIVE_DOUBLE, 0, F, sd);
     double *x = xalloc((size_t)(d->n * F), sizeof(double));
-    mkt_h5_read_rows(s, "/features/users", H5T_NATIVE_DOUBLE, d->begin, d->n, x);
+    mkt_h5_read_rows(s, MKT_FEATURES_USERS, H5T_NATIVE_DOUBLE, d->begin, d->n, x);
     mkt_h5_close(s);
     double *work = xalloc(mkt_mlp_work_size(&net), sizeof(double));
     d->propensity = xalloc((size_t)d->n, sizeof(double));
@@ -920,11 +921,11 @@ static void evaluate_arms(strat_data *d, const strat_econ *e, const mkt_strategy
 static void load_truth(strat_data *d, const strat_econ *e, const mkt_strategy_options *o, MPI_Comm comm)
 {
     hid_t f = mkt_h5_open(o->truth, 0, comm);
-    if (!mkt_h5_exists(f, "/truth/base_conversion"))
+    if (!mkt_h5_exists(f, MKT_TRUTH_BASE_CONVERSION))
         mkt_fail_all(MKT_EXIT_ERROR, "strategy: --truth %s has no /truth (a store written by mkt gen)", o->truth);
-    if (mkt_h5_rows(f, "/ids/users", NULL) != d->N)
+    if (mkt_h5_rows(f, MKT_IDS_USERS, NULL) != d->N)
         mkt_fail_all(MKT_EXIT_ERROR, "strategy: --truth %s has another number of users than %s", o->truth, o->store);
-    char **ids = mkt_h5_read_strings(f, "/ids/users", d->begin, d->n);
+    char **ids = mkt_h5_read_strings(f, MKT_IDS_USERS, d->begin, d->n);
     int same = strings_equal(ids, d->user_ids, d->n);
     mkt_h5_free_strings(ids, d->n);
     if (!all_true(same, comm))
@@ -943,12 +944,12 @@ static void load_truth(strat_data *d, const strat_econ *e, const mkt_strategy_op
     }
     mkt_gen_config c;
     mkt_gen_config_defaults(&c);
-    c.seed = (uint64_t)mkt_h5_attr_get_int(f, "/truth", "seed", 0);
-    c.factors = (int)mkt_h5_attr_get_int(f, "/truth", "factors", 8);
+    c.seed = (uint64_t)mkt_h5_attr_get_int(f, MKT_TRUTH, "seed", 0);
+    c.factors = (int)mkt_h5_attr_get_int(f, MKT_TRUTH, "factors", 8);
     if (c.factors < 1 || c.factors > MKT_GEN_MAX_FACTORS)
         mkt_fail_all(MKT_EXIT_ERROR, "strategy: --truth %s: /truth has no usable 'factors' attribute", o->truth);
     double *base = xalloc((size_t)d->n, sizeof(double));
-    mkt_h5_read_rows(f, "/truth/base_conversion", H5T_NATIVE_DOUBLE, d->begin, d->n, base);
+    mkt_h5_read_rows(f, MKT_TRUTH_BASE_CONVERSION, H5T_NATIVE_DOUBLE, d->begin, d->n, base);
     mkt_h5_close(f);
     double *taste = xalloc((size_t)c.factors, sizeof(double));
     d->tval = xalloc((size_t)d->n * (size_t)d->na, sizeof(strat_arm_value));
@@ -1109,59 +1110,59 @@ static void write_h5(const strat_data *d, const int32_t *choice, char **msg, con
         uc[u] = v ? v->dconv : 0;
         us[u] = v ? v->drev : 0;
     }
-    mkt_h5_write_rows_at(f, "/strategy/user", H5T_NATIVE_INT64, user, d->begin, n, d->N, 0, comm);
-    mkt_h5_write_rows_at(f, "/strategy/segment", H5T_NATIVE_INT32, d->segment, d->begin, n, d->N, 0, comm);
-    mkt_h5_write_rows_at(f, "/strategy/items", H5T_NATIVE_INT64, d->items, d->begin, n, d->N, k, comm);
-    mkt_h5_write_rows_at(f, "/strategy/item_scores", H5T_NATIVE_DOUBLE, d->item_scores, d->begin, n, d->N, k, comm);
-    mkt_h5_write_rows_at(f, "/strategy/price", H5T_NATIVE_DOUBLE, d->prices, d->begin, n, d->N, k, comm);
-    mkt_h5_write_rows_at(f, "/strategy/promotion", H5T_NATIVE_INT32, promo, d->begin, n, d->N, 0, comm);
-    mkt_h5_write_rows_at(f, "/strategy/expected_profit", H5T_NATIVE_DOUBLE, ep, d->begin, n, d->N, 0, comm);
-    mkt_h5_write_rows_at(f, "/strategy/expected_cost", H5T_NATIVE_DOUBLE, ec, d->begin, n, d->N, 0, comm);
-    mkt_h5_write_rows_at(f, "/strategy/uplift_conversion", H5T_NATIVE_DOUBLE, uc, d->begin, n, d->N, 0, comm);
-    mkt_h5_write_rows_at(f, "/strategy/uplift_spend", H5T_NATIVE_DOUBLE, us, d->begin, n, d->N, 0, comm);
-    mkt_h5_write_strings(f, "/strategy/message", msg, n, comm);
-    mkt_h5_write_strings(f, "/strategy/arms", d->arms, d->rank == 0 ? d->T : 0, comm);
+    mkt_h5_write_rows_at(f, MKT_STRATEGY_USER, H5T_NATIVE_INT64, user, d->begin, n, d->N, 0, comm);
+    mkt_h5_write_rows_at(f, MKT_STRATEGY_SEGMENT, H5T_NATIVE_INT32, d->segment, d->begin, n, d->N, 0, comm);
+    mkt_h5_write_rows_at(f, MKT_STRATEGY_ITEMS, H5T_NATIVE_INT64, d->items, d->begin, n, d->N, k, comm);
+    mkt_h5_write_rows_at(f, MKT_STRATEGY_ITEM_SCORES, H5T_NATIVE_DOUBLE, d->item_scores, d->begin, n, d->N, k, comm);
+    mkt_h5_write_rows_at(f, MKT_STRATEGY_PRICE, H5T_NATIVE_DOUBLE, d->prices, d->begin, n, d->N, k, comm);
+    mkt_h5_write_rows_at(f, MKT_STRATEGY_PROMOTION, H5T_NATIVE_INT32, promo, d->begin, n, d->N, 0, comm);
+    mkt_h5_write_rows_at(f, MKT_STRATEGY_EXPECTED_PROFIT, H5T_NATIVE_DOUBLE, ep, d->begin, n, d->N, 0, comm);
+    mkt_h5_write_rows_at(f, MKT_STRATEGY_EXPECTED_COST, H5T_NATIVE_DOUBLE, ec, d->begin, n, d->N, 0, comm);
+    mkt_h5_write_rows_at(f, MKT_STRATEGY_UPLIFT_CONVERSION, H5T_NATIVE_DOUBLE, uc, d->begin, n, d->N, 0, comm);
+    mkt_h5_write_rows_at(f, MKT_STRATEGY_UPLIFT_SPEND, H5T_NATIVE_DOUBLE, us, d->begin, n, d->N, 0, comm);
+    mkt_h5_write_strings(f, MKT_STRATEGY_MESSAGE, msg, n, comm);
+    mkt_h5_write_strings(f, MKT_STRATEGY_ARMS, d->arms, d->rank == 0 ? d->T : 0, comm);
     if (d->nsegments > 0) /* the names of /strategy/segment, so the gateway answers names */
-        mkt_h5_write_strings(f, "/strategy/segment_names", d->segment_names, d->rank == 0 ? d->nsegments : 0, comm);
+        mkt_h5_write_strings(f, MKT_STRATEGY_SEGMENT_NAMES, d->segment_names, d->rank == 0 ? d->nsegments : 0, comm);
 
     char *pn[NPOL], *mn[MKT_STRAT_METRICS];
     for (int p = 0; p < NPOL; p++)
         pn[p] = (char *)policy_names[p];
     for (int m = 0; m < MKT_STRAT_METRICS; m++)
         mn[m] = (char *)mkt_strat_metric_names[m];
-    mkt_h5_write_strings(f, "/strategy/totals/policies", pn, d->rank == 0 ? NPOL : 0, comm);
-    mkt_h5_write_strings(f, "/strategy/totals/metric_names", mn, d->rank == 0 ? MKT_STRAT_METRICS : 0, comm);
-    mkt_h5_write_small(f, "/strategy/totals/value", H5T_NATIVE_DOUBLE, r->value, NPOL, MKT_STRAT_METRICS, comm);
-    mkt_h5_write_small(f, "/strategy/totals/lo", H5T_NATIVE_DOUBLE, r->lo, NPOL, MKT_STRAT_METRICS, comm);
-    mkt_h5_write_small(f, "/strategy/totals/hi", H5T_NATIVE_DOUBLE, r->hi, NPOL, MKT_STRAT_METRICS, comm);
+    mkt_h5_write_strings(f, MKT_STRATEGY_TOTALS_POLICIES, pn, d->rank == 0 ? NPOL : 0, comm);
+    mkt_h5_write_strings(f, MKT_STRATEGY_TOTALS_METRIC_NAMES, mn, d->rank == 0 ? MKT_STRAT_METRICS : 0, comm);
+    mkt_h5_write_small(f, MKT_STRATEGY_TOTALS_VALUE, H5T_NATIVE_DOUBLE, r->value, NPOL, MKT_STRAT_METRICS, comm);
+    mkt_h5_write_small(f, MKT_STRATEGY_TOTALS_LO, H5T_NATIVE_DOUBLE, r->lo, NPOL, MKT_STRAT_METRICS, comm);
+    mkt_h5_write_small(f, MKT_STRATEGY_TOTALS_HI, H5T_NATIVE_DOUBLE, r->hi, NPOL, MKT_STRAT_METRICS, comm);
     if (r->has_truth)
-        mkt_h5_write_small(f, "/strategy/totals/true_value", H5T_NATIVE_DOUBLE, r->truth, NPOL, MKT_STRAT_METRICS,
+        mkt_h5_write_small(f, MKT_STRATEGY_TOTALS_TRUE_VALUE, H5T_NATIVE_DOUBLE, r->truth, NPOL, MKT_STRAT_METRICS,
                            comm);
     int B = r->curve_n;
-    mkt_h5_write_small(f, "/strategy/budget_curve/budget", H5T_NATIVE_DOUBLE, r->curve_budget, B, 0, comm);
-    mkt_h5_write_small(f, "/strategy/budget_curve/incremental_profit", H5T_NATIVE_DOUBLE, r->curve_profit, B, 0,
+    mkt_h5_write_small(f, MKT_STRATEGY_BUDGET_CURVE_BUDGET, H5T_NATIVE_DOUBLE, r->curve_budget, B, 0, comm);
+    mkt_h5_write_small(f, MKT_STRATEGY_BUDGET_CURVE_INCREMENTAL_PROFIT, H5T_NATIVE_DOUBLE, r->curve_profit, B, 0,
                        comm);
-    mkt_h5_write_small(f, "/strategy/budget_curve/promotion_cost", H5T_NATIVE_DOUBLE, r->curve_cost, B, 0, comm);
-    mkt_h5_write_small(f, "/strategy/budget_curve/users_treated", H5T_NATIVE_DOUBLE, r->curve_treated, B, 0, comm);
+    mkt_h5_write_small(f, MKT_STRATEGY_BUDGET_CURVE_PROMOTION_COST, H5T_NATIVE_DOUBLE, r->curve_cost, B, 0, comm);
+    mkt_h5_write_small(f, MKT_STRATEGY_BUDGET_CURVE_USERS_TREATED, H5T_NATIVE_DOUBLE, r->curve_treated, B, 0, comm);
     char *on[2] = {"ipw", "dr"};
     double ov[2] = {r->ope.ipw, r->ope.dr};
     double olo[2] = {r->ope.ipw - 1.96 * r->ope.ipw_se, r->ope.dr - 1.96 * r->ope.dr_se};
     double ohi[2] = {r->ope.ipw + 1.96 * r->ope.ipw_se, r->ope.dr + 1.96 * r->ope.dr_se};
-    mkt_h5_write_strings(f, "/strategy/ope/names", on, d->rank == 0 ? 2 : 0, comm);
-    mkt_h5_write_small(f, "/strategy/ope/value", H5T_NATIVE_DOUBLE, ov, 2, 0, comm);
-    mkt_h5_write_small(f, "/strategy/ope/lo", H5T_NATIVE_DOUBLE, olo, 2, 0, comm);
-    mkt_h5_write_small(f, "/strategy/ope/hi", H5T_NATIVE_DOUBLE, ohi, 2, 0, comm);
-    mkt_h5_attr_set_double(f, "/strategy/ope", "predicted", r->ope.predicted);
-    mkt_h5_attr_set_int(f, "/strategy/ope", "rows", r->ope.rows);
-    mkt_h5_attr_set_int(f, "/strategy/ope", "rows_matched", r->ope.matched);
+    mkt_h5_write_strings(f, MKT_STRATEGY_OPE_NAMES, on, d->rank == 0 ? 2 : 0, comm);
+    mkt_h5_write_small(f, MKT_STRATEGY_OPE_VALUE, H5T_NATIVE_DOUBLE, ov, 2, 0, comm);
+    mkt_h5_write_small(f, MKT_STRATEGY_OPE_LO, H5T_NATIVE_DOUBLE, olo, 2, 0, comm);
+    mkt_h5_write_small(f, MKT_STRATEGY_OPE_HI, H5T_NATIVE_DOUBLE, ohi, 2, 0, comm);
+    mkt_h5_attr_set_double(f, MKT_STRATEGY_OPE, "predicted", r->ope.predicted);
+    mkt_h5_attr_set_int(f, MKT_STRATEGY_OPE, "rows", r->ope.rows);
+    mkt_h5_attr_set_int(f, MKT_STRATEGY_OPE, "rows_matched", r->ope.matched);
 
-    mkt_h5_attr_set_double(f, "/strategy", "budget", o->budget);
-    mkt_h5_attr_set_double(f, "/strategy", "lambda", r->lambda);
-    mkt_h5_attr_set_int(f, "/strategy", "schema_version", MKT_SCHEMA_VERSION);
-    mkt_h5_attr_set_int(f, "/strategy", "k", o->k);
-    mkt_h5_attr_set_int(f, "/strategy", "users_treated", r->treated);
-    mkt_h5_attr_set_string(f, "/strategy", "pricing", o->pricing);
-    mkt_h5_attr_set_string(f, "/strategy", "template", o->template_text);
+    mkt_h5_attr_set_double(f, MKT_STRATEGY, "budget", o->budget);
+    mkt_h5_attr_set_double(f, MKT_STRATEGY, "lambda", r->lambda);
+    mkt_h5_attr_set_int(f, MKT_STRATEGY, "schema_version", MKT_SCHEMA_VERSION);
+    mkt_h5_attr_set_int(f, MKT_STRATEGY, "k", o->k);
+    mkt_h5_attr_set_int(f, MKT_STRATEGY, "users_treated", r->treated);
+    mkt_h5_attr_set_string(f, MKT_STRATEGY, "pricing", o->pricing);
+    mkt_h5_attr_set_string(f, MKT_STRATEGY, "template", o->template_text);
     mkt_h5_commit(&out);
     free(user);
     free(promo);
@@ -1330,9 +1331,9 @@ int mkt_strategy_run(const mkt_strategy_options *o, MPI_Comm comm, json_t *metri
 
     /* required models first, so a missing one fails before any work */
     hid_t m = mkt_h5_open(o->models, 0, comm);
-    if (!mkt_h5_exists(m, "/models/uplift"))
+    if (!mkt_h5_exists(m, MKT_MODELS_UPLIFT))
         mkt_fail_all(MKT_EXIT_ERROR, "strategy: %s has no /models/uplift (run mkt train uplift)", o->models);
-    if (!mkt_h5_exists(m, "/models/mf"))
+    if (!mkt_h5_exists(m, MKT_MODELS_MF))
         mkt_fail_all(MKT_EXIT_ERROR, "strategy: %s has no /models/mf (run mkt train mf)", o->models);
     load_store(&d, o, comm);
 

@@ -30,6 +30,7 @@
 #include "mkt_types.h"
 #include "par.h"
 #include "ranking.h"
+#include "schema.h"
 #include "teststore.h"
 
 #define STAGE "train_mf"
@@ -482,10 +483,10 @@ static void load_data(const mkt_mf_options *o, MPI_Comm comm, mf_data *d)
     hid_t f = mkt_h5_open(o->store, 0, comm);
     mkt_metrics_mark_baseline();
     memlog("store open");
-    if (!mkt_h5_exists(f, "/events/by_user/indptr") || !mkt_h5_exists(f, "/events/by_item/indptr"))
+    if (!mkt_h5_exists(f, MKT_EVENTS_BY_USER_INDPTR) || !mkt_h5_exists(f, MKT_EVENTS_BY_ITEM_INDPTR))
         mkt_fail_all(MKT_EXIT_ERROR, "%s has no /events/by_user and /events/by_item (not an mkt store?)", o->store);
-    d->U = mkt_h5_rows(f, "/events/by_user/indptr", NULL) - 1;
-    d->I = mkt_h5_rows(f, "/events/by_item/indptr", NULL) - 1;
+    d->U = mkt_h5_rows(f, MKT_EVENTS_BY_USER_INDPTR, NULL) - 1;
+    d->I = mkt_h5_rows(f, MKT_EVENTS_BY_ITEM_INDPTR, NULL) - 1;
     if (d->I >= INT32_MAX || d->U >= INT32_MAX)
         mkt_fail_all(MKT_EXIT_ERROR, "%s: too many users or items for 32-bit indices", o->store);
     /* the events used end at --until, else at the end of the log */
@@ -586,10 +587,10 @@ static void load_data(const mkt_mf_options *o, MPI_Comm comm, mf_data *d)
 static void load_test(const mkt_mf_options *o, const char *path, mf_data *d, MPI_Comm comm)
 {
     hid_t f = mkt_h5_open(path, 0, comm);
-    if (!mkt_h5_exists(f, "/events/by_user/indptr") || !mkt_h5_exists(f, "/events/by_item/indptr"))
+    if (!mkt_h5_exists(f, MKT_EVENTS_BY_USER_INDPTR) || !mkt_h5_exists(f, MKT_EVENTS_BY_ITEM_INDPTR))
         mkt_fail_all(MKT_EXIT_ERROR, "test store %s has no /events/by_user and /events/by_item (not an mkt store?)",
                      path);
-    int64_t U = mkt_h5_rows(f, "/events/by_user/indptr", NULL) - 1, I = mkt_h5_rows(f, "/events/by_item/indptr", NULL) - 1;
+    int64_t U = mkt_h5_rows(f, MKT_EVENTS_BY_USER_INDPTR, NULL) - 1, I = mkt_h5_rows(f, MKT_EVENTS_BY_ITEM_INDPTR, NULL) - 1;
     if (U != d->U || I != d->I)
         mkt_fail_all(MKT_EXIT_ERROR,
                      "test store %s has %lld users x %lld items, the training store %s %lld x %lld: ingest the test "
@@ -1526,7 +1527,7 @@ static void write_model(const mkt_mf_options *o, const mf_data *d, double *Xfull
                         int best_iteration, MPI_Comm comm)
 {
     mkt_model_writer w;
-    mkt_model_begin(&w, o->out, "/models/mf", comm);
+    mkt_model_begin(&w, o->out, MKT_MODELS_MF, comm);
     char p[600];
     double *ubias = block_bias(Xfull, d->ub, s, k), *ibias = block_bias(Yfull, d->ib, s, k);
     const struct {
@@ -1872,9 +1873,9 @@ int mkt_mf_eval_run(const mkt_mf_options *cli, MPI_Comm comm, json_t *metrics)
     if (cli->test) /* before either file is opened collectively */
         mkt_store_check_test_of(cli->store, cli->test, comm);
     hid_t m = mkt_h5_open(cli->model, 0, comm);
-    if (!mkt_h5_exists(m, "/models/mf/user_factors"))
+    if (!mkt_h5_exists(m, MKT_MODELS_MF_USER_FACTORS))
         mkt_fail_all(MKT_EXIT_ERROR, "%s has no /models/mf (train one with `mkt train mf`)", cli->model);
-    const char *g = "/models/mf";
+    const char *g = MKT_MODELS_MF;
     mkt_mf_options o = *cli;
     static const char *wn[5] = {"weight_view", "weight_click", "weight_cart", "weight_fav", "weight_purchase"};
     o.rank = (int)mkt_h5_attr_get_int(m, g, "rank", 0);
@@ -1910,10 +1911,10 @@ int mkt_mf_eval_run(const mkt_mf_options *cli, MPI_Comm comm, json_t *metrics)
     int64_t nl = d.ub.end - d.ub.begin;
     double *uf = mkt_xmalloc(sizeof(double) * (size_t)(nl * k + 1)), *ub = mkt_xmalloc(sizeof(double) * (size_t)(nl + 1));
     double *itf = mkt_xmalloc(sizeof(double) * (size_t)(d.I * k + 1)), *ib = mkt_xmalloc(sizeof(double) * (size_t)(d.I + 1));
-    mkt_h5_read_rows(m, "/models/mf/user_factors", H5T_NATIVE_DOUBLE, d.ub.begin, nl, uf);
-    mkt_h5_read_rows(m, "/models/mf/user_bias", H5T_NATIVE_DOUBLE, d.ub.begin, nl, ub);
-    mkt_h5_read_rows(m, "/models/mf/item_factors", H5T_NATIVE_DOUBLE, 0, d.I, itf);
-    mkt_h5_read_rows(m, "/models/mf/item_bias", H5T_NATIVE_DOUBLE, 0, d.I, ib);
+    mkt_h5_read_rows(m, MKT_MODELS_MF_USER_FACTORS, H5T_NATIVE_DOUBLE, d.ub.begin, nl, uf);
+    mkt_h5_read_rows(m, MKT_MODELS_MF_USER_BIAS, H5T_NATIVE_DOUBLE, d.ub.begin, nl, ub);
+    mkt_h5_read_rows(m, MKT_MODELS_MF_ITEM_FACTORS, H5T_NATIVE_DOUBLE, 0, d.I, itf);
+    mkt_h5_read_rows(m, MKT_MODELS_MF_ITEM_BIAS, H5T_NATIVE_DOUBLE, 0, d.I, ib);
     mkt_h5_close(m);
     double *X = mkt_xmalloc(sizeof(double) * (size_t)(nl * s + 1)), *Y = mkt_xmalloc(sizeof(double) * (size_t)(d.I * s + 1));
     for (int64_t r = 0; r < nl; r++) {

@@ -30,11 +30,12 @@
 #include "mlp.h"
 #include "par.h"
 #include "rng.h"
+#include "schema.h"
 #include "teststore.h"
 
 #define STAGE_TRAIN "train propensity"
 #define STAGE_EVAL "eval propensity"
-#define MODEL_GROUP "/models/propensity"
+#define MODEL_GROUP MKT_MODELS_PROPENSITY
 #define DAY 86400
 #define EVENT_CHUNK (INT64_C(1) << 20)
 
@@ -107,7 +108,7 @@ static double rf_score(int64_t days_in_window, int64_t last_purchase_ts, int64_t
 
 static const char *group_name(const mkt_propensity_options *o)
 {
-    return o->features_group && *o->features_group ? o->features_group : "/features_propensity";
+    return o->features_group && *o->features_group ? o->features_group : MKT_FEATURES_PROPENSITY;
 }
 
 /* Collective. The store's end_ts (the end of its log). */
@@ -176,7 +177,7 @@ static void read_labels(hid_t f, const char *store, mkt_block b, int64_t from, i
 {
     int64_t n = b.end - b.begin;
     int64_t *indptr = mkt_xmalloc(sizeof(int64_t) * (size_t)(n + 1));
-    mkt_h5_read_rows(f, "/events/by_user/indptr", H5T_NATIVE_INT64, b.begin, n + 1, indptr);
+    mkt_h5_read_rows(f, MKT_EVENTS_BY_USER_INDPTR, H5T_NATIVE_INT64, b.begin, n + 1, indptr);
     int64_t *ts = mkt_xmalloc(sizeof(int64_t) * EVENT_CHUNK);
     int32_t *type = mkt_xmalloc(sizeof(int32_t) * EVENT_CHUNK), *qty = mkt_xmalloc(sizeof(int32_t) * EVENT_CHUNK);
     memset(label, 0, sizeof(int) * (size_t)n);
@@ -185,9 +186,9 @@ static void read_labels(hid_t f, const char *store, mkt_block b, int64_t from, i
     int64_t u = 0, rf_user = -1, rf_days = 0, rf_last = INT64_MIN, rf_from = from - (int64_t)RF_DAYS * DAY;
     for (int64_t at = indptr[0]; at < indptr[n]; at += EVENT_CHUNK) {
         int64_t cnt = indptr[n] - at < EVENT_CHUNK ? indptr[n] - at : EVENT_CHUNK;
-        mkt_h5_read_rows(f, "/events/by_user/ts", H5T_NATIVE_INT64, at, cnt, ts);
-        mkt_h5_read_rows(f, "/events/by_user/type", H5T_NATIVE_INT32, at, cnt, type);
-        mkt_h5_read_rows(f, "/events/by_user/qty", H5T_NATIVE_INT32, at, cnt, qty);
+        mkt_h5_read_rows(f, MKT_EVENTS_BY_USER_TS, H5T_NATIVE_INT64, at, cnt, ts);
+        mkt_h5_read_rows(f, MKT_EVENTS_BY_USER_TYPE, H5T_NATIVE_INT32, at, cnt, type);
+        mkt_h5_read_rows(f, MKT_EVENTS_BY_USER_QTY, H5T_NATIVE_INT32, at, cnt, qty);
         for (int64_t k = 0; k < cnt; k++) {
             int64_t row = at + k;
             while (u < n && indptr[u + 1] <= row)
@@ -238,9 +239,9 @@ static void load_examples(const char *store, const char *group, int64_t cutoff, 
     snprintf(path, sizeof path, "%s/users", group);
     int64_t cols = 0;
     int64_t users = mkt_h5_rows(f, path, &cols);
-    if (users != mkt_h5_rows(f, "/events/by_user/indptr", NULL) - 1)
+    if (users != mkt_h5_rows(f, MKT_EVENTS_BY_USER_INDPTR, NULL) - 1)
         mkt_fail("%s: %s has %lld rows but the store has %lld users", store, path, (long long)users,
-                 (long long)(mkt_h5_rows(f, "/events/by_user/indptr", NULL) - 1));
+                 (long long)(mkt_h5_rows(f, MKT_EVENTS_BY_USER_INDPTR, NULL) - 1));
     e->d = (int)cols;
     e->users = users;
     snprintf(path, sizeof path, "%s/user_names", group);
@@ -270,7 +271,7 @@ static void load_examples(const char *store, const char *group, int64_t cutoff, 
     int64_t *indptr = NULL;
     if (all_test) {
         indptr = mkt_xmalloc(sizeof(int64_t) * (size_t)(n + 1));
-        mkt_h5_read_rows(f, "/events/by_user/indptr", H5T_NATIVE_INT64, b.begin, n + 1, indptr);
+        mkt_h5_read_rows(f, MKT_EVENTS_BY_USER_INDPTR, H5T_NATIVE_INT64, b.begin, n + 1, indptr);
     }
     mkt_h5_close(f);
 
@@ -1356,7 +1357,7 @@ int mkt_propensity_train(const mkt_propensity_options *o, MPI_Comm comm, json_t 
 
 /* ---------- "will this user buy this item?" (target user_item) ---------- */
 
-#define ITEM_GROUP "/models/propensity_item"
+#define ITEM_GROUP MKT_MODELS_PROPENSITY_ITEM
 #define STREAM_NEGATIVES UINT64_C(0x6e656761746976) /* rng purpose of sampled negative items */
 
 /* Independent. Distinct items each local user purchased (qty > 0) with ts in
@@ -1370,7 +1371,7 @@ static void read_purchased_items(hid_t f, const char *store, mkt_block b, int64_
 {
     int64_t n = b.end - b.begin;
     int64_t *indptr = mkt_xmalloc(sizeof(int64_t) * (size_t)(n + 1));
-    mkt_h5_read_rows(f, "/events/by_user/indptr", H5T_NATIVE_INT64, b.begin, n + 1, indptr);
+    mkt_h5_read_rows(f, MKT_EVENTS_BY_USER_INDPTR, H5T_NATIVE_INT64, b.begin, n + 1, indptr);
     int64_t *ptr = mkt_xcalloc((size_t)(n + 1), sizeof(int64_t));
     int64_t cap = 1024, used = 0;
     int32_t *items = mkt_xmalloc(sizeof(int32_t) * (size_t)cap);
@@ -1384,10 +1385,10 @@ static void read_purchased_items(hid_t f, const char *store, mkt_block b, int64_
     int64_t u = 0;
     for (int64_t at = indptr[0]; at < indptr[n]; at += EVENT_CHUNK) {
         int64_t cnt = indptr[n] - at < EVENT_CHUNK ? indptr[n] - at : EVENT_CHUNK;
-        mkt_h5_read_rows(f, "/events/by_user/ts", H5T_NATIVE_INT64, at, cnt, ts);
-        mkt_h5_read_rows(f, "/events/by_user/type", H5T_NATIVE_INT32, at, cnt, type);
-        mkt_h5_read_rows(f, "/events/by_user/qty", H5T_NATIVE_INT32, at, cnt, qty);
-        mkt_h5_read_rows(f, "/events/by_user/item", H5T_NATIVE_INT32, at, cnt, it);
+        mkt_h5_read_rows(f, MKT_EVENTS_BY_USER_TS, H5T_NATIVE_INT64, at, cnt, ts);
+        mkt_h5_read_rows(f, MKT_EVENTS_BY_USER_TYPE, H5T_NATIVE_INT32, at, cnt, type);
+        mkt_h5_read_rows(f, MKT_EVENTS_BY_USER_QTY, H5T_NATIVE_INT32, at, cnt, qty);
+        mkt_h5_read_rows(f, MKT_EVENTS_BY_USER_ITEM, H5T_NATIVE_INT32, at, cnt, it);
         for (int64_t k = 0; k < cnt; k++) {
             int64_t row = at + k;
             while (u < n && indptr[u + 1] <= row) {
@@ -1529,7 +1530,7 @@ static int train_user_item(const mkt_propensity_options *o, const model_ctx *ctx
     int64_t users = mkt_h5_rows(f, path, &du);
     snprintf(path, sizeof path, "%s/items", group);
     int64_t nitems = mkt_h5_rows(f, path, &di);
-    if (users != mkt_h5_rows(f, "/events/by_user/indptr", NULL) - 1)
+    if (users != mkt_h5_rows(f, MKT_EVENTS_BY_USER_INDPTR, NULL) - 1)
         mkt_fail_all(MKT_EXIT_ERROR, "%s: %s/users has %lld rows, the store another user count", o->store, group,
                      (long long)users);
     if (nitems < 2)
@@ -1573,12 +1574,12 @@ static int train_user_item(const mkt_propensity_options *o, const model_ctx *ctx
     double *pu = NULL, *qi = NULL, *bu = NULL, *bi = NULL, mu = 0;
     if (has_mf) {
         hid_t mf = mkt_h5_open(o->mf_model, 0, comm);
-        if (!mkt_h5_exists(mf, "/models/mf"))
+        if (!mkt_h5_exists(mf, MKT_MODELS_MF))
             mkt_fail_all(MKT_EXIT_ERROR, "%s: no /models/mf group (mf-model must be a file written by train mf)",
                          o->mf_model);
         /* The factor score is a feature: the factors must not have seen the
          * label window (a model without until_ts saw the whole log). */
-        int64_t until = mkt_h5_attr_get_int(mf, "/models/mf", "until_ts", INT64_MAX);
+        int64_t until = mkt_h5_attr_get_int(mf, MKT_MODELS_MF, "until_ts", INT64_MAX);
         if (until > cutoff)
             mkt_fail_all(MKT_EXIT_USAGE,
                          "%s: /models/mf was trained on events up to %s (until_ts), past the cutoff %lld: its factor "
@@ -1586,8 +1587,8 @@ static int train_user_item(const mkt_propensity_options *o, const model_ctx *ctx
                          o->mf_model, until == INT64_MAX ? "the end of the log" : "its until_ts", (long long)cutoff,
                          (long long)cutoff);
         int64_t ku = 0, ki = 0;
-        int64_t mu_rows = mkt_h5_rows(mf, "/models/mf/user_factors", &ku);
-        int64_t mi_rows = mkt_h5_rows(mf, "/models/mf/item_factors", &ki);
+        int64_t mu_rows = mkt_h5_rows(mf, MKT_MODELS_MF_USER_FACTORS, &ku);
+        int64_t mi_rows = mkt_h5_rows(mf, MKT_MODELS_MF_ITEM_FACTORS, &ki);
         if (mu_rows != users || mi_rows != nitems || ku != ki)
             mkt_fail_all(MKT_EXIT_ERROR,
                          "%s: /models/mf has %lld users x %lld items (rank %lld/%lld); the store has %lld x %lld",
@@ -1598,11 +1599,11 @@ static int train_user_item(const mkt_propensity_options *o, const model_ctx *ctx
         qi = mkt_xmalloc(sizeof(double) * (size_t)(nitems * K + 1));
         bu = mkt_xmalloc(sizeof(double) * (size_t)(n + 1));
         bi = mkt_xmalloc(sizeof(double) * (size_t)(nitems + 1));
-        mkt_h5_read_rows(mf, "/models/mf/user_factors", H5T_NATIVE_DOUBLE, b.begin, n, pu);
-        mkt_h5_read_rows(mf, "/models/mf/item_factors", H5T_NATIVE_DOUBLE, 0, nitems, qi);
-        mkt_h5_read_rows(mf, "/models/mf/user_bias", H5T_NATIVE_DOUBLE, b.begin, n, bu);
-        mkt_h5_read_rows(mf, "/models/mf/item_bias", H5T_NATIVE_DOUBLE, 0, nitems, bi);
-        mu = mkt_h5_attr_get_double(mf, "/models/mf", "global_mean", 0);
+        mkt_h5_read_rows(mf, MKT_MODELS_MF_USER_FACTORS, H5T_NATIVE_DOUBLE, b.begin, n, pu);
+        mkt_h5_read_rows(mf, MKT_MODELS_MF_ITEM_FACTORS, H5T_NATIVE_DOUBLE, 0, nitems, qi);
+        mkt_h5_read_rows(mf, MKT_MODELS_MF_USER_BIAS, H5T_NATIVE_DOUBLE, b.begin, n, bu);
+        mkt_h5_read_rows(mf, MKT_MODELS_MF_ITEM_BIAS, H5T_NATIVE_DOUBLE, 0, nitems, bi);
+        mu = mkt_h5_attr_get_double(mf, MKT_MODELS_MF, "global_mean", 0);
         mkt_h5_close(mf);
     }
 

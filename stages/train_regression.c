@@ -17,6 +17,7 @@
 #include "iocheck.h"
 #include "metrics_json.h"
 #include "par.h"
+#include "schema.h"
 
 static void path_in(char *buf, size_t len, const mkt_model_writer *w, const char *name)
 {
@@ -54,29 +55,29 @@ int mkt_effect_run(const mkt_regression_options *opt, MPI_Comm comm, json_t *met
     if (!opt->out)
         mkt_fail_all(MKT_EXIT_USAGE, "train effect: --out MODEL.h5 is required");
     hid_t f = mkt_h5_open(opt->store, 0, comm);
-    if (!mkt_h5_exists(f, "/campaigns/spend") || !mkt_h5_exists(f, "/campaigns/treatment") ||
-        !mkt_h5_exists(f, "/ids/treatments"))
+    if (!mkt_h5_exists(f, MKT_CAMPAIGNS_SPEND) || !mkt_h5_exists(f, MKT_CAMPAIGNS_TREATMENT) ||
+        !mkt_h5_exists(f, MKT_IDS_TREATMENTS))
         mkt_fail_all(MKT_EXIT_ERROR, "train effect: %s has no campaign log (/campaigns); ingest one with --campaign",
                      opt->store);
-    int64_t N = mkt_h5_rows(f, "/campaigns/spend", NULL);
-    int64_t T = mkt_h5_rows(f, "/ids/treatments", NULL);
+    int64_t N = mkt_h5_rows(f, MKT_CAMPAIGNS_SPEND, NULL);
+    int64_t T = mkt_h5_rows(f, MKT_IDS_TREATMENTS, NULL);
     int64_t A = 0;
-    if (mkt_h5_exists(f, "/campaigns/attrs"))
-        mkt_h5_rows(f, "/campaigns/attrs", &A);
+    if (mkt_h5_exists(f, MKT_CAMPAIGNS_ATTRS))
+        mkt_h5_rows(f, MKT_CAMPAIGNS_ATTRS, &A);
     if (T < 2)
         mkt_fail_all(MKT_EXIT_ERROR, "train effect: %s has %lld campaign arms; need a control and a treatment",
                      opt->store, (long long)T);
-    char **arms = mkt_h5_read_strings(f, "/ids/treatments", 0, T);
-    char **anames = A > 0 ? mkt_h5_read_strings(f, "/campaigns/attr_names", 0, A) : NULL;
+    char **arms = mkt_h5_read_strings(f, MKT_IDS_TREATMENTS, 0, T);
+    char **anames = A > 0 ? mkt_h5_read_strings(f, MKT_CAMPAIGNS_ATTR_NAMES, 0, A) : NULL;
     mkt_block b = mkt_block_of(N, nranks, rank);
     int64_t nl = b.end - b.begin;
     int32_t *tr = mkt_xcalloc((size_t)nl + 1, sizeof(int32_t));
     double *spend = mkt_xcalloc((size_t)nl + 1, sizeof(double));
     double *attrs = mkt_xcalloc((size_t)(nl * A) + 1, sizeof(double));
-    mkt_h5_read_rows(f, "/campaigns/treatment", H5T_NATIVE_INT32, b.begin, nl, tr);
-    mkt_h5_read_rows(f, "/campaigns/spend", H5T_NATIVE_DOUBLE, b.begin, nl, spend);
+    mkt_h5_read_rows(f, MKT_CAMPAIGNS_TREATMENT, H5T_NATIVE_INT32, b.begin, nl, tr);
+    mkt_h5_read_rows(f, MKT_CAMPAIGNS_SPEND, H5T_NATIVE_DOUBLE, b.begin, nl, spend);
     if (A > 0)
-        mkt_h5_read_rows(f, "/campaigns/attrs", H5T_NATIVE_DOUBLE, b.begin, nl, attrs);
+        mkt_h5_read_rows(f, MKT_CAMPAIGNS_ATTRS, H5T_NATIVE_DOUBLE, b.begin, nl, attrs);
     mkt_h5_close(f);
     for (int64_t i = 0; i < nl; i++) {
         if (tr[i] < 0 || tr[i] >= T)
@@ -160,7 +161,7 @@ int mkt_effect_run(const mkt_regression_options *opt, MPI_Comm comm, json_t *met
 
     double t2 = mkt_now();
     mkt_model_writer w;
-    mkt_model_begin(&w, opt->out, "/models/effect", comm);
+    mkt_model_begin(&w, opt->out, MKT_MODELS_EFFECT, comm);
     write_doubles(&w, "coef", res.coef, d, comm);
     write_doubles(&w, "stderr", res.stderr_, d, comm);
     write_names(&w, "names", names, d, comm);
@@ -258,7 +259,7 @@ static price_row *read_purchases(hid_t f, mkt_block b, const int32_t *cat, int64
 {
     int64_t nl = b.end - b.begin;
     int64_t *indptr = mkt_xcalloc((size_t)nl + 1, sizeof(int64_t));
-    mkt_h5_read_rows(f, "/events/by_item/indptr", H5T_NATIVE_INT64, b.begin, nl + 1, indptr);
+    mkt_h5_read_rows(f, MKT_EVENTS_BY_ITEM_INDPTR, H5T_NATIVE_INT64, b.begin, nl + 1, indptr);
     int64_t cap = 1024, n = 0;
     price_row *rows = mkt_xmalloc(sizeof(price_row) * (size_t)cap);
     const int64_t chunk = (int64_t)1 << 20;
@@ -268,10 +269,10 @@ static price_row *read_purchases(hid_t f, mkt_block b, const int32_t *cat, int64
     int64_t item = 0;
     for (int64_t at = indptr[0]; at < indptr[nl]; at += chunk) {
         int64_t m = indptr[nl] - at < chunk ? indptr[nl] - at : chunk;
-        mkt_h5_read_rows(f, "/events/by_item/type", H5T_NATIVE_INT32, at, m, type);
-        mkt_h5_read_rows(f, "/events/by_item/qty", H5T_NATIVE_INT32, at, m, qty);
-        mkt_h5_read_rows(f, "/events/by_item/value", H5T_NATIVE_DOUBLE, at, m, value);
-        mkt_h5_read_rows(f, "/events/by_item/ts", H5T_NATIVE_INT64, at, m, ts);
+        mkt_h5_read_rows(f, MKT_EVENTS_BY_ITEM_TYPE, H5T_NATIVE_INT32, at, m, type);
+        mkt_h5_read_rows(f, MKT_EVENTS_BY_ITEM_QTY, H5T_NATIVE_INT32, at, m, qty);
+        mkt_h5_read_rows(f, MKT_EVENTS_BY_ITEM_VALUE, H5T_NATIVE_DOUBLE, at, m, value);
+        mkt_h5_read_rows(f, MKT_EVENTS_BY_ITEM_TS, H5T_NATIVE_INT64, at, m, ts);
         for (int64_t e = 0; e < m; e++) {
             while (item < nl && at + e >= indptr[item + 1])
                 item++;
@@ -311,14 +312,14 @@ int mkt_elasticity_run(const mkt_regression_options *opt, MPI_Comm comm, json_t 
     if (!opt->out)
         mkt_fail_all(MKT_EXIT_USAGE, "train elasticity: --out MODEL.h5 is required");
     hid_t f = mkt_h5_open(opt->store, 0, comm);
-    if (!mkt_h5_exists(f, "/events/by_item/indptr") || !mkt_h5_exists(f, "/items/category"))
+    if (!mkt_h5_exists(f, MKT_EVENTS_BY_ITEM_INDPTR) || !mkt_h5_exists(f, MKT_ITEMS_CATEGORY))
         mkt_fail_all(MKT_EXIT_ERROR, "train elasticity: %s has no /events/by_item or /items/category", opt->store);
-    int64_t I = mkt_h5_rows(f, "/items/category", NULL);
-    int64_t C = mkt_h5_rows(f, "/ids/categories", NULL);
-    char **cnames = mkt_h5_read_strings(f, "/ids/categories", 0, C);
+    int64_t I = mkt_h5_rows(f, MKT_ITEMS_CATEGORY, NULL);
+    int64_t C = mkt_h5_rows(f, MKT_IDS_CATEGORIES, NULL);
+    char **cnames = mkt_h5_read_strings(f, MKT_IDS_CATEGORIES, 0, C);
     mkt_block b = mkt_block_of(I, nranks, rank);
     int32_t *cat = mkt_xcalloc((size_t)(b.end - b.begin) + 1, sizeof(int32_t));
-    mkt_h5_read_rows(f, "/items/category", H5T_NATIVE_INT32, b.begin, b.end - b.begin, cat);
+    mkt_h5_read_rows(f, MKT_ITEMS_CATEGORY, H5T_NATIVE_INT32, b.begin, b.end - b.begin, cat);
     int64_t nl = 0;
     price_row *rows = read_purchases(f, b, cat, C, &nl);
     mkt_h5_close(f);
@@ -389,7 +390,7 @@ int mkt_elasticity_run(const mkt_regression_options *opt, MPI_Comm comm, json_t 
         se[c] = col[c] >= 0 ? res.stderr_[K + col[c]] : NAN;
     }
     mkt_model_writer w;
-    mkt_model_begin(&w, opt->out, "/models/elasticity", comm);
+    mkt_model_begin(&w, opt->out, MKT_MODELS_ELASTICITY, comm);
     write_doubles(&w, "elasticity", el, C, comm);
     write_doubles(&w, "stderr", se, C, comm);
     char p[600];

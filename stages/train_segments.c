@@ -22,6 +22,7 @@
 #include "metrics_json.h"
 #include "par.h"
 #include "rng.h"
+#include "schema.h"
 
 /* Row g of the global order, on every rank (one rank contributes it). */
 static void fetch_row(const double *x, int64_t n_local, int64_t offset, int d, int64_t g, MPI_Comm comm, double *out)
@@ -173,15 +174,15 @@ int mkt_segments_run(const mkt_segments_options *opt, MPI_Comm comm, json_t *met
     if (!opt->out)
         mkt_fail_all(MKT_EXIT_USAGE, "train segments: --out MODEL.h5 is required");
     hid_t f = mkt_h5_open(opt->store, 0, comm);
-    if (!mkt_h5_exists(f, "/features/users") || !mkt_h5_exists(f, "/features/user_stats") ||
-        !mkt_h5_exists(f, "/features/user_names"))
+    if (!mkt_h5_exists(f, MKT_FEATURES_USERS) || !mkt_h5_exists(f, MKT_FEATURES_USER_STATS) ||
+        !mkt_h5_exists(f, MKT_FEATURES_USER_NAMES))
         mkt_fail_all(MKT_EXIT_ERROR, "train segments: %s has no /features; run `mkt features --store %s` first",
                      opt->store, opt->store);
     int64_t F = 0;
-    int64_t U = mkt_h5_rows(f, "/features/users", &F);
-    char **fnames = mkt_h5_read_strings(f, "/features/user_names", 0, F);
+    int64_t U = mkt_h5_rows(f, MKT_FEATURES_USERS, &F);
+    char **fnames = mkt_h5_read_strings(f, MKT_FEATURES_USER_NAMES, 0, F);
     double *stats = mkt_xmalloc(sizeof(double) * (size_t)(4 * F));
-    mkt_h5_read_rows(f, "/features/user_stats", H5T_NATIVE_DOUBLE, 0, 4, stats);
+    mkt_h5_read_rows(f, MKT_FEATURES_USER_STATS, H5T_NATIVE_DOUBLE, 0, 4, stats);
     int d = NSEG_FEATURES, colof[NSEG_FEATURES];
     double mean[NSEG_FEATURES], sd[NSEG_FEATURES];
     for (int j = 0; j < d; j++) {
@@ -200,7 +201,7 @@ int mkt_segments_run(const mkt_segments_options *opt, MPI_Comm comm, json_t *met
     mkt_block b = mkt_block_of(U, nranks, rank);
     int64_t nl = b.end - b.begin;
     double *raw = mkt_xcalloc((size_t)(nl * F) + 1, sizeof(double));
-    mkt_h5_read_rows(f, "/features/users", H5T_NATIVE_DOUBLE, b.begin, nl, raw);
+    mkt_h5_read_rows(f, MKT_FEATURES_USERS, H5T_NATIVE_DOUBLE, b.begin, nl, raw);
     mkt_h5_close(f);
     double *z = mkt_xcalloc((size_t)(nl * d) + 1, sizeof(double));
     double *spend = mkt_xcalloc((size_t)nl + 1, sizeof(double));
@@ -246,7 +247,7 @@ int mkt_segments_run(const mkt_segments_options *opt, MPI_Comm comm, json_t *met
 
     double t2 = mkt_now();
     mkt_model_writer w;
-    mkt_model_begin(&w, opt->out, "/models/segments", comm);
+    mkt_model_begin(&w, opt->out, MKT_MODELS_SEGMENTS, comm);
     char p[600];
     snprintf(p, sizeof p, "%s/centroids", w.group);
     mkt_h5_write_small(w.file, p, H5T_NATIVE_DOUBLE, co, k, d, comm);

@@ -31,6 +31,7 @@
 #include "h5store.h"
 #include "metrics_json.h"
 #include "par.h"
+#include "schema.h"
 #include "uplift.h"
 
 #define UPLIFT_CHUNK 1024
@@ -68,21 +69,21 @@ static void load_campaign(campaign_data *c, const char *store, const char *outco
     MKT_MPI(MPI_Comm_size(comm, &nranks));
     memset(c, 0, sizeof *c);
     hid_t f = mkt_h5_open(store, 0, comm);
-    if (!mkt_h5_exists(f, "/campaigns/user") || !mkt_h5_exists(f, "/ids/treatments"))
+    if (!mkt_h5_exists(f, MKT_CAMPAIGNS_USER) || !mkt_h5_exists(f, MKT_IDS_TREATMENTS))
         mkt_fail_all(MKT_EXIT_ERROR, "uplift: %s has no campaign log (/campaigns, /ids/treatments)", store);
-    c->N = mkt_h5_rows(f, "/campaigns/user", NULL);
+    c->N = mkt_h5_rows(f, MKT_CAMPAIGNS_USER, NULL);
     int64_t acols = 0;
-    if (mkt_h5_exists(f, "/campaigns/attrs"))
-        mkt_h5_rows(f, "/campaigns/attrs", &acols);
+    if (mkt_h5_exists(f, MKT_CAMPAIGNS_ATTRS))
+        mkt_h5_rows(f, MKT_CAMPAIGNS_ATTRS, &acols);
     c->A = (int)acols;
-    c->T = (int)mkt_h5_rows(f, "/ids/treatments", NULL);
+    c->T = (int)mkt_h5_rows(f, MKT_IDS_TREATMENTS, NULL);
     if (c->T < 2)
         mkt_fail_all(MKT_EXIT_ERROR, "uplift: %s: the campaign has %d arm(s); need control and a treatment", store,
                      c->T);
     if (c->N < 1)
         mkt_fail_all(MKT_EXIT_ERROR, "uplift: %s: the campaign log is empty", store);
-    c->arm_names = mkt_h5_read_strings(f, "/ids/treatments", 0, c->T);
-    c->attr_names = c->A > 0 ? mkt_h5_read_strings(f, "/campaigns/attr_names", 0, c->A) : xalloc(1, sizeof(char *));
+    c->arm_names = mkt_h5_read_strings(f, MKT_IDS_TREATMENTS, 0, c->T);
+    c->attr_names = c->A > 0 ? mkt_h5_read_strings(f, MKT_CAMPAIGNS_ATTR_NAMES, 0, c->A) : xalloc(1, sizeof(char *));
     c->n_levels = xalloc((size_t)c->A, sizeof(int));
     c->level_names = xalloc((size_t)c->A, sizeof(char **));
     for (int a = 0; a < c->A; a++) {
@@ -108,20 +109,20 @@ static void load_campaign(campaign_data *c, const char *store, const char *outco
     c->holdout = xalloc(n, 1);
     c->valid = xalloc(n, 1);
     c->fold = xalloc(n, 1);
-    mkt_h5_read_rows(f, "/campaigns/user", H5T_NATIVE_INT32, c->begin, c->n, c->user);
-    mkt_h5_read_rows(f, "/campaigns/treatment", H5T_NATIVE_INT32, c->begin, c->n, c->treatment);
+    mkt_h5_read_rows(f, MKT_CAMPAIGNS_USER, H5T_NATIVE_INT32, c->begin, c->n, c->user);
+    mkt_h5_read_rows(f, MKT_CAMPAIGNS_TREATMENT, H5T_NATIVE_INT32, c->begin, c->n, c->treatment);
     char ypath[64];
     snprintf(ypath, sizeof ypath, "/campaigns/%s", outcome);
     if (!mkt_h5_exists(f, ypath))
         mkt_fail_all(MKT_EXIT_ERROR, "uplift: %s has no %s (redemptions come from a targeted-users log ingested "
                      "with --control untargeted and --conversion-col naming its redemption column)", store, ypath);
     mkt_h5_read_rows(f, ypath, H5T_NATIVE_INT32, c->begin, c->n, yi);
-    char *design = mkt_h5_attr_get_string(f, "/campaigns", "design");
+    char *design = mkt_h5_attr_get_string(f, MKT_CAMPAIGNS, "design");
     c->observational_store = design && !strcmp(design, "observational");
     free(design);
-    mkt_h5_read_rows(f, "/campaigns/spend", H5T_NATIVE_DOUBLE, c->begin, c->n, c->spend);
+    mkt_h5_read_rows(f, MKT_CAMPAIGNS_SPEND, H5T_NATIVE_DOUBLE, c->begin, c->n, c->spend);
     if (c->A > 0)
-        mkt_h5_read_rows(f, "/campaigns/attrs", H5T_NATIVE_DOUBLE, c->begin, c->n, c->attrs);
+        mkt_h5_read_rows(f, MKT_CAMPAIGNS_ATTRS, H5T_NATIVE_DOUBLE, c->begin, c->n, c->attrs);
     for (size_t i = 0; i < n; i++) {
         c->y[i] = yi[i] != 0;
         if (c->treatment[i] < 0 || c->treatment[i] >= c->T)
@@ -131,10 +132,10 @@ static void load_campaign(campaign_data *c, const char *store, const char *outco
     free(yi);
     /* planted truth (mkt gen stores), per campaign row */
     int64_t tc = 0, tcs = 0;
-    c->has_truth = mkt_h5_exists(f, "/truth/effect_conversion") && mkt_h5_exists(f, "/truth/effect_spend");
+    c->has_truth = mkt_h5_exists(f, MKT_TRUTH_EFFECT_CONVERSION) && mkt_h5_exists(f, MKT_TRUTH_EFFECT_SPEND);
     if (c->has_truth) {
-        mkt_h5_rows(f, "/truth/effect_conversion", &tc);
-        mkt_h5_rows(f, "/truth/effect_spend", &tcs);
+        mkt_h5_rows(f, MKT_TRUTH_EFFECT_CONVERSION, &tc);
+        mkt_h5_rows(f, MKT_TRUTH_EFFECT_SPEND, &tcs);
         c->has_truth = tc == c->T - 1 && tcs == c->T - 1;
     }
     c->truth_conv = xalloc(n * nt, sizeof(double));
@@ -143,8 +144,8 @@ static void load_campaign(campaign_data *c, const char *store, const char *outco
         int64_t u0 = c->user[0], u1 = c->user[n - 1]; /* rows are sorted by user */
         size_t span = (size_t)(u1 - u0 + 1);
         double *tcv = xalloc(span * nt, sizeof(double)), *tsp = xalloc(span * nt, sizeof(double));
-        mkt_h5_read_rows(f, "/truth/effect_conversion", H5T_NATIVE_DOUBLE, u0, (int64_t)span, tcv);
-        mkt_h5_read_rows(f, "/truth/effect_spend", H5T_NATIVE_DOUBLE, u0, (int64_t)span, tsp);
+        mkt_h5_read_rows(f, MKT_TRUTH_EFFECT_CONVERSION, H5T_NATIVE_DOUBLE, u0, (int64_t)span, tcv);
+        mkt_h5_read_rows(f, MKT_TRUTH_EFFECT_SPEND, H5T_NATIVE_DOUBLE, u0, (int64_t)span, tsp);
         for (size_t i = 0; i < n; i++)
             for (size_t t = 0; t < nt; t++) {
                 c->truth_conv[i * nt + t] = tcv[(size_t)(c->user[i] - u0) * nt + t];
@@ -1205,7 +1206,7 @@ int mkt_uplift_train(const mkt_uplift_options *o, MPI_Comm comm, json_t *metrics
     mkt_model_writer w;
     int comm_rank; /* of comm, which may be a group of `mkt tune`, not of the job */
     MKT_MPI(MPI_Comm_rank(comm, &comm_rank));
-    mkt_model_begin(&w, o->model, "/models/uplift", comm);
+    mkt_model_begin(&w, o->model, MKT_MODELS_UPLIFT, comm);
     hid_t f = w.file;
     const char *g = w.group;
     char path[600];
@@ -1309,7 +1310,7 @@ int mkt_uplift_train(const mkt_uplift_options *o, MPI_Comm comm, json_t *metrics
 static void match_model(hid_t f, const char *model, const char *store, campaign_data *c, const uplift_features *fs,
                         MPI_Comm comm)
 {
-    const char *g = "/models/uplift";
+    const char *g = MKT_MODELS_UPLIFT;
     char path[700];
     snprintf(path, sizeof path, "%s/arms", g);
     int64_t T = mkt_h5_rows(f, path, NULL);
@@ -1385,9 +1386,9 @@ int mkt_uplift_eval(const mkt_uplift_options *o, MPI_Comm comm, json_t *metrics)
     double t0 = mkt_now();
     const char *store = o->test_store ? o->test_store : o->store;
     hid_t f = mkt_h5_open(o->model, 0, comm);
-    if (!mkt_h5_exists(f, "/models/uplift"))
+    if (!mkt_h5_exists(f, MKT_MODELS_UPLIFT))
         mkt_fail_all(MKT_EXIT_ERROR, "eval uplift: %s has no /models/uplift (run mkt train uplift)", o->model);
-    const char *g = "/models/uplift";
+    const char *g = MKT_MODELS_UPLIFT;
     char *outcome = mkt_h5_attr_get_string(f, g, "outcome");
     char *method_name = mkt_h5_attr_get_string(f, g, "method");
     int method = uplift_method_parse(method_name);
@@ -1408,7 +1409,7 @@ int mkt_uplift_eval(const mkt_uplift_options *o, MPI_Comm comm, json_t *metrics)
         mkt_fail_all(MKT_EXIT_ERROR, "eval uplift: the model has %d attributes, the store %d", A, c.A);
     if (A > 0) {
         double *spec = xalloc((size_t)A * UPLIFT_SPEC_COLS, sizeof(double));
-        mkt_h5_read_rows(f, "/models/uplift/feature_spec", H5T_NATIVE_DOUBLE, 0, A, spec);
+        mkt_h5_read_rows(f, MKT_MODELS_UPLIFT_FEATURE_SPEC, H5T_NATIVE_DOUBLE, 0, A, spec);
         uplift_spec_decode(spec, &fs);
         free(spec);
     }
@@ -1427,7 +1428,7 @@ int mkt_uplift_eval(const mkt_uplift_options *o, MPI_Comm comm, json_t *metrics)
     double *coef_y = xalloc((size_t)T * (size_t)d, sizeof(double));
     double *coef_s = xalloc((size_t)T * (size_t)d, sizeof(double));
     mkt_h5_read_rows(f, name, H5T_NATIVE_DOUBLE, 0, T, coef_y);
-    mkt_h5_read_rows(f, "/models/uplift/coef_spend", H5T_NATIVE_DOUBLE, 0, T, coef_s);
+    mkt_h5_read_rows(f, MKT_MODELS_UPLIFT_COEF_SPEND, H5T_NATIVE_DOUBLE, 0, T, coef_s);
     mkt_h5_close(f);
 
     if (o->test_store) {
