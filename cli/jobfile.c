@@ -171,8 +171,13 @@ static void stage_io_of(const mkt_command *c, void *values, const char *job_path
     memset(io, 0, sizeof *io);
     const char *name = c->name, *store = opt_str(c, values, "store"), *out = opt_str(c, values, "out");
     int train = !strncmp(name, "train_", 6), eval = !strncmp(name, "eval_", 5);
-    if (train || eval)
-        snprintf(io->model_group, sizeof io->model_group, "/models/%s", name + (train ? 6 : 5));
+    if (train || eval) {
+        /* the group the stage writes or reads: /models/MODEL, and for
+         * propensity's user_item target /models/propensity_item */
+        const char *model = name + (train ? 6 : 5), *target = opt_str(c, values, "target");
+        int item = !strcmp(model, "propensity") && target && !strcmp(target, "user_item");
+        snprintf(io->model_group, sizeof io->model_group, MKT_MODELS "/%s%s", model, item ? "_item" : "");
+    }
     io->known = 1;
     if (!strcmp(name, "gen")) {
         io_add(io->out, &io->nout, out, "/");

@@ -61,6 +61,25 @@ grep -q "1 stages done, 0 skipped" log6.txt || fail "[job] force: $(cat log6.txt
 run_np "$NP" run --force --resume job.ini 2>log7.txt
 grep -q "no checkpoint .*: starting from scratch" log7.txt || fail "--resume did not reach train_mf: $(cat log7.txt)"
 
+# propensity's user_item target writes /models/propensity_item: a second run
+# finds that group (not /models/propensity) complete and skips the stage
+cat > item.ini <<INI
+[job]
+stages = train_propensity
+store = out/shop.h5
+models = out/item_model.h5
+metrics_dir = out/metrics
+[train_propensity]
+target = user_item
+epochs = 2
+l2 = 0.01
+INI
+run_np "$NP" run item.ini 2>logi1.txt
+grep -q "1 stages done, 0 skipped" logi1.txt || fail "user_item first run: $(cat logi1.txt)"
+run_np "$NP" run item.ini 2>logi2.txt
+grep -q "skip train_propensity: out/item_model.h5 /models/propensity_item is newer" logi2.txt ||
+  fail "user_item target not skipped: $(cat logi2.txt)"
+
 # errors
 expect_fail "$NP" run --forse job.ini
 grep -q "mkt run: unknown option '--forse'" err.txt || fail "bad flag: $(cat err.txt)"
