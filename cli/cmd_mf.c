@@ -1,6 +1,7 @@
 /* cmd_mf.c — `mkt train mf` and `mkt eval mf`: option tables and the calls
  * of the stage (stages/train_mf.c).  Computes nothing itself. */
 #include "cmd_mf.h"
+#include "commands.h"
 
 #include <stddef.h>
 #include <stdlib.h>
@@ -158,3 +159,23 @@ int mkt_eval_mf_run(void *values, MPI_Comm comm)
     json_decref(m);
     return rc;
 }
+
+const mkt_command mkt_cmd_train_mf = {
+    .name = "train_mf",
+    .usage = MKT_TRAIN_MF_USAGE,
+    .description = MKT_TRAIN_MF_DESCRIPTION,
+    .opts = mkt_train_mf_opts,
+    .values = &mkt_train_mf_values,
+    .values_size = sizeof mkt_train_mf_values,
+    .run = mkt_train_mf_run,
+};
+
+const mkt_command mkt_cmd_eval_mf = {
+    .name = "eval_mf",
+    .usage = MKT_EVAL_MF_USAGE,
+    .description = MKT_EVAL_MF_DESCRIPTION,
+    .opts = mkt_eval_mf_opts,
+    .values = &mkt_eval_mf_values,
+    .values_size = sizeof mkt_eval_mf_values,
+    .run = mkt_eval_mf_run,
+};

@@ -156,15 +156,24 @@ static int run_eval(void *p, MPI_Comm comm)
 }
 
 const mkt_command mkt_cmd_train_propensity = {
-    "train_propensity",
-    "mkt train propensity --store S --out M [--horizon-days H] [--cutoff T] [--model logistic|mlp] "
-    "[--optimizer lbfgs|adam|sgd] [--epochs E]",
-    "Train a model of the probability that a user buys within H days after a cutoff, from user features "
-    "before it; data-parallel, bitwise identical on any number of ranks. Writes /models/propensity.",
-    train_opts, &train_values, sizeof train_values, run_train};
+    .name = "train_propensity",
+    .usage = "mkt train propensity --store S --out M [--horizon-days H] [--cutoff T] [--model logistic|mlp] "
+             "[--optimizer lbfgs|adam|sgd] [--epochs E]",
+    .description = "Train a model of the probability that a user buys within H days after a cutoff, from user features "
+                   "before it; data-parallel, bitwise identical on any number of ranks. Writes /models/propensity.",
+    .opts = train_opts,
+    .values = &train_values,
+    .values_size = sizeof train_values,
+    .run = run_train,
+};
 
 const mkt_command mkt_cmd_eval_propensity = {
-    "eval_propensity", "mkt eval propensity --store S --model M [--test TEST.h5] [--cutoff T]",
-    "AUC, log loss, calibration (ECE, reliability table) and lift by decile of a propensity model on its test "
-    "users, beside the base-rate and recency-frequency baselines.",
-    eval_opts, &eval_values, sizeof eval_values, run_eval};
+    .name = "eval_propensity",
+    .usage = "mkt eval propensity --store S --model M [--test TEST.h5] [--cutoff T]",
+    .description = "AUC, log loss, calibration (ECE, reliability table) and lift by decile of a propensity model on its test "
+                   "users, beside the base-rate and recency-frequency baselines.",
+    .opts = eval_opts,
+    .values = &eval_values,
+    .values_size = sizeof eval_values,
+    .run = run_eval,
+};

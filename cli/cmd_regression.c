@@ -51,13 +51,23 @@ static int run_elasticity(void *p, MPI_Comm comm)
 }
 
 const mkt_command mkt_cmd_train_effect = {
-    "train_effect", "mkt train effect --store S --out M [--method gels|normal] [--lambda L]",
-    "Campaign effect on spend by distributed least squares (ScaLAPACK): spend ~ intercept + standardized "
-    "attributes + arm one-hot + arm x attribute interactions; coefficients and standard errors in /models/effect.",
-    regression_opts, &effect_values, sizeof effect_values, run_effect};
+    .name = "train_effect",
+    .usage = "mkt train effect --store S --out M [--method gels|normal] [--lambda L]",
+    .description = "Campaign effect on spend by distributed least squares (ScaLAPACK): spend ~ intercept + standardized "
+                   "attributes + arm one-hot + arm x attribute interactions; coefficients and standard errors in /models/effect.",
+    .opts = regression_opts,
+    .values = &effect_values,
+    .values_size = sizeof effect_values,
+    .run = run_effect,
+};
 
 const mkt_command mkt_cmd_train_elasticity = {
-    "train_elasticity", "mkt train elasticity --store S --out M [--method gels|normal]",
-    "Price elasticity per category: log(qty) on log(unit price) per category with weekday controls, over "
-    "purchase events, by distributed least squares; /models/elasticity/{elasticity, stderr, n}.",
-    regression_opts, &elasticity_values, sizeof elasticity_values, run_elasticity};
+    .name = "train_elasticity",
+    .usage = "mkt train elasticity --store S --out M [--method gels|normal]",
+    .description = "Price elasticity per category: log(qty) on log(unit price) per category with weekday controls, over "
+                   "purchase events, by distributed least squares; /models/elasticity/{elasticity, stderr, n}.",
+    .opts = regression_opts,
+    .values = &elasticity_values,
+    .values_size = sizeof elasticity_values,
+    .run = run_elasticity,
+};

@@ -55,10 +55,14 @@ static int run_report(void *p, MPI_Comm comm)
 }
 
 const mkt_command mkt_cmd_report = {
-    "report",
-    "mkt report --out DIR [--store S] [--models M] [--strategy STRATEGY.h5] [--metrics-dir DIR]",
-    "Write an HTML page with PNG plots (drawn by gnuplot) that a marketing lead can read: training curves, "
-    "propensity ROC, calibration and gains, Qini curves per promotion, segments, and the strategy's budget curve, "
-    "predicted totals beside the reference policies and off-policy estimates. Inputs not given leave their "
-    "section saying what is missing.",
-    report_opts, &report_values, sizeof report_values, run_report};
+    .name = "report",
+    .usage = "mkt report --out DIR [--store S] [--models M] [--strategy STRATEGY.h5] [--metrics-dir DIR]",
+    .description = "Write an HTML page with PNG plots (drawn by gnuplot) that a marketing lead can read: training curves, "
+                   "propensity ROC, calibration and gains, Qini curves per promotion, segments, and the strategy's budget curve, "
+                   "predicted totals beside the reference policies and off-policy estimates. Inputs not given leave their "
+                   "section saying what is missing.",
+    .opts = report_opts,
+    .values = &report_values,
+    .values_size = sizeof report_values,
+    .run = run_report,
+};

@@ -37,7 +37,12 @@ static int run_segments(void *p, MPI_Comm comm)
 }
 
 const mkt_command mkt_cmd_train_segments = {
-    "train_segments", "mkt train segments --store S --out M [--k 5] [--seed 42] [--iters 50]",
-    "Distributed k-means segmentation of users on standardized recency, frequency, monetary and behaviour features; "
-    "segments named by their profile; identical for any number of ranks.",
-    segments_opts, &segments_values, sizeof segments_values, run_segments};
+    .name = "train_segments",
+    .usage = "mkt train segments --store S --out M [--k 5] [--seed 42] [--iters 50]",
+    .description = "Distributed k-means segmentation of users on standardized recency, frequency, monetary and behaviour features; "
+                   "segments named by their profile; identical for any number of ranks.",
+    .opts = segments_opts,
+    .values = &segments_values,
+    .values_size = sizeof segments_values,
+    .run = run_segments,
+};

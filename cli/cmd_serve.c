@@ -1,6 +1,7 @@
 /* cmd_serve.c — `mkt serve` and `mkt query`: their option tables and the
  * step from options to stages/gateway.c.  Must not: hold any serving logic. */
 #include "cmd_serve.h"
+#include "commands.h"
 
 #include <stddef.h>
 #include <stdio.h>
@@ -87,3 +88,23 @@ int mkt_query_run(void *values, MPI_Comm comm)
     MKT_MPI(MPI_Bcast(&status, 1, MPI_INT, 0, comm));
     return status;
 }
+
+const mkt_command mkt_cmd_serve = {
+    .name = "serve",
+    .usage = MKT_SERVE_USAGE,
+    .description = MKT_SERVE_DESCRIPTION,
+    .opts = mkt_serve_opts,
+    .values = &mkt_serve_values,
+    .values_size = sizeof mkt_serve_values,
+    .run = mkt_serve_run,
+};
+
+const mkt_command mkt_cmd_query = {
+    .name = "query",
+    .usage = MKT_QUERY_USAGE,
+    .description = MKT_QUERY_DESCRIPTION,
+    .opts = mkt_query_opts,
+    .values = &mkt_query_values,
+    .values_size = sizeof mkt_query_values,
+    .run = mkt_query_run,
+};

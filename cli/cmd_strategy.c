@@ -112,13 +112,14 @@ static int run_strategy(void *p, MPI_Comm comm)
 }
 
 const mkt_command mkt_cmd_strategy = {
-    "strategy",
-    "mkt strategy --store S --models M --budget B --out strategy.h5 [--csv strategy.csv] [--truth generated.h5]",
-    "Write a marketing strategy for every user (segment, top-K unseen items with category diversity, personalised "
-    "prices, the promotion with the best expected incremental profit or none, under a global budget found by "
-    "distributed bisection of one Lagrange multiplier, a message) and predict its effect beside three reference "
-    "policies, with bootstrap intervals and off-policy estimates; identical on any rank count.",
-    strategy_opts,
-    &strategy_values,
-    sizeof strategy_values,
-    run_strategy};
+    .name = "strategy",
+    .usage = "mkt strategy --store S --models M --budget B --out strategy.h5 [--csv strategy.csv] [--truth generated.h5]",
+    .description = "Write a marketing strategy for every user (segment, top-K unseen items with category diversity, personalised "
+                   "prices, the promotion with the best expected incremental profit or none, under a global budget found by "
+                   "distributed bisection of one Lagrange multiplier, a message) and predict its effect beside three reference "
+                   "policies, with bootstrap intervals and off-policy estimates; identical on any rank count.",
+    .opts = strategy_opts,
+    .values = &strategy_values,
+    .values_size = sizeof strategy_values,
+    .run = run_strategy,
+};

@@ -287,7 +287,7 @@ static void args_free(arglist *a)
 static void *parse_args(const mkt_command *c, arglist *a, char *err, size_t errlen)
 {
     void *v = mkt_xcalloc(1, c->values_size);
-    mkt_opts_defaults(c->opts, v);
+    mkt_command_defaults(c, v);
     char **pos = NULL;
     int npos = 0;
     const char *msg = mkt_opts_parse_argv(c->opts, v, a->argc, a->argv, 0, &pos, &npos);
@@ -841,14 +841,15 @@ static int run_tune(void *p, MPI_Comm comm)
 }
 
 const mkt_command mkt_cmd_tune = {
-    "tune",
-    "mkt tune mf|propensity|uplift --store S --grid \"lambda=0.01,0.05;rank=8,32\" [--random N --seed X] "
-    "[--group-size g] --table tune.json --best best.ini [--final-out MODEL.h5] [-- fixed train options]",
-    "Hyper-parameter search over the options of `mkt train MODEL`: every configuration of the grid (or N drawn "
-    "from it) is trained on a group of ranks, groups running in parallel, and ranked by its metric; writes the "
-    "table, the best configuration as a [train_MODEL] job-file section, and optionally the best model trained on "
-    "all ranks (docs/tune.md).",
-    tune_opts,
-    &tune_values,
-    sizeof tune_values,
-    run_tune};
+    .name = "tune",
+    .usage = "mkt tune mf|propensity|uplift --store S --grid \"lambda=0.01,0.05;rank=8,32\" [--random N --seed X] "
+             "[--group-size g] --table tune.json --best best.ini [--final-out MODEL.h5] [-- fixed train options]",
+    .description = "Hyper-parameter search over the options of `mkt train MODEL`: every configuration of the grid (or N drawn "
+                   "from it) is trained on a group of ranks, groups running in parallel, and ranked by its metric; writes the "
+                   "table, the best configuration as a [train_MODEL] job-file section, and optionally the best model trained on "
+                   "all ranks (docs/tune.md).",
+    .opts = tune_opts,
+    .values = &tune_values,
+    .values_size = sizeof tune_values,
+    .run = run_tune,
+};

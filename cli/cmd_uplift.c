@@ -138,20 +138,26 @@ static int run_eval_uplift(void *p, MPI_Comm comm)
 }
 
 const mkt_command mkt_cmd_train_uplift = {
-    "train_uplift",
-    "mkt train uplift --store S --out M [--method t|s|transformed|x|dr] [--outcome conversion|visit] [--holdout 0.3] "
-    "[--valid-fraction 0.2] [--seed N] [--l2 L]",
-    "Learn, for every user and each promotion against control, the incremental effect on the binary outcome "
-    "(conversion or visit) and on spend, from the randomized campaign log; Newton/IRLS and ridge fits with exact "
-    "sums (identical on any rank count). Writes /models/uplift, held-out Qini, AUUC and uplift at top k%, and the "
-    "validation Qini as the model-selection metric.",
-    train_uplift_opts,
-    &train_uplift_values,
-    sizeof train_uplift_values,
-    run_train_uplift};
+    .name = "train_uplift",
+    .usage = "mkt train uplift --store S --out M [--method t|s|transformed|x|dr] [--outcome conversion|visit] [--holdout 0.3] "
+             "[--valid-fraction 0.2] [--seed N] [--l2 L]",
+    .description = "Learn, for every user and each promotion against control, the incremental effect on the binary outcome "
+                   "(conversion or visit) and on spend, from the randomized campaign log; Newton/IRLS and ridge fits with exact "
+                   "sums (identical on any rank count). Writes /models/uplift, held-out Qini, AUUC and uplift at top k%, and the "
+                   "validation Qini as the model-selection metric.",
+    .opts = train_uplift_opts,
+    .values = &train_uplift_values,
+    .values_size = sizeof train_uplift_values,
+    .run = run_train_uplift,
+};
 
 const mkt_command mkt_cmd_eval_uplift = {
-    "eval_uplift", "mkt eval uplift --model M (--store S | --test T)",
-    "Recompute the held-out metrics of an uplift model (Qini, AUUC, uplift at top 10/20/30%; on `mkt gen` stores "
-    "also the correlation with the planted effects), or measure it on every row of a separate test store.",
-    eval_uplift_opts, &eval_uplift_values, sizeof eval_uplift_values, run_eval_uplift};
+    .name = "eval_uplift",
+    .usage = "mkt eval uplift --model M (--store S | --test T)",
+    .description = "Recompute the held-out metrics of an uplift model (Qini, AUUC, uplift at top 10/20/30%; on `mkt gen` stores "
+                   "also the correlation with the planted effects), or measure it on every row of a separate test store.",
+    .opts = eval_uplift_opts,
+    .values = &eval_uplift_values,
+    .values_size = sizeof eval_uplift_values,
+    .run = run_eval_uplift,
+};

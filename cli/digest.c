@@ -63,7 +63,7 @@ static herr_t visit(hid_t root, const char *name, const H5O_info_t *info, void *
     return 0;
 }
 
-int mkt_digest_file(const char *path, int include_partition)
+static int digest_file(const char *path, int include_partition)
 {
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     if (f < 0) {
@@ -79,3 +79,27 @@ int mkt_digest_file(const char *path, int include_partition)
     }
     return MKT_EXIT_OK;
 }
+
+/* mkt digest FILE.h5 [--with-partition]: rank 0 reads, every rank returns its status */
+static int digest_main(int argc, char **argv, MPI_Comm comm)
+{
+    int status = MKT_EXIT_OK;
+    if (argc < 1 || !strcmp(argv[0], "--help")) {
+        if (mkt_rank() == 0)
+            printf("usage: mkt digest FILE.h5 [--with-partition]\n\nPrint one line per dataset: path, type, "
+                   "shape and a 64-bit hash of its contents. /partition (the only rank-count-dependent "
+                   "group) is skipped unless --with-partition is given.\n");
+        status = argc < 1 ? MKT_EXIT_USAGE : MKT_EXIT_OK;
+    } else if (mkt_rank() == 0) {
+        status = digest_file(argv[0], argc > 1 && !strcmp(argv[1], "--with-partition"));
+    }
+    MPI_Bcast(&status, 1, MPI_INT, 0, comm);
+    return status;
+}
+
+const mkt_command mkt_cmd_digest = {
+    .name = "digest",
+    .usage = "mkt digest FILE.h5 [--with-partition]",
+    .description = "print a digest of every dataset of a store: mkt digest FILE.h5",
+    .main = digest_main,
+};

@@ -434,7 +434,7 @@ static int mkt_run_job(const char *path, int force_flag, int resume_flag, int ch
     for (int p = 0; p < nplan; p++) {
         const mkt_command *c = plan[p];
         values[p] = mkt_xcalloc(1, c->values_size);
-        mkt_opts_defaults(c->opts, values[p]);
+        mkt_command_defaults(c, values[p]);
         /* job-wide defaults first, so the section can override them */
         char buf[4096];
         int model_stage = !strncmp(c->name, "train_", 6) || !strncmp(c->name, "eval_", 5) ||
@@ -531,7 +531,7 @@ int mkt_job_check(const char *path, MPI_Comm comm)
     return mkt_run_job(path, 0, 0, 1, comm);
 }
 
-int mkt_run_main(int argc, char **argv, MPI_Comm comm)
+static int run_main(int argc, char **argv, MPI_Comm comm)
 {
     int force = 0, resume = 0, check = 0;
     const char *path = NULL;
@@ -547,10 +547,16 @@ int mkt_run_main(int argc, char **argv, MPI_Comm comm)
         }
         if (!strcmp(argv[i], "--keys")) {
             if (mkt_rank() == 0) {
-                mkt_opts_print_markdown(job_opts, "job");
-                for (int k = 0; mkt_command_at(k); k++)
-                    if (mkt_command_at(k)->opts)
-                        mkt_opts_print_markdown(mkt_command_at(k)->opts, mkt_command_at(k)->name);
+                mkt_opts_print_markdown(job_opts, NULL, "job");
+                for (int k = 0; mkt_command_at(k); k++) {
+                    const mkt_command *c = mkt_command_at(k);
+                    if (!c->opts)
+                        continue;
+                    void *d = mkt_xcalloc(1, c->values_size);
+                    mkt_command_defaults(c, d);
+                    mkt_opts_print_markdown(c->opts, d, c->name);
+                    free(d);
+                }
             }
             return MKT_EXIT_OK;
         }
@@ -572,3 +578,10 @@ int mkt_run_main(int argc, char **argv, MPI_Comm comm)
         mkt_fail_all(MKT_EXIT_USAGE, "usage: mkt run [--force] [--resume] [--check] JOB.ini");
     return mkt_run_job(path, force, resume, check, comm);
 }
+
+const mkt_command mkt_cmd_run = {
+    .name = "run",
+    .usage = "mkt run [--force] [--resume] [--check] JOB.ini",
+    .description = "run the stages a job file lists: mkt run JOB.ini (docs/jobs.md)",
+    .main = run_main,
+};

@@ -20,10 +20,9 @@ static void usage(void)
         if (strchr(c->name, '_'))
             continue; /* train_mf and friends are listed under train and eval */
         int family = !strcmp(c->name, "train") || !strcmp(c->name, "eval");
-        printf("  %-10s %s%s\n", c->name, c->opts || family ? "" : "(not built in this version) ", c->description);
+        printf("  %-10s %s%s\n", c->name, c->opts || c->main || family ? "" : "(not built in this version) ",
+               c->description);
     }
-    printf("  %-10s %s\n", "run", "run the stages a job file lists: mkt run JOB.ini (docs/jobs.md)");
-    printf("  %-10s %s\n", "digest", "print a digest of every dataset of a store: mkt digest FILE.h5");
     printf("\n`mkt COMMAND --help` describes the options of a command; `mkt -v COMMAND ...` (or MKT_VERBOSE=1)\n"
            "also prints every solver iteration and checkpoint.\n");
 }
@@ -73,19 +72,8 @@ int main(int argc, char **argv)
         if (rank == 0)
             usage();
         status = argc < 2 ? MKT_EXIT_USAGE : MKT_EXIT_OK;
-    } else if (!strcmp(argv[1], "run")) {
-        status = mkt_run_main(argc - 2, argv + 2, MPI_COMM_WORLD);
-    } else if (!strcmp(argv[1], "digest")) {
-        if (argc < 3 || !strcmp(argv[2], "--help")) {
-            if (rank == 0)
-                printf("usage: mkt digest FILE.h5 [--with-partition]\n\nPrint one line per dataset: path, type, "
-                       "shape and a 64-bit hash of its contents. /partition (the only rank-count-dependent "
-                       "group) is skipped unless --with-partition is given.\n");
-            status = argc < 3 ? MKT_EXIT_USAGE : MKT_EXIT_OK;
-        } else if (rank == 0) {
-            status = mkt_digest_file(argv[2], argc > 3 && !strcmp(argv[3], "--with-partition"));
-        }
-        MPI_Bcast(&status, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    } else if (mkt_command_find(argv[1]) && mkt_command_find(argv[1])->main) {
+        status = mkt_command_find(argv[1])->main(argc - 2, argv + 2, MPI_COMM_WORLD);
     } else {
         /* `mkt train mf ...` is the command train_mf (job-file section [train_mf]) */
         const mkt_command *c = NULL;
@@ -116,7 +104,7 @@ int main(int argc, char **argv)
             }
             status = (!strcmp(c->name, "train") || !strcmp(c->name, "eval")) ? MKT_EXIT_USAGE : MKT_EXIT_NOT_BUILT;
         } else {
-            mkt_opts_defaults(c->opts, c->values);
+            mkt_command_defaults(c, c->values);
             char **pos = NULL;
             int npos = 0, nargs = argc;
             char *fixed = NULL;
@@ -141,8 +129,12 @@ int main(int argc, char **argv)
                 npos = 0;
             }
             if (err && !strcmp(err, "help")) {
-                if (rank == 0)
-                    mkt_opts_print_help(c->opts, c->usage, c->description);
+                if (rank == 0) {
+                    void *d = mkt_xcalloc(1, c->values_size);
+                    mkt_command_defaults(c, d);
+                    mkt_opts_print_help(c->opts, d, c->usage, c->description);
+                    free(d);
+                }
             } else if (err) {
                 mkt_fail_all(MKT_EXIT_USAGE, "%s: %s", c->name, err);
             } else if (npos == 1 && mkt_opts_set(c->opts, c->values, "request", pos[0]) == NULL) {

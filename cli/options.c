@@ -3,10 +3,12 @@
 #include "options.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "parse.h"
 
@@ -37,7 +39,9 @@ static const char *assign(const mkt_opt *o, void *base, const char *value)
     case MKT_OPT_STR:
         *(char **)field = (char *)value;
         return NULL;
-    case MKT_OPT_INT: {
+    case MKT_OPT_INT:
+    case MKT_OPT_I32:
+    case MKT_OPT_U64: {
         int64_t v;
         if (mkt_parse_int64(value, &v) != 0) {
             snprintf(message, sizeof message, "%s: expected an integer, got '%s'", o->name, value);
@@ -48,9 +52,25 @@ static const char *assign(const mkt_opt *o, void *base, const char *value)
                      o->min, o->max);
             return message;
         }
-        *(int64_t *)field = v;
+        if (o->type == MKT_OPT_I32 && (v < INT32_MIN || v > INT32_MAX)) {
+            snprintf(message, sizeof message, "%s: %lld is out of range [%d, %d]", o->name, (long long)v, INT32_MIN,
+                     INT32_MAX);
+            return message;
+        }
+        if (o->type == MKT_OPT_I32)
+            *(int *)field = (int)v;
+        else if (o->type == MKT_OPT_U64)
+            *(uint64_t *)field = (uint64_t)v;
+        else
+            *(int64_t *)field = v;
         return NULL;
     }
+    case MKT_OPT_TIME:
+        if (mkt_parse_timestamp(value, (int64_t *)field) != 0) {
+            snprintf(message, sizeof message, "%s: not a timestamp: '%s'", o->name, value);
+            return message;
+        }
+        return NULL;
     case MKT_OPT_DOUBLE: {
         double v;
         if (mkt_parse_double(value, &v) != 0) {
@@ -166,39 +186,80 @@ static const char *type_name(mkt_opt_type t)
     case MKT_OPT_STR:
         return "TEXT";
     case MKT_OPT_INT:
+    case MKT_OPT_I32:
+    case MKT_OPT_U64:
         return "INT";
     case MKT_OPT_DOUBLE:
         return "NUM";
     case MKT_OPT_BOOL:
         return "BOOL";
+    case MKT_OPT_TIME:
+        return "TIME";
     }
     return "?";
 }
 
-void mkt_opts_print_help(const mkt_opt *opts, const char *usage, const char *description)
+const char *mkt_opts_default_text(const mkt_opt *o, const void *defaults, char *buf, size_t len)
+{
+    if (o->dflt)
+        return o->dflt;
+    if (!defaults || o->type == MKT_OPT_STR)
+        return NULL;
+    const char *field = (const char *)defaults + o->offset;
+    switch (o->type) {
+    case MKT_OPT_TIME: {
+        time_t t = (time_t)*(const int64_t *)field;
+        struct tm tm;
+        if (!gmtime_r(&t, &tm))
+            return NULL;
+        strftime(buf, len, t % 86400 == 0 ? "%Y-%m-%d" : "%Y-%m-%dT%H:%M:%SZ", &tm);
+        break;
+    }
+    case MKT_OPT_INT:
+        snprintf(buf, len, "%lld", (long long)*(const int64_t *)field);
+        break;
+    case MKT_OPT_I32:
+    case MKT_OPT_BOOL:
+        snprintf(buf, len, "%d", *(const int *)field);
+        break;
+    case MKT_OPT_U64:
+        snprintf(buf, len, "%llu", (unsigned long long)*(const uint64_t *)field);
+        break;
+    case MKT_OPT_DOUBLE:
+        snprintf(buf, len, "%g", *(const double *)field);
+        break;
+    default:
+        return NULL;
+    }
+    return buf;
+}
+
+void mkt_opts_print_help(const mkt_opt *opts, const void *defaults, const char *usage, const char *description)
 {
     printf("usage: %s\n\n%s\n\noptions:\n", usage, description);
     for (const mkt_opt *o = opts; o->name; o++) {
-        char left[64];
+        char left[64], buf[64];
         snprintf(left, sizeof left, "--%s %s", o->name, type_name(o->type));
         printf("  %-28s %s", left, o->help);
-        if (o->dflt)
-            printf(" [default: %s]", o->dflt);
+        const char *d = mkt_opts_default_text(o, defaults, buf, sizeof buf);
+        if (d)
+            printf(" [default: %s]", d);
         printf("\n");
     }
     printf("  %-28s %s\n", "--help", "show this help");
 }
 
-void mkt_opts_print_markdown(const mkt_opt *opts, const char *section)
+void mkt_opts_print_markdown(const mkt_opt *opts, const void *defaults, const char *section)
 {
     printf("### [%s]\n\n| key | type | default | meaning |\n|---|---|---|---|\n", section);
     for (const mkt_opt *o = opts; o->name; o++) {
-        char key[64];
+        char key[64], buf[64];
         snprintf(key, sizeof key, "%s", o->name);
         for (char *p = key; *p; p++)
             if (*p == '-')
                 *p = '_';
-        printf("| `%s` | %s | %s | %s |\n", key, type_name(o->type), o->dflt ? o->dflt : "(none)", o->help);
+        const char *d = mkt_opts_default_text(o, defaults, buf, sizeof buf);
+        printf("| `%s` | %s | %s | %s |\n", key, type_name(o->type), d ? d : "(none)", o->help);
     }
     printf("\n");
 }

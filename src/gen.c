@@ -80,10 +80,10 @@ static const double weekday_weight[7] = {1.2, 0.9, 0.9, 0.9, 1.0, 1.1, 1.3};
 void mkt_gen_config_defaults(mkt_gen_config *c)
 {
     memset(c, 0, sizeof *c);
-    c->users = 1000;
-    c->items = 200;
+    c->users = 10000;
+    c->items = 2000;
     c->days = 30;
-    c->seed = 1;
+    c->seed = 42;
     c->factors = 8;
     c->categories = 20;
     c->brands = 50;
