@@ -4,14 +4,9 @@
 # regression inputs in tests/fuzz/regress_csv (each first run once).
 # Env: SRC, WORK, FUZZ_SECONDS (default 10).  Exit 0 when no crash, leak or
 # sanitizer report was found; a crash leaves its input in $WORK.
-set -euo pipefail
-: "${SRC:?}" "${WORK:?}"
-SECONDS_TO_RUN=${FUZZ_SECONDS:-10}
-rm -rf "$WORK" && mkdir -p "$WORK/corpus"
-cd "$WORK"
-CLANG=$(command -v clang || ls /usr/bin/clang-[0-9]* 2>/dev/null | sort -V | tail -1 || true)
-[ -n "$CLANG" ] || { echo "FAIL: clang is not installed (scripts/setup.sh installs it)" >&2; exit 1; }
-"$CLANG" -g -O1 -std=c11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+. "$SRC/tests/fuzz/lib.sh"
+fuzz_setup 10
+"$CLANG" "${FUZZ_CFLAGS[@]}" \
   -I"$SRC/io" -I"$SRC/mpi" -I"$SRC/src" $(mpicc -showme:compile) $(pkg-config --cflags hdf5-openmpi) \
   "$SRC/tests/fuzz/fuzz_csv.c" "$SRC/io/csv.c" "$SRC/io/iocheck.c" "$SRC/mpi/check.c" "$SRC/mpi/par.c" "$SRC/src/parse.c" "$SRC/src/exactsum.c" \
   $(mpicc -showme:link) -lcsv $(pkg-config --libs libzmq hdf5-openmpi) -lm -o fuzz_csv
@@ -23,9 +18,4 @@ if ls "$SRC"/tests/fuzz/regress_csv/* >/dev/null 2>&1; then
     || { tail -40 regress.log >&2; echo "FAIL: a regression input fails again" >&2; exit 1; }
 fi
 cp "$SRC"/tests/fuzz/corpus_csv/* corpus/
-./fuzz_csv -max_total_time="$SECONDS_TO_RUN" -max_len=4096 -timeout=10 -rss_limit_mb=2048 \
-  -print_final_stats=1 corpus 2>fuzz.log || { tail -40 fuzz.log >&2; echo "FAIL: the fuzzer found a problem (input in $WORK)" >&2; exit 1; }
-grep -E "^stat::number_of_executed_units|^stat::peak_rss" fuzz.log || true
-runs=$(sed -n 's/^stat::number_of_executed_units: *//p' fuzz.log)
-[ "${runs:-0}" -gt 1000 ] || { echo "FAIL: only ${runs:-0} runs in $SECONDS_TO_RUN s" >&2; exit 1; }
-echo "ok: fuzz_csv ran $runs inputs in $SECONDS_TO_RUN s without a finding"
+fuzz_run fuzz_csv 4096 1000

@@ -5,16 +5,12 @@
 # WORK, MKT (the mkt binary), LIBDIR (its build directory, with libmkt_stages.a, libmkt_io.a, libmkt_mpi.a
 # and libmkt_core.a), FUZZ_SECONDS (default 10).  Exit 0 when no crash or
 # sanitizer report was found; a crash leaves its input in $WORK.
-set -euo pipefail
-: "${SRC:?}" "${WORK:?}" "${MKT:?}" "${LIBDIR:?}"
-SECONDS_TO_RUN=${FUZZ_SECONDS:-10}
-rm -rf "$WORK" && mkdir -p "$WORK/corpus"
-cd "$WORK"
+. "$SRC/tests/fuzz/lib.sh"
+fuzz_setup 10
+: "${MKT:?}" "${LIBDIR:?}"
 . "$SRC/scripts/env.sh"
 export MKT_QUIET=1
-CLANG=$(command -v clang || ls /usr/bin/clang-[0-9]* 2>/dev/null | sort -V | tail -1 || true)
-[ -n "$CLANG" ] || { echo "FAIL: clang is not installed (scripts/setup.sh installs it)" >&2; exit 1; }
-"$CLANG" -g -O1 -std=c11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+"$CLANG" "${FUZZ_CFLAGS[@]}" \
   -I"$SRC/io" -I"$SRC/mpi" -I"$SRC/src" $(pkg-config --cflags hdf5-openmpi) $(mpicc -showme:compile) \
   "$SRC/tests/fuzz/fuzz_validate.c" "$SRC/io/validate.c" "$LIBDIR/libmkt_stages.a" "$LIBDIR/libmkt_io.a" "$LIBDIR/libmkt_mpi.a" "$LIBDIR/libmkt_core.a" \
   $(pkg-config --libs hdf5-openmpi scalapack-openmpi lapacke openblas libzmq jansson inih) $(mpicc -showme:link) -lm \
@@ -22,8 +18,4 @@ CLANG=$(command -v clang || ls /usr/bin/clang-[0-9]* 2>/dev/null | sort -V | tai
 # seeds: a tiny store and model written by mkt (chunked, checksummed)
 "$MKT" gen --users 12 --items 5 --days 2 --factors 2 --ratings-per-user 2 --seed 1 --out corpus/store.h5 >/dev/null 2>&1
 "$MKT" train mf --store corpus/store.h5 --out corpus/model.h5 --rank 2 --iters 1 >/dev/null 2>&1
-ASAN_OPTIONS=detect_leaks=0 ./fuzz_validate -max_total_time="$SECONDS_TO_RUN" -max_len=65536 -timeout=10 \
-  -rss_limit_mb=2048 -print_final_stats=1 corpus 2>fuzz.log || { tail -40 fuzz.log >&2; echo "FAIL: the fuzzer found a problem (input in $WORK)" >&2; exit 1; }
-runs=$(sed -n 's/^stat::number_of_executed_units: *//p' fuzz.log)
-[ "${runs:-0}" -gt 100 ] || { echo "FAIL: only ${runs:-0} runs in $SECONDS_TO_RUN s" >&2; exit 1; }
-echo "ok: fuzz_validate ran $runs inputs in $SECONDS_TO_RUN s without a finding"
+ASAN_OPTIONS=detect_leaks=0 fuzz_run fuzz_validate 65536 100
