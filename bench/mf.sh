@@ -38,7 +38,7 @@ for s in "${sets[@]}"; do
   for k in 32 64; do
     for np in 1 2; do
       m=$OUT/${name}_k${k}_np$np.json
-      mpirun -np $np "$MKT" train mf --store "$store" --out "$OUT/${name}_model.h5" --rank $k --iters "$ITERS" \
+      mpirun -np $np "$MKT" train mf --store "$store" --out "$OUT/${name}_model.h5" --factors $k --iters "$ITERS" \
         --lambda 0.05 --metrics-out "$m" >/dev/null
       $PY - "$m" "$name" "$np" "$k" "$DGEMM" <<'PY'
 import json, sys

@@ -30,7 +30,7 @@ for seed in $SEEDS; do
   if [ ! -e "$d/model.h5" ]; then
     run gen --users "$USERS" --items 400 --days 14 --factors 4 --ratings-per-user 10 --seed "$seed" --out "$d/shop.h5"
     run features --store "$d/shop.h5"
-    run train mf --store "$d/shop.h5" --out "$d/model.h5" --rank 4 --iters 6 --lambda 0.05
+    run train mf --store "$d/shop.h5" --out "$d/model.h5" --factors 4 --iters 6 --lambda 0.05
     run train uplift --store "$d/shop.h5" --out "$d/model.h5" --method t
     run train segments --store "$d/shop.h5" --out "$d/model.h5" --k 4
     run train propensity --store "$d/shop.h5" --out "$d/model.h5" --horizon-days 3

@@ -42,7 +42,7 @@ shop() {
   if [ ! -e "$d/model.h5" ]; then
     run gen --users "$u" --items "$i" --categories 2 --ratings-per-user 10 --sessions-per-user 0 --seed 7 \
       --out "$d/shop.h5"
-    run train mf --store "$d/shop.h5" --out "$d/model.h5" --rank "$RANK" --iters 2 --lambda 0.05
+    run train mf --store "$d/shop.h5" --out "$d/model.h5" --factors "$RANK" --iters 2 --lambda 0.05
     run train uplift --store "$d/shop.h5" --out "$d/model.h5" --method t --valid-fraction 0
   fi
   echo "$d"

@@ -21,7 +21,7 @@ const mkt_opt mkt_train_mf_opts[] = {
     {"out", MKT_OPT_STR, T(out), NULL, "model file to write (created, or /models/mf replaced in it)", 0, 0},
     {"implicit", MKT_OPT_BOOL, T(implicit), "0",
      "implicit feedback from behaviour events (else explicit ratings)", 0, 0},
-    {"rank", MKT_OPT_INT, T(rank), "32", "number of latent factors K", 1, 1000},
+    {"factors|rank", MKT_OPT_INT, T(rank), "32", "number of latent factors K", 1, 1000},
     {"iters", MKT_OPT_INT, T(iters), "30",
      "ALS iterations at most (each a user and an item half-step); explicit: fewer when validation stops early", 1,
      100000},

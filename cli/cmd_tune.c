@@ -112,33 +112,23 @@ static int in_list(const char *const *list, const char *name)
     return 0;
 }
 
-/* The option of table `opts` called `name` (dashes and underscores alike). */
-static const mkt_opt *find_opt(const mkt_opt *opts, const char *name)
-{
-    for (const mkt_opt *o = opts; o->name; o++) {
-        const char *a = o->name, *b = name;
-        for (; *a && *b; a++, b++)
-            if ((*a == '_' ? '-' : *a) != (*b == '_' ? '-' : *b))
-                break;
-        if (!*a && !*b)
-            return o;
-    }
-    return NULL;
-}
 
 static void tunable_keys(const tune_model *m, const mkt_opt *opts, char *buf, size_t n)
 {
     size_t len = 0;
     buf[0] = 0;
+    char name[64];
     for (const mkt_opt *o = opts; o->name && len < n; o++)
         if (!in_list(m->reserved, o->name) && !in_list(m->not_tuned, o->name))
-            len += (size_t)snprintf(buf + len, n - len, "%s%s", len ? ", " : "", o->name);
+            len += (size_t)snprintf(buf + len, n - len, "%s%s", len ? ", " : "",
+                                    mkt_opt_spelling(o, NULL, name, sizeof name));
 }
 
 /* ---------- options as (key, value) pairs ---------- */
 
 typedef struct {
-    const mkt_opt *opt; /* of the train command; its name is the key */
+    const mkt_opt *opt; /* of the train command */
+    char name[64];      /* its name as given (one of the option's names) */
     char *value;
 } kv;
 
@@ -178,7 +168,7 @@ static int fixed_pairs(const char *text, const mkt_opt *opts, const tune_model *
         char name[128];
         const char *eq = strchr(tok[i] + 2, '='), *value = NULL;
         snprintf(name, sizeof name, "%.*s", eq ? (int)(eq - tok[i] - 2) : (int)strlen(tok[i] + 2), tok[i] + 2);
-        const mkt_opt *o = find_opt(opts, name);
+        const mkt_opt *o = mkt_opts_find(opts, name);
         if (!o) {
             char keys[2048];
             tunable_keys(m, opts, keys, sizeof keys);
@@ -198,16 +188,17 @@ static int fixed_pairs(const char *text, const mkt_opt *opts, const tune_model *
         else if (i + 1 < nt)
             value = tok[++i];
         else {
-            snprintf(err, errlen, "option '--%s' needs a value", o->name);
+            snprintf(err, errlen, "option '--%s' needs a value", name);
             rc = -1;
             break;
         }
         for (int k = 0; k < np; k++)
             if (p[k].opt == o) {
-                snprintf(err, errlen, "--%s is given twice", o->name);
+                snprintf(err, errlen, "--%s is given twice", name);
                 rc = -1;
             }
         p[np].opt = o;
+        mkt_opt_spelling(o, name, p[np].name, sizeof p[np].name);
         p[np++].value = mkt_xstrdup(value);
     }
     free(copy);
@@ -231,6 +222,7 @@ typedef struct {
     kv *fixed;
     int nfixed;
     const mkt_opt **axis_opt; /* the option of each grid axis */
+    char (*axis_name)[64];    /* its name as the grid gives it */
     int naxes;
     char **configs; /* n x naxes values */
     int64_t n;
@@ -242,7 +234,7 @@ static void describe(const search *s, int64_t j, char *buf, size_t n)
     size_t len = 0;
     buf[0] = 0;
     for (int a = 0; a < s->naxes && len < n; a++)
-        len += (size_t)snprintf(buf + len, n - len, "%s%s=%s", a ? " " : "", s->axis_opt[a]->name,
+        len += (size_t)snprintf(buf + len, n - len, "%s%s=%s", a ? " " : "", s->axis_name[a],
                                 s->configs[j * s->naxes + a]);
 }
 
@@ -265,11 +257,11 @@ static arglist args_of(const search *s, int64_t j, const char *out, const char *
     snprintf(buf, sizeof buf, "--metrics-out=%s", metrics);
     a.argv[a.argc++] = mkt_xstrdup(buf);
     for (int k = 0; k < s->nfixed; k++) {
-        snprintf(buf, sizeof buf, "--%s=%s", s->fixed[k].opt->name, s->fixed[k].value);
+        snprintf(buf, sizeof buf, "--%s=%s", s->fixed[k].name, s->fixed[k].value);
         a.argv[a.argc++] = mkt_xstrdup(buf);
     }
     for (int k = 0; k < s->naxes; k++) {
-        snprintf(buf, sizeof buf, "--%s=%s", s->axis_opt[k]->name, s->configs[j * s->naxes + k]);
+        snprintf(buf, sizeof buf, "--%s=%s", s->axis_name[k], s->configs[j * s->naxes + k]);
         a.argv[a.argc++] = mkt_xstrdup(buf);
     }
     return a;
@@ -431,7 +423,7 @@ static json_t *params_json(const search *s, int64_t j)
 {
     json_t *p = json_object();
     for (int a = 0; a < s->naxes; a++)
-        json_object_set_new(p, s->axis_opt[a]->name, typed(s->axis_opt[a], s->configs[j * s->naxes + a]));
+        json_object_set_new(p, s->axis_name[a], typed(s->axis_opt[a], s->configs[j * s->naxes + a]));
     return p;
 }
 
@@ -545,34 +537,39 @@ static int run_tune(void *p, MPI_Comm comm)
     s.store = o->store;
     s.naxes = g.naxes;
     s.axis_opt = mkt_xcalloc((size_t)g.naxes, sizeof(mkt_opt *));
+    s.axis_name = mkt_xcalloc((size_t)g.naxes, sizeof *s.axis_name);
     int *integer = mkt_xcalloc((size_t)g.naxes, sizeof(int));
     for (int a = 0; a < g.naxes; a++) {
-        const mkt_opt *opt = find_opt(c->opts, g.axes[a].key);
+        const mkt_opt *opt = mkt_opts_find(c->opts, g.axes[a].key);
         if (!opt) {
             char keys[2048];
             tunable_keys(m, c->opts, keys, sizeof keys);
             mkt_fail_all(MKT_EXIT_USAGE, "tune %s: grid: unknown key '%s' (options of mkt train %s: %s)", m->name,
                          g.axes[a].key, m->name, keys);
         }
-        if (in_list(m->reserved, opt->name))
+        char nm[64];
+        mkt_opt_spelling(opt, g.axes[a].key, nm, sizeof nm);
+        if (in_list(m->reserved, nm))
             mkt_fail_all(MKT_EXIT_USAGE, "tune %s: grid: '%s' is set by mkt tune for each configuration; it cannot "
-                         "be tuned", m->name, opt->name);
-        if (in_list(m->not_tuned, opt->name))
+                         "be tuned", m->name, nm);
+        if (in_list(m->not_tuned, nm))
             mkt_fail_all(MKT_EXIT_USAGE, "tune %s: grid: '%s' changes the metric the configurations are ranked by; "
-                         "tune each setting separately (give it with the fixed options)", m->name, opt->name);
-        if (ngroups > 1 && in_list(m->features, opt->name))
+                         "tune each setting separately (give it with the fixed options)", m->name, nm);
+        if (ngroups > 1 && in_list(m->features, nm))
             mkt_fail_all(MKT_EXIT_USAGE, "tune %s: grid: '%s' changes the features written into the store, which "
                          "groups running at once would overwrite: use --group-size %d (one group)", m->name,
-                         opt->name, nranks);
+                         nm, nranks);
         for (int b = 0; b < a; b++)
             if (s.axis_opt[b] == opt)
-                mkt_fail_all(MKT_EXIT_USAGE, "tune %s: grid: '%s' appears twice", m->name, opt->name);
-        if (g.axes[a].kind != MKT_AXIS_LIST && opt->type != MKT_OPT_INT && opt->type != MKT_OPT_DOUBLE &&
-            !in_list(m->numeric_text, opt->name))
+                mkt_fail_all(MKT_EXIT_USAGE, "tune %s: grid: '%s' appears twice", m->name, nm);
+        if (g.axes[a].kind != MKT_AXIS_LIST && opt->type != MKT_OPT_INT && opt->type != MKT_OPT_I32 &&
+            opt->type != MKT_OPT_U64 && opt->type != MKT_OPT_DOUBLE &&
+            !in_list(m->numeric_text, nm))
             mkt_fail_all(MKT_EXIT_USAGE, "tune %s: grid: %s is not a number; ranges apply to numeric options",
-                         m->name, opt->name);
+                         m->name, nm);
         s.axis_opt[a] = opt;
-        integer[a] = opt->type == MKT_OPT_INT;
+        snprintf(s.axis_name[a], sizeof s.axis_name[a], "%s", nm);
+        integer[a] = opt->type == MKT_OPT_INT || opt->type == MKT_OPT_I32 || opt->type == MKT_OPT_U64;
     }
     if (fixed_pairs(o->fixed, c->opts, m, &s.fixed, &s.nfixed, err, sizeof err) != 0)
         mkt_fail_all(MKT_EXIT_USAGE, "tune %s: fixed options: %s", m->name, err);
@@ -580,7 +577,7 @@ static int run_tune(void *p, MPI_Comm comm)
         for (int a = 0; a < s.naxes; a++)
             if (s.fixed[k].opt == s.axis_opt[a])
                 mkt_fail_all(MKT_EXIT_USAGE, "tune %s: '%s' is both in the grid and in the fixed options", m->name,
-                             s.axis_opt[a]->name);
+                             s.axis_name[a]);
     if (mkt_grid_configs(&g, o->random, (uint64_t)o->seed, integer, &s.configs, &s.n, err, sizeof err) != 0)
         mkt_fail_all(MKT_EXIT_USAGE, "tune %s: grid: %s", m->name, err);
     if (o->random > s.n)
@@ -710,7 +707,7 @@ static int run_tune(void *p, MPI_Comm comm)
         }
         json_t *fx = json_object();
         for (int k = 0; k < s.nfixed; k++)
-            json_object_set_new(fx, s.fixed[k].opt->name, typed(s.fixed[k].opt, s.fixed[k].value));
+            json_object_set_new(fx, s.fixed[k].name, typed(s.fixed[k].opt, s.fixed[k].value));
         json_object_set_new(t, "fixed", fx);
         json_object_set_new(t, "metric", json_string(score[best].metric));
         json_object_set_new(t, "goal", json_string(score[best].goal));
@@ -754,12 +751,12 @@ static int run_tune(void *p, MPI_Comm comm)
                                 m->name, (long long)s.n, score[best].metric, score[best].goal, score[best].split,
                                 score[best].value, o->table, m->command);
         for (int k = 0; k < s.nfixed && len < cap; k++) {
-            char *key = key_of(s.fixed[k].opt->name);
+            char *key = key_of(s.fixed[k].name);
             len += (size_t)snprintf(ini + len, cap - len, "%s = %s\n", key, s.fixed[k].value);
             free(key);
         }
         for (int a = 0; a < s.naxes && len < cap; a++) {
-            char *key = key_of(s.axis_opt[a]->name);
+            char *key = key_of(s.axis_name[a]);
             len += (size_t)snprintf(ini + len, cap - len, "%s = %s\n", key, s.configs[best * s.naxes + a]);
             free(key);
         }
@@ -833,6 +830,7 @@ static int run_tune(void *p, MPI_Comm comm)
         free(s.fixed[k].value);
     free(s.fixed);
     free(s.axis_opt);
+    free(s.axis_name);
     free(integer);
     free(score);
     free(seconds);
@@ -842,7 +840,7 @@ static int run_tune(void *p, MPI_Comm comm)
 
 const mkt_command mkt_cmd_tune = {
     .name = "tune",
-    .usage = "mkt tune mf|propensity|uplift --store S --grid \"lambda=0.01,0.05;rank=8,32\" [--random N --seed X] "
+    .usage = "mkt tune mf|propensity|uplift --store S --grid \"lambda=0.01,0.05;factors=8,32\" [--random N --seed X] "
              "[--group-size g] --table tune.json --best best.ini [--final-out MODEL.h5] [-- fixed train options]",
     .description = "Hyper-parameter search over the options of `mkt train MODEL`: every configuration of the grid (or N drawn "
                    "from it) is trained on a group of ranks, groups running in parallel, and ranked by its metric; writes the "

@@ -14,27 +14,51 @@
 
 static char message[512];
 
-static int same_name(const char *a, const char *b)
+/* name (dashes and underscores alike) against one alternative of a table
+ * name "a|b": the alternative is [alt, alt + len) */
+static int same_name(const char *alt, size_t len, const char *name)
 {
-    for (; *a && *b; a++, b++) {
-        char x = *a == '_' ? '-' : *a, y = *b == '_' ? '-' : *b;
+    size_t i = 0;
+    for (; i < len && name[i]; i++) {
+        char x = alt[i] == '_' ? '-' : alt[i], y = name[i] == '_' ? '-' : name[i];
         if (x != y)
             return 0;
     }
-    return *a == *b;
+    return i == len && !name[i];
 }
 
-static const mkt_opt *find(const mkt_opt *opts, const char *name)
+/* The alternative of o's names that `given` spells (the first when none does
+ * or given is NULL), into buf. */
+const char *mkt_opt_spelling(const mkt_opt *o, const char *given, char *buf, size_t len)
+{
+    const char *alt = o->name;
+    size_t n = strcspn(alt, "|");
+    for (const char *a = o->name; given && *a; a += strcspn(a, "|") + (a[strcspn(a, "|")] == '|')) {
+        size_t m = strcspn(a, "|");
+        if (same_name(a, m, given)) {
+            alt = a;
+            n = m;
+            break;
+        }
+    }
+    snprintf(buf, len, "%.*s", (int)n, alt);
+    return buf;
+}
+
+const mkt_opt *mkt_opts_find(const mkt_opt *opts, const char *name)
 {
     for (const mkt_opt *o = opts; o->name; o++)
-        if (same_name(o->name, name))
-            return o;
+        for (const char *a = o->name; *a; a += strcspn(a, "|") + (a[strcspn(a, "|")] == '|'))
+            if (same_name(a, strcspn(a, "|"), name))
+                return o;
     return NULL;
 }
 
-static const char *assign(const mkt_opt *o, void *base, const char *value)
+static const char *assign(const mkt_opt *o, const char *given, void *base, const char *value)
 {
     char *field = (char *)base + o->offset;
+    char label[64];
+    mkt_opt_spelling(o, given, label, sizeof label);
     switch (o->type) {
     case MKT_OPT_STR:
         *(char **)field = (char *)value;
@@ -44,16 +68,16 @@ static const char *assign(const mkt_opt *o, void *base, const char *value)
     case MKT_OPT_U64: {
         int64_t v;
         if (mkt_parse_int64(value, &v) != 0) {
-            snprintf(message, sizeof message, "%s: expected an integer, got '%s'", o->name, value);
+            snprintf(message, sizeof message, "%s: expected an integer, got '%s'", label, value);
             return message;
         }
         if (o->min < o->max && ((double)v < o->min || (double)v > o->max)) {
-            snprintf(message, sizeof message, "%s: %lld is out of range [%.17g, %.17g]", o->name, (long long)v,
+            snprintf(message, sizeof message, "%s: %lld is out of range [%.17g, %.17g]", label, (long long)v,
                      o->min, o->max);
             return message;
         }
         if (o->type == MKT_OPT_I32 && (v < INT32_MIN || v > INT32_MAX)) {
-            snprintf(message, sizeof message, "%s: %lld is out of range [%d, %d]", o->name, (long long)v, INT32_MIN,
+            snprintf(message, sizeof message, "%s: %lld is out of range [%d, %d]", label, (long long)v, INT32_MIN,
                      INT32_MAX);
             return message;
         }
@@ -67,18 +91,18 @@ static const char *assign(const mkt_opt *o, void *base, const char *value)
     }
     case MKT_OPT_TIME:
         if (mkt_parse_timestamp(value, (int64_t *)field) != 0) {
-            snprintf(message, sizeof message, "%s: not a timestamp: '%s'", o->name, value);
+            snprintf(message, sizeof message, "%s: not a timestamp: '%s'", label, value);
             return message;
         }
         return NULL;
     case MKT_OPT_DOUBLE: {
         double v;
         if (mkt_parse_double(value, &v) != 0) {
-            snprintf(message, sizeof message, "%s: expected a number, got '%s'", o->name, value);
+            snprintf(message, sizeof message, "%s: expected a number, got '%s'", label, value);
             return message;
         }
         if (o->min < o->max && (v < o->min || v > o->max)) {
-            snprintf(message, sizeof message, "%s: %g is out of range [%g, %g]", o->name, v, o->min, o->max);
+            snprintf(message, sizeof message, "%s: %g is out of range [%g, %g]", label, v, o->min, o->max);
             return message;
         }
         *(double *)field = v;
@@ -90,7 +114,7 @@ static const char *assign(const mkt_opt *o, void *base, const char *value)
         else if (!strcmp(value, "0") || !strcmp(value, "false") || !strcmp(value, "no") || !strcmp(value, "off"))
             *(int *)field = 0;
         else {
-            snprintf(message, sizeof message, "%s: expected true or false, got '%s'", o->name, value);
+            snprintf(message, sizeof message, "%s: expected true or false, got '%s'", label, value);
             return message;
         }
         return NULL;
@@ -103,7 +127,7 @@ void mkt_opts_defaults(const mkt_opt *opts, void *base)
     for (const mkt_opt *o = opts; o->name; o++) {
         char *field = (char *)base + o->offset;
         if (o->dflt) {
-            const char *err = assign(o, base, o->dflt);
+            const char *err = assign(o, NULL, base, o->dflt);
             if (err) {
                 fprintf(stderr, "mkt: internal error: bad default for %s: %s\n", o->name, err);
                 abort();
@@ -116,12 +140,12 @@ void mkt_opts_defaults(const mkt_opt *opts, void *base)
 
 const char *mkt_opts_set(const mkt_opt *opts, void *base, const char *name, const char *value)
 {
-    const mkt_opt *o = find(opts, name);
+    const mkt_opt *o = mkt_opts_find(opts, name);
     if (!o) {
         snprintf(message, sizeof message, "unknown option '%s'", name);
         return message;
     }
-    return assign(o, base, value);
+    return assign(o, name, base, value);
 }
 
 const char *mkt_opts_parse_argv(const mkt_opt *opts, void *base, int argc, char **argv, int first,
@@ -148,14 +172,14 @@ const char *mkt_opts_parse_argv(const mkt_opt *opts, void *base, int argc, char 
             name = namebuf;
             value = eq + 1;
         }
-        const mkt_opt *o = find(opts, name);
+        const mkt_opt *o = mkt_opts_find(opts, name);
         if (!o) {
             snprintf(message, sizeof message, "unknown option '--%s' (see --help)", name);
             return message;
         }
         if (!value) {
             if (o->type == MKT_OPT_BOOL && (i + 1 >= argc || strncmp(argv[i + 1], "--", 2) == 0 ||
-                                            assign(o, base, argv[i + 1]) != NULL)) {
+                                            assign(o, name, base, argv[i + 1]) != NULL)) {
                 *(int *)((char *)base + o->offset) = 1;
                 continue;
             }
@@ -164,12 +188,14 @@ const char *mkt_opts_parse_argv(const mkt_opt *opts, void *base, int argc, char 
                 continue;
             }
             if (i + 1 >= argc) {
-                snprintf(message, sizeof message, "option '--%s' needs a value", o->name);
+                char label[64];
+                snprintf(message, sizeof message, "option '--%s' needs a value",
+                         mkt_opt_spelling(o, name, label, sizeof label));
                 return message;
             }
             value = argv[++i];
         }
-        const char *err = assign(o, base, value);
+        const char *err = assign(o, name, base, value);
         if (err)
             return err;
     }
@@ -234,13 +260,33 @@ const char *mkt_opts_default_text(const mkt_opt *o, const void *defaults, char *
     return buf;
 }
 
+/* " (former name: --rank, still accepted)" for a table name "factors|rank" */
+static void former_names(const mkt_opt *o, int dashes)
+{
+    const char *bar = strchr(o->name, '|');
+    if (!bar)
+        return;
+    printf(" (former name: ");
+    for (const char *a = bar + 1; *a; a += strcspn(a, "|") + (a[strcspn(a, "|")] == '|')) {
+        int n = (int)strcspn(a, "|");
+        char alt[64];
+        snprintf(alt, sizeof alt, "%.*s", n, a);
+        for (char *p = alt; *p; p++)
+            if (*p == (dashes ? '_' : '-'))
+                *p = dashes ? '-' : '_';
+        printf("%s%s%s", a == bar + 1 ? "" : ", ", dashes ? "--" : "", alt);
+    }
+    printf(", still accepted)");
+}
+
 void mkt_opts_print_help(const mkt_opt *opts, const void *defaults, const char *usage, const char *description)
 {
     printf("usage: %s\n\n%s\n\noptions:\n", usage, description);
     for (const mkt_opt *o = opts; o->name; o++) {
-        char left[64], buf[64];
-        snprintf(left, sizeof left, "--%s %s", o->name, type_name(o->type));
+        char left[96], buf[64], name[64];
+        snprintf(left, sizeof left, "--%s %s", mkt_opt_spelling(o, NULL, name, sizeof name), type_name(o->type));
         printf("  %-28s %s", left, o->help);
+        former_names(o, 1);
         const char *d = mkt_opts_default_text(o, defaults, buf, sizeof buf);
         if (d)
             printf(" [default: %s]", d);
@@ -254,12 +300,14 @@ void mkt_opts_print_markdown(const mkt_opt *opts, const void *defaults, const ch
     printf("### [%s]\n\n| key | type | default | meaning |\n|---|---|---|---|\n", section);
     for (const mkt_opt *o = opts; o->name; o++) {
         char key[64], buf[64];
-        snprintf(key, sizeof key, "%s", o->name);
+        mkt_opt_spelling(o, NULL, key, sizeof key);
         for (char *p = key; *p; p++)
             if (*p == '-')
                 *p = '_';
         const char *d = mkt_opts_default_text(o, defaults, buf, sizeof buf);
-        printf("| `%s` | %s | %s | %s |\n", key, type_name(o->type), d ? d : "(none)", o->help);
+        printf("| `%s` | %s | %s | %s", key, type_name(o->type), d ? d : "(none)", o->help);
+        former_names(o, 0);
+        printf(" |\n");
     }
     printf("\n");
 }

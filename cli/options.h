@@ -19,7 +19,8 @@
 typedef enum { MKT_OPT_STR, MKT_OPT_INT, MKT_OPT_DOUBLE, MKT_OPT_BOOL, MKT_OPT_I32, MKT_OPT_U64, MKT_OPT_TIME } mkt_opt_type;
 
 typedef struct {
-    const char *name;  /* "metrics-out" on the command line, "metrics_out" in job files */
+    const char *name;  /* "metrics-out" on the command line, "metrics_out" in job files; "factors|rank":
+                        * the name, then former names that are still accepted */
     mkt_opt_type type;
     size_t offset;     /* of the field in the struct the table fills (often the stage's own options) */
     const char *dflt;  /* NULL: STR stays NULL; any other type keeps the value the command's defaults
@@ -30,6 +31,11 @@ typedef struct {
 
 #define MKT_OPT_END {NULL, MKT_OPT_STR, 0, NULL, NULL, 0, 0}
 
+/* The option that `name` names (any of its names), or NULL. */
+const mkt_opt *mkt_opts_find(const mkt_opt *opts, const char *name);
+/* The name of o that `given` spells (its first name when given is NULL or
+ * spells none), into buf. */
+const char *mkt_opt_spelling(const mkt_opt *o, const char *given, char *buf, size_t len);
 /* Set every option that has a default string (dflt) to it, and STR options
  * without one to NULL; other fields keep their value. */
 void mkt_opts_defaults(const mkt_opt *opts, void *base);

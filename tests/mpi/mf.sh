@@ -26,6 +26,9 @@ run_np "$NP" eval mf --store shop.h5 --model m.h5 --metrics-out e.json
 "$PY" -c "
 import json; m = json.load(open('m.json')); e = json.load(open('e.json'))
 assert abs(e['rmse'] - m['rmse']) < 1e-12 and abs(e['mae'] - m['mae']) < 1e-12, (e, m)" || fail "eval differs from train"
+# --factors is the option's name, --rank its former one: the same model
+run_np "$NP" train mf --store shop.h5 --out m2.h5 --factors 4 --iters 15 --lambda 0.005 --seed 1
+cmp -s <("$MKT" digest m.h5) <("$MKT" digest m2.h5) || fail "--factors 4 and --rank 4 give different models"
 
 # --until: only events before the cut-off train (and are held out); the
 # training plus held-out entries are exactly the rating events (explicit) or
