@@ -1,5 +1,6 @@
 /* cmd_serve.c — `mkt serve` and `mkt query`: their option tables and the
- * step from options to stages/gateway.c.  Must not: hold any serving logic. */
+ * step from options to stages/gateway.c (serve) and io/zmq_transport.c
+ * (query, --gen-keys).  Must not: hold any serving logic. */
 #include "cmd_serve.h"
 #include "commands.h"
 
@@ -8,6 +9,7 @@
 
 #include "iocheck.h"
 #include "gateway.h"
+#include "zmq_transport.h"
 
 mkt_serve_cli mkt_serve_values;
 mkt_query_cli mkt_query_values;

@@ -13,6 +13,8 @@
  * the strategy file).  A reload builds a second set in bounded steps that
  * rank 0 interleaves with batches; every rank swaps to the new set at the
  * same step, between two batches (docs/protocol.md, "Reload").
+ * Code: stages/serve_models.c (what a rank holds, loading and reload of a
+ * model set), stages/serve_fanout.c (the answers, fan-out and merge).
  * Must not: touch ZeroMQ or parse client JSON (stages/gateway.c, io/protocol.c). */
 #ifndef MKT_SERVE_FANOUT_H
 #define MKT_SERVE_FANOUT_H
