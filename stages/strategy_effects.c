@@ -98,15 +98,12 @@ static void fit_order_value(strat_data *d, const uplift_features *fs, int dim, c
     free(acc);
 }
 
-/* Effects of the refitted T-learner for one user (features x): base
- * conversion and spend, conversion and spend effects of every arm. */
-void strategy_refit_user(const strat_data *d, const double *cc, const double *cs, const double *x, double *p0,
-                         double *r0, double *dc, double *ds)
+/* Base conversion and spend of a user (features x) by the control rows
+ * (the first dim) of the conversion and spend coefficients. */
+static void base_outcomes(const double *cc, const double *cs, int dim, const double *x, double *p0, double *r0)
 {
-    uplift_effects(UPLIFT_T_LEARNER, 1, cc, d->T, d->dim, x, dc);
-    uplift_effects(UPLIFT_T_LEARNER, 0, cs, d->T, d->dim, x, ds);
     double lc = 0, ls = 0;
-    for (int j = 0; j < d->dim; j++) {
+    for (int j = 0; j < dim; j++) {
         lc += cc[j] * x[j];
         ls += cs[j] * x[j];
     }
@@ -114,18 +111,30 @@ void strategy_refit_user(const strat_data *d, const double *cc, const double *cs
     *r0 = ls > 0 ? ls : 0;
 }
 
-/* effects = shrunk: the uplift model's specification (features, l2) refitted
- * as a T-learner on every campaign row, then R refits on Poisson(1)
- * reweighted users; each user's effect of each arm is shrunk toward the
- * arm's mean by strat_shrink_factor(spread of the effects across users minus
- * the mean refit variance, this user's refit variance).  Sets p0, r0, dconv,
- * dspend and keeps what the refit intervals need. */
-static void fit_effects(strat_data *d, const uplift_features *fs, double l2, int max_iter, double tol,
-                        const mkt_strategy_options *o, json_t *metrics, MPI_Comm comm)
+/* Effects of the refitted T-learner for one user (features x): base
+ * conversion and spend, conversion and spend effects of every arm. */
+void strategy_refit_user(const strat_data *d, const double *cc, const double *cs, const double *x, double *p0,
+                         double *r0, double *dc, double *ds)
 {
-    int T = d->T, na = d->na, dim = d->dim, R = o->refits;
-    d->R = R;
-    /* this rank's block of whole chunks of campaign rows */
+    uplift_effects(UPLIFT_T_LEARNER, 1, cc, d->T, d->dim, x, dc);
+    uplift_effects(UPLIFT_T_LEARNER, 0, cs, d->T, d->dim, x, ds);
+    base_outcomes(cc, cs, d->dim, x, p0, r0);
+}
+
+/* The campaign rows one rank fits on (its block of whole chunks of rows,
+ * mkt_strat_fit_block): features, arms, outcomes, and the Poisson(1) weight
+ * of every row in each of the R refits ([R x nr], by user). */
+typedef struct {
+    int64_t Nc, first, nr; /* rows of the whole log; this rank's [first, first + nr) */
+    int32_t *arm;
+    double *X, *yc, *ys;   /* [nr x dim] features; conversion, spend */
+    uint8_t *w;
+} fit_rows;
+
+static void read_fit_rows(const strat_data *d, const uplift_features *fs, const mkt_strategy_options *o, int R,
+                          fit_rows *fr, MPI_Comm comm)
+{
+    int dim = d->dim;
     hid_t f = mkt_h5_open(o->store, 0, comm);
     int64_t Nc = mkt_h5_rows(f, MKT_CAMPAIGNS_USER, NULL), first = 0, nr = 0;
     mkt_strat_fit_block(Nc, d->nranks, d->rank, &first, &nr);
@@ -159,9 +168,20 @@ static void fit_effects(strat_data *d, const uplift_features *fs, double l2, int
     }
     free(wu);
     free(user);
-    mkt_strat_fit_rows rc = {nr, first, dim, X, arm, yc}, rs = {nr, first, dim, X, arm, ys};
+    *fr = (fit_rows){Nc, first, nr, arm, X, yc, ys, w};
+}
+
+/* The T-learner on every campaign row (cc, cs: [T x dim]), then the R
+ * refits on the reweighted rows, Newton from the full fit (d->rcc, d->rcs).
+ * Frees the rows. */
+static void fit_refits(strat_data *d, fit_rows *fr, double l2, int max_iter, double tol,
+                       const mkt_strategy_options *o, double *cc, double *cs, MPI_Comm comm)
+{
+    int T = d->T, dim = d->dim, R = d->R;
+    int64_t nr = fr->nr;
+    mkt_strat_fit_rows rc = {nr, fr->first, dim, fr->X, fr->arm, fr->yc}, rs = {nr, fr->first, dim, fr->X, fr->arm,
+                                                                                  fr->ys};
     size_t cl = (size_t)T * (size_t)dim;
-    double *cc = xalloc(cl, sizeof(double)), *cs = xalloc(cl, sizeof(double));
     if (mkt_strat_fit_t(&rc, T, NULL, 0, l2, max_iter, tol, cc, comm) != 0 ||
         mkt_strat_fit_t(&rs, T, NULL, 1, l2, 1, tol, cs, comm) != 0)
         mkt_fail_all(MKT_EXIT_ERROR, "strategy: the effect model cannot be refitted on the campaign log of %s (an arm "
@@ -172,30 +192,38 @@ static void fit_effects(strat_data *d, const uplift_features *fs, double l2, int
     for (int b = 0; b < R; b++) {
         double *bc = d->rcc + (size_t)b * cl, *bs = d->rcs + (size_t)b * cl;
         memcpy(bc, cc, sizeof(double) * cl); /* Newton from the full fit */
-        const uint8_t *wb = w + (size_t)b * (size_t)nr;
+        const uint8_t *wb = fr->w + (size_t)b * (size_t)nr;
         failed += mkt_strat_fit_t(&rc, T, wb, 0, l2, max_iter, tol, bc, comm) != 0;
         failed += mkt_strat_fit_t(&rs, T, wb, 1, l2, 1, tol, bs, comm) != 0;
     }
-    free(w);
-    free(X);
-    free(arm);
-    free(yc);
-    free(ys);
+    free(fr->w);
+    free(fr->X);
+    free(fr->arm);
+    free(fr->yc);
+    free(fr->ys);
     if (failed)
         mkt_fail_all(MKT_EXIT_ERROR, "strategy: %d refits of the effect model failed (too few campaign rows per arm?); "
                      "use effects = model", failed);
+}
 
-    /* point effects, per-user refit variance, arm means */
-    size_t nv = (size_t)d->n * (size_t)na;
-    double *vc = xalloc(nv, sizeof(double)), *vs = xalloc(nv, sizeof(double));
+/* Sums per arm over the users: point effects (SC, SS), their squares (SC2,
+ * SS2), the refit variances (NC, NS); conversion, then spend. */
+enum { SC, SC2, NC, SS, SS2, NS, NSUM };
+
+/* Per local user and arm: the point effects of the full fit (into d->p0,
+ * r0, dconv, dspend) and the variance of the refits' effects (vc, vs); the
+ * sums of acc (NSUM per arm, then the replicate effects [R x na] conversion
+ * and [R x na] spend), reduced exactly; the arm means of each refit
+ * (d->rmc, d->rms). */
+static void point_effects(strat_data *d, const double *cc, const double *cs, double *vc, double *vs, mkt_xsum *acc,
+                          MPI_Comm comm)
+{
+    int na = d->na, dim = d->dim, R = d->R;
+    size_t cl = (size_t)d->T * (size_t)dim, nv = (size_t)d->n * (size_t)na;
+    size_t nacc = (size_t)na * NSUM + 2 * (size_t)R * (size_t)na;
     double *sc = xalloc(nv, sizeof(double)), *ss = xalloc(nv, sizeof(double));
     double *ec = xalloc((size_t)na, sizeof(double)), *es = xalloc((size_t)na, sizeof(double));
     double p0, r0;
-    enum { SC, SC2, NC, SS, SS2, NS, NSUM };
-    size_t nacc = (size_t)na * NSUM + 2 * (size_t)R * (size_t)na;
-    mkt_xsum *acc = xalloc(nacc, sizeof(mkt_xsum));
-    for (size_t j = 0; j < nacc; j++)
-        mkt_xsum_init(&acc[j]);
     mkt_xsum *rep = acc + (size_t)na * NSUM; /* [R x na] conversion, then [R x na] spend */
     for (int64_t u = 0; u < d->n; u++) {
         const double *x = d->ux + u * dim;
@@ -238,15 +266,29 @@ static void fit_effects(strat_data *d, const uplift_features *fs, double l2, int
             d->rmc[b * na + t] = mkt_xsum_value(&rep[(size_t)b * (size_t)na + (size_t)t]) / N;
             d->rms[b * na + t] = mkt_xsum_value(&rep[(size_t)(R + b) * (size_t)na + (size_t)t]) / N;
         }
+    free(sc);
+    free(ss);
+    free(ec);
+    free(es);
+}
+
+/* Each user's effect of each arm shrunk toward the arm's mean by
+ * strat_shrink_factor(signal, this user's refit variance), and the metrics. */
+static void shrink_effects(strat_data *d, const mkt_xsum *acc, const double *vc, const double *vs, double l2,
+                           int64_t Nc, json_t *metrics, MPI_Comm comm)
+{
+    int na = d->na;
+    size_t nv = (size_t)d->n * (size_t)na;
+    double N = (double)d->N;
     d->kc = xalloc(nv, sizeof(double));
     d->ks = xalloc(nv, sizeof(double));
     json_t *em = mkt_metrics_child(metrics, "effects");
     mkt_metrics_set_str(em, "model", "T-learner refitted on every campaign row, shrunk per user (empirical Bayes)");
     mkt_metrics_set_int(em, "rows", Nc);
-    mkt_metrics_set_int(em, "refits", R);
+    mkt_metrics_set_int(em, "refits", d->R);
     mkt_metrics_set_real(em, "l2", l2);
     for (int t = 0; t < na; t++) {
-        mkt_xsum *a = acc + (size_t)t * NSUM;
+        const mkt_xsum *a = acc + (size_t)t * NSUM;
         double mc = mkt_xsum_value(&a[SC]) / N, ms = mkt_xsum_value(&a[SS]) / N;
         double sig_c = mkt_xsum_value(&a[SC2]) / N - mc * mc - mkt_xsum_value(&a[NC]) / N;
         double sig_s = mkt_xsum_value(&a[SS2]) / N - ms * ms - mkt_xsum_value(&a[NS]) / N;
@@ -272,34 +314,45 @@ static void fit_effects(strat_data *d, const uplift_features *fs, double l2, int
                 d->arms[t + 1], mc, sig_c > 0 ? sqrt(sig_c) : 0.0, sqrt(mkt_xsum_value(&a[NC]) / N),
                 mkt_xsum_value(&ks) / N);
     }
+}
+
+/* effects = shrunk: the uplift model's specification (features, l2) refitted
+ * as a T-learner on every campaign row, then R refits on Poisson(1)
+ * reweighted users; each user's effect of each arm is shrunk toward the
+ * arm's mean by strat_shrink_factor(spread of the effects across users minus
+ * the mean refit variance, this user's refit variance).  Sets p0, r0, dconv,
+ * dspend and keeps what the refit intervals need. */
+static void fit_effects(strat_data *d, const uplift_features *fs, double l2, int max_iter, double tol,
+                        const mkt_strategy_options *o, json_t *metrics, MPI_Comm comm)
+{
+    int na = d->na, R = o->refits;
+    d->R = R;
+    fit_rows fr;
+    read_fit_rows(d, fs, o, R, &fr, comm);
+    size_t cl = (size_t)d->T * (size_t)d->dim;
+    double *cc = xalloc(cl, sizeof(double)), *cs = xalloc(cl, sizeof(double));
+    fit_refits(d, &fr, l2, max_iter, tol, o, cc, cs, comm);
+    size_t nv = (size_t)d->n * (size_t)na, nacc = (size_t)na * NSUM + 2 * (size_t)R * (size_t)na;
+    double *vc = xalloc(nv, sizeof(double)), *vs = xalloc(nv, sizeof(double));
+    mkt_xsum *acc = xalloc(nacc, sizeof(mkt_xsum));
+    for (size_t j = 0; j < nacc; j++)
+        mkt_xsum_init(&acc[j]);
+    point_effects(d, cc, cs, vc, vs, acc, comm);
+    shrink_effects(d, acc, vc, vs, l2, fr.Nc, metrics, comm);
     free(acc);
     free(vc);
     free(vs);
-    free(sc);
-    free(ss);
-    free(ec);
-    free(es);
     free(cc);
     free(cs);
 }
 
-void strategy_load_uplift(strat_data *d, hid_t m, const mkt_strategy_options *o, json_t *metrics, MPI_Comm comm)
+/* The specification of /models/uplift checked against the store: its arms,
+ * feature layout (fs, the attribute names) and coefficients (cc, cs: [T x
+ * dim]).  Returns the feature count. */
+static int read_uplift_model(const strat_data *d, hid_t m, const mkt_strategy_options *o, uplift_features *fs,
+                             char ***anames_out, double **cc_out, double **cs_out)
 {
     const char *g = MKT_MODELS_UPLIFT;
-    if (!mkt_h5_exists(m, g))
-        mkt_fail_all(MKT_EXIT_ERROR, "strategy: %s has no /models/uplift (run mkt train uplift)", o->models);
-    char *outcome = mkt_h5_attr_get_string(m, g, "outcome");
-    char *method_name = mkt_h5_attr_get_string(m, g, "method");
-    d->method = method_name ? uplift_method_parse(method_name) : -1;
-    if (d->method < 0 || !outcome)
-        mkt_fail_all(MKT_EXIT_ERROR, "strategy: %s: /models/uplift lacks its method/outcome attributes", o->models);
-    if (strcmp(outcome, "conversion") != 0)
-        mkt_fail_all(MKT_EXIT_ERROR,
-                     "strategy: %s: /models/uplift models '%s'; the strategy needs the conversion outcome "
-                     "(mkt train uplift --outcome conversion)",
-                     o->models, outcome);
-    d->uplift_seed = (uint64_t)mkt_h5_attr_get_int(m, g, "seed", 0);
-    d->uplift_holdout = mkt_h5_attr_get_double(m, g, "holdout", 0);
     int dim = (int)mkt_h5_attr_get_int(m, g, "features", 0);
     int A = (int)mkt_h5_attr_get_int(m, g, "attrs", 0);
     int64_t rows, cols = 0;
@@ -309,7 +362,7 @@ void strategy_load_uplift(strat_data *d, hid_t m, const mkt_strategy_options *o,
         mkt_fail_all(MKT_EXIT_ERROR, "strategy: the arms of /models/uplift in %s differ from /ids/treatments of %s",
                      o->models, o->store);
     mkt_h5_free_strings(marms, rows);
-    uplift_features fs = {A, xalloc((size_t)A, sizeof(uplift_attr_spec))};
+    *fs = (uplift_features){A, xalloc((size_t)A, sizeof(uplift_attr_spec))};
     char **anames = NULL;
     if (A > 0) {
         double *spec = xalloc((size_t)A * UPLIFT_SPEC_COLS, sizeof(double));
@@ -318,13 +371,13 @@ void strategy_load_uplift(strat_data *d, hid_t m, const mkt_strategy_options *o,
             mkt_fail_all(MKT_EXIT_ERROR, "strategy: %s: /models/uplift/feature_spec is %lld x %lld, expected %d x %d",
                          o->models, (long long)rows, (long long)cols, A, UPLIFT_SPEC_COLS);
         mkt_h5_read_rows(m, MKT_MODELS_UPLIFT_FEATURE_SPEC, H5T_NATIVE_DOUBLE, 0, A, spec);
-        uplift_spec_decode(spec, &fs);
+        uplift_spec_decode(spec, fs);
         free(spec);
         anames = mkt_h5_read_strings(m, MKT_MODELS_UPLIFT_ATTR_NAMES, 0, A);
     }
-    if (uplift_feature_dim(&fs) != dim)
+    if (uplift_feature_dim(fs) != dim)
         mkt_fail_all(MKT_EXIT_ERROR, "strategy: %s: /models/uplift feature layout does not match (%d vs %d)",
-                     o->models, uplift_feature_dim(&fs), dim);
+                     o->models, uplift_feature_dim(fs), dim);
     if (A != d->c_A)
         mkt_fail_all(MKT_EXIT_ERROR, "strategy: /models/uplift has %d attributes, the campaign log of %s has %d", A,
                      o->store, d->c_A);
@@ -339,12 +392,21 @@ void strategy_load_uplift(strat_data *d, hid_t m, const mkt_strategy_options *o,
     double *cs = xalloc((size_t)d->T * (size_t)dim, sizeof(double));
     mkt_h5_read_rows(m, cn, H5T_NATIVE_DOUBLE, 0, d->T, cc);
     mkt_h5_read_rows(m, sn, H5T_NATIVE_DOUBLE, 0, d->T, cs);
+    *anames_out = anames;
+    *cc_out = cc;
+    *cs_out = cs;
+    return dim;
+}
 
-    /* attributes of every local user: /users/attrs (mkt gen stores), else the user's last campaign row */
+/* Attributes of every local user [n x A]: /users/attrs (mkt gen stores) when
+ * its names are the model's, else the user's last campaign row; have[u]: the
+ * user has them (NAN otherwise).  *use_users: from /users/attrs. */
+static double *user_attrs(const strat_data *d, const mkt_strategy_options *o, int A, char **anames,
+                          unsigned char *have, int *use_users_out, MPI_Comm comm)
+{
     double *uattrs = xalloc((size_t)d->n * (size_t)(A > 0 ? A : 1), sizeof(double));
     for (int64_t i = 0; i < d->n * A; i++)
         uattrs[i] = NAN;
-    unsigned char *have = xalloc((size_t)d->n, 1);
     hid_t s = mkt_h5_open(o->store, 0, comm);
     int use_users = 0;
     if (A > 0 && mkt_h5_exists(s, MKT_USERS_ATTRS) && mkt_h5_exists(s, MKT_USERS_ATTR_NAMES)) {
@@ -366,19 +428,29 @@ void strategy_load_uplift(strat_data *d, hid_t m, const mkt_strategy_options *o,
             memcpy(uattrs + u * A, d->c_attrs + j * A, sizeof(double) * (size_t)A);
             have[u] = 1;
         }
+    *use_users_out = use_users;
+    return uattrs;
+}
+
+/* Features (d->ux), base conversion and spend, and effects of every local
+ * user by the stored model (the transformed outcome has no base rates: the
+ * control means). */
+static void predict_users(strat_data *d, const uplift_features *fs, int A, const double *uattrs,
+                          const unsigned char *have, int use_users, const double *cc, const double *cs)
+{
+    int dim = d->dim;
     d->p0 = xalloc((size_t)d->n, sizeof(double));
     d->r0 = xalloc((size_t)d->n, sizeof(double));
     d->dconv = xalloc((size_t)d->n * (size_t)d->na, sizeof(double));
     d->dspend = xalloc((size_t)d->n * (size_t)d->na, sizeof(double));
     double *x = xalloc((size_t)dim, sizeof(double));
-    d->dim = dim;
     d->ux = xalloc((size_t)d->n * (size_t)dim, sizeof(double));
     for (int64_t u = 0; u < d->n; u++) {
         if (have[u])
             use_users ? d->attrs_from_users++ : d->attrs_from_campaign++;
         else
             d->attrs_missing++;
-        uplift_feature_row(&fs, uattrs + u * A, x);
+        uplift_feature_row(fs, uattrs + u * A, x);
         memcpy(d->ux + u * dim, x, sizeof(double) * (size_t)dim);
         uplift_effects(d->method, 1, cc, d->T, dim, x, d->dconv + u * d->na);
         uplift_effects(d->method, 0, cs, d->T, dim, x, d->dspend + u * d->na);
@@ -386,15 +458,39 @@ void strategy_load_uplift(strat_data *d, hid_t m, const mkt_strategy_options *o,
             d->p0[u] = d->control_conv;
             d->r0[u] = d->control_spend;
         } else {
-            double lc = 0, ls = 0;
-            for (int j = 0; j < dim; j++) {
-                lc += cc[j] * x[j];
-                ls += cs[j] * x[j];
-            }
-            d->p0[u] = uplift_sigmoid(lc);
-            d->r0[u] = ls > 0 ? ls : 0;
+            base_outcomes(cc, cs, dim, x, &d->p0[u], &d->r0[u]);
         }
     }
+    free(x);
+}
+
+void strategy_load_uplift(strat_data *d, hid_t m, const mkt_strategy_options *o, json_t *metrics, MPI_Comm comm)
+{
+    const char *g = MKT_MODELS_UPLIFT;
+    if (!mkt_h5_exists(m, g))
+        mkt_fail_all(MKT_EXIT_ERROR, "strategy: %s has no /models/uplift (run mkt train uplift)", o->models);
+    char *outcome = mkt_h5_attr_get_string(m, g, "outcome");
+    char *method_name = mkt_h5_attr_get_string(m, g, "method");
+    d->method = method_name ? uplift_method_parse(method_name) : -1;
+    if (d->method < 0 || !outcome)
+        mkt_fail_all(MKT_EXIT_ERROR, "strategy: %s: /models/uplift lacks its method/outcome attributes", o->models);
+    if (strcmp(outcome, "conversion") != 0)
+        mkt_fail_all(MKT_EXIT_ERROR,
+                     "strategy: %s: /models/uplift models '%s'; the strategy needs the conversion outcome "
+                     "(mkt train uplift --outcome conversion)",
+                     o->models, outcome);
+    d->uplift_seed = (uint64_t)mkt_h5_attr_get_int(m, g, "seed", 0);
+    d->uplift_holdout = mkt_h5_attr_get_double(m, g, "holdout", 0);
+    uplift_features fs;
+    char **anames;
+    double *cc, *cs;
+    int dim = read_uplift_model(d, m, o, &fs, &anames, &cc, &cs);
+    int A = (int)mkt_h5_attr_get_int(m, g, "attrs", 0);
+    unsigned char *have = xalloc((size_t)d->n, 1);
+    int use_users;
+    double *uattrs = user_attrs(d, o, A, anames, have, &use_users, comm);
+    d->dim = dim;
+    predict_users(d, &fs, A, uattrs, have, use_users, cc, cs);
     if (o->shrunk)
         fit_effects(d, &fs, mkt_h5_attr_get_double(m, g, "l2", 1.0), (int)mkt_h5_attr_get_int(m, g, "max_iter", 25),
                     mkt_h5_attr_get_double(m, g, "tol", 1e-9), o, metrics, comm);
@@ -414,7 +510,6 @@ void strategy_load_uplift(strat_data *d, hid_t m, const mkt_strategy_options *o,
     if (cnt[2] > 0)
         mkt_log(STAGE, "%lld users have no campaign row: their effects are predicted at the mean attributes",
                 (long long)cnt[2]);
-    free(x);
     free(have);
     free(uattrs);
     free(cc);
