@@ -91,7 +91,7 @@ void strategy_load_items(strat_data *d, hid_t m, const mkt_strategy_options *o)
         free(score);
         d->items_method = "reference";
     } else {
-        /* blocks of users against tiles of items in sgemm, then the exact lists (src/strategy.c) */
+        /* blocks of users against tiles of items in sgemm, then the exact lists (src/strategy_topk.c) */
         strat_mf_items mi = {q, bi, d->I, (int)K, mu, d->category, d->C, o->max_per_category};
         if (strat_mf_topk(&mi, p, bu, d->n, d->ev_ptr, d->ev_item, k, d->items, d->item_scores, &d->items_stats) != 0)
             mkt_fail("strategy: out of memory ranking the items of %lld users", (long long)d->n);
