@@ -120,7 +120,7 @@ int strat_choose(const double *profit, const double *cost, const unsigned char *
 double strat_bisect(double (*cost_at)(double lambda, void *ctx), void *ctx, double budget, double hi, int max_steps,
                     int *steps);
 
-/* ---------- items and prices ---------- */
+/* ---------- items (src/strategy_topk.c) and prices ---------- */
 
 /* The k best-scored items (score descending, ties to the lower index, NaN
  * below every number: the order of mkt_topk), skipping exclude[i] != 0 (may
