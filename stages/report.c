@@ -101,7 +101,7 @@ void rep_figure_begin(rctx *c, const char *name, const char *alt)
 void rep_figure_end(rctx *c, const char *name)
 {
     rep_hraw(c->body, "<p class=\"files\">Data: <a href=\"%s.dat\">%s.dat</a>, gnuplot script: <a href=\"%s.gp\">%s.gp</a></p>\n"
-                  "</figcaption></figure>\n",
+                      "</figcaption></figure>\n",
              name, name, name, name);
 }
 

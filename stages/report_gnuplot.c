@@ -136,7 +136,7 @@ static void gnuplot_error(rctx *c, const char *script, int rc, int err)
     char *p = rep_out_path(c, script);
     if (rc == -1 && err == ENOENT)
         rep_fail(c, "gnuplot not found ('%s'): install it (Debian: apt-get install gnuplot-nox) or give --gnuplot "
-                 "PATH",
+                    "PATH",
                  c->gnuplot);
     else if (rc == -1)
         rep_fail(c, "cannot run gnuplot ('%s') on %s: %s", c->gnuplot, p, strerror(err));

@@ -177,7 +177,7 @@ void rep_propensity_section(rctx *c)
                 "held out from its training.");
     if (c->models.h < 0) {
         rep_missing(c, "no --models file given; train the propensity model (mkt train propensity --store S --out "
-                   "MODELS) and give --models MODELS.");
+                       "MODELS) and give --models MODELS.");
         return;
     }
     if (!rep_has(&c->models, MKT_MODELS_PROPENSITY)) {
@@ -193,7 +193,7 @@ void rep_propensity_section(rctx *c)
     }
     if (!rep_has(&c->models, sname) || !rep_has(&c->models, lname)) {
         rep_missing(c, "%s: /models/propensity has no test_score/test_label (written by newer versions "
-                   "of mkt train propensity): retrain the propensity model to see ROC, calibration and gains.",
+                       "of mkt train propensity): retrain the propensity model to see ROC, calibration and gains.",
                     c->models.path);
         return;
     }
@@ -208,7 +208,7 @@ void rep_propensity_section(rctx *c)
             npos += y[i] != 0;
         if (n == 0 || npos == 0 || npos == n)
             rep_missing(c, "the %lld held-out customers of /models/propensity are all of one class (%lld buyers): ROC, "
-                       "calibration and gains need buyers and non-buyers; use a longer horizon or more users.",
+                           "calibration and gains need buyers and non-buyers; use a longer horizon or more users.",
                         (long long)n, (long long)npos);
         else {
             propensity_roc(c, s, y, n, npos);
@@ -234,7 +234,7 @@ static void qini_arm(rctx *c, int t, char **arms, const char *outcome, const dou
         }
     if (ntr == 0 || nco == 0) {
         rep_missing(c, "promotion '%s': the held-out campaign rows have %lld customers who got it and %lld controls; "
-                   "a Qini curve needs both.", arms[t], (long long)ntr, (long long)nco);
+                       "a Qini curve needs both.", arms[t], (long long)ntr, (long long)nco);
         return;
     }
     double *sc = mkt_xmalloc(sizeof(double) * (size_t)n), *ov = mkt_xmalloc(sizeof(double) * (size_t)n);
@@ -335,17 +335,17 @@ static void observational_note(rctx *c)
     free(mj);
     json_t *o = json_object_get(m, "observational");
     rep_hraw(c->body, "<p class=\"missing\"><b>Observational estimate.</b> This campaign was targeted, not "
-                  "randomized: the comparison group is the users the shop did not target. The effects below "
-                  "are estimated with fitted propensities (inverse-propensity weighting, and doubly robust AIPW), "
-                  "for the users in the overlap only (propensity in [%g, %g]); they hold only if the campaign "
-                  "attributes capture why users were targeted. The Qini curves below compare targeted with "
-                  "untargeted users, who differ by design: read them with care.</p>\n",
+                      "randomized: the comparison group is the users the shop did not target. The effects below "
+                      "are estimated with fitted propensities (inverse-propensity weighting, and doubly robust AIPW), "
+                      "for the users in the overlap only (propensity in [%g, %g]); they hold only if the campaign "
+                      "attributes capture why users were targeted. The Qini curves below compare targeted with "
+                      "untargeted users, who differ by design: read them with care.</p>\n",
              json_real_value(json_object_get(o, "trim")), 1 - json_real_value(json_object_get(o, "trim")));
     json_t *arms = json_object_get(o, "arms");
     if (json_object_size(arms) > 0) {
         char b1[64], b2[64], b3[64], b4[64], b5[64], b6[64], b7[64];
         rep_hraw(c->body, "<table><tr><th>promotion</th><th>naive difference</th><th>IPW effect [95%% interval]</th>"
-                      "<th>DR effect [95%% interval]</th><th>trimmed (treated / untargeted)</th></tr>\n");
+                          "<th>DR effect [95%% interval]</th><th>trimmed (treated / untargeted)</th></tr>\n");
         const char *name;
         json_t *a;
         json_object_foreach(arms, name, a) {
@@ -381,12 +381,12 @@ void rep_uplift_section(rctx *c)
     observational_note(c);
     if (c->store.h < 0) {
         rep_missing(c, "no --store given: the Qini curves need the campaign outcomes of the store the uplift models "
-                   "were trained on (--store SHOP.h5).");
+                       "were trained on (--store SHOP.h5).");
         return;
     }
     if (!rep_has(&c->store, MKT_CAMPAIGNS_TREATMENT)) {
         rep_missing(c, "%s has no /campaigns: ingest a campaign log (mkt ingest --campaign FILE) or use the store the "
-                   "uplift models were trained on.", c->store.path);
+                       "uplift models were trained on.", c->store.path);
         return;
     }
     char *outcome = mkt_h5_attr_get_string(c->models.h, MKT_MODELS_UPLIFT, "outcome");
@@ -425,13 +425,13 @@ void rep_uplift_section(rctx *c)
         goto done;
     if (!yv || !suser || nu != N || ntr != N || ny != N || nsu != N) {
         rep_missing(c, "the uplift models of %s were trained on %lld campaign rows but %s has %lld: give the store "
-                   "they were trained on.", c->models.path, (long long)N, c->store.path, (long long)ntr);
+                       "they were trained on.", c->models.path, (long long)N, c->store.path, (long long)ntr);
         goto done;
     }
     for (int64_t i = 0; i < N; i++)
         if (user[i] != suser[i] || treat[i] < 0 || treat[i] >= T) {
             rep_missing(c, "campaign row %lld of %s (user %d, treatment %d) does not match the uplift models of %s "
-                       "(user %d, %lld arms): give the store they were trained on.",
+                           "(user %d, %lld arms): give the store they were trained on.",
                         (long long)i, c->store.path, suser[i], treat[i], c->models.path, user[i], (long long)T);
             goto done;
         }
@@ -454,7 +454,7 @@ void rep_uplift_section(rctx *c)
         for (int64_t i = 0; i < N; i++)
             hold[i] = (unsigned char)uplift_is_holdout(seed, user[i], share);
         rep_hraw(c->body, "<p class=\"missing\">%s has no /models/uplift/holdout (older mkt); the held-out rows were "
-                      "recomputed from the model's seed and hold-out share.</p>\n",
+                          "recomputed from the model's seed and hold-out share.</p>\n",
                  "The model file");
     }
     for (int t = 1; t < T && !c->err[0]; t++)
@@ -494,7 +494,7 @@ void rep_segments_section(rctx *c)
         goto done;
     if (!names || !size || !mean || ns != k || nm != k || k == 0) {
         rep_missing(c, "%s: /models/segments lacks names, sizes or mean_spend (or they disagree): retrain with mkt "
-                   "train segments.", c->models.path);
+                       "train segments.", c->models.path);
         goto done;
     }
     /* with a strategy: promotions and expected profit per segment */
@@ -576,10 +576,10 @@ void rep_segments_section(rctx *c)
     char a[64], b[64], e[64], f2[64];
     rep_figure_begin(c, "segments", "customers, spend and expected profit per segment");
     rep_hraw(c->body, "<p><b>What it shows:</b> how many customers each segment has (left), how much they spend on "
-                  "average (middle)%s.</p>\n"
-                  "<p><b>How to read it:</b> a small segment with high spend per customer is worth protecting; "
-                  "a large low-spend segment is where growth or cost savings are. The table gives the exact "
-                  "numbers.</p>\n<p><b>Key number:</b> the largest segment is <q>",
+                      "average (middle)%s.</p>\n"
+                      "<p><b>How to read it:</b> a small segment with high spend per customer is worth protecting; "
+                      "a large low-spend segment is where growth or cost savings are. The table gives the exact "
+                      "numbers.</p>\n<p><b>Key number:</b> the largest segment is <q>",
              have_strategy ? " and the incremental profit the strategy expects from it (right)" : "");
     rep_htext(c->body, names[big]);
     rep_hraw(c->body, "</q> (%s%% of customers); <q>", rep_num(a, sizeof a, 100 * size[big] / users, 1));
@@ -588,7 +588,7 @@ void rep_segments_section(rctx *c)
              rep_num(b, sizeof b, spend > 0 ? 100 * size[rich] * mean[rich] / spend : NAN, 1));
     rep_figure_end(c, "segments");
     rep_hraw(c->body, "<table><tr><th>segment</th><th>customers</th><th>share</th><th>average spend</th>"
-                  "<th>share of spend</th>%s</tr>\n",
+                      "<th>share of spend</th>%s</tr>\n",
              have_strategy ? "<th>get a promotion</th><th>expected incremental profit</th>" : "");
     for (int64_t s = 0; s < k; s++) {
         rep_hraw(c->body, "<tr><td>");

@@ -135,7 +135,7 @@ static void budget_curve(rctx *c)
              "falls.</p>\n<p><b>Key number:</b> ");
     if (isfinite(chosen))
         rep_hraw(c->body, "at the chosen budget of %s the strategy expects %s of incremental profit, spending %s on "
-                      "promotions to %s customers. ",
+                          "promotions to %s customers. ",
                  rep_num(a, sizeof a, chosen, 0), rep_num(b, sizeof b, at, 0), rep_num(e, sizeof e, cost_at, 0),
                  rep_num(f2, sizeof f2, users_at, 0));
     rep_hraw(c->body, "The most profit on the curve, %s, comes at a budget of %s.</p>\n",
@@ -318,7 +318,7 @@ static void totals(rctx *c)
         rep_hraw(c->body, "</tr>\n");
     }
     rep_hraw(c->body, "</table>\n<p class=\"note\">Each cell: the prediction, below it the 95%% bootstrap interval%s. "
-                  "Return on promotion cost = incremental profit / promotion cost (n/a without cost).</p>\n",
+                      "Return on promotion cost = incremental profit / promotion cost (n/a without cost).</p>\n",
              tru ? " and the true value planted in the synthetic data" : "");
     free(dec);
 done:
@@ -419,7 +419,7 @@ static void ope(rctx *c)
 absent:
     if (!c->err[0])
         rep_missing(c, "%s has no complete /strategy/ope (names, value, lo, hi): rerun mkt strategy on a store with a "
-                   "campaign log.", c->strategy.path);
+                       "campaign log.", c->strategy.path);
 done:
     rep_free_strs(names, n);
     free(v);
@@ -434,7 +434,7 @@ void rep_strategy_section(rctx *c)
                 "profit within the promotion budget.");
     if (c->strategy.h < 0) {
         rep_missing(c, "no --strategy file given. Compute the strategy first: mkt strategy --store S --models M "
-                   "--budget B --out strategy.h5, then give --strategy strategy.h5.");
+                       "--budget B --out strategy.h5, then give --strategy strategy.h5.");
         return;
     }
     if (!rep_has(&c->strategy, MKT_STRATEGY)) {

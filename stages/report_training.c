@@ -58,10 +58,10 @@ static void training_mf(rctx *c, json_t *j)
         json_t *mode = json_object_get(j, "mode");
         if (json_is_string(mode) && !strcmp(json_string_value(mode), "implicit"))
             rep_missing(c, "the factorization model was trained on implicit feedback (views, purchases), which has no "
-                       "rating error per iteration; its quality is in train_mf.json (hr@K, ndcg@K).");
+                           "rating error per iteration; its quality is in train_mf.json (hr@K, ndcg@K).");
         else
             rep_missing(c, "train_mf.json has no per-iteration history with rmse; rerun mkt train mf with "
-                       "--metrics-out.");
+                           "--metrics-out.");
         return;
     }
     FILE *d = rep_out_open(c, "mf_training.dat");
@@ -111,7 +111,7 @@ static void training_mf(rctx *c, json_t *j)
              "one keeps falling, the model memorises instead of learning (more regularisation is needed).");
     if (isfinite(base))
         rep_hraw(c->body, " The dashed line is what a model that only knows each user's and item's average gets: the "
-                      "taste factors earn their keep if the orange line ends below it.");
+                          "taste factors earn their keep if the orange line ends below it.");
     rep_hraw(c->body,
              "</p>\n<p><b>Key number:</b> held-out error %s stars after the last iteration (%s after the first)",
              rep_num(a, sizeof a, last, 3), rep_num(b, sizeof b, first, 3));
@@ -272,10 +272,10 @@ static void training_tune(rctx *c, json_t *j)
         rep_hraw(c->body, " on the ");
         rep_htext(c->body, split);
         rep_hraw(c->body, " rows, which the reported test figures never use.</p>\n"
-                      "<p><b>How to read it:</b> the red point is the configuration kept (the best score, %s is "
-                      "better). Differences smaller than the spread between neighbouring configurations are noise "
-                      "rather than a real preference.</p>\n"
-                      "<p><b>Key number:</b> best configuration %g of %zu: ",
+                          "<p><b>How to read it:</b> the red point is the configuration kept (the best score, %s is "
+                          "better). Differences smaller than the spread between neighbouring configurations are noise "
+                          "rather than a real preference.</p>\n"
+                          "<p><b>Key number:</b> best configuration %g of %zu: ",
                  !strcmp(goal, "min") ? "lower" : "higher", best_cfg, n);
         for (size_t i = 0; i < n; i++)
             if (jnum(json_array_get(rows, i), "config") == best_cfg)
@@ -298,8 +298,8 @@ void rep_training_section(rctx *c)
                 "How the models learned: a quick check that training converged and did not over-fit.");
     if (!c->o->metrics_dir) {
         rep_missing(c, "no --metrics-dir given. Give the directory where the training stages wrote their metrics "
-                   "(train_mf.json, train_propensity.json): the job file's metrics_dir, or the directory of "
-                   "mkt train mf/propensity --metrics-out.");
+                       "(train_mf.json, train_propensity.json): the job file's metrics_dir, or the directory of "
+                       "mkt train mf/propensity --metrics-out.");
         return;
     }
     char why[1200];
@@ -308,14 +308,14 @@ void rep_training_section(rctx *c)
         training_mf(c, mf);
     else if (!c->err[0])
         rep_missing(c, "%s: train the factorization model with mkt train mf --metrics-out %s/train_mf.json to see its "
-                   "curve.", why, c->o->metrics_dir);
+                       "curve.", why, c->o->metrics_dir);
     json_decref(mf);
     json_t *pr = load_json(c, "train_propensity.json", why, sizeof why);
     if (pr)
         training_propensity(c, pr);
     else if (!c->err[0])
         rep_missing(c, "%s: train the propensity model with mkt train propensity --metrics-out "
-                   "%s/train_propensity.json to see its curves.", why, c->o->metrics_dir);
+                       "%s/train_propensity.json to see its curves.", why, c->o->metrics_dir);
     json_decref(pr);
     /* the table of `mkt tune --table DIR/tune_table.json`, when there is one */
     json_t *tu = load_json(c, "tune_table.json", why, sizeof why);
