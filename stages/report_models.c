@@ -367,17 +367,25 @@ static void observational_note(rctx *c)
     json_decref(m);
 }
 
+/* Whether the model file has GROUP; if not, say so and how to train it
+ * (RUN: the command). */
+static int need_models(rctx *c, const char *group, const char *run)
+{
+    if (c->models.h >= 0 && rep_has(&c->models, group))
+        return 1;
+    int none = c->models.h < 0;
+    rep_missing(c, "%s%s%s: run %s and give --models MODELS.", none ? "no --models file given" : c->models.path,
+                none ? "" : " has no ", none ? "" : group, run);
+    return 0;
+}
+
 void rep_uplift_section(rctx *c)
 {
     rep_section(c, "uplift", "3. Promotions: Qini curves",
                 "Who a promotion actually changes, as predicted by the uplift models, checked against what happened "
                 "in the randomized campaign.");
-    if (c->models.h < 0 || !rep_has(&c->models, MKT_MODELS_UPLIFT)) {
-        rep_missing(c, "%s%s: run mkt train uplift --store S --out MODELS and give --models MODELS.",
-                    c->models.h < 0 ? "no --models file given" : c->models.path,
-                    c->models.h < 0 ? "" : " has no /models/uplift");
+    if (!need_models(c, MKT_MODELS_UPLIFT, "mkt train uplift --store S --out MODELS"))
         return;
-    }
     observational_note(c);
     if (c->store.h < 0) {
         rep_missing(c, "no --store given: the Qini curves need the campaign outcomes of the store the uplift models "
@@ -389,7 +397,7 @@ void rep_uplift_section(rctx *c)
                        "uplift models were trained on.", c->store.path);
         return;
     }
-    char *outcome = mkt_h5_attr_get_string(c->models.h, MKT_MODELS_UPLIFT, "outcome");
+    char *outcome = mkt_h5_attr_get_string(c->models.h, MKT_MODELS_UPLIFT, MKT_ATTR_OUTCOME);
     if (!outcome)
         outcome = mkt_xstrdup("conversion");
     if (strcmp(outcome, "conversion") != 0 && strcmp(outcome, "visit") != 0 && strcmp(outcome, "redeemed") != 0) {
@@ -399,8 +407,8 @@ void rep_uplift_section(rctx *c)
         return;
     }
     char pname[64], oname[64];
-    snprintf(pname, sizeof pname, "/models/uplift/predicted_%s", outcome);
-    snprintf(oname, sizeof oname, "/campaigns/%s", outcome);
+    snprintf(pname, sizeof pname, MKT_MODELS_UPLIFT "/predicted_%s", outcome);
+    snprintf(oname, sizeof oname, MKT_CAMPAIGNS "/%s", outcome);
     int64_t T = 0, N = 0, nt = 0, nu = 0, ntr = 0, ny = 0, nsu = 0, nh = 0;
     char **arms = rep_read_strs(c, &c->models, MKT_MODELS_UPLIFT_ARMS, &T);
     double *pred = NULL, *yv = NULL;
@@ -449,8 +457,8 @@ void rep_uplift_section(rctx *c)
             hold[i] = hold_i[i] != 0;
     } else {
         /* older model files: the hold-out is a hash of (seed, user), recomputed from the attributes */
-        uint64_t seed = (uint64_t)mkt_h5_attr_get_int(c->models.h, MKT_MODELS_UPLIFT, "seed", 1);
-        double share = mkt_h5_attr_get_double(c->models.h, MKT_MODELS_UPLIFT, "holdout", 0.3);
+        uint64_t seed = (uint64_t)mkt_h5_attr_get_int(c->models.h, MKT_MODELS_UPLIFT, MKT_ATTR_SEED, 1);
+        double share = mkt_h5_attr_get_double(c->models.h, MKT_MODELS_UPLIFT, MKT_ATTR_HOLDOUT, 0.3);
         for (int64_t i = 0; i < N; i++)
             hold[i] = (unsigned char)uplift_is_holdout(seed, user[i], share);
         rep_hraw(c->body, "<p class=\"missing\">%s has no /models/uplift/holdout (older mkt); the held-out rows were "
@@ -473,17 +481,49 @@ done:
 
 /* ---------- 4. segments ---------- */
 
+/* With a strategy: the customers promoted (*treated) and the expected
+ * incremental profit (*profit, exact sum) per segment of the k segments.
+ * Returns 1 when the strategy file has them, 0 otherwise (or after rep_fail). */
+static int segment_strategy(rctx *c, int64_t k, double **profit, double **treated)
+{
+    if (c->strategy.h < 0 || !rep_has(&c->strategy, MKT_STRATEGY_SEGMENT) ||
+        !rep_has(&c->strategy, MKT_STRATEGY_EXPECTED_PROFIT) || !rep_has(&c->strategy, MKT_STRATEGY_PROMOTION))
+        return 0;
+    int have_strategy = 0;
+    int64_t n1 = 0, n2 = 0, n3 = 0;
+    int *seg = rep_read_num(c, &c->strategy, MKT_STRATEGY_SEGMENT, 1, 0, &n1, NULL);
+    double *ep = rep_read_num(c, &c->strategy, MKT_STRATEGY_EXPECTED_PROFIT, 0, 0, &n2, NULL);
+    int *promo = rep_read_num(c, &c->strategy, MKT_STRATEGY_PROMOTION, 1, 0, &n3, NULL);
+    if (!c->err[0] && n1 == n2 && n1 == n3) {
+        double *pr = *profit = mkt_xcalloc((size_t)k, sizeof(double));
+        double *tr = *treated = mkt_xcalloc((size_t)k, sizeof(double));
+        mkt_xsum *acc = mkt_xcalloc((size_t)k, sizeof(mkt_xsum));
+        for (int64_t s = 0; s < k; s++)
+            mkt_xsum_init(&acc[s]);
+        for (int64_t i = 0; i < n1; i++)
+            if (seg[i] >= 0 && seg[i] < k) {
+                if (isfinite(ep[i]))
+                    mkt_xsum_add(&acc[seg[i]], ep[i]);
+                tr[seg[i]] += promo[i] >= 0;
+            }
+        for (int64_t s = 0; s < k; s++)
+            pr[s] = mkt_xsum_value(&acc[s]);
+        free(acc);
+        have_strategy = 1;
+    }
+    free(seg);
+    free(ep);
+    free(promo);
+    return have_strategy;
+}
+
 void rep_segments_section(rctx *c)
 {
     rep_section(c, "segments", "4. Customer segments",
                 "Customers grouped by behaviour (recency, frequency, spend, ...) with k-means; each segment is named "
                 "after its profile.");
-    if (c->models.h < 0 || !rep_has(&c->models, MKT_MODELS_SEGMENTS)) {
-        rep_missing(c, "%s%s: run mkt train segments --store S --out MODELS --k 5 and give --models MODELS.",
-                    c->models.h < 0 ? "no --models file given" : c->models.path,
-                    c->models.h < 0 ? "" : " has no /models/segments");
+    if (!need_models(c, MKT_MODELS_SEGMENTS, "mkt train segments --store S --out MODELS --k 5"))
         return;
-    }
     int64_t k = 0, ns = 0, nm = 0;
     char **names = rep_read_strs(c, &c->models, MKT_MODELS_SEGMENTS_NAMES, &k);
     double *size = rep_read_num(c, &c->models, MKT_MODELS_SEGMENTS_SIZES, 0, 0, &ns, NULL);
@@ -498,35 +538,9 @@ void rep_segments_section(rctx *c)
         goto done;
     }
     /* with a strategy: promotions and expected profit per segment */
-    if (c->strategy.h >= 0 && rep_has(&c->strategy, MKT_STRATEGY_SEGMENT) &&
-        rep_has(&c->strategy, MKT_STRATEGY_EXPECTED_PROFIT) && rep_has(&c->strategy, MKT_STRATEGY_PROMOTION)) {
-        int64_t n1 = 0, n2 = 0, n3 = 0;
-        int *seg = rep_read_num(c, &c->strategy, MKT_STRATEGY_SEGMENT, 1, 0, &n1, NULL);
-        double *ep = rep_read_num(c, &c->strategy, MKT_STRATEGY_EXPECTED_PROFIT, 0, 0, &n2, NULL);
-        int *promo = rep_read_num(c, &c->strategy, MKT_STRATEGY_PROMOTION, 1, 0, &n3, NULL);
-        if (!c->err[0] && n1 == n2 && n1 == n3) {
-            profit = mkt_xcalloc((size_t)k, sizeof(double));
-            treated = mkt_xcalloc((size_t)k, sizeof(double));
-            mkt_xsum *acc = mkt_xcalloc((size_t)k, sizeof(mkt_xsum));
-            for (int64_t s = 0; s < k; s++)
-                mkt_xsum_init(&acc[s]);
-            for (int64_t i = 0; i < n1; i++)
-                if (seg[i] >= 0 && seg[i] < k) {
-                    if (isfinite(ep[i]))
-                        mkt_xsum_add(&acc[seg[i]], ep[i]);
-                    treated[seg[i]] += promo[i] >= 0;
-                }
-            for (int64_t s = 0; s < k; s++)
-                profit[s] = mkt_xsum_value(&acc[s]);
-            free(acc);
-            have_strategy = 1;
-        }
-        free(seg);
-        free(ep);
-        free(promo);
-        if (c->err[0])
-            goto done;
-    }
+    have_strategy = segment_strategy(c, k, &profit, &treated);
+    if (c->err[0])
+        goto done;
     double users = 0, spend = 0;
     for (int64_t s = 0; s < k; s++) {
         users += size[s];

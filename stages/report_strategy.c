@@ -52,12 +52,12 @@ static const char *metric_label(const char *id, int *decimals)
 
 static void budget_curve(rctx *c)
 {
-    const char *need[4] = {"budget", "incremental_profit", "promotion_cost", "users_treated"};
+    const char *need[4] = {MKT_STRATEGY_BUDGET_CURVE_BUDGET, MKT_STRATEGY_BUDGET_CURVE_INCREMENTAL_PROFIT,
+                           MKT_STRATEGY_BUDGET_CURVE_PROMOTION_COST, MKT_STRATEGY_BUDGET_CURVE_USERS_TREATED};
     double *v[4] = {NULL, NULL, NULL, NULL};
     int64_t B = -1;
     for (int i = 0; i < 4; i++) {
-        char p[128];
-        snprintf(p, sizeof p, "/strategy/budget_curve/%s", need[i]);
+        const char *p = need[i];
         int64_t r = 0;
         v[i] = rep_read_num(c, &c->strategy, p, 0, 0, &r, NULL);
         if (!v[i] && !c->err[0]) {
@@ -146,155 +146,186 @@ done:
         free(v[i]);
 }
 
-static void totals(rctx *c)
+/* /strategy/totals: P policies x M metrics (prediction, bootstrap interval,
+ * on generated data the planted truth), the columns and rows the page names. */
+typedef struct {
+    int64_t P, M;
+    char **pol, **met;
+    double *val, *lo, *hi, *tru;
+    int iprofit, iconv, icost, istrat;
+} totals_t;
+
+/* Read the totals; 1 when complete, 0 when something is missing (said on
+ * the page) or after rep_fail.  totals_free frees either way. */
+static int totals_read(rctx *c, totals_t *t)
 {
     int64_t P = 0, M = 0, r = 0, k = 0;
-    char **pol = rep_read_strs(c, &c->strategy, MKT_STRATEGY_TOTALS_POLICIES, &P);
-    char **met = rep_read_strs(c, &c->strategy, MKT_STRATEGY_TOTALS_METRIC_NAMES, &M);
-    double *val = NULL, *lo = NULL, *hi = NULL, *tru = NULL;
+    t->pol = rep_read_strs(c, &c->strategy, MKT_STRATEGY_TOTALS_POLICIES, &t->P);
+    t->met = rep_read_strs(c, &c->strategy, MKT_STRATEGY_TOTALS_METRIC_NAMES, &t->M);
+    P = t->P;
+    M = t->M;
     if (c->err[0])
-        goto done;
-    if (!pol || !met || P == 0 || M == 0) {
+        return 0;
+    if (!t->pol || !t->met || P == 0 || M == 0) {
         rep_missing(c, "%s has no /strategy/totals (policies, metric_names): rerun mkt strategy.", c->strategy.path);
-        goto done;
+        return 0;
     }
-    const char *arr[3] = {"value", "lo", "hi"};
-    double **dst[3] = {&val, &lo, &hi};
+    const char *arr[3] = {MKT_STRATEGY_TOTALS_VALUE, MKT_STRATEGY_TOTALS_LO, MKT_STRATEGY_TOTALS_HI};
+    double **dst[3] = {&t->val, &t->lo, &t->hi};
     for (int i = 0; i < 3; i++) {
-        char p[128];
-        snprintf(p, sizeof p, "/strategy/totals/%s", arr[i]);
+        const char *p = arr[i];
         *dst[i] = rep_read_num(c, &c->strategy, p, 0, M, &r, &k);
         if (c->err[0])
-            goto done;
+            return 0;
         if (!*dst[i] || r != P) {
             rep_missing(c, "%s: %s is absent or not %lld x %lld: rerun mkt strategy.", c->strategy.path, p,
                         (long long)P, (long long)M);
-            goto done;
+            return 0;
         }
     }
     if (rep_has(&c->strategy, MKT_STRATEGY_TOTALS_TRUE_VALUE)) {
-        tru = rep_read_num(c, &c->strategy, MKT_STRATEGY_TOTALS_TRUE_VALUE, 0, M, &r, &k);
+        t->tru = rep_read_num(c, &c->strategy, MKT_STRATEGY_TOTALS_TRUE_VALUE, 0, M, &r, &k);
         if (c->err[0])
-            goto done;
+            return 0;
         if (r != P) {
-            free(tru);
-            tru = NULL;
+            free(t->tru);
+            t->tru = NULL;
         }
     }
-    int iprofit = -1, iconv = -1, icost = -1;
+    t->iprofit = t->iconv = t->icost = t->istrat = -1;
     for (int64_t m = 0; m < M; m++) {
-        if (!strcmp(met[m], "incremental_profit"))
-            iprofit = (int)m;
-        if (!strcmp(met[m], "incremental_conversions"))
-            iconv = (int)m;
-        if (!strcmp(met[m], "promotion_cost"))
-            icost = (int)m;
+        if (!strcmp(t->met[m], "incremental_profit"))
+            t->iprofit = (int)m;
+        if (!strcmp(t->met[m], "incremental_conversions"))
+            t->iconv = (int)m;
+        if (!strcmp(t->met[m], "promotion_cost"))
+            t->icost = (int)m;
     }
-    int istrat = -1;
     for (int64_t p = 0; p < P; p++)
-        if (!strcmp(pol[p], "strategy"))
-            istrat = (int)p;
-    char **labels = mkt_xcalloc((size_t)P, sizeof(char *));
-    for (int64_t p = 0; p < P; p++)
-        labels[p] = (char *)policy_label(pol[p]);
-    if (iprofit >= 0) {
-        FILE *d = rep_out_open(c, "totals.dat");
-        if (!d) {
-            free(labels);
-            goto done;
-        }
-        fprintf(d, "# index colour profit profit_lo profit_hi profit_true conversions conv_lo conv_hi conv_true "
-                   "(policies: table in index.html)\n");
-        for (int64_t p = 0; p < P; p++) {
-            int m2 = iconv >= 0 ? iconv : iprofit;
-            fprintf(d, "%lld %d %.10g %.10g %.10g %.10g %.10g %.10g %.10g %.10g\n", (long long)p,
-                    p == istrat ? 0xd62728 : 0x1f77b4, val[p * M + iprofit], lo[p * M + iprofit],
-                    hi[p * M + iprofit], tru ? tru[p * M + iprofit] : NAN, val[p * M + m2], lo[p * M + m2],
-                    hi[p * M + m2], tru ? tru[p * M + m2] : NAN);
-        }
-        if (!rep_out_close(c, d, "totals.dat")) {
-            free(labels);
-            goto done;
-        }
-        int panels = iconv >= 0 ? 2 : 1;
-        FILE *g = rep_gp_begin(c, "totals", panels == 2 ? 1250 : 800, 560);
-        if (!g) {
-            free(labels);
-            goto done;
-        }
-        fprintf(g, "set style fill solid 0.75 border -1\nset boxwidth 0.6\nset xrange [-0.6:%g]\n"
-                   "set xtics rotate by 20 right nomirror\n"
-                   "set bmargin 7\nset lmargin 12\nset rmargin 3\nset xzeroaxis lt -1\nset key top right\n",
-                (double)P - 0.4);
-        rep_gp_name_tics(g, labels, P);
-        fprintf(g, "set multiplot layout 1,%d title 'Predicted effect of the strategy and of the reference "
-                   "policies (bars: prediction, whiskers: 95%% bootstrap interval)'\n",
-                panels);
-        const double *tabs[4] = {val, lo, hi, tru};
-        rep_gp_bar_yrange(g, tabs, 4, P, M, iprofit);
-        fprintf(g, "set title 'incremental profit'\nset ylabel 'incremental profit'\n"
-                   "plot 'totals.dat' using 1:3:2 with boxes lc rgb variable notitle, \\\n"
-                   "     '' using 1:4:(0):($5-$4) with vectors heads size screen 0.008,90 lc rgb '#222222' lw 1.5 notitle");
-        if (tru)
-            fprintf(g, ", \\\n     '' using 1:6 with points pt 9 ps 2 lc rgb '#2ca02c' title 'planted truth'");
-        fprintf(g, "\n");
-        if (panels == 2) {
-            rep_gp_bar_yrange(g, tabs, 4, P, M, iconv);
-            fprintf(g, "set title 'extra purchases'\nset ylabel 'incremental conversions'\n"
-                       "plot 'totals.dat' using 1:7:2 with boxes lc rgb variable notitle, \\\n"
-                       "     '' using 1:8:(0):($9-$8) with vectors heads size screen 0.008,90 lc rgb '#222222' lw 1.5 notitle");
-            if (tru)
-                fprintf(g, ", \\\n     '' using 1:10 with points pt 9 ps 2 lc rgb '#2ca02c' title 'planted truth'");
-            fprintf(g, "\n");
-        }
-        fprintf(g, "unset multiplot\n");
-        int ok = rep_gp_run(c, "totals", g);
-        if (ok) {
-            char a[64], b[64], e[64], h[64];
-            rep_figure_begin(c, "totals", "predicted totals of the strategy and the reference policies");
-            rep_hraw(
-                c->body,
-                "<p><b>What it shows:</b> what the strategy (red) is predicted to earn over sending nothing, "
-                "beside three usual alternatives: no promotion at all, the cheapest promotion to every customer, "
-                "and promotions to the customers most likely to buy (the usual practice) with the same budget. The "
-                "whiskers are 95%% bootstrap intervals%s.</p>\n"
-                "<p><b>How to read it:</b> incremental means caused by the promotion: purchases that would have "
-                "happened anyway are not counted. Promoting likely buyers looks busy but often pays for purchases "
-                "that would have happened anyway; the strategy targets the customers the promotion changes.</p>\n",
-                tru ? "; green diamonds are the true values planted in the synthetic data" : "");
-            if (istrat >= 0) {
-                int bestref = -1;
-                for (int64_t p = 0; p < P; p++)
-                    if (p != istrat && (bestref < 0 || val[p * M + iprofit] > val[bestref * M + iprofit]))
-                        bestref = (int)p;
-                rep_hraw(c->body,
-                         "<p><b>Key number:</b> the strategy's predicted incremental profit is %s (95%% "
-                         "interval %s to %s)",
-                         rep_num(a, sizeof a, val[istrat * M + iprofit], 0),
-                         rep_num(b, sizeof b, lo[istrat * M + iprofit], 0),
-                         rep_num(e, sizeof e, hi[istrat * M + iprofit], 0));
-                if (bestref >= 0) {
-                    rep_hraw(c->body, "; the best reference policy, <q>");
-                    rep_htext(c->body, labels[bestref]);
-                    rep_hraw(c->body, "</q>, reaches %s", rep_num(a, sizeof a, val[bestref * M + iprofit], 0));
-                }
-                rep_hraw(c->body, ".</p>\n");
-                rep_key_number(c, "Strategy: predicted incremental profit %s (95%% interval %s to %s)%s%s.",
-                               rep_num(a, sizeof a, val[istrat * M + iprofit], 0),
-                               rep_num(b, sizeof b, lo[istrat * M + iprofit], 0),
-                               rep_num(e, sizeof e, hi[istrat * M + iprofit], 0),
-                               icost >= 0 ? ", promotion cost " : "",
-                               icost >= 0 ? rep_num(h, sizeof h, val[istrat * M + icost], 0) : "");
-            }
-            rep_figure_end(c, "totals");
-        }
-    } else {
-        rep_missing(c, "%s: /strategy/totals has no incremental_profit column.", c->strategy.path);
+        if (!strcmp(t->pol[p], "strategy"))
+            t->istrat = (int)p;
+    return 1;
+}
+
+static void totals_free(totals_t *t)
+{
+    rep_free_strs(t->pol, t->P);
+    rep_free_strs(t->met, t->M);
+    free(t->val);
+    free(t->lo);
+    free(t->hi);
+    free(t->tru);
+}
+
+/* One panel of totals.png: metric column `col` of the tables, drawn from
+ * totals.dat columns first (prediction), first+1..first+2 (interval) and
+ * first+3 (truth). */
+static void totals_panel(FILE *g, const totals_t *t, int col, int first, const char *title, const char *ylabel)
+{
+    const double *tabs[4] = {t->val, t->lo, t->hi, t->tru};
+    rep_gp_bar_yrange(g, tabs, 4, t->P, t->M, col);
+    fprintf(g, "set title '%s'\nset ylabel '%s'\n"
+               "plot 'totals.dat' using 1:%d:2 with boxes lc rgb variable notitle, \\\n"
+               "     '' using 1:%d:(0):($%d-$%d) with vectors heads size screen 0.008,90 lc rgb '#222222' lw 1.5 "
+               "notitle",
+            title, ylabel, first, first + 1, first + 2, first + 1);
+    if (t->tru)
+        fprintf(g, ", \\\n     '' using 1:%d with points pt 9 ps 2 lc rgb '#2ca02c' title 'planted truth'", first + 3);
+    fprintf(g, "\n");
+}
+
+/* totals.dat and totals.gp (incremental profit and, when there is the
+ * column, extra purchases per policy).  Returns 1 when totals.png was drawn. */
+static int totals_plot(rctx *c, const totals_t *t, char **labels)
+{
+    int64_t P = t->P, M = t->M;
+    const double *val = t->val, *lo = t->lo, *hi = t->hi, *tru = t->tru;
+    int iprofit = t->iprofit, iconv = t->iconv, istrat = t->istrat;
+    FILE *d = rep_out_open(c, "totals.dat");
+    if (!d)
+        return 0;
+    fprintf(d, "# index colour profit profit_lo profit_hi profit_true conversions conv_lo conv_hi conv_true "
+               "(policies: table in index.html)\n");
+    for (int64_t p = 0; p < P; p++) {
+        int m2 = iconv >= 0 ? iconv : iprofit;
+        fprintf(d, "%lld %d %.10g %.10g %.10g %.10g %.10g %.10g %.10g %.10g\n", (long long)p,
+                p == istrat ? 0xd62728 : 0x1f77b4, val[p * M + iprofit], lo[p * M + iprofit],
+                hi[p * M + iprofit], tru ? tru[p * M + iprofit] : NAN, val[p * M + m2], lo[p * M + m2],
+                hi[p * M + m2], tru ? tru[p * M + m2] : NAN);
     }
-    free(labels);
-    if (c->err[0])
-        goto done;
-    /* the table: every metric of every policy */
+    if (!rep_out_close(c, d, "totals.dat"))
+        return 0;
+    int panels = iconv >= 0 ? 2 : 1;
+    FILE *g = rep_gp_begin(c, "totals", panels == 2 ? 1250 : 800, 560);
+    if (!g)
+        return 0;
+    fprintf(g, "set style fill solid 0.75 border -1\nset boxwidth 0.6\nset xrange [-0.6:%g]\n"
+               "set xtics rotate by 20 right nomirror\n"
+               "set bmargin 7\nset lmargin 12\nset rmargin 3\nset xzeroaxis lt -1\nset key top right\n",
+            (double)P - 0.4);
+    rep_gp_name_tics(g, labels, P);
+    fprintf(g, "set multiplot layout 1,%d title 'Predicted effect of the strategy and of the reference "
+               "policies (bars: prediction, whiskers: 95%% bootstrap interval)'\n",
+            panels);
+    totals_panel(g, t, iprofit, 3, "incremental profit", "incremental profit");
+    if (panels == 2)
+        totals_panel(g, t, iconv, 7, "extra purchases", "incremental conversions");
+    fprintf(g, "unset multiplot\n");
+    return rep_gp_run(c, "totals", g);
+}
+
+/* The figure of totals.png: what it shows and the strategy's key number. */
+static void totals_figure(rctx *c, const totals_t *t, char **labels)
+{
+    int64_t P = t->P, M = t->M;
+    const double *val = t->val, *lo = t->lo, *hi = t->hi, *tru = t->tru;
+    int iprofit = t->iprofit, icost = t->icost, istrat = t->istrat;
+    char a[64], b[64], e[64], h[64];
+    rep_figure_begin(c, "totals", "predicted totals of the strategy and the reference policies");
+    rep_hraw(
+        c->body,
+        "<p><b>What it shows:</b> what the strategy (red) is predicted to earn over sending nothing, "
+        "beside three usual alternatives: no promotion at all, the cheapest promotion to every customer, "
+        "and promotions to the customers most likely to buy (the usual practice) with the same budget. The "
+        "whiskers are 95%% bootstrap intervals%s.</p>\n"
+        "<p><b>How to read it:</b> incremental means caused by the promotion: purchases that would have "
+        "happened anyway are not counted. Promoting likely buyers looks busy but often pays for purchases "
+        "that would have happened anyway; the strategy targets the customers the promotion changes.</p>\n",
+        tru ? "; green diamonds are the true values planted in the synthetic data" : "");
+    if (istrat >= 0) {
+        int bestref = -1;
+        for (int64_t p = 0; p < P; p++)
+            if (p != istrat && (bestref < 0 || val[p * M + iprofit] > val[bestref * M + iprofit]))
+                bestref = (int)p;
+        rep_hraw(c->body,
+                 "<p><b>Key number:</b> the strategy's predicted incremental profit is %s (95%% "
+                 "interval %s to %s)",
+                 rep_num(a, sizeof a, val[istrat * M + iprofit], 0),
+                 rep_num(b, sizeof b, lo[istrat * M + iprofit], 0),
+                 rep_num(e, sizeof e, hi[istrat * M + iprofit], 0));
+        if (bestref >= 0) {
+            rep_hraw(c->body, "; the best reference policy, <q>");
+            rep_htext(c->body, labels[bestref]);
+            rep_hraw(c->body, "</q>, reaches %s", rep_num(a, sizeof a, val[bestref * M + iprofit], 0));
+        }
+        rep_hraw(c->body, ".</p>\n");
+        rep_key_number(c, "Strategy: predicted incremental profit %s (95%% interval %s to %s)%s%s.",
+                       rep_num(a, sizeof a, val[istrat * M + iprofit], 0),
+                       rep_num(b, sizeof b, lo[istrat * M + iprofit], 0),
+                       rep_num(e, sizeof e, hi[istrat * M + iprofit], 0),
+                       icost >= 0 ? ", promotion cost " : "",
+                       icost >= 0 ? rep_num(h, sizeof h, val[istrat * M + icost], 0) : "");
+    }
+    rep_figure_end(c, "totals");
+}
+
+/* The table: every metric of every policy. */
+static void totals_table(rctx *c, const totals_t *t)
+{
+    int64_t P = t->P, M = t->M;
+    char **pol = t->pol, **met = t->met;
+    const double *val = t->val, *lo = t->lo, *hi = t->hi, *tru = t->tru;
+    int istrat = t->istrat;
     rep_hraw(c->body, "<table class=\"totals\"><tr><th>policy</th>");
     int *dec = mkt_xcalloc((size_t)M, sizeof(int));
     for (int64_t m = 0; m < M; m++) {
@@ -321,13 +352,29 @@ static void totals(rctx *c)
                       "Return on promotion cost = incremental profit / promotion cost (n/a without cost).</p>\n",
              tru ? " and the true value planted in the synthetic data" : "");
     free(dec);
-done:
-    rep_free_strs(pol, P);
-    rep_free_strs(met, M);
-    free(val);
-    free(lo);
-    free(hi);
-    free(tru);
+}
+
+static void totals(rctx *c)
+{
+    totals_t t;
+    memset(&t, 0, sizeof t);
+    if (!totals_read(c, &t)) {
+        totals_free(&t);
+        return;
+    }
+    char **labels = mkt_xcalloc((size_t)t.P, sizeof(char *));
+    for (int64_t p = 0; p < t.P; p++)
+        labels[p] = (char *)policy_label(t.pol[p]);
+    if (t.iprofit >= 0) {
+        if (totals_plot(c, &t, labels))
+            totals_figure(c, &t, labels);
+    } else {
+        rep_missing(c, "%s: /strategy/totals has no incremental_profit column.", c->strategy.path);
+    }
+    free(labels);
+    if (!c->err[0])
+        totals_table(c, &t);
+    totals_free(&t);
 }
 
 static void ope(rctx *c)

@@ -292,6 +292,21 @@ static void training_tune(rctx *c, json_t *j)
     free(names);
 }
 
+/* The curves of one metrics file NAME of the metrics directory, drawn by
+ * DRAW; when the file is absent, how to write it (mkt train CMD). */
+static void training_file(rctx *c, const char *name, void (*draw)(rctx *, json_t *), const char *model,
+                          const char *cmd, const char *curves)
+{
+    char why[1200];
+    json_t *j = load_json(c, name, why, sizeof why);
+    if (j)
+        draw(c, j);
+    else if (!c->err[0])
+        rep_missing(c, "%s: train the %s with mkt train %s --metrics-out %s/%s to see its %s.", why, model, cmd,
+                    c->o->metrics_dir, name, curves);
+    json_decref(j);
+}
+
 void rep_training_section(rctx *c)
 {
     rep_section(c, "training", "1. Training and validation curves",
@@ -303,20 +318,8 @@ void rep_training_section(rctx *c)
         return;
     }
     char why[1200];
-    json_t *mf = load_json(c, "train_mf.json", why, sizeof why);
-    if (mf)
-        training_mf(c, mf);
-    else if (!c->err[0])
-        rep_missing(c, "%s: train the factorization model with mkt train mf --metrics-out %s/train_mf.json to see its "
-                       "curve.", why, c->o->metrics_dir);
-    json_decref(mf);
-    json_t *pr = load_json(c, "train_propensity.json", why, sizeof why);
-    if (pr)
-        training_propensity(c, pr);
-    else if (!c->err[0])
-        rep_missing(c, "%s: train the propensity model with mkt train propensity --metrics-out "
-                       "%s/train_propensity.json to see its curves.", why, c->o->metrics_dir);
-    json_decref(pr);
+    training_file(c, "train_mf.json", training_mf, "factorization model", "mf", "curve");
+    training_file(c, "train_propensity.json", training_propensity, "propensity model", "propensity", "curves");
     /* the table of `mkt tune --table DIR/tune_table.json`, when there is one */
     json_t *tu = load_json(c, "tune_table.json", why, sizeof why);
     if (tu)
