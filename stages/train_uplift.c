@@ -21,7 +21,6 @@
  * identically on every rank. */
 #include "uplift_internal.h"
 
-#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,7 +31,6 @@
 #include "h5store.h"
 #include "metrics_json.h"
 #include "schema.h"
-
 
 /* ---------- held-out metrics ---------- */
 
