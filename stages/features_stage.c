@@ -76,28 +76,29 @@ static void column_path(char *buf, size_t len, const char *base, const char *col
     snprintf(buf, len, "%s/%s", base, column);
 }
 
+/* Independent. Rows [start, start + n) of the column `column` of the CSR group `base`. */
+static void read_column(hid_t file, const char *base, const char *column, hid_t type, int64_t start, int64_t n,
+                        void *buf)
+{
+    char path[256];
+    column_path(path, sizeof path, base, column);
+    mkt_h5_read_rows(file, path, type, start, n, buf);
+}
+
 /* Independent. Read event rows [start, start + n) of the CSR group `base`
  * ("/events/by_user" or "/events/by_item") into c->events. */
 static void read_events(hid_t file, const char *base, int64_t start, int64_t n, event_chunk *c)
 {
-    char path[256];
     chunk_reserve(c, n);
     if (n <= 0)
         return;
-    column_path(path, sizeof path, base, "user");
-    mkt_h5_read_rows(file, path, H5T_NATIVE_INT32, start, n, c->user);
-    column_path(path, sizeof path, base, "item");
-    mkt_h5_read_rows(file, path, H5T_NATIVE_INT32, start, n, c->item);
-    column_path(path, sizeof path, base, "type");
-    mkt_h5_read_rows(file, path, H5T_NATIVE_INT32, start, n, c->type);
-    column_path(path, sizeof path, base, "qty");
-    mkt_h5_read_rows(file, path, H5T_NATIVE_INT32, start, n, c->qty);
-    column_path(path, sizeof path, base, "ts");
-    mkt_h5_read_rows(file, path, H5T_NATIVE_INT64, start, n, c->ts);
-    column_path(path, sizeof path, base, "order");
-    mkt_h5_read_rows(file, path, H5T_NATIVE_INT64, start, n, c->order);
-    column_path(path, sizeof path, base, "value");
-    mkt_h5_read_rows(file, path, H5T_NATIVE_DOUBLE, start, n, c->value);
+    read_column(file, base, "user", H5T_NATIVE_INT32, start, n, c->user);
+    read_column(file, base, "item", H5T_NATIVE_INT32, start, n, c->item);
+    read_column(file, base, "type", H5T_NATIVE_INT32, start, n, c->type);
+    read_column(file, base, "qty", H5T_NATIVE_INT32, start, n, c->qty);
+    read_column(file, base, "ts", H5T_NATIVE_INT64, start, n, c->ts);
+    read_column(file, base, "order", H5T_NATIVE_INT64, start, n, c->order);
+    read_column(file, base, "value", H5T_NATIVE_DOUBLE, start, n, c->value);
     for (int64_t i = 0; i < n; i++) {
         mkt_event *e = &c->events[i];
         e->ts = c->ts[i];
@@ -237,13 +238,9 @@ static double max_over_ranks(double v, MPI_Comm comm)
     return v;
 }
 
-int mkt_features_run(const mkt_features_options *opt, MPI_Comm comm, json_t *metrics)
+/* The target group: an absolute HDF5 path outside the input groups. */
+static const char *check_group(const mkt_features_options *opt)
 {
-    double t_start = mkt_now();
-    int rank, nranks;
-    MKT_MPI(MPI_Comm_rank(comm, &rank));
-    MKT_MPI(MPI_Comm_size(comm, &nranks));
-
     if (!opt || !opt->store || !*opt->store)
         mkt_fail_all(MKT_EXIT_USAGE, "features: no store given (--store)");
     const char *group = opt->group && *opt->group ? opt->group : MKT_FEATURES;
@@ -253,54 +250,220 @@ int mkt_features_run(const mkt_features_options *opt, MPI_Comm comm, json_t *met
                      "features: group '%s' must be an absolute HDF5 path such as /features or /features_T1, "
                      "outside /events, /items and /ids",
                      group);
-    const int64_t cutoff_ts = opt->has_cutoff ? opt->cutoff_ts : INT64_MAX;
+    return group;
+}
 
-    hid_t file = mkt_h5_open(opt->store, 1, comm);
+/* The sizes of the store and the item tables (small: every rank reads them whole). */
+typedef struct {
+    int64_t user_event_rows, item_event_rows, n_users, n_items;
+    double *item_price, *item_cost; /* item_cost NULL: no /items/cost */
+    int32_t *item_category;
+    int categories;
+    double *category_mean_price;
+} item_tables;
 
-    /* Sizes and the item tables (small: every rank reads them whole). */
-    int64_t user_event_rows = mkt_h5_rows(file, MKT_EVENTS_BY_USER_TS, NULL);
-    int64_t item_event_rows = mkt_h5_rows(file, MKT_EVENTS_BY_ITEM_TS, NULL);
-    int64_t n_users = mkt_h5_rows(file, MKT_EVENTS_BY_USER_INDPTR, NULL) - 1;
-    int64_t n_items = mkt_h5_rows(file, MKT_ITEMS_PRICE, NULL);
+/* Collective. Read and check the sizes and the item tables. */
+static void read_item_tables(hid_t file, const char *store, item_tables *t)
+{
+    int64_t user_event_rows = t->user_event_rows = mkt_h5_rows(file, MKT_EVENTS_BY_USER_TS, NULL);
+    int64_t item_event_rows = t->item_event_rows = mkt_h5_rows(file, MKT_EVENTS_BY_ITEM_TS, NULL);
+    int64_t n_users = t->n_users = mkt_h5_rows(file, MKT_EVENTS_BY_USER_INDPTR, NULL) - 1;
+    int64_t n_items = t->n_items = mkt_h5_rows(file, MKT_ITEMS_PRICE, NULL);
     if (n_users < 0 || mkt_h5_rows(file, MKT_EVENTS_BY_ITEM_INDPTR, NULL) != n_items + 1 ||
         mkt_h5_rows(file, MKT_ITEMS_CATEGORY, NULL) != n_items || user_event_rows != item_event_rows)
         mkt_fail_all(MKT_EXIT_ERROR,
                      "%s: inconsistent store (/events/by_user, /events/by_item and /items disagree in size)",
-                     opt->store);
+                     store);
     if (n_items > INT32_MAX || n_users > INT32_MAX)
-        mkt_fail_all(MKT_EXIT_ERROR, "%s: more than 2^31 users or items", opt->store);
+        mkt_fail_all(MKT_EXIT_ERROR, "%s: more than 2^31 users or items", store);
     size_t items_alloc = (size_t)(n_items > 0 ? n_items : 1);
-    double *item_price = mkt_xmalloc(sizeof(double) * items_alloc);
-    double *item_cost = NULL;
-    int32_t *item_category = mkt_xmalloc(sizeof(int32_t) * items_alloc);
-    mkt_h5_read_rows(file, MKT_ITEMS_PRICE, H5T_NATIVE_DOUBLE, 0, n_items, item_price);
-    mkt_h5_read_rows(file, MKT_ITEMS_CATEGORY, H5T_NATIVE_INT32, 0, n_items, item_category);
+    t->item_price = mkt_xmalloc(sizeof(double) * items_alloc);
+    t->item_cost = NULL;
+    t->item_category = mkt_xmalloc(sizeof(int32_t) * items_alloc);
+    mkt_h5_read_rows(file, MKT_ITEMS_PRICE, H5T_NATIVE_DOUBLE, 0, n_items, t->item_price);
+    mkt_h5_read_rows(file, MKT_ITEMS_CATEGORY, H5T_NATIVE_INT32, 0, n_items, t->item_category);
     if (mkt_h5_exists(file, MKT_ITEMS_COST) && mkt_h5_rows(file, MKT_ITEMS_COST, NULL) == n_items) {
-        item_cost = mkt_xmalloc(sizeof(double) * items_alloc);
-        mkt_h5_read_rows(file, MKT_ITEMS_COST, H5T_NATIVE_DOUBLE, 0, n_items, item_cost);
+        t->item_cost = mkt_xmalloc(sizeof(double) * items_alloc);
+        mkt_h5_read_rows(file, MKT_ITEMS_COST, H5T_NATIVE_DOUBLE, 0, n_items, t->item_cost);
     }
     int64_t n_categories = 0;
     if (mkt_h5_exists(file, MKT_IDS_CATEGORIES)) {
         n_categories = mkt_h5_rows(file, MKT_IDS_CATEGORIES, NULL);
     } else {
         for (int64_t i = 0; i < n_items; i++)
-            if (item_category[i] + (int64_t)1 > n_categories)
-                n_categories = item_category[i] + (int64_t)1;
+            if (t->item_category[i] + (int64_t)1 > n_categories)
+                n_categories = t->item_category[i] + (int64_t)1;
     }
     if (n_categories > 100000)
         mkt_fail_all(MKT_EXIT_ERROR, "%s: %lld categories; the features stage keeps one column per category "
-                     "and supports at most 100000", opt->store, (long long)n_categories);
-    const int categories = (int)n_categories;
-    double *category_mean_price = mkt_xmalloc(sizeof(double) * (size_t)(categories > 0 ? categories : 1));
+                     "and supports at most 100000", store, (long long)n_categories);
+    const int categories = t->categories = (int)n_categories;
+    t->category_mean_price = mkt_xmalloc(sizeof(double) * (size_t)(categories > 0 ? categories : 1));
     int64_t *category_items = mkt_xmalloc(sizeof(int64_t) * (size_t)(categories > 0 ? categories : 1));
-    mkt_category_mean_prices(item_price, item_category, n_items, categories, category_mean_price, category_items);
+    mkt_category_mean_prices(t->item_price, t->item_category, n_items, categories, t->category_mean_price,
+                             category_items);
     free(category_items);
+}
+
+static void free_item_tables(item_tables *t)
+{
+    free(t->item_price);
+    free(t->item_cost);
+    free(t->item_category);
+    free(t->category_mean_price);
+}
+
+/* One pass over this rank's block of users or items, chunk by chunk. */
+typedef struct {
+    hid_t file;
+    const char *store;
+    const mkt_feature_context *ctx;
+    event_chunk chunk;
+    double t_read, t_compute;
+    int64_t events_read, events_counted;
+    int progress;
+    /* the pass under way */
+    const int64_t *indptr; /* of the block */
+    int64_t begin;         /* first entity of the block */
+    double *out;           /* features of the block, cols per entity */
+    int cols;
+    int32_t *user_scratch; /* items: scratch of mkt_item_features */
+} feature_pass;
+
+/* One chunk of a pass: entities [first, last) of the block (block-local),
+ * whose events are p->chunk.events from event row row0 on. */
+typedef void (*chunk_fn)(feature_pass *p, int64_t first, int64_t last, int64_t row0, int64_t rows);
+
+/* Independent. Read the events of block blk of CSR group `base` chunk by
+ * chunk and hand each chunk to fn; `what` names the pass in the progress
+ * line.  count_read: add the rows read to p->events_read. */
+static void run_pass(feature_pass *p, const char *base, const char *what, mkt_block blk, int64_t total,
+                     int count_read, chunk_fn fn)
+{
+    int64_t nloc = blk.end - blk.begin;
+    const int64_t *indptr = p->indptr;
+    mkt_progress progress;
+    mkt_progress_start(&progress, STAGE, what, total);
+    progress.enabled = progress.enabled && p->progress;
+    for (int64_t first = 0; first < nloc;) {
+        int64_t last = chunk_end(indptr, first, nloc);
+        int64_t row0 = indptr[first], rows = indptr[last] - row0;
+        double t0 = mkt_now();
+        read_events(p->file, base, row0, rows, &p->chunk);
+        double t1 = mkt_now();
+        fn(p, first, last, row0, rows);
+        p->t_read += t1 - t0;
+        p->t_compute += mkt_now() - t1;
+        if (count_read)
+            p->events_read += rows;
+        first = last;
+        mkt_progress_update(&progress, nloc > 0 ? (int64_t)((double)first / (double)nloc * (double)total) : total);
+    }
+    mkt_progress_finish(&progress, total);
+}
+
+/* The events of block-local entity e of the chunk (which starts at event
+ * row row0), checked to belong to it: to user or item (is_user) p->begin + e. */
+static const mkt_event *entity_events(const feature_pass *p, int64_t e, int64_t row0, int is_user, size_t *n_out)
+{
+    const mkt_event *ev = p->chunk.events + (p->indptr[e] - row0);
+    size_t n = (size_t)(p->indptr[e + 1] - p->indptr[e]);
+    const char *what = is_user ? "user" : "item";
+    for (size_t k = 0; k < n; k++) {
+        int32_t owner = is_user ? ev[k].user : ev[k].item;
+        if (owner != p->begin + e)
+            mkt_fail("%s: /events/by_%s row %lld belongs to %s %d, not %lld (bad indptr)", p->store, what,
+                     (long long)(p->indptr[e] + (int64_t)k), what, owner, (long long)(p->begin + e));
+    }
+    *n_out = n;
+    return ev;
+}
+
+/* The user features of a chunk of users (rows of p->cols in p->out). */
+static void user_chunk(feature_pass *p, int64_t first, int64_t last, int64_t row0, int64_t rows)
+{
+    (void)rows;
+    for (int64_t u = first; u < last; u++) {
+        size_t n;
+        const mkt_event *ev = entity_events(p, u, row0, 1, &n);
+        double *row = p->out + u * p->cols;
+        mkt_user_features(p->ctx, ev, n, row);
+        p->events_counted += (int64_t)row[MKT_UF_EVENTS];
+    }
+}
+
+/* The item features of a chunk of items (rows of p->cols in p->out). */
+static void item_chunk(feature_pass *p, int64_t first, int64_t last, int64_t row0, int64_t rows)
+{
+    p->user_scratch = mkt_xrealloc(p->user_scratch, sizeof(int32_t) * (size_t)(rows > 0 ? rows : 1));
+    for (int64_t i = first; i < last; i++) {
+        size_t n;
+        const mkt_event *ev = entity_events(p, i, row0, 0, &n);
+        mkt_item_features(p->ctx, p->begin + i, ev, n, p->user_scratch, p->out + i * p->cols);
+    }
+}
+
+/* The feature matrices of this rank and their statistics, as the group stores them. */
+typedef struct {
+    mkt_block ub, ib;
+    int64_t n_users, n_items;
+    int n_user_cols, n_item_cols, categories;
+    const double *user_features, *item_features, *user_stats, *item_stats;
+} feature_tables;
+
+/* Collective. Write GROUP.tmp, then move it to GROUP. */
+static void write_group(hid_t file, const char *group, const mkt_features_options *opt, int64_t cutoff_ts,
+                        const mkt_feature_context *ctx, const feature_tables *ft, int rank, MPI_Comm comm)
+{
+    char tmp[256], path[320];
+    snprintf(tmp, sizeof tmp, "%s.tmp", group);
+    mkt_h5_delete(file, tmp); /* left by an interrupted run */
+    snprintf(path, sizeof path, "%s/users", tmp);
+    mkt_h5_write_rows_at(file, path, H5T_NATIVE_DOUBLE, ft->user_features, ft->ub.begin, ft->ub.end - ft->ub.begin,
+                         ft->n_users, ft->n_user_cols, comm);
+    snprintf(path, sizeof path, "%s/items", tmp);
+    mkt_h5_write_rows_at(file, path, H5T_NATIVE_DOUBLE, ft->item_features, ft->ib.begin, ft->ib.end - ft->ib.begin,
+                         ft->n_items, ft->n_item_cols, comm);
+    snprintf(path, sizeof path, "%s/user_names", tmp);
+    write_names(file, path, ft->n_user_cols, 1, ft->categories, rank, comm);
+    snprintf(path, sizeof path, "%s/item_names", tmp);
+    write_names(file, path, ft->n_item_cols, 0, ft->categories, rank, comm);
+    snprintf(path, sizeof path, "%s/user_stats", tmp);
+    mkt_h5_write_small(file, path, H5T_NATIVE_DOUBLE, ft->user_stats, STAT_ROWS, ft->n_user_cols, comm);
+    snprintf(path, sizeof path, "%s/item_stats", tmp);
+    mkt_h5_write_small(file, path, H5T_NATIVE_DOUBLE, ft->item_stats, STAT_ROWS, ft->n_item_cols, comm);
+    mkt_h5_attr_set_int(file, tmp, "cutoff_ts", cutoff_ts);
+    mkt_h5_attr_set_int(file, tmp, "has_cutoff", opt->has_cutoff ? 1 : 0);
+    mkt_h5_attr_set_int(file, tmp, "reference_ts", ctx->reference_ts);
+    mkt_h5_attr_set_int(file, tmp, "start_ts", ctx->start_ts);
+    mkt_h5_attr_set_int(file, tmp, "users", ft->n_users);
+    mkt_h5_attr_set_int(file, tmp, "items", ft->n_items);
+    mkt_h5_attr_set_int(file, tmp, "categories", ft->categories);
+    mkt_h5_attr_set_int(file, tmp, "schema_version", MKT_SCHEMA_VERSION);
+    mkt_h5_move(file, tmp, group);
+}
+
+int mkt_features_run(const mkt_features_options *opt, MPI_Comm comm, json_t *metrics)
+{
+    double t_start = mkt_now();
+    int rank, nranks;
+    MKT_MPI(MPI_Comm_rank(comm, &rank));
+    MKT_MPI(MPI_Comm_size(comm, &nranks));
+
+    const char *group = check_group(opt);
+    const int64_t cutoff_ts = opt->has_cutoff ? opt->cutoff_ts : INT64_MAX;
+
+    hid_t file = mkt_h5_open(opt->store, 1, comm);
+    item_tables it;
+    read_item_tables(file, opt->store, &it);
+    int64_t n_users = it.n_users, n_items = it.n_items;
+    const int categories = it.categories;
 
     /* The window: every rank agrees on the first and last event time. */
     mkt_block ub = mkt_block_of(n_users, nranks, rank), ib = mkt_block_of(n_items, nranks, rank);
     int64_t n_local_users = ub.end - ub.begin, n_local_items = ib.end - ib.begin;
-    int64_t *user_indptr = read_indptr(file, MKT_EVENTS_BY_USER, ub, user_event_rows);
-    int64_t *item_indptr = read_indptr(file, MKT_EVENTS_BY_ITEM, ib, item_event_rows);
+    int64_t *user_indptr = read_indptr(file, MKT_EVENTS_BY_USER, ub, it.user_event_rows);
+    int64_t *item_indptr = read_indptr(file, MKT_EVENTS_BY_ITEM, ib, it.item_event_rows);
     int64_t first_ts, last_ts;
     event_time_range(file, user_indptr, n_local_users, &first_ts, &last_ts, comm);
     int64_t end_of_data = last_ts < INT64_MAX ? last_ts + 1 : last_ts;
@@ -308,85 +471,35 @@ int mkt_features_run(const mkt_features_options *opt, MPI_Comm comm, json_t *met
         .cutoff_ts = cutoff_ts,
         .reference_ts = cutoff_ts < end_of_data ? cutoff_ts : end_of_data,
         .start_ts = first_ts,
-        .item_price = item_price,
-        .item_cost = item_cost,
-        .item_category = item_category,
-        .category_mean_price = category_mean_price,
+        .item_price = it.item_price,
+        .item_cost = it.item_cost,
+        .item_category = it.item_category,
+        .category_mean_price = it.category_mean_price,
         .items = n_items,
         .categories = categories,
     };
     double t_setup = mkt_now();
 
-    /* Users. */
+    /* Users, then items. */
     const int n_user_cols = mkt_user_feature_count(categories);
     double *user_features = mkt_xmalloc(sizeof(double) * (size_t)(n_local_users > 0 ? n_local_users : 1) *
                                         (size_t)n_user_cols);
-    event_chunk chunk = {0};
-    double t_read = 0, t_compute = 0;
-    int64_t events_read = 0, events_counted = 0;
-    mkt_progress progress;
-    mkt_progress_start(&progress, STAGE, "users", n_users);
-    progress.enabled = progress.enabled && opt->progress;
-    for (int64_t first = 0; first < n_local_users;) {
-        int64_t last = chunk_end(user_indptr, first, n_local_users);
-        int64_t row0 = user_indptr[first], rows = user_indptr[last] - row0;
-        double t0 = mkt_now();
-        read_events(file, MKT_EVENTS_BY_USER, row0, rows, &chunk);
-        double t1 = mkt_now();
-        for (int64_t u = first; u < last; u++) {
-            const mkt_event *ev = chunk.events + (user_indptr[u] - row0);
-            size_t n = (size_t)(user_indptr[u + 1] - user_indptr[u]);
-            for (size_t k = 0; k < n; k++)
-                if (ev[k].user != ub.begin + u)
-                    mkt_fail("%s: /events/by_user row %lld belongs to user %d, not %lld (bad indptr)", opt->store,
-                             (long long)(user_indptr[u] + (int64_t)k), ev[k].user, (long long)(ub.begin + u));
-            double *row = user_features + u * n_user_cols;
-            mkt_user_features(&ctx, ev, n, row);
-            events_counted += (int64_t)row[MKT_UF_EVENTS];
-        }
-        t_read += t1 - t0;
-        t_compute += mkt_now() - t1;
-        events_read += rows;
-        first = last;
-        mkt_progress_update(&progress, n_local_users > 0 ? (int64_t)((double)first / (double)n_local_users *
-                                                                     (double)n_users)
-                                                         : n_users);
-    }
-    mkt_progress_finish(&progress, n_users);
-
-    /* Items. */
+    feature_pass pass = {.file = file, .store = opt->store, .ctx = &ctx, .progress = opt->progress};
+    pass.indptr = user_indptr;
+    pass.begin = ub.begin;
+    pass.out = user_features;
+    pass.cols = n_user_cols;
+    run_pass(&pass, MKT_EVENTS_BY_USER, "users", ub, n_users, 1, user_chunk);
     const int n_item_cols = mkt_item_feature_count();
     double *item_features = mkt_xmalloc(sizeof(double) * (size_t)(n_local_items > 0 ? n_local_items : 1) *
                                         (size_t)n_item_cols);
-    int32_t *user_scratch = NULL;
-    mkt_progress_start(&progress, STAGE, "items", n_items);
-    progress.enabled = progress.enabled && opt->progress;
-    for (int64_t first = 0; first < n_local_items;) {
-        int64_t last = chunk_end(item_indptr, first, n_local_items);
-        int64_t row0 = item_indptr[first], rows = item_indptr[last] - row0;
-        double t0 = mkt_now();
-        read_events(file, MKT_EVENTS_BY_ITEM, row0, rows, &chunk);
-        double t1 = mkt_now();
-        user_scratch = mkt_xrealloc(user_scratch, sizeof(int32_t) * (size_t)(rows > 0 ? rows : 1));
-        for (int64_t i = first; i < last; i++) {
-            const mkt_event *ev = chunk.events + (item_indptr[i] - row0);
-            size_t n = (size_t)(item_indptr[i + 1] - item_indptr[i]);
-            for (size_t k = 0; k < n; k++)
-                if (ev[k].item != ib.begin + i)
-                    mkt_fail("%s: /events/by_item row %lld belongs to item %d, not %lld (bad indptr)", opt->store,
-                             (long long)(item_indptr[i] + (int64_t)k), ev[k].item, (long long)(ib.begin + i));
-            mkt_item_features(&ctx, ib.begin + i, ev, n, user_scratch, item_features + i * n_item_cols);
-        }
-        t_read += t1 - t0;
-        t_compute += mkt_now() - t1;
-        first = last;
-        mkt_progress_update(&progress, n_local_items > 0 ? (int64_t)((double)first / (double)n_local_items *
-                                                                     (double)n_items)
-                                                         : n_items);
-    }
-    mkt_progress_finish(&progress, n_items);
-    free(user_scratch);
-    chunk_free(&chunk);
+    pass.indptr = item_indptr;
+    pass.begin = ib.begin;
+    pass.out = item_features;
+    pass.cols = n_item_cols;
+    run_pass(&pass, MKT_EVENTS_BY_ITEM, "items", ib, n_items, 0, item_chunk);
+    free(pass.user_scratch);
+    chunk_free(&pass.chunk);
 
     /* Statistics (exact, rank-count independent). */
     double t_stats = mkt_now();
@@ -394,44 +507,21 @@ int mkt_features_run(const mkt_features_options *opt, MPI_Comm comm, json_t *met
     double *item_stats = mkt_xmalloc(sizeof(double) * STAT_ROWS * (size_t)n_item_cols);
     column_stats(user_features, n_local_users, n_users, n_user_cols, user_stats, comm);
     column_stats(item_features, n_local_items, n_items, n_item_cols, item_stats, comm);
-    t_compute += mkt_now() - t_stats;
+    pass.t_compute += mkt_now() - t_stats;
 
-    /* Write GROUP.tmp, then move it to GROUP. */
     double t_write0 = mkt_now();
-    char tmp[256], path[320];
-    snprintf(tmp, sizeof tmp, "%s.tmp", group);
-    mkt_h5_delete(file, tmp); /* left by an interrupted run */
-    snprintf(path, sizeof path, "%s/users", tmp);
-    mkt_h5_write_rows_at(file, path, H5T_NATIVE_DOUBLE, user_features, ub.begin, n_local_users, n_users,
-                         n_user_cols, comm);
-    snprintf(path, sizeof path, "%s/items", tmp);
-    mkt_h5_write_rows_at(file, path, H5T_NATIVE_DOUBLE, item_features, ib.begin, n_local_items, n_items,
-                         n_item_cols, comm);
-    snprintf(path, sizeof path, "%s/user_names", tmp);
-    write_names(file, path, n_user_cols, 1, categories, rank, comm);
-    snprintf(path, sizeof path, "%s/item_names", tmp);
-    write_names(file, path, n_item_cols, 0, categories, rank, comm);
-    snprintf(path, sizeof path, "%s/user_stats", tmp);
-    mkt_h5_write_small(file, path, H5T_NATIVE_DOUBLE, user_stats, STAT_ROWS, n_user_cols, comm);
-    snprintf(path, sizeof path, "%s/item_stats", tmp);
-    mkt_h5_write_small(file, path, H5T_NATIVE_DOUBLE, item_stats, STAT_ROWS, n_item_cols, comm);
-    mkt_h5_attr_set_int(file, tmp, "cutoff_ts", cutoff_ts);
-    mkt_h5_attr_set_int(file, tmp, "has_cutoff", opt->has_cutoff ? 1 : 0);
-    mkt_h5_attr_set_int(file, tmp, "reference_ts", ctx.reference_ts);
-    mkt_h5_attr_set_int(file, tmp, "start_ts", ctx.start_ts);
-    mkt_h5_attr_set_int(file, tmp, "users", n_users);
-    mkt_h5_attr_set_int(file, tmp, "items", n_items);
-    mkt_h5_attr_set_int(file, tmp, "categories", categories);
-    mkt_h5_attr_set_int(file, tmp, "schema_version", MKT_SCHEMA_VERSION);
-    mkt_h5_move(file, tmp, group);
+    feature_tables ft = {ub, ib, n_users, n_items, n_user_cols, n_item_cols, categories,
+                         user_features, item_features, user_stats, item_stats};
+    write_group(file, group, opt, cutoff_ts, &ctx, &ft, rank, comm);
     MKT_H5(H5Fflush(file, H5F_SCOPE_GLOBAL));
     mkt_h5_close(file);
     double t_end = mkt_now();
 
+    int64_t events_counted = pass.events_counted, events_read = pass.events_read;
     MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, &events_counted, 1, MPI_INT64_T, MPI_SUM, comm));
     MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, &events_read, 1, MPI_INT64_T, MPI_SUM, comm));
-    double seconds_read = max_over_ranks(t_read + (t_setup - t_start), comm);
-    double seconds_compute = max_over_ranks(t_compute, comm);
+    double seconds_read = max_over_ranks(pass.t_read + (t_setup - t_start), comm);
+    double seconds_compute = max_over_ranks(pass.t_compute, comm);
     double seconds_write = max_over_ranks(t_end - t_write0, comm);
     double seconds_total = max_over_ranks(t_end - t_start, comm);
     if (metrics) {
@@ -465,9 +555,6 @@ int mkt_features_run(const mkt_features_options *opt, MPI_Comm comm, json_t *met
     free(item_stats);
     free(user_indptr);
     free(item_indptr);
-    free(item_price);
-    free(item_cost);
-    free(item_category);
-    free(category_mean_price);
+    free_item_tables(&it);
     return MKT_EXIT_OK;
 }

@@ -163,9 +163,18 @@ static const char *const segment_features[] = {"recency_purchase_days", "purchas
                                                "price_ratio_category"};
 #define NSEG_FEATURES ((int)(sizeof segment_features / sizeof segment_features[0]))
 
-int mkt_segments_run(const mkt_segments_options *opt, MPI_Comm comm, json_t *metrics)
+/* This rank's users in the standardized segment features. */
+typedef struct {
+    int64_t U, begin, nl;     /* users; this rank's [begin, begin + nl) */
+    double mean[NSEG_FEATURES], sd[NSEG_FEATURES];
+    double *z;                /* nl x NSEG_FEATURES, standardized */
+    double *spend;            /* nl: raw spend */
+} segment_rows;
+
+/* Collective. Read this rank's block of /features/users: the segment
+ * features standardized with the store's feature statistics. */
+static void segments_read(const mkt_segments_options *opt, segment_rows *s, MPI_Comm comm)
 {
-    double t0 = mkt_now();
     int rank, nranks;
     MKT_MPI(MPI_Comm_rank(comm, &rank));
     MKT_MPI(MPI_Comm_size(comm, &nranks));
@@ -179,12 +188,12 @@ int mkt_segments_run(const mkt_segments_options *opt, MPI_Comm comm, json_t *met
         mkt_fail_all(MKT_EXIT_ERROR, "train segments: %s has no /features; run `mkt features --store %s` first",
                      opt->store, opt->store);
     int64_t F = 0;
-    int64_t U = mkt_h5_rows(f, MKT_FEATURES_USERS, &F);
+    int64_t U = s->U = mkt_h5_rows(f, MKT_FEATURES_USERS, &F);
     char **fnames = mkt_h5_read_strings(f, MKT_FEATURES_USER_NAMES, 0, F);
     double *stats = mkt_xmalloc(sizeof(double) * (size_t)(4 * F));
     mkt_h5_read_rows(f, MKT_FEATURES_USER_STATS, H5T_NATIVE_DOUBLE, 0, 4, stats);
     int d = NSEG_FEATURES, colof[NSEG_FEATURES];
-    double mean[NSEG_FEATURES], sd[NSEG_FEATURES];
+    double *mean = s->mean, *sd = s->sd;
     for (int j = 0; j < d; j++) {
         colof[j] = -1;
         for (int64_t c = 0; c < F; c++)
@@ -199,27 +208,105 @@ int mkt_segments_run(const mkt_segments_options *opt, MPI_Comm comm, json_t *met
     mkt_h5_free_strings(fnames, F);
     free(stats);
     mkt_block b = mkt_block_of(U, nranks, rank);
-    int64_t nl = b.end - b.begin;
+    int64_t nl = s->nl = b.end - b.begin;
+    s->begin = b.begin;
     double *raw = mkt_xcalloc((size_t)(nl * F) + 1, sizeof(double));
     mkt_h5_read_rows(f, MKT_FEATURES_USERS, H5T_NATIVE_DOUBLE, b.begin, nl, raw);
     mkt_h5_close(f);
-    double *z = mkt_xcalloc((size_t)(nl * d) + 1, sizeof(double));
-    double *spend = mkt_xcalloc((size_t)nl + 1, sizeof(double));
+    s->z = mkt_xcalloc((size_t)(nl * d) + 1, sizeof(double));
+    s->spend = mkt_xcalloc((size_t)nl + 1, sizeof(double));
     for (int64_t i = 0; i < nl; i++) {
         for (int j = 0; j < d; j++)
-            z[i * d + j] = sd[j] > 0 ? (raw[i * F + colof[j]] - mean[j]) / sd[j] : 0;
-        spend[i] = raw[i * F + colof[2]];
+            s->z[i * d + j] = sd[j] > 0 ? (raw[i * F + colof[j]] - mean[j]) / sd[j] : 0;
+        s->spend[i] = raw[i * F + colof[2]];
     }
     free(raw);
+}
+
+/* Collective. Users per segment (sizes) and their mean spend, exact sums. */
+static void segment_sizes(const segment_rows *s, const int32_t *assign, int k, int64_t *sizes, double *mean_spend,
+                          MPI_Comm comm)
+{
+    mkt_xsum *ssum = mkt_xmalloc(sizeof(mkt_xsum) * (size_t)k);
+    for (int c = 0; c < k; c++)
+        mkt_xsum_init(&ssum[c]);
+    for (int64_t i = 0; i < s->nl; i++) {
+        sizes[assign[i]]++;
+        mkt_xsum_add(&ssum[assign[i]], s->spend[i]);
+    }
+    MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, sizes, k, MPI_INT64_T, MPI_SUM, comm));
+    mkt_allreduce_xsum(ssum, k, comm);
+    for (int c = 0; c < k; c++)
+        mean_spend[c] = sizes[c] > 0 ? mkt_xsum_value(&ssum[c]) / (double)sizes[c] : 0;
+    free(ssum);
+}
+
+/* A fitted segmentation: k centroids (original and standardized units),
+ * names, sizes, mean spend, this rank's assignments. */
+typedef struct {
+    int k, iters;
+    const double *co, *cz;
+    char (*names)[MKT_SEGMENT_NAME_LEN];
+    const int64_t *sizes;
+    const double *mean_spend;
+    const int32_t *assign;
+} segment_fit;
+
+/* Collective. /models/segments in opt->out. */
+static void segments_write(const mkt_segments_options *opt, const segment_rows *s, const segment_fit *m,
+                           MPI_Comm comm)
+{
+    int rank, k = m->k, d = NSEG_FEATURES;
+    MKT_MPI(MPI_Comm_rank(comm, &rank));
+    mkt_model_writer w;
+    mkt_model_begin(&w, opt->out, MKT_MODELS_SEGMENTS, comm);
+    char p[600];
+    snprintf(p, sizeof p, "%s/centroids", w.group);
+    mkt_h5_write_small(w.file, p, H5T_NATIVE_DOUBLE, m->co, k, d, comm);
+    snprintf(p, sizeof p, "%s/centroids_std", w.group);
+    mkt_h5_write_small(w.file, p, H5T_NATIVE_DOUBLE, m->cz, k, d, comm);
+    snprintf(p, sizeof p, "%s/sizes", w.group);
+    mkt_h5_write_small(w.file, p, H5T_NATIVE_INT64, m->sizes, k, 0, comm);
+    snprintf(p, sizeof p, "%s/mean_spend", w.group);
+    mkt_h5_write_small(w.file, p, H5T_NATIVE_DOUBLE, m->mean_spend, k, 0, comm);
+    char **nm = mkt_xcalloc((size_t)k, sizeof(char *));
+    for (int c = 0; c < k; c++)
+        nm[c] = m->names[c];
+    snprintf(p, sizeof p, "%s/names", w.group);
+    mkt_h5_write_strings(w.file, p, nm, rank == 0 ? k : 0, comm);
+    snprintf(p, sizeof p, "%s/features", w.group);
+    mkt_h5_write_strings(w.file, p, (char *const *)segment_features, rank == 0 ? d : 0, comm);
+    snprintf(p, sizeof p, "%s/feature_mean", w.group);
+    mkt_h5_write_small(w.file, p, H5T_NATIVE_DOUBLE, s->mean, d, 0, comm);
+    snprintf(p, sizeof p, "%s/feature_std", w.group);
+    mkt_h5_write_small(w.file, p, H5T_NATIVE_DOUBLE, s->sd, d, 0, comm);
+    snprintf(p, sizeof p, "%s/assignment", w.group);
+    mkt_h5_write_rows_at(w.file, p, H5T_NATIVE_INT32, m->assign, s->begin, s->nl, s->U, 0, comm);
+    mkt_h5_attr_set_int(w.file, w.group, "k", k);
+    mkt_h5_attr_set_int(w.file, w.group, "seed", (int64_t)opt->seed);
+    mkt_h5_attr_set_int(w.file, w.group, "iterations", m->iters);
+    mkt_h5_attr_set_int(w.file, w.group, "users", s->U);
+    mkt_h5_attr_set_int(w.file, w.group, "schema_version", MKT_SCHEMA_VERSION);
+    mkt_model_end(&w, comm);
+    free(nm);
+}
+
+int mkt_segments_run(const mkt_segments_options *opt, MPI_Comm comm, json_t *metrics)
+{
+    double t0 = mkt_now();
+    segment_rows s;
+    segments_read(opt, &s, comm);
+    int d = NSEG_FEATURES;
+    const double *mean = s.mean, *sd = s.sd;
     double t_read = mkt_now() - t0;
 
     double t1 = mkt_now();
     int k = opt->k;
     double *cz = mkt_xcalloc((size_t)(k * d), sizeof(double));
-    int32_t *assign = mkt_xcalloc((size_t)nl + 1, sizeof(int32_t));
-    int iters = mkt_kmeans_fit(z, nl, d, k, opt->seed, opt->iters, comm, cz, assign);
+    int32_t *assign = mkt_xcalloc((size_t)s.nl + 1, sizeof(int32_t));
+    int iters = mkt_kmeans_fit(s.z, s.nl, d, k, opt->seed, opt->iters, comm, cz, assign);
     double t_fit = mkt_now() - t1;
-    free(z);
+    free(s.z);
 
     double *co = mkt_xcalloc((size_t)(k * d), sizeof(double));
     for (int c = 0; c < k; c++)
@@ -230,56 +317,17 @@ int mkt_segments_run(const mkt_segments_options *opt, MPI_Comm comm, json_t *met
     mkt_kmeans_name(cz, co, k, d, &roles, names);
 
     int64_t *sizes = mkt_xcalloc((size_t)k, sizeof(int64_t));
-    mkt_xsum *ssum = mkt_xmalloc(sizeof(mkt_xsum) * (size_t)k);
-    for (int c = 0; c < k; c++)
-        mkt_xsum_init(&ssum[c]);
-    for (int64_t i = 0; i < nl; i++) {
-        sizes[assign[i]]++;
-        mkt_xsum_add(&ssum[assign[i]], spend[i]);
-    }
-    MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, sizes, k, MPI_INT64_T, MPI_SUM, comm));
-    mkt_allreduce_xsum(ssum, k, comm);
     double *mean_spend = mkt_xcalloc((size_t)k, sizeof(double));
-    for (int c = 0; c < k; c++)
-        mean_spend[c] = sizes[c] > 0 ? mkt_xsum_value(&ssum[c]) / (double)sizes[c] : 0;
-    free(ssum);
-    free(spend);
+    segment_sizes(&s, assign, k, sizes, mean_spend, comm);
+    free(s.spend);
 
     double t2 = mkt_now();
-    mkt_model_writer w;
-    mkt_model_begin(&w, opt->out, MKT_MODELS_SEGMENTS, comm);
-    char p[600];
-    snprintf(p, sizeof p, "%s/centroids", w.group);
-    mkt_h5_write_small(w.file, p, H5T_NATIVE_DOUBLE, co, k, d, comm);
-    snprintf(p, sizeof p, "%s/centroids_std", w.group);
-    mkt_h5_write_small(w.file, p, H5T_NATIVE_DOUBLE, cz, k, d, comm);
-    snprintf(p, sizeof p, "%s/sizes", w.group);
-    mkt_h5_write_small(w.file, p, H5T_NATIVE_INT64, sizes, k, 0, comm);
-    snprintf(p, sizeof p, "%s/mean_spend", w.group);
-    mkt_h5_write_small(w.file, p, H5T_NATIVE_DOUBLE, mean_spend, k, 0, comm);
-    char **nm = mkt_xcalloc((size_t)k, sizeof(char *));
-    for (int c = 0; c < k; c++)
-        nm[c] = names[c];
-    snprintf(p, sizeof p, "%s/names", w.group);
-    mkt_h5_write_strings(w.file, p, nm, rank == 0 ? k : 0, comm);
-    snprintf(p, sizeof p, "%s/features", w.group);
-    mkt_h5_write_strings(w.file, p, (char *const *)segment_features, rank == 0 ? d : 0, comm);
-    snprintf(p, sizeof p, "%s/feature_mean", w.group);
-    mkt_h5_write_small(w.file, p, H5T_NATIVE_DOUBLE, mean, d, 0, comm);
-    snprintf(p, sizeof p, "%s/feature_std", w.group);
-    mkt_h5_write_small(w.file, p, H5T_NATIVE_DOUBLE, sd, d, 0, comm);
-    snprintf(p, sizeof p, "%s/assignment", w.group);
-    mkt_h5_write_rows_at(w.file, p, H5T_NATIVE_INT32, assign, b.begin, nl, U, 0, comm);
-    mkt_h5_attr_set_int(w.file, w.group, "k", k);
-    mkt_h5_attr_set_int(w.file, w.group, "seed", (int64_t)opt->seed);
-    mkt_h5_attr_set_int(w.file, w.group, "iterations", iters);
-    mkt_h5_attr_set_int(w.file, w.group, "users", U);
-    mkt_h5_attr_set_int(w.file, w.group, "schema_version", MKT_SCHEMA_VERSION);
-    mkt_model_end(&w, comm);
+    segment_fit m = {k, iters, co, cz, names, sizes, mean_spend, assign};
+    segments_write(opt, &s, &m, comm);
     double t_write = mkt_now() - t2;
 
     if (metrics) {
-        mkt_metrics_set_int(metrics, "users", U);
+        mkt_metrics_set_int(metrics, "users", s.U);
         mkt_metrics_set_int(metrics, "k", k);
         mkt_metrics_set_int(metrics, "iterations", iters);
         json_t *segs = json_array();
@@ -304,7 +352,6 @@ int mkt_segments_run(const mkt_segments_options *opt, MPI_Comm comm, json_t *met
     for (int c = 0; c < k; c++)
         mkt_log("train segments", "segment %d %-30s %8lld users, mean spend %.2f", c, names[c], (long long)sizes[c],
                 mean_spend[c]);
-    free(nm);
     free(names);
     free(sizes);
     free(mean_spend);
