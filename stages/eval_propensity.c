@@ -162,72 +162,67 @@ void prop_require_test_rows(const char *stage, const char *what, int64_t rows, i
     }
 }
 
-int mkt_propensity_eval(const mkt_propensity_options *o, MPI_Comm comm, json_t *metrics)
+/* What eval reads from a /models/propensity group. */
+typedef struct {
+    model_ctx ctx;
+    mkt_dp_model m;
+    int64_t horizon, cutoff; /* the model's cutoff, or --cutoff */
+    uint64_t seed;
+    double vf, tf, train_rate;
+    double *params, *mean, *std;
+} eval_model;
+
+/* Collective. The model's architecture, split and parameters, checked. */
+static void read_model(const mkt_propensity_options *o, eval_model *em, MPI_Comm comm)
 {
-    double t0 = mkt_now();
-    if (!o->store || !*o->store)
-        mkt_fail_all(MKT_EXIT_USAGE, "eval propensity: --store STORE.h5 is required");
-    if (!o->model_path || !*o->model_path)
-        mkt_fail_all(MKT_EXIT_USAGE, "eval propensity: --model MODEL.h5 is required");
     hid_t f = mkt_h5_open(o->model_path, 0, comm);
     if (!mkt_h5_exists(f, MODEL_GROUP))
         mkt_fail_all(MKT_EXIT_ERROR, "%s: no %s group (train one with `mkt train propensity`)", o->model_path,
                      MODEL_GROUP);
-    model_ctx ctx;
-    memset(&ctx, 0, sizeof ctx);
-    ctx.mlp.hidden = (int)mkt_h5_attr_get_int(f, MODEL_GROUP, "hidden_layers", 0);
-    ctx.mlp.inputs = (int)mkt_h5_attr_get_int(f, MODEL_GROUP, "inputs", 0);
-    if (ctx.mlp.hidden < 0 || ctx.mlp.hidden > MKT_MLP_MAX_HIDDEN || ctx.mlp.inputs < 1)
+    model_ctx *ctx = &em->ctx;
+    memset(ctx, 0, sizeof *ctx);
+    ctx->mlp.hidden = (int)mkt_h5_attr_get_int(f, MODEL_GROUP, "hidden_layers", 0);
+    ctx->mlp.inputs = (int)mkt_h5_attr_get_int(f, MODEL_GROUP, "inputs", 0);
+    if (ctx->mlp.hidden < 0 || ctx->mlp.hidden > MKT_MLP_MAX_HIDDEN || ctx->mlp.inputs < 1)
         mkt_fail_all(MKT_EXIT_ERROR, "%s: %s: bad hidden_layers or inputs attribute", o->model_path, MODEL_GROUP);
-    for (int l = 0; l < ctx.mlp.hidden; l++) {
+    for (int l = 0; l < ctx->mlp.hidden; l++) {
         char name[32];
         snprintf(name, sizeof name, "hidden_%d", l + 1);
-        ctx.mlp.sizes[l] = (int)mkt_h5_attr_get_int(f, MODEL_GROUP, name, 0);
-        if (ctx.mlp.sizes[l] < 1)
+        ctx->mlp.sizes[l] = (int)mkt_h5_attr_get_int(f, MODEL_GROUP, name, 0);
+        if (ctx->mlp.sizes[l] < 1)
             mkt_fail_all(MKT_EXIT_ERROR, "%s: %s: bad %s attribute", o->model_path, MODEL_GROUP, name);
     }
-    int64_t horizon = mkt_h5_attr_get_int(f, MODEL_GROUP, "horizon_days", 7);
-    int64_t cutoff = o->has_cutoff ? o->cutoff_ts : mkt_h5_attr_get_int(f, MODEL_GROUP, "cutoff_ts", 0);
-    /* a separate test store: its own log, so its own default cutoff (its
-     * end − H, as training takes the training store's) */
-    const char *events = o->test_store && *o->test_store ? o->test_store : o->store;
-    int all_test = events != o->store;
-    uint64_t seed = (uint64_t)mkt_h5_attr_get_int(f, MODEL_GROUP, "seed", 1);
-    double vf = mkt_h5_attr_get_double(f, MODEL_GROUP, "valid_fraction", 0.2);
-    double tf = mkt_h5_attr_get_double(f, MODEL_GROUP, "test_fraction", NAN);
-    double train_rate = mkt_h5_attr_get_double(f, MODEL_GROUP, "train_positive_rate", NAN);
-    if (isnan(tf)) { /* a model from before the test split: its held-out users were u < valid_fraction */
-        tf = vf;
-        vf = 0;
+    em->horizon = mkt_h5_attr_get_int(f, MODEL_GROUP, "horizon_days", 7);
+    em->cutoff = o->has_cutoff ? o->cutoff_ts : mkt_h5_attr_get_int(f, MODEL_GROUP, "cutoff_ts", 0);
+    em->seed = (uint64_t)mkt_h5_attr_get_int(f, MODEL_GROUP, "seed", 1);
+    em->vf = mkt_h5_attr_get_double(f, MODEL_GROUP, "valid_fraction", 0.2);
+    em->tf = mkt_h5_attr_get_double(f, MODEL_GROUP, "test_fraction", NAN);
+    em->train_rate = mkt_h5_attr_get_double(f, MODEL_GROUP, "train_positive_rate", NAN);
+    if (isnan(em->tf)) { /* a model from before the test split: its held-out users were u < valid_fraction */
+        em->tf = em->vf;
+        em->vf = 0;
     }
-    mkt_dp_model m = prop_make_model(&ctx);
-    if (mkt_h5_rows(f, MODEL_GROUP "/params", NULL) != m.nparams ||
-        mkt_h5_rows(f, MODEL_GROUP "/feature_mean", NULL) != ctx.mlp.inputs)
+    em->m = prop_make_model(ctx);
+    if (mkt_h5_rows(f, MODEL_GROUP "/params", NULL) != em->m.nparams ||
+        mkt_h5_rows(f, MODEL_GROUP "/feature_mean", NULL) != ctx->mlp.inputs)
         mkt_fail_all(MKT_EXIT_ERROR, "%s: %s: parameter count does not match the architecture", o->model_path,
                      MODEL_GROUP);
-    double *params = mkt_xmalloc(sizeof(double) * (size_t)m.nparams);
-    double *mean = mkt_xmalloc(sizeof(double) * (size_t)ctx.mlp.inputs);
-    double *std = mkt_xmalloc(sizeof(double) * (size_t)ctx.mlp.inputs);
-    mkt_h5_read_rows(f, MODEL_GROUP "/params", H5T_NATIVE_DOUBLE, 0, m.nparams, params);
-    mkt_h5_read_rows(f, MODEL_GROUP "/feature_mean", H5T_NATIVE_DOUBLE, 0, ctx.mlp.inputs, mean);
-    mkt_h5_read_rows(f, MODEL_GROUP "/feature_std", H5T_NATIVE_DOUBLE, 0, ctx.mlp.inputs, std);
+    em->params = mkt_xmalloc(sizeof(double) * (size_t)em->m.nparams);
+    em->mean = mkt_xmalloc(sizeof(double) * (size_t)ctx->mlp.inputs);
+    em->std = mkt_xmalloc(sizeof(double) * (size_t)ctx->mlp.inputs);
+    mkt_h5_read_rows(f, MODEL_GROUP "/params", H5T_NATIVE_DOUBLE, 0, em->m.nparams, em->params);
+    mkt_h5_read_rows(f, MODEL_GROUP "/feature_mean", H5T_NATIVE_DOUBLE, 0, ctx->mlp.inputs, em->mean);
+    mkt_h5_read_rows(f, MODEL_GROUP "/feature_std", H5T_NATIVE_DOUBLE, 0, ctx->mlp.inputs, em->std);
     mkt_h5_close(f);
-    if (all_test) {
-        mkt_store_check_test_of(o->store, events, comm);
-        if (!o->has_cutoff)
-            cutoff = prop_store_end_ts(events, comm) - horizon * DAY;
-    }
+}
 
-    const char *group = prop_group_name(o);
-    prop_ensure_features(events, group, cutoff, o->progress, comm, metrics);
-    examples e;
-    prop_load_examples(events, group, cutoff, horizon, seed, tf, vf, mean, std, all_test, &e, comm);
-    if (e.d != ctx.mlp.inputs)
-        mkt_fail_all(MKT_EXIT_ERROR, "%s: the model has %d inputs but %s has %d features", o->model_path,
-                     ctx.mlp.inputs, group, e.d);
-    prop_log_examples(STAGE_EVAL, &e, cutoff, horizon, comm);
+/* Collective. Refuse a test set AUC is undefined on (see
+ * prop_require_test_rows; a test store gets its own messages). */
+static void check_eval_rows(const examples *e, const char *events, int all_test, double tf, int64_t cutoff,
+                            int64_t horizon, MPI_Comm comm)
+{
     int64_t te[2];
-    prop_count_global(e.ys, e.ns, te, comm);
+    prop_count_global(e->ys, e->ns, te, comm);
     if (all_test && te[0] == 0)
         mkt_fail_all(MKT_EXIT_ERROR, "eval propensity: test store %s has no user with an event: no metric can be "
                      "computed", events);
@@ -237,6 +232,38 @@ int mkt_propensity_eval(const mkt_propensity_options *o, MPI_Comm comm, json_t *
                      te[1] == 0 ? "all do not buy" : "all buy", (long long)horizon);
     if (!all_test)
         prop_require_test_rows(STAGE_EVAL, "users", te[0], te[1], tf, cutoff, horizon);
+}
+
+int mkt_propensity_eval(const mkt_propensity_options *o, MPI_Comm comm, json_t *metrics)
+{
+    double t0 = mkt_now();
+    if (!o->store || !*o->store)
+        mkt_fail_all(MKT_EXIT_USAGE, "eval propensity: --store STORE.h5 is required");
+    if (!o->model_path || !*o->model_path)
+        mkt_fail_all(MKT_EXIT_USAGE, "eval propensity: --model MODEL.h5 is required");
+    eval_model em;
+    read_model(o, &em, comm);
+    int64_t horizon = em.horizon, cutoff = em.cutoff;
+    double tf = em.tf, train_rate = em.train_rate;
+    /* a separate test store: its own log, so its own default cutoff (its
+     * end − H, as training takes the training store's) */
+    const char *events = o->test_store && *o->test_store ? o->test_store : o->store;
+    int all_test = events != o->store;
+    if (all_test) {
+        mkt_store_check_test_of(o->store, events, comm);
+        if (!o->has_cutoff)
+            cutoff = prop_store_end_ts(events, comm) - horizon * DAY;
+    }
+
+    const char *group = prop_group_name(o);
+    prop_ensure_features(events, group, cutoff, o->progress, comm, metrics);
+    examples e;
+    prop_load_examples(events, group, cutoff, horizon, em.seed, tf, em.vf, em.mean, em.std, all_test, &e, comm);
+    if (e.d != em.ctx.mlp.inputs)
+        mkt_fail_all(MKT_EXIT_ERROR, "%s: the model has %d inputs but %s has %d features", o->model_path,
+                     em.ctx.mlp.inputs, group, e.d);
+    prop_log_examples(STAGE_EVAL, &e, cutoff, horizon, comm);
+    check_eval_rows(&e, events, all_test, tf, cutoff, horizon, comm);
     if (isnan(train_rate)) { /* an older model: the training users' rate at this cutoff */
         int64_t tr[2];
         prop_count_global(e.yt, e.nt, tr, comm);
@@ -246,7 +273,7 @@ int mkt_propensity_eval(const mkt_propensity_options *o, MPI_Comm comm, json_t *
     double *vp;
     int *vy;
     int64_t vn, rn;
-    mkt_dp_predict_all(&m, params, &test, &vp, &vy, &vn, comm);
+    mkt_dp_predict_all(&em.m, em.params, &test, &vp, &vy, &vn, comm);
     double auc = mkt_auc(vp, vy, vn), ll = mkt_log_loss(vp, vy, vn), ece = mkt_ece(vp, vy, vn, NULL);
     mkt_lift_table lt;
     mkt_lift_by_decile(vp, vy, vn, &lt);
@@ -258,7 +285,7 @@ int mkt_propensity_eval(const mkt_propensity_options *o, MPI_Comm comm, json_t *
                         "rate log loss %.5f, recency-frequency rule AUC %.4f)",
             (long long)vn, auc, ll, ece, lt.lift[0], base_ll, rf_auc);
     if (metrics) {
-        mkt_metrics_set_str(metrics, "model", ctx.mlp.hidden ? "mlp" : "logistic");
+        mkt_metrics_set_str(metrics, "model", em.ctx.mlp.hidden ? "mlp" : "logistic");
         mkt_metrics_set_int(metrics, "cutoff_ts", cutoff);
         mkt_metrics_set_int(metrics, "horizon_days", horizon);
         mkt_metrics_set_str(metrics, "features_group", group);
@@ -278,9 +305,9 @@ int mkt_propensity_eval(const mkt_propensity_options *o, MPI_Comm comm, json_t *
     json_decref(bm);
     free(vp);
     free(vy);
-    free(params);
-    free(mean);
-    free(std);
+    free(em.params);
+    free(em.mean);
+    free(em.std);
     prop_examples_free(&e);
     return MKT_EXIT_OK;
 }

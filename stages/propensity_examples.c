@@ -29,7 +29,6 @@ int prop_split_of(uint64_t seed, int64_t user, double test_fraction, double vali
  * with a purchase in the RF_DAYS days before the cutoff, ties broken by the
  * recency of the last purchase before the cutoff (more recent first); 0 for
  * a user who never bought. */
-#define RF_DAYS 90
 static double rf_score(int64_t days_in_window, int64_t last_purchase_ts, int64_t cutoff)
 {
     if (last_purchase_ts == INT64_MIN)
@@ -90,54 +89,84 @@ void prop_examples_free(examples *e)
     free(e->rs);
 }
 
-/* Independent. label[u] = 1 iff user b.begin+u has a purchase (qty > 0) with
- * ts in [from, to); rf (when not NULL): the user's recency-frequency rule
- * score at cutoff `from` (events are sorted by ts within a user). */
-static void read_labels(hid_t f, const char *store, mkt_block b, int64_t from, int64_t to, int *label, double *rf)
+/* Independent. Calls fn for every event of this rank's users (block b; u
+ * is the user's index in the block), in store order (by user, ts ascending
+ * within a user), reading /events/by_user's ts, type, qty and (with_item)
+ * item columns in chunks of EVENT_CHUNK rows; item is -1 without with_item. */
+void prop_scan_user_events(hid_t f, const char *store, mkt_block b, int with_item, prop_event_fn fn, void *ctx)
 {
     int64_t n = b.end - b.begin;
     int64_t *indptr = mkt_xmalloc(sizeof(int64_t) * (size_t)(n + 1));
     mkt_h5_read_rows(f, MKT_EVENTS_BY_USER_INDPTR, H5T_NATIVE_INT64, b.begin, n + 1, indptr);
     int64_t *ts = mkt_xmalloc(sizeof(int64_t) * EVENT_CHUNK);
     int32_t *type = mkt_xmalloc(sizeof(int32_t) * EVENT_CHUNK), *qty = mkt_xmalloc(sizeof(int32_t) * EVENT_CHUNK);
-    memset(label, 0, sizeof(int) * (size_t)n);
-    for (int64_t v = 0; rf && v < n; v++)
-        rf[v] = 0.0; /* never bought before the cutoff */
-    int64_t u = 0, rf_user = -1, rf_days = 0, rf_last = INT64_MIN, rf_from = from - (int64_t)RF_DAYS * DAY;
+    int32_t *it = with_item ? mkt_xmalloc(sizeof(int32_t) * EVENT_CHUNK) : NULL;
+    int64_t u = 0;
     for (int64_t at = indptr[0]; at < indptr[n]; at += EVENT_CHUNK) {
         int64_t cnt = indptr[n] - at < EVENT_CHUNK ? indptr[n] - at : EVENT_CHUNK;
         mkt_h5_read_rows(f, MKT_EVENTS_BY_USER_TS, H5T_NATIVE_INT64, at, cnt, ts);
         mkt_h5_read_rows(f, MKT_EVENTS_BY_USER_TYPE, H5T_NATIVE_INT32, at, cnt, type);
         mkt_h5_read_rows(f, MKT_EVENTS_BY_USER_QTY, H5T_NATIVE_INT32, at, cnt, qty);
+        if (with_item)
+            mkt_h5_read_rows(f, MKT_EVENTS_BY_USER_ITEM, H5T_NATIVE_INT32, at, cnt, it);
         for (int64_t k = 0; k < cnt; k++) {
             int64_t row = at + k;
             while (u < n && indptr[u + 1] <= row)
                 u++;
             if (u >= n)
                 mkt_fail("%s: /events/by_user/indptr does not cover row %lld", store, (long long)row);
-            if (type[k] == MKT_EV_PURCHASE && qty[k] > 0 && ts[k] >= from && ts[k] < to)
-                label[u] = 1;
-            if (rf && type[k] == MKT_EV_PURCHASE && qty[k] > 0 && ts[k] < from) {
-                if (u != rf_user) {
-                    if (rf_user >= 0)
-                        rf[rf_user] = rf_score(rf_days, rf_last, from);
-                    rf_user = u;
-                    rf_days = 0;
-                    rf_last = INT64_MIN;
-                }
-                /* a new day in the window (ts ascending within the user) */
-                if (ts[k] >= rf_from && (rf_last < rf_from || ts[k] / DAY != rf_last / DAY))
-                    rf_days++;
-                rf_last = ts[k];
-            }
+            fn(ctx, u, ts[k], type[k], qty[k], with_item ? it[k] : -1);
         }
     }
-    if (rf && rf_user >= 0)
-        rf[rf_user] = rf_score(rf_days, rf_last, from);
     free(indptr);
     free(ts);
     free(type);
     free(qty);
+    free(it);
+}
+
+/* read_labels' state over the events */
+typedef struct {
+    int *label;
+    double *rf;
+    int64_t from, to, rf_from;
+    int64_t rf_user, rf_days, rf_last;
+} label_scan;
+
+static void label_event(void *arg, int64_t u, int64_t ts, int32_t type, int32_t qty, int32_t item)
+{
+    label_scan *s = arg;
+    (void)item;
+    if (type == MKT_EV_PURCHASE && qty > 0 && ts >= s->from && ts < s->to)
+        s->label[u] = 1;
+    if (s->rf && type == MKT_EV_PURCHASE && qty > 0 && ts < s->from) {
+        if (u != s->rf_user) {
+            if (s->rf_user >= 0)
+                s->rf[s->rf_user] = rf_score(s->rf_days, s->rf_last, s->from);
+            s->rf_user = u;
+            s->rf_days = 0;
+            s->rf_last = INT64_MIN;
+        }
+        /* a new day in the window (ts ascending within the user) */
+        if (ts >= s->rf_from && (s->rf_last < s->rf_from || ts / DAY != s->rf_last / DAY))
+            s->rf_days++;
+        s->rf_last = ts;
+    }
+}
+
+/* Independent. label[u] = 1 iff user b.begin+u has a purchase (qty > 0) with
+ * ts in [from, to); rf (when not NULL): the user's recency-frequency rule
+ * score at cutoff `from` (events are sorted by ts within a user). */
+static void read_labels(hid_t f, const char *store, mkt_block b, int64_t from, int64_t to, int *label, double *rf)
+{
+    int64_t n = b.end - b.begin;
+    memset(label, 0, sizeof(int) * (size_t)n);
+    for (int64_t v = 0; rf && v < n; v++)
+        rf[v] = 0.0; /* never bought before the cutoff */
+    label_scan s = {label, rf, from, to, from - (int64_t)RF_DAYS * DAY, -1, 0, INT64_MIN};
+    prop_scan_user_events(f, store, b, 0, label_event, &s);
+    if (rf && s.rf_user >= 0)
+        rf[s.rf_user] = rf_score(s.rf_days, s.rf_last, from);
 }
 
 /* Collective. Load this rank's block of users: standardized features (with

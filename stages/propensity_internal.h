@@ -104,6 +104,9 @@ json_t *prop_window_json(int k, int64_t cutoff, int64_t horizon_days, const char
 void prop_load_training_windows(const mkt_propensity_options *o, const char *group, int64_t cutoff,
                                 int64_t stride_days, examples *e, json_t *windows, MPI_Comm comm);
 void prop_export_libsvm(const char *path, const double *x, const int *y, int64_t n, int d, MPI_Comm comm);
+/* one event of a rank's user u (index in the rank's block) */
+typedef void (*prop_event_fn)(void *ctx, int64_t u, int64_t ts, int32_t type, int32_t qty, int32_t item);
+void prop_scan_user_events(hid_t f, const char *store, mkt_block b, int with_item, prop_event_fn fn, void *ctx);
 
 /* ---------- propensity_model.c ---------- */
 void prop_history_append(const mkt_dp_epoch *e, void *ctx);
@@ -126,6 +129,7 @@ double prop_resolve_l2(const mkt_propensity_options *o, const mkt_dp_model *m, c
 void prop_selection_metrics(json_t *metrics, const mkt_dp_result *res);
 void prop_log_result(const char *stage, double auc, double ll, double base_ll, double rf_auc,
                      const mkt_dp_result *res, const char *out, const char *group, double seconds);
+int prop_finish_run(const mkt_propensity_options *o, MPI_Comm comm);
 
 /* ---------- propensity_item.c ---------- */
 int prop_train_user_item(const mkt_propensity_options *o, const model_ctx *ctx, const mkt_dp_config *c,

@@ -194,285 +194,322 @@ static void check_fractions(const mkt_propensity_options *o)
                              "epoch is kept) and no selection metric");
 }
 
-int mkt_propensity_train(const mkt_propensity_options *o, MPI_Comm comm, json_t *metrics)
+/* Usage checks of the model, optimizer, windows, dropout and dp options
+ * (both targets) into ctx and c; *stride: the windows' stride in days. */
+static void check_options(const mkt_propensity_options *o, model_ctx *ctx, mkt_dp_config *c, int64_t *stride)
 {
-    double t0 = mkt_now();
     if (!o->store || !*o->store)
         mkt_fail_all(MKT_EXIT_USAGE, "train propensity: --store STORE.h5 is required");
     if (!o->out || !*o->out)
         mkt_fail_all(MKT_EXIT_USAGE, "train propensity: --out MODEL.h5 is required");
-    model_ctx ctx;
-    memset(&ctx, 0, sizeof ctx);
+    memset(ctx, 0, sizeof *ctx);
     if (!strcmp(o->model, "mlp")) {
-        ctx.mlp.hidden = prop_parse_hidden(o->hidden, ctx.mlp.sizes);
-        if (ctx.mlp.hidden < 1)
+        ctx->mlp.hidden = prop_parse_hidden(o->hidden, ctx->mlp.sizes);
+        if (ctx->mlp.hidden < 1)
             mkt_fail_all(MKT_EXIT_USAGE, "train propensity: hidden: '%s' is not 1 to 3 layer sizes like 32,16",
                          o->hidden);
     } else if (strcmp(o->model, "logistic") != 0) {
         mkt_fail_all(MKT_EXIT_USAGE, "train propensity: model: '%s' is not logistic or mlp", o->model);
     }
-    mkt_dp_config c;
-    mkt_dp_config_defaults(&c);
+    mkt_dp_config_defaults(c);
     if (!strcmp(o->optimizer, "lbfgs"))
-        c.optimizer = MKT_DP_LBFGS;
+        c->optimizer = MKT_DP_LBFGS;
     else if (!strcmp(o->optimizer, "adam"))
-        c.optimizer = MKT_DP_ADAM;
+        c->optimizer = MKT_DP_ADAM;
     else if (!strcmp(o->optimizer, "sgd"))
-        c.optimizer = MKT_DP_SGD;
+        c->optimizer = MKT_DP_SGD;
     else
         mkt_fail_all(MKT_EXIT_USAGE, "train propensity: optimizer: '%s' is not lbfgs, adam or sgd", o->optimizer);
-    c.epochs = o->epochs;
-    c.batch = o->batch;
-    c.lr = o->lr;
-    c.l2 = o->l2;
-    c.pos_weight = o->pos_weight;
-    c.patience = o->patience;
-    c.tol = o->tol;
-    c.seed = o->seed;
-    c.stage = o->progress ? STAGE_TRAIN : NULL;
+    c->epochs = o->epochs;
+    c->batch = o->batch;
+    c->lr = o->lr;
+    c->l2 = o->l2;
+    c->pos_weight = o->pos_weight;
+    c->patience = o->patience;
+    c->tol = o->tol;
+    c->seed = o->seed;
+    c->stage = o->progress ? STAGE_TRAIN : NULL;
     if (o->windows < 1)
         mkt_fail_all(MKT_EXIT_USAGE, "train propensity: windows: %d is not >= 1", o->windows);
-    int64_t stride = o->window_stride_days > 0 ? o->window_stride_days : o->horizon_days;
-    if (o->windows > 1 && stride < o->horizon_days)
+    *stride = o->window_stride_days > 0 ? o->window_stride_days : o->horizon_days;
+    if (o->windows > 1 && *stride < o->horizon_days)
         mkt_fail_all(MKT_EXIT_USAGE,
                      "train propensity: window-stride-days %lld < horizon-days %lld: training labels would "
                      "reach past the evaluation cutoff",
-                     (long long)stride, (long long)o->horizon_days);
+                     (long long)*stride, (long long)o->horizon_days);
     if (!(o->dropout >= 0 && o->dropout < 1))
         mkt_fail_all(MKT_EXIT_USAGE, "train propensity: dropout: %g is not in [0, 1)", o->dropout);
-    if (o->dropout > 0 && (ctx.mlp.hidden == 0 || c.optimizer == MKT_DP_LBFGS))
+    if (o->dropout > 0 && (ctx->mlp.hidden == 0 || c->optimizer == MKT_DP_LBFGS))
         mkt_fail_all(MKT_EXIT_USAGE, "train propensity: dropout needs --model mlp and --optimizer adam or sgd");
-    ctx.dropout = o->dropout;
-    ctx.seed = o->seed;
+    ctx->dropout = o->dropout;
+    ctx->seed = o->seed;
     if (o->dp) {
-        if (c.optimizer == MKT_DP_LBFGS)
+        if (c->optimizer == MKT_DP_LBFGS)
             mkt_fail_all(MKT_EXIT_USAGE, "train propensity: dp needs --optimizer adam or sgd (L-BFGS's line "
                                          "search would release unprotected losses)");
         if (!(o->dp_clip > 0) || !(o->dp_noise >= 0) || !(o->dp_delta > 0 && o->dp_delta < 1))
             mkt_fail_all(MKT_EXIT_USAGE,
                          "train propensity: dp-clip %g must be > 0, dp-noise %g >= 0 and dp-delta %g in (0, 1)",
                          o->dp_clip, o->dp_noise, o->dp_delta);
-        c.dp = 1;
-        c.dp_clip = o->dp_clip;
-        c.dp_noise = o->dp_noise;
+        c->dp = 1;
+        c->dp_clip = o->dp_clip;
+        c->dp_noise = o->dp_noise;
     }
+}
 
-    check_fractions(o);
-    if (o->target && !strcmp(o->target, "user_item")) {
-        if (o->windows > 1)
-            mkt_fail_all(MKT_EXIT_USAGE, "train propensity: windows > 1 is for target user, not user_item");
-        return prop_train_user_item(o, &ctx, &c, comm, metrics);
-    }
-    if (o->target && strcmp(o->target, "user") != 0)
-        mkt_fail_all(MKT_EXIT_USAGE, "train propensity: target: '%s' is not user or user_item", o->target);
+/* One run of target user: what the steps below hand each other. */
+typedef struct {
+    model_ctx ctx;
+    mkt_dp_config c;
+    int64_t stride, cutoff;
+    const char *group;
+    int computed;
+    examples e;
+    json_t *windows, *history;
+    mkt_dp_model m;
+    double *params;
+    unsigned char *unpen;
+    mkt_dp_result res;
+    ckpt_run cr;
+    double epsilon, q; /* privacy spent */
+    int order;
+    int64_t steps;
+    double *vp, *tp; /* the kept parameters on the validation and test users */
+    int *vy, *ty;
+    int64_t vn, tn;
+    json_t *vm, *tm, *bm;
+    double train_rate, rf_auc, base_ll, auc, ll;
+    double t0, t_features, t_write, t_end;
+} user_run;
 
+/* Collective. The cutoff, the features and the examples (with the windows
+ * and the export when asked). */
+static void user_examples(const mkt_propensity_options *o, user_run *r, json_t *metrics, MPI_Comm comm)
+{
     int64_t end = prop_store_end_ts(o->store, comm);
     int64_t cutoff = o->has_cutoff ? o->cutoff_ts : end - o->horizon_days * DAY;
     if (cutoff + o->horizon_days * DAY > end)
         mkt_log(STAGE_TRAIN, "warning: cutoff + horizon is past the end of the log: labels see only %lld days",
                 (long long)((end - cutoff) / DAY));
     const char *group = prop_group_name(o);
-    int computed = prop_ensure_features(o->store, group, cutoff, o->progress, comm, metrics);
-    double t_features = mkt_now();
-    examples e;
+    r->cutoff = cutoff;
+    r->group = group;
+    r->computed = prop_ensure_features(o->store, group, cutoff, o->progress, comm, metrics);
+    r->t_features = mkt_now();
+    examples *e = &r->e;
     prop_load_examples(o->store, group, cutoff, o->horizon_days, o->seed, o->test_fraction, o->valid_fraction, NULL,
-                  NULL, 0, &e, comm);
-    prop_log_examples(STAGE_TRAIN, &e, cutoff, o->horizon_days, comm);
+                       NULL, 0, e, comm);
+    prop_log_examples(STAGE_TRAIN, e, cutoff, o->horizon_days, comm);
     int64_t te[2];
-    prop_count_global(e.ys, e.ns, te, comm);
+    prop_count_global(e->ys, e->ns, te, comm);
     prop_require_test_rows(STAGE_TRAIN, "users", te[0], te[1], o->test_fraction, cutoff, o->horizon_days);
-    json_t *windows = json_array();
+    r->windows = json_array();
     {
         int64_t tr[2], va[2];
-        prop_count_global(e.yv, e.nv, va, comm);
-        prop_count_global(e.yt, o->windows > 1 ? 0 : e.nt, tr, comm);
-        json_array_append_new(windows, prop_window_json(0, cutoff, o->horizon_days, group,
-                                                   o->windows > 1 ? "evaluate" : "train+evaluate", tr, va, te));
+        prop_count_global(e->yv, e->nv, va, comm);
+        prop_count_global(e->yt, o->windows > 1 ? 0 : e->nt, tr, comm);
+        json_array_append_new(r->windows, prop_window_json(0, cutoff, o->horizon_days, group,
+                                                           o->windows > 1 ? "evaluate" : "train+evaluate", tr, va,
+                                                           te));
     }
     if (o->windows > 1)
-        prop_load_training_windows(o, group, cutoff, stride, &e, windows, comm);
+        prop_load_training_windows(o, group, cutoff, r->stride, e, r->windows, comm);
     if (o->export_prefix && *o->export_prefix) {
         char ep[1024];
         snprintf(ep, sizeof ep, "%s.train.svm", o->export_prefix);
-        prop_export_libsvm(ep, e.xt, e.yt, e.nt, e.d, comm);
+        prop_export_libsvm(ep, e->xt, e->yt, e->nt, e->d, comm);
         snprintf(ep, sizeof ep, "%s.valid.svm", o->export_prefix);
-        prop_export_libsvm(ep, e.xv, e.yv, e.nv, e.d, comm);
+        prop_export_libsvm(ep, e->xv, e->yv, e->nv, e->d, comm);
         snprintf(ep, sizeof ep, "%s.test.svm", o->export_prefix);
-        prop_export_libsvm(ep, e.xs, e.ys, e.ns, e.d, comm);
+        prop_export_libsvm(ep, e->xs, e->ys, e->ns, e->d, comm);
         mkt_log(STAGE_TRAIN, "exported the examples to %s.train.svm, %s.valid.svm and %s.test.svm", o->export_prefix,
                 o->export_prefix, o->export_prefix);
     }
-    ctx.mlp.inputs = e.d;
-    mkt_dp_model m = prop_make_model(&ctx);
-    double *params = mkt_xcalloc((size_t)m.nparams, sizeof(double));
-    if (ctx.mlp.hidden > 0)
-        mkt_mlp_init_params(&ctx.mlp, o->seed, params);
-    mkt_dp_data train = {e.xt, e.yt, e.nt, e.d}, valid = {e.xv, e.yv, e.nv, e.d}, test = {e.xs, e.ys, e.ns, e.d};
-    unsigned char *unpen = prop_intercepts(&ctx, m.nparams);
-    c.unpenalized = unpen;
-    c.l2 = prop_resolve_l2(o, &m, &c, params, &train, &valid, metrics, comm);
-    json_t *history = json_array();
+}
+
+/* Collective. The model, l2, checkpoints and the fit; 1 when a signal
+ * stopped it (everything of r is then freed). */
+static int user_fit(const mkt_propensity_options *o, user_run *r, json_t *metrics, MPI_Comm comm)
+{
+    examples *e = &r->e;
+    r->ctx.mlp.inputs = e->d;
+    r->m = prop_make_model(&r->ctx);
+    r->params = mkt_xcalloc((size_t)r->m.nparams, sizeof(double));
+    if (r->ctx.mlp.hidden > 0)
+        mkt_mlp_init_params(&r->ctx.mlp, o->seed, r->params);
+    mkt_dp_data train = {e->xt, e->yt, e->nt, e->d}, valid = {e->xv, e->yv, e->nv, e->d};
+    r->unpen = prop_intercepts(&r->ctx, r->m.nparams);
+    r->c.unpenalized = r->unpen;
+    r->c.l2 = prop_resolve_l2(o, &r->m, &r->c, r->params, &train, &valid, metrics, comm);
+    r->history = json_array();
 
     /* checkpoints: resume when asked and a matching one exists */
-    ckpt_run cr;
-    mkt_ckpt_init(&cr.ck, STAGE_TRAIN, o->checkpoint, o->out, "propensity", o->checkpoint_every, o->resume);
-    train_config(o, &ctx, &c, &e, group, cutoff, m.nparams, &cr.cfg, comm);
-    prop_ckpt_attach(&cr, m.nparams, &c, history, metrics, comm);
+    mkt_ckpt_init(&r->cr.ck, STAGE_TRAIN, o->checkpoint, o->out, "propensity", o->checkpoint_every, o->resume);
+    train_config(o, &r->ctx, &r->c, e, r->group, r->cutoff, r->m.nparams, &r->cr.cfg, comm);
+    prop_ckpt_attach(&r->cr, r->m.nparams, &r->c, r->history, metrics, comm);
 
-    mkt_dp_result res;
-    mkt_dp_train(&m, &c, &train, &valid, params, &res, history ? prop_history_append : NULL, history, comm);
-    if (prop_ckpt_detach(&cr, &c, &res, metrics)) {
-        json_decref(history);
-        json_decref(windows);
-        mkt_ckpt_config_free(&cr.cfg);
-        mkt_ckpt_free(&cr.ck);
-        free(params);
-        free(unpen);
-        prop_examples_free(&e);
-        return MKT_EXIT_PREEMPTED;
+    mkt_dp_train(&r->m, &r->c, &train, &valid, r->params, &r->res, r->history ? prop_history_append : NULL,
+                 r->history, comm);
+    if (prop_ckpt_detach(&r->cr, &r->c, &r->res, metrics)) {
+        json_decref(r->history);
+        json_decref(r->windows);
+        mkt_ckpt_config_free(&r->cr.cfg);
+        mkt_ckpt_free(&r->cr.ck);
+        free(r->params);
+        free(r->unpen);
+        prop_examples_free(e);
+        return 1;
     }
+    return 0;
+}
 
-    /* privacy spent: every step of every epoch run (the kept parameters may be
-     * an earlier epoch's, but the later steps were released to the run too) */
-    double epsilon = NAN, q = NAN;
-    int order = 0;
-    int64_t steps = 0;
-    if (c.dp) {
-        q = res.train_examples > 0 ? (double)(c.batch < res.train_examples ? c.batch : res.train_examples) /
-                                         (double)res.train_examples
-                                   : 1.0;
-        steps = res.steps_per_epoch * res.epochs_run;
-        epsilon = mkt_rdp_epsilon(q, c.dp_noise, steps, o->dp_delta, &order);
+/* privacy spent: every step of every epoch run (the kept parameters may be
+ * an earlier epoch's, but the later steps were released to the run too) */
+static void user_privacy(const mkt_propensity_options *o, user_run *r)
+{
+    const mkt_dp_config *c = &r->c;
+    const mkt_dp_result *res = &r->res;
+    r->epsilon = NAN;
+    r->q = NAN;
+    r->order = 0;
+    r->steps = 0;
+    if (c->dp) {
+        r->q = res->train_examples > 0 ? (double)(c->batch < res->train_examples ? c->batch : res->train_examples) /
+                                             (double)res->train_examples
+                                       : 1.0;
+        r->steps = res->steps_per_epoch * res->epochs_run;
+        r->epsilon = mkt_rdp_epsilon(r->q, c->dp_noise, r->steps, o->dp_delta, &r->order);
         mkt_log(STAGE_TRAIN, "differential privacy: (epsilon %.4g, delta %g) after %lld steps at sampling rate %.4g, "
                              "noise multiplier %g, clip %g (RDP order %d)",
-                epsilon, o->dp_delta, (long long)steps, q, c.dp_noise, c.dp_clip, order);
+                r->epsilon, o->dp_delta, (long long)r->steps, r->q, c->dp_noise, c->dp_clip, r->order);
     }
+}
 
-    /* the kept parameters on the validation users (what selected them) and on
-     * the test users (the report), beside the baselines; identical on every
-     * rank, in global user order */
-    double *vp, *tp;
-    int *vy, *ty;
-    int64_t vn, tn, rn;
-    mkt_dp_predict_all(&m, params, &valid, &vp, &vy, &vn, comm);
-    mkt_dp_predict_all(&m, params, &test, &tp, &ty, &tn, comm);
-    json_t *vm = json_object(), *tm = json_object(), *bm = json_object();
-    if (vn > 0)
-        prop_quality_metrics(vm, vp, vy, vn);
-    prop_quality_metrics(tm, tp, ty, tn);
+/* Collective. The kept parameters on the validation users (what selected
+ * them) and on the test users (the report), beside the baselines; identical
+ * on every rank, in global user order. */
+static void user_evaluate(user_run *r, MPI_Comm comm)
+{
+    examples *e = &r->e;
+    mkt_dp_data valid = {e->xv, e->yv, e->nv, e->d}, test = {e->xs, e->ys, e->ns, e->d};
+    int64_t rn;
+    mkt_dp_predict_all(&r->m, r->params, &valid, &r->vp, &r->vy, &r->vn, comm);
+    mkt_dp_predict_all(&r->m, r->params, &test, &r->tp, &r->ty, &r->tn, comm);
+    r->vm = json_object();
+    r->tm = json_object();
+    r->bm = json_object();
+    if (r->vn > 0)
+        prop_quality_metrics(r->vm, r->vp, r->vy, r->vn);
+    prop_quality_metrics(r->tm, r->tp, r->ty, r->tn);
     int64_t trc[2];
-    prop_count_global(e.yt, e.nt, trc, comm);
-    double train_rate = trc[0] > 0 ? (double)trc[1] / (double)trc[0] : NAN;
-    double *rs = prop_gather_doubles(e.rs, e.ns, &rn, comm), rf_auc, base_ll;
-    prop_baseline_metrics(bm, train_rate, ty, rs, RF_RULE_USER, tn, &rf_auc, &base_ll);
+    prop_count_global(e->yt, e->nt, trc, comm);
+    r->train_rate = trc[0] > 0 ? (double)trc[1] / (double)trc[0] : NAN;
+    double *rs = prop_gather_doubles(e->rs, e->ns, &rn, comm);
+    prop_baseline_metrics(r->bm, r->train_rate, r->ty, rs, RF_RULE_USER, r->tn, &r->rf_auc, &r->base_ll);
     free(rs);
-    double auc = mkt_auc(tp, ty, tn), ll = mkt_log_loss(tp, ty, tn);
-    int8_t *tlabel = mkt_xmalloc((size_t)(tn + 1));
-    for (int64_t i = 0; i < tn; i++)
-        tlabel[i] = (int8_t)(ty[i] != 0);
+    r->auc = mkt_auc(r->tp, r->ty, r->tn);
+    r->ll = mkt_log_loss(r->tp, r->ty, r->tn);
+}
 
-    /* the model file: a temporary group moved into place when complete */
-    double t_write = mkt_now();
+/* Collective. The model file: a temporary group moved into place when complete. */
+static void user_write_model(const mkt_propensity_options *o, const user_run *r, MPI_Comm comm)
+{
+    const examples *e = &r->e;
+    const mkt_dp_config *c = &r->c;
+    int8_t *tlabel = mkt_xmalloc((size_t)(r->tn + 1));
+    for (int64_t i = 0; i < r->tn; i++)
+        tlabel[i] = (int8_t)(r->ty[i] != 0);
     mkt_model_writer w;
     mkt_model_begin(&w, o->out, MODEL_GROUP, comm);
     hid_t f = w.file;
     const char *g = w.group;
-    model_common mc = {params, e.mean,  e.std, tp,  tlabel, e.names,    m.nparams, e.d,
-                       tn,     cutoff, &res,  group, auc, ll,    train_rate, rf_auc};
-    prop_write_model_common(f, g, o, &ctx, &mc, c.l2, comm);
+    model_common mc = {r->params, e->mean,   e->std,    r->tp,  tlabel, e->names,      r->m.nparams, e->d,
+                       r->tn,     r->cutoff, &r->res,   r->group, r->auc, r->ll,      r->train_rate, r->rf_auc};
+    prop_write_model_common(f, g, o, &r->ctx, &mc, c->l2, comm);
     mkt_h5_attr_set_double(f, g, "lr", o->lr);
     mkt_h5_attr_set_double(f, g, "pos_weight", o->pos_weight);
     mkt_h5_attr_set_int(f, g, "windows", o->windows);
-    mkt_h5_attr_set_int(f, g, "window_stride_days", o->windows > 1 ? stride : 0);
+    mkt_h5_attr_set_int(f, g, "window_stride_days", o->windows > 1 ? r->stride : 0);
     mkt_h5_attr_set_double(f, g, "dropout", o->dropout);
-    mkt_h5_attr_set_int(f, g, "dp", c.dp);
-    if (c.dp) {
-        mkt_h5_attr_set_double(f, g, "dp_clip", c.dp_clip);
-        mkt_h5_attr_set_double(f, g, "dp_noise", c.dp_noise);
+    mkt_h5_attr_set_int(f, g, "dp", c->dp);
+    if (c->dp) {
+        mkt_h5_attr_set_double(f, g, "dp_clip", c->dp_clip);
+        mkt_h5_attr_set_double(f, g, "dp_noise", c->dp_noise);
         mkt_h5_attr_set_double(f, g, "dp_delta", o->dp_delta);
-        mkt_h5_attr_set_double(f, g, "dp_epsilon", epsilon);
+        mkt_h5_attr_set_double(f, g, "dp_epsilon", r->epsilon);
     }
     mkt_model_end(&w, comm);
-    mkt_ckpt_remove(&cr.ck, comm);
-    free(vp);
-    free(vy);
-    free(tp);
-    free(ty);
     free(tlabel);
-    double t_end = mkt_now();
-    prop_log_result(STAGE_TRAIN, auc, ll, base_ll, rf_auc, &res, o->out, MODEL_GROUP, t_end - t0);
+}
 
-    if (metrics) {
-        mkt_metrics_set_str(metrics, "model", ctx.mlp.hidden ? "mlp" : "logistic");
-        mkt_metrics_set_str(metrics, "optimizer", o->optimizer);
-        mkt_metrics_set_int(metrics, "parameters", m.nparams);
-        mkt_metrics_set_int(metrics, "users", e.users);
-        mkt_metrics_set_int(metrics, "features", e.d);
-        mkt_metrics_set_int(metrics, "cutoff_ts", cutoff);
-        mkt_metrics_set_int(metrics, "horizon_days", o->horizon_days);
-        mkt_metrics_set_str(metrics, "features_group", group);
-        mkt_metrics_set_int(metrics, "features_computed", computed);
-        int64_t c3[3] = {e.nt, e.nv, e.ns};
-        MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, c3, 3, MPI_INT64_T, MPI_SUM, comm));
-        mkt_metrics_set_int(metrics, "train_examples", c3[0]);
-        mkt_metrics_set_int(metrics, "validation_examples", c3[1]);
-        mkt_metrics_set_int(metrics, "test_examples", c3[2]);
-        mkt_metrics_set_real(metrics, "valid_fraction", o->valid_fraction);
-        mkt_metrics_set_real(metrics, "test_fraction", o->test_fraction);
-        mkt_metrics_set_int(metrics, "epochs_run", res.epochs_run);
-        mkt_metrics_set_int(metrics, "best_epoch", res.best_epoch);
-        mkt_metrics_set_real(metrics, "train_loss", res.train_loss);
-        mkt_metrics_set_real(metrics, "examples_per_second", res.examples_per_second);
-        if (vn > 0) {
-            json_object_set_new(metrics, "validation", vm);
-            vm = NULL;
-        }
-        json_object_set_new(metrics, "test", tm);
-        tm = NULL;
-        json_object_set_new(metrics, "baseline", bm);
-        bm = NULL;
-        prop_selection_metrics(metrics, &res);
-        json_object_set_new(metrics, "history", history);
-        history = NULL;
-        mkt_metrics_set_int(metrics, "windows_count", o->windows);
-        json_object_set_new(metrics, "windows", windows);
-        windows = NULL;
-        mkt_metrics_set_real(metrics, "dropout", o->dropout);
-        if (c.dp) {
-            json_t *dp = mkt_metrics_child(metrics, "dp");
-            mkt_metrics_set_real(dp, "clip", c.dp_clip);
-            mkt_metrics_set_real(dp, "noise_multiplier", c.dp_noise);
-            mkt_metrics_set_real(dp, "delta", o->dp_delta);
-            json_object_set_new(dp, "epsilon", isfinite(epsilon) ? json_real(epsilon) : json_null());
-            mkt_metrics_set_int(dp, "rdp_order", order);
-            mkt_metrics_set_int(dp, "steps", steps);
-            mkt_metrics_set_real(dp, "sampling_rate", q);
-        }
-        mkt_metrics_set_real(metrics, "seconds_features", t_features - t0);
-        mkt_metrics_set_real(metrics, "seconds_train", res.seconds);
-        mkt_metrics_set_real(metrics, "seconds_train_validation", res.seconds_validation);
-        if (c.optimizer == MKT_DP_LBFGS) {
-            mkt_metrics_set_int(metrics, "lbfgs_evaluations", res.evaluations);
-            mkt_metrics_set_int(metrics, "converged", res.converged);
-        }
-        mkt_metrics_set_real(metrics, "seconds_write", t_end - t_write);
-        mkt_metrics_set_real(metrics, "seconds_total", t_end - t0);
-        mkt_metrics_set_str(metrics, "out", o->out);
-    } else {
-        MKT_MPI(MPI_Barrier(comm));
+/* Collective. The metrics JSON of a target user run (the JSON parts of r
+ * move into metrics). */
+static void user_metrics(const mkt_propensity_options *o, user_run *r, json_t *metrics, MPI_Comm comm)
+{
+    const examples *e = &r->e;
+    const mkt_dp_result *res = &r->res;
+    mkt_metrics_set_str(metrics, "model", r->ctx.mlp.hidden ? "mlp" : "logistic");
+    mkt_metrics_set_str(metrics, "optimizer", o->optimizer);
+    mkt_metrics_set_int(metrics, "parameters", r->m.nparams);
+    mkt_metrics_set_int(metrics, "users", e->users);
+    mkt_metrics_set_int(metrics, "features", e->d);
+    mkt_metrics_set_int(metrics, "cutoff_ts", r->cutoff);
+    mkt_metrics_set_int(metrics, "horizon_days", o->horizon_days);
+    mkt_metrics_set_str(metrics, "features_group", r->group);
+    mkt_metrics_set_int(metrics, "features_computed", r->computed);
+    int64_t c3[3] = {e->nt, e->nv, e->ns};
+    MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, c3, 3, MPI_INT64_T, MPI_SUM, comm));
+    mkt_metrics_set_int(metrics, "train_examples", c3[0]);
+    mkt_metrics_set_int(metrics, "validation_examples", c3[1]);
+    mkt_metrics_set_int(metrics, "test_examples", c3[2]);
+    mkt_metrics_set_real(metrics, "valid_fraction", o->valid_fraction);
+    mkt_metrics_set_real(metrics, "test_fraction", o->test_fraction);
+    mkt_metrics_set_int(metrics, "epochs_run", res->epochs_run);
+    mkt_metrics_set_int(metrics, "best_epoch", res->best_epoch);
+    mkt_metrics_set_real(metrics, "train_loss", res->train_loss);
+    mkt_metrics_set_real(metrics, "examples_per_second", res->examples_per_second);
+    if (r->vn > 0) {
+        json_object_set_new(metrics, "validation", r->vm);
+        r->vm = NULL;
     }
-    json_decref(vm);
-    json_decref(tm);
-    json_decref(bm);
-    json_decref(history);
-    json_decref(windows);
-    free(params);
-    free(unpen);
-    prop_examples_free(&e);
-    mkt_ckpt_config_free(&cr.cfg);
-    mkt_ckpt_free(&cr.ck);
-    /* a signal after the last epoch: the model is complete, but the job was
-     * asked to stop, so it says so with the preemption status */
+    json_object_set_new(metrics, "test", r->tm);
+    r->tm = NULL;
+    json_object_set_new(metrics, "baseline", r->bm);
+    r->bm = NULL;
+    prop_selection_metrics(metrics, res);
+    json_object_set_new(metrics, "history", r->history);
+    r->history = NULL;
+    mkt_metrics_set_int(metrics, "windows_count", o->windows);
+    json_object_set_new(metrics, "windows", r->windows);
+    r->windows = NULL;
+    mkt_metrics_set_real(metrics, "dropout", o->dropout);
+    if (r->c.dp) {
+        json_t *dp = mkt_metrics_child(metrics, "dp");
+        mkt_metrics_set_real(dp, "clip", r->c.dp_clip);
+        mkt_metrics_set_real(dp, "noise_multiplier", r->c.dp_noise);
+        mkt_metrics_set_real(dp, "delta", o->dp_delta);
+        json_object_set_new(dp, "epsilon", isfinite(r->epsilon) ? json_real(r->epsilon) : json_null());
+        mkt_metrics_set_int(dp, "rdp_order", r->order);
+        mkt_metrics_set_int(dp, "steps", r->steps);
+        mkt_metrics_set_real(dp, "sampling_rate", r->q);
+    }
+    mkt_metrics_set_real(metrics, "seconds_features", r->t_features - r->t0);
+    mkt_metrics_set_real(metrics, "seconds_train", res->seconds);
+    mkt_metrics_set_real(metrics, "seconds_train_validation", res->seconds_validation);
+    if (r->c.optimizer == MKT_DP_LBFGS) {
+        mkt_metrics_set_int(metrics, "lbfgs_evaluations", res->evaluations);
+        mkt_metrics_set_int(metrics, "converged", res->converged);
+    }
+    mkt_metrics_set_real(metrics, "seconds_write", r->t_end - r->t_write);
+    mkt_metrics_set_real(metrics, "seconds_total", r->t_end - r->t0);
+    mkt_metrics_set_str(metrics, "out", o->out);
+}
+
+/* Collective. The end of a run whose model is written (both targets): a
+ * signal after the last epoch means the model is complete, but the job was
+ * asked to stop, so it says so with the preemption status. */
+int prop_finish_run(const mkt_propensity_options *o, MPI_Comm comm)
+{
     int late = mkt_ckpt_agree_signal(comm);
     mkt_ckpt_signals_restore();
     if (late) {
@@ -480,4 +517,50 @@ int mkt_propensity_train(const mkt_propensity_options *o, MPI_Comm comm, json_t 
         return MKT_EXIT_PREEMPTED;
     }
     return MKT_EXIT_OK;
+}
+
+int mkt_propensity_train(const mkt_propensity_options *o, MPI_Comm comm, json_t *metrics)
+{
+    user_run r;
+    memset(&r, 0, sizeof r);
+    r.t0 = mkt_now();
+    check_options(o, &r.ctx, &r.c, &r.stride);
+    check_fractions(o);
+    if (o->target && !strcmp(o->target, "user_item")) {
+        if (o->windows > 1)
+            mkt_fail_all(MKT_EXIT_USAGE, "train propensity: windows > 1 is for target user, not user_item");
+        return prop_train_user_item(o, &r.ctx, &r.c, comm, metrics);
+    }
+    if (o->target && strcmp(o->target, "user") != 0)
+        mkt_fail_all(MKT_EXIT_USAGE, "train propensity: target: '%s' is not user or user_item", o->target);
+
+    user_examples(o, &r, metrics, comm);
+    if (user_fit(o, &r, metrics, comm))
+        return MKT_EXIT_PREEMPTED;
+    user_privacy(o, &r);
+    user_evaluate(&r, comm);
+    r.t_write = mkt_now();
+    user_write_model(o, &r, comm);
+    mkt_ckpt_remove(&r.cr.ck, comm);
+    free(r.vp);
+    free(r.vy);
+    free(r.tp);
+    free(r.ty);
+    r.t_end = mkt_now();
+    prop_log_result(STAGE_TRAIN, r.auc, r.ll, r.base_ll, r.rf_auc, &r.res, o->out, MODEL_GROUP, r.t_end - r.t0);
+    if (metrics)
+        user_metrics(o, &r, metrics, comm);
+    else
+        MKT_MPI(MPI_Barrier(comm));
+    json_decref(r.vm);
+    json_decref(r.tm);
+    json_decref(r.bm);
+    json_decref(r.history);
+    json_decref(r.windows);
+    free(r.params);
+    free(r.unpen);
+    prop_examples_free(&r.e);
+    mkt_ckpt_config_free(&r.cr.cfg);
+    mkt_ckpt_free(&r.cr.ck);
+    return prop_finish_run(o, comm);
 }
