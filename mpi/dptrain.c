@@ -15,7 +15,6 @@
 #include "check.h"
 #include "exactsum.h"
 #include "linmodel.h"
-#include "metrics.h"
 #include "par.h"
 #include "rng.h"
 
@@ -384,170 +383,6 @@ static void minibatch_sums(const mkt_dp_model *m, const mkt_dp_config *c, const 
     }
 }
 
-/* Logits of this rank's rows. */
-static double *local_logits(const mkt_dp_model *m, const double *params, const mkt_dp_data *data)
-{
-    double *work = mkt_xmalloc(sizeof(double) * (m->work_doubles + 1));
-    double *z = mkt_xmalloc(sizeof(double) * (size_t)(data->n + 1));
-    for (int64_t i = 0; i < data->n; i++)
-        z[i] = m->logit(m->ctx, params, data->x + i * data->d, work);
-    free(work);
-    return z;
-}
-
-/* Collective. Exact weighted mean of the loss of logits z over all ranks. */
-static double mean_loss_of(const double *z, const mkt_dp_data *data, double pos_weight, MPI_Comm comm)
-{
-    mkt_xsum acc[2];
-    mkt_xsum_init(&acc[0]);
-    mkt_xsum_init(&acc[1]);
-    for (int64_t i = 0; i < data->n; i++) {
-        int y = data->y[i] != 0;
-        double w = y ? pos_weight : 1.0;
-        mkt_xsum_add(&acc[0], w * mkt_bce_logit(z[i], y));
-        mkt_xsum_add(&acc[1], w);
-    }
-    mkt_allreduce_xsum(acc, 2, comm);
-    double wsum = mkt_xsum_value(&acc[1]);
-    return wsum > 0 ? mkt_xsum_value(&acc[0]) / wsum : NAN;
-}
-
-double mkt_dp_mean_loss(const mkt_dp_model *m, const mkt_dp_config *c, const double *params,
-                        const mkt_dp_data *data, MPI_Comm comm)
-{
-    double *z = local_logits(m, params, data);
-    double r = mean_loss_of(z, data, c->pos_weight, comm);
-    free(z);
-    return r;
-}
-
-/* Collective. Probabilities of logits z gathered in rank order (see mkt_dp_predict_all). */
-static void gather_probabilities(const double *z, const mkt_dp_data *data, double **p, int **y, int64_t *n,
-                                 MPI_Comm comm)
-{
-    int nranks;
-    MKT_MPI(MPI_Comm_size(comm, &nranks));
-    if (data->n > INT32_MAX)
-        mkt_fail("predict: %lld rows on one rank is too many for one gather", (long long)data->n);
-    int local = (int)data->n;
-    int *counts = mkt_xmalloc(sizeof(int) * (size_t)nranks * 2), *displs = counts + nranks;
-    MKT_MPI(MPI_Allgather(&local, 1, MPI_INT, counts, 1, MPI_INT, comm));
-    int64_t total = 0;
-    for (int r = 0; r < nranks; r++) {
-        if (total > INT32_MAX)
-            mkt_fail("predict: %lld rows in all is too many for one gather", (long long)total);
-        displs[r] = (int)total;
-        total += counts[r];
-    }
-    double *lp = mkt_xmalloc(sizeof(double) * (size_t)(local + 1));
-    int *ly = mkt_xmalloc(sizeof(int) * (size_t)(local + 1));
-    for (int i = 0; i < local; i++) {
-        lp[i] = z[i] >= 0 ? 1.0 / (1.0 + exp(-z[i])) : exp(z[i]) / (1.0 + exp(z[i]));
-        ly[i] = data->y[i] != 0;
-    }
-    *p = mkt_xmalloc(sizeof(double) * (size_t)(total + 1));
-    *y = mkt_xmalloc(sizeof(int) * (size_t)(total + 1));
-    MKT_MPI(MPI_Allgatherv(lp, local, MPI_DOUBLE, *p, counts, displs, MPI_DOUBLE, comm));
-    MKT_MPI(MPI_Allgatherv(ly, local, MPI_INT, *y, counts, displs, MPI_INT, comm));
-    *n = total;
-    free(lp);
-    free(ly);
-    free(counts);
-}
-
-void mkt_dp_predict_all(const mkt_dp_model *m, const double *params, const mkt_dp_data *data, double **p, int **y,
-                        int64_t *n, MPI_Comm comm)
-{
-    double *z = local_logits(m, params, data);
-    gather_probabilities(z, data, p, y, n, comm);
-    free(z);
-}
-
-/* mkt_auc's value (tie-averaged ranks), bit for bit, with a radix sort
- * instead of a comparison sort: it runs after every epoch.  The rank sum is
- * a sum of half-integers below 2^53, exact in any order, so sorting
- * ascending here gives the same result as mkt_auc's descending order. */
-static double validation_auc(const double *p, const int *y, int64_t n)
-{
-    int64_t npos = 0;
-    for (int64_t i = 0; i < n; i++)
-        npos += y[i] != 0;
-    if (npos == 0 || npos == n)
-        return NAN;
-    uint64_t *key = mkt_xmalloc(sizeof(uint64_t) * (size_t)n * 2), *tmp = key + n;
-    for (int64_t i = 0; i < n; i++) {
-        if (isnan(p[i])) {
-            free(key);
-            return mkt_auc(p, y, n);
-        }
-        double v = p[i] == 0 ? 0.0 : p[i]; /* −0 ties with +0 */
-        uint64_t b;
-        memcpy(&b, &v, sizeof b);
-        b = b >> 63 ? ~b : b | UINT64_C(1) << 63; /* unsigned order = numeric order */
-        key[i] = b;
-    }
-    /* the label rides in a parallel array */
-    int8_t *lab = mkt_xmalloc((size_t)n * 2), *ltmp = lab + n;
-    for (int64_t i = 0; i < n; i++)
-        lab[i] = (int8_t)(y[i] != 0);
-    int64_t *count = mkt_xmalloc(sizeof(int64_t) * 65536);
-    for (int shift = 0; shift < 64; shift += 16) {
-        memset(count, 0, sizeof(int64_t) * 65536);
-        for (int64_t i = 0; i < n; i++)
-            count[(key[i] >> shift) & 0xffff]++;
-        int64_t sum = 0;
-        for (int k = 0; k < 65536; k++) {
-            int64_t c = count[k];
-            count[k] = sum;
-            sum += c;
-        }
-        for (int64_t i = 0; i < n; i++) {
-            int64_t at = count[(key[i] >> shift) & 0xffff]++;
-            tmp[at] = key[i];
-            ltmp[at] = lab[i];
-        }
-        uint64_t *t = key;
-        key = tmp;
-        tmp = t;
-        int8_t *u = lab;
-        lab = ltmp;
-        ltmp = u;
-    }
-    /* after an even number of passes key and lab are the original buffers again */
-    double rank_sum = 0;
-    for (int64_t k = 0; k < n;) {
-        int64_t e = k + 1;
-        while (e < n && key[e] == key[k])
-            e++;
-        double avg = ((double)(k + 1) + (double)e) / 2.0; /* ascending ranks k+1 .. e */
-        for (int64_t j = k; j < e; j++)
-            if (lab[j])
-                rank_sum += avg;
-        k = e;
-    }
-    free(count);
-    free(lab);
-    free(key);
-    double u = rank_sum - (double)npos * (double)(npos + 1) / 2.0;
-    return u / ((double)npos * (double)(n - npos));
-}
-
-/* Collective. Plain mean log loss (exact) and AUC of the validation rows,
- * from one logit per row. */
-static void validate(const mkt_dp_model *m, const double *params, const mkt_dp_data *valid, double *loss,
-                     double *auc, MPI_Comm comm)
-{
-    double *z = local_logits(m, params, valid), *vp;
-    int *vy;
-    int64_t vn;
-    *loss = mean_loss_of(z, valid, 1.0, comm);
-    gather_probabilities(z, valid, &vp, &vy, &vn, comm);
-    *auc = validation_auc(vp, vy, vn);
-    free(vp);
-    free(vy);
-    free(z);
-}
-
 /* The same permutation of 0..n-1 on every rank. */
 static void permutation(int64_t *perm, int64_t n, uint64_t seed, int epoch)
 {
@@ -668,230 +503,309 @@ static void state_copy(mkt_dp_state *to, const mkt_dp_state *from)
     to->val_auc = from->val_auc;
 }
 
+/* One run of mkt_dp_train: the state (st, which a hook may save between
+ * epochs) and the work space the steps below share. */
+typedef struct {
+    const mkt_dp_model *m;
+    const mkt_dp_config *c;
+    const mkt_dp_data *train, *valid;
+    int64_t P, ntotal, offset, nvalid, batch;
+    mkt_dp_state st;
+    scratch s;
+    double *params; /* st.params: the working copy */
+    double *g, *v, *v2, *d, *trial, *gtrial;
+    int64_t *perm;
+    lbfgs_state L;
+    span sp;
+    batcher bt;
+    int64_t examples_before;
+    double t0, t_valid;
+} trainer;
+
+/* Collective. Allocate the state from params (or c->resume), the batcher or
+ * the L-BFGS span, and for L-BFGS the initial objective. */
+static void trainer_init(trainer *T, const mkt_dp_model *m, const mkt_dp_config *c, const mkt_dp_data *train,
+                         const mkt_dp_data *valid, const double *params, mkt_dp_result *res, MPI_Comm comm)
+{
+    memset(T, 0, sizeof *T);
+    T->m = m;
+    T->c = c;
+    T->train = train;
+    T->valid = valid;
+    int64_t P = T->P = m->nparams;
+    T->ntotal = 0;
+    T->offset = mkt_exscan_count(train->n, &T->ntotal, comm);
+    T->nvalid = 0;
+    mkt_exscan_count(valid ? valid->n : 0, &T->nvalid, comm);
+
+    /* the whole state lives in st, so that a hook can save it between epochs */
+    int mem = c->optimizer == MKT_DP_LBFGS ? (c->lbfgs_memory > 0 ? c->lbfgs_memory : 10) : 0;
+    mkt_dp_state_alloc(&T->st, P, mem);
+    scratch_init(&T->s, m);
+    T->g = T->st.g;
+    T->v = T->st.v;
+    T->v2 = T->st.v2;
+    T->d = mkt_xcalloc((size_t)P, sizeof(double));
+    T->trial = mkt_xcalloc((size_t)P, sizeof(double));
+    T->gtrial = mkt_xcalloc((size_t)P, sizeof(double));
+    memcpy(T->st.params, params, sizeof(double) * (size_t)P);
+    memcpy(T->st.best, params, sizeof(double) * (size_t)P);
+    if (c->resume)
+        state_copy(&T->st, c->resume);
+    memset(res, 0, sizeof *res);
+    res->epochs_run = T->st.epochs_run;
+    res->best_epoch = T->st.best_epoch;
+    res->train_loss = T->st.train_loss;
+    res->val_loss = T->st.val_loss;
+    res->val_auc = T->st.val_auc;
+    T->params = T->st.params; /* work on the state's copy; the caller's array gets the result at the end */
+
+    T->batch = c->batch > 0 ? c->batch : 1;
+    T->t0 = mkt_now();
+    T->t_valid = 0;
+    if (c->optimizer != MKT_DP_LBFGS) {
+        T->perm = mkt_xmalloc(sizeof(int64_t) * (size_t)(T->ntotal + 1));
+        batcher_init(&T->bt, train, T->offset, T->ntotal, T->batch, P, comm);
+    } else {
+        span_init(&T->sp, train, T->offset, T->ntotal, comm);
+        T->L.mem = mem;
+        T->L.s = T->st.lbfgs_s;
+        T->L.y = T->st.lbfgs_y;
+        T->L.rho = T->st.lbfgs_rho;
+        T->L.alpha = mkt_xmalloc(sizeof(double) * (size_t)T->L.mem);
+        T->L.count = T->st.lbfgs_count;
+        T->L.head = T->st.lbfgs_head;
+    }
+
+    T->examples_before = T->st.examples;
+    if (c->optimizer == MKT_DP_LBFGS && !c->resume) {
+        T->st.f = full_objective(m, c, T->params, &T->sp, T->g, &T->s, comm);
+        T->st.gnorm0 = sqrt(dot(T->g, T->g, P));
+        T->st.examples += T->ntotal;
+        res->evaluations++;
+    }
+}
+
+/* Collective. One L-BFGS iteration (a line search along the two-loop
+ * direction); returns the objective. */
+static double lbfgs_epoch(trainer *T, mkt_dp_result *res, int *evaluations_out, int *converged_out, MPI_Comm comm)
+{
+    const mkt_dp_config *c = T->c;
+    int64_t P = T->P;
+    lbfgs_state *L = &T->L;
+    double *params = T->params, *g = T->g, *d = T->d, *trial = T->trial, *gtrial = T->gtrial;
+    int evaluations = 0, converged = 0;
+    double f = T->st.f;
+    lbfgs_direction(L, g, d, P);
+    double gd = dot(g, d, P);
+    if (!(gd < 0)) { /* not a descent direction: restart from steepest descent */
+        L->count = 0;
+        lbfgs_direction(L, g, d, P);
+        gd = dot(g, d, P);
+    }
+    double step = 1.0, fnew = f;
+    int accepted = 0;
+    for (int tries = 0; tries < 40 && gd < 0; tries++) {
+        for (int64_t j = 0; j < P; j++)
+            trial[j] = params[j] + step * d[j];
+        fnew = full_objective(T->m, c, trial, &T->sp, gtrial, &T->s, comm);
+        T->st.examples += T->ntotal;
+        evaluations++;
+        if (fnew <= f + 1e-4 * step * gd) {
+            accepted = 1;
+            break;
+        }
+        step *= 0.5;
+    }
+    if (accepted) {
+        int i = L->head;
+        for (int64_t j = 0; j < P; j++) {
+            L->s[(int64_t)i * P + j] = trial[j] - params[j];
+            L->y[(int64_t)i * P + j] = gtrial[j] - g[j];
+        }
+        double sy = dot(L->s + (int64_t)i * P, L->y + (int64_t)i * P, P);
+        if (sy > 1e-12) {
+            L->rho[i] = 1.0 / sy;
+            L->head = (L->head + 1) % L->mem;
+            if (L->count < L->mem)
+                L->count++;
+        }
+        memcpy(params, trial, sizeof(double) * (size_t)P);
+        memcpy(g, gtrial, sizeof(double) * (size_t)P);
+        T->st.f = fnew;
+        converged = c->tol > 0 && sqrt(dot(g, g, P)) <= c->tol * T->st.gnorm0;
+    } else {
+        converged = 1; /* no decrease along the direction: nothing more to gain */
+    }
+    res->evaluations += evaluations;
+    T->st.lbfgs_count = L->count;
+    T->st.lbfgs_head = L->head;
+    *evaluations_out = evaluations;
+    *converged_out = converged;
+    return T->st.f;
+}
+
+/* One SGD or Adam step from a minibatch's sums (gradient [P], loss, weight)
+ * of batch [b0, b1) of the epoch. */
+static void minibatch_step(trainer *T, const double *sum, int64_t b0, int64_t b1, int epoch)
+{
+    const mkt_dp_config *c = T->c;
+    int64_t P = T->P;
+    double *params = T->params, *g = T->g, *v = T->v, *v2 = T->v2;
+    double wsum = sum[P + 1];
+    if (c->dp) {
+        /* noise once per step, the same draws on every rank; the
+         * divisor is the public batch size, not the data's weights */
+        mkt_rng r;
+        mkt_rng_init(&r, mkt_hash64(c->seed ^ mkt_hash64((uint64_t)epoch + 1)), MKT_DP_STREAM_NOISE,
+                     (uint64_t)(b0 / T->batch));
+        double sd = c->dp_noise * c->dp_clip, nb = (double)(b1 - b0);
+        for (int64_t j = 0; j < P; j++) {
+            double gs = sum[j];
+            if (sd > 0)
+                gs += sd * mkt_rng_normal(&r);
+            g[j] = gs / nb + l2_of(c, j) * params[j];
+        }
+    } else {
+        for (int64_t j = 0; j < P; j++)
+            g[j] = sum[j] / wsum + l2_of(c, j) * params[j];
+    }
+    if (c->optimizer == MKT_DP_SGD) {
+        for (int64_t j = 0; j < P; j++) {
+            v[j] = c->momentum * v[j] + g[j];
+            params[j] -= c->lr * v[j];
+        }
+    } else {
+        T->st.adam_t++;
+        double c1 = 1.0 - pow(c->beta1, (double)T->st.adam_t), c2 = 1.0 - pow(c->beta2, (double)T->st.adam_t);
+        for (int64_t j = 0; j < P; j++) {
+            v[j] = c->beta1 * v[j] + (1 - c->beta1) * g[j];
+            v2[j] = c->beta2 * v2[j] + (1 - c->beta2) * g[j] * g[j];
+            params[j] -= c->lr * (v[j] / c1) / (sqrt(v2[j] / c2) + c->adam_eps);
+        }
+    }
+}
+
+/* Collective. One epoch of minibatch steps in the epoch's permutation;
+ * returns the epoch's mean training loss (exact sums). */
+static double minibatch_epoch(trainer *T, int epoch, MPI_Comm comm)
+{
+    int64_t P = T->P, ntotal = T->ntotal, batch = T->batch;
+    permutation(T->perm, ntotal, T->c->seed, epoch);
+    mkt_xsum eloss, eweight;
+    mkt_xsum_init(&eloss);
+    mkt_xsum_init(&eweight);
+    for (int64_t b0 = 0; b0 < ntotal; b0 += batch) {
+        int64_t b1 = b0 + batch < ntotal ? b0 + batch : ntotal;
+        minibatch_sums(T->m, T->c, T->params, T->train, T->perm, b0, b1, epoch, &T->bt, &T->s, comm);
+        const double *sum = T->s.chunk; /* gradient, loss, weight */
+        mkt_xsum_add(&eloss, sum[P]);
+        mkt_xsum_add(&eweight, sum[P + 1]);
+        double wsum = sum[P + 1];
+        if (!(wsum > 0))
+            continue;
+        minibatch_step(T, sum, b0, b1, epoch);
+    }
+    T->st.examples += ntotal;
+    double ew = mkt_xsum_value(&eweight);
+    return ew > 0 ? mkt_xsum_value(&eloss) / ew : NAN;
+}
+
+/* Collective. After an epoch: validation (plain log loss, exact, and AUC of
+ * the gathered scores), the kept parameters, the log line, the history,
+ * convergence, early stopping and the hook; returns 1 to stop. */
+static int end_epoch(trainer *T, int epoch, double epoch_loss, int evaluations, int converged, mkt_dp_result *res,
+                     mkt_dp_history_fn history, void *history_ctx, MPI_Comm comm)
+{
+    const mkt_dp_config *c = T->c;
+    mkt_dp_state *st = &T->st;
+    int64_t P = T->P;
+    double val_loss = NAN, val_auc = NAN, tv = mkt_now();
+    if (T->nvalid > 0)
+        mkt_dp_validate(T->m, T->params, T->valid, &val_loss, &val_auc, comm);
+    T->t_valid += mkt_now() - tv;
+    double elapsed = mkt_now() - T->t0;
+    st->epoch = epoch + 1;
+    st->epochs_run = res->epochs_run = epoch + 1;
+    int improved = T->nvalid == 0 || val_loss < st->best_val;
+    if (improved) {
+        st->best_val = T->nvalid > 0 ? val_loss : st->best_val;
+        memcpy(st->best, T->params, sizeof(double) * (size_t)P);
+        st->best_epoch = res->best_epoch = epoch + 1;
+        st->train_loss = res->train_loss = epoch_loss;
+        st->val_loss = res->val_loss = val_loss;
+        st->val_auc = res->val_auc = val_auc;
+        st->since_best = 0;
+    } else {
+        st->since_best++;
+    }
+    double rate = elapsed > 0 ? (double)(st->examples - T->examples_before) / elapsed : 0;
+    int done_here = epoch + 1 - (c->resume ? c->resume->epoch : 0);
+    if (c->stage)
+        mkt_log_detail(c->stage, "epoch %d/%d  train loss %.5f  val loss %.5f  val AUC %.4f  %.0f examples/s  ETA %.0fs",
+                epoch + 1, c->epochs, epoch_loss, val_loss, val_auc, rate,
+                elapsed / done_here * (c->epochs - epoch - 1));
+    if (history) {
+        mkt_dp_epoch e = {epoch + 1, epoch_loss, val_loss, val_auc, elapsed,
+                          c->optimizer == MKT_DP_LBFGS ? evaluations : -1};
+        history(&e, history_ctx);
+    }
+    if (converged) {
+        res->converged = 1;
+        if (c->stage)
+            mkt_log(c->stage, "converged at iteration %d: |gradient| %.3g = %.3g of the initial one", epoch + 1,
+                    sqrt(dot(T->g, T->g, P)), st->gnorm0 > 0 ? sqrt(dot(T->g, T->g, P)) / st->gnorm0 : 0.0);
+        return 1;
+    }
+    if (c->patience > 0 && T->nvalid > 0 && st->since_best >= c->patience)
+        return 1;
+    if (c->after_epoch && c->after_epoch(c->hook_arg, st, c->epochs)) {
+        res->stopped = 1;
+        return 1;
+    }
+    return 0;
+}
+
+/* Collective. The caller's array gets the best parameters, or the current
+ * ones when stopped; timings; the work space freed. */
+static void trainer_finish(trainer *T, double *out_params, mkt_dp_result *res, MPI_Comm comm)
+{
+    int64_t P = T->P;
+    memcpy(out_params, res->stopped ? T->st.params : T->st.best, sizeof(double) * (size_t)P);
+    double secs[2] = {mkt_now() - T->t0, T->t_valid};
+    MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, secs, 2, MPI_DOUBLE, MPI_MAX, comm));
+    res->seconds = secs[0];
+    res->seconds_validation = secs[1];
+    res->examples_per_second = secs[0] > 0 ? (double)(T->st.examples - T->examples_before) / secs[0] : 0;
+    res->train_examples = T->ntotal;
+    res->steps_per_epoch = T->c->optimizer == MKT_DP_LBFGS ? 1 : (T->ntotal + T->batch - 1) / T->batch;
+
+    scratch_free(&T->s);
+    mkt_dp_state_free(&T->st);
+    span_free(&T->sp);
+    batcher_free(&T->bt);
+    free(T->d);
+    free(T->trial);
+    free(T->gtrial);
+    free(T->perm);
+    free(T->L.alpha);
+}
+
 void mkt_dp_train(const mkt_dp_model *m, const mkt_dp_config *c, const mkt_dp_data *train,
                   const mkt_dp_data *valid, double *params, mkt_dp_result *res, mkt_dp_history_fn history, void *history_ctx,
                   MPI_Comm comm)
 {
-    int64_t P = m->nparams;
-    int64_t ntotal = 0;
-    int64_t offset = mkt_exscan_count(train->n, &ntotal, comm);
-    int64_t nvalid = 0;
-    mkt_exscan_count(valid ? valid->n : 0, &nvalid, comm);
-
-    /* the whole state lives in st, so that a hook can save it between epochs */
-    mkt_dp_state st;
-    int mem = c->optimizer == MKT_DP_LBFGS ? (c->lbfgs_memory > 0 ? c->lbfgs_memory : 10) : 0;
-    mkt_dp_state_alloc(&st, P, mem);
-    scratch s;
-    scratch_init(&s, m);
-    double *g = st.g, *v = st.v, *v2 = st.v2;
-    double *d = mkt_xcalloc((size_t)P, sizeof(double)), *trial = mkt_xcalloc((size_t)P, sizeof(double));
-    double *gtrial = mkt_xcalloc((size_t)P, sizeof(double));
-    int64_t *perm = NULL;
-    lbfgs_state L = {0};
-    span sp;
-    batcher bt;
-    memset(&sp, 0, sizeof sp);
-    memset(&bt, 0, sizeof bt);
-    memcpy(st.params, params, sizeof(double) * (size_t)P);
-    memcpy(st.best, params, sizeof(double) * (size_t)P);
-    if (c->resume)
-        state_copy(&st, c->resume);
-    memset(res, 0, sizeof *res);
-    res->epochs_run = st.epochs_run;
-    res->best_epoch = st.best_epoch;
-    res->train_loss = st.train_loss;
-    res->val_loss = st.val_loss;
-    res->val_auc = st.val_auc;
-    double *out_params = params;
-    params = st.params; /* work on the state's copy; the caller's array gets the result at the end */
-
-    int64_t batch = c->batch > 0 ? c->batch : 1;
-    double t0 = mkt_now(), t_valid = 0;
-    if (c->optimizer != MKT_DP_LBFGS) {
-        perm = mkt_xmalloc(sizeof(int64_t) * (size_t)(ntotal + 1));
-        batcher_init(&bt, train, offset, ntotal, batch, P, comm);
-    } else {
-        span_init(&sp, train, offset, ntotal, comm);
-        L.mem = mem;
-        L.s = st.lbfgs_s;
-        L.y = st.lbfgs_y;
-        L.rho = st.lbfgs_rho;
-        L.alpha = mkt_xmalloc(sizeof(double) * (size_t)L.mem);
-        L.count = st.lbfgs_count;
-        L.head = st.lbfgs_head;
-    }
-
-    int64_t examples_before = st.examples;
-    if (c->optimizer == MKT_DP_LBFGS && !c->resume) {
-        st.f = full_objective(m, c, params, &sp, g, &s, comm);
-        st.gnorm0 = sqrt(dot(g, g, P));
-        st.examples += ntotal;
-        res->evaluations++;
-    }
-    for (int epoch = st.epoch; epoch < c->epochs; epoch++) {
+    trainer T;
+    trainer_init(&T, m, c, train, valid, params, res, comm);
+    for (int epoch = T.st.epoch; epoch < c->epochs; epoch++) {
         double epoch_loss;
         int evaluations = 0, converged = 0;
-        if (c->optimizer == MKT_DP_LBFGS) {
-            double f = st.f;
-            lbfgs_direction(&L, g, d, P);
-            double gd = dot(g, d, P);
-            if (!(gd < 0)) { /* not a descent direction: restart from steepest descent */
-                L.count = 0;
-                lbfgs_direction(&L, g, d, P);
-                gd = dot(g, d, P);
-            }
-            double step = 1.0, fnew = f;
-            int accepted = 0;
-            for (int tries = 0; tries < 40 && gd < 0; tries++) {
-                for (int64_t j = 0; j < P; j++)
-                    trial[j] = params[j] + step * d[j];
-                fnew = full_objective(m, c, trial, &sp, gtrial, &s, comm);
-                st.examples += ntotal;
-                evaluations++;
-                if (fnew <= f + 1e-4 * step * gd) {
-                    accepted = 1;
-                    break;
-                }
-                step *= 0.5;
-            }
-            if (accepted) {
-                int i = L.head;
-                for (int64_t j = 0; j < P; j++) {
-                    L.s[(int64_t)i * P + j] = trial[j] - params[j];
-                    L.y[(int64_t)i * P + j] = gtrial[j] - g[j];
-                }
-                double sy = dot(L.s + (int64_t)i * P, L.y + (int64_t)i * P, P);
-                if (sy > 1e-12) {
-                    L.rho[i] = 1.0 / sy;
-                    L.head = (L.head + 1) % L.mem;
-                    if (L.count < L.mem)
-                        L.count++;
-                }
-                memcpy(params, trial, sizeof(double) * (size_t)P);
-                memcpy(g, gtrial, sizeof(double) * (size_t)P);
-                st.f = fnew;
-                converged = c->tol > 0 && sqrt(dot(g, g, P)) <= c->tol * st.gnorm0;
-            } else {
-                converged = 1; /* no decrease along the direction: nothing more to gain */
-            }
-            res->evaluations += evaluations;
-            st.lbfgs_count = L.count;
-            st.lbfgs_head = L.head;
-            epoch_loss = st.f;
-        } else {
-            permutation(perm, ntotal, c->seed, epoch);
-            mkt_xsum eloss, eweight;
-            mkt_xsum_init(&eloss);
-            mkt_xsum_init(&eweight);
-            for (int64_t b0 = 0; b0 < ntotal; b0 += batch) {
-                int64_t b1 = b0 + batch < ntotal ? b0 + batch : ntotal;
-                minibatch_sums(m, c, params, train, perm, b0, b1, epoch, &bt, &s, comm);
-                const double *sum = s.chunk; /* gradient, loss, weight */
-                mkt_xsum_add(&eloss, sum[P]);
-                mkt_xsum_add(&eweight, sum[P + 1]);
-                double wsum = sum[P + 1];
-                if (!(wsum > 0))
-                    continue;
-                if (c->dp) {
-                    /* noise once per step, the same draws on every rank; the
-                     * divisor is the public batch size, not the data's weights */
-                    mkt_rng r;
-                    mkt_rng_init(&r, mkt_hash64(c->seed ^ mkt_hash64((uint64_t)epoch + 1)), MKT_DP_STREAM_NOISE,
-                                 (uint64_t)(b0 / batch));
-                    double sd = c->dp_noise * c->dp_clip, nb = (double)(b1 - b0);
-                    for (int64_t j = 0; j < P; j++) {
-                        double gs = sum[j];
-                        if (sd > 0)
-                            gs += sd * mkt_rng_normal(&r);
-                        g[j] = gs / nb + l2_of(c, j) * params[j];
-                    }
-                } else {
-                    for (int64_t j = 0; j < P; j++)
-                        g[j] = sum[j] / wsum + l2_of(c, j) * params[j];
-                }
-                if (c->optimizer == MKT_DP_SGD) {
-                    for (int64_t j = 0; j < P; j++) {
-                        v[j] = c->momentum * v[j] + g[j];
-                        params[j] -= c->lr * v[j];
-                    }
-                } else {
-                    st.adam_t++;
-                    double c1 = 1.0 - pow(c->beta1, (double)st.adam_t), c2 = 1.0 - pow(c->beta2, (double)st.adam_t);
-                    for (int64_t j = 0; j < P; j++) {
-                        v[j] = c->beta1 * v[j] + (1 - c->beta1) * g[j];
-                        v2[j] = c->beta2 * v2[j] + (1 - c->beta2) * g[j] * g[j];
-                        params[j] -= c->lr * (v[j] / c1) / (sqrt(v2[j] / c2) + c->adam_eps);
-                    }
-                }
-            }
-            st.examples += ntotal;
-            double ew = mkt_xsum_value(&eweight);
-            epoch_loss = ew > 0 ? mkt_xsum_value(&eloss) / ew : NAN;
-        }
-
-        /* validation: plain log loss (exact) and AUC (gathered scores) */
-        double val_loss = NAN, val_auc = NAN, tv = mkt_now();
-        if (nvalid > 0)
-            validate(m, params, valid, &val_loss, &val_auc, comm);
-        t_valid += mkt_now() - tv;
-        double elapsed = mkt_now() - t0;
-        st.epoch = epoch + 1;
-        st.epochs_run = res->epochs_run = epoch + 1;
-        int improved = nvalid == 0 || val_loss < st.best_val;
-        if (improved) {
-            st.best_val = nvalid > 0 ? val_loss : st.best_val;
-            memcpy(st.best, params, sizeof(double) * (size_t)P);
-            st.best_epoch = res->best_epoch = epoch + 1;
-            st.train_loss = res->train_loss = epoch_loss;
-            st.val_loss = res->val_loss = val_loss;
-            st.val_auc = res->val_auc = val_auc;
-            st.since_best = 0;
-        } else {
-            st.since_best++;
-        }
-        double rate = elapsed > 0 ? (double)(st.examples - examples_before) / elapsed : 0;
-        int done_here = epoch + 1 - (c->resume ? c->resume->epoch : 0);
-        if (c->stage)
-            mkt_log_detail(c->stage, "epoch %d/%d  train loss %.5f  val loss %.5f  val AUC %.4f  %.0f examples/s  ETA %.0fs",
-                    epoch + 1, c->epochs, epoch_loss, val_loss, val_auc, rate,
-                    elapsed / done_here * (c->epochs - epoch - 1));
-        if (history) {
-            mkt_dp_epoch e = {epoch + 1, epoch_loss, val_loss, val_auc, elapsed,
-                              c->optimizer == MKT_DP_LBFGS ? evaluations : -1};
-            history(&e, history_ctx);
-        }
-        if (converged) {
-            res->converged = 1;
-            if (c->stage)
-                mkt_log(c->stage, "converged at iteration %d: |gradient| %.3g = %.3g of the initial one", epoch + 1,
-                        sqrt(dot(g, g, P)), st.gnorm0 > 0 ? sqrt(dot(g, g, P)) / st.gnorm0 : 0.0);
+        if (c->optimizer == MKT_DP_LBFGS)
+            epoch_loss = lbfgs_epoch(&T, res, &evaluations, &converged, comm);
+        else
+            epoch_loss = minibatch_epoch(&T, epoch, comm);
+        if (end_epoch(&T, epoch, epoch_loss, evaluations, converged, res, history, history_ctx, comm))
             break;
-        }
-        if (c->patience > 0 && nvalid > 0 && st.since_best >= c->patience)
-            break;
-        if (c->after_epoch && c->after_epoch(c->hook_arg, &st, c->epochs)) {
-            res->stopped = 1;
-            break;
-        }
     }
-    /* the caller's array: the best parameters, or the current ones when stopped */
-    memcpy(out_params, res->stopped ? st.params : st.best, sizeof(double) * (size_t)P);
-    double secs[2] = {mkt_now() - t0, t_valid};
-    MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, secs, 2, MPI_DOUBLE, MPI_MAX, comm));
-    res->seconds = secs[0];
-    res->seconds_validation = secs[1];
-    res->examples_per_second = secs[0] > 0 ? (double)(st.examples - examples_before) / secs[0] : 0;
-    res->train_examples = ntotal;
-    res->steps_per_epoch = c->optimizer == MKT_DP_LBFGS ? 1 : (ntotal + batch - 1) / batch;
-
-    scratch_free(&s);
-    mkt_dp_state_free(&st);
-    span_free(&sp);
-    batcher_free(&bt);
-    free(d);
-    free(trial);
-    free(gtrial);
-    free(perm);
-    free(L.alpha);
+    trainer_finish(&T, params, res, comm);
 }

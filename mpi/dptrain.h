@@ -161,4 +161,9 @@ void mkt_dp_predict_all(const mkt_dp_model *m, const double *params, const mkt_d
 double mkt_dp_mean_loss(const mkt_dp_model *m, const mkt_dp_config *c, const double *params,
                         const mkt_dp_data *data, MPI_Comm comm);
 
+/* Collective. Plain mean log loss (exact) and AUC of the validation rows,
+ * the values early stopping compares (mpi/dpeval.c). */
+void mkt_dp_validate(const mkt_dp_model *m, const double *params, const mkt_dp_data *valid, double *loss, double *auc,
+                     MPI_Comm comm);
+
 #endif

@@ -279,7 +279,7 @@ static json_t *propensity_part(const mkt_serve_model *m, int64_t u)
     int d = s->mlp.inputs;
     double *x = mkt_xmalloc((size_t)d * sizeof *x);
     const double *raw = s->prop_x + (u - m->user_block.begin) * d;
-    /* the normalization stages/train_propensity.c applies to training examples */
+    /* the normalization stages/propensity_examples.c applies to training examples */
     for (int j = 0; j < d; j++) {
         double z = s->prop_std[j] > 0 ? (raw[j] - s->prop_mean[j]) / s->prop_std[j] : 0.0;
         x[j] = isfinite(z) ? z : 0.0;
