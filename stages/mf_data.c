@@ -116,17 +116,16 @@ static void src_read_index(const mf_src *s, const char *col, int64_t r0, int64_t
                      col, (long long)(s->first + s->ptr[r0] + j), idx[j], (long long)s->other);
 }
 
-/* Column "value" of the events of rows [r0, r1) into val; a value the
- * model would use (`used`, when not NULL, marks those events) must be
- * finite. */
-static void src_read_values(const mf_src *s, int64_t r0, int64_t r1, const uint8_t *used, double *val)
+/* Column "value" of the events of rows [r0, r1) into val, every value
+ * finite (io/validate's rule for the column, checked again on what is
+ * read). */
+static void src_read_values(const mf_src *s, int64_t r0, int64_t r1, double *val)
 {
     src_read(s, "value", H5T_NATIVE_DOUBLE, r0, r1, val);
-    int64_t n = s->ptr[r1] - s->ptr[r0];
-    for (int64_t j = 0; j < n; j++)
-        if ((!used || used[j]) && !isfinite(val[j]))
-            mkt_fail("%s: /events/%s/value[%lld] is %g, not a finite number (corrupt store)", s->path, s->grp,
-                     (long long)(s->first + s->ptr[r0] + j), val[j]);
+    int64_t j = mkt_check_finite(val, s->ptr[r1] - s->ptr[r0]);
+    if (j >= 0)
+        mkt_fail("%s: /events/%s/value[%lld] is %g, not a finite number (corrupt store)", s->path, s->grp,
+                 (long long)(s->first + s->ptr[r0] + j), val[j]);
 }
 
 static void rows_alloc(mkt_als_rows *r, int64_t nrows, int64_t cap)
@@ -288,7 +287,7 @@ static void fill_explicit(const mf_src *s, const uint8_t *cls, const char *col, 
         r1 = src_chunk_end(s, r0);
         int64_t e0 = s->ptr[r0];
         src_read_index(s, col, r0, r1, idx);
-        src_read_values(s, r0, r1, cls + e0, val);
+        src_read_values(s, r0, r1, val);
         for (int64_t r = r0; r < r1; r++) {
             int64_t a = train->ptr[r], b = test ? test->ptr[r] : 0, v = valid ? valid->ptr[r] : 0;
             for (int64_t e = s->ptr[r]; e < s->ptr[r + 1]; e++) {

@@ -166,6 +166,42 @@ static int after_iteration(mf_ckpt_ctx *c, int it, int total, const mkt_als_data
     return act == MKT_CKPT_STOP;
 }
 
+/* The start of a training (stride s): the factors are initialized unless
+ * resumed, *early becomes NULL without a validation split.  Returns the
+ * iterations already done. */
+static int als_begin(const mkt_mf_options *o, const mkt_als_data *d, int k, int s, double *Xfull, double *Yfull,
+                     const mf_ckpt_ctx *ck, mf_early **early)
+{
+    int start = ck ? ck->start : 0;
+    if (d->n_valid == 0)
+        *early = NULL;
+    if (start == 0) {
+        mkt_mf_init_factors(Xfull, 0, d->U, k, s, o->seed, 0);
+        mkt_mf_init_factors(Yfull, 0, d->I, k, s, o->seed, ITEM_SALT);
+    }
+    return start;
+}
+
+/* Collective. The end of iteration it (stride s) that started at ts: its
+ * phase times, and a checkpoint when one is due.  Returns 1 when training
+ * stops: preempted (*stopped = it, the checkpoint written) or, with stop,
+ * by early stopping (said when verbose). */
+static int iteration_end(mf_ckpt_ctx *ck, int it, const mkt_mf_options *o, const mkt_als_data *d, int s, double *Xfull,
+                         double *Yfull, json_t *history, mf_early *early, const double ph[2], double ts, int stop,
+                         int verbose, int *stopped, MPI_Comm comm)
+{
+    phase_account(ck, ph, ts);
+    if (after_iteration(ck, it, o->iters, d, s, Xfull, Yfull, history, early, comm)) {
+        *stopped = it;
+        return 1;
+    }
+    if (stop && verbose) /* implicit runs minimise minus the NDCG */
+        mkt_log(STAGE, "early stop after iteration %d: no better validation %s for %d iterations (best %.4f "
+                "at iteration %d)", it, o->implicit ? "NDCG" : "RMSE", early->patience,
+                o->implicit ? -early->best_loss : early->best_loss, early->best_it);
+    return stop;
+}
+
 /* Collective. Biased ALS with k factors (k = 0: biases only) and o->lambda.
  * Xfull [U x (k+1)] and Yfull [I x (k+1)] are initialized here (unless
  * resumed: then they hold the checkpoint's factors) and hold the model on
@@ -178,13 +214,7 @@ static int after_iteration(mf_ckpt_ctx *c, int it, int total, const mkt_als_data
 static int als_explicit(const mkt_mf_options *o, const mkt_als_data *d, int k, double *Xfull, double *Yfull,
                         json_t *history, int verbose, mf_ckpt_ctx *ck, mf_early *early, MPI_Comm comm)
 {
-    int s = k + 1, start = ck ? ck->start : 0, stopped = 0, last = start;
-    if (d->n_valid == 0)
-        early = NULL;
-    if (start == 0) {
-        mkt_mf_init_factors(Xfull, 0, d->U, k, s, o->seed, 0);
-        mkt_mf_init_factors(Yfull, 0, d->I, k, s, o->seed, ITEM_SALT);
-    }
+    int s = k + 1, start = als_begin(o, d, k, s, Xfull, Yfull, ck, &early), stopped = 0, last = start;
     const mkt_als_plan *px = ck ? ck->px : NULL, *py = ck ? ck->py : NULL;
     double *bytes = ck ? &ck->bytes : NULL;
     double t0 = mkt_now();
@@ -218,17 +248,8 @@ static int als_explicit(const mkt_mf_options *o, const mkt_als_data *d, int k, d
                 mkt_metrics_set_real(h, "mae", err[2]);
             }
         }
-        phase_account(ck, ph, ts);
-        if (after_iteration(ck, it, o->iters, d, s, Xfull, Yfull, history, early, comm)) {
-            stopped = it;
+        if (iteration_end(ck, it, o, d, s, Xfull, Yfull, history, early, ph, ts, stop, verbose, &stopped, comm))
             break;
-        }
-        if (stop) {
-            if (verbose)
-                mkt_log(STAGE, "early stop after iteration %d: no better validation RMSE for %d iterations (best %.4f "
-                        "at iteration %d)", it, early->patience, early->best_loss, early->best_it);
-            break;
-        }
     }
     if (!stopped)
         early_restore(early, last, Xfull, Yfull, d->U, d->I, s);
@@ -336,13 +357,7 @@ static double lambda_search(lambda_walk *w)
 static int als_implicit(const mkt_mf_options *o, const mkt_als_data *d, int k, double *Xfull, double *Yfull,
                         json_t *history, int verbose, mf_ckpt_ctx *ck, mf_early *early, MPI_Comm comm)
 {
-    int start = ck ? ck->start : 0, stopped = 0, last = start;
-    if (d->n_valid == 0)
-        early = NULL;
-    if (start == 0) {
-        mkt_mf_init_factors(Xfull, 0, d->U, k, k, o->seed, 0);
-        mkt_mf_init_factors(Yfull, 0, d->I, k, k, o->seed, ITEM_SALT);
-    }
+    int start = als_begin(o, d, k, k, Xfull, Yfull, ck, &early), stopped = 0, last = start;
     const mkt_als_plan *px = ck ? ck->px : NULL, *py = ck ? ck->py : NULL;
     double *bytes = ck ? &ck->bytes : NULL;
     double *g = mkt_xmalloc(sizeof(double) * (size_t)(k * k));
@@ -369,17 +384,8 @@ static int als_implicit(const mkt_mf_options *o, const mkt_als_data *d, int k, d
             if (early)
                 mkt_metrics_set_real(h, "validation_ndcg", vn);
         }
-        phase_account(ck, ph, ts);
-        if (after_iteration(ck, it, o->iters, d, k, Xfull, Yfull, history, early, comm)) {
-            stopped = it;
+        if (iteration_end(ck, it, o, d, k, Xfull, Yfull, history, early, ph, ts, stop, verbose, &stopped, comm))
             break;
-        }
-        if (stop) {
-            if (verbose)
-                mkt_log(STAGE, "early stop after iteration %d: no better validation NDCG for %d iterations (best %.4f "
-                        "at iteration %d)", it, early->patience, -early->best_loss, early->best_it);
-            break;
-        }
     }
     free(g);
     if (!stopped)
@@ -540,137 +546,117 @@ static void check_options(const mkt_mf_options *o)
         mkt_fail_all(MKT_EXIT_USAGE, "--cg-iters must be >= 1 (got %d)", o->cg_iters);
 }
 
-int mkt_mf_train_run(const mkt_mf_options *opt, MPI_Comm comm, json_t *metrics)
-{
-    double t0 = mkt_now();
-    mkt_mf_options chosen = *opt; /* with lambda auto: the lambda found */
-    const mkt_mf_options *o = &chosen;
-    check_options(o);
-    if (!o->out)
-        mkt_fail_all(MKT_EXIT_USAGE, "--out MODEL.h5 is required");
+/* The state of one `mkt train mf` run, from the data read to the model
+ * written. */
+typedef struct {
+    mkt_mf_options o; /* the options, with --lambda auto's choice */
     mkt_als_data d;
-    mkt_mf_load(o, comm, &d);
-    int k = o->rank, s = o->implicit ? k : k + 1;
-    mkt_log(STAGE, "%lld users, %lld items, %lld training and %lld held-out %s; rank %d, %d iterations",
-            (long long)d.U, (long long)d.I, (long long)d.n_train, (long long)d.n_test,
-            o->implicit ? "user-item pairs" : "ratings", k, o->iters);
-    if (o->has_until)
-        mkt_log(STAGE, "events before %lld (--until) only", (long long)o->until_ts);
-    double *X = mkt_xmalloc(sizeof(double) * (size_t)(d.U * s + 1));
-    double *Y = mkt_xmalloc(sizeof(double) * (size_t)(d.I * s + 1));
-    json_t *history = json_array();
-
-    /* checkpoints: resume when asked and a matching one exists */
+    int k, s;         /* factors, and the stride of a factor row (explicit: + the bias) */
+    double *X, *Y;    /* full factor matrices (user and item rows) */
+    json_t *history, *trials;
     mkt_ckpt ck;
-    mkt_ckpt_init(&ck, STAGE, o->checkpoint, o->out, "mf", o->checkpoint_every, o->resume);
-    mkt_ckpt_signals_install();
-    /* exchange plans: the item rows the user step reads (training and
-     * held-out ratings, the Gram chunks), the user rows the item step reads */
-    mkt_als_plan px, py;
-    mkt_als_plans_build(&d, o->implicit, s, o->exchange, &px, &py, comm);
-    mkt_mf_memlog("plans");
-    /* early stopping on the validation ratings (explicit) */
-    mf_early early;
-    int use_early = d.n_valid > 0;
-    early_init(&early, o->patience, use_early ? d.U : 0, use_early ? d.I : 0, s);
-    json_t *trials = json_array();
-    if (o->lambda_auto) {
-        double ts = mkt_now();
-        lambda_walk w = {o, &d, k, X, Y, &early, &px, &py, trials, "model", comm, 0, 0, 0};
-        chosen.lambda = lambda_search(&w);
-        mkt_metrics_set_real(metrics, "seconds_lambda_search", mkt_now() - ts);
-    }
     mkt_ckpt_config cfg;
-    mf_config(o, &d, &cfg);
-    mf_ckpt_ctx cc = {&ck, &cfg, 0, 0, 0, 0, &px, &py, 0};
-    early_reset(&early);
-    hid_t cf = mkt_ckpt_open_resume(&ck, "mf", &cfg, &cc.start, comm);
-    if (cf >= 0) {
-        if (cc.start > o->iters)
-            mkt_fail_all(MKT_EXIT_USAGE, "checkpoint %s is at iteration %d, past --iters %d", ck.path, cc.start,
-                         o->iters);
-        mkt_ckpt_read_full(cf, ck.path, "user_factors", X, d.U, s);
-        mkt_ckpt_read_full(cf, ck.path, "item_factors", Y, d.I, s);
-        json_t *h = mkt_ckpt_read_json(cf, ck.path, "history");
-        if (!json_is_array(h))
-            mkt_fail_all(MKT_EXIT_ERROR, "checkpoint %s: history is not a list (corrupt)", ck.path);
-        json_array_extend(history, h);
-        json_decref(h);
-        if (use_early && mkt_h5_exists(cf, "best_user_factors")) {
-            mkt_ckpt_read_full(cf, ck.path, "best_user_factors", early.X, d.U, s);
-            mkt_ckpt_read_full(cf, ck.path, "best_item_factors", early.Y, d.I, s);
-            json_t *b = mkt_ckpt_read_json(cf, ck.path, "early_stopping");
-            json_t *bi = json_object_get(b, "best_iteration"), *br = json_object_get(b, "best_validation_loss");
-            if (!json_is_integer(bi) || !json_is_number(br) || json_integer_value(bi) < 1 ||
-                json_integer_value(bi) > cc.start)
-                mkt_fail_all(MKT_EXIT_ERROR, "checkpoint %s: early_stopping is not a valid record (corrupt)", ck.path);
-            early.best_it = (int)json_integer_value(bi);
-            early.best_loss = json_number_value(br);
-            json_decref(b);
-        }
-        mkt_h5_close(cf);
-    }
-    mkt_metrics_set_str(metrics, "checkpoint", ck.path);
-    mkt_metrics_set_int(metrics, "resumed_from_iteration", cc.start);
+    mkt_als_plan px, py; /* exchange of user rows and of item rows */
+    mf_early early;
+    int use_early;       /* there is a validation split */
+    mf_ckpt_ctx cc;
+} mf_run;
 
-    double t1 = mkt_now();
-    int stopped = !o->implicit ? als_explicit(o, &d, k, X, Y, history, 1, &cc, use_early ? &early : NULL, comm)
-                               : als_implicit(o, &d, k, X, Y, history, 1, &cc, use_early ? &early : NULL, comm);
-    double t_train = mkt_now() - t1;
-    mkt_mf_memlog("trained");
-    /* evaluation and the model file read every row */
-    if (px.targeted)
-        mkt_als_gather_rows(X, d.U, s, comm);
-    if (py.targeted)
-        mkt_als_gather_rows(Y, d.I, s, comm);
-    mkt_metrics_set_int(metrics, "checkpoints_written", ck.written);
-    if (stopped) {
-        mkt_metrics_set_int(metrics, "preempted_at_iteration", stopped);
-        mkt_ckpt_preempted(&ck, stopped);
-        json_decref(history);
-        json_decref(trials);
-        early_free(&early);
-        mkt_ckpt_config_free(&cfg);
-        mkt_ckpt_free(&ck);
-        mkt_als_plan_free(&px);
-        mkt_als_plan_free(&py);
-        free(X);
-        free(Y);
-        mkt_mf_data_free(&d);
-        return MKT_EXIT_PREEMPTED;
+static void run_free(mf_run *r)
+{
+    json_decref(r->history);
+    json_decref(r->trials);
+    early_free(&r->early);
+    mkt_ckpt_config_free(&r->cfg);
+    mkt_ckpt_free(&r->ck);
+    mkt_als_plan_free(&r->px);
+    mkt_als_plan_free(&r->py);
+    free(r->X);
+    free(r->Y);
+    mkt_mf_data_free(&r->d);
+}
+
+/* Collective. Continue from the checkpoint when asked and a matching one
+ * exists: the factors, the history and the early-stopping record. */
+static void resume_checkpoint(mf_run *r, MPI_Comm comm)
+{
+    mkt_ckpt *ck = &r->ck;
+    mkt_als_data *d = &r->d;
+    int s = r->s;
+    hid_t cf = mkt_ckpt_open_resume(ck, "mf", &r->cfg, &r->cc.start, comm);
+    if (cf < 0)
+        return;
+    if (r->cc.start > r->o.iters)
+        mkt_fail_all(MKT_EXIT_USAGE, "checkpoint %s is at iteration %d, past --iters %d", ck->path, r->cc.start,
+                     r->o.iters);
+    mkt_ckpt_read_full(cf, ck->path, "user_factors", r->X, d->U, s);
+    mkt_ckpt_read_full(cf, ck->path, "item_factors", r->Y, d->I, s);
+    json_t *h = mkt_ckpt_read_json(cf, ck->path, "history");
+    if (!json_is_array(h))
+        mkt_fail_all(MKT_EXIT_ERROR, "checkpoint %s: history is not a list (corrupt)", ck->path);
+    json_array_extend(r->history, h);
+    json_decref(h);
+    if (r->use_early && mkt_h5_exists(cf, "best_user_factors")) {
+        mkt_ckpt_read_full(cf, ck->path, "best_user_factors", r->early.X, d->U, s);
+        mkt_ckpt_read_full(cf, ck->path, "best_item_factors", r->early.Y, d->I, s);
+        json_t *b = mkt_ckpt_read_json(cf, ck->path, "early_stopping");
+        json_t *bi = json_object_get(b, "best_iteration"), *br = json_object_get(b, "best_validation_loss");
+        if (!json_is_integer(bi) || !json_is_number(br) || json_integer_value(bi) < 1 ||
+            json_integer_value(bi) > r->cc.start)
+            mkt_fail_all(MKT_EXIT_ERROR, "checkpoint %s: early_stopping is not a valid record (corrupt)", ck->path);
+        r->early.best_it = (int)json_integer_value(bi);
+        r->early.best_loss = json_number_value(br);
+        json_decref(b);
     }
-    mkt_metrics_set_int(metrics, "users", d.U);
-    mkt_metrics_set_int(metrics, "items", d.I);
-    mkt_metrics_set_int(metrics, "train_entries", d.n_train);
-    mkt_metrics_set_int(metrics, "heldout_entries", d.n_test);
-    if (d.until_ts != INT64_MIN)
-        mkt_metrics_set_int(metrics, "until_ts", d.until_ts);
+    mkt_h5_close(cf);
+}
+
+/* The validation value the written factors reached, as the selection
+ * record of the metrics. */
+static void set_selection(json_t *metrics, const char *metric, double value, const char *goal)
+{
+    json_t *sel = mkt_metrics_child(metrics, "selection");
+    mkt_metrics_set_str(sel, "metric", metric);
+    mkt_metrics_set_real(sel, "value", value);
+    mkt_metrics_set_str(sel, "goal", goal);
+    mkt_metrics_set_str(sel, "split", "validation");
+}
+
+/* Collective. The trained model's description and quality into metrics
+ * (lambda_auto: as the user asked, before the choice). */
+static void report_quality(mf_run *r, int lambda_auto, MPI_Comm comm, json_t *metrics)
+{
+    const mkt_mf_options *o = &r->o;
+    const mkt_als_data *d = &r->d;
+    int k = r->k, s = r->s;
+    mkt_metrics_set_int(metrics, "users", d->U);
+    mkt_metrics_set_int(metrics, "items", d->I);
+    mkt_metrics_set_int(metrics, "train_entries", d->n_train);
+    mkt_metrics_set_int(metrics, "heldout_entries", d->n_test);
+    if (d->until_ts != INT64_MIN)
+        mkt_metrics_set_int(metrics, "until_ts", d->until_ts);
     mkt_metrics_set_int(metrics, "rank", k);
     mkt_metrics_set_int(metrics, "iters", o->iters);
     mkt_metrics_set_real(metrics, "lambda", o->lambda);
-    mkt_metrics_set_str(metrics, "lambda_mode", opt->lambda_auto ? "auto" : "fixed");
+    mkt_metrics_set_str(metrics, "lambda_mode", lambda_auto ? "auto" : "fixed");
     if (o->lambda_auto)
-        json_object_set(metrics, "lambda_search", trials);
-    mkt_metrics_set_int(metrics, "validation_entries", d.n_valid);
-    mkt_metrics_set_int(metrics, "iterations_run", (int)json_array_size(history));
+        json_object_set(metrics, "lambda_search", r->trials);
+    mkt_metrics_set_int(metrics, "validation_entries", d->n_valid);
+    mkt_metrics_set_int(metrics, "iterations_run", (int)json_array_size(r->history));
     mkt_metrics_set_str(metrics, "mode", o->implicit ? "implicit" : "explicit");
     if (!o->implicit) {
         double err[3];
-        mkt_als_explicit_errors(&d, X + d.ub.begin * s, Y, k, NULL, comm, err);
-        if (use_early) {
-            double vr = early.best_loss; /* the written factors' validation RMSE */
+        mkt_als_explicit_errors(d, r->X + d->ub.begin * s, r->Y, k, NULL, comm, err);
+        if (r->use_early) {
+            double vr = r->early.best_loss; /* the written factors' validation RMSE */
             mkt_metrics_set_real(metrics, "validation_rmse", vr);
-            mkt_metrics_set_int(metrics, "best_iteration", early.best_it);
-            json_t *sel = mkt_metrics_child(metrics, "selection");
-            mkt_metrics_set_str(sel, "metric", "rmse");
-            mkt_metrics_set_real(sel, "value", vr);
-            mkt_metrics_set_str(sel, "goal", "min");
-            mkt_metrics_set_str(sel, "split", "validation");
+            mkt_metrics_set_int(metrics, "best_iteration", r->early.best_it);
+            set_selection(metrics, "rmse", vr, "min");
         }
-        mkt_metrics_set_real(metrics, "global_mean", d.mu);
+        mkt_metrics_set_real(metrics, "global_mean", d->mu);
         mkt_metrics_set_real(metrics, "train_rmse", err[0]);
-        if (d.n_test > 0) {
-            mkt_mf_explicit_report(o, &d, X + d.ub.begin * s, Y, k, "held-out", comm, metrics);
+        if (d->n_test > 0) {
+            mkt_mf_explicit_report(o, d, r->X + d->ub.begin * s, r->Y, k, "held-out", comm, metrics);
         } else {
             mkt_log(STAGE, "no held-out ratings (--holdout 0): score the model on a test store with `mkt eval mf "
                            "--test TEST.h5`");
@@ -680,31 +666,28 @@ int mkt_mf_train_run(const mkt_mf_options *opt, MPI_Comm comm, json_t *metrics)
         mkt_metrics_set_str(metrics, "solver", o->cg ? "cg" : "cholesky");
         if (o->cg)
             mkt_metrics_set_int(metrics, "cg_iters", o->cg_iters);
-        if (use_early) {
-            double vn = -early.best_loss; /* the written factors' validation NDCG */
+        if (r->use_early) {
+            double vn = -r->early.best_loss; /* the written factors' validation NDCG */
             char key[32];
             snprintf(key, sizeof key, "ndcg@%d", o->topk);
             json_t *v = mkt_metrics_child(metrics, "validation");
             mkt_metrics_set_real(v, key, vn);
-            mkt_metrics_set_int(metrics, "best_iteration", early.best_it);
-            json_t *sel = mkt_metrics_child(metrics, "selection");
-            mkt_metrics_set_str(sel, "metric", key);
-            mkt_metrics_set_real(sel, "value", vn);
-            mkt_metrics_set_str(sel, "goal", "max");
-            mkt_metrics_set_str(sel, "split", "validation");
+            mkt_metrics_set_int(metrics, "best_iteration", r->early.best_it);
+            set_selection(metrics, key, vn, "max");
         }
-        mkt_mf_ranking_report(o, &d, X + d.ub.begin * s, Y, k, s, comm, metrics);
+        mkt_mf_ranking_report(o, d, r->X + d->ub.begin * s, r->Y, k, s, comm, metrics);
     }
-    mkt_mf_memlog("evaluated");
-    json_object_set_new(metrics, "history", history);
-    write_model(o, &d, X, Y, k, s, use_early ? early.best_it : (int)json_array_size(history), comm);
-    mkt_mf_memlog("model written");
-    json_decref(trials);
-    early_free(&early);
-    mkt_ckpt_remove(&ck, comm);
-    int ran = o->iters - cc.start, per = ran > 0 ? ran : 1;
-    double secs[5] = {t_train / per, mkt_now() - t0, cc.solve / per, cc.exchange / per,
-                      (cc.wall - cc.solve - cc.exchange) / per};
+}
+
+/* Collective. Where the time went (t_train: seconds in the iterations, t0:
+ * the run's start), the solve FLOPs and the bytes exchanged, into metrics. */
+static void report_performance(const mf_run *r, double t_train, double t0, MPI_Comm comm, json_t *metrics)
+{
+    const mkt_mf_options *o = &r->o;
+    const mf_ckpt_ctx *cc = &r->cc;
+    int ran = o->iters - cc->start, per = ran > 0 ? ran : 1, s = r->s;
+    double secs[5] = {t_train / per, mkt_now() - t0, cc->solve / per, cc->exchange / per,
+                      (cc->wall - cc->solve - cc->exchange) / per};
     MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, secs, 5, MPI_DOUBLE, MPI_MAX, comm));
     mkt_metrics_set_real(metrics, "seconds_per_iteration", secs[0]);
     mkt_metrics_set_real(metrics, "seconds", secs[1]);
@@ -715,38 +698,106 @@ int mkt_mf_train_run(const mkt_mf_options *opt, MPI_Comm comm, json_t *metrics)
     mkt_metrics_set_real(phase, "exchange", secs[3]);
     mkt_metrics_set_real(phase, "other", secs[4]);
     int cgi = o->implicit && o->cg ? o->cg_iters : 0;
-    double flops = mkt_als_half_step_flops(&d.utrain, s, o->implicit, d.I, cgi) +
-                   mkt_als_half_step_flops(&d.itrain, s, o->implicit, d.U, cgi);
+    double flops = mkt_als_half_step_flops(&r->d.utrain, s, o->implicit, r->d.I, cgi) +
+                   mkt_als_half_step_flops(&r->d.itrain, s, o->implicit, r->d.U, cgi);
     MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, &flops, 1, MPI_DOUBLE, MPI_SUM, comm));
     mkt_metrics_set_real(metrics, "solve_flops_per_iteration", flops);
     /* communication: the mode of each side, the bytes all ranks received per
      * iteration (measured), and both modes' volumes estimated from the plans */
-    double bytes = cc.bytes;
+    double bytes = cc->bytes;
     MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, &bytes, 1, MPI_DOUBLE, MPI_SUM, comm));
     json_t *ex = mkt_metrics_child(metrics, "exchange");
-    mkt_metrics_set_str(ex, "user_rows", px.targeted ? "targeted" : "allgather");
-    mkt_metrics_set_str(ex, "item_rows", py.targeted ? "targeted" : "allgather");
+    mkt_metrics_set_str(ex, "user_rows", r->px.targeted ? "targeted" : "allgather");
+    mkt_metrics_set_str(ex, "item_rows", r->py.targeted ? "targeted" : "allgather");
     mkt_metrics_set_real(ex, "bytes_per_iteration", bytes / per);
-    mkt_metrics_set_real(ex, "allgather_bytes_per_iteration", px.bytes_allgather + py.bytes_allgather);
-    mkt_metrics_set_real(ex, "targeted_bytes_per_iteration", px.bytes_targeted + py.bytes_targeted);
+    mkt_metrics_set_real(ex, "allgather_bytes_per_iteration", r->px.bytes_allgather + r->py.bytes_allgather);
+    mkt_metrics_set_real(ex, "targeted_bytes_per_iteration", r->px.bytes_targeted + r->py.bytes_targeted);
     mkt_metrics_set_real(metrics, "solve_gflops_per_second", secs[2] > 0 ? flops / secs[2] / 1e9 : 0);
     int nranks;
     MKT_MPI(MPI_Comm_size(comm, &nranks));
     mkt_metrics_set_real(metrics, "solve_gflops_per_second_per_rank",
                          secs[2] > 0 ? flops / secs[2] / 1e9 / nranks : 0);
+}
+
+int mkt_mf_train_run(const mkt_mf_options *opt, MPI_Comm comm, json_t *metrics)
+{
+    double t0 = mkt_now();
+    mf_run run, *r = &run;
+    memset(r, 0, sizeof *r);
+    r->o = *opt; /* with lambda auto: the lambda found */
+    const mkt_mf_options *o = &r->o;
+    check_options(o);
+    if (!o->out)
+        mkt_fail_all(MKT_EXIT_USAGE, "--out MODEL.h5 is required");
+    mkt_als_data *d = &r->d;
+    mkt_mf_load(o, comm, d);
+    int k = r->k = o->rank, s = r->s = o->implicit ? k : k + 1;
+    mkt_log(STAGE, "%lld users, %lld items, %lld training and %lld held-out %s; rank %d, %d iterations",
+            (long long)d->U, (long long)d->I, (long long)d->n_train, (long long)d->n_test,
+            o->implicit ? "user-item pairs" : "ratings", k, o->iters);
+    if (o->has_until)
+        mkt_log(STAGE, "events before %lld (--until) only", (long long)o->until_ts);
+    r->X = mkt_xmalloc(sizeof(double) * (size_t)(d->U * s + 1));
+    r->Y = mkt_xmalloc(sizeof(double) * (size_t)(d->I * s + 1));
+    r->history = json_array();
+
+    /* checkpoints: resume when asked and a matching one exists */
+    mkt_ckpt_init(&r->ck, STAGE, o->checkpoint, o->out, "mf", o->checkpoint_every, o->resume);
+    mkt_ckpt_signals_install();
+    /* exchange plans: the item rows the user step reads (training and
+     * held-out ratings, the Gram chunks), the user rows the item step reads */
+    mkt_als_plans_build(d, o->implicit, s, o->exchange, &r->px, &r->py, comm);
+    mkt_mf_memlog("plans");
+    /* early stopping on the validation split */
+    r->use_early = d->n_valid > 0;
+    early_init(&r->early, o->patience, r->use_early ? d->U : 0, r->use_early ? d->I : 0, s);
+    r->trials = json_array();
+    if (o->lambda_auto) {
+        double ts = mkt_now();
+        lambda_walk w = {o, d, k, r->X, r->Y, &r->early, &r->px, &r->py, r->trials, "model", comm, 0, 0, 0};
+        r->o.lambda = lambda_search(&w);
+        mkt_metrics_set_real(metrics, "seconds_lambda_search", mkt_now() - ts);
+    }
+    mf_config(o, d, &r->cfg);
+    r->cc = (mf_ckpt_ctx){&r->ck, &r->cfg, 0, 0, 0, 0, &r->px, &r->py, 0};
+    early_reset(&r->early);
+    resume_checkpoint(r, comm);
+    mkt_metrics_set_str(metrics, "checkpoint", r->ck.path);
+    mkt_metrics_set_int(metrics, "resumed_from_iteration", r->cc.start);
+
+    double t1 = mkt_now();
+    mf_early *early = r->use_early ? &r->early : NULL;
+    int stopped = !o->implicit ? als_explicit(o, d, k, r->X, r->Y, r->history, 1, &r->cc, early, comm)
+                               : als_implicit(o, d, k, r->X, r->Y, r->history, 1, &r->cc, early, comm);
+    double t_train = mkt_now() - t1;
+    mkt_mf_memlog("trained");
+    /* evaluation and the model file read every row */
+    if (r->px.targeted)
+        mkt_als_gather_rows(r->X, d->U, s, comm);
+    if (r->py.targeted)
+        mkt_als_gather_rows(r->Y, d->I, s, comm);
+    mkt_metrics_set_int(metrics, "checkpoints_written", r->ck.written);
+    if (stopped) {
+        mkt_metrics_set_int(metrics, "preempted_at_iteration", stopped);
+        mkt_ckpt_preempted(&r->ck, stopped);
+        run_free(r);
+        return MKT_EXIT_PREEMPTED;
+    }
+    report_quality(r, opt->lambda_auto, comm, metrics);
+    mkt_mf_memlog("evaluated");
+    json_object_set_new(metrics, "history", r->history);
+    int iterations = (int)json_array_size(r->history);
+    r->history = NULL; /* metrics owns it */
+    write_model(o, d, r->X, r->Y, k, s, r->use_early ? r->early.best_it : iterations, comm);
+    mkt_mf_memlog("model written");
+    mkt_ckpt_remove(&r->ck, comm);
+    report_performance(r, t_train, t0, comm, metrics);
     /* a signal after the last iteration: the model is complete, but the job
      * was asked to stop, so it says so with the preemption status */
     int late = mkt_ckpt_agree_signal(comm);
     mkt_ckpt_signals_restore();
     if (late)
         mkt_log(STAGE, "preempted after the last iteration: the model %s is complete; nothing to resume", o->out);
-    mkt_ckpt_config_free(&cfg);
-    mkt_ckpt_free(&ck);
-    mkt_als_plan_free(&px);
-    mkt_als_plan_free(&py);
-    free(X);
-    free(Y);
-    mkt_mf_data_free(&d);
+    run_free(r);
     return late ? MKT_EXIT_PREEMPTED : 0;
 }
-
