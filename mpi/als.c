@@ -14,8 +14,6 @@
 #include "check.h"
 #include "mf.h"
 #include "ranking.h"
-#include "mkt_types.h"
-
 
 /* Collective. Every rank's block of `full` (n rows of d values, blocks by
  * mkt_block_of) is sent to every rank, in place. */
@@ -268,7 +266,6 @@ double mkt_als_half_step_flops(const mkt_als_rows *rows, int d, int implicit, in
     return f;
 }
 
-
 /* Time-stamp helper: adds now − *t to *acc and sets *t = now. */
 static void lap(double *t, double *acc)
 {
@@ -420,7 +417,6 @@ void mkt_als_global_mean_errors(const mkt_als_data *d, MPI_Comm comm, double out
     out[0] = sqrt(mkt_xsum_value(&acc[0]) / nh);
     out[1] = mkt_xsum_value(&acc[1]) / nh;
 }
-
 
 void mkt_als_explicit_iteration(const mkt_als_data *d, const mkt_als_solver *sv, double *X, double *Y,
                                 const mkt_als_plan *px, const mkt_als_plan *py, double *bytes, double ph[2],

@@ -23,7 +23,6 @@
 #include "schema.h"
 #include "validate.h"
 
-
 /* To see where the peak comes from. */
 void mkt_mf_memlog(const char *phase)
 {
