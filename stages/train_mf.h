@@ -15,6 +15,8 @@
 #include <mpi.h>
 #include <stdint.h>
 
+#include "als.h"
+
 typedef struct {
     const char *store, *out, *model;
     int rank, iters, implicit, topk;
@@ -44,7 +46,11 @@ typedef struct {
  * training item to the validation split (early stopping, lambda auto). */
 #define MKT_MF_VALID_USERS 2000
 
-enum { MKT_MF_EXCHANGE_AUTO, MKT_MF_EXCHANGE_ALLGATHER, MKT_MF_EXCHANGE_TARGETED };
+enum {
+    MKT_MF_EXCHANGE_AUTO = MKT_ALS_EXCHANGE_AUTO,
+    MKT_MF_EXCHANGE_ALLGATHER = MKT_ALS_EXCHANGE_ALLGATHER,
+    MKT_MF_EXCHANGE_TARGETED = MKT_ALS_EXCHANGE_TARGETED
+};
 
 /* Collective. Train and write /models/mf to opt->out; metrics into `metrics`.
  * Returns 0, or MKT_EXIT_PREEMPTED after a SIGTERM/SIGUSR1 made every rank
