@@ -236,28 +236,18 @@ mkt_dict ingest_dict_from_field(const arena *a, const void *rows, int64_t n, siz
     return d;
 }
 
-/* Users (or items) from several row kinds: gather offsets into one list. */
-mkt_dict ingest_build_users(const raw_data *raw, MPI_Comm comm)
+/* Users (or items) from two row kinds: the ids at byte `event_field` of
+ * each event row, then at byte `field` of each of the n rows of `stride`
+ * bytes, gathered into one list of arena offsets. */
+static mkt_dict dict_from_events_and(const raw_data *raw, size_t event_field, const void *rows, int64_t n,
+                                     size_t stride, size_t field, MPI_Comm comm)
 {
-    int64_t n = raw->n_events + raw->n_campaign, k = 0;
-    int64_t *off = mkt_xmalloc(sizeof(int64_t) * (size_t)(n > 0 ? n : 1));
+    int64_t total = raw->n_events + n, k = 0;
+    int64_t *off = mkt_xmalloc(sizeof(int64_t) * (size_t)(total > 0 ? total : 1));
     for (int64_t i = 0; i < raw->n_events; i++)
-        off[k++] = raw->events[i].user;
-    for (int64_t i = 0; i < raw->n_campaign; i++)
-        off[k++] = raw->campaign[i].user;
-    mkt_dict d = ingest_dict_from_field(&raw->strings, off, k, sizeof(int64_t), 0, comm);
-    free(off);
-    return d;
-}
-
-mkt_dict ingest_build_items(const raw_data *raw, MPI_Comm comm)
-{
-    int64_t n = raw->n_events + raw->n_items, k = 0;
-    int64_t *off = mkt_xmalloc(sizeof(int64_t) * (size_t)(n > 0 ? n : 1));
-    for (int64_t i = 0; i < raw->n_events; i++)
-        off[k++] = raw->events[i].item;
-    for (int64_t i = 0; i < raw->n_items; i++)
-        off[k++] = raw->items[i].item;
+        memcpy(&off[k++], (const char *)&raw->events[i] + event_field, sizeof *off);
+    for (int64_t i = 0; i < n; i++)
+        memcpy(&off[k++], (const char *)rows + (size_t)i * stride + field, sizeof *off);
     mkt_dict d = ingest_dict_from_field(&raw->strings, off, k, sizeof(int64_t), 0, comm);
     free(off);
     return d;
@@ -270,8 +260,10 @@ mkt_dict ingest_build_items(const raw_data *raw, MPI_Comm comm)
 void ingest_build_dicts(raw_data *raw, mkt_dict *users, mkt_dict *items, mkt_dict *categories, mkt_dict *brands,
                         MPI_Comm comm)
 {
-    *users = ingest_build_users(raw, comm);
-    *items = ingest_build_items(raw, comm);
+    *users = dict_from_events_and(raw, offsetof(raw_event, user), raw->campaign, raw->n_campaign,
+                                  sizeof(raw_campaign), offsetof(raw_campaign, user), comm);
+    *items = dict_from_events_and(raw, offsetof(raw_event, item), raw->items, raw->n_items, sizeof(raw_item),
+                                  offsetof(raw_item, item), comm);
     int64_t any_unknown_local = 0, any_unknown = 0;
     {
         /* items with no catalogue row get category and brand "(unknown)" */

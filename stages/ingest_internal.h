@@ -125,8 +125,6 @@ int ingest_take_timestamp(const raw_data *raw, input_stats *st, const mkt_csv_re
                           int64_t *ts);
 
 /* ingest_events.c: the events readers (generic, movielens, transactions) and the id dictionaries */
-mkt_dict ingest_build_items(const raw_data *raw, MPI_Comm comm);
-mkt_dict ingest_build_users(const raw_data *raw, MPI_Comm comm);
 mkt_dict ingest_dict_from_field(const arena *a, const void *rows, int64_t n, size_t stride, size_t field,
                                 MPI_Comm comm);
 void ingest_read_events_generic(const mkt_ingest_options *o, raw_data *raw, input_stats *st, MPI_Comm comm);

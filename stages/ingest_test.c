@@ -65,16 +65,7 @@ void ingest_check_role_options(const mkt_ingest_options *o, const char *as, int 
  * store). */
 hid_t ingest_open_training_store(const char *path, MPI_Comm comm)
 {
-    int rank, ok = 1;
-    char why[1024] = "";
-    MKT_MPI(MPI_Comm_rank(comm, &rank));
-    if (rank == 0)
-        ok = mkt_h5_check(path, why, sizeof why);
-    MKT_MPI(MPI_Bcast(&ok, 1, MPI_INT, 0, comm));
-    if (!ok) {
-        MKT_MPI(MPI_Bcast(why, sizeof why, MPI_CHAR, 0, comm));
-        mkt_fail_all(MKT_EXIT_USAGE, "ingest: --into: %s", why);
-    }
+    mkt_h5_require(path, MKT_EXIT_USAGE, "ingest: --into: ", comm);
     hid_t f = mkt_h5_open(path, 0, comm);
     char *fmt = mkt_h5_attr_get_string(f, ".", "format"), *role = mkt_h5_attr_get_string(f, ".", "role");
     int store = fmt && !strcmp(fmt, "mkt-store"), test = role && !strcmp(role, MKT_ROLE_TEST);
