@@ -55,7 +55,8 @@ static void items_columns(const char *spec, const mkt_csv_record *h, const char 
         given[k] = 1;
     }
     for (int k = 0; k < 6; k++)
-        col[k] = k == 0 || given[k] ? ingest_require_column(h, path, "items_cols", name[k]) : ingest_column_index(h, name[k]);
+        col[k] = k == 0 || given[k] ? ingest_require_column(h, path, "items_cols", name[k])
+                                    : ingest_column_index(h, name[k]);
 }
 
 void ingest_read_items(const mkt_ingest_options *o, const char *path, raw_data *raw, input_stats *st, MPI_Comm comm)
@@ -81,7 +82,8 @@ void ingest_read_items(const mkt_ingest_options *o, const char *path, raw_data *
         raw_item x;
         x.price = x.cost = 0;
         x.stock = 0;
-        if (cp >= 0 && !ingest_is_blank(rec.fields[cp]) && (mkt_parse_double(rec.fields[cp], &x.price) != 0 || x.price < 0)) {
+        if (cp >= 0 && !ingest_is_blank(rec.fields[cp]) &&
+            (mkt_parse_double(rec.fields[cp], &x.price) != 0 || x.price < 0)) {
             ingest_reject(st, &rec, "unparsable or negative price");
             continue;
         }
@@ -306,8 +308,10 @@ void ingest_write_items(hid_t file, const raw_data *raw, const mkt_dict *items, 
     qsort(mine, (size_t)nrecv, sizeof(item_record), item_record_cmp);
     mkt_block b = mkt_block_of(items->n, nranks, rank);
     int64_t nb = b.end - b.begin;
-    double *price = mkt_xcalloc((size_t)(nb + 1), sizeof(double)), *cost = mkt_xcalloc((size_t)(nb + 1), sizeof(double));
-    int32_t *cat = mkt_xmalloc(sizeof(int32_t) * (size_t)(nb + 1)), *brand = mkt_xmalloc(sizeof(int32_t) * (size_t)(nb + 1));
+    double *price = mkt_xcalloc((size_t)(nb + 1), sizeof(double)),
+           *cost = mkt_xcalloc((size_t)(nb + 1), sizeof(double));
+    int32_t *cat = mkt_xmalloc(sizeof(int32_t) * (size_t)(nb + 1)),
+            *brand = mkt_xmalloc(sizeof(int32_t) * (size_t)(nb + 1));
     int32_t *stock = mkt_xcalloc((size_t)(nb + 1), sizeof(int32_t));
     int64_t *set_line = mkt_xcalloc((size_t)(nb + 1), sizeof(int64_t));
     int32_t *has_catalogue = mkt_xcalloc((size_t)(nb + 1), sizeof(int32_t));

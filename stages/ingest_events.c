@@ -31,6 +31,21 @@
 
 /* ---------- readers per format ---------- */
 
+/* Event e of record rec, with user u and item it, appended to the raw
+ * events; for a test store only when the training store knows both ids
+ * (else rejected, ingest_known_ids). */
+static void keep_event(raw_data *raw, input_stats *st, const mkt_csv_record *rec, const char *u, const char *it,
+                       raw_event *e)
+{
+    if (!ingest_known_ids(raw, st, rec, u, it))
+        return;
+    e->line = rec->line;
+    e->user = ingest_arena_add(&raw->strings, u);
+    e->item = ingest_arena_add(&raw->strings, it);
+    GROW(raw->events, raw->n_events, raw->cap_events);
+    raw->events[raw->n_events++] = *e;
+}
+
 void ingest_read_events_generic(const mkt_ingest_options *o, raw_data *raw, input_stats *st, MPI_Comm comm)
 {
     mkt_csv_dialect d = ingest_input_dialect(o->delimiter, o->input, o->header != 0, comm);
@@ -75,11 +90,13 @@ void ingest_read_events_generic(const mkt_ingest_options *o, raw_data *raw, inpu
             }
         }
         e.value = 0;
-        if (cv >= 0 && !ingest_is_blank(ingest_field(&rec, cv)) && mkt_parse_double(ingest_field(&rec, cv), &e.value) != 0) {
+        if (cv >= 0 && !ingest_is_blank(ingest_field(&rec, cv)) &&
+            mkt_parse_double(ingest_field(&rec, cv), &e.value) != 0) {
             ingest_reject(st, &rec, "unparsable value");
             continue;
         }
-        if (e.type == MKT_EV_RATING ? ingest_reject_rating(raw, st, &rec, e.value) : ingest_reject_amount(st, &rec, e.value, "value"))
+        if (e.type == MKT_EV_RATING ? ingest_reject_rating(raw, st, &rec, e.value)
+                                    : ingest_reject_amount(st, &rec, e.value, "value"))
             continue;
         int64_t q = 1;
         if (cq >= 0 && !ingest_is_blank(ingest_field(&rec, cq)) &&
@@ -92,13 +109,7 @@ void ingest_read_events_generic(const mkt_ingest_options *o, raw_data *raw, inpu
             continue;
         }
         e.qty = (int32_t)q;
-        if (!ingest_known_ids(raw, st, &rec, u, it))
-            continue;
-        e.line = rec.line;
-        e.user = ingest_arena_add(&raw->strings, u);
-        e.item = ingest_arena_add(&raw->strings, it);
-        GROW(raw->events, raw->n_events, raw->cap_events);
-        raw->events[raw->n_events++] = e;
+        keep_event(raw, st, &rec, u, it, &e);
     }
     mkt_csv_close(r);
 }
@@ -113,8 +124,9 @@ void ingest_read_movielens(const mkt_ingest_options *o, raw_data *raw, input_sta
     ingest_check_header(h, o->input);
     const char *nu = ingest_preset_col(o->user_col, "user", "1"), *ni = ingest_preset_col(o->item_col, "item", "2");
     const char *nv = ingest_preset_col(o->value_col, "value", "3"), *nt = ingest_preset_col(o->ts_col, "ts", "4");
-    int cols[4] = {ingest_require_column(h, o->input, "user_col", nu), ingest_require_column(h, o->input, "item_col", ni),
-                   ingest_require_column(h, o->input, "value_col", nv), ingest_require_column(h, o->input, "ts_col", nt)};
+    int cols[4] = {
+        ingest_require_column(h, o->input, "user_col", nu), ingest_require_column(h, o->input, "item_col", ni),
+        ingest_require_column(h, o->input, "value_col", nv), ingest_require_column(h, o->input, "ts_col", nt)};
     int positional = !h && cols[0] == 0 && cols[1] == 1 && cols[2] == 2 && cols[3] == 3;
     ingest_decide_ts(raw, o, o->input, &d, cols[3], nt, comm);
     mkt_csv_record rec;
@@ -136,17 +148,12 @@ void ingest_read_movielens(const mkt_ingest_options *o, raw_data *raw, input_sta
             ingest_reject(st, &rec, "unparsable rating");
             continue;
         }
-        if (ingest_reject_rating(raw, st, &rec, e.value) || ingest_take_timestamp(raw, st, &rec, rec.fields[cols[3]], &e.ts) != 0)
+        if (ingest_reject_rating(raw, st, &rec, e.value) ||
+            ingest_take_timestamp(raw, st, &rec, rec.fields[cols[3]], &e.ts) != 0)
             continue;
         e.type = MKT_EV_RATING;
         e.qty = 1;
-        if (!ingest_known_ids(raw, st, &rec, u, it))
-            continue;
-        e.line = rec.line;
-        e.user = ingest_arena_add(&raw->strings, u);
-        e.item = ingest_arena_add(&raw->strings, it);
-        GROW(raw->events, raw->n_events, raw->cap_events);
-        raw->events[raw->n_events++] = e;
+        keep_event(raw, st, &rec, u, it, &e);
     }
     mkt_csv_close(r);
 }
@@ -197,18 +204,13 @@ void ingest_read_transactions(const mkt_ingest_options *o, raw_data *raw, input_
             ingest_reject(st, &rec, "negative unit price");
             continue;
         }
-        if (ingest_reject_amount(st, &rec, (double)q * price, "amount") || ingest_take_timestamp(raw, st, &rec, rec.fields[cdate], &e.ts) != 0)
+        if (ingest_reject_amount(st, &rec, (double)q * price, "amount") ||
+            ingest_take_timestamp(raw, st, &rec, rec.fields[cdate], &e.ts) != 0)
             continue;
         e.type = MKT_EV_PURCHASE; /* cancellations (invoice C..., negative quantity) are returns */
         e.qty = (int32_t)q;
         e.value = (double)q * price;
-        if (!ingest_known_ids(raw, st, &rec, u, it))
-            continue;
-        e.line = rec.line;
-        e.user = ingest_arena_add(&raw->strings, u);
-        e.item = ingest_arena_add(&raw->strings, it);
-        GROW(raw->events, raw->n_events, raw->cap_events);
-        raw->events[raw->n_events++] = e;
+        keep_event(raw, st, &rec, u, it, &e);
     }
     mkt_csv_close(r);
 }
