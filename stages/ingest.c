@@ -9,8 +9,12 @@
  *   3. rows become dense mkt_event / mkt_campaign_row and are shuffled to
  *      their owners and written (io/eventstore.c); the items table is
  *      assembled on the item owners.
- * Owns the meaning of each input format; it does not parse CSV itself and
- * does not know the HDF5 API beyond io/h5store.h. */
+ * This file is the driver: the options, the steps above in their order,
+ * the accounting of rows read, stored and rejected, and the metrics.  The
+ * steps live in ingest_events.c (events formats, dictionaries),
+ * ingest_campaign.c (items and campaign files), ingest_test.c (--as test)
+ * and ingest_rows.c (the row rules they share).  It does not parse CSV
+ * itself and does not know the HDF5 API beyond io/h5store.h. */
 #include "ingest.h"
 #include "ingest_internal.h"
 
