@@ -46,14 +46,26 @@ static void keep_event(raw_data *raw, input_stats *st, const mkt_csv_record *rec
     raw->events[raw->n_events++] = *e;
 }
 
+/* Collective.  The events input of a format read with a header unless
+ * --header 0: its dialect in *d, its header in *h (NULL without one); a
+ * file that should have a header and is empty is an error. */
+static mkt_csv_reader *open_with_header(const mkt_ingest_options *o, mkt_csv_dialect *d, const mkt_csv_record **h,
+                                        MPI_Comm comm)
+{
+    *d = ingest_input_dialect(o->delimiter, o->input, o->header != 0, comm);
+    mkt_csv_reader *r = ingest_open_input(o->input, d, comm);
+    *h = mkt_csv_header(r);
+    if (!*h && d->has_header)
+        mkt_fail_all(MKT_EXIT_ERROR, "ingest: %s (events input): no data rows; the file is empty", o->input);
+    ingest_check_header(*h, o->input);
+    return r;
+}
+
 void ingest_read_events_generic(const mkt_ingest_options *o, raw_data *raw, input_stats *st, MPI_Comm comm)
 {
-    mkt_csv_dialect d = ingest_input_dialect(o->delimiter, o->input, o->header != 0, comm);
-    mkt_csv_reader *r = ingest_open_input(o->input, &d, comm);
-    const mkt_csv_record *h = mkt_csv_header(r);
-    if (!h && d.has_header)
-        mkt_fail_all(MKT_EXIT_ERROR, "ingest: %s (events input): no data rows; the file is empty", o->input);
-    ingest_check_header(h, o->input);
+    mkt_csv_dialect d;
+    const mkt_csv_record *h;
+    mkt_csv_reader *r = open_with_header(o, &d, &h, comm);
     int cu = ingest_require_column(h, o->input, "user_col", o->user_col);
     /* --item-col '': a log without items (CDNOW's purchases): every row names the item "(any)" */
     int no_item = o->item_col && !*o->item_col;
@@ -162,12 +174,9 @@ void ingest_read_transactions(const mkt_ingest_options *o, raw_data *raw, input_
 {
     /* the Online Retail columns unless the column options name others
      * (--value-col is the unit price: the value stored is quantity x price) */
-    mkt_csv_dialect d = ingest_input_dialect(o->delimiter, o->input, o->header != 0, comm);
-    mkt_csv_reader *r = ingest_open_input(o->input, &d, comm);
-    const mkt_csv_record *h = mkt_csv_header(r);
-    if (!h && d.has_header)
-        mkt_fail_all(MKT_EXIT_ERROR, "ingest: %s (events input): no data rows; the file is empty", o->input);
-    ingest_check_header(h, o->input);
+    mkt_csv_dialect d;
+    const mkt_csv_record *h;
+    mkt_csv_reader *r = open_with_header(o, &d, &h, comm);
     const char *nt = ingest_preset_col(o->ts_col, "ts", "InvoiceDate");
     int citem = ingest_require_column(h, o->input, "item_col", ingest_preset_col(o->item_col, "item", "StockCode"));
     int cqty = ingest_require_column(h, o->input, "qty_col", ingest_preset_col(o->qty_col, "qty", "Quantity"));
