@@ -1,7 +1,7 @@
 /* csv.c — the parallel CSV reader and the rejects log (see csv.h).
  *
  * Owns the byte-range split of an input among ranks, record and field
- * splitting, line numbering, and the rejects file.
+ * splitting and line numbering; the rejects file is io/csv_rejects.c.
  *
  * Split, identical for any rank count:
  *   1. rank r reads its nominal range [r*S/P, (r+1)*S/P) (par.h blocks) and
@@ -400,8 +400,8 @@ static int check_dialect(const mkt_csv_dialect *d, mkt_csv_reader *r, const char
         if (d->delim[i] == '\n' || d->delim[i] == '\r' || (len == 1 && d->delim[i] == '"'))
             ok = 0;
     if (!ok) {
-        snprintf(msg, msglen, "%s: invalid CSV delimiter (want one character such as ',' or a short string such as '::')",
-                 path);
+        snprintf(msg, msglen,
+                 "%s: invalid CSV delimiter (want one character such as ',' or a short string such as '::')", path);
         return -1;
     }
     if (len == 1) {
@@ -487,6 +487,142 @@ static int share_header(mkt_csv_reader *r, const char *path, MPI_Comm comm, char
     return 0;
 }
 
+/* Collective.  Checks the dialect, opens the file and agrees on its size
+ * on every rank (*fd stays open on success, for the caller to close).
+ * Returns 0, or 1 with the message of the first failing rank in err. */
+static int open_file(mkt_csv_reader *r, const mkt_csv_dialect *d, const char *path, int *fd, int64_t *size,
+                     char *err, size_t errlen, MPI_Comm comm)
+{
+    char msg[ERROR_TEXT_MAX] = "";
+    if (check_dialect(d, r, path, msg, sizeof msg) == 0) {
+        *fd = open(path, O_RDONLY | O_CLOEXEC);
+        struct stat st;
+        if (*fd < 0)
+            snprintf(msg, sizeof msg, "cannot open %s: %s", path, strerror(errno));
+        else if (fstat(*fd, &st) != 0)
+            snprintf(msg, sizeof msg, "cannot read %s: %s", path, strerror(errno));
+        else if (S_ISDIR(st.st_mode))
+            snprintf(msg, sizeof msg, "cannot read %s: %s", path, strerror(EISDIR));
+        else
+            *size = (int64_t)st.st_size;
+    }
+    if (agree_on_error(msg, err, errlen, comm))
+        return 1;
+    int64_t sizes[2] = {*size, -*size}, extremes[2];
+    MKT_MPI(MPI_Allreduce(sizes, extremes, 2, MPI_INT64_T, MPI_MAX, comm));
+    if (extremes[0] != -extremes[1])
+        snprintf(msg, sizeof msg, "%s: ranks see different file sizes (%" PRId64 " and %" PRId64 " bytes)", path,
+                 -extremes[1], extremes[0]);
+    if (agree_on_error(msg, err, errlen, comm))
+        return 1;
+    r->file_bytes = *size;
+    return 0;
+}
+
+/* Collective.  Line ends: a file whose line ends are bare carriage returns
+ * would read as one record (or none); refuse it with a message that says
+ * why.  own is this rank's nominal range inside buf.  Returns as open_file. */
+static int check_line_ends(const char *buf, const char *own, size_t own_len, const char *path, char *err,
+                           size_t errlen, MPI_Comm comm)
+{
+    char msg[ERROR_TEXT_MAX] = "";
+    int64_t ends[3] = {count_byte(own, own_len, '\r'), 0, 0}; /* CR, LF, CR LF */
+    for (const char *p = own, *end = own + own_len; p < end && (p = memchr(p, '\n', (size_t)(end - p))) != NULL; p++) {
+        ends[1]++;
+        ends[2] += (p > buf && p[-1] == '\r');
+    }
+    MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, ends, 3, MPI_INT64_T, MPI_SUM, comm));
+    int64_t bare_cr = ends[0] - ends[2];
+    if (bare_cr > 0 && bare_cr >= ends[1])
+        snprintf(msg, sizeof msg,
+                 "%s: its line ends are carriage returns without line feeds (%" PRId64 " bare CR, %" PRId64
+                 " LF): a file saved with classic Mac line ends; convert it first, e.g. tr '\\r' '\\n' < %s > "
+                 "fixed.csv",
+                 path, bare_cr, ends[1], path);
+    return agree_on_error(msg, err, errlen, comm);
+}
+
+/* The first record start in [begin, begin + own_len) (own holds those
+ * bytes, own[-1] the byte before when begin > 0), or `size` for none;
+ * quotes_before: the quotes in the file before begin. */
+static int64_t first_record_start(const mkt_csv_reader *r, const char *own, size_t own_len, int64_t begin,
+                                  int64_t quotes_before, int64_t size)
+{
+    int64_t found = size;
+    if (own_len > 0) {
+        if (begin == 0 || (own[-1] == '\n' && !(quotes_before & 1))) {
+            found = begin;
+        } else if (!r->quoting) {
+            const char *newline = memchr(own, '\n', own_len - 1);
+            if (newline)
+                found = begin + (newline - own) + 1;
+        } else {
+            int inside = (int)(quotes_before & 1);
+            for (size_t i = 0; i + 1 < own_len; i++) {
+                if (own[i] == '"')
+                    inside ^= 1;
+                else if (own[i] == '\n' && !inside) {
+                    found = begin + (int64_t)i + 1;
+                    break;
+                }
+            }
+        }
+    }
+    return found;
+}
+
+/* Collective.  This rank's records run from its first record start (byte
+ * 0 on rank 0) to the first start of a later rank. */
+static void settle_range(mkt_csv_reader *r, int64_t found, int64_t size, MPI_Comm comm)
+{
+    int rank, nranks;
+    MKT_MPI(MPI_Comm_rank(comm, &rank));
+    MKT_MPI(MPI_Comm_size(comm, &nranks));
+    int64_t *starts = mkt_xmalloc((size_t)nranks * sizeof *starts);
+    MKT_MPI(MPI_Allgather(&found, 1, MPI_INT64_T, starts, 1, MPI_INT64_T, comm));
+    int64_t next_start = size;
+    for (int q = nranks - 1; q > rank; q--)
+        if (starts[q] < next_start)
+            next_start = starts[q];
+    int64_t begin = rank == 0 ? 0 : (starts[rank] < next_start ? starts[rank] : next_start);
+    free(starts);
+    r->range_begin = begin;
+    r->range_end = next_start;
+}
+
+/* The bytes of r's range into r->data: what buf (read from byte base up to
+ * nominal_end) holds of it is kept, the rest read; msg set on a failed read. */
+static void read_range(mkt_csv_reader *r, int fd, char *buf, int64_t base, int64_t nominal_end, const char *path,
+                       char *msg, size_t msglen)
+{
+    int64_t begin = r->range_begin;
+    size_t len = (size_t)(r->range_end - begin);
+    if (len == 0) {
+        free(buf);
+        buf = mkt_xmalloc(1);
+    } else {
+        size_t kept = (size_t)(nominal_end - begin);
+        memmove(buf, buf + (begin - base), kept);
+        buf = mkt_xrealloc(buf, len + 1);
+        if (len > kept && read_exactly(fd, buf + kept, len - kept, nominal_end) != 0)
+            snprintf(msg, msglen, "cannot read %s: %s", path, strerror(errno));
+    }
+    buf[len] = 0;
+    r->data = buf;
+    r->data_len = len;
+}
+
+static void init_parser(mkt_csv_reader *r)
+{
+    if (csv_init(&r->parser, CSV_STRICT | CSV_STRICT_FINI | CSV_APPEND_NULL) != 0)
+        mkt_fail("csv: libcsv initialisation failed");
+    csv_set_delim(&r->parser, (unsigned char)r->single_delim);
+    csv_set_quote(&r->parser, '"');
+    csv_set_space_func(&r->parser, no_space);
+    csv_set_term_func(&r->parser, no_terminator);
+    r->parser_ready = 1;
+}
+
 mkt_csv_reader *mkt_csv_open(const char *path, const mkt_csv_dialect *d, MPI_Comm comm, char *err, size_t errlen)
 {
     int rank, nranks;
@@ -498,29 +634,8 @@ mkt_csv_reader *mkt_csv_open(const char *path, const mkt_csv_dialect *d, MPI_Com
     char msg[ERROR_TEXT_MAX] = "";
     int fd = -1;
     int64_t size = 0;
-
-    if (check_dialect(d, r, path, msg, sizeof msg) == 0) {
-        fd = open(path, O_RDONLY | O_CLOEXEC);
-        struct stat st;
-        if (fd < 0)
-            snprintf(msg, sizeof msg, "cannot open %s: %s", path, strerror(errno));
-        else if (fstat(fd, &st) != 0)
-            snprintf(msg, sizeof msg, "cannot read %s: %s", path, strerror(errno));
-        else if (S_ISDIR(st.st_mode))
-            snprintf(msg, sizeof msg, "cannot read %s: %s", path, strerror(EISDIR));
-        else
-            size = (int64_t)st.st_size;
-    }
-    if (agree_on_error(msg, err, errlen, comm))
+    if (open_file(r, d, path, &fd, &size, err, errlen, comm))
         goto fail;
-    int64_t sizes[2] = {size, -size}, extremes[2];
-    MKT_MPI(MPI_Allreduce(sizes, extremes, 2, MPI_INT64_T, MPI_MAX, comm));
-    if (extremes[0] != -extremes[1])
-        snprintf(msg, sizeof msg, "%s: ranks see different file sizes (%" PRId64 " and %" PRId64 " bytes)", path,
-                 -extremes[1], extremes[0]);
-    if (agree_on_error(msg, err, errlen, comm))
-        goto fail;
-    r->file_bytes = size;
 
     /* 1. nominal range, with one byte before it to see a '\n' ending right there */
     mkt_block nominal = mkt_block_of(size, nranks, rank);
@@ -537,91 +652,26 @@ mkt_csv_reader *mkt_csv_open(const char *path, const mkt_csv_dialect *d, MPI_Com
     size_t own_len = (size_t)(nominal.end - nominal.begin);
     int64_t quotes = r->quoting ? count_byte(own, own_len, '"') : 0;
     int64_t quotes_before = mkt_exscan_count(quotes, NULL, comm);
-
-    /* line ends: a file whose line ends are bare carriage returns would read
-     * as one record (or none); refuse it with a message that says why */
-    int64_t ends[3] = {count_byte(own, own_len, '\r'), 0, 0}; /* CR, LF, CR LF */
-    for (const char *p = own, *end = own + own_len; p < end && (p = memchr(p, '\n', (size_t)(end - p))) != NULL; p++) {
-        ends[1]++;
-        ends[2] += (p > buf && p[-1] == '\r');
-    }
-    MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, ends, 3, MPI_INT64_T, MPI_SUM, comm));
-    int64_t bare_cr = ends[0] - ends[2];
-    if (bare_cr > 0 && bare_cr >= ends[1])
-        snprintf(msg, sizeof msg,
-                 "%s: its line ends are carriage returns without line feeds (%" PRId64 " bare CR, %" PRId64
-                 " LF): a file saved with classic Mac line ends; convert it first, e.g. tr '\\r' '\\n' < %s > "
-                 "fixed.csv",
-                 path, bare_cr, ends[1], path);
-    if (agree_on_error(msg, err, errlen, comm)) {
+    if (check_line_ends(buf, own, own_len, path, err, errlen, comm)) {
         free(buf);
         goto fail;
     }
 
     /* 2. first record start in [nominal.begin, nominal.end), or `size` for none */
-    int64_t found = size;
-    if (own_len > 0) {
-        if (nominal.begin == 0 || (own[-1] == '\n' && !(quotes_before & 1))) {
-            found = nominal.begin;
-        } else if (!r->quoting) {
-            const char *newline = memchr(own, '\n', own_len - 1);
-            if (newline)
-                found = nominal.begin + (newline - own) + 1;
-        } else {
-            int inside = (int)(quotes_before & 1);
-            for (size_t i = 0; i + 1 < own_len; i++) {
-                if (own[i] == '"')
-                    inside ^= 1;
-                else if (own[i] == '\n' && !inside) {
-                    found = nominal.begin + (int64_t)i + 1;
-                    break;
-                }
-            }
-        }
-    }
-    int64_t *starts = mkt_xmalloc((size_t)nranks * sizeof *starts);
-    MKT_MPI(MPI_Allgather(&found, 1, MPI_INT64_T, starts, 1, MPI_INT64_T, comm));
-    int64_t next_start = size;
-    for (int q = nranks - 1; q > rank; q--)
-        if (starts[q] < next_start)
-            next_start = starts[q];
-    int64_t begin = rank == 0 ? 0 : (starts[rank] < next_start ? starts[rank] : next_start);
-    free(starts);
-    r->range_begin = begin;
-    r->range_end = next_start;
+    settle_range(r, first_record_start(r, own, own_len, nominal.begin, quotes_before, size), size, comm);
 
     /* 3. the real range: keep what we have of [begin, nominal.end), read the rest */
-    size_t len = (size_t)(next_start - begin);
-    if (len == 0) {
-        free(buf);
-        buf = mkt_xmalloc(1);
-    } else {
-        size_t kept = (size_t)(nominal.end - begin);
-        memmove(buf, buf + (begin - base), kept);
-        buf = mkt_xrealloc(buf, len + 1);
-        if (len > kept && read_exactly(fd, buf + kept, len - kept, nominal.end) != 0)
-            snprintf(msg, sizeof msg, "cannot read %s: %s", path, strerror(errno));
-    }
-    buf[len] = 0;
-    r->data = buf;
-    r->data_len = len;
+    read_range(r, fd, buf, base, nominal.end, path, msg, sizeof msg);
     close(fd);
     fd = -1;
     if (agree_on_error(msg, err, errlen, comm))
         goto fail;
-    r->line = 1 + mkt_exscan_count(count_byte(buf, len, '\n'), NULL, comm);
-    if (rank == 0 && len >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0)
+    r->line = 1 + mkt_exscan_count(count_byte(r->data, r->data_len, '\n'), NULL, comm);
+    if (rank == 0 && r->data_len >= 3 && memcmp(r->data, "\xEF\xBB\xBF", 3) == 0)
         r->pos = 3;
 
-    if (r->quoting) {
-        if (csv_init(&r->parser, CSV_STRICT | CSV_STRICT_FINI | CSV_APPEND_NULL) != 0)
-            mkt_fail("csv: libcsv initialisation failed");
-        csv_set_delim(&r->parser, (unsigned char)r->single_delim);
-        csv_set_quote(&r->parser, '"');
-        csv_set_space_func(&r->parser, no_space);
-        csv_set_term_func(&r->parser, no_terminator);
-        r->parser_ready = 1;
-    }
+    if (r->quoting)
+        init_parser(r);
     if (d->has_header) {
         if (share_header(r, path, comm, msg, sizeof msg) != 0) {
             if (err && errlen > 0)
@@ -657,358 +707,4 @@ void mkt_csv_close(mkt_csv_reader *r)
     free(r->header.fields);
     free(r->header_storage);
     free(r);
-}
-
-/* ---------- rejects log ---------- */
-
-typedef struct {
-    int64_t line;
-    size_t reason_offset, reason_len, raw_offset, raw_len;
-} reject_entry;
-
-struct mkt_rejects {
-    reject_entry *entries;
-    int64_t count, cap;
-    char *text; /* reasons and raw bytes of all entries */
-    size_t text_len, text_cap;
-    /* global summary from the last mkt_rejects_write */
-    int64_t global_count;
-    int nreasons;
-    char **reasons;
-    int64_t *reason_counts;
-    char *reason_storage;
-};
-
-mkt_rejects *mkt_rejects_new(void) { return mkt_xcalloc(1, sizeof(mkt_rejects)); }
-
-static size_t append_text(mkt_rejects *rj, const char *bytes, size_t n)
-{
-    if (rj->text_len + n > rj->text_cap) {
-        size_t cap = rj->text_cap ? rj->text_cap : 4096;
-        while (cap < rj->text_len + n)
-            cap *= 2;
-        rj->text = mkt_xrealloc(rj->text, cap);
-        rj->text_cap = cap;
-    }
-    size_t at = rj->text_len;
-    if (n > 0)
-        memcpy(rj->text + at, bytes, n);
-    rj->text_len += n;
-    return at;
-}
-
-void mkt_rejects_add(mkt_rejects *rj, int64_t line, const char *reason, const char *raw, size_t raw_len)
-{
-    if (rj->count == rj->cap) {
-        rj->cap = rj->cap ? 2 * rj->cap : 64;
-        rj->entries = mkt_xrealloc(rj->entries, (size_t)rj->cap * sizeof *rj->entries);
-    }
-    if (!reason)
-        reason = "";
-    if (raw_len > MKT_REJECT_RAW_MAX)
-        raw_len = MKT_REJECT_RAW_MAX;
-    reject_entry *e = &rj->entries[rj->count++];
-    e->line = line;
-    e->reason_len = strlen(reason);
-    e->reason_offset = append_text(rj, reason, e->reason_len);
-    e->raw_len = raw ? raw_len : 0;
-    e->raw_offset = append_text(rj, raw, e->raw_len);
-}
-
-int64_t mkt_rejects_count(const mkt_rejects *rj) { return rj->count; }
-
-int64_t mkt_rejects_global_count(const mkt_rejects *rj) { return rj->global_count; }
-
-int mkt_rejects_reason_count(const mkt_rejects *rj) { return rj->nreasons; }
-
-const char *mkt_rejects_reason(const mkt_rejects *rj, int i, int64_t *count)
-{
-    if (i < 0 || i >= rj->nreasons)
-        return NULL;
-    if (count)
-        *count = rj->reason_counts[i];
-    return rj->reasons[i];
-}
-
-/* A gathered reject: views into the received buffers. */
-typedef struct {
-    int64_t line;
-    const char *reason, *raw;
-    uint32_t reason_len, raw_len;
-} reject_view;
-
-static int compare_bytes(const char *a, size_t alen, const char *b, size_t blen)
-{
-    int c = memcmp(a, b, alen < blen ? alen : blen);
-    if (c != 0)
-        return c;
-    return (alen > blen) - (alen < blen);
-}
-
-static int compare_views(const void *pa, const void *pb)
-{
-    const reject_view *a = pa, *b = pb;
-    if (a->line != b->line)
-        return a->line < b->line ? -1 : 1;
-    int c = compare_bytes(a->reason, a->reason_len, b->reason, b->reason_len);
-    if (c != 0)
-        return c;
-    return compare_bytes(a->raw, a->raw_len, b->raw, b->raw_len);
-}
-
-static int compare_views_by_reason(const void *pa, const void *pb)
-{
-    const reject_view *a = pa, *b = pb;
-    return compare_bytes(a->reason, a->reason_len, b->reason, b->reason_len);
-}
-
-typedef struct {
-    int64_t count;
-    const char *reason;
-    uint32_t reason_len;
-} reason_tally;
-
-static int compare_tallies(const void *pa, const void *pb)
-{
-    const reason_tally *a = pa, *b = pb;
-    if (a->count != b->count)
-        return a->count > b->count ? -1 : 1;
-    return compare_bytes(a->reason, a->reason_len, b->reason, b->reason_len);
-}
-
-/* Packs the local rejects: per entry int64 line, uint32 reason_len, uint32 raw_len, reason, raw. */
-static char *pack_rejects(const mkt_rejects *rj, int64_t *packed_len)
-{
-    size_t n = 0;
-    for (int64_t i = 0; i < rj->count; i++)
-        n += 16 + rj->entries[i].reason_len + rj->entries[i].raw_len;
-    char *out = mkt_xmalloc(n + 1), *p = out;
-    for (int64_t i = 0; i < rj->count; i++) {
-        const reject_entry *e = &rj->entries[i];
-        uint32_t lens[2] = {(uint32_t)e->reason_len, (uint32_t)e->raw_len};
-        memcpy(p, &e->line, 8);
-        memcpy(p + 8, lens, 8);
-        p += 16;
-        memcpy(p, rj->text + e->reason_offset, e->reason_len);
-        p += e->reason_len;
-        memcpy(p, rj->text + e->raw_offset, e->raw_len);
-        p += e->raw_len;
-    }
-    *packed_len = (int64_t)n;
-    return out;
-}
-
-#define REJECTS_TAG 7301
-#define MESSAGE_CHUNK (1 << 30)
-
-static void send_bytes(const char *p, int64_t n, int to, MPI_Comm comm)
-{
-    MKT_MPI(MPI_Send(&n, 1, MPI_INT64_T, to, REJECTS_TAG, comm));
-    for (int64_t done = 0; done < n; done += MESSAGE_CHUNK) {
-        int chunk = (int)(n - done < MESSAGE_CHUNK ? n - done : MESSAGE_CHUNK);
-        MKT_MPI(MPI_Send(p + done, chunk, MPI_BYTE, to, REJECTS_TAG, comm));
-    }
-}
-
-static char *receive_bytes(int from, int64_t *n, MPI_Comm comm)
-{
-    MKT_MPI(MPI_Recv(n, 1, MPI_INT64_T, from, REJECTS_TAG, comm, MPI_STATUS_IGNORE));
-    char *p = mkt_xmalloc((size_t)*n + 1);
-    for (int64_t done = 0; done < *n; done += MESSAGE_CHUNK) {
-        int chunk = (int)(*n - done < MESSAGE_CHUNK ? *n - done : MESSAGE_CHUNK);
-        MKT_MPI(MPI_Recv(p + done, chunk, MPI_BYTE, from, REJECTS_TAG, comm, MPI_STATUS_IGNORE));
-    }
-    return p;
-}
-
-/* RFC 4180: quoted only when it has to be. */
-static void write_csv_field(FILE *f, const char *s, size_t n)
-{
-    int needs_quotes = 0;
-    for (size_t i = 0; i < n && !needs_quotes; i++)
-        needs_quotes = s[i] == ',' || s[i] == '"' || s[i] == '\n' || s[i] == '\r';
-    if (!needs_quotes) {
-        fwrite(s, 1, n, f);
-        return;
-    }
-    fputc('"', f);
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] == '"')
-            fputc('"', f);
-        fputc(s[i], f);
-    }
-    fputc('"', f);
-}
-
-static void write_rejects_file(const char *path, const char *input_name, const reject_view *views, int64_t n)
-{
-    FILE *f = fopen(path, "a");
-    if (!f)
-        mkt_fail("cannot write rejects file %s: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fileno(f), &st) == 0 && st.st_size == 0)
-        fputs("input,line,reason,raw\n", f);
-    size_t name_len = strlen(input_name);
-    for (int64_t i = 0; i < n; i++) {
-        write_csv_field(f, input_name, name_len);
-        fprintf(f, ",%" PRId64 ",", views[i].line);
-        write_csv_field(f, views[i].reason, views[i].reason_len);
-        fputc(',', f);
-        write_csv_field(f, views[i].raw, views[i].raw_len);
-        fputc('\n', f);
-    }
-    if (ferror(f) | fclose(f))
-        mkt_fail("cannot write rejects file %s: %s", path, strerror(errno));
-}
-
-/* Rank 0: the summary packed as int64 total, int64 nreasons, then per reason
- * int64 count, int64 length, bytes. */
-static char *pack_summary(reject_view *views, int64_t n, int64_t *packed_len)
-{
-    qsort(views, (size_t)n, sizeof *views, compare_views_by_reason);
-    reason_tally *tallies = mkt_xmalloc((size_t)(n > 0 ? n : 1) * sizeof *tallies);
-    int64_t ntallies = 0;
-    for (int64_t i = 0; i < n; i++) {
-        if (ntallies > 0 && compare_bytes(tallies[ntallies - 1].reason, tallies[ntallies - 1].reason_len,
-                                          views[i].reason, views[i].reason_len) == 0) {
-            tallies[ntallies - 1].count++;
-        } else {
-            tallies[ntallies].count = 1;
-            tallies[ntallies].reason = views[i].reason;
-            tallies[ntallies].reason_len = views[i].reason_len;
-            ntallies++;
-        }
-    }
-    qsort(tallies, (size_t)ntallies, sizeof *tallies, compare_tallies);
-    size_t size = 16;
-    for (int64_t i = 0; i < ntallies; i++)
-        size += 16 + tallies[i].reason_len;
-    char *out = mkt_xmalloc(size), *p = out;
-    int64_t head[2] = {n, ntallies};
-    memcpy(p, head, 16);
-    p += 16;
-    for (int64_t i = 0; i < ntallies; i++) {
-        int64_t item[2] = {tallies[i].count, tallies[i].reason_len};
-        memcpy(p, item, 16);
-        p += 16;
-        memcpy(p, tallies[i].reason, tallies[i].reason_len);
-        p += tallies[i].reason_len;
-    }
-    free(tallies);
-    *packed_len = (int64_t)size;
-    return out;
-}
-
-static void clear_summary(mkt_rejects *rj)
-{
-    free(rj->reasons);
-    free(rj->reason_counts);
-    free(rj->reason_storage);
-    rj->reasons = NULL;
-    rj->reason_counts = NULL;
-    rj->reason_storage = NULL;
-    rj->nreasons = 0;
-    rj->global_count = 0;
-}
-
-static void unpack_summary(mkt_rejects *rj, const char *packed)
-{
-    clear_summary(rj);
-    int64_t head[2];
-    memcpy(head, packed, 16);
-    const char *p = packed + 16;
-    rj->global_count = head[0];
-    rj->nreasons = (int)head[1];
-    rj->reasons = mkt_xmalloc((size_t)(head[1] > 0 ? head[1] : 1) * sizeof *rj->reasons);
-    rj->reason_counts = mkt_xmalloc((size_t)(head[1] > 0 ? head[1] : 1) * sizeof *rj->reason_counts);
-    size_t text = 0;
-    const char *q = p;
-    for (int64_t i = 0; i < head[1]; i++) {
-        int64_t item[2];
-        memcpy(item, q, 16);
-        text += (size_t)item[1] + 1;
-        q += 16 + item[1];
-    }
-    rj->reason_storage = mkt_xmalloc(text + 1);
-    char *s = rj->reason_storage;
-    for (int64_t i = 0; i < head[1]; i++) {
-        int64_t item[2];
-        memcpy(item, p, 16);
-        p += 16;
-        memcpy(s, p, (size_t)item[1]);
-        s[item[1]] = 0;
-        rj->reasons[i] = s;
-        rj->reason_counts[i] = item[0];
-        s += item[1] + 1;
-        p += item[1];
-    }
-}
-
-void mkt_rejects_write(mkt_rejects *rj, const char *input_name, const char *path, MPI_Comm comm)
-{
-    int rank, nranks;
-    MKT_MPI(MPI_Comm_rank(comm, &rank));
-    MKT_MPI(MPI_Comm_size(comm, &nranks));
-    int64_t packed_len;
-    char *packed = pack_rejects(rj, &packed_len);
-    char *summary = NULL;
-    int64_t summary_len = 0;
-    if (rank != 0) {
-        send_bytes(packed, packed_len, 0, comm);
-        free(packed);
-    } else {
-        char **parts = mkt_xmalloc((size_t)nranks * sizeof *parts);
-        int64_t *part_lens = mkt_xmalloc((size_t)nranks * sizeof *part_lens);
-        parts[0] = packed;
-        part_lens[0] = packed_len;
-        for (int q = 1; q < nranks; q++)
-            parts[q] = receive_bytes(q, &part_lens[q], comm);
-        int64_t nviews = 0, cap = 64;
-        reject_view *views = mkt_xmalloc((size_t)cap * sizeof *views);
-        for (int q = 0; q < nranks; q++) {
-            const char *p = parts[q], *end = parts[q] + part_lens[q];
-            while (p < end) {
-                if (nviews == cap) {
-                    cap *= 2;
-                    views = mkt_xrealloc(views, (size_t)cap * sizeof *views);
-                }
-                reject_view *v = &views[nviews++];
-                uint32_t lens[2];
-                memcpy(&v->line, p, 8);
-                memcpy(lens, p + 8, 8);
-                v->reason = p + 16;
-                v->reason_len = lens[0];
-                v->raw = v->reason + lens[0];
-                v->raw_len = lens[1];
-                p = v->raw + lens[1];
-            }
-        }
-        qsort(views, (size_t)nviews, sizeof *views, compare_views);
-        if (path && nviews > 0)
-            write_rejects_file(path, input_name ? input_name : "", views, nviews);
-        summary = pack_summary(views, nviews, &summary_len);
-        free(views);
-        for (int q = 0; q < nranks; q++)
-            free(parts[q]);
-        free(parts);
-        free(part_lens);
-    }
-    MKT_MPI(MPI_Bcast(&summary_len, 1, MPI_INT64_T, 0, comm));
-    if (summary_len > INT_MAX)
-        mkt_fail("rejects: the summary of reasons is larger than 2 GiB");
-    if (rank != 0)
-        summary = mkt_xmalloc((size_t)summary_len);
-    MKT_MPI(MPI_Bcast(summary, (int)summary_len, MPI_BYTE, 0, comm));
-    unpack_summary(rj, summary);
-    free(summary);
-}
-
-void mkt_rejects_free(mkt_rejects *rj)
-{
-    if (!rj)
-        return;
-    clear_summary(rj);
-    free(rj->entries);
-    free(rj->text);
-    free(rj);
 }

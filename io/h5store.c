@@ -261,7 +261,7 @@ static int diagnose(const char *path, char *why, size_t len)
 
 int mkt_h5_check(const char *path, char *why, size_t len) { return diagnose(path, why, len); }
 
-hid_t mkt_h5_open(const char *path, int rw, MPI_Comm comm)
+void mkt_h5_require(const char *path, int code, const char *prefix, MPI_Comm comm)
 {
     int ok = 1, rank;
     char why[1024] = "";
@@ -271,8 +271,13 @@ hid_t mkt_h5_open(const char *path, int rw, MPI_Comm comm)
     MKT_MPI(MPI_Bcast(&ok, 1, MPI_INT, 0, comm));
     if (!ok) {
         MKT_MPI(MPI_Bcast(why, sizeof why, MPI_CHAR, 0, comm));
-        mkt_fail_all(MKT_EXIT_ERROR, "%s", why);
+        mkt_fail_all(code, "%s%s", prefix, why);
     }
+}
+
+hid_t mkt_h5_open(const char *path, int rw, MPI_Comm comm)
+{
+    mkt_h5_require(path, MKT_EXIT_ERROR, "", comm);
     hid_t fapl = mpio_fapl(comm);
     hid_t file = MKT_H5(H5Fopen(path, rw ? H5F_ACC_RDWR : H5F_ACC_RDONLY, fapl));
     MKT_H5(H5Pclose(fapl));

@@ -41,6 +41,9 @@ hid_t mkt_h5_open(const char *path, int rw, MPI_Comm comm);
  * opening it for MPI-IO: 1 if so, else 0 with the reason (naming the path)
  * in why. */
 int mkt_h5_check(const char *path, char *why, size_t len);
+/* Collective. mkt_h5_check on rank 0; if it fails, every rank ends the job
+ * with exit status `code` and the message prefix followed by the reason. */
+void mkt_h5_require(const char *path, int code, const char *prefix, MPI_Comm comm);
 /* Collective. Close a file opened with mkt_h5_open. */
 void mkt_h5_close(hid_t file);
 

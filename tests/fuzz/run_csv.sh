@@ -8,7 +8,7 @@
 fuzz_setup 10
 "$CLANG" "${FUZZ_CFLAGS[@]}" \
   -I"$SRC/io" -I"$SRC/mpi" -I"$SRC/src" $(mpicc -showme:compile) $(pkg-config --cflags hdf5-openmpi) \
-  "$SRC/tests/fuzz/fuzz_csv.c" "$SRC/io/csv.c" "$SRC/io/iocheck.c" "$SRC/mpi/check.c" "$SRC/mpi/par.c" "$SRC/src/parse.c" "$SRC/src/exactsum.c" \
+  "$SRC/tests/fuzz/fuzz_csv.c" "$SRC/io/csv.c" "$SRC/io/csv_rejects.c" "$SRC/io/iocheck.c" "$SRC/mpi/check.c" "$SRC/mpi/par.c" "$SRC/src/parse.c" "$SRC/src/exactsum.c" \
   $(mpicc -showme:link) -lcsv $(pkg-config --libs libzmq hdf5-openmpi) -lm -o fuzz_csv
 export OMPI_MCA_btl=self OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 # MPI_Init allocates memory it never frees: leaks are not what this target looks for
