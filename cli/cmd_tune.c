@@ -409,7 +409,7 @@ static json_t *typed(const mkt_opt *o, const char *v)
 {
     int64_t i;
     double d;
-    if ((o->type == MKT_OPT_INT) && mkt_parse_int64(v, &i) == 0)
+    if ((o->type == MKT_OPT_INT || o->type == MKT_OPT_I32 || o->type == MKT_OPT_U64) && mkt_parse_int64(v, &i) == 0)
         return json_integer(i);
     if (o->type == MKT_OPT_DOUBLE && mkt_parse_double(v, &d) == 0)
         return json_real(d);
@@ -493,15 +493,27 @@ static void report(tune_progress *tp, int64_t from, int64_t to, MPI_Comm comm)
     broadcast_verdict(ok, why, sizeof why, comm);
 }
 
-static int run_tune(void *p, MPI_Comm comm)
-{
-    tune_cli *o = p;
-    int rank, nranks;
-    MKT_MPI(MPI_Comm_rank(comm, &rank));
-    MKT_MPI(MPI_Comm_size(comm, &nranks));
-    double t_start = mkt_now();
+/* Everything one `mkt tune` run holds, shared by its steps. */
+typedef struct {
+    tune_cli *o;
+    const tune_model *m;
+    const mkt_command *c;
+    int rank, nranks, ngroups;
+    double t_start;
+    mkt_grid g;
+    search s;
+    int *integer;         /* per axis: the option is an integer */
+    char tmpdir[4096];
+    tune_score *score;
+    double *seconds;
+    int *group_of;
+    tune_progress tp;
+} tune_run;
 
-    /* the model and its train command */
+/* Collective. The model, its train command and the required options. */
+static void tune_check(tune_run *r)
+{
+    tune_cli *o = r->o;
     if (!o->model)
         mkt_fail_all(MKT_EXIT_USAGE, "tune: the model is missing: mkt tune mf|propensity|uplift (key model)");
     const tune_model *m = NULL;
@@ -520,35 +532,46 @@ static int run_tune(void *p, MPI_Comm comm)
         mkt_fail_all(MKT_EXIT_USAGE, "tune %s: --table TABLE.json is required", m->name);
     if (!o->best)
         mkt_fail_all(MKT_EXIT_USAGE, "tune %s: --best BEST.ini is required", m->name);
+    int nranks = r->nranks;
     if (nranks % o->group_size != 0)
         mkt_fail_all(MKT_EXIT_USAGE, "tune %s: group-size: %lld does not divide the %d ranks", m->name,
                      (long long)o->group_size, nranks);
     int ngroups = nranks / (int)o->group_size;
 
-    /* the grid: keys are options of the train command */
+    r->m = m;
+    r->c = c;
+    r->ngroups = ngroups;
+}
+
+/* Collective. The grid's axes (options of the train command), the fixed
+ * options and the configurations. */
+static void tune_search(tune_run *r)
+{
+    tune_cli *o = r->o;
+    const tune_model *m = r->m;
+    const mkt_command *c = r->c;
+    int ngroups = r->ngroups, nranks = r->nranks;
+    search *s = &r->s;
     char err[4096];
-    mkt_grid g;
-    if (mkt_grid_parse(o->grid, &g, err, sizeof err) != 0)
+    if (mkt_grid_parse(o->grid, &r->g, err, sizeof err) != 0)
         mkt_fail_all(MKT_EXIT_USAGE, "tune %s: grid: %s", m->name, err);
-    search s;
-    memset(&s, 0, sizeof s);
-    s.model = m;
-    s.cmd = c;
-    s.store = o->store;
-    s.naxes = g.naxes;
-    s.axis_opt = mkt_xcalloc((size_t)g.naxes, sizeof(mkt_opt *));
-    s.axis_name = mkt_xcalloc((size_t)g.naxes, sizeof *s.axis_name);
-    int *integer = mkt_xcalloc((size_t)g.naxes, sizeof(int));
-    for (int a = 0; a < g.naxes; a++) {
-        const mkt_opt *opt = mkt_opts_find(c->opts, g.axes[a].key);
+    s->model = m;
+    s->cmd = c;
+    s->store = o->store;
+    s->naxes = r->g.naxes;
+    s->axis_opt = mkt_xcalloc((size_t)r->g.naxes, sizeof(mkt_opt *));
+    s->axis_name = mkt_xcalloc((size_t)r->g.naxes, sizeof *s->axis_name);
+    r->integer = mkt_xcalloc((size_t)r->g.naxes, sizeof(int));
+    for (int a = 0; a < r->g.naxes; a++) {
+        const mkt_opt *opt = mkt_opts_find(c->opts, r->g.axes[a].key);
         if (!opt) {
             char keys[2048];
             tunable_keys(m, c->opts, keys, sizeof keys);
             mkt_fail_all(MKT_EXIT_USAGE, "tune %s: grid: unknown key '%s' (options of mkt train %s: %s)", m->name,
-                         g.axes[a].key, m->name, keys);
+                         r->g.axes[a].key, m->name, keys);
         }
         char nm[64];
-        mkt_opt_spelling(opt, g.axes[a].key, nm, sizeof nm);
+        mkt_opt_spelling(opt, r->g.axes[a].key, nm, sizeof nm);
         if (in_list(m->reserved, nm))
             mkt_fail_all(MKT_EXIT_USAGE, "tune %s: grid: '%s' is set by mkt tune for each configuration; it cannot "
                          "be tuned", m->name, nm);
@@ -560,54 +583,69 @@ static int run_tune(void *p, MPI_Comm comm)
                          "groups running at once would overwrite: use --group-size %d (one group)", m->name,
                          nm, nranks);
         for (int b = 0; b < a; b++)
-            if (s.axis_opt[b] == opt)
+            if (s->axis_opt[b] == opt)
                 mkt_fail_all(MKT_EXIT_USAGE, "tune %s: grid: '%s' appears twice", m->name, nm);
-        if (g.axes[a].kind != MKT_AXIS_LIST && opt->type != MKT_OPT_INT && opt->type != MKT_OPT_I32 &&
+        if (r->g.axes[a].kind != MKT_AXIS_LIST && opt->type != MKT_OPT_INT && opt->type != MKT_OPT_I32 &&
             opt->type != MKT_OPT_U64 && opt->type != MKT_OPT_DOUBLE &&
             !in_list(m->numeric_text, nm))
             mkt_fail_all(MKT_EXIT_USAGE, "tune %s: grid: %s is not a number; ranges apply to numeric options",
                          m->name, nm);
-        s.axis_opt[a] = opt;
-        snprintf(s.axis_name[a], sizeof s.axis_name[a], "%s", nm);
-        integer[a] = opt->type == MKT_OPT_INT || opt->type == MKT_OPT_I32 || opt->type == MKT_OPT_U64;
+        s->axis_opt[a] = opt;
+        snprintf(s->axis_name[a], sizeof s->axis_name[a], "%s", nm);
+        r->integer[a] = opt->type == MKT_OPT_INT || opt->type == MKT_OPT_I32 || opt->type == MKT_OPT_U64;
     }
-    if (fixed_pairs(o->fixed, c->opts, m, &s.fixed, &s.nfixed, err, sizeof err) != 0)
+    if (fixed_pairs(o->fixed, c->opts, m, &s->fixed, &s->nfixed, err, sizeof err) != 0)
         mkt_fail_all(MKT_EXIT_USAGE, "tune %s: fixed options: %s", m->name, err);
-    for (int k = 0; k < s.nfixed; k++)
-        for (int a = 0; a < s.naxes; a++)
-            if (s.fixed[k].opt == s.axis_opt[a])
+    for (int k = 0; k < s->nfixed; k++)
+        for (int a = 0; a < s->naxes; a++)
+            if (s->fixed[k].opt == s->axis_opt[a])
                 mkt_fail_all(MKT_EXIT_USAGE, "tune %s: '%s' is both in the grid and in the fixed options", m->name,
-                             s.axis_name[a]);
-    if (mkt_grid_configs(&g, o->random, (uint64_t)o->seed, integer, &s.configs, &s.n, err, sizeof err) != 0)
+                             s->axis_name[a]);
+    if (mkt_grid_configs(&r->g, o->random, (uint64_t)o->seed, r->integer, &s->configs, &s->n, err, sizeof err) != 0)
         mkt_fail_all(MKT_EXIT_USAGE, "tune %s: grid: %s", m->name, err);
-    if (o->random > s.n)
+    if (o->random > s->n)
         mkt_log("tune", "warning: random %lld is more than the %lld configurations of the grid: running them all",
-                (long long)o->random, (long long)s.n);
+                (long long)o->random, (long long)s->n);
 
-    /* every configuration's argument list parses, on every rank, before any runs */
-    s.tmpdir = "TMP";
-    for (int64_t j = 0; j < s.n; j++) {
-        arglist a = args_of(&s, j, "x.h5", "x.json");
+}
+
+/* Collective. Every configuration's argument list parses, on every rank,
+ * before any runs. */
+static void tune_parse_all(tune_run *r)
+{
+    const tune_model *m = r->m;
+    const mkt_command *c = r->c;
+    search *s = &r->s;
+    char err[4096];
+    s->tmpdir = "TMP";
+    for (int64_t j = 0; j < s->n; j++) {
+        arglist a = args_of(s, j, "x.h5", "x.json");
         void *v = parse_args(c, &a, err, sizeof err);
         if (!v) {
             char what[2048];
-            describe(&s, j, what, sizeof what);
+            describe(s, j, what, sizeof what);
             mkt_fail_all(MKT_EXIT_USAGE, "tune %s: configuration %lld/%lld (%s): %s", m->name, (long long)(j + 1),
-                         (long long)s.n, what, err);
+                         (long long)s->n, what, err);
         }
         free(v);
         args_free(&a);
     }
 
-    /* the store exists; the temporary directory beside the table */
+}
+
+/* Collective. The store exists; the temporary directory beside the table. */
+static void tune_tmpdir(tune_run *r, MPI_Comm comm)
+{
+    tune_cli *o = r->o;
+    search *s = &r->s;
     int ok = 1;
-    char why[8192] = "", tmpdir[4096] = "";
-    if (rank == 0) {
+    char why[8192] = "", *tmpdir = r->tmpdir;
+    if (r->rank == 0) {
         if (!mkt_h5_check(o->store, why, sizeof why))
             ok = 0;
         else {
             const char *slash = strrchr(o->table, '/');
-            snprintf(tmpdir, sizeof tmpdir, "%.*s.mkt-tune-XXXXXX", slash ? (int)(slash - o->table + 1) : 0,
+            snprintf(tmpdir, sizeof r->tmpdir, "%.*s->mkt-tune-XXXXXX", slash ? (int)(slash - o->table + 1) : 0,
                      o->table);
             if (!mkdtemp(tmpdir)) {
                 ok = 0;
@@ -622,42 +660,52 @@ static int run_tune(void *p, MPI_Comm comm)
         }
     }
     broadcast_verdict(ok, why, sizeof why, comm);
-    MKT_MPI(MPI_Bcast(tmpdir, sizeof tmpdir, MPI_CHAR, 0, comm));
-    s.tmpdir = tmpdir;
+    MKT_MPI(MPI_Bcast(tmpdir, (int)sizeof r->tmpdir, MPI_CHAR, 0, comm));
+    s->tmpdir = tmpdir;
     snprintf(tmpdir_path, sizeof tmpdir_path, "%s", tmpdir);
 
-    mkt_log("tune", "%s: %lld configurations (%s) on %d group%s of %lld rank%s", m->command, (long long)s.n,
+}
+
+/* Collective. Every configuration, on groups of ranks running at once;
+ * returns the first non-zero status of a configuration, else 0. */
+static int tune_run_all(tune_run *r, MPI_Comm comm)
+{
+    tune_cli *o = r->o;
+    const tune_model *m = r->m;
+    search *s = &r->s;
+    int ngroups = r->ngroups;
+    mkt_log("tune", "%s: %lld configurations (%s) on %d group%s of %lld rank%s", m->command, (long long)s->n,
             o->random ? "random search" : "grid", ngroups, ngroups > 1 ? "s" : "", (long long)o->group_size,
             o->group_size > 1 ? "s" : "");
-    int color = rank / (int)o->group_size, grank;
+    int color = r->rank / (int)o->group_size, grank;
     MPI_Comm group;
-    MKT_MPI(MPI_Comm_split(comm, color, rank, &group));
+    MKT_MPI(MPI_Comm_split(comm, color, r->rank, &group));
     MKT_MPI(MPI_Comm_rank(group, &grank));
 
-    tune_score *score = mkt_xcalloc((size_t)s.n, sizeof(tune_score));
-    double *seconds = mkt_xcalloc((size_t)s.n, sizeof(double));
-    int *group_of = mkt_xcalloc((size_t)s.n, sizeof(int));
-    tune_progress tp = {&s, score, -1, 0};
+    tune_score *score = r->score = mkt_xcalloc((size_t)s->n, sizeof(tune_score));
+    double *seconds = r->seconds = mkt_xcalloc((size_t)s->n, sizeof(double));
+    int *group_of = r->group_of = mkt_xcalloc((size_t)s->n, sizeof(int));
+    r->tp = (tune_progress){s, score, -1, 0};
     int64_t next = 0;
     int status = MKT_EXIT_OK;
     /* propensity writes the features at the cutoff into the store the first
      * time: the first configuration runs alone, on every rank */
-    if (!strcmp(m->name, "propensity") && ngroups > 1 && s.n > 0) {
-        status = run_config(&s, 0, NULL, NULL, 1, comm, &seconds[0]);
+    if (!strcmp(m->name, "propensity") && ngroups > 1 && s->n > 0) {
+        status = run_config(s, 0, NULL, NULL, 1, comm, &seconds[0]);
         group_of[0] = -1;
         next = 1;
         if (status == MKT_EXIT_OK)
-            report(&tp, 0, 1, comm);
+            report(&r->tp, 0, 1, comm);
     }
     double *secs = mkt_xcalloc((size_t)ngroups, sizeof(double));
     int *rcs = mkt_xcalloc((size_t)ngroups, sizeof(int));
-    for (int64_t r0 = next; status == MKT_EXIT_OK && r0 < s.n; r0 += ngroups) {
-        int64_t j = r0 + color, r1 = r0 + ngroups < s.n ? r0 + ngroups : s.n;
+    for (int64_t r0 = next; status == MKT_EXIT_OK && r0 < s->n; r0 += ngroups) {
+        int64_t j = r0 + color, r1 = r0 + ngroups < s->n ? r0 + ngroups : s->n;
         memset(secs, 0, sizeof(double) * (size_t)ngroups);
         memset(rcs, 0, sizeof(int) * (size_t)ngroups);
-        if (j < s.n) {
+        if (j < s->n) {
             double t;
-            int rc = run_config(&s, j, NULL, NULL, 1, group, &t);
+            int rc = run_config(s, j, NULL, NULL, 1, group, &t);
             if (grank == 0) {
                 secs[color] = t;
                 rcs[color] = rc;
@@ -671,31 +719,36 @@ static int run_tune(void *p, MPI_Comm comm)
             if (rcs[k - r0] != 0 && status == MKT_EXIT_OK) {
                 status = rcs[k - r0];
                 mkt_log("tune", "configuration %lld/%lld stopped with status %d", (long long)(k + 1),
-                        (long long)s.n, status);
+                        (long long)s->n, status);
             }
         }
         if (status == MKT_EXIT_OK)
-            report(&tp, r0, r1, comm);
+            report(&r->tp, r0, r1, comm);
     }
     free(secs);
     free(rcs);
     MKT_MPI(MPI_Comm_free(&group));
-    if (status != MKT_EXIT_OK) {
-        if (rank == 0)
-            remove_tmpdir();
-        return status;
-    }
-    int64_t best = tp.best;
+    return status;
+}
 
-    /* the table and the best configuration */
-    if (rank == 0 && ok) {
+/* Collective. Rank 0 writes the table and the best configuration as a
+ * job-file section; returns the best configuration's index on every rank. */
+static int64_t tune_write(tune_run *r, MPI_Comm comm)
+{
+    tune_cli *o = r->o;
+    const tune_model *m = r->m;
+    search *s = &r->s;
+    int64_t best = r->tp.best;
+    int ok = 1;
+    char why[8192] = "";
+    if (r->rank == 0 && ok) {
         if (best < 0) {
             ok = 0;
-            snprintf(why, sizeof why, "tune %s: no configuration has a value of %s", m->name, score[0].metric);
+            snprintf(why, sizeof why, "tune %s: no configuration has a value of %s", m->name, r->score[0].metric);
         }
     }
     broadcast_verdict(ok, why, sizeof why, comm);
-    if (rank == 0) {
+    if (r->rank == 0) {
         json_t *t = json_object();
         json_object_set_new(t, "model", json_string(m->name));
         json_object_set_new(t, "command", json_string(m->command));
@@ -706,30 +759,30 @@ static int run_tune(void *p, MPI_Comm comm)
             json_object_set_new(t, "seed", json_integer(o->seed));
         }
         json_t *fx = json_object();
-        for (int k = 0; k < s.nfixed; k++)
-            json_object_set_new(fx, s.fixed[k].name, typed(s.fixed[k].opt, s.fixed[k].value));
+        for (int k = 0; k < s->nfixed; k++)
+            json_object_set_new(fx, s->fixed[k].name, typed(s->fixed[k].opt, s->fixed[k].value));
         json_object_set_new(t, "fixed", fx);
-        json_object_set_new(t, "metric", json_string(score[best].metric));
-        json_object_set_new(t, "goal", json_string(score[best].goal));
-        json_object_set_new(t, "split", json_string(score[best].split));
-        json_object_set_new(t, "configurations", json_integer(s.n));
+        json_object_set_new(t, "metric", json_string(r->score[best].metric));
+        json_object_set_new(t, "goal", json_string(r->score[best].goal));
+        json_object_set_new(t, "split", json_string(r->score[best].split));
+        json_object_set_new(t, "configurations", json_integer(s->n));
         json_t *b = json_object();
         json_object_set_new(b, "config", json_integer(best + 1));
-        json_object_set_new(b, "params", params_json(&s, best));
-        json_object_set_new(b, "value", json_real(score[best].value));
+        json_object_set_new(b, "params", params_json(s, best));
+        json_object_set_new(b, "value", json_real(r->score[best].value));
         json_object_set_new(t, "best", b);
         json_t *rows = json_array();
-        for (int64_t j = 0; j < s.n; j++) {
-            json_t *r = json_object();
-            json_object_set_new(r, "config", json_integer(j + 1));
-            json_object_set_new(r, "params", params_json(&s, j));
-            json_object_set_new(r, "metric", json_string(score[j].metric));
-            json_object_set_new(r, "goal", json_string(score[j].goal));
-            json_object_set_new(r, "split", json_string(score[j].split));
-            json_object_set_new(r, "value", isnan(score[j].value) ? json_null() : json_real(score[j].value));
-            json_object_set_new(r, "seconds", json_real(seconds[j]));
-            json_object_set_new(r, "group", json_integer(group_of[j]));
-            json_array_append_new(rows, r);
+        for (int64_t j = 0; j < s->n; j++) {
+            json_t *row = json_object();
+            json_object_set_new(row, "config", json_integer(j + 1));
+            json_object_set_new(row, "params", params_json(s, j));
+            json_object_set_new(row, "metric", json_string(r->score[j].metric));
+            json_object_set_new(row, "goal", json_string(r->score[j].goal));
+            json_object_set_new(row, "split", json_string(r->score[j].split));
+            json_object_set_new(row, "value", isnan(r->score[j].value) ? json_null() : json_real(r->score[j].value));
+            json_object_set_new(row, "seconds", json_real(r->seconds[j]));
+            json_object_set_new(row, "group", json_integer(r->group_of[j]));
+            json_array_append_new(rows, row);
         }
         json_object_set_new(t, "rows", rows);
         char *text = json_dumps(t, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
@@ -744,20 +797,20 @@ static int run_tune(void *p, MPI_Comm comm)
         size_t cap = 65536, len = 0;
         char *ini = mkt_xmalloc(cap);
         char what[2048];
-        describe(&s, best, what, sizeof what);
+        describe(s, best, what, sizeof what);
         len += (size_t)snprintf(ini + len, cap - len,
                                 "; mkt tune %s: best of %lld configurations by %s (%s, %s split) = %.17g\n"
                                 "; table: %s\n[%s]\n",
-                                m->name, (long long)s.n, score[best].metric, score[best].goal, score[best].split,
-                                score[best].value, o->table, m->command);
-        for (int k = 0; k < s.nfixed && len < cap; k++) {
-            char *key = key_of(s.fixed[k].name);
-            len += (size_t)snprintf(ini + len, cap - len, "%s = %s\n", key, s.fixed[k].value);
+                                m->name, (long long)s->n, r->score[best].metric, r->score[best].goal, r->score[best].split,
+                                r->score[best].value, o->table, m->command);
+        for (int k = 0; k < s->nfixed && len < cap; k++) {
+            char *key = key_of(s->fixed[k].name);
+            len += (size_t)snprintf(ini + len, cap - len, "%s = %s\n", key, s->fixed[k].value);
             free(key);
         }
-        for (int a = 0; a < s.naxes && len < cap; a++) {
-            char *key = key_of(s.axis_name[a]);
-            len += (size_t)snprintf(ini + len, cap - len, "%s = %s\n", key, s.configs[best * s.naxes + a]);
+        for (int a = 0; a < s->naxes && len < cap; a++) {
+            char *key = key_of(s->axis_name[a]);
+            len += (size_t)snprintf(ini + len, cap - len, "%s = %s\n", key, s->configs[best * s->naxes + a]);
             free(key);
         }
         if (ok && len >= cap) {
@@ -769,43 +822,49 @@ static int run_tune(void *p, MPI_Comm comm)
         free(ini);
         if (ok)
             mkt_log("tune", "best: config %lld/%lld %s: %s %.6g; wrote %s and %s", (long long)(best + 1),
-                    (long long)s.n, what, score[best].metric, score[best].value, o->table, o->best);
+                    (long long)s->n, what, r->score[best].metric, r->score[best].value, o->table, o->best);
     }
     broadcast_verdict(ok, why, sizeof why, comm);
     MKT_MPI(MPI_Bcast(&best, 1, MPI_INT64_T, 0, comm));
 
-    /* the final model: the best configuration on every rank */
+    return best;
+}
+
+/* Collective. With --final-out, the best configuration trained on every
+ * rank; then the stage's metrics.  Returns an exit status. */
+static int tune_final(tune_run *r, int64_t best, MPI_Comm comm)
+{
+    tune_cli *o = r->o;
+    const tune_model *m = r->m;
+    search *s = &r->s;
     double final_seconds = 0;
     char final_metrics[4200];
-    snprintf(final_metrics, sizeof final_metrics, "%s/final.json", tmpdir);
+    snprintf(final_metrics, sizeof final_metrics, "%s/final.json", r->tmpdir);
     if (o->final_out) {
         char what[2048];
-        describe(&s, best, what, sizeof what);
-        mkt_log("tune", "training the best configuration (%s) on %d ranks into %s", what, nranks, o->final_out);
-        int rc = run_config(&s, best, o->final_out, final_metrics, 0, comm, &final_seconds);
-        if (rc != 0) {
-            if (rank == 0)
-                remove_tmpdir();
+        describe(s, best, what, sizeof what);
+        mkt_log("tune", "training the best configuration (%s) on %d ranks into %s", what, r->nranks, o->final_out);
+        int rc = run_config(s, best, o->final_out, final_metrics, 0, comm, &final_seconds);
+        if (rc != 0)
             return rc;
-        }
     }
 
     json_t *mj = mkt_metrics_new("tune");
-    if (rank == 0) {
+    if (r->rank == 0) {
         mkt_metrics_set_str(mj, "model", m->name);
-        mkt_metrics_set_int(mj, "configurations", s.n);
+        mkt_metrics_set_int(mj, "configurations", s->n);
         mkt_metrics_set_int(mj, "group_size", o->group_size);
-        mkt_metrics_set_int(mj, "groups", ngroups);
+        mkt_metrics_set_int(mj, "groups", r->ngroups);
         mkt_metrics_set_str(mj, "table", o->table);
         mkt_metrics_set_str(mj, "best_file", o->best);
         mkt_metrics_set_int(mj, "best_config", best + 1);
-        mkt_metrics_set_str(mj, "metric", score[best].metric);
-        mkt_metrics_set_str(mj, "split", score[best].split);
-        mkt_metrics_set_real(mj, "best_value", score[best].value);
-        mkt_metrics_set_int(mj, "fallback_metric", score[best].fallback);
+        mkt_metrics_set_str(mj, "metric", r->score[best].metric);
+        mkt_metrics_set_str(mj, "split", r->score[best].split);
+        mkt_metrics_set_real(mj, "best_value", r->score[best].value);
+        mkt_metrics_set_int(mj, "fallback_metric", r->score[best].fallback);
         double total = 0;
-        for (int64_t j = 0; j < s.n; j++)
-            total += seconds[j];
+        for (int64_t j = 0; j < s->n; j++)
+            total += r->seconds[j];
         mkt_metrics_set_real(mj, "config_seconds_sum", total);
         if (o->final_out) {
             mkt_metrics_set_str(mj, "final_out", o->final_out);
@@ -815,27 +874,55 @@ static int run_tune(void *p, MPI_Comm comm)
             if (fm)
                 json_object_set_new(mj, "final", fm);
         }
-        mkt_metrics_set_real(mj, "seconds", mkt_now() - t_start);
+        mkt_metrics_set_real(mj, "seconds", mkt_now() - r->t_start);
     }
     mkt_metrics_write(mj, o->metrics_out, comm);
     json_decref(mj);
-    MKT_MPI(MPI_Barrier(comm));
-    if (rank == 0)
+
+    return MKT_EXIT_OK;
+}
+
+static void tune_free(tune_run *r)
+{
+    search *s = &r->s;
+    mkt_grid_free_configs(s->configs, s->n, s->naxes);
+    mkt_grid_free(&r->g);
+    for (int k = 0; k < s->nfixed; k++)
+        free(s->fixed[k].value);
+    free(s->fixed);
+    free(s->axis_opt);
+    free(s->axis_name);
+    free(r->integer);
+    free(r->score);
+    free(r->seconds);
+    free(r->group_of);
+}
+
+static int run_tune(void *p, MPI_Comm comm)
+{
+    tune_run r;
+    memset(&r, 0, sizeof r);
+    r.o = p;
+    r.t_start = mkt_now();
+    MKT_MPI(MPI_Comm_rank(comm, &r.rank));
+    MKT_MPI(MPI_Comm_size(comm, &r.nranks));
+    tune_check(&r);
+    tune_search(&r);
+    tune_parse_all(&r);
+    tune_tmpdir(&r, comm);
+    int status = tune_run_all(&r, comm);
+    if (status == MKT_EXIT_OK) {
+        int64_t best = tune_write(&r, comm);
+        status = tune_final(&r, best, comm);
+    }
+    if (status == MKT_EXIT_OK)
+        MKT_MPI(MPI_Barrier(comm));
+    if (r.rank == 0)
         remove_tmpdir();
     tmpdir_path[0] = 0;
-
-    mkt_grid_free_configs(s.configs, s.n, s.naxes);
-    mkt_grid_free(&g);
-    for (int k = 0; k < s.nfixed; k++)
-        free(s.fixed[k].value);
-    free(s.fixed);
-    free(s.axis_opt);
-    free(s.axis_name);
-    free(integer);
-    free(score);
-    free(seconds);
-    free(group_of);
-    return MKT_EXIT_OK;
+    if (status == MKT_EXIT_OK)
+        tune_free(&r);
+    return status;
 }
 
 const mkt_command mkt_cmd_tune = {
