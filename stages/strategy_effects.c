@@ -456,9 +456,7 @@ static void predict_users(strat_data *d, const uplift_features *fs, int A, const
 
 void strategy_load_uplift(strat_data *d, hid_t m, const mkt_strategy_options *o, json_t *metrics, MPI_Comm comm)
 {
-    const char *g = MKT_MODELS_UPLIFT;
-    if (!mkt_h5_exists(m, g))
-        mkt_fail_all(MKT_EXIT_ERROR, "strategy: %s has no /models/uplift (run mkt train uplift)", o->models);
+    const char *g = MKT_MODELS_UPLIFT; /* its presence is checked first, by load_inputs (strategy_stage.c) */
     mkt_uplift_model spec;
     char why[512];
     if (mkt_uplift_describe(m, o->models, &spec, why, sizeof why) != 0)

@@ -130,6 +130,17 @@ static void expect_refused(int r, const char *why, const char *names)
         fail_msg("message '%s' does not name '%s' and the file", why, names);
 }
 
+/* A good /models/propensity with attribute name set to v: refused, naming names. */
+static void bad_attr(const char *name, int64_t v, const char *names)
+{
+    char why[512];
+    mkt_propensity_model p;
+    hid_t f = fresh();
+    propensity(f, MKT_MODELS_PROPENSITY, 0, 1);
+    attr(f, MKT_MODELS_PROPENSITY, name, v);
+    expect_refused(prop_verdict(f, MKT_MODELS_PROPENSITY, &p, why, sizeof why), why, names);
+}
+
 static void broken_propensity(void **state)
 {
     (void)state;
@@ -149,25 +160,10 @@ static void broken_propensity(void **state)
     expect_refused(prop_verdict(f, MKT_MODELS_PROPENSITY, &p, why, sizeof why), why,
                    "/models/propensity/feature_std");
 
-    f = fresh();
-    propensity(f, MKT_MODELS_PROPENSITY, 0, 1);
-    attr(f, MKT_MODELS_PROPENSITY, MKT_ATTR_HIDDEN_LAYERS, 9); /* above MKT_MLP_MAX_HIDDEN */
-    expect_refused(prop_verdict(f, MKT_MODELS_PROPENSITY, &p, why, sizeof why), why, "hidden_layers");
-
-    f = fresh();
-    propensity(f, MKT_MODELS_PROPENSITY, 0, 1);
-    attr(f, MKT_MODELS_PROPENSITY, MKT_ATTR_HIDDEN_LAYERS, -1);
-    expect_refused(prop_verdict(f, MKT_MODELS_PROPENSITY, &p, why, sizeof why), why, "hidden_layers");
-
-    f = fresh();
-    propensity(f, MKT_MODELS_PROPENSITY, 0, 1);
-    attr(f, MKT_MODELS_PROPENSITY, MKT_ATTR_HIDDEN_LAYERS, 2); /* hidden_2 missing */
-    expect_refused(prop_verdict(f, MKT_MODELS_PROPENSITY, &p, why, sizeof why), why, "hidden_2");
-
-    f = fresh();
-    propensity(f, MKT_MODELS_PROPENSITY, 0, 1);
-    attr(f, MKT_MODELS_PROPENSITY, MKT_ATTR_INPUTS, 0);
-    expect_refused(prop_verdict(f, MKT_MODELS_PROPENSITY, &p, why, sizeof why), why, "inputs");
+    bad_attr(MKT_ATTR_HIDDEN_LAYERS, 9, "hidden_layers"); /* above MKT_MLP_MAX_HIDDEN */
+    bad_attr(MKT_ATTR_HIDDEN_LAYERS, -1, "hidden_layers");
+    bad_attr(MKT_ATTR_HIDDEN_LAYERS, 2, "hidden_2"); /* hidden_2 missing */
+    bad_attr(MKT_ATTR_INPUTS, 0, "inputs");
 
     f = fresh(); /* no group at all */
     expect_refused(prop_verdict(f, MKT_MODELS_PROPENSITY, &p, why, sizeof why), why, "/models/propensity");
