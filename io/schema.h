@@ -202,5 +202,15 @@
 #define MKT_ATTR_TRAIN_IDS_HASH                          "train_ids_hash"
 #define MKT_ATTR_FINGERPRINT                             "fingerprint"
 #define MKT_ATTR_KIND                                    "kind"
+#define MKT_ATTR_INPUTS                                  "inputs"
+#define MKT_ATTR_HIDDEN_LAYERS                           "hidden_layers"
+#define MKT_ATTR_HIDDEN_FMT                              "hidden_%d" /* units of hidden layer %d, from 1 */
+#define MKT_ATTR_RANK                                    "rank" /* the factor count K of /models/mf */
+#define MKT_ATTR_IMPLICIT                                "implicit"
+#define MKT_ATTR_K                                       "k"
+#define MKT_ATTR_USERS                                   "users"
+#define MKT_ATTR_ITEMS                                   "items"
+#define MKT_ATTR_FEATURES                                "features"
+#define MKT_ATTR_ATTRS                                   "attrs"
 
 #endif

@@ -38,7 +38,7 @@
 #include <time.h>
 
 #include "iocheck.h"
-#include "linmodel.h"
+#include "model_io.h"
 #include "schema.h"
 #include "validate.h"
 
@@ -197,17 +197,15 @@ static int64_t *own_rows(const int64_t *user, int64_t rows, mkt_block b, int64_t
 static int plan_uplift(mkt_serve_model *m, model_set *s, char *why, size_t len)
 {
     hid_t f = s->file;
-    s->outcome = mkt_h5_attr_get_string(f, MKT_MODELS_UPLIFT, MKT_ATTR_OUTCOME);
-    if (!s->outcome)
-        s->outcome = mkt_xstrdup("conversion");
-    if (strcmp(s->outcome, "conversion") && strcmp(s->outcome, "visit"))
-        WHY("%s: /models/uplift: outcome attribute '%.40s' is not conversion or visit", s->path, s->outcome);
+    mkt_uplift_model um;
+    if (mkt_uplift_describe(f, s->path, &um, why, len) != 0)
+        return -1;
+    s->outcome = mkt_xstrdup(um.outcome ? um.outcome : "conversion");
+    int64_t rows = um.rows, arms = um.arms - 1;
+    mkt_uplift_model_free(&um);
     char pred[96];
     snprintf(pred, sizeof pred, MKT_MODELS_UPLIFT "/predicted_%s", s->outcome);
-    int64_t rows, arms = 0, rs, cs = 0, ru, tn;
-    if (shape(f, pred, &rows, &arms) || shape(f, MKT_MODELS_UPLIFT_PREDICTED_SPEND, &rs, &cs) ||
-        shape(f, MKT_MODELS_UPLIFT_USER, &ru, NULL) || shape(f, MKT_MODELS_UPLIFT_ARMS, &tn, NULL) || rs != rows ||
-        cs != arms || ru != rows || tn != (arms > 0 ? arms : 1) + 1)
+    if (rows < 0)
         WHY("%s: /models/uplift: predicted_%s, predicted_spend, user and arms disagree in shape or are missing",
             s->path, s->outcome);
     s->uplift_arms = arms > 0 ? arms : 1;
@@ -229,31 +227,33 @@ static int plan_uplift(mkt_serve_model *m, model_set *s, char *why, size_t len)
 static int plan_segments(mkt_serve_model *m, model_set *s, char *why, size_t len)
 {
     hid_t f = s->file;
-    int64_t rows;
-    if (shape(f, MKT_MODELS_SEGMENTS_ASSIGNMENT, &rows, NULL) || rows != m->users)
+    mkt_segments_model sm;
+    if (mkt_segments_describe(f, s->path, &sm, why, len) != 0)
+        return -1;
+    if (sm.users != m->users)
         WHY("%s: /models/segments/assignment does not have one row per store user", s->path);
-    if (shape(f, MKT_MODELS_SEGMENTS_NAMES, &s->segments, NULL))
-        WHY("%s: /models/segments/names is missing", s->path);
+    s->segments = sm.segments;
     int64_t own = m->user_block.end - m->user_block.begin;
     s->assignment = alloc_rows(own, 0, sizeof(int32_t));
     add_read(&s->load, f, MKT_MODELS_SEGMENTS_ASSIGNMENT, H5T_NATIVE_INT32, m->user_block.begin, own, 0,
              s->assignment);
     if (m->rank == 0)
-        s->segment_names = mkt_h5_read_strings(f, MKT_MODELS_SEGMENTS_NAMES, 0, s->segments);
+        s->segment_names = mkt_segments_read_names(f, &sm);
     return 0;
 }
 
 static int plan_mf(mkt_serve_model *m, model_set *s, char *why, size_t len)
 {
     hid_t f = s->file;
-    int64_t ur, k = 0, ir, k2 = 0, ub, ib;
-    if (shape(f, MKT_MODELS_MF_USER_FACTORS, &ur, &k) || shape(f, MKT_MODELS_MF_ITEM_FACTORS, &ir, &k2) ||
-        shape(f, MKT_MODELS_MF_USER_BIAS, &ub, NULL) || shape(f, MKT_MODELS_MF_ITEM_BIAS, &ib, NULL) ||
-        ur != m->users || ir != m->items || k != k2 || k < 1 || ub != m->users || ib != m->items)
+    mkt_mf_model mf;
+    if (mkt_mf_describe(f, s->path, &mf, why, len) != 0)
+        return -1;
+    if (mf.users != m->users || mf.items != m->items || !mf.has_user_bias || !mf.has_item_bias)
         WHY("%s: /models/mf does not match the store (expected user_factors [%lld x K], item_factors [%lld x K], "
             "user_bias, item_bias)", s->path, (long long)m->users, (long long)m->items);
+    int64_t k = mf.factors;
     s->factors = k;
-    s->global_mean = mkt_h5_attr_get_double(f, MKT_MODELS_MF, MKT_ATTR_GLOBAL_MEAN, 0.0);
+    s->global_mean = mf.global_mean;
     s->user_factors = alloc_rows(m->users, k, sizeof(double));
     s->item_factors = alloc_rows(m->items, k, sizeof(double));
     s->user_bias = alloc_rows(m->users, 0, sizeof(double));
@@ -266,41 +266,28 @@ static int plan_mf(mkt_serve_model *m, model_set *s, char *why, size_t len)
     return 0;
 }
 
-/* /models/propensity (as stages/train_propensity.c writes it) and the features
- * of the own user block from the store group it was trained on. */
+/* /models/propensity (model_io.h checks its shape) and the features of the
+ * own user block from the store group it was trained on. */
 static int plan_propensity(mkt_serve_model *m, model_set *s, char *why, size_t len)
 {
     hid_t f = s->file;
-    const char *g = MKT_MODELS_PROPENSITY;
-    s->mlp.hidden = (int)mkt_h5_attr_get_int(f, g, "hidden_layers", 0);
-    s->mlp.inputs = (int)mkt_h5_attr_get_int(f, g, "inputs", 0);
-    if (s->mlp.hidden < 0 || s->mlp.hidden > MKT_MLP_MAX_HIDDEN || s->mlp.inputs < 1)
-        WHY("%s: %s: bad hidden_layers or inputs attribute", s->path, g);
-    for (int l = 0; l < s->mlp.hidden; l++) {
-        char name[32];
-        snprintf(name, sizeof name, "hidden_%d", l + 1);
-        s->mlp.sizes[l] = (int)mkt_h5_attr_get_int(f, g, name, 0);
-        if (s->mlp.sizes[l] < 1)
-            WHY("%s: %s: bad %s attribute", s->path, g, name);
-    }
-    s->horizon_days = mkt_h5_attr_get_int(f, g, MKT_ATTR_HORIZON_DAYS, 7);
-    int64_t d = s->mlp.inputs;
-    int64_t np = s->mlp.hidden ? mkt_mlp_nparams(&s->mlp) : mkt_logreg_nparams((int)d), rp, rm, rs, rn;
-    if (shape(f, MKT_MODELS_PROPENSITY_PARAMS, &rp, NULL) || shape(f, MKT_MODELS_PROPENSITY_FEATURE_MEAN, &rm, NULL) ||
-        shape(f, MKT_MODELS_PROPENSITY_FEATURE_STD, &rs, NULL) ||
-        shape(f, MKT_MODELS_PROPENSITY_FEATURE_NAMES, &rn, NULL) || rp != np || rm != d || rs != d || rn != d)
-        WHY("%s: %s: params, feature_mean, feature_std or feature_names do not match the architecture", s->path, g);
-    char *group = mkt_h5_attr_get_string(f, g, MKT_ATTR_FEATURES_GROUP);
+    mkt_propensity_model pm;
+    if (mkt_propensity_describe(f, s->path, MKT_MODELS_PROPENSITY, &pm, why, len) != 0)
+        return -1;
+    s->mlp = pm.net;
+    s->horizon_days = pm.horizon_days;
+    int64_t d = pm.net.inputs, np = pm.nparams;
+    char *group = mkt_propensity_features_group(f, &pm);
     char fpath[300], npath[300];
-    snprintf(fpath, sizeof fpath, "%s/users", group && *group ? group : MKT_FEATURES_PROPENSITY);
-    snprintf(npath, sizeof npath, "%s/user_names", group && *group ? group : MKT_FEATURES_PROPENSITY);
+    snprintf(fpath, sizeof fpath, "%s/users", group);
+    snprintf(npath, sizeof npath, "%s/user_names", group);
     free(group);
     int64_t fr, fc = 0, nn;
     if (shape(m->store, fpath, &fr, &fc) || shape(m->store, npath, &nn, NULL) || fr != m->users || fc != d || nn != d)
         WHY("store: %s with %lld columns for every user is needed by the propensity model (run mkt features "
             "or mkt train propensity on this store)", fpath, (long long)d);
     /* the features must be the ones the model was trained on, in the same order */
-    char **want = mkt_h5_read_strings(f, MKT_MODELS_PROPENSITY_FEATURE_NAMES, 0, d);
+    char **want = mkt_propensity_read_names(f, &pm);
     char **have = mkt_h5_read_strings(m->store, npath, 0, d);
     int64_t bad = -1;
     for (int64_t j = 0; j < d && bad < 0; j++)
@@ -316,9 +303,7 @@ static int plan_propensity(mkt_serve_model *m, model_set *s, char *why, size_t l
     s->prop_params = alloc_rows(np, 0, sizeof(double));
     s->prop_mean = alloc_rows(d, 0, sizeof(double));
     s->prop_std = alloc_rows(d, 0, sizeof(double));
-    mkt_h5_read_rows(f, MKT_MODELS_PROPENSITY_PARAMS, H5T_NATIVE_DOUBLE, 0, np, s->prop_params);
-    mkt_h5_read_rows(f, MKT_MODELS_PROPENSITY_FEATURE_MEAN, H5T_NATIVE_DOUBLE, 0, d, s->prop_mean);
-    mkt_h5_read_rows(f, MKT_MODELS_PROPENSITY_FEATURE_STD, H5T_NATIVE_DOUBLE, 0, d, s->prop_std);
+    mkt_propensity_read(f, &pm, s->prop_params, s->prop_mean, s->prop_std);
     int64_t own = m->user_block.end - m->user_block.begin;
     s->prop_x = alloc_rows(own, d, sizeof(double));
     add_read(&s->load, m->store, fpath, H5T_NATIVE_DOUBLE, m->user_block.begin, own, d, s->prop_x);

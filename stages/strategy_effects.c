@@ -19,6 +19,7 @@
 #include "gen.h"
 #include "metrics_json.h"
 #include "mlp.h"
+#include "model_io.h"
 #include "par.h"
 #include "schema.h"
 #include "uplift.h"
@@ -346,30 +347,23 @@ static void fit_effects(strat_data *d, const uplift_features *fs, double l2, int
     free(cs);
 }
 
-/* The specification of /models/uplift checked against the store: its arms,
- * feature layout (fs, the attribute names) and coefficients (cc, cs: [T x
- * dim]).  Returns the feature count. */
-static int read_uplift_model(const strat_data *d, hid_t m, const mkt_strategy_options *o, uplift_features *fs,
-                             char ***anames_out, double **cc_out, double **cs_out)
+/* The specification of /models/uplift (um, checked by model_io.h) checked
+ * against the store: its arms, feature layout (fs, the attribute names) and
+ * coefficients (cc, cs: [T x dim]).  Returns the feature count. */
+static int read_uplift_model(const strat_data *d, hid_t m, const mkt_strategy_options *o, const mkt_uplift_model *um,
+                             uplift_features *fs, char ***anames_out, double **cc_out, double **cs_out)
 {
-    const char *g = MKT_MODELS_UPLIFT;
-    int dim = (int)mkt_h5_attr_get_int(m, g, "features", 0);
-    int A = (int)mkt_h5_attr_get_int(m, g, "attrs", 0);
-    int64_t rows, cols = 0;
-    rows = rows_or_fail(m, o->models, MKT_MODELS_UPLIFT_ARMS, NULL);
-    char **marms = mkt_h5_read_strings(m, MKT_MODELS_UPLIFT_ARMS, 0, rows);
-    if (rows != d->T || !strings_equal(marms, d->arms, d->T))
+    int dim = (int)um->features;
+    int A = (int)um->attrs;
+    char **marms = mkt_h5_read_strings(m, MKT_MODELS_UPLIFT_ARMS, 0, um->arms);
+    if (um->arms != d->T || !strings_equal(marms, d->arms, d->T))
         mkt_fail_all(MKT_EXIT_ERROR, "strategy: the arms of /models/uplift in %s differ from /ids/treatments of %s",
                      o->models, o->store);
-    mkt_h5_free_strings(marms, rows);
+    mkt_h5_free_strings(marms, um->arms);
     *fs = (uplift_features){A, xalloc((size_t)A, sizeof(uplift_attr_spec))};
     char **anames = NULL;
     if (A > 0) {
         double *spec = xalloc((size_t)A * UPLIFT_SPEC_COLS, sizeof(double));
-        rows = rows_or_fail(m, o->models, MKT_MODELS_UPLIFT_FEATURE_SPEC, &cols);
-        if (rows != A || cols != UPLIFT_SPEC_COLS)
-            mkt_fail_all(MKT_EXIT_ERROR, "strategy: %s: /models/uplift/feature_spec is %lld x %lld, expected %d x %d",
-                         o->models, (long long)rows, (long long)cols, A, UPLIFT_SPEC_COLS);
         mkt_h5_read_rows(m, MKT_MODELS_UPLIFT_FEATURE_SPEC, H5T_NATIVE_DOUBLE, 0, A, spec);
         uplift_spec_decode(spec, fs);
         free(spec);
@@ -382,12 +376,8 @@ static int read_uplift_model(const strat_data *d, hid_t m, const mkt_strategy_op
         mkt_fail_all(MKT_EXIT_ERROR, "strategy: /models/uplift has %d attributes, the campaign log of %s has %d", A,
                      o->store, d->c_A);
     const char *cn = MKT_MODELS_UPLIFT_COEF_CONVERSION, *sn = MKT_MODELS_UPLIFT_COEF_SPEND;
-    for (int j = 0; j < 2; j++) {
-        rows = rows_or_fail(m, o->models, j ? sn : cn, &cols);
-        if (rows != d->T || cols != dim)
-            mkt_fail_all(MKT_EXIT_ERROR, "strategy: %s: %s is %lld x %lld, expected %d x %d", o->models, j ? sn : cn,
-                         (long long)rows, (long long)cols, d->T, dim);
-    }
+    if (!um->has_coef)
+        mkt_fail_all(MKT_EXIT_ERROR, "strategy: %s: %s or %s is missing", o->models, cn, sn);
     double *cc = xalloc((size_t)d->T * (size_t)dim, sizeof(double));
     double *cs = xalloc((size_t)d->T * (size_t)dim, sizeof(double));
     mkt_h5_read_rows(m, cn, H5T_NATIVE_DOUBLE, 0, d->T, cc);
@@ -466,11 +456,12 @@ static void predict_users(strat_data *d, const uplift_features *fs, int A, const
 
 void strategy_load_uplift(strat_data *d, hid_t m, const mkt_strategy_options *o, json_t *metrics, MPI_Comm comm)
 {
-    const char *g = MKT_MODELS_UPLIFT;
-    if (!mkt_h5_exists(m, g))
-        mkt_fail_all(MKT_EXIT_ERROR, "strategy: %s has no /models/uplift (run mkt train uplift)", o->models);
-    char *outcome = mkt_h5_attr_get_string(m, g, "outcome");
-    char *method_name = mkt_h5_attr_get_string(m, g, "method");
+    const char *g = MKT_MODELS_UPLIFT; /* its presence is checked first, by load_inputs (strategy_stage.c) */
+    mkt_uplift_model spec;
+    char why[512];
+    if (mkt_uplift_describe(m, o->models, &spec, why, sizeof why) != 0)
+        mkt_fail_all(MKT_EXIT_ERROR, "strategy: %s", why);
+    const char *outcome = spec.outcome, *method_name = spec.method;
     d->method = method_name ? uplift_method_parse(method_name) : -1;
     if (d->method < 0 || !outcome)
         mkt_fail_all(MKT_EXIT_ERROR, "strategy: %s: /models/uplift lacks its method/outcome attributes", o->models);
@@ -484,8 +475,8 @@ void strategy_load_uplift(strat_data *d, hid_t m, const mkt_strategy_options *o,
     uplift_features fs;
     char **anames;
     double *cc, *cs;
-    int dim = read_uplift_model(d, m, o, &fs, &anames, &cc, &cs);
-    int A = (int)mkt_h5_attr_get_int(m, g, "attrs", 0);
+    int dim = read_uplift_model(d, m, o, &spec, &fs, &anames, &cc, &cs);
+    int A = (int)spec.attrs;
     unsigned char *have = xalloc((size_t)d->n, 1);
     int use_users;
     double *uattrs = user_attrs(d, o, A, anames, have, &use_users, comm);
@@ -517,6 +508,5 @@ void strategy_load_uplift(strat_data *d, hid_t m, const mkt_strategy_options *o,
     if (anames)
         mkt_h5_free_strings(anames, A);
     free(fs.attr);
-    free(outcome);
-    free(method_name);
+    mkt_uplift_model_free(&spec);
 }

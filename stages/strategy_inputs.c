@@ -17,6 +17,7 @@
 #include "gen.h"
 #include "metrics_json.h"
 #include "mlp.h"
+#include "model_io.h"
 #include "par.h"
 #include "schema.h"
 #include "uplift.h"
@@ -145,24 +146,28 @@ void strategy_load_store(strat_data *d, const mkt_strategy_options *o, MPI_Comm 
 
 /* ---------- segments and propensity (optional) ---------- */
 
-void strategy_load_segments(strat_data *d, hid_t m, json_t *metrics)
+void strategy_load_segments(strat_data *d, hid_t m, const mkt_strategy_options *o, json_t *metrics)
 {
     d->segment = xalloc((size_t)d->n, sizeof(int32_t));
     for (int64_t u = 0; u < d->n; u++)
         d->segment[u] = -1;
+    char buf[512];
     const char *why = NULL;
+    mkt_segments_model sm;
     if (!mkt_h5_exists(m, MKT_MODELS_SEGMENTS_ASSIGNMENT) || !mkt_h5_exists(m, MKT_MODELS_SEGMENTS_NAMES))
         why = "no /models/segments in the model file (run mkt train segments)";
-    else if (mkt_h5_rows(m, MKT_MODELS_SEGMENTS_ASSIGNMENT, NULL) != d->N)
+    else if (mkt_segments_describe(m, o->models, &sm, buf, sizeof buf) != 0)
+        why = buf;
+    else if (sm.users != d->N)
         why = "/models/segments/assignment has another number of users than the store";
     if (why) {
         mkt_log(STAGE, "segments: %s; every segment is -1 (unknown)", why);
         mkt_metrics_set_str(metrics, "segments", why);
         return;
     }
-    d->nsegments = (int)mkt_h5_rows(m, MKT_MODELS_SEGMENTS_NAMES, NULL);
-    d->segment_names = mkt_h5_read_strings(m, MKT_MODELS_SEGMENTS_NAMES, 0, d->nsegments);
-    mkt_h5_read_rows(m, MKT_MODELS_SEGMENTS_ASSIGNMENT, H5T_NATIVE_INT32, d->begin, d->n, d->segment);
+    d->nsegments = (int)sm.segments;
+    d->segment_names = mkt_segments_read_names(m, &sm);
+    mkt_segments_read_assignment(m, d->begin, d->n, d->segment);
     for (int64_t u = 0; u < d->n; u++)
         if (d->segment[u] < 0 || d->segment[u] >= d->nsegments)
             d->segment[u] = -1;
@@ -172,37 +177,26 @@ void strategy_load_segments(strat_data *d, hid_t m, json_t *metrics)
 void strategy_load_propensity(strat_data *d, hid_t m, const mkt_strategy_options *o, json_t *metrics,
                               MPI_Comm comm)
 {
+    char buf[512];
     const char *why = NULL;
     hid_t s = mkt_h5_open(o->store, 0, comm);
     int64_t F = 0;
+    mkt_propensity_model pm;
     if (!mkt_h5_exists(m, MKT_MODELS_PROPENSITY_PARAMS))
         why = "no /models/propensity in the model file (run mkt train propensity)";
     else if (!mkt_h5_exists(s, MKT_FEATURES_USERS) || !mkt_h5_exists(s, MKT_FEATURES_USER_NAMES))
         why = "the store has no /features (run mkt features)";
-    else if (mkt_h5_rows(s, MKT_FEATURES_USERS, &F) != d->N ||
-             F != mkt_h5_attr_get_int(m, MKT_MODELS_PROPENSITY, "inputs", -1) ||
-             mkt_h5_rows(m, MKT_MODELS_PROPENSITY_FEATURE_NAMES, NULL) != F)
+    else if (mkt_propensity_describe(m, o->models, MKT_MODELS_PROPENSITY, &pm, buf, sizeof buf) != 0)
+        why = buf;
+    else if (mkt_h5_rows(s, MKT_FEATURES_USERS, &F) != d->N || F != pm.net.inputs)
         why = "/features/users does not match the inputs of /models/propensity";
     if (!why) {
         char **a = mkt_h5_read_strings(s, MKT_FEATURES_USER_NAMES, 0, F);
-        char **b = mkt_h5_read_strings(m, MKT_MODELS_PROPENSITY_FEATURE_NAMES, 0, F);
+        char **b = mkt_propensity_read_names(m, &pm);
         if (!strings_equal(a, b, F))
             why = "the feature names of /features/users differ from those of /models/propensity";
         mkt_h5_free_strings(a, F);
         mkt_h5_free_strings(b, F);
-    }
-    mkt_mlp net = {(int)F, 0, {0, 0, 0}};
-    int64_t np = 0;
-    if (!why) {
-        net.hidden = (int)mkt_h5_attr_get_int(m, MKT_MODELS_PROPENSITY, "hidden_layers", 0);
-        for (int h = 0; h < net.hidden && h < MKT_MLP_MAX_HIDDEN; h++) {
-            char an[16];
-            snprintf(an, sizeof an, "hidden_%d", h + 1);
-            net.sizes[h] = (int)mkt_h5_attr_get_int(m, MKT_MODELS_PROPENSITY, an, 1);
-        }
-        np = mkt_h5_rows(m, MKT_MODELS_PROPENSITY_PARAMS, NULL);
-        if (net.hidden < 0 || net.hidden > MKT_MLP_MAX_HIDDEN || np != mkt_mlp_nparams(&net))
-            why = "/models/propensity/params does not match its layer attributes";
     }
     if (why) {
         mkt_h5_close(s);
@@ -210,11 +204,10 @@ void strategy_load_propensity(strat_data *d, hid_t m, const mkt_strategy_options
         mkt_metrics_set_str(metrics, "propensity", why);
         return;
     }
-    double *params = xalloc((size_t)np, sizeof(double));
+    const mkt_mlp net = pm.net;
+    double *params = xalloc((size_t)pm.nparams, sizeof(double));
     double *mean = xalloc((size_t)F, sizeof(double)), *sd = xalloc((size_t)F, sizeof(double));
-    mkt_h5_read_rows(m, MKT_MODELS_PROPENSITY_PARAMS, H5T_NATIVE_DOUBLE, 0, np, params);
-    mkt_h5_read_rows(m, MKT_MODELS_PROPENSITY_FEATURE_MEAN, H5T_NATIVE_DOUBLE, 0, F, mean);
-    mkt_h5_read_rows(m, MKT_MODELS_PROPENSITY_FEATURE_STD, H5T_NATIVE_DOUBLE, 0, F, sd);
+    mkt_propensity_read(m, &pm, params, mean, sd);
     double *x = xalloc((size_t)(d->n * F), sizeof(double));
     mkt_h5_read_rows(s, MKT_FEATURES_USERS, H5T_NATIVE_DOUBLE, d->begin, d->n, x);
     mkt_h5_close(s);

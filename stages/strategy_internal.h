@@ -115,7 +115,7 @@ static inline int all_true(int v, MPI_Comm comm)
 
 /* strategy_inputs.c: the store, the optional models and the truth store */
 void strategy_load_store(strat_data *d, const mkt_strategy_options *o, MPI_Comm comm);
-void strategy_load_segments(strat_data *d, hid_t m, json_t *metrics);
+void strategy_load_segments(strat_data *d, hid_t m, const mkt_strategy_options *o, json_t *metrics);
 void strategy_load_propensity(strat_data *d, hid_t m, const mkt_strategy_options *o, json_t *metrics,
                               MPI_Comm comm);
 void strategy_load_truth(strat_data *d, const strat_econ *e, const mkt_strategy_options *o, MPI_Comm comm);

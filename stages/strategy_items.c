@@ -16,6 +16,7 @@
 #include "gen.h"
 #include "metrics_json.h"
 #include "mlp.h"
+#include "model_io.h"
 #include "par.h"
 #include "schema.h"
 #include "uplift.h"
@@ -33,26 +34,20 @@ static double cpu_seconds(void)
 
 void strategy_load_items(strat_data *d, hid_t m, const mkt_strategy_options *o)
 {
-    if (!mkt_h5_exists(m, MKT_MODELS_MF))
-        mkt_fail_all(MKT_EXIT_ERROR, "strategy: %s has no /models/mf (run mkt train mf)", o->models);
-    int64_t K = 0, Ku = 0;
-    int64_t ri = rows_or_fail(m, o->models, MKT_MODELS_MF_ITEM_FACTORS, &K);
-    int64_t ru = rows_or_fail(m, o->models, MKT_MODELS_MF_USER_FACTORS, &Ku);
-    if (ri != d->I || ru != d->N || K != Ku)
+    mkt_mf_model mf; /* its presence is checked first, by load_inputs (strategy_stage.c) */
+    char why[512];
+    if (mkt_mf_describe(m, o->models, &mf, why, sizeof why) != 0)
+        mkt_fail_all(MKT_EXIT_ERROR, "strategy: %s", why);
+    int64_t K = mf.factors;
+    if (mf.items != d->I || mf.users != d->N)
         mkt_fail_all(MKT_EXIT_ERROR,
-                     "strategy: /models/mf in %s is for %lld users x %lld items (rank %lld/%lld), the store %s has "
-                     "%lld x %lld",
-                     o->models, (long long)ru, (long long)ri, (long long)Ku, (long long)K, o->store,
-                     (long long)d->N, (long long)d->I);
-    double mu = mkt_h5_attr_get_double(m, MKT_MODELS_MF, "global_mean", 0.0);
+                     "strategy: /models/mf in %s is for %lld users x %lld items, the store %s has %lld x %lld",
+                     o->models, (long long)mf.users, (long long)mf.items, o->store, (long long)d->N, (long long)d->I);
+    double mu = mf.global_mean;
     double *q = xalloc((size_t)(d->I * K), sizeof(double)), *bi = xalloc((size_t)d->I, sizeof(double));
     double *p = xalloc((size_t)(d->n * K), sizeof(double)), *bu = xalloc((size_t)d->n, sizeof(double));
-    mkt_h5_read_rows(m, MKT_MODELS_MF_ITEM_FACTORS, H5T_NATIVE_DOUBLE, 0, d->I, q);
-    mkt_h5_read_rows(m, MKT_MODELS_MF_USER_FACTORS, H5T_NATIVE_DOUBLE, d->begin, d->n, p);
-    if (mkt_h5_exists(m, MKT_MODELS_MF_ITEM_BIAS))
-        mkt_h5_read_rows(m, MKT_MODELS_MF_ITEM_BIAS, H5T_NATIVE_DOUBLE, 0, d->I, bi);
-    if (mkt_h5_exists(m, MKT_MODELS_MF_USER_BIAS))
-        mkt_h5_read_rows(m, MKT_MODELS_MF_USER_BIAS, H5T_NATIVE_DOUBLE, d->begin, d->n, bu);
+    mkt_mf_read_items(m, &mf, 0, d->I, q, bi);
+    mkt_mf_read_users(m, &mf, d->begin, d->n, p, bu);
     int k = o->k;
     d->items = xalloc((size_t)d->n * (size_t)k, sizeof(int64_t));
     d->item_scores = xalloc((size_t)d->n * (size_t)k, sizeof(double));

@@ -105,7 +105,7 @@ static strat_econ load_inputs(strat_data *d, const mkt_strategy_options *o, json
     strategy_load_uplift(d, m, o, metrics, comm);
     strategy_load_items(d, m, o);
     strategy_set_prices(d, m, o, metrics, comm);
-    strategy_load_segments(d, m, metrics);
+    strategy_load_segments(d, m, o, metrics);
     strategy_load_propensity(d, m, o, metrics, comm);
     mkt_h5_close(m);
     strategy_evaluate_arms(d, &econ, o);
