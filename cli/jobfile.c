@@ -345,31 +345,41 @@ static void stamp_outputs(const stage_io *io, MPI_Comm comm)
 
 /* ---------- the job ---------- */
 
-static int mkt_run_job(const char *path, int force_flag, int resume_flag, int check_only, MPI_Comm comm)
+/* The entries of a job file; a syntax error ends the job naming its line. */
+static void read_job_file(const char *path, parse_state *st)
 {
-    int nranks;
-    MKT_MPI(MPI_Comm_size(comm, &nranks));
-    parse_state st;
-    memset(&st, 0, sizeof st);
-    st.f = fopen(path, "r");
-    if (!st.f)
+    memset(st, 0, sizeof *st);
+    st->f = fopen(path, "r");
+    if (!st->f)
         mkt_fail_all(MKT_EXIT_USAGE, "cannot open job file %s: %s", path, strerror(errno));
-    int err = ini_parse_stream(count_lines, &st, on_entry, &st);
-    fclose(st.f);
+    int err = ini_parse_stream(count_lines, st, on_entry, st);
+    fclose(st->f);
     if (err > 0)
         mkt_fail_all(MKT_EXIT_USAGE, "%s:%d: syntax error (expected [section] or key = value)", path, err);
     if (err < 0)
         mkt_fail_all(MKT_EXIT_USAGE, "%s: cannot read the job file", path);
+}
 
-    /* [job] */
-    job_options job;
-    mkt_opts_defaults(job_opts, &job);
+static void free_entries(parse_state *st)
+{
+    for (int i = 0; i < st->n; i++) {
+        free(st->entries[i].section);
+        free(st->entries[i].key);
+        free(st->entries[i].value);
+    }
+    free(st->entries);
+}
+
+/* [job]: its keys into *job; returns the line of its stages key. */
+static int job_section(const parse_state *st, const char *path, int nranks, job_options *job)
+{
+    mkt_opts_defaults(job_opts, job);
     int stages_line = 0;
-    for (int i = 0; i < st.n; i++) {
-        entry *e = &st.entries[i];
+    for (int i = 0; i < st->n; i++) {
+        const entry *e = &st->entries[i];
         if (strcmp(e->section, "job") != 0)
             continue;
-        const char *msg = mkt_opts_set(job_opts, &job, e->key, e->value);
+        const char *msg = mkt_opts_set(job_opts, job, e->key, e->value);
         if (msg && !strncmp(msg, "unknown option", 14)) {
             char keys[512];
             size_t len = 0;
@@ -381,26 +391,36 @@ static int mkt_run_job(const char *path, int force_flag, int resume_flag, int ch
             mkt_fail_all(MKT_EXIT_USAGE, "%s:%d: [job] %s", path, e->line, msg);
         if (!strcmp(e->key, "stages"))
             stages_line = e->line;
-        if (!strcmp(e->key, "ranks") && job.ranks != nranks)
+        if (!strcmp(e->key, "ranks") && job->ranks != nranks)
             mkt_fail_all(MKT_EXIT_USAGE, "%s:%d: [job] ranks = %lld but the job runs on %d ranks "
-                         "(mpirun -np %lld)", path, e->line, (long long)job.ranks, nranks, (long long)job.ranks);
+                         "(mpirun -np %lld)", path, e->line, (long long)job->ranks, nranks, (long long)job->ranks);
     }
-    if (!job.stages)
+    if (!job->stages)
         mkt_fail_all(MKT_EXIT_USAGE, "%s: [job] stages is missing (e.g. stages = gen, features)", path);
-    const char *store = job.store, *models = job.models, *metrics_dir = job.metrics_dir;
-    int force = force_flag || job.force;
+    return stages_line;
+}
 
-    /* every section names a stage; every key is one of its options */
-    for (int i = 0; i < st.n; i++) {
-        entry *e = &st.entries[i];
+/* The stage a section or stage-list name names: a command with an option
+ * table (run and digest read their own arguments: not stages). */
+static const mkt_command *stage_named(const char *name)
+{
+    const mkt_command *c = mkt_command_find(name);
+    return c && !c->main ? c : NULL;
+}
+
+/* Every section names a stage and every key is one of its options, checked
+ * for sections the plan may not run too: a typo is never silent. */
+static void check_sections(const parse_state *st, const char *path)
+{
+    for (int i = 0; i < st->n; i++) {
+        const entry *e = &st->entries[i];
         if (!strcmp(e->section, "job"))
             continue;
-        const mkt_command *c = mkt_command_find(e->section);
+        const mkt_command *c = stage_named(e->section);
         if (!c)
             mkt_fail_all(MKT_EXIT_USAGE, "%s:%d: unknown section [%s]", path, e->line, e->section);
         if (!c->opts)
             continue;
-        /* check keys of sections the plan may not run too: a typo is never silent */
         void *scratch = mkt_xcalloc(1, c->values_size);
         const char *msg = mkt_opts_set(c->opts, scratch, e->key, e->value);
         free(scratch);
@@ -410,14 +430,16 @@ static int mkt_run_job(const char *path, int force_flag, int resume_flag, int ch
         if (msg)
             mkt_fail_all(MKT_EXIT_USAGE, "%s:%d: [%s] %s", path, e->line, e->section, msg);
     }
+}
 
-    /* the stage list */
-    const mkt_command *plan[32];
+/* The stage list of [job] stages, in order; returns its length. */
+static int plan_stages(const char *stages, const char *path, int stages_line, const mkt_command **plan)
+{
     int nplan = 0;
-    char *list = mkt_xstrdup(job.stages), *save = NULL;
+    char *list = mkt_xstrdup(stages), *save = NULL;
     for (char *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
         char *name = trim(tok);
-        const mkt_command *c = mkt_command_find(name);
+        const mkt_command *c = stage_named(name);
         if (!c)
             mkt_fail_all(MKT_EXIT_USAGE, "%s:%d: [job] stages: unknown stage '%s'", path, stages_line, name);
         if (!c->opts)
@@ -428,69 +450,59 @@ static int mkt_run_job(const char *path, int force_flag, int resume_flag, int ch
         plan[nplan++] = c;
     }
     free(list);
+    return nplan;
+}
 
-    /* fill and check every planned stage's options before running any */
-    void *values[32];
-    for (int p = 0; p < nplan; p++) {
-        const mkt_command *c = plan[p];
-        values[p] = mkt_xcalloc(1, c->values_size);
-        mkt_command_defaults(c, values[p]);
-        /* job-wide defaults first, so the section can override them */
-        char buf[4096];
-        int model_stage = !strncmp(c->name, "train_", 6) || !strncmp(c->name, "eval_", 5) ||
-                          !strcmp(c->name, "serve") || !strcmp(c->name, "strategy");
-        if (store) {
-            if (!model_stage)
-                mkt_opts_set(c->opts, values[p], "out", store);
-            mkt_opts_set(c->opts, values[p], "store", store);
-        }
-        if (models) {
-            if (model_stage && strcmp(c->name, "strategy") != 0)
-                mkt_opts_set(c->opts, values[p], "out", models);
-            if (!strncmp(c->name, "eval_", 5)) /* eval's --model is the model file */
-                mkt_opts_set(c->opts, values[p], "model", models);
-            mkt_opts_set(c->opts, values[p], "models", models);
-        }
-        if (metrics_dir) {
-            snprintf(buf, sizeof buf, "%s/%s.json", metrics_dir, c->name);
-            mkt_opts_set(c->opts, values[p], "metrics-out", mkt_xstrdup(buf));
-        }
-        if (job.resume) /* stages without a resume option ignore it */
-            mkt_opts_set(c->opts, values[p], "resume", "1");
-        for (int i = 0; i < st.n; i++) {
-            entry *e = &st.entries[i];
-            if (strcmp(e->section, c->name) != 0)
-                continue;
-            const char *msg = mkt_opts_set(c->opts, values[p], e->key, e->value);
-            if (msg) {
-                if (!strncmp(msg, "unknown option", 14))
-                    mkt_fail_all(MKT_EXIT_USAGE, "%s:%d: [%s] unknown key '%s' (mkt %s --help lists them)", path,
-                                 e->line, e->section, e->key, c->name);
-                mkt_fail_all(MKT_EXIT_USAGE, "%s:%d: [%s] %s", path, e->line, e->section, msg);
-            }
-        }
-        if (resume_flag) /* mkt run --resume wins over the section */
-            mkt_opts_set(c->opts, values[p], "resume", "1");
+/* A planned stage's options: its defaults, the job-wide files, its section,
+ * then --resume. */
+static void *stage_values(const mkt_command *c, const parse_state *st, const job_options *job, const char *path,
+                          int resume_flag)
+{
+    void *v = mkt_xcalloc(1, c->values_size);
+    mkt_command_defaults(c, v);
+    /* job-wide defaults first, so the section can override them */
+    char buf[4096];
+    int model_stage = !strncmp(c->name, "train_", 6) || !strncmp(c->name, "eval_", 5) ||
+                      !strcmp(c->name, "serve") || !strcmp(c->name, "strategy");
+    if (job->store) {
+        if (!model_stage)
+            mkt_opts_set(c->opts, v, "out", job->store);
+        mkt_opts_set(c->opts, v, "store", job->store);
     }
-    if (check_only) {
-        mkt_log("run", "%s: %d stage%s, every key checked; nothing run", path, nplan, nplan == 1 ? "" : "s");
-        for (int p = 0; p < nplan; p++)
-            free(values[p]);
-        for (int i = 0; i < st.n; i++) {
-            free(st.entries[i].section);
-            free(st.entries[i].key);
-            free(st.entries[i].value);
+    if (job->models) {
+        if (model_stage && strcmp(c->name, "strategy") != 0)
+            mkt_opts_set(c->opts, v, "out", job->models);
+        if (!strncmp(c->name, "eval_", 5)) /* eval's --model is the model file */
+            mkt_opts_set(c->opts, v, "model", job->models);
+        mkt_opts_set(c->opts, v, "models", job->models);
+    }
+    if (job->metrics_dir) {
+        snprintf(buf, sizeof buf, "%s/%s.json", job->metrics_dir, c->name);
+        mkt_opts_set(c->opts, v, "metrics-out", mkt_xstrdup(buf));
+    }
+    if (job->resume) /* stages without a resume option ignore it */
+        mkt_opts_set(c->opts, v, "resume", "1");
+    for (int i = 0; i < st->n; i++) {
+        const entry *e = &st->entries[i];
+        if (strcmp(e->section, c->name) != 0)
+            continue;
+        const char *msg = mkt_opts_set(c->opts, v, e->key, e->value);
+        if (msg) {
+            if (!strncmp(msg, "unknown option", 14))
+                mkt_fail_all(MKT_EXIT_USAGE, "%s:%d: [%s] unknown key '%s' (mkt %s --help lists them)", path,
+                             e->line, e->section, e->key, c->name);
+            mkt_fail_all(MKT_EXIT_USAGE, "%s:%d: [%s] %s", path, e->line, e->section, msg);
         }
-        free(st.entries);
-        return MKT_EXIT_OK;
     }
-    if (mkt_rank() == 0) {
-        if (store)
-            mkdirs_for(store, 0);
-        if (metrics_dir)
-            mkdirs_for(metrics_dir, 1);
-    }
-    MKT_MPI(MPI_Barrier(comm));
+    if (resume_flag) /* mkt run --resume wins over the section */
+        mkt_opts_set(c->opts, v, "resume", "1");
+    return v;
+}
+
+/* Run the plan: a stage whose outputs are up to date is skipped unless
+ * force.  Returns the first failing stage's status, else 0. */
+static int run_plan(const mkt_command **plan, void **values, int nplan, const char *path, int force, MPI_Comm comm)
+{
     double t0 = mkt_now();
     int ran = 0, skipped = 0;
     for (int p = 0; p < nplan; p++) {
@@ -522,8 +534,40 @@ static int mkt_run_job(const char *path, int force_flag, int resume_flag, int ch
         ran++;
     }
     mkt_log("run", "job %s: %d stages done, %d skipped, in %.2fs", path, ran, skipped, mkt_now() - t0);
-    /* entries' strings are referenced by the option structs until exit */
     return MKT_EXIT_OK;
+}
+
+static int mkt_run_job(const char *path, int force_flag, int resume_flag, int check_only, MPI_Comm comm)
+{
+    int nranks;
+    MKT_MPI(MPI_Comm_size(comm, &nranks));
+    parse_state st;
+    read_job_file(path, &st);
+    job_options job;
+    int stages_line = job_section(&st, path, nranks, &job);
+    check_sections(&st, path);
+    const mkt_command *plan[32];
+    int nplan = plan_stages(job.stages, path, stages_line, plan);
+    /* fill and check every planned stage's options before running any */
+    void *values[32];
+    for (int p = 0; p < nplan; p++)
+        values[p] = stage_values(plan[p], &st, &job, path, resume_flag);
+    if (check_only) {
+        mkt_log("run", "%s: %d stage%s, every key checked; nothing run", path, nplan, nplan == 1 ? "" : "s");
+        for (int p = 0; p < nplan; p++)
+            free(values[p]);
+        free_entries(&st);
+        return MKT_EXIT_OK;
+    }
+    if (mkt_rank() == 0) {
+        if (job.store)
+            mkdirs_for(job.store, 0);
+        if (job.metrics_dir)
+            mkdirs_for(job.metrics_dir, 1);
+    }
+    MKT_MPI(MPI_Barrier(comm));
+    /* entries' strings are referenced by the option structs until exit */
+    return run_plan(plan, values, nplan, path, force_flag || job.force, comm);
 }
 
 int mkt_job_check(const char *path, MPI_Comm comm)
