@@ -164,25 +164,27 @@ static int64_t dims_of(hid_t f, const char *name, int64_t *cols, int *ndims, H5T
     return nd == 0 ? 1 : (int64_t)dims[0];
 }
 
-static void check_dataset(vctx *c, const char *name, const rule *r)
+/* The dataset's shape, schema version and type class against its rule;
+ * returns -1 (reported) when its values are not to be read. */
+static int check_form(vctx *c, const char *name, const rule *r, int64_t *rows_out, int64_t *cols_out,
+                      H5T_class_t *cls_out)
 {
-    c->seq++;
     int64_t cols = 0;
     int nd = 0;
     H5T_class_t cls = H5T_NO_CLASS;
     int64_t rows = dims_of(c->f, name, &cols, &nd, &cls);
     if (rows < 0) {
         bad(c, 0, "%s cannot be opened (corrupt file)", name);
-        return;
+        return -1;
     }
     if (nd > 2) {
         bad(c, 0, "%s has %d dimensions, mkt writes 1 or 2", name, nd);
-        return;
+        return -1;
     }
     int64_t ver = mkt_h5_attr_get_int(c->f, name, "schema_version", MKT_SCHEMA_VERSION);
     if (ver != MKT_SCHEMA_VERSION) {
         bad(c, 0, "%s has schema version %lld, this mkt reads version %d", name, (long long)ver, MKT_SCHEMA_VERSION);
-        return;
+        return -1;
     }
     if ((r->rows != ANY && rows != r->rows) || (r->cols != ANY && cols != r->cols)) {
         char want[64];
@@ -195,23 +197,32 @@ static void check_dataset(vctx *c, const char *name, const rule *r)
         if (r->rows == ANY && r->cols > 0)
             snprintf(want, sizeof want, "%lld columns", (long long)r->cols);
         bad(c, 0, "%s is %lld x %lld, expected %s (the recorded counts)", name, (long long)rows, (long long)cols, want);
-        return;
+        return -1;
     }
     int numeric = cls == H5T_INTEGER || cls == H5T_FLOAT;
     if (r->kind != K_NONE && !numeric) {
         bad(c, 0, "%s is not a numeric dataset", name);
-        return;
+        return -1;
     }
     if ((r->kind == K_FINITE || r->kind == K_NO_INF) && cls != H5T_FLOAT) {
         bad(c, 0, "%s is not a floating-point dataset", name);
-        return;
+        return -1;
     }
     if ((r->kind == K_RANGE || r->kind == K_INDPTR) && cls != H5T_INTEGER) {
         bad(c, 0, "%s is not an integer dataset", name);
-        return;
+        return -1;
     }
-    int64_t w = cols > 0 ? cols : 1;
-    /* the memory type: what the rule reads, else the file's own bytes */
+    *rows_out = rows;
+    *cols_out = cols;
+    *cls_out = cls;
+    return 0;
+}
+
+/* The memory type the rule reads the dataset as (else the file's own
+ * bytes); -2 for a variable-length string mkt does not write (skipped), -1
+ * when unreadable. */
+static hid_t read_type(vctx *c, const char *name, const rule *r, H5T_class_t cls)
+{
     hid_t mtype;
     if (r->kind == K_FINITE || r->kind == K_NO_INF)
         mtype = H5Tcopy(H5T_NATIVE_DOUBLE);
@@ -227,9 +238,77 @@ static void check_dataset(vctx *c, const char *name, const rule *r)
             H5Dclose(d);
         if (mtype >= 0 && H5Tis_variable_str(mtype) > 0) { /* not written by mkt; read as is would allocate */
             H5Tclose(mtype);
-            return;
+            return -2;
         }
     }
+    return mtype;
+}
+
+/* The values of rows [r0, r0 + n) (in buf) against the rule; *prev is the
+ * last row pointer seen.  Returns -1 (reported) at the first bad value. */
+static int check_values(vctx *c, const char *name, const rule *r, const char *buf, int64_t r0, int64_t n, int64_t w,
+                        int64_t cols, int64_t rows, int64_t *prev)
+{
+    int64_t m = n * w, at;
+    if (r->kind == K_NO_INF)
+        for (at = 0; at < m; at++)
+            if (isinf(((double *)buf)[at])) {
+                bad(c, r0 * w + at, "%s[%lld] is %g: only finite numbers (or NaN: no estimate) belong here", name,
+                    (long long)(r0 * w + at), ((double *)buf)[at]);
+                return -1;
+            }
+    if (r->kind == K_FINITE && (at = mkt_check_finite((const double *)buf, m)) >= 0) {
+        int64_t e = r0 * w + at;
+        if (cols > 0)
+            bad(c, e, "%s[%lld][%lld] is %g, not a finite number", name, (long long)(e / w), (long long)(e % w),
+                ((double *)buf)[at]);
+        else
+            bad(c, e, "%s[%lld] is %g, not a finite number", name, (long long)e, ((double *)buf)[at]);
+        return -1;
+    }
+    if (r->kind == K_RANGE && (at = mkt_check_index_range((const int64_t *)buf, m, r->lo, r->hi)) >= 0) {
+        int64_t e = r0 * w + at;
+        char hi[48] = "";
+        if (r->hi != NO_LIMIT)
+            snprintf(hi, sizeof hi, "..%lld", (long long)r->hi - 1);
+        bad(c, e, "%s[%lld] = %lld is out of range: not one of the %s %lld%s", name, (long long)e,
+            (long long)((int64_t *)buf)[at], r->what, (long long)r->lo, hi);
+        return -1;
+    }
+    if (r->kind == K_INDPTR) {
+        const int64_t *p = (const int64_t *)buf;
+        if (*prev >= 0 && p[0] < *prev) {
+            bad(c, r0, "%s[%lld] = %lld is below the row before it (%lld): row pointers must not decrease", name,
+                (long long)r0, (long long)p[0], (long long)*prev);
+            return -1;
+        }
+        at = mkt_check_indptr(p, n, r0 == 0 ? 0 : -1, r0 + n == rows ? r->hi : -1, r->hi);
+        if (at >= 0) {
+            int64_t e = r0 + at;
+            const char *how = p[at] < 0 || p[at] > r->hi ? "outside the events"
+                              : e == 0                   ? "not 0 (the first row pointer)"
+                              : e == rows - 1            ? "not the event count"
+                                                         : "below the row before it";
+            bad(c, e, "%s[%lld] = %lld is %s (%lld events): not a row pointer", name, (long long)e,
+                (long long)p[at], how, (long long)r->hi);
+            return -1;
+        }
+        *prev = p[n - 1];
+    }
+    return 0;
+}
+
+static void check_dataset(vctx *c, const char *name, const rule *r)
+{
+    c->seq++;
+    int64_t rows, cols;
+    H5T_class_t cls;
+    if (check_form(c, name, r, &rows, &cols, &cls) != 0)
+        return;
+    int64_t w = cols > 0 ? cols : 1;
+    hid_t mtype = read_type(c, name, r, cls);
+    if (mtype == -2)
+        return;
     if (mtype < 0) {
         bad(c, 0, "%s has a type this mkt cannot read", name);
         return;
@@ -244,52 +323,8 @@ static void check_dataset(vctx *c, const char *name, const rule *r)
         int64_t n = b.end - r0 < step ? b.end - r0 : step;
         if (vread(c, name, mtype, r0, n, cols, buf) < 0)
             break;
-        int64_t m = n * w, at;
-        if (r->kind == K_NO_INF)
-            for (at = 0; at < m; at++)
-                if (isinf(((double *)buf)[at])) {
-                    bad(c, r0 * w + at, "%s[%lld] is %g: only finite numbers (or NaN: no estimate) belong here", name,
-                        (long long)(r0 * w + at), ((double *)buf)[at]);
-                    break;
-                }
-        if (r->kind == K_FINITE && (at = mkt_check_finite((const double *)buf, m)) >= 0) {
-            int64_t e = r0 * w + at;
-            if (cols > 0)
-                bad(c, e, "%s[%lld][%lld] is %g, not a finite number", name, (long long)(e / w), (long long)(e % w),
-                    ((double *)buf)[at]);
-            else
-                bad(c, e, "%s[%lld] is %g, not a finite number", name, (long long)e, ((double *)buf)[at]);
+        if (check_values(c, name, r, buf, r0, n, w, cols, rows, &prev) != 0)
             break;
-        }
-        if (r->kind == K_RANGE && (at = mkt_check_index_range((const int64_t *)buf, m, r->lo, r->hi)) >= 0) {
-            int64_t e = r0 * w + at;
-            char hi[48] = "";
-            if (r->hi != NO_LIMIT)
-                snprintf(hi, sizeof hi, "..%lld", (long long)r->hi - 1);
-            bad(c, e, "%s[%lld] = %lld is out of range: not one of the %s %lld%s", name, (long long)e,
-                (long long)((int64_t *)buf)[at], r->what, (long long)r->lo, hi);
-            break;
-        }
-        if (r->kind == K_INDPTR) {
-            const int64_t *p = (const int64_t *)buf;
-            if (prev >= 0 && p[0] < prev) {
-                bad(c, r0, "%s[%lld] = %lld is below the row before it (%lld): row pointers must not decrease", name,
-                    (long long)r0, (long long)p[0], (long long)prev);
-                break;
-            }
-            at = mkt_check_indptr(p, n, r0 == 0 ? 0 : -1, r0 + n == rows ? r->hi : -1, r->hi);
-            if (at >= 0) {
-                int64_t e = r0 + at;
-                const char *how = p[at] < 0 || p[at] > r->hi ? "outside the events"
-                                  : e == 0                   ? "not 0 (the first row pointer)"
-                                  : e == rows - 1            ? "not the event count"
-                                                             : "below the row before it";
-                bad(c, e, "%s[%lld] = %lld is %s (%lld events): not a row pointer", name, (long long)e,
-                    (long long)p[at], how, (long long)r->hi);
-                break;
-            }
-            prev = p[n - 1];
-        }
     }
     /* the last row of a block must not exceed the first of the next */
     if (r->kind == K_INDPTR && b.end < rows && b.end > b.begin && prev >= 0) {
