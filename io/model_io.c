@@ -250,8 +250,10 @@ static int want_matrix(hid_t f, const char *file, const char *group, const char 
 static int uplift_check(hid_t f, const char *file, mkt_uplift_model *u, char *why, size_t len)
 {
     const char *g = MKT_MODELS_UPLIFT;
-    if (u->outcome && strcmp(u->outcome, "conversion") && strcmp(u->outcome, "visit"))
-        return fail(why, len, "%s: %s: outcome attribute '%.40s' is not conversion or visit", file, g, u->outcome);
+    if (u->outcome && strcmp(u->outcome, "conversion") && strcmp(u->outcome, "visit") &&
+        strcmp(u->outcome, "redeemed"))
+        return fail(why, len, "%s: %s: outcome attribute '%.40s' is not conversion, visit or redeemed", file, g,
+                    u->outcome);
     const char *oc = u->outcome ? u->outcome : "conversion";
     u->arms = shape_of(f, g, "arms", NULL);
     if (u->arms < 0)

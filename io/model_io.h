@@ -68,7 +68,7 @@ char **mkt_segments_read_names(hid_t f, const mkt_segments_model *s);
  * features]; user [rows] with predicted_<outcome> and predicted_spend
  * [rows x (T - 1)]. */
 typedef struct {
-    char *outcome;     /* attribute outcome, conversion or visit (NULL when absent: conversion) */
+    char *outcome;     /* attribute outcome: conversion, visit or redeemed (NULL when absent: conversion) */
     char *method;      /* attribute method (NULL when absent) */
     int64_t arms;      /* T, rows of arms, >= 2 */
     int64_t features;  /* attribute features: columns of the coefficients */

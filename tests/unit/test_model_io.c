@@ -216,28 +216,34 @@ static void broken_segments(void **state)
     H5Fclose(f);
 }
 
-/* An uplift group of 3 arms, 2 attributes, 4 features and 6 users; coef_off
- * adds to the columns of coef_spend. */
-static void uplift(hid_t f, int64_t coef_off)
+/* An uplift group of 3 arms, 2 attributes, 4 features and 6 users for the
+ * binary outcome `outcome`; coef_off adds to the columns of coef_spend. */
+static void uplift_of(hid_t f, int64_t coef_off, const char *outcome)
 {
+    char coef[64], pred[64], text[16] = {0};
+    snprintf(coef, sizeof coef, MKT_MODELS_UPLIFT "/coef_%s", outcome);
+    snprintf(pred, sizeof pred, MKT_MODELS_UPLIFT "/predicted_%s", outcome);
+    snprintf(text, sizeof text, "%s", outcome);
     hid_t sp = H5Screate(H5S_SCALAR), str = H5Tcopy(H5T_C_S1);
     H5Tset_size(str, 16);
     put(f, MKT_MODELS_UPLIFT_ARMS, str, 3, 0);
     put(f, MKT_MODELS_UPLIFT_ATTR_NAMES, str, 2, 0);
     put(f, MKT_MODELS_UPLIFT_FEATURE_SPEC, H5T_NATIVE_DOUBLE, 2, 5);
-    put(f, MKT_MODELS_UPLIFT_COEF_CONVERSION, H5T_NATIVE_DOUBLE, 3, 4);
+    put(f, coef, H5T_NATIVE_DOUBLE, 3, 4);
     put(f, MKT_MODELS_UPLIFT_COEF_SPEND, H5T_NATIVE_DOUBLE, 3, 4 + coef_off);
     put(f, MKT_MODELS_UPLIFT_USER, H5T_NATIVE_INT32, 6, 0);
-    put(f, MKT_MODELS_UPLIFT_PREDICTED_CONVERSION, H5T_NATIVE_DOUBLE, 6, 2);
+    put(f, pred, H5T_NATIVE_DOUBLE, 6, 2);
     put(f, MKT_MODELS_UPLIFT_PREDICTED_SPEND, H5T_NATIVE_DOUBLE, 6, 2);
     hid_t a = H5Acreate_by_name(f, MKT_MODELS_UPLIFT, MKT_ATTR_OUTCOME, str, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    H5Awrite(a, str, "conversion\0\0\0\0\0");
+    H5Awrite(a, str, text);
     H5Aclose(a);
     H5Tclose(str);
     H5Sclose(sp);
     attr(f, MKT_MODELS_UPLIFT, MKT_ATTR_FEATURES, 4);
     attr(f, MKT_MODELS_UPLIFT, MKT_ATTR_ATTRS, 2);
 }
+
+static void uplift(hid_t f, int64_t coef_off) { uplift_of(f, coef_off, "conversion"); }
 
 static void uplift_models(void **state)
 {
@@ -254,6 +260,20 @@ static void uplift_models(void **state)
     assert_true(u.has_coef);
     assert_int_equal(u.rows, 6);
     mkt_uplift_model_free(&u);
+    H5Fclose(f);
+
+    /* observational logs model the redemption */
+    f = fresh();
+    uplift_of(f, 0, "redeemed");
+    assert_int_equal(mkt_uplift_describe(f, file, &u, why, sizeof why), 0);
+    assert_string_equal(u.outcome, "redeemed");
+    assert_true(u.has_coef);
+    mkt_uplift_model_free(&u);
+    H5Fclose(f);
+
+    f = fresh();
+    uplift_of(f, 0, "bought");
+    expect_refused(mkt_uplift_describe(f, file, &u, why, sizeof why), why, "outcome");
     H5Fclose(f);
 
     f = fresh();
