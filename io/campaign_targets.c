@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "iocheck.h"
+#include "events.h"
 #include "eventstore.h"
 #include "h5store.h"
 #include "mkt_types.h"
@@ -58,9 +59,11 @@ static mkt_target_row *targets_to_owners(const mkt_target_row *rows, int64_t n_l
 /* The events of the users of block b, by (user, ts, order), as the store
  * holds them. */
 typedef struct {
-    int64_t *indptr, *ts, e0;
-    int32_t *type;
-    double *value;
+    int64_t *indptr, e0;
+    mkt_event_cols cols;
+    const int64_t *ts; /* the columns of cols */
+    const int32_t *type;
+    const double *value;
 } user_events;
 
 static void read_user_events(hid_t file, mkt_block b, user_events *ev)
@@ -69,16 +72,14 @@ static void read_user_events(hid_t file, mkt_block b, user_events *ev)
     if (!mkt_h5_exists(file, MKT_EVENTS_BY_USER_INDPTR))
         mkt_fail_all(MKT_EXIT_USAGE, "ingest: --control untargeted takes the outcomes from the shop's events: give "
                      "them with --format events|transactions --input LOG and the list with --campaign LIST");
-    ev->indptr = mkt_xmalloc(sizeof(int64_t) * (size_t)(nb + 1));
-    mkt_h5_read_rows(file, MKT_EVENTS_BY_USER_INDPTR, H5T_NATIVE_INT64, b.begin, nb + 1, ev->indptr);
+    ev->indptr = mkt_events_indptr(file, MKT_BY_USER, b.begin, nb);
     int64_t e0 = ev->indptr[0], ne = ev->indptr[nb] - e0;
     ev->e0 = e0;
-    ev->ts = mkt_xmalloc(sizeof(int64_t) * (size_t)(ne + 1));
-    ev->type = mkt_xmalloc(sizeof(int32_t) * (size_t)(ne + 1));
-    ev->value = mkt_xmalloc(sizeof(double) * (size_t)(ne + 1));
-    mkt_h5_read_rows(file, MKT_EVENTS_BY_USER_TS, H5T_NATIVE_INT64, e0, ne, ev->ts);
-    mkt_h5_read_rows(file, MKT_EVENTS_BY_USER_TYPE, H5T_NATIVE_INT32, e0, ne, ev->type);
-    mkt_h5_read_rows(file, MKT_EVENTS_BY_USER_VALUE, H5T_NATIVE_DOUBLE, e0, ne, ev->value);
+    memset(&ev->cols, 0, sizeof ev->cols);
+    mkt_events_read(file, MKT_BY_USER, MKT_COL_TS | MKT_COL_TYPE | MKT_COL_VALUE, e0, ne, &ev->cols);
+    ev->ts = ev->cols.ts;
+    ev->type = ev->cols.type;
+    ev->value = ev->cols.value;
 }
 
 /* User u of the block (local index): outcomes from its events in
@@ -164,9 +165,7 @@ int64_t mkt_campaign_from_targets(hid_t file, const mkt_target_row *rows, int64_
         redeemed_n += redeemed[u];
     }
     free(ev.indptr);
-    free(ev.ts);
-    free(ev.type);
-    free(ev.value);
+    mkt_event_cols_free(&ev.cols);
     free(arm);
     MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, tally, 4, MPI_INT64_T, MPI_SUM, comm));
     MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, &dup, 1, MPI_INT64_T, MPI_SUM, comm));

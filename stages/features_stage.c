@@ -15,6 +15,7 @@
 
 #include "iocheck.h"
 #include "mkt_features.h"
+#include "events.h"
 #include "h5store.h"
 #include "metrics_json.h"
 #include "par.h"
@@ -33,93 +34,50 @@ void mkt_features_options_init(mkt_features_options *opt)
     opt->progress = 1;
 }
 
-/* Column buffers for one chunk of event rows, grown as needed. */
+/* Column buffers for one chunk of event rows, grown as needed, and the
+ * chunk as event records. */
 typedef struct {
+    mkt_event_cols cols;
     int64_t cap;
-    int32_t *user, *item, *type, *qty;
-    int64_t *ts, *order;
-    double *value;
     mkt_event *events;
 } event_chunk;
 
-static void chunk_reserve(event_chunk *c, int64_t n)
-{
-    if (n <= c->cap)
-        return;
-    size_t m = (size_t)n;
-    c->user = mkt_xrealloc(c->user, m * sizeof *c->user);
-    c->item = mkt_xrealloc(c->item, m * sizeof *c->item);
-    c->type = mkt_xrealloc(c->type, m * sizeof *c->type);
-    c->qty = mkt_xrealloc(c->qty, m * sizeof *c->qty);
-    c->ts = mkt_xrealloc(c->ts, m * sizeof *c->ts);
-    c->order = mkt_xrealloc(c->order, m * sizeof *c->order);
-    c->value = mkt_xrealloc(c->value, m * sizeof *c->value);
-    c->events = mkt_xrealloc(c->events, m * sizeof *c->events);
-    c->cap = n;
-}
-
 static void chunk_free(event_chunk *c)
 {
-    free(c->user);
-    free(c->item);
-    free(c->type);
-    free(c->qty);
-    free(c->ts);
-    free(c->order);
-    free(c->value);
+    mkt_event_cols_free(&c->cols);
     free(c->events);
     memset(c, 0, sizeof *c);
 }
 
-static void column_path(char *buf, size_t len, const char *base, const char *column)
+/* Independent. Read event rows [start, start + n) of `side` into c->events. */
+static void read_events(hid_t file, mkt_event_side side, int64_t start, int64_t n, event_chunk *c)
 {
-    snprintf(buf, len, "%s/%s", base, column);
-}
-
-/* Independent. Rows [start, start + n) of the column `column` of the CSR group `base`. */
-static void read_column(hid_t file, const char *base, const char *column, hid_t type, int64_t start, int64_t n,
-                        void *buf)
-{
-    char path[256];
-    column_path(path, sizeof path, base, column);
-    mkt_h5_read_rows(file, path, type, start, n, buf);
-}
-
-/* Independent. Read event rows [start, start + n) of the CSR group `base`
- * ("/events/by_user" or "/events/by_item") into c->events. */
-static void read_events(hid_t file, const char *base, int64_t start, int64_t n, event_chunk *c)
-{
-    chunk_reserve(c, n);
-    if (n <= 0)
-        return;
-    read_column(file, base, "user", H5T_NATIVE_INT32, start, n, c->user);
-    read_column(file, base, "item", H5T_NATIVE_INT32, start, n, c->item);
-    read_column(file, base, "type", H5T_NATIVE_INT32, start, n, c->type);
-    read_column(file, base, "qty", H5T_NATIVE_INT32, start, n, c->qty);
-    read_column(file, base, "ts", H5T_NATIVE_INT64, start, n, c->ts);
-    read_column(file, base, "order", H5T_NATIVE_INT64, start, n, c->order);
-    read_column(file, base, "value", H5T_NATIVE_DOUBLE, start, n, c->value);
+    mkt_events_read(file, side, MKT_COL_ALL, start, n, &c->cols);
+    if (n > c->cap) {
+        c->events = mkt_xrealloc(c->events, (size_t)n * sizeof *c->events);
+        c->cap = n;
+    }
+    const mkt_event_cols *k = &c->cols;
     for (int64_t i = 0; i < n; i++) {
         mkt_event *e = &c->events[i];
-        e->ts = c->ts[i];
-        e->order = c->order[i];
-        e->value = c->value[i];
-        e->user = c->user[i];
-        e->item = c->item[i];
-        e->qty = c->qty[i];
-        e->type = c->type[i];
+        e->ts = k->ts[i];
+        e->order = k->order[i];
+        e->value = k->value[i];
+        e->user = k->user[i];
+        e->item = k->item[i];
+        e->qty = k->qty[i];
+        e->type = k->type[i];
     }
 }
 
 /* Independent. The indptr slice of this rank's block [b.begin, b.end] (nloc + 1
  * values), checked to be non-decreasing and within the event rows. */
-static int64_t *read_indptr(hid_t file, const char *base, mkt_block b, int64_t event_rows)
+static int64_t *read_indptr(hid_t file, mkt_event_side side, mkt_block b, int64_t event_rows)
 {
     char path[256];
-    column_path(path, sizeof path, base, "indptr");
+    snprintf(path, sizeof path, "%s/indptr", mkt_events_group(side));
     int64_t nloc = b.end - b.begin;
-    int64_t *indptr = mkt_xmalloc(sizeof(int64_t) * (size_t)(nloc + 1));
-    mkt_h5_read_rows(file, path, H5T_NATIVE_INT64, b.begin, nloc + 1, indptr);
+    int64_t *indptr = mkt_events_indptr(file, side, b.begin, nloc);
     for (int64_t i = 0; i <= nloc; i++)
         if (indptr[i] < 0 || indptr[i] > event_rows || (i > 0 && indptr[i] < indptr[i - 1]))
             mkt_fail("%s: entry %lld (%lld) is not a non-decreasing row index in [0, %lld]", path,
@@ -334,10 +292,10 @@ typedef struct {
  * whose events are p->chunk.events from event row row0 on. */
 typedef void (*chunk_fn)(feature_pass *p, int64_t first, int64_t last, int64_t row0, int64_t rows);
 
-/* Independent. Read the events of block blk of CSR group `base` chunk by
+/* Independent. Read the events of block blk of `side` chunk by
  * chunk and hand each chunk to fn; `what` names the pass in the progress
  * line.  count_read: add the rows read to p->events_read. */
-static void run_pass(feature_pass *p, const char *base, const char *what, mkt_block blk, int64_t total,
+static void run_pass(feature_pass *p, mkt_event_side side, const char *what, mkt_block blk, int64_t total,
                      int count_read, chunk_fn fn)
 {
     int64_t nloc = blk.end - blk.begin;
@@ -349,7 +307,7 @@ static void run_pass(feature_pass *p, const char *base, const char *what, mkt_bl
         int64_t last = chunk_end(indptr, first, nloc);
         int64_t row0 = indptr[first], rows = indptr[last] - row0;
         double t0 = mkt_now();
-        read_events(p->file, base, row0, rows, &p->chunk);
+        read_events(p->file, side, row0, rows, &p->chunk);
         double t1 = mkt_now();
         fn(p, first, last, row0, rows);
         p->t_read += t1 - t0;
@@ -462,8 +420,8 @@ int mkt_features_run(const mkt_features_options *opt, MPI_Comm comm, json_t *met
     /* The window: every rank agrees on the first and last event time. */
     mkt_block ub = mkt_block_of(n_users, nranks, rank), ib = mkt_block_of(n_items, nranks, rank);
     int64_t n_local_users = ub.end - ub.begin, n_local_items = ib.end - ib.begin;
-    int64_t *user_indptr = read_indptr(file, MKT_EVENTS_BY_USER, ub, it.user_event_rows);
-    int64_t *item_indptr = read_indptr(file, MKT_EVENTS_BY_ITEM, ib, it.item_event_rows);
+    int64_t *user_indptr = read_indptr(file, MKT_BY_USER, ub, it.user_event_rows);
+    int64_t *item_indptr = read_indptr(file, MKT_BY_ITEM, ib, it.item_event_rows);
     int64_t first_ts, last_ts;
     event_time_range(file, user_indptr, n_local_users, &first_ts, &last_ts, comm);
     int64_t end_of_data = last_ts < INT64_MAX ? last_ts + 1 : last_ts;
@@ -489,7 +447,7 @@ int mkt_features_run(const mkt_features_options *opt, MPI_Comm comm, json_t *met
     pass.begin = ub.begin;
     pass.out = user_features;
     pass.cols = n_user_cols;
-    run_pass(&pass, MKT_EVENTS_BY_USER, "users", ub, n_users, 1, user_chunk);
+    run_pass(&pass, MKT_BY_USER, "users", ub, n_users, 1, user_chunk);
     const int n_item_cols = mkt_item_feature_count();
     double *item_features = mkt_xmalloc(sizeof(double) * (size_t)(n_local_items > 0 ? n_local_items : 1) *
                                         (size_t)n_item_cols);
@@ -497,7 +455,7 @@ int mkt_features_run(const mkt_features_options *opt, MPI_Comm comm, json_t *met
     pass.begin = ib.begin;
     pass.out = item_features;
     pass.cols = n_item_cols;
-    run_pass(&pass, MKT_EVENTS_BY_ITEM, "items", ib, n_items, 0, item_chunk);
+    run_pass(&pass, MKT_BY_ITEM, "items", ib, n_items, 0, item_chunk);
     free(pass.user_scratch);
     chunk_free(&pass.chunk);
 

@@ -37,6 +37,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "events.h"
 #include "iocheck.h"
 #include "model_io.h"
 #include "schema.h"
@@ -518,19 +519,17 @@ static void load_store(mkt_serve_model *m)
     /* the purchase events of the own item block (/events/by_item), read in
      * chunks: each item's purchase count, and who bought what, by user */
     int64_t own = m->item_block.end - m->item_block.begin;
-    int64_t *ip = mkt_xmalloc((size_t)(own + 1) * sizeof *ip);
-    mkt_h5_read_rows(m->store, MKT_EVENTS_BY_ITEM_INDPTR, H5T_NATIVE_INT64, m->item_block.begin, own + 1, ip);
+    int64_t *ip = mkt_events_indptr(m->store, MKT_BY_ITEM, m->item_block.begin, own);
     int64_t nev = ip[own] - ip[0], chunk = nev < PURCHASE_CHUNK ? nev : PURCHASE_CHUNK;
-    int32_t *type = mkt_xmalloc((size_t)(chunk > 0 ? chunk : 1) * sizeof *type);
-    int32_t *user = mkt_xmalloc((size_t)(chunk > 0 ? chunk : 1) * sizeof *user);
+    mkt_event_cols ev = {0};
     m->item_purchases = mkt_xcalloc((size_t)(own > 0 ? own : 1), sizeof(int64_t));
     m->bought_ptr = mkt_xcalloc((size_t)(m->users + 1), sizeof(int64_t));
     int64_t npair = 0, cap = 1024, item = 0;
     int32_t (*pair)[2] = mkt_xmalloc((size_t)cap * sizeof *pair); /* (user, block row), by row */
     for (int64_t e0 = 0; e0 < nev; e0 += chunk) {
         int64_t n = nev - e0 < chunk ? nev - e0 : chunk;
-        mkt_h5_read_rows(m->store, MKT_EVENTS_BY_ITEM_TYPE, H5T_NATIVE_INT32, ip[0] + e0, n, type);
-        mkt_h5_read_rows(m->store, MKT_EVENTS_BY_ITEM_USER, H5T_NATIVE_INT32, ip[0] + e0, n, user);
+        mkt_events_read(m->store, MKT_BY_ITEM, MKT_COL_TYPE | MKT_COL_USER, ip[0] + e0, n, &ev);
+        const int32_t *type = ev.type, *user = ev.user;
         for (int64_t e = 0; e < n; e++) {
             while (ip[item + 1] - ip[0] <= e0 + e)
                 item++;
@@ -578,8 +577,7 @@ static void load_store(mkt_serve_model *m)
     m->bought_ptr[m->users] = at;
     free(fill);
     free(pair);
-    free(user);
-    free(type);
+    mkt_event_cols_free(&ev);
     free(ip);
 }
 

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "events.h"
 #include "exactsum.h"
 #include "gen.h"
 #include "metrics_json.h"
@@ -55,18 +56,12 @@ void strategy_load_store(strat_data *d, const mkt_strategy_options *o, MPI_Comm 
             d->C = d->category[i] + 1;
 
     /* purchases of the local users: the items to leave out, the last purchase time */
-    int64_t *indptr = xalloc((size_t)d->n + 1, sizeof(int64_t));
-    mkt_h5_read_rows(f, MKT_EVENTS_BY_USER_INDPTR, H5T_NATIVE_INT64, d->begin, d->n + 1, indptr);
+    int64_t *indptr = mkt_events_indptr(f, MKT_BY_USER, d->begin, d->n);
     int64_t e0 = indptr[0], ne = indptr[d->n] - indptr[0];
-    int32_t *item = xalloc((size_t)ne, sizeof(int32_t)), *type = xalloc((size_t)ne, sizeof(int32_t));
-    int32_t *qty = xalloc((size_t)ne, sizeof(int32_t));
-    int64_t *ts = xalloc((size_t)ne, sizeof(int64_t));
-    if (ne > 0) {
-        mkt_h5_read_rows(f, MKT_EVENTS_BY_USER_ITEM, H5T_NATIVE_INT32, e0, ne, item);
-        mkt_h5_read_rows(f, MKT_EVENTS_BY_USER_TYPE, H5T_NATIVE_INT32, e0, ne, type);
-        mkt_h5_read_rows(f, MKT_EVENTS_BY_USER_QTY, H5T_NATIVE_INT32, e0, ne, qty);
-        mkt_h5_read_rows(f, MKT_EVENTS_BY_USER_TS, H5T_NATIVE_INT64, e0, ne, ts);
-    }
+    mkt_event_cols ev = {0};
+    mkt_events_read(f, MKT_BY_USER, MKT_COL_ITEM | MKT_COL_TYPE | MKT_COL_QTY | MKT_COL_TS, e0, ne, &ev);
+    const int32_t *item = ev.item, *type = ev.type, *qty = ev.qty;
+    const int64_t *ts = ev.ts;
     d->ev_ptr = xalloc((size_t)d->n + 1, sizeof(int64_t));
     d->ev_item = xalloc((size_t)ne, sizeof(int32_t));
     d->days_since = xalloc((size_t)d->n, sizeof(double));
@@ -85,10 +80,7 @@ void strategy_load_store(strat_data *d, const mkt_strategy_options *o, MPI_Comm 
     }
     d->ev_ptr[d->n] = k;
     free(indptr);
-    free(item);
-    free(type);
-    free(qty);
-    free(ts);
+    mkt_event_cols_free(&ev);
 
     /* campaign rows of the local users (sorted by user) */
     int64_t Nc = mkt_h5_rows(f, MKT_CAMPAIGNS_USER, NULL);
