@@ -125,6 +125,7 @@ void prop_options_config(const mkt_propensity_options *o, const model_ctx *ctx, 
 double prop_resolve_l2(const mkt_propensity_options *o, const mkt_dp_model *m, const mkt_dp_config *c,
                        const double *init, const mkt_dp_data *train, const mkt_dp_data *valid, json_t *metrics,
                        MPI_Comm comm);
+void prop_split_fit_metrics(json_t *metrics, const mkt_propensity_config *p, const mkt_dp_result *res);
 void prop_selection_metrics(json_t *metrics, const mkt_dp_result *res);
 void prop_log_result(const char *stage, double auc, double ll, double base_ll, double rf_auc,
                      const mkt_dp_result *res, const char *out, const char *group, double seconds);

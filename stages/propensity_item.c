@@ -612,12 +612,7 @@ static void item_metrics(const mkt_propensity_options *o, item_run *R, int64_t n
     mkt_metrics_set_int(metrics, "train_positives", R->cnt[3]);
     mkt_metrics_set_int(metrics, "validation_examples", R->cnt[1]);
     mkt_metrics_set_int(metrics, "test_examples", R->cnt[2]);
-    mkt_metrics_set_real(metrics, "valid_fraction", o->config.valid_fraction);
-    mkt_metrics_set_real(metrics, "test_fraction", o->config.test_fraction);
-    mkt_metrics_set_int(metrics, "epochs_run", res->epochs_run);
-    mkt_metrics_set_int(metrics, "best_epoch", res->best_epoch);
-    mkt_metrics_set_real(metrics, "train_loss", res->train_loss);
-    mkt_metrics_set_real(metrics, "examples_per_second", res->examples_per_second);
+    prop_split_fit_metrics(metrics, &o->config, res);
     json_t *tm = mkt_metrics_child(metrics, "test");
     prop_quality_metrics(tm, R->vp, R->vy, R->vn);
     if (R->cnt[1] > 0) {

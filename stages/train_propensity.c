@@ -50,6 +50,17 @@ static void train_config(const mkt_propensity_options *o, const model_ctx *ctx, 
     mkt_ckpt_config_int(cfg, "positives", n[3]);
 }
 
+/* The split's fractions and what the fit did (both targets). */
+void prop_split_fit_metrics(json_t *metrics, const mkt_propensity_config *p, const mkt_dp_result *res)
+{
+    mkt_metrics_set_real(metrics, "valid_fraction", p->valid_fraction);
+    mkt_metrics_set_real(metrics, "test_fraction", p->test_fraction);
+    mkt_metrics_set_int(metrics, "epochs_run", res->epochs_run);
+    mkt_metrics_set_int(metrics, "best_epoch", res->best_epoch);
+    mkt_metrics_set_real(metrics, "train_loss", res->train_loss);
+    mkt_metrics_set_real(metrics, "examples_per_second", res->examples_per_second);
+}
+
 /* The metric a tuning command compares runs by: the validation rows' mean
  * log loss at the kept epoch (what early stopping minimized; null without
  * validation rows). */
@@ -406,12 +417,7 @@ static void user_metrics(const mkt_propensity_options *o, user_run *r, json_t *m
     mkt_metrics_set_int(metrics, "train_examples", c3[0]);
     mkt_metrics_set_int(metrics, "validation_examples", c3[1]);
     mkt_metrics_set_int(metrics, "test_examples", c3[2]);
-    mkt_metrics_set_real(metrics, "valid_fraction", o->config.valid_fraction);
-    mkt_metrics_set_real(metrics, "test_fraction", o->config.test_fraction);
-    mkt_metrics_set_int(metrics, "epochs_run", res->epochs_run);
-    mkt_metrics_set_int(metrics, "best_epoch", res->best_epoch);
-    mkt_metrics_set_real(metrics, "train_loss", res->train_loss);
-    mkt_metrics_set_real(metrics, "examples_per_second", res->examples_per_second);
+    prop_split_fit_metrics(metrics, &o->config, res);
     if (r->vn > 0) {
         json_object_set_new(metrics, "validation", r->vm);
         r->vm = NULL;
