@@ -7,7 +7,8 @@
  * validation (early stopping, model selection) and test (the reported
  * held-out metrics, with the baselines beside them), the model file
  * layout (/models/propensity) and the metrics.  Must not define the models
- * (src/linmodel.c, src/mlp.c), the optimizers (mpi/dptrain.c), the features
+ * (src/linmodel.c, src/mlp.c), their hyper-parameters' defaults and checks
+ * (src/propensity.c), the optimizers (mpi/dptrain.c), the features
  * (src/mkt_features.c) or parse command lines (cli/cmd_propensity.c).
  * Both functions are Collective; a model trained on any number of ranks is
  * bitwise identical (docs/propensity.md). */
