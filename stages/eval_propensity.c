@@ -193,7 +193,7 @@ static void read_model(const mkt_propensity_options *o, eval_model *em, MPI_Comm
             mkt_fail_all(MKT_EXIT_ERROR, "%s: %s: bad %s attribute", o->model_path, MODEL_GROUP, name);
     }
     em->horizon = mkt_h5_attr_get_int(f, MODEL_GROUP, "horizon_days", 7);
-    em->cutoff = o->has_cutoff ? o->cutoff_ts : mkt_h5_attr_get_int(f, MODEL_GROUP, "cutoff_ts", 0);
+    em->cutoff = o->cutoff_ts != MKT_PROPENSITY_NO_CUTOFF ? o->cutoff_ts : mkt_h5_attr_get_int(f, MODEL_GROUP, "cutoff_ts", 0);
     em->seed = (uint64_t)mkt_h5_attr_get_int(f, MODEL_GROUP, "seed", 1);
     em->vf = mkt_h5_attr_get_double(f, MODEL_GROUP, "valid_fraction", 0.2);
     em->tf = mkt_h5_attr_get_double(f, MODEL_GROUP, "test_fraction", NAN);
@@ -251,7 +251,7 @@ int mkt_propensity_eval(const mkt_propensity_options *o, MPI_Comm comm, json_t *
     int all_test = events != o->store;
     if (all_test) {
         mkt_store_check_test_of(o->store, events, comm);
-        if (!o->has_cutoff)
+        if (o->cutoff_ts == MKT_PROPENSITY_NO_CUTOFF)
             cutoff = prop_store_end_ts(events, comm) - horizon * DAY;
     }
 

@@ -297,7 +297,7 @@ json_t *prop_window_json(int k, int64_t cutoff, int64_t horizon_days, const char
     return w;
 }
 
-/* Collective. Rolling windows (o->windows > 1): replace e's training rows by
+/* Collective. Rolling windows (o->config.windows > 1): replace e's training rows by
  * the training users' rows at cutoffs T − k·S, k = 1..W−1 (features from
  * GROUP_w<k>, standardized with window 0's mean and std), interleaved user by
  * user — row (user u, window k) — so the global row order depends on the
@@ -306,7 +306,7 @@ json_t *prop_window_json(int k, int64_t cutoff, int64_t horizon_days, const char
 void prop_load_training_windows(const mkt_propensity_options *o, const char *group, int64_t cutoff,
                                   int64_t stride_days, examples *e, json_t *windows, MPI_Comm comm)
 {
-    int W = o->windows;
+    int W = o->config.windows;
     int64_t per = e->nt;
     double *xt = mkt_xmalloc(sizeof(double) * (size_t)(per * (W - 1) * e->d + 1));
     int *yt = mkt_xmalloc(sizeof(int) * (size_t)(per * (W - 1) + 1));
@@ -316,7 +316,7 @@ void prop_load_training_windows(const mkt_propensity_options *o, const char *gro
         snprintf(gk, sizeof gk, "%s_w%d", group, k);
         prop_ensure_features(o->store, gk, ck, o->progress, comm, NULL);
         examples ek;
-        prop_load_examples(o->store, gk, ck, o->horizon_days, o->seed, o->test_fraction, o->valid_fraction, e->mean,
+        prop_load_examples(o->store, gk, ck, o->config.horizon_days, o->config.seed, o->config.test_fraction, o->config.valid_fraction, e->mean,
                       e->std, 0, &ek, comm);
         if (ek.d != e->d || ek.nt != per)
             mkt_fail("%s: %s has %d features and %lld training users; window 0 has %d and %lld", o->store, gk,
@@ -329,7 +329,7 @@ void prop_load_training_windows(const mkt_propensity_options *o, const char *gro
         int64_t tr[2], none[2] = {0, 0};
         prop_count_global(ek.yt, ek.nt, tr, comm);
         if (windows)
-            json_array_append_new(windows, prop_window_json(k, ck, o->horizon_days, gk, "train", tr, none, none));
+            json_array_append_new(windows, prop_window_json(k, ck, o->config.horizon_days, gk, "train", tr, none, none));
         mkt_log(STAGE_TRAIN, "window %d: cutoff %lld, %lld training examples, %lld buy", k, (long long)ck,
                 (long long)tr[0], (long long)tr[1]);
         prop_examples_free(&ek);

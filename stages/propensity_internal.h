@@ -112,7 +112,6 @@ void prop_scan_user_events(hid_t f, const char *store, mkt_block b, int with_ite
 void prop_history_append(const mkt_dp_epoch *e, void *ctx);
 unsigned char *prop_intercepts(const model_ctx *ctx, int64_t nparams);
 mkt_dp_model prop_make_model(const model_ctx *ctx);
-int prop_parse_hidden(const char *s, int *sizes);
 void prop_ckpt_attach(ckpt_run *r, int64_t nparams, mkt_dp_config *c, json_t *history, json_t *metrics,
                       MPI_Comm comm);
 int prop_ckpt_detach(ckpt_run *r, const mkt_dp_config *c, const mkt_dp_result *res, json_t *metrics);
@@ -126,6 +125,7 @@ void prop_options_config(const mkt_propensity_options *o, const model_ctx *ctx, 
 double prop_resolve_l2(const mkt_propensity_options *o, const mkt_dp_model *m, const mkt_dp_config *c,
                        const double *init, const mkt_dp_data *train, const mkt_dp_data *valid, json_t *metrics,
                        MPI_Comm comm);
+void prop_split_fit_metrics(json_t *metrics, const mkt_propensity_config *p, const mkt_dp_result *res);
 void prop_selection_metrics(json_t *metrics, const mkt_dp_result *res);
 void prop_log_result(const char *stage, double auc, double ll, double base_ll, double rf_auc,
                      const mkt_dp_result *res, const char *out, const char *group, double seconds);

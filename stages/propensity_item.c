@@ -253,7 +253,7 @@ static void item_read_features(const mkt_propensity_options *o, item_run *R, MPI
     R->unames = mkt_h5_read_strings(f, path, 0, du);
     snprintf(path, sizeof path, "%s/item_names", group);
     R->inames = mkt_h5_read_strings(f, path, 0, di);
-    read_purchased_items(f, o->store, b, nitems, R->cutoff, R->cutoff + o->horizon_days * DAY, &R->ptr, &R->pos,
+    read_purchased_items(f, o->store, b, nitems, R->cutoff, R->cutoff + o->config.horizon_days * DAY, &R->ptr, &R->pos,
                          &R->hptr, &R->hitems, &R->hdays);
     mkt_h5_close(f);
     /* the rule's tie-break: the item's purchases before the cutoff (item feature "purchases") */
@@ -348,7 +348,7 @@ static void item_examples(const mkt_propensity_options *o, item_run *R)
     int d = R->d = (int)(R->du + R->di + (R->has_mf ? 1 : 0));
     int64_t n = R->n, *ptr = R->ptr;
     int32_t *pos = R->pos;
-    int64_t maxrows = ptr[n] * (1 + o->negatives);
+    int64_t maxrows = ptr[n] * (1 + o->config.negatives);
     R->xt = mkt_xmalloc(sizeof(double) * (size_t)(maxrows * d + 1));
     R->xv = mkt_xmalloc(sizeof(double) * (size_t)(maxrows * d + 1));
     R->xs = mkt_xmalloc(sizeof(double) * (size_t)(maxrows * d + 1));
@@ -357,11 +357,11 @@ static void item_examples(const mkt_propensity_options *o, item_run *R)
     R->yv = mkt_xmalloc(sizeof(int) * (size_t)(maxrows + 1));
     R->ys = mkt_xmalloc(sizeof(int) * (size_t)(maxrows + 1));
     for (int64_t u = 0; u < n; u++) {
-        int set = prop_split_of(o->seed, R->b.begin + u, o->test_fraction, o->valid_fraction);
+        int set = prop_split_of(o->config.seed, R->b.begin + u, o->config.test_fraction, o->config.valid_fraction);
         mkt_rng r;
-        mkt_rng_init(&r, o->seed, STREAM_NEGATIVES, (uint64_t)(R->b.begin + u));
+        mkt_rng_init(&r, o->config.seed, STREAM_NEGATIVES, (uint64_t)(R->b.begin + u));
         for (int64_t q = ptr[u]; q < ptr[u + 1]; q++)
-            for (int k = 0; k <= o->negatives; k++) {
+            for (int k = 0; k <= o->config.negatives; k++) {
                 int32_t item = pos[q];
                 if (k > 0) { /* an item the user did not buy in the window (20 tries, then any) */
                     for (int tries = 0; tries < 20; tries++) {
@@ -419,13 +419,13 @@ static void item_standardize_count(const mkt_propensity_options *o, item_run *R,
     if (cnt[3] == 0)
         mkt_fail_all(MKT_EXIT_ERROR,
                      "%s: no purchases in the %lld days after cutoff %lld among training users: nothing to learn",
-                     o->store, (long long)o->horizon_days, (long long)R->cutoff);
-    prop_require_test_rows(STAGE_TRAIN, "user x item rows", cnt[2], cnt[5], o->test_fraction, R->cutoff,
-                           o->horizon_days);
+                     o->store, (long long)o->config.horizon_days, (long long)R->cutoff);
+    prop_require_test_rows(STAGE_TRAIN, "user x item rows", cnt[2], cnt[5], o->config.test_fraction, R->cutoff,
+                           o->config.horizon_days);
     mkt_log(STAGE_TRAIN, "user x item: %lld training examples (%lld purchased), %lld validation (%lld), %lld test "
                          "(%lld), %d negatives per purchase, %d features%s",
             (long long)cnt[0], (long long)cnt[3], (long long)cnt[1], (long long)cnt[4], (long long)cnt[2],
-            (long long)cnt[5], o->negatives, d, R->has_mf ? " (with the factor score)" : "");
+            (long long)cnt[5], o->config.negatives, d, R->has_mf ? " (with the factor score)" : "");
 }
 
 /* Collective. The model's fit, with --l2 auto and checkpoints (the
@@ -459,7 +459,7 @@ static int item_fit(const mkt_propensity_options *o, const mkt_dp_config *c, ite
     ckpt_run *cr = &R->cr;
     mkt_ckpt_init(&cr->ck, STAGE_TRAIN, o->checkpoint, o->out, "propensity_item", o->checkpoint_every, o->resume);
     prop_options_config(o, &R->ctx, &R->cm, "propensity-item-3", R->group, R->cutoff, np_main, &cr->cfg);
-    mkt_ckpt_config_int(&cr->cfg, "negatives", o->negatives);
+    mkt_ckpt_config_int(&cr->cfg, "negatives", o->config.negatives);
     if (R->has_mf)
         mkt_ckpt_config_path(&cr->cfg, "mf_model", o->mf_model);
     else
@@ -582,7 +582,7 @@ static int64_t item_write_model(const mkt_propensity_options *o, const item_run 
     mkt_h5_attr_set_int(of, g, "user_inputs", du);
     mkt_h5_attr_set_int(of, g, "item_inputs", di);
     mkt_h5_attr_set_int(of, g, "mf_score", R->has_mf);
-    mkt_h5_attr_set_int(of, g, "negatives", o->negatives);
+    mkt_h5_attr_set_int(of, g, "negatives", o->config.negatives);
     mkt_h5_attr_set_double(of, g, "test_auc_without_mf", R->auc0);
     mkt_model_end(&w, comm);
     mkt_h5_free_strings(names, d);
@@ -599,25 +599,20 @@ static void item_metrics(const mkt_propensity_options *o, item_run *R, int64_t n
     const mkt_dp_result *res = &R->res;
     mkt_metrics_set_str(metrics, "target", "user_item");
     mkt_metrics_set_str(metrics, "model", R->ctx.mlp.hidden ? "mlp" : "logistic");
-    mkt_metrics_set_str(metrics, "optimizer", o->optimizer);
+    mkt_metrics_set_str(metrics, "optimizer", o->config.optimizer);
     mkt_metrics_set_int(metrics, "parameters", nparams);
     mkt_metrics_set_int(metrics, "users", R->users);
     mkt_metrics_set_int(metrics, "items", R->nitems);
     mkt_metrics_set_int(metrics, "features", R->d);
     mkt_metrics_set_int(metrics, "mf_score", R->has_mf);
-    mkt_metrics_set_int(metrics, "negatives", o->negatives);
+    mkt_metrics_set_int(metrics, "negatives", o->config.negatives);
     mkt_metrics_set_int(metrics, "cutoff_ts", R->cutoff);
-    mkt_metrics_set_int(metrics, "horizon_days", o->horizon_days);
+    mkt_metrics_set_int(metrics, "horizon_days", o->config.horizon_days);
     mkt_metrics_set_int(metrics, "train_examples", R->cnt[0]);
     mkt_metrics_set_int(metrics, "train_positives", R->cnt[3]);
     mkt_metrics_set_int(metrics, "validation_examples", R->cnt[1]);
     mkt_metrics_set_int(metrics, "test_examples", R->cnt[2]);
-    mkt_metrics_set_real(metrics, "valid_fraction", o->valid_fraction);
-    mkt_metrics_set_real(metrics, "test_fraction", o->test_fraction);
-    mkt_metrics_set_int(metrics, "epochs_run", res->epochs_run);
-    mkt_metrics_set_int(metrics, "best_epoch", res->best_epoch);
-    mkt_metrics_set_real(metrics, "train_loss", res->train_loss);
-    mkt_metrics_set_real(metrics, "examples_per_second", res->examples_per_second);
+    prop_split_fit_metrics(metrics, &o->config, res);
     json_t *tm = mkt_metrics_child(metrics, "test");
     prop_quality_metrics(tm, R->vp, R->vy, R->vn);
     if (R->cnt[1] > 0) {
@@ -663,14 +658,12 @@ int prop_train_user_item(const mkt_propensity_options *o, const model_ctx *ctx_i
                          MPI_Comm comm, json_t *metrics)
 {
     double t0 = mkt_now();
-    if (o->negatives < 1)
-        mkt_fail_all(MKT_EXIT_USAGE, "train propensity: negatives: %d is not >= 1", o->negatives);
     item_run R;
     memset(&R, 0, sizeof R);
     R.ctx = *ctx_in;
     R.auc0 = NAN;
     int64_t end = prop_store_end_ts(o->store, comm);
-    R.cutoff = o->has_cutoff ? o->cutoff_ts : end - o->horizon_days * DAY;
+    R.cutoff = o->cutoff_ts != MKT_PROPENSITY_NO_CUTOFF ? o->cutoff_ts : end - o->config.horizon_days * DAY;
     R.group = prop_group_name(o);
     prop_ensure_features(o->store, R.group, R.cutoff, o->progress, comm, metrics);
     item_read_features(o, &R, comm);

@@ -107,22 +107,6 @@ mkt_dp_model prop_make_model(const model_ctx *ctx)
     return m;
 }
 
-int prop_parse_hidden(const char *s, int *sizes)
-{
-    int n = 0;
-    const char *p = s;
-    while (p && *p) {
-        char *end;
-        long v = strtol(p, &end, 10);
-        if (end == p || v < 1 || v > 4096 || n == MKT_MLP_MAX_HIDDEN)
-            return -1;
-        sizes[n++] = (int)v;
-        p = *end == ',' ? end + 1 : end;
-        if (*end && *end != ',')
-            return -1;
-    }
-    return n;
-}
 /* ---------- checkpoints (docs/checkpoints.md) ---------- */
 
 /* The optimizer state's scalars, stored as two small double arrays (exact:
@@ -280,14 +264,14 @@ void prop_write_model_common(hid_t f, const char *g, const mkt_propensity_option
         mkt_h5_attr_set_int(f, g, name, ctx->mlp.sizes[l]);
     }
     mkt_h5_attr_set_int(f, g, "inputs", c->d);
-    mkt_h5_attr_set_string(f, g, "optimizer", o->optimizer);
-    mkt_h5_attr_set_int(f, g, "horizon_days", o->horizon_days);
+    mkt_h5_attr_set_string(f, g, "optimizer", o->config.optimizer);
+    mkt_h5_attr_set_int(f, g, "horizon_days", o->config.horizon_days);
     mkt_h5_attr_set_int(f, g, "cutoff_ts", c->cutoff);
-    mkt_h5_attr_set_int(f, g, "seed", (int64_t)o->seed);
-    mkt_h5_attr_set_double(f, g, "valid_fraction", o->valid_fraction);
-    mkt_h5_attr_set_double(f, g, "test_fraction", o->test_fraction);
+    mkt_h5_attr_set_int(f, g, "seed", (int64_t)o->config.seed);
+    mkt_h5_attr_set_double(f, g, "valid_fraction", o->config.valid_fraction);
+    mkt_h5_attr_set_double(f, g, "test_fraction", o->config.test_fraction);
     mkt_h5_attr_set_double(f, g, "l2", l2);
-    mkt_h5_attr_set_int(f, g, "l2_auto", o->l2_auto);
+    mkt_h5_attr_set_int(f, g, "l2_auto", mkt_propensity_l2_auto(&o->config));
     mkt_h5_attr_set_int(f, g, "epochs_run", c->res->epochs_run);
     mkt_h5_attr_set_int(f, g, "best_epoch", c->res->best_epoch);
     mkt_h5_attr_set_string(f, g, "features_group", c->features_group);
@@ -310,30 +294,30 @@ void prop_options_config(const mkt_propensity_options *o, const model_ctx *ctx, 
     mkt_ckpt_config_path(cfg, "store", o->store);
     mkt_ckpt_config_str(cfg, "features_group", group);
     mkt_ckpt_config_int(cfg, "cutoff_ts", cutoff);
-    mkt_ckpt_config_int(cfg, "horizon_days", o->horizon_days);
+    mkt_ckpt_config_int(cfg, "horizon_days", o->config.horizon_days);
     mkt_ckpt_config_str(cfg, "model", ctx->mlp.hidden ? "mlp" : "logistic");
     char hidden[64] = "";
     for (int l = 0; l < ctx->mlp.hidden; l++)
         snprintf(hidden + strlen(hidden), sizeof hidden - strlen(hidden), "%s%d", l ? "," : "", ctx->mlp.sizes[l]);
     mkt_ckpt_config_str(cfg, "hidden", hidden);
     mkt_ckpt_config_int(cfg, "parameters", nparams);
-    mkt_ckpt_config_str(cfg, "optimizer", o->optimizer);
+    mkt_ckpt_config_str(cfg, "optimizer", o->config.optimizer);
     mkt_ckpt_config_int(cfg, "batch", c->batch);
     mkt_ckpt_config_double(cfg, "lr", c->lr);
     /* the option, not the value auto chose: that follows from the data, which
      * the keys after the options name when they differ */
-    if (o->l2_auto)
+    if (mkt_propensity_l2_auto(&o->config))
         mkt_ckpt_config_str(cfg, "l2", "auto");
     else
         mkt_ckpt_config_double(cfg, "l2", c->l2);
     mkt_ckpt_config_double(cfg, "pos_weight", c->pos_weight);
-    mkt_ckpt_config_double(cfg, "valid_fraction", o->valid_fraction);
-    mkt_ckpt_config_double(cfg, "test_fraction", o->test_fraction);
+    mkt_ckpt_config_double(cfg, "valid_fraction", o->config.valid_fraction);
+    mkt_ckpt_config_double(cfg, "test_fraction", o->config.test_fraction);
     mkt_ckpt_config_int(cfg, "patience", c->patience);
     mkt_ckpt_config_int(cfg, "lbfgs_memory", c->lbfgs_memory);
-    mkt_ckpt_config_int(cfg, "seed", (int64_t)o->seed);
-    mkt_ckpt_config_int(cfg, "windows", o->windows);
-    mkt_ckpt_config_int(cfg, "window_stride_days", o->windows > 1 ? o->window_stride_days : 0);
+    mkt_ckpt_config_int(cfg, "seed", (int64_t)o->config.seed);
+    mkt_ckpt_config_int(cfg, "windows", o->config.windows);
+    mkt_ckpt_config_int(cfg, "window_stride_days", o->config.windows > 1 ? o->config.window_stride_days : 0);
     mkt_ckpt_config_double(cfg, "dropout", ctx->dropout);
     mkt_ckpt_config_int(cfg, "dp", c->dp);
     mkt_ckpt_config_double(cfg, "dp_clip", c->dp ? c->dp_clip : 0);

@@ -28,27 +28,10 @@
 void mkt_propensity_options_init(mkt_propensity_options *o)
 {
     memset(o, 0, sizeof *o);
-    o->horizon_days = 7;
-    o->model = "logistic";
-    o->optimizer = "lbfgs";
-    o->hidden = "32";
-    o->epochs = 50;
-    o->patience = 5;
-    o->batch = 256;
-    o->lr = 0.01;
-    o->l2 = 1e-4;
-    o->pos_weight = 1.0;
-    o->valid_fraction = 0.15;
-    o->test_fraction = 0.2;
-    o->seed = 1;
+    o->cutoff_ts = MKT_PROPENSITY_NO_CUTOFF;
     o->progress = 1;
     o->checkpoint_every = MKT_CKPT_EVERY_DEFAULT;
-    o->windows = 1;
-    o->dp_clip = 1.0;
-    o->dp_noise = 1.0;
-    o->dp_delta = 1e-5;
-    o->target = "user";
-    o->negatives = 4;
+    mkt_propensity_config_defaults(&o->config);
 }
 
 static void train_config(const mkt_propensity_options *o, const model_ctx *ctx, const mkt_dp_config *c,
@@ -65,6 +48,17 @@ static void train_config(const mkt_propensity_options *o, const model_ctx *ctx, 
     mkt_ckpt_config_int(cfg, "validation_examples", n[1]);
     mkt_ckpt_config_int(cfg, "test_examples", n[2]);
     mkt_ckpt_config_int(cfg, "positives", n[3]);
+}
+
+/* The split's fractions and what the fit did (both targets). */
+void prop_split_fit_metrics(json_t *metrics, const mkt_propensity_config *p, const mkt_dp_result *res)
+{
+    mkt_metrics_set_real(metrics, "valid_fraction", p->valid_fraction);
+    mkt_metrics_set_real(metrics, "test_fraction", p->test_fraction);
+    mkt_metrics_set_int(metrics, "epochs_run", res->epochs_run);
+    mkt_metrics_set_int(metrics, "best_epoch", res->best_epoch);
+    mkt_metrics_set_real(metrics, "train_loss", res->train_loss);
+    mkt_metrics_set_real(metrics, "examples_per_second", res->examples_per_second);
 }
 
 /* The metric a tuning command compares runs by: the validation rows' mean
@@ -132,10 +126,10 @@ double prop_resolve_l2(const mkt_propensity_options *o, const mkt_dp_model *m, c
                          const double *init, const mkt_dp_data *train, const mkt_dp_data *valid, json_t *metrics,
                          MPI_Comm comm)
 {
-    if (!o->l2_auto) {
+    if (!mkt_propensity_l2_auto(&o->config)) {
         if (metrics)
             mkt_metrics_set_str(metrics, "l2_mode", "fixed");
-        return o->l2;
+        return c->l2;
     }
     if (c->dp) {
         /* every trial would spend privacy on the same rows */
@@ -176,84 +170,45 @@ void prop_log_result(const char *stage, double auc, double ll, double base_ll, d
         mkt_log(stage, "warning: the model's test log loss %.5f does not beat the base rate's %.5f", ll, base_ll);
 }
 
-/* Usage checks of the split fractions (both targets). */
-static void check_fractions(const mkt_propensity_options *o)
-{
-    if (!(o->test_fraction > 0 && o->test_fraction < 1))
-        mkt_fail_all(MKT_EXIT_USAGE,
-                     "train propensity: test-fraction: %g is not in (0, 1): the held-out metrics are reported on "
-                     "the test users",
-                     o->test_fraction);
-    if (!(o->valid_fraction >= 0 && o->valid_fraction < 1) || !(o->test_fraction + o->valid_fraction < 1))
-        mkt_fail_all(MKT_EXIT_USAGE,
-                     "train propensity: valid-fraction %g + test-fraction %g must be below 1 (the other users "
-                     "are the training users)",
-                     o->valid_fraction, o->test_fraction);
-    if (o->valid_fraction == 0)
-        mkt_log(STAGE_TRAIN, "warning: valid-fraction 0: no validation users, so no early stopping (the last "
-                             "epoch is kept) and no selection metric");
-}
-
-/* Usage checks of the model, optimizer, windows, dropout and dp options
- * (both targets) into ctx and c; *stride: the windows' stride in days. */
+/* The options into ctx and c (the config is checked: only the paths can
+ * still be missing); *stride: the windows' stride in days. */
 static void check_options(const mkt_propensity_options *o, model_ctx *ctx, mkt_dp_config *c, int64_t *stride)
 {
+    const mkt_propensity_config *p = &o->config;
+    const char *msg = mkt_propensity_check_config(p);
+    if (msg)
+        mkt_fail_all(MKT_EXIT_USAGE, "%s: %s", STAGE_TRAIN, msg);
     if (!o->store || !*o->store)
         mkt_fail_all(MKT_EXIT_USAGE, "train propensity: --store STORE.h5 is required");
     if (!o->out || !*o->out)
         mkt_fail_all(MKT_EXIT_USAGE, "train propensity: --out MODEL.h5 is required");
     memset(ctx, 0, sizeof *ctx);
-    if (!strcmp(o->model, "mlp")) {
-        ctx->mlp.hidden = prop_parse_hidden(o->hidden, ctx->mlp.sizes);
-        if (ctx->mlp.hidden < 1)
-            mkt_fail_all(MKT_EXIT_USAGE, "train propensity: hidden: '%s' is not 1 to 3 layer sizes like 32,16",
-                         o->hidden);
-    } else if (strcmp(o->model, "logistic") != 0) {
-        mkt_fail_all(MKT_EXIT_USAGE, "train propensity: model: '%s' is not logistic or mlp", o->model);
-    }
+    if (!strcmp(p->model, "mlp"))
+        ctx->mlp.hidden = mkt_propensity_parse_hidden(p->hidden, ctx->mlp.sizes);
     mkt_dp_config_defaults(c);
-    if (!strcmp(o->optimizer, "lbfgs"))
+    if (!strcmp(p->optimizer, "lbfgs"))
         c->optimizer = MKT_DP_LBFGS;
-    else if (!strcmp(o->optimizer, "adam"))
+    else if (!strcmp(p->optimizer, "adam"))
         c->optimizer = MKT_DP_ADAM;
-    else if (!strcmp(o->optimizer, "sgd"))
-        c->optimizer = MKT_DP_SGD;
     else
-        mkt_fail_all(MKT_EXIT_USAGE, "train propensity: optimizer: '%s' is not lbfgs, adam or sgd", o->optimizer);
-    c->epochs = o->epochs;
-    c->batch = o->batch;
-    c->lr = o->lr;
-    c->l2 = o->l2;
-    c->pos_weight = o->pos_weight;
-    c->patience = o->patience;
-    c->tol = o->tol;
-    c->seed = o->seed;
+        c->optimizer = MKT_DP_SGD;
+    c->epochs = p->epochs;
+    c->batch = p->batch;
+    c->lr = p->lr;
+    if (!mkt_propensity_l2_auto(p))
+        c->l2 = mkt_propensity_l2_value(p);
+    c->pos_weight = p->pos_weight;
+    c->patience = p->patience;
+    c->tol = p->tol;
+    c->seed = p->seed;
     c->stage = o->progress ? STAGE_TRAIN : NULL;
-    if (o->windows < 1)
-        mkt_fail_all(MKT_EXIT_USAGE, "train propensity: windows: %d is not >= 1", o->windows);
-    *stride = o->window_stride_days > 0 ? o->window_stride_days : o->horizon_days;
-    if (o->windows > 1 && *stride < o->horizon_days)
-        mkt_fail_all(MKT_EXIT_USAGE,
-                     "train propensity: window-stride-days %lld < horizon-days %lld: training labels would "
-                     "reach past the evaluation cutoff",
-                     (long long)*stride, (long long)o->horizon_days);
-    if (!(o->dropout >= 0 && o->dropout < 1))
-        mkt_fail_all(MKT_EXIT_USAGE, "train propensity: dropout: %g is not in [0, 1)", o->dropout);
-    if (o->dropout > 0 && (ctx->mlp.hidden == 0 || c->optimizer == MKT_DP_LBFGS))
-        mkt_fail_all(MKT_EXIT_USAGE, "train propensity: dropout needs --model mlp and --optimizer adam or sgd");
-    ctx->dropout = o->dropout;
-    ctx->seed = o->seed;
-    if (o->dp) {
-        if (c->optimizer == MKT_DP_LBFGS)
-            mkt_fail_all(MKT_EXIT_USAGE, "train propensity: dp needs --optimizer adam or sgd (L-BFGS's line "
-                                         "search would release unprotected losses)");
-        if (!(o->dp_clip > 0) || !(o->dp_noise >= 0) || !(o->dp_delta > 0 && o->dp_delta < 1))
-            mkt_fail_all(MKT_EXIT_USAGE,
-                         "train propensity: dp-clip %g must be > 0, dp-noise %g >= 0 and dp-delta %g in (0, 1)",
-                         o->dp_clip, o->dp_noise, o->dp_delta);
+    *stride = p->window_stride_days > 0 ? p->window_stride_days : p->horizon_days;
+    ctx->dropout = p->dropout;
+    ctx->seed = p->seed;
+    if (p->dp) {
         c->dp = 1;
-        c->dp_clip = o->dp_clip;
-        c->dp_noise = o->dp_noise;
+        c->dp_clip = p->dp_clip;
+        c->dp_noise = p->dp_noise;
     }
 }
 
@@ -287,8 +242,8 @@ typedef struct {
 static void user_examples(const mkt_propensity_options *o, user_run *r, json_t *metrics, MPI_Comm comm)
 {
     int64_t end = prop_store_end_ts(o->store, comm);
-    int64_t cutoff = o->has_cutoff ? o->cutoff_ts : end - o->horizon_days * DAY;
-    if (cutoff + o->horizon_days * DAY > end)
+    int64_t cutoff = o->cutoff_ts != MKT_PROPENSITY_NO_CUTOFF ? o->cutoff_ts : end - o->config.horizon_days * DAY;
+    if (cutoff + o->config.horizon_days * DAY > end)
         mkt_log(STAGE_TRAIN, "warning: cutoff + horizon is past the end of the log: labels see only %lld days",
                 (long long)((end - cutoff) / DAY));
     const char *group = prop_group_name(o);
@@ -297,22 +252,22 @@ static void user_examples(const mkt_propensity_options *o, user_run *r, json_t *
     r->computed = prop_ensure_features(o->store, group, cutoff, o->progress, comm, metrics);
     r->t_features = mkt_now();
     examples *e = &r->e;
-    prop_load_examples(o->store, group, cutoff, o->horizon_days, o->seed, o->test_fraction, o->valid_fraction, NULL,
+    prop_load_examples(o->store, group, cutoff, o->config.horizon_days, o->config.seed, o->config.test_fraction, o->config.valid_fraction, NULL,
                        NULL, 0, e, comm);
-    prop_log_examples(STAGE_TRAIN, e, cutoff, o->horizon_days, comm);
+    prop_log_examples(STAGE_TRAIN, e, cutoff, o->config.horizon_days, comm);
     int64_t te[2];
     prop_count_global(e->ys, e->ns, te, comm);
-    prop_require_test_rows(STAGE_TRAIN, "users", te[0], te[1], o->test_fraction, cutoff, o->horizon_days);
+    prop_require_test_rows(STAGE_TRAIN, "users", te[0], te[1], o->config.test_fraction, cutoff, o->config.horizon_days);
     r->windows = json_array();
     {
         int64_t tr[2], va[2];
         prop_count_global(e->yv, e->nv, va, comm);
-        prop_count_global(e->yt, o->windows > 1 ? 0 : e->nt, tr, comm);
-        json_array_append_new(r->windows, prop_window_json(0, cutoff, o->horizon_days, group,
-                                                           o->windows > 1 ? "evaluate" : "train+evaluate", tr, va,
+        prop_count_global(e->yt, o->config.windows > 1 ? 0 : e->nt, tr, comm);
+        json_array_append_new(r->windows, prop_window_json(0, cutoff, o->config.horizon_days, group,
+                                                           o->config.windows > 1 ? "evaluate" : "train+evaluate", tr, va,
                                                            te));
     }
-    if (o->windows > 1)
+    if (o->config.windows > 1)
         prop_load_training_windows(o, group, cutoff, r->stride, e, r->windows, comm);
     if (o->export_prefix && *o->export_prefix) {
         char ep[1024];
@@ -336,7 +291,7 @@ static int user_fit(const mkt_propensity_options *o, user_run *r, json_t *metric
     r->m = prop_make_model(&r->ctx);
     r->params = mkt_xcalloc((size_t)r->m.nparams, sizeof(double));
     if (r->ctx.mlp.hidden > 0)
-        mkt_mlp_init_params(&r->ctx.mlp, o->seed, r->params);
+        mkt_mlp_init_params(&r->ctx.mlp, o->config.seed, r->params);
     mkt_dp_data train = {e->xt, e->yt, e->nt, e->d}, valid = {e->xv, e->yv, e->nv, e->d};
     r->unpen = prop_intercepts(&r->ctx, r->m.nparams);
     r->c.unpenalized = r->unpen;
@@ -378,10 +333,10 @@ static void user_privacy(const mkt_propensity_options *o, user_run *r)
                                              (double)res->train_examples
                                        : 1.0;
         r->steps = res->steps_per_epoch * res->epochs_run;
-        r->epsilon = mkt_rdp_epsilon(r->q, c->dp_noise, r->steps, o->dp_delta, &r->order);
+        r->epsilon = mkt_rdp_epsilon(r->q, c->dp_noise, r->steps, o->config.dp_delta, &r->order);
         mkt_log(STAGE_TRAIN, "differential privacy: (epsilon %.4g, delta %g) after %lld steps at sampling rate %.4g, "
                              "noise multiplier %g, clip %g (RDP order %d)",
-                r->epsilon, o->dp_delta, (long long)r->steps, r->q, c->dp_noise, c->dp_clip, r->order);
+                r->epsilon, o->config.dp_delta, (long long)r->steps, r->q, c->dp_noise, c->dp_clip, r->order);
     }
 }
 
@@ -426,16 +381,16 @@ static void user_write_model(const mkt_propensity_options *o, const user_run *r,
     model_common mc = {r->params, e->mean,   e->std,    r->tp,  tlabel, e->names,      r->m.nparams, e->d,
                        r->tn,     r->cutoff, &r->res,   r->group, r->auc, r->ll,      r->train_rate, r->rf_auc};
     prop_write_model_common(f, g, o, &r->ctx, &mc, c->l2, comm);
-    mkt_h5_attr_set_double(f, g, "lr", o->lr);
-    mkt_h5_attr_set_double(f, g, "pos_weight", o->pos_weight);
-    mkt_h5_attr_set_int(f, g, "windows", o->windows);
-    mkt_h5_attr_set_int(f, g, "window_stride_days", o->windows > 1 ? r->stride : 0);
-    mkt_h5_attr_set_double(f, g, "dropout", o->dropout);
+    mkt_h5_attr_set_double(f, g, "lr", o->config.lr);
+    mkt_h5_attr_set_double(f, g, "pos_weight", o->config.pos_weight);
+    mkt_h5_attr_set_int(f, g, "windows", o->config.windows);
+    mkt_h5_attr_set_int(f, g, "window_stride_days", o->config.windows > 1 ? r->stride : 0);
+    mkt_h5_attr_set_double(f, g, "dropout", o->config.dropout);
     mkt_h5_attr_set_int(f, g, "dp", c->dp);
     if (c->dp) {
         mkt_h5_attr_set_double(f, g, "dp_clip", c->dp_clip);
         mkt_h5_attr_set_double(f, g, "dp_noise", c->dp_noise);
-        mkt_h5_attr_set_double(f, g, "dp_delta", o->dp_delta);
+        mkt_h5_attr_set_double(f, g, "dp_delta", o->config.dp_delta);
         mkt_h5_attr_set_double(f, g, "dp_epsilon", r->epsilon);
     }
     mkt_model_end(&w, comm);
@@ -449,12 +404,12 @@ static void user_metrics(const mkt_propensity_options *o, user_run *r, json_t *m
     const examples *e = &r->e;
     const mkt_dp_result *res = &r->res;
     mkt_metrics_set_str(metrics, "model", r->ctx.mlp.hidden ? "mlp" : "logistic");
-    mkt_metrics_set_str(metrics, "optimizer", o->optimizer);
+    mkt_metrics_set_str(metrics, "optimizer", o->config.optimizer);
     mkt_metrics_set_int(metrics, "parameters", r->m.nparams);
     mkt_metrics_set_int(metrics, "users", e->users);
     mkt_metrics_set_int(metrics, "features", e->d);
     mkt_metrics_set_int(metrics, "cutoff_ts", r->cutoff);
-    mkt_metrics_set_int(metrics, "horizon_days", o->horizon_days);
+    mkt_metrics_set_int(metrics, "horizon_days", o->config.horizon_days);
     mkt_metrics_set_str(metrics, "features_group", r->group);
     mkt_metrics_set_int(metrics, "features_computed", r->computed);
     int64_t c3[3] = {e->nt, e->nv, e->ns};
@@ -462,12 +417,7 @@ static void user_metrics(const mkt_propensity_options *o, user_run *r, json_t *m
     mkt_metrics_set_int(metrics, "train_examples", c3[0]);
     mkt_metrics_set_int(metrics, "validation_examples", c3[1]);
     mkt_metrics_set_int(metrics, "test_examples", c3[2]);
-    mkt_metrics_set_real(metrics, "valid_fraction", o->valid_fraction);
-    mkt_metrics_set_real(metrics, "test_fraction", o->test_fraction);
-    mkt_metrics_set_int(metrics, "epochs_run", res->epochs_run);
-    mkt_metrics_set_int(metrics, "best_epoch", res->best_epoch);
-    mkt_metrics_set_real(metrics, "train_loss", res->train_loss);
-    mkt_metrics_set_real(metrics, "examples_per_second", res->examples_per_second);
+    prop_split_fit_metrics(metrics, &o->config, res);
     if (r->vn > 0) {
         json_object_set_new(metrics, "validation", r->vm);
         r->vm = NULL;
@@ -479,15 +429,15 @@ static void user_metrics(const mkt_propensity_options *o, user_run *r, json_t *m
     prop_selection_metrics(metrics, res);
     json_object_set_new(metrics, "history", r->history);
     r->history = NULL;
-    mkt_metrics_set_int(metrics, "windows_count", o->windows);
+    mkt_metrics_set_int(metrics, "windows_count", o->config.windows);
     json_object_set_new(metrics, "windows", r->windows);
     r->windows = NULL;
-    mkt_metrics_set_real(metrics, "dropout", o->dropout);
+    mkt_metrics_set_real(metrics, "dropout", o->config.dropout);
     if (r->c.dp) {
         json_t *dp = mkt_metrics_child(metrics, "dp");
         mkt_metrics_set_real(dp, "clip", r->c.dp_clip);
         mkt_metrics_set_real(dp, "noise_multiplier", r->c.dp_noise);
-        mkt_metrics_set_real(dp, "delta", o->dp_delta);
+        mkt_metrics_set_real(dp, "delta", o->config.dp_delta);
         json_object_set_new(dp, "epsilon", isfinite(r->epsilon) ? json_real(r->epsilon) : json_null());
         mkt_metrics_set_int(dp, "rdp_order", r->order);
         mkt_metrics_set_int(dp, "steps", r->steps);
@@ -525,14 +475,8 @@ int mkt_propensity_train(const mkt_propensity_options *o, MPI_Comm comm, json_t 
     memset(&r, 0, sizeof r);
     r.t0 = mkt_now();
     check_options(o, &r.ctx, &r.c, &r.stride);
-    check_fractions(o);
-    if (o->target && !strcmp(o->target, "user_item")) {
-        if (o->windows > 1)
-            mkt_fail_all(MKT_EXIT_USAGE, "train propensity: windows > 1 is for target user, not user_item");
+    if (o->config.target && !strcmp(o->config.target, "user_item"))
         return prop_train_user_item(o, &r.ctx, &r.c, comm, metrics);
-    }
-    if (o->target && strcmp(o->target, "user") != 0)
-        mkt_fail_all(MKT_EXIT_USAGE, "train propensity: target: '%s' is not user or user_item", o->target);
 
     user_examples(o, &r, metrics, comm);
     if (user_fit(o, &r, metrics, comm))

@@ -7,7 +7,8 @@
  * validation (early stopping, model selection) and test (the reported
  * held-out metrics, with the baselines beside them), the model file
  * layout (/models/propensity) and the metrics.  Must not define the models
- * (src/linmodel.c, src/mlp.c), the optimizers (mpi/dptrain.c), the features
+ * (src/linmodel.c, src/mlp.c), their hyper-parameters' defaults and checks
+ * (src/propensity.c), the optimizers (mpi/dptrain.c), the features
  * (src/mkt_features.c) or parse command lines (cli/cmd_propensity.c).
  * Both functions are Collective; a model trained on any number of ranks is
  * bitwise identical (docs/propensity.md). */
@@ -18,6 +19,11 @@
 #include <mpi.h>
 #include <stdint.h>
 
+#include "propensity.h"
+
+/* cutoff_ts when no cutoff was given */
+#define MKT_PROPENSITY_NO_CUTOFF INT64_MIN
+
 typedef struct {
     const char *store;          /* store with events; features are added to it */
     const char *out;            /* train: model file to write (created or updated) */
@@ -25,38 +31,19 @@ typedef struct {
     const char *test_store;     /* eval: NULL, or a test store of `store` (mkt ingest --as test): every user
                                  * with an event in it is a test user, default cutoff its end − H */
     const char *features_group; /* NULL or "": "/features_propensity" */
-    int64_t horizon_days;
-    int64_t cutoff_ts;          /* used when has_cutoff; else end_ts − horizon (eval: the model's cutoff) */
-    int has_cutoff;
-    const char *model;          /* "logistic" or "mlp" */
-    const char *optimizer;      /* "lbfgs", "adam" or "sgd" */
-    const char *hidden;         /* MLP hidden sizes, e.g. "32,16" */
-    int epochs, patience;
-    double tol;                 /* lbfgs: stop when |gradient| <= tol·|initial gradient| (0: off) */
-    int64_t batch;
-    double lr, l2, pos_weight;
-    int l2_auto;                /* train: choose l2 from MKT_PROPENSITY_L2_GRID by validation log loss */
-    double valid_fraction;      /* train: share of users for early stopping and the selection metric */
-    double test_fraction;       /* train: share of users for the reported held-out metrics (> 0) */
-    uint64_t seed;
+    int64_t cutoff_ts;          /* MKT_PROPENSITY_NO_CUTOFF: end_ts − horizon (eval: the model's cutoff) */
     int progress;
     const char *checkpoint;   /* train: NULL: "<out>.propensity.ckpt.h5" */
     int64_t checkpoint_every; /* train: epochs between checkpoints; 0: only on SIGTERM/SIGUSR1 */
     int resume;               /* train: continue from the checkpoint when it exists */
-    int windows;              /* train: 1: train and evaluate at the cutoff T (users split); W > 1: train on
-                               * windows at T − k·S, k = 1..W−1, evaluate at T (held-out users) */
-    int64_t window_stride_days; /* train: S; 0: horizon_days (must be >= horizon_days: no label leakage) */
-    double dropout;           /* train: mlp: dropout probability of hidden units (adam, sgd) */
-    int dp;                   /* train: differentially private steps (adam, sgd) */
-    double dp_clip, dp_noise, dp_delta; /* clip norm C, noise multiplier σ, δ of the reported (ε, δ) */
-    const char *target;       /* train: "user" (default: will the user buy?) or "user_item" (will the user buy
-                               * this item? writes /models/propensity_item) */
-    int negatives;            /* user_item: sampled negative items per purchased (positive) item */
     const char *mf_model;     /* user_item: NULL, or a model file whose /models/mf adds the factor score */
     const char *export_prefix; /* train (target user): NULL, or write the standardized examples as LIBSVM text
                                 * to PREFIX.train.svm, PREFIX.valid.svm and PREFIX.test.svm (global row order) */
+    mkt_propensity_config config; /* train: the hyper-parameters (src/propensity.h), checked first */
 } mkt_propensity_options;
 
+/* Paths unset, no cutoff, progress on, the checkpoint defaults and the
+ * config's defaults. */
 void mkt_propensity_options_init(mkt_propensity_options *o);
 /* Returns 0, or MKT_EXIT_PREEMPTED when a SIGTERM/SIGUSR1 stopped training
  * after a checkpoint (metrics then has "preempted_at_epoch"; no model) or
