@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "events.h"
 #include "iocheck.h"
 #include "features_stage.h"
 #include "metrics_json.h"
@@ -96,33 +97,24 @@ void prop_examples_free(examples *e)
 void prop_scan_user_events(hid_t f, const char *store, mkt_block b, int with_item, prop_event_fn fn, void *ctx)
 {
     int64_t n = b.end - b.begin;
-    int64_t *indptr = mkt_xmalloc(sizeof(int64_t) * (size_t)(n + 1));
-    mkt_h5_read_rows(f, MKT_EVENTS_BY_USER_INDPTR, H5T_NATIVE_INT64, b.begin, n + 1, indptr);
-    int64_t *ts = mkt_xmalloc(sizeof(int64_t) * EVENT_CHUNK);
-    int32_t *type = mkt_xmalloc(sizeof(int32_t) * EVENT_CHUNK), *qty = mkt_xmalloc(sizeof(int32_t) * EVENT_CHUNK);
-    int32_t *it = with_item ? mkt_xmalloc(sizeof(int32_t) * EVENT_CHUNK) : NULL;
+    int64_t *indptr = mkt_events_indptr(f, MKT_BY_USER, b.begin, n);
+    unsigned cols = MKT_COL_TS | MKT_COL_TYPE | MKT_COL_QTY | (with_item ? MKT_COL_ITEM : 0);
+    mkt_event_cols ev = {0};
     int64_t u = 0;
     for (int64_t at = indptr[0]; at < indptr[n]; at += EVENT_CHUNK) {
         int64_t cnt = indptr[n] - at < EVENT_CHUNK ? indptr[n] - at : EVENT_CHUNK;
-        mkt_h5_read_rows(f, MKT_EVENTS_BY_USER_TS, H5T_NATIVE_INT64, at, cnt, ts);
-        mkt_h5_read_rows(f, MKT_EVENTS_BY_USER_TYPE, H5T_NATIVE_INT32, at, cnt, type);
-        mkt_h5_read_rows(f, MKT_EVENTS_BY_USER_QTY, H5T_NATIVE_INT32, at, cnt, qty);
-        if (with_item)
-            mkt_h5_read_rows(f, MKT_EVENTS_BY_USER_ITEM, H5T_NATIVE_INT32, at, cnt, it);
+        mkt_events_read(f, MKT_BY_USER, cols, at, cnt, &ev);
         for (int64_t k = 0; k < cnt; k++) {
             int64_t row = at + k;
             while (u < n && indptr[u + 1] <= row)
                 u++;
             if (u >= n)
                 mkt_fail("%s: /events/by_user/indptr does not cover row %lld", store, (long long)row);
-            fn(ctx, u, ts[k], type[k], qty[k], with_item ? it[k] : -1);
+            fn(ctx, u, ev.ts[k], ev.type[k], ev.qty[k], with_item ? ev.item[k] : -1);
         }
     }
     free(indptr);
-    free(ts);
-    free(type);
-    free(qty);
-    free(it);
+    mkt_event_cols_free(&ev);
 }
 
 /* read_labels' state over the events */
@@ -219,8 +211,7 @@ void prop_load_examples(const char *store, const char *group, int64_t cutoff, in
     read_labels(f, store, b, cutoff, cutoff + horizon_days * DAY, label, rf);
     int64_t *indptr = NULL;
     if (all_test) {
-        indptr = mkt_xmalloc(sizeof(int64_t) * (size_t)(n + 1));
-        mkt_h5_read_rows(f, MKT_EVENTS_BY_USER_INDPTR, H5T_NATIVE_INT64, b.begin, n + 1, indptr);
+        indptr = mkt_events_indptr(f, MKT_BY_USER, b.begin, n);
     }
     mkt_h5_close(f);
 
