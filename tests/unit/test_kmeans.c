@@ -106,12 +106,47 @@ static void test_names(void **s)
     assert_string_equal(n2[2], "browsers");
 }
 
+static void expect_rejected(mkt_kmeans_config c, const char *field)
+{
+    const char *msg = mkt_kmeans_check_config(&c);
+    if (!msg)
+        fail_msg("a bad %s was accepted", field);
+    if (strncmp(msg, field, strlen(field)) != 0)
+        fail_msg("message for a bad %s does not name it: \"%s\"", field, msg);
+}
+
+/* The defaults pass the check; each bad field is refused by its name. */
+static void test_config_check(void **s)
+{
+    (void)s;
+    mkt_kmeans_config c;
+    mkt_kmeans_config_defaults(&c);
+    assert_null(mkt_kmeans_check_config(&c));
+    assert_int_equal(c.k, 5);
+    assert_int_equal(c.iters, 50);
+    assert_true(c.seed == 42);
+    mkt_kmeans_config bad = c;
+    bad.k = 0;
+    expect_rejected(bad, "k ");
+    assert_string_equal(mkt_kmeans_check_config(&bad), "k must be in [1, 1000] (got 0)");
+    bad = c;
+    bad.k = MKT_KMEANS_MAX_K + 1;
+    expect_rejected(bad, "k ");
+    bad = c;
+    bad.iters = -1;
+    expect_rejected(bad, "iters");
+    bad = c;
+    bad.iters = MKT_KMEANS_MAX_ITERS + 1;
+    expect_rejected(bad, "iters");
+}
+
 int main(int argc, char **argv)
 {
     MPI_Init(&argc, &argv);
     mkt_check_init();
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_nearest), cmocka_unit_test(test_pick),
-                                       cmocka_unit_test(test_two_clusters), cmocka_unit_test(test_names)};
+                                       cmocka_unit_test(test_two_clusters), cmocka_unit_test(test_names),
+                                       cmocka_unit_test(test_config_check)};
     int failed = cmocka_run_group_tests_name("kmeans", tests, NULL, NULL);
     MPI_Finalize();
     return failed ? 1 : 0;
