@@ -13,6 +13,7 @@
 #include "iocheck.h"
 #include "kmeans.h"
 #include "train_segments.h"
+#include "unit_config_check.h"
 
 static void test_nearest(void **s)
 {
@@ -106,15 +107,6 @@ static void test_names(void **s)
     assert_string_equal(n2[2], "browsers");
 }
 
-static void expect_rejected(mkt_kmeans_config c, const char *field)
-{
-    const char *msg = mkt_kmeans_check_config(&c);
-    if (!msg)
-        fail_msg("a bad %s was accepted", field);
-    if (strncmp(msg, field, strlen(field)) != 0)
-        fail_msg("message for a bad %s does not name it: \"%s\"", field, msg);
-}
-
 /* The defaults pass the check; each bad field is refused by its name. */
 static void test_config_check(void **s)
 {
@@ -127,17 +119,17 @@ static void test_config_check(void **s)
     assert_true(c.seed == 42);
     mkt_kmeans_config bad = c;
     bad.k = 0;
-    expect_rejected(bad, "k ");
+    expect_named(mkt_kmeans_check_config(&bad), "k ");
     assert_string_equal(mkt_kmeans_check_config(&bad), "k must be in [1, 1000] (got 0)");
     bad = c;
     bad.k = MKT_KMEANS_MAX_K + 1;
-    expect_rejected(bad, "k ");
+    expect_named(mkt_kmeans_check_config(&bad), "k ");
     bad = c;
     bad.iters = -1;
-    expect_rejected(bad, "iters");
+    expect_named(mkt_kmeans_check_config(&bad), "iters");
     bad = c;
     bad.iters = MKT_KMEANS_MAX_ITERS + 1;
-    expect_rejected(bad, "iters");
+    expect_named(mkt_kmeans_check_config(&bad), "iters");
 }
 
 int main(int argc, char **argv)

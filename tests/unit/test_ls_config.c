@@ -10,15 +10,7 @@
 #include <string.h>
 
 #include "ls_config.h"
-
-static void expect_rejected(mkt_ls_config c, const char *field)
-{
-    const char *msg = mkt_ls_check_config(&c);
-    if (!msg)
-        fail_msg("a bad %s was accepted", field);
-    if (strncmp(msg, field, strlen(field)) != 0)
-        fail_msg("message for a bad %s does not name it: \"%s\"", field, msg);
-}
+#include "unit_config_check.h"
 
 static void test_config_check(void **state)
 {
@@ -35,22 +27,22 @@ static void test_config_check(void **state)
 
     mkt_ls_config bad = c;
     bad.method = "qr";
-    expect_rejected(bad, "method");
+    expect_named(mkt_ls_check_config(&bad), "method");
     assert_string_equal(mkt_ls_check_config(&bad), "method: 'qr' is neither gels nor normal");
     bad.method = NULL;
-    expect_rejected(bad, "method");
+    expect_named(mkt_ls_check_config(&bad), "method");
     bad = c;
     bad.lambda = -1;
-    expect_rejected(bad, "lambda");
+    expect_named(mkt_ls_check_config(&bad), "lambda");
     bad.lambda = NAN;
-    expect_rejected(bad, "lambda");
+    expect_named(mkt_ls_check_config(&bad), "lambda");
     bad.lambda = 2e12;
-    expect_rejected(bad, "lambda");
+    expect_named(mkt_ls_check_config(&bad), "lambda");
     bad = c;
     bad.block = 0;
-    expect_rejected(bad, "block");
+    expect_named(mkt_ls_check_config(&bad), "block");
     bad.block = MKT_LS_MAX_BLOCK + 1;
-    expect_rejected(bad, "block");
+    expect_named(mkt_ls_check_config(&bad), "block");
 }
 
 int main(void)

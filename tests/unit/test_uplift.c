@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "uplift.h"
+#include "unit_config_check.h"
 
 static void assert_close(double got, double want, double tol)
 {
@@ -239,15 +240,6 @@ static void test_spec_roundtrip(void **state)
     assert_int_equal(uplift_feature_dim(&a), uplift_feature_dim(&b));
 }
 
-static void expect_rejected(mkt_uplift_config c, const char *field)
-{
-    const char *msg = mkt_uplift_check_config(&c);
-    if (!msg)
-        fail_msg("a bad %s was accepted", field);
-    if (strncmp(msg, field, strlen(field)) != 0)
-        fail_msg("message for a bad %s does not name it: \"%s\"", field, msg);
-}
-
 /* The defaults pass the check; each bad field is refused by its name; the
  * parsed forms of the text fields. */
 static void test_config_check(void **state)
@@ -277,54 +269,54 @@ static void test_config_check(void **state)
 
     mkt_uplift_config bad = c;
     bad.method = "q";
-    expect_rejected(bad, "method");
+    expect_named(mkt_uplift_check_config(&bad), "method");
     assert_string_equal(mkt_uplift_check_config(&bad), "method: must be t, s, transformed, x or dr, not 'q'");
     bad.method = NULL;
-    expect_rejected(bad, "method");
+    expect_named(mkt_uplift_check_config(&bad), "method");
     bad = c;
     bad.outcome = "spend";
-    expect_rejected(bad, "outcome");
+    expect_named(mkt_uplift_check_config(&bad), "outcome");
     bad = c;
     bad.l2_effect = "-1";
-    expect_rejected(bad, "l2-effect");
+    expect_named(mkt_uplift_check_config(&bad), "l2-effect");
     bad.l2_effect = "1x";
-    expect_rejected(bad, "l2-effect");
+    expect_named(mkt_uplift_check_config(&bad), "l2-effect");
     bad = c;
     bad.design = "guessed";
-    expect_rejected(bad, "design");
+    expect_named(mkt_uplift_check_config(&bad), "design");
     bad = c;
     bad.holdout = 0.96;
-    expect_rejected(bad, "holdout");
+    expect_named(mkt_uplift_check_config(&bad), "holdout");
     bad.holdout = NAN;
-    expect_rejected(bad, "holdout");
+    expect_named(mkt_uplift_check_config(&bad), "holdout");
     bad = c;
     bad.valid_fraction = 0.95;
-    expect_rejected(bad, "valid_fraction");
+    expect_named(mkt_uplift_check_config(&bad), "valid_fraction");
     bad = c;
     bad.folds = 1;
-    expect_rejected(bad, "folds");
+    expect_named(mkt_uplift_check_config(&bad), "folds");
     bad.folds = MKT_UPLIFT_MAX_FOLDS + 1;
-    expect_rejected(bad, "folds");
+    expect_named(mkt_uplift_check_config(&bad), "folds");
     bad = c;
     bad.l2 = -1;
-    expect_rejected(bad, "l2 ");
+    expect_named(mkt_uplift_check_config(&bad), "l2 ");
     bad = c;
     bad.squares = 2;
-    expect_rejected(bad, "squares");
+    expect_named(mkt_uplift_check_config(&bad), "squares");
     bad = c;
     bad.max_iter = 0;
-    expect_rejected(bad, "max_iter");
+    expect_named(mkt_uplift_check_config(&bad), "max_iter");
     bad = c;
     bad.tol = -1;
-    expect_rejected(bad, "tol");
+    expect_named(mkt_uplift_check_config(&bad), "tol");
     bad = c;
     bad.trim = 0.5;
-    expect_rejected(bad, "trim");
+    expect_named(mkt_uplift_check_config(&bad), "trim");
     /* the observational design cannot use the transformed outcome: named by --design */
     bad = c;
     bad.design = "observational";
     bad.method = "transformed";
-    expect_rejected(bad, "--design");
+    expect_named(mkt_uplift_check_config(&bad), "--design");
 }
 
 int main(void)
