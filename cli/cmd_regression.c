@@ -1,44 +1,41 @@
 /* cmd_regression.c — `mkt train effect` and `mkt train elasticity`: their
- * option tables and the call of their stages (stages/train_regression.c).
- * Must not compute anything itself. */
+ * option table, which fills the stage's options and the least-squares config
+ * (src/ls_config.h) directly, defaults from mkt_regression_options_init; and
+ * the call of their stages (stages/train_regression.c).  Must not compute
+ * anything itself. */
 #include <stddef.h>
-#include <stdint.h>
 
-#include "iocheck.h"
 #include "commands.h"
 #include "metrics_json.h"
 #include "train_regression.h"
 
 typedef struct {
-    char *store, *out, *method, *metrics_out;
-    double lambda;
-    int64_t block;
-} regression_cli;
+    mkt_regression_options s;
+    char *metrics_out;
+} regression_values;
 
-#define R(f) offsetof(regression_cli, f)
+#define R(f) offsetof(regression_values, f)
 static const mkt_opt regression_opts[] = {
-    {"store", MKT_OPT_STR, R(store), NULL, "store to read", 0, 0},
-    {"out", MKT_OPT_STR, R(out), NULL, "model file to write (created, or the group replaced in it)", 0, 0},
-    {"method", MKT_OPT_STR, R(method), "gels", "least squares: gels (ScaLAPACK QR) or normal (normal equations, Cholesky)", 0, 0},
-    {"lambda", MKT_OPT_DOUBLE, R(lambda), "0", "ridge penalty on every coefficient (0: ordinary least squares)", 0, 1e12},
-    {"block", MKT_OPT_INT, R(block), "64", "ScaLAPACK block size", 1, 4096},
+    {"store", MKT_OPT_STR, R(s.store), NULL, "store to read", 0, 0},
+    {"out", MKT_OPT_STR, R(s.out), NULL, "model file to write (created, or the group replaced in it)", 0, 0},
+    {"method", MKT_OPT_STR, R(s.config.method), "gels", "least squares: gels (ScaLAPACK QR) or normal (normal equations, Cholesky)", 0, 0},
+    {"lambda", MKT_OPT_DOUBLE, R(s.config.lambda), NULL, "ridge penalty on every coefficient (0: ordinary least squares)", 0, MKT_LS_MAX_LAMBDA},
+    {"block", MKT_OPT_I32, R(s.config.block), NULL, "ScaLAPACK block size", 1, MKT_LS_MAX_BLOCK},
     {"metrics-out", MKT_OPT_STR, R(metrics_out), NULL, "write what the stage did as JSON to this file", 0, 0},
     MKT_OPT_END};
 
-static regression_cli effect_values, elasticity_values;
+static regression_values effect_values, elasticity_values;
 
-static int run_regression(regression_cli *o, const char *stage, int (*fn)(const mkt_regression_options *, MPI_Comm, json_t *),
-                          MPI_Comm comm)
+static void regression_defaults(void *p)
 {
-    mkt_regression_options s;
-    s.store = o->store;
-    s.out = o->out;
-    s.lambda = o->lambda;
-    s.block = (int)o->block;
-    if (mkt_ls_method_parse(o->method, &s.method) != 0)
-        mkt_fail_all(MKT_EXIT_USAGE, "%s: method: '%s' is neither gels nor normal", stage, o->method ? o->method : "");
+    mkt_regression_options_init(&((regression_values *)p)->s);
+}
+
+static int run_regression(regression_values *o, const char *stage,
+                          int (*fn)(const mkt_regression_options *, MPI_Comm, json_t *), MPI_Comm comm)
+{
     json_t *m = mkt_metrics_new(stage);
-    int rc = fn(&s, comm, m);
+    int rc = fn(&o->s, comm, m);
     mkt_metrics_write(m, o->metrics_out, comm);
     json_decref(m);
     return rc;
@@ -59,6 +56,7 @@ const mkt_command mkt_cmd_train_effect = {
     .values = &effect_values,
     .values_size = sizeof effect_values,
     .run = run_effect,
+    .defaults = regression_defaults,
 };
 
 const mkt_command mkt_cmd_train_elasticity = {
@@ -70,4 +68,5 @@ const mkt_command mkt_cmd_train_elasticity = {
     .values = &elasticity_values,
     .values_size = sizeof elasticity_values,
     .run = run_elasticity,
+    .defaults = regression_defaults,
 };

@@ -6,6 +6,25 @@
 #include <stdio.h>
 #include <string.h>
 
+void mkt_kmeans_config_defaults(mkt_kmeans_config *c)
+{
+    c->k = 5;
+    c->iters = 50;
+    c->seed = 42;
+}
+
+const char *mkt_kmeans_check_config(const mkt_kmeans_config *c)
+{
+    static _Thread_local char message[100];
+    if (c->k < 1 || c->k > MKT_KMEANS_MAX_K)
+        snprintf(message, sizeof message, "k must be in [1, %d] (got %d)", MKT_KMEANS_MAX_K, c->k);
+    else if (c->iters < 0 || c->iters > MKT_KMEANS_MAX_ITERS)
+        snprintf(message, sizeof message, "iters must be in [0, %d] (got %d)", MKT_KMEANS_MAX_ITERS, c->iters);
+    else
+        return NULL;
+    return message;
+}
+
 int mkt_kmeans_nearest(const double *x, const double *centers, int k, int d, double *dist2)
 {
     int best = 0;

@@ -11,6 +11,23 @@
 
 #include "exactsum.h"
 
+/* The hyper-parameters of a k-means segmentation (`mkt train segments`). */
+typedef struct {
+    int k;         /* number of segments */
+    int iters;     /* Lloyd iterations at most */
+    uint64_t seed; /* seed of the k-means++ seeding */
+} mkt_kmeans_config;
+
+/* Limits enforced by mkt_kmeans_check_config. */
+#define MKT_KMEANS_MAX_K 1000
+#define MKT_KMEANS_MAX_ITERS 100000
+
+void mkt_kmeans_config_defaults(mkt_kmeans_config *c);
+/* NULL if the configuration is usable, else a message naming the bad field,
+ * e.g. "k must be in [1, 1000] (got 0)".  The message lives in a
+ * thread-local buffer, valid until the next call on the same thread. */
+const char *mkt_kmeans_check_config(const mkt_kmeans_config *c);
+
 /* Index of the centre (k rows of d, row-major) nearest to x in squared
  * Euclidean distance; ties go to the lowest index.  *dist2 gets the distance. */
 int mkt_kmeans_nearest(const double *x, const double *centers, int k, int d, double *dist2);

@@ -9,6 +9,7 @@
 
 #include <lapacke.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -42,6 +43,95 @@ const char *uplift_method_name(int method)
     case UPLIFT_DR_LEARNER: return "dr";
     default: return "?";
     }
+}
+
+void mkt_uplift_config_defaults(mkt_uplift_config *c)
+{
+    memset(c, 0, sizeof *c);
+    c->method = "t";
+    c->outcome = "conversion";
+    c->design = "randomized";
+    c->l2_effect = "same";
+    c->holdout = 0.3;
+    c->valid_fraction = 0.2;
+    c->seed = 1;
+    c->l2 = 1;
+    c->folds = 2;
+    c->trim = 0.05;
+    c->squares = 1;
+    c->max_iter = 25;
+    c->tol = 1e-9;
+}
+
+/* l2_effect as a number: 0 and *v set when it is one in [0, 1e12]; 1 for
+ * "same" or NULL (*v untouched); -1 when it is neither. */
+static int parse_l2_effect(const char *text, double *v)
+{
+    if (!text || !strcmp(text, "same"))
+        return 1;
+    char *end;
+    double x = strtod(text, &end);
+    if (end == text || *end != '\0' || !(x >= 0) || !(x <= MKT_UPLIFT_MAX_L2))
+        return -1;
+    *v = x;
+    return 0;
+}
+
+static _Thread_local char check_message[200];
+
+#define CHECK(cond, ...)                                                                                               \
+    do {                                                                                                               \
+        if (!(cond)) {                                                                                                 \
+            snprintf(check_message, sizeof check_message, __VA_ARGS__);                                                \
+            return check_message;                                                                                      \
+        }                                                                                                              \
+    } while (0)
+
+const char *mkt_uplift_check_config(const mkt_uplift_config *c)
+{
+    CHECK(uplift_method_parse(c->method) >= 0, "method: must be t, s, transformed, x or dr, not '%s'",
+          c->method ? c->method : "");
+    CHECK(c->outcome && (!strcmp(c->outcome, "conversion") || !strcmp(c->outcome, "visit") ||
+                         !strcmp(c->outcome, "redeemed")),
+          "outcome: must be conversion, visit or redeemed, not '%s'", c->outcome ? c->outcome : "");
+    double l2e;
+    CHECK(parse_l2_effect(c->l2_effect, &l2e) >= 0, "l2-effect must be a number in [0, 1e12] or same (got '%s')",
+          c->l2_effect);
+    CHECK(c->design && (!strcmp(c->design, "randomized") || !strcmp(c->design, "observational")),
+          "design: must be randomized or observational, not '%s'", c->design ? c->design : "");
+    CHECK(c->holdout >= 0 && c->holdout <= MKT_UPLIFT_MAX_HOLDOUT, "holdout must be in [0, %g] (got %g)",
+          MKT_UPLIFT_MAX_HOLDOUT, c->holdout);
+    CHECK(c->valid_fraction >= 0 && c->valid_fraction <= MKT_UPLIFT_MAX_VALID_FRACTION,
+          "valid_fraction must be in [0, %g] (got %g)", MKT_UPLIFT_MAX_VALID_FRACTION, c->valid_fraction);
+    CHECK(c->folds >= MKT_UPLIFT_MIN_FOLDS && c->folds <= MKT_UPLIFT_MAX_FOLDS, "folds must be in [%d, %d] (got %d)",
+          MKT_UPLIFT_MIN_FOLDS, MKT_UPLIFT_MAX_FOLDS, c->folds);
+    CHECK(c->l2 >= 0 && c->l2 <= MKT_UPLIFT_MAX_L2, "l2 must be in [0, 1e12] (got %g)", c->l2);
+    CHECK(c->squares == 0 || c->squares == 1, "squares must be 0 or 1 (got %d)", c->squares);
+    CHECK(c->max_iter >= 1 && c->max_iter <= MKT_UPLIFT_MAX_ITER, "max_iter must be in [1, %d] (got %d)",
+          MKT_UPLIFT_MAX_ITER, c->max_iter);
+    CHECK(c->tol >= 0 && c->tol <= 1, "tol must be in [0, 1] (got %g)", c->tol);
+    CHECK(!(mkt_uplift_config_observational(c) && uplift_method_parse(c->method) == UPLIFT_TRANSFORMED),
+          "--design observational needs method t, s, x or dr (the transformed outcome assumes a randomized arm "
+          "share)");
+    CHECK(c->trim >= 0 && c->trim < 0.5, "trim: must be in [0, 0.5), not %g", c->trim);
+    return NULL;
+}
+
+int mkt_uplift_config_method(const mkt_uplift_config *c)
+{
+    return uplift_method_parse(c->method);
+}
+
+int mkt_uplift_config_observational(const mkt_uplift_config *c)
+{
+    return c->design && !strcmp(c->design, "observational");
+}
+
+double mkt_uplift_config_l2_effect(const mkt_uplift_config *c)
+{
+    double v = c->l2;
+    parse_l2_effect(c->l2_effect, &v);
+    return v;
 }
 
 int uplift_effect_is_linear(int method)

@@ -26,6 +26,46 @@ typedef enum {
 /* Parse "t", "s", "transformed", "x", "dr" (-1 if unknown) and the reverse. */
 int uplift_method_parse(const char *name);
 const char *uplift_method_name(int method);
+
+/* The hyper-parameters of an uplift model (`mkt train uplift`). */
+typedef struct {
+    const char *method;    /* learner: t, s, transformed, x or dr */
+    const char *outcome;   /* binary outcome: conversion, visit or redeemed */
+    const char *design;    /* randomized or observational (arms targeted: fitted propensities, overlap trimming) */
+    const char *l2_effect; /* penalty of the effect regressions (transformed outcome, X stage 2, DR's final
+                            * ridge), whose responses are on another scale than the outcome models': a number
+                            * in [0, 1e12], or "same" (NULL too): l2 */
+    double holdout;        /* share of users held out for the metrics */
+    double valid_fraction; /* share of the non-held-out users in the validation split (0: none) */
+    uint64_t seed;         /* seed of the hold-out, validation and fold hashes */
+    double l2;             /* ridge penalty (all coefficients but the intercepts) */
+    int folds;             /* cross-fitting folds of the DR-learner */
+    double trim;           /* observational: rows whose propensity is outside [trim, 1 - trim] are left out */
+    int squares;           /* add squares of standardized non-binary numeric attributes (0/1) */
+    int max_iter;          /* Newton iterations at most */
+    double tol;            /* stop when max |step| < tol */
+} mkt_uplift_config;
+
+/* Limits enforced by mkt_uplift_check_config. */
+#define MKT_UPLIFT_MAX_HOLDOUT 0.95
+#define MKT_UPLIFT_MAX_VALID_FRACTION 0.9
+#define MKT_UPLIFT_MIN_FOLDS 2
+#define MKT_UPLIFT_MAX_FOLDS 20
+#define MKT_UPLIFT_MAX_L2 1e12
+#define MKT_UPLIFT_MAX_ITER 1000
+
+void mkt_uplift_config_defaults(mkt_uplift_config *c);
+/* NULL if the configuration is usable, else a message naming the bad field,
+ * e.g. "method: must be t, s, transformed, x or dr, not 'q'" (the observational
+ * design with the transformed outcome: "--design observational needs ...").
+ * The message lives in a thread-local buffer, valid until the next call on
+ * the same thread. */
+const char *mkt_uplift_check_config(const mkt_uplift_config *c);
+/* The parsed forms of a checked config's text fields: the uplift_method;
+ * 1 for the observational design; the effect regressions' penalty. */
+int mkt_uplift_config_method(const mkt_uplift_config *c);
+int mkt_uplift_config_observational(const mkt_uplift_config *c);
+double mkt_uplift_config_l2_effect(const mkt_uplift_config *c);
 /* 1 when a model of this method stores each arm's effect directly as a
  * linear function of the features (row t of coef; transformed, x, dr). */
 int uplift_effect_is_linear(int method);

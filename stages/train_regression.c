@@ -53,9 +53,31 @@ static hid_t open_store(const mkt_regression_options *opt, const char *cmd, MPI_
     return mkt_h5_open(opt->store, 0, comm);
 }
 
+void mkt_regression_options_init(mkt_regression_options *opt)
+{
+    memset(opt, 0, sizeof *opt);
+    mkt_ls_config_defaults(&opt->config);
+}
+
+/* Collective (every rank holds the same options). A bad option: one usage
+ * error, named after the stage (train_effect, train_elasticity). */
+static void check_options(const mkt_regression_options *opt, const char *stage)
+{
+    const char *bad = mkt_ls_check_config(&opt->config);
+    if (bad)
+        mkt_fail_all(MKT_EXIT_USAGE, "%s: %s", stage, bad);
+}
+
+static mkt_ls_method solve_method(const mkt_regression_options *opt)
+{
+    mkt_ls_method m = MKT_LS_GELS;
+    mkt_ls_method_parse(opt->config.method, &m);
+    return m;
+}
+
 static const char *method_name(const mkt_regression_options *opt)
 {
-    return opt->method == MKT_LS_GELS ? "gels" : "normal";
+    return solve_method(opt) == MKT_LS_GELS ? "gels" : "normal";
 }
 
 /* The slowest rank's seconds of each phase (n of them) into metrics under `keys`. */
@@ -233,7 +255,7 @@ static void effect_write(const mkt_regression_options *opt, const effect_data *e
     mkt_h5_attr_set_double(w.file, w.group, "rss", res->rss);
     mkt_h5_attr_set_double(w.file, w.group, "sigma2", res->sigma2);
     mkt_h5_attr_set_double(w.file, w.group, "r2", r2);
-    mkt_h5_attr_set_double(w.file, w.group, "lambda", opt->lambda);
+    mkt_h5_attr_set_double(w.file, w.group, "lambda", opt->config.lambda);
     mkt_h5_attr_set_string(w.file, w.group, "method", method_name(opt));
     mkt_h5_attr_set_string(w.file, w.group, "outcome", "spend");
     mkt_h5_attr_set_int(w.file, w.group, "schema_version", MKT_SCHEMA_VERSION);
@@ -251,7 +273,7 @@ static void effect_metrics(const mkt_regression_options *opt, const effect_data 
     mkt_metrics_set_int(metrics, "n", e->N);
     mkt_metrics_set_int(metrics, "d", d);
     mkt_metrics_set_str(metrics, "method", method_name(opt));
-    mkt_metrics_set_real(metrics, "lambda", opt->lambda);
+    mkt_metrics_set_real(metrics, "lambda", opt->config.lambda);
     mkt_metrics_set_real(metrics, "rss", res->rss);
     mkt_metrics_set_real(metrics, "sigma2", res->sigma2);
     mkt_metrics_set_real(metrics, "r2", r2);
@@ -286,6 +308,7 @@ static void effect_free(effect_data *e)
 
 int mkt_effect_run(const mkt_regression_options *opt, MPI_Comm comm, json_t *metrics)
 {
+    check_options(opt, "train_effect");
     double t0 = mkt_now();
     effect_data e;
     effect_read(opt, &e, comm);
@@ -297,7 +320,7 @@ int mkt_effect_run(const mkt_regression_options *opt, MPI_Comm comm, json_t *met
 
     double t1 = mkt_now();
     mkt_ls_result res;
-    mkt_ls_solve(x, e.spend, e.nl, d, opt->lambda, opt->method, opt->block, comm, &res);
+    mkt_ls_solve(x, e.spend, e.nl, d, opt->config.lambda, solve_method(opt), opt->config.block, comm, &res);
     double t_solve = mkt_now() - t1;
     double r2 = effect_r2(&e, res.rss, comm);
 
@@ -455,6 +478,7 @@ static void elasticity_write(const mkt_regression_options *opt, const price_colu
 
 int mkt_elasticity_run(const mkt_regression_options *opt, MPI_Comm comm, json_t *metrics)
 {
+    check_options(opt, "train_elasticity");
     double t0 = mkt_now();
     int rank, nranks;
     MKT_MPI(MPI_Comm_rank(comm, &rank));
@@ -502,7 +526,7 @@ int mkt_elasticity_run(const mkt_regression_options *opt, MPI_Comm comm, json_t 
     double t_read = mkt_now() - t0;
     double t1 = mkt_now();
     mkt_ls_result res;
-    mkt_ls_solve(x, y, m, d, opt->lambda, opt->method, opt->block, comm, &res);
+    mkt_ls_solve(x, y, m, d, opt->config.lambda, solve_method(opt), opt->config.block, comm, &res);
     double t_solve = mkt_now() - t1;
 
     double *el = mkt_xcalloc((size_t)C + 1, sizeof(double)), *se = mkt_xcalloc((size_t)C + 1, sizeof(double));

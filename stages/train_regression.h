@@ -14,15 +14,20 @@
 #include <mpi.h>
 
 #include "h5store.h"
+#include "ls_config.h"
 #include "scalapack_ls.h"
 
 typedef struct {
+    mkt_ls_config config; /* method, lambda, block (src/ls_config.h) */
     const char *store;    /* store to read (opened read-only) */
     const char *out;      /* model file: created when missing, else a group is replaced in it */
-    mkt_ls_method method; /* MKT_LS_GELS or MKT_LS_NORMAL */
-    double lambda;        /* ridge penalty on every coefficient (0: ordinary least squares) */
-    int block;            /* ScaLAPACK block size (0: 64) */
 } mkt_regression_options;
+
+/* Sets the defaults of every option (mkt_ls_config_defaults; no store). */
+void mkt_regression_options_init(mkt_regression_options *opt);
+
+/* Both stages first check opt->config: a bad field is one usage error naming
+ * it ("train_effect: method: ..."). */
 
 /* Collective. Campaign effect on spend: spend ~ intercept + standardized
  * attributes + treatment one-hot + treatment x attribute interactions, over

@@ -283,7 +283,7 @@ static void segments_write(const mkt_segments_options *opt, const segment_rows *
     snprintf(p, sizeof p, "%s/assignment", w.group);
     mkt_h5_write_rows_at(w.file, p, H5T_NATIVE_INT32, m->assign, s->begin, s->nl, s->U, 0, comm);
     mkt_h5_attr_set_int(w.file, w.group, "k", k);
-    mkt_h5_attr_set_int(w.file, w.group, "seed", (int64_t)opt->seed);
+    mkt_h5_attr_set_int(w.file, w.group, "seed", (int64_t)opt->config.seed);
     mkt_h5_attr_set_int(w.file, w.group, "iterations", m->iters);
     mkt_h5_attr_set_int(w.file, w.group, "users", s->U);
     mkt_h5_attr_set_int(w.file, w.group, "schema_version", MKT_SCHEMA_VERSION);
@@ -291,8 +291,17 @@ static void segments_write(const mkt_segments_options *opt, const segment_rows *
     free(nm);
 }
 
+void mkt_segments_options_init(mkt_segments_options *opt)
+{
+    memset(opt, 0, sizeof *opt);
+    mkt_kmeans_config_defaults(&opt->config);
+}
+
 int mkt_segments_run(const mkt_segments_options *opt, MPI_Comm comm, json_t *metrics)
 {
+    const char *bad = mkt_kmeans_check_config(&opt->config);
+    if (bad)
+        mkt_fail_all(MKT_EXIT_USAGE, "train segments: %s", bad);
     double t0 = mkt_now();
     segment_rows s;
     segments_read(opt, &s, comm);
@@ -301,10 +310,10 @@ int mkt_segments_run(const mkt_segments_options *opt, MPI_Comm comm, json_t *met
     double t_read = mkt_now() - t0;
 
     double t1 = mkt_now();
-    int k = opt->k;
+    int k = opt->config.k;
     double *cz = mkt_xcalloc((size_t)(k * d), sizeof(double));
     int32_t *assign = mkt_xcalloc((size_t)s.nl + 1, sizeof(int32_t));
-    int iters = mkt_kmeans_fit(s.z, s.nl, d, k, opt->seed, opt->iters, comm, cz, assign);
+    int iters = mkt_kmeans_fit(s.z, s.nl, d, k, opt->config.seed, opt->config.iters, comm, cz, assign);
     double t_fit = mkt_now() - t1;
     free(s.z);
 

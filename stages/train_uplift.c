@@ -289,22 +289,22 @@ static void uplift_config(const mkt_uplift_options *o, const campaign_data *c, i
     mkt_ckpt_config_init(cfg);
     mkt_ckpt_config_str(cfg, "state_layout", "uplift-2");
     mkt_ckpt_config_path(cfg, "store", o->store);
-    mkt_ckpt_config_str(cfg, "method", uplift_method_name(o->method));
-    mkt_ckpt_config_str(cfg, "outcome", o->outcome);
-    mkt_ckpt_config_double(cfg, "holdout", o->holdout);
-    mkt_ckpt_config_double(cfg, "l2", o->l2);
+    mkt_ckpt_config_str(cfg, "method", uplift_method_name(up_method(o)));
+    mkt_ckpt_config_str(cfg, "outcome", o->config.outcome);
+    mkt_ckpt_config_double(cfg, "holdout", o->config.holdout);
+    mkt_ckpt_config_double(cfg, "l2", o->config.l2);
     mkt_ckpt_config_double(cfg, "l2_effect", up_effect_l2(o));
-    mkt_ckpt_config_int(cfg, "seed", (int64_t)o->seed);
-    mkt_ckpt_config_int(cfg, "squares", o->squares);
-    mkt_ckpt_config_int(cfg, "max_iter", o->max_iter);
-    mkt_ckpt_config_double(cfg, "tol", o->tol);
-    mkt_ckpt_config_double(cfg, "valid_fraction", o->valid_fraction);
-    mkt_ckpt_config_int(cfg, "folds", o->folds);
+    mkt_ckpt_config_int(cfg, "seed", (int64_t)o->config.seed);
+    mkt_ckpt_config_int(cfg, "squares", o->config.squares);
+    mkt_ckpt_config_int(cfg, "max_iter", o->config.max_iter);
+    mkt_ckpt_config_double(cfg, "tol", o->config.tol);
+    mkt_ckpt_config_double(cfg, "valid_fraction", o->config.valid_fraction);
+    mkt_ckpt_config_int(cfg, "folds", o->config.folds);
     mkt_ckpt_config_int(cfg, "rows", c->N);
     mkt_ckpt_config_int(cfg, "arms", c->T);
     mkt_ckpt_config_int(cfg, "features", d);
-    if (o->observational) /* only then: checkpoints of randomized runs keep their keys */
-        mkt_ckpt_config_double(cfg, "observational_trim", o->trim);
+    if (up_observational(o)) /* only then: checkpoints of randomized runs keep their keys */
+        mkt_ckpt_config_double(cfg, "observational_trim", o->config.trim);
 }
 
 /* Collective. Read the matching checkpoint of the run, when there is one,
@@ -352,7 +352,7 @@ static void write_uplift_model(const mkt_uplift_options *o, const campaign_data 
     char path[600];
 #define P(name) (snprintf(path, sizeof path, "%s/%s", g, name), path)
     char coefname[64];
-    snprintf(coefname, sizeof coefname, "coef_%s", o->outcome);
+    snprintf(coefname, sizeof coefname, "coef_%s", o->config.outcome);
     mkt_h5_write_small(f, P(coefname), H5T_NATIVE_DOUBLE, r->coef_y, T, d, comm);
     mkt_h5_write_small(f, P("coef_spend"), H5T_NATIVE_DOUBLE, r->coef_s, T, d, comm);
     double *spec = xalloc((size_t)(c->A > 0 ? c->A : 1) * UPLIFT_SPEC_COLS, sizeof(double));
@@ -369,28 +369,28 @@ static void write_uplift_model(const mkt_uplift_options *o, const campaign_data 
             mkt_h5_write_strings(f, lpath, c->level_names[a], comm_rank == 0 ? c->n_levels[a] : 0, comm);
         }
     mkt_h5_write_strings(f, P("arms"), c->arm_names, comm_rank == 0 ? T : 0, comm);
-    snprintf(coefname, sizeof coefname, "metrics_%s", o->outcome);
+    snprintf(coefname, sizeof coefname, "metrics_%s", o->config.outcome);
     mkt_h5_write_small(f, P(coefname), H5T_NATIVE_DOUBLE, r->mrow_y, nt, 5, comm);
     mkt_h5_write_small(f, P("metrics_spend"), H5T_NATIVE_DOUBLE, r->mrow_s, nt, 5, comm);
     mkt_h5_write_rows_at(f, P("user"), H5T_NATIVE_INT32, c->user, c->begin, c->n, c->N, 0, comm);
-    snprintf(coefname, sizeof coefname, "predicted_%s", o->outcome);
+    snprintf(coefname, sizeof coefname, "predicted_%s", o->config.outcome);
     mkt_h5_write_rows_at(f, P(coefname), H5T_NATIVE_DOUBLE, r->pred_y, c->begin, c->n, c->N, nt, comm);
     mkt_h5_write_rows_at(f, P("predicted_spend"), H5T_NATIVE_DOUBLE, r->pred_s, c->begin, c->n, c->N, nt, comm);
     /* 1 = the row is held out (a hash of seed and user: the same on any rank count) */
     mkt_h5_write_rows_at(f, P("holdout"), H5T_NATIVE_INT8, c->holdout, c->begin, c->n, c->N, 0, comm);
 #undef P
-    mkt_h5_attr_set_string(f, g, "method", uplift_method_name(o->method));
-    mkt_h5_attr_set_string(f, g, "design", o->observational ? "observational" : "randomized");
-    mkt_h5_attr_set_string(f, g, "outcome", o->outcome);
-    mkt_h5_attr_set_int(f, g, "seed", (int64_t)o->seed);
-    mkt_h5_attr_set_double(f, g, "holdout", o->holdout);
-    mkt_h5_attr_set_double(f, g, "l2", o->l2);
+    mkt_h5_attr_set_string(f, g, "method", uplift_method_name(up_method(o)));
+    mkt_h5_attr_set_string(f, g, "design", up_observational(o) ? "observational" : "randomized");
+    mkt_h5_attr_set_string(f, g, "outcome", o->config.outcome);
+    mkt_h5_attr_set_int(f, g, "seed", (int64_t)o->config.seed);
+    mkt_h5_attr_set_double(f, g, "holdout", o->config.holdout);
+    mkt_h5_attr_set_double(f, g, "l2", o->config.l2);
     mkt_h5_attr_set_double(f, g, "l2_effect", up_effect_l2(o));
-    mkt_h5_attr_set_int(f, g, "squares", o->squares);
-    mkt_h5_attr_set_int(f, g, "max_iter", o->max_iter);
-    mkt_h5_attr_set_double(f, g, "tol", o->tol);
-    mkt_h5_attr_set_double(f, g, "valid_fraction", o->valid_fraction);
-    mkt_h5_attr_set_int(f, g, "folds", o->folds);
+    mkt_h5_attr_set_int(f, g, "squares", o->config.squares);
+    mkt_h5_attr_set_int(f, g, "max_iter", o->config.max_iter);
+    mkt_h5_attr_set_double(f, g, "tol", o->config.tol);
+    mkt_h5_attr_set_double(f, g, "valid_fraction", o->config.valid_fraction);
+    mkt_h5_attr_set_int(f, g, "folds", o->config.folds);
     mkt_h5_attr_set_int(f, g, "features", d);
     mkt_h5_attr_set_int(f, g, "attrs", c->A);
     mkt_h5_attr_set_int(f, g, "rows", c->N);
@@ -408,29 +408,17 @@ static void write_uplift_model(const mkt_uplift_options *o, const campaign_data 
  * metrics need rows of every arm: refuse before fitting when one lacks them. */
 static void check_train_splits(const mkt_uplift_options *o, const campaign_data *c, MPI_Comm comm)
 {
-    if (c->observational_store && !o->observational)
+    if (c->observational_store && !up_observational(o))
         mkt_fail_all(MKT_EXIT_USAGE, "train uplift: %s holds an observational campaign (targeted users against the "
                      "untargeted, not a randomized control): give --design observational", o->store);
-    if (o->holdout > 0)
+    if (o->config.holdout > 0)
         up_require_split_rows(c, c->holdout, "train uplift", "hold-out (test split, --holdout)",
                               "raise --holdout, or train with --holdout 0 and measure on a separate store with "
                               "mkt eval uplift --test",
                               comm);
-    if (o->valid_fraction > 0)
+    if (o->config.valid_fraction > 0)
         up_require_split_rows(c, c->valid, "train uplift", "validation split (--valid-fraction)",
                               "raise --valid-fraction, or give --valid-fraction 0 (no selection metric)", comm);
-}
-
-/* Collective. Observational design: the options it needs, then the fitted
- * propensities (c->prop). */
-static void observational_setup(const mkt_uplift_options *o, campaign_data *c, const double *X, int d, MPI_Comm comm)
-{
-    if (o->method == UPLIFT_TRANSFORMED)
-        mkt_fail_all(MKT_EXIT_USAGE, "train uplift: --design observational needs method t, s, x or dr (the "
-                                     "transformed outcome assumes a randomized arm share)");
-    if (!(o->trim >= 0 && o->trim < 0.5))
-        mkt_fail_all(MKT_EXIT_USAGE, "train uplift: trim: must be in [0, 0.5), not %g", o->trim);
-    up_fit_propensity(o, c, X, d, comm);
 }
 
 /* Collective. The model's predictions of every local row, the held-out
@@ -446,7 +434,7 @@ static void measure(const mkt_uplift_options *o, const campaign_data *c, const d
     json_t *res = json_object();
     uplift_result rr = {coef_y, coef_s, pred_y, pred_s, mrow_y, mrow_s, res};
     *r = rr;
-    evaluate(c, X, d, o->method, o->outcome, coef_y, coef_s, pred_y, pred_s, mrow_y, mrow_s, report, res, comm);
+    evaluate(c, X, d, up_method(o), o->config.outcome, coef_y, coef_s, pred_y, pred_s, mrow_y, mrow_s, report, res, comm);
     if (!report) {
         mkt_metrics_set_int(res, "holdout_rows", 0);
         mkt_metrics_set_str(res, "test_metrics",
@@ -454,10 +442,10 @@ static void measure(const mkt_uplift_options *o, const campaign_data *c, const d
         mkt_log(STAGE, "--holdout 0: no held-out rows, so no test metrics are reported; measure the model with "
                        "mkt eval uplift --test STORE");
     }
-    if (o->valid_fraction > 0)
-        select_metric(c, X, d, o->method, coef_v, o->valid_fraction, res, comm);
-    mkt_metrics_set_str(res, "design", o->observational ? "observational" : "randomized");
-    if (o->observational) {
+    if (o->config.valid_fraction > 0)
+        select_metric(c, X, d, up_method(o), coef_v, o->config.valid_fraction, res, comm);
+    mkt_metrics_set_str(res, "design", up_observational(o) ? "observational" : "randomized");
+    if (up_observational(o)) {
         up_observational_estimates(o, c, X, d, res, comm);
         mkt_metrics_set_str(res, "heldout_metrics_note",
                             "observational campaign: Qini and uplift@k compare targeted with untargeted users, who "
@@ -478,31 +466,40 @@ static void free_train(campaign_data *c, uplift_features *fs, double *X, double 
     up_free_campaign(c);
 }
 
+void mkt_uplift_options_init(mkt_uplift_options *o)
+{
+    memset(o, 0, sizeof *o);
+    mkt_uplift_config_defaults(&o->config);
+    o->checkpoint_every = 5;
+}
+
 int mkt_uplift_train(const mkt_uplift_options *o, MPI_Comm comm, json_t *metrics)
 {
     double t0 = mkt_now();
-    up_check_outcome(o->outcome);
+    const char *bad = mkt_uplift_check_config(&o->config);
+    if (bad)
+        mkt_fail_all(MKT_EXIT_USAGE, "train uplift: %s", bad);
     campaign_data c;
-    up_load_campaign(&c, o->store, o->outcome, comm);
-    up_mark_holdout(&c, o->seed, o->holdout, o->valid_fraction, o->folds);
-    int report = o->holdout > 0;
+    up_load_campaign(&c, o->store, o->config.outcome, comm);
+    up_mark_holdout(&c, o->config.seed, o->config.holdout, o->config.valid_fraction, o->config.folds);
+    int report = o->config.holdout > 0;
     check_train_splits(o, &c, comm);
     uplift_features fs;
-    up_fit_features(&c, o->squares, &fs, comm);
+    up_fit_features(&c, o->config.squares, &fs, comm);
     double *X;
     int d;
     up_features_matrix(&c, &fs, &X, &d);
     int T = c.T;
     mkt_log(STAGE, "%lld campaign rows, %d arms, %d features, method %s, outcome %s%s", (long long)c.N, T, d,
-            uplift_method_name(o->method), o->outcome,
-            o->observational ? ", observational design (arm 0 = the untargeted users)" : "");
-    if (o->observational)
-        observational_setup(o, &c, X, d, comm);
+            uplift_method_name(up_method(o)), o->config.outcome,
+            up_observational(o) ? ", observational design (arm 0 = the untargeted users)" : "");
+    if (up_observational(o)) /* the fitted propensities (c.prop) */
+        up_fit_propensity(o, &c, X, d, comm);
     double *coef_y = xalloc((size_t)T * (size_t)d, sizeof(double));
     double *coef_s = xalloc((size_t)T * (size_t)d, sizeof(double));
     double *coef_v = xalloc((size_t)T * (size_t)d, sizeof(double));
     /* every fit's coefficients: the outcome's, spend's, then the selection fits' */
-    int ps = up_pass_slots(o->method, T, o->folds), nslot = ps * (o->valid_fraction > 0 ? 3 : 2);
+    int ps = up_pass_slots(up_method(o), T, o->config.folds), nslot = ps * (o->config.valid_fraction > 0 ? 3 : 2);
     double *slots = xalloc((size_t)nslot * (size_t)d, sizeof(double));
 
     /* checkpoints: resume when asked and a matching one exists */
@@ -514,11 +511,11 @@ int mkt_uplift_train(const mkt_uplift_options *o, MPI_Comm comm, json_t *metrics
     up_run run = {&ck, &cfg, slots, nslot, d, 0, 0, 0, 0, 0, 0, 0};
     int start = resume_run(&run, slots, comm);
     size_t pass = (size_t)ps * (size_t)d;
-    up_fit_outcome(o, &c, X, d, 1, c.y, o->outcome, slots, 0, coef_y, &run, comm);
+    up_fit_outcome(o, &c, X, d, 1, c.y, o->config.outcome, slots, 0, coef_y, &run, comm);
     up_fit_outcome(o, &c, X, d, 0, c.spend, "spend", slots + pass, 0, coef_s, &run, comm);
     /* model selection: the outcome's fits again without the validation rows */
-    if (o->valid_fraction > 0)
-        up_fit_outcome(o, &c, X, d, 1, c.y, o->outcome, slots + 2 * pass, 1, coef_v, &run, comm);
+    if (o->config.valid_fraction > 0)
+        up_fit_outcome(o, &c, X, d, 1, c.y, o->config.outcome, slots + 2 * pass, 1, coef_v, &run, comm);
     double t_fit = mkt_now() - t0;
     mkt_metrics_set_str(metrics, "checkpoint", ck.path);
     mkt_metrics_set_int(metrics, "resumed_from_iteration", start);
@@ -549,8 +546,8 @@ int mkt_uplift_train(const mkt_uplift_options *o, MPI_Comm comm, json_t *metrics
 
     mkt_metrics_set_str(metrics, "store", o->store);
     mkt_metrics_set_str(metrics, "model", o->model);
-    mkt_metrics_set_str(metrics, "method", uplift_method_name(o->method));
-    mkt_metrics_set_str(metrics, "outcome", o->outcome);
+    mkt_metrics_set_str(metrics, "method", uplift_method_name(up_method(o)));
+    mkt_metrics_set_str(metrics, "outcome", o->config.outcome);
     mkt_metrics_set_int(metrics, "rows", c.N);
     mkt_metrics_set_int(metrics, "features", d);
     mkt_metrics_set_real(metrics, "fit_seconds", t_fit);
@@ -559,7 +556,7 @@ int mkt_uplift_train(const mkt_uplift_options *o, MPI_Comm comm, json_t *metrics
     json_decref(r.res);
     for (int t = 1; t < T && report; t++)
         mkt_log(STAGE, "held out, %s vs %s: %s Qini %.5f, uplift@30%% %.4f", c.arm_names[t], c.arm_names[0],
-                o->outcome, r.mrow_y[(t - 1) * 5], r.mrow_y[(t - 1) * 5 + 4]);
+                o->config.outcome, r.mrow_y[(t - 1) * 5], r.mrow_y[(t - 1) * 5 + 4]);
     mkt_log(STAGE, "trained in %.2fs; /models/uplift written to %s", mkt_now() - t0, o->model);
 
     free(r.mrow_y);

@@ -14,30 +14,24 @@
 #include <mpi.h>
 #include <stdint.h>
 
+#include "uplift.h"
+
 typedef struct {
-    const char *store;   /* campaign store to read */
-    const char *model;   /* model file: written by train, read by eval */
-    const char *outcome; /* binary outcome: "conversion" or "visit" */
-    int method;          /* uplift_method */
-    double holdout;      /* share of users held out */
-    double l2;           /* ridge penalty (all coefficients but the intercept) */
-    double l2_effect;    /* < 0: l2; else the penalty of the effect regressions (transformed outcome, X stage 2,
-                          * DR's final ridge), whose responses are on another scale than the outcome models' */
-    uint64_t seed;       /* hold-out hash seed */
-    int squares;         /* add squares of standardized non-binary numeric attributes */
-    int max_iter;        /* Newton iterations at most */
-    double tol;          /* stop when max |step| < tol */
+    mkt_uplift_config config; /* train: the hyper-parameters (src/uplift.h); eval reads them from the model */
+    const char *store;        /* campaign store to read */
+    const char *model;        /* model file: written by train, read by eval */
     const char *checkpoint;   /* NULL: "<model>.uplift.ckpt.h5" (train only) */
     int64_t checkpoint_every; /* Newton steps between checkpoints; 0: only on SIGTERM/SIGUSR1 */
     int resume;               /* continue from the checkpoint when it exists */
-    double valid_fraction;    /* share of the non-held-out users in the validation split (0: none) */
-    int folds;                /* cross-fitting folds of the DR-learner (>= 2) */
     const char *test_store;   /* eval: measure on every row of this store instead of the hold-out */
-    int observational;        /* 1: arms were targeted, not randomized: fitted propensities, overlap trimming */
-    double trim;              /* observational: rows whose propensity is outside [trim, 1 - trim] are left out */
 } mkt_uplift_options;
 
-/* Collective. Fit, write /models/uplift into o->model, measure the hold-out;
+/* Sets the defaults of every option (mkt_uplift_config_defaults, a checkpoint
+ * every 5 Newton steps; no store or model). */
+void mkt_uplift_options_init(mkt_uplift_options *o);
+
+/* Collective. Check o->config (a bad field: one usage error naming it), fit,
+ * write /models/uplift into o->model, measure the hold-out;
  * fills `metrics`.  Returns an exit status: MKT_EXIT_PREEMPTED after a
  * SIGTERM/SIGUSR1 made every rank write a checkpoint (docs/checkpoints.md);
  * then metrics has "preempted_at_iteration" and no model was written. */

@@ -95,6 +95,9 @@ void up_check_outcome(const char *outcome);
 
 /* The penalty of the ridge regressions of effects (see l2_effect). */
 double up_effect_l2(const mkt_uplift_options *o);
+/* The learner (uplift_method) and 1 for the observational design, from o->config. */
+int up_method(const mkt_uplift_options *o);
+int up_observational(const mkt_uplift_options *o);
 /* Coefficient slots (rows of d) one outcome's fits take. */
 int up_pass_slots(int method, int T, int folds);
 /* Prediction of an outcome model at x: probability (logistic) or value. */

@@ -68,7 +68,17 @@ static void up_write_checkpoint(up_run *r, int fit, int iter, int done, MPI_Comm
 /* The penalty of the ridge regressions of effects (see l2_effect). */
 double up_effect_l2(const mkt_uplift_options *o)
 {
-    return o->l2_effect < 0 ? o->l2 : o->l2_effect;
+    return mkt_uplift_config_l2_effect(&o->config);
+}
+
+int up_method(const mkt_uplift_options *o)
+{
+    return mkt_uplift_config_method(&o->config);
+}
+
+int up_observational(const mkt_uplift_options *o)
+{
+    return mkt_uplift_config_observational(&o->config);
 }
 
 /* Collective. Fit one model; beta [dd] (dd = d, or T*d for FIT_S) starts at 0
@@ -242,7 +252,7 @@ static void fit_x_learner(const outcome_fit *p, fit_spec *s, char *label)
     for (int t = 0; t < T; t++) {
         snprintf(label, LABEL_LEN, "%s, arm %s (X-learner stage 1)%s", p->name, c->arm_names[t], p->pass);
         s->arm = t;
-        fit_model(s, c, X, d, o->l2, o->max_iter, o->tol, slots + (size_t)t * ds, p->run, p->comm);
+        fit_model(s, c, X, d, o->config.l2, o->config.max_iter, o->config.tol, slots + (size_t)t * ds, p->run, p->comm);
     }
     double *resp = xalloc((size_t)c->n, sizeof(double));
     memcpy(coef, slots, sizeof(double) * ds); /* row 0: control outcome model */
@@ -261,11 +271,11 @@ static void fit_x_learner(const outcome_fit *p, fit_spec *s, char *label)
         s->arm = t;
         snprintf(label, LABEL_LEN, "%s, arm %s (X-learner, imputed effects of the arm)%s", p->name, c->arm_names[t],
                  p->pass);
-        fit_model(s, c, X, d, up_effect_l2(o), o->max_iter, o->tol, tau1, p->run, p->comm);
+        fit_model(s, c, X, d, up_effect_l2(o), o->config.max_iter, o->config.tol, tau1, p->run, p->comm);
         s->arm = 0;
         snprintf(label, LABEL_LEN, "%s, arm %s (X-learner, imputed effects of control)%s", p->name,
                  c->arm_names[t], p->pass);
-        fit_model(s, c, X, d, up_effect_l2(o), o->max_iter, o->tol, tau0, p->run, p->comm);
+        fit_model(s, c, X, d, up_effect_l2(o), o->config.max_iter, o->config.tol, tau0, p->run, p->comm);
         double g = (double)p->counts[t] / (double)(p->counts[t] + p->counts[0]);
         for (size_t j = 0; j < ds; j++)
             coef[(size_t)t * ds + j] = g * tau0[j] + (1.0 - g) * tau1[j];
@@ -291,7 +301,7 @@ static unsigned char *dr_pseudo_outcomes(const outcome_fit *p, int t, double *re
         if (w != t && w != 0)
             continue;
         double ei = c->prop ? c->prop[i * T + t] : e;
-        if (excl && !(ei >= o->trim && ei <= 1.0 - o->trim)) {
+        if (excl && !(ei >= o->config.trim && ei <= 1.0 - o->config.trim)) {
             excl[i] = 1;
             continue;
         }
@@ -312,7 +322,7 @@ static void fit_dr_learner(const outcome_fit *p, fit_spec *s, char *label)
     const mkt_uplift_options *o = p->o;
     campaign_data *c = p->c;
     const double *X = p->X;
-    int T = c->T, d = p->d, K = o->folds;
+    int T = c->T, d = p->d, K = o->config.folds;
     size_t ds = (size_t)d;
     double *slots = p->slots, *coef = p->coef;
     s->logistic = p->logistic;
@@ -323,13 +333,13 @@ static void fit_dr_learner(const outcome_fit *p, fit_spec *s, char *label)
                      p->pass);
             s->arm = t;
             s->fold_out = k;
-            fit_model(s, c, X, d, o->l2, o->max_iter, o->tol, slots + (size_t)(k * T + t) * ds, p->run, p->comm);
+            fit_model(s, c, X, d, o->config.l2, o->config.max_iter, o->config.tol, slots + (size_t)(k * T + t) * ds, p->run, p->comm);
         }
     s->fold_out = -1;
     s->arm = 0;
     snprintf(label, LABEL_LEN, "%s, arm %s (DR-learner base)%s", p->name, c->arm_names[0], p->pass);
     double *base = slots + (size_t)(K * T) * ds;
-    fit_model(s, c, X, d, o->l2, o->max_iter, o->tol, base, p->run, p->comm);
+    fit_model(s, c, X, d, o->config.l2, o->config.max_iter, o->config.tol, base, p->run, p->comm);
     memcpy(coef, base, sizeof(double) * ds);
     double *resp = xalloc((size_t)c->n, sizeof(double));
     for (int t = 1; t < T; t++) {
@@ -342,7 +352,7 @@ static void fit_dr_learner(const outcome_fit *p, fit_spec *s, char *label)
         snprintf(label, LABEL_LEN, "%s, arm %s (DR-learner effect)%s", p->name, c->arm_names[t], p->pass);
         double *tau = slots + (size_t)(K * T + t) * ds;
         c->excl = excl;
-        fit_model(s, c, X, d, up_effect_l2(o), o->max_iter, o->tol, tau, p->run, p->comm);
+        fit_model(s, c, X, d, up_effect_l2(o), o->config.max_iter, o->config.tol, tau, p->run, p->comm);
         c->excl = NULL;
         free(excl);
         memcpy(coef + (size_t)t * ds, tau, sizeof(double) * ds);
@@ -370,32 +380,32 @@ void up_fit_outcome(const mkt_uplift_options *o, campaign_data *c, const double 
     s.label = label;
     s.skip_valid = skip_valid;
     s.fold_out = -1;
-    if (o->method == UPLIFT_T_LEARNER) {
+    if (up_method(o) == UPLIFT_T_LEARNER) {
         s.logistic = logistic;
         s.kind = FIT_ARM;
         for (int t = 0; t < T; t++) {
             snprintf(label, sizeof label, "%s, arm %s%s", name, c->arm_names[t], pass);
             s.arm = t;
-            fit_model(&s, c, X, d, o->l2, o->max_iter, o->tol, slots + (size_t)t * ds, run, comm);
+            fit_model(&s, c, X, d, o->config.l2, o->config.max_iter, o->config.tol, slots + (size_t)t * ds, run, comm);
         }
         memcpy(coef, slots, sizeof(double) * (size_t)T * ds);
-    } else if (o->method == UPLIFT_S_LEARNER) {
+    } else if (up_method(o) == UPLIFT_S_LEARNER) {
         s.logistic = logistic;
         s.kind = FIT_S;
         snprintf(label, sizeof label, "%s, all arms%s", name, pass);
-        fit_model(&s, c, X, d, o->l2, o->max_iter, o->tol, slots, run, comm);
+        fit_model(&s, c, X, d, o->config.l2, o->config.max_iter, o->config.tol, slots, run, comm);
         memcpy(coef, slots, sizeof(double) * (size_t)T * ds);
-    } else if (o->method == UPLIFT_TRANSFORMED) {
+    } else if (up_method(o) == UPLIFT_TRANSFORMED) {
         s.kind = FIT_TRANSFORMED;
         for (int t = 1; t < T; t++) {
             require_pair_rows(&p, t);
             snprintf(label, sizeof label, "%s, arm %s (transformed outcome)%s", name, c->arm_names[t], pass);
             s.arm = t;
             s.e = (double)counts[t] / (double)(counts[t] + counts[0]);
-            fit_model(&s, c, X, d, up_effect_l2(o), o->max_iter, o->tol, slots + (size_t)t * ds, run, comm);
+            fit_model(&s, c, X, d, up_effect_l2(o), o->config.max_iter, o->config.tol, slots + (size_t)t * ds, run, comm);
         }
         memcpy(coef, slots, sizeof(double) * (size_t)T * ds);
-    } else if (o->method == UPLIFT_X_LEARNER) {
+    } else if (up_method(o) == UPLIFT_X_LEARNER) {
         fit_x_learner(&p, &s, label);
     } else { /* UPLIFT_DR_LEARNER */
         fit_dr_learner(&p, &s, label);
@@ -410,5 +420,5 @@ void up_fit_aside(const fit_spec *s, const campaign_data *c, const double *X, in
 {
     up_run r;
     memset(&r, 0, sizeof r);
-    fit_model(s, c, X, d, o->l2, o->max_iter, o->tol, beta, &r, comm);
+    fit_model(s, c, X, d, o->config.l2, o->config.max_iter, o->config.tol, beta, &r, comm);
 }

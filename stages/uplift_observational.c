@@ -75,7 +75,7 @@ static void overlap_sums(const mkt_uplift_options *o, const campaign_data *c, co
         }
         *emin = e < *emin ? e : *emin;
         *emax = e > *emax ? e : *emax;
-        if (!(e >= o->trim && e <= 1.0 - o->trim))
+        if (!(e >= o->config.trim && e <= 1.0 - o->config.trim))
             continue;
         mkt_xsum_add(&acc[w == t ? K1 : K0], 1.0);
         mkt_xsum_add(&acc[NO], 1.0);
@@ -116,8 +116,8 @@ void up_observational_estimates(const mkt_uplift_options *o, const campaign_data
     mkt_metrics_set_str(obs, "caveat", "the arms were targeted, not randomized: the effects assume that the campaign "
                                        "attributes hold every reason for targeting that also drives the outcome "
                                        "(no unmeasured confounding); estimates hold for the users in the overlap only");
-    mkt_metrics_set_real(obs, "trim", o->trim);
-    mkt_metrics_set_str(obs, "outcome", o->outcome);
+    mkt_metrics_set_real(obs, "trim", o->config.trim);
+    mkt_metrics_set_str(obs, "outcome", o->config.outcome);
     json_t *arms = json_object();
     double *m0 = xalloc((size_t)d, sizeof(double)), *m1 = xalloc((size_t)d, sizeof(double));
     fit_spec s;
@@ -140,7 +140,7 @@ void up_observational_estimates(const mkt_uplift_options *o, const campaign_data
                          "uplift: observational: no overlap for arm %s: %.0f of its rows and %.0f untargeted rows "
                          "have a propensity in [%g, %g] (propensities seen: %.3g to %.3g); lower --trim, or the "
                          "targeting is deterministic in the attributes and no effect can be estimated",
-                         c->arm_names[t], v[K1], v[K0], o->trim, 1 - o->trim, emin, emax);
+                         c->arm_names[t], v[K1], v[K0], o->config.trim, 1 - o->config.trim, emin, emax);
         double naive = v[S1] / v[N1] - v[S0] / v[N0];
         double mu1 = v[A1] / v[B1], mu0 = v[A0] / v[B0], ipw = mu1 - mu0, n = v[NO];
         /* Hajek influence terms: second pass over the overlap rows */
@@ -149,7 +149,7 @@ void up_observational_estimates(const mkt_uplift_options *o, const campaign_data
         for (int64_t i = 0; i < c->n; i++) {
             int w = c->treatment[i];
             double e = (w == t || w == 0) ? c->prop[i * T + t] : 0;
-            if ((w != t && w != 0) || !(e >= o->trim && e <= 1.0 - o->trim))
+            if ((w != t && w != 0) || !(e >= o->config.trim && e <= 1.0 - o->config.trim))
                 continue;
             double psi = w == t ? (c->y[i] - mu1) / e / (v[B1] / n) : -(c->y[i] - mu0) / (1.0 - e) / (v[B0] / n);
             mkt_xsum_add(&ps, psi * psi);
@@ -174,7 +174,7 @@ void up_observational_estimates(const mkt_uplift_options *o, const campaign_data
         mkt_metrics_set_real(a, "dr_se", dr_se);
         mkt_metrics_set_real(a, "dr_lo", dr - 1.96 * dr_se);
         mkt_metrics_set_real(a, "dr_hi", dr + 1.96 * dr_se);
-        if (c->has_truth && !strcmp(o->outcome, "conversion")) {
+        if (c->has_truth && !strcmp(o->config.outcome, "conversion")) {
             mkt_metrics_set_real(a, "truth_mean_effect_overlap", v[TRU] / n);
             mkt_metrics_set_real(a, "truth_mean_effect_all", v[TRUALL] / v[NALL]);
         }
@@ -182,9 +182,9 @@ void up_observational_estimates(const mkt_uplift_options *o, const campaign_data
         mkt_log(STAGE, "observational, %s vs %s (not targeted): %s effect IPW %.4f +- %.4f, DR %.4f +- %.4f (naive "
                        "difference %.4f); %.0f of %.0f treated and %.0f of %.0f untargeted rows trimmed "
                        "(propensity outside [%g, %g])",
-                c->arm_names[t], c->arm_names[0], o->outcome, ipw, 1.96 * ipw_se, dr, 1.96 * dr_se, naive,
-                v[N1] - v[K1], v[N1], v[N0] - v[K0], v[N0], o->trim, 1 - o->trim);
-        if (c->has_truth && !strcmp(o->outcome, "conversion"))
+                c->arm_names[t], c->arm_names[0], o->config.outcome, ipw, 1.96 * ipw_se, dr, 1.96 * dr_se, naive,
+                v[N1] - v[K1], v[N1], v[N0] - v[K0], v[N0], o->config.trim, 1 - o->config.trim);
+        if (c->has_truth && !strcmp(o->config.outcome, "conversion"))
             mkt_log(STAGE, "observational, %s: planted mean effect %.4f over the overlap rows", c->arm_names[t],
                     v[TRU] / n);
     }

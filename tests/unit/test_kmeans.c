@@ -13,6 +13,7 @@
 #include "iocheck.h"
 #include "kmeans.h"
 #include "train_segments.h"
+#include "unit_config_check.h"
 
 static void test_nearest(void **s)
 {
@@ -106,12 +107,38 @@ static void test_names(void **s)
     assert_string_equal(n2[2], "browsers");
 }
 
+/* The defaults pass the check; each bad field is refused by its name. */
+static void test_config_check(void **s)
+{
+    (void)s;
+    mkt_kmeans_config c;
+    mkt_kmeans_config_defaults(&c);
+    assert_null(mkt_kmeans_check_config(&c));
+    assert_int_equal(c.k, 5);
+    assert_int_equal(c.iters, 50);
+    assert_true(c.seed == 42);
+    mkt_kmeans_config bad = c;
+    bad.k = 0;
+    expect_named(mkt_kmeans_check_config(&bad), "k ");
+    assert_string_equal(mkt_kmeans_check_config(&bad), "k must be in [1, 1000] (got 0)");
+    bad = c;
+    bad.k = MKT_KMEANS_MAX_K + 1;
+    expect_named(mkt_kmeans_check_config(&bad), "k ");
+    bad = c;
+    bad.iters = -1;
+    expect_named(mkt_kmeans_check_config(&bad), "iters");
+    bad = c;
+    bad.iters = MKT_KMEANS_MAX_ITERS + 1;
+    expect_named(mkt_kmeans_check_config(&bad), "iters");
+}
+
 int main(int argc, char **argv)
 {
     MPI_Init(&argc, &argv);
     mkt_check_init();
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_nearest), cmocka_unit_test(test_pick),
-                                       cmocka_unit_test(test_two_clusters), cmocka_unit_test(test_names)};
+                                       cmocka_unit_test(test_two_clusters), cmocka_unit_test(test_names),
+                                       cmocka_unit_test(test_config_check)};
     int failed = cmocka_run_group_tests_name("kmeans", tests, NULL, NULL);
     MPI_Finalize();
     return failed ? 1 : 0;

@@ -2,7 +2,8 @@
  * Newton/IRLS and ridge on tiny problems with known solutions, the Qini,
  * AUUC and uplift-at-k% metrics on a hand-computed example, the transformed
  * outcome, the X-learner and DR-learner pseudo-outcomes, the feature map,
- * the per-arm effects and the hold-out, validation and fold hashes. */
+ * the per-arm effects, the hold-out, validation and fold hashes, and the
+ * check of the config. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,6 +14,7 @@
 #include <cmocka.h>
 
 #include "uplift.h"
+#include "unit_config_check.h"
 
 static void assert_close(double got, double want, double tol)
 {
@@ -238,6 +240,85 @@ static void test_spec_roundtrip(void **state)
     assert_int_equal(uplift_feature_dim(&a), uplift_feature_dim(&b));
 }
 
+/* The defaults pass the check; each bad field is refused by its name; the
+ * parsed forms of the text fields. */
+static void test_config_check(void **state)
+{
+    (void)state;
+    mkt_uplift_config c;
+    mkt_uplift_config_defaults(&c);
+    assert_null(mkt_uplift_check_config(&c));
+    assert_int_equal(mkt_uplift_config_method(&c), UPLIFT_T_LEARNER);
+    assert_int_equal(mkt_uplift_config_observational(&c), 0);
+    assert_true(mkt_uplift_config_l2_effect(&c) == c.l2);
+    assert_true(c.holdout == 0.3 && c.valid_fraction == 0.2 && c.seed == 1 && c.l2 == 1 && c.folds == 2);
+    assert_true(c.trim == 0.05 && c.squares == 1 && c.max_iter == 25 && c.tol == 1e-9);
+
+    mkt_uplift_config ok = c;
+    ok.method = "dr";
+    ok.design = "observational";
+    ok.l2_effect = "2.5";
+    ok.outcome = "redeemed";
+    assert_null(mkt_uplift_check_config(&ok));
+    assert_int_equal(mkt_uplift_config_method(&ok), UPLIFT_DR_LEARNER);
+    assert_int_equal(mkt_uplift_config_observational(&ok), 1);
+    assert_true(mkt_uplift_config_l2_effect(&ok) == 2.5);
+    ok.l2_effect = NULL; /* as "same" */
+    assert_null(mkt_uplift_check_config(&ok));
+    assert_true(mkt_uplift_config_l2_effect(&ok) == ok.l2);
+
+    mkt_uplift_config bad = c;
+    bad.method = "q";
+    expect_named(mkt_uplift_check_config(&bad), "method");
+    assert_string_equal(mkt_uplift_check_config(&bad), "method: must be t, s, transformed, x or dr, not 'q'");
+    bad.method = NULL;
+    expect_named(mkt_uplift_check_config(&bad), "method");
+    bad = c;
+    bad.outcome = "spend";
+    expect_named(mkt_uplift_check_config(&bad), "outcome");
+    bad = c;
+    bad.l2_effect = "-1";
+    expect_named(mkt_uplift_check_config(&bad), "l2-effect");
+    bad.l2_effect = "1x";
+    expect_named(mkt_uplift_check_config(&bad), "l2-effect");
+    bad = c;
+    bad.design = "guessed";
+    expect_named(mkt_uplift_check_config(&bad), "design");
+    bad = c;
+    bad.holdout = 0.96;
+    expect_named(mkt_uplift_check_config(&bad), "holdout");
+    bad.holdout = NAN;
+    expect_named(mkt_uplift_check_config(&bad), "holdout");
+    bad = c;
+    bad.valid_fraction = 0.95;
+    expect_named(mkt_uplift_check_config(&bad), "valid_fraction");
+    bad = c;
+    bad.folds = 1;
+    expect_named(mkt_uplift_check_config(&bad), "folds");
+    bad.folds = MKT_UPLIFT_MAX_FOLDS + 1;
+    expect_named(mkt_uplift_check_config(&bad), "folds");
+    bad = c;
+    bad.l2 = -1;
+    expect_named(mkt_uplift_check_config(&bad), "l2 ");
+    bad = c;
+    bad.squares = 2;
+    expect_named(mkt_uplift_check_config(&bad), "squares");
+    bad = c;
+    bad.max_iter = 0;
+    expect_named(mkt_uplift_check_config(&bad), "max_iter");
+    bad = c;
+    bad.tol = -1;
+    expect_named(mkt_uplift_check_config(&bad), "tol");
+    bad = c;
+    bad.trim = 0.5;
+    expect_named(mkt_uplift_check_config(&bad), "trim");
+    /* the observational design cannot use the transformed outcome: named by --design */
+    bad = c;
+    bad.design = "observational";
+    bad.method = "transformed";
+    expect_named(mkt_uplift_check_config(&bad), "--design");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -245,6 +326,7 @@ int main(void)
         cmocka_unit_test(test_qini_hand_example),   cmocka_unit_test(test_transformed_outcome),
         cmocka_unit_test(test_features_and_effects), cmocka_unit_test(test_holdout_hash), cmocka_unit_test(test_spec_roundtrip),
         cmocka_unit_test(test_x_and_dr_pseudo_outcomes), cmocka_unit_test(test_validation_and_folds),
+        cmocka_unit_test(test_config_check),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
