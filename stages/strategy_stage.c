@@ -24,28 +24,19 @@
 #include "strategy_internal.h"
 
 
+void mkt_strategy_options_init(mkt_strategy_options *o)
+{
+    memset(o, 0, sizeof *o);
+    strat_config_defaults(&o->config);
+}
+
 static void check_options(const mkt_strategy_options *o)
 {
     if (!o->store || !o->models || !o->out)
         mkt_fail_all(MKT_EXIT_USAGE, "strategy: --store STORE.h5, --models MODEL.h5 and --out STRATEGY.h5 are required");
-    if (!(o->budget >= 0))
-        mkt_fail_all(MKT_EXIT_USAGE, "strategy: budget: must be a number >= 0 (got %g)", o->budget);
-    if (!(o->min_factor > 0 && o->min_factor <= o->max_factor))
-        mkt_fail_all(MKT_EXIT_USAGE, "strategy: price bounds: need 0 < min_factor <= max_factor (got %g, %g)",
-                     o->min_factor, o->max_factor);
-    if (!o->pricing || (strcmp(o->pricing, "elasticity") != 0 && strcmp(o->pricing, "interest") != 0))
-        mkt_fail_all(MKT_EXIT_USAGE, "strategy: pricing: must be elasticity or interest, not '%s'",
-                     o->pricing ? o->pricing : "");
-    if (!o->spend_effect || (strcmp(o->spend_effect, "conversion") != 0 && strcmp(o->spend_effect, "model") != 0))
-        mkt_fail_all(MKT_EXIT_USAGE, "strategy: spend_effect: must be conversion or model, not '%s'",
-                     o->spend_effect ? o->spend_effect : "");
-    if (!(o->margin_rate < 1))
-        mkt_fail_all(MKT_EXIT_USAGE, "strategy: margin_rate: must be below 1 (negative: from the catalogue)");
-    char err[512];
-    if (!o->template_text || strat_template_check(o->template_text, o->k, err, sizeof err) != 0)
-        mkt_fail_all(MKT_EXIT_USAGE, "strategy: %s", o->template_text ? err : "template: missing");
-    if (o->template_none && strat_template_check(o->template_none, o->k, err, sizeof err) != 0)
-        mkt_fail_all(MKT_EXIT_USAGE, "strategy: template_none: %s", err);
+    const char *msg = strat_check_config(&o->config);
+    if (msg)
+        mkt_fail_all(MKT_EXIT_USAGE, "strategy: %s", msg);
 }
 
 static void free_data(strat_data *d)
