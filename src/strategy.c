@@ -14,6 +14,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "check_message.h"
 #include "parse.h"
 #include "rng.h"
 
@@ -45,13 +46,7 @@ void strat_config_defaults(strat_config *c)
 
 static _Thread_local char check_message[600];
 
-#define CHECK(cond, ...)                                                                                               \
-    do {                                                                                                               \
-        if (!(cond)) {                                                                                                 \
-            snprintf(check_message, sizeof check_message, __VA_ARGS__);                                                \
-            return check_message;                                                                                      \
-        }                                                                                                              \
-    } while (0)
+#define CHECK(cond, ...) MKT_CHECK_MSG(check_message, cond, __VA_ARGS__)
 
 const char *strat_check_config(const strat_config *c)
 {

@@ -44,6 +44,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "check_message.h"
 #include "iocheck.h"
 #include "par.h"
 #include "protocol.h"
@@ -603,13 +604,7 @@ void mkt_gateway_options_init(mkt_gateway_options *o)
 
 static char check_message[300];
 
-#define CHECK(cond, ...)                                                                                               \
-    do {                                                                                                               \
-        if (!(cond)) {                                                                                                 \
-            snprintf(check_message, sizeof check_message, __VA_ARGS__);                                                \
-            return check_message;                                                                                      \
-        }                                                                                                              \
-    } while (0)
+#define CHECK(cond, ...) MKT_CHECK_MSG(check_message, cond, __VA_ARGS__)
 
 const char *mkt_gateway_check_options(const mkt_gateway_options *o)
 {
