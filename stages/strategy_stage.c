@@ -3,7 +3,8 @@
  * its predicted value, solves the budget, computes the reference policies,
  * bootstrap intervals, budget curve and off-policy estimates, and writes
  * /strategy, the CSV export and the metrics (docs/strategy.md).  This file
- * checks the options and runs the steps in order; the steps live in
+ * checks the options (mkt_strategy_check_options, the policy's part in
+ * src/strategy.c) and runs the steps in order; the steps live in
  * strategy_inputs.c, strategy_effects.c, strategy_items.c, strategy_alloc.c
  * and strategy_output.c (their shared state: strategy_internal.h).
  *
@@ -30,13 +31,11 @@ void mkt_strategy_options_init(mkt_strategy_options *o)
     strat_config_defaults(&o->config);
 }
 
-static void check_options(const mkt_strategy_options *o)
+const char *mkt_strategy_check_options(const mkt_strategy_options *o)
 {
     if (!o->store || !o->models || !o->out)
-        mkt_fail_all(MKT_EXIT_USAGE, "strategy: --store STORE.h5, --models MODEL.h5 and --out STRATEGY.h5 are required");
-    const char *msg = strat_check_config(&o->config);
-    if (msg)
-        mkt_fail_all(MKT_EXIT_USAGE, "strategy: %s", msg);
+        return "--store STORE.h5, --models MODEL.h5 and --out STRATEGY.h5 are required";
+    return strat_check_config(&o->config);
 }
 
 static void free_data(strat_data *d)
@@ -108,7 +107,9 @@ static strat_econ load_inputs(strat_data *d, const mkt_strategy_options *o, json
 int mkt_strategy_run(const mkt_strategy_options *o, MPI_Comm comm, json_t *metrics)
 {
     double t0 = mkt_now();
-    check_options(o);
+    const char *bad = mkt_strategy_check_options(o);
+    if (bad)
+        mkt_fail_all(MKT_EXIT_USAGE, "strategy: %s", bad);
     strat_data d;
     memset(&d, 0, sizeof d);
     MKT_MPI(MPI_Comm_rank(comm, &d.rank));

@@ -33,6 +33,10 @@ typedef struct {
 
 /* The defaults of every option (strat_config_defaults; the files NULL). */
 void mkt_strategy_options_init(mkt_strategy_options *o);
+/* NULL if the options are usable (the three files given, the policy's
+ * config passing strat_check_config), else a message that starts with the
+ * bad option.  Pure: no file is looked at. */
+const char *mkt_strategy_check_options(const mkt_strategy_options *o);
 /* Collective.  Checks the options (one usage error naming the bad one) and
  * runs the stage. */
 int mkt_strategy_run(const mkt_strategy_options *o, MPI_Comm comm, json_t *metrics);

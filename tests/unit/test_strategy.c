@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "../../src/strategy.h"
+#include "strategy_stage.h"
 
 #define CLOSE(a, b) assert_true(fabs((double)(a) - (double)(b)) < 1e-9 * (1 + fabs((double)(b))))
 
@@ -648,6 +649,28 @@ static void test_config_words(void **state)
     assert_non_null(strat_parse_effects(NULL, &shrunk));
 }
 
+/* The stage's options: the defaults of the policy, the files required. */
+static void test_stage_options(void **state)
+{
+    (void)state;
+    mkt_strategy_options o;
+    mkt_strategy_options_init(&o);
+    assert_int_equal(o.k, 5);
+    assert_int_equal(o.config.k, 5);
+    assert_null(o.store);
+    assert_string_equal(mkt_strategy_check_options(&o),
+                        "--store STORE.h5, --models MODEL.h5 and --out STRATEGY.h5 are required");
+    o.store = "shop.h5";
+    o.models = "model.h5";
+    o.out = "strategy.h5";
+    assert_string_equal(mkt_strategy_check_options(&o),
+                        "--budget B is required (total expected promotion cost; inf: no limit)");
+    o.budget = 10;
+    assert_null(mkt_strategy_check_options(&o));
+    o.max_factor = 0.5; /* the same field as o.config.max_factor */
+    assert_int_equal(strncmp(mkt_strategy_check_options(&o), "min_factor", 10), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -658,6 +681,7 @@ int main(void)
         cmocka_unit_test(test_mf_topk_exact), cmocka_unit_test(test_template),
         cmocka_unit_test(test_csv),          cmocka_unit_test(test_shrinkage_and_bootstrap),
         cmocka_unit_test(test_config_check), cmocka_unit_test(test_config_words),
+        cmocka_unit_test(test_stage_options),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
