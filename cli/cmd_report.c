@@ -1,5 +1,6 @@
-/* cmd_report.c — `mkt report`: its option table and the call of the stage
- * (stages/report.c).  Must not compute anything itself. */
+/* cmd_report.c — `mkt report`: its option table, which fills the stage's
+ * options (stages/report.h) directly, and the call of the stage
+ * (stages/report.c, which checks them).  Must not compute anything itself. */
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,31 +11,31 @@
 #include "report.h"
 
 typedef struct {
-    char *store, *models, *strategy, *out, *metrics_dir, *gnuplot, *title, *metrics_out;
-} report_cli;
+    mkt_report_options s;
+    char *metrics_out;
+} report_values_t;
 
-#define R(f) offsetof(report_cli, f)
+#define R(f) offsetof(report_values_t, f)
 static const mkt_opt report_opts[] = {
-    {"store", MKT_OPT_STR, R(store), NULL, "store with the campaign log the uplift models were trained on (Qini curves)", 0, 0},
-    {"models", MKT_OPT_STR, R(models), NULL, "model file (/models/propensity, uplift, segments)", 0, 0},
-    {"strategy", MKT_OPT_STR, R(strategy), NULL, "strategy file written by mkt strategy (budget curve, totals, off-policy estimates)", 0, 0},
-    {"out", MKT_OPT_STR, R(out), NULL, "directory to write index.html, the PNG plots and their data and scripts to (created)", 0, 0},
-    {"metrics-dir", MKT_OPT_STR, R(metrics_dir), NULL, "directory with train_mf.json and train_propensity.json (default: the directory of --metrics-out)", 0, 0},
-    {"gnuplot", MKT_OPT_STR, R(gnuplot), "gnuplot", "gnuplot program", 0, 0},
-    {"title", MKT_OPT_STR, R(title), "Marketing report", "title of the page", 0, 0},
+    {"store", MKT_OPT_STR, R(s.store), NULL, "store with the campaign log the uplift models were trained on (Qini curves)", 0, 0},
+    {"models", MKT_OPT_STR, R(s.models), NULL, "model file (/models/propensity, uplift, segments)", 0, 0},
+    {"strategy", MKT_OPT_STR, R(s.strategy), NULL, "strategy file written by mkt strategy (budget curve, totals, off-policy estimates)", 0, 0},
+    {"out", MKT_OPT_STR, R(s.out), NULL, "directory to write index.html, the PNG plots and their data and scripts to (created)", 0, 0},
+    {"metrics-dir", MKT_OPT_STR, R(s.metrics_dir), NULL, "directory with train_mf.json and train_propensity.json (default: the directory of --metrics-out)", 0, 0},
+    {"gnuplot", MKT_OPT_STR, R(s.gnuplot), "gnuplot", "gnuplot program", 0, 0},
+    {"title", MKT_OPT_STR, R(s.title), "Marketing report", "title of the page", 0, 0},
     {"metrics-out", MKT_OPT_STR, R(metrics_out), NULL, "write what the stage did as JSON to this file", 0, 0},
     MKT_OPT_END};
 
-static report_cli report_values;
+static report_values_t report_values;
 
 static int run_report(void *p, MPI_Comm comm)
 {
-    report_cli *o = p;
-    if (!o->out)
-        mkt_fail_all(MKT_EXIT_USAGE, "report: --out DIR is required (the directory for index.html and the plots)");
+    report_values_t *o = p;
     /* in a job file the training stages write DIR/STAGE.json and this stage DIR/report.json */
+    mkt_report_options s = o->s;
     char *dir = NULL;
-    if (!o->metrics_dir && o->metrics_out) {
+    if (!s.metrics_dir && o->metrics_out) {
         dir = mkt_xstrdup(o->metrics_out);
         char *slash = strrchr(dir, '/');
         if (slash == dir)
@@ -43,9 +44,8 @@ static int run_report(void *p, MPI_Comm comm)
             *slash = 0;
         else
             strcpy(dir, ".");
+        s.metrics_dir = dir;
     }
-    mkt_report_options s = {o->store, o->models, o->strategy, o->metrics_dir ? o->metrics_dir : dir, o->out,
-                            o->gnuplot, o->title};
     json_t *m = mkt_metrics_new("report");
     int rc = mkt_report_run(&s, comm, m);
     mkt_metrics_write(m, o->metrics_out, comm);

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_message.h"
 #include "rng.h"
 
 const char *const mkt_gen_treatment_names[MKT_GEN_TREATMENTS] = {"control", "coupon5", "free_shipping", "pct10"};
@@ -96,13 +97,7 @@ void mkt_gen_config_defaults(mkt_gen_config *c)
 
 static _Thread_local char check_message[200];
 
-#define CHECK(cond, ...)                                                                                               \
-    do {                                                                                                               \
-        if (!(cond)) {                                                                                                 \
-            snprintf(check_message, sizeof check_message, __VA_ARGS__);                                                \
-            return check_message;                                                                                      \
-        }                                                                                                              \
-    } while (0)
+#define CHECK(cond, ...) MKT_CHECK_MSG(check_message, cond, __VA_ARGS__)
 
 const char *mkt_gen_check(const mkt_gen_config *c)
 {

@@ -14,9 +14,89 @@
 #include <string.h>
 #include <strings.h>
 
+#include "check_message.h"
+#include "parse.h"
 #include "rng.h"
 
 static double clamp(double x, double lo, double hi) { return x < lo ? lo : (x > hi ? hi : x); }
+
+/* ---------- the policy's hyper-parameters ---------- */
+
+void strat_config_defaults(strat_config *c)
+{
+    memset(c, 0, sizeof *c);
+    c->budget = NAN;
+    c->k = 5;
+    c->max_per_category = 2;
+    c->shipping_cost = 5;
+    c->margin_rate = -1;
+    c->spend_effect = STRAT_DEFAULT_SPEND_EFFECT;
+    c->pricing = STRAT_DEFAULT_PRICING;
+    c->min_factor = 0.8;
+    c->max_factor = 1.2;
+    c->interest_k = -1;
+    c->template_text = STRAT_DEFAULT_TEMPLATE;
+    c->bootstrap = 100;
+    c->curve_points = 20;
+    c->max_steps = 100;
+    c->shrunk = 1;
+    c->refits = 30;
+    c->seed = 1;
+}
+
+static _Thread_local char check_message[600];
+
+#define CHECK(cond, ...) MKT_CHECK_MSG(check_message, cond, __VA_ARGS__)
+
+const char *strat_check_config(const strat_config *c)
+{
+    CHECK(!isnan(c->budget), "--budget B is required (total expected promotion cost; inf: no limit)");
+    CHECK(c->budget >= 0, "budget: must be a number >= 0 (got %g)", c->budget);
+    CHECK(c->k >= 1, "k: must be >= 1 (got %d)", c->k);
+    CHECK(c->max_per_category >= 0, "max_per_category: must be >= 0 (got %d)", c->max_per_category);
+    CHECK(!(c->min_days_since_purchase < 0), "min_days_since_purchase: must be >= 0 (got %g)",
+          c->min_days_since_purchase);
+    CHECK(!(c->shipping_cost < 0), "shipping_cost: must be >= 0 (got %g)", c->shipping_cost);
+    CHECK(!(c->contact_cost < 0), "contact_cost: must be >= 0 (got %g)", c->contact_cost);
+    CHECK(c->min_factor > 0 && c->min_factor <= c->max_factor,
+          "min_factor: price bounds need 0 < min_factor <= max_factor (got %g, %g)", c->min_factor, c->max_factor);
+    CHECK(c->pricing && (!strcmp(c->pricing, "elasticity") || !strcmp(c->pricing, "interest")),
+          "pricing: must be elasticity or interest, not '%s'", c->pricing ? c->pricing : "");
+    CHECK(c->spend_effect && (!strcmp(c->spend_effect, "conversion") || !strcmp(c->spend_effect, "model")),
+          "spend_effect: must be conversion or model, not '%s'", c->spend_effect ? c->spend_effect : "");
+    CHECK(c->margin_rate < 1, "margin_rate: must be below 1 (negative: from the catalogue)");
+    CHECK(c->bootstrap >= 0, "bootstrap: must be >= 0 (got %d)", c->bootstrap);
+    CHECK(c->curve_points >= 2, "curve_points: must be >= 2 (got %d)", c->curve_points);
+    CHECK(c->max_steps >= 2, "bisection_steps: must be >= 2 (got %d)", c->max_steps);
+    CHECK(c->refits >= 2, "refits: must be >= 2 (got %d)", c->refits);
+    char err[512];
+    CHECK(c->template_text, "template: missing");
+    CHECK(strat_template_check(c->template_text, c->k, err, sizeof err) == 0, "%s", err);
+    CHECK(!c->template_none || strat_template_check(c->template_none, c->k, err, sizeof err) == 0,
+          "template_none: %s", err);
+    return NULL;
+}
+
+const char *strat_parse_budget(const char *text, double *budget)
+{
+    if (text && (!strcmp(text, "inf") || !strcmp(text, "none"))) {
+        *budget = INFINITY;
+        return NULL;
+    }
+    double v = NAN;
+    CHECK(text && mkt_parse_double(text, &v) == 0 && v >= 0, "budget: must be a number >= 0 or inf, not '%s'",
+          text ? text : "");
+    *budget = v;
+    return NULL;
+}
+
+const char *strat_parse_effects(const char *text, int *shrunk)
+{
+    CHECK(text && (!strcmp(text, "shrunk") || !strcmp(text, "model")), "effects: must be shrunk or model, not '%s'",
+          text ? text : "");
+    *shrunk = strcmp(text, "shrunk") == 0;
+    return NULL;
+}
 
 /* ---------- promotion costs ---------- */
 

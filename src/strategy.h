@@ -27,6 +27,52 @@
 #define STRAT_STREAM_BOOTSTRAP 0x5354524154ULL
 #define STRAT_STREAM_REFIT 0x5354524652ULL
 
+/* ---------- the policy's hyper-parameters ---------- */
+
+/* The text defaults (the option tables of `mkt strategy` print them). */
+#define STRAT_DEFAULT_SPEND_EFFECT "conversion"
+#define STRAT_DEFAULT_PRICING "elasticity"
+#define STRAT_DEFAULT_TEMPLATE "Picked for you: {items}. {discount}"
+
+/* The fields of strat_config, as a list so that a stage's options can also
+ * reach them by their own names (stages/strategy_stage.h). */
+#define STRAT_CONFIG_FIELDS                                                                                            \
+    double budget;                  /* total expected promotion cost allowed; INFINITY: no limit; NAN: not given */    \
+    int k, max_per_category;        /* items per user; at most this many of one category (0: no limit) */             \
+    double min_days_since_purchase; /* no promotion to users who bought in the last X days (0: no rule) */            \
+    double min_margin;              /* minimum margin rate of a redeemed order after the promotion */                 \
+    double shipping_cost, contact_cost;                                                                                \
+    double margin_rate;             /* < 0: from the catalogue (1 - sum cost / sum price) */                           \
+    const char *spend_effect;       /* "conversion" (order value x conversion uplift) or "model" */                   \
+    const char *pricing;            /* "elasticity" or "interest" */                                                   \
+    double min_factor, max_factor, interest_k;                                                                         \
+    const char *template_text, *template_none; /* template_none NULL: template_text */                                \
+    int bootstrap, curve_points, max_steps;                                                                            \
+    int shrunk;                     /* 1: refit the effect model on every campaign row and shrink                     \
+                                     * each user's effects (empirical Bayes); 0: /models/uplift as is */              \
+    int refits;                     /* refits of the effect model (shrinkage, intervals) */                            \
+    uint64_t seed;                  /* of the refit and bootstrap weights */
+
+typedef struct {
+    STRAT_CONFIG_FIELDS
+} strat_config;
+
+/* The defaults of every field: budget NAN (it must be given), k 5, two items
+ * per category, shrunk effects with 30 refits, elasticity pricing in [0.8,
+ * 1.2] x the list price, 100 bootstrap replicates, ... (docs/strategy.md). */
+void strat_config_defaults(strat_config *c);
+/* NULL if c is usable, else a message that starts with the bad field's
+ * name (its job-file key), e.g. "budget: must be a number >= 0 (got -5)";
+ * a missing budget gives "--budget B is required (...)".  The message lives
+ * in a thread-local buffer, valid until the next call on the same thread. */
+const char *strat_check_config(const strat_config *c);
+/* The budget text of the command line: "inf" or "none" (no limit) or a
+ * number >= 0.  NULL, or a message naming budget. */
+const char *strat_parse_budget(const char *text, double *budget);
+/* The effects mode: "shrunk" (*shrunk = 1) or "model" (0).  NULL, or a
+ * message naming effects. */
+const char *strat_parse_effects(const char *text, int *shrunk);
+
 /* ---------- promotion costs ---------- */
 
 typedef enum {

@@ -44,6 +44,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "check_message.h"
 #include "iocheck.h"
 #include "par.h"
 #include "protocol.h"
@@ -72,22 +73,13 @@ typedef struct {
 
 /* ---------- CURVE ---------- */
 
-/* The CURVE options: none, or a secret key with one key list or both. */
+/* The CURVE keys, when the options name any (their combination was checked). */
 static int setup_curve(const mkt_gateway_options *opt, mkt_zmq_curve *c, char *why, size_t whylen)
 {
     memset(c, 0, sizeof *c);
     if (!opt->curve_secret_key && !opt->curve_clients && !opt->curve_operators)
         return 0;
-    if (!opt->curve_secret_key || (!opt->curve_clients && !opt->curve_operators)) {
-        snprintf(why, whylen, "serve: --curve-secret-key and a key list (--curve-clients, --curve-operators or both) "
-                 "go together");
-        return -1;
-    }
-    if (opt->allow_shutdown) {
-        snprintf(why, whylen, "serve: --allow-shutdown does not go with CURVE: only keys of --curve-operators may "
-                 "shut the gateway down");
-        return -1;
-    }
+    /* which options go together: mkt_gateway_check_options */
     return mkt_zmq_curve_setup(opt->curve_secret_key, opt->curve_clients, opt->curve_operators, c, why, whylen);
 }
 
@@ -597,18 +589,56 @@ static void write_ready_file(const char *path, const char *endpoint)
     }
 }
 
+void mkt_gateway_options_init(mkt_gateway_options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->max_message = 65536;
+    o->max_frame = 16777216;
+    o->max_k = 1000;
+    o->max_batch = 256;
+    o->hwm = 1000;
+    o->request_timeout_ms = 10000;
+    o->reload_step_bytes = 4194304;
+    o->max_operator_failures = 5;
+}
+
+static char check_message[300];
+
+#define CHECK(cond, ...) MKT_CHECK_MSG(check_message, cond, __VA_ARGS__)
+
+const char *mkt_gateway_check_options(const mkt_gateway_options *o)
+{
+    CHECK(o->store && o->models, "--store STORE.h5 and --models MODEL.h5 are required");
+    CHECK(!(o->token_file && o->allow_shutdown), "--allow-shutdown and --token-file exclude each other");
+    CHECK(o->max_message >= 64, "--max-message must be at least 64 (got %" PRId64 ")", o->max_message);
+    CHECK(o->max_frame >= o->max_message, "--max-frame (%" PRId64 ") must be at least --max-message (%" PRId64 ")",
+          o->max_frame, o->max_message);
+    CHECK(o->max_k >= 1, "--max-k must be at least 1 (got %" PRId64 ")", o->max_k);
+    CHECK(o->max_batch >= 1 && o->max_batch <= 1024, "--max-batch must be in [1, 1024] (got %" PRId64 ")",
+          o->max_batch);
+    CHECK(o->hwm >= 1 && o->hwm <= 1000000, "--hwm must be in [1, 1000000] (got %" PRId64 ")", o->hwm);
+    CHECK(o->request_timeout_ms >= 0, "--request-timeout-ms must be >= 0 (got %" PRId64 ")", o->request_timeout_ms);
+    CHECK(o->reload_step_bytes >= 1024, "--reload-step-bytes must be at least 1024 (got %" PRId64 ")",
+          o->reload_step_bytes);
+    CHECK(o->max_operator_failures >= 0, "--max-operator-failures must be >= 0 (got %" PRId64 ")",
+          o->max_operator_failures);
+    CHECK(o->idle_timeout_ms >= 0, "--timeout-ms must be >= 0 (got %" PRId64 ")", o->idle_timeout_ms);
+    int curve = o->curve_secret_key || o->curve_clients || o->curve_operators;
+    CHECK(!curve || (o->curve_secret_key && (o->curve_clients || o->curve_operators)),
+          "--curve-secret-key and a key list (--curve-clients, --curve-operators or both) go together");
+    CHECK(!curve || !o->allow_shutdown,
+          "--allow-shutdown does not go with CURVE: only keys of --curve-operators may shut the gateway down");
+    return NULL;
+}
+
 int mkt_gateway_run(const mkt_gateway_options *opt, MPI_Comm comm)
 {
     int rank, nranks;
     MKT_MPI(MPI_Comm_rank(comm, &rank));
     MKT_MPI(MPI_Comm_size(comm, &nranks));
-    if (!opt->store || !opt->models)
-        mkt_fail_all(MKT_EXIT_USAGE, "serve: --store STORE.h5 and --models MODEL.h5 are required");
-    if (opt->token_file && opt->allow_shutdown)
-        mkt_fail_all(MKT_EXIT_USAGE, "serve: --allow-shutdown and --token-file exclude each other");
-    if (opt->max_frame < opt->max_message)
-        mkt_fail_all(MKT_EXIT_USAGE, "serve: --max-frame (%" PRId64 ") must be at least --max-message (%" PRId64 ")",
-                     opt->max_frame, opt->max_message);
+    const char *msg = mkt_gateway_check_options(opt);
+    if (msg)
+        mkt_fail_all(MKT_EXIT_USAGE, "serve: %s", msg);
     /* The token and keys are checked on rank 0 and the verdict broadcast, so every rank stops together. */
     char why[1024] = "";
     char *token = NULL;

@@ -26,6 +26,18 @@ typedef struct {
     int allow_shutdown;         /* without a token file, accept shutdown from anyone who can connect */
 } mkt_gateway_options;
 
+/* The defaults of every option: the limits (max_message 65536, max_frame
+ * 16 MiB, max_k 1000, max_batch 256, hwm 1000, request_timeout_ms 10000,
+ * reload_step_bytes 4 MiB, max_operator_failures 5); files NULL, no idle
+ * timeout, no shutdown without a token.  The bind endpoint has no default
+ * here (the option table's). */
+void mkt_gateway_options_init(mkt_gateway_options *o);
+/* NULL if the options are usable, else a message that starts with the bad
+ * option, e.g. "--max-frame (100) must be at least --max-message (200)" (a
+ * static buffer).  Pure: no file is looked at (mkt_gateway_run checks the
+ * token and key files). */
+const char *mkt_gateway_check_options(const mkt_gateway_options *o);
+
 /* Collective. Serve until a shutdown request (or the idle timeout); returns
  * an exit status.  Bad options end every rank with mkt_fail_all. */
 int mkt_gateway_run(const mkt_gateway_options *opt, MPI_Comm comm);

@@ -317,16 +317,27 @@ static void open_input(h5in *in, const char *path, MPI_Comm comm)
     in->h = path ? mkt_h5_open(path, 0, comm) : -1;
 }
 
+const char *mkt_report_check_options(const mkt_report_options *o)
+{
+    static char msg[1200];
+    if (!o->out || !*o->out)
+        return "--out DIR is required (the directory for index.html and the plots)";
+    const char *inputs[3] = {o->store, o->models, o->strategy};
+    for (int i = 0; i < 3; i++)
+        if (inputs[i] && !strcmp(inputs[i], o->out)) {
+            snprintf(msg, sizeof msg, "--out %s is also an input file; give a directory for the report "
+                                      "(in a job file: [report] out = DIR)", o->out);
+            return msg;
+        }
+    return NULL;
+}
+
 int mkt_report_run(const mkt_report_options *o, MPI_Comm comm, json_t *metrics)
 {
     double t0 = mkt_now();
-    if (!o->out || !*o->out)
-        mkt_fail_all(MKT_EXIT_USAGE, "report: --out DIR is required (the directory for index.html and the plots)");
-    const char *inputs[3] = {o->store, o->models, o->strategy};
-    for (int i = 0; i < 3; i++)
-        if (inputs[i] && !strcmp(inputs[i], o->out))
-            mkt_fail_all(MKT_EXIT_USAGE, "report: --out %s is also an input file; give a directory for the report "
-                                         "(in a job file: [report] out = DIR)", o->out);
+    const char *msg = mkt_report_check_options(o);
+    if (msg)
+        mkt_fail_all(MKT_EXIT_USAGE, "report: %s", msg);
     int rank;
     MKT_MPI(MPI_Comm_rank(comm, &rank));
     /* the metrics directory, checked together */

@@ -27,6 +27,11 @@ typedef struct {
     const char *title;       /* page title */
 } mkt_report_options;
 
+/* NULL if the options are usable (an output directory, which is none of the
+ * input files), else a message that starts with the bad option (a static
+ * buffer).  Pure: the files are not looked at. */
+const char *mkt_report_check_options(const mkt_report_options *o);
+/* Collective.  Checks the options (one usage error) and writes the page. */
 int mkt_report_run(const mkt_report_options *o, MPI_Comm comm, json_t *metrics);
 
 #endif

@@ -3,7 +3,8 @@
  * its predicted value, solves the budget, computes the reference policies,
  * bootstrap intervals, budget curve and off-policy estimates, and writes
  * /strategy, the CSV export and the metrics (docs/strategy.md).  This file
- * checks the options and runs the steps in order; the steps live in
+ * checks the options (mkt_strategy_check_options, the policy's part in
+ * src/strategy.c) and runs the steps in order; the steps live in
  * strategy_inputs.c, strategy_effects.c, strategy_items.c, strategy_alloc.c
  * and strategy_output.c (their shared state: strategy_internal.h).
  *
@@ -24,28 +25,17 @@
 #include "strategy_internal.h"
 
 
-static void check_options(const mkt_strategy_options *o)
+void mkt_strategy_options_init(mkt_strategy_options *o)
+{
+    memset(o, 0, sizeof *o);
+    strat_config_defaults(&o->config);
+}
+
+const char *mkt_strategy_check_options(const mkt_strategy_options *o)
 {
     if (!o->store || !o->models || !o->out)
-        mkt_fail_all(MKT_EXIT_USAGE, "strategy: --store STORE.h5, --models MODEL.h5 and --out STRATEGY.h5 are required");
-    if (!(o->budget >= 0))
-        mkt_fail_all(MKT_EXIT_USAGE, "strategy: budget: must be a number >= 0 (got %g)", o->budget);
-    if (!(o->min_factor > 0 && o->min_factor <= o->max_factor))
-        mkt_fail_all(MKT_EXIT_USAGE, "strategy: price bounds: need 0 < min_factor <= max_factor (got %g, %g)",
-                     o->min_factor, o->max_factor);
-    if (!o->pricing || (strcmp(o->pricing, "elasticity") != 0 && strcmp(o->pricing, "interest") != 0))
-        mkt_fail_all(MKT_EXIT_USAGE, "strategy: pricing: must be elasticity or interest, not '%s'",
-                     o->pricing ? o->pricing : "");
-    if (!o->spend_effect || (strcmp(o->spend_effect, "conversion") != 0 && strcmp(o->spend_effect, "model") != 0))
-        mkt_fail_all(MKT_EXIT_USAGE, "strategy: spend_effect: must be conversion or model, not '%s'",
-                     o->spend_effect ? o->spend_effect : "");
-    if (!(o->margin_rate < 1))
-        mkt_fail_all(MKT_EXIT_USAGE, "strategy: margin_rate: must be below 1 (negative: from the catalogue)");
-    char err[512];
-    if (!o->template_text || strat_template_check(o->template_text, o->k, err, sizeof err) != 0)
-        mkt_fail_all(MKT_EXIT_USAGE, "strategy: %s", o->template_text ? err : "template: missing");
-    if (o->template_none && strat_template_check(o->template_none, o->k, err, sizeof err) != 0)
-        mkt_fail_all(MKT_EXIT_USAGE, "strategy: template_none: %s", err);
+        return "--store STORE.h5, --models MODEL.h5 and --out STRATEGY.h5 are required";
+    return strat_check_config(&o->config);
 }
 
 static void free_data(strat_data *d)
@@ -117,7 +107,9 @@ static strat_econ load_inputs(strat_data *d, const mkt_strategy_options *o, json
 int mkt_strategy_run(const mkt_strategy_options *o, MPI_Comm comm, json_t *metrics)
 {
     double t0 = mkt_now();
-    check_options(o);
+    const char *bad = mkt_strategy_check_options(o);
+    if (bad)
+        mkt_fail_all(MKT_EXIT_USAGE, "strategy: %s", bad);
     strat_data d;
     memset(&d, 0, sizeof d);
     MKT_MPI(MPI_Comm_rank(comm, &d.rank));

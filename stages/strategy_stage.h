@@ -8,7 +8,7 @@
  * Owns the inputs (store, model file, optional truth store), the output file
  * (/strategy, docs/strategy.md), the CSV export and the metrics.  The
  * arithmetic is src/strategy.c, the collectives mpi/strategy_par.c, the options
- * cli/cmd_strategy.c.  Collective. */
+ * cli/cmd_strategy.c (which fills these options directly).  Collective. */
 #ifndef MKT_STRATEGY_STAGE_H
 #define MKT_STRATEGY_STAGE_H
 
@@ -16,25 +16,29 @@
 #include <mpi.h>
 #include <stdint.h>
 
+#include "strategy.h"
+
 typedef struct {
     const char *store, *models, *out, *csv, *truth;
-    double budget;
-    int k, max_per_category;
-    double min_days_since_purchase, min_margin;
-    const char *arm_costs;           /* "NAME=KIND:VALUE[:REDEEM],..." */
-    double shipping_cost, contact_cost;
-    double margin_rate;              /* < 0: from the catalogue (1 - sum cost / sum price) */
-    const char *spend_effect;        /* "conversion" (order value x conversion uplift) or "model" */
-    const char *pricing;             /* "elasticity" or "interest" */
-    double min_factor, max_factor, interest_k;
-    const char *template_text, *template_none;
-    int bootstrap, curve_points, max_steps;
-    int shrunk;                      /* 1: refit the effect model on every campaign row and shrink
-                                      * each user's effects (empirical Bayes); 0: /models/uplift as is */
-    int refits;                      /* refits of the effect model (shrinkage, intervals) */
-    uint64_t seed;
+    const char *arm_costs; /* "NAME=KIND:VALUE[:REDEEM],..." */
+    /* The policy's hyper-parameters (src/strategy.h: defaults, check), also
+     * reachable by their own names (o->k is o->config.k). */
+    union {
+        strat_config config;
+        struct {
+            STRAT_CONFIG_FIELDS
+        };
+    };
 } mkt_strategy_options;
 
+/* The defaults of every option (strat_config_defaults; the files NULL). */
+void mkt_strategy_options_init(mkt_strategy_options *o);
+/* NULL if the options are usable (the three files given, the policy's
+ * config passing strat_check_config), else a message that starts with the
+ * bad option.  Pure: no file is looked at. */
+const char *mkt_strategy_check_options(const mkt_strategy_options *o);
+/* Collective.  Checks the options (one usage error naming the bad one) and
+ * runs the stage. */
 int mkt_strategy_run(const mkt_strategy_options *o, MPI_Comm comm, json_t *metrics);
 
 #endif

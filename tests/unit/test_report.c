@@ -1,6 +1,7 @@
 /* test_report.c — src/report_util.c: HTML escaping and gnuplot quoting of
  * hostile and invalid text, number formatting, ROC points against AUC,
- * cumulative gains, curve thinning and interpolation. */
+ * cumulative gains, curve thinning and interpolation; the check of the
+ * stage's options (stages/report.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,6 +13,7 @@
 #include <string.h>
 
 #include "metrics.h"
+#include "report.h"
 #include "report_util.h"
 
 static void expect_html(const char *in, const char *want)
@@ -140,12 +142,32 @@ static void test_thin_and_interpolate(void **state)
     assert_true(isnan(mkt_curve_at(bx, by, 0, 1)));
 }
 
+static void test_check_options(void **state)
+{
+    (void)state;
+    mkt_report_options o = {.store = "shop.h5", .models = "model.h5", .strategy = "strategy.h5", .out = "report",
+                            .gnuplot = "gnuplot", .title = "t"};
+    assert_null(mkt_report_check_options(&o));
+    o.store = o.models = o.strategy = NULL;
+    assert_null(mkt_report_check_options(&o));
+    o.out = NULL;
+    assert_string_equal(mkt_report_check_options(&o),
+                        "--out DIR is required (the directory for index.html and the plots)");
+    o.out = "";
+    assert_non_null(mkt_report_check_options(&o));
+    o.out = "model.h5";
+    o.models = "model.h5";
+    const char *msg = mkt_report_check_options(&o);
+    assert_non_null(msg);
+    assert_int_equal(strncmp(msg, "--out model.h5 is also an input file", 36), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_html_escape), cmocka_unit_test(test_gp_quote),  cmocka_unit_test(test_fmt_num),
         cmocka_unit_test(test_roc),         cmocka_unit_test(test_gains),
-        cmocka_unit_test(test_thin_and_interpolate),
+        cmocka_unit_test(test_thin_and_interpolate), cmocka_unit_test(test_check_options),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -3,7 +3,8 @@
  * its bisection, price rules, diverse top-K (against an oracle and the
  * former method; the MF lists from blocked products against every score
  * computed exactly), templates with hostile item
- * names, CSV quoting, effect shrinkage, refit and bootstrap helpers. */
+ * names, CSV quoting, effect shrinkage, refit and bootstrap helpers, the
+ * policy's config (defaults, checks naming the field, budget and effects words). */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,6 +17,7 @@
 #include <cmocka.h>
 
 #include "../../src/strategy.h"
+#include "strategy_stage.h"
 
 #define CLOSE(a, b) assert_true(fabs((double)(a) - (double)(b)) < 1e-9 * (1 + fabs((double)(b))))
 
@@ -527,6 +529,148 @@ static void test_shrinkage_and_bootstrap(void **state)
     assert_true(isnan(strat_quantile(v, 0, 0.5)));
 }
 
+/* strat_check_config rejects c with a message that starts with field. */
+static void expect_rejected(strat_config c, const char *field)
+{
+    const char *msg = strat_check_config(&c);
+    if (!msg)
+        fail_msg("a bad %s was accepted", field);
+    if (strncmp(msg, field, strlen(field)) != 0)
+        fail_msg("message for a bad %s does not name it: \"%s\"", field, msg);
+}
+
+static void test_config_check(void **state)
+{
+    (void)state;
+    strat_config c;
+    strat_config_defaults(&c);
+    assert_true(isnan(c.budget));
+    assert_int_equal(c.k, 5);
+    assert_int_equal(c.max_per_category, 2);
+    assert_int_equal(c.shrunk, 1);
+    assert_int_equal(c.refits, 30);
+    assert_int_equal(c.bootstrap, 100);
+    assert_string_equal(c.pricing, "elasticity");
+    /* the budget must be given */
+    assert_string_equal(strat_check_config(&c), "--budget B is required (total expected promotion cost; inf: no limit)");
+    c.budget = 10;
+    assert_null(strat_check_config(&c));
+    c.budget = INFINITY;
+    assert_null(strat_check_config(&c));
+    c.budget = 10;
+
+    strat_config bad = c;
+    bad.budget = -5;
+    expect_rejected(bad, "budget");
+    assert_string_equal(strat_check_config(&bad), "budget: must be a number >= 0 (got -5)");
+    bad = c;
+    bad.k = 0;
+    expect_rejected(bad, "k");
+    bad = c;
+    bad.max_per_category = -1;
+    expect_rejected(bad, "max_per_category");
+    bad = c;
+    bad.min_days_since_purchase = -1;
+    expect_rejected(bad, "min_days_since_purchase");
+    bad = c;
+    bad.shipping_cost = -1;
+    expect_rejected(bad, "shipping_cost");
+    bad = c;
+    bad.contact_cost = -1;
+    expect_rejected(bad, "contact_cost");
+    bad = c;
+    bad.min_factor = 1.5;
+    expect_rejected(bad, "min_factor");
+    bad = c;
+    bad.min_factor = 0;
+    expect_rejected(bad, "min_factor");
+    bad = c;
+    bad.pricing = "cheap";
+    expect_rejected(bad, "pricing");
+    bad = c;
+    bad.pricing = NULL;
+    expect_rejected(bad, "pricing");
+    bad = c;
+    bad.spend_effect = "magic";
+    expect_rejected(bad, "spend_effect");
+    bad = c;
+    bad.margin_rate = 1;
+    expect_rejected(bad, "margin_rate");
+    bad = c;
+    bad.bootstrap = -1;
+    expect_rejected(bad, "bootstrap");
+    bad = c;
+    bad.curve_points = 1;
+    expect_rejected(bad, "curve_points");
+    bad = c;
+    bad.max_steps = 1;
+    expect_rejected(bad, "bisection_steps");
+    bad = c;
+    bad.refits = 1;
+    expect_rejected(bad, "refits");
+    bad = c;
+    bad.template_text = "Hi {first_name}";
+    expect_rejected(bad, "template");
+    assert_non_null(strstr(strat_check_config(&bad), "{first_name}"));
+    bad = c;
+    bad.template_text = NULL;
+    expect_rejected(bad, "template");
+    bad = c;
+    bad.k = 3;
+    bad.template_text = "{item9}";
+    assert_non_null(strstr(strat_check_config(&bad), "k = 3"));
+    bad = c;
+    bad.template_none = "{oops}";
+    expect_rejected(bad, "template_none");
+}
+
+static void test_config_words(void **state)
+{
+    (void)state;
+    double b = -1;
+    assert_null(strat_parse_budget("inf", &b));
+    assert_true(isinf(b));
+    assert_null(strat_parse_budget("none", &b));
+    assert_true(isinf(b));
+    assert_null(strat_parse_budget("12.5", &b));
+    CLOSE(b, 12.5);
+    assert_null(strat_parse_budget("0", &b));
+    CLOSE(b, 0);
+    assert_string_equal(strat_parse_budget("-5", &b), "budget: must be a number >= 0 or inf, not '-5'");
+    assert_non_null(strat_parse_budget("nan", &b));
+    assert_non_null(strat_parse_budget("ten", &b));
+    assert_non_null(strat_parse_budget(NULL, &b));
+    int shrunk = -1;
+    assert_null(strat_parse_effects("shrunk", &shrunk));
+    assert_int_equal(shrunk, 1);
+    assert_null(strat_parse_effects("model", &shrunk));
+    assert_int_equal(shrunk, 0);
+    assert_string_equal(strat_parse_effects("magic", &shrunk), "effects: must be shrunk or model, not 'magic'");
+    assert_non_null(strat_parse_effects(NULL, &shrunk));
+}
+
+/* The stage's options: the defaults of the policy, the files required. */
+static void test_stage_options(void **state)
+{
+    (void)state;
+    mkt_strategy_options o;
+    mkt_strategy_options_init(&o);
+    assert_int_equal(o.k, 5);
+    assert_int_equal(o.config.k, 5);
+    assert_null(o.store);
+    assert_string_equal(mkt_strategy_check_options(&o),
+                        "--store STORE.h5, --models MODEL.h5 and --out STRATEGY.h5 are required");
+    o.store = "shop.h5";
+    o.models = "model.h5";
+    o.out = "strategy.h5";
+    assert_string_equal(mkt_strategy_check_options(&o),
+                        "--budget B is required (total expected promotion cost; inf: no limit)");
+    o.budget = 10;
+    assert_null(mkt_strategy_check_options(&o));
+    o.max_factor = 0.5; /* the same field as o.config.max_factor */
+    assert_int_equal(strncmp(mkt_strategy_check_options(&o), "min_factor", 10), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -536,6 +680,8 @@ int main(void)
         cmocka_unit_test(test_topk_diverse), cmocka_unit_test(test_topk_diverse_against_oracle),
         cmocka_unit_test(test_mf_topk_exact), cmocka_unit_test(test_template),
         cmocka_unit_test(test_csv),          cmocka_unit_test(test_shrinkage_and_bootstrap),
+        cmocka_unit_test(test_config_check), cmocka_unit_test(test_config_words),
+        cmocka_unit_test(test_stage_options),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
