@@ -409,7 +409,7 @@ static json_t *typed(const mkt_opt *o, const char *v)
 {
     int64_t i;
     double d;
-    if ((o->type == MKT_OPT_INT) && mkt_parse_int64(v, &i) == 0)
+    if ((o->type == MKT_OPT_INT || o->type == MKT_OPT_I32 || o->type == MKT_OPT_U64) && mkt_parse_int64(v, &i) == 0)
         return json_integer(i);
     if (o->type == MKT_OPT_DOUBLE && mkt_parse_double(v, &d) == 0)
         return json_real(d);
