@@ -94,11 +94,13 @@ static void defaults(void *values)
     mkt_mf_options_defaults(&((mf_values *)values)->stage);
 }
 
-static int train_run(void *values, MPI_Comm comm)
+/* Runs one of the stage's commands with its metrics object. */
+static int run_stage(void *values, const char *name, int (*stage)(const mkt_mf_options *, MPI_Comm, json_t *),
+                     MPI_Comm comm)
 {
     mf_values *v = values;
-    json_t *m = mkt_metrics_new("train_mf");
-    int rc = mkt_mf_train_run(&v->stage, comm, m);
+    json_t *m = mkt_metrics_new(name);
+    int rc = stage(&v->stage, comm, m);
     /* a run stopped mid-training by a signal has no results to report */
     if (!json_object_get(m, "preempted_at_iteration"))
         mkt_metrics_write(m, v->metrics_out, comm);
@@ -106,14 +108,14 @@ static int train_run(void *values, MPI_Comm comm)
     return rc;
 }
 
+static int train_run(void *values, MPI_Comm comm)
+{
+    return run_stage(values, "train_mf", mkt_mf_train_run, comm);
+}
+
 static int eval_run(void *values, MPI_Comm comm)
 {
-    mf_values *v = values;
-    json_t *m = mkt_metrics_new("eval_mf");
-    int rc = mkt_mf_eval_run(&v->stage, comm, m);
-    mkt_metrics_write(m, v->metrics_out, comm);
-    json_decref(m);
-    return rc;
+    return run_stage(values, "eval_mf", mkt_mf_eval_run, comm);
 }
 
 const mkt_command mkt_cmd_train_mf = {
