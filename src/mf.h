@@ -14,6 +14,68 @@
 
 #include <stdint.h>
 
+/* ---- the model's hyper-parameters and the model (src/mf_config.c) ---- */
+
+/* How a half-step's updated factor rows reach the ranks that need them:
+ * chosen by estimated volume, all rows to every rank, or only the rows a
+ * rank's observations reference (docs/mf.md; the values of mpi/als.h's
+ * MKT_ALS_EXCHANGE_*). */
+enum { MKT_MF_EXCHANGE_AUTO, MKT_MF_EXCHANGE_ALLGATHER, MKT_MF_EXCHANGE_TARGETED };
+
+/* Everything a training's factors depend on besides the data (paths and
+ * checkpointing belong to the stage). */
+typedef struct {
+    int factors;             /* latent dimension K, default 32 */
+    int iters;               /* ALS iterations at most, default 30 */
+    int implicit;            /* implicit feedback from behaviour events, else explicit ratings; default 0 */
+    double lambda;           /* ridge penalty (> 0) unless lambda_auto */
+    int lambda_auto;         /* choose lambda by validation (explicit RMSE, implicit NDCG); default 1 */
+    double alpha;            /* implicit: confidence 1 + alpha * summed weight, default 10 */
+    double weight[5];        /* implicit weights of view, click, cart, fav, purchase: default 1 1 3 2 5 */
+    double weight_rating;    /* implicit: a rating adds weight_rating * value (or weight_rating, see
+                              * below), default 1 */
+    double rating_threshold; /* implicit: > 0: only ratings >= it count, each as weight_rating; default 0 */
+    double holdout;          /* explicit: share of ratings held out, default 0.1 */
+    double valid_fraction;   /* share of the non-held-out data that validates (0: none), default 0.1 */
+    int patience;            /* stop after this many iterations without a better validation error
+                              * (0: never), default 3 */
+    uint64_t seed;           /* initial factors and the splits, default 42 */
+    int topk;                /* implicit: length of the evaluated recommendation lists, default 10 */
+    int cg;                  /* implicit: conjugate gradient instead of Cholesky, default 0 */
+    int cg_iters;            /* CG steps per row and half-step (warm start), default 3 */
+    int exchange;            /* MKT_MF_EXCHANGE_*, default auto */
+} mkt_mf_config;
+
+void mkt_mf_config_defaults(mkt_mf_config *c);
+/* The options given as text: lambda ("auto" or a number in (0, 1e9]),
+ * solver ("cholesky" or "cg") and exchange ("auto", "allgather" or
+ * "targeted") into c; NULL leaves a field as it is.  Returns NULL or a
+ * message naming the option (thread-local buffer, as mkt_mf_check_config). */
+const char *mkt_mf_config_parse(mkt_mf_config *c, const char *lambda, const char *solver, const char *exchange);
+/* NULL if the configuration is usable, else a message that starts with the
+ * bad field's option name, e.g. "--factors must be >= 1 (got 0)".  The
+ * message lives in a thread-local buffer, valid until the next call on the
+ * same thread. */
+const char *mkt_mf_check_config(const mkt_mf_config *c);
+
+/* A trained factorization: explicit r̂ = mu + b_u + b_i + p_u·q_i, implicit
+ * the preference p_u·q_i (biases zero, mu 0). */
+typedef struct {
+    int factors;                      /* K */
+    int implicit;
+    int64_t users, items;
+    double *user_factors, *item_factors; /* users x K, items x K, row-major */
+    double *user_bias, *item_bias;       /* users, items */
+    double global_mean;
+} mkt_mf_model;
+
+/* The score of user u for item i (both in range). */
+double mkt_mf_predict(const mkt_mf_model *m, int64_t u, int64_t i);
+/* Frees the arrays (not m itself) and zeroes m. */
+void mkt_mf_model_free(mkt_mf_model *m);
+
+/* ---- per-row arithmetic (src/mf.c) ---- */
+
 /* Rows first..first+n-1 of a factor matrix (stride columns, the first k of
  * them factors): 0.1 * N(0,1) from stream (seed, MKT_STREAM_MODEL,
  * salt + row); the remaining columns (the bias) are set to 0. */

@@ -33,7 +33,7 @@ static void set_quality(json_t *obj, const double q[5], int64_t covered, int64_t
 void mkt_mf_ranking_report(const mkt_mf_options *o, const mkt_als_data *d, const double *X, const double *Y, int k,
                            int stride, MPI_Comm comm, json_t *metrics)
 {
-    int K = o->topk;
+    int K = o->config.topk;
     mkt_als_ranking q = mkt_als_ranking_eval(d, X, Y, k, stride, K, comm);
     mkt_metrics_set_int(metrics, "users_evaluated", q.users);
     mkt_metrics_set_int(metrics, "k", K);
@@ -64,7 +64,8 @@ void mkt_mf_explicit_report(const mkt_mf_options *o, const mkt_als_data *d, cons
     mkt_metrics_set_real(b, "bias_lambda", bl);
     mkt_log(STAGE, "%s RMSE %.4f MAE %.4f over %lld ratings (biases only %.4f, global mean %.4f)%s", what, err[1],
             err[2], (long long)d->n_test, be[1], gm[0],
-            err[1] < be[1] ? "" : "  -- NOT better than biases only: try --lambda auto, another --rank, or more data");
+            err[1] < be[1] ? ""
+                           : "  -- NOT better than biases only: try --lambda auto, another --factors, or more data");
 }
 
 int mkt_mf_eval_run(const mkt_mf_options *cli, MPI_Comm comm, json_t *metrics)
@@ -85,25 +86,25 @@ int mkt_mf_eval_run(const mkt_mf_options *cli, MPI_Comm comm, json_t *metrics)
     const char *g = MKT_MODELS_MF;
     mkt_mf_options o = *cli;
     static const char *wn[5] = {"weight_view", "weight_click", "weight_cart", "weight_fav", "weight_purchase"};
-    o.rank = (int)mkt_h5_attr_get_int(m, g, "rank", 0);
-    o.implicit = (int)mkt_h5_attr_get_int(m, g, "implicit", 0);
-    o.seed = (uint64_t)mkt_h5_attr_get_int(m, g, "seed", 0);
-    o.holdout = mkt_h5_attr_get_double(m, g, "holdout", 0.1);
-    o.valid_fraction = mkt_h5_attr_get_double(m, g, "valid_fraction", 0);
-    o.patience = (int)mkt_h5_attr_get_int(m, g, "patience", 0);
-    o.iters = (int)mkt_h5_attr_get_int(m, g, "iters", 10); /* for the biases-only baseline */
-    o.lambda_auto = (int)mkt_h5_attr_get_int(m, g, "lambda_auto", 0);
-    o.alpha = mkt_h5_attr_get_double(m, g, "alpha", 0);
-    o.lambda = mkt_h5_attr_get_double(m, g, "lambda", 0);
+    /* the factor count is stored as "rank", its former name, for the model files written before */
+    o.config.factors = (int)mkt_h5_attr_get_int(m, g, "rank", 0);
+    o.config.implicit = (int)mkt_h5_attr_get_int(m, g, "implicit", 0);
+    o.config.seed = (uint64_t)mkt_h5_attr_get_int(m, g, "seed", 0);
+    o.config.holdout = mkt_h5_attr_get_double(m, g, "holdout", 0.1);
+    o.config.valid_fraction = mkt_h5_attr_get_double(m, g, "valid_fraction", 0);
+    o.config.patience = (int)mkt_h5_attr_get_int(m, g, "patience", 0);
+    o.config.iters = (int)mkt_h5_attr_get_int(m, g, "iters", 10); /* for the biases-only baseline */
+    o.config.lambda_auto = (int)mkt_h5_attr_get_int(m, g, "lambda_auto", 0);
+    o.config.alpha = mkt_h5_attr_get_double(m, g, "alpha", 0);
+    o.config.lambda = mkt_h5_attr_get_double(m, g, "lambda", 0);
     for (int j = 0; j < 5; j++)
-        o.weight[j] = mkt_h5_attr_get_double(m, g, wn[j], 0);
-    o.weight_rating = mkt_h5_attr_get_double(m, g, "weight_rating", 0);
-    o.rating_threshold = mkt_h5_attr_get_double(m, g, "rating_threshold", 0);
+        o.config.weight[j] = mkt_h5_attr_get_double(m, g, wn[j], 0);
+    o.config.weight_rating = mkt_h5_attr_get_double(m, g, "weight_rating", 0);
+    o.config.rating_threshold = mkt_h5_attr_get_double(m, g, "rating_threshold", 0);
     /* the same events as training: those before the model's until_ts */
-    o.until_ts = mkt_h5_attr_get_int(m, g, "until_ts", INT64_MIN);
-    o.has_until = o.until_ts != INT64_MIN;
+    o.until_ts = mkt_h5_attr_get_int(m, g, "until_ts", MKT_MF_ALL_EVENTS);
     int64_t mu_u = mkt_h5_attr_get_int(m, g, "users", -1), mu_i = mkt_h5_attr_get_int(m, g, "items", -1);
-    int k = o.rank, s = o.implicit ? k : k + 1;
+    int k = o.config.factors, s = o.config.implicit ? k : k + 1;
     mkt_als_data d;
     mkt_mf_load(&o, comm, &d);
     if (mu_u != d.U || mu_i != d.I)
@@ -114,7 +115,7 @@ int mkt_mf_eval_run(const mkt_mf_options *cli, MPI_Comm comm, json_t *metrics)
     else if (d.n_test == 0)
         mkt_fail_all(MKT_EXIT_ERROR,
                      "%s has no held-out %s for model %s (trained with --holdout 0?): give a test store with --test",
-                     cli->store, o.implicit ? "items" : "ratings", cli->model);
+                     cli->store, o.config.implicit ? "items" : "ratings", cli->model);
     int64_t nl = d.ub.end - d.ub.begin;
     double *uf = mkt_xmalloc(sizeof(double) * (size_t)(nl * k + 1)), *ub = mkt_xmalloc(sizeof(double) * (size_t)(nl + 1));
     double *itf = mkt_xmalloc(sizeof(double) * (size_t)(d.I * k + 1)), *ib = mkt_xmalloc(sizeof(double) * (size_t)(d.I + 1));
@@ -137,10 +138,10 @@ int mkt_mf_eval_run(const mkt_mf_options *cli, MPI_Comm comm, json_t *metrics)
     mkt_metrics_set_int(metrics, "users", d.U);
     mkt_metrics_set_int(metrics, "items", d.I);
     mkt_metrics_set_int(metrics, "heldout_entries", d.n_test);
-    mkt_metrics_set_str(metrics, "mode", o.implicit ? "implicit" : "explicit");
+    mkt_metrics_set_str(metrics, "mode", o.config.implicit ? "implicit" : "explicit");
     if (cli->test)
         mkt_metrics_set_str(metrics, "test_store", cli->test);
-    if (!o.implicit) {
+    if (!o.config.implicit) {
         mkt_mf_explicit_report(&o, &d, X, Y, k, cli->test ? "test-store" : "held-out", comm, metrics);
     } else {
         mkt_mf_ranking_report(&o, &d, X, Y, k, s, comm, metrics);

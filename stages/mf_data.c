@@ -186,22 +186,22 @@ static void append_aggregated(mkt_als_rows *r, int64_t row, mf_pair *pairs, int6
 
 static double weight_of(const mkt_mf_options *o, int32_t type)
 {
-    return type >= 0 && type < MKT_EV_RATING ? o->weight[type] : 0;
+    return type >= 0 && type < MKT_EV_RATING ? o->config.weight[type] : 0;
 }
 
 /* Implicit: 1 if a rating of this value is a positive interaction (its
  * confidence 1 + alpha * weight must stay >= 1, so ratings <= 0 never are). */
 static int rating_kept(const mkt_mf_options *o, double value)
 {
-    if (!(o->weight_rating > 0))
+    if (!(o->config.weight_rating > 0))
         return 0;
-    return o->rating_threshold > 0 ? value >= o->rating_threshold : value > 0;
+    return o->config.rating_threshold > 0 ? value >= o->config.rating_threshold : value > 0;
 }
 
 /* Implicit: the weight of a kept rating of this value. */
 static double rating_weight(const mkt_mf_options *o, double value)
 {
-    return o->rating_threshold > 0 ? o->weight_rating : o->weight_rating * value;
+    return o->config.rating_threshold > 0 ? o->config.weight_rating : o->config.weight_rating * value;
 }
 
 /* What the first pass makes of an event: dropped (another type, weight 0,
@@ -216,9 +216,9 @@ static uint8_t *classify(const mkt_mf_options *o, const mf_src *s)
     size_t m = (size_t)s->maxchunk;
     uint8_t *cls = mkt_xmalloc((size_t)s->nev + 1);
     int32_t *type = mkt_xmalloc(sizeof(int32_t) * m);
-    int64_t *order = o->implicit ? NULL : mkt_xmalloc(sizeof(int64_t) * m);
-    int64_t *ts = o->has_until ? mkt_xmalloc(sizeof(int64_t) * m) : NULL;
-    double *value = o->implicit && o->weight_rating > 0 ? mkt_xmalloc(sizeof(double) * m) : NULL;
+    int64_t *order = o->config.implicit ? NULL : mkt_xmalloc(sizeof(int64_t) * m);
+    int64_t *ts = o->until_ts != MKT_MF_ALL_EVENTS ? mkt_xmalloc(sizeof(int64_t) * m) : NULL;
+    double *value = o->config.implicit && o->config.weight_rating > 0 ? mkt_xmalloc(sizeof(double) * m) : NULL;
     for (int64_t r0 = 0, r1; r0 < s->nrows; r0 = r1) {
         r1 = src_chunk_end(s, r0);
         int64_t e0 = s->ptr[r0], n = s->ptr[r1] - e0;
@@ -236,13 +236,13 @@ static uint8_t *classify(const mkt_mf_options *o, const mf_src *s)
                          (long long)(s->first + e0 + j), value[j]);
             if (ts && ts[j] >= o->until_ts)
                 c = MF_DROP;
-            else if (!o->implicit && type[j] == MKT_EV_RATING)
-                c = mkt_mf_is_holdout(o->seed, order[j], o->holdout)                ? MF_TEST
-                    : mkt_mf_is_validation(o->seed, order[j], o->valid_fraction) ? MF_VALID
-                                                                                   : MF_TRAIN;
-            else if (o->implicit && weight_of(o, type[j]) > 0)
+            else if (!o->config.implicit && type[j] == MKT_EV_RATING)
+                c = mkt_mf_is_holdout(o->config.seed, order[j], o->config.holdout)                  ? MF_TEST
+                    : mkt_mf_is_validation(o->config.seed, order[j], o->config.valid_fraction) ? MF_VALID
+                                                                                                 : MF_TRAIN;
+            else if (o->config.implicit && weight_of(o, type[j]) > 0)
                 c = (uint8_t)(MF_KEPT + type[j]);
-            else if (o->implicit && type[j] == MKT_EV_RATING && value && rating_kept(o, value[j]))
+            else if (o->config.implicit && type[j] == MKT_EV_RATING && value && rating_kept(o, value[j]))
                 c = (uint8_t)(MF_KEPT + MKT_EV_RATING);
             cls[e0 + j] = c;
         }
@@ -371,7 +371,7 @@ static void fill_implicit(const mkt_mf_options *o, const mf_src *s, const uint8_
     const int32_t *vheld = iv ? iv->vheld : NULL;
     mf_pair *pairs = mkt_xmalloc(sizeof(mf_pair) * (size_t)(longest + 1));
     int32_t *idx = mkt_xmalloc(sizeof(int32_t) * (size_t)s->maxchunk);
-    double *value = o->weight_rating > 0 ? mkt_xmalloc(sizeof(double) * (size_t)s->maxchunk) : NULL;
+    double *value = o->config.weight_rating > 0 ? mkt_xmalloc(sizeof(double) * (size_t)s->maxchunk) : NULL;
     for (int64_t r0 = 0, r1; r0 < s->nrows; r0 = r1) {
         r1 = src_chunk_end(s, r0);
         int64_t e0 = s->ptr[r0];
@@ -409,7 +409,7 @@ static void fill_implicit(const mkt_mf_options *o, const mf_src *s, const uint8_
             mkt_als_rows *v = iv->valid;
             iv->valid_local[row] = -1;
             v->ptr[row + 1] = v->ptr[row];
-            if (h >= 0 && mkt_als_row_len(r, row) >= 2 && mkt_mf_is_validation(o->seed, self, iv->fraction)) {
+            if (h >= 0 && mkt_als_row_len(r, row) >= 2 && mkt_mf_is_validation(o->config.seed, self, iv->fraction)) {
                 int32_t vi = -1; /* the last kept event's item other than h */
                 for (int64_t e = s->ptr[row + 1] - 1; e >= s->ptr[row] && vi < 0; e--)
                     if (cls[e] != MF_DROP && idx[e - e0] != h)
@@ -451,19 +451,19 @@ void mkt_mf_load(const mkt_mf_options *o, MPI_Comm comm, mkt_als_data *d)
     if (d->I >= INT32_MAX || d->U >= INT32_MAX)
         mkt_fail_all(MKT_EXIT_ERROR, "%s: too many users or items for 32-bit indices", o->store);
     /* the events used end at --until, else at the end of the log */
-    d->until_ts = o->has_until ? o->until_ts : mkt_h5_attr_get_int(f, ".", "end_ts", INT64_MIN);
+    d->until_ts = o->until_ts != MKT_MF_ALL_EVENTS ? o->until_ts : mkt_h5_attr_get_int(f, ".", "end_ts", INT64_MIN);
     d->ub = mkt_block_of(d->U, nranks, rank);
     d->ib = mkt_block_of(d->I, nranks, rank);
     mf_src us, is;
     src_open(f, o->store, "by_user", d->I, d->ub, &us);
     src_open(f, o->store, "by_item", d->U, d->ib, &is);
     char why[96] = "";
-    if (o->has_until)
+    if (o->until_ts != MKT_MF_ALL_EVENTS)
         snprintf(why, sizeof why, " before --until %lld", (long long)o->until_ts);
     int64_t local[3] = {0, 0, 0};
     mkt_xsum sum; /* explicit: of the training ratings */
     mkt_xsum_init(&sum);
-    if (!o->implicit) {
+    if (!o->config.implicit) {
         uint8_t *cls = classify(o, &us);
         rows_of_class(&d->utrain, &us, cls, MF_TRAIN);
         rows_of_class(&d->utest, &us, cls, MF_TEST);
@@ -481,7 +481,7 @@ void mkt_mf_load(const mkt_mf_options *o, MPI_Comm comm, mkt_als_data *d)
         int32_t *held_local = mkt_xmalloc(sizeof(int32_t) * nl), *valid_local = mkt_xmalloc(sizeof(int32_t) * nl);
         /* validation users: a hash sample of about MKT_MF_VALID_USERS users */
         double vf = 0;
-        if (o->valid_fraction > 0 && d->U > 0)
+        if (o->config.valid_fraction > 0 && d->U > 0)
             vf = (double)MKT_MF_VALID_USERS / (double)d->U;
         implicit_valid iv = {vf, &d->uvalid, valid_local, NULL};
         uint8_t *cls = classify(o, &us);
@@ -515,7 +515,7 @@ void mkt_mf_load(const mkt_mf_options *o, MPI_Comm comm, mkt_als_data *d)
     local[1] = d->utest.ptr[us.nrows];
     local[2] = d->uvalid.ptr[us.nrows];
     MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, local, 3, MPI_INT64_T, MPI_SUM, comm));
-    if (local[0] == 0 && !o->implicit)
+    if (local[0] == 0 && !o->config.implicit)
         mkt_fail_all(MKT_EXIT_ERROR,
                      "%s has no training ratings (events of type rating)%s: use --implicit, or a store "
                      "with ratings (mkt gen --ratings-per-user N)",
@@ -525,7 +525,7 @@ void mkt_mf_load(const mkt_mf_options *o, MPI_Comm comm, mkt_als_data *d)
                      "%s has no behaviour events with a positive weight and no positive ratings%s (see "
                      "--weight-* and --rating-threshold)",
                      o->store, why);
-    if (!o->implicit) {
+    if (!o->config.implicit) {
         mkt_allreduce_xsum(&sum, 1, comm);
         d->mu = mkt_xsum_value(&sum) / (double)local[0];
     }
@@ -556,14 +556,14 @@ void mkt_mf_load_test(const mkt_mf_options *o, const char *path, mkt_als_data *d
                      "file with `mkt ingest --as test --into %s`",
                      path, (long long)U, (long long)I, o->store, (long long)d->U, (long long)d->I, o->store);
     mkt_mf_options t = *o;
-    t.has_until = 0;
-    t.holdout = 0;
-    t.valid_fraction = 0; /* every rating is of class MF_TRAIN here */
+    t.until_ts = MKT_MF_ALL_EVENTS;
+    t.config.holdout = 0;
+    t.config.valid_fraction = 0; /* every rating is of class MF_TRAIN here */
     mf_src us;
     src_open(f, path, "by_user", d->I, d->ub, &us);
     uint8_t *cls = classify(&t, &us);
     rows_free(&d->utest);
-    if (!o->implicit) {
+    if (!o->config.implicit) {
         rows_of_class(&d->utest, &us, cls, MF_TRAIN);
         fill_explicit(&us, cls, "item", &d->utest, NULL, NULL, NULL);
     } else {
@@ -592,7 +592,7 @@ void mkt_mf_load_test(const mkt_mf_options *o, const char *path, mkt_als_data *d
     MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, &n, 1, MPI_INT64_T, MPI_SUM, comm));
     if (n == 0)
         mkt_fail_all(MKT_EXIT_ERROR, "test store %s has no %s to evaluate on", path,
-                     o->implicit ? "positive-weight user-item pairs outside the training data" : "ratings");
+                     o->config.implicit ? "positive-weight user-item pairs outside the training data" : "ratings");
     d->n_test = n;
 }
 

@@ -23,6 +23,10 @@
 #include "schema.h"
 
 #define STAGE MKT_MF_STAGE
+_Static_assert((int)MKT_MF_EXCHANGE_AUTO == (int)MKT_ALS_EXCHANGE_AUTO &&
+                   (int)MKT_MF_EXCHANGE_ALLGATHER == (int)MKT_ALS_EXCHANGE_ALLGATHER &&
+                   (int)MKT_MF_EXCHANGE_TARGETED == (int)MKT_ALS_EXCHANGE_TARGETED,
+               "the config's exchange is passed to mkt_als_plans_build as it is");
 #define ITEM_SALT (1ULL << 40) /* item rows draw from stream index ITEM_SALT + i */
 
 /* Early stopping on the validation split: the factors at the iteration
@@ -176,8 +180,8 @@ static int als_begin(const mkt_mf_options *o, const mkt_als_data *d, int k, int 
     if (d->n_valid == 0)
         *early = NULL;
     if (start == 0) {
-        mkt_mf_init_factors(Xfull, 0, d->U, k, s, o->seed, 0);
-        mkt_mf_init_factors(Yfull, 0, d->I, k, s, o->seed, ITEM_SALT);
+        mkt_mf_init_factors(Xfull, 0, d->U, k, s, o->config.seed, 0);
+        mkt_mf_init_factors(Yfull, 0, d->I, k, s, o->config.seed, ITEM_SALT);
     }
     return start;
 }
@@ -191,18 +195,18 @@ static int iteration_end(mf_ckpt_ctx *ck, int it, const mkt_mf_options *o, const
                          int verbose, int *stopped, MPI_Comm comm)
 {
     phase_account(ck, ph, ts);
-    if (after_iteration(ck, it, o->iters, d, s, Xfull, Yfull, history, early, comm)) {
+    if (after_iteration(ck, it, o->config.iters, d, s, Xfull, Yfull, history, early, comm)) {
         *stopped = it;
         return 1;
     }
     if (stop && verbose) /* implicit runs minimise minus the NDCG */
         mkt_log(STAGE, "early stop after iteration %d: no better validation %s for %d iterations (best %.4f "
-                "at iteration %d)", it, o->implicit ? "NDCG" : "RMSE", early->patience,
-                o->implicit ? -early->best_loss : early->best_loss, early->best_it);
+                "at iteration %d)", it, o->config.implicit ? "NDCG" : "RMSE", early->patience,
+                o->config.implicit ? -early->best_loss : early->best_loss, early->best_it);
     return stop;
 }
 
-/* Collective. Biased ALS with k factors (k = 0: biases only) and o->lambda.
+/* Collective. Biased ALS with k factors (k = 0: biases only) and o->config.lambda.
  * Xfull [U x (k+1)] and Yfull [I x (k+1)] are initialized here (unless
  * resumed: then they hold the checkpoint's factors) and hold the model on
  * return on every rank.  With `early` (not NULL, and validation ratings
@@ -219,8 +223,8 @@ static int als_explicit(const mkt_mf_options *o, const mkt_als_data *d, int k, d
     double *bytes = ck ? &ck->bytes : NULL;
     double t0 = mkt_now();
     double ph[2] = {0, 0}; /* solve, exchange seconds of this iteration */
-    mkt_als_solver sv = {k, o->lambda, 0, 0, 0};
-    for (int it = start + 1; it <= o->iters; it++) {
+    mkt_als_solver sv = {k, o->config.lambda, 0, 0, 0};
+    for (int it = start + 1; it <= o->config.iters; it++) {
         double ts = mkt_now();
         ph[0] = ph[1] = 0;
         mkt_xsum sse; /* the training error of the finished iteration */
@@ -238,7 +242,7 @@ static int als_explicit(const mkt_mf_options *o, const mkt_als_data *d, int k, d
             double now = mkt_now(), per = (now - t0) / (it - start);
             if (verbose)
                 mkt_log_detail(STAGE, "iteration %d/%d  train RMSE %.4f  validation RMSE %.4f  held-out RMSE %.4f  %.2fs  ETA %.0fs",
-                        it, o->iters, err[0], vr, err[1], now - ts, per * (o->iters - it));
+                        it, o->config.iters, err[0], vr, err[1], now - ts, per * (o->config.iters - it));
             if (history) {
                 json_t *h = iteration_record(history, it, now - ts, ph);
                 mkt_metrics_set_real(h, "train_rmse", err[0]);
@@ -267,10 +271,10 @@ static double lambda_trial(const mkt_mf_options *o, const mkt_als_data *d, int k
                            mf_early *e, const mkt_als_plan *px, const mkt_als_plan *py, int *best_it, MPI_Comm comm)
 {
     mkt_mf_options t = *o;
-    t.lambda = lambda;
+    t.config.lambda = lambda;
     early_reset(e);
     mf_ckpt_ctx c = {NULL, NULL, 0, 0, 0, 0, px, py, 0};
-    if (o->implicit)
+    if (o->config.implicit)
         als_implicit(&t, d, k, X, Y, NULL, 0, &c, e, comm);
     else
         als_explicit(&t, d, k, X, Y, NULL, 0, &c, e, comm);
@@ -300,8 +304,8 @@ static double walk_try(lambda_walk *w, double lambda)
     int bi;
     double v = lambda_trial(w->o, w->d, w->k, lambda, w->X, w->Y, w->e, w->px, w->py, &bi, w->comm);
     w->ntried++;
-    const char *name = w->o->implicit ? "validation_ndcg" : "validation_rmse";
-    double shown = w->o->implicit ? -v : v; /* implicit trials minimise minus the NDCG */
+    const char *name = w->o->config.implicit ? "validation_ndcg" : "validation_rmse";
+    double shown = w->o->config.implicit ? -v : v; /* implicit trials minimise minus the NDCG */
     mkt_log_detail(STAGE, "lambda auto (%s): lambda %.4g  %s %.5f  best iteration %d", w->what, lambda, name, shown, bi);
     if (w->trials)
         json_array_append_new(w->trials, json_pack("{s:f, s:f, s:i}", "lambda", lambda, name, shown, "best_iteration", bi));
@@ -323,7 +327,7 @@ static double lambda_search(lambda_walk *w)
     enum { NG = 9 };
     double grid[NG], err[NG];
     /* explicit (weighted lambda): 0.001 ... 10; implicit: 0.01 ... 100 */
-    double lo = w->o->implicit ? -2.0 : -3.0;
+    double lo = w->o->config.implicit ? -2.0 : -3.0;
     for (int j = 0; j < NG; j++)
         grid[j] = pow(10.0, lo + 0.5 * j);
     w->best_lambda = 0;
@@ -347,7 +351,7 @@ static double lambda_search(lambda_walk *w)
     walk_try(w, centre * pow(10.0, -0.25));
     walk_try(w, centre * pow(10.0, 0.25));
     mkt_log(STAGE, "lambda auto (%s): chose %.4g (validation %s %.5f) after %d trials", w->what, w->best_lambda,
-            w->o->implicit ? "NDCG" : "RMSE", w->o->implicit ? -w->best_loss : w->best_loss, w->ntried);
+            w->o->config.implicit ? "NDCG" : "RMSE", w->o->config.implicit ? -w->best_loss : w->best_loss, w->ntried);
     return w->best_lambda;
 }
 
@@ -362,8 +366,8 @@ static int als_implicit(const mkt_mf_options *o, const mkt_als_data *d, int k, d
     double *bytes = ck ? &ck->bytes : NULL;
     double *g = mkt_xmalloc(sizeof(double) * (size_t)(k * k));
     double t0 = mkt_now();
-    mkt_als_solver sv = {k, o->lambda, o->alpha, o->cg, o->cg_iters};
-    for (int it = start + 1; it <= o->iters; it++) {
+    mkt_als_solver sv = {k, o->config.lambda, o->config.alpha, o->config.cg, o->config.cg_iters};
+    for (int it = start + 1; it <= o->config.iters; it++) {
         double ts = mkt_now(), ph[2] = {0, 0};
         mkt_als_implicit_iteration(d, &sv, Xfull, Yfull, g, px, py, bytes, ph, comm);
         last = it;
@@ -372,13 +376,14 @@ static int als_implicit(const mkt_mf_options *o, const mkt_als_data *d, int k, d
         if (early) {
             if (py && py->targeted) /* the validation ranks every item: all item rows, fresh */
                 mkt_als_gather_rows(Yfull, d->I, k, comm);
-            vn = mkt_als_valid_ndcg(d, Xfull + d->ub.begin * k, Yfull, k, o->topk, comm);
+            vn = mkt_als_valid_ndcg(d, Xfull + d->ub.begin * k, Yfull, k, o->config.topk, comm);
             stop = early_update(early, it, -vn, Xfull, Yfull, d->U, d->I, k);
         }
         double now = mkt_now(), per = (now - t0) / (it - start);
         if (verbose)
-            mkt_log_detail(STAGE, "iteration %d/%d  validation NDCG@%d %.4f  %.2fs  ETA %.0fs", it, o->iters, o->topk, vn,
-                    now - ts, per * (o->iters - it));
+            mkt_log_detail(STAGE, "iteration %d/%d  validation NDCG@%d %.4f  %.2fs  ETA %.0fs", it, o->config.iters,
+                           o->config.topk, vn,
+                    now - ts, per * (o->config.iters - it));
         if (history) {
             json_t *h = iteration_record(history, it, now - ts, ph);
             if (early)
@@ -395,22 +400,22 @@ static int als_implicit(const mkt_mf_options *o, const mkt_als_data *d, int k, d
 
 /* Collective. The biases-only baseline (the same ALS with K = 0) into bx
  * [U] and by [I]: its own lambda chosen the same way when the model's was
- * (o->lambda_auto), else o->lambda, and the same early stopping.  Returns
+ * (o->config.lambda_auto), else o->config.lambda, and the same early stopping.  Returns
  * its lambda. */
 double mkt_mf_bias_baseline(const mkt_mf_options *o, const mkt_als_data *d, double *bx, double *by, MPI_Comm comm)
 {
     int use_early = d->n_valid > 0;
     mf_early e;
-    early_init(&e, o->patience, use_early ? d->U : 0, use_early ? d->I : 0, 1);
+    early_init(&e, o->config.patience, use_early ? d->U : 0, use_early ? d->I : 0, 1);
     mkt_mf_options bo = *o;
-    if (o->lambda_auto) {
+    if (o->config.lambda_auto) {
         lambda_walk w = {o, d, 0, bx, by, &e, NULL, NULL, NULL, "biases only", comm, 0, 0, 0};
-        bo.lambda = lambda_search(&w);
+        bo.config.lambda = lambda_search(&w);
     }
     early_reset(&e);
     als_explicit(&bo, d, 0, bx, by, NULL, 0, NULL, use_early ? &e : NULL, comm);
     early_free(&e);
-    return bo.lambda;
+    return bo.config.lambda;
 }
 
 /* Column k (the bias) of rows [b.begin, b.end) of full (stride s) as a
@@ -462,22 +467,23 @@ static void write_model(const mkt_mf_options *o, const mkt_als_data *d, double *
     free(ubias);
     free(ibias);
     static const char *wn[5] = {"weight_view", "weight_click", "weight_cart", "weight_fav", "weight_purchase"};
-    mkt_h5_attr_set_double(w.file, w.group, "global_mean", o->implicit ? 0 : d->mu);
+    mkt_h5_attr_set_double(w.file, w.group, "global_mean", o->config.implicit ? 0 : d->mu);
+    /* the factor count, under its former name "rank": model files stay readable both ways */
     mkt_h5_attr_set_int(w.file, w.group, "rank", k);
-    mkt_h5_attr_set_double(w.file, w.group, "lambda", o->lambda);
-    mkt_h5_attr_set_int(w.file, w.group, "iters", o->iters);
-    mkt_h5_attr_set_int(w.file, w.group, "implicit", o->implicit);
-    mkt_h5_attr_set_double(w.file, w.group, "alpha", o->alpha);
-    mkt_h5_attr_set_double(w.file, w.group, "holdout", o->holdout);
-    mkt_h5_attr_set_double(w.file, w.group, "valid_fraction", o->valid_fraction);
-    mkt_h5_attr_set_double(w.file, w.group, "weight_rating", o->weight_rating);
-    mkt_h5_attr_set_double(w.file, w.group, "rating_threshold", o->rating_threshold);
-    mkt_h5_attr_set_int(w.file, w.group, "patience", o->patience);
+    mkt_h5_attr_set_double(w.file, w.group, "lambda", o->config.lambda);
+    mkt_h5_attr_set_int(w.file, w.group, "iters", o->config.iters);
+    mkt_h5_attr_set_int(w.file, w.group, "implicit", o->config.implicit);
+    mkt_h5_attr_set_double(w.file, w.group, "alpha", o->config.alpha);
+    mkt_h5_attr_set_double(w.file, w.group, "holdout", o->config.holdout);
+    mkt_h5_attr_set_double(w.file, w.group, "valid_fraction", o->config.valid_fraction);
+    mkt_h5_attr_set_double(w.file, w.group, "weight_rating", o->config.weight_rating);
+    mkt_h5_attr_set_double(w.file, w.group, "rating_threshold", o->config.rating_threshold);
+    mkt_h5_attr_set_int(w.file, w.group, "patience", o->config.patience);
     mkt_h5_attr_set_int(w.file, w.group, "best_iteration", best_iteration);
-    mkt_h5_attr_set_int(w.file, w.group, "lambda_auto", o->lambda_auto);
+    mkt_h5_attr_set_int(w.file, w.group, "lambda_auto", o->config.lambda_auto);
     for (int j = 0; j < 5; j++)
-        mkt_h5_attr_set_double(w.file, w.group, wn[j], o->weight[j]);
-    mkt_h5_attr_set_int(w.file, w.group, "seed", (int64_t)o->seed);
+        mkt_h5_attr_set_double(w.file, w.group, wn[j], o->config.weight[j]);
+    mkt_h5_attr_set_int(w.file, w.group, "seed", (int64_t)o->config.seed);
     mkt_h5_attr_set_int(w.file, w.group, "users", d->U);
     mkt_h5_attr_set_int(w.file, w.group, "items", d->I);
     if (d->until_ts != INT64_MIN) /* trained on the events with ts < until_ts */
@@ -495,55 +501,40 @@ static void mf_config(const mkt_mf_options *o, const mkt_als_data *d, mkt_ckpt_c
     /* options first, so a changed option is the key named, then the data */
     mkt_ckpt_config_str(cfg, "state_layout", "mf-1");
     mkt_ckpt_config_path(cfg, "store", o->store);
-    mkt_ckpt_config_str(cfg, "implicit", o->implicit ? "1" : "0");
-    mkt_ckpt_config_int(cfg, "rank", o->rank);
-    mkt_ckpt_config_double(cfg, "lambda", o->lambda);
-    mkt_ckpt_config_int(cfg, "seed", (int64_t)o->seed);
-    if (o->implicit) {
-        mkt_ckpt_config_double(cfg, "alpha", o->alpha);
-        mkt_ckpt_config_str(cfg, "solver", o->cg ? "cg" : "cholesky");
-        if (o->cg)
-            mkt_ckpt_config_int(cfg, "cg_iters", o->cg_iters);
+    mkt_ckpt_config_str(cfg, "implicit", o->config.implicit ? "1" : "0");
+    mkt_ckpt_config_int(cfg, "rank", o->config.factors); /* the factor count; "rank" keeps checkpoints resumable */
+    mkt_ckpt_config_double(cfg, "lambda", o->config.lambda);
+    mkt_ckpt_config_int(cfg, "seed", (int64_t)o->config.seed);
+    if (o->config.implicit) {
+        mkt_ckpt_config_double(cfg, "alpha", o->config.alpha);
+        mkt_ckpt_config_str(cfg, "solver", o->config.cg ? "cg" : "cholesky");
+        if (o->config.cg)
+            mkt_ckpt_config_int(cfg, "cg_iters", o->config.cg_iters);
         for (int j = 0; j < 5; j++)
-            mkt_ckpt_config_double(cfg, wn[j], o->weight[j]);
-        mkt_ckpt_config_double(cfg, "weight_rating", o->weight_rating);
-        mkt_ckpt_config_double(cfg, "rating_threshold", o->rating_threshold);
+            mkt_ckpt_config_double(cfg, wn[j], o->config.weight[j]);
+        mkt_ckpt_config_double(cfg, "weight_rating", o->config.weight_rating);
+        mkt_ckpt_config_double(cfg, "rating_threshold", o->config.rating_threshold);
     } else {
-        mkt_ckpt_config_double(cfg, "holdout", o->holdout);
-        mkt_ckpt_config_double(cfg, "valid_fraction", o->valid_fraction);
-        mkt_ckpt_config_int(cfg, "patience", o->patience);
+        mkt_ckpt_config_double(cfg, "holdout", o->config.holdout);
+        mkt_ckpt_config_double(cfg, "valid_fraction", o->config.valid_fraction);
+        mkt_ckpt_config_int(cfg, "patience", o->config.patience);
     }
-    if (o->has_until)
+    if (o->until_ts != MKT_MF_ALL_EVENTS)
         mkt_ckpt_config_int(cfg, "until_ts", o->until_ts);
     mkt_ckpt_config_int(cfg, "users", d->U);
     mkt_ckpt_config_int(cfg, "items", d->I);
     mkt_ckpt_config_int(cfg, "train_entries", d->n_train);
     mkt_ckpt_config_int(cfg, "heldout_entries", d->n_test);
-    if (!o->implicit)
+    if (!o->config.implicit)
         mkt_ckpt_config_double(cfg, "global_mean", d->mu);
 }
 
-static void check_options(const mkt_mf_options *o)
+void mkt_mf_options_defaults(mkt_mf_options *o)
 {
-    if (!o->lambda_auto && !(o->lambda > 0))
-        mkt_fail_all(MKT_EXIT_USAGE, "--lambda must be > 0 or auto (got %g)", o->lambda);
-    if (!(o->valid_fraction >= 0 && o->valid_fraction <= 0.9))
-        mkt_fail_all(MKT_EXIT_USAGE, "--valid-fraction must be in [0, 0.9] (got %g)", o->valid_fraction);
-    if (o->patience < 0)
-        mkt_fail_all(MKT_EXIT_USAGE, "--patience must be >= 0 (got %d)", o->patience);
-    if (o->lambda_auto && !(o->valid_fraction > 0))
-        mkt_fail_all(MKT_EXIT_USAGE, "--lambda auto chooses lambda on validation ratings: it needs --valid-fraction > 0 "
-                                     "(or give --lambda a value)");
-    if (o->rank < 1)
-        mkt_fail_all(MKT_EXIT_USAGE, "--rank must be >= 1 (got %d)", o->rank);
-    if (o->topk < 1)
-        mkt_fail_all(MKT_EXIT_USAGE, "--topk must be >= 1");
-    if (o->implicit && !(o->alpha >= 0))
-        mkt_fail_all(MKT_EXIT_USAGE, "--alpha must be >= 0");
-    if (o->cg && !o->implicit)
-        mkt_fail_all(MKT_EXIT_USAGE, "--solver cg applies to --implicit only");
-    if (o->cg && o->cg_iters < 1)
-        mkt_fail_all(MKT_EXIT_USAGE, "--cg-iters must be >= 1 (got %d)", o->cg_iters);
+    memset(o, 0, sizeof *o);
+    mkt_mf_config_defaults(&o->config);
+    o->checkpoint_every = 5;
+    o->until_ts = MKT_MF_ALL_EVENTS;
 }
 
 /* The state of one `mkt train mf` run, from the data read to the model
@@ -586,9 +577,9 @@ static void resume_checkpoint(mf_run *r, MPI_Comm comm)
     hid_t cf = mkt_ckpt_open_resume(ck, "mf", &r->cfg, &r->cc.start, comm);
     if (cf < 0)
         return;
-    if (r->cc.start > r->o.iters)
+    if (r->cc.start > r->o.config.iters)
         mkt_fail_all(MKT_EXIT_USAGE, "checkpoint %s is at iteration %d, past --iters %d", ck->path, r->cc.start,
-                     r->o.iters);
+                     r->o.config.iters);
     mkt_ckpt_read_full(cf, ck->path, "user_factors", r->X, d->U, s);
     mkt_ckpt_read_full(cf, ck->path, "item_factors", r->Y, d->I, s);
     json_t *h = mkt_ckpt_read_json(cf, ck->path, "history");
@@ -635,16 +626,16 @@ static void report_quality(mf_run *r, int lambda_auto, MPI_Comm comm, json_t *me
     mkt_metrics_set_int(metrics, "heldout_entries", d->n_test);
     if (d->until_ts != INT64_MIN)
         mkt_metrics_set_int(metrics, "until_ts", d->until_ts);
-    mkt_metrics_set_int(metrics, "rank", k);
-    mkt_metrics_set_int(metrics, "iters", o->iters);
-    mkt_metrics_set_real(metrics, "lambda", o->lambda);
+    mkt_metrics_set_int(metrics, "rank", k); /* the factor count, under the key readers know */
+    mkt_metrics_set_int(metrics, "iters", o->config.iters);
+    mkt_metrics_set_real(metrics, "lambda", o->config.lambda);
     mkt_metrics_set_str(metrics, "lambda_mode", lambda_auto ? "auto" : "fixed");
-    if (o->lambda_auto)
+    if (o->config.lambda_auto)
         json_object_set(metrics, "lambda_search", r->trials);
     mkt_metrics_set_int(metrics, "validation_entries", d->n_valid);
     mkt_metrics_set_int(metrics, "iterations_run", (int)json_array_size(r->history));
-    mkt_metrics_set_str(metrics, "mode", o->implicit ? "implicit" : "explicit");
-    if (!o->implicit) {
+    mkt_metrics_set_str(metrics, "mode", o->config.implicit ? "implicit" : "explicit");
+    if (!o->config.implicit) {
         double err[3];
         mkt_als_explicit_errors(d, r->X + d->ub.begin * s, r->Y, k, NULL, comm, err);
         if (r->use_early) {
@@ -662,14 +653,14 @@ static void report_quality(mf_run *r, int lambda_auto, MPI_Comm comm, json_t *me
                            "--test TEST.h5`");
         }
     } else {
-        mkt_metrics_set_real(metrics, "alpha", o->alpha);
-        mkt_metrics_set_str(metrics, "solver", o->cg ? "cg" : "cholesky");
-        if (o->cg)
-            mkt_metrics_set_int(metrics, "cg_iters", o->cg_iters);
+        mkt_metrics_set_real(metrics, "alpha", o->config.alpha);
+        mkt_metrics_set_str(metrics, "solver", o->config.cg ? "cg" : "cholesky");
+        if (o->config.cg)
+            mkt_metrics_set_int(metrics, "cg_iters", o->config.cg_iters);
         if (r->use_early) {
             double vn = -r->early.best_loss; /* the written factors' validation NDCG */
             char key[32];
-            snprintf(key, sizeof key, "ndcg@%d", o->topk);
+            snprintf(key, sizeof key, "ndcg@%d", o->config.topk);
             json_t *v = mkt_metrics_child(metrics, "validation");
             mkt_metrics_set_real(v, key, vn);
             mkt_metrics_set_int(metrics, "best_iteration", r->early.best_it);
@@ -685,7 +676,7 @@ static void report_performance(const mf_run *r, double t_train, double t0, MPI_C
 {
     const mkt_mf_options *o = &r->o;
     const mf_ckpt_ctx *cc = &r->cc;
-    int ran = o->iters - cc->start, per = ran > 0 ? ran : 1, s = r->s;
+    int ran = o->config.iters - cc->start, per = ran > 0 ? ran : 1, s = r->s;
     double secs[5] = {t_train / per, mkt_now() - t0, cc->solve / per, cc->exchange / per,
                       (cc->wall - cc->solve - cc->exchange) / per};
     MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, secs, 5, MPI_DOUBLE, MPI_MAX, comm));
@@ -697,9 +688,9 @@ static void report_performance(const mf_run *r, double t_train, double t0, MPI_C
     mkt_metrics_set_real(phase, "solve", secs[2]);
     mkt_metrics_set_real(phase, "exchange", secs[3]);
     mkt_metrics_set_real(phase, "other", secs[4]);
-    int cgi = o->implicit && o->cg ? o->cg_iters : 0;
-    double flops = mkt_als_half_step_flops(&r->d.utrain, s, o->implicit, r->d.I, cgi) +
-                   mkt_als_half_step_flops(&r->d.itrain, s, o->implicit, r->d.U, cgi);
+    int cgi = o->config.implicit && o->config.cg ? o->config.cg_iters : 0;
+    double flops = mkt_als_half_step_flops(&r->d.utrain, s, o->config.implicit, r->d.I, cgi) +
+                   mkt_als_half_step_flops(&r->d.itrain, s, o->config.implicit, r->d.U, cgi);
     MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, &flops, 1, MPI_DOUBLE, MPI_SUM, comm));
     mkt_metrics_set_real(metrics, "solve_flops_per_iteration", flops);
     /* communication: the mode of each side, the bytes all ranks received per
@@ -726,16 +717,20 @@ int mkt_mf_train_run(const mkt_mf_options *opt, MPI_Comm comm, json_t *metrics)
     memset(r, 0, sizeof *r);
     r->o = *opt; /* with lambda auto: the lambda found */
     const mkt_mf_options *o = &r->o;
-    check_options(o);
+    const char *bad = mkt_mf_config_parse(&r->o.config, opt->lambda, opt->solver, opt->exchange);
+    if (!bad)
+        bad = mkt_mf_check_config(&o->config);
+    if (bad)
+        mkt_fail_all(MKT_EXIT_USAGE, "%s", bad); /* the text the option checks always had */
     if (!o->out)
         mkt_fail_all(MKT_EXIT_USAGE, "--out MODEL.h5 is required");
     mkt_als_data *d = &r->d;
     mkt_mf_load(o, comm, d);
-    int k = r->k = o->rank, s = r->s = o->implicit ? k : k + 1;
-    mkt_log(STAGE, "%lld users, %lld items, %lld training and %lld held-out %s; rank %d, %d iterations",
+    int k = r->k = o->config.factors, s = r->s = o->config.implicit ? k : k + 1;
+    mkt_log(STAGE, "%lld users, %lld items, %lld training and %lld held-out %s; %d factors, %d iterations",
             (long long)d->U, (long long)d->I, (long long)d->n_train, (long long)d->n_test,
-            o->implicit ? "user-item pairs" : "ratings", k, o->iters);
-    if (o->has_until)
+            o->config.implicit ? "user-item pairs" : "ratings", k, o->config.iters);
+    if (o->until_ts != MKT_MF_ALL_EVENTS)
         mkt_log(STAGE, "events before %lld (--until) only", (long long)o->until_ts);
     r->X = mkt_xmalloc(sizeof(double) * (size_t)(d->U * s + 1));
     r->Y = mkt_xmalloc(sizeof(double) * (size_t)(d->I * s + 1));
@@ -746,16 +741,16 @@ int mkt_mf_train_run(const mkt_mf_options *opt, MPI_Comm comm, json_t *metrics)
     mkt_ckpt_signals_install();
     /* exchange plans: the item rows the user step reads (training and
      * held-out ratings, the Gram chunks), the user rows the item step reads */
-    mkt_als_plans_build(d, o->implicit, s, o->exchange, &r->px, &r->py, comm);
+    mkt_als_plans_build(d, o->config.implicit, s, o->config.exchange, &r->px, &r->py, comm);
     mkt_mf_memlog("plans");
     /* early stopping on the validation split */
     r->use_early = d->n_valid > 0;
-    early_init(&r->early, o->patience, r->use_early ? d->U : 0, r->use_early ? d->I : 0, s);
+    early_init(&r->early, o->config.patience, r->use_early ? d->U : 0, r->use_early ? d->I : 0, s);
     r->trials = json_array();
-    if (o->lambda_auto) {
+    if (o->config.lambda_auto) {
         double ts = mkt_now();
         lambda_walk w = {o, d, k, r->X, r->Y, &r->early, &r->px, &r->py, r->trials, "model", comm, 0, 0, 0};
-        r->o.lambda = lambda_search(&w);
+        r->o.config.lambda = lambda_search(&w);
         mkt_metrics_set_real(metrics, "seconds_lambda_search", mkt_now() - ts);
     }
     mf_config(o, d, &r->cfg);
@@ -767,7 +762,7 @@ int mkt_mf_train_run(const mkt_mf_options *opt, MPI_Comm comm, json_t *metrics)
 
     double t1 = mkt_now();
     mf_early *early = r->use_early ? &r->early : NULL;
-    int stopped = !o->implicit ? als_explicit(o, d, k, r->X, r->Y, r->history, 1, &r->cc, early, comm)
+    int stopped = !o->config.implicit ? als_explicit(o, d, k, r->X, r->Y, r->history, 1, &r->cc, early, comm)
                                : als_implicit(o, d, k, r->X, r->Y, r->history, 1, &r->cc, early, comm);
     double t_train = mkt_now() - t1;
     mkt_mf_memlog("trained");
@@ -783,7 +778,7 @@ int mkt_mf_train_run(const mkt_mf_options *opt, MPI_Comm comm, json_t *metrics)
         run_free(r);
         return MKT_EXIT_PREEMPTED;
     }
-    report_quality(r, opt->lambda_auto, comm, metrics);
+    report_quality(r, o->config.lambda_auto, comm, metrics);
     mkt_mf_memlog("evaluated");
     json_object_set_new(metrics, "history", r->history);
     int iterations = (int)json_array_size(r->history);

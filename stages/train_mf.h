@@ -17,40 +17,33 @@
 
 #include "als.h"
 
+#include "mf.h"
+
+/* The options of `mkt train mf` and `mkt eval mf`, filled by their option
+ * tables (cli/cmd_mf.c): the model's hyper-parameters (config, defaults
+ * mkt_mf_config_defaults) and what the stage itself needs. */
 typedef struct {
     const char *store, *out, *model;
-    int rank, iters, implicit, topk;
-    double lambda, alpha, holdout;
-    double weight[5]; /* implicit weights of view, click, cart, fav, purchase */
-    double weight_rating;    /* implicit: a rating adds weight_rating * value (or weight_rating, see below) */
-    double rating_threshold; /* implicit: > 0: only ratings >= it count, each as weight_rating */
-    uint64_t seed;
-    const char *checkpoint; /* NULL: "<out>.mf.ckpt.h5" */
+    mkt_mf_config config;
+    /* the text-valued options, parsed into config by mkt_mf_config_parse
+     * (NULL: config's value stands) */
+    const char *lambda, *solver, *exchange;
+    const char *checkpoint;   /* NULL: "<out>.mf.ckpt.h5" */
     int64_t checkpoint_every; /* iterations between checkpoints; 0: only on SIGTERM/SIGUSR1 */
-    int resume;             /* continue from the checkpoint when it exists */
-    int cg;                 /* implicit: conjugate gradient instead of Cholesky */
-    int cg_iters;           /* CG steps per row and half-step (warm start) */
-    int exchange;           /* MKT_MF_EXCHANGE_* */
-    int has_until;          /* use only the events with ts < until_ts (else all) */
-    int64_t until_ts;       /* seconds since the epoch, UTC */
-    int lambda_auto;        /* choose lambda by validation RMSE (explicit) before training */
-    double valid_fraction;  /* explicit: share of the non-held-out ratings used for validation (0: none) */
-    int patience;           /* stop after this many iterations without a better validation error (0: never) */
-    const char *test;       /* eval: a test store ingested against the training store (NULL: the hold-out) */
+    int resume;               /* continue from the checkpoint when it exists */
+    int64_t until_ts;         /* use only the events with ts < until_ts; MKT_MF_ALL_EVENTS: all */
+    const char *test;         /* eval: a test store ingested against the training store (NULL: the hold-out) */
 } mkt_mf_options;
 
-/* How a half-step's updated factor rows reach the ranks that need them:
- * chosen by estimated volume, all rows to every rank, or only the rows a
- * rank's observations reference (docs/mf.md). */
+/* until_ts of a run that uses every event. */
+#define MKT_MF_ALL_EVENTS INT64_MIN
+
+/* The options' defaults (config by mkt_mf_config_defaults, every event). */
+void mkt_mf_options_defaults(mkt_mf_options *o);
+
 /* Implicit mode: about this many users (a hash sample) give their last
  * training item to the validation split (early stopping, lambda auto). */
 #define MKT_MF_VALID_USERS 2000
-
-enum {
-    MKT_MF_EXCHANGE_AUTO = MKT_ALS_EXCHANGE_AUTO,
-    MKT_MF_EXCHANGE_ALLGATHER = MKT_ALS_EXCHANGE_ALLGATHER,
-    MKT_MF_EXCHANGE_TARGETED = MKT_ALS_EXCHANGE_TARGETED
-};
 
 /* Collective. Train and write /models/mf to opt->out; metrics into `metrics`.
  * Returns 0, or MKT_EXIT_PREEMPTED after a SIGTERM/SIGUSR1 made every rank

@@ -3,7 +3,8 @@
  * normal equations, the Gram matrix, the hold-out share, initialization
  * that depends only on the row (not on which block computes it), and the
  * eight-row batched solves giving every row the bits of its single solve
- * (empty rows, partial batches, any neighbours). */
+ * (empty rows, partial batches, any neighbours); the config's defaults,
+ * text options and checks (each bad field named), and the model's predict. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -182,6 +183,135 @@ static void test_batched_rows(void **state)
     assert_int_equal(bad, 0);
 }
 
+/* The config c is rejected, by a message that starts with --option. */
+static void expect_rejected(mkt_mf_config c, const char *option)
+{
+    const char *msg = mkt_mf_check_config(&c);
+    if (!msg)
+        fail_msg("a bad %s was accepted", option);
+    if (strncmp(msg, "--", 2) != 0 || strncmp(msg + 2, option, strlen(option)) != 0)
+        fail_msg("message for a bad %s does not name it: \"%s\"", option, msg);
+}
+
+static void test_config_check(void **state)
+{
+    (void)state;
+    mkt_mf_config c;
+    mkt_mf_config_defaults(&c);
+    assert_null(mkt_mf_check_config(&c));
+    assert_int_equal(c.factors, 32);
+    assert_int_equal(c.iters, 30);
+    assert_true(c.lambda_auto);
+    assert_int_equal(c.cg_iters, 3);
+    assert_int_equal(c.exchange, MKT_MF_EXCHANGE_AUTO);
+    mkt_mf_config bad = c;
+    bad.factors = 0;
+    expect_rejected(bad, "factors");
+    assert_string_equal(mkt_mf_check_config(&bad), "--factors must be >= 1 (got 0)");
+    bad = c;
+    bad.iters = 0;
+    expect_rejected(bad, "iters");
+    bad = c;
+    bad.lambda_auto = 0;
+    bad.lambda = 0;
+    expect_rejected(bad, "lambda");
+    bad = c;
+    bad.valid_fraction = 0; /* lambda auto needs a validation split */
+    expect_rejected(bad, "lambda");
+    bad.lambda_auto = 0;
+    bad.lambda = 0.1;
+    assert_null(mkt_mf_check_config(&bad));
+    bad.valid_fraction = 0.95;
+    expect_rejected(bad, "valid-fraction");
+    bad = c;
+    bad.patience = -1;
+    expect_rejected(bad, "patience");
+    bad = c;
+    bad.topk = 0;
+    expect_rejected(bad, "topk");
+    bad = c;
+    bad.implicit = 1;
+    bad.alpha = -1;
+    expect_rejected(bad, "alpha");
+    bad = c;
+    bad.holdout = 1;
+    expect_rejected(bad, "holdout");
+    static const char *weights[5] = {"weight-view", "weight-click", "weight-cart", "weight-fav", "weight-purchase"};
+    for (int j = 0; j < 5; j++) {
+        bad = c;
+        bad.weight[j] = -1;
+        const char *msg = mkt_mf_check_config(&bad);
+        assert_non_null(msg);
+        assert_non_null(strstr(msg, weights[j]));
+    }
+    bad = c;
+    bad.weight_rating = -1;
+    expect_rejected(bad, "weight-rating");
+    bad = c;
+    bad.rating_threshold = -1;
+    expect_rejected(bad, "rating-threshold");
+    bad = c;
+    bad.cg = 1; /* explicit rows are solved by Cholesky */
+    expect_rejected(bad, "solver");
+    bad.implicit = 1;
+    assert_null(mkt_mf_check_config(&bad));
+    bad.cg_iters = 0;
+    expect_rejected(bad, "cg-iters");
+    bad = c;
+    bad.exchange = 3;
+    expect_rejected(bad, "exchange");
+}
+
+static void test_config_parse(void **state)
+{
+    (void)state;
+    mkt_mf_config c;
+    mkt_mf_config_defaults(&c);
+    assert_null(mkt_mf_config_parse(&c, "0.25", "cg", "targeted"));
+    assert_false(c.lambda_auto);
+    assert_float_equal(c.lambda, 0.25, 0);
+    assert_true(c.cg);
+    assert_int_equal(c.exchange, MKT_MF_EXCHANGE_TARGETED);
+    assert_null(mkt_mf_config_parse(&c, "auto", "cholesky", "allgather"));
+    assert_true(c.lambda_auto);
+    assert_false(c.cg);
+    assert_int_equal(c.exchange, MKT_MF_EXCHANGE_ALLGATHER);
+    assert_null(mkt_mf_config_parse(&c, NULL, NULL, NULL)); /* nothing given: nothing changes */
+    assert_true(c.lambda_auto);
+    assert_string_equal(mkt_mf_config_parse(&c, "soon", NULL, NULL),
+                        "--lambda must be a number in (0, 1e9] or auto (got 'soon')");
+    const char *bad[][3] = {{"-1", NULL, NULL}, {"2e9", NULL, NULL}, {"1x", NULL, NULL}, {NULL, "lu", NULL},
+                            {NULL, NULL, "ring"}};
+    const char *named[] = {"--lambda", "--lambda", "--lambda", "--solver", "--exchange"};
+    for (int j = 0; j < 5; j++) {
+        const char *msg = mkt_mf_config_parse(&c, bad[j][0], bad[j][1], bad[j][2]);
+        assert_non_null(msg);
+        assert_int_equal(strncmp(msg, named[j], strlen(named[j])), 0);
+    }
+}
+
+static void test_predict(void **state)
+{
+    (void)state;
+    mkt_mf_model m = {.factors = 2, .users = 2, .items = 1, .global_mean = 3};
+    m.user_factors = malloc(4 * sizeof(double));
+    m.item_factors = malloc(2 * sizeof(double));
+    m.user_bias = malloc(2 * sizeof(double));
+    m.item_bias = malloc(sizeof(double));
+    double uf[4] = {1, 2, -1, 0.5}, itf[2] = {0.5, 0.25}, ub[2] = {0.1, -0.2}, ib[1] = {0.3};
+    memcpy(m.user_factors, uf, sizeof uf);
+    memcpy(m.item_factors, itf, sizeof itf);
+    memcpy(m.user_bias, ub, sizeof ub);
+    memcpy(m.item_bias, ib, sizeof ib);
+    assert_float_equal(mkt_mf_predict(&m, 0, 0), 3 + 0.1 + 0.3 + 1.0, 1e-15);
+    assert_float_equal(mkt_mf_predict(&m, 1, 0), 3 - 0.2 + 0.3 - 0.375, 1e-15);
+    m.implicit = 1; /* the preference only */
+    assert_float_equal(mkt_mf_predict(&m, 1, 0), -0.375, 1e-15);
+    mkt_mf_model_free(&m);
+    assert_null(m.user_factors);
+    assert_int_equal(m.factors, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -191,6 +321,9 @@ int main(void)
         cmocka_unit_test(test_holdout),
         cmocka_unit_test(test_init),
         cmocka_unit_test(test_batched_rows),
+        cmocka_unit_test(test_config_check),
+        cmocka_unit_test(test_config_parse),
+        cmocka_unit_test(test_predict),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
