@@ -67,9 +67,9 @@ static int run_strategy(void *p, MPI_Comm comm)
 {
     strategy_values_t *o = p;
     /* the two options given as words; a missing budget stays NAN, which the stage reports */
-    const char *msg = o->budget ? strat_parse_budget(o->budget, &o->s.budget) : NULL;
+    const char *msg = o->budget ? strat_parse_budget(o->budget, &o->s.config.budget) : NULL;
     if (!msg)
-        msg = strat_parse_effects(o->effects, &o->s.shrunk);
+        msg = strat_parse_effects(o->effects, &o->s.config.shrunk);
     if (msg)
         mkt_fail_all(MKT_EXIT_USAGE, "strategy: %s", msg);
     json_t *m = mkt_metrics_new("strategy");

@@ -34,27 +34,24 @@
 #define STRAT_DEFAULT_PRICING "elasticity"
 #define STRAT_DEFAULT_TEMPLATE "Picked for you: {items}. {discount}"
 
-/* The fields of strat_config, as a list so that a stage's options can also
- * reach them by their own names (stages/strategy_stage.h). */
-#define STRAT_CONFIG_FIELDS                                                                                            \
-    double budget;                  /* total expected promotion cost allowed; INFINITY: no limit; NAN: not given */    \
-    int k, max_per_category;        /* items per user; at most this many of one category (0: no limit) */             \
-    double min_days_since_purchase; /* no promotion to users who bought in the last X days (0: no rule) */            \
-    double min_margin;              /* minimum margin rate of a redeemed order after the promotion */                 \
-    double shipping_cost, contact_cost;                                                                                \
-    double margin_rate;             /* < 0: from the catalogue (1 - sum cost / sum price) */                           \
-    const char *spend_effect;       /* "conversion" (order value x conversion uplift) or "model" */                   \
-    const char *pricing;            /* "elasticity" or "interest" */                                                   \
-    double min_factor, max_factor, interest_k;                                                                         \
-    const char *template_text, *template_none; /* template_none NULL: template_text */                                \
-    int bootstrap, curve_points, max_steps;                                                                            \
-    int shrunk;                     /* 1: refit the effect model on every campaign row and shrink                     \
-                                     * each user's effects (empirical Bayes); 0: /models/uplift as is */              \
-    int refits;                     /* refits of the effect model (shrinkage, intervals) */                            \
-    uint64_t seed;                  /* of the refit and bootstrap weights */
-
+/* The policy's hyper-parameters: strat_config_defaults sets every one,
+ * strat_check_config checks them. */
 typedef struct {
-    STRAT_CONFIG_FIELDS
+    double budget;                  /* total expected promotion cost allowed; INFINITY: no limit; NAN: not given */
+    int k, max_per_category;        /* items per user; at most this many of one category (0: no limit) */
+    double min_days_since_purchase; /* no promotion to users who bought in the last X days (0: no rule) */
+    double min_margin;              /* minimum margin rate of a redeemed order after the promotion */
+    double shipping_cost, contact_cost;
+    double margin_rate;             /* < 0: from the catalogue (1 - sum cost / sum price) */
+    const char *spend_effect;       /* "conversion" (order value x conversion uplift) or "model" */
+    const char *pricing;            /* "elasticity" or "interest" */
+    double min_factor, max_factor, interest_k;
+    const char *template_text, *template_none; /* template_none NULL: template_text */
+    int bootstrap, curve_points, max_steps;
+    int shrunk;                     /* 1: refit the effect model on every campaign row and shrink
+                                     * each user's effects (empirical Bayes); 0: /models/uplift as is */
+    int refits;                     /* refits of the effect model (shrinkage, intervals) */
+    uint64_t seed;                  /* of the refit and bootstrap weights */
 } strat_config;
 
 /* The defaults of every field: budget NAN (it must be given), k 5, two items

@@ -52,14 +52,14 @@ void strategy_evaluate_arms(strat_data *d, const strat_econ *e, const mkt_strate
     size_t nv = (size_t)d->n * (size_t)d->na;
     d->val = xalloc(nv, sizeof(strat_arm_value));
     d->eligible = xalloc(nv, 1);
-    int by_conversion = strcmp(o->spend_effect, "conversion") == 0;
+    int by_conversion = strcmp(o->config.spend_effect, "conversion") == 0;
     for (int64_t u = 0; u < d->n; u++)
         for (int t = 0; t < d->na; t++) {
             size_t j = (size_t)u * (size_t)d->na + (size_t)t;
             arm_value(d, e, by_conversion, t, d->p0[u], d->order_value[u], d->r0[u], d->dconv[j], d->dspend[j],
                       &d->val[j]);
-            d->eligible[j] = (unsigned char)strat_eligible(d->days_since[u], o->min_days_since_purchase,
-                                                           d->val[j].margin_after, o->min_margin);
+            d->eligible[j] = (unsigned char)strat_eligible(d->days_since[u], o->config.min_days_since_purchase,
+                                                           d->val[j].margin_after, o->config.min_margin);
         }
 }
 
@@ -71,7 +71,7 @@ strat_econ strategy_costs(strat_data *d, const mkt_strategy_options *o, json_t *
     json_t *cm = mkt_metrics_child(metrics, "arm_costs");
     for (int t = 1; t < d->T; t++) {
         char err[512];
-        if (strat_arm_cost_parse(o->arm_costs, d->arms[t], o->shipping_cost, &d->costs[t - 1], err, sizeof err) != 0)
+        if (strat_arm_cost_parse(o->arm_costs, d->arms[t], o->config.shipping_cost, &d->costs[t - 1], err, sizeof err) != 0)
             mkt_fail_all(MKT_EXIT_USAGE, "strategy: %s", err);
         static const char *const kinds[] = {"percent", "coupon", "shipping", "contact"};
         json_t *a = mkt_metrics_child(cm, d->arms[t]);
@@ -79,10 +79,10 @@ strat_econ strategy_costs(strat_data *d, const mkt_strategy_options *o, json_t *
         mkt_metrics_set_real(a, "value", d->costs[t - 1].value);
         mkt_metrics_set_real(a, "redeem", d->costs[t - 1].redeem);
     }
-    strat_econ econ = {o->margin_rate >= 0 ? o->margin_rate : catalogue_margin(d), o->contact_cost};
+    strat_econ econ = {o->config.margin_rate >= 0 ? o->config.margin_rate : catalogue_margin(d), o->config.contact_cost};
     mkt_metrics_set_real(metrics, "margin_rate", econ.margin_rate);
-    mkt_metrics_set_str(metrics, "spend_effect", o->spend_effect);
-    mkt_metrics_set_str(metrics, "margin_rate_source", o->margin_rate >= 0 ? "option" : "catalogue");
+    mkt_metrics_set_str(metrics, "spend_effect", o->config.spend_effect);
+    mkt_metrics_set_str(metrics, "margin_rate_source", o->config.margin_rate >= 0 ? "option" : "catalogue");
     return econ;
 }
 
@@ -118,7 +118,7 @@ static void reference_policies(const strat_data *d, const mkt_strategy_options *
     double tau = NAN;
     if (have_prop) {
         int ps = 0;
-        tau = mkt_strat_threshold(pscore, pcost, d->n, o->budget, o->max_steps, &ps, comm);
+        tau = mkt_strat_threshold(pscore, pcost, d->n, o->config.budget, o->config.max_steps, &ps, comm);
         for (int64_t u = 0; u < d->n; u++)
             choice[POL_PROPENSITY][u] = pscore[u] >= tau ? cheap : -1;
     } else {
@@ -139,7 +139,7 @@ void strategy_solve(const strat_data *d, const mkt_strategy_options *o, int32_t 
 {
     mkt_strat_users su = {d->n, d->begin, d->na, d->val, d->eligible};
     r->steps = 0;
-    r->lambda = mkt_strat_solve(&su, o->budget, o->max_steps, choice[POL_STRATEGY], &r->steps, comm);
+    r->lambda = mkt_strat_solve(&su, o->config.budget, o->config.max_steps, choice[POL_STRATEGY], &r->steps, comm);
     reference_policies(d, o, choice, r, comm);
     for (int p = 0; p < NPOL; p++) {
         int64_t tr = 0;
@@ -151,9 +151,9 @@ void strategy_solve(const strat_data *d, const mkt_strategy_options *o, int32_t 
             r->has_truth = 1;
         }
     }
-    if (r->value[POL_STRATEGY][MKT_STRAT_COST] > o->budget)
+    if (r->value[POL_STRATEGY][MKT_STRAT_COST] > o->config.budget)
         mkt_fail_all(MKT_EXIT_ERROR, "strategy: internal error: cost %.17g exceeds the budget %.17g",
-                     r->value[POL_STRATEGY][MKT_STRAT_COST], o->budget);
+                     r->value[POL_STRATEGY][MKT_STRAT_COST], o->config.budget);
 }
 
 /* ---------- intervals, budget curve, off-policy estimates ---------- */
@@ -172,7 +172,7 @@ static void refit_intervals(const strat_data *d, const strat_econ *e, const mkt_
     for (size_t j = 0; j < nacc; j++)
         mkt_xsum_init(&acc[j]);
     double *ec = xalloc((size_t)na, sizeof(double)), *es = xalloc((size_t)na, sizeof(double)), p0, r0;
-    int by_conversion = strcmp(o->spend_effect, "conversion") == 0;
+    int by_conversion = strcmp(o->config.spend_effect, "conversion") == 0;
     for (int64_t u = 0; u < d->n; u++) {
         int any = 0;
         for (int p = 0; p < NPOL; p++)
@@ -224,10 +224,10 @@ static void refit_intervals(const strat_data *d, const strat_econ *e, const mkt_
 void strategy_intervals(const strat_data *d, const strat_econ *e, const mkt_strategy_options *o,
                         int32_t *const *choice, strat_results *r, MPI_Comm comm)
 {
-    if (o->shrunk)
+    if (o->config.shrunk)
         refit_intervals(d, e, o, choice, r, comm);
     else
-        mkt_strat_bootstrap(d->val, d->na, d->n, d->begin, choice, NPOL, o->bootstrap, o->seed, &r->lo[0][0],
+        mkt_strat_bootstrap(d->val, d->na, d->n, d->begin, choice, NPOL, o->config.bootstrap, o->config.seed, &r->lo[0][0],
                             &r->hi[0][0], comm);
     if (!r->have_prop)
         for (int m2 = 0; m2 < MKT_STRAT_METRICS; m2++)
@@ -241,17 +241,17 @@ void strategy_budget_curve(const strat_data *d, const mkt_strategy_options *o, s
     mkt_strat_users su = {d->n, d->begin, d->na, d->val, d->eligible};
     int32_t *tmp = xalloc((size_t)d->n, sizeof(int32_t));
     int cs = 0;
-    mkt_strat_solve(&su, INFINITY, o->max_steps, tmp, &cs, comm);
+    mkt_strat_solve(&su, INFINITY, o->config.max_steps, tmp, &cs, comm);
     double full[MKT_STRAT_METRICS];
     mkt_strat_totals(d->val, d->na, d->n, tmp, full, NULL, comm);
-    r->curve_n = o->curve_points;
+    r->curve_n = o->config.curve_points;
     r->curve_budget = xalloc((size_t)r->curve_n, sizeof(double));
     r->curve_profit = xalloc((size_t)r->curve_n, sizeof(double));
     r->curve_cost = xalloc((size_t)r->curve_n, sizeof(double));
     r->curve_treated = xalloc((size_t)r->curve_n, sizeof(double));
     for (int j = 0; j < r->curve_n; j++) {
         double b = full[MKT_STRAT_COST] * (double)j / (double)(r->curve_n - 1);
-        mkt_strat_solve(&su, b, o->max_steps, tmp, &cs, comm);
+        mkt_strat_solve(&su, b, o->config.max_steps, tmp, &cs, comm);
         double tv[MKT_STRAT_METRICS];
         int64_t tr = 0;
         mkt_strat_totals(d->val, d->na, d->n, tmp, tv, &tr, comm);

@@ -163,7 +163,7 @@ static void read_fit_rows(const strat_data *d, const uplift_features *fs, const 
     free(conv);
     uint8_t *w = xalloc((size_t)R * (size_t)nr, 1), *wu = xalloc((size_t)(R > 0 ? R : 1), 1);
     for (int64_t i = 0; i < nr; i++) {
-        strat_refit_weights(o->seed, user[i], R, wu);
+        strat_refit_weights(o->config.seed, user[i], R, wu);
         for (int b = 0; b < R; b++)
             w[(size_t)b * (size_t)nr + (size_t)i] = wu[b];
     }
@@ -326,7 +326,7 @@ static void shrink_effects(strat_data *d, const mkt_xsum *acc, const double *vc,
 static void fit_effects(strat_data *d, const uplift_features *fs, double l2, int max_iter, double tol,
                         const mkt_strategy_options *o, json_t *metrics, MPI_Comm comm)
 {
-    int na = d->na, R = o->refits;
+    int na = d->na, R = o->config.refits;
     d->R = R;
     fit_rows fr;
     read_fit_rows(d, fs, o, R, &fr, comm);
@@ -482,7 +482,7 @@ void strategy_load_uplift(strat_data *d, hid_t m, const mkt_strategy_options *o,
     double *uattrs = user_attrs(d, o, A, anames, have, &use_users, comm);
     d->dim = dim;
     predict_users(d, &fs, A, uattrs, have, use_users, cc, cs);
-    if (o->shrunk)
+    if (o->config.shrunk)
         fit_effects(d, &fs, mkt_h5_attr_get_double(m, g, "l2", 1.0), (int)mkt_h5_attr_get_int(m, g, "max_iter", 25),
                     mkt_h5_attr_get_double(m, g, "tol", 1e-9), o, metrics, comm);
     else

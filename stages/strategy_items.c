@@ -48,7 +48,7 @@ void strategy_load_items(strat_data *d, hid_t m, const mkt_strategy_options *o)
     double *p = xalloc((size_t)(d->n * K), sizeof(double)), *bu = xalloc((size_t)d->n, sizeof(double));
     mkt_mf_read_items(m, &mf, 0, d->I, q, bi);
     mkt_mf_read_users(m, &mf, d->begin, d->n, p, bu);
-    int k = o->k;
+    int k = o->config.k;
     d->items = xalloc((size_t)d->n * (size_t)k, sizeof(int64_t));
     d->item_scores = xalloc((size_t)d->n * (size_t)k, sizeof(double));
     double t0 = mkt_now(), c0 = cpu_seconds();
@@ -73,7 +73,7 @@ void strategy_load_items(strat_data *d, hid_t m, const mkt_strategy_options *o)
             }
             for (int64_t j = d->ev_ptr[u]; j < d->ev_ptr[u + 1]; j++)
                 excl[d->ev_item[j]] = 1;
-            int got = strat_topk_diverse_reference(score, d->I, excl, d->category, d->C, o->max_per_category, k, top);
+            int got = strat_topk_diverse_reference(score, d->I, excl, d->category, d->C, o->config.max_per_category, k, top);
             for (int64_t j = d->ev_ptr[u]; j < d->ev_ptr[u + 1]; j++)
                 excl[d->ev_item[j]] = 0;
             for (int j = 0; j < k; j++) {
@@ -87,7 +87,7 @@ void strategy_load_items(strat_data *d, hid_t m, const mkt_strategy_options *o)
         d->items_method = "reference";
     } else {
         /* blocks of users against tiles of items in sgemm, then the exact lists (src/strategy_topk.c) */
-        strat_mf_items mi = {q, bi, d->I, (int)K, mu, d->category, d->C, o->max_per_category};
+        strat_mf_items mi = {q, bi, d->I, (int)K, mu, d->category, d->C, o->config.max_per_category};
         if (strat_mf_topk(&mi, p, bu, d->n, d->ev_ptr, d->ev_item, k, d->items, d->item_scores, &d->items_stats) != 0)
             mkt_fail("strategy: out of memory ranking the items of %lld users", (long long)d->n);
         d->items_method = "blocked products";
@@ -104,10 +104,10 @@ void strategy_load_items(strat_data *d, hid_t m, const mkt_strategy_options *o)
 
 void strategy_set_prices(strat_data *d, hid_t m, const mkt_strategy_options *o, json_t *metrics, MPI_Comm comm)
 {
-    int k = o->k;
+    int k = o->config.k;
     double *elast = NULL;
     const char *note = "";
-    int use_elasticity = strcmp(o->pricing, "elasticity") == 0;
+    int use_elasticity = strcmp(o->config.pricing, "elasticity") == 0;
     if (use_elasticity) {
         if (!mkt_h5_exists(m, MKT_MODELS_ELASTICITY_ELASTICITY)) {
             note = "no /models/elasticity in the model file: every price from the interest rule";
@@ -132,14 +132,14 @@ void strategy_set_prices(strat_data *d, hid_t m, const mkt_strategy_options *o, 
             double base = d->price[it], pr = NAN;
             if (use_elasticity) {
                 int c = d->category[it];
-                pr = strat_price_elasticity(base, d->cost[it], c >= 0 && c < d->C ? elast[c] : NAN, o->min_factor,
-                                            o->max_factor);
+                pr = strat_price_elasticity(base, d->cost[it], c >= 0 && c < d->C ? elast[c] : NAN, o->config.min_factor,
+                                            o->config.max_factor);
             }
             if (isnan(pr)) {
                 if (use_elasticity)
                     fallback++;
-                pr = strat_price_interest(base, d->item_scores[u * k + j], smax, o->interest_k, o->min_factor,
-                                          o->max_factor);
+                pr = strat_price_interest(base, d->item_scores[u * k + j], smax, o->config.interest_k, o->config.min_factor,
+                                          o->config.max_factor);
             }
             d->prices[u * k + j] = pr;
         }
@@ -147,7 +147,7 @@ void strategy_set_prices(strat_data *d, hid_t m, const mkt_strategy_options *o, 
     int64_t c2[2] = {priced, fallback};
     MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, c2, 2, MPI_INT64_T, MPI_SUM, comm));
     json_t *pm = mkt_metrics_child(metrics, "pricing");
-    mkt_metrics_set_str(pm, "requested", o->pricing);
+    mkt_metrics_set_str(pm, "requested", o->config.pricing);
     mkt_metrics_set_str(pm, "method", use_elasticity ? "elasticity" : "interest");
     if (*note) {
         mkt_metrics_set_str(pm, "note", note);
@@ -155,8 +155,8 @@ void strategy_set_prices(strat_data *d, hid_t m, const mkt_strategy_options *o, 
     }
     mkt_metrics_set_int(pm, "prices", c2[0]);
     mkt_metrics_set_int(pm, "prices_by_interest_fallback", use_elasticity ? c2[1] : 0);
-    mkt_metrics_set_real(pm, "min_factor", o->min_factor);
-    mkt_metrics_set_real(pm, "max_factor", o->max_factor);
-    mkt_metrics_set_real(pm, "interest_k", o->interest_k);
+    mkt_metrics_set_real(pm, "min_factor", o->config.min_factor);
+    mkt_metrics_set_real(pm, "max_factor", o->config.max_factor);
+    mkt_metrics_set_real(pm, "interest_k", o->config.interest_k);
     free(elast);
 }

@@ -26,17 +26,17 @@ const char *const strategy_policy_names[NPOL] = {"strategy", "no_promotion", "ch
 char **strategy_render_messages(const strat_data *d, const int32_t *choice, const mkt_strategy_options *o)
 {
     char **msg = xalloc((size_t)d->n, sizeof(char *));
-    const char **names = xalloc((size_t)o->k, sizeof(char *));
-    double *pr = xalloc((size_t)o->k, sizeof(double));
+    const char **names = xalloc((size_t)o->config.k, sizeof(char *));
+    double *pr = xalloc((size_t)o->config.k, sizeof(double));
     char *buf = xalloc(MSG_CAP, 1), disc[128];
     for (int64_t u = 0; u < d->n; u++) {
         int ni = 0;
-        for (int j = 0; j < o->k; j++) {
-            int64_t it = d->items[u * o->k + j];
+        for (int j = 0; j < o->config.k; j++) {
+            int64_t it = d->items[u * o->config.k + j];
             if (it < 0)
                 break;
             names[ni] = d->item_ids[it];
-            pr[ni++] = d->prices[u * o->k + j];
+            pr[ni++] = d->prices[u * o->config.k + j];
         }
         int t = choice[u];
         disc[0] = 0;
@@ -44,7 +44,7 @@ char **strategy_render_messages(const strat_data *d, const int32_t *choice, cons
             strat_discount_text(&d->costs[t], d->arms[t + 1], disc, sizeof disc);
         strat_msg m = {d->user_ids[u], d->segment[u] >= 0 ? d->segment_names[d->segment[u]] : "unknown",
                        t >= 0 ? d->arms[t + 1] : "none", disc, ni, names, pr};
-        strat_render(t >= 0 || !o->template_none ? o->template_text : o->template_none, &m, buf, MSG_CAP);
+        strat_render(t >= 0 || !o->config.template_none ? o->config.template_text : o->config.template_none, &m, buf, MSG_CAP);
         msg[u] = mkt_xstrdup(buf);
     }
     free(buf);
@@ -89,9 +89,9 @@ void strategy_write_csv(const strat_data *d, const int32_t *choice, char **msg, 
         strat_buf_str(&b, ",");
         strat_buf_num(&b, t >= 0 ? d->val[u * d->na + t].profit : 0.0, 4);
         strat_buf_str(&b, ",");
-        csv_list(&b, &tmp, d, u, o->k, 0);
+        csv_list(&b, &tmp, d, u, o->config.k, 0);
         strat_buf_str(&b, ",");
-        csv_list(&b, &tmp, d, u, o->k, 1);
+        csv_list(&b, &tmp, d, u, o->config.k, 1);
         strat_buf_str(&b, ",");
         strat_buf_csv(&b, msg[u]);
         strat_buf_str(&b, "\n");
@@ -131,7 +131,7 @@ void strategy_write_h5(const strat_data *d, const int32_t *choice, char **msg, c
     mkt_h5out out;
     mkt_h5_create(&out, o->out, "strategy", comm);
     hid_t f = out.file;
-    int64_t n = d->n, k = o->k;
+    int64_t n = d->n, k = o->config.k;
     int64_t *user = xalloc((size_t)n, sizeof(int64_t));
     int32_t *promo = xalloc((size_t)n, sizeof(int32_t));
     double *ep = xalloc((size_t)n, sizeof(double)), *ec = xalloc((size_t)n, sizeof(double));
@@ -192,13 +192,13 @@ void strategy_write_h5(const strat_data *d, const int32_t *choice, char **msg, c
     mkt_h5_attr_set_int(f, MKT_STRATEGY_OPE, "rows", r->ope.rows);
     mkt_h5_attr_set_int(f, MKT_STRATEGY_OPE, "rows_matched", r->ope.matched);
 
-    mkt_h5_attr_set_double(f, MKT_STRATEGY, "budget", o->budget);
+    mkt_h5_attr_set_double(f, MKT_STRATEGY, "budget", o->config.budget);
     mkt_h5_attr_set_double(f, MKT_STRATEGY, "lambda", r->lambda);
     mkt_h5_attr_set_int(f, MKT_STRATEGY, "schema_version", MKT_SCHEMA_VERSION);
-    mkt_h5_attr_set_int(f, MKT_STRATEGY, "k", o->k);
+    mkt_h5_attr_set_int(f, MKT_STRATEGY, "k", o->config.k);
     mkt_h5_attr_set_int(f, MKT_STRATEGY, "users_treated", r->treated);
-    mkt_h5_attr_set_string(f, MKT_STRATEGY, "pricing", o->pricing);
-    mkt_h5_attr_set_string(f, MKT_STRATEGY, "template", o->template_text);
+    mkt_h5_attr_set_string(f, MKT_STRATEGY, "pricing", o->config.pricing);
+    mkt_h5_attr_set_string(f, MKT_STRATEGY, "template", o->config.template_text);
     mkt_h5_commit(&out);
     free(user);
     free(promo);
@@ -269,7 +269,7 @@ void strategy_report_metrics(const strat_data *d, const strat_results *r, const 
         json_array_append_new(curve, e);
     }
     json_object_set_new(metrics, "budget_curve", curve);
-    json_object_set_new(metrics, "budget", num_or_null(o->budget)); /* null: no limit */
+    json_object_set_new(metrics, "budget", num_or_null(o->config.budget)); /* null: no limit */
     mkt_metrics_set_str(metrics, "ope_rows", d->uplift_holdout > 0 ? "held-out rows of /models/uplift" : "all rows");
     {
         /* the item lists: the slowest rank's time, users per second of the whole run */
@@ -296,7 +296,7 @@ void strategy_log_summary(const strat_data *d, const strat_results *r, const mkt
 {
     mkt_log(STAGE, "%lld users, budget %.2f: lambda %.6g after %d bisection steps; %lld users get a promotion, "
             "expected cost %.2f, incremental profit %.2f [%.2f, %.2f]",
-            (long long)d->N, o->budget, r->lambda, r->steps, (long long)r->treated, r->value[0][MKT_STRAT_COST],
+            (long long)d->N, o->config.budget, r->lambda, r->steps, (long long)r->treated, r->value[0][MKT_STRAT_COST],
             r->value[0][MKT_STRAT_PROFIT], r->lo[0][MKT_STRAT_PROFIT], r->hi[0][MKT_STRAT_PROFIT]);
     for (int p = 1; p < NPOL; p++)
         mkt_log(STAGE, "reference %-18s cost %.2f, incremental profit %.2f", strategy_policy_names[p],

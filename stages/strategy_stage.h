@@ -21,14 +21,7 @@
 typedef struct {
     const char *store, *models, *out, *csv, *truth;
     const char *arm_costs; /* "NAME=KIND:VALUE[:REDEEM],..." */
-    /* The policy's hyper-parameters (src/strategy.h: defaults, check), also
-     * reachable by their own names (o->k is o->config.k). */
-    union {
-        strat_config config;
-        struct {
-            STRAT_CONFIG_FIELDS
-        };
-    };
+    strat_config config; /* the policy's hyper-parameters (src/strategy.h: defaults, check) */
 } mkt_strategy_options;
 
 /* The defaults of every option (strat_config_defaults; the files NULL). */

@@ -655,7 +655,6 @@ static void test_stage_options(void **state)
     (void)state;
     mkt_strategy_options o;
     mkt_strategy_options_init(&o);
-    assert_int_equal(o.k, 5);
     assert_int_equal(o.config.k, 5);
     assert_null(o.store);
     assert_string_equal(mkt_strategy_check_options(&o),
@@ -665,9 +664,9 @@ static void test_stage_options(void **state)
     o.out = "strategy.h5";
     assert_string_equal(mkt_strategy_check_options(&o),
                         "--budget B is required (total expected promotion cost; inf: no limit)");
-    o.budget = 10;
+    o.config.budget = 10;
     assert_null(mkt_strategy_check_options(&o));
-    o.max_factor = 0.5; /* the same field as o.config.max_factor */
+    o.config.max_factor = 0.5;
     assert_int_equal(strncmp(mkt_strategy_check_options(&o), "min_factor", 10), 0);
 }
 
