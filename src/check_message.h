@@ -1,5 +1,7 @@
 /* check_message.h — the one macro of the option checks that return NULL or
- * a message (mkt_gen_check, strat_check_config, mkt_gateway_check_options):
+ * a message (mkt_gen_check, strat_check_config, mkt_mf_check_config,
+ * mkt_propensity_check_config, mkt_uplift_check_config,
+ * mkt_gateway_check_options):
  * when cond fails, format the message into buf (a char array) and return it.
  * Owns nothing else; must not print, exit or allocate. */
 #ifndef MKT_CHECK_MESSAGE_H

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_message.h"
+
 void mkt_mf_config_defaults(mkt_mf_config *c)
 {
     memset(c, 0, sizeof *c);
@@ -33,13 +35,7 @@ void mkt_mf_config_defaults(mkt_mf_config *c)
 
 static _Thread_local char check_message[200];
 
-#define CHECK(cond, ...)                                                                                               \
-    do {                                                                                                               \
-        if (!(cond)) {                                                                                                 \
-            snprintf(check_message, sizeof check_message, __VA_ARGS__);                                                \
-            return check_message;                                                                                      \
-        }                                                                                                              \
-    } while (0)
+#define CHECK(cond, ...) MKT_CHECK_MSG(check_message, cond, __VA_ARGS__)
 
 const char *mkt_mf_config_parse(mkt_mf_config *c, const char *lambda, const char *solver, const char *exchange)
 {

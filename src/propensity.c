@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_message.h"
 #include "mlp.h"
 
 void mkt_propensity_config_defaults(mkt_propensity_config *c)
@@ -74,13 +75,7 @@ int mkt_propensity_parse_hidden(const char *s, int *sizes)
 
 static _Thread_local char check_message[256];
 
-#define CHECK(cond, ...)                                                                                               \
-    do {                                                                                                               \
-        if (!(cond)) {                                                                                                 \
-            snprintf(check_message, sizeof check_message, __VA_ARGS__);                                               \
-            return check_message;                                                                                      \
-        }                                                                                                              \
-    } while (0)
+#define CHECK(cond, ...) MKT_CHECK_MSG(check_message, cond, __VA_ARGS__)
 
 /* In [lo, hi] (NaN is not). */
 static int within(double v, double lo, double hi)

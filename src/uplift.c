@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_message.h"
 #include "metrics.h"
 #include "rng.h"
 
@@ -79,13 +80,7 @@ static int parse_l2_effect(const char *text, double *v)
 
 static _Thread_local char check_message[200];
 
-#define CHECK(cond, ...)                                                                                               \
-    do {                                                                                                               \
-        if (!(cond)) {                                                                                                 \
-            snprintf(check_message, sizeof check_message, __VA_ARGS__);                                                \
-            return check_message;                                                                                      \
-        }                                                                                                              \
-    } while (0)
+#define CHECK(cond, ...) MKT_CHECK_MSG(check_message, cond, __VA_ARGS__)
 
 const char *mkt_uplift_check_config(const mkt_uplift_config *c)
 {
