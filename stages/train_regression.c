@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "events.h"
 #include "iocheck.h"
 #include "metrics_json.h"
 #include "par.h"
@@ -363,21 +364,18 @@ static int day_of_week(int64_t ts)
 static price_row *read_purchases(hid_t f, mkt_block b, const int32_t *cat, int64_t C, int64_t *nrows)
 {
     int64_t nl = b.end - b.begin;
-    int64_t *indptr = mkt_xcalloc((size_t)nl + 1, sizeof(int64_t));
-    mkt_h5_read_rows(f, MKT_EVENTS_BY_ITEM_INDPTR, H5T_NATIVE_INT64, b.begin, nl + 1, indptr);
+    int64_t *indptr = mkt_events_indptr(f, MKT_BY_ITEM, b.begin, nl);
     int64_t cap = 1024, n = 0;
     price_row *rows = mkt_xmalloc(sizeof(price_row) * (size_t)cap);
     const int64_t chunk = (int64_t)1 << 20;
-    int32_t *type = mkt_xmalloc(sizeof(int32_t) * (size_t)chunk), *qty = mkt_xmalloc(sizeof(int32_t) * (size_t)chunk);
-    double *value = mkt_xmalloc(sizeof(double) * (size_t)chunk);
-    int64_t *ts = mkt_xmalloc(sizeof(int64_t) * (size_t)chunk);
+    mkt_event_cols ev = {0};
     int64_t item = 0;
     for (int64_t at = indptr[0]; at < indptr[nl]; at += chunk) {
         int64_t m = indptr[nl] - at < chunk ? indptr[nl] - at : chunk;
-        mkt_h5_read_rows(f, MKT_EVENTS_BY_ITEM_TYPE, H5T_NATIVE_INT32, at, m, type);
-        mkt_h5_read_rows(f, MKT_EVENTS_BY_ITEM_QTY, H5T_NATIVE_INT32, at, m, qty);
-        mkt_h5_read_rows(f, MKT_EVENTS_BY_ITEM_VALUE, H5T_NATIVE_DOUBLE, at, m, value);
-        mkt_h5_read_rows(f, MKT_EVENTS_BY_ITEM_TS, H5T_NATIVE_INT64, at, m, ts);
+        mkt_events_read(f, MKT_BY_ITEM, MKT_COL_TYPE | MKT_COL_QTY | MKT_COL_VALUE | MKT_COL_TS, at, m, &ev);
+        const int32_t *type = ev.type, *qty = ev.qty;
+        const double *value = ev.value;
+        const int64_t *ts = ev.ts;
         for (int64_t e = 0; e < m; e++) {
             while (item < nl && at + e >= indptr[item + 1])
                 item++;
@@ -397,10 +395,7 @@ static price_row *read_purchases(hid_t f, mkt_block b, const int32_t *cat, int64
             n++;
         }
     }
-    free(type);
-    free(qty);
-    free(value);
-    free(ts);
+    mkt_event_cols_free(&ev);
     free(indptr);
     *nrows = n;
     return rows;
