@@ -19,7 +19,10 @@
  * --best (the best configuration as a [train_MODEL] job-file section),
  * --final-out (the best configuration trained on all ranks).  The runs'
  * files live in a temporary directory beside the table, removed at the end;
- * every output is written under a temporary name and renamed. */
+ * every output is written under a temporary name and renamed.
+ *
+ * The search space (fixed options, argument lists, descriptions) and the
+ * writing of the table and the best section are in cli/tune_search.c. */
 #include <dirent.h>
 #include <errno.h>
 #include <jansson.h>
@@ -38,6 +41,7 @@
 #include "parse.h"
 #include "tune_grid.h"
 #include "tune_score.h"
+#include "tune_search.h"
 
 typedef struct {
     char *model, *store, *grid, *table, *best, *final_out, *fixed, *metrics_out;
@@ -82,14 +86,6 @@ static void remove_tmpdir(void);
 
 /* ---------- the models that can be tuned ---------- */
 
-typedef struct {
-    const char *name, *command;
-    const char *const *reserved;  /* neither in the grid nor fixed */
-    const char *const *not_tuned; /* not in the grid (fixed is fine) */
-    const char *const *features;  /* propensity: change the features written into the store */
-    const char *const *numeric_text; /* text options that take a number (or a word such as auto): ranges allowed */
-} tune_model;
-
 static const char *const reserved_common[] = {"store", "out", "metrics-out", "checkpoint", "resume", "export", NULL};
 static const char *const mf_not_tuned[] = {"implicit", NULL}; /* changes the metric */
 static const char *const mf_numeric_text[] = {"lambda", NULL};   /* a number or auto */
@@ -103,195 +99,6 @@ static const tune_model models[] = {{"mf", "train_mf", reserved_common, mf_not_t
                                     {"propensity", "train_propensity", reserved_common, none, prop_features,
                                      prop_numeric_text},
                                     {"uplift", "train_uplift", reserved_common, none, none, uplift_numeric_text}};
-
-static int in_list(const char *const *list, const char *name)
-{
-    for (; *list; list++)
-        if (!strcmp(*list, name))
-            return 1;
-    return 0;
-}
-
-
-static void tunable_keys(const tune_model *m, const mkt_opt *opts, char *buf, size_t n)
-{
-    size_t len = 0;
-    buf[0] = 0;
-    char name[64];
-    for (const mkt_opt *o = opts; o->name && len < n; o++)
-        if (!in_list(m->reserved, o->name) && !in_list(m->not_tuned, o->name))
-            len += (size_t)snprintf(buf + len, n - len, "%s%s", len ? ", " : "",
-                                    mkt_opt_spelling(o, NULL, name, sizeof name));
-}
-
-/* ---------- options as (key, value) pairs ---------- */
-
-typedef struct {
-    const mkt_opt *opt; /* of the train command */
-    char name[64];      /* its name as given (one of the option's names) */
-    char *value;
-} kv;
-
-static int is_bool_text(const char *v)
-{
-    static const char *const t[] = {"0", "1", "true", "false", "yes", "no", "on", "off", NULL};
-    return in_list(t, v);
-}
-
-/* The fixed options text ("--iters 5 --implicit") as pairs; fails naming the token. */
-static int fixed_pairs(const char *text, const mkt_opt *opts, const tune_model *m, kv **out, int *nout, char *err,
-                       size_t errlen)
-{
-    *out = NULL;
-    *nout = 0;
-    if (!text)
-        return 0;
-    char *copy = mkt_xstrdup(text), *save = NULL;
-    char *tok[256];
-    int nt = 0;
-    for (char *t = strtok_r(copy, " \t\n", &save); t; t = strtok_r(NULL, " \t\n", &save)) {
-        if (nt == 256) {
-            snprintf(err, errlen, "more than 256 words");
-            free(copy);
-            return -1;
-        }
-        tok[nt++] = t;
-    }
-    kv *p = mkt_xcalloc((size_t)nt + 1, sizeof(kv));
-    int np = 0, rc = 0;
-    for (int i = 0; i < nt && rc == 0; i++) {
-        if (strncmp(tok[i], "--", 2) != 0 || !tok[i][2]) {
-            snprintf(err, errlen, "unexpected argument '%s' (expected --OPTION [VALUE])", tok[i]);
-            rc = -1;
-            break;
-        }
-        char name[128];
-        const char *eq = strchr(tok[i] + 2, '='), *value = NULL;
-        snprintf(name, sizeof name, "%.*s", eq ? (int)(eq - tok[i] - 2) : (int)strlen(tok[i] + 2), tok[i] + 2);
-        const mkt_opt *o = mkt_opts_find(opts, name);
-        if (!o) {
-            char keys[2048];
-            tunable_keys(m, opts, keys, sizeof keys);
-            snprintf(err, errlen, "unknown option '--%s' of mkt train %s (options: %s)", name, m->name, keys);
-            rc = -1;
-            break;
-        }
-        if (in_list(m->reserved, o->name)) {
-            snprintf(err, errlen, "--%s is set by mkt tune for each configuration; it cannot be given", o->name);
-            rc = -1;
-            break;
-        }
-        if (eq)
-            value = eq + 1;
-        else if (o->type == MKT_OPT_BOOL)
-            value = i + 1 < nt && is_bool_text(tok[i + 1]) ? tok[++i] : "1";
-        else if (i + 1 < nt)
-            value = tok[++i];
-        else {
-            snprintf(err, errlen, "option '--%s' needs a value", name);
-            rc = -1;
-            break;
-        }
-        for (int k = 0; k < np; k++)
-            if (p[k].opt == o) {
-                snprintf(err, errlen, "--%s is given twice", name);
-                rc = -1;
-            }
-        p[np].opt = o;
-        mkt_opt_spelling(o, name, p[np].name, sizeof p[np].name);
-        p[np++].value = mkt_xstrdup(value);
-    }
-    free(copy);
-    if (rc != 0) {
-        for (int k = 0; k < np; k++)
-            free(p[k].value);
-        free(p);
-        return -1;
-    }
-    *out = p;
-    *nout = np;
-    return 0;
-}
-
-/* ---------- one configuration ---------- */
-
-typedef struct {
-    const tune_model *model;
-    const mkt_command *cmd;
-    const char *store, *tmpdir;
-    kv *fixed;
-    int nfixed;
-    const mkt_opt **axis_opt; /* the option of each grid axis */
-    char (*axis_name)[64];    /* its name as the grid gives it */
-    int naxes;
-    char **configs; /* n x naxes values */
-    int64_t n;
-} search;
-
-/* "lambda=0.05 rank=32" */
-static void describe(const search *s, int64_t j, char *buf, size_t n)
-{
-    size_t len = 0;
-    buf[0] = 0;
-    for (int a = 0; a < s->naxes && len < n; a++)
-        len += (size_t)snprintf(buf + len, n - len, "%s%s=%s", a ? " " : "", s->axis_name[a],
-                                s->configs[j * s->naxes + a]);
-}
-
-typedef struct {
-    char **argv;
-    int argc;
-} arglist;
-
-/* The train command's arguments of configuration j, writing to out and metrics. */
-static arglist args_of(const search *s, int64_t j, const char *out, const char *metrics)
-{
-    arglist a;
-    a.argv = mkt_xcalloc((size_t)(4 + s->nfixed + s->naxes), sizeof(char *));
-    a.argc = 0;
-    char buf[8192];
-    snprintf(buf, sizeof buf, "--store=%s", s->store);
-    a.argv[a.argc++] = mkt_xstrdup(buf);
-    snprintf(buf, sizeof buf, "--out=%s", out);
-    a.argv[a.argc++] = mkt_xstrdup(buf);
-    snprintf(buf, sizeof buf, "--metrics-out=%s", metrics);
-    a.argv[a.argc++] = mkt_xstrdup(buf);
-    for (int k = 0; k < s->nfixed; k++) {
-        snprintf(buf, sizeof buf, "--%s=%s", s->fixed[k].name, s->fixed[k].value);
-        a.argv[a.argc++] = mkt_xstrdup(buf);
-    }
-    for (int k = 0; k < s->naxes; k++) {
-        snprintf(buf, sizeof buf, "--%s=%s", s->axis_name[k], s->configs[j * s->naxes + k]);
-        a.argv[a.argc++] = mkt_xstrdup(buf);
-    }
-    return a;
-}
-
-static void args_free(arglist *a)
-{
-    for (int i = 0; i < a->argc; i++)
-        free(a->argv[i]);
-    free(a->argv);
-}
-
-/* Parse an argument list with the train command's table into a new values
- * struct (NULL and the message in err on failure). */
-static void *parse_args(const mkt_command *c, arglist *a, char *err, size_t errlen)
-{
-    void *v = mkt_xcalloc(1, c->values_size);
-    mkt_command_defaults(c, v);
-    char **pos = NULL;
-    int npos = 0;
-    const char *msg = mkt_opts_parse_argv(c->opts, v, a->argc, a->argv, 0, &pos, &npos);
-    if (!msg && npos > 0)
-        msg = "unexpected argument";
-    if (msg) {
-        snprintf(err, errlen, "%s", msg);
-        free(v);
-        return NULL;
-    }
-    return v;
-}
 
 static void cfg_path(const search *s, int64_t j, const char *ext, char *buf, size_t n)
 {
@@ -313,11 +120,11 @@ static int run_config(const search *s, int64_t j, const char *out, const char *m
         out = o;
         metrics = m;
     }
-    arglist a = args_of(s, j, out, metrics);
-    void *values = parse_args(s->cmd, &a, err, sizeof err);
+    arglist a = tune_args_of(s, j, out, metrics);
+    void *values = tune_parse_args(s->cmd, &a, err, sizeof err);
     if (!values) /* checked on every rank before anything ran */
         mkt_fail("configuration %lld no longer parses: %s", (long long)(j + 1), err);
-    describe(s, j, what, sizeof what);
+    tune_describe(s, j, what, sizeof what);
     snprintf(ctx, sizeof ctx, "tune %s: %sconfiguration %lld/%lld (%s)", s->model->name,
              metrics == m ? "" : "the final model, ", (long long)(j + 1), (long long)s->n, what);
     mkt_fail_scope_enter(comm, ctx, remove_tmpdir);
@@ -330,7 +137,7 @@ static int run_config(const search *s, int64_t j, const char *out, const char *m
     mkt_log_mute(0);
     mkt_fail_scope_leave();
     free(values);
-    args_free(&a);
+    tune_args_free(&a);
     return rc;
 }
 
@@ -379,63 +186,6 @@ static void remove_tmpdir(void)
     tmpdir_path[0] = 0;
 }
 
-/* Rank 0: write text to path under a temporary name, then rename. */
-static int write_atomic(const char *path, const char *text, char *why, size_t n)
-{
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f) {
-        snprintf(why, n, "cannot create %s: %s", tmp, strerror(errno));
-        return -1;
-    }
-    int ok = fputs(text, f) >= 0;
-    ok = (fclose(f) == 0) && ok;
-    if (!ok) {
-        snprintf(why, n, "cannot write %s: %s", tmp, strerror(errno));
-        unlink(tmp);
-        return -1;
-    }
-    if (rename(tmp, path) != 0) {
-        snprintf(why, n, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
-        unlink(tmp);
-        return -1;
-    }
-    return 0;
-}
-
-/* A value as JSON, typed by its option. */
-static json_t *typed(const mkt_opt *o, const char *v)
-{
-    int64_t i;
-    double d;
-    if ((o->type == MKT_OPT_INT || o->type == MKT_OPT_I32 || o->type == MKT_OPT_U64) && mkt_parse_int64(v, &i) == 0)
-        return json_integer(i);
-    if (o->type == MKT_OPT_DOUBLE && mkt_parse_double(v, &d) == 0)
-        return json_real(d);
-    if (o->type == MKT_OPT_BOOL)
-        return json_integer(is_bool_text(v) && (!strcmp(v, "1") || !strcmp(v, "true") || !strcmp(v, "yes") ||
-                                                !strcmp(v, "on")));
-    return json_string(v);
-}
-
-static json_t *params_json(const search *s, int64_t j)
-{
-    json_t *p = json_object();
-    for (int a = 0; a < s->naxes; a++)
-        json_object_set_new(p, s->axis_name[a], typed(s->axis_opt[a], s->configs[j * s->naxes + a]));
-    return p;
-}
-
-static char *key_of(const char *name) /* job-file spelling */
-{
-    char *k = mkt_xstrdup(name);
-    for (char *p = k; *p; p++)
-        if (*p == '-')
-            *p = '_';
-    return k;
-}
-
 /* ---------- the command ---------- */
 
 static void broadcast_verdict(int ok, char *why, size_t n, MPI_Comm comm)
@@ -465,7 +215,7 @@ static void report(tune_progress *tp, int64_t from, int64_t to, MPI_Comm comm)
     tune_score *sc = tp->score;
     for (int64_t j = from; rank == 0 && j < to; j++) {
         cfg_path(s, j, "json", path, sizeof path);
-        describe(s, j, what, sizeof what);
+        tune_describe(s, j, what, sizeof what);
         if (score_of(path, s->model->name, &sc[j], err, sizeof err) != 0) {
             ok = 0;
             snprintf(why, sizeof why, "tune %s: configuration %lld/%lld (%s): %s", s->model->name,
@@ -566,19 +316,19 @@ static void tune_search(tune_run *r)
         const mkt_opt *opt = mkt_opts_find(c->opts, r->g.axes[a].key);
         if (!opt) {
             char keys[2048];
-            tunable_keys(m, c->opts, keys, sizeof keys);
+            tune_tunable_keys(m, c->opts, keys, sizeof keys);
             mkt_fail_all(MKT_EXIT_USAGE, "tune %s: grid: unknown key '%s' (options of mkt train %s: %s)", m->name,
                          r->g.axes[a].key, m->name, keys);
         }
         char nm[64];
         mkt_opt_spelling(opt, r->g.axes[a].key, nm, sizeof nm);
-        if (in_list(m->reserved, nm))
+        if (tune_in_list(m->reserved, nm))
             mkt_fail_all(MKT_EXIT_USAGE, "tune %s: grid: '%s' is set by mkt tune for each configuration; it cannot "
                          "be tuned", m->name, nm);
-        if (in_list(m->not_tuned, nm))
+        if (tune_in_list(m->not_tuned, nm))
             mkt_fail_all(MKT_EXIT_USAGE, "tune %s: grid: '%s' changes the metric the configurations are ranked by; "
                          "tune each setting separately (give it with the fixed options)", m->name, nm);
-        if (ngroups > 1 && in_list(m->features, nm))
+        if (ngroups > 1 && tune_in_list(m->features, nm))
             mkt_fail_all(MKT_EXIT_USAGE, "tune %s: grid: '%s' changes the features written into the store, which "
                          "groups running at once would overwrite: use --group-size %d (one group)", m->name,
                          nm, nranks);
@@ -587,14 +337,14 @@ static void tune_search(tune_run *r)
                 mkt_fail_all(MKT_EXIT_USAGE, "tune %s: grid: '%s' appears twice", m->name, nm);
         if (r->g.axes[a].kind != MKT_AXIS_LIST && opt->type != MKT_OPT_INT && opt->type != MKT_OPT_I32 &&
             opt->type != MKT_OPT_U64 && opt->type != MKT_OPT_DOUBLE &&
-            !in_list(m->numeric_text, nm))
+            !tune_in_list(m->numeric_text, nm))
             mkt_fail_all(MKT_EXIT_USAGE, "tune %s: grid: %s is not a number; ranges apply to numeric options",
                          m->name, nm);
         s->axis_opt[a] = opt;
         snprintf(s->axis_name[a], sizeof s->axis_name[a], "%s", nm);
         r->integer[a] = opt->type == MKT_OPT_INT || opt->type == MKT_OPT_I32 || opt->type == MKT_OPT_U64;
     }
-    if (fixed_pairs(o->fixed, c->opts, m, &s->fixed, &s->nfixed, err, sizeof err) != 0)
+    if (tune_fixed_pairs(o->fixed, c->opts, m, &s->fixed, &s->nfixed, err, sizeof err) != 0)
         mkt_fail_all(MKT_EXIT_USAGE, "tune %s: fixed options: %s", m->name, err);
     for (int k = 0; k < s->nfixed; k++)
         for (int a = 0; a < s->naxes; a++)
@@ -619,16 +369,16 @@ static void tune_parse_all(tune_run *r)
     char err[4096];
     s->tmpdir = "TMP";
     for (int64_t j = 0; j < s->n; j++) {
-        arglist a = args_of(s, j, "x.h5", "x.json");
-        void *v = parse_args(c, &a, err, sizeof err);
+        arglist a = tune_args_of(s, j, "x.h5", "x.json");
+        void *v = tune_parse_args(c, &a, err, sizeof err);
         if (!v) {
             char what[2048];
-            describe(s, j, what, sizeof what);
+            tune_describe(s, j, what, sizeof what);
             mkt_fail_all(MKT_EXIT_USAGE, "tune %s: configuration %lld/%lld (%s): %s", m->name, (long long)(j + 1),
                          (long long)s->n, what, err);
         }
         free(v);
-        args_free(&a);
+        tune_args_free(&a);
     }
 
 }
@@ -749,77 +499,11 @@ static int64_t tune_write(tune_run *r, MPI_Comm comm)
     }
     broadcast_verdict(ok, why, sizeof why, comm);
     if (r->rank == 0) {
-        json_t *t = json_object();
-        json_object_set_new(t, "model", json_string(m->name));
-        json_object_set_new(t, "command", json_string(m->command));
-        json_object_set_new(t, "search", json_string(o->random ? "random" : "grid"));
-        json_object_set_new(t, "grid", json_string(o->grid));
-        if (o->random) {
-            json_object_set_new(t, "random", json_integer(o->random));
-            json_object_set_new(t, "seed", json_integer(o->seed));
-        }
-        json_t *fx = json_object();
-        for (int k = 0; k < s->nfixed; k++)
-            json_object_set_new(fx, s->fixed[k].name, typed(s->fixed[k].opt, s->fixed[k].value));
-        json_object_set_new(t, "fixed", fx);
-        json_object_set_new(t, "metric", json_string(r->score[best].metric));
-        json_object_set_new(t, "goal", json_string(r->score[best].goal));
-        json_object_set_new(t, "split", json_string(r->score[best].split));
-        json_object_set_new(t, "configurations", json_integer(s->n));
-        json_t *b = json_object();
-        json_object_set_new(b, "config", json_integer(best + 1));
-        json_object_set_new(b, "params", params_json(s, best));
-        json_object_set_new(b, "value", json_real(r->score[best].value));
-        json_object_set_new(t, "best", b);
-        json_t *rows = json_array();
-        for (int64_t j = 0; j < s->n; j++) {
-            json_t *row = json_object();
-            json_object_set_new(row, "config", json_integer(j + 1));
-            json_object_set_new(row, "params", params_json(s, j));
-            json_object_set_new(row, "metric", json_string(r->score[j].metric));
-            json_object_set_new(row, "goal", json_string(r->score[j].goal));
-            json_object_set_new(row, "split", json_string(r->score[j].split));
-            json_object_set_new(row, "value", isnan(r->score[j].value) ? json_null() : json_real(r->score[j].value));
-            json_object_set_new(row, "seconds", json_real(r->seconds[j]));
-            json_object_set_new(row, "group", json_integer(r->group_of[j]));
-            json_array_append_new(rows, row);
-        }
-        json_object_set_new(t, "rows", rows);
-        char *text = json_dumps(t, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-        json_decref(t);
-        size_t tl = strlen(text);
-        text = mkt_xrealloc(text, tl + 2);
-        memcpy(text + tl, "\n", 2);
-        if (write_atomic(o->table, text, why, sizeof why) != 0)
-            ok = 0;
-        free(text);
-        /* the best configuration as a job-file section: the fixed options, then the tuned ones */
-        size_t cap = 65536, len = 0;
-        char *ini = mkt_xmalloc(cap);
+        ok = tune_write_table(o->table, s, o->grid, o->random, o->seed, r->score, r->seconds, r->group_of, best, why,
+                              sizeof why) == 0;
+        ok = ok && tune_write_best(o->best, o->table, s, r->score, best, why, sizeof why) == 0;
         char what[2048];
-        describe(s, best, what, sizeof what);
-        len += (size_t)snprintf(ini + len, cap - len,
-                                "; mkt tune %s: best of %lld configurations by %s (%s, %s split) = %.17g\n"
-                                "; table: %s\n[%s]\n",
-                                m->name, (long long)s->n, r->score[best].metric, r->score[best].goal, r->score[best].split,
-                                r->score[best].value, o->table, m->command);
-        for (int k = 0; k < s->nfixed && len < cap; k++) {
-            char *key = key_of(s->fixed[k].name);
-            len += (size_t)snprintf(ini + len, cap - len, "%s = %s\n", key, s->fixed[k].value);
-            free(key);
-        }
-        for (int a = 0; a < s->naxes && len < cap; a++) {
-            char *key = key_of(s->axis_name[a]);
-            len += (size_t)snprintf(ini + len, cap - len, "%s = %s\n", key, s->configs[best * s->naxes + a]);
-            free(key);
-        }
-        if (ok && len >= cap) {
-            ok = 0;
-            snprintf(why, sizeof why, "tune %s: the best configuration is too long to write", m->name);
-        }
-        if (ok && write_atomic(o->best, ini, why, sizeof why) != 0)
-            ok = 0;
-        free(ini);
+        tune_describe(s, best, what, sizeof what);
         if (ok)
             mkt_log("tune", "best: config %lld/%lld %s: %s %.6g; wrote %s and %s", (long long)(best + 1),
                     (long long)s->n, what, r->score[best].metric, r->score[best].value, o->table, o->best);
@@ -842,7 +526,7 @@ static int tune_final(tune_run *r, int64_t best, MPI_Comm comm)
     snprintf(final_metrics, sizeof final_metrics, "%s/final.json", r->tmpdir);
     if (o->final_out) {
         char what[2048];
-        describe(s, best, what, sizeof what);
+        tune_describe(s, best, what, sizeof what);
         mkt_log("tune", "training the best configuration (%s) on %d ranks into %s", what, r->nranks, o->final_out);
         int rc = run_config(s, best, o->final_out, final_metrics, 0, comm, &final_seconds);
         if (rc != 0)
