@@ -37,7 +37,6 @@
 #include "ids.h"
 #include "metrics_json.h"
 #include "par.h"
-#include "parse.h"
 #include "schema.h"
 #include "teststore.h"
 
