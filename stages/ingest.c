@@ -9,12 +9,13 @@
  *   3. rows become dense mkt_event / mkt_campaign_row and are shuffled to
  *      their owners and written (io/eventstore.c); the items table is
  *      assembled on the item owners.
- * This file is the driver: the options, the steps above in their order,
- * the accounting of rows read, stored and rejected, and the metrics.  The
- * steps live in ingest_events.c (events formats, dictionaries),
- * ingest_campaign.c (items and campaign files), ingest_test.c (--as test)
- * and ingest_rows.c (the row rules they share).  It does not parse CSV
- * itself and does not know the HDF5 API beyond io/h5store.h. */
+ * This file is the driver: the steps above in their order, the accounting
+ * of rows read, stored and rejected, and the metrics.  The options are
+ * checked in ingest_options.c; the steps live in ingest_events.c (events
+ * formats, dictionaries), ingest_campaign.c (items and campaign files),
+ * ingest_test.c (--as test) and ingest_rows.c (the row rules they share).
+ * It does not parse CSV itself and does not know the HDF5 API beyond
+ * io/h5store.h. */
 #include "ingest.h"
 #include "ingest_internal.h"
 
@@ -36,7 +37,6 @@
 #include "ids.h"
 #include "metrics_json.h"
 #include "par.h"
-#include "parse.h"
 #include "schema.h"
 #include "teststore.h"
 
@@ -78,36 +78,6 @@ static void check_reject_rate(const input_stats *st, double max_rate, const char
                      100 * max_rate, rejects_path);
 }
 
-/* --rating-range and --ts-range into raw's limits and reject reasons. */
-static void parse_ranges(const mkt_ingest_options *o, int is_ml, raw_data *raw)
-{
-    const char *rr = o->rating_range && *o->rating_range ? o->rating_range : "auto";
-    if (!strcmp(rr, "auto"))
-        rr = is_ml ? "0.5..5" : "-1e6..1e6";
-    const char *dots = strstr(rr, "..");
-    char lo[128], hi[128];
-    if (!dots || (size_t)(dots - rr) >= sizeof lo || strlen(dots + 2) >= sizeof hi)
-        mkt_fail_all(MKT_EXIT_USAGE, "ingest: --rating-range '%s': expected LO..HI (e.g. 1..5) or auto", rr);
-    snprintf(lo, sizeof lo, "%.*s", (int)(dots - rr), rr);
-    snprintf(hi, sizeof hi, "%s", dots + 2);
-    if (mkt_parse_double(lo, &raw->rating_lo) != 0 || mkt_parse_double(hi, &raw->rating_hi) != 0 ||
-        raw->rating_lo > raw->rating_hi)
-        mkt_fail_all(MKT_EXIT_USAGE, "ingest: --rating-range '%s': expected two finite numbers LO..HI with LO <= HI",
-                     rr);
-    snprintf(raw->rating_reason, sizeof raw->rating_reason, "rating outside %s", rr);
-    const char *tr = o->ts_range && *o->ts_range ? o->ts_range : "1970-01-01..2100-01-01";
-    dots = strstr(tr, "..");
-    if (!dots || (size_t)(dots - tr) >= sizeof lo || strlen(dots + 2) >= sizeof hi)
-        mkt_fail_all(MKT_EXIT_USAGE, "ingest: --ts-range '%s': expected FROM..TO (e.g. 1970-01-01..2100-01-01)", tr);
-    snprintf(lo, sizeof lo, "%.*s", (int)(dots - tr), tr);
-    snprintf(hi, sizeof hi, "%s", dots + 2);
-    if (mkt_parse_timestamp(lo, &raw->ts_lo) != 0 || mkt_parse_timestamp(hi, &raw->ts_hi) != 0 ||
-        raw->ts_lo >= raw->ts_hi)
-        mkt_fail_all(MKT_EXIT_USAGE, "ingest: --ts-range '%s': expected two timestamps FROM..TO with FROM before TO",
-                     tr);
-    snprintf(raw->ts_reason, sizeof raw->ts_reason, "timestamp outside %s", tr);
-}
-
 /* Collective.  An input without a single data row is an error (an empty
  * file, or one with only its header): it would make an empty store. */
 static void check_has_rows(const input_stats *st, MPI_Comm comm)
@@ -133,28 +103,24 @@ typedef struct {
     double t0, t_parse, t_ids, t_store, t_end_store;
 } ingest_job;
 
-/* The options that decide the run: required files, format, role; the
- * rejects file (removed, so a rerun does not append to an old one). */
+/* The options that decide the run (mkt_ingest_check_options first: one
+ * usage error for a bad option); the rejects file (removed, so a rerun does
+ * not append to an old one). */
 static void check_options(ingest_job *j, const mkt_ingest_options *o, int rank)
 {
     j->o = o;
-    if (!o->input)
-        mkt_fail_all(MKT_EXIT_USAGE, "ingest: --input FILE is required");
-    if (!o->out)
-        mkt_fail_all(MKT_EXIT_USAGE, "ingest: --out STORE.h5 is required");
+    const char *msg = mkt_ingest_check_options(o);
+    if (msg)
+        mkt_fail_all(MKT_EXIT_USAGE, "ingest: %s", msg);
     const char *fmt = o->format;
     j->fmt = fmt;
     j->is_events = !strcmp(fmt, "events");
     j->is_ml = !strcmp(fmt, "movielens");
     j->is_tx = !strcmp(fmt, "transactions");
     j->is_campaign = !strcmp(fmt, "campaign");
-    if (!j->is_events && !j->is_ml && !j->is_tx && !j->is_campaign)
-        mkt_fail_all(MKT_EXIT_USAGE, "ingest: unknown format '%s' (events, movielens, transactions, campaign)", fmt);
-    if (j->is_campaign && o->campaign)
-        mkt_fail_all(MKT_EXIT_USAGE, "ingest: --campaign is for a campaign log beside an events input");
-    const char *as = o->as ? o->as : "store";
-    j->is_test = !strcmp(as, "test");
-    ingest_check_role_options(o, as, j->is_test, j->is_campaign);
+    j->is_test = o->as && !strcmp(o->as, "test");
+    if (j->is_test)
+        ingest_check_test_out(o);
     snprintf(j->rejects_path, sizeof j->rejects_path, "%s", o->rejects ? o->rejects : "");
     if (!o->rejects)
         snprintf(j->rejects_path, sizeof j->rejects_path, "%s.rejects.csv", o->out);
@@ -168,7 +134,7 @@ static void read_inputs(ingest_job *j, MPI_Comm comm)
 {
     const mkt_ingest_options *o = j->o;
     raw_data *raw = &j->raw;
-    parse_ranges(o, j->is_ml, raw);
+    ingest_parse_ranges(o, raw); /* its syntax checked by mkt_ingest_check_options */
     j->st_events = (input_stats){"events", o->input, 0, 0, mkt_rejects_new(), 0, 0, 0, 0};
     j->st_items = (input_stats){"items", o->items, 0, 0, mkt_rejects_new(), 0, 0, 0, 0};
     j->st_campaign =

@@ -64,7 +64,14 @@ typedef struct {
     const char *items_cols;   /* items file: "item=COL,category=COL,..." renames its columns */
 } mkt_ingest_options;
 
-/* Collective. Returns an exit status (0 on success). */
+/* The options checked before any file is read (required files, format,
+ * --as/--into, --control untargeted's window, --ts-format, the syntax of
+ * the ranges and --items-cols): NULL, or the message (without "ingest: ").
+ * Pure; checks that need the data stay in the stage. */
+const char *mkt_ingest_check_options(const mkt_ingest_options *o);
+
+/* Collective. Returns an exit status (0 on success); calls
+ * mkt_ingest_check_options first (a message: one usage error). */
 int mkt_ingest_run(const mkt_ingest_options *opt, MPI_Comm comm, json_t *metrics);
 
 #endif

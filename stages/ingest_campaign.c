@@ -30,30 +30,10 @@
 
 static void items_columns(const char *spec, const mkt_csv_record *h, const char *path, int col[6])
 {
-    static const char *const keys[6] = {"item", "category", "brand", "price", "cost", "stock"};
-    const char *name[6] = {"item", "category", "brand", "price", "cost", "stock"};
-    char copy[1024], *save = NULL;
-    int given[6] = {0, 0, 0, 0, 0, 0};
-    if (spec && strlen(spec) >= sizeof copy)
-        mkt_fail_all(MKT_EXIT_USAGE, "ingest: --items-cols is longer than %zu bytes", sizeof copy - 1);
-    snprintf(copy, sizeof copy, "%s", spec ? spec : "");
-    for (char *pair = strtok_r(copy, ",", &save); pair; pair = strtok_r(NULL, ",", &save)) {
-        char *eq = strchr(pair, '=');
-        int k = -1;
-        if (eq) {
-            *eq = 0;
-            for (int i = 0; i < 6; i++)
-                if (!strcmp(pair, keys[i]))
-                    k = i;
-        }
-        if (k < 0 || !eq[1])
-            mkt_fail_all(MKT_EXIT_USAGE,
-                         "ingest: --items-cols: '%s' is not KEY=COLUMN with KEY one of item, category, brand, price, "
-                         "cost, stock",
-                         pair);
-        name[k] = eq + 1;
-        given[k] = 1;
-    }
+    const char *name[6];
+    char copy[1024];
+    int given[6];
+    ingest_parse_items_cols(spec, copy, name, given); /* its syntax checked by mkt_ingest_check_options */
     for (int k = 0; k < 6; k++)
         col[k] = k == 0 || given[k] ? ingest_require_column(h, path, "items_cols", name[k])
                                     : ingest_column_index(h, name[k]);
@@ -148,9 +128,6 @@ static int parse_flag(const char *s, int32_t *out)
 void ingest_read_campaign(const mkt_ingest_options *o, const char *path, raw_data *raw, input_stats *st,
                           MPI_Comm comm)
 {
-    if (!strcmp(o->format, "campaign") && o->header == 0)
-        mkt_fail_all(MKT_EXIT_USAGE, "ingest: %s: --header 0: a campaign log needs its header line (its columns "
-                     "other than the treatment and outcomes are the attributes, named by the header)", path);
     mkt_csv_dialect d = ingest_input_dialect(!strcmp(o->format, "campaign") ? o->delimiter : NULL, path, 1, comm);
     mkt_csv_reader *r = ingest_open_input(path, &d, comm);
     const mkt_csv_record *h = mkt_csv_header(r);
@@ -396,14 +373,8 @@ static char **treatment_names(const raw_data *raw, const char *control, int64_t 
 static int64_t write_targeted_campaign(hid_t file, const mkt_ingest_options *o, raw_data *raw,
                                        const mkt_dict *users, MPI_Comm comm)
 {
-    int64_t start_ts = 0;
-    if (!o->campaign_start || mkt_parse_timestamp(o->campaign_start, &start_ts) != 0)
-        mkt_fail_all(MKT_EXIT_USAGE, "ingest: --control untargeted needs --campaign-start (the first day of the "
-                     "campaign window, a timestamp)%s%s%s", o->campaign_start ? "; not a timestamp: '" : "",
-                     o->campaign_start ? o->campaign_start : "", o->campaign_start ? "'" : "");
-    if (o->campaign_days < 1)
-        mkt_fail_all(MKT_EXIT_USAGE, "ingest: --control untargeted needs --campaign-days D >= 1 (the window in "
-                     "which conversions count)");
+    int64_t start_ts = 0; /* --campaign-start and --campaign-days checked by mkt_ingest_check_options */
+    mkt_parse_timestamp(o->campaign_start, &start_ts);
     mkt_dict d = ingest_dict_from_field(&raw->strings, raw->campaign, raw->n_campaign, sizeof(raw_campaign),
                                  offsetof(raw_campaign, treatment), comm);
     char **names = mkt_xmalloc(sizeof(char *) * (size_t)(d.n + 1));

@@ -137,6 +137,10 @@ int32_t *ingest_event_items(const raw_data *raw, const mkt_dict *items);
 mkt_event *ingest_dense_events(raw_data *raw, const mkt_dict *users, int32_t *event_item, int64_t *min_ts,
                                int64_t *max_ts);
 
+/* ingest_options.c: the checks of mkt_ingest_check_options the steps reuse to parse */
+const char *ingest_parse_ranges(const mkt_ingest_options *o, raw_data *raw);
+const char *ingest_parse_items_cols(const char *spec, char copy[1024], const char *name[6], int given[6]);
+
 /* ingest_campaign.c: the items catalogue and the campaign log, read and written */
 void ingest_read_campaign(const mkt_ingest_options *o, const char *path, raw_data *raw, input_stats *st,
                           MPI_Comm comm);
@@ -148,7 +152,7 @@ void ingest_write_items(hid_t file, const raw_data *raw, const mkt_dict *items, 
                         int64_t unknown_brand, input_stats *item_stats, int64_t *stored_items, MPI_Comm comm);
 
 /* ingest_test.c: test stores (--as test --into TRAIN.h5) */
-void ingest_check_role_options(const mkt_ingest_options *o, const char *as, int is_test, int is_campaign);
+void ingest_check_test_out(const mkt_ingest_options *o);
 void ingest_check_test_rows(const input_stats *st, int64_t stored, const mkt_ingest_options *o,
                             const char *rejects_path, json_t *metrics, MPI_Comm comm);
 hid_t ingest_open_training_store(const char *path, MPI_Comm comm);

@@ -513,11 +513,8 @@ void ingest_decide_ts(raw_data *raw, const mkt_ingest_options *o, const char *pa
             rule.ints = TS_YYYYMMDD;
         else if (!strcmp(f, "days"))
             rule.ints = TS_DAYS;
-        else if (!strcmp(f, "dmy"))
+        else /* dmy: the names are checked by mkt_ingest_check_options */
             rule.dmy = 1;
-        else
-            mkt_fail_all(MKT_EXIT_USAGE,
-                         "ingest: --ts-format '%s': expected auto, unix, unix_ms, yyyymmdd, days, iso, mdy or dmy", f);
         raw->ts = rule;
         return;
     }

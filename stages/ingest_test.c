@@ -29,29 +29,11 @@
 
 /* ---------- test stores ---------- */
 
-void ingest_check_role_options(const mkt_ingest_options *o, const char *as, int is_test, int is_campaign)
+/* --out must not be the training store --into (the same path, or the same
+ * file under another name: needs the file system, so not in
+ * mkt_ingest_check_options). */
+void ingest_check_test_out(const mkt_ingest_options *o)
 {
-    if (!is_test && strcmp(as, "store") != 0)
-        mkt_fail_all(MKT_EXIT_USAGE,
-                     "ingest: --as '%s': expected store (a store with its own ids) or test (rows mapped through "
-                     "the ids of a training store, --into TRAIN.h5)",
-                     as);
-    if (is_test && (!o->into || !*o->into))
-        mkt_fail_all(MKT_EXIT_USAGE,
-                     "ingest: --as test needs --into TRAIN.h5, the training store whose user and item ids the "
-                     "test rows are mapped through");
-    if (!is_test && o->into)
-        mkt_fail_all(MKT_EXIT_USAGE, "ingest: --into %s is only read with --as test", o->into);
-    if (!is_test)
-        return;
-    if (is_campaign)
-        mkt_fail_all(MKT_EXIT_USAGE,
-                     "ingest: --as test reads an events file (format events, movielens or transactions), not "
-                     "format campaign");
-    if (o->items || o->campaign)
-        mkt_fail_all(MKT_EXIT_USAGE,
-                     "ingest: --as test takes its items and users from --into %s; --%s is not read with it",
-                     o->into, o->items ? "items" : "campaign");
     char a[4096], b[4096];
     int same = !strcmp(o->into, o->out) ||
                (realpath(o->into, a) && realpath(o->out, b) && !strcmp(a, b));
