@@ -15,6 +15,7 @@
 #include "h5store.h"
 #include "iocheck.h"
 #include "metrics.h"
+#include "model_io.h"
 #include "report_sections.h"
 #include "report_util.h"
 #include "schema.h"
@@ -183,6 +184,13 @@ void rep_propensity_section(rctx *c)
     if (!rep_has(&c->models, MKT_MODELS_PROPENSITY)) {
         rep_missing(c, "%s has no /models/propensity: run mkt train propensity --store S --out %s.", c->models.path,
                     c->models.path);
+        return;
+    }
+    /* the group's shape (model_io.h); the test datasets below are optional */
+    mkt_propensity_model pm;
+    char why[512];
+    if (mkt_propensity_describe(c->models.h, c->models.path, MKT_MODELS_PROPENSITY, &pm, why, sizeof why) != 0) {
+        rep_missing(c, "%s", why);
         return;
     }
     /* the test users' scores (older model files: validation_*, the users they held out) */
@@ -386,42 +394,38 @@ void rep_uplift_section(rctx *c)
                 "in the randomized campaign.");
     if (!need_models(c, MKT_MODELS_UPLIFT, "mkt train uplift --store S --out MODELS"))
         return;
+    /* the group's shape (model_io.h): outcome, arms >= 2, rows of the predictions; holdout is optional */
+    mkt_uplift_model um;
+    char why[512];
+    if (mkt_uplift_describe(c->models.h, c->models.path, &um, why, sizeof why) != 0) {
+        rep_missing(c, "%s", why);
+        return;
+    }
     observational_note(c);
     if (c->store.h < 0) {
         rep_missing(c, "no --store given: the Qini curves need the campaign outcomes of the store the uplift models "
                        "were trained on (--store SHOP.h5).");
+        mkt_uplift_model_free(&um);
         return;
     }
     if (!rep_has(&c->store, MKT_CAMPAIGNS_TREATMENT)) {
         rep_missing(c, "%s has no /campaigns: ingest a campaign log (mkt ingest --campaign FILE) or use the store the "
                        "uplift models were trained on.", c->store.path);
+        mkt_uplift_model_free(&um);
         return;
     }
-    char *outcome = mkt_h5_attr_get_string(c->models.h, MKT_MODELS_UPLIFT, MKT_ATTR_OUTCOME);
-    if (!outcome)
-        outcome = mkt_xstrdup("conversion");
-    if (strcmp(outcome, "conversion") != 0 && strcmp(outcome, "visit") != 0 && strcmp(outcome, "redeemed") != 0) {
-        rep_fail(c, "%s: /models/uplift has outcome '%s', expected conversion, visit or redeemed", c->models.path,
-                 outcome);
-        free(outcome);
-        return;
-    }
+    const char *outcome = um.outcome ? um.outcome : "conversion";
     char pname[64], oname[64];
     snprintf(pname, sizeof pname, MKT_MODELS_UPLIFT "/predicted_%s", outcome);
     snprintf(oname, sizeof oname, MKT_CAMPAIGNS "/%s", outcome);
-    int64_t T = 0, N = 0, nt = 0, nu = 0, ntr = 0, ny = 0, nsu = 0, nh = 0;
-    char **arms = rep_read_strs(c, &c->models, MKT_MODELS_UPLIFT_ARMS, &T);
+    int64_t T = um.arms, N = 0, nt = 0, nu = 0, ntr = 0, ny = 0, nsu = 0, nh = 0, na = 0;
+    char **arms = rep_read_strs(c, &c->models, MKT_MODELS_UPLIFT_ARMS, &na);
     double *pred = NULL, *yv = NULL;
     int *user = NULL, *treat = NULL, *suser = NULL, *hold_i = NULL;
     unsigned char *hold = NULL;
-    if (!c->err[0] && (!arms || !rep_has(&c->models, pname) || !rep_has(&c->models, MKT_MODELS_UPLIFT_USER))) {
+    if (!c->err[0] && (!arms || um.rows < 0)) {
         rep_missing(c, "%s: /models/uplift lacks arms, user or predicted_%s: retrain with mkt train uplift.",
                     c->models.path, outcome);
-        goto done;
-    }
-    if (!c->err[0] && T < 2) {
-        rep_missing(c, "%s: /models/uplift has %lld arm(s): no promotion to compare with control.", c->models.path,
-                    (long long)T);
         goto done;
     }
     pred = rep_read_num(c, &c->models, pname, 0, T - 1, &N, &nt);
@@ -468,7 +472,7 @@ void rep_uplift_section(rctx *c)
     for (int t = 1; t < T && !c->err[0]; t++)
         qini_arm(c, t, arms, outcome, pred, nt, treat, yv, hold, N);
 done:
-    rep_free_strs(arms, T);
+    rep_free_strs(arms, na);
     free(pred);
     free(user);
     free(treat);
@@ -476,7 +480,7 @@ done:
     free(suser);
     free(hold_i);
     free(hold);
-    free(outcome);
+    mkt_uplift_model_free(&um);
 }
 
 /* ---------- 4. segments ---------- */
@@ -524,6 +528,13 @@ void rep_segments_section(rctx *c)
                 "after its profile.");
     if (!need_models(c, MKT_MODELS_SEGMENTS, "mkt train segments --store S --out MODELS --k 5"))
         return;
+    /* the group's shape (model_io.h): assignment and names */
+    mkt_segments_model sm;
+    char why[512];
+    if (mkt_segments_describe(c->models.h, c->models.path, &sm, why, sizeof why) != 0) {
+        rep_missing(c, "%s", why);
+        return;
+    }
     int64_t k = 0, ns = 0, nm = 0;
     char **names = rep_read_strs(c, &c->models, MKT_MODELS_SEGMENTS_NAMES, &k);
     double *size = rep_read_num(c, &c->models, MKT_MODELS_SEGMENTS_SIZES, 0, 0, &ns, NULL);
