@@ -39,6 +39,10 @@ const char *mkt_events_group(mkt_event_side side);
 int64_t *mkt_events_indptr(hid_t f, mkt_event_side side, int64_t begin, int64_t n);
 /* Event rows [e0, e0 + n) of the columns in `cols` into c (n may be 0). */
 void mkt_events_read(hid_t f, mkt_event_side side, unsigned cols, int64_t e0, int64_t n, mkt_event_cols *c);
+/* Event rows [e0, e0 + n) of one column (a single MKT_COL_* bit) into buf,
+ * n values of the column's type (int32; int64 for ts and order; double
+ * for value). */
+void mkt_events_read_column(hid_t f, mkt_event_side side, unsigned col, int64_t e0, int64_t n, void *buf);
 void mkt_event_cols_free(mkt_event_cols *c);
 
 #endif

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "events.h"
 #include "h5store.h"
 #include "iocheck.h"
 #include "metrics_json.h"
@@ -47,7 +48,7 @@ void mkt_mf_memlog(const char *phase)
 typedef struct {
     hid_t f;
     const char *path;  /* the store's file name, for errors */
-    const char *grp;   /* "by_user" or "by_item" */
+    mkt_event_side side; /* by_user or by_item */
     int64_t other;     /* rows of the other side: every index read must be below it */
     int64_t nrows, nev;
     int64_t first;     /* global position of the block's first event */
@@ -55,26 +56,22 @@ typedef struct {
     int64_t maxchunk;  /* the most events one chunk holds */
 } mf_src;
 
-/* Opens rank's block b of group grp (other: the other side's row count).
+/* Opens rank's block b of side `side` (other: the other side's row count).
  * The block's row pointers must be non-decreasing and inside the event
  * columns; anything else is a corrupt store, named and fatal. */
-static void src_open(hid_t f, const char *path, const char *grp, int64_t other, mkt_block b, mf_src *s)
+static void src_open(hid_t f, const char *path, mkt_event_side side, int64_t other, mkt_block b, mf_src *s)
 {
-    char p[64];
     s->f = f;
     s->path = path;
-    s->grp = grp;
+    s->side = side;
     s->other = other;
     s->nrows = b.end - b.begin;
-    s->ptr = mkt_xmalloc(sizeof(int64_t) * (size_t)(s->nrows + 1));
-    snprintf(p, sizeof p, "/events/%s/indptr", grp);
-    mkt_h5_read_rows(f, p, H5T_NATIVE_INT64, b.begin, s->nrows + 1, s->ptr);
-    snprintf(p, sizeof p, "/events/%s/%s", grp, strcmp(grp, "by_user") == 0 ? "item" : "user");
-    int64_t events = mkt_h5_rows(f, p, NULL);
+    s->ptr = mkt_events_indptr(f, side, b.begin, s->nrows);
+    int64_t events = mkt_h5_rows(f, side == MKT_BY_USER ? MKT_EVENTS_BY_USER_ITEM : MKT_EVENTS_BY_ITEM_USER, NULL);
     int64_t r = mkt_check_indptr(s->ptr, s->nrows + 1, -1, -1, events);
     if (r >= 0)
-        mkt_fail("%s: /events/%s/indptr[%lld] = %lld is not a row pointer into %lld events (corrupt store)", path, grp,
-                 (long long)(b.begin + r), (long long)s->ptr[r], (long long)events);
+        mkt_fail("%s: %s/indptr[%lld] = %lld is not a row pointer into %lld events (corrupt store)", path,
+                 mkt_events_group(side), (long long)(b.begin + r), (long long)s->ptr[r], (long long)events);
     s->first = s->ptr[0];
     s->maxchunk = MF_READ_EVENTS;
     for (r = 0; r <= s->nrows; r++) {
@@ -95,24 +92,25 @@ static int64_t src_chunk_end(const mf_src *s, int64_t r0)
     return r1;
 }
 
-/* Column `col` of the events of rows [r0, r1) into buf. */
-static void src_read(const mf_src *s, const char *col, hid_t type, int64_t r0, int64_t r1, void *buf)
+/* Column `col` (one MKT_COL_* bit) of the events of rows [r0, r1) into buf. */
+static void src_read(const mf_src *s, unsigned col, int64_t r0, int64_t r1, void *buf)
 {
-    char p[64];
-    snprintf(p, sizeof p, "/events/%s/%s", s->grp, col);
-    mkt_h5_read_rows(s->f, p, type, s->first + s->ptr[r0], s->ptr[r1] - s->ptr[r0], buf);
+    mkt_events_read_column(s->f, s->side, col, s->first + s->ptr[r0], s->ptr[r1] - s->ptr[r0], buf);
 }
 
-/* Column `col` (the other side's index) of the events of rows [r0, r1)
- * into idx, every value checked to be an index of the other side. */
-static void src_read_index(const mf_src *s, const char *col, int64_t r0, int64_t r1, int32_t *idx)
+/* The other side's index (column item of by_user, user of by_item) of the
+ * events of rows [r0, r1) into idx, every value checked to be an index of
+ * the other side. */
+static void src_read_index(const mf_src *s, int64_t r0, int64_t r1, int32_t *idx)
 {
-    src_read(s, col, H5T_NATIVE_INT32, r0, r1, idx);
+    int by_user = s->side == MKT_BY_USER;
+    src_read(s, by_user ? MKT_COL_ITEM : MKT_COL_USER, r0, r1, idx);
     int64_t n = s->ptr[r1] - s->ptr[r0];
     for (int64_t j = 0; j < n; j++)
         if (idx[j] < 0 || idx[j] >= s->other)
-            mkt_fail("%s: /events/%s/%s[%lld] = %d is not one of the %lld indices (corrupt store)", s->path, s->grp,
-                     col, (long long)(s->first + s->ptr[r0] + j), idx[j], (long long)s->other);
+            mkt_fail("%s: %s/%s[%lld] = %d is not one of the %lld indices (corrupt store)", s->path,
+                     mkt_events_group(s->side), by_user ? "item" : "user", (long long)(s->first + s->ptr[r0] + j),
+                     idx[j], (long long)s->other);
 }
 
 /* Column "value" of the events of rows [r0, r1) into val, every value
@@ -120,10 +118,10 @@ static void src_read_index(const mf_src *s, const char *col, int64_t r0, int64_t
  * read). */
 static void src_read_values(const mf_src *s, int64_t r0, int64_t r1, double *val)
 {
-    src_read(s, "value", H5T_NATIVE_DOUBLE, r0, r1, val);
+    src_read(s, MKT_COL_VALUE, r0, r1, val);
     int64_t j = mkt_check_finite(val, s->ptr[r1] - s->ptr[r0]);
     if (j >= 0)
-        mkt_fail("%s: /events/%s/value[%lld] is %g, not a finite number (corrupt store)", s->path, s->grp,
+        mkt_fail("%s: %s/value[%lld] is %g, not a finite number (corrupt store)", s->path, mkt_events_group(s->side),
                  (long long)(s->first + s->ptr[r0] + j), val[j]);
 }
 
@@ -222,18 +220,18 @@ static uint8_t *classify(const mkt_mf_options *o, const mf_src *s)
     for (int64_t r0 = 0, r1; r0 < s->nrows; r0 = r1) {
         r1 = src_chunk_end(s, r0);
         int64_t e0 = s->ptr[r0], n = s->ptr[r1] - e0;
-        src_read(s, "type", H5T_NATIVE_INT32, r0, r1, type);
+        src_read(s, MKT_COL_TYPE, r0, r1, type);
         if (value)
-            src_read(s, "value", H5T_NATIVE_DOUBLE, r0, r1, value);
+            src_read(s, MKT_COL_VALUE, r0, r1, value);
         if (order)
-            src_read(s, "order", H5T_NATIVE_INT64, r0, r1, order);
+            src_read(s, MKT_COL_ORDER, r0, r1, order);
         if (ts)
-            src_read(s, "ts", H5T_NATIVE_INT64, r0, r1, ts);
+            src_read(s, MKT_COL_TS, r0, r1, ts);
         for (int64_t j = 0; j < n; j++) {
             uint8_t c = MF_DROP;
             if (value && type[j] == MKT_EV_RATING && !isfinite(value[j]))
-                mkt_fail("%s: /events/%s/value[%lld] is %g, not a finite rating (corrupt store)", s->path, s->grp,
-                         (long long)(s->first + e0 + j), value[j]);
+                mkt_fail("%s: %s/value[%lld] is %g, not a finite rating (corrupt store)", s->path,
+                         mkt_events_group(s->side), (long long)(s->first + e0 + j), value[j]);
             if (ts && ts[j] >= o->until_ts)
                 c = MF_DROP;
             else if (!o->config.implicit && type[j] == MKT_EV_RATING)
@@ -272,11 +270,11 @@ static void rows_of_class(mkt_als_rows *r, const mf_src *s, const uint8_t *cls, 
     r->val = mkt_xmalloc(sizeof(double) * cap);
 }
 
-/* Explicit, pass 2: the other side's index (column col) and the rating of
- * the block's training events into train, of its held-out ones into test
+/* Explicit, pass 2: the other side's index (src_read_index) and the rating
+ * of the block's training events into train, of its held-out ones into test
  * and of its validation ones into valid (when not NULL); the training
  * ratings are added to sum (when not NULL). */
-static void fill_explicit(const mf_src *s, const uint8_t *cls, const char *col, mkt_als_rows *train, mkt_als_rows *test,
+static void fill_explicit(const mf_src *s, const uint8_t *cls, mkt_als_rows *train, mkt_als_rows *test,
                           mkt_als_rows *valid, mkt_xsum *sum)
 {
     size_t m = (size_t)s->maxchunk;
@@ -285,7 +283,7 @@ static void fill_explicit(const mf_src *s, const uint8_t *cls, const char *col, 
     for (int64_t r0 = 0, r1; r0 < s->nrows; r0 = r1) {
         r1 = src_chunk_end(s, r0);
         int64_t e0 = s->ptr[r0];
-        src_read_index(s, col, r0, r1, idx);
+        src_read_index(s, r0, r1, idx);
         src_read_values(s, r0, r1, val);
         for (int64_t r = r0; r < r1; r++) {
             int64_t a = train->ptr[r], b = test ? test->ptr[r] : 0, v = valid ? valid->ptr[r] : 0;
@@ -350,15 +348,15 @@ static void row_remove(mkt_als_rows *r, int64_t row, int32_t h)
     r->ptr[row + 1] = a;
 }
 
-/* Implicit, pass 2: each row's kept events (other-side index from column
- * col), weighted by type and summed per other-side index, into r.  User side
+/* Implicit, pass 2: each row's kept events (other-side index from
+ * src_read_index), weighted by type and summed per other-side index, into r.  User side
  * (held_local not NULL): the row's last kept event's item is held out: taken
  * out of the row, recorded in test and held_local (-1: the row has fewer
  * than two items); then, for validation users (iv), the item of the last
  * kept event among the rest goes to the validation split when the row keeps
  * at least one item.  Item side (held not NULL): a user's held-out and
  * validation items are left out of the item's row. */
-static void fill_implicit(const mkt_mf_options *o, const mf_src *s, const uint8_t *cls, const char *col,
+static void fill_implicit(const mkt_mf_options *o, const mf_src *s, const uint8_t *cls,
                           int64_t first_row, const int32_t *held, mkt_als_rows *r, mkt_als_rows *test, int32_t *held_local,
                           const implicit_valid *iv)
 {
@@ -375,9 +373,9 @@ static void fill_implicit(const mkt_mf_options *o, const mf_src *s, const uint8_
     for (int64_t r0 = 0, r1; r0 < s->nrows; r0 = r1) {
         r1 = src_chunk_end(s, r0);
         int64_t e0 = s->ptr[r0];
-        src_read_index(s, col, r0, r1, idx);
+        src_read_index(s, r0, r1, idx);
         if (value)
-            src_read(s, "value", H5T_NATIVE_DOUBLE, r0, r1, value);
+            src_read(s, MKT_COL_VALUE, r0, r1, value);
         for (int64_t row = r0; row < r1; row++) {
             int64_t np = 0, last = -1;
             int32_t self = (int32_t)(first_row + row);
@@ -455,8 +453,8 @@ void mkt_mf_load(const mkt_mf_options *o, MPI_Comm comm, mkt_als_data *d)
     d->ub = mkt_block_of(d->U, nranks, rank);
     d->ib = mkt_block_of(d->I, nranks, rank);
     mf_src us, is;
-    src_open(f, o->store, "by_user", d->I, d->ub, &us);
-    src_open(f, o->store, "by_item", d->U, d->ib, &is);
+    src_open(f, o->store, MKT_BY_USER, d->I, d->ub, &us);
+    src_open(f, o->store, MKT_BY_ITEM, d->U, d->ib, &is);
     char why[96] = "";
     if (o->until_ts != MKT_MF_ALL_EVENTS)
         snprintf(why, sizeof why, " before --until %lld", (long long)o->until_ts);
@@ -468,12 +466,12 @@ void mkt_mf_load(const mkt_mf_options *o, MPI_Comm comm, mkt_als_data *d)
         rows_of_class(&d->utrain, &us, cls, MF_TRAIN);
         rows_of_class(&d->utest, &us, cls, MF_TEST);
         rows_of_class(&d->uvalid, &us, cls, MF_VALID);
-        fill_explicit(&us, cls, "item", &d->utrain, &d->utest, &d->uvalid, &sum);
+        fill_explicit(&us, cls, &d->utrain, &d->utest, &d->uvalid, &sum);
         free(cls);
         mkt_mf_memlog("user rows");
         cls = classify(o, &is);
         rows_of_class(&d->itrain, &is, cls, MF_TRAIN);
-        fill_explicit(&is, cls, "user", &d->itrain, NULL, NULL, NULL);
+        fill_explicit(&is, cls, &d->itrain, NULL, NULL, NULL);
         free(cls);
         mkt_mf_memlog("item rows");
     } else {
@@ -485,7 +483,7 @@ void mkt_mf_load(const mkt_mf_options *o, MPI_Comm comm, mkt_als_data *d)
             vf = (double)MKT_MF_VALID_USERS / (double)d->U;
         implicit_valid iv = {vf, &d->uvalid, valid_local, NULL};
         uint8_t *cls = classify(o, &us);
-        fill_implicit(o, &us, cls, "item", d->ub.begin, NULL, &d->utrain, &d->utest, held_local, &iv);
+        fill_implicit(o, &us, cls, d->ub.begin, NULL, &d->utrain, &d->utest, held_local, &iv);
         free(cls);
         mkt_mf_memlog("user rows");
         /* every rank needs every user's held-out and validation items to drop
@@ -506,7 +504,7 @@ void mkt_mf_load(const mkt_mf_options *o, MPI_Comm comm, mkt_als_data *d)
         free(valid_local);
         implicit_valid iv_items = {vf, NULL, NULL, vheld};
         cls = classify(o, &is);
-        fill_implicit(o, &is, cls, "user", d->ib.begin, d->held, &d->itrain, NULL, NULL, &iv_items);
+        fill_implicit(o, &is, cls, d->ib.begin, d->held, &d->itrain, NULL, NULL, &iv_items);
         free(cls);
         free(vheld);
         mkt_mf_memlog("item rows");
@@ -560,14 +558,14 @@ void mkt_mf_load_test(const mkt_mf_options *o, const char *path, mkt_als_data *d
     t.config.holdout = 0;
     t.config.valid_fraction = 0; /* every rating is of class MF_TRAIN here */
     mf_src us;
-    src_open(f, path, "by_user", d->I, d->ub, &us);
+    src_open(f, path, MKT_BY_USER, d->I, d->ub, &us);
     uint8_t *cls = classify(&t, &us);
     rows_free(&d->utest);
     if (!o->config.implicit) {
         rows_of_class(&d->utest, &us, cls, MF_TRAIN);
-        fill_explicit(&us, cls, "item", &d->utest, NULL, NULL, NULL);
+        fill_explicit(&us, cls, &d->utest, NULL, NULL, NULL);
     } else {
-        fill_implicit(&t, &us, cls, "item", d->ub.begin, NULL, &d->utest, NULL, NULL, NULL);
+        fill_implicit(&t, &us, cls, d->ub.begin, NULL, &d->utest, NULL, NULL, NULL);
         /* rank only what the user did not do in training: drop the pairs
          * of the training rows (both rows are sorted by item) */
         int64_t at = 0;
