@@ -1,0 +1,606 @@
+/* gbdt_train.c — the distributed `hist` trainer of boosted trees
+ * (gbdt_train.h).  Must not read or write files. */
+#include "gbdt_train.h"
+
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "exactsum.h"
+#include "par.h"
+#include "rng.h"
+
+#define STREAM_SKETCH 0x736b6574636855ULL
+#define STREAM_ROWS 0x726f7773ULL
+#define STREAM_COLS 0x636f6c73ULL
+
+static double hash_uniform(uint64_t seed, uint64_t stream, uint64_t a, uint64_t b)
+{
+    uint64_t h = mkt_hash64(mkt_hash64(mkt_hash64(seed ^ stream) ^ a) ^ b);
+    return (double)(h >> 11) * 0x1.0p-53;
+}
+
+/* The row ids of data: its own, or global positions. */
+static int64_t *row_ids(const mkt_gbdt_data *data, MPI_Comm comm)
+{
+    int64_t total, first = mkt_exscan_count(data->n, &total, comm);
+    int64_t *id = mkt_xmalloc((size_t)(data->n > 0 ? data->n : 1) * sizeof *id);
+    for (int64_t i = 0; i < data->n; i++)
+        id[i] = data->id ? data->id[i] : first + i;
+    return id;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* ---------- the sketch ---------- */
+
+static void sketch(const mkt_gbdt_config *c, const mkt_gbdt_data *data, const int64_t *id, double *cuts, int *ncuts,
+                   MPI_Comm comm)
+{
+    int P;
+    MPI_Comm_size(comm, &P);
+    int64_t total;
+    mkt_exscan_count(data->n, &total, comm);
+    double frac = total > c->sketch_rows ? (double)c->sketch_rows / (double)total : 1.0;
+    unsigned char *pick = mkt_xcalloc((size_t)(data->n > 0 ? data->n : 1), 1);
+    for (int64_t i = 0; i < data->n; i++)
+        pick[i] = frac >= 1.0 || hash_uniform(c->seed, STREAM_SKETCH, (uint64_t)id[i], 0) < frac;
+    double *mine = mkt_xmalloc((size_t)(data->n > 0 ? data->n : 1) * sizeof *mine);
+    int *counts = mkt_xmalloc((size_t)P * sizeof *counts), *displs = mkt_xmalloc((size_t)P * sizeof *displs);
+    for (int f = 0; f < data->d; f++) {
+        int k = 0;
+        for (int64_t i = 0; i < data->n; i++) {
+            double v = data->x[i * data->d + f];
+            if (pick[i] && !isnan(v) && isfinite(v))
+                mine[k++] = v;
+        }
+        MKT_MPI(MPI_Allgather(&k, 1, MPI_INT, counts, 1, MPI_INT, comm));
+        int64_t all = 0;
+        for (int r = 0; r < P; r++) {
+            displs[r] = (int)all;
+            all += counts[r];
+        }
+        if (all > INT_MAX)
+            mkt_fail("gbdt: sketch sample of %lld values is too large", (long long)all);
+        double *v = mkt_xmalloc((size_t)(all > 0 ? all : 1) * sizeof *v);
+        MKT_MPI(MPI_Allgatherv(mine, k, MPI_DOUBLE, v, counts, displs, MPI_DOUBLE, comm));
+        qsort(v, (size_t)all, sizeof *v, cmp_double);
+        ncuts[f] = mkt_gbdt_cuts(v, all, c->max_bins, cuts + (size_t)f * (MKT_GBDT_MAX_BINS - 1));
+        free(v);
+    }
+    free(pick);
+    free(mine);
+    free(counts);
+    free(displs);
+}
+
+void mkt_gbdt_sketch(const mkt_gbdt_config *c, const mkt_gbdt_data *data, double *cuts, int *ncuts, MPI_Comm comm)
+{
+    int64_t *id = row_ids(data, comm);
+    double *full = mkt_xmalloc((size_t)data->d * (MKT_GBDT_MAX_BINS - 1) * sizeof *full);
+    sketch(c, data, id, full, ncuts, comm);
+    for (int f = 0; f < data->d; f++)
+        for (int j = 0; j < c->max_bins - 1; j++)
+            cuts[(size_t)f * (c->max_bins - 1) + j] = j < ncuts[f] ? full[(size_t)f * (MKT_GBDT_MAX_BINS - 1) + j] : NAN;
+    free(full);
+    free(id);
+}
+
+/* ---------- losses ---------- */
+
+static inline double softplus(double z) { return z > 0 ? z + log1p(exp(-z)) : log1p(exp(z)); }
+
+static inline double row_loss(mkt_gbdt_loss loss, double m, double y)
+{
+    if (loss == MKT_GBDT_LOGISTIC)
+        return y > 0.5 ? softplus(-m) : softplus(m);
+    return (m - y) * (m - y);
+}
+
+/* Exact weighted mean loss of margins m over data's rows. */
+static double mean_loss(mkt_gbdt_loss loss, const double *m, const mkt_gbdt_data *data, MPI_Comm comm)
+{
+    mkt_xsum s[2];
+    mkt_xsum_init(&s[0]);
+    mkt_xsum_init(&s[1]);
+    for (int64_t i = 0; i < data->n; i++) {
+        double w = data->w ? data->w[i] : 1.0;
+        mkt_xsum_add(&s[0], w * row_loss(loss, m[i], data->y[i]));
+        mkt_xsum_add(&s[1], w);
+    }
+    mkt_allreduce_xsum(s, 2, comm);
+    double W = mkt_xsum_value(&s[1]);
+    return W > 0 ? mkt_xsum_value(&s[0]) / W : NAN;
+}
+
+double mkt_gbdt_mean_loss(const mkt_gbdt_model *mod, const mkt_gbdt_data *data, MPI_Comm comm)
+{
+    double *m = mkt_xmalloc((size_t)(data->n > 0 ? data->n : 1) * sizeof *m);
+    mkt_gbdt_predict_margin(mod, data->x, data->n, data->d, m);
+    double r = mean_loss(mod->loss, m, data, comm);
+    free(m);
+    return r;
+}
+
+static double base_score(mkt_gbdt_loss loss, const mkt_gbdt_data *data, MPI_Comm comm)
+{
+    mkt_xsum s[2];
+    mkt_xsum_init(&s[0]);
+    mkt_xsum_init(&s[1]);
+    for (int64_t i = 0; i < data->n; i++) {
+        double w = data->w ? data->w[i] : 1.0;
+        mkt_xsum_add(&s[0], w * data->y[i]);
+        mkt_xsum_add(&s[1], w);
+    }
+    mkt_allreduce_xsum(s, 2, comm);
+    double W = mkt_xsum_value(&s[1]), mean = W > 0 ? mkt_xsum_value(&s[0]) / W : 0;
+    if (loss == MKT_GBDT_SQUARED)
+        return mean;
+    if (mean < 1e-6)
+        mean = 1e-6;
+    if (mean > 1 - 1e-6)
+        mean = 1 - 1e-6;
+    return log(mean / (1 - mean));
+}
+
+/* ---------- growing one tree ---------- */
+
+/* What a tree's growth works with: the binned rows, the feature layout of a
+ * histogram, this tree's rows and quantized gradients. */
+typedef struct {
+    const mkt_gbdt_config *c;
+    int d;
+    const uint8_t *bins;  /* [n × d] */
+    const double *cuts;   /* [d × (MKT_GBDT_MAX_BINS − 1)] */
+    const int *nbins;     /* [d]: cuts + 1 */
+    int64_t *off;         /* [d]: first slot of feature f; slots S, then the node total at S */
+    int64_t S;
+    unsigned char *use;   /* [d] features of this tree */
+    int *ufeat, nuse;
+    int64_t *gq, *hq;     /* [n] quantized gradient and hessian (this tree's rows) */
+    double gscale, hscale;
+    int64_t *rows, *tmp;  /* this tree's rows, grouped by node */
+    MPI_Comm comm;
+} grower;
+
+typedef struct {
+    int64_t begin, end;   /* rows[begin, end) */
+    int depth;
+    mkt_gbdt_stat total;  /* the node's statistics (all ranks) */
+    mkt_gbdt_stat *hist;  /* S + 1 slots while the node may still be split, else NULL */
+    mkt_gbdt_split split; /* its best split (feature −1: none) */
+    int32_t left, right;  /* children (−1: leaf) */
+} gnode;
+
+static void build_hist(const grower *g, const gnode *nd, mkt_gbdt_stat *h)
+{
+    memset(h, 0, (size_t)(g->S + 1) * sizeof *h);
+    mkt_gbdt_stat *tot = h + g->S;
+    for (int64_t k = nd->begin; k < nd->end; k++) {
+        int64_t i = g->rows[k];
+        const uint8_t *b = g->bins + i * g->d;
+        int64_t gi = g->gq[i], hi = g->hq[i];
+        for (int u = 0; u < g->nuse; u++) {
+            int f = g->ufeat[u];
+            int bf = b[f] == MKT_GBDT_MISSING ? g->nbins[f] : b[f];
+            mkt_gbdt_stat *s = h + g->off[f] + bf;
+            s->g += gi;
+            s->h += hi;
+            s->n++;
+        }
+        tot->g += gi;
+        tot->h += hi;
+        tot->n++;
+    }
+}
+
+/* MPI_SUM of int64 in pieces that fit an int count. */
+static void allreduce_i64(int64_t *buf, int64_t count, MPI_Comm comm)
+{
+    const int64_t piece = INT64_C(1) << 28;
+    for (int64_t at = 0; at < count; at += piece) {
+        int64_t k = count - at < piece ? count - at : piece;
+        MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, buf + at, (int)k, MPI_INT64_T, MPI_SUM, comm));
+    }
+}
+
+/* The node's merged histogram h is in place: note its total and best split,
+ * and drop the histogram when the node cannot be split. */
+static void settle(const grower *g, gnode *nd, mkt_gbdt_stat *h)
+{
+    nd->hist = h;
+    nd->total = h[g->S];
+    nd->split.feature = -1;
+    if (nd->depth < g->c->max_depth)
+        mkt_gbdt_best_split(g->c, h, g->off, g->nbins, g->use, g->d, nd->total, g->gscale, g->hscale, &nd->split);
+    if (nd->split.feature < 0) {
+        free(nd->hist);
+        nd->hist = NULL;
+    }
+}
+
+/* Rows of nd's segment going left first (stable), then right; returns the
+ * end of the left part. */
+static int64_t partition(grower *g, const gnode *nd)
+{
+    int f = nd->split.feature, sb = nd->split.bin, dl = nd->split.default_left;
+    int64_t l = nd->begin, r = 0;
+    for (int64_t k = nd->begin; k < nd->end; k++) {
+        int64_t i = g->rows[k];
+        int b = g->bins[i * g->d + f];
+        int left = b == MKT_GBDT_MISSING ? dl : b <= sb;
+        if (left)
+            g->rows[l++] = i;
+        else
+            g->tmp[r++] = i;
+    }
+    memcpy(g->rows + l, g->tmp, (size_t)r * sizeof *g->rows);
+    return l;
+}
+
+/* The leaves to split now, in node order: depthwise, every splittable leaf
+ * of the lowest open depth; lossguide, the one of largest gain; with a leaf
+ * cap, the largest gains (ties: lower node) within the room left. */
+static int pick(const grower *g, const gnode *nodes, int nn, int leaves, int *out)
+{
+    int k = 0, lossguide = !strcmp(g->c->grow, "lossguide"), depth = INT_MAX;
+    for (int i = 0; i < nn; i++)
+        if (nodes[i].left < 0 && nodes[i].split.feature >= 0 && nodes[i].depth < depth)
+            depth = nodes[i].depth;
+    for (int i = 0; i < nn; i++)
+        if (nodes[i].left < 0 && nodes[i].split.feature >= 0 && (lossguide || nodes[i].depth == depth))
+            out[k++] = i;
+    int room = g->c->max_leaves > 0 ? g->c->max_leaves - leaves : INT_MAX;
+    if (lossguide && room > 1)
+        room = 1;
+    if (room < 0)
+        room = 0;
+    if (k <= room)
+        return k;
+    /* the `room` largest gains first (stable), then back to node order */
+    for (int a = 0; a < room; a++) {
+        int best = a;
+        for (int b = a + 1; b < k; b++)
+            if (nodes[out[b]].split.gain > nodes[out[best]].split.gain)
+                best = b;
+        int t = out[best];
+        memmove(out + a + 1, out + a, (size_t)(best - a) * sizeof *out);
+        out[a] = t;
+    }
+    for (int a = 1; a < room; a++)
+        for (int b = a; b > 0 && out[b] < out[b - 1]; b--) {
+            int t = out[b];
+            out[b] = out[b - 1];
+            out[b - 1] = t;
+        }
+    return room;
+}
+
+/* Copy the grown nodes into the model as its next tree. */
+static void append_tree(const grower *g, const gnode *nodes, int nn, mkt_gbdt_model *m)
+{
+    if (mkt_gbdt_model_reserve(m, nn))
+        mkt_fail("gbdt: out of memory for tree %d", m->trees + 1);
+    int64_t s0 = m->nodes;
+    for (int i = 0; i < nn; i++) {
+        const gnode *nd = &nodes[i];
+        int64_t k = s0 + i;
+        m->cover[k] = (double)nd->total.h / g->hscale;
+        if (nd->left >= 0) {
+            int f = nd->split.feature;
+            m->feature[k] = f;
+            m->threshold[k] = g->cuts[(size_t)f * (MKT_GBDT_MAX_BINS - 1) + nd->split.bin];
+            m->default_left[k] = (int8_t)nd->split.default_left;
+            m->left[k] = nd->left;
+            m->right[k] = nd->right;
+            m->value[k] = 0;
+            m->gain[k] = nd->split.gain;
+        } else {
+            m->feature[k] = -1;
+            m->threshold[k] = 0;
+            m->default_left[k] = 0;
+            m->left[k] = m->right[k] = 0;
+            m->value[k] = mkt_gbdt_leaf_value(g->c, nd->total, g->gscale, g->hscale);
+            m->gain[k] = 0;
+        }
+    }
+    m->nodes += nn;
+    m->trees++;
+    m->tree_start[m->trees] = m->nodes;
+}
+
+/* Grow one tree over g->rows[0, n) and append it to the model: per step,
+ * partition the chosen leaves' rows, build the smaller child's histogram of
+ * each, one allreduce for all of them, the larger child by subtraction. */
+static void grow_tree(grower *g, int64_t n, mkt_gbdt_model *m)
+{
+    const mkt_gbdt_config *c = g->c;
+    int cap = (1 << (c->max_depth + 1)) - 1;
+    if (c->max_leaves > 0 && 2 * c->max_leaves - 1 < cap)
+        cap = 2 * c->max_leaves - 1;
+    size_t slots = (size_t)(g->S + 1);
+    gnode *nodes = mkt_xcalloc((size_t)cap, sizeof *nodes);
+    int *chosen = mkt_xmalloc((size_t)cap * sizeof *chosen);
+    int nn = 1, leaves = 1, k;
+    nodes[0] = (gnode){.begin = 0, .end = n, .depth = 0, .left = -1, .right = -1};
+    mkt_gbdt_stat *h0 = mkt_xmalloc(slots * sizeof *h0);
+    build_hist(g, &nodes[0], h0);
+    allreduce_i64((int64_t *)h0, (int64_t)slots * 3, g->comm);
+    settle(g, &nodes[0], h0);
+    while ((k = pick(g, nodes, nn, leaves, chosen)) > 0) {
+        mkt_gbdt_stat *buf = mkt_xmalloc((size_t)k * slots * sizeof *buf);
+        for (int j = 0; j < k; j++) {
+            gnode *p = &nodes[chosen[j]];
+            int64_t mid = partition(g, p);
+            int L = nn++, R = nn++;
+            p->left = L;
+            p->right = R;
+            nodes[L] = (gnode){.begin = p->begin, .end = mid, .depth = p->depth + 1, .left = -1, .right = -1};
+            nodes[R] = (gnode){.begin = mid, .end = p->end, .depth = p->depth + 1, .left = -1, .right = -1};
+            int small = p->split.left.n <= p->split.right.n ? L : R;
+            build_hist(g, &nodes[small], buf + (size_t)j * slots);
+        }
+        leaves += k;
+        allreduce_i64((int64_t *)buf, (int64_t)k * (int64_t)slots * 3, g->comm);
+        for (int j = 0; j < k; j++) {
+            gnode *p = &nodes[chosen[j]];
+            int small = p->split.left.n <= p->split.right.n ? p->left : p->right;
+            int big = small == p->left ? p->right : p->left;
+            mkt_gbdt_stat *hs = mkt_xmalloc(slots * sizeof *hs), *hb = p->hist;
+            memcpy(hs, buf + (size_t)j * slots, slots * sizeof *hs);
+            for (size_t s = 0; s < slots; s++) {
+                hb[s].g -= hs[s].g;
+                hb[s].h -= hs[s].h;
+                hb[s].n -= hs[s].n;
+            }
+            p->hist = NULL;
+            settle(g, &nodes[small], hs);
+            settle(g, &nodes[big], hb);
+        }
+        free(buf);
+    }
+    append_tree(g, nodes, nn, m);
+    for (int i = 0; i < nn; i++)
+        free(nodes[i].hist);
+    free(chosen);
+    free(nodes);
+}
+
+/* ---------- boosting ---------- */
+
+static void gradients(mkt_gbdt_loss loss, const mkt_gbdt_data *t, const double *margin, const int64_t *rows,
+                      int64_t nr, double *gd, double *hd, double mx[2])
+{
+    mx[0] = mx[1] = 0;
+    for (int64_t k = 0; k < nr; k++) {
+        int64_t i = rows[k];
+        double w = t->w ? t->w[i] : 1.0, g, h;
+        if (loss == MKT_GBDT_LOGISTIC) {
+            double p = 1.0 / (1.0 + exp(-margin[i]));
+            g = w * (p - t->y[i]);
+            h = w * fmax(p * (1 - p), 1e-16);
+        } else {
+            g = w * (margin[i] - t->y[i]);
+            h = w;
+        }
+        gd[i] = g;
+        hd[i] = h;
+        mx[0] = fmax(mx[0], fabs(g));
+        mx[1] = fmax(mx[1], h);
+    }
+}
+
+/* This round's features: all, or round(colsample·d) of them drawn from
+ * (seed, round), the same on every rank. */
+static void pick_columns(const mkt_gbdt_config *c, int round, grower *g)
+{
+    int d = g->d;
+    memset(g->use, 0, (size_t)d);
+    if (c->colsample >= 1.0) {
+        memset(g->use, 1, (size_t)d);
+    } else {
+        int want = (int)floor(c->colsample * d + 0.5);
+        if (want < 1)
+            want = 1;
+        int *perm = mkt_xmalloc((size_t)d * sizeof *perm);
+        for (int f = 0; f < d; f++)
+            perm[f] = f;
+        mkt_rng r;
+        mkt_rng_init(&r, c->seed ^ STREAM_COLS, MKT_STREAM_MODEL, (uint64_t)round);
+        for (int j = 0; j < want; j++) {
+            int s = j + (int)mkt_rng_below(&r, (uint64_t)(d - j));
+            int t = perm[j];
+            perm[j] = perm[s];
+            perm[s] = t;
+            g->use[perm[j]] = 1;
+        }
+        free(perm);
+    }
+    g->nuse = 0;
+    for (int f = 0; f < d; f++)
+        if (g->use[f])
+            g->ufeat[g->nuse++] = f;
+}
+
+static void copy_model(mkt_gbdt_model *dst, const mkt_gbdt_model *src)
+{
+    if (mkt_gbdt_model_init(dst, src->d, src->loss, src->base_score) || mkt_gbdt_model_reserve(dst, src->nodes))
+        mkt_fail("gbdt: out of memory");
+    for (int t = 0; t < src->trees; t++) {
+        if (mkt_gbdt_model_reserve(dst, src->tree_start[t + 1] - src->tree_start[t]))
+            mkt_fail("gbdt: out of memory");
+        dst->trees++;
+        dst->tree_start[dst->trees] = src->tree_start[t + 1];
+    }
+    size_t n = (size_t)src->nodes;
+    memcpy(dst->feature, src->feature, n * sizeof *dst->feature);
+    memcpy(dst->left, src->left, n * sizeof *dst->left);
+    memcpy(dst->right, src->right, n * sizeof *dst->right);
+    memcpy(dst->default_left, src->default_left, n * sizeof *dst->default_left);
+    memcpy(dst->threshold, src->threshold, n * sizeof *dst->threshold);
+    memcpy(dst->value, src->value, n * sizeof *dst->value);
+    memcpy(dst->gain, src->gain, n * sizeof *dst->gain);
+    memcpy(dst->cover, src->cover, n * sizeof *dst->cover);
+    dst->nodes = src->nodes;
+}
+
+/* Bins of every training row, the histogram layout. */
+static uint8_t *bin_rows(const mkt_gbdt_data *t, grower *g, const double *cuts, const int *ncuts)
+{
+    int d = t->d;
+    uint8_t *bins = mkt_xmalloc((size_t)(t->n > 0 ? t->n : 1) * (size_t)d);
+    for (int64_t i = 0; i < t->n; i++)
+        for (int f = 0; f < d; f++)
+            bins[i * d + f] = (uint8_t)mkt_gbdt_bin(cuts + (size_t)f * (MKT_GBDT_MAX_BINS - 1), ncuts[f], t->x[i * d + f]);
+    int64_t at = 0;
+    for (int f = 0; f < d; f++) {
+        g->off[f] = at;
+        at += ncuts[f] + 2; /* bins, then the missing slot */
+    }
+    g->S = at;
+    return bins;
+}
+
+void mkt_gbdt_train(const mkt_gbdt_config *c, const mkt_gbdt_data *train, const mkt_gbdt_data *valid,
+                    const mkt_gbdt_hooks *hooks, mkt_gbdt_model *model, mkt_gbdt_result *res, MPI_Comm comm)
+{
+    static const mkt_gbdt_hooks none = {0};
+    if (!hooks)
+        hooks = &none;
+    memset(res, 0, sizeof *res);
+    double t0 = mkt_now();
+    int d = train->d;
+    mkt_gbdt_loss loss = mkt_gbdt_config_loss(c);
+    int64_t *id = row_ids(train, comm), n = train->n, nv = valid ? valid->n : 0, vtotal = 0;
+    mkt_exscan_count(n, &res->train_rows, comm);
+    if (valid)
+        mkt_exscan_count(nv, &vtotal, comm);
+    double *cuts = mkt_xmalloc((size_t)d * (MKT_GBDT_MAX_BINS - 1) * sizeof *cuts);
+    int *ncuts = mkt_xmalloc((size_t)d * sizeof *ncuts), *nbins = mkt_xmalloc((size_t)d * sizeof *nbins);
+    sketch(c, train, id, cuts, ncuts, comm);
+    res->seconds_sketch = mkt_now() - t0;
+    grower g = {.c = c, .d = d, .cuts = cuts, .nbins = nbins, .comm = comm};
+    g.off = mkt_xmalloc((size_t)d * sizeof *g.off);
+    for (int f = 0; f < d; f++) {
+        nbins[f] = ncuts[f] + 1;
+        if (nbins[f] > res->bins_max)
+            res->bins_max = nbins[f];
+    }
+    uint8_t *bins = bin_rows(train, &g, cuts, ncuts);
+    g.bins = bins;
+    g.use = mkt_xmalloc((size_t)d);
+    g.ufeat = mkt_xmalloc((size_t)d * sizeof *g.ufeat);
+    size_t nn1 = (size_t)(n > 0 ? n : 1);
+    g.gq = mkt_xmalloc(nn1 * sizeof *g.gq);
+    g.hq = mkt_xmalloc(nn1 * sizeof *g.hq);
+    g.rows = mkt_xmalloc(nn1 * sizeof *g.rows);
+    g.tmp = mkt_xmalloc(nn1 * sizeof *g.tmp);
+    double *gd = mkt_xmalloc(nn1 * sizeof *gd), *hd = mkt_xmalloc(nn1 * sizeof *hd);
+
+    mkt_gbdt_state st = {.model = model, .best_val = INFINITY};
+    if (hooks->resume) {
+        copy_model(model, hooks->resume->model);
+        st.rounds = hooks->resume->rounds;
+        st.best_round = hooks->resume->best_round;
+        st.best_val = hooks->resume->best_val;
+        st.since_best = hooks->resume->since_best;
+    } else if (mkt_gbdt_model_init(model, d, loss, base_score(loss, train, comm))) {
+        mkt_fail("gbdt: out of memory");
+    }
+    double *mt = mkt_xmalloc(nn1 * sizeof *mt), *mv = mkt_xmalloc((size_t)(nv > 0 ? nv : 1) * sizeof *mv);
+    mkt_gbdt_predict_margin(model, train->x, n, d, mt);
+    if (nv > 0)
+        mkt_gbdt_predict_margin(model, valid->x, nv, d, mv);
+    int start = st.rounds, every = c->rounds >= 10 ? c->rounds / 10 : 1;
+    double tl = NAN, vl = NAN;
+    for (int round = st.rounds; round < c->rounds; round++) {
+        int64_t nr = 0, nr_all;
+        for (int64_t i = 0; i < n; i++)
+            if (c->subsample >= 1.0 || hash_uniform(c->seed, STREAM_ROWS, (uint64_t)round, (uint64_t)id[i]) < c->subsample)
+                g.rows[nr++] = i;
+        double mx[2];
+        gradients(loss, train, mt, g.rows, nr, gd, hd, mx);
+        MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, mx, 2, MPI_DOUBLE, MPI_MAX, comm));
+        mkt_exscan_count(nr, &nr_all, comm);
+        g.gscale = mkt_gbdt_quant_scale(mx[0], nr_all);
+        g.hscale = mkt_gbdt_quant_scale(mx[1], nr_all);
+        for (int64_t k = 0; k < nr; k++) {
+            int64_t i = g.rows[k];
+            g.gq[i] = llround(gd[i] * g.gscale);
+            g.hq[i] = llround(hd[i] * g.hscale);
+        }
+        pick_columns(c, round, &g);
+        grow_tree(&g, nr, model);
+        mkt_gbdt_add_trees(model, model->trees - 1, model->trees, train->x, n, d, mt);
+        if (nv > 0)
+            mkt_gbdt_add_trees(model, model->trees - 1, model->trees, valid->x, nv, d, mv);
+        tl = mean_loss(loss, mt, train, comm);
+        vl = vtotal > 0 ? mean_loss(loss, mv, valid, comm) : NAN;
+        st.rounds++;
+        if (vtotal > 0 && vl < st.best_val) {
+            st.best_val = vl;
+            st.best_round = st.rounds;
+            st.since_best = 0;
+        } else if (vtotal > 0) {
+            st.since_best++;
+        } else {
+            st.best_round = st.rounds;
+        }
+        double now = mkt_now() - t0;
+        if (hooks->history) {
+            mkt_gbdt_round r = {st.rounds, tl, vl, now};
+            hooks->history(&r, hooks->history_ctx);
+        }
+        if (hooks->stage && (st.rounds % every == 0 || st.rounds == c->rounds))
+            mkt_log(hooks->stage, "round %d/%d: train loss %.6f, validation loss %.6f (best at %d), %.1f s", st.rounds,
+                    c->rounds, tl, vl, st.best_round, now);
+        if (hooks->after_round && hooks->after_round(hooks->hook_arg, &st)) {
+            res->stopped = 1;
+            break;
+        }
+        if (c->early_stop > 0 && vtotal > 0 && st.since_best >= c->early_stop) {
+            if (hooks->stage)
+                mkt_log(hooks->stage, "early stop after round %d: no better validation loss in %d rounds; keeping %d trees",
+                        st.rounds, c->early_stop, st.best_round);
+            break;
+        }
+    }
+    res->rounds_run = st.rounds;
+    if (!res->stopped && st.best_round < model->trees) {
+        mkt_gbdt_model_truncate(model, st.best_round);
+        tl = mkt_gbdt_mean_loss(model, train, comm);
+        vl = vtotal > 0 ? mkt_gbdt_mean_loss(model, valid, comm) : NAN;
+    } else if (st.rounds == start) { /* nothing grown in this run */
+        tl = mean_loss(loss, mt, train, comm);
+        vl = vtotal > 0 ? mean_loss(loss, mv, valid, comm) : NAN;
+    }
+    res->best_round = model->trees;
+    res->train_loss = tl;
+    res->val_loss = vl;
+    res->base_score = model->base_score;
+    res->seconds = mkt_now() - t0;
+    double fit_s = res->seconds - res->seconds_sketch;
+    res->rows_per_second = fit_s > 0 ? (double)res->train_rows * (st.rounds - start) / fit_s : 0;
+    free(id);
+    free(cuts);
+    free(ncuts);
+    free(nbins);
+    free(g.off);
+    free(bins);
+    free(g.use);
+    free(g.ufeat);
+    free(g.gq);
+    free(g.hq);
+    free(g.rows);
+    free(g.tmp);
+    free(gd);
+    free(hd);
+    free(mt);
+    free(mv);
+}
