@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "forest_io.h"
 #include "h5store.h"
 #include "schema.h"
 #include "uplift.h"
@@ -90,10 +91,20 @@ int mkt_propensity_describe(hid_t f, const char *file, const char *group, mkt_pr
     }
     p->nparams = mkt_mlp_nparams(&p->net);
     p->horizon_days = mkt_h5_attr_get_int(f, group, MKT_ATTR_HORIZON_DAYS, 7);
+    char *kind = mkt_h5_attr_get_string(f, group, MKT_ATTR_MODEL);
+    p->gbdt = kind && !strcmp(kind, "gbdt");
+    free(kind);
     char what[96];
-    snprintf(what, sizeof what, "the parameters of %d inputs and %d hidden layers", p->net.inputs, p->net.hidden);
-    if (want_vector(f, file, group, "params", p->nparams, what, why, len))
-        return -1;
+    if (p->gbdt) {
+        p->nparams = 0;
+        if (!mkt_forest_exists(f, group))
+            return fail(why, len, "%s: %s: model gbdt without its %s group", file, group, MKT_FOREST_GROUP);
+    } else {
+        snprintf(what, sizeof what, "the parameters of %d inputs and %d hidden layers", p->net.inputs,
+                 p->net.hidden);
+        if (want_vector(f, file, group, "params", p->nparams, what, why, len))
+            return -1;
+    }
     snprintf(what, sizeof what, "attribute %s", MKT_ATTR_INPUTS);
     if (want_vector(f, file, group, "feature_mean", inputs, what, why, len) ||
         want_vector(f, file, group, "feature_std", inputs, what, why, len) ||
@@ -115,6 +126,12 @@ void mkt_propensity_read(hid_t f, const mkt_propensity_model *p, double *params,
     read_vector(f, p->group, "params", p->nparams, params);
     read_vector(f, p->group, "feature_mean", p->net.inputs, mean);
     read_vector(f, p->group, "feature_std", p->net.inputs, std);
+}
+
+int mkt_propensity_read_forest(hid_t f, const char *file, const mkt_propensity_model *p, mkt_gbdt_model *forest,
+                                char *why, size_t len)
+{
+    return mkt_forest_read(f, file, p->group, p->net.inputs, forest, why, len);
 }
 
 char **mkt_propensity_read_names(hid_t f, const mkt_propensity_model *p)

@@ -17,21 +17,27 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "gbdt.h"
 #include "mlp.h"
 
 /* /models/propensity or /models/propensity_item (same layout): params
- * [mkt_mlp_nparams(net)], feature_mean, feature_std, feature_names [inputs]. */
+ * [mkt_mlp_nparams(net)] (or, for model gbdt, a forest), feature_mean, feature_std, feature_names [inputs]. */
 typedef struct {
     const char *group;    /* MKT_MODELS_PROPENSITY or MKT_MODELS_PROPENSITY_ITEM */
     mkt_mlp net;          /* attributes inputs, hidden_layers, hidden_1.. */
     int64_t nparams;      /* length of params */
     int64_t horizon_days; /* attribute horizon_days (7 when absent) */
+    int gbdt;             /* attribute model = "gbdt": a forest (GROUP/forest, forest_io.h) on the
+                             standardized features instead of params; nparams is then 0 */
 } mkt_propensity_model;
 
 int mkt_propensity_describe(hid_t f, const char *file, const char *group, mkt_propensity_model *p, char *why,
                             size_t len);
 /* params [nparams], mean and std [inputs] (any may be NULL). */
 void mkt_propensity_read(hid_t f, const mkt_propensity_model *p, double *params, double *mean, double *std);
+/* A gbdt model's forest, checked (mkt_gbdt_model_free it); 0, or -1 with why. */
+int mkt_propensity_read_forest(hid_t f, const char *file, const mkt_propensity_model *p, mkt_gbdt_model *forest,
+                               char *why, size_t len);
 /* feature_names [inputs] (mkt_h5_free_strings). */
 char **mkt_propensity_read_names(hid_t f, const mkt_propensity_model *p);
 /* The store group of its features (attribute features_group, else

@@ -212,5 +212,6 @@
 #define MKT_ATTR_ITEMS                                   "items"
 #define MKT_ATTR_FEATURES                                "features"
 #define MKT_ATTR_ATTRS                                   "attrs"
+#define MKT_ATTR_MODEL                                   "model" /* a model group's kind: logistic, mlp, gbdt */
 
 #endif

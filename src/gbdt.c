@@ -146,10 +146,13 @@ const char *mkt_gbdt_check_model(const mkt_gbdt_model *m)
         return snprintf(b, len, "base_score: not a finite number"), b;
     if (m->tree_start[0] != 0 || m->tree_start[m->trees] != m->nodes)
         return snprintf(b, len, "tree_start: does not run from 0 to the node count %lld", (long long)m->nodes), b;
-    for (int t = 0; t < m->trees; t++) {
+    for (int t = 0; t < m->trees; t++) { /* increasing, so every tree lies inside [0, nodes) */
         int64_t s = m->tree_start[t], e = m->tree_start[t + 1];
         if (e <= s || e - s > MKT_GBDT_MAX_NODES)
             return snprintf(b, len, "tree_start: tree %d has %lld nodes", t, (long long)(e - s)), b;
+    }
+    for (int t = 0; t < m->trees; t++) {
+        int64_t s = m->tree_start[t], e = m->tree_start[t + 1];
         for (int64_t k = s; k < e; k++) {
             int64_t j = k - s;
             int32_t f = m->feature[k];

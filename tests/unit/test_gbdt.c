@@ -139,6 +139,14 @@ static void test_check_model(void **state)
     m.right[0] = 3; /* outside the tree */
     assert_non_null(mkt_gbdt_check_model(&m));
     m.right[0] = 2;
+    int64_t ts[3] = {0, 100, 3}; /* a tree past the nodes, the total right */
+    int64_t *keep = m.tree_start;
+    m.tree_start = ts;
+    m.trees = 2;
+    assert_non_null(mkt_gbdt_check_model(&m));
+    m.tree_start = keep;
+    m.trees = 1;
+    assert_null(mkt_gbdt_check_model(&m));
     m.value[2] = NAN;
     assert_non_null(mkt_gbdt_check_model(&m));
     mkt_gbdt_model_free(&m);
