@@ -95,7 +95,7 @@ static void test_bins_and_cuts(void **state)
 {
     (void)state;
     double v[] = {1, 1, 2, 2, 2, 5, 7};
-    double cuts[8];
+    double cuts[MKT_GBDT_MAX_BINS];
     int n = mkt_gbdt_cuts(v, 7, 255, cuts);
     assert_int_equal(n, 3); /* 2, 5, 7 */
     assert_true(cuts[0] == 2 && cuts[1] == 5 && cuts[2] == 7);
