@@ -625,6 +625,24 @@ static void check_forests(vctx *c, const name_list *l, MPI_Comm comm)
             continue;
         char group[512], why[600];
         snprintf(group, sizeof group, "%.*s", (int)(n - tl), l->names[i]);
+        /* forest_io reads its arrays as numbers of one dimension: anything else is reported here */
+        static const char *const arrays[] = {"tree_start", "feature", "left", "right", "default_left",
+                                             "threshold", "value", "gain", "cover"};
+        int sound = 1;
+        for (size_t a = 0; a < sizeof arrays / sizeof *arrays && sound; a++) {
+            char ds[600];
+            snprintf(ds, sizeof ds, "%s/%s/%s", group, MKT_FOREST_GROUP, arrays[a]);
+            int64_t cols = 0;
+            int nd = 0;
+            H5T_class_t cls = H5T_NO_CLASS;
+            if (mkt_h5_exists(c->f, ds) && (dims_of(c->f, ds, &cols, &nd, &cls) < 0 || nd != 1 ||
+                                            (cls != H5T_INTEGER && cls != H5T_FLOAT))) {
+                bad(c, 0, "%s is not a one-dimensional numeric dataset (a forest array)", ds);
+                sound = 0;
+            }
+        }
+        if (!sound)
+            continue;
         mkt_gbdt_model m;
         if (mkt_forest_read(c->f, c->path, group, 0, &m, why, sizeof why) != 0) {
             /* its message starts with the file's name, which bad() adds */
