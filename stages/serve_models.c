@@ -15,7 +15,7 @@
  *     float32 copy and int8 codes of the own item block's factors and
  *     biases that screen similar and recommend (src/topk.h; answers are
  *     those of double);
- *   - small things on every rank (propensity parameters) or on rank 0
+ *   - small things on every rank (propensity parameters or forest) or on rank 0
  *     (arm and segment names).
  *
  * Loading a set is "plan" (check shapes, allocate, read small metadata; a
