@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "forest_io.h"
 #include "iocheck.h"
 #include "h5store.h"
 #include "par.h"
@@ -605,6 +606,53 @@ static herr_t collect(hid_t obj, const char *name, const H5O_info_t *info, void 
     return 0;
 }
 
+/* Collective. The structure of every boosted-tree forest (GROUP/forest,
+ * forest_io.h: counts, tree bounds, children inside their tree and after
+ * their parent), checked on rank 0 once every dataset read sound, so a
+ * forest that would send prediction out of bounds is refused here too. */
+static void check_forests(vctx *c, const name_list *l, MPI_Comm comm)
+{
+    int64_t key = c->key, first = INT64_MAX;
+    MKT_MPI(MPI_Allreduce(&key, &first, 1, MPI_INT64_T, MPI_MIN, comm));
+    const char *tail = "/" MKT_FOREST_GROUP "/tree_start";
+    size_t tl = strlen(tail), pl = strlen(c->path);
+    for (int64_t i = 0; i < l->n; i++) {
+        size_t n = strlen(l->names[i]);
+        if (n <= tl || strcmp(l->names[i] + n - tl, tail) != 0)
+            continue;
+        c->seq++;
+        if (first != INT64_MAX || c->rank != 0)
+            continue;
+        char group[512], why[600];
+        snprintf(group, sizeof group, "%.*s", (int)(n - tl), l->names[i]);
+        /* forest_io reads its arrays as numbers of one dimension: anything else is reported here */
+        static const char *const arrays[] = {"tree_start", "feature", "left", "right", "default_left",
+                                             "threshold", "value", "gain", "cover"};
+        int sound = 1;
+        for (size_t a = 0; a < sizeof arrays / sizeof *arrays && sound; a++) {
+            char ds[600];
+            snprintf(ds, sizeof ds, "%s/%s/%s", group, MKT_FOREST_GROUP, arrays[a]);
+            int64_t cols = 0;
+            int nd = 0;
+            H5T_class_t cls = H5T_NO_CLASS;
+            if (mkt_h5_exists(c->f, ds) && (dims_of(c->f, ds, &cols, &nd, &cls) < 0 || nd != 1 ||
+                                            (cls != H5T_INTEGER && cls != H5T_FLOAT))) {
+                bad(c, 0, "%s is not a one-dimensional numeric dataset (a forest array)", ds);
+                sound = 0;
+            }
+        }
+        if (!sound)
+            continue;
+        mkt_gbdt_model m;
+        if (mkt_forest_read(c->f, c->path, group, 0, &m, why, sizeof why) != 0) {
+            /* its message starts with the file's name, which bad() adds */
+            const char *w = strncmp(why, c->path, pl) == 0 && !strncmp(why + pl, ": ", 2) ? why + pl + 2 : why;
+            bad(c, 0, "%s", w);
+        }
+        mkt_gbdt_model_free(&m);
+    }
+}
+
 /* Collective: the lowest error key over ranks, its message on every rank. */
 static int reduce(vctx *c, MPI_Comm comm, char *why, size_t len)
 {
@@ -665,6 +713,7 @@ int mkt_validate_file(hid_t f, const char *path, MPI_Comm comm, char *why, size_
     if (eu >= 0 && ei >= 0 && eu != ei)
         bad(&c, 0, "/events/by_user holds %lld events, /events/by_item %lld (corrupt file)", (long long)eu,
             (long long)ei);
+    check_forests(&c, &l, comm);
     for (int64_t i = 0; i < l.n; i++)
         free(l.names[i]);
     free(l.names);

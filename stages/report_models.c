@@ -193,6 +193,10 @@ void rep_propensity_section(rctx *c)
         rep_missing(c, "%s", why);
         return;
     }
+    if (pm.gbdt) /* a forest: which features its trees split on */
+        rep_propensity_gbdt(c, MKT_MODELS_PROPENSITY, pm.net.inputs);
+    if (c->err[0])
+        return;
     /* the test users' scores (older model files: validation_*, the users they held out) */
     const char *sname = MKT_MODELS_PROPENSITY_TEST_SCORE, *lname = MKT_MODELS_PROPENSITY_TEST_LABEL;
     if (!rep_has(&c->models, sname) || !rep_has(&c->models, lname)) {

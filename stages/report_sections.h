@@ -76,6 +76,8 @@ void rep_gp_bar_yrange(FILE *f, const double *const *tables, int ntables, int64_
 
 void rep_training_section(rctx *c);   /* report_training.c */
 void rep_propensity_section(rctx *c); /* report_models.c */
+/* the importance part of section 2 for a gbdt model of `inputs` features in group */
+void rep_propensity_gbdt(rctx *c, const char *group, int inputs); /* report_gbdt.c */
 void rep_uplift_section(rctx *c);     /* report_models.c */
 void rep_segments_section(rctx *c);   /* report_models.c */
 void rep_strategy_section(rctx *c);   /* report_strategy.c */

@@ -124,6 +124,59 @@ static void training_mf(rctx *c, json_t *j)
                    isfinite(base) ? rep_num(e, sizeof e, base, 3) : "", isfinite(base) ? ")" : "");
 }
 
+/* A boosted-tree model's learning curve: history [{"round", "train_loss",
+ * "val_loss"}, ...] (round from 1; a missing round is the entry's
+ * position), the kept round in "best_round" when the trainer stopped early. */
+static void training_gbdt(rctx *c, json_t *j, json_t *hist, size_t n)
+{
+    FILE *d = rep_out_open(c, "propensity_training.dat");
+    if (!d)
+        return;
+    fprintf(d, "# round train_loss val_loss\n");
+    double best = jnum(j, "best_round"), loss = NAN, at = NAN, last = NAN;
+    for (size_t i = 0; i < n; i++) {
+        json_t *e = json_array_get(hist, i);
+        double r = jnum(e, "round"), v = jnum(e, "val_loss");
+        r = isfinite(r) ? r : (double)(i + 1);
+        fprintf(d, "%g %.10g %.10g\n", r, jnum(e, "train_loss"), v);
+        last = r;
+        if ((isfinite(best) && r == best) || (!isfinite(best) && isfinite(v))) {
+            loss = v;
+            at = r;
+        }
+    }
+    if (!rep_out_close(c, d, "propensity_training.dat"))
+        return;
+    FILE *g = rep_gp_begin(c, "propensity_training", 900, 480);
+    if (!g)
+        return;
+    fprintf(g, "set title 'Purchase propensity (boosted trees): loss per boosting round'\n"
+               "set xlabel 'boosting round (trees in the model)'\nset ylabel 'log loss (lower is better)'\n"
+               "set key top right\nset format x '%%.0f'\n");
+    if (isfinite(best))
+        fprintf(g, "set arrow from %g, graph 0 to %g, graph 1 nohead dt 3 lc rgb '#555555'\n"
+                   "set label 'kept model (round %g)' at %g, graph 0.04 offset 0.5,0\n",
+                best, best, best, best);
+    fprintf(g, "plot 'propensity_training.dat' using 1:2 with lines lt 1 title 'training loss', \\\n"
+               "     '' using 1:3 with lines lt 2 title 'validation loss'\n");
+    if (!rep_gp_run(c, "propensity_training", g))
+        return;
+    char a[64];
+    rep_figure_begin(c, "propensity_training", "training and validation loss of the boosted-tree propensity model "
+                                               "per boosting round");
+    rep_hraw(c->body,
+             "<p><b>What it shows:</b> the purchase-propensity model is a sum of small decision trees, added one per "
+             "round; the lines are its log loss on the customers it learns from (blue) and on held-out customers "
+             "(orange) after each round.</p>\n"
+             "<p><b>How to read it:</b> the training loss keeps falling as trees are added; the validation loss "
+             "falls, flattens and, once the trees start to memorise the training customers, rises. Training stops "
+             "when it no longer improves%s.</p>\n"
+             "<p><b>Key number:</b> validation log loss %s after round %g (of %g).</p>\n",
+             isfinite(best) ? ", and the model of the kept round (dotted line) is the one used" : "",
+             rep_num(a, sizeof a, loss, 4), isfinite(at) ? at : last, last);
+    rep_figure_end(c, "propensity_training");
+}
+
 static void training_propensity(rctx *c, json_t *j)
 {
     json_t *hist = json_object_get(j, "history");
@@ -131,6 +184,13 @@ static void training_propensity(rctx *c, json_t *j)
     if (n == 0) {
         rep_missing(c,
                     "train_propensity.json has no per-epoch history; rerun mkt train propensity with --metrics-out.");
+        return;
+    }
+    /* boosted trees: rounds instead of epochs */
+    json_t *kind = json_object_get(j, "model");
+    if ((json_is_string(kind) && !strcmp(json_string_value(kind), "gbdt")) ||
+        json_object_get(json_array_get(hist, 0), "round")) {
+        training_gbdt(c, j, hist, n);
         return;
     }
     FILE *d = rep_out_open(c, "propensity_training.dat");

@@ -285,7 +285,9 @@ static json_t *propensity_part(const mkt_serve_model *m, int64_t u)
         x[j] = isfinite(z) ? z : 0.0;
     }
     double logit;
-    if (s->mlp.hidden == 0) {
+    if (s->prop_gbdt) {
+        logit = mkt_gbdt_margin(&s->prop_forest, x); /* the forest on the same standardized features */
+    } else if (s->mlp.hidden == 0) {
         logit = mkt_logreg_logit(s->prop_params, d, x);
     } else {
         double *work = mkt_xmalloc(mkt_mlp_work_size(&s->mlp) * sizeof(double));
@@ -294,7 +296,8 @@ static json_t *propensity_part(const mkt_serve_model *m, int64_t u)
     }
     free(x);
     return json_pack("{s:f, s:I, s:s}", "probability", mkt_sigmoid(logit), "horizon_days",
-                     (json_int_t)s->horizon_days, "model", s->mlp.hidden ? "mlp" : "logistic");
+                     (json_int_t)s->horizon_days, "model",
+                     s->prop_gbdt ? "gbdt" : s->mlp.hidden ? "mlp" : "logistic");
 }
 
 static json_t *strategy_part(const mkt_serve_model *m, int64_t u)

@@ -15,7 +15,7 @@
  *     float32 copy and int8 codes of the own item block's factors and
  *     biases that screen similar and recommend (src/topk.h; answers are
  *     those of double);
- *   - small things on every rank (propensity parameters) or on rank 0
+ *   - small things on every rank (propensity parameters or forest) or on rank 0
  *     (arm and segment names).
  *
  * Loading a set is "plan" (check shapes, allocate, read small metadata; a
@@ -38,6 +38,7 @@
 #include <time.h>
 
 #include "events.h"
+#include "forest_io.h"
 #include "iocheck.h"
 #include "model_io.h"
 #include "schema.h"
@@ -135,6 +136,7 @@ static void set_free(mkt_serve_model *m, model_set *s)
     free(s->prop_mean);
     free(s->prop_std);
     free(s->prop_x);
+    mkt_gbdt_model_free(&s->prop_forest);
     free(s->strat_row);
     free(s->strat_segment);
     free(s->strat_promotion);
@@ -277,6 +279,10 @@ static int plan_propensity(mkt_serve_model *m, model_set *s, char *why, size_t l
         return -1;
     s->mlp = pm.net;
     s->horizon_days = pm.horizon_days;
+    s->prop_gbdt = pm.gbdt;
+    /* the forest, checked (forest_io.c): a bad one refuses the set */
+    if (pm.gbdt && mkt_propensity_read_forest(f, s->path, &pm, &s->prop_forest, why, len) != 0)
+        return -1;
     int64_t d = pm.net.inputs, np = pm.nparams;
     char *group = mkt_propensity_features_group(f, &pm);
     char fpath[300], npath[300];
@@ -304,7 +310,7 @@ static int plan_propensity(mkt_serve_model *m, model_set *s, char *why, size_t l
     s->prop_params = alloc_rows(np, 0, sizeof(double));
     s->prop_mean = alloc_rows(d, 0, sizeof(double));
     s->prop_std = alloc_rows(d, 0, sizeof(double));
-    mkt_propensity_read(f, &pm, s->prop_params, s->prop_mean, s->prop_std);
+    mkt_propensity_read(f, &pm, pm.gbdt ? NULL : s->prop_params, s->prop_mean, s->prop_std);
     int64_t own = m->user_block.end - m->user_block.begin;
     s->prop_x = alloc_rows(own, d, sizeof(double));
     add_read(&s->load, m->store, fpath, H5T_NATIVE_DOUBLE, m->user_block.begin, own, d, s->prop_x);
@@ -449,7 +455,8 @@ static model_set *set_begin(mkt_serve_model *m, const char *path, const char *st
     s->has_uplift = mkt_h5_exists(s->file, MKT_MODELS_UPLIFT_USER);
     s->has_segments = mkt_h5_exists(s->file, MKT_MODELS_SEGMENTS_ASSIGNMENT);
     s->has_mf = mkt_h5_exists(s->file, MKT_MODELS_MF_USER_FACTORS);
-    s->has_propensity = mkt_h5_exists(s->file, MKT_MODELS_PROPENSITY_PARAMS);
+    s->has_propensity = mkt_h5_exists(s->file, MKT_MODELS_PROPENSITY_PARAMS) ||
+                        mkt_forest_exists(s->file, MKT_MODELS_PROPENSITY);
     s->has_strategy = strategy != NULL;
     char mine[512] = "";
     if (require_models && !s->has_uplift && !s->has_segments && !s->has_mf && !s->has_propensity) {
@@ -661,7 +668,8 @@ json_t *mkt_serve_model_info(const mkt_serve_model *m)
     if (s->strategy_path)
         json_object_set_new(r, "strategy_mtime", json_real(s->strategy_mtime));
     if (s->has_propensity)
-        json_object_set_new(r, "propensity_model", json_string(s->mlp.hidden ? "mlp" : "logistic"));
+        json_object_set_new(r, "propensity_model",
+                            json_string(s->prop_gbdt ? "gbdt" : s->mlp.hidden ? "mlp" : "logistic"));
     int64_t total = 0, done = 0;
     if (m->next)
         for (int64_t i = 0; i < m->next->load.n; i++) {

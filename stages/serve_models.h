@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "gbdt.h"
 #include "h5store.h"
 #include "ids.h"
 #include "mlp.h"
@@ -63,6 +64,8 @@ typedef struct {
     mkt_mlp mlp;               /* hidden == 0: logistic regression */
     int64_t horizon_days;
     double *prop_params, *prop_mean, *prop_std, *prop_x; /* prop_x: own users x inputs, raw features */
+    int prop_gbdt;             /* model gbdt: prop_forest (checked) instead of prop_params */
+    mkt_gbdt_model prop_forest;
 
     int has_strategy;
     int64_t strat_k, strat_arms;

@@ -15,6 +15,7 @@
 
 #include "events.h"
 #include "exactsum.h"
+#include "forest_io.h"
 #include "gen.h"
 #include "metrics_json.h"
 #include "mlp.h"
@@ -174,7 +175,8 @@ void strategy_load_propensity(strat_data *d, hid_t m, const mkt_strategy_options
     hid_t s = mkt_h5_open(o->store, 0, comm);
     int64_t F = 0;
     mkt_propensity_model pm;
-    if (!mkt_h5_exists(m, MKT_MODELS_PROPENSITY_PARAMS))
+    mkt_gbdt_model forest = {0};
+    if (!mkt_h5_exists(m, MKT_MODELS_PROPENSITY_PARAMS) && !mkt_forest_exists(m, MKT_MODELS_PROPENSITY))
         why = "no /models/propensity in the model file (run mkt train propensity)";
     else if (!mkt_h5_exists(s, MKT_FEATURES_USERS) || !mkt_h5_exists(s, MKT_FEATURES_USER_NAMES))
         why = "the store has no /features (run mkt features)";
@@ -182,6 +184,8 @@ void strategy_load_propensity(strat_data *d, hid_t m, const mkt_strategy_options
         why = buf;
     else if (mkt_h5_rows(s, MKT_FEATURES_USERS, &F) != d->N || F != pm.net.inputs)
         why = "/features/users does not match the inputs of /models/propensity";
+    else if (pm.gbdt && mkt_propensity_read_forest(m, o->models, &pm, &forest, buf, sizeof buf) != 0)
+        why = buf; /* a forest that fails its check (forest_io.c) is no model */
     if (!why) {
         char **a = mkt_h5_read_strings(s, MKT_FEATURES_USER_NAMES, 0, F);
         char **b = mkt_propensity_read_names(m, &pm);
@@ -192,6 +196,7 @@ void strategy_load_propensity(strat_data *d, hid_t m, const mkt_strategy_options
     }
     if (why) {
         mkt_h5_close(s);
+        mkt_gbdt_model_free(&forest);
         mkt_log(STAGE, "propensity: %s; the propensity_rank reference policy is skipped", why);
         mkt_metrics_set_str(metrics, "propensity", why);
         return;
@@ -199,7 +204,7 @@ void strategy_load_propensity(strat_data *d, hid_t m, const mkt_strategy_options
     const mkt_mlp net = pm.net;
     double *params = xalloc((size_t)pm.nparams, sizeof(double));
     double *mean = xalloc((size_t)F, sizeof(double)), *sd = xalloc((size_t)F, sizeof(double));
-    mkt_propensity_read(m, &pm, params, mean, sd);
+    mkt_propensity_read(m, &pm, pm.gbdt ? NULL : params, mean, sd);
     double *x = xalloc((size_t)(d->n * F), sizeof(double));
     mkt_h5_read_rows(s, MKT_FEATURES_USERS, H5T_NATIVE_DOUBLE, d->begin, d->n, x);
     mkt_h5_close(s);
@@ -209,9 +214,14 @@ void strategy_load_propensity(strat_data *d, hid_t m, const mkt_strategy_options
         double *xu = x + u * F;
         for (int64_t j = 0; j < F; j++)
             xu[j] = sd[j] > 0 && isfinite(xu[j]) ? (xu[j] - mean[j]) / sd[j] : 0.0;
-        d->propensity[u] = uplift_sigmoid(mkt_mlp_logit(&net, params, xu, work));
+        /* a forest scores the same standardized features as the logistic/MLP models */
+        double logit = pm.gbdt ? mkt_gbdt_margin(&forest, xu) : mkt_mlp_logit(&net, params, xu, work);
+        d->propensity[u] = uplift_sigmoid(logit);
     }
-    mkt_metrics_set_str(metrics, "propensity", "from /models/propensity on /features/users");
+    mkt_metrics_set_str(metrics, "propensity",
+                        pm.gbdt ? "from /models/propensity (gbdt forest) on /features/users"
+                                : "from /models/propensity on /features/users");
+    mkt_gbdt_model_free(&forest);
     free(work);
     free(x);
     free(params);
