@@ -1,8 +1,8 @@
 /* model_io.c — the checks and reads of the /models groups the strategy and
  * the gateway read (model_io.h): one describe per group, so a group's rules
  * live here once and every reader gets the same verdict and message.
- * Must not: exit on a bad model (return the message), write models, talk
- * MPI or read a store. */
+ * The saves write the same content (model_io.h), collectively.
+ * Must not: exit on a bad model (return the message) or read a store. */
 #include "model_io.h"
 
 #include <stdarg.h>
@@ -230,6 +230,42 @@ void mkt_segments_read_assignment(hid_t f, int64_t begin, int64_t n, int32_t *as
 char **mkt_segments_read_names(hid_t f, const mkt_segments_model *s)
 {
     return mkt_h5_read_strings(f, MKT_MODELS_SEGMENTS_NAMES, 0, s->segments);
+}
+
+/* group/name in p (of size len). */
+static const char *at(char *p, size_t len, const char *group, const char *name)
+{
+    snprintf(p, len, "%s/%s", group, name);
+    return p;
+}
+
+static int rank_of(MPI_Comm comm)
+{
+    int rank;
+    MKT_MPI(MPI_Comm_rank(comm, &rank));
+    return rank;
+}
+
+void mkt_segments_save(hid_t f, const char *group, const mkt_segments_save_args *a, MPI_Comm comm)
+{
+    int64_t k = a->model.segments, d = a->features;
+    int root = rank_of(comm) == 0;
+    char p[600];
+    mkt_h5_write_small(f, at(p, sizeof p, group, "centroids"), H5T_NATIVE_DOUBLE, a->centroids, k, d, comm);
+    mkt_h5_write_small(f, at(p, sizeof p, group, "centroids_std"), H5T_NATIVE_DOUBLE, a->centroids_std, k, d, comm);
+    mkt_h5_write_small(f, at(p, sizeof p, group, "sizes"), H5T_NATIVE_INT64, a->sizes, k, 0, comm);
+    mkt_h5_write_small(f, at(p, sizeof p, group, "mean_spend"), H5T_NATIVE_DOUBLE, a->mean_spend, k, 0, comm);
+    mkt_h5_write_strings(f, at(p, sizeof p, group, "names"), a->names, root ? k : 0, comm);
+    mkt_h5_write_strings(f, at(p, sizeof p, group, "features"), a->feature_names, root ? d : 0, comm);
+    mkt_h5_write_small(f, at(p, sizeof p, group, "feature_mean"), H5T_NATIVE_DOUBLE, a->feature_mean, d, 0, comm);
+    mkt_h5_write_small(f, at(p, sizeof p, group, "feature_std"), H5T_NATIVE_DOUBLE, a->feature_std, d, 0, comm);
+    mkt_h5_write_rows_at(f, at(p, sizeof p, group, "assignment"), H5T_NATIVE_INT32, a->assignment, a->begin, a->n,
+                         a->model.users, 0, comm);
+    mkt_h5_attr_set_int(f, group, MKT_ATTR_K, k);
+    mkt_h5_attr_set_int(f, group, MKT_ATTR_SEED, a->seed);
+    mkt_h5_attr_set_int(f, group, "iterations", a->iterations);
+    mkt_h5_attr_set_int(f, group, MKT_ATTR_USERS, a->model.users);
+    mkt_h5_attr_set_int(f, group, MKT_ATTR_SCHEMA_VERSION, MKT_SCHEMA_VERSION);
 }
 
 /* ---------- uplift ---------- */

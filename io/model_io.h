@@ -8,12 +8,15 @@
  * its own policy (the strategy skips an optional model, the gateway refuses
  * a reload and keeps serving).  Checks against the store (user and item
  * counts, feature names) stay with the callers, which know the store.
- * Must not: write models (the stages/train_*.c writers), talk MPI, or read
- * a store. */
+ * One save per group writes the model content its describe checks and its
+ * readers read (Collective, into the group a mkt_model_writer opened); the
+ * stages add their training settings, metrics and test scores next to it.
+ * Must not: read a store or train anything. */
 #ifndef MKT_MODEL_IO_H
 #define MKT_MODEL_IO_H
 
 #include <hdf5.h>
+#include <mpi.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -61,6 +64,27 @@ int mkt_segments_describe(hid_t f, const char *file, mkt_segments_model *s, char
 /* assignment rows [begin, begin + n). */
 void mkt_segments_read_assignment(hid_t f, int64_t begin, int64_t n, int32_t *assignment);
 char **mkt_segments_read_names(hid_t f, const mkt_segments_model *s);
+
+/* What mkt_segments_save writes: model.users rows of assignment (this
+ * rank's [begin, begin + n)), model.segments centroids (original and
+ * standardized units) over `features` features, names, sizes and mean spend;
+ * the features' names, mean and std; attributes k, seed, iterations, users. */
+typedef struct {
+    mkt_segments_model model;
+    int64_t features;
+    const double *centroids, *centroids_std; /* [segments x features] */
+    const int64_t *sizes;                    /* [segments] */
+    const double *mean_spend;                /* [segments] */
+    char *const *names;                      /* [segments] */
+    char *const *feature_names;              /* [features] */
+    const double *feature_mean, *feature_std; /* [features] */
+    const int32_t *assignment;               /* this rank's rows */
+    int64_t begin, n;
+    int64_t seed, iterations;
+} mkt_segments_save_args;
+
+/* Collective. The segments model under group (w.group of its writer). */
+void mkt_segments_save(hid_t f, const char *group, const mkt_segments_save_args *a, MPI_Comm comm);
 
 /* /models/uplift, the parts the strategy and the gateway read: arms [T]
  * (control first); attrs A user attributes: feature_spec [A x
