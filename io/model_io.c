@@ -54,6 +54,20 @@ static int want_vector(hid_t f, const char *file, const char *group, const char 
     return 0;
 }
 
+/* group/name in p (of size len). */
+static const char *at(char *p, size_t len, const char *group, const char *name)
+{
+    snprintf(p, len, "%s/%s", group, name);
+    return p;
+}
+
+static int rank_of(MPI_Comm comm)
+{
+    int rank;
+    MKT_MPI(MPI_Comm_rank(comm, &rank));
+    return rank;
+}
+
 /* ---------- propensity ---------- */
 
 int mkt_propensity_describe(hid_t f, const char *file, const char *group, mkt_propensity_model *p, char *why,
@@ -146,7 +160,7 @@ static int mf_count(hid_t f, const char *file, const char *attr, int64_t rows, c
     return 0;
 }
 
-int mkt_mf_describe(hid_t f, const char *file, mkt_mf_model *mf, char *why, size_t len)
+int mkt_mf_describe(hid_t f, const char *file, mkt_mf_stored *mf, char *why, size_t len)
 {
     memset(mf, 0, sizeof *mf);
     const char *g = MKT_MODELS_MF;
@@ -189,14 +203,39 @@ static void mf_read(hid_t f, const char *fpath, const char *bpath, int has_bias,
         memset(bias, 0, (size_t)n * sizeof *bias);
 }
 
-void mkt_mf_read_users(hid_t f, const mkt_mf_model *mf, int64_t begin, int64_t n, double *factors, double *bias)
+void mkt_mf_read_users(hid_t f, const mkt_mf_stored *mf, int64_t begin, int64_t n, double *factors, double *bias)
 {
     mf_read(f, MKT_MODELS_MF_USER_FACTORS, MKT_MODELS_MF_USER_BIAS, mf->has_user_bias, begin, n, factors, bias);
 }
 
-void mkt_mf_read_items(hid_t f, const mkt_mf_model *mf, int64_t begin, int64_t n, double *factors, double *bias)
+void mkt_mf_read_items(hid_t f, const mkt_mf_stored *mf, int64_t begin, int64_t n, double *factors, double *bias)
 {
     mf_read(f, MKT_MODELS_MF_ITEM_FACTORS, MKT_MODELS_MF_ITEM_BIAS, mf->has_item_bias, begin, n, factors, bias);
+}
+
+void mkt_mf_save(hid_t f, const char *group, const mkt_mf_save_args *a, MPI_Comm comm)
+{
+    const mkt_mf_stored *m = &a->model;
+    char p[600];
+    mkt_h5_write_rows_at(f, at(p, sizeof p, group, "user_factors"), H5T_NATIVE_DOUBLE, a->user_factors,
+                         a->user_begin, a->user_n, m->users, m->factors, comm);
+    mkt_h5_write_rows_at(f, at(p, sizeof p, group, "item_factors"), H5T_NATIVE_DOUBLE, a->item_factors,
+                         a->item_begin, a->item_n, m->items, m->factors, comm);
+    if (m->has_user_bias)
+        mkt_h5_write_rows_at(f, at(p, sizeof p, group, "user_bias"), H5T_NATIVE_DOUBLE, a->user_bias, a->user_begin,
+                             a->user_n, m->users, 0, comm);
+    if (m->has_item_bias)
+        mkt_h5_write_rows_at(f, at(p, sizeof p, group, "item_bias"), H5T_NATIVE_DOUBLE, a->item_bias, a->item_begin,
+                             a->item_n, m->items, 0, comm);
+    mkt_h5_attr_set_double(f, group, MKT_ATTR_GLOBAL_MEAN, m->global_mean);
+    /* the factor count, under its former name "rank": model files stay readable both ways */
+    mkt_h5_attr_set_int(f, group, MKT_ATTR_RANK, m->factors);
+    mkt_h5_attr_set_int(f, group, MKT_ATTR_IMPLICIT, a->implicit);
+    mkt_h5_attr_set_int(f, group, MKT_ATTR_USERS, m->users);
+    mkt_h5_attr_set_int(f, group, MKT_ATTR_ITEMS, m->items);
+    if (a->until_ts != INT64_MIN)
+        mkt_h5_attr_set_int(f, group, "until_ts", a->until_ts);
+    mkt_h5_attr_set_int(f, group, MKT_ATTR_SCHEMA_VERSION, MKT_SCHEMA_VERSION);
 }
 
 /* ---------- segments ---------- */
@@ -230,20 +269,6 @@ void mkt_segments_read_assignment(hid_t f, int64_t begin, int64_t n, int32_t *as
 char **mkt_segments_read_names(hid_t f, const mkt_segments_model *s)
 {
     return mkt_h5_read_strings(f, MKT_MODELS_SEGMENTS_NAMES, 0, s->segments);
-}
-
-/* group/name in p (of size len). */
-static const char *at(char *p, size_t len, const char *group, const char *name)
-{
-    snprintf(p, len, "%s/%s", group, name);
-    return p;
-}
-
-static int rank_of(MPI_Comm comm)
-{
-    int rank;
-    MKT_MPI(MPI_Comm_rank(comm, &rank));
-    return rank;
 }
 
 void mkt_segments_save(hid_t f, const char *group, const mkt_segments_save_args *a, MPI_Comm comm)

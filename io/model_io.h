@@ -42,18 +42,36 @@ char **mkt_propensity_read_names(hid_t f, const mkt_propensity_model *p);
 char *mkt_propensity_features_group(hid_t f, const mkt_propensity_model *p);
 
 /* /models/mf: user_factors [users x factors], item_factors [items x
- * factors], user_bias [users] and item_bias [items] (each bias optional). */
+ * factors], user_bias [users] and item_bias [items] (each bias optional).
+ * (mkt_mf_stored: the in-memory factors of src/mf.h are mkt_mf_model.) */
 typedef struct {
     int64_t users, items, factors;
     int has_user_bias, has_item_bias;
     double global_mean; /* attribute global_mean (0 when absent) */
-} mkt_mf_model;
+} mkt_mf_stored;
 
-int mkt_mf_describe(hid_t f, const char *file, mkt_mf_model *mf, char *why, size_t len);
+int mkt_mf_describe(hid_t f, const char *file, mkt_mf_stored *mf, char *why, size_t len);
 /* Rows [begin, begin + n) of the user (item) factors and biases; a bias
  * the model lacks reads as zeros.  factors [n x K]; bias [n] may be NULL. */
-void mkt_mf_read_users(hid_t f, const mkt_mf_model *mf, int64_t begin, int64_t n, double *factors, double *bias);
-void mkt_mf_read_items(hid_t f, const mkt_mf_model *mf, int64_t begin, int64_t n, double *factors, double *bias);
+void mkt_mf_read_users(hid_t f, const mkt_mf_stored *mf, int64_t begin, int64_t n, double *factors, double *bias);
+void mkt_mf_read_items(hid_t f, const mkt_mf_stored *mf, int64_t begin, int64_t n, double *factors, double *bias);
+
+/* What mkt_mf_save writes: this rank's rows of the factors [n x
+ * model.factors] and of the biases (those model.has_*_bias says), out of
+ * model.users and model.items; attributes global_mean, rank, implicit,
+ * users, items and until_ts (when not INT64_MIN). */
+typedef struct {
+    mkt_mf_stored model;
+    int implicit;
+    int64_t until_ts; /* trained on the events with ts < until_ts */
+    const double *user_factors, *user_bias;
+    int64_t user_begin, user_n;
+    const double *item_factors, *item_bias;
+    int64_t item_begin, item_n;
+} mkt_mf_save_args;
+
+/* Collective. The mf model under group (w.group of its writer). */
+void mkt_mf_save(hid_t f, const char *group, const mkt_mf_save_args *a, MPI_Comm comm);
 
 /* /models/segments: assignment [users] (segment per user), names [segments]. */
 typedef struct {
