@@ -147,6 +147,29 @@ char *mkt_propensity_features_group(hid_t f, const mkt_propensity_model *p)
     return mkt_xstrdup(MKT_FEATURES_PROPENSITY);
 }
 
+void mkt_propensity_save(hid_t f, const char *group, const mkt_propensity_save_args *a, MPI_Comm comm)
+{
+    const mkt_mlp *net = &a->model.net;
+    int64_t d = net->inputs;
+    char p[600];
+    mkt_h5_write_small(f, at(p, sizeof p, group, "params"), H5T_NATIVE_DOUBLE, a->params, a->model.nparams, 0, comm);
+    mkt_h5_write_small(f, at(p, sizeof p, group, "feature_mean"), H5T_NATIVE_DOUBLE, a->feature_mean, d, 0, comm);
+    mkt_h5_write_small(f, at(p, sizeof p, group, "feature_std"), H5T_NATIVE_DOUBLE, a->feature_std, d, 0, comm);
+    mkt_h5_write_strings(f, at(p, sizeof p, group, "feature_names"), a->feature_names, rank_of(comm) == 0 ? d : 0,
+                         comm);
+    mkt_h5_attr_set_string(f, group, "model", net->hidden ? "mlp" : "logistic");
+    mkt_h5_attr_set_int(f, group, MKT_ATTR_HIDDEN_LAYERS, net->hidden);
+    for (int l = 0; l < net->hidden; l++) {
+        char name[32];
+        snprintf(name, sizeof name, MKT_ATTR_HIDDEN_FMT, l + 1);
+        mkt_h5_attr_set_int(f, group, name, net->sizes[l]);
+    }
+    mkt_h5_attr_set_int(f, group, MKT_ATTR_INPUTS, d);
+    mkt_h5_attr_set_int(f, group, MKT_ATTR_HORIZON_DAYS, a->model.horizon_days);
+    mkt_h5_attr_set_string(f, group, MKT_ATTR_FEATURES_GROUP, a->features_group);
+    mkt_h5_attr_set_int(f, group, MKT_ATTR_SCHEMA_VERSION, MKT_SCHEMA_VERSION);
+}
+
 /* ---------- matrix factorization ---------- */
 
 /* An optional count attribute of /models/mf equal to the rows it counts. */
@@ -366,3 +389,4 @@ void mkt_uplift_model_free(mkt_uplift_model *u)
     free(u->method);
     u->outcome = u->method = NULL;
 }
+

@@ -41,6 +41,23 @@ char **mkt_propensity_read_names(hid_t f, const mkt_propensity_model *p);
  * /features_propensity); free it. */
 char *mkt_propensity_features_group(hid_t f, const mkt_propensity_model *p);
 
+/* What mkt_propensity_save writes (either group): params [model.nparams];
+ * feature_mean, feature_std and feature_names [model.net.inputs];
+ * attributes model (mlp or logistic), hidden_layers, hidden_1.., inputs,
+ * horizon_days and features_group.  model.group is not used: the save
+ * writes under the group its writer opened. */
+typedef struct {
+    mkt_propensity_model model;
+    const double *params;
+    const double *feature_mean, *feature_std;
+    char *const *feature_names;
+    const char *features_group;
+} mkt_propensity_save_args;
+
+/* Collective over comm (which may be a group of `mkt tune`): rank 0 of comm
+ * writes the names. */
+void mkt_propensity_save(hid_t f, const char *group, const mkt_propensity_save_args *a, MPI_Comm comm);
+
 /* /models/mf: user_factors [users x factors], item_factors [items x
  * factors], user_bias [users] and item_bias [items] (each bias optional).
  * (mkt_mf_stored: the in-memory factors of src/mf.h are mkt_mf_model.) */
