@@ -390,3 +390,46 @@ void mkt_uplift_model_free(mkt_uplift_model *u)
     u->outcome = u->method = NULL;
 }
 
+void mkt_uplift_save(hid_t f, const char *group, const mkt_uplift_save_args *a, MPI_Comm comm)
+{
+    const mkt_uplift_model *m = &a->model;
+    int64_t T = m->arms, nt = T - 1, A = m->attrs;
+    int root = rank_of(comm) == 0;
+    char p[600], name[64];
+    snprintf(name, sizeof name, "coef_%s", m->outcome);
+    mkt_h5_write_small(f, at(p, sizeof p, group, name), H5T_NATIVE_DOUBLE, a->coef, T, m->features, comm);
+    mkt_h5_write_small(f, at(p, sizeof p, group, "coef_spend"), H5T_NATIVE_DOUBLE, a->coef_spend, T, m->features,
+                       comm);
+    if (A > 0) {
+        mkt_h5_write_small(f, at(p, sizeof p, group, "feature_spec"), H5T_NATIVE_DOUBLE, a->feature_spec, A,
+                           UPLIFT_SPEC_COLS, comm);
+        mkt_h5_write_strings(f, at(p, sizeof p, group, "attr_names"), a->attr_names, root ? A : 0, comm);
+    }
+    /* level names of the categorical attributes: eval --test maps another store's codes by name */
+    for (int64_t j = 0; j < A; j++)
+        if (a->level_names[j]) {
+            char lpath[1400];
+            snprintf(lpath, sizeof lpath, "%s/levels/%s", group, a->attr_names[j]);
+            mkt_h5_write_strings(f, lpath, a->level_names[j], root ? a->n_levels[j] : 0, comm);
+        }
+    mkt_h5_write_strings(f, at(p, sizeof p, group, "arms"), a->arm_names, root ? T : 0, comm);
+    mkt_h5_write_rows_at(f, at(p, sizeof p, group, "user"), H5T_NATIVE_INT32, a->user, a->begin, a->n, m->rows, 0,
+                         comm);
+    snprintf(name, sizeof name, "predicted_%s", m->outcome);
+    mkt_h5_write_rows_at(f, at(p, sizeof p, group, name), H5T_NATIVE_DOUBLE, a->predicted, a->begin, a->n, m->rows,
+                         nt, comm);
+    mkt_h5_write_rows_at(f, at(p, sizeof p, group, "predicted_spend"), H5T_NATIVE_DOUBLE, a->predicted_spend,
+                         a->begin, a->n, m->rows, nt, comm);
+    /* 1 = the row is held out (a hash of seed and user: the same on any rank count) */
+    mkt_h5_write_rows_at(f, at(p, sizeof p, group, "holdout"), H5T_NATIVE_INT8, a->held_out, a->begin, a->n,
+                         m->rows, 0, comm);
+    mkt_h5_attr_set_string(f, group, MKT_ATTR_METHOD, m->method);
+    mkt_h5_attr_set_string(f, group, "design", a->design);
+    mkt_h5_attr_set_string(f, group, MKT_ATTR_OUTCOME, m->outcome);
+    mkt_h5_attr_set_int(f, group, MKT_ATTR_SEED, a->seed);
+    mkt_h5_attr_set_double(f, group, MKT_ATTR_HOLDOUT, a->holdout);
+    mkt_h5_attr_set_int(f, group, MKT_ATTR_FEATURES, m->features);
+    mkt_h5_attr_set_int(f, group, MKT_ATTR_ATTRS, A);
+    mkt_h5_attr_set_int(f, group, "rows", m->rows);
+    mkt_h5_attr_set_int(f, group, MKT_ATTR_SCHEMA_VERSION, MKT_SCHEMA_VERSION);
+}

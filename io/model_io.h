@@ -139,4 +139,31 @@ typedef struct {
 int mkt_uplift_describe(hid_t f, const char *file, mkt_uplift_model *u, char *why, size_t len);
 void mkt_uplift_model_free(mkt_uplift_model *u);
 
+/* What mkt_uplift_save writes: arms [model.arms]; with model.attrs > 0
+ * feature_spec and attr_names, and levels/<attr> for each categorical
+ * attribute; coef_<outcome> and coef_spend [arms x model.features]; this
+ * rank's rows of user, predicted_<outcome>, predicted_spend [n x (arms - 1)]
+ * and holdout, out of model.rows; attributes method, design, outcome, seed,
+ * holdout, features, attrs and rows.  model.outcome and model.method are
+ * only read (they may point to constant strings: nothing here frees them). */
+typedef struct {
+    mkt_uplift_model model;
+    const char *design; /* randomized or observational */
+    int64_t seed;       /* the holdout split is a hash of seed and user */
+    double holdout;     /* the fraction held out */
+    char *const *arm_names;
+    const double *coef, *coef_spend;
+    const double *feature_spec;      /* [attrs x UPLIFT_SPEC_COLS] */
+    char *const *attr_names;         /* [attrs] */
+    char **const *level_names;       /* [attrs]: NULL for a numeric attribute */
+    const int *n_levels;             /* [attrs] */
+    const int32_t *user;             /* this rank's rows [begin, begin + n) */
+    const double *predicted, *predicted_spend;
+    const unsigned char *held_out;   /* 1: the row is held out */
+    int64_t begin, n;
+} mkt_uplift_save_args;
+
+/* Collective over comm (which may be a group of `mkt tune`). */
+void mkt_uplift_save(hid_t f, const char *group, const mkt_uplift_save_args *a, MPI_Comm comm);
+
 #endif
