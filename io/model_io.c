@@ -433,3 +433,45 @@ void mkt_uplift_save(hid_t f, const char *group, const mkt_uplift_save_args *a, 
     mkt_h5_attr_set_int(f, group, "rows", m->rows);
     mkt_h5_attr_set_int(f, group, MKT_ATTR_SCHEMA_VERSION, MKT_SCHEMA_VERSION);
 }
+
+/* ---------- regression ---------- */
+
+static void save_doubles(hid_t f, const char *group, const char *name, const double *v, int64_t n, MPI_Comm comm)
+{
+    char p[600];
+    mkt_h5_write_small(f, at(p, sizeof p, group, name), H5T_NATIVE_DOUBLE, v, n, 0, comm);
+}
+
+static void save_names(hid_t f, const char *group, const char *name, char *const *s, int64_t n, MPI_Comm comm)
+{
+    char p[600];
+    mkt_h5_write_strings(f, at(p, sizeof p, group, name), s, rank_of(comm) == 0 ? n : 0, comm);
+}
+
+void mkt_effect_save(hid_t f, const char *group, const mkt_effect_save_args *a, MPI_Comm comm)
+{
+    save_doubles(f, group, "coef", a->coef, a->features, comm);
+    save_doubles(f, group, "stderr", a->stderr_, a->features, comm);
+    save_names(f, group, "names", a->names, a->features, comm);
+    if (a->attrs > 0) {
+        save_doubles(f, group, "attr_mean", a->attr_mean, a->attrs, comm);
+        save_doubles(f, group, "attr_std", a->attr_std, a->attrs, comm);
+        save_names(f, group, "attr_names", a->attr_names, a->attrs, comm);
+    }
+    save_names(f, group, "arms", a->arm_names, a->arms, comm);
+    mkt_h5_attr_set_int(f, group, "n", a->n);
+    mkt_h5_attr_set_string(f, group, MKT_ATTR_METHOD, a->method);
+    mkt_h5_attr_set_string(f, group, MKT_ATTR_OUTCOME, "spend");
+    mkt_h5_attr_set_int(f, group, MKT_ATTR_SCHEMA_VERSION, MKT_SCHEMA_VERSION);
+}
+
+void mkt_elasticity_save(hid_t f, const char *group, const mkt_elasticity_save_args *a, MPI_Comm comm)
+{
+    char p[600];
+    save_doubles(f, group, "elasticity", a->elasticity, a->categories, comm);
+    save_doubles(f, group, "stderr", a->stderr_, a->categories, comm);
+    mkt_h5_write_small(f, at(p, sizeof p, group, "n"), H5T_NATIVE_INT64, a->n, a->categories, 0, comm);
+    save_names(f, group, "categories", a->names, a->categories, comm);
+    mkt_h5_attr_set_string(f, group, MKT_ATTR_METHOD, a->method);
+    mkt_h5_attr_set_int(f, group, MKT_ATTR_SCHEMA_VERSION, MKT_SCHEMA_VERSION);
+}

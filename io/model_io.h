@@ -166,4 +166,35 @@ typedef struct {
 /* Collective over comm (which may be a group of `mkt tune`). */
 void mkt_uplift_save(hid_t f, const char *group, const mkt_uplift_save_args *a, MPI_Comm comm);
 
+/* /models/effect (`mkt train effect`, no describe: the stages that read it
+ * check it): coef, stderr and names [features]; with attrs > 0 attr_mean,
+ * attr_std and attr_names [attrs]; arms [arms]; attributes n, method,
+ * outcome (spend). */
+typedef struct {
+    int64_t features, attrs, arms, n;
+    const double *coef, *stderr_;
+    char *const *names;
+    const double *attr_mean, *attr_std;
+    char *const *attr_names;
+    char *const *arm_names;
+    const char *method;
+} mkt_effect_save_args;
+
+/* Collective. */
+void mkt_effect_save(hid_t f, const char *group, const mkt_effect_save_args *a, MPI_Comm comm);
+
+/* /models/elasticity (`mkt train elasticity`; the strategy checks its rows
+ * against the store's categories): elasticity, stderr, n (purchases) and
+ * categories [categories]; attribute method. */
+typedef struct {
+    int64_t categories;
+    const double *elasticity, *stderr_;
+    const int64_t *n;
+    char *const *names;
+    const char *method;
+} mkt_elasticity_save_args;
+
+/* Collective. */
+void mkt_elasticity_save(hid_t f, const char *group, const mkt_elasticity_save_args *a, MPI_Comm comm);
+
 #endif
