@@ -1,8 +1,8 @@
 /* model_io.c — the checks and reads of the /models groups the strategy and
  * the gateway read (model_io.h): one describe per group, so a group's rules
  * live here once and every reader gets the same verdict and message.
- * Must not: exit on a bad model (return the message), write models, talk
- * MPI or read a store. */
+ * The saves write the same content (model_io.h), collectively.
+ * Must not: exit on a bad model (return the message) or read a store. */
 #include "model_io.h"
 
 #include <stdarg.h>
@@ -53,6 +53,20 @@ static int want_vector(hid_t f, const char *file, const char *group, const char 
         return fail(why, len, "%s: %s/%s has %lld x %lld values, expected %lld (%s)", file, group, name,
                     (long long)rows, (long long)cols, (long long)want, what);
     return 0;
+}
+
+/* group/name in p (of size len). */
+static const char *at(char *p, size_t len, const char *group, const char *name)
+{
+    snprintf(p, len, "%s/%s", group, name);
+    return p;
+}
+
+static int rank_of(MPI_Comm comm)
+{
+    int rank;
+    MKT_MPI(MPI_Comm_rank(comm, &rank));
+    return rank;
 }
 
 /* ---------- propensity ---------- */
@@ -150,6 +164,29 @@ char *mkt_propensity_features_group(hid_t f, const mkt_propensity_model *p)
     return mkt_xstrdup(MKT_FEATURES_PROPENSITY);
 }
 
+void mkt_propensity_save(hid_t f, const char *group, const mkt_propensity_save_args *a, MPI_Comm comm)
+{
+    const mkt_mlp *net = &a->model.net;
+    int64_t d = net->inputs;
+    char p[600];
+    mkt_h5_write_small(f, at(p, sizeof p, group, "params"), H5T_NATIVE_DOUBLE, a->params, a->model.nparams, 0, comm);
+    mkt_h5_write_small(f, at(p, sizeof p, group, "feature_mean"), H5T_NATIVE_DOUBLE, a->feature_mean, d, 0, comm);
+    mkt_h5_write_small(f, at(p, sizeof p, group, "feature_std"), H5T_NATIVE_DOUBLE, a->feature_std, d, 0, comm);
+    mkt_h5_write_strings(f, at(p, sizeof p, group, "feature_names"), a->feature_names, rank_of(comm) == 0 ? d : 0,
+                         comm);
+    mkt_h5_attr_set_string(f, group, "model", net->hidden ? "mlp" : "logistic");
+    mkt_h5_attr_set_int(f, group, MKT_ATTR_HIDDEN_LAYERS, net->hidden);
+    for (int l = 0; l < net->hidden; l++) {
+        char name[32];
+        snprintf(name, sizeof name, MKT_ATTR_HIDDEN_FMT, l + 1);
+        mkt_h5_attr_set_int(f, group, name, net->sizes[l]);
+    }
+    mkt_h5_attr_set_int(f, group, MKT_ATTR_INPUTS, d);
+    mkt_h5_attr_set_int(f, group, MKT_ATTR_HORIZON_DAYS, a->model.horizon_days);
+    mkt_h5_attr_set_string(f, group, MKT_ATTR_FEATURES_GROUP, a->features_group);
+    mkt_h5_attr_set_int(f, group, MKT_ATTR_SCHEMA_VERSION, MKT_SCHEMA_VERSION);
+}
+
 /* ---------- matrix factorization ---------- */
 
 /* An optional count attribute of /models/mf equal to the rows it counts. */
@@ -163,7 +200,7 @@ static int mf_count(hid_t f, const char *file, const char *attr, int64_t rows, c
     return 0;
 }
 
-int mkt_mf_describe(hid_t f, const char *file, mkt_mf_model *mf, char *why, size_t len)
+int mkt_mf_describe(hid_t f, const char *file, mkt_mf_stored *mf, char *why, size_t len)
 {
     memset(mf, 0, sizeof *mf);
     const char *g = MKT_MODELS_MF;
@@ -206,14 +243,39 @@ static void mf_read(hid_t f, const char *fpath, const char *bpath, int has_bias,
         memset(bias, 0, (size_t)n * sizeof *bias);
 }
 
-void mkt_mf_read_users(hid_t f, const mkt_mf_model *mf, int64_t begin, int64_t n, double *factors, double *bias)
+void mkt_mf_read_users(hid_t f, const mkt_mf_stored *mf, int64_t begin, int64_t n, double *factors, double *bias)
 {
     mf_read(f, MKT_MODELS_MF_USER_FACTORS, MKT_MODELS_MF_USER_BIAS, mf->has_user_bias, begin, n, factors, bias);
 }
 
-void mkt_mf_read_items(hid_t f, const mkt_mf_model *mf, int64_t begin, int64_t n, double *factors, double *bias)
+void mkt_mf_read_items(hid_t f, const mkt_mf_stored *mf, int64_t begin, int64_t n, double *factors, double *bias)
 {
     mf_read(f, MKT_MODELS_MF_ITEM_FACTORS, MKT_MODELS_MF_ITEM_BIAS, mf->has_item_bias, begin, n, factors, bias);
+}
+
+void mkt_mf_save(hid_t f, const char *group, const mkt_mf_save_args *a, MPI_Comm comm)
+{
+    const mkt_mf_stored *m = &a->model;
+    char p[600];
+    mkt_h5_write_rows_at(f, at(p, sizeof p, group, "user_factors"), H5T_NATIVE_DOUBLE, a->user_factors,
+                         a->user_begin, a->user_n, m->users, m->factors, comm);
+    mkt_h5_write_rows_at(f, at(p, sizeof p, group, "item_factors"), H5T_NATIVE_DOUBLE, a->item_factors,
+                         a->item_begin, a->item_n, m->items, m->factors, comm);
+    if (m->has_user_bias)
+        mkt_h5_write_rows_at(f, at(p, sizeof p, group, "user_bias"), H5T_NATIVE_DOUBLE, a->user_bias, a->user_begin,
+                             a->user_n, m->users, 0, comm);
+    if (m->has_item_bias)
+        mkt_h5_write_rows_at(f, at(p, sizeof p, group, "item_bias"), H5T_NATIVE_DOUBLE, a->item_bias, a->item_begin,
+                             a->item_n, m->items, 0, comm);
+    mkt_h5_attr_set_double(f, group, MKT_ATTR_GLOBAL_MEAN, m->global_mean);
+    /* the factor count, under its former name "rank": model files stay readable both ways */
+    mkt_h5_attr_set_int(f, group, MKT_ATTR_RANK, m->factors);
+    mkt_h5_attr_set_int(f, group, MKT_ATTR_IMPLICIT, a->implicit);
+    mkt_h5_attr_set_int(f, group, MKT_ATTR_USERS, m->users);
+    mkt_h5_attr_set_int(f, group, MKT_ATTR_ITEMS, m->items);
+    if (a->until_ts != INT64_MIN)
+        mkt_h5_attr_set_int(f, group, "until_ts", a->until_ts);
+    mkt_h5_attr_set_int(f, group, MKT_ATTR_SCHEMA_VERSION, MKT_SCHEMA_VERSION);
 }
 
 /* ---------- segments ---------- */
@@ -247,6 +309,28 @@ void mkt_segments_read_assignment(hid_t f, int64_t begin, int64_t n, int32_t *as
 char **mkt_segments_read_names(hid_t f, const mkt_segments_model *s)
 {
     return mkt_h5_read_strings(f, MKT_MODELS_SEGMENTS_NAMES, 0, s->segments);
+}
+
+void mkt_segments_save(hid_t f, const char *group, const mkt_segments_save_args *a, MPI_Comm comm)
+{
+    int64_t k = a->model.segments, d = a->features;
+    int root = rank_of(comm) == 0;
+    char p[600];
+    mkt_h5_write_small(f, at(p, sizeof p, group, "centroids"), H5T_NATIVE_DOUBLE, a->centroids, k, d, comm);
+    mkt_h5_write_small(f, at(p, sizeof p, group, "centroids_std"), H5T_NATIVE_DOUBLE, a->centroids_std, k, d, comm);
+    mkt_h5_write_small(f, at(p, sizeof p, group, "sizes"), H5T_NATIVE_INT64, a->sizes, k, 0, comm);
+    mkt_h5_write_small(f, at(p, sizeof p, group, "mean_spend"), H5T_NATIVE_DOUBLE, a->mean_spend, k, 0, comm);
+    mkt_h5_write_strings(f, at(p, sizeof p, group, "names"), a->names, root ? k : 0, comm);
+    mkt_h5_write_strings(f, at(p, sizeof p, group, "features"), a->feature_names, root ? d : 0, comm);
+    mkt_h5_write_small(f, at(p, sizeof p, group, "feature_mean"), H5T_NATIVE_DOUBLE, a->feature_mean, d, 0, comm);
+    mkt_h5_write_small(f, at(p, sizeof p, group, "feature_std"), H5T_NATIVE_DOUBLE, a->feature_std, d, 0, comm);
+    mkt_h5_write_rows_at(f, at(p, sizeof p, group, "assignment"), H5T_NATIVE_INT32, a->assignment, a->begin, a->n,
+                         a->model.users, 0, comm);
+    mkt_h5_attr_set_int(f, group, MKT_ATTR_K, k);
+    mkt_h5_attr_set_int(f, group, MKT_ATTR_SEED, a->seed);
+    mkt_h5_attr_set_int(f, group, "iterations", a->iterations);
+    mkt_h5_attr_set_int(f, group, MKT_ATTR_USERS, a->model.users);
+    mkt_h5_attr_set_int(f, group, MKT_ATTR_SCHEMA_VERSION, MKT_SCHEMA_VERSION);
 }
 
 /* ---------- uplift ---------- */
@@ -321,4 +405,90 @@ void mkt_uplift_model_free(mkt_uplift_model *u)
     free(u->outcome);
     free(u->method);
     u->outcome = u->method = NULL;
+}
+
+void mkt_uplift_save(hid_t f, const char *group, const mkt_uplift_save_args *a, MPI_Comm comm)
+{
+    const mkt_uplift_model *m = &a->model;
+    int64_t T = m->arms, nt = T - 1, A = m->attrs;
+    int root = rank_of(comm) == 0;
+    char p[600], name[64];
+    snprintf(name, sizeof name, "coef_%s", m->outcome);
+    mkt_h5_write_small(f, at(p, sizeof p, group, name), H5T_NATIVE_DOUBLE, a->coef, T, m->features, comm);
+    mkt_h5_write_small(f, at(p, sizeof p, group, "coef_spend"), H5T_NATIVE_DOUBLE, a->coef_spend, T, m->features,
+                       comm);
+    if (A > 0) {
+        mkt_h5_write_small(f, at(p, sizeof p, group, "feature_spec"), H5T_NATIVE_DOUBLE, a->feature_spec, A,
+                           UPLIFT_SPEC_COLS, comm);
+        mkt_h5_write_strings(f, at(p, sizeof p, group, "attr_names"), a->attr_names, root ? A : 0, comm);
+    }
+    /* level names of the categorical attributes: eval --test maps another store's codes by name */
+    for (int64_t j = 0; j < A; j++)
+        if (a->level_names[j]) {
+            char lpath[1400];
+            snprintf(lpath, sizeof lpath, "%s/levels/%s", group, a->attr_names[j]);
+            mkt_h5_write_strings(f, lpath, a->level_names[j], root ? a->n_levels[j] : 0, comm);
+        }
+    mkt_h5_write_strings(f, at(p, sizeof p, group, "arms"), a->arm_names, root ? T : 0, comm);
+    mkt_h5_write_rows_at(f, at(p, sizeof p, group, "user"), H5T_NATIVE_INT32, a->user, a->begin, a->n, m->rows, 0,
+                         comm);
+    snprintf(name, sizeof name, "predicted_%s", m->outcome);
+    mkt_h5_write_rows_at(f, at(p, sizeof p, group, name), H5T_NATIVE_DOUBLE, a->predicted, a->begin, a->n, m->rows,
+                         nt, comm);
+    mkt_h5_write_rows_at(f, at(p, sizeof p, group, "predicted_spend"), H5T_NATIVE_DOUBLE, a->predicted_spend,
+                         a->begin, a->n, m->rows, nt, comm);
+    /* 1 = the row is held out (a hash of seed and user: the same on any rank count) */
+    mkt_h5_write_rows_at(f, at(p, sizeof p, group, "holdout"), H5T_NATIVE_INT8, a->held_out, a->begin, a->n,
+                         m->rows, 0, comm);
+    mkt_h5_attr_set_string(f, group, MKT_ATTR_METHOD, m->method);
+    mkt_h5_attr_set_string(f, group, "design", a->design);
+    mkt_h5_attr_set_string(f, group, MKT_ATTR_OUTCOME, m->outcome);
+    mkt_h5_attr_set_int(f, group, MKT_ATTR_SEED, a->seed);
+    mkt_h5_attr_set_double(f, group, MKT_ATTR_HOLDOUT, a->holdout);
+    mkt_h5_attr_set_int(f, group, MKT_ATTR_FEATURES, m->features);
+    mkt_h5_attr_set_int(f, group, MKT_ATTR_ATTRS, A);
+    mkt_h5_attr_set_int(f, group, "rows", m->rows);
+    mkt_h5_attr_set_int(f, group, MKT_ATTR_SCHEMA_VERSION, MKT_SCHEMA_VERSION);
+}
+
+/* ---------- regression ---------- */
+
+static void save_doubles(hid_t f, const char *group, const char *name, const double *v, int64_t n, MPI_Comm comm)
+{
+    char p[600];
+    mkt_h5_write_small(f, at(p, sizeof p, group, name), H5T_NATIVE_DOUBLE, v, n, 0, comm);
+}
+
+static void save_names(hid_t f, const char *group, const char *name, char *const *s, int64_t n, MPI_Comm comm)
+{
+    char p[600];
+    mkt_h5_write_strings(f, at(p, sizeof p, group, name), s, rank_of(comm) == 0 ? n : 0, comm);
+}
+
+void mkt_effect_save(hid_t f, const char *group, const mkt_effect_save_args *a, MPI_Comm comm)
+{
+    save_doubles(f, group, "coef", a->coef, a->features, comm);
+    save_doubles(f, group, "stderr", a->stderr_, a->features, comm);
+    save_names(f, group, "names", a->names, a->features, comm);
+    if (a->attrs > 0) {
+        save_doubles(f, group, "attr_mean", a->attr_mean, a->attrs, comm);
+        save_doubles(f, group, "attr_std", a->attr_std, a->attrs, comm);
+        save_names(f, group, "attr_names", a->attr_names, a->attrs, comm);
+    }
+    save_names(f, group, "arms", a->arm_names, a->arms, comm);
+    mkt_h5_attr_set_int(f, group, "n", a->n);
+    mkt_h5_attr_set_string(f, group, MKT_ATTR_METHOD, a->method);
+    mkt_h5_attr_set_string(f, group, MKT_ATTR_OUTCOME, "spend");
+    mkt_h5_attr_set_int(f, group, MKT_ATTR_SCHEMA_VERSION, MKT_SCHEMA_VERSION);
+}
+
+void mkt_elasticity_save(hid_t f, const char *group, const mkt_elasticity_save_args *a, MPI_Comm comm)
+{
+    char p[600];
+    save_doubles(f, group, "elasticity", a->elasticity, a->categories, comm);
+    save_doubles(f, group, "stderr", a->stderr_, a->categories, comm);
+    mkt_h5_write_small(f, at(p, sizeof p, group, "n"), H5T_NATIVE_INT64, a->n, a->categories, 0, comm);
+    save_names(f, group, "categories", a->names, a->categories, comm);
+    mkt_h5_attr_set_string(f, group, MKT_ATTR_METHOD, a->method);
+    mkt_h5_attr_set_int(f, group, MKT_ATTR_SCHEMA_VERSION, MKT_SCHEMA_VERSION);
 }

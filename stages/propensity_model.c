@@ -15,6 +15,7 @@
 #include "iocheck.h"
 #include "linmodel.h"
 #include "metrics_json.h"
+#include "model_io.h"
 
 /* mkt_dp_train's history callback: one JSON object per epoch appended to the
  * array ctx (the metrics' "history"). */
@@ -245,27 +246,21 @@ int prop_ckpt_detach(ckpt_run *r, const mkt_dp_config *c, const mkt_dp_result *r
 void prop_write_model_common(hid_t f, const char *g, const mkt_propensity_options *o, const model_ctx *ctx,
                                const model_common *c, double l2, MPI_Comm comm)
 {
+    mkt_propensity_save_args a = {.model = {.net = ctx->mlp, .nparams = c->nparams,
+                                            .horizon_days = o->config.horizon_days},
+                                  .params = c->params,
+                                  .feature_mean = c->mean,
+                                  .feature_std = c->std,
+                                  .feature_names = c->names,
+                                  .features_group = c->features_group};
+    a.model.net.inputs = (int)c->d;
+    mkt_propensity_save(f, g, &a, comm);
     char path[600];
 #define P(name) (snprintf(path, sizeof path, "%s/%s", g, name), path)
-    mkt_h5_write_small(f, P("params"), H5T_NATIVE_DOUBLE, c->params, c->nparams, 0, comm);
-    mkt_h5_write_small(f, P("feature_mean"), H5T_NATIVE_DOUBLE, c->mean, c->d, 0, comm);
-    mkt_h5_write_small(f, P("feature_std"), H5T_NATIVE_DOUBLE, c->std, c->d, 0, comm);
-    int comm_rank; /* of comm, which may be a group of `mkt tune`, not of the job */
-    MKT_MPI(MPI_Comm_rank(comm, &comm_rank));
-    mkt_h5_write_strings(f, P("feature_names"), c->names, comm_rank == 0 ? c->d : 0, comm);
     mkt_h5_write_small(f, P("test_score"), H5T_NATIVE_DOUBLE, c->sp, c->sn, 0, comm);
     mkt_h5_write_small(f, P("test_label"), H5T_NATIVE_INT8, c->slabel, c->sn, 0, comm);
 #undef P
-    mkt_h5_attr_set_string(f, g, "model", ctx->mlp.hidden ? "mlp" : "logistic");
-    mkt_h5_attr_set_int(f, g, "hidden_layers", ctx->mlp.hidden);
-    for (int l = 0; l < ctx->mlp.hidden; l++) {
-        char name[32];
-        snprintf(name, sizeof name, "hidden_%d", l + 1);
-        mkt_h5_attr_set_int(f, g, name, ctx->mlp.sizes[l]);
-    }
-    mkt_h5_attr_set_int(f, g, "inputs", c->d);
     mkt_h5_attr_set_string(f, g, "optimizer", o->config.optimizer);
-    mkt_h5_attr_set_int(f, g, "horizon_days", o->config.horizon_days);
     mkt_h5_attr_set_int(f, g, "cutoff_ts", c->cutoff);
     mkt_h5_attr_set_int(f, g, "seed", (int64_t)o->config.seed);
     mkt_h5_attr_set_double(f, g, "valid_fraction", o->config.valid_fraction);
@@ -274,14 +269,12 @@ void prop_write_model_common(hid_t f, const char *g, const mkt_propensity_option
     mkt_h5_attr_set_int(f, g, "l2_auto", mkt_propensity_l2_auto(&o->config));
     mkt_h5_attr_set_int(f, g, "epochs_run", c->res->epochs_run);
     mkt_h5_attr_set_int(f, g, "best_epoch", c->res->best_epoch);
-    mkt_h5_attr_set_string(f, g, "features_group", c->features_group);
     mkt_h5_attr_set_double(f, g, "val_auc", c->res->val_auc);
     mkt_h5_attr_set_double(f, g, "val_log_loss", c->res->val_loss);
     mkt_h5_attr_set_double(f, g, "test_auc", c->auc);
     mkt_h5_attr_set_double(f, g, "test_log_loss", c->ll);
     mkt_h5_attr_set_double(f, g, "train_positive_rate", c->train_rate);
     mkt_h5_attr_set_double(f, g, "baseline_rf_auc", c->rf_auc);
-    mkt_h5_attr_set_int(f, g, "schema_version", MKT_SCHEMA_VERSION);
 }
 
 /* Everything the trained weights depend on (epochs may differ on resume). */

@@ -248,7 +248,7 @@ static int plan_segments(mkt_serve_model *m, model_set *s, char *why, size_t len
 static int plan_mf(mkt_serve_model *m, model_set *s, char *why, size_t len)
 {
     hid_t f = s->file;
-    mkt_mf_model mf;
+    mkt_mf_stored mf;
     if (mkt_mf_describe(f, s->path, &mf, why, len) != 0)
         return -1;
     if (mf.users != m->users || mf.items != m->items || !mf.has_user_bias || !mf.has_item_bias)

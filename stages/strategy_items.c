@@ -34,7 +34,7 @@ static double cpu_seconds(void)
 
 void strategy_load_items(strat_data *d, hid_t m, const mkt_strategy_options *o)
 {
-    mkt_mf_model mf; /* its presence is checked first, by load_inputs (strategy_stage.c) */
+    mkt_mf_stored mf; /* its presence is checked first, by load_inputs (strategy_stage.c) */
     char why[512];
     if (mkt_mf_describe(m, o->models, &mf, why, sizeof why) != 0)
         mkt_fail_all(MKT_EXIT_ERROR, "strategy: %s", why);

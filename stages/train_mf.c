@@ -20,6 +20,7 @@
 #include "iocheck.h"
 #include "metrics_json.h"
 #include "mf.h"
+#include "model_io.h"
 #include "schema.h"
 
 #define STAGE MKT_MF_STAGE
@@ -445,34 +446,26 @@ static double *block_factors_in_place(double *full, mkt_block b, int s, int k)
 static void write_model(const mkt_mf_options *o, const mkt_als_data *d, double *Xfull, double *Yfull, int k, int s,
                         int best_iteration, MPI_Comm comm)
 {
+    double *ubias = block_bias(Xfull, d->ub, s, k), *ibias = block_bias(Yfull, d->ib, s, k);
+    mkt_mf_save_args a = {.model = {d->U, d->I, k, 1, 1, o->config.implicit ? 0 : d->mu},
+                          .implicit = o->config.implicit,
+                          .until_ts = d->until_ts,
+                          .user_factors = block_factors_in_place(Xfull, d->ub, s, k),
+                          .user_bias = ubias,
+                          .user_begin = d->ub.begin,
+                          .user_n = d->ub.end - d->ub.begin,
+                          .item_factors = block_factors_in_place(Yfull, d->ib, s, k),
+                          .item_bias = ibias,
+                          .item_begin = d->ib.begin,
+                          .item_n = d->ib.end - d->ib.begin};
     mkt_model_writer w;
     mkt_model_begin(&w, o->out, MKT_MODELS_MF, comm);
-    char p[600];
-    double *ubias = block_bias(Xfull, d->ub, s, k), *ibias = block_bias(Yfull, d->ib, s, k);
-    const struct {
-        const char *name;
-        double *blk;
-        mkt_block b;
-        int64_t n;
-        int cols;
-    } parts[4] = {{"user_factors", block_factors_in_place(Xfull, d->ub, s, k), d->ub, d->U, k},
-                  {"item_factors", block_factors_in_place(Yfull, d->ib, s, k), d->ib, d->I, k},
-                  {"user_bias", ubias, d->ub, d->U, 0},
-                  {"item_bias", ibias, d->ib, d->I, 0}};
-    for (int j = 0; j < 4; j++) {
-        snprintf(p, sizeof p, "%s/%s", w.group, parts[j].name);
-        mkt_h5_write_rows_at(w.file, p, H5T_NATIVE_DOUBLE, parts[j].blk, parts[j].b.begin,
-                             parts[j].b.end - parts[j].b.begin, parts[j].n, parts[j].cols, comm);
-    }
+    mkt_mf_save(w.file, w.group, &a, comm);
     free(ubias);
     free(ibias);
     static const char *wn[5] = {"weight_view", "weight_click", "weight_cart", "weight_fav", "weight_purchase"};
-    mkt_h5_attr_set_double(w.file, w.group, "global_mean", o->config.implicit ? 0 : d->mu);
-    /* the factor count, under its former name "rank": model files stay readable both ways */
-    mkt_h5_attr_set_int(w.file, w.group, "rank", k);
     mkt_h5_attr_set_double(w.file, w.group, "lambda", o->config.lambda);
     mkt_h5_attr_set_int(w.file, w.group, "iters", o->config.iters);
-    mkt_h5_attr_set_int(w.file, w.group, "implicit", o->config.implicit);
     mkt_h5_attr_set_double(w.file, w.group, "alpha", o->config.alpha);
     mkt_h5_attr_set_double(w.file, w.group, "holdout", o->config.holdout);
     mkt_h5_attr_set_double(w.file, w.group, "valid_fraction", o->config.valid_fraction);
@@ -484,11 +477,6 @@ static void write_model(const mkt_mf_options *o, const mkt_als_data *d, double *
     for (int j = 0; j < 5; j++)
         mkt_h5_attr_set_double(w.file, w.group, wn[j], o->config.weight[j]);
     mkt_h5_attr_set_int(w.file, w.group, "seed", (int64_t)o->config.seed);
-    mkt_h5_attr_set_int(w.file, w.group, "users", d->U);
-    mkt_h5_attr_set_int(w.file, w.group, "items", d->I);
-    if (d->until_ts != INT64_MIN) /* trained on the events with ts < until_ts */
-        mkt_h5_attr_set_int(w.file, w.group, "until_ts", d->until_ts);
-    mkt_h5_attr_set_int(w.file, w.group, "schema_version", MKT_SCHEMA_VERSION);
     mkt_model_end(&w, comm);
 }
 

@@ -17,29 +17,9 @@
 #include "events.h"
 #include "iocheck.h"
 #include "metrics_json.h"
+#include "model_io.h"
 #include "par.h"
 #include "schema.h"
-
-static void path_in(char *buf, size_t len, const mkt_model_writer *w, const char *name)
-{
-    snprintf(buf, len, "%s/%s", w->group, name);
-}
-
-static void write_doubles(const mkt_model_writer *w, const char *name, const double *v, int64_t n, MPI_Comm comm)
-{
-    char p[600];
-    path_in(p, sizeof p, w, name);
-    mkt_h5_write_small(w->file, p, H5T_NATIVE_DOUBLE, v, n, 0, comm);
-}
-
-static void write_names(const mkt_model_writer *w, const char *name, char **s, int64_t n, MPI_Comm comm)
-{
-    char p[600];
-    int rank;
-    MKT_MPI(MPI_Comm_rank(comm, &rank));
-    path_in(p, sizeof p, w, name);
-    mkt_h5_write_strings(w->file, p, s, rank == 0 ? n : 0, comm);
-}
 
 static json_t *real_or_null(double v) { return isfinite(v) ? json_real(v) : json_null(); }
 
@@ -234,11 +214,6 @@ static void effect_write(const mkt_regression_options *opt, const effect_data *e
                          const mkt_ls_result *res, double r2, MPI_Comm comm)
 {
     int K = e->K;
-    mkt_model_writer w;
-    mkt_model_begin(&w, opt->out, MKT_MODELS_EFFECT, comm);
-    write_doubles(&w, "coef", res->coef, d, comm);
-    write_doubles(&w, "stderr", res->stderr_, d, comm);
-    write_names(&w, "names", names, d, comm);
     double *kmean = mkt_xcalloc((size_t)K + 1, sizeof(double)), *ksd = mkt_xcalloc((size_t)K + 1, sizeof(double));
     char **knames = mkt_xcalloc((size_t)K + 1, sizeof(char *));
     for (int k = 0; k < K; k++) {
@@ -246,20 +221,25 @@ static void effect_write(const mkt_regression_options *opt, const effect_data *e
         ksd[k] = e->sd[e->keep[k]];
         knames[k] = e->anames[e->keep[k]];
     }
-    if (K > 0) {
-        write_doubles(&w, "attr_mean", kmean, K, comm);
-        write_doubles(&w, "attr_std", ksd, K, comm);
-        write_names(&w, "attr_names", knames, K, comm);
-    }
-    write_names(&w, "arms", e->arms, e->T, comm);
-    mkt_h5_attr_set_int(w.file, w.group, "n", e->N);
+    mkt_effect_save_args a = {.features = d,
+                              .attrs = K,
+                              .arms = e->T,
+                              .n = e->N,
+                              .coef = res->coef,
+                              .stderr_ = res->stderr_,
+                              .names = names,
+                              .attr_mean = kmean,
+                              .attr_std = ksd,
+                              .attr_names = knames,
+                              .arm_names = e->arms,
+                              .method = method_name(opt)};
+    mkt_model_writer w;
+    mkt_model_begin(&w, opt->out, MKT_MODELS_EFFECT, comm);
+    mkt_effect_save(w.file, w.group, &a, comm);
     mkt_h5_attr_set_double(w.file, w.group, "rss", res->rss);
     mkt_h5_attr_set_double(w.file, w.group, "sigma2", res->sigma2);
     mkt_h5_attr_set_double(w.file, w.group, "r2", r2);
     mkt_h5_attr_set_double(w.file, w.group, "lambda", opt->config.lambda);
-    mkt_h5_attr_set_string(w.file, w.group, "method", method_name(opt));
-    mkt_h5_attr_set_string(w.file, w.group, "outcome", "spend");
-    mkt_h5_attr_set_int(w.file, w.group, "schema_version", MKT_SCHEMA_VERSION);
     mkt_model_end(&w, comm);
     free(kmean);
     free(ksd);
@@ -453,21 +433,19 @@ static void price_design_columns(const price_row *rows, int64_t nl, int64_t C, p
 static void elasticity_write(const mkt_regression_options *opt, const price_columns *pc, char **cnames,
                              const double *el, const double *se, const mkt_ls_result *res, MPI_Comm comm)
 {
-    int64_t C = pc->C;
+    mkt_elasticity_save_args a = {.categories = pc->C,
+                                  .elasticity = el,
+                                  .stderr_ = se,
+                                  .n = pc->ncat,
+                                  .names = cnames,
+                                  .method = method_name(opt)};
     mkt_model_writer w;
     mkt_model_begin(&w, opt->out, MKT_MODELS_ELASTICITY, comm);
-    write_doubles(&w, "elasticity", el, C, comm);
-    write_doubles(&w, "stderr", se, C, comm);
-    char p[600];
-    path_in(p, sizeof p, &w, "n");
-    mkt_h5_write_small(w.file, p, H5T_NATIVE_INT64, pc->ncat, C, 0, comm);
-    write_names(&w, "categories", cnames, C, comm);
+    mkt_elasticity_save(w.file, w.group, &a, comm);
     mkt_h5_attr_set_int(w.file, w.group, "rows", res->n);
     mkt_h5_attr_set_int(w.file, w.group, "fitted_categories", pc->K);
     mkt_h5_attr_set_double(w.file, w.group, "rss", res->rss);
     mkt_h5_attr_set_double(w.file, w.group, "sigma2", res->sigma2);
-    mkt_h5_attr_set_string(w.file, w.group, "method", method_name(opt));
-    mkt_h5_attr_set_int(w.file, w.group, "schema_version", MKT_SCHEMA_VERSION);
     mkt_model_end(&w, comm);
 }
 

@@ -20,6 +20,7 @@
 #include "h5store.h"
 #include "kmeans.h"
 #include "metrics_json.h"
+#include "model_io.h"
 #include "par.h"
 #include "rng.h"
 #include "schema.h"
@@ -256,37 +257,28 @@ typedef struct {
 static void segments_write(const mkt_segments_options *opt, const segment_rows *s, const segment_fit *m,
                            MPI_Comm comm)
 {
-    int rank, k = m->k, d = NSEG_FEATURES;
-    MKT_MPI(MPI_Comm_rank(comm, &rank));
-    mkt_model_writer w;
-    mkt_model_begin(&w, opt->out, MKT_MODELS_SEGMENTS, comm);
-    char p[600];
-    snprintf(p, sizeof p, "%s/centroids", w.group);
-    mkt_h5_write_small(w.file, p, H5T_NATIVE_DOUBLE, m->co, k, d, comm);
-    snprintf(p, sizeof p, "%s/centroids_std", w.group);
-    mkt_h5_write_small(w.file, p, H5T_NATIVE_DOUBLE, m->cz, k, d, comm);
-    snprintf(p, sizeof p, "%s/sizes", w.group);
-    mkt_h5_write_small(w.file, p, H5T_NATIVE_INT64, m->sizes, k, 0, comm);
-    snprintf(p, sizeof p, "%s/mean_spend", w.group);
-    mkt_h5_write_small(w.file, p, H5T_NATIVE_DOUBLE, m->mean_spend, k, 0, comm);
+    int k = m->k;
     char **nm = mkt_xcalloc((size_t)k, sizeof(char *));
     for (int c = 0; c < k; c++)
         nm[c] = m->names[c];
-    snprintf(p, sizeof p, "%s/names", w.group);
-    mkt_h5_write_strings(w.file, p, nm, rank == 0 ? k : 0, comm);
-    snprintf(p, sizeof p, "%s/features", w.group);
-    mkt_h5_write_strings(w.file, p, (char *const *)segment_features, rank == 0 ? d : 0, comm);
-    snprintf(p, sizeof p, "%s/feature_mean", w.group);
-    mkt_h5_write_small(w.file, p, H5T_NATIVE_DOUBLE, s->mean, d, 0, comm);
-    snprintf(p, sizeof p, "%s/feature_std", w.group);
-    mkt_h5_write_small(w.file, p, H5T_NATIVE_DOUBLE, s->sd, d, 0, comm);
-    snprintf(p, sizeof p, "%s/assignment", w.group);
-    mkt_h5_write_rows_at(w.file, p, H5T_NATIVE_INT32, m->assign, s->begin, s->nl, s->U, 0, comm);
-    mkt_h5_attr_set_int(w.file, w.group, "k", k);
-    mkt_h5_attr_set_int(w.file, w.group, "seed", (int64_t)opt->config.seed);
-    mkt_h5_attr_set_int(w.file, w.group, "iterations", m->iters);
-    mkt_h5_attr_set_int(w.file, w.group, "users", s->U);
-    mkt_h5_attr_set_int(w.file, w.group, "schema_version", MKT_SCHEMA_VERSION);
+    mkt_segments_save_args a = {.model = {s->U, k},
+                                .features = NSEG_FEATURES,
+                                .centroids = m->co,
+                                .centroids_std = m->cz,
+                                .sizes = m->sizes,
+                                .mean_spend = m->mean_spend,
+                                .names = nm,
+                                .feature_names = (char *const *)segment_features,
+                                .feature_mean = s->mean,
+                                .feature_std = s->sd,
+                                .assignment = m->assign,
+                                .begin = s->begin,
+                                .n = s->nl,
+                                .seed = (int64_t)opt->config.seed,
+                                .iterations = m->iters};
+    mkt_model_writer w;
+    mkt_model_begin(&w, opt->out, MKT_MODELS_SEGMENTS, comm);
+    mkt_segments_save(w.file, w.group, &a, comm);
     mkt_model_end(&w, comm);
     free(nm);
 }

@@ -30,6 +30,7 @@
 #include "exactsum.h"
 #include "h5store.h"
 #include "metrics_json.h"
+#include "model_io.h"
 #include "schema.h"
 
 /* ---------- held-out metrics ---------- */
@@ -343,47 +344,43 @@ static void write_uplift_model(const mkt_uplift_options *o, const campaign_data 
                                const uplift_result *r, MPI_Comm comm)
 {
     int T = c->T, nt = T - 1;
+    double *spec = xalloc((size_t)(c->A > 0 ? c->A : 1) * UPLIFT_SPEC_COLS, sizeof(double));
+    uplift_spec_encode(fs, spec);
+    mkt_uplift_save_args a = {.model = {.outcome = (char *)o->config.outcome,
+                                        .method = (char *)uplift_method_name(up_method(o)),
+                                        .arms = T,
+                                        .features = d,
+                                        .attrs = c->A,
+                                        .has_coef = 1,
+                                        .rows = c->N},
+                              .design = up_observational(o) ? "observational" : "randomized",
+                              .seed = (int64_t)o->config.seed,
+                              .holdout = o->config.holdout,
+                              .arm_names = c->arm_names,
+                              .coef = r->coef_y,
+                              .coef_spend = r->coef_s,
+                              .feature_spec = spec,
+                              .attr_names = c->attr_names,
+                              .level_names = c->level_names,
+                              .n_levels = c->n_levels,
+                              .user = c->user,
+                              .predicted = r->pred_y,
+                              .predicted_spend = r->pred_s,
+                              .held_out = c->holdout,
+                              .begin = c->begin,
+                              .n = c->n};
     mkt_model_writer w;
-    int comm_rank; /* of comm, which may be a group of `mkt tune`, not of the job */
-    MKT_MPI(MPI_Comm_rank(comm, &comm_rank));
     mkt_model_begin(&w, o->model, MKT_MODELS_UPLIFT, comm);
     hid_t f = w.file;
     const char *g = w.group;
+    mkt_uplift_save(f, g, &a, comm);
     char path[600];
 #define P(name) (snprintf(path, sizeof path, "%s/%s", g, name), path)
     char coefname[64];
-    snprintf(coefname, sizeof coefname, "coef_%s", o->config.outcome);
-    mkt_h5_write_small(f, P(coefname), H5T_NATIVE_DOUBLE, r->coef_y, T, d, comm);
-    mkt_h5_write_small(f, P("coef_spend"), H5T_NATIVE_DOUBLE, r->coef_s, T, d, comm);
-    double *spec = xalloc((size_t)(c->A > 0 ? c->A : 1) * UPLIFT_SPEC_COLS, sizeof(double));
-    uplift_spec_encode(fs, spec);
-    if (c->A > 0) {
-        mkt_h5_write_small(f, P("feature_spec"), H5T_NATIVE_DOUBLE, spec, c->A, UPLIFT_SPEC_COLS, comm);
-        mkt_h5_write_strings(f, P("attr_names"), c->attr_names, comm_rank == 0 ? c->A : 0, comm);
-    }
-    /* level names of the categorical attributes: eval --test maps another store's codes by name */
-    for (int a = 0; a < c->A; a++)
-        if (c->level_names[a]) {
-            char lpath[1400];
-            snprintf(lpath, sizeof lpath, "%s/levels/%s", g, c->attr_names[a]);
-            mkt_h5_write_strings(f, lpath, c->level_names[a], comm_rank == 0 ? c->n_levels[a] : 0, comm);
-        }
-    mkt_h5_write_strings(f, P("arms"), c->arm_names, comm_rank == 0 ? T : 0, comm);
     snprintf(coefname, sizeof coefname, "metrics_%s", o->config.outcome);
     mkt_h5_write_small(f, P(coefname), H5T_NATIVE_DOUBLE, r->mrow_y, nt, 5, comm);
     mkt_h5_write_small(f, P("metrics_spend"), H5T_NATIVE_DOUBLE, r->mrow_s, nt, 5, comm);
-    mkt_h5_write_rows_at(f, P("user"), H5T_NATIVE_INT32, c->user, c->begin, c->n, c->N, 0, comm);
-    snprintf(coefname, sizeof coefname, "predicted_%s", o->config.outcome);
-    mkt_h5_write_rows_at(f, P(coefname), H5T_NATIVE_DOUBLE, r->pred_y, c->begin, c->n, c->N, nt, comm);
-    mkt_h5_write_rows_at(f, P("predicted_spend"), H5T_NATIVE_DOUBLE, r->pred_s, c->begin, c->n, c->N, nt, comm);
-    /* 1 = the row is held out (a hash of seed and user: the same on any rank count) */
-    mkt_h5_write_rows_at(f, P("holdout"), H5T_NATIVE_INT8, c->holdout, c->begin, c->n, c->N, 0, comm);
 #undef P
-    mkt_h5_attr_set_string(f, g, "method", uplift_method_name(up_method(o)));
-    mkt_h5_attr_set_string(f, g, "design", up_observational(o) ? "observational" : "randomized");
-    mkt_h5_attr_set_string(f, g, "outcome", o->config.outcome);
-    mkt_h5_attr_set_int(f, g, "seed", (int64_t)o->config.seed);
-    mkt_h5_attr_set_double(f, g, "holdout", o->config.holdout);
     mkt_h5_attr_set_double(f, g, "l2", o->config.l2);
     mkt_h5_attr_set_double(f, g, "l2_effect", up_effect_l2(o));
     mkt_h5_attr_set_int(f, g, "squares", o->config.squares);
@@ -391,11 +388,7 @@ static void write_uplift_model(const mkt_uplift_options *o, const campaign_data 
     mkt_h5_attr_set_double(f, g, "tol", o->config.tol);
     mkt_h5_attr_set_double(f, g, "valid_fraction", o->config.valid_fraction);
     mkt_h5_attr_set_int(f, g, "folds", o->config.folds);
-    mkt_h5_attr_set_int(f, g, "features", d);
-    mkt_h5_attr_set_int(f, g, "attrs", c->A);
-    mkt_h5_attr_set_int(f, g, "rows", c->N);
     mkt_h5_attr_set_int(f, g, "chunk_rows", UPLIFT_CHUNK);
-    mkt_h5_attr_set_int(f, g, "schema_version", MKT_SCHEMA_VERSION);
     mkt_h5_attr_set_string(f, g, "metric_columns", "qini,auuc,uplift_at_10,uplift_at_20,uplift_at_30");
     char *mj = json_dumps(r->res, JSON_SORT_KEYS | JSON_COMPACT | JSON_REAL_PRECISION(17));
     mkt_h5_attr_set_string(f, g, "metrics_json", mj ? mj : "{}");

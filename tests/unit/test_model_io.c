@@ -110,7 +110,7 @@ static void good_models(void **state)
     assert_int_equal(p.horizon_days, 7);
     assert_int_equal(mkt_propensity_describe(f, file, MKT_MODELS_PROPENSITY_ITEM, &p, why, sizeof why), 0);
     assert_string_equal(p.group, MKT_MODELS_PROPENSITY_ITEM);
-    mkt_mf_model m;
+    mkt_mf_stored m;
     assert_int_equal(mkt_mf_describe(f, file, &m, why, sizeof why), 0);
     assert_int_equal(m.users, 5);
     assert_int_equal(m.items, 7);
@@ -173,7 +173,7 @@ static void broken_mf(void **state)
 {
     (void)state;
     char why[512];
-    mkt_mf_model m;
+    mkt_mf_stored m;
     hid_t f = fresh();
     mf(f, 5, 7, 2, 3); /* user and item factors of different K */
     expect_refused(mkt_mf_describe(f, file, &m, why, sizeof why), why, "item_factors");
