@@ -576,7 +576,8 @@ static int64_t item_write_model(const mkt_propensity_options *o, const item_run 
     hid_t of = w.file;
     const char *g = w.group;
     model_common mc = {R->params, mean,      std,     R->vp,   vlabel,        names,     nparams, d,
-                       R->vn,     R->cutoff, &R->res, R->group, R->auc, R->ll, R->train_rate, R->rf_auc};
+                       R->vn,     R->cutoff, &R->res, R->group, R->auc, R->ll, R->train_rate, R->rf_auc,
+                       NULL};
     prop_write_model_common(of, g, o, &R->ctx, &mc, R->cm.l2, comm);
     mkt_h5_attr_set_string(of, g, "target", "user_item");
     mkt_h5_attr_set_int(of, g, "user_inputs", du);

@@ -1,6 +1,6 @@
 /* propensity_model.c — the propensity models behind mkt_dp_train's
  * interface (logistic regression and the MLP with dropout, their unpenalized
- * intercepts), the per-epoch history, the checkpoint of a training run
+ * intercepts; a boosted forest's margin for prediction), the per-epoch history, the checkpoint of a training run
  * (docs/checkpoints.md) and what both model groups (/models/propensity,
  * /models/propensity_item) hold.  Must not: define the models' arithmetic
  * (src/linmodel.c, src/mlp.c) or the optimizers (mpi/dptrain.c), or write
@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "forest_io.h"
 #include "iocheck.h"
 #include "linmodel.h"
 #include "metrics_json.h"
@@ -83,6 +84,24 @@ unsigned char *prop_intercepts(const model_ctx *ctx, int64_t nparams)
     if (at != nparams)
         mkt_fail("propensity: parameter layout of %lld values, expected %lld", (long long)at, (long long)nparams);
     return u;
+}
+
+static double forest_logit(const void *ctx, const double *p, const double *x, double *w)
+{
+    (void)p;
+    (void)w;
+    return mkt_gbdt_margin(ctx, x);
+}
+
+mkt_dp_model prop_forest_model(const mkt_gbdt_model *forest)
+{
+    mkt_dp_model m;
+    memset(&m, 0, sizeof m);
+    m.ctx = forest;
+    m.work_doubles = 1;
+    m.block_work_doubles = 1;
+    m.logit = forest_logit;
+    return m;
 }
 
 mkt_dp_model prop_make_model(const model_ctx *ctx)
@@ -247,7 +266,10 @@ void prop_write_model_common(hid_t f, const char *g, const mkt_propensity_option
 {
     char path[600];
 #define P(name) (snprintf(path, sizeof path, "%s/%s", g, name), path)
-    mkt_h5_write_small(f, P("params"), H5T_NATIVE_DOUBLE, c->params, c->nparams, 0, comm);
+    if (c->forest)
+        mkt_forest_write(f, g, c->forest, comm); /* model gbdt: the forest instead of params */
+    else
+        mkt_h5_write_small(f, P("params"), H5T_NATIVE_DOUBLE, c->params, c->nparams, 0, comm);
     mkt_h5_write_small(f, P("feature_mean"), H5T_NATIVE_DOUBLE, c->mean, c->d, 0, comm);
     mkt_h5_write_small(f, P("feature_std"), H5T_NATIVE_DOUBLE, c->std, c->d, 0, comm);
     int comm_rank; /* of comm, which may be a group of `mkt tune`, not of the job */
@@ -256,7 +278,7 @@ void prop_write_model_common(hid_t f, const char *g, const mkt_propensity_option
     mkt_h5_write_small(f, P("test_score"), H5T_NATIVE_DOUBLE, c->sp, c->sn, 0, comm);
     mkt_h5_write_small(f, P("test_label"), H5T_NATIVE_INT8, c->slabel, c->sn, 0, comm);
 #undef P
-    mkt_h5_attr_set_string(f, g, "model", ctx->mlp.hidden ? "mlp" : "logistic");
+    mkt_h5_attr_set_string(f, g, "model", c->forest ? "gbdt" : ctx->mlp.hidden ? "mlp" : "logistic");
     mkt_h5_attr_set_int(f, g, "hidden_layers", ctx->mlp.hidden);
     for (int l = 0; l < ctx->mlp.hidden; l++) {
         char name[32];
