@@ -214,8 +214,9 @@ int prop_gbdt_fit(const mkt_propensity_options *o, const examples *e, const char
     double *yt, *wt, *yv, *wv;
     labels_weights(e->yt, e->nt, o->config.pos_weight, &yt, &wt);
     labels_weights(e->yv, e->nv, o->config.pos_weight, &yv, &wv);
-    /* rows in global user order (also with windows), so positions are rank-independent ids */
-    mkt_gbdt_data train = {e->xt, yt, wt, NULL, e->nt, e->d}, valid = {e->xv, yv, wv, NULL, e->nv, e->d};
+    /* rows in global user order (also with windows), so positions are rank-independent ids; the
+     * validation loss is the plain mean log loss, as the other models' early stopping and selection */
+    mkt_gbdt_data train = {e->xt, yt, wt, NULL, e->nt, e->d}, valid = {e->xv, yv, NULL, NULL, e->nv, e->d};
 
     mkt_ckpt_init(&cr->ck, STAGE_TRAIN, o->checkpoint, o->out, "propensity", o->checkpoint_every, o->resume);
     ckpt_config(o, e, group, cutoff, &cr->cfg, comm);

@@ -3,7 +3,8 @@
 # are at least level with logistic regression (minus 0.01) on the test users
 # (measured: gbdt 0.698, logistic 0.668, rule 0.589); the forest is the same
 # bits at NP ranks and at 1 rank; the metrics carry the learning curve and
-# the importance; eval recomputes the test AUC from the model file; a run
+# the importance; eval recomputes the test AUC from the model file; `mkt
+# tune` searches the tree options; a run
 # stopped mid-boosting (SIGUSR1 after round 3) and resumed at another rank
 # count gives the same forest; bad tree options are usage errors naming the
 # option.
@@ -87,6 +88,19 @@ cmp -s a.txt b.txt || fail "resumed forest differs from the uninterrupted one: $
 # shellcheck disable=SC2086
 expect_fail "$NP" train propensity --store shop.h5 --out p2.h5 $C --depth 4 --resume
 [ "$status" -eq 2 ] && grep -q "depth" err.txt || fail "changed --depth on resume: $status $(cat err.txt)"
+
+# tune over the tree options: one row per configuration, ranked by the validation log loss
+run_np "$NP" tune propensity --store shop.h5 --grid "depth=2,4;min-child-weight=1,5" --table tune.json \
+  --best tune.ini -- --model gbdt --rounds 15 --eta 0.3
+"$PY" - <<'PY' || fail "tune over gbdt options"
+import json, math
+t = json.load(open("tune.json"))
+v = [r["value"] for r in t["rows"]]
+assert len(v) == 4 and all(math.isfinite(x) and 0 < x < 1 for x in v), v
+assert t["metric"] == "log_loss" and t["best"]["value"] == min(v), t["best"]
+best = open("tune.ini").read()
+assert "model = gbdt" in best and "depth = " in best, best
+PY
 
 # bad tree options: one usage error (status 2) naming the option
 for bad in "depth 0|depth:" "eta 0|eta:" "bins 300|bins:" "tree-lambda -1|tree-lambda:" \
