@@ -137,7 +137,7 @@ static void test_gbdt(void **state)
     mkt_propensity_config c = defaults();
     c.model = "gbdt";
     assert_null(mkt_propensity_check_config(&c));
-    assert_int_equal(c.gbdt.max_depth, 6);
+    assert_int_equal(c.gbdt.max_depth, 4); /* propensity's own default (docs/trees.md) */
     assert_string_equal(c.gbdt.loss, "logistic");
     c.valid_fraction = 0; /* l2 auto is not needed by the trees */
     assert_null(mkt_propensity_check_config(&c));
