@@ -103,8 +103,7 @@ assert "model = gbdt" in best and "depth = " in best, best
 PY
 
 # bad tree options: one usage error (status 2) naming the option
-for bad in "depth 0|depth:" "eta 0|eta:" "bins 300|bins:" "tree-lambda -1|tree-lambda:" \
-  "subsample 1.5|subsample:" "grow wide|grow:"; do
+for bad in "depth 0|depth:" "eta 0|eta:" "bins 300|bins:" "tree-lambda -1|tree-lambda:"; do
   IFS='|' read -r opt msg <<<"$bad"
   # shellcheck disable=SC2086
   expect_fail "$NP" train propensity --store shop.h5 --out x.h5 --model gbdt --$opt
