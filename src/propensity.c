@@ -177,7 +177,6 @@ static const char *check_split_target(const mkt_propensity_config *c)
           c->valid_fraction, c->test_fraction);
     if (c->target && !strcmp(c->target, "user_item")) {
         CHECK(c->windows == 1, "windows > 1 is for target user, not user_item");
-        CHECK(strcmp(c->model, "gbdt"), "target: user_item takes --model logistic or mlp (gbdt is for target user)");
         CHECK(c->negatives >= 1, "negatives: %d is not >= 1", c->negatives);
         CHECK(c->negatives <= 1000, "negatives: %d is not <= 1000", c->negatives);
     } else {

@@ -3,7 +3,7 @@
  * class weights as the other models, early stopping on the validation users,
  * the learning curve, feature importance by gain, and the checkpoint of a
  * boosting run (the forest so far and the trainer's counters;
- * docs/checkpoints.md, docs/trees.md).
+ * docs/checkpoints.md, docs/trees.md), for both targets (user, user_item).
  *
  * Owns the run's checkpoint keys and state, the trees' metrics and model
  * attributes.  Must not: define the trees' arithmetic or training (src/gbdt.c,
@@ -27,6 +27,7 @@ enum { GS_ROUNDS, GS_BEST_ROUND, GS_BEST_VAL, GS_SINCE_BEST, GS_N };
 
 typedef struct {
     mkt_ckpt *ck;
+    const char *kind; /* "propensity" or "propensity_item" */
     const mkt_ckpt_config *cfg;
     json_t *history;
     int rounds; /* --rounds */
@@ -49,7 +50,7 @@ static void history_append(const mkt_gbdt_round *r, void *ctx)
 static void write_state(gbdt_hook *h, const mkt_gbdt_state *st)
 {
     mkt_h5out w;
-    hid_t f = mkt_ckpt_begin(h->ck, &w, "propensity", st->rounds, h->cfg, h->comm);
+    hid_t f = mkt_ckpt_begin(h->ck, &w, h->kind, st->rounds, h->cfg, h->comm);
     mkt_forest_write(f, STATE_GROUP, st->model, h->comm);
     double s[GS_N] = {st->rounds, st->best_round, st->best_val, st->since_best};
     mkt_ckpt_write_full(f, "gbdt_counters", s, GS_N, 0, h->comm);
@@ -100,13 +101,13 @@ static void read_state(hid_t cf, const char *path, int start, int d, mkt_gbdt_mo
 }
 
 /* Everything the forest depends on (rounds may grow on resume, as epochs). */
-static void ckpt_config(const mkt_propensity_options *o, const examples *e, const char *group, int64_t cutoff,
-                        mkt_ckpt_config *cfg, MPI_Comm comm)
+static void ckpt_config(const mkt_propensity_options *o, const examples *e, int item, const char *group,
+                        int64_t cutoff, mkt_ckpt_config *cfg, MPI_Comm comm)
 {
     const mkt_propensity_config *p = &o->config;
     const mkt_gbdt_config *g = &p->gbdt;
     mkt_ckpt_config_init(cfg);
-    mkt_ckpt_config_str(cfg, "state_layout", "propensity-gbdt-1");
+    mkt_ckpt_config_str(cfg, "state_layout", item ? "propensity-item-gbdt-1" : "propensity-gbdt-1");
     mkt_ckpt_config_path(cfg, "store", o->store);
     mkt_ckpt_config_str(cfg, "features_group", group);
     mkt_ckpt_config_int(cfg, "cutoff_ts", cutoff);
@@ -130,6 +131,13 @@ static void ckpt_config(const mkt_propensity_options *o, const examples *e, cons
     mkt_ckpt_config_int(cfg, "seed", (int64_t)p->seed);
     mkt_ckpt_config_int(cfg, "windows", p->windows);
     mkt_ckpt_config_int(cfg, "window_stride_days", p->windows > 1 ? p->window_stride_days : 0);
+    if (item) {
+        mkt_ckpt_config_int(cfg, "negatives", p->negatives);
+        if (o->mf_model && *o->mf_model)
+            mkt_ckpt_config_path(cfg, "mf_model", o->mf_model);
+        else
+            mkt_ckpt_config_str(cfg, "mf_model", "");
+    }
     /* the data, after the options (so a changed option is the key named) */
     int64_t n[4] = {e->nt, e->nv, e->ns, e->positives_local};
     MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, n, 4, MPI_INT64_T, MPI_SUM, comm));
@@ -205,28 +213,66 @@ static void gbdt_metrics(json_t *metrics, const mkt_gbdt_config *g, const exampl
     free(pairs);
 }
 
-int prop_gbdt_fit(const mkt_propensity_options *o, const examples *e, const char *group, int64_t cutoff,
-                  ckpt_run *cr, mkt_gbdt_model *forest, mkt_dp_result *res, json_t *history, json_t *metrics,
-                  MPI_Comm comm)
+/* The training and validation rows of e for the trainer (free with rows_free). */
+typedef struct {
+    mkt_gbdt_data train, valid;
+    double *yt, *wt, *yv, *wv;
+} gbdt_rows;
+
+static void rows_of(const mkt_propensity_options *o, const examples *e, gbdt_rows *r)
+{
+    labels_weights(e->yt, e->nt, o->config.pos_weight, &r->yt, &r->wt);
+    labels_weights(e->yv, e->nv, o->config.pos_weight, &r->yv, &r->wv);
+    /* rows in global user order (also with windows and for user_item), so positions are
+     * rank-independent ids; the validation loss is the plain mean log loss, as the other
+     * models' early stopping and selection */
+    r->train = (mkt_gbdt_data){e->xt, r->yt, r->wt, NULL, e->nt, e->d};
+    r->valid = (mkt_gbdt_data){e->xv, r->yv, NULL, NULL, e->nv, e->d};
+}
+
+static void rows_free(gbdt_rows *r)
+{
+    free(r->yt);
+    free(r->wt);
+    free(r->yv);
+    free(r->wv);
+}
+
+static mkt_gbdt_config config_of(const mkt_propensity_options *o)
 {
     mkt_gbdt_config g = o->config.gbdt;
     g.seed = o->config.seed; /* --seed: the split's and the subsamples' */
-    double *yt, *wt, *yv, *wv;
-    labels_weights(e->yt, e->nt, o->config.pos_weight, &yt, &wt);
-    labels_weights(e->yv, e->nv, o->config.pos_weight, &yv, &wv);
-    /* rows in global user order (also with windows), so positions are rank-independent ids; the
-     * validation loss is the plain mean log loss, as the other models' early stopping and selection */
-    mkt_gbdt_data train = {e->xt, yt, wt, NULL, e->nt, e->d}, valid = {e->xv, yv, NULL, NULL, e->nv, e->d};
+    return g;
+}
 
-    mkt_ckpt_init(&cr->ck, STAGE_TRAIN, o->checkpoint, o->out, "propensity", o->checkpoint_every, o->resume);
-    ckpt_config(o, e, group, cutoff, &cr->cfg, comm);
+void prop_gbdt_fit_quiet(const mkt_propensity_options *o, const examples *e, mkt_gbdt_model *forest, MPI_Comm comm)
+{
+    mkt_gbdt_config g = config_of(o);
+    gbdt_rows r;
+    rows_of(o, e, &r);
+    mkt_gbdt_result gr;
+    mkt_gbdt_train(&g, &r.train, &r.valid, NULL, forest, &gr, comm);
+    rows_free(&r);
+}
+
+int prop_gbdt_fit(const mkt_propensity_options *o, const examples *e, const char *kind, const char *group,
+                  int64_t cutoff, ckpt_run *cr, mkt_gbdt_model *forest, mkt_dp_result *res, json_t *history,
+                  json_t *metrics, MPI_Comm comm)
+{
+    mkt_gbdt_config g = config_of(o);
+    gbdt_rows rows;
+    rows_of(o, e, &rows);
+    mkt_gbdt_data train = rows.train, valid = rows.valid;
+
+    mkt_ckpt_init(&cr->ck, STAGE_TRAIN, o->checkpoint, o->out, kind, o->checkpoint_every, o->resume);
+    ckpt_config(o, e, strcmp(kind, "propensity") != 0, group, cutoff, &cr->cfg, comm);
     mkt_ckpt_signals_install();
     mkt_gbdt_model saved;
     mkt_gbdt_state st;
     memset(&saved, 0, sizeof saved);
     memset(&st, 0, sizeof st);
     int start = 0;
-    hid_t cf = mkt_ckpt_open_resume(&cr->ck, "propensity", &cr->cfg, &start, comm);
+    hid_t cf = mkt_ckpt_open_resume(&cr->ck, kind, &cr->cfg, &start, comm);
     if (cf >= 0) {
         if (start > g.rounds)
             mkt_fail_all(MKT_EXIT_USAGE, "checkpoint %s is at round %d, past --rounds %d", cr->ck.path, start,
@@ -234,16 +280,13 @@ int prop_gbdt_fit(const mkt_propensity_options *o, const examples *e, const char
         read_state(cf, cr->ck.path, start, e->d, &saved, &st, history);
         mkt_h5_close(cf);
     }
-    gbdt_hook h = {&cr->ck, &cr->cfg, history, g.rounds, 0, comm};
+    gbdt_hook h = {&cr->ck, kind, &cr->cfg, history, g.rounds, 0, comm};
     mkt_gbdt_hooks hooks = {o->progress ? STAGE_TRAIN : NULL, cf >= 0 ? &st : NULL, round_hook, &h,
                             history_append, history};
     mkt_gbdt_result gr;
     mkt_gbdt_train(&g, &train, &valid, &hooks, forest, &gr, comm);
     mkt_gbdt_model_free(&saved);
-    free(yt);
-    free(wt);
-    free(yv);
-    free(wv);
+    rows_free(&rows);
     if (metrics) {
         mkt_metrics_set_str(metrics, "checkpoint", cr->ck.path);
         mkt_metrics_set_int(metrics, "resumed_from_epoch", start);

@@ -138,13 +138,16 @@ int prop_finish_run(const mkt_propensity_options *o, MPI_Comm comm);
 
 /* ---------- propensity_gbdt.c ---------- */
 /* Collective. Model gbdt on e's rows (pos_weight as row weights, early
- * stopping on the validation rows) with checkpoints in cr (--checkpoint,
- * --resume): *forest (free it) and, in res, rounds as epochs.  history gets
- * a round per entry; metrics (may be NULL) "gbdt" (settings, trees,
- * importance).  1 when a signal stopped it (nothing to free then but e). */
-int prop_gbdt_fit(const mkt_propensity_options *o, const examples *e, const char *group, int64_t cutoff,
-                  ckpt_run *cr, mkt_gbdt_model *forest, mkt_dp_result *res, json_t *history, json_t *metrics,
-                  MPI_Comm comm);
+ * stopping on the validation rows) with checkpoints of kind "propensity" or
+ * "propensity_item" in cr (set up here: --checkpoint, --resume): *forest
+ * (free it) and, in res, rounds as epochs.  history gets a round per entry;
+ * metrics (may be NULL) "gbdt" (settings, trees, importance by e->names).
+ * 1 when a signal stopped it (nothing to free then but e and cr). */
+int prop_gbdt_fit(const mkt_propensity_options *o, const examples *e, const char *kind, const char *group,
+                  int64_t cutoff, ckpt_run *cr, mkt_gbdt_model *forest, mkt_dp_result *res, json_t *history,
+                  json_t *metrics, MPI_Comm comm);
+/* Collective. The same fit without checkpoints, history or metrics. */
+void prop_gbdt_fit_quiet(const mkt_propensity_options *o, const examples *e, mkt_gbdt_model *forest, MPI_Comm comm);
 /* Collective. The trees' settings as attributes of model group g. */
 void prop_gbdt_write_attrs(hid_t f, const char *g, const mkt_propensity_config *p, const mkt_gbdt_model *forest);
 

@@ -326,7 +326,8 @@ static int user_fit(const mkt_propensity_options *o, user_run *r, json_t *metric
 static int user_fit_gbdt(const mkt_propensity_options *o, user_run *r, json_t *metrics, MPI_Comm comm)
 {
     r->history = json_array();
-    if (prop_gbdt_fit(o, &r->e, r->group, r->cutoff, &r->cr, &r->forest, &r->res, r->history, metrics, comm)) {
+    if (prop_gbdt_fit(o, &r->e, "propensity", r->group, r->cutoff, &r->cr, &r->forest, &r->res, r->history,
+                      metrics, comm)) {
         json_decref(r->history);
         json_decref(r->windows);
         mkt_ckpt_config_free(&r->cr.cfg);

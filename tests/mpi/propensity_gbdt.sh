@@ -6,8 +6,9 @@
 # the importance; eval recomputes the test AUC from the model file; `mkt
 # tune` searches the tree options; a run
 # stopped mid-boosting (SIGUSR1 after round 3) and resumed at another rank
-# count gives the same forest; bad tree options are usage errors naming the
-# option.
+# count gives the same forest; target user_item trains the same forest at
+# any rank count and beats the rule's item ranking; bad tree options are
+# usage errors naming the option.
 . "$SRC/tests/lib.sh"
 export MKT_QUIET=1
 OTHER=$([ "$NP" -eq 1 ] && echo 2 || echo 1)
@@ -110,6 +111,23 @@ for bad in "depth 0|depth:" "eta 0|eta:" "bins 300|bins:" "tree-lambda -1|tree-l
   [ "$status" -eq 2 ] || fail "--$opt: status $status, expected 2"
   grep -q "$msg" err.txt || fail "--$opt: message does not name the option: $(cat err.txt)"
 done
-expect_fail "$NP" train propensity --store shop.h5 --out x.h5 --model gbdt --target user_item
-[ "$status" -eq 2 ] && grep -q "target:" err.txt || fail "gbdt with user_item: $(cat err.txt)"
+
+# target user_item: the same forest at NP ranks and at another count, better than the rule's item ranking
+I="--target user_item --model gbdt --rounds 30 --depth 4 --eta 0.2"
+# shellcheck disable=SC2086
+run_np "$NP" train propensity --store shop.h5 --out item.h5 $I --metrics-out item.json
+# shellcheck disable=SC2086
+run_np "$OTHER" train propensity --store shop.h5 --out item1.h5 $I
+"$MKT" digest item.h5 | grep '^/models/propensity_item/' > a.txt
+"$MKT" digest item1.h5 | grep '^/models/propensity_item/' > b.txt
+grep -q 'propensity_item/forest/value' a.txt || fail "no forest in /models/propensity_item"
+cmp -s a.txt b.txt || fail "user_item gbdt at $NP ranks differs from $OTHER: $(diff a.txt b.txt)"
+"$PY" - <<'PY' || fail "user_item gbdt metrics"
+import json
+d = json.load(open("item.json"))
+auc, rf = d["test"]["auc"], d["baseline"]["recency_frequency"]["auc"]
+print(f"user_item test AUC: gbdt {auc:.4f}, rule {rf:.4f}")
+assert d["model"] == "gbdt" and d["target"] == "user_item" and auc > rf, (auc, rf)
+assert 1 <= d["gbdt"]["trees_kept"] <= 30 and len(d["gbdt"]["importance"]) == d["features"]
+PY
 echo "ok: propensity gbdt at $NP ranks"

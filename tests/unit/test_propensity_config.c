@@ -130,7 +130,7 @@ static void test_bad_fields(void **state)
 /* Model gbdt: the trees' defaults pass; each bad tree setting is refused
  * with the option's name (the trees' L2 is tree-lambda: l2 is the linear
  * models'); the tree settings are not checked for the other models; gbdt
- * refuses what only the linear models do (dp, target user_item). */
+ * refuses what only the linear models do (dp); it takes both targets. */
 static void test_gbdt(void **state)
 {
     (void)state;
@@ -143,6 +143,11 @@ static void test_gbdt(void **state)
     assert_null(mkt_propensity_check_config(&c));
     c.windows = 2;
     c.gbdt.grow = "lossguide";
+    c.gbdt.max_leaves = 16;
+    assert_null(mkt_propensity_check_config(&c));
+    c = defaults();
+    c.model = "gbdt";
+    c.target = "user_item";
     c.gbdt.max_leaves = 16;
     assert_null(mkt_propensity_check_config(&c));
 #define GBAD(stmt, field)                                                                                              \
@@ -171,7 +176,6 @@ static void test_gbdt(void **state)
     GBAD(c.gbdt.sketch_rows = 10, "sketch-rows:");
     GBAD(c.gbdt.loss = "squared", "loss:");
     GBAD((c.dp = 1, c.optimizer = "adam"), "dp ");
-    GBAD(c.target = "user_item", "target:");
     GBAD(c.model = "forest", "model:");
 #undef GBAD
     /* the trees' settings do not concern the other models */
