@@ -27,7 +27,7 @@ static const mkt_opt train_opts[] = {
     {"out", MKT_OPT_STR, P(out), NULL, "model file to write /models/propensity into (created or updated)", 0, 0},
     {"horizon-days", MKT_OPT_INT, C(horizon_days), NULL, "label: a purchase within this many days after the cutoff", 1, 3650},
     {"cutoff", MKT_OPT_TIME, P(cutoff_ts), NULL, "features from events before this timestamp (default: end of log - horizon)", 0, 0},
-    {"model", MKT_OPT_STR, C(model), "logistic", "logistic, mlp or gbdt (gradient-boosted trees, target user; docs/trees.md)", 0, 0},
+    {"model", MKT_OPT_STR, C(model), "logistic", "logistic, mlp or gbdt (gradient-boosted trees; docs/trees.md)", 0, 0},
     {"hidden", MKT_OPT_STR, C(hidden), "32", "mlp: hidden layer sizes, 1 to 3, e.g. 32,16", 0, 0},
     {"optimizer", MKT_OPT_STR, C(optimizer), "lbfgs", "lbfgs (full batch), adam or sgd (momentum 0.9)", 0, 0},
     {"epochs", MKT_OPT_I32, C(epochs), NULL, "passes over the data (lbfgs: iterations)", 1, 100000},
