@@ -2,15 +2,13 @@
 # On a generated shop the boosted trees beat the recency-frequency rule and
 # are at least level with logistic regression (minus 0.01) on the test users
 # (measured: gbdt 0.682, logistic 0.668, rule 0.589; user_item: gbdt 0.853,
-# rule 0.844); the forest is the same
-# bits at NP ranks and at 1 rank; the metrics carry the learning curve and
-# the importance; eval recomputes the test AUC from the model file and
-# refuses a crafted forest; `mkt
-# tune` searches the tree options; a run
-# stopped mid-boosting (SIGUSR1 after round 3) and resumed at another rank
-# count gives the same forest; target user_item trains the same forest at
-# any rank count and beats the rule's item ranking; bad tree options are
-# usage errors naming the option.
+# rule 0.844); the forest is the same bits at NP ranks and at another rank
+# count; the metrics carry the learning curve and the importance; eval
+# recomputes the test AUC from the model file and refuses a crafted forest;
+# `mkt tune` searches the tree options; a run stopped mid-boosting (SIGUSR1
+# after round 3) and resumed at another rank count gives the same forest;
+# target user_item trains the same forest at any rank count and beats the
+# rule's item ranking; bad tree options are usage errors naming the option.
 . "$SRC/tests/lib.sh"
 export MKT_QUIET=1
 OTHER=$([ "$NP" -eq 1 ] && echo 2 || echo 1)
