@@ -608,6 +608,8 @@ static void item_evaluate(item_run *R, MPI_Comm comm)
         int64_t pn;
         mkt_dp_predict_all(&mm, R->params, &valid, &pv, &py, &pn, comm);
         prop_quality_metrics(R->vm, pv, py, pn);
+        if (R->gbdt) /* the dp trainer reports it for the other models */
+            R->res.val_auc = mkt_auc(pv, py, pn);
         free(pv);
         free(py);
     }
