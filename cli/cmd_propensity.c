@@ -20,13 +20,14 @@ typedef struct {
 
 #define P(f) offsetof(propensity_values, stage.f)
 #define C(f) offsetof(propensity_values, stage.config.f)
+#define G(f) offsetof(propensity_values, stage.config.gbdt.f)
 #define M offsetof(propensity_values, metrics_out)
 static const mkt_opt train_opts[] = {
     {"store", MKT_OPT_STR, P(store), NULL, "store to train on (features are added to it)", 0, 0},
     {"out", MKT_OPT_STR, P(out), NULL, "model file to write /models/propensity into (created or updated)", 0, 0},
     {"horizon-days", MKT_OPT_INT, C(horizon_days), NULL, "label: a purchase within this many days after the cutoff", 1, 3650},
     {"cutoff", MKT_OPT_TIME, P(cutoff_ts), NULL, "features from events before this timestamp (default: end of log - horizon)", 0, 0},
-    {"model", MKT_OPT_STR, C(model), "logistic", "logistic or mlp", 0, 0},
+    {"model", MKT_OPT_STR, C(model), "logistic", "logistic, mlp or gbdt (gradient-boosted trees; docs/trees.md)", 0, 0},
     {"hidden", MKT_OPT_STR, C(hidden), "32", "mlp: hidden layer sizes, 1 to 3, e.g. 32,16", 0, 0},
     {"optimizer", MKT_OPT_STR, C(optimizer), "lbfgs", "lbfgs (full batch), adam or sgd (momentum 0.9)", 0, 0},
     {"epochs", MKT_OPT_I32, C(epochs), NULL, "passes over the data (lbfgs: iterations)", 1, 100000},
@@ -57,6 +58,20 @@ static const mkt_opt train_opts[] = {
     {"negatives", MKT_OPT_I32, C(negatives), NULL, "user_item: sampled items the user did not buy per purchased item", 1, 1000},
     {"mf-model", MKT_OPT_STR, P(mf_model), NULL, "user_item: model file with /models/mf; adds the factor score as a feature", 0, 0},
     {"export", MKT_OPT_STR, P(export_prefix), NULL, "target user: also write the standardized examples as LIBSVM text to PREFIX.train.svm, PREFIX.valid.svm and PREFIX.test.svm", 0, 0},
+    /* model gbdt: no bounds here, so a bad value gets the config check's message */
+    {"rounds", MKT_OPT_I32, G(rounds), NULL, "gbdt: trees at most (boosting rounds)", 0, 0},
+    {"depth", MKT_OPT_I32, G(max_depth), NULL, "gbdt: depth of a tree at most (1..20)", 0, 0},
+    {"leaves", MKT_OPT_I32, G(max_leaves), NULL, "gbdt: leaves of a tree at most (0: no cap)", 0, 0},
+    {"grow", MKT_OPT_STR, G(grow), "depthwise", "gbdt: depthwise (level by level) or lossguide (best leaf first)", 0, 0},
+    {"eta", MKT_OPT_DOUBLE, G(eta), NULL, "gbdt: shrinkage (learning rate) of each tree, in (0, 1]", 0, 0},
+    {"tree-lambda", MKT_OPT_DOUBLE, G(lambda), NULL, "gbdt: L2 penalty on the leaf values", 0, 0},
+    {"gamma", MKT_OPT_DOUBLE, G(gamma), NULL, "gbdt: smallest loss reduction a split must bring", 0, 0},
+    {"min-child-weight", MKT_OPT_DOUBLE, G(min_child_weight), NULL, "gbdt: smallest hessian sum of a child", 0, 0},
+    {"bins", MKT_OPT_I32, G(max_bins), NULL, "gbdt: histogram bins per feature (2..255)", 0, 0},
+    {"subsample", MKT_OPT_DOUBLE, G(subsample), NULL, "gbdt: share of training rows per tree (by hash of seed, round and row)", 0, 0},
+    {"colsample", MKT_OPT_DOUBLE, G(colsample), NULL, "gbdt: share of features per tree", 0, 0},
+    {"early-stop", MKT_OPT_I32, G(early_stop), NULL, "gbdt: stop after this many rounds without a better validation loss (0: never)", 0, 0},
+    {"sketch-rows", MKT_OPT_INT, G(sketch_rows), NULL, "gbdt: training rows sampled for the bins' quantile cuts", 0, 0},
     {"metrics-out", MKT_OPT_STR, M, NULL, "write what the stage did as JSON to this file", 0, 0},
     MKT_OPT_END};
 
@@ -100,7 +115,7 @@ static int run_eval(void *p, MPI_Comm comm)
 
 const mkt_command mkt_cmd_train_propensity = {
     .name = "train_propensity",
-    .usage = "mkt train propensity --store S --out M [--horizon-days H] [--cutoff T] [--model logistic|mlp] "
+    .usage = "mkt train propensity --store S --out M [--horizon-days H] [--cutoff T] [--model logistic|mlp|gbdt] "
              "[--optimizer lbfgs|adam|sgd] [--epochs E]",
     .description = "Train a model of the probability that a user buys within H days after a cutoff, from user features "
                    "before it; data-parallel, bitwise identical on any number of ranks. Writes /models/propensity.",

@@ -169,12 +169,16 @@ void mkt_propensity_save(hid_t f, const char *group, const mkt_propensity_save_a
     const mkt_mlp *net = &a->model.net;
     int64_t d = net->inputs;
     char p[600];
-    mkt_h5_write_small(f, at(p, sizeof p, group, "params"), H5T_NATIVE_DOUBLE, a->params, a->model.nparams, 0, comm);
+    if (a->forest)
+        mkt_forest_write(f, group, a->forest, comm); /* model gbdt: the forest instead of params */
+    else
+        mkt_h5_write_small(f, at(p, sizeof p, group, "params"), H5T_NATIVE_DOUBLE, a->params, a->model.nparams, 0,
+                           comm);
     mkt_h5_write_small(f, at(p, sizeof p, group, "feature_mean"), H5T_NATIVE_DOUBLE, a->feature_mean, d, 0, comm);
     mkt_h5_write_small(f, at(p, sizeof p, group, "feature_std"), H5T_NATIVE_DOUBLE, a->feature_std, d, 0, comm);
     mkt_h5_write_strings(f, at(p, sizeof p, group, "feature_names"), a->feature_names, rank_of(comm) == 0 ? d : 0,
                          comm);
-    mkt_h5_attr_set_string(f, group, "model", net->hidden ? "mlp" : "logistic");
+    mkt_h5_attr_set_string(f, group, MKT_ATTR_MODEL, a->forest ? "gbdt" : net->hidden ? "mlp" : "logistic");
     mkt_h5_attr_set_int(f, group, MKT_ATTR_HIDDEN_LAYERS, net->hidden);
     for (int l = 0; l < net->hidden; l++) {
         char name[32];

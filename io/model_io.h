@@ -58,6 +58,7 @@ typedef struct {
     const double *feature_mean, *feature_std;
     char *const *feature_names;
     const char *features_group;
+    const mkt_gbdt_model *forest; /* non-NULL: model gbdt, the forest instead of params */
 } mkt_propensity_save_args;
 
 /* Collective over comm (which may be a group of `mkt tune`): rank 0 of comm

@@ -36,6 +36,11 @@ void mkt_propensity_config_defaults(mkt_propensity_config *c)
     c->dp_noise = 1.0;
     c->dp_delta = 1e-5;
     c->negatives = 4;
+    mkt_gbdt_config_defaults(&c->gbdt);
+    /* a few thousand users is a common propensity set: depth 6 overfits them
+     * (lower validation log loss at depth 4 on each data set of docs/trees.md,
+     * and depth 6 loses to the recency-frequency rule on 2,000 users) */
+    c->gbdt.max_depth = 4;
 }
 
 int mkt_propensity_l2_auto(const mkt_propensity_config *c)
@@ -83,25 +88,45 @@ static int within(double v, double lo, double hi)
     return v >= lo && v <= hi;
 }
 
+/* The trees' settings (mkt_gbdt_check_config, whose messages start with
+ * the option's name; the trees' L2 is the option tree-lambda here, since
+ * l2 is the linear models'); the loss is the logistic one. */
+static const char *check_gbdt(const mkt_gbdt_config *g)
+{
+    const char *msg = mkt_gbdt_check_config(g);
+    if (msg && !strncmp(msg, "lambda:", 7)) {
+        snprintf(check_message, sizeof check_message, "tree-%s", msg);
+        return check_message;
+    }
+    if (msg)
+        return msg;
+    CHECK(!strcmp(g->loss, "logistic"), "loss: '%s': propensity trees use the logistic loss", g->loss);
+    return NULL;
+}
+
 /* The model, the optimizer and their scalars. */
 static const char *check_model(const mkt_propensity_config *c)
 {
     if (!mkt_propensity_l2_auto(c)) {
         double l2 = l2_number(c->l2);
         CHECK(within(l2, 0, 1e6), "l2 must be a number in [0, 1e6] or auto (got '%s')", c->l2);
-    } else {
+    } else if (!c->model || strcmp(c->model, "gbdt")) { /* the trees have no l2 to choose */
         CHECK(c->valid_fraction > 0, "l2 auto chooses by validation: it needs valid-fraction > 0 (or give --l2 a "
                                      "number)");
     }
     CHECK(within((double)c->horizon_days, 1, 3650), "horizon-days: %lld is not in [1, 3650]",
           (long long)c->horizon_days);
-    CHECK(c->model, "model: missing (logistic or mlp)");
+    CHECK(c->model, "model: missing (logistic, mlp or gbdt)");
     if (!strcmp(c->model, "mlp")) {
         int sizes[MKT_MLP_MAX_HIDDEN];
         CHECK(mkt_propensity_parse_hidden(c->hidden, sizes) >= 1,
               "hidden: '%s' is not 1 to 3 layer sizes like 32,16", c->hidden ? c->hidden : "");
+    } else if (!strcmp(c->model, "gbdt")) {
+        const char *msg = check_gbdt(&c->gbdt);
+        if (msg)
+            return msg;
     } else {
-        CHECK(!strcmp(c->model, "logistic"), "model: '%s' is not logistic or mlp", c->model);
+        CHECK(!strcmp(c->model, "logistic"), "model: '%s' is not logistic, mlp or gbdt", c->model);
     }
     CHECK(c->optimizer && (!strcmp(c->optimizer, "lbfgs") || !strcmp(c->optimizer, "adam") ||
                            !strcmp(c->optimizer, "sgd")),
@@ -132,6 +157,7 @@ static const char *check_training(const mkt_propensity_config *c)
     CHECK(!(c->dropout > 0) || (!strcmp(c->model, "mlp") && !lbfgs),
           "dropout needs --model mlp and --optimizer adam or sgd");
     if (c->dp) {
+        CHECK(strcmp(c->model, "gbdt"), "dp is for --model logistic or mlp (with adam or sgd), not gbdt");
         CHECK(!lbfgs, "dp needs --optimizer adam or sgd (L-BFGS's line search would release unprotected losses)");
         CHECK(c->dp_clip > 0 && c->dp_noise >= 0 && c->dp_delta > 0 && c->dp_delta < 1,
               "dp-clip %g must be > 0, dp-noise %g >= 0 and dp-delta %g in (0, 1)", c->dp_clip, c->dp_noise,

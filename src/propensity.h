@@ -12,10 +12,12 @@
 
 #include <stdint.h>
 
+#include "gbdt.h"
+
 typedef struct {
     int64_t horizon_days;       /* label: a purchase within this many days after the cutoff */
     const char *target;         /* "user" (will the user buy?) or "user_item" (will the user buy this item?) */
-    const char *model;          /* "logistic" or "mlp" */
+    const char *model;          /* "logistic", "mlp" or "gbdt" (boosted trees, target user) */
     const char *hidden;         /* mlp: 1 to 3 hidden layer sizes, e.g. "32,16" */
     const char *optimizer;      /* "lbfgs", "adam" or "sgd" */
     int epochs, patience;       /* passes (lbfgs: iterations); epochs without a better validation loss (0: never) */
@@ -33,11 +35,12 @@ typedef struct {
     int dp;                     /* differentially private steps (adam, sgd) */
     double dp_clip, dp_noise, dp_delta; /* clip norm C, noise multiplier σ, δ of the reported (ε, δ) */
     int negatives;              /* user_item: sampled negative items per purchased item */
+    mkt_gbdt_config gbdt;       /* model gbdt: the trees (src/gbdt.h; its seed is not used: --seed is) */
 } mkt_propensity_config;
 
 void mkt_propensity_config_defaults(mkt_propensity_config *c);
 /* NULL if the configuration is usable, else a message that starts with the
- * bad option's name, e.g. "model: 'forest' is not logistic or mlp" (a
+ * bad option's name, e.g. "model: 'forest' is not logistic, mlp or gbdt" (a
  * thread-local buffer, valid until the next call on the same thread). */
 const char *mkt_propensity_check_config(const mkt_propensity_config *c);
 

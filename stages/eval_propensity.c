@@ -14,6 +14,7 @@
 #include "iocheck.h"
 #include "metrics.h"
 #include "metrics_json.h"
+#include "model_io.h"
 #include "teststore.h"
 
 
@@ -170,7 +171,26 @@ typedef struct {
     uint64_t seed;
     double vf, tf, train_rate;
     double *params, *mean, *std;
+    int gbdt;              /* model gbdt: forest, no params */
+    mkt_gbdt_model forest;
 } eval_model;
+
+/* Collective. A gbdt model (attribute model = gbdt): checked by
+ * mkt_propensity_describe, its forest by mkt_propensity_read_forest. */
+static void read_gbdt(const mkt_propensity_options *o, hid_t f, eval_model *em)
+{
+    mkt_propensity_model p;
+    char why[512];
+    if (mkt_propensity_describe(f, o->model_path, MODEL_GROUP, &p, why, sizeof why) ||
+        mkt_propensity_read_forest(f, o->model_path, &p, &em->forest, why, sizeof why))
+        mkt_fail_all(MKT_EXIT_ERROR, "%s", why);
+    em->ctx.mlp.inputs = p.net.inputs;
+    em->m = prop_forest_model(&em->forest);
+    em->params = NULL;
+    em->mean = mkt_xmalloc(sizeof(double) * (size_t)p.net.inputs);
+    em->std = mkt_xmalloc(sizeof(double) * (size_t)p.net.inputs);
+    mkt_propensity_read(f, &p, NULL, em->mean, em->std);
+}
 
 /* Collective. The model's architecture, split and parameters, checked. */
 static void read_model(const mkt_propensity_options *o, eval_model *em, MPI_Comm comm)
@@ -180,7 +200,10 @@ static void read_model(const mkt_propensity_options *o, eval_model *em, MPI_Comm
         mkt_fail_all(MKT_EXIT_ERROR, "%s: no %s group (train one with `mkt train propensity`)", o->model_path,
                      MODEL_GROUP);
     model_ctx *ctx = &em->ctx;
-    memset(ctx, 0, sizeof *ctx);
+    memset(em, 0, sizeof *em);
+    char *kind = mkt_h5_attr_get_string(f, MODEL_GROUP, "model");
+    em->gbdt = kind && !strcmp(kind, "gbdt");
+    free(kind);
     ctx->mlp.hidden = (int)mkt_h5_attr_get_int(f, MODEL_GROUP, "hidden_layers", 0);
     ctx->mlp.inputs = (int)mkt_h5_attr_get_int(f, MODEL_GROUP, "inputs", 0);
     if (ctx->mlp.hidden < 0 || ctx->mlp.hidden > MKT_MLP_MAX_HIDDEN || ctx->mlp.inputs < 1)
@@ -201,6 +224,11 @@ static void read_model(const mkt_propensity_options *o, eval_model *em, MPI_Comm
     if (isnan(em->tf)) { /* a model from before the test split: its held-out users were u < valid_fraction */
         em->tf = em->vf;
         em->vf = 0;
+    }
+    if (em->gbdt) {
+        read_gbdt(o, f, em);
+        mkt_h5_close(f);
+        return;
     }
     em->m = prop_make_model(ctx);
     if (mkt_h5_rows(f, MODEL_GROUP "/params", NULL) != em->m.nparams ||
@@ -285,7 +313,7 @@ int mkt_propensity_eval(const mkt_propensity_options *o, MPI_Comm comm, json_t *
                         "rate log loss %.5f, recency-frequency rule AUC %.4f)",
             (long long)vn, auc, ll, ece, lt.lift[0], base_ll, rf_auc);
     if (metrics) {
-        mkt_metrics_set_str(metrics, "model", em.ctx.mlp.hidden ? "mlp" : "logistic");
+        mkt_metrics_set_str(metrics, "model", em.gbdt ? "gbdt" : em.ctx.mlp.hidden ? "mlp" : "logistic");
         mkt_metrics_set_int(metrics, "cutoff_ts", cutoff);
         mkt_metrics_set_int(metrics, "horizon_days", horizon);
         mkt_metrics_set_str(metrics, "features_group", group);
@@ -308,6 +336,8 @@ int mkt_propensity_eval(const mkt_propensity_options *o, MPI_Comm comm, json_t *
     free(em.params);
     free(em.mean);
     free(em.std);
+    if (em.gbdt)
+        mkt_gbdt_model_free(&em.forest);
     prop_examples_free(&e);
     return MKT_EXIT_OK;
 }

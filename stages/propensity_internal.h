@@ -1,8 +1,8 @@
 /* propensity_internal.h — what the files of `mkt train propensity` and
  * `mkt eval propensity` share (train_propensity.c, propensity_examples.c,
- * propensity_model.c, propensity_item.c, eval_propensity.c): the user split,
- * the examples, the model behind the trainer's interface, the checkpointing
- * of a run, what both model groups hold.  Private to those files: nothing
+ * propensity_model.c, propensity_gbdt.c, propensity_item.c, eval_propensity.c):
+ * the user split, the examples, the model behind the trainer's interface,
+ * the checkpointing of a run, what both model groups hold.  Private to those files: nothing
  * else includes it (the stage's interface is train_propensity.h). */
 #ifndef MKT_PROPENSITY_INTERNAL_H
 #define MKT_PROPENSITY_INTERNAL_H
@@ -13,6 +13,7 @@
 
 #include "checkpoint.h"
 #include "dptrain.h"
+#include "gbdt.h"
 #include "h5store.h"
 #include "mlp.h"
 #include "par.h"
@@ -85,6 +86,7 @@ typedef struct {
     const char *features_group;
     double auc, ll;              /* on the test rows */
     double train_rate, rf_auc;   /* training rows' positive rate; the RF rule's test AUC */
+    const mkt_gbdt_model *forest; /* NULL, or model gbdt: written as GROUP/forest instead of params */
 } model_common;
 
 /* ---------- propensity_examples.c ---------- */
@@ -112,6 +114,9 @@ void prop_scan_user_events(hid_t f, const char *store, mkt_block b, int with_ite
 void prop_history_append(const mkt_dp_epoch *e, void *ctx);
 unsigned char *prop_intercepts(const model_ctx *ctx, int64_t nparams);
 mkt_dp_model prop_make_model(const model_ctx *ctx);
+/* A forest behind the trainer's prediction interface (logit = its margin;
+ * no parameters, no training). */
+mkt_dp_model prop_forest_model(const mkt_gbdt_model *forest);
 void prop_ckpt_attach(ckpt_run *r, int64_t nparams, mkt_dp_config *c, json_t *history, json_t *metrics,
                       MPI_Comm comm);
 int prop_ckpt_detach(ckpt_run *r, const mkt_dp_config *c, const mkt_dp_result *res, json_t *metrics);
@@ -130,6 +135,21 @@ void prop_selection_metrics(json_t *metrics, const mkt_dp_result *res);
 void prop_log_result(const char *stage, double auc, double ll, double base_ll, double rf_auc,
                      const mkt_dp_result *res, const char *out, const char *group, double seconds);
 int prop_finish_run(const mkt_propensity_options *o, MPI_Comm comm);
+
+/* ---------- propensity_gbdt.c ---------- */
+/* Collective. Model gbdt on e's rows (pos_weight as row weights, early
+ * stopping on the validation rows) with checkpoints of kind "propensity" or
+ * "propensity_item" in cr (set up here: --checkpoint, --resume): *forest
+ * (free it) and, in res, rounds as epochs.  history gets a round per entry;
+ * metrics (may be NULL) "gbdt" (settings, trees, importance by e->names).
+ * 1 when a signal stopped it (nothing to free then but e and cr). */
+int prop_gbdt_fit(const mkt_propensity_options *o, const examples *e, const char *kind, const char *group,
+                  int64_t cutoff, ckpt_run *cr, mkt_gbdt_model *forest, mkt_dp_result *res, json_t *history,
+                  json_t *metrics, MPI_Comm comm);
+/* Collective. The same fit without checkpoints, history or metrics. */
+void prop_gbdt_fit_quiet(const mkt_propensity_options *o, const examples *e, mkt_gbdt_model *forest, MPI_Comm comm);
+/* Collective. The trees' settings as attributes of model group g. */
+void prop_gbdt_write_attrs(hid_t f, const char *g, const mkt_propensity_config *p, const mkt_gbdt_model *forest);
 
 /* ---------- propensity_item.c ---------- */
 int prop_train_user_item(const mkt_propensity_options *o, const model_ctx *ctx, const mkt_dp_config *c,

@@ -206,6 +206,8 @@ typedef struct {
     double auc, auc0, ll, train_rate, rf_auc, base_ll;
     double t_train; /* when the fit began */
     json_t *vm, *bm;
+    int gbdt;                       /* model gbdt: forests instead of params */
+    mkt_gbdt_model forest, forest0; /* forest0: without the factor score */
 } item_run;
 
 /* Collective. The store's user and item features with their stats, the
@@ -428,6 +430,68 @@ static void item_standardize_count(const mkt_propensity_options *o, item_run *R,
             (long long)cnt[5], o->config.negatives, d, R->has_mf ? " (with the factor score)" : "");
 }
 
+static void item_columns(const item_run *R, double **mean_out, double **std_out, char ***names_out);
+static void item_free(item_run *R);
+
+/* This rank's rows of R as examples of d columns (the first d of R's; the
+ * arrays are R's, or copies without the factor score when d < R->d). */
+static examples item_view(const item_run *R, int d, char **names)
+{
+    examples e;
+    memset(&e, 0, sizeof e);
+    e.d = d;
+    e.names = names;
+    e.xt = d < R->d ? drop_last_column(R->xt, R->nt, R->d) : R->xt;
+    e.xv = d < R->d ? drop_last_column(R->xv, R->nv, R->d) : R->xv;
+    e.xs = d < R->d ? drop_last_column(R->xs, R->ns, R->d) : R->xs;
+    e.yt = R->yt;
+    e.yv = R->yv;
+    e.ys = R->ys;
+    e.nt = R->nt;
+    e.nv = R->nv;
+    e.ns = R->ns;
+    e.users = R->users;
+    e.local_users = R->n;
+    for (int64_t i = 0; i < R->nt; i++)
+        e.positives_local += R->yt[i] != 0;
+    for (int64_t i = 0; i < R->nv; i++)
+        e.positives_local += R->yv[i] != 0;
+    for (int64_t i = 0; i < R->ns; i++)
+        e.positives_local += R->ys[i] != 0;
+    return e;
+}
+
+/* Collective. Model gbdt (propensity_gbdt.c): the forest with checkpoints,
+ * its test rows' probabilities; 1 when a signal stopped it (as item_fit). */
+static int item_fit_gbdt(const mkt_propensity_options *o, item_run *R, json_t *metrics, MPI_Comm comm)
+{
+    double *mean, *std;
+    char **names;
+    item_columns(R, &mean, &std, &names);
+    examples e = item_view(R, R->d, names);
+    R->history = json_array();
+    R->t_train = mkt_now();
+    int stopped = prop_gbdt_fit(o, &e, "propensity_item", R->group, R->cutoff, &R->cr, &R->forest, &R->res,
+                                R->history, metrics, comm);
+    mkt_h5_free_strings(names, R->d);
+    free(mean);
+    free(std);
+    if (stopped) {
+        json_decref(R->history);
+        R->history = NULL;
+        mkt_ckpt_config_free(&R->cr.cfg);
+        mkt_ckpt_free(&R->cr.ck);
+        R->gbdt = 0; /* no forest to free */
+        item_free(R);
+        return 1;
+    }
+    mkt_dp_model fm = prop_forest_model(&R->forest);
+    mkt_dp_data test = {R->xs, R->ys, R->ns, R->d};
+    mkt_dp_predict_all(&fm, NULL, &test, &R->vp, &R->vy, &R->vn, comm);
+    R->auc = mkt_auc(R->vp, R->vy, R->vn);
+    return 0;
+}
+
 /* Collective. The model's fit, with --l2 auto and checkpoints (the
  * comparison fit without the factor score, which is not stored, is run again
  * after a resume); 1 when a signal stopped it (the large arrays are then
@@ -435,6 +499,8 @@ static void item_standardize_count(const mkt_propensity_options *o, item_run *R,
 static int item_fit(const mkt_propensity_options *o, const mkt_dp_config *c, item_run *R, json_t *metrics,
                     MPI_Comm comm)
 {
+    if (R->gbdt)
+        return item_fit_gbdt(o, R, metrics, comm);
     int d = R->d;
     mkt_dp_data train = {R->xt, R->yt, R->nt, d}, valid = {R->xv, R->yv, R->nv, d}, test = {R->xs, R->ys, R->ns, d};
     R->history = json_array();
@@ -492,9 +558,23 @@ static int item_fit(const mkt_propensity_options *o, const mkt_dp_config *c, ite
 }
 
 /* Collective. The same model without the factor score, for comparison. */
-static void item_fit_without_mf(item_run *R, MPI_Comm comm)
+static void item_fit_without_mf(const mkt_propensity_options *o, item_run *R, MPI_Comm comm)
 {
     int d = R->d;
+    if (R->gbdt) {
+        examples e = item_view(R, d - 1, NULL);
+        prop_gbdt_fit_quiet(o, &e, &R->forest0, comm);
+        mkt_dp_model fm = prop_forest_model(&R->forest0);
+        mkt_dp_data test0 = {e.xs, R->ys, R->ns, d - 1};
+        mkt_dp_predict_all(&fm, NULL, &test0, &R->vp0, &R->vy0, &R->vn0, comm);
+        R->auc0 = mkt_auc(R->vp0, R->vy0, R->vn0);
+        mkt_gbdt_model_free(&R->forest0);
+        free(e.xt);
+        free(e.xv);
+        free(e.xs);
+        mkt_log(STAGE_TRAIN, "test AUC %.4f with the factor score, %.4f without", R->auc, R->auc0);
+        return;
+    }
     double *xt0 = drop_last_column(R->xt, R->nt, d), *xv0 = drop_last_column(R->xv, R->nv, d);
     double *xs0 = drop_last_column(R->xs, R->ns, d);
     mkt_dp_data train0 = {xt0, R->yt, R->nt, d - 1}, valid0 = {xv0, R->yv, R->nv, d - 1},
@@ -522,12 +602,14 @@ static void item_evaluate(item_run *R, MPI_Comm comm)
         mkt_dp_data valid = {R->xv, R->yv, R->nv, d};
         model_ctx mv = R->ctx;
         mv.mlp.inputs = d;
-        mkt_dp_model mm = prop_make_model(&mv);
+        mkt_dp_model mm = R->gbdt ? prop_forest_model(&R->forest) : prop_make_model(&mv);
         double *pv;
         int *py;
         int64_t pn;
         mkt_dp_predict_all(&mm, R->params, &valid, &pv, &py, &pn, comm);
         prop_quality_metrics(R->vm, pv, py, pn);
+        if (R->gbdt) /* the dp trainer reports it for the other models */
+            R->res.val_auc = mkt_auc(pv, py, pn);
         free(pv);
         free(py);
     }
@@ -540,8 +622,9 @@ static void item_evaluate(item_run *R, MPI_Comm comm)
     free(rall);
 }
 
-/* Collective. The model file; returns the model's parameter count. */
-static int64_t item_write_model(const mkt_propensity_options *o, const item_run *R, MPI_Comm comm)
+/* The columns' normalization and names (user_*, item_*, mf_score); free
+ * them (names with mkt_h5_free_strings). */
+static void item_columns(const item_run *R, double **mean_out, double **std_out, char ***names_out)
 {
     int d = R->d;
     int64_t du = R->du, di = R->di;
@@ -565,19 +648,35 @@ static int64_t item_write_model(const mkt_propensity_options *o, const item_run 
         names[d - 1] = mkt_xmalloc(16);
         strcpy(names[d - 1], "mf_score");
     }
+    *mean_out = mean;
+    *std_out = std;
+    *names_out = names;
+}
+
+/* Collective. The model file; returns the model's parameter count. */
+static int64_t item_write_model(const mkt_propensity_options *o, const item_run *R, MPI_Comm comm)
+{
+    int d = R->d;
+    int64_t du = R->du, di = R->di;
+    double *mean, *std;
+    char **names;
+    item_columns(R, &mean, &std, &names);
     int8_t *vlabel = mkt_xmalloc((size_t)(R->vn + 1));
     for (int64_t i = 0; i < R->vn; i++)
         vlabel[i] = (int8_t)(R->vy[i] != 0);
     model_ctx mctx = R->ctx;
     mctx.mlp.inputs = d;
-    int64_t nparams = prop_make_model(&mctx).nparams;
+    int64_t nparams = R->gbdt ? 0 : prop_make_model(&mctx).nparams;
     mkt_model_writer w;
     mkt_model_begin(&w, o->out, ITEM_GROUP, comm);
     hid_t of = w.file;
     const char *g = w.group;
     model_common mc = {R->params, mean,      std,     R->vp,   vlabel,        names,     nparams, d,
-                       R->vn,     R->cutoff, &R->res, R->group, R->auc, R->ll, R->train_rate, R->rf_auc};
+                       R->vn,     R->cutoff, &R->res, R->group, R->auc, R->ll, R->train_rate, R->rf_auc,
+                       R->gbdt ? &R->forest : NULL};
     prop_write_model_common(of, g, o, &R->ctx, &mc, R->cm.l2, comm);
+    if (R->gbdt)
+        prop_gbdt_write_attrs(of, g, &o->config, &R->forest);
     mkt_h5_attr_set_string(of, g, "target", "user_item");
     mkt_h5_attr_set_int(of, g, "user_inputs", du);
     mkt_h5_attr_set_int(of, g, "item_inputs", di);
@@ -598,9 +697,11 @@ static void item_metrics(const mkt_propensity_options *o, item_run *R, int64_t n
 {
     const mkt_dp_result *res = &R->res;
     mkt_metrics_set_str(metrics, "target", "user_item");
-    mkt_metrics_set_str(metrics, "model", R->ctx.mlp.hidden ? "mlp" : "logistic");
-    mkt_metrics_set_str(metrics, "optimizer", o->config.optimizer);
-    mkt_metrics_set_int(metrics, "parameters", nparams);
+    mkt_metrics_set_str(metrics, "model", R->gbdt ? "gbdt" : R->ctx.mlp.hidden ? "mlp" : "logistic");
+    if (!R->gbdt) {
+        mkt_metrics_set_str(metrics, "optimizer", o->config.optimizer);
+        mkt_metrics_set_int(metrics, "parameters", nparams);
+    }
     mkt_metrics_set_int(metrics, "users", R->users);
     mkt_metrics_set_int(metrics, "items", R->nitems);
     mkt_metrics_set_int(metrics, "features", R->d);
@@ -652,6 +753,8 @@ static void item_free(item_run *R)
     free(R->hdays);
     free(R->ptr);
     free(R->pos);
+    if (R->gbdt)
+        mkt_gbdt_model_free(&R->forest);
 }
 
 int prop_train_user_item(const mkt_propensity_options *o, const model_ctx *ctx_in, const mkt_dp_config *c,
@@ -662,6 +765,7 @@ int prop_train_user_item(const mkt_propensity_options *o, const model_ctx *ctx_i
     memset(&R, 0, sizeof R);
     R.ctx = *ctx_in;
     R.auc0 = NAN;
+    R.gbdt = !strcmp(o->config.model, "gbdt");
     int64_t end = prop_store_end_ts(o->store, comm);
     R.cutoff = o->cutoff_ts != MKT_PROPENSITY_NO_CUTOFF ? o->cutoff_ts : end - o->config.horizon_days * DAY;
     R.group = prop_group_name(o);
@@ -673,7 +777,7 @@ int prop_train_user_item(const mkt_propensity_options *o, const model_ctx *ctx_i
     if (item_fit(o, c, &R, metrics, comm))
         return MKT_EXIT_PREEMPTED;
     if (R.has_mf)
-        item_fit_without_mf(&R, comm);
+        item_fit_without_mf(o, &R, comm);
     double t_trained = mkt_now();
     item_evaluate(&R, comm);
     int64_t nparams = item_write_model(o, &R, comm);

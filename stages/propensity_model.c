@@ -1,6 +1,6 @@
 /* propensity_model.c — the propensity models behind mkt_dp_train's
  * interface (logistic regression and the MLP with dropout, their unpenalized
- * intercepts), the per-epoch history, the checkpoint of a training run
+ * intercepts; a boosted forest's margin for prediction), the per-epoch history, the checkpoint of a training run
  * (docs/checkpoints.md) and what both model groups (/models/propensity,
  * /models/propensity_item) hold.  Must not: define the models' arithmetic
  * (src/linmodel.c, src/mlp.c) or the optimizers (mpi/dptrain.c), or write
@@ -84,6 +84,24 @@ unsigned char *prop_intercepts(const model_ctx *ctx, int64_t nparams)
     if (at != nparams)
         mkt_fail("propensity: parameter layout of %lld values, expected %lld", (long long)at, (long long)nparams);
     return u;
+}
+
+static double forest_logit(const void *ctx, const double *p, const double *x, double *w)
+{
+    (void)p;
+    (void)w;
+    return mkt_gbdt_margin(ctx, x);
+}
+
+mkt_dp_model prop_forest_model(const mkt_gbdt_model *forest)
+{
+    mkt_dp_model m;
+    memset(&m, 0, sizeof m);
+    m.ctx = forest;
+    m.work_doubles = 1;
+    m.block_work_doubles = 1;
+    m.logit = forest_logit;
+    return m;
 }
 
 mkt_dp_model prop_make_model(const model_ctx *ctx)
@@ -252,7 +270,8 @@ void prop_write_model_common(hid_t f, const char *g, const mkt_propensity_option
                                   .feature_mean = c->mean,
                                   .feature_std = c->std,
                                   .feature_names = c->names,
-                                  .features_group = c->features_group};
+                                  .features_group = c->features_group,
+                                  .forest = c->forest};
     a.model.net.inputs = (int)c->d;
     mkt_propensity_save(f, g, &a, comm);
     char path[600];

@@ -5,6 +5,7 @@
  *
  * Owns: the usage checks, --l2 auto (the penalty grid and its choice by
  * validation log loss), the /models/propensity attributes of target user,
+ * model gbdt's place in the run (its fit is propensity_gbdt.c),
  * the differential-privacy accounting.  The examples live in
  * propensity_examples.c, the models and checkpoints in propensity_model.c,
  * target user_item in propensity_item.c, eval and the held-out metrics in
@@ -235,6 +236,8 @@ typedef struct {
     json_t *vm, *tm, *bm;
     double train_rate, rf_auc, base_ll, auc, ll;
     double t0, t_features, t_write, t_end;
+    int gbdt;              /* model gbdt: forest instead of params */
+    mkt_gbdt_model forest;
 } user_run;
 
 /* Collective. The cutoff, the features and the examples (with the windows
@@ -318,6 +321,24 @@ static int user_fit(const mkt_propensity_options *o, user_run *r, json_t *metric
     return 0;
 }
 
+/* Collective. Model gbdt: the boosted forest (propensity_gbdt.c) behind
+ * the prediction interface; 1 when a signal stopped it (r is then freed). */
+static int user_fit_gbdt(const mkt_propensity_options *o, user_run *r, json_t *metrics, MPI_Comm comm)
+{
+    r->history = json_array();
+    if (prop_gbdt_fit(o, &r->e, "propensity", r->group, r->cutoff, &r->cr, &r->forest, &r->res, r->history,
+                      metrics, comm)) {
+        json_decref(r->history);
+        json_decref(r->windows);
+        mkt_ckpt_config_free(&r->cr.cfg);
+        mkt_ckpt_free(&r->cr.ck);
+        prop_examples_free(&r->e);
+        return 1;
+    }
+    r->m = prop_forest_model(&r->forest);
+    return 0;
+}
+
 /* privacy spent: every step of every epoch run (the kept parameters may be
  * an earlier epoch's, but the later steps were released to the run too) */
 static void user_privacy(const mkt_propensity_options *o, user_run *r)
@@ -362,6 +383,8 @@ static void user_evaluate(user_run *r, MPI_Comm comm)
     double *rs = prop_gather_doubles(e->rs, e->ns, &rn, comm);
     prop_baseline_metrics(r->bm, r->train_rate, r->ty, rs, RF_RULE_USER, r->tn, &r->rf_auc, &r->base_ll);
     free(rs);
+    if (r->gbdt) /* the dp trainer reports it for the other models */
+        r->res.val_auc = r->vn > 0 ? mkt_auc(r->vp, r->vy, r->vn) : NAN;
     r->auc = mkt_auc(r->tp, r->ty, r->tn);
     r->ll = mkt_log_loss(r->tp, r->ty, r->tn);
 }
@@ -379,8 +402,11 @@ static void user_write_model(const mkt_propensity_options *o, const user_run *r,
     hid_t f = w.file;
     const char *g = w.group;
     model_common mc = {r->params, e->mean,   e->std,    r->tp,  tlabel, e->names,      r->m.nparams, e->d,
-                       r->tn,     r->cutoff, &r->res,   r->group, r->auc, r->ll,      r->train_rate, r->rf_auc};
+                       r->tn,     r->cutoff, &r->res,   r->group, r->auc, r->ll,      r->train_rate, r->rf_auc,
+                       r->gbdt ? &r->forest : NULL};
     prop_write_model_common(f, g, o, &r->ctx, &mc, c->l2, comm);
+    if (r->gbdt)
+        prop_gbdt_write_attrs(f, g, &o->config, &r->forest);
     mkt_h5_attr_set_double(f, g, "lr", o->config.lr);
     mkt_h5_attr_set_double(f, g, "pos_weight", o->config.pos_weight);
     mkt_h5_attr_set_int(f, g, "windows", o->config.windows);
@@ -403,9 +429,11 @@ static void user_metrics(const mkt_propensity_options *o, user_run *r, json_t *m
 {
     const examples *e = &r->e;
     const mkt_dp_result *res = &r->res;
-    mkt_metrics_set_str(metrics, "model", r->ctx.mlp.hidden ? "mlp" : "logistic");
-    mkt_metrics_set_str(metrics, "optimizer", o->config.optimizer);
-    mkt_metrics_set_int(metrics, "parameters", r->m.nparams);
+    mkt_metrics_set_str(metrics, "model", r->gbdt ? "gbdt" : r->ctx.mlp.hidden ? "mlp" : "logistic");
+    if (!r->gbdt) {
+        mkt_metrics_set_str(metrics, "optimizer", o->config.optimizer);
+        mkt_metrics_set_int(metrics, "parameters", r->m.nparams);
+    }
     mkt_metrics_set_int(metrics, "users", e->users);
     mkt_metrics_set_int(metrics, "features", e->d);
     mkt_metrics_set_int(metrics, "cutoff_ts", r->cutoff);
@@ -446,7 +474,7 @@ static void user_metrics(const mkt_propensity_options *o, user_run *r, json_t *m
     mkt_metrics_set_real(metrics, "seconds_features", r->t_features - r->t0);
     mkt_metrics_set_real(metrics, "seconds_train", res->seconds);
     mkt_metrics_set_real(metrics, "seconds_train_validation", res->seconds_validation);
-    if (r->c.optimizer == MKT_DP_LBFGS) {
+    if (r->c.optimizer == MKT_DP_LBFGS && !r->gbdt) {
         mkt_metrics_set_int(metrics, "lbfgs_evaluations", res->evaluations);
         mkt_metrics_set_int(metrics, "converged", res->converged);
     }
@@ -478,8 +506,9 @@ int mkt_propensity_train(const mkt_propensity_options *o, MPI_Comm comm, json_t 
     if (o->config.target && !strcmp(o->config.target, "user_item"))
         return prop_train_user_item(o, &r.ctx, &r.c, comm, metrics);
 
+    r.gbdt = !strcmp(o->config.model, "gbdt");
     user_examples(o, &r, metrics, comm);
-    if (user_fit(o, &r, metrics, comm))
+    if (r.gbdt ? user_fit_gbdt(o, &r, metrics, comm) : user_fit(o, &r, metrics, comm))
         return MKT_EXIT_PREEMPTED;
     user_privacy(o, &r);
     user_evaluate(&r, comm);
@@ -503,6 +532,8 @@ int mkt_propensity_train(const mkt_propensity_options *o, MPI_Comm comm, json_t 
     json_decref(r.windows);
     free(r.params);
     free(r.unpen);
+    if (r.gbdt)
+        mkt_gbdt_model_free(&r.forest);
     prop_examples_free(&r.e);
     mkt_ckpt_config_free(&r.cr.cfg);
     mkt_ckpt_free(&r.cr.ck);

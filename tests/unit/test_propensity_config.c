@@ -127,6 +127,63 @@ static void test_bad_fields(void **state)
     }
 }
 
+/* Model gbdt: the trees' defaults pass; each bad tree setting is refused
+ * with the option's name (the trees' L2 is tree-lambda: l2 is the linear
+ * models'); the tree settings are not checked for the other models; gbdt
+ * refuses what only the linear models do (dp); it takes both targets. */
+static void test_gbdt(void **state)
+{
+    (void)state;
+    mkt_propensity_config c = defaults();
+    c.model = "gbdt";
+    assert_null(mkt_propensity_check_config(&c));
+    assert_int_equal(c.gbdt.max_depth, 4); /* propensity's own default (docs/trees.md) */
+    assert_string_equal(c.gbdt.loss, "logistic");
+    c.valid_fraction = 0; /* l2 auto is not needed by the trees */
+    assert_null(mkt_propensity_check_config(&c));
+    c.windows = 2;
+    c.gbdt.grow = "lossguide";
+    c.gbdt.max_leaves = 16;
+    assert_null(mkt_propensity_check_config(&c));
+    c = defaults();
+    c.model = "gbdt";
+    c.target = "user_item";
+    c.gbdt.max_leaves = 16;
+    assert_null(mkt_propensity_check_config(&c));
+#define GBAD(stmt, field)                                                                                              \
+    do {                                                                                                               \
+        c = defaults();                                                                                                \
+        c.model = "gbdt";                                                                                              \
+        stmt;                                                                                                          \
+        expect_rejected(c, field);                                                                                     \
+    } while (0)
+    GBAD(c.gbdt.rounds = 0, "rounds:");
+    GBAD(c.gbdt.max_depth = 0, "depth:");
+    GBAD(c.gbdt.max_depth = 21, "depth:");
+    GBAD(c.gbdt.max_leaves = 1, "leaves:");
+    GBAD(c.gbdt.grow = "wide", "grow:");
+    GBAD(c.gbdt.eta = 0, "eta:");
+    GBAD(c.gbdt.eta = 1.5, "eta:");
+    GBAD(c.gbdt.eta = NAN, "eta:");
+    GBAD(c.gbdt.lambda = -1, "tree-lambda:");
+    GBAD(c.gbdt.gamma = -1, "gamma:");
+    GBAD(c.gbdt.min_child_weight = -0.5, "min-child-weight:");
+    GBAD(c.gbdt.max_bins = 300, "bins:");
+    GBAD(c.gbdt.max_bins = 1, "bins:");
+    GBAD(c.gbdt.subsample = 0, "subsample:");
+    GBAD(c.gbdt.colsample = 1.01, "colsample:");
+    GBAD(c.gbdt.early_stop = -1, "early-stop:");
+    GBAD(c.gbdt.sketch_rows = 10, "sketch-rows:");
+    GBAD(c.gbdt.loss = "squared", "loss:");
+    GBAD((c.dp = 1, c.optimizer = "adam"), "dp ");
+    GBAD(c.model = "forest", "model:");
+#undef GBAD
+    /* the trees' settings do not concern the other models */
+    c = defaults();
+    c.gbdt.max_depth = 0;
+    assert_null(mkt_propensity_check_config(&c));
+}
+
 static void test_hidden(void **state)
 {
     (void)state;
@@ -147,6 +204,7 @@ int main(void)
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_bad_fields),
         cmocka_unit_test(test_hidden),
+        cmocka_unit_test(test_gbdt),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
