@@ -185,7 +185,7 @@ static double *pack_records(const campaign_data *c, const unsigned char *mask, i
 
 /* Collective. Predict every local row and, when `report`, gather the
  * hold-out and fill metrics["arms"]; pred_y / pred_spend receive the local
- * predictions [n x (T-1)]; mrow_y / mrow_spend the metrics table
+ * predictions [n x (T-1)] (coef_y NULL: they hold them already, gbdt); mrow_y / mrow_spend the metrics table
  * [(T-1) x 5] (NaN without a report). */
 static void evaluate(const campaign_data *c, const double *X, int d, int method, const char *outcome,
                      const double *coef_y, const double *coef_spend, double *pred_y, double *pred_spend,
@@ -193,7 +193,7 @@ static void evaluate(const campaign_data *c, const double *X, int d, int method,
 {
     int T = c->T, nt = T - 1;
     int rec = REC_FIXED + 4 * nt;
-    for (int64_t i = 0; i < c->n; i++) {
+    for (int64_t i = 0; i < c->n && coef_y; i++) {
         uplift_effects(method, 1, coef_y, T, d, X + i * d, pred_y + i * nt);
         uplift_effects(method, 0, coef_spend, T, d, X + i * d, pred_spend + i * nt);
     }
@@ -233,10 +233,10 @@ static void evaluate(const campaign_data *c, const double *X, int d, int method,
 }
 
 /* Collective. The model-selection metric: the selection fits' (coef [T x d],
- * binary outcome) mean Qini over the arms on the validation rows, into
+ * binary outcome; or, coef NULL, the effects eff [n x (T-1)] of local rows) mean Qini over the arms on the validation rows, into
  * metrics["selection"] (and the per-arm values into metrics["validation"]). */
 static void select_metric(const campaign_data *c, const double *X, int d, int method, const double *coef,
-                          double valid_fraction, json_t *metrics, MPI_Comm comm)
+                          const double *eff, double valid_fraction, json_t *metrics, MPI_Comm comm)
 {
     int T = c->T, nt = T - 1, rec = 3 + nt;
     int64_t nv;
@@ -246,7 +246,10 @@ static void select_metric(const campaign_data *c, const double *X, int d, int me
         if (!c->valid[i])
             continue;
         double *r = loc + (size_t)k++ * (size_t)rec;
-        uplift_effects(method, 1, coef, T, d, X + i * d, r + 3);
+        if (coef)
+            uplift_effects(method, 1, coef, T, d, X + i * d, r + 3);
+        else
+            memcpy(r + 3, eff + i * nt, sizeof(double) * (size_t)nt);
     }
     int64_t n;
     double *all = allgather_records(loc, nv, rec, "validation split", &n, comm);
@@ -335,7 +338,27 @@ typedef struct {
     double *pred_y, *pred_s;        /* local rows x (T-1) */
     double *mrow_y, *mrow_s;        /* (T-1) x 5 metrics */
     json_t *res;                    /* the metrics object */
+    const up_gbdt_forests *forests; /* --learner gbdt (coef_* NULL), else NULL */
 } uplift_result;
+
+/* The tree settings of a gbdt model (attribute learner = "gbdt"). */
+static void write_gbdt_attrs(hid_t f, const char *g, const mkt_gbdt_config *t)
+{
+    mkt_h5_attr_set_string(f, g, "learner", "gbdt");
+    mkt_h5_attr_set_int(f, g, "gbdt_rounds", t->rounds);
+    mkt_h5_attr_set_int(f, g, "gbdt_depth", t->max_depth);
+    mkt_h5_attr_set_int(f, g, "gbdt_leaves", t->max_leaves);
+    mkt_h5_attr_set_string(f, g, "gbdt_grow", t->grow);
+    mkt_h5_attr_set_double(f, g, "gbdt_eta", t->eta);
+    mkt_h5_attr_set_double(f, g, "gbdt_lambda", t->lambda);
+    mkt_h5_attr_set_double(f, g, "gbdt_gamma", t->gamma);
+    mkt_h5_attr_set_double(f, g, "gbdt_min_child_weight", t->min_child_weight);
+    mkt_h5_attr_set_int(f, g, "gbdt_bins", t->max_bins);
+    mkt_h5_attr_set_double(f, g, "gbdt_subsample", t->subsample);
+    mkt_h5_attr_set_double(f, g, "gbdt_colsample", t->colsample);
+    mkt_h5_attr_set_int(f, g, "gbdt_early_stop", t->early_stop);
+    mkt_h5_attr_set_int(f, g, "gbdt_sketch_rows", t->sketch_rows);
+}
 
 /* Collective. /models/uplift: into a new model file, or replacing the group
  * of an existing one. */
@@ -353,8 +376,13 @@ static void write_uplift_model(const mkt_uplift_options *o, const campaign_data 
 #define P(name) (snprintf(path, sizeof path, "%s/%s", g, name), path)
     char coefname[64];
     snprintf(coefname, sizeof coefname, "coef_%s", o->config.outcome);
-    mkt_h5_write_small(f, P(coefname), H5T_NATIVE_DOUBLE, r->coef_y, T, d, comm);
-    mkt_h5_write_small(f, P("coef_spend"), H5T_NATIVE_DOUBLE, r->coef_s, T, d, comm);
+    if (r->forests) {
+        up_gbdt_write(f, g, r->forests, comm);
+        write_gbdt_attrs(f, g, &o->config.gbdt);
+    } else {
+        mkt_h5_write_small(f, P(coefname), H5T_NATIVE_DOUBLE, r->coef_y, T, d, comm);
+        mkt_h5_write_small(f, P("coef_spend"), H5T_NATIVE_DOUBLE, r->coef_s, T, d, comm);
+    }
     double *spec = xalloc((size_t)(c->A > 0 ? c->A : 1) * UPLIFT_SPEC_COLS, sizeof(double));
     uplift_spec_encode(fs, spec);
     if (c->A > 0) {
@@ -421,18 +449,32 @@ static void check_train_splits(const mkt_uplift_options *o, const campaign_data 
                               "raise --valid-fraction, or give --valid-fraction 0 (no selection metric)", comm);
 }
 
+/* --learner gbdt: the effects the forests predict at the local rows [n x (T-1)]
+ * and the forests.  The selection metric reads eff_y at the validation rows,
+ * which the fits did not train on (they only stopped early on them). */
+typedef struct {
+    double *eff_y, *eff_s;
+    up_gbdt_forests forests;
+} gbdt_fits;
+
 /* Collective. The model's predictions of every local row, the held-out
  * metrics (report), the selection metric and the observational estimates:
  * into *r (its arrays and r->res are the caller's to free). */
 static void measure(const mkt_uplift_options *o, const campaign_data *c, const double *X, int d, const double *coef_y,
-                    const double *coef_s, const double *coef_v, int report, uplift_result *r, MPI_Comm comm)
+                    const double *coef_s, const double *coef_v, const gbdt_fits *gf, int report, uplift_result *r,
+                    MPI_Comm comm)
 {
     int nt = c->T - 1;
     double *pred_y = xalloc((size_t)c->n * (size_t)nt, sizeof(double));
     double *pred_s = xalloc((size_t)c->n * (size_t)nt, sizeof(double));
     double *mrow_y = xalloc((size_t)nt * 5, sizeof(double)), *mrow_s = xalloc((size_t)nt * 5, sizeof(double));
     json_t *res = json_object();
-    uplift_result rr = {coef_y, coef_s, pred_y, pred_s, mrow_y, mrow_s, res};
+    uplift_result rr = {coef_y, coef_s, pred_y, pred_s, mrow_y, mrow_s, res, gf ? &gf->forests : NULL};
+    if (gf) { /* the effects the forests predicted; no coefficients */
+        memcpy(pred_y, gf->eff_y, sizeof(double) * (size_t)c->n * (size_t)nt);
+        memcpy(pred_s, gf->eff_s, sizeof(double) * (size_t)c->n * (size_t)nt);
+        coef_y = coef_s = coef_v = NULL;
+    }
     *r = rr;
     evaluate(c, X, d, up_method(o), o->config.outcome, coef_y, coef_s, pred_y, pred_s, mrow_y, mrow_s, report, res, comm);
     if (!report) {
@@ -443,7 +485,7 @@ static void measure(const mkt_uplift_options *o, const campaign_data *c, const d
                        "mkt eval uplift --test STORE");
     }
     if (o->config.valid_fraction > 0)
-        select_metric(c, X, d, up_method(o), coef_v, o->config.valid_fraction, res, comm);
+        select_metric(c, X, d, up_method(o), coef_v, gf ? gf->eff_y : NULL, o->config.valid_fraction, res, comm);
     mkt_metrics_set_str(res, "design", up_observational(o) ? "observational" : "randomized");
     if (up_observational(o)) {
         up_observational_estimates(o, c, X, d, res, comm);
@@ -509,13 +551,27 @@ int mkt_uplift_train(const mkt_uplift_options *o, MPI_Comm comm, json_t *metrics
     uplift_config(o, &c, d, &cfg);
     mkt_ckpt_signals_install();
     up_run run = {&ck, &cfg, slots, nslot, d, 0, 0, 0, 0, 0, 0, 0};
-    int start = resume_run(&run, slots, comm);
-    size_t pass = (size_t)ps * (size_t)d;
-    up_fit_outcome(o, &c, X, d, 1, c.y, o->config.outcome, slots, 0, coef_y, &run, comm);
-    up_fit_outcome(o, &c, X, d, 0, c.spend, "spend", slots + pass, 0, coef_s, &run, comm);
-    /* model selection: the outcome's fits again without the validation rows */
-    if (o->config.valid_fraction > 0)
-        up_fit_outcome(o, &c, X, d, 1, c.y, o->config.outcome, slots + 2 * pass, 1, coef_v, &run, comm);
+    int start = 0;
+    gbdt_fits gf;
+    memset(&gf, 0, sizeof gf);
+    if (mkt_uplift_config_gbdt(&o->config)) {
+        /* boosted trees: no Newton steps to checkpoint; every fit trains on the
+         * non-validation rows and stops early on the validation rows, so the
+         * fits serve as their own selection fits */
+        size_t ne = (size_t)c.n * (size_t)(T - 1);
+        gf.eff_y = xalloc(ne, sizeof(double));
+        gf.eff_s = xalloc(ne, sizeof(double));
+        up_gbdt_fit_outcome(o, &c, X, d, 1, c.y, o->config.outcome, gf.eff_y, &gf.forests, comm);
+        up_gbdt_fit_outcome(o, &c, X, d, 0, c.spend, "spend", gf.eff_s, &gf.forests, comm);
+    } else {
+        start = resume_run(&run, slots, comm);
+        size_t pass = (size_t)ps * (size_t)d;
+        up_fit_outcome(o, &c, X, d, 1, c.y, o->config.outcome, slots, 0, coef_y, &run, comm);
+        up_fit_outcome(o, &c, X, d, 0, c.spend, "spend", slots + pass, 0, coef_s, &run, comm);
+        /* model selection: the outcome's fits again without the validation rows */
+        if (o->config.valid_fraction > 0)
+            up_fit_outcome(o, &c, X, d, 1, c.y, o->config.outcome, slots + 2 * pass, 1, coef_v, &run, comm);
+    }
     double t_fit = mkt_now() - t0;
     mkt_metrics_set_str(metrics, "checkpoint", ck.path);
     mkt_metrics_set_int(metrics, "resumed_from_iteration", start);
@@ -531,7 +587,7 @@ int mkt_uplift_train(const mkt_uplift_options *o, MPI_Comm comm, json_t *metrics
     }
 
     uplift_result r;
-    measure(o, &c, X, d, coef_y, coef_s, coef_v, report, &r, comm);
+    measure(o, &c, X, d, coef_y, coef_s, coef_v, gf.eff_y ? &gf : NULL, report, &r, comm);
 
     write_uplift_model(o, &c, &fs, d, &r, comm);
     mkt_ckpt_remove(&ck, comm);
@@ -547,6 +603,12 @@ int mkt_uplift_train(const mkt_uplift_options *o, MPI_Comm comm, json_t *metrics
     mkt_metrics_set_str(metrics, "store", o->store);
     mkt_metrics_set_str(metrics, "model", o->model);
     mkt_metrics_set_str(metrics, "method", uplift_method_name(up_method(o)));
+    if (gf.eff_y) { /* only then: the linear runs' metrics keep their keys */
+        mkt_metrics_set_str(metrics, "learner", "gbdt");
+        json_t *tr = mkt_metrics_child(metrics, "forests");
+        for (int k = 0; k < gf.forests.n; k++)
+            mkt_metrics_set_int(tr, gf.forests.forest[k].name, gf.forests.forest[k].model.trees);
+    }
     mkt_metrics_set_str(metrics, "outcome", o->config.outcome);
     mkt_metrics_set_int(metrics, "rows", c.N);
     mkt_metrics_set_int(metrics, "features", d);
@@ -563,6 +625,9 @@ int mkt_uplift_train(const mkt_uplift_options *o, MPI_Comm comm, json_t *metrics
     free(r.mrow_s);
     free(r.pred_y);
     free(r.pred_s);
+    free(gf.eff_y);
+    free(gf.eff_s);
+    up_gbdt_free(&gf.forests);
     free_train(&c, &fs, X, slots, coef_y, coef_s, coef_v);
     return late ? MKT_EXIT_PREEMPTED : MKT_EXIT_OK;
 }
@@ -684,18 +749,23 @@ int mkt_uplift_eval(const mkt_uplift_options *o, MPI_Comm comm, json_t *metrics)
                      uplift_feature_dim(&fs), d);
     if (o->test_store)
         match_model(f, o->model, store, &c, &fs, comm);
-    int64_t cols = 0, rows;
-    char name[128];
-    snprintf(name, sizeof name, "/models/uplift/coef_%s", outcome);
-    rows = mkt_h5_rows(f, name, &cols);
-    if (rows != T || cols != d)
-        mkt_fail_all(MKT_EXIT_ERROR, "eval uplift: %s is %lld x %lld, expected %d x %d (arms x features)", name,
-                     (long long)rows, (long long)cols, T, d);
-    double *coef_y = xalloc((size_t)T * (size_t)d, sizeof(double));
-    double *coef_s = xalloc((size_t)T * (size_t)d, sizeof(double));
-    mkt_h5_read_rows(f, name, H5T_NATIVE_DOUBLE, 0, T, coef_y);
-    mkt_h5_read_rows(f, MKT_MODELS_UPLIFT_COEF_SPEND, H5T_NATIVE_DOUBLE, 0, T, coef_s);
-    mkt_h5_close(f);
+    char *learner = mkt_h5_attr_get_string(f, g, "learner");
+    int gbdt = learner && !strcmp(learner, "gbdt");
+    free(learner);
+    double *coef_y = NULL, *coef_s = NULL;
+    if (!gbdt) {
+        int64_t cols = 0, rows;
+        char name[128];
+        snprintf(name, sizeof name, "/models/uplift/coef_%s", outcome);
+        rows = mkt_h5_rows(f, name, &cols);
+        if (rows != T || cols != d)
+            mkt_fail_all(MKT_EXIT_ERROR, "eval uplift: %s is %lld x %lld, expected %d x %d (arms x features)", name,
+                         (long long)rows, (long long)cols, T, d);
+        coef_y = xalloc((size_t)T * (size_t)d, sizeof(double));
+        coef_s = xalloc((size_t)T * (size_t)d, sizeof(double));
+        mkt_h5_read_rows(f, name, H5T_NATIVE_DOUBLE, 0, T, coef_y);
+        mkt_h5_read_rows(f, MKT_MODELS_UPLIFT_COEF_SPEND, H5T_NATIVE_DOUBLE, 0, T, coef_s);
+    }
 
     if (o->test_store) {
         /* a separate test store: every row is a test row */
@@ -715,12 +785,19 @@ int mkt_uplift_eval(const mkt_uplift_options *o, MPI_Comm comm, json_t *metrics)
     up_features_matrix(&c, &fs, &X, &dx);
     double *pred_y = xalloc((size_t)c.n * (size_t)nt, sizeof(double));
     double *pred_s = xalloc((size_t)c.n * (size_t)nt, sizeof(double));
+    if (gbdt) { /* the forests' effects at every local row */
+        up_gbdt_read_effects(f, o->model, method, outcome, 1, T, d, X, c.n, pred_y);
+        up_gbdt_read_effects(f, o->model, method, "spend", 0, T, d, X, c.n, pred_s);
+    }
+    mkt_h5_close(f);
     double *mrow_y = xalloc((size_t)nt * 5, sizeof(double)), *mrow_s = xalloc((size_t)nt * 5, sizeof(double));
     json_t *res = json_object();
     evaluate(&c, X, d, method, outcome, coef_y, coef_s, pred_y, pred_s, mrow_y, mrow_s, 1, res, comm);
     mkt_metrics_set_str(metrics, "store", store);
     mkt_metrics_set_str(metrics, "model", o->model);
     mkt_metrics_set_str(metrics, "method", method_name);
+    if (gbdt)
+        mkt_metrics_set_str(metrics, "learner", "gbdt");
     mkt_metrics_set_str(metrics, "outcome", outcome);
     mkt_metrics_set_str(metrics, "split", o->test_store ? "test store (all rows)" : "hold-out of the training store");
     mkt_metrics_set_int(metrics, "rows", c.N);

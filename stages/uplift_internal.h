@@ -7,12 +7,14 @@
 #ifndef MKT_UPLIFT_INTERNAL_H
 #define MKT_UPLIFT_INTERNAL_H
 
+#include <hdf5.h>
 #include <jansson.h>
 #include <mpi.h>
 #include <stdint.h>
 
 #include "check.h"
 #include "checkpoint.h"
+#include "gbdt.h"
 #include "par.h"
 #include "train_uplift.h"
 #include "uplift.h"
@@ -109,6 +111,31 @@ void up_fit_outcome(const mkt_uplift_options *o, campaign_data *c, const double 
 /* Collective. A fit outside the run's checkpointed sequence. */
 void up_fit_aside(const fit_spec *s, const campaign_data *c, const double *X, int d, const mkt_uplift_options *o,
                   double *beta, MPI_Comm comm);
+
+/* uplift_gbdt.c: --learner gbdt */
+
+typedef struct {
+    char name[96];          /* group under /models/uplift (forest_<outcome>_<role>) */
+    mkt_gbdt_model model;
+    double share;           /* X-learner effect models: the arm's share g; else NaN */
+} up_gbdt_forest;
+typedef struct {
+    up_gbdt_forest *forest;
+    int n, cap;
+} up_gbdt_forests;
+
+/* Collective. The gbdt fits of one outcome (T, X or DR learner): the effect
+ * of every arm at every local row into eff [n x (T-1)], the forests appended
+ * to out. */
+void up_gbdt_fit_outcome(const mkt_uplift_options *o, campaign_data *c, const double *X, int d, int logistic,
+                         const double *y, const char *oname, double *eff, up_gbdt_forests *out, MPI_Comm comm);
+/* Collective. Every forest under group (and the X-learner's share attributes). */
+void up_gbdt_write(hid_t f, const char *group, const up_gbdt_forests *fo, MPI_Comm comm);
+void up_gbdt_free(up_gbdt_forests *fo);
+/* Independent. The effects [n x (T-1)] of a gbdt model in file f at rows X [n x d]
+ * (forests read and checked; a bad one fails naming file and group). */
+void up_gbdt_read_effects(hid_t f, const char *file, int method, const char *oname, int logistic, int T, int d,
+                          const double *X, int64_t n, double *eff);
 
 /* uplift_observational.c: targeted (not randomized) campaigns */
 
