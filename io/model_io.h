@@ -72,7 +72,8 @@ char **mkt_segments_read_names(hid_t f, const mkt_segments_model *s);
  * (control first); attrs A user attributes: feature_spec [A x
  * UPLIFT_SPEC_COLS], attr_names [A]; coef_<outcome> and coef_spend [T x
  * features]; user [rows] with predicted_<outcome> and predicted_spend
- * [rows x (T - 1)]. */
+ * [rows x (T - 1)].  A gbdt model (attribute learner = "gbdt") has forests
+ * instead of the coefficients. */
 typedef struct {
     char *outcome;     /* attribute outcome: conversion, visit or redeemed (NULL when absent: conversion) */
     char *method;      /* attribute method (NULL when absent) */
@@ -80,6 +81,9 @@ typedef struct {
     int64_t features;  /* attribute features: columns of the coefficients */
     int64_t attrs;     /* attribute attrs: the user attributes (A) */
     int has_coef;      /* coef_<outcome> and coef_spend are there */
+    int gbdt;          /* attribute learner = "gbdt": boosted-tree base models, forests under
+                        * forest_<outcome>_<role> (stages/uplift_gbdt.c) instead of coef_*; the
+                        * per-user predictions are there as for the linear learners */
     int64_t rows;      /* rows of user and the predictions; -1 when there are none */
 } mkt_uplift_model;
 

@@ -450,10 +450,10 @@ static void check_train_splits(const mkt_uplift_options *o, const campaign_data 
 }
 
 /* --learner gbdt: the effects the forests predict at the local rows [n x (T-1)]
- * and the forests.  The selection metric reads eff_y at the validation rows,
- * which the fits did not train on (they only stopped early on them). */
+ * and the forests; eff_v: the selection pass's effects (the selection
+ * metric reads them at the validation rows; NULL without a validation split). */
 typedef struct {
-    double *eff_y, *eff_s;
+    double *eff_y, *eff_s, *eff_v;
     up_gbdt_forests forests;
 } gbdt_fits;
 
@@ -485,7 +485,7 @@ static void measure(const mkt_uplift_options *o, const campaign_data *c, const d
                        "mkt eval uplift --test STORE");
     }
     if (o->config.valid_fraction > 0)
-        select_metric(c, X, d, up_method(o), coef_v, gf ? gf->eff_y : NULL, o->config.valid_fraction, res, comm);
+        select_metric(c, X, d, up_method(o), coef_v, gf ? gf->eff_v : NULL, o->config.valid_fraction, res, comm);
     mkt_metrics_set_str(res, "design", up_observational(o) ? "observational" : "randomized");
     if (up_observational(o)) {
         up_observational_estimates(o, c, X, d, res, comm);
@@ -555,14 +555,22 @@ int mkt_uplift_train(const mkt_uplift_options *o, MPI_Comm comm, json_t *metrics
     gbdt_fits gf;
     memset(&gf, 0, sizeof gf);
     if (mkt_uplift_config_gbdt(&o->config)) {
-        /* boosted trees: no Newton steps to checkpoint; every fit trains on the
-         * non-validation rows and stops early on the validation rows, so the
-         * fits serve as their own selection fits */
+        /* boosted trees (no Newton steps to checkpoint): with a validation
+         * split, the selection pass (early stopping on the validation rows)
+         * chooses each fit's tree count, then the final pass fits all rows */
         size_t ne = (size_t)c.n * (size_t)(T - 1);
         gf.eff_y = xalloc(ne, sizeof(double));
         gf.eff_s = xalloc(ne, sizeof(double));
-        up_gbdt_fit_outcome(o, &c, X, d, 1, c.y, o->config.outcome, gf.eff_y, &gf.forests, comm);
-        up_gbdt_fit_outcome(o, &c, X, d, 0, c.spend, "spend", gf.eff_s, &gf.forests, comm);
+        up_gbdt_plan plan;
+        memset(&plan, 0, sizeof plan);
+        if (o->config.valid_fraction > 0) {
+            gf.eff_v = xalloc(ne, sizeof(double));
+            up_gbdt_fit_outcome(o, &c, X, d, 1, c.y, o->config.outcome, gf.eff_v, NULL, &plan, comm);
+            up_gbdt_fit_outcome(o, &c, X, d, 0, c.spend, "spend", gf.eff_s, NULL, &plan, comm);
+        }
+        up_gbdt_fit_outcome(o, &c, X, d, 1, c.y, o->config.outcome, gf.eff_y, &gf.forests, &plan, comm);
+        up_gbdt_fit_outcome(o, &c, X, d, 0, c.spend, "spend", gf.eff_s, &gf.forests, &plan, comm);
+        free(plan.rounds);
     } else {
         start = resume_run(&run, slots, comm);
         size_t pass = (size_t)ps * (size_t)d;
@@ -627,6 +635,7 @@ int mkt_uplift_train(const mkt_uplift_options *o, MPI_Comm comm, json_t *metrics
     free(r.pred_s);
     free(gf.eff_y);
     free(gf.eff_s);
+    free(gf.eff_v);
     up_gbdt_free(&gf.forests);
     free_train(&c, &fs, X, slots, coef_y, coef_s, coef_v);
     return late ? MKT_EXIT_PREEMPTED : MKT_EXIT_OK;

@@ -5,9 +5,14 @@
  *
  * Every fit selects the rows the linear fit of the same role selects (its
  * arm, or arm and control; never a held-out row; without the cross-fitting
- * fold it leaves out; without the observational rows outside the overlap),
- * trains on those that are not in the validation split and stops early on
- * those that are.  The trees see the linear learners' feature row (intercept,
+ * fold it leaves out; without the observational rows outside the overlap).
+ * With a validation split the learner runs twice, as the linear one does: the
+ * selection pass trains each fit on the selected rows outside the validation
+ * split and stops early on those inside it (its effects give the selection
+ * metric, and each fit's kept tree count is recorded in a plan); the final
+ * pass trains each fit on all its selected rows with the tree count the plan
+ * recorded for it.  Without a validation split there is one pass of
+ * --rounds trees.  The trees see the linear learners' feature row (intercept,
  * standardized numbers and their squares, one-hot blocks), so a forest
  * scores the same row a coefficient vector does.
  *
@@ -39,7 +44,8 @@ typedef struct {
     const campaign_data *c;
     const double *X;
     int d;
-    up_gbdt_forests *out;
+    up_gbdt_forests *out; /* NULL: the selection pass */
+    up_gbdt_plan *plan;
     MPI_Comm comm;
 } gfit_ctx;
 
@@ -51,20 +57,26 @@ static int selected(const fit_spec *s, const campaign_data *c, int64_t i)
     return s->kind == FIT_ARM ? w == s->arm : (w == s->arm || w == 0);
 }
 
-/* This rank's rows of one split of a fit, copied: valid = 0 training, 1 validation. */
-static void gather_rows(const fit_spec *s, const gfit_ctx *g, int use_valid, int valid, double **xs, double **ys,
-                        int64_t **ids, mkt_gbdt_data *data)
+/* This rank's selected rows of a fit, copied: part 0 outside the validation
+ * split, 1 inside it, 2 all. */
+static int in_part(const campaign_data *c, int64_t i, int part)
+{
+    return part == 2 || c->valid[i] == part;
+}
+
+static void gather_rows(const fit_spec *s, const gfit_ctx *g, int part, double **xs, double **ys, int64_t **ids,
+                        mkt_gbdt_data *data)
 {
     const campaign_data *c = g->c;
     int64_t n = 0;
     for (int64_t i = 0; i < c->n; i++)
-        n += selected(s, c, i) && (use_valid ? c->valid[i] == valid : !valid);
+        n += selected(s, c, i) && in_part(c, i, part);
     *xs = xalloc((size_t)n * (size_t)g->d, sizeof(double));
     *ys = xalloc((size_t)n, sizeof(double));
     *ids = xalloc((size_t)n, sizeof(int64_t));
     int64_t k = 0;
     for (int64_t i = 0; i < c->n; i++) {
-        if (!(selected(s, c, i) && (use_valid ? c->valid[i] == valid : !valid)))
+        if (!(selected(s, c, i) && in_part(c, i, part)))
             continue;
         memcpy(*xs + k * g->d, g->X + i * g->d, sizeof(double) * (size_t)g->d);
         (*ys)[k] = s->y[i];
@@ -74,25 +86,9 @@ static void gather_rows(const fit_spec *s, const gfit_ctx *g, int use_valid, int
     *data = (mkt_gbdt_data){*xs, *ys, NULL, *ids, n, g->d};
 }
 
-/* Collective. Fit one forest (kept in g->out under `name`) and predict every
- * local row into pred [n]: probability (logistic) or value. */
-static void gbdt_fit(const gfit_ctx *g, const fit_spec *s, const char *name, double share, double *pred)
+/* The next forest slot of the final pass. */
+static up_gbdt_forest *new_forest(up_gbdt_forests *f, const char *name, double share)
 {
-    const campaign_data *c = g->c;
-    mkt_gbdt_config cfg = g->o->config.gbdt;
-    cfg.loss = s->logistic ? "logistic" : "squared";
-    cfg.seed = g->o->config.seed;
-    int use_valid = g->o->config.valid_fraction > 0;
-    double *xt, *yt, *xv, *yv;
-    int64_t *it, *iv;
-    mkt_gbdt_data train, valid;
-    gather_rows(s, g, use_valid, 0, &xt, &yt, &it, &train);
-    gather_rows(s, g, use_valid, 1, &xv, &yv, &iv, &valid);
-    int64_t rows[2] = {train.n, valid.n};
-    MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, rows, 2, MPI_INT64_T, MPI_SUM, g->comm));
-    if (rows[0] < 1)
-        mkt_fail_all(MKT_EXIT_ERROR, "uplift: %s: no training rows", s->label);
-    up_gbdt_forests *f = g->out;
     if (f->n == f->cap) {
         f->cap = f->cap ? 2 * f->cap : 16;
         f->forest = realloc(f->forest, sizeof(up_gbdt_forest) * (size_t)f->cap);
@@ -103,17 +99,64 @@ static void gbdt_fit(const gfit_ctx *g, const fit_spec *s, const char *name, dou
     memset(e, 0, sizeof *e);
     snprintf(e->name, sizeof e->name, "%s", name);
     e->share = share;
+    return e;
+}
+
+/* Collective. Fit one forest and predict every local row into pred [n]:
+ * probability (logistic) or value.  Selection pass (g->out NULL): rows
+ * outside the validation split, early stopping on those inside, the kept
+ * tree count appended to the plan, the forest dropped.  Final pass: every
+ * selected row, the plan's tree count (with a validation split), the forest
+ * kept in g->out under `name`. */
+static void gbdt_fit(const gfit_ctx *g, const fit_spec *s, const char *name, double share, double *pred)
+{
+    const campaign_data *c = g->c;
+    mkt_gbdt_config cfg = g->o->config.gbdt;
+    cfg.loss = s->logistic ? "logistic" : "squared";
+    cfg.seed = g->o->config.seed;
+    int use_valid = g->o->config.valid_fraction > 0, select = g->out == NULL;
+    up_gbdt_plan *plan = g->plan;
+    double *xt, *yt, *xv, *yv;
+    int64_t *it, *iv;
+    mkt_gbdt_data train, valid;
+    gather_rows(s, g, select ? 0 : 2, &xt, &yt, &it, &train);
+    gather_rows(s, g, select ? 1 : 2, &xv, &yv, &iv, &valid);
+    if (!select)
+        valid.n = 0; /* the final pass has no validation rows */
+    if (!select && use_valid) {
+        if (plan->next >= plan->n)
+            mkt_fail("uplift: %s: no tree count from the selection pass", s->label);
+        cfg.rounds = plan->rounds[plan->next++];
+        cfg.early_stop = 0;
+    }
+    int64_t rows[2] = {train.n, valid.n};
+    MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, rows, 2, MPI_INT64_T, MPI_SUM, g->comm));
+    if (rows[0] < 1)
+        mkt_fail_all(MKT_EXIT_ERROR, "uplift: %s: no training rows", s->label);
+    mkt_gbdt_model tmp;
+    mkt_gbdt_model *model = select ? &tmp : &new_forest(g->out, name, share)->model;
     mkt_gbdt_hooks hooks;
     memset(&hooks, 0, sizeof hooks);
     mkt_gbdt_result res;
-    mkt_gbdt_train(&cfg, &train, &valid, &hooks, &e->model, &res, g->comm);
-    mkt_log_detail(STAGE, "%s: %d trees kept of %d, %lld training and %lld validation rows, loss %.6f / %.6f",
-                   s->label, res.best_round, res.rounds_run, (long long)rows[0], (long long)rows[1], res.train_loss,
-                   res.val_loss);
-    mkt_gbdt_predict_margin(&e->model, g->X, c->n, g->d, pred);
+    mkt_gbdt_train(&cfg, &train, &valid, &hooks, model, &res, g->comm);
+    if (select) {
+        if (plan->n == plan->cap) {
+            plan->cap = plan->cap ? 2 * plan->cap : 32;
+            plan->rounds = realloc(plan->rounds, sizeof(int) * (size_t)plan->cap);
+            if (!plan->rounds)
+                mkt_fail("uplift: out of memory");
+        }
+        plan->rounds[plan->n++] = res.best_round > 0 ? res.best_round : 1;
+    }
+    mkt_log_detail(STAGE, "%s%s: %d trees kept of %d, %lld training and %lld validation rows, loss %.6f / %.6f",
+                   s->label, select ? ", selection fit" : "", res.best_round, res.rounds_run, (long long)rows[0],
+                   (long long)rows[1], res.train_loss, res.val_loss);
+    mkt_gbdt_predict_margin(model, g->X, c->n, g->d, pred);
     if (s->logistic)
         for (int64_t i = 0; i < c->n; i++)
             pred[i] = uplift_sigmoid(pred[i]);
+    if (select)
+        mkt_gbdt_model_free(&tmp);
     free(xt);
     free(yt);
     free(it);
@@ -122,11 +165,11 @@ static void gbdt_fit(const gfit_ctx *g, const fit_spec *s, const char *name, dou
     free(iv);
 }
 
-/* Collective. Training rows per arm (those the fits train on). */
+/* Collective. Training rows per arm (those the pass's fits train on). */
 static void train_counts(const gfit_ctx *g, int64_t *counts)
 {
     const campaign_data *c = g->c;
-    int use_valid = g->o->config.valid_fraction > 0;
+    int use_valid = g->out == NULL;
     memset(counts, 0, sizeof(int64_t) * (size_t)c->T);
     for (int64_t i = 0; i < c->n; i++)
         if (!c->holdout[i] && !(use_valid && c->valid[i]))
@@ -167,9 +210,10 @@ static void fit_arms(const gfit_ctx *g, fit_spec *s, const char *oname, int fold
 }
 
 void up_gbdt_fit_outcome(const mkt_uplift_options *o, campaign_data *c, const double *X, int d, int logistic,
-                         const double *y, const char *oname, double *eff, up_gbdt_forests *out, MPI_Comm comm)
+                         const double *y, const char *oname, double *eff, up_gbdt_forests *out, up_gbdt_plan *plan,
+                         MPI_Comm comm)
 {
-    gfit_ctx g = {o, c, X, d, out, comm};
+    gfit_ctx g = {o, c, X, d, out, plan, comm};
     int T = c->T, nt = T - 1, method = up_method(o);
     size_t n = (size_t)c->n;
     int64_t *counts = xalloc((size_t)T, sizeof(int64_t));

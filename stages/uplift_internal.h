@@ -124,11 +124,20 @@ typedef struct {
     int n, cap;
 } up_gbdt_forests;
 
+/* The tree count of each fit, in fit order, from the selection pass. */
+typedef struct {
+    int *rounds;
+    int n, cap, next;
+} up_gbdt_plan;
+
 /* Collective. The gbdt fits of one outcome (T, X or DR learner): the effect
- * of every arm at every local row into eff [n x (T-1)], the forests appended
- * to out. */
+ * of every arm at every local row into eff [n x (T-1)].  out NULL: the
+ * selection pass (without the validation rows, early stopping on them; each
+ * fit's tree count appended to plan); else the final pass (the plan's tree
+ * counts when there is a validation split), the forests appended to out. */
 void up_gbdt_fit_outcome(const mkt_uplift_options *o, campaign_data *c, const double *X, int d, int logistic,
-                         const double *y, const char *oname, double *eff, up_gbdt_forests *out, MPI_Comm comm);
+                         const double *y, const char *oname, double *eff, up_gbdt_forests *out, up_gbdt_plan *plan,
+                         MPI_Comm comm);
 /* Collective. Every forest under group (and the X-learner's share attributes). */
 void up_gbdt_write(hid_t f, const char *group, const up_gbdt_forests *fo, MPI_Comm comm);
 void up_gbdt_free(up_gbdt_forests *fo);
