@@ -63,12 +63,10 @@ void mkt_uplift_config_defaults(mkt_uplift_config *c)
     c->max_iter = 25;
     c->tol = 1e-9;
     c->learner = "linear";
-    /* the trees' defaults, made smaller for uplift: campaign logs are small and
-     * their outcomes noisy, so shallow trees and a small step (docs/trees.md) */
+    /* the trees' defaults but shallower: an effect is a small difference of
+     * noisy outcome models, and depth 2 ranked best on Hillstrom (docs/trees.md) */
     mkt_gbdt_config_defaults(&c->gbdt);
     c->gbdt.max_depth = MKT_UPLIFT_GBDT_DEPTH;
-    c->gbdt.eta = MKT_UPLIFT_GBDT_ETA;
-    c->gbdt.min_child_weight = MKT_UPLIFT_GBDT_MIN_CHILD_WEIGHT;
 }
 
 /* l2_effect as a number: 0 and *v set when it is one in [0, 1e12]; 1 for

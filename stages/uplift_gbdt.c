@@ -120,9 +120,13 @@ static void gbdt_fit(const gfit_ctx *g, const fit_spec *s, const char *name, dou
     int64_t *it, *iv;
     mkt_gbdt_data train, valid;
     gather_rows(s, g, select ? 0 : 2, &xt, &yt, &it, &train);
-    gather_rows(s, g, select ? 1 : 2, &xv, &yv, &iv, &valid);
-    if (!select)
-        valid.n = 0; /* the final pass has no validation rows */
+    if (select) {
+        gather_rows(s, g, 1, &xv, &yv, &iv, &valid);
+    } else { /* the final pass has no validation rows */
+        xv = yv = NULL;
+        iv = NULL;
+        valid = (mkt_gbdt_data){NULL, NULL, NULL, NULL, 0, g->d};
+    }
     if (!select && use_valid) {
         if (plan->next >= plan->n)
             mkt_fail("uplift: %s: no tree count from the selection pass", s->label);

@@ -1,26 +1,25 @@
 # At NP ranks: `train uplift --learner gbdt` (boosted-tree base models).
 # On a generated shop with planted heterogeneous effects (/truth/effect_*),
 # the gbdt T-learner's predicted conversion effects correlate with the truth
-# (>= 0.6 per arm) and are not worse than the linear T-learner's by more than
-# 0.2 (the planted effect is a difference of two logistic curves, which the
+# (>= 0.7 per arm) and not worse than the linear T-learner's by more than 0.1
+# (the planted effect is a difference of two logistic curves, which the
 # linear T-learner represents exactly: it is the ceiling here), its top 10%
-# has at least twice the mean planted effect, and its held-out Qini is
-# positive.  The X- and DR-learners with trees (few rounds, to keep the test
-# short) write forests and no coefficients, eval uplift recomputes the
-# held-out metrics from the forests, and the T- and DR-learners' models are
-# the same bits on 1 rank.  Bad gbdt options give exit 2 naming the option.
+# has at least twice the mean planted effect and its held-out Qini is
+# positive; the gbdt X- and DR-learners correlate >= 0.6.  The models hold
+# forests and no coefficients, eval uplift recomputes the held-out metrics
+# from the forests, and the T- and DR-learners' models are the same bits on
+# 1 rank.  Bad gbdt options give exit 2 naming the option.
 #
-# Measured (this shop at 2 ranks), correlation with the planted
-# conversion effect, linear T / gbdt T / gbdt X / gbdt DR: coupon5 0.864 /
-# 0.750 / 0.807 / 0.788, free_shipping 0.963 / 0.779 / 0.879 / 0.822, pct10
-# 0.932 / 0.805 / 0.849 / 0.810 (at the defaults then: depth 3, eta 0.05).
+# Measured (any rank count), correlation with the planted conversion effect,
+# linear T / gbdt T / gbdt X / gbdt DR at the defaults: coupon5 0.864 / 0.814
+# / 0.837 / 0.858, free_shipping 0.963 / 0.903 / 0.963 / 0.928, pct10 0.932 /
+# 0.872 / 0.912 / 0.854.  About 25 s at 4 ranks on 2 cores.
 . "$SRC/tests/lib.sh"
 run_np "$NP" gen --users 20000 --items 50 --days 7 --ratings-per-user 0 --seed 3 --out shop.h5 >/dev/null 2>&1
 run_np "$NP" train uplift --store shop.h5 --out lin.h5 --method t --metrics-out lin.json >/dev/null 2>&1
-run_np "$NP" train uplift --store shop.h5 --out gt.h5 --method t --learner gbdt --metrics-out gt.json >/dev/null 2>&1
-for m in x dr; do
-  run_np "$NP" train uplift --store shop.h5 --out "g$m.h5" --method "$m" --learner gbdt --rounds 15 \
-    --metrics-out "g$m.json" >/dev/null 2>&1
+for m in t x dr; do
+  run_np "$NP" train uplift --store shop.h5 --out "g$m.h5" --method "$m" --learner gbdt --metrics-out "g$m.json" \
+    >/dev/null 2>&1
 done
 
 "$PY" - lin.json gt.json gx.json gdr.json <<'EOF' || fail "the gbdt learners do not recover the planted effects"
@@ -29,13 +28,14 @@ lin, t, x, dr = (json.load(open(f)) for f in sys.argv[1:5])
 assert t["learner"] == "gbdt" and "learner" not in lin, (t.get("learner"), lin.get("learner"))
 for arm in ("coupon5", "free_shipping", "pct10"):
     l, g = lin["arms"][arm]["conversion"], t["arms"][arm]["conversion"]
+    gx, gd = x["arms"][arm]["conversion"], dr["arms"][arm]["conversion"]
     print(arm, f"linear t corr {l['truth_correlation']:.3f} u30 {l['uplift_at_30']:.4f} | gbdt t corr "
-          f"{g['truth_correlation']:.3f} u30 {g['uplift_at_30']:.4f} qini {g['qini']:.5f}")
-    assert g["truth_correlation"] >= 0.6, (arm, g)
-    assert g["truth_correlation"] >= l["truth_correlation"] - 0.2, (arm, g, l)
+          f"{g['truth_correlation']:.3f} u30 {g['uplift_at_30']:.4f} qini {g['qini']:.5f} | gbdt x corr "
+          f"{gx['truth_correlation']:.3f} | gbdt dr corr {gd['truth_correlation']:.3f}")
+    assert g["truth_correlation"] >= 0.7, (arm, g)
+    assert g["truth_correlation"] >= l["truth_correlation"] - 0.1, (arm, g, l)
     assert g["qini"] > 0 and g["truth_mean_effect_top10"] >= 2 * g["truth_mean_effect"], (arm, g)
-    for k, m in (("x", x), ("dr", dr)):  # 15 trees: a weaker, still informative ranking
-        assert m["arms"][arm]["conversion"]["truth_correlation"] >= 0.3, (arm, k, m["arms"][arm])
+    assert gx["truth_correlation"] >= 0.6 and gd["truth_correlation"] >= 0.6, (arm, gx, gd)
     # spend: a squared-loss forest per arm
     assert t["arms"][arm]["spend"]["truth_correlation"] >= 0.3, (arm, t["arms"][arm]["spend"])
 for m in (t, x, dr):
@@ -60,7 +60,7 @@ for path, want in zip(sys.argv[1:4], (["forest_conversion_arm0", "forest_spend_a
 EOF
 
 # eval recomputes the held-out metrics from the forests
-for m in t dr; do
+for m in t x dr; do
   run_np "$NP" eval uplift --store shop.h5 --model "g$m.h5" --metrics-out "e$m.json" >/dev/null 2>&1
   "$PY" - "g$m.json" "e$m.json" <<'EOF' || fail "eval uplift of a gbdt model differs from train's metrics"
 import json, sys
@@ -72,8 +72,7 @@ done
 # rank independence: the same forests and predictions on 1 rank
 if [ "$NP" -ne 1 ]; then
   for m in t dr; do
-    r=(); [ "$m" = dr ] && r=(--rounds 15)
-    run_np 1 train uplift --store shop.h5 --out "g${m}1.h5" --method "$m" --learner gbdt "${r[@]}" >/dev/null 2>&1
+    run_np 1 train uplift --store shop.h5 --out "g${m}1.h5" --method "$m" --learner gbdt >/dev/null 2>&1
     diff <("$MKT" digest "g${m}1.h5" | grep '^/models/uplift/') <("$MKT" digest "g$m.h5" | grep '^/models/uplift/') \
       || fail "gbdt $m-learner model at $NP ranks differs from the 1-rank model"
   done
