@@ -64,7 +64,8 @@ static const mkt_opt train_uplift_opts[] = {
     {"checkpoint", MKT_OPT_STR, TU(s.checkpoint), NULL,
      "checkpoint file (default: OUT.uplift.ckpt.h5; removed when the model is written)", 0, 0},
     {"checkpoint-every", MKT_OPT_INT, TU(s.checkpoint_every), NULL,
-     "write a checkpoint every C Newton steps, counted over all fits (0: only on SIGTERM/SIGUSR1)", 0, 1e9},
+     "write a checkpoint every C Newton steps, counted over all fits (--learner gbdt: every C fits; 0: only on "
+     "SIGTERM/SIGUSR1)", 0, 1e9},
     {"resume", MKT_OPT_BOOL, TU(s.resume), NULL,
      "continue from the checkpoint if it exists (it must match these options); else start from scratch", 0, 0},
     {"metrics-out", MKT_OPT_STR, TU(metrics_out), NULL, "write what the stage did as JSON to this file", 0, 0},

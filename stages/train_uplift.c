@@ -308,6 +308,23 @@ static void uplift_config(const mkt_uplift_options *o, const campaign_data *c, i
     mkt_ckpt_config_int(cfg, "features", d);
     if (up_observational(o)) /* only then: checkpoints of randomized runs keep their keys */
         mkt_ckpt_config_double(cfg, "observational_trim", o->config.trim);
+    if (mkt_uplift_config_gbdt(&o->config)) { /* likewise: linear runs keep their keys */
+        const mkt_gbdt_config *t = &o->config.gbdt;
+        mkt_ckpt_config_str(cfg, "learner", "gbdt");
+        mkt_ckpt_config_int(cfg, "gbdt_rounds", t->rounds);
+        mkt_ckpt_config_int(cfg, "gbdt_depth", t->max_depth);
+        mkt_ckpt_config_int(cfg, "gbdt_leaves", t->max_leaves);
+        mkt_ckpt_config_str(cfg, "gbdt_grow", t->grow);
+        mkt_ckpt_config_double(cfg, "gbdt_eta", t->eta);
+        mkt_ckpt_config_double(cfg, "gbdt_lambda", t->lambda);
+        mkt_ckpt_config_double(cfg, "gbdt_gamma", t->gamma);
+        mkt_ckpt_config_double(cfg, "gbdt_min_child_weight", t->min_child_weight);
+        mkt_ckpt_config_int(cfg, "gbdt_bins", t->max_bins);
+        mkt_ckpt_config_double(cfg, "gbdt_subsample", t->subsample);
+        mkt_ckpt_config_double(cfg, "gbdt_colsample", t->colsample);
+        mkt_ckpt_config_int(cfg, "gbdt_early_stop", t->early_stop);
+        mkt_ckpt_config_int(cfg, "gbdt_sketch_rows", t->sketch_rows);
+    }
 }
 
 /* Collective. Read the matching checkpoint of the run, when there is one,
@@ -454,7 +471,7 @@ static void check_train_splits(const mkt_uplift_options *o, const campaign_data 
  * metric reads them at the validation rows; NULL without a validation split). */
 typedef struct {
     double *eff_y, *eff_s, *eff_v;
-    up_gbdt_forests forests;
+    up_gbdt_run run; /* run.fits: every fit's forest, the final pass's written */
 } gbdt_fits;
 
 /* Collective. The model's predictions of every local row, the held-out
@@ -469,7 +486,7 @@ static void measure(const mkt_uplift_options *o, const campaign_data *c, const d
     double *pred_s = xalloc((size_t)c->n * (size_t)nt, sizeof(double));
     double *mrow_y = xalloc((size_t)nt * 5, sizeof(double)), *mrow_s = xalloc((size_t)nt * 5, sizeof(double));
     json_t *res = json_object();
-    uplift_result rr = {coef_y, coef_s, pred_y, pred_s, mrow_y, mrow_s, res, gf ? &gf->forests : NULL};
+    uplift_result rr = {coef_y, coef_s, pred_y, pred_s, mrow_y, mrow_s, res, gf ? &gf->run.fits : NULL};
     if (gf) { /* the effects the forests predicted; no coefficients */
         memcpy(pred_y, gf->eff_y, sizeof(double) * (size_t)c->n * (size_t)nt);
         memcpy(pred_s, gf->eff_s, sizeof(double) * (size_t)c->n * (size_t)nt);
@@ -563,14 +580,19 @@ int mkt_uplift_train(const mkt_uplift_options *o, MPI_Comm comm, json_t *metrics
         gf.eff_s = xalloc(ne, sizeof(double));
         up_gbdt_plan plan;
         memset(&plan, 0, sizeof plan);
+        up_gbdt_run *gr = &gf.run;
+        gr->ck = &ck;
+        gr->cfg = &cfg;
+        start = up_gbdt_resume(gr, d, comm);
         if (o->config.valid_fraction > 0) {
             gf.eff_v = xalloc(ne, sizeof(double));
-            up_gbdt_fit_outcome(o, &c, X, d, 1, c.y, o->config.outcome, gf.eff_v, NULL, &plan, comm);
-            up_gbdt_fit_outcome(o, &c, X, d, 0, c.spend, "spend", gf.eff_s, NULL, &plan, comm);
+            up_gbdt_fit_outcome(o, &c, X, d, 1, c.y, o->config.outcome, gf.eff_v, 0, &plan, gr, comm);
+            up_gbdt_fit_outcome(o, &c, X, d, 0, c.spend, "spend", gf.eff_s, 0, &plan, gr, comm);
         }
-        up_gbdt_fit_outcome(o, &c, X, d, 1, c.y, o->config.outcome, gf.eff_y, &gf.forests, &plan, comm);
-        up_gbdt_fit_outcome(o, &c, X, d, 0, c.spend, "spend", gf.eff_s, &gf.forests, &plan, comm);
+        up_gbdt_fit_outcome(o, &c, X, d, 1, c.y, o->config.outcome, gf.eff_y, 1, &plan, gr, comm);
+        up_gbdt_fit_outcome(o, &c, X, d, 0, c.spend, "spend", gf.eff_s, 1, &plan, gr, comm);
         free(plan.rounds);
+        run.stopped = gr->stopped;
     } else {
         start = resume_run(&run, slots, comm);
         size_t pass = (size_t)ps * (size_t)d;
@@ -590,6 +612,10 @@ int mkt_uplift_train(const mkt_uplift_options *o, MPI_Comm comm, json_t *metrics
         mkt_ckpt_signals_restore();
         mkt_ckpt_config_free(&cfg);
         mkt_ckpt_free(&ck);
+        free(gf.eff_y);
+        free(gf.eff_s);
+        free(gf.eff_v);
+        up_gbdt_free(&gf.run.fits);
         free_train(&c, &fs, X, slots, coef_y, coef_s, coef_v);
         return MKT_EXIT_PREEMPTED;
     }
@@ -614,8 +640,9 @@ int mkt_uplift_train(const mkt_uplift_options *o, MPI_Comm comm, json_t *metrics
     if (gf.eff_y) { /* only then: the linear runs' metrics keep their keys */
         mkt_metrics_set_str(metrics, "learner", "gbdt");
         json_t *tr = mkt_metrics_child(metrics, "forests");
-        for (int k = 0; k < gf.forests.n; k++)
-            mkt_metrics_set_int(tr, gf.forests.forest[k].name, gf.forests.forest[k].model.trees);
+        for (int k = 0; k < gf.run.fits.n; k++)
+            if (gf.run.fits.forest[k].final)
+                mkt_metrics_set_int(tr, gf.run.fits.forest[k].name, gf.run.fits.forest[k].model.trees);
     }
     mkt_metrics_set_str(metrics, "outcome", o->config.outcome);
     mkt_metrics_set_int(metrics, "rows", c.N);
@@ -636,7 +663,7 @@ int mkt_uplift_train(const mkt_uplift_options *o, MPI_Comm comm, json_t *metrics
     free(gf.eff_y);
     free(gf.eff_s);
     free(gf.eff_v);
-    up_gbdt_free(&gf.forests);
+    up_gbdt_free(&gf.run.fits);
     free_train(&c, &fs, X, slots, coef_y, coef_s, coef_v);
     return late ? MKT_EXIT_PREEMPTED : MKT_EXIT_OK;
 }

@@ -27,6 +27,7 @@
  * (row ids are global campaign rows; the trainer is rank-independent). */
 #include "uplift_internal.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,8 +45,9 @@ typedef struct {
     const campaign_data *c;
     const double *X;
     int d;
-    up_gbdt_forests *out; /* NULL: the selection pass */
+    int final; /* 0: the selection pass */
     up_gbdt_plan *plan;
+    up_gbdt_run *run;
     MPI_Comm comm;
 } gfit_ctx;
 
@@ -86,8 +88,8 @@ static void gather_rows(const fit_spec *s, const gfit_ctx *g, int part, double *
     *data = (mkt_gbdt_data){*xs, *ys, NULL, *ids, n, g->d};
 }
 
-/* The next forest slot of the final pass. */
-static up_gbdt_forest *new_forest(up_gbdt_forests *f, const char *name, double share)
+/* The next forest slot. */
+static up_gbdt_forest *new_forest(up_gbdt_forests *f, const char *name, double share, int final)
 {
     if (f->n == f->cap) {
         f->cap = f->cap ? 2 * f->cap : 16;
@@ -99,23 +101,117 @@ static up_gbdt_forest *new_forest(up_gbdt_forests *f, const char *name, double s
     memset(e, 0, sizeof *e);
     snprintf(e->name, sizeof e->name, "%s", name);
     e->share = share;
+    e->final = final;
     return e;
 }
 
-/* Collective. Fit one forest and predict every local row into pred [n]:
- * probability (logistic) or value.  Selection pass (g->out NULL): rows
- * outside the validation split, early stopping on those inside, the kept
- * tree count appended to the plan, the forest dropped.  Final pass: every
- * selected row, the plan's tree count (with a validation split), the forest
- * kept in g->out under `name`. */
+/* Collective. A checkpoint of every finished fit (group f<k> per fit). */
+static void write_checkpoint(up_gbdt_run *r, MPI_Comm comm)
+{
+    mkt_h5out w;
+    hid_t f = mkt_ckpt_begin(r->ck, &w, "uplift", r->fit, r->cfg, comm);
+    json_t *names = json_array(), *finals = json_array(), *shares = json_array();
+    for (int k = 0; k < r->fits.n; k++) {
+        const up_gbdt_forest *e = &r->fits.forest[k];
+        char g[32];
+        snprintf(g, sizeof g, "/f%d", k);
+        mkt_forest_write(f, g, &e->model, comm);
+        json_array_append_new(names, json_string(e->name));
+        json_array_append_new(finals, json_integer(e->final));
+        json_array_append_new(shares, json_real(isnan(e->share) ? -1.0 : e->share));
+    }
+    json_t *st = json_pack("{s:i, s:o, s:o, s:o}", "fits", r->fits.n, "names", names, "final", finals, "share", shares);
+    mkt_ckpt_write_json(f, "state", st, comm);
+    json_decref(st);
+    mkt_ckpt_commit(r->ck, &w);
+    mkt_log_detail(STAGE, "checkpoint %s written after fit %d", r->ck->path, r->fit);
+}
+
+int up_gbdt_resume(up_gbdt_run *run, int d, MPI_Comm comm)
+{
+    mkt_ckpt *ck = run->ck;
+    int start = 0;
+    hid_t cf = mkt_ckpt_open_resume(ck, "uplift", run->cfg, &start, comm);
+    if (cf < 0)
+        return 0;
+    json_t *st = mkt_ckpt_read_json(cf, ck->path, "state");
+    json_t *names, *finals, *shares;
+    int n;
+    if (json_unpack(st, "{s:i, s:o, s:o, s:o}", "fits", &n, "names", &names, "final", &finals, "share", &shares) != 0 ||
+        n != start || n < 0 || !json_is_array(names) || !json_is_array(finals) || !json_is_array(shares) ||
+        (int)json_array_size(names) != n || (int)json_array_size(finals) != n || (int)json_array_size(shares) != n)
+        mkt_fail_all(MKT_EXIT_ERROR, "checkpoint %s: state is not {fits, names, final, share} of %d fits (corrupt)",
+                     ck->path, start);
+    for (int k = 0; k < n; k++) {
+        const char *name = json_string_value(json_array_get(names, (size_t)k));
+        double share = json_number_value(json_array_get(shares, (size_t)k));
+        if (!name || strlen(name) >= 96)
+            mkt_fail_all(MKT_EXIT_ERROR, "checkpoint %s: state: name of fit %d is not a short string", ck->path, k);
+        up_gbdt_forest *e = new_forest(&run->fits, name, share >= 0 ? share : NAN,
+                                       json_integer_value(json_array_get(finals, (size_t)k)) != 0);
+        char g[32], why[600];
+        snprintf(g, sizeof g, "/f%d", k);
+        if (mkt_forest_read(cf, ck->path, g, d, &e->model, why, sizeof why) != 0)
+            mkt_fail_all(MKT_EXIT_ERROR, "checkpoint: %s", why);
+    }
+    json_decref(st);
+    mkt_h5_close(cf);
+    return n;
+}
+
+/* The plan's next tree count (at least 1). */
+static void plan_add(up_gbdt_plan *plan, int trees)
+{
+    if (plan->n == plan->cap) {
+        plan->cap = plan->cap ? 2 * plan->cap : 32;
+        plan->rounds = realloc(plan->rounds, sizeof(int) * (size_t)plan->cap);
+        if (!plan->rounds)
+            mkt_fail("uplift: out of memory");
+    }
+    plan->rounds[plan->n++] = trees > 0 ? trees : 1;
+}
+
+/* A forest's prediction at every local row: probability (logistic) or value. */
+static void predict(const up_gbdt_forest *e, int logistic, const gfit_ctx *g, double *pred)
+{
+    mkt_gbdt_predict_margin(&e->model, g->X, g->c->n, g->d, pred);
+    if (logistic)
+        for (int64_t i = 0; i < g->c->n; i++)
+            pred[i] = uplift_sigmoid(pred[i]);
+}
+
+/* Collective. Fit one forest (appended to g->run->fits) and predict every
+ * local row into pred [n]: probability (logistic) or value.  Selection pass:
+ * rows outside the validation split, early stopping on those inside, the
+ * kept tree count appended to the plan.  Final pass: every selected row, the
+ * plan's tree count (with a validation split).  A fit the resumed checkpoint
+ * holds is not trained again: its forest gives the predictions. */
 static void gbdt_fit(const gfit_ctx *g, const fit_spec *s, const char *name, double share, double *pred)
 {
     const campaign_data *c = g->c;
+    up_gbdt_run *run = g->run;
+    int use_valid = g->o->config.valid_fraction > 0, select = !g->final, k = run->fit++;
+    up_gbdt_plan *plan = g->plan;
+    if (run->stopped) { /* a signal stopped the run: the remaining fits are not run */
+        memset(pred, 0, sizeof(double) * (size_t)c->n);
+        return;
+    }
+    if (!select && use_valid && plan->next >= plan->n)
+        mkt_fail("uplift: %s: no tree count from the selection pass", s->label);
+    if (k < run->fits.n) { /* finished before the checkpoint this run resumed from */
+        up_gbdt_forest *e = &run->fits.forest[k];
+        if (strcmp(e->name, name) != 0 || e->final != g->final)
+            mkt_fail_all(MKT_EXIT_ERROR, "checkpoint %s: fit %d is %s, expected %s", run->ck->path, k, e->name, name);
+        if (select)
+            plan_add(plan, e->model.trees);
+        else if (use_valid)
+            plan->next++;
+        predict(e, s->logistic, g, pred);
+        return;
+    }
     mkt_gbdt_config cfg = g->o->config.gbdt;
     cfg.loss = s->logistic ? "logistic" : "squared";
     cfg.seed = g->o->config.seed;
-    int use_valid = g->o->config.valid_fraction > 0, select = g->out == NULL;
-    up_gbdt_plan *plan = g->plan;
     double *xt, *yt, *xv, *yv;
     int64_t *it, *iv;
     mkt_gbdt_data train, valid;
@@ -137,30 +233,23 @@ static void gbdt_fit(const gfit_ctx *g, const fit_spec *s, const char *name, dou
     MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, rows, 2, MPI_INT64_T, MPI_SUM, g->comm));
     if (rows[0] < 1)
         mkt_fail_all(MKT_EXIT_ERROR, "uplift: %s: no training rows", s->label);
-    mkt_gbdt_model tmp;
-    mkt_gbdt_model *model = select ? &tmp : &new_forest(g->out, name, share)->model;
+    up_gbdt_forest *e = new_forest(&run->fits, name, share, g->final);
     mkt_gbdt_hooks hooks;
     memset(&hooks, 0, sizeof hooks);
     mkt_gbdt_result res;
-    mkt_gbdt_train(&cfg, &train, &valid, &hooks, model, &res, g->comm);
-    if (select) {
-        if (plan->n == plan->cap) {
-            plan->cap = plan->cap ? 2 * plan->cap : 32;
-            plan->rounds = realloc(plan->rounds, sizeof(int) * (size_t)plan->cap);
-            if (!plan->rounds)
-                mkt_fail("uplift: out of memory");
-        }
-        plan->rounds[plan->n++] = res.best_round > 0 ? res.best_round : 1;
-    }
+    mkt_gbdt_train(&cfg, &train, &valid, &hooks, &e->model, &res, g->comm);
+    if (select)
+        plan_add(plan, e->model.trees);
     mkt_log_detail(STAGE, "%s%s: %d trees kept of %d, %lld training and %lld validation rows, loss %.6f / %.6f",
                    s->label, select ? ", selection fit" : "", res.best_round, res.rounds_run, (long long)rows[0],
                    (long long)rows[1], res.train_loss, res.val_loss);
-    mkt_gbdt_predict_margin(model, g->X, c->n, g->d, pred);
-    if (s->logistic)
-        for (int64_t i = 0; i < c->n; i++)
-            pred[i] = uplift_sigmoid(pred[i]);
-    if (select)
-        mkt_gbdt_model_free(&tmp);
+    predict(e, s->logistic, g, pred);
+    /* a checkpoint between fits: every C fits (--checkpoint-every) or on a signal */
+    int act = run->ck ? mkt_ckpt_step(run->ck, run->fit, INT_MAX, g->comm) : MKT_CKPT_CONTINUE;
+    if (act != MKT_CKPT_CONTINUE)
+        write_checkpoint(run, g->comm);
+    if (act == MKT_CKPT_STOP)
+        run->stopped = run->fit;
     free(xt);
     free(yt);
     free(it);
@@ -173,7 +262,7 @@ static void gbdt_fit(const gfit_ctx *g, const fit_spec *s, const char *name, dou
 static void train_counts(const gfit_ctx *g, int64_t *counts)
 {
     const campaign_data *c = g->c;
-    int use_valid = g->out == NULL;
+    int use_valid = !g->final;
     memset(counts, 0, sizeof(int64_t) * (size_t)c->T);
     for (int64_t i = 0; i < c->n; i++)
         if (!c->holdout[i] && !(use_valid && c->valid[i]))
@@ -214,10 +303,10 @@ static void fit_arms(const gfit_ctx *g, fit_spec *s, const char *oname, int fold
 }
 
 void up_gbdt_fit_outcome(const mkt_uplift_options *o, campaign_data *c, const double *X, int d, int logistic,
-                         const double *y, const char *oname, double *eff, up_gbdt_forests *out, up_gbdt_plan *plan,
-                         MPI_Comm comm)
+                         const double *y, const char *oname, double *eff, int final, up_gbdt_plan *plan,
+                         up_gbdt_run *run, MPI_Comm comm)
 {
-    gfit_ctx g = {o, c, X, d, out, plan, comm};
+    gfit_ctx g = {o, c, X, d, final, plan, run, comm};
     int T = c->T, nt = T - 1, method = up_method(o);
     size_t n = (size_t)c->n;
     int64_t *counts = xalloc((size_t)T, sizeof(int64_t));
@@ -319,6 +408,8 @@ void up_gbdt_write(hid_t f, const char *group, const up_gbdt_forests *fo, MPI_Co
 {
     char path[600];
     for (int k = 0; k < fo->n; k++) {
+        if (!fo->forest[k].final)
+            continue;
         snprintf(path, sizeof path, "%s/%s", group, fo->forest[k].name);
         mkt_forest_write(f, path, &fo->forest[k].model, comm);
         if (!isnan(fo->forest[k].share))

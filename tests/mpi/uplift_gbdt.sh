@@ -8,7 +8,8 @@
 # positive; the gbdt X- and DR-learners correlate >= 0.6.  The models hold
 # forests and no coefficients, eval uplift recomputes the held-out metrics
 # from the forests, the gateway's uplift op serves a gbdt model's per-user
-# predictions, and the T- and DR-learners' models are the same bits on 1 rank.  Bad gbdt options give exit 2 naming the option.
+# predictions, the T- and DR-learners' models are the same bits on 1 rank, and
+# a run stopped between fits resumes from its checkpoint to the same model.  Bad gbdt options give exit 2 naming the option.
 #
 # Measured (any rank count), correlation with the planted conversion effect,
 # linear T / gbdt T / gbdt X / gbdt DR at the defaults: coupon5 0.864 / 0.814
@@ -99,6 +100,18 @@ if [ "$NP" -ne 1 ]; then
       || fail "gbdt $m-learner model at $NP ranks differs from the 1-rank model"
   done
 fi
+
+# checkpoints between fits: stopped after fit 5 (preempted, exit 75), resumed,
+# the same model as the uninterrupted run
+export MKT_TEST_STOP_AFTER_ITER=5
+expect_fail "$NP" train uplift --store shop.h5 --out gx2.h5 --method x --learner gbdt
+unset MKT_TEST_STOP_AFTER_ITER
+[ "$status" -eq 75 ] && [ -f gx2.h5.uplift.ckpt.h5 ] || fail "gbdt run not preempted with a checkpoint (exit $status)"
+run_np "$NP" train uplift --store shop.h5 --out gx2.h5 --method x --learner gbdt --resume --metrics-out gx2.json \
+  >/dev/null 2>&1
+[ "$(json_get gx2.json '["resumed_from_iteration"]')" = 5 ] || fail "the gbdt run did not resume from fit 5"
+diff <("$MKT" digest gx2.h5 | grep '^/models/uplift/') <("$MKT" digest gx.h5 | grep '^/models/uplift/') \
+  || fail "the resumed gbdt X-learner differs from the uninterrupted run"
 
 # bad gbdt options: exit 2 (usage) naming the option
 check_bad() {
