@@ -119,7 +119,7 @@ const mkt_command mkt_cmd_train_uplift = {
              "[--valid-fraction 0.2] [--seed N] [--l2 L] [--learner linear|gbdt [--rounds R --depth D --eta E ...]]",
     .description = "Learn, for every user and each promotion against control, the incremental effect on the binary outcome "
                    "(conversion or visit) and on spend, from the randomized campaign log; Newton/IRLS and ridge fits with exact "
-                   "sums (identical on any rank count). Writes /models/uplift, held-out Qini, AUUC and uplift at top k%, and the "
+                   "sums, or boosted trees with --learner gbdt (identical on any rank count). Writes /models/uplift, held-out Qini, AUUC and uplift at top k%, and the "
                    "validation Qini as the model-selection metric.",
     .opts = train_uplift_opts,
     .values = &train_uplift_values,

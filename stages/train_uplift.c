@@ -5,8 +5,10 @@
  * separate test store) metrics and the validation-split selection metric.
  * The campaign rows, features and splits live in uplift_campaign.c, the
  * Newton/IRLS and ridge fits with exact cross-rank sums (T, S, transformed,
- * X and cross-fitted DR learners) in uplift_learners.c, the observational
- * design in uplift_observational.c.
+ * X and cross-fitted DR learners) in uplift_learners.c, their boosted-tree
+ * versions (--learner gbdt: forests instead of coefficients, checkpoints
+ * between fits) in uplift_gbdt.c, the observational design in
+ * uplift_observational.c.
  * Must not: write to the store, or sum anything that feeds a result in an
  * order that depends on the rank count.
  *
@@ -512,6 +514,35 @@ static void measure(const mkt_uplift_options *o, const campaign_data *c, const d
     }
 }
 
+/* Collective. The gbdt fits of a run into *gf (resumed from a matching
+ * checkpoint when asked); returns the fit count resumed from (0: none). */
+static int fit_gbdt(const mkt_uplift_options *o, campaign_data *c, const double *X, int d, mkt_ckpt *ck,
+                    const mkt_ckpt_config *cfg, gbdt_fits *gf, MPI_Comm comm)
+{
+    int T = c->T, start;
+    /* boosted trees (checkpointed between fits): with a validation
+     * split, the selection pass (early stopping on the validation rows)
+     * chooses each fit's tree count, then the final pass fits all rows */
+    size_t ne = (size_t)c->n * (size_t)(T - 1);
+    gf->eff_y = xalloc(ne, sizeof(double));
+    gf->eff_s = xalloc(ne, sizeof(double));
+    up_gbdt_plan plan;
+    memset(&plan, 0, sizeof plan);
+    up_gbdt_run *gr = &gf->run;
+    gr->ck = ck;
+    gr->cfg = cfg;
+    start = up_gbdt_resume(gr, d, comm);
+    if (o->config.valid_fraction > 0) {
+        gf->eff_v = xalloc(ne, sizeof(double));
+        up_gbdt_fit_outcome(o, c, X, d, 1, c->y, o->config.outcome, gf->eff_v, 0, &plan, gr, comm);
+        up_gbdt_fit_outcome(o, c, X, d, 0, c->spend, "spend", gf->eff_s, 0, &plan, gr, comm);
+    }
+    up_gbdt_fit_outcome(o, c, X, d, 1, c->y, o->config.outcome, gf->eff_y, 1, &plan, gr, comm);
+    up_gbdt_fit_outcome(o, c, X, d, 0, c->spend, "spend", gf->eff_s, 1, &plan, gr, comm);
+    free(plan.rounds);
+    return start;
+}
+
 /* What a train run holds until it returns. */
 static void free_train(campaign_data *c, uplift_features *fs, double *X, double *slots, double *coef_y,
                        double *coef_s, double *coef_v)
@@ -572,27 +603,8 @@ int mkt_uplift_train(const mkt_uplift_options *o, MPI_Comm comm, json_t *metrics
     gbdt_fits gf;
     memset(&gf, 0, sizeof gf);
     if (mkt_uplift_config_gbdt(&o->config)) {
-        /* boosted trees (no Newton steps to checkpoint): with a validation
-         * split, the selection pass (early stopping on the validation rows)
-         * chooses each fit's tree count, then the final pass fits all rows */
-        size_t ne = (size_t)c.n * (size_t)(T - 1);
-        gf.eff_y = xalloc(ne, sizeof(double));
-        gf.eff_s = xalloc(ne, sizeof(double));
-        up_gbdt_plan plan;
-        memset(&plan, 0, sizeof plan);
-        up_gbdt_run *gr = &gf.run;
-        gr->ck = &ck;
-        gr->cfg = &cfg;
-        start = up_gbdt_resume(gr, d, comm);
-        if (o->config.valid_fraction > 0) {
-            gf.eff_v = xalloc(ne, sizeof(double));
-            up_gbdt_fit_outcome(o, &c, X, d, 1, c.y, o->config.outcome, gf.eff_v, 0, &plan, gr, comm);
-            up_gbdt_fit_outcome(o, &c, X, d, 0, c.spend, "spend", gf.eff_s, 0, &plan, gr, comm);
-        }
-        up_gbdt_fit_outcome(o, &c, X, d, 1, c.y, o->config.outcome, gf.eff_y, 1, &plan, gr, comm);
-        up_gbdt_fit_outcome(o, &c, X, d, 0, c.spend, "spend", gf.eff_s, 1, &plan, gr, comm);
-        free(plan.rounds);
-        run.stopped = gr->stopped;
+        start = fit_gbdt(o, &c, X, d, &ck, &cfg, &gf, comm);
+        run.stopped = gf.run.stopped;
     } else {
         start = resume_run(&run, slots, comm);
         size_t pass = (size_t)ps * (size_t)d;

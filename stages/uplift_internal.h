@@ -1,5 +1,5 @@
 /* uplift_internal.h — private to the uplift stage (train_uplift.c,
- * uplift_campaign.c, uplift_learners.c, uplift_observational.c): the campaign
+ * uplift_campaign.c, uplift_learners.c, uplift_gbdt.c, uplift_observational.c): the campaign
  * rows of a rank, the fit specification, the checkpointed run state and the
  * functions the files share.
  * Must not be included outside those files; the stage's interface is
