@@ -44,10 +44,28 @@ static const mkt_opt train_uplift_opts[] = {
     {"max-iter", MKT_OPT_I32, TC(max_iter), NULL, "Newton iterations at most", 1, MKT_UPLIFT_MAX_ITER},
     /* the default as text, so --help keeps printing 1e-9 (the value is mkt_uplift_config_defaults') */
     {"tol", MKT_OPT_DOUBLE, TC(tol), "1e-9", "stop Newton when the largest coefficient step is below this", 0, 1},
+    {"learner", MKT_OPT_STR, TC(learner), "linear", "base models: linear (Newton logistic and ridge fits) or gbdt "
+     "(boosted trees, methods t, x and dr; docs/trees.md)", 0, 0},
+    /* --learner gbdt: bounds checked by mkt_gbdt_check_config, whose messages name the option */
+    {"rounds", MKT_OPT_I32, TC(gbdt.rounds), NULL, "gbdt: trees per fit at most", 0, 0},
+    {"depth", MKT_OPT_I32, TC(gbdt.max_depth), NULL, "gbdt: depth of a tree at most", 0, 0},
+    {"leaves", MKT_OPT_I32, TC(gbdt.max_leaves), NULL, "gbdt: leaves of a tree at most (0: no cap)", 0, 0},
+    {"grow", MKT_OPT_STR, TC(gbdt.grow), "depthwise", "gbdt: depthwise (level by level) or lossguide (best leaf first)", 0, 0},
+    {"eta", MKT_OPT_DOUBLE, TC(gbdt.eta), NULL, "gbdt: shrinkage of each tree, (0, 1]", 0, 0},
+    {"lambda", MKT_OPT_DOUBLE, TC(gbdt.lambda), NULL, "gbdt: L2 penalty on the leaf values", 0, 0},
+    {"gamma", MKT_OPT_DOUBLE, TC(gbdt.gamma), NULL, "gbdt: least loss reduction of a split", 0, 0},
+    {"min-child-weight", MKT_OPT_DOUBLE, TC(gbdt.min_child_weight), NULL, "gbdt: least hessian sum of a leaf", 0, 0},
+    {"bins", MKT_OPT_I32, TC(gbdt.max_bins), NULL, "gbdt: histogram bins per feature (2..255)", 0, 0},
+    {"subsample", MKT_OPT_DOUBLE, TC(gbdt.subsample), NULL, "gbdt: share of the training rows per tree, (0, 1]", 0, 0},
+    {"colsample", MKT_OPT_DOUBLE, TC(gbdt.colsample), NULL, "gbdt: share of the features per tree, (0, 1]", 0, 0},
+    {"early-stop", MKT_OPT_I32, TC(gbdt.early_stop), NULL, "gbdt: stop a fit after this many trees without a better "
+     "validation loss (the validation split, --valid-fraction; 0: never)", 0, 0},
+    {"sketch-rows", MKT_OPT_INT, TC(gbdt.sketch_rows), NULL, "gbdt: rows sampled for the histogram cuts", 0, 0},
     {"checkpoint", MKT_OPT_STR, TU(s.checkpoint), NULL,
      "checkpoint file (default: OUT.uplift.ckpt.h5; removed when the model is written)", 0, 0},
     {"checkpoint-every", MKT_OPT_INT, TU(s.checkpoint_every), NULL,
-     "write a checkpoint every C Newton steps, counted over all fits (0: only on SIGTERM/SIGUSR1)", 0, 1e9},
+     "write a checkpoint every C Newton steps, counted over all fits (--learner gbdt: every C fits; 0: only on "
+     "SIGTERM/SIGUSR1)", 0, 1e9},
     {"resume", MKT_OPT_BOOL, TU(s.resume), NULL,
      "continue from the checkpoint if it exists (it must match these options); else start from scratch", 0, 0},
     {"metrics-out", MKT_OPT_STR, TU(metrics_out), NULL, "write what the stage did as JSON to this file", 0, 0},
@@ -98,10 +116,10 @@ static int run_eval_uplift(void *p, MPI_Comm comm)
 const mkt_command mkt_cmd_train_uplift = {
     .name = "train_uplift",
     .usage = "mkt train uplift --store S --out M [--method t|s|transformed|x|dr] [--outcome conversion|visit] [--holdout 0.3] "
-             "[--valid-fraction 0.2] [--seed N] [--l2 L]",
+             "[--valid-fraction 0.2] [--seed N] [--l2 L] [--learner linear|gbdt [--rounds R --depth D --eta E ...]]",
     .description = "Learn, for every user and each promotion against control, the incremental effect on the binary outcome "
                    "(conversion or visit) and on spend, from the randomized campaign log; Newton/IRLS and ridge fits with exact "
-                   "sums (identical on any rank count). Writes /models/uplift, held-out Qini, AUUC and uplift at top k%, and the "
+                   "sums, or boosted trees with --learner gbdt (identical on any rank count). Writes /models/uplift, held-out Qini, AUUC and uplift at top k%, and the "
                    "validation Qini as the model-selection metric.",
     .opts = train_uplift_opts,
     .values = &train_uplift_values,

@@ -352,6 +352,26 @@ static int want_matrix(hid_t f, const char *file, const char *group, const char 
     return 0;
 }
 
+/* A gbdt model: the forests that give arm 1's effects on the outcome and on
+ * spend are there (their arrays are checked when a reader loads them). */
+static int uplift_check_forests(hid_t f, const char *file, const mkt_uplift_model *u, const char *oc, char *why,
+                                size_t len)
+{
+    const char *m = u->method ? u->method : "t";
+    const char *role = !strcmp(m, "t") ? "arm" : !strcmp(m, "x") ? "x1_" : !strcmp(m, "dr") ? "dr_" : NULL;
+    if (!role)
+        return fail(why, len, "%s: %s: learner gbdt with method '%.20s' (gbdt fits t, x and dr)", file,
+                    MKT_MODELS_UPLIFT, m);
+    const char *outs[2] = {oc, "spend"};
+    for (int k = 0; k < 2; k++) {
+        char group[200];
+        snprintf(group, sizeof group, "%s/forest_%s_%s1", MKT_MODELS_UPLIFT, outs[k], role);
+        if (!mkt_forest_exists(f, group))
+            return fail(why, len, "%s: %s/%s is missing (learner gbdt)", file, group, MKT_FOREST_GROUP);
+    }
+    return 0;
+}
+
 static int uplift_check(hid_t f, const char *file, mkt_uplift_model *u, char *why, size_t len)
 {
     const char *g = MKT_MODELS_UPLIFT;
@@ -383,6 +403,8 @@ static int uplift_check(hid_t f, const char *file, mkt_uplift_model *u, char *wh
                         want_matrix(f, file, g, "coef_spend", u->arms, u->features, "arms x attribute features", why,
                                     len)))
         return -1;
+    if (u->gbdt && uplift_check_forests(f, file, u, oc, why, len))
+        return -1;
     u->rows = shape_of(f, g, "user", NULL);
     if (u->rows >= 0 && (want_matrix(f, file, g, pred, u->rows, u->arms - 1, "user rows x promotions", why, len) ||
                          want_matrix(f, file, g, "predicted_spend", u->rows, u->arms - 1, "user rows x promotions",
@@ -398,6 +420,9 @@ int mkt_uplift_describe(hid_t f, const char *file, mkt_uplift_model *u, char *wh
         return fail(why, len, "%s: no %s group", file, MKT_MODELS_UPLIFT);
     u->outcome = mkt_h5_attr_get_string(f, MKT_MODELS_UPLIFT, MKT_ATTR_OUTCOME);
     u->method = mkt_h5_attr_get_string(f, MKT_MODELS_UPLIFT, MKT_ATTR_METHOD);
+    char *learner = mkt_h5_attr_get_string(f, MKT_MODELS_UPLIFT, "learner");
+    u->gbdt = learner && !strcmp(learner, "gbdt");
+    free(learner);
     if (uplift_check(f, file, u, why, len) == 0)
         return 0;
     mkt_uplift_model_free(u);
@@ -417,10 +442,12 @@ void mkt_uplift_save(hid_t f, const char *group, const mkt_uplift_save_args *a, 
     int64_t T = m->arms, nt = T - 1, A = m->attrs;
     int root = rank_of(comm) == 0;
     char p[600], name[64];
-    snprintf(name, sizeof name, "coef_%s", m->outcome);
-    mkt_h5_write_small(f, at(p, sizeof p, group, name), H5T_NATIVE_DOUBLE, a->coef, T, m->features, comm);
-    mkt_h5_write_small(f, at(p, sizeof p, group, "coef_spend"), H5T_NATIVE_DOUBLE, a->coef_spend, T, m->features,
-                       comm);
+    if (a->coef) { /* linear learners; a gbdt model's forests are written by the stage */
+        snprintf(name, sizeof name, "coef_%s", m->outcome);
+        mkt_h5_write_small(f, at(p, sizeof p, group, name), H5T_NATIVE_DOUBLE, a->coef, T, m->features, comm);
+        mkt_h5_write_small(f, at(p, sizeof p, group, "coef_spend"), H5T_NATIVE_DOUBLE, a->coef_spend, T,
+                           m->features, comm);
+    }
     if (A > 0) {
         mkt_h5_write_small(f, at(p, sizeof p, group, "feature_spec"), H5T_NATIVE_DOUBLE, a->feature_spec, A,
                            UPLIFT_SPEC_COLS, comm);

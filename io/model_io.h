@@ -132,7 +132,8 @@ void mkt_segments_save(hid_t f, const char *group, const mkt_segments_save_args 
  * (control first); attrs A user attributes: feature_spec [A x
  * UPLIFT_SPEC_COLS], attr_names [A]; coef_<outcome> and coef_spend [T x
  * features]; user [rows] with predicted_<outcome> and predicted_spend
- * [rows x (T - 1)]. */
+ * [rows x (T - 1)].  A gbdt model (attribute learner = "gbdt") has forests
+ * instead of the coefficients. */
 typedef struct {
     char *outcome;     /* attribute outcome: conversion, visit or redeemed (NULL when absent: conversion) */
     char *method;      /* attribute method (NULL when absent) */
@@ -140,6 +141,9 @@ typedef struct {
     int64_t features;  /* attribute features: columns of the coefficients */
     int64_t attrs;     /* attribute attrs: the user attributes (A) */
     int has_coef;      /* coef_<outcome> and coef_spend are there */
+    int gbdt;          /* attribute learner = "gbdt": boosted-tree base models, forests under
+                        * forest_<outcome>_<role> (stages/uplift_gbdt.c) instead of coef_*; the
+                        * per-user predictions are there as for the linear learners */
     int64_t rows;      /* rows of user and the predictions; -1 when there are none */
 } mkt_uplift_model;
 
@@ -148,7 +152,7 @@ void mkt_uplift_model_free(mkt_uplift_model *u);
 
 /* What mkt_uplift_save writes: arms [model.arms]; with model.attrs > 0
  * feature_spec and attr_names, and levels/<attr> for each categorical
- * attribute; coef_<outcome> and coef_spend [arms x model.features]; this
+ * attribute; coef_<outcome> and coef_spend [arms x model.features] (when coef is not NULL: linear learners); this
  * rank's rows of user, predicted_<outcome>, predicted_spend [n x (arms - 1)]
  * and holdout, out of model.rows; attributes method, design, outcome, seed,
  * holdout, features, attrs and rows.  model.outcome and model.method are

@@ -62,6 +62,11 @@ void mkt_uplift_config_defaults(mkt_uplift_config *c)
     c->squares = 1;
     c->max_iter = 25;
     c->tol = 1e-9;
+    c->learner = "linear";
+    /* the trees' defaults but shallower: an effect is a small difference of
+     * noisy outcome models, and depth 2 ranked best on Hillstrom (docs/trees.md) */
+    mkt_gbdt_config_defaults(&c->gbdt);
+    c->gbdt.max_depth = MKT_UPLIFT_GBDT_DEPTH;
 }
 
 /* l2_effect as a number: 0 and *v set when it is one in [0, 1e12]; 1 for
@@ -109,6 +114,16 @@ const char *mkt_uplift_check_config(const mkt_uplift_config *c)
           "--design observational needs method t, s, x or dr (the transformed outcome assumes a randomized arm "
           "share)");
     CHECK(c->trim >= 0 && c->trim < 0.5, "trim: must be in [0, 0.5), not %g", c->trim);
+    CHECK(c->learner && (!strcmp(c->learner, "linear") || !strcmp(c->learner, "gbdt")),
+          "learner: must be linear or gbdt, not '%s'", c->learner ? c->learner : "");
+    if (mkt_uplift_config_gbdt(c)) {
+        int m = uplift_method_parse(c->method);
+        CHECK(m == UPLIFT_T_LEARNER || m == UPLIFT_X_LEARNER || m == UPLIFT_DR_LEARNER,
+              "learner: gbdt fits the methods t, x and dr, not '%s' (use --learner linear)", c->method);
+        const char *bad = mkt_gbdt_check_config(&c->gbdt);
+        if (bad)
+            return bad;
+    }
     return NULL;
 }
 
@@ -127,6 +142,11 @@ double mkt_uplift_config_l2_effect(const mkt_uplift_config *c)
     double v = c->l2;
     parse_l2_effect(c->l2_effect, &v);
     return v;
+}
+
+int mkt_uplift_config_gbdt(const mkt_uplift_config *c)
+{
+    return c->learner && !strcmp(c->learner, "gbdt");
 }
 
 int uplift_effect_is_linear(int method)

@@ -15,6 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "gbdt.h"
+
 typedef enum {
     UPLIFT_T_LEARNER = 0,
     UPLIFT_S_LEARNER = 1,
@@ -44,6 +46,8 @@ typedef struct {
     int squares;           /* add squares of standardized non-binary numeric attributes (0/1) */
     int max_iter;          /* Newton iterations at most */
     double tol;            /* stop when max |step| < tol */
+    const char *learner;   /* base models: linear (Newton logistic / ridge) or gbdt (boosted trees; t, x, dr) */
+    mkt_gbdt_config gbdt;  /* the trees of --learner gbdt (loss set per fit, seed from `seed`) */
 } mkt_uplift_config;
 
 /* Limits enforced by mkt_uplift_check_config. */
@@ -53,6 +57,9 @@ typedef struct {
 #define MKT_UPLIFT_MAX_FOLDS 20
 #define MKT_UPLIFT_MAX_L2 1e12
 #define MKT_UPLIFT_MAX_ITER 1000
+/* --learner gbdt: the one default that differs from mkt_gbdt_config_defaults
+ * (measured on Hillstrom, docs/trees.md) */
+#define MKT_UPLIFT_GBDT_DEPTH 2
 
 void mkt_uplift_config_defaults(mkt_uplift_config *c);
 /* NULL if the configuration is usable, else a message naming the bad field,
@@ -66,6 +73,8 @@ const char *mkt_uplift_check_config(const mkt_uplift_config *c);
 int mkt_uplift_config_method(const mkt_uplift_config *c);
 int mkt_uplift_config_observational(const mkt_uplift_config *c);
 double mkt_uplift_config_l2_effect(const mkt_uplift_config *c);
+/* 1 when the base models are boosted trees (--learner gbdt). */
+int mkt_uplift_config_gbdt(const mkt_uplift_config *c);
 /* 1 when a model of this method stores each arm's effect directly as a
  * linear function of the features (row t of coef; transformed, x, dr). */
 int uplift_effect_is_linear(int method);

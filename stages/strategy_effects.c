@@ -376,6 +376,9 @@ static int read_uplift_model(const strat_data *d, hid_t m, const mkt_strategy_op
         mkt_fail_all(MKT_EXIT_ERROR, "strategy: /models/uplift has %d attributes, the campaign log of %s has %d", A,
                      o->store, d->c_A);
     const char *cn = MKT_MODELS_UPLIFT_COEF_CONVERSION, *sn = MKT_MODELS_UPLIFT_COEF_SPEND;
+    if (um->gbdt) /* its effects are forests, not the coefficients the strategy applies to every user */
+        mkt_fail_all(MKT_EXIT_ERROR, "strategy: %s: /models/uplift was trained with --learner gbdt; the strategy needs "
+                     "a linear uplift model (mkt train uplift --learner linear)", o->models);
     if (!um->has_coef)
         mkt_fail_all(MKT_EXIT_ERROR, "strategy: %s: %s or %s is missing", o->models, cn, sn);
     double *cc = xalloc((size_t)d->T * (size_t)dim, sizeof(double));

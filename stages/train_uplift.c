@@ -5,8 +5,10 @@
  * separate test store) metrics and the validation-split selection metric.
  * The campaign rows, features and splits live in uplift_campaign.c, the
  * Newton/IRLS and ridge fits with exact cross-rank sums (T, S, transformed,
- * X and cross-fitted DR learners) in uplift_learners.c, the observational
- * design in uplift_observational.c.
+ * X and cross-fitted DR learners) in uplift_learners.c, their boosted-tree
+ * versions (--learner gbdt: forests instead of coefficients, checkpoints
+ * between fits) in uplift_gbdt.c, the observational design in
+ * uplift_observational.c.
  * Must not: write to the store, or sum anything that feeds a result in an
  * order that depends on the rank count.
  *
@@ -186,7 +188,7 @@ static double *pack_records(const campaign_data *c, const unsigned char *mask, i
 
 /* Collective. Predict every local row and, when `report`, gather the
  * hold-out and fill metrics["arms"]; pred_y / pred_spend receive the local
- * predictions [n x (T-1)]; mrow_y / mrow_spend the metrics table
+ * predictions [n x (T-1)] (coef_y NULL: they hold them already, gbdt); mrow_y / mrow_spend the metrics table
  * [(T-1) x 5] (NaN without a report). */
 static void evaluate(const campaign_data *c, const double *X, int d, int method, const char *outcome,
                      const double *coef_y, const double *coef_spend, double *pred_y, double *pred_spend,
@@ -194,7 +196,7 @@ static void evaluate(const campaign_data *c, const double *X, int d, int method,
 {
     int T = c->T, nt = T - 1;
     int rec = REC_FIXED + 4 * nt;
-    for (int64_t i = 0; i < c->n; i++) {
+    for (int64_t i = 0; i < c->n && coef_y; i++) {
         uplift_effects(method, 1, coef_y, T, d, X + i * d, pred_y + i * nt);
         uplift_effects(method, 0, coef_spend, T, d, X + i * d, pred_spend + i * nt);
     }
@@ -234,10 +236,10 @@ static void evaluate(const campaign_data *c, const double *X, int d, int method,
 }
 
 /* Collective. The model-selection metric: the selection fits' (coef [T x d],
- * binary outcome) mean Qini over the arms on the validation rows, into
+ * binary outcome; or, coef NULL, the effects eff [n x (T-1)] of local rows) mean Qini over the arms on the validation rows, into
  * metrics["selection"] (and the per-arm values into metrics["validation"]). */
 static void select_metric(const campaign_data *c, const double *X, int d, int method, const double *coef,
-                          double valid_fraction, json_t *metrics, MPI_Comm comm)
+                          const double *eff, double valid_fraction, json_t *metrics, MPI_Comm comm)
 {
     int T = c->T, nt = T - 1, rec = 3 + nt;
     int64_t nv;
@@ -247,7 +249,10 @@ static void select_metric(const campaign_data *c, const double *X, int d, int me
         if (!c->valid[i])
             continue;
         double *r = loc + (size_t)k++ * (size_t)rec;
-        uplift_effects(method, 1, coef, T, d, X + i * d, r + 3);
+        if (coef)
+            uplift_effects(method, 1, coef, T, d, X + i * d, r + 3);
+        else
+            memcpy(r + 3, eff + i * nt, sizeof(double) * (size_t)nt);
     }
     int64_t n;
     double *all = allgather_records(loc, nv, rec, "validation split", &n, comm);
@@ -306,6 +311,23 @@ static void uplift_config(const mkt_uplift_options *o, const campaign_data *c, i
     mkt_ckpt_config_int(cfg, "features", d);
     if (up_observational(o)) /* only then: checkpoints of randomized runs keep their keys */
         mkt_ckpt_config_double(cfg, "observational_trim", o->config.trim);
+    if (mkt_uplift_config_gbdt(&o->config)) { /* likewise: linear runs keep their keys */
+        const mkt_gbdt_config *t = &o->config.gbdt;
+        mkt_ckpt_config_str(cfg, "learner", "gbdt");
+        mkt_ckpt_config_int(cfg, "gbdt_rounds", t->rounds);
+        mkt_ckpt_config_int(cfg, "gbdt_depth", t->max_depth);
+        mkt_ckpt_config_int(cfg, "gbdt_leaves", t->max_leaves);
+        mkt_ckpt_config_str(cfg, "gbdt_grow", t->grow);
+        mkt_ckpt_config_double(cfg, "gbdt_eta", t->eta);
+        mkt_ckpt_config_double(cfg, "gbdt_lambda", t->lambda);
+        mkt_ckpt_config_double(cfg, "gbdt_gamma", t->gamma);
+        mkt_ckpt_config_double(cfg, "gbdt_min_child_weight", t->min_child_weight);
+        mkt_ckpt_config_int(cfg, "gbdt_bins", t->max_bins);
+        mkt_ckpt_config_double(cfg, "gbdt_subsample", t->subsample);
+        mkt_ckpt_config_double(cfg, "gbdt_colsample", t->colsample);
+        mkt_ckpt_config_int(cfg, "gbdt_early_stop", t->early_stop);
+        mkt_ckpt_config_int(cfg, "gbdt_sketch_rows", t->sketch_rows);
+    }
 }
 
 /* Collective. Read the matching checkpoint of the run, when there is one,
@@ -336,7 +358,27 @@ typedef struct {
     double *pred_y, *pred_s;        /* local rows x (T-1) */
     double *mrow_y, *mrow_s;        /* (T-1) x 5 metrics */
     json_t *res;                    /* the metrics object */
+    const up_gbdt_forests *forests; /* --learner gbdt (coef_* NULL), else NULL */
 } uplift_result;
+
+/* The tree settings of a gbdt model (attribute learner = "gbdt"). */
+static void write_gbdt_attrs(hid_t f, const char *g, const mkt_gbdt_config *t)
+{
+    mkt_h5_attr_set_string(f, g, "learner", "gbdt");
+    mkt_h5_attr_set_int(f, g, "gbdt_rounds", t->rounds);
+    mkt_h5_attr_set_int(f, g, "gbdt_depth", t->max_depth);
+    mkt_h5_attr_set_int(f, g, "gbdt_leaves", t->max_leaves);
+    mkt_h5_attr_set_string(f, g, "gbdt_grow", t->grow);
+    mkt_h5_attr_set_double(f, g, "gbdt_eta", t->eta);
+    mkt_h5_attr_set_double(f, g, "gbdt_lambda", t->lambda);
+    mkt_h5_attr_set_double(f, g, "gbdt_gamma", t->gamma);
+    mkt_h5_attr_set_double(f, g, "gbdt_min_child_weight", t->min_child_weight);
+    mkt_h5_attr_set_int(f, g, "gbdt_bins", t->max_bins);
+    mkt_h5_attr_set_double(f, g, "gbdt_subsample", t->subsample);
+    mkt_h5_attr_set_double(f, g, "gbdt_colsample", t->colsample);
+    mkt_h5_attr_set_int(f, g, "gbdt_early_stop", t->early_stop);
+    mkt_h5_attr_set_int(f, g, "gbdt_sketch_rows", t->sketch_rows);
+}
 
 /* Collective. /models/uplift: into a new model file, or replacing the group
  * of an existing one. */
@@ -351,14 +393,14 @@ static void write_uplift_model(const mkt_uplift_options *o, const campaign_data 
                                         .arms = T,
                                         .features = d,
                                         .attrs = c->A,
-                                        .has_coef = 1,
+                                        .has_coef = r->forests ? 0 : 1,
                                         .rows = c->N},
                               .design = up_observational(o) ? "observational" : "randomized",
                               .seed = (int64_t)o->config.seed,
                               .holdout = o->config.holdout,
                               .arm_names = c->arm_names,
-                              .coef = r->coef_y,
-                              .coef_spend = r->coef_s,
+                              .coef = r->forests ? NULL : r->coef_y,
+                              .coef_spend = r->forests ? NULL : r->coef_s,
                               .feature_spec = spec,
                               .attr_names = c->attr_names,
                               .level_names = c->level_names,
@@ -377,6 +419,10 @@ static void write_uplift_model(const mkt_uplift_options *o, const campaign_data 
     char path[600];
 #define P(name) (snprintf(path, sizeof path, "%s/%s", g, name), path)
     char coefname[64];
+    if (r->forests) {
+        up_gbdt_write(f, g, r->forests, comm);
+        write_gbdt_attrs(f, g, &o->config.gbdt);
+    }
     snprintf(coefname, sizeof coefname, "metrics_%s", o->config.outcome);
     mkt_h5_write_small(f, P(coefname), H5T_NATIVE_DOUBLE, r->mrow_y, nt, 5, comm);
     mkt_h5_write_small(f, P("metrics_spend"), H5T_NATIVE_DOUBLE, r->mrow_s, nt, 5, comm);
@@ -414,18 +460,32 @@ static void check_train_splits(const mkt_uplift_options *o, const campaign_data 
                               "raise --valid-fraction, or give --valid-fraction 0 (no selection metric)", comm);
 }
 
+/* --learner gbdt: the effects the forests predict at the local rows [n x (T-1)]
+ * and the forests; eff_v: the selection pass's effects (the selection
+ * metric reads them at the validation rows; NULL without a validation split). */
+typedef struct {
+    double *eff_y, *eff_s, *eff_v;
+    up_gbdt_run run; /* run.fits: every fit's forest, the final pass's written */
+} gbdt_fits;
+
 /* Collective. The model's predictions of every local row, the held-out
  * metrics (report), the selection metric and the observational estimates:
  * into *r (its arrays and r->res are the caller's to free). */
 static void measure(const mkt_uplift_options *o, const campaign_data *c, const double *X, int d, const double *coef_y,
-                    const double *coef_s, const double *coef_v, int report, uplift_result *r, MPI_Comm comm)
+                    const double *coef_s, const double *coef_v, const gbdt_fits *gf, int report, uplift_result *r,
+                    MPI_Comm comm)
 {
     int nt = c->T - 1;
     double *pred_y = xalloc((size_t)c->n * (size_t)nt, sizeof(double));
     double *pred_s = xalloc((size_t)c->n * (size_t)nt, sizeof(double));
     double *mrow_y = xalloc((size_t)nt * 5, sizeof(double)), *mrow_s = xalloc((size_t)nt * 5, sizeof(double));
     json_t *res = json_object();
-    uplift_result rr = {coef_y, coef_s, pred_y, pred_s, mrow_y, mrow_s, res};
+    uplift_result rr = {coef_y, coef_s, pred_y, pred_s, mrow_y, mrow_s, res, gf ? &gf->run.fits : NULL};
+    if (gf) { /* the effects the forests predicted; no coefficients */
+        memcpy(pred_y, gf->eff_y, sizeof(double) * (size_t)c->n * (size_t)nt);
+        memcpy(pred_s, gf->eff_s, sizeof(double) * (size_t)c->n * (size_t)nt);
+        coef_y = coef_s = coef_v = NULL;
+    }
     *r = rr;
     evaluate(c, X, d, up_method(o), o->config.outcome, coef_y, coef_s, pred_y, pred_s, mrow_y, mrow_s, report, res, comm);
     if (!report) {
@@ -436,7 +496,7 @@ static void measure(const mkt_uplift_options *o, const campaign_data *c, const d
                        "mkt eval uplift --test STORE");
     }
     if (o->config.valid_fraction > 0)
-        select_metric(c, X, d, up_method(o), coef_v, o->config.valid_fraction, res, comm);
+        select_metric(c, X, d, up_method(o), coef_v, gf ? gf->eff_v : NULL, o->config.valid_fraction, res, comm);
     mkt_metrics_set_str(res, "design", up_observational(o) ? "observational" : "randomized");
     if (up_observational(o)) {
         up_observational_estimates(o, c, X, d, res, comm);
@@ -444,6 +504,35 @@ static void measure(const mkt_uplift_options *o, const campaign_data *c, const d
                             "observational campaign: Qini and uplift@k compare targeted with untargeted users, who "
                             "differ by design; read the observational effects instead");
     }
+}
+
+/* Collective. The gbdt fits of a run into *gf (resumed from a matching
+ * checkpoint when asked); returns the fit count resumed from (0: none). */
+static int fit_gbdt(const mkt_uplift_options *o, campaign_data *c, const double *X, int d, mkt_ckpt *ck,
+                    const mkt_ckpt_config *cfg, gbdt_fits *gf, MPI_Comm comm)
+{
+    int T = c->T, start;
+    /* boosted trees (checkpointed between fits): with a validation
+     * split, the selection pass (early stopping on the validation rows)
+     * chooses each fit's tree count, then the final pass fits all rows */
+    size_t ne = (size_t)c->n * (size_t)(T - 1);
+    gf->eff_y = xalloc(ne, sizeof(double));
+    gf->eff_s = xalloc(ne, sizeof(double));
+    up_gbdt_plan plan;
+    memset(&plan, 0, sizeof plan);
+    up_gbdt_run *gr = &gf->run;
+    gr->ck = ck;
+    gr->cfg = cfg;
+    start = up_gbdt_resume(gr, d, comm);
+    if (o->config.valid_fraction > 0) {
+        gf->eff_v = xalloc(ne, sizeof(double));
+        up_gbdt_fit_outcome(o, c, X, d, 1, c->y, o->config.outcome, gf->eff_v, 0, &plan, gr, comm);
+        up_gbdt_fit_outcome(o, c, X, d, 0, c->spend, "spend", gf->eff_s, 0, &plan, gr, comm);
+    }
+    up_gbdt_fit_outcome(o, c, X, d, 1, c->y, o->config.outcome, gf->eff_y, 1, &plan, gr, comm);
+    up_gbdt_fit_outcome(o, c, X, d, 0, c->spend, "spend", gf->eff_s, 1, &plan, gr, comm);
+    free(plan.rounds);
+    return start;
 }
 
 /* What a train run holds until it returns. */
@@ -502,13 +591,21 @@ int mkt_uplift_train(const mkt_uplift_options *o, MPI_Comm comm, json_t *metrics
     uplift_config(o, &c, d, &cfg);
     mkt_ckpt_signals_install();
     up_run run = {&ck, &cfg, slots, nslot, d, 0, 0, 0, 0, 0, 0, 0};
-    int start = resume_run(&run, slots, comm);
-    size_t pass = (size_t)ps * (size_t)d;
-    up_fit_outcome(o, &c, X, d, 1, c.y, o->config.outcome, slots, 0, coef_y, &run, comm);
-    up_fit_outcome(o, &c, X, d, 0, c.spend, "spend", slots + pass, 0, coef_s, &run, comm);
-    /* model selection: the outcome's fits again without the validation rows */
-    if (o->config.valid_fraction > 0)
-        up_fit_outcome(o, &c, X, d, 1, c.y, o->config.outcome, slots + 2 * pass, 1, coef_v, &run, comm);
+    int start = 0;
+    gbdt_fits gf;
+    memset(&gf, 0, sizeof gf);
+    if (mkt_uplift_config_gbdt(&o->config)) {
+        start = fit_gbdt(o, &c, X, d, &ck, &cfg, &gf, comm);
+        run.stopped = gf.run.stopped;
+    } else {
+        start = resume_run(&run, slots, comm);
+        size_t pass = (size_t)ps * (size_t)d;
+        up_fit_outcome(o, &c, X, d, 1, c.y, o->config.outcome, slots, 0, coef_y, &run, comm);
+        up_fit_outcome(o, &c, X, d, 0, c.spend, "spend", slots + pass, 0, coef_s, &run, comm);
+        /* model selection: the outcome's fits again without the validation rows */
+        if (o->config.valid_fraction > 0)
+            up_fit_outcome(o, &c, X, d, 1, c.y, o->config.outcome, slots + 2 * pass, 1, coef_v, &run, comm);
+    }
     double t_fit = mkt_now() - t0;
     mkt_metrics_set_str(metrics, "checkpoint", ck.path);
     mkt_metrics_set_int(metrics, "resumed_from_iteration", start);
@@ -519,12 +616,16 @@ int mkt_uplift_train(const mkt_uplift_options *o, MPI_Comm comm, json_t *metrics
         mkt_ckpt_signals_restore();
         mkt_ckpt_config_free(&cfg);
         mkt_ckpt_free(&ck);
+        free(gf.eff_y);
+        free(gf.eff_s);
+        free(gf.eff_v);
+        up_gbdt_free(&gf.run.fits);
         free_train(&c, &fs, X, slots, coef_y, coef_s, coef_v);
         return MKT_EXIT_PREEMPTED;
     }
 
     uplift_result r;
-    measure(o, &c, X, d, coef_y, coef_s, coef_v, report, &r, comm);
+    measure(o, &c, X, d, coef_y, coef_s, coef_v, gf.eff_y ? &gf : NULL, report, &r, comm);
 
     write_uplift_model(o, &c, &fs, d, &r, comm);
     mkt_ckpt_remove(&ck, comm);
@@ -540,6 +641,13 @@ int mkt_uplift_train(const mkt_uplift_options *o, MPI_Comm comm, json_t *metrics
     mkt_metrics_set_str(metrics, "store", o->store);
     mkt_metrics_set_str(metrics, "model", o->model);
     mkt_metrics_set_str(metrics, "method", uplift_method_name(up_method(o)));
+    if (gf.eff_y) { /* only then: the linear runs' metrics keep their keys */
+        mkt_metrics_set_str(metrics, "learner", "gbdt");
+        json_t *tr = mkt_metrics_child(metrics, "forests");
+        for (int k = 0; k < gf.run.fits.n; k++)
+            if (gf.run.fits.forest[k].final)
+                mkt_metrics_set_int(tr, gf.run.fits.forest[k].name, gf.run.fits.forest[k].model.trees);
+    }
     mkt_metrics_set_str(metrics, "outcome", o->config.outcome);
     mkt_metrics_set_int(metrics, "rows", c.N);
     mkt_metrics_set_int(metrics, "features", d);
@@ -556,6 +664,10 @@ int mkt_uplift_train(const mkt_uplift_options *o, MPI_Comm comm, json_t *metrics
     free(r.mrow_s);
     free(r.pred_y);
     free(r.pred_s);
+    free(gf.eff_y);
+    free(gf.eff_s);
+    free(gf.eff_v);
+    up_gbdt_free(&gf.run.fits);
     free_train(&c, &fs, X, slots, coef_y, coef_s, coef_v);
     return late ? MKT_EXIT_PREEMPTED : MKT_EXIT_OK;
 }
@@ -677,18 +789,23 @@ int mkt_uplift_eval(const mkt_uplift_options *o, MPI_Comm comm, json_t *metrics)
                      uplift_feature_dim(&fs), d);
     if (o->test_store)
         match_model(f, o->model, store, &c, &fs, comm);
-    int64_t cols = 0, rows;
-    char name[128];
-    snprintf(name, sizeof name, "/models/uplift/coef_%s", outcome);
-    rows = mkt_h5_rows(f, name, &cols);
-    if (rows != T || cols != d)
-        mkt_fail_all(MKT_EXIT_ERROR, "eval uplift: %s is %lld x %lld, expected %d x %d (arms x features)", name,
-                     (long long)rows, (long long)cols, T, d);
-    double *coef_y = xalloc((size_t)T * (size_t)d, sizeof(double));
-    double *coef_s = xalloc((size_t)T * (size_t)d, sizeof(double));
-    mkt_h5_read_rows(f, name, H5T_NATIVE_DOUBLE, 0, T, coef_y);
-    mkt_h5_read_rows(f, MKT_MODELS_UPLIFT_COEF_SPEND, H5T_NATIVE_DOUBLE, 0, T, coef_s);
-    mkt_h5_close(f);
+    char *learner = mkt_h5_attr_get_string(f, g, "learner");
+    int gbdt = learner && !strcmp(learner, "gbdt");
+    free(learner);
+    double *coef_y = NULL, *coef_s = NULL;
+    if (!gbdt) {
+        int64_t cols = 0, rows;
+        char name[128];
+        snprintf(name, sizeof name, "/models/uplift/coef_%s", outcome);
+        rows = mkt_h5_rows(f, name, &cols);
+        if (rows != T || cols != d)
+            mkt_fail_all(MKT_EXIT_ERROR, "eval uplift: %s is %lld x %lld, expected %d x %d (arms x features)", name,
+                         (long long)rows, (long long)cols, T, d);
+        coef_y = xalloc((size_t)T * (size_t)d, sizeof(double));
+        coef_s = xalloc((size_t)T * (size_t)d, sizeof(double));
+        mkt_h5_read_rows(f, name, H5T_NATIVE_DOUBLE, 0, T, coef_y);
+        mkt_h5_read_rows(f, MKT_MODELS_UPLIFT_COEF_SPEND, H5T_NATIVE_DOUBLE, 0, T, coef_s);
+    }
 
     if (o->test_store) {
         /* a separate test store: every row is a test row */
@@ -708,12 +825,19 @@ int mkt_uplift_eval(const mkt_uplift_options *o, MPI_Comm comm, json_t *metrics)
     up_features_matrix(&c, &fs, &X, &dx);
     double *pred_y = xalloc((size_t)c.n * (size_t)nt, sizeof(double));
     double *pred_s = xalloc((size_t)c.n * (size_t)nt, sizeof(double));
+    if (gbdt) { /* the forests' effects at every local row */
+        up_gbdt_read_effects(f, o->model, method, outcome, 1, T, d, X, c.n, pred_y);
+        up_gbdt_read_effects(f, o->model, method, "spend", 0, T, d, X, c.n, pred_s);
+    }
+    mkt_h5_close(f);
     double *mrow_y = xalloc((size_t)nt * 5, sizeof(double)), *mrow_s = xalloc((size_t)nt * 5, sizeof(double));
     json_t *res = json_object();
     evaluate(&c, X, d, method, outcome, coef_y, coef_s, pred_y, pred_s, mrow_y, mrow_s, 1, res, comm);
     mkt_metrics_set_str(metrics, "store", store);
     mkt_metrics_set_str(metrics, "model", o->model);
     mkt_metrics_set_str(metrics, "method", method_name);
+    if (gbdt)
+        mkt_metrics_set_str(metrics, "learner", "gbdt");
     mkt_metrics_set_str(metrics, "outcome", outcome);
     mkt_metrics_set_str(metrics, "split", o->test_store ? "test store (all rows)" : "hold-out of the training store");
     mkt_metrics_set_int(metrics, "rows", c.N);

@@ -1,5 +1,5 @@
 /* uplift_internal.h — private to the uplift stage (train_uplift.c,
- * uplift_campaign.c, uplift_learners.c, uplift_observational.c): the campaign
+ * uplift_campaign.c, uplift_learners.c, uplift_gbdt.c, uplift_observational.c): the campaign
  * rows of a rank, the fit specification, the checkpointed run state and the
  * functions the files share.
  * Must not be included outside those files; the stage's interface is
@@ -7,12 +7,14 @@
 #ifndef MKT_UPLIFT_INTERNAL_H
 #define MKT_UPLIFT_INTERNAL_H
 
+#include <hdf5.h>
 #include <jansson.h>
 #include <mpi.h>
 #include <stdint.h>
 
 #include "check.h"
 #include "checkpoint.h"
+#include "gbdt.h"
 #include "par.h"
 #include "train_uplift.h"
 #include "uplift.h"
@@ -109,6 +111,56 @@ void up_fit_outcome(const mkt_uplift_options *o, campaign_data *c, const double 
 /* Collective. A fit outside the run's checkpointed sequence. */
 void up_fit_aside(const fit_spec *s, const campaign_data *c, const double *X, int d, const mkt_uplift_options *o,
                   double *beta, MPI_Comm comm);
+
+/* uplift_gbdt.c: --learner gbdt */
+
+typedef struct {
+    char name[96];          /* group under /models/uplift (forest_<outcome>_<role>) */
+    mkt_gbdt_model model;
+    double share;           /* X-learner effect models: the arm's share g; else NaN */
+    int final;              /* 1: a fit of the final pass (the model's); 0: of the selection pass */
+} up_gbdt_forest;
+typedef struct {
+    up_gbdt_forest *forest;
+    int n, cap;
+} up_gbdt_forests;
+
+/* The fits of a gbdt run in their fixed order (selection pass, then final;
+ * outcome then spend), and the checkpoints between fits: a checkpoint holds
+ * every finished fit's forest, so a resumed run replays them (their
+ * predictions) and trains the rest. */
+typedef struct {
+    mkt_ckpt *ck;
+    const mkt_ckpt_config *cfg;
+    up_gbdt_forests fits; /* every finished fit (resumed: the checkpoint's first) */
+    int fit;              /* index of the next fit */
+    int stopped;          /* the fit count at which a signal stopped the run (0: none) */
+} up_gbdt_run;
+
+/* The tree count of each fit, in fit order, from the selection pass. */
+typedef struct {
+    int *rounds;
+    int n, cap, next;
+} up_gbdt_plan;
+
+/* Collective. The gbdt fits of one outcome (T, X or DR learner): the effect
+ * of every arm at every local row into eff [n x (T-1)].  final 0: the
+ * selection pass (without the validation rows, early stopping on them; each
+ * fit's tree count appended to plan); 1: the final pass (the plan's tree
+ * counts when there is a validation split).  The forests go to run->fits. */
+void up_gbdt_fit_outcome(const mkt_uplift_options *o, campaign_data *c, const double *X, int d, int logistic,
+                         const double *y, const char *oname, double *eff, int final, up_gbdt_plan *plan,
+                         up_gbdt_run *run, MPI_Comm comm);
+/* Collective. Read the matching checkpoint of the run, when there is one,
+ * into run->fits (its forests checked); returns its fit count (0: none). */
+int up_gbdt_resume(up_gbdt_run *run, int d, MPI_Comm comm);
+/* Collective. The final pass's forests under group (and the X-learner's share attributes). */
+void up_gbdt_write(hid_t f, const char *group, const up_gbdt_forests *fo, MPI_Comm comm);
+void up_gbdt_free(up_gbdt_forests *fo);
+/* Independent. The effects [n x (T-1)] of a gbdt model in file f at rows X [n x d]
+ * (forests read and checked; a bad one fails naming file and group). */
+void up_gbdt_read_effects(hid_t f, const char *file, int method, const char *oname, int logistic, int T, int d,
+                          const double *X, int64_t n, double *eff);
 
 /* uplift_observational.c: targeted (not randomized) campaigns */
 
