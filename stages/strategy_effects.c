@@ -8,6 +8,7 @@
  * Must not: choose promotions (strategy_alloc.c) or write outputs; every sum
  * that crosses ranks is exact, so the effects do not depend on the rank count. */
 #include "strategy_internal.h"
+#include "train_uplift.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -376,9 +377,11 @@ static int read_uplift_model(const strat_data *d, hid_t m, const mkt_strategy_op
         mkt_fail_all(MKT_EXIT_ERROR, "strategy: /models/uplift has %d attributes, the campaign log of %s has %d", A,
                      o->store, d->c_A);
     const char *cn = MKT_MODELS_UPLIFT_COEF_CONVERSION, *sn = MKT_MODELS_UPLIFT_COEF_SPEND;
-    if (um->gbdt) /* its effects are forests, not the coefficients the strategy applies to every user */
-        mkt_fail_all(MKT_EXIT_ERROR, "strategy: %s: /models/uplift was trained with --learner gbdt; the strategy needs "
-                     "a linear uplift model (mkt train uplift --learner linear)", o->models);
+    if (um->gbdt) { /* forests instead of coefficients: predict_users applies them */
+        *anames_out = anames;
+        *cc_out = *cs_out = NULL;
+        return dim;
+    }
     if (!um->has_coef)
         mkt_fail_all(MKT_EXIT_ERROR, "strategy: %s: %s or %s is missing", o->models, cn, sn);
     double *cc = xalloc((size_t)d->T * (size_t)dim, sizeof(double));
@@ -425,11 +428,22 @@ static double *user_attrs(const strat_data *d, const mkt_strategy_options *o, in
     return uattrs;
 }
 
+/* A gbdt model's effects and base outcomes of every local user (features
+ * d->ux), from its forests. */
+static void predict_users_gbdt(strat_data *d, hid_t m, const char *models)
+{
+    mkt_uplift_gbdt_predict(m, models, d->method, "conversion", 1, d->T, d->dim, d->ux, d->n, d->dconv, d->p0);
+    mkt_uplift_gbdt_predict(m, models, d->method, "spend", 0, d->T, d->dim, d->ux, d->n, d->dspend, d->r0);
+    for (int64_t u = 0; u < d->n; u++)
+        d->r0[u] = d->r0[u] > 0 ? d->r0[u] : 0;
+}
+
 /* Features (d->ux), base conversion and spend, and effects of every local
  * user by the stored model (the transformed outcome has no base rates: the
- * control means). */
+ * control means; a gbdt model (cc NULL): its forests). */
 static void predict_users(strat_data *d, const uplift_features *fs, int A, const double *uattrs,
-                          const unsigned char *have, int use_users, const double *cc, const double *cs)
+                          const unsigned char *have, int use_users, const double *cc, const double *cs, hid_t m,
+                          const char *models)
 {
     int dim = d->dim;
     d->p0 = xalloc((size_t)d->n, sizeof(double));
@@ -445,6 +459,8 @@ static void predict_users(strat_data *d, const uplift_features *fs, int A, const
             d->attrs_missing++;
         uplift_feature_row(fs, uattrs + u * A, x);
         memcpy(d->ux + u * dim, x, sizeof(double) * (size_t)dim);
+        if (!cc)
+            continue;
         uplift_effects(d->method, 1, cc, d->T, dim, x, d->dconv + u * d->na);
         uplift_effects(d->method, 0, cs, d->T, dim, x, d->dspend + u * d->na);
         if (d->method == UPLIFT_TRANSFORMED) {
@@ -455,6 +471,8 @@ static void predict_users(strat_data *d, const uplift_features *fs, int A, const
         }
     }
     free(x);
+    if (!cc)
+        predict_users_gbdt(d, m, models);
 }
 
 void strategy_load_uplift(strat_data *d, hid_t m, const mkt_strategy_options *o, json_t *metrics, MPI_Comm comm)
@@ -484,13 +502,14 @@ void strategy_load_uplift(strat_data *d, hid_t m, const mkt_strategy_options *o,
     int use_users;
     double *uattrs = user_attrs(d, o, A, anames, have, &use_users, comm);
     d->dim = dim;
-    predict_users(d, &fs, A, uattrs, have, use_users, cc, cs);
+    predict_users(d, &fs, A, uattrs, have, use_users, cc, cs, m, o->models);
     if (o->config.shrunk)
         fit_effects(d, &fs, mkt_h5_attr_get_double(m, g, "l2", 1.0), (int)mkt_h5_attr_get_int(m, g, "max_iter", 25),
                     mkt_h5_attr_get_double(m, g, "tol", 1e-9), o, metrics, comm);
     else
         mkt_metrics_set_str(mkt_metrics_child(metrics, "effects"), "model",
-                            "the coefficients of /models/uplift as they are");
+                            spec.gbdt ? "the forests of /models/uplift as they are"
+                                      : "the coefficients of /models/uplift as they are");
     fit_order_value(d, &fs, dim, uattrs, metrics, comm);
     int64_t cnt[3] = {d->attrs_from_users, d->attrs_from_campaign, d->attrs_missing};
     MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, cnt, 3, MPI_INT64_T, MPI_SUM, comm));

@@ -10,6 +10,7 @@
 #ifndef MKT_UPLIFT_TRAIN_H
 #define MKT_UPLIFT_TRAIN_H
 
+#include <hdf5.h>
 #include <jansson.h>
 #include <mpi.h>
 #include <stdint.h>
@@ -41,5 +42,13 @@ int mkt_uplift_train(const mkt_uplift_options *o, MPI_Comm comm, json_t *metrics
  * or, with o->test_store, on every campaign row of that store (its arms and
  * attributes must be the model's).  Fails on a split without rows. */
 int mkt_uplift_eval(const mkt_uplift_options *o, MPI_Comm comm, json_t *metrics);
+
+/* Independent. A gbdt uplift model's (mkt_uplift_model.gbdt) effects of
+ * outcome oname ("conversion", ..., or "spend"; logistic: probabilities) at
+ * rows X [n x d] of its feature layout: eff [n x (T - 1)], and the control
+ * arm's outcome base [n] (NULL: not wanted).  Forests read and checked; a bad
+ * one ends the job naming the file and group. */
+void mkt_uplift_gbdt_predict(hid_t f, const char *file, int method, const char *oname, int logistic, int T, int d,
+                             const double *X, int64_t n, double *eff, double *base);
 
 #endif

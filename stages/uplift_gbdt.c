@@ -434,7 +434,7 @@ static void read_predict(hid_t f, const char *file, const char *name, int d, con
     snprintf(group, sizeof group, "%s/%s", MKT_MODELS_UPLIFT, name);
     mkt_gbdt_model m;
     if (mkt_forest_read(f, file, group, d, &m, why, sizeof why) != 0)
-        mkt_fail_all(MKT_EXIT_ERROR, "eval uplift: %s", why);
+        mkt_fail_all(MKT_EXIT_ERROR, "uplift model: %s", why);
     mkt_gbdt_predict_margin(&m, X, n, d, out);
     if (logistic)
         for (int64_t i = 0; i < n; i++)
@@ -466,7 +466,8 @@ void up_gbdt_read_effects(hid_t f, const char *file, int method, const char *ona
             snprintf(group, sizeof group, "%s/%s", MKT_MODELS_UPLIFT, name);
             double g = mkt_h5_attr_get_double(f, group, "share", NAN);
             if (!(g >= 0 && g <= 1))
-                mkt_fail_all(MKT_EXIT_ERROR, "eval uplift: %s: %s: attribute share is missing or not in [0, 1]", file, group);
+                mkt_fail_all(MKT_EXIT_ERROR, "uplift model: %s: %s: attribute share is missing or not in [0, 1]", file,
+                             group);
             snprintf(name, sizeof name, "forest_%s_x0_%d", oname, t);
             read_predict(f, file, name, d, X, n, 0, b);
             for (int64_t i = 0; i < n; i++)
@@ -480,9 +481,20 @@ void up_gbdt_read_effects(hid_t f, const char *file, int method, const char *ona
                 eff[i * nt + t - 1] = a[i];
         }
     } else {
-        mkt_fail_all(MKT_EXIT_ERROR, "eval uplift: %s: a gbdt uplift model of method %s is not supported", file,
+        mkt_fail_all(MKT_EXIT_ERROR, "uplift model: %s: a gbdt uplift model of method %s is not supported", file,
                  uplift_method_name(method));
     }
     free(a);
     free(b);
+}
+
+void mkt_uplift_gbdt_predict(hid_t f, const char *file, int method, const char *oname, int logistic, int T, int d,
+                             const double *X, int64_t n, double *eff, double *base)
+{
+    up_gbdt_read_effects(f, file, method, oname, logistic, T, d, X, n, eff);
+    if (!base)
+        return;
+    char name[NAME_LEN];
+    snprintf(name, sizeof name, method == UPLIFT_DR_LEARNER ? "forest_%s_base" : "forest_%s_arm0", oname);
+    read_predict(f, file, name, d, X, n, logistic, base);
 }

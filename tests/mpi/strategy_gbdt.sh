@@ -98,4 +98,25 @@ assert "boosting round" in open("rep/propensity_training.gp").read()
 assert 'src="propensity_training.png"' in page and "after round 12 (of 30)" in page
 print("importance:", rows)
 EOF
+# A gbdt uplift model (boosted-tree T-learner): with --effects model the
+# strategy applies its forests to every user, so a promoted user's effect of
+# the chosen arm equals the model's own prediction for the user's campaign row.
+cp model.h5 upl.h5
+run_np "$NP" train uplift --store shop.h5 --out upl.h5 --method t --learner gbdt --rounds 40 >/dev/null 2>&1 ||
+  fail "train uplift --learner gbdt"
+run_np "$NP" strategy --store shop.h5 --models upl.h5 --budget 450 --effects model --out s_upl.h5 \
+  --metrics-out s_upl.json >/dev/null 2>strategy_upl.err || { cat strategy_upl.err; fail "strategy with a gbdt uplift model"; }
+"$PY" - <<'EOF' || fail "strategy: the gbdt uplift effects"
+import json, h5py
+m = json.load(open("s_upl.json"))
+assert m["effects"]["model"] == "the forests of /models/uplift as they are", m["effects"]
+s, u = h5py.File("s_upl.h5", "r")["strategy"], h5py.File("upl.h5", "r")["models/uplift"]
+row = {int(x): i for i, x in enumerate(u["user"][:])}
+pred, pro, uc = u["predicted_conversion"][:], s["promotion"][:], s["uplift_conversion"][:]
+k = [j for j, x in enumerate(s["user"][:]) if pro[j] > 0 and int(x) in row]
+assert len(k) >= 20, len(k)
+worst = max(abs(uc[j] - pred[row[int(s["user"][j])], pro[j] - 1]) for j in k)
+assert worst < 1e-12, worst
+print("gbdt uplift in the strategy:", len(k), "promoted users, effects as the model's, worst", worst)
+EOF
 echo "ok: strategy and report with a gbdt propensity model at $NP ranks"
