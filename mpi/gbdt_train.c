@@ -40,6 +40,53 @@ static int cmp_double(const void *a, const void *b)
 
 /* ---------- the sketch ---------- */
 
+/* Order-preserving bits of a double (no NaN): unsigned order = value order. */
+static inline uint64_t order_key(double v)
+{
+    uint64_t u;
+    memcpy(&u, &v, sizeof u);
+    return u >> 63 ? ~u : u | (UINT64_C(1) << 63);
+}
+
+static inline double from_order_key(uint64_t k)
+{
+    uint64_t u = k >> 63 ? k & ~(UINT64_C(1) << 63) : ~k;
+    double v;
+    memcpy(&v, &u, sizeof v);
+    return v;
+}
+
+/* Sort v[0..m) (no NaN) ascending: an LSD radix sort of the order keys
+ * (tmp: m keys of room), the same array qsort with cmp_double gives, since
+ * values that compare equal have the same bits — except −0.0 and +0.0, so a
+ * sample holding −0.0 goes through qsort as before. */
+static void sort_sample(double *v, int64_t m, uint64_t *key, uint64_t *tmp)
+{
+    for (int64_t i = 0; i < m; i++) {
+        if (v[i] == 0 && signbit(v[i])) {
+            qsort(v, (size_t)m, sizeof *v, cmp_double);
+            return;
+        }
+        key[i] = order_key(v[i]);
+    }
+    for (int shift = 0; shift < 64; shift += 8) {
+        int64_t count[257] = {0};
+        for (int64_t i = 0; i < m; i++)
+            count[((key[i] >> shift) & 0xff) + 1]++;
+        if (m > 0 && count[((key[0] >> shift) & 0xff) + 1] == m)
+            continue; /* every key has this digit */
+        for (int b = 0; b < 256; b++)
+            count[b + 1] += count[b];
+        for (int64_t i = 0; i < m; i++)
+            tmp[count[(key[i] >> shift) & 0xff]++] = key[i];
+        uint64_t *t = key;
+        key = tmp;
+        tmp = t;
+    }
+    for (int64_t i = 0; i < m; i++)
+        v[i] = from_order_key(key[i]);
+}
+
 static void sketch(const mkt_gbdt_config *c, const mkt_gbdt_data *data, const int64_t *id, double *cuts, int *ncuts,
                    MPI_Comm comm)
 {
@@ -48,17 +95,25 @@ static void sketch(const mkt_gbdt_config *c, const mkt_gbdt_data *data, const in
     int64_t total;
     mkt_exscan_count(data->n, &total, comm);
     double frac = total > c->sketch_rows ? (double)c->sketch_rows / (double)total : 1.0;
-    unsigned char *pick = mkt_xcalloc((size_t)(data->n > 0 ? data->n : 1), 1);
+    int64_t np = 0, *pick = mkt_xmalloc((size_t)(data->n > 0 ? data->n : 1) * sizeof *pick);
     for (int64_t i = 0; i < data->n; i++)
-        pick[i] = frac >= 1.0 || hash_uniform(c->seed, STREAM_SKETCH, (uint64_t)id[i], 0) < frac;
-    double *mine = mkt_xmalloc((size_t)(data->n > 0 ? data->n : 1) * sizeof *mine);
+        if (frac >= 1.0 || hash_uniform(c->seed, STREAM_SKETCH, (uint64_t)id[i], 0) < frac)
+            pick[np++] = i;
+    int64_t room;
+    MKT_MPI(MPI_Allreduce(&np, &room, 1, MPI_INT64_T, MPI_SUM, comm));
+    if (room > INT_MAX)
+        mkt_fail("gbdt: sketch sample of %lld values is too large", (long long)room);
+    double *mine = mkt_xmalloc((size_t)(np > 0 ? np : 1) * sizeof *mine);
+    double *v = mkt_xmalloc((size_t)(room > 0 ? room : 1) * sizeof *v);
+    uint64_t *key = mkt_xmalloc((size_t)(room > 0 ? room : 1) * sizeof *key);
+    uint64_t *tmp = mkt_xmalloc((size_t)(room > 0 ? room : 1) * sizeof *tmp);
     int *counts = mkt_xmalloc((size_t)P * sizeof *counts), *displs = mkt_xmalloc((size_t)P * sizeof *displs);
     for (int f = 0; f < data->d; f++) {
         int k = 0;
-        for (int64_t i = 0; i < data->n; i++) {
-            double v = data->x[i * data->d + f];
-            if (pick[i] && !isnan(v) && isfinite(v))
-                mine[k++] = v;
+        for (int64_t j = 0; j < np; j++) {
+            double x = data->x[pick[j] * data->d + f];
+            if (isfinite(x))
+                mine[k++] = x;
         }
         MKT_MPI(MPI_Allgather(&k, 1, MPI_INT, counts, 1, MPI_INT, comm));
         int64_t all = 0;
@@ -66,14 +121,13 @@ static void sketch(const mkt_gbdt_config *c, const mkt_gbdt_data *data, const in
             displs[r] = (int)all;
             all += counts[r];
         }
-        if (all > INT_MAX)
-            mkt_fail("gbdt: sketch sample of %lld values is too large", (long long)all);
-        double *v = mkt_xmalloc((size_t)(all > 0 ? all : 1) * sizeof *v);
         MKT_MPI(MPI_Allgatherv(mine, k, MPI_DOUBLE, v, counts, displs, MPI_DOUBLE, comm));
-        qsort(v, (size_t)all, sizeof *v, cmp_double);
+        sort_sample(v, all, key, tmp);
         ncuts[f] = mkt_gbdt_cuts(v, all, c->max_bins, cuts + (size_t)f * (MKT_GBDT_MAX_BINS - 1));
-        free(v);
     }
+    free(v);
+    free(key);
+    free(tmp);
     free(pick);
     free(mine);
     free(counts);
