@@ -210,16 +210,17 @@ static double base_score(mkt_gbdt_loss loss, const mkt_gbdt_data *data, MPI_Comm
 typedef struct {
     const mkt_gbdt_config *c;
     int d;
-    const uint8_t *bins;  /* [n × d] */
+    const uint8_t *bins;  /* [n × d]: bin, or nbins[f] for a missing value */
     const double *cuts;   /* [d × (MKT_GBDT_MAX_BINS − 1)] */
     const int *nbins;     /* [d]: cuts + 1 */
     int64_t *off;         /* [d]: first slot of feature f; slots S, then the node total at S */
     int64_t S;
     unsigned char *use;   /* [d] features of this tree */
     int *ufeat, nuse;
-    int64_t *gq, *hq;     /* [n] quantized gradient and hessian (this tree's rows) */
+    int64_t *gh;          /* [2n] quantized gradient and hessian of row i at 2i, 2i + 1 (this tree's rows) */
     double gscale, hscale;
-    int64_t *rows, *tmp;  /* this tree's rows, grouped by node */
+    uint32_t *rows, *tmp; /* this tree's rows, grouped by node */
+    mkt_gbdt_stat **hf;   /* [d] scratch: feature f's first slot in the histogram being built */
     MPI_Comm comm;
 } grower;
 
@@ -235,23 +236,37 @@ typedef struct {
 static void build_hist(const grower *g, const gnode *nd, mkt_gbdt_stat *h)
 {
     memset(h, 0, (size_t)(g->S + 1) * sizeof *h);
-    mkt_gbdt_stat *tot = h + g->S;
+    mkt_gbdt_stat *tot = h + g->S, **hf = g->hf;
+    const int d = g->d, nuse = g->nuse, all = nuse == d;
+    const int *uf = g->ufeat;
+    for (int f = 0; f < d; f++)
+        hf[f] = h + g->off[f];
+    int64_t G = 0, H = 0;
     for (int64_t k = nd->begin; k < nd->end; k++) {
-        int64_t i = g->rows[k];
-        const uint8_t *b = g->bins + i * g->d;
-        int64_t gi = g->gq[i], hi = g->hq[i];
-        for (int u = 0; u < g->nuse; u++) {
-            int f = g->ufeat[u];
-            int bf = b[f] == MKT_GBDT_MISSING ? g->nbins[f] : b[f];
-            mkt_gbdt_stat *s = h + g->off[f] + bf;
-            s->g += gi;
-            s->h += hi;
-            s->n++;
+        uint32_t i = g->rows[k];
+        const uint8_t *b = g->bins + (size_t)i * d;
+        int64_t gi = g->gh[2 * (size_t)i], hi = g->gh[2 * (size_t)i + 1];
+        if (all) {
+            for (int f = 0; f < d; f++) {
+                mkt_gbdt_stat *s = hf[f] + b[f];
+                s->g += gi;
+                s->h += hi;
+                s->n++;
+            }
+        } else {
+            for (int u = 0; u < nuse; u++) {
+                mkt_gbdt_stat *s = hf[uf[u]] + b[uf[u]];
+                s->g += gi;
+                s->h += hi;
+                s->n++;
+            }
         }
-        tot->g += gi;
-        tot->h += hi;
-        tot->n++;
+        G += gi;
+        H += hi;
     }
+    tot->g = G;
+    tot->h = H;
+    tot->n = nd->end - nd->begin;
 }
 
 /* MPI_SUM of int64 in pieces that fit an int count. */
@@ -283,12 +298,12 @@ static void settle(const grower *g, gnode *nd, mkt_gbdt_stat *h)
  * end of the left part. */
 static int64_t partition(grower *g, const gnode *nd)
 {
-    int f = nd->split.feature, sb = nd->split.bin, dl = nd->split.default_left;
+    int f = nd->split.feature, sb = nd->split.bin, dl = nd->split.default_left, miss = g->nbins[f];
     int64_t l = nd->begin, r = 0;
     for (int64_t k = nd->begin; k < nd->end; k++) {
-        int64_t i = g->rows[k];
-        int b = g->bins[i * g->d + f];
-        int left = b == MKT_GBDT_MISSING ? dl : b <= sb;
+        uint32_t i = g->rows[k];
+        int b = g->bins[(size_t)i * g->d + f];
+        int left = b == miss ? dl : b <= sb;
         if (left)
             g->rows[l++] = i;
         else
@@ -371,8 +386,11 @@ static void append_tree(const grower *g, const gnode *nodes, int nn, mkt_gbdt_mo
 
 /* Grow one tree over g->rows[0, n) and append it to the model: per step,
  * partition the chosen leaves' rows, build the smaller child's histogram of
- * each, one allreduce for all of them, the larger child by subtraction. */
-static void grow_tree(grower *g, int64_t n, mkt_gbdt_model *m)
+ * each, one allreduce for all of them, the larger child by subtraction.
+ * With margin, margin[i] += the new tree's output for the rows grown on
+ * (each leaf's value over its rows: the leaf the row reaches, since
+ * x < cuts[b] iff bin(x) <= b). */
+static void grow_tree(grower *g, int64_t n, mkt_gbdt_model *m, double *margin)
 {
     const mkt_gbdt_config *c = g->c;
     int cap = (1 << (c->max_depth + 1)) - 1;
@@ -420,6 +438,12 @@ static void grow_tree(grower *g, int64_t n, mkt_gbdt_model *m)
         free(buf);
     }
     append_tree(g, nodes, nn, m);
+    for (int i = 0; margin && i < nn; i++)
+        if (nodes[i].left < 0) {
+            double v = m->value[m->tree_start[m->trees - 1] + i];
+            for (int64_t k = nodes[i].begin; k < nodes[i].end; k++)
+                margin[g->rows[k]] += v;
+        }
     for (int i = 0; i < nn; i++)
         free(nodes[i].hist);
     free(chosen);
@@ -428,12 +452,14 @@ static void grow_tree(grower *g, int64_t n, mkt_gbdt_model *m)
 
 /* ---------- boosting ---------- */
 
-static void gradients(mkt_gbdt_loss loss, const mkt_gbdt_data *t, const double *margin, const int64_t *rows,
-                      int64_t nr, double *gd, double *hd, double mx[2])
+/* The gradient and hessian of row i, as doubles, at gh[2i] and gh[2i + 1]
+ * (their bits; quantized in place once the scales are known). */
+static void gradients(mkt_gbdt_loss loss, const mkt_gbdt_data *t, const double *margin, const uint32_t *rows,
+                      int64_t nr, int64_t *gh, double mx[2])
 {
     mx[0] = mx[1] = 0;
     for (int64_t k = 0; k < nr; k++) {
-        int64_t i = rows[k];
+        uint32_t i = rows[k];
         double w = t->w ? t->w[i] : 1.0, g, h;
         if (loss == MKT_GBDT_LOGISTIC) {
             double p = 1.0 / (1.0 + exp(-margin[i]));
@@ -443,8 +469,8 @@ static void gradients(mkt_gbdt_loss loss, const mkt_gbdt_data *t, const double *
             g = w * (margin[i] - t->y[i]);
             h = w;
         }
-        gd[i] = g;
-        hd[i] = h;
+        memcpy(&gh[2 * (size_t)i], &g, sizeof g);
+        memcpy(&gh[2 * (size_t)i + 1], &h, sizeof h);
         mx[0] = fmax(mx[0], fabs(g));
         mx[1] = fmax(mx[1], h);
     }
@@ -510,8 +536,10 @@ static uint8_t *bin_rows(const mkt_gbdt_data *t, grower *g, const double *cuts, 
     int d = t->d;
     uint8_t *bins = mkt_xmalloc((size_t)(t->n > 0 ? t->n : 1) * (size_t)d);
     for (int64_t i = 0; i < t->n; i++)
-        for (int f = 0; f < d; f++)
-            bins[i * d + f] = (uint8_t)mkt_gbdt_bin(cuts + (size_t)f * (MKT_GBDT_MAX_BINS - 1), ncuts[f], t->x[i * d + f]);
+        for (int f = 0; f < d; f++) {
+            int b = mkt_gbdt_bin(cuts + (size_t)f * (MKT_GBDT_MAX_BINS - 1), ncuts[f], t->x[i * d + f]);
+            bins[i * d + f] = (uint8_t)(b == MKT_GBDT_MISSING ? ncuts[f] + 1 : b); /* missing: slot nbins[f] */
+        }
     int64_t at = 0;
     for (int f = 0; f < d; f++) {
         g->off[f] = at;
@@ -550,12 +578,16 @@ void mkt_gbdt_train(const mkt_gbdt_config *c, const mkt_gbdt_data *train, const 
     g.bins = bins;
     g.use = mkt_xmalloc((size_t)d);
     g.ufeat = mkt_xmalloc((size_t)d * sizeof *g.ufeat);
+    if (n > (int64_t)UINT32_MAX)
+        mkt_fail("gbdt: %lld training rows on one rank; at most %lu per rank", (long long)n, (unsigned long)UINT32_MAX);
     size_t nn1 = (size_t)(n > 0 ? n : 1);
-    g.gq = mkt_xmalloc(nn1 * sizeof *g.gq);
-    g.hq = mkt_xmalloc(nn1 * sizeof *g.hq);
+    g.gh = mkt_xmalloc(2 * nn1 * sizeof *g.gh);
     g.rows = mkt_xmalloc(nn1 * sizeof *g.rows);
     g.tmp = mkt_xmalloc(nn1 * sizeof *g.tmp);
-    double *gd = mkt_xmalloc(nn1 * sizeof *gd), *hd = mkt_xmalloc(nn1 * sizeof *hd);
+    g.hf = mkt_xmalloc((size_t)d * sizeof *g.hf);
+    /* the training loss is a collective sum: computed when some rank reports it */
+    int report[2] = {hooks->history != NULL, hooks->stage != NULL};
+    MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, report, 2, MPI_INT, MPI_MAX, comm));
 
     mkt_gbdt_state st = {.model = model, .best_val = INFINITY};
     if (hooks->resume) {
@@ -573,28 +605,36 @@ void mkt_gbdt_train(const mkt_gbdt_config *c, const mkt_gbdt_data *train, const 
         mkt_gbdt_predict_margin(model, valid->x, nv, d, mv);
     int start = st.rounds, every = c->rounds >= 10 ? c->rounds / 10 : 1;
     double tl = NAN, vl = NAN;
+    int tl_round = -1; /* the round tl belongs to */
     for (int round = st.rounds; round < c->rounds; round++) {
         int64_t nr = 0, nr_all;
         for (int64_t i = 0; i < n; i++)
             if (c->subsample >= 1.0 || hash_uniform(c->seed, STREAM_ROWS, (uint64_t)round, (uint64_t)id[i]) < c->subsample)
-                g.rows[nr++] = i;
+                g.rows[nr++] = (uint32_t)i;
         double mx[2];
-        gradients(loss, train, mt, g.rows, nr, gd, hd, mx);
+        gradients(loss, train, mt, g.rows, nr, g.gh, mx);
         MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, mx, 2, MPI_DOUBLE, MPI_MAX, comm));
         mkt_exscan_count(nr, &nr_all, comm);
         g.gscale = mkt_gbdt_quant_scale(mx[0], nr_all);
         g.hscale = mkt_gbdt_quant_scale(mx[1], nr_all);
         for (int64_t k = 0; k < nr; k++) {
-            int64_t i = g.rows[k];
-            g.gq[i] = llround(gd[i] * g.gscale);
-            g.hq[i] = llround(hd[i] * g.hscale);
+            size_t i = g.rows[k];
+            double gd, hd;
+            memcpy(&gd, &g.gh[2 * i], sizeof gd);
+            memcpy(&hd, &g.gh[2 * i + 1], sizeof hd);
+            g.gh[2 * i] = llround(gd * g.gscale);
+            g.gh[2 * i + 1] = llround(hd * g.hscale);
         }
         pick_columns(c, round, &g);
-        grow_tree(&g, nr, model);
-        mkt_gbdt_add_trees(model, model->trees - 1, model->trees, train->x, n, d, mt);
+        /* every row grown on: its leaf gives its margin; else traverse */
+        grow_tree(&g, nr, model, nr == n ? mt : NULL);
+        if (nr < n)
+            mkt_gbdt_add_trees(model, model->trees - 1, model->trees, train->x, n, d, mt);
         if (nv > 0)
             mkt_gbdt_add_trees(model, model->trees - 1, model->trees, valid->x, nv, d, mv);
-        tl = mean_loss(loss, mt, train, comm);
+        int logged = report[1] && ((st.rounds + 1) % every == 0 || st.rounds + 1 == c->rounds);
+        tl = report[0] || logged ? mean_loss(loss, mt, train, comm) : NAN;
+        tl_round = report[0] || logged ? st.rounds + 1 : -1;
         vl = vtotal > 0 ? mean_loss(loss, mv, valid, comm) : NAN;
         st.rounds++;
         if (vtotal > 0 && vl < st.best_val) {
@@ -633,6 +673,8 @@ void mkt_gbdt_train(const mkt_gbdt_config *c, const mkt_gbdt_data *train, const 
     } else if (st.rounds == start) { /* nothing grown in this run */
         tl = mean_loss(loss, mt, train, comm);
         vl = vtotal > 0 ? mean_loss(loss, mv, valid, comm) : NAN;
+    } else if (tl_round != st.rounds) {
+        tl = mean_loss(loss, mt, train, comm);
     }
     res->best_round = model->trees;
     res->train_loss = tl;
@@ -649,12 +691,10 @@ void mkt_gbdt_train(const mkt_gbdt_config *c, const mkt_gbdt_data *train, const 
     free(bins);
     free(g.use);
     free(g.ufeat);
-    free(g.gq);
-    free(g.hq);
+    free(g.gh);
+    free(g.hf);
     free(g.rows);
     free(g.tmp);
-    free(gd);
-    free(hd);
     free(mt);
     free(mv);
 }
