@@ -87,11 +87,17 @@ static void sort_sample(double *v, int64_t m, uint64_t *key, uint64_t *tmp)
         v[i] = from_order_key(key[i]);
 }
 
+/* The cuts of every feature: the rows sampled by a hash of their ids (the
+ * same sample on any rank count); feature f's values of all ranks gathered
+ * in rank order on rank f mod P, which sorts them and cuts; the cuts then
+ * shared bit for bit (an OR of each owner's bits with the others' zeros). */
 static void sketch(const mkt_gbdt_config *c, const mkt_gbdt_data *data, const int64_t *id, double *cuts, int *ncuts,
                    MPI_Comm comm)
 {
-    int P;
+    enum { FBLOCK = 8 }; /* features taken from a row at once */
+    int P, rank, d = data->d;
     MPI_Comm_size(comm, &P);
+    MPI_Comm_rank(comm, &rank);
     int64_t total;
     mkt_exscan_count(data->n, &total, comm);
     double frac = total > c->sketch_rows ? (double)c->sketch_rows / (double)total : 1.0;
@@ -103,28 +109,39 @@ static void sketch(const mkt_gbdt_config *c, const mkt_gbdt_data *data, const in
     MKT_MPI(MPI_Allreduce(&np, &room, 1, MPI_INT64_T, MPI_SUM, comm));
     if (room > INT_MAX)
         mkt_fail("gbdt: sketch sample of %lld values is too large", (long long)room);
-    double *mine = mkt_xmalloc((size_t)(np > 0 ? np : 1) * sizeof *mine);
-    double *v = mkt_xmalloc((size_t)(room > 0 ? room : 1) * sizeof *v);
-    uint64_t *key = mkt_xmalloc((size_t)(room > 0 ? room : 1) * sizeof *key);
-    uint64_t *tmp = mkt_xmalloc((size_t)(room > 0 ? room : 1) * sizeof *tmp);
+    size_t r1 = (size_t)(room > 0 ? room : 1);
+    double *mine = mkt_xmalloc((size_t)FBLOCK * (size_t)(np > 0 ? np : 1) * sizeof *mine);
+    double *v = mkt_xmalloc(r1 * sizeof *v);
+    uint64_t *key = mkt_xmalloc(r1 * sizeof *key), *tmp = mkt_xmalloc(r1 * sizeof *tmp);
     int *counts = mkt_xmalloc((size_t)P * sizeof *counts), *displs = mkt_xmalloc((size_t)P * sizeof *displs);
-    for (int f = 0; f < data->d; f++) {
-        int k = 0;
+    memset(cuts, 0, (size_t)d * (MKT_GBDT_MAX_BINS - 1) * sizeof *cuts);
+    memset(ncuts, 0, (size_t)d * sizeof *ncuts);
+    for (int f0 = 0; f0 < d; f0 += FBLOCK) {
+        int fb = d - f0 < FBLOCK ? d - f0 : FBLOCK, k[FBLOCK] = {0};
         for (int64_t j = 0; j < np; j++) {
-            double x = data->x[pick[j] * data->d + f];
-            if (isfinite(x))
-                mine[k++] = x;
+            const double *xr = data->x + pick[j] * d + f0;
+            for (int q = 0; q < fb; q++)
+                if (isfinite(xr[q]))
+                    mine[(size_t)q * (size_t)np + (size_t)k[q]++] = xr[q];
         }
-        MKT_MPI(MPI_Allgather(&k, 1, MPI_INT, counts, 1, MPI_INT, comm));
-        int64_t all = 0;
-        for (int r = 0; r < P; r++) {
-            displs[r] = (int)all;
-            all += counts[r];
+        for (int q = 0; q < fb; q++) {
+            int f = f0 + q, owner = f % P;
+            MKT_MPI(MPI_Gather(&k[q], 1, MPI_INT, counts, 1, MPI_INT, owner, comm));
+            int64_t all = 0;
+            for (int r = 0; rank == owner && r < P; r++) {
+                displs[r] = (int)all;
+                all += counts[r];
+            }
+            MKT_MPI(MPI_Gatherv(mine + (size_t)q * (size_t)np, k[q], MPI_DOUBLE, v, counts, displs, MPI_DOUBLE, owner,
+                                comm));
+            if (rank == owner) {
+                sort_sample(v, all, key, tmp);
+                ncuts[f] = mkt_gbdt_cuts(v, all, c->max_bins, cuts + (size_t)f * (MKT_GBDT_MAX_BINS - 1));
+            }
         }
-        MKT_MPI(MPI_Allgatherv(mine, k, MPI_DOUBLE, v, counts, displs, MPI_DOUBLE, comm));
-        sort_sample(v, all, key, tmp);
-        ncuts[f] = mkt_gbdt_cuts(v, all, c->max_bins, cuts + (size_t)f * (MKT_GBDT_MAX_BINS - 1));
     }
+    MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, cuts, d * (MKT_GBDT_MAX_BINS - 1), MPI_UINT64_T, MPI_BOR, comm));
+    MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, ncuts, d, MPI_INT, MPI_SUM, comm));
     free(v);
     free(key);
     free(tmp);
