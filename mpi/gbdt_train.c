@@ -250,40 +250,73 @@ typedef struct {
     int32_t left, right;  /* children (−1: leaf) */
 } gnode;
 
-static void build_hist(const grower *g, const gnode *nd, mkt_gbdt_stat *h)
+/* Histogram building: clear h and point g->hf at each feature's slots; add
+ * rows; the node total goes to slot S.  Sums of integers, so any order of
+ * rows gives the same bits. */
+static void hist_begin(const grower *g, mkt_gbdt_stat *h)
 {
     memset(h, 0, (size_t)(g->S + 1) * sizeof *h);
-    mkt_gbdt_stat *tot = h + g->S, **hf = g->hf;
-    const int d = g->d, nuse = g->nuse, all = nuse == d;
-    const int *uf = g->ufeat;
-    for (int f = 0; f < d; f++)
-        hf[f] = h + g->off[f];
-    int64_t G = 0, H = 0;
-    for (int64_t k = nd->begin; k < nd->end; k++) {
-        uint32_t i = g->rows[k];
-        const uint8_t *b = g->bins + (size_t)i * d;
-        int64_t gi = g->gh[2 * (size_t)i], hi = g->gh[2 * (size_t)i + 1];
-        if (all) {
-            for (int f = 0; f < d; f++) {
-                mkt_gbdt_stat *s = hf[f] + b[f];
-                s->g += gi;
-                s->h += hi;
-                s->n++;
-            }
-        } else {
-            for (int u = 0; u < nuse; u++) {
-                mkt_gbdt_stat *s = hf[uf[u]] + b[uf[u]];
-                s->g += gi;
-                s->h += hi;
-                s->n++;
-            }
+    for (int f = 0; f < g->d; f++)
+        g->hf[f] = h + g->off[f];
+}
+
+static inline void hist_add(const grower *g, uint32_t i)
+{
+    mkt_gbdt_stat **hf = g->hf;
+    const int d = g->d;
+    const uint8_t *b = g->bins + (size_t)i * d;
+    int64_t gi = g->gh[2 * (size_t)i], hi = g->gh[2 * (size_t)i + 1];
+    if (g->nuse == d) {
+        for (int f = 0; f < d; f++) {
+            mkt_gbdt_stat *s = hf[f] + b[f];
+            s->g += gi;
+            s->h += hi;
+            s->n++;
         }
-        G += gi;
-        H += hi;
+    } else {
+        for (int u = 0; u < g->nuse; u++) {
+            int f = g->ufeat[u];
+            mkt_gbdt_stat *s = hf[f] + b[f];
+            s->g += gi;
+            s->h += hi;
+            s->n++;
+        }
     }
-    tot->g = G;
-    tot->h = H;
-    tot->n = nd->end - nd->begin;
+}
+
+/* rows this far ahead are prefetched (their bins and gradients) */
+#define AHEAD 32
+
+static inline void prefetch_row(const grower *g, const gnode *nd, int64_t k)
+{
+    if (k + AHEAD < nd->end) {
+        uint32_t j = g->rows[k + AHEAD];
+        __builtin_prefetch(g->bins + (size_t)j * g->d);
+        __builtin_prefetch(g->gh + 2 * (size_t)j);
+    }
+}
+
+static void hist_total(const grower *g, mkt_gbdt_stat *h, const gnode *nd, int small_left, int64_t mid)
+{
+    mkt_gbdt_stat t = {0, 0, 0};
+    int64_t b = small_left ? nd->begin : mid, e = small_left ? mid : nd->end;
+    for (int64_t k = b; k < e; k++) {
+        t.g += g->gh[2 * (size_t)g->rows[k]];
+        t.h += g->gh[2 * (size_t)g->rows[k] + 1];
+    }
+    t.n = e - b;
+    h[g->S] = t;
+}
+
+/* The histogram of all of nd's rows. */
+static void build_hist(const grower *g, const gnode *nd, mkt_gbdt_stat *h)
+{
+    hist_begin(g, h);
+    for (int64_t k = nd->begin; k < nd->end; k++) {
+        prefetch_row(g, nd, k);
+        hist_add(g, g->rows[k]);
+    }
+    hist_total(g, h, nd, 1, nd->end);
 }
 
 /* MPI_SUM of int64 in pieces that fit an int count. */
@@ -312,21 +345,25 @@ static void settle(const grower *g, gnode *nd, mkt_gbdt_stat *h)
 }
 
 /* Rows of nd's segment going left first (stable), then right; returns the
- * end of the left part. */
+ * end of the left part.  No branch on the side (it is as good as random). */
 static int64_t partition(grower *g, const gnode *nd)
 {
-    int f = nd->split.feature, sb = nd->split.bin, dl = nd->split.default_left, miss = g->nbins[f];
+    const int f = nd->split.feature, sb = nd->split.bin, dl = nd->split.default_left, miss = g->nbins[f], d = g->d;
+    const uint8_t *col = g->bins + f;
+    uint32_t *rows = g->rows, *tmp = g->tmp;
     int64_t l = nd->begin, r = 0;
     for (int64_t k = nd->begin; k < nd->end; k++) {
-        uint32_t i = g->rows[k];
-        int b = g->bins[(size_t)i * g->d + f];
-        int left = b == miss ? dl : b <= sb;
-        if (left)
-            g->rows[l++] = i;
-        else
-            g->tmp[r++] = i;
+        if (k + 4 * AHEAD < nd->end)
+            __builtin_prefetch(col + (size_t)rows[k + 4 * AHEAD] * d);
+        uint32_t i = rows[k];
+        int b = col[(size_t)i * d], m = b == miss;
+        int left = (m & dl) | (!m & (b <= sb));
+        rows[l] = i;
+        tmp[r] = i;
+        l += left;
+        r += 1 - left;
     }
-    memcpy(g->rows + l, g->tmp, (size_t)r * sizeof *g->rows);
+    memcpy(rows + l, tmp, (size_t)r * sizeof *rows);
     return l;
 }
 
@@ -422,8 +459,10 @@ static void grow_tree(grower *g, int64_t n, mkt_gbdt_model *m, double *margin)
     build_hist(g, &nodes[0], h0);
     allreduce_i64((int64_t *)h0, (int64_t)slots * 3, g->comm);
     settle(g, &nodes[0], h0);
+    int *at = mkt_xmalloc((size_t)cap * sizeof *at);
     while ((k = pick(g, nodes, nn, leaves, chosen)) > 0) {
         mkt_gbdt_stat *buf = mkt_xmalloc((size_t)k * slots * sizeof *buf);
+        int nb = 0;
         for (int j = 0; j < k; j++) {
             gnode *p = &nodes[chosen[j]];
             int64_t mid = partition(g, p);
@@ -432,17 +471,29 @@ static void grow_tree(grower *g, int64_t n, mkt_gbdt_model *m, double *margin)
             p->right = R;
             nodes[L] = (gnode){.begin = p->begin, .end = mid, .depth = p->depth + 1, .left = -1, .right = -1};
             nodes[R] = (gnode){.begin = mid, .end = p->end, .depth = p->depth + 1, .left = -1, .right = -1};
-            int small = p->split.left.n <= p->split.right.n ? L : R;
-            build_hist(g, &nodes[small], buf + (size_t)j * slots);
+            /* children at the largest depth stay leaves: their totals are the split's sides (the same integer
+               sums), no histogram */
+            at[j] = p->depth + 1 < c->max_depth ? nb++ : -1;
+            if (at[j] >= 0)
+                build_hist(g, &nodes[p->split.left.n <= p->split.right.n ? L : R], buf + (size_t)at[j] * slots);
         }
         leaves += k;
-        allreduce_i64((int64_t *)buf, (int64_t)k * (int64_t)slots * 3, g->comm);
+        if (nb > 0)
+            allreduce_i64((int64_t *)buf, (int64_t)nb * (int64_t)slots * 3, g->comm);
         for (int j = 0; j < k; j++) {
             gnode *p = &nodes[chosen[j]];
+            if (at[j] < 0) {
+                nodes[p->left].total = p->split.left;
+                nodes[p->right].total = p->split.right;
+                nodes[p->left].split.feature = nodes[p->right].split.feature = -1;
+                free(p->hist);
+                p->hist = NULL;
+                continue;
+            }
             int small = p->split.left.n <= p->split.right.n ? p->left : p->right;
             int big = small == p->left ? p->right : p->left;
             mkt_gbdt_stat *hs = mkt_xmalloc(slots * sizeof *hs), *hb = p->hist;
-            memcpy(hs, buf + (size_t)j * slots, slots * sizeof *hs);
+            memcpy(hs, buf + (size_t)at[j] * slots, slots * sizeof *hs);
             for (size_t s = 0; s < slots; s++) {
                 hb[s].g -= hs[s].g;
                 hb[s].h -= hs[s].h;
@@ -463,6 +514,7 @@ static void grow_tree(grower *g, int64_t n, mkt_gbdt_model *m, double *margin)
         }
     for (int i = 0; i < nn; i++)
         free(nodes[i].hist);
+    free(at);
     free(chosen);
     free(nodes);
 }
