@@ -69,20 +69,22 @@ static void sort_sample(double *v, int64_t m, uint64_t *key, uint64_t *tmp)
         }
         key[i] = order_key(v[i]);
     }
-    for (int shift = 0; shift < 64; shift += 8) {
-        int64_t count[257] = {0};
+    uint32_t *count = mkt_xmalloc(65537 * sizeof *count);
+    for (int shift = 0; shift < 64; shift += 16) {
+        memset(count, 0, 65537 * sizeof *count);
         for (int64_t i = 0; i < m; i++)
-            count[((key[i] >> shift) & 0xff) + 1]++;
-        if (m > 0 && count[((key[0] >> shift) & 0xff) + 1] == m)
+            count[((key[i] >> shift) & 0xffff) + 1]++;
+        if (m > 0 && count[((key[0] >> shift) & 0xffff) + 1] == (uint32_t)m)
             continue; /* every key has this digit */
-        for (int b = 0; b < 256; b++)
+        for (int b = 0; b < 65536; b++)
             count[b + 1] += count[b];
         for (int64_t i = 0; i < m; i++)
-            tmp[count[(key[i] >> shift) & 0xff]++] = key[i];
+            tmp[count[(key[i] >> shift) & 0xffff]++] = key[i];
         uint64_t *t = key;
         key = tmp;
         tmp = t;
     }
+    free(count);
     for (int64_t i = 0; i < m; i++)
         v[i] = from_order_key(key[i]);
 }
