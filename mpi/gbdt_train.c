@@ -22,14 +22,18 @@ static double hash_uniform(uint64_t seed, uint64_t stream, uint64_t a, uint64_t 
     return (double)(h >> 11) * 0x1.0p-53;
 }
 
-/* The row ids of data: its own, or global positions. */
-static int64_t *row_ids(const mkt_gbdt_data *data, MPI_Comm comm)
+/* Collective. The global position of data's first row (rank r's rows
+ * follow rank r − 1's). */
+static int64_t first_row(const mkt_gbdt_data *data, MPI_Comm comm)
 {
-    int64_t total, first = mkt_exscan_count(data->n, &total, comm);
-    int64_t *id = mkt_xmalloc((size_t)(data->n > 0 ? data->n : 1) * sizeof *id);
-    for (int64_t i = 0; i < data->n; i++)
-        id[i] = data->id ? data->id[i] : first + i;
-    return id;
+    int64_t total;
+    return mkt_exscan_count(data->n, &total, comm);
+}
+
+/* The id of row i: its own, or its global position. */
+static inline int64_t row_id(const mkt_gbdt_data *data, int64_t first, int64_t i)
+{
+    return data->id ? data->id[i] : first + i;
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -93,7 +97,7 @@ static void sort_sample(double *v, int64_t m, uint64_t *key, uint64_t *tmp)
  * same sample on any rank count); feature f's values of all ranks gathered
  * in rank order on rank f mod P, which sorts them and cuts; the cuts then
  * shared bit for bit (an OR of each owner's bits with the others' zeros). */
-static void sketch(const mkt_gbdt_config *c, const mkt_gbdt_data *data, const int64_t *id, double *cuts, int *ncuts,
+static void sketch(const mkt_gbdt_config *c, const mkt_gbdt_data *data, int64_t first, double *cuts, int *ncuts,
                    MPI_Comm comm)
 {
     enum { FBLOCK = 8 }; /* features taken from a row at once */
@@ -105,7 +109,7 @@ static void sketch(const mkt_gbdt_config *c, const mkt_gbdt_data *data, const in
     double frac = total > c->sketch_rows ? (double)c->sketch_rows / (double)total : 1.0;
     int64_t np = 0, *pick = mkt_xmalloc((size_t)(data->n > 0 ? data->n : 1) * sizeof *pick);
     for (int64_t i = 0; i < data->n; i++)
-        if (frac >= 1.0 || hash_uniform(c->seed, STREAM_SKETCH, (uint64_t)id[i], 0) < frac)
+        if (frac >= 1.0 || hash_uniform(c->seed, STREAM_SKETCH, (uint64_t)row_id(data, first, i), 0) < frac)
             pick[np++] = i;
     int64_t room;
     MKT_MPI(MPI_Allreduce(&np, &room, 1, MPI_INT64_T, MPI_SUM, comm));
@@ -121,6 +125,8 @@ static void sketch(const mkt_gbdt_config *c, const mkt_gbdt_data *data, const in
     for (int f0 = 0; f0 < d; f0 += FBLOCK) {
         int fb = d - f0 < FBLOCK ? d - f0 : FBLOCK, k[FBLOCK] = {0};
         for (int64_t j = 0; j < np; j++) {
+            if (j + 16 < np)
+                __builtin_prefetch(data->x + pick[j + 16] * d + f0);
             const double *xr = data->x + pick[j] * d + f0;
             for (int q = 0; q < fb; q++)
                 if (isfinite(xr[q]))
@@ -155,14 +161,13 @@ static void sketch(const mkt_gbdt_config *c, const mkt_gbdt_data *data, const in
 
 void mkt_gbdt_sketch(const mkt_gbdt_config *c, const mkt_gbdt_data *data, double *cuts, int *ncuts, MPI_Comm comm)
 {
-    int64_t *id = row_ids(data, comm);
+    int64_t first = first_row(data, comm);
     double *full = mkt_xmalloc((size_t)data->d * (MKT_GBDT_MAX_BINS - 1) * sizeof *full);
-    sketch(c, data, id, full, ncuts, comm);
+    sketch(c, data, first, full, ncuts, comm);
     for (int f = 0; f < data->d; f++)
         for (int j = 0; j < c->max_bins - 1; j++)
             cuts[(size_t)f * (c->max_bins - 1) + j] = j < ncuts[f] ? full[(size_t)f * (MKT_GBDT_MAX_BINS - 1) + j] : NAN;
     free(full);
-    free(id);
 }
 
 /* ---------- losses ---------- */
@@ -663,13 +668,13 @@ void mkt_gbdt_train(const mkt_gbdt_config *c, const mkt_gbdt_data *train, const 
     double t0 = mkt_now();
     int d = train->d;
     mkt_gbdt_loss loss = mkt_gbdt_config_loss(c);
-    int64_t *id = row_ids(train, comm), n = train->n, nv = valid ? valid->n : 0, vtotal = 0;
+    int64_t first = first_row(train, comm), n = train->n, nv = valid ? valid->n : 0, vtotal = 0;
     mkt_exscan_count(n, &res->train_rows, comm);
     if (valid)
         mkt_exscan_count(nv, &vtotal, comm);
     double *cuts = mkt_xmalloc((size_t)d * (MKT_GBDT_MAX_BINS - 1) * sizeof *cuts);
     int *ncuts = mkt_xmalloc((size_t)d * sizeof *ncuts), *nbins = mkt_xmalloc((size_t)d * sizeof *nbins);
-    sketch(c, train, id, cuts, ncuts, comm);
+    sketch(c, train, first, cuts, ncuts, comm);
     res->seconds_sketch = mkt_now() - t0;
     grower g = {.c = c, .d = d, .cuts = cuts, .nbins = nbins, .comm = comm};
     g.off = mkt_xmalloc((size_t)d * sizeof *g.off);
@@ -716,12 +721,14 @@ void mkt_gbdt_train(const mkt_gbdt_config *c, const mkt_gbdt_data *train, const 
     for (int round = st.rounds; round < c->rounds; round++) {
         int64_t nr = 0, nr_all;
         for (int64_t i = 0; i < n; i++)
-            if (c->subsample >= 1.0 || hash_uniform(c->seed, STREAM_ROWS, (uint64_t)round, (uint64_t)id[i]) < c->subsample)
+            if (c->subsample >= 1.0 || hash_uniform(c->seed, STREAM_ROWS, (uint64_t)round, (uint64_t)row_id(train, first, i)) < c->subsample)
                 g.rows[nr++] = (uint32_t)i;
         double mx[2];
         gradients(loss, train, mt, g.rows, nr, g.gh, mx);
         MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, mx, 2, MPI_DOUBLE, MPI_MAX, comm));
-        mkt_exscan_count(nr, &nr_all, comm);
+        nr_all = res->train_rows; /* every row, or this round's sample of all ranks */
+        if (c->subsample < 1.0) /* the same test on every rank */
+            MKT_MPI(MPI_Allreduce(&nr, &nr_all, 1, MPI_INT64_T, MPI_SUM, comm));
         g.gscale = mkt_gbdt_quant_scale(mx[0], nr_all);
         g.hscale = mkt_gbdt_quant_scale(mx[1], nr_all);
         for (int64_t k = 0; k < nr; k++) {
@@ -790,7 +797,6 @@ void mkt_gbdt_train(const mkt_gbdt_config *c, const mkt_gbdt_data *train, const 
     res->seconds = mkt_now() - t0;
     double fit_s = res->seconds - res->seconds_sketch;
     res->rows_per_second = fit_s > 0 ? (double)res->train_rows * (st.rounds - start) / fit_s : 0;
-    free(id);
     free(cuts);
     free(ncuts);
     free(nbins);
