@@ -301,6 +301,7 @@ static inline void prefetch_row(const grower *g, const gnode *nd, int64_t k)
     if (k + AHEAD < nd->end) {
         uint32_t j = g->rows[k + AHEAD];
         __builtin_prefetch(g->bins + (size_t)j * g->d);
+        __builtin_prefetch(g->bins + (size_t)j * g->d + g->d - 1); /* a row may straddle two lines */
         __builtin_prefetch(g->gh + 2 * (size_t)j);
     }
 }
@@ -317,13 +318,17 @@ static void hist_total(const grower *g, mkt_gbdt_stat *h, const gnode *nd, int s
     h[g->S] = t;
 }
 
-typedef int64_t wide_stat __attribute__((vector_size(32)));
+typedef int64_t wide_stat __attribute__((vector_size(16)));
 
-/* The histogram of nd's rows in g->wide, then copied to h. */
+/* The histogram of nd's rows: (g, h) in g->wide (16-byte slots, one vector
+ * addition per feature of a row) and the counts in 32-bit slots after
+ * them, so the slots a row touches stay in the first-level cache; then
+ * copied to h. */
 __attribute__((target("avx2"))) static void build_hist_wide(const grower *g, const gnode *nd, mkt_gbdt_stat *h)
 {
     wide_stat *w = g->wide;
-    memset(w, 0, (size_t)g->S * sizeof *w);
+    uint32_t *cnt = (uint32_t *)(w + g->S);
+    memset(w, 0, (size_t)g->S * (sizeof *w + sizeof *cnt));
     const int d = g->d, nuse = g->nuse;
     const int64_t *off = g->off;
     const int *uf = g->ufeat;
@@ -331,16 +336,22 @@ __attribute__((target("avx2"))) static void build_hist_wide(const grower *g, con
         prefetch_row(g, nd, k);
         uint32_t i = g->rows[k];
         const uint8_t *b = g->bins + (size_t)i * d;
-        wide_stat a = {g->gh[2 * (size_t)i], g->gh[2 * (size_t)i + 1], 1, 0};
+        wide_stat a = {g->gh[2 * (size_t)i], g->gh[2 * (size_t)i + 1]};
         if (nuse == d)
-            for (int f = 0; f < d; f++)
-                w[off[f] + b[f]] += a;
+            for (int f = 0; f < d; f++) {
+                int64_t s = off[f] + b[f];
+                w[s] += a;
+                cnt[s]++;
+            }
         else
-            for (int u = 0; u < nuse; u++)
-                w[off[uf[u]] + b[uf[u]]] += a;
+            for (int u = 0; u < nuse; u++) {
+                int64_t s = off[uf[u]] + b[uf[u]];
+                w[s] += a;
+                cnt[s]++;
+            }
     }
     for (int64_t s = 0; s < g->S; s++)
-        h[s] = (mkt_gbdt_stat){w[s][0], w[s][1], w[s][2]};
+        h[s] = (mkt_gbdt_stat){w[s][0], w[s][1], cnt[s]};
     hist_total(g, h, nd, 1, nd->end);
 }
 
@@ -695,7 +706,7 @@ void mkt_gbdt_train(const mkt_gbdt_config *c, const mkt_gbdt_data *train, const 
     g.tmp = mkt_xmalloc(nn1 * sizeof *g.tmp);
     g.hf = mkt_xmalloc((size_t)d * sizeof *g.hf);
     g.wide = NULL;
-    if (__builtin_cpu_supports("avx2") && posix_memalign(&g.wide, 32, (size_t)g.S * 32))
+    if (__builtin_cpu_supports("avx2") && posix_memalign(&g.wide, 64, (size_t)g.S * 20))
         g.wide = NULL;
     /* the training loss is a collective sum: computed when some rank reports it */
     int report[2] = {hooks->history != NULL, hooks->stage != NULL};
