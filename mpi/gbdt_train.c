@@ -294,7 +294,7 @@ static inline void hist_add(const grower *g, uint32_t i)
 }
 
 /* rows this far ahead are prefetched (their bins and gradients) */
-#define AHEAD 32
+#define AHEAD 8
 
 static inline void prefetch_row(const grower *g, const gnode *nd, int64_t k)
 {
