@@ -183,6 +183,57 @@ static uint64_t forest_digest(const mkt_gbdt_model *m)
  * 2^(depth − 1)) holds its own histogram and one for its smaller child. */
 static int64_t live_histograms(int depth) { return depth >= 1 ? INT64_C(2) << (depth - 1) : 1; }
 
+/* Collective. The AUC of the model on every rank's test rows (on rank 0;
+ * *nt: their number). */
+static double test_auc(const mkt_gbdt_model *model, const rows *te, int64_t *nt, MPI_Comm comm)
+{
+    int rank, P;
+    MPI_Comm_rank(comm, &rank);
+    MPI_Comm_size(comm, &P);
+    double *m = malloc((size_t)(te->n > 0 ? te->n : 1) * sizeof *m);
+    mkt_gbdt_predict_margin(model, te->x, te->n, te->d, m);
+    int n_local = (int)te->n, *counts = malloc((size_t)P * sizeof *counts), *displs = malloc((size_t)P * sizeof *displs);
+    MPI_Gather(&n_local, 1, MPI_INT, counts, 1, MPI_INT, 0, comm);
+    int64_t n = 0;
+    for (int r = 0; rank == 0 && r < P; r++) {
+        displs[r] = (int)n;
+        n += counts[r];
+    }
+    double *sall = malloc((size_t)(n > 0 ? n : 1) * sizeof *sall), *yall = malloc((size_t)(n > 0 ? n : 1) * sizeof *yall);
+    MPI_Gatherv(m, n_local, MPI_DOUBLE, sall, counts, displs, MPI_DOUBLE, 0, comm);
+    MPI_Gatherv(te->y, n_local, MPI_DOUBLE, yall, counts, displs, MPI_DOUBLE, 0, comm);
+    double auc = NAN;
+    if (rank == 0) {
+        int *lab = malloc((size_t)(n > 0 ? n : 1) * sizeof *lab);
+        for (int64_t i = 0; i < n; i++)
+            lab[i] = yall[i] > 0.5;
+        auc = mkt_auc(sall, lab, n);
+        free(lab);
+    }
+    *nt = n;
+    free(m);
+    free(counts);
+    free(displs);
+    free(sall);
+    free(yall);
+    return auc;
+}
+
+/* Collective. Histogram slots as the trainer lays them out: the bins and
+ * the missing slot of every feature, and the total. */
+static int64_t histogram_slots(const mkt_gbdt_config *c, const mkt_gbdt_data *train, MPI_Comm comm)
+{
+    double *cuts = malloc((size_t)train->d * (size_t)(c->max_bins - 1) * sizeof *cuts);
+    int *ncuts = malloc((size_t)train->d * sizeof *ncuts);
+    mkt_gbdt_sketch(c, train, cuts, ncuts, comm);
+    int64_t slots = 1;
+    for (int f = 0; f < train->d; f++)
+        slots += ncuts[f] + 2;
+    free(cuts);
+    free(ncuts);
+    return slots;
+}
+
 int main(int argc, char **argv)
 {
     MPI_Init(&argc, &argv);
@@ -264,41 +315,16 @@ int main(int argc, char **argv)
     }
     double hwm = reset == 0 ? proc_mb("VmHWM") : NAN, peak = peak_rss_mb();
 
-    /* the test rows' scores, gathered on rank 0 with their labels */
-    double *m = malloc((size_t)(te.n > 0 ? te.n : 1) * sizeof *m);
-    mkt_gbdt_predict_margin(&model, te.x, te.n, d, m);
-    int n_local = (int)te.n, *counts = malloc((size_t)P * sizeof *counts), *displs = malloc((size_t)P * sizeof *displs);
-    MPI_Gather(&n_local, 1, MPI_INT, counts, 1, MPI_INT, 0, comm);
-    int64_t nt = 0;
-    for (int r = 0; rank == 0 && r < P; r++) {
-        displs[r] = (int)nt;
-        nt += counts[r];
-    }
-    double *sall = malloc((size_t)(nt > 0 ? nt : 1) * sizeof *sall), *yall = malloc((size_t)(nt > 0 ? nt : 1) * sizeof *yall);
-    MPI_Gatherv(m, n_local, MPI_DOUBLE, sall, counts, displs, MPI_DOUBLE, 0, comm);
-    MPI_Gatherv(te.y, n_local, MPI_DOUBLE, yall, counts, displs, MPI_DOUBLE, 0, comm);
+    int64_t nt;
+    double auc = test_auc(&model, &te, &nt, comm);
 
     /* memory: this rank's figures, gathered */
-    int64_t slots = 0; /* histogram slots as the trainer lays them out: bins + missing per feature, + total */
-    {
-        double *cuts = malloc((size_t)d * (size_t)(c.max_bins - 1) * sizeof *cuts);
-        int *ncuts = malloc((size_t)d * sizeof *ncuts);
-        mkt_gbdt_sketch(&c, &train, cuts, ncuts, comm);
-        for (int f = 0; f < d; f++)
-            slots += ncuts[f] + 2;
-        slots += 1;
-        free(cuts);
-        free(ncuts);
-    }
+    int64_t slots = histogram_slots(&c, &train, comm);
     double hist_mb = (double)live_histograms(c.max_depth) * (double)slots * sizeof(mkt_gbdt_stat) / 1048576.0;
     double mine[6] = {peak, hwm, rss_data, (double)tr.n * d / 1048576.0, hist_mb, (double)tr.n};
     double *all = malloc((size_t)P * 6 * sizeof *all);
     MPI_Gather(mine, 6, MPI_DOUBLE, all, 6, MPI_DOUBLE, 0, comm);
     if (rank == 0) {
-        int *lab = malloc((size_t)(nt > 0 ? nt : 1) * sizeof *lab);
-        for (int64_t i = 0; i < nt; i++)
-            lab[i] = yall[i] > 0.5;
-        double auc = mkt_auc(sall, lab, nt);
         printf("{\"ranks\": %d, \"train_rows\": %" PRId64 ", \"test_rows\": %" PRId64 ", \"features\": %d, "
                "\"rounds\": %d, \"depth\": %d, \"eta\": %g, \"lambda\": %g, \"min_child_weight\": %g, \"bins\": %d, "
                "\"bins_max\": %d, \"histogram_slots\": %" PRId64 ", \"auc\": %.6f, \"seconds_train\": %.4f, "
@@ -315,14 +341,8 @@ int main(int argc, char **argv)
                    r ? ", " : "", a[5], a[0], a[1], a[2], a[3], a[4]);
         }
         printf("]}\n");
-        free(lab);
     }
     mkt_gbdt_model_free(&model);
-    free(m);
-    free(counts);
-    free(displs);
-    free(sall);
-    free(yall);
     free(all);
     free(tr.x);
     free(tr.y);

@@ -669,6 +669,64 @@ static uint8_t *bin_rows(const mkt_gbdt_data *t, grower *g, const double *cuts, 
     return bins;
 }
 
+/* This round's rows in g->rows (all, or the sample drawn from (seed, round,
+ * row id)) and their gradients quantized in g->gh with this round's scales
+ * (global maxima); returns the number of rows. */
+static int64_t round_rows(const mkt_gbdt_config *c, mkt_gbdt_loss loss, const mkt_gbdt_data *train, int64_t first,
+                          int round, const double *mt, int64_t train_rows, grower *g)
+{
+    int64_t nr = 0, nr_all = train_rows; /* every row, or this round's sample of all ranks */
+    for (int64_t i = 0; i < train->n; i++)
+        if (c->subsample >= 1.0 ||
+            hash_uniform(c->seed, STREAM_ROWS, (uint64_t)round, (uint64_t)row_id(train, first, i)) < c->subsample)
+            g->rows[nr++] = (uint32_t)i;
+    double mx[2];
+    gradients(loss, train, mt, g->rows, nr, g->gh, mx);
+    MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, mx, 2, MPI_DOUBLE, MPI_MAX, g->comm));
+    if (c->subsample < 1.0) /* the same test on every rank */
+        MKT_MPI(MPI_Allreduce(&nr, &nr_all, 1, MPI_INT64_T, MPI_SUM, g->comm));
+    g->gscale = mkt_gbdt_quant_scale(mx[0], nr_all);
+    g->hscale = mkt_gbdt_quant_scale(mx[1], nr_all);
+    for (int64_t k = 0; k < nr; k++) {
+        size_t i = g->rows[k];
+        double gd, hd;
+        memcpy(&gd, &g->gh[2 * i], sizeof gd);
+        memcpy(&hd, &g->gh[2 * i + 1], sizeof hd);
+        g->gh[2 * i] = llround(gd * g->gscale);
+        g->gh[2 * i + 1] = llround(hd * g->hscale);
+    }
+    return nr;
+}
+
+/* The per-row and per-feature arrays of a grower whose layout (S) is set. */
+static void grower_alloc(grower *g, int64_t n)
+{
+    if (n > (int64_t)UINT32_MAX)
+        mkt_fail("gbdt: %lld training rows on one rank; at most %lu per rank", (long long)n, (unsigned long)UINT32_MAX);
+    size_t nn1 = (size_t)(n > 0 ? n : 1);
+    g->use = mkt_xmalloc((size_t)g->d);
+    g->ufeat = mkt_xmalloc((size_t)g->d * sizeof *g->ufeat);
+    g->gh = mkt_xmalloc(2 * nn1 * sizeof *g->gh);
+    g->rows = mkt_xmalloc(nn1 * sizeof *g->rows);
+    g->tmp = mkt_xmalloc(nn1 * sizeof *g->tmp);
+    g->hf = mkt_xmalloc((size_t)g->d * sizeof *g->hf);
+    g->wide = NULL; /* 16 bytes of (g, h) and 4 of count a slot */
+    if (__builtin_cpu_supports("avx2") && posix_memalign(&g->wide, 64, (size_t)g->S * 20))
+        g->wide = NULL;
+}
+
+static void grower_free(grower *g)
+{
+    free(g->off);
+    free(g->use);
+    free(g->ufeat);
+    free(g->gh);
+    free(g->hf);
+    free(g->wide);
+    free(g->rows);
+    free(g->tmp);
+}
+
 void mkt_gbdt_train(const mkt_gbdt_config *c, const mkt_gbdt_data *train, const mkt_gbdt_data *valid,
                     const mkt_gbdt_hooks *hooks, mkt_gbdt_model *model, mkt_gbdt_result *res, MPI_Comm comm)
 {
@@ -696,18 +754,8 @@ void mkt_gbdt_train(const mkt_gbdt_config *c, const mkt_gbdt_data *train, const 
     }
     uint8_t *bins = bin_rows(train, &g, cuts, ncuts);
     g.bins = bins;
-    g.use = mkt_xmalloc((size_t)d);
-    g.ufeat = mkt_xmalloc((size_t)d * sizeof *g.ufeat);
-    if (n > (int64_t)UINT32_MAX)
-        mkt_fail("gbdt: %lld training rows on one rank; at most %lu per rank", (long long)n, (unsigned long)UINT32_MAX);
+    grower_alloc(&g, n);
     size_t nn1 = (size_t)(n > 0 ? n : 1);
-    g.gh = mkt_xmalloc(2 * nn1 * sizeof *g.gh);
-    g.rows = mkt_xmalloc(nn1 * sizeof *g.rows);
-    g.tmp = mkt_xmalloc(nn1 * sizeof *g.tmp);
-    g.hf = mkt_xmalloc((size_t)d * sizeof *g.hf);
-    g.wide = NULL;
-    if (__builtin_cpu_supports("avx2") && posix_memalign(&g.wide, 64, (size_t)g.S * 20))
-        g.wide = NULL;
     /* the training loss is a collective sum: computed when some rank reports it */
     int report[2] = {hooks->history != NULL, hooks->stage != NULL};
     MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, report, 2, MPI_INT, MPI_MAX, comm));
@@ -730,26 +778,7 @@ void mkt_gbdt_train(const mkt_gbdt_config *c, const mkt_gbdt_data *train, const 
     double tl = NAN, vl = NAN;
     int tl_round = -1; /* the round tl belongs to */
     for (int round = st.rounds; round < c->rounds; round++) {
-        int64_t nr = 0, nr_all;
-        for (int64_t i = 0; i < n; i++)
-            if (c->subsample >= 1.0 || hash_uniform(c->seed, STREAM_ROWS, (uint64_t)round, (uint64_t)row_id(train, first, i)) < c->subsample)
-                g.rows[nr++] = (uint32_t)i;
-        double mx[2];
-        gradients(loss, train, mt, g.rows, nr, g.gh, mx);
-        MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, mx, 2, MPI_DOUBLE, MPI_MAX, comm));
-        nr_all = res->train_rows; /* every row, or this round's sample of all ranks */
-        if (c->subsample < 1.0) /* the same test on every rank */
-            MKT_MPI(MPI_Allreduce(&nr, &nr_all, 1, MPI_INT64_T, MPI_SUM, comm));
-        g.gscale = mkt_gbdt_quant_scale(mx[0], nr_all);
-        g.hscale = mkt_gbdt_quant_scale(mx[1], nr_all);
-        for (int64_t k = 0; k < nr; k++) {
-            size_t i = g.rows[k];
-            double gd, hd;
-            memcpy(&gd, &g.gh[2 * i], sizeof gd);
-            memcpy(&hd, &g.gh[2 * i + 1], sizeof hd);
-            g.gh[2 * i] = llround(gd * g.gscale);
-            g.gh[2 * i + 1] = llround(hd * g.hscale);
-        }
+        int64_t nr = round_rows(c, loss, train, first, round, mt, res->train_rows, &g);
         pick_columns(c, round, &g);
         /* every row grown on: its leaf gives its margin; else traverse */
         grow_tree(&g, nr, model, nr == n ? mt : NULL);
@@ -811,15 +840,8 @@ void mkt_gbdt_train(const mkt_gbdt_config *c, const mkt_gbdt_data *train, const 
     free(cuts);
     free(ncuts);
     free(nbins);
-    free(g.off);
     free(bins);
-    free(g.use);
-    free(g.ufeat);
-    free(g.gh);
-    free(g.hf);
-    free(g.wide);
-    free(g.rows);
-    free(g.tmp);
+    grower_free(&g);
     free(mt);
     free(mv);
 }
