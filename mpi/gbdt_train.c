@@ -22,14 +22,18 @@ static double hash_uniform(uint64_t seed, uint64_t stream, uint64_t a, uint64_t 
     return (double)(h >> 11) * 0x1.0p-53;
 }
 
-/* The row ids of data: its own, or global positions. */
-static int64_t *row_ids(const mkt_gbdt_data *data, MPI_Comm comm)
+/* Collective. The global position of data's first row (rank r's rows
+ * follow rank r − 1's). */
+static int64_t first_row(const mkt_gbdt_data *data, MPI_Comm comm)
 {
-    int64_t total, first = mkt_exscan_count(data->n, &total, comm);
-    int64_t *id = mkt_xmalloc((size_t)(data->n > 0 ? data->n : 1) * sizeof *id);
-    for (int64_t i = 0; i < data->n; i++)
-        id[i] = data->id ? data->id[i] : first + i;
-    return id;
+    int64_t total;
+    return mkt_exscan_count(data->n, &total, comm);
+}
+
+/* The id of row i: its own, or its global position. */
+static inline int64_t row_id(const mkt_gbdt_data *data, int64_t first, int64_t i)
+{
+    return data->id ? data->id[i] : first + i;
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -40,40 +44,115 @@ static int cmp_double(const void *a, const void *b)
 
 /* ---------- the sketch ---------- */
 
-static void sketch(const mkt_gbdt_config *c, const mkt_gbdt_data *data, const int64_t *id, double *cuts, int *ncuts,
+/* Order-preserving bits of a double (no NaN): unsigned order = value order. */
+static inline uint64_t order_key(double v)
+{
+    uint64_t u;
+    memcpy(&u, &v, sizeof u);
+    return u >> 63 ? ~u : u | (UINT64_C(1) << 63);
+}
+
+static inline double from_order_key(uint64_t k)
+{
+    uint64_t u = k >> 63 ? k & ~(UINT64_C(1) << 63) : ~k;
+    double v;
+    memcpy(&v, &u, sizeof v);
+    return v;
+}
+
+/* Sort v[0..m) (no NaN) ascending: an LSD radix sort of the order keys
+ * (tmp: m keys of room), the same array qsort with cmp_double gives, since
+ * values that compare equal have the same bits — except −0.0 and +0.0, so a
+ * sample holding −0.0 goes through qsort as before. */
+static void sort_sample(double *v, int64_t m, uint64_t *key, uint64_t *tmp)
+{
+    for (int64_t i = 0; i < m; i++) {
+        if (v[i] == 0 && signbit(v[i])) {
+            qsort(v, (size_t)m, sizeof *v, cmp_double);
+            return;
+        }
+        key[i] = order_key(v[i]);
+    }
+    uint32_t *count = mkt_xmalloc(65537 * sizeof *count);
+    for (int shift = 0; shift < 64; shift += 16) {
+        memset(count, 0, 65537 * sizeof *count);
+        for (int64_t i = 0; i < m; i++)
+            count[((key[i] >> shift) & 0xffff) + 1]++;
+        if (m > 0 && count[((key[0] >> shift) & 0xffff) + 1] == (uint32_t)m)
+            continue; /* every key has this digit */
+        for (int b = 0; b < 65536; b++)
+            count[b + 1] += count[b];
+        for (int64_t i = 0; i < m; i++)
+            tmp[count[(key[i] >> shift) & 0xffff]++] = key[i];
+        uint64_t *t = key;
+        key = tmp;
+        tmp = t;
+    }
+    free(count);
+    for (int64_t i = 0; i < m; i++)
+        v[i] = from_order_key(key[i]);
+}
+
+/* The cuts of every feature: the rows sampled by a hash of their ids (the
+ * same sample on any rank count); feature f's values of all ranks gathered
+ * in rank order on rank f mod P, which sorts them and cuts; the cuts then
+ * shared bit for bit (an OR of each owner's bits with the others' zeros). */
+static void sketch(const mkt_gbdt_config *c, const mkt_gbdt_data *data, int64_t first, double *cuts, int *ncuts,
                    MPI_Comm comm)
 {
-    int P;
+    enum { FBLOCK = 8 }; /* features taken from a row at once */
+    int P, rank, d = data->d;
     MPI_Comm_size(comm, &P);
+    MPI_Comm_rank(comm, &rank);
     int64_t total;
     mkt_exscan_count(data->n, &total, comm);
     double frac = total > c->sketch_rows ? (double)c->sketch_rows / (double)total : 1.0;
-    unsigned char *pick = mkt_xcalloc((size_t)(data->n > 0 ? data->n : 1), 1);
+    int64_t np = 0, *pick = mkt_xmalloc((size_t)(data->n > 0 ? data->n : 1) * sizeof *pick);
     for (int64_t i = 0; i < data->n; i++)
-        pick[i] = frac >= 1.0 || hash_uniform(c->seed, STREAM_SKETCH, (uint64_t)id[i], 0) < frac;
-    double *mine = mkt_xmalloc((size_t)(data->n > 0 ? data->n : 1) * sizeof *mine);
+        if (frac >= 1.0 || hash_uniform(c->seed, STREAM_SKETCH, (uint64_t)row_id(data, first, i), 0) < frac)
+            pick[np++] = i;
+    int64_t room;
+    MKT_MPI(MPI_Allreduce(&np, &room, 1, MPI_INT64_T, MPI_SUM, comm));
+    if (room > INT_MAX)
+        mkt_fail("gbdt: sketch sample of %lld values is too large", (long long)room);
+    size_t r1 = (size_t)(room > 0 ? room : 1);
+    double *mine = mkt_xmalloc((size_t)FBLOCK * (size_t)(np > 0 ? np : 1) * sizeof *mine);
+    double *v = mkt_xmalloc(r1 * sizeof *v);
+    uint64_t *key = mkt_xmalloc(r1 * sizeof *key), *tmp = mkt_xmalloc(r1 * sizeof *tmp);
     int *counts = mkt_xmalloc((size_t)P * sizeof *counts), *displs = mkt_xmalloc((size_t)P * sizeof *displs);
-    for (int f = 0; f < data->d; f++) {
-        int k = 0;
-        for (int64_t i = 0; i < data->n; i++) {
-            double v = data->x[i * data->d + f];
-            if (pick[i] && !isnan(v) && isfinite(v))
-                mine[k++] = v;
+    memset(cuts, 0, (size_t)d * (MKT_GBDT_MAX_BINS - 1) * sizeof *cuts);
+    memset(ncuts, 0, (size_t)d * sizeof *ncuts);
+    for (int f0 = 0; f0 < d; f0 += FBLOCK) {
+        int fb = d - f0 < FBLOCK ? d - f0 : FBLOCK, k[FBLOCK] = {0};
+        for (int64_t j = 0; j < np; j++) {
+            if (j + 16 < np)
+                __builtin_prefetch(data->x + pick[j + 16] * d + f0);
+            const double *xr = data->x + pick[j] * d + f0;
+            for (int q = 0; q < fb; q++)
+                if (isfinite(xr[q]))
+                    mine[(size_t)q * (size_t)np + (size_t)k[q]++] = xr[q];
         }
-        MKT_MPI(MPI_Allgather(&k, 1, MPI_INT, counts, 1, MPI_INT, comm));
-        int64_t all = 0;
-        for (int r = 0; r < P; r++) {
-            displs[r] = (int)all;
-            all += counts[r];
+        for (int q = 0; q < fb; q++) {
+            int f = f0 + q, owner = f % P;
+            MKT_MPI(MPI_Gather(&k[q], 1, MPI_INT, counts, 1, MPI_INT, owner, comm));
+            int64_t all = 0;
+            for (int r = 0; rank == owner && r < P; r++) {
+                displs[r] = (int)all;
+                all += counts[r];
+            }
+            MKT_MPI(MPI_Gatherv(mine + (size_t)q * (size_t)np, k[q], MPI_DOUBLE, v, counts, displs, MPI_DOUBLE, owner,
+                                comm));
+            if (rank == owner) {
+                sort_sample(v, all, key, tmp);
+                ncuts[f] = mkt_gbdt_cuts(v, all, c->max_bins, cuts + (size_t)f * (MKT_GBDT_MAX_BINS - 1));
+            }
         }
-        if (all > INT_MAX)
-            mkt_fail("gbdt: sketch sample of %lld values is too large", (long long)all);
-        double *v = mkt_xmalloc((size_t)(all > 0 ? all : 1) * sizeof *v);
-        MKT_MPI(MPI_Allgatherv(mine, k, MPI_DOUBLE, v, counts, displs, MPI_DOUBLE, comm));
-        qsort(v, (size_t)all, sizeof *v, cmp_double);
-        ncuts[f] = mkt_gbdt_cuts(v, all, c->max_bins, cuts + (size_t)f * (MKT_GBDT_MAX_BINS - 1));
-        free(v);
     }
+    MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, cuts, d * (MKT_GBDT_MAX_BINS - 1), MPI_UINT64_T, MPI_BOR, comm));
+    MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, ncuts, d, MPI_INT, MPI_SUM, comm));
+    free(v);
+    free(key);
+    free(tmp);
     free(pick);
     free(mine);
     free(counts);
@@ -82,14 +161,13 @@ static void sketch(const mkt_gbdt_config *c, const mkt_gbdt_data *data, const in
 
 void mkt_gbdt_sketch(const mkt_gbdt_config *c, const mkt_gbdt_data *data, double *cuts, int *ncuts, MPI_Comm comm)
 {
-    int64_t *id = row_ids(data, comm);
+    int64_t first = first_row(data, comm);
     double *full = mkt_xmalloc((size_t)data->d * (MKT_GBDT_MAX_BINS - 1) * sizeof *full);
-    sketch(c, data, id, full, ncuts, comm);
+    sketch(c, data, first, full, ncuts, comm);
     for (int f = 0; f < data->d; f++)
         for (int j = 0; j < c->max_bins - 1; j++)
             cuts[(size_t)f * (c->max_bins - 1) + j] = j < ncuts[f] ? full[(size_t)f * (MKT_GBDT_MAX_BINS - 1) + j] : NAN;
     free(full);
-    free(id);
 }
 
 /* ---------- losses ---------- */
@@ -156,16 +234,19 @@ static double base_score(mkt_gbdt_loss loss, const mkt_gbdt_data *data, MPI_Comm
 typedef struct {
     const mkt_gbdt_config *c;
     int d;
-    const uint8_t *bins;  /* [n × d] */
+    const uint8_t *bins;  /* [n × d]: bin, or nbins[f] for a missing value */
     const double *cuts;   /* [d × (MKT_GBDT_MAX_BINS − 1)] */
     const int *nbins;     /* [d]: cuts + 1 */
     int64_t *off;         /* [d]: first slot of feature f; slots S, then the node total at S */
     int64_t S;
     unsigned char *use;   /* [d] features of this tree */
     int *ufeat, nuse;
-    int64_t *gq, *hq;     /* [n] quantized gradient and hessian (this tree's rows) */
+    int64_t *gh;          /* [2n] quantized gradient and hessian of row i at 2i, 2i + 1 (this tree's rows) */
     double gscale, hscale;
-    int64_t *rows, *tmp;  /* this tree's rows, grouped by node */
+    uint32_t *rows, *tmp; /* this tree's rows, grouped by node */
+    mkt_gbdt_stat **hf;   /* [d] scratch: feature f's first slot in the histogram being built */
+    void *wide;           /* NULL, or [S] slots of 32 bytes (g, h, n, 0): the histogram being built, one
+                             vector addition per feature of a row (AVX2) */
     MPI_Comm comm;
 } grower;
 
@@ -178,26 +259,115 @@ typedef struct {
     int32_t left, right;  /* children (−1: leaf) */
 } gnode;
 
-static void build_hist(const grower *g, const gnode *nd, mkt_gbdt_stat *h)
+/* Histogram building: clear h and point g->hf at each feature's slots; add
+ * rows; the node total goes to slot S.  Sums of integers, so any order of
+ * rows gives the same bits. */
+static void hist_begin(const grower *g, mkt_gbdt_stat *h)
 {
     memset(h, 0, (size_t)(g->S + 1) * sizeof *h);
-    mkt_gbdt_stat *tot = h + g->S;
-    for (int64_t k = nd->begin; k < nd->end; k++) {
-        int64_t i = g->rows[k];
-        const uint8_t *b = g->bins + i * g->d;
-        int64_t gi = g->gq[i], hi = g->hq[i];
-        for (int u = 0; u < g->nuse; u++) {
-            int f = g->ufeat[u];
-            int bf = b[f] == MKT_GBDT_MISSING ? g->nbins[f] : b[f];
-            mkt_gbdt_stat *s = h + g->off[f] + bf;
+    for (int f = 0; f < g->d; f++)
+        g->hf[f] = h + g->off[f];
+}
+
+static inline void hist_add(const grower *g, uint32_t i)
+{
+    mkt_gbdt_stat **hf = g->hf;
+    const int d = g->d;
+    const uint8_t *b = g->bins + (size_t)i * d;
+    int64_t gi = g->gh[2 * (size_t)i], hi = g->gh[2 * (size_t)i + 1];
+    if (g->nuse == d) {
+        for (int f = 0; f < d; f++) {
+            mkt_gbdt_stat *s = hf[f] + b[f];
             s->g += gi;
             s->h += hi;
             s->n++;
         }
-        tot->g += gi;
-        tot->h += hi;
-        tot->n++;
+    } else {
+        for (int u = 0; u < g->nuse; u++) {
+            int f = g->ufeat[u];
+            mkt_gbdt_stat *s = hf[f] + b[f];
+            s->g += gi;
+            s->h += hi;
+            s->n++;
+        }
     }
+}
+
+/* rows this far ahead are prefetched (their bins and gradients) */
+#define AHEAD 8
+
+static inline void prefetch_row(const grower *g, const gnode *nd, int64_t k)
+{
+    if (k + AHEAD < nd->end) {
+        uint32_t j = g->rows[k + AHEAD];
+        __builtin_prefetch(g->bins + (size_t)j * g->d);
+        __builtin_prefetch(g->bins + (size_t)j * g->d + g->d - 1); /* a row may straddle two lines */
+        __builtin_prefetch(g->gh + 2 * (size_t)j);
+    }
+}
+
+static void hist_total(const grower *g, mkt_gbdt_stat *h, const gnode *nd, int small_left, int64_t mid)
+{
+    mkt_gbdt_stat t = {0, 0, 0};
+    int64_t b = small_left ? nd->begin : mid, e = small_left ? mid : nd->end;
+    for (int64_t k = b; k < e; k++) {
+        t.g += g->gh[2 * (size_t)g->rows[k]];
+        t.h += g->gh[2 * (size_t)g->rows[k] + 1];
+    }
+    t.n = e - b;
+    h[g->S] = t;
+}
+
+typedef int64_t wide_stat __attribute__((vector_size(16)));
+
+/* The histogram of nd's rows: (g, h) in g->wide (16-byte slots, one vector
+ * addition per feature of a row) and the counts in 32-bit slots after
+ * them, so the slots a row touches stay in the first-level cache; then
+ * copied to h. */
+__attribute__((target("avx2"))) static void build_hist_wide(const grower *g, const gnode *nd, mkt_gbdt_stat *h)
+{
+    wide_stat *w = g->wide;
+    uint32_t *cnt = (uint32_t *)(w + g->S);
+    memset(w, 0, (size_t)g->S * (sizeof *w + sizeof *cnt));
+    const int d = g->d, nuse = g->nuse;
+    const int64_t *off = g->off;
+    const int *uf = g->ufeat;
+    for (int64_t k = nd->begin; k < nd->end; k++) {
+        prefetch_row(g, nd, k);
+        uint32_t i = g->rows[k];
+        const uint8_t *b = g->bins + (size_t)i * d;
+        wide_stat a = {g->gh[2 * (size_t)i], g->gh[2 * (size_t)i + 1]};
+        if (nuse == d)
+            for (int f = 0; f < d; f++) {
+                int64_t s = off[f] + b[f];
+                w[s] += a;
+                cnt[s]++;
+            }
+        else
+            for (int u = 0; u < nuse; u++) {
+                int64_t s = off[uf[u]] + b[uf[u]];
+                w[s] += a;
+                cnt[s]++;
+            }
+    }
+    for (int64_t s = 0; s < g->S; s++)
+        h[s] = (mkt_gbdt_stat){w[s][0], w[s][1], cnt[s]};
+    hist_total(g, h, nd, 1, nd->end);
+}
+
+/* The histogram of all of nd's rows. */
+static void build_hist(const grower *g, const gnode *nd, mkt_gbdt_stat *h)
+{
+    if (g->wide) {
+        build_hist_wide(g, nd, h);
+        return;
+    }
+    hist_begin(g, h);
+    for (int64_t k = nd->begin; k < nd->end; k++) {
+        prefetch_row(g, nd, k);
+        hist_add(g, g->rows[k]);
+    }
+    hist_total(g, h, nd, 1, nd->end);
 }
 
 /* MPI_SUM of int64 in pieces that fit an int count. */
@@ -226,21 +396,25 @@ static void settle(const grower *g, gnode *nd, mkt_gbdt_stat *h)
 }
 
 /* Rows of nd's segment going left first (stable), then right; returns the
- * end of the left part. */
+ * end of the left part.  No branch on the side (it is as good as random). */
 static int64_t partition(grower *g, const gnode *nd)
 {
-    int f = nd->split.feature, sb = nd->split.bin, dl = nd->split.default_left;
+    const int f = nd->split.feature, sb = nd->split.bin, dl = nd->split.default_left, miss = g->nbins[f], d = g->d;
+    const uint8_t *col = g->bins + f;
+    uint32_t *rows = g->rows, *tmp = g->tmp;
     int64_t l = nd->begin, r = 0;
     for (int64_t k = nd->begin; k < nd->end; k++) {
-        int64_t i = g->rows[k];
-        int b = g->bins[i * g->d + f];
-        int left = b == MKT_GBDT_MISSING ? dl : b <= sb;
-        if (left)
-            g->rows[l++] = i;
-        else
-            g->tmp[r++] = i;
+        if (k + 4 * AHEAD < nd->end)
+            __builtin_prefetch(col + (size_t)rows[k + 4 * AHEAD] * d);
+        uint32_t i = rows[k];
+        int b = col[(size_t)i * d], m = b == miss;
+        int left = (m & dl) | (!m & (b <= sb));
+        rows[l] = i;
+        tmp[r] = i;
+        l += left;
+        r += 1 - left;
     }
-    memcpy(g->rows + l, g->tmp, (size_t)r * sizeof *g->rows);
+    memcpy(rows + l, tmp, (size_t)r * sizeof *rows);
     return l;
 }
 
@@ -317,8 +491,11 @@ static void append_tree(const grower *g, const gnode *nodes, int nn, mkt_gbdt_mo
 
 /* Grow one tree over g->rows[0, n) and append it to the model: per step,
  * partition the chosen leaves' rows, build the smaller child's histogram of
- * each, one allreduce for all of them, the larger child by subtraction. */
-static void grow_tree(grower *g, int64_t n, mkt_gbdt_model *m)
+ * each, one allreduce for all of them, the larger child by subtraction.
+ * With margin, margin[i] += the new tree's output for the rows grown on
+ * (each leaf's value over its rows: the leaf the row reaches, since
+ * x < cuts[b] iff bin(x) <= b). */
+static void grow_tree(grower *g, int64_t n, mkt_gbdt_model *m, double *margin)
 {
     const mkt_gbdt_config *c = g->c;
     int cap = (1 << (c->max_depth + 1)) - 1;
@@ -333,8 +510,10 @@ static void grow_tree(grower *g, int64_t n, mkt_gbdt_model *m)
     build_hist(g, &nodes[0], h0);
     allreduce_i64((int64_t *)h0, (int64_t)slots * 3, g->comm);
     settle(g, &nodes[0], h0);
+    int *at = mkt_xmalloc((size_t)cap * sizeof *at);
     while ((k = pick(g, nodes, nn, leaves, chosen)) > 0) {
         mkt_gbdt_stat *buf = mkt_xmalloc((size_t)k * slots * sizeof *buf);
+        int nb = 0;
         for (int j = 0; j < k; j++) {
             gnode *p = &nodes[chosen[j]];
             int64_t mid = partition(g, p);
@@ -343,17 +522,29 @@ static void grow_tree(grower *g, int64_t n, mkt_gbdt_model *m)
             p->right = R;
             nodes[L] = (gnode){.begin = p->begin, .end = mid, .depth = p->depth + 1, .left = -1, .right = -1};
             nodes[R] = (gnode){.begin = mid, .end = p->end, .depth = p->depth + 1, .left = -1, .right = -1};
-            int small = p->split.left.n <= p->split.right.n ? L : R;
-            build_hist(g, &nodes[small], buf + (size_t)j * slots);
+            /* children at the largest depth stay leaves: their totals are the split's sides (the same integer
+               sums), no histogram */
+            at[j] = p->depth + 1 < c->max_depth ? nb++ : -1;
+            if (at[j] >= 0)
+                build_hist(g, &nodes[p->split.left.n <= p->split.right.n ? L : R], buf + (size_t)at[j] * slots);
         }
         leaves += k;
-        allreduce_i64((int64_t *)buf, (int64_t)k * (int64_t)slots * 3, g->comm);
+        if (nb > 0)
+            allreduce_i64((int64_t *)buf, (int64_t)nb * (int64_t)slots * 3, g->comm);
         for (int j = 0; j < k; j++) {
             gnode *p = &nodes[chosen[j]];
+            if (at[j] < 0) {
+                nodes[p->left].total = p->split.left;
+                nodes[p->right].total = p->split.right;
+                nodes[p->left].split.feature = nodes[p->right].split.feature = -1;
+                free(p->hist);
+                p->hist = NULL;
+                continue;
+            }
             int small = p->split.left.n <= p->split.right.n ? p->left : p->right;
             int big = small == p->left ? p->right : p->left;
             mkt_gbdt_stat *hs = mkt_xmalloc(slots * sizeof *hs), *hb = p->hist;
-            memcpy(hs, buf + (size_t)j * slots, slots * sizeof *hs);
+            memcpy(hs, buf + (size_t)at[j] * slots, slots * sizeof *hs);
             for (size_t s = 0; s < slots; s++) {
                 hb[s].g -= hs[s].g;
                 hb[s].h -= hs[s].h;
@@ -366,20 +557,29 @@ static void grow_tree(grower *g, int64_t n, mkt_gbdt_model *m)
         free(buf);
     }
     append_tree(g, nodes, nn, m);
+    for (int i = 0; margin && i < nn; i++)
+        if (nodes[i].left < 0) {
+            double v = m->value[m->tree_start[m->trees - 1] + i];
+            for (int64_t k = nodes[i].begin; k < nodes[i].end; k++)
+                margin[g->rows[k]] += v;
+        }
     for (int i = 0; i < nn; i++)
         free(nodes[i].hist);
+    free(at);
     free(chosen);
     free(nodes);
 }
 
 /* ---------- boosting ---------- */
 
-static void gradients(mkt_gbdt_loss loss, const mkt_gbdt_data *t, const double *margin, const int64_t *rows,
-                      int64_t nr, double *gd, double *hd, double mx[2])
+/* The gradient and hessian of row i, as doubles, at gh[2i] and gh[2i + 1]
+ * (their bits; quantized in place once the scales are known). */
+static void gradients(mkt_gbdt_loss loss, const mkt_gbdt_data *t, const double *margin, const uint32_t *rows,
+                      int64_t nr, int64_t *gh, double mx[2])
 {
     mx[0] = mx[1] = 0;
     for (int64_t k = 0; k < nr; k++) {
-        int64_t i = rows[k];
+        uint32_t i = rows[k];
         double w = t->w ? t->w[i] : 1.0, g, h;
         if (loss == MKT_GBDT_LOGISTIC) {
             double p = 1.0 / (1.0 + exp(-margin[i]));
@@ -389,8 +589,8 @@ static void gradients(mkt_gbdt_loss loss, const mkt_gbdt_data *t, const double *
             g = w * (margin[i] - t->y[i]);
             h = w;
         }
-        gd[i] = g;
-        hd[i] = h;
+        memcpy(&gh[2 * (size_t)i], &g, sizeof g);
+        memcpy(&gh[2 * (size_t)i + 1], &h, sizeof h);
         mx[0] = fmax(mx[0], fabs(g));
         mx[1] = fmax(mx[1], h);
     }
@@ -456,8 +656,10 @@ static uint8_t *bin_rows(const mkt_gbdt_data *t, grower *g, const double *cuts, 
     int d = t->d;
     uint8_t *bins = mkt_xmalloc((size_t)(t->n > 0 ? t->n : 1) * (size_t)d);
     for (int64_t i = 0; i < t->n; i++)
-        for (int f = 0; f < d; f++)
-            bins[i * d + f] = (uint8_t)mkt_gbdt_bin(cuts + (size_t)f * (MKT_GBDT_MAX_BINS - 1), ncuts[f], t->x[i * d + f]);
+        for (int f = 0; f < d; f++) {
+            int b = mkt_gbdt_bin(cuts + (size_t)f * (MKT_GBDT_MAX_BINS - 1), ncuts[f], t->x[i * d + f]);
+            bins[i * d + f] = (uint8_t)(b == MKT_GBDT_MISSING ? ncuts[f] + 1 : b); /* missing: slot nbins[f] */
+        }
     int64_t at = 0;
     for (int f = 0; f < d; f++) {
         g->off[f] = at;
@@ -465,6 +667,64 @@ static uint8_t *bin_rows(const mkt_gbdt_data *t, grower *g, const double *cuts, 
     }
     g->S = at;
     return bins;
+}
+
+/* This round's rows in g->rows (all, or the sample drawn from (seed, round,
+ * row id)) and their gradients quantized in g->gh with this round's scales
+ * (global maxima); returns the number of rows. */
+static int64_t round_rows(const mkt_gbdt_config *c, mkt_gbdt_loss loss, const mkt_gbdt_data *train, int64_t first,
+                          int round, const double *mt, int64_t train_rows, grower *g)
+{
+    int64_t nr = 0, nr_all = train_rows; /* every row, or this round's sample of all ranks */
+    for (int64_t i = 0; i < train->n; i++)
+        if (c->subsample >= 1.0 ||
+            hash_uniform(c->seed, STREAM_ROWS, (uint64_t)round, (uint64_t)row_id(train, first, i)) < c->subsample)
+            g->rows[nr++] = (uint32_t)i;
+    double mx[2];
+    gradients(loss, train, mt, g->rows, nr, g->gh, mx);
+    MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, mx, 2, MPI_DOUBLE, MPI_MAX, g->comm));
+    if (c->subsample < 1.0) /* the same test on every rank */
+        MKT_MPI(MPI_Allreduce(&nr, &nr_all, 1, MPI_INT64_T, MPI_SUM, g->comm));
+    g->gscale = mkt_gbdt_quant_scale(mx[0], nr_all);
+    g->hscale = mkt_gbdt_quant_scale(mx[1], nr_all);
+    for (int64_t k = 0; k < nr; k++) {
+        size_t i = g->rows[k];
+        double gd, hd;
+        memcpy(&gd, &g->gh[2 * i], sizeof gd);
+        memcpy(&hd, &g->gh[2 * i + 1], sizeof hd);
+        g->gh[2 * i] = llround(gd * g->gscale);
+        g->gh[2 * i + 1] = llround(hd * g->hscale);
+    }
+    return nr;
+}
+
+/* The per-row and per-feature arrays of a grower whose layout (S) is set. */
+static void grower_alloc(grower *g, int64_t n)
+{
+    if (n > (int64_t)UINT32_MAX)
+        mkt_fail("gbdt: %lld training rows on one rank; at most %lu per rank", (long long)n, (unsigned long)UINT32_MAX);
+    size_t nn1 = (size_t)(n > 0 ? n : 1);
+    g->use = mkt_xmalloc((size_t)g->d);
+    g->ufeat = mkt_xmalloc((size_t)g->d * sizeof *g->ufeat);
+    g->gh = mkt_xmalloc(2 * nn1 * sizeof *g->gh);
+    g->rows = mkt_xmalloc(nn1 * sizeof *g->rows);
+    g->tmp = mkt_xmalloc(nn1 * sizeof *g->tmp);
+    g->hf = mkt_xmalloc((size_t)g->d * sizeof *g->hf);
+    g->wide = NULL; /* 16 bytes of (g, h) and 4 of count a slot */
+    if (__builtin_cpu_supports("avx2") && posix_memalign(&g->wide, 64, (size_t)g->S * 20))
+        g->wide = NULL;
+}
+
+static void grower_free(grower *g)
+{
+    free(g->off);
+    free(g->use);
+    free(g->ufeat);
+    free(g->gh);
+    free(g->hf);
+    free(g->wide);
+    free(g->rows);
+    free(g->tmp);
 }
 
 void mkt_gbdt_train(const mkt_gbdt_config *c, const mkt_gbdt_data *train, const mkt_gbdt_data *valid,
@@ -477,13 +737,13 @@ void mkt_gbdt_train(const mkt_gbdt_config *c, const mkt_gbdt_data *train, const 
     double t0 = mkt_now();
     int d = train->d;
     mkt_gbdt_loss loss = mkt_gbdt_config_loss(c);
-    int64_t *id = row_ids(train, comm), n = train->n, nv = valid ? valid->n : 0, vtotal = 0;
+    int64_t first = first_row(train, comm), n = train->n, nv = valid ? valid->n : 0, vtotal = 0;
     mkt_exscan_count(n, &res->train_rows, comm);
     if (valid)
         mkt_exscan_count(nv, &vtotal, comm);
     double *cuts = mkt_xmalloc((size_t)d * (MKT_GBDT_MAX_BINS - 1) * sizeof *cuts);
     int *ncuts = mkt_xmalloc((size_t)d * sizeof *ncuts), *nbins = mkt_xmalloc((size_t)d * sizeof *nbins);
-    sketch(c, train, id, cuts, ncuts, comm);
+    sketch(c, train, first, cuts, ncuts, comm);
     res->seconds_sketch = mkt_now() - t0;
     grower g = {.c = c, .d = d, .cuts = cuts, .nbins = nbins, .comm = comm};
     g.off = mkt_xmalloc((size_t)d * sizeof *g.off);
@@ -494,14 +754,11 @@ void mkt_gbdt_train(const mkt_gbdt_config *c, const mkt_gbdt_data *train, const 
     }
     uint8_t *bins = bin_rows(train, &g, cuts, ncuts);
     g.bins = bins;
-    g.use = mkt_xmalloc((size_t)d);
-    g.ufeat = mkt_xmalloc((size_t)d * sizeof *g.ufeat);
+    grower_alloc(&g, n);
     size_t nn1 = (size_t)(n > 0 ? n : 1);
-    g.gq = mkt_xmalloc(nn1 * sizeof *g.gq);
-    g.hq = mkt_xmalloc(nn1 * sizeof *g.hq);
-    g.rows = mkt_xmalloc(nn1 * sizeof *g.rows);
-    g.tmp = mkt_xmalloc(nn1 * sizeof *g.tmp);
-    double *gd = mkt_xmalloc(nn1 * sizeof *gd), *hd = mkt_xmalloc(nn1 * sizeof *hd);
+    /* the training loss is a collective sum: computed when some rank reports it */
+    int report[2] = {hooks->history != NULL, hooks->stage != NULL};
+    MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, report, 2, MPI_INT, MPI_MAX, comm));
 
     mkt_gbdt_state st = {.model = model, .best_val = INFINITY};
     if (hooks->resume) {
@@ -519,28 +776,19 @@ void mkt_gbdt_train(const mkt_gbdt_config *c, const mkt_gbdt_data *train, const 
         mkt_gbdt_predict_margin(model, valid->x, nv, d, mv);
     int start = st.rounds, every = c->rounds >= 10 ? c->rounds / 10 : 1;
     double tl = NAN, vl = NAN;
+    int tl_round = -1; /* the round tl belongs to */
     for (int round = st.rounds; round < c->rounds; round++) {
-        int64_t nr = 0, nr_all;
-        for (int64_t i = 0; i < n; i++)
-            if (c->subsample >= 1.0 || hash_uniform(c->seed, STREAM_ROWS, (uint64_t)round, (uint64_t)id[i]) < c->subsample)
-                g.rows[nr++] = i;
-        double mx[2];
-        gradients(loss, train, mt, g.rows, nr, gd, hd, mx);
-        MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, mx, 2, MPI_DOUBLE, MPI_MAX, comm));
-        mkt_exscan_count(nr, &nr_all, comm);
-        g.gscale = mkt_gbdt_quant_scale(mx[0], nr_all);
-        g.hscale = mkt_gbdt_quant_scale(mx[1], nr_all);
-        for (int64_t k = 0; k < nr; k++) {
-            int64_t i = g.rows[k];
-            g.gq[i] = llround(gd[i] * g.gscale);
-            g.hq[i] = llround(hd[i] * g.hscale);
-        }
+        int64_t nr = round_rows(c, loss, train, first, round, mt, res->train_rows, &g);
         pick_columns(c, round, &g);
-        grow_tree(&g, nr, model);
-        mkt_gbdt_add_trees(model, model->trees - 1, model->trees, train->x, n, d, mt);
+        /* every row grown on: its leaf gives its margin; else traverse */
+        grow_tree(&g, nr, model, nr == n ? mt : NULL);
+        if (nr < n)
+            mkt_gbdt_add_trees(model, model->trees - 1, model->trees, train->x, n, d, mt);
         if (nv > 0)
             mkt_gbdt_add_trees(model, model->trees - 1, model->trees, valid->x, nv, d, mv);
-        tl = mean_loss(loss, mt, train, comm);
+        int logged = report[1] && ((st.rounds + 1) % every == 0 || st.rounds + 1 == c->rounds);
+        tl = report[0] || logged ? mean_loss(loss, mt, train, comm) : NAN;
+        tl_round = report[0] || logged ? st.rounds + 1 : -1;
         vl = vtotal > 0 ? mean_loss(loss, mv, valid, comm) : NAN;
         st.rounds++;
         if (vtotal > 0 && vl < st.best_val) {
@@ -579,6 +827,8 @@ void mkt_gbdt_train(const mkt_gbdt_config *c, const mkt_gbdt_data *train, const 
     } else if (st.rounds == start) { /* nothing grown in this run */
         tl = mean_loss(loss, mt, train, comm);
         vl = vtotal > 0 ? mean_loss(loss, mv, valid, comm) : NAN;
+    } else if (tl_round != st.rounds) {
+        tl = mean_loss(loss, mt, train, comm);
     }
     res->best_round = model->trees;
     res->train_loss = tl;
@@ -587,20 +837,11 @@ void mkt_gbdt_train(const mkt_gbdt_config *c, const mkt_gbdt_data *train, const 
     res->seconds = mkt_now() - t0;
     double fit_s = res->seconds - res->seconds_sketch;
     res->rows_per_second = fit_s > 0 ? (double)res->train_rows * (st.rounds - start) / fit_s : 0;
-    free(id);
     free(cuts);
     free(ncuts);
     free(nbins);
-    free(g.off);
     free(bins);
-    free(g.use);
-    free(g.ufeat);
-    free(g.gq);
-    free(g.hq);
-    free(g.rows);
-    free(g.tmp);
-    free(gd);
-    free(hd);
+    grower_free(&g);
     free(mt);
     free(mv);
 }

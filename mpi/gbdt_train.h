@@ -30,7 +30,7 @@ typedef struct {
     const double *w;   /* NULL: every row weighs 1; else weights >= 0 */
     const int64_t *id; /* NULL: the row's global position (rank r's rows follow rank r − 1's); else an id
                           independent of the rank count, unique per row */
-    int64_t n;
+    int64_t n;         /* rows of this rank; training rows at most 2^32 − 1 per rank */
     int d;
 } mkt_gbdt_data;
 

@@ -226,19 +226,23 @@ static mkt_gbdt_config small_config(void)
     return c;
 }
 
-/* Distributed = alone on all rows, bit for bit, for both growth policies. */
+/* Distributed = alone on all rows, bit for bit, for both growth policies,
+ * with row and column samples and without (every row and feature: the
+ * trainer's other paths for histograms and training margins). */
 static void test_rank_invariance(void **state)
 {
     (void)state;
     const char *grows[2] = {"depthwise", "lossguide"};
     for (int gi = 0; gi < 2; gi++)
-        for (int lop = 0; lop < 2; lop++) {
+        for (int lop = 0; lop < 4; lop++) {
             mkt_gbdt_config c = small_config();
             c.grow = grows[gi];
             c.max_leaves = gi ? 12 : 0;
+            if (lop >= 2)
+                c.subsample = c.colsample = 1.0;
             mkt_gbdt_model dist, alone;
             mkt_gbdt_result rd, ra;
-            train(&c, 6000, 2000, lop, MPI_COMM_WORLD, NULL, &dist, &rd);
+            train(&c, 6000, 2000, lop & 1, MPI_COMM_WORLD, NULL, &dist, &rd);
             train(&c, 6000, 2000, 0, MPI_COMM_SELF, NULL, &alone, &ra);
             assert_null(mkt_gbdt_check_model(&dist));
             assert_true(dist.trees >= 2);
@@ -396,6 +400,35 @@ static void test_planted_nonlinear(void **state)
     mkt_gbdt_model_free(&m);
 }
 
+/* Without a row sample the trainer takes the training margins from the
+ * leaves its partition put the rows in: the training loss it reports is the
+ * one of the forest applied to the rows' values, bit for bit (missing
+ * values and values equal to a cut included). */
+static void test_leaf_margins(void **state)
+{
+    (void)state;
+    mkt_gbdt_config c = small_config();
+    c.subsample = 1.0;
+    c.early_stop = 0;
+    c.rounds = 12;
+    c.max_depth = 5;
+    for (int cs = 0; cs < 2; cs++) {
+        c.colsample = cs ? 0.5 : 1.0;
+        rows t = my_rows(5000, 11, 0, MPI_COMM_WORLD);
+        for (int64_t i = 0; i < t.n; i++) /* many rows on a cut: few distinct values */
+            t.x[i * D + 2] = floor(t.x[i * D + 2] * 4) / 4;
+        mkt_gbdt_data dt = {t.x, t.y, NULL, NULL, t.n, D};
+        mkt_gbdt_model m;
+        mkt_gbdt_result res;
+        mkt_gbdt_train(&c, &dt, NULL, NULL, &m, &res, MPI_COMM_WORLD);
+        double again = mkt_gbdt_mean_loss(&m, &dt, MPI_COMM_WORLD);
+        assert_true(m.trees == 12);
+        assert_memory_equal(&res.train_loss, &again, sizeof(double));
+        mkt_gbdt_model_free(&m);
+        rows_free(&t);
+    }
+}
+
 /* Squared loss recovers a step function. */
 static void test_squared(void **state)
 {
@@ -434,7 +467,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_config_checks),   cmocka_unit_test(test_bins_and_cuts),
         cmocka_unit_test(test_check_model),     cmocka_unit_test(test_rank_invariance),
         cmocka_unit_test(test_resume),          cmocka_unit_test(test_planted_nonlinear),
-        cmocka_unit_test(test_squared),
+        cmocka_unit_test(test_squared),         cmocka_unit_test(test_leaf_margins),
     };
     int failed = cmocka_run_group_tests_name("boosted trees", tests, NULL, NULL);
     int any = 0;
