@@ -138,15 +138,7 @@ static void ckpt_config(const mkt_propensity_options *o, const examples *e, int 
         else
             mkt_ckpt_config_str(cfg, "mf_model", "");
     }
-    /* the data, after the options (so a changed option is the key named) */
-    int64_t n[4] = {e->nt, e->nv, e->ns, e->positives_local};
-    MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, n, 4, MPI_INT64_T, MPI_SUM, comm));
-    mkt_ckpt_config_int(cfg, "users", e->users);
-    mkt_ckpt_config_int(cfg, "features", e->d);
-    mkt_ckpt_config_int(cfg, "train_examples", n[0]);
-    mkt_ckpt_config_int(cfg, "validation_examples", n[1]);
-    mkt_ckpt_config_int(cfg, "test_examples", n[2]);
-    mkt_ckpt_config_int(cfg, "positives", n[3]);
+    prop_ckpt_data_keys(e, cfg, comm);
 }
 
 /* Labels as doubles and the class weights of n rows. */

@@ -127,6 +127,7 @@ void prop_options_config(const mkt_propensity_options *o, const model_ctx *ctx, 
                          mkt_ckpt_config *cfg);
 
 /* ---------- train_propensity.c ---------- */
+void prop_ckpt_data_keys(const examples *e, mkt_ckpt_config *cfg, MPI_Comm comm);
 double prop_resolve_l2(const mkt_propensity_options *o, const mkt_dp_model *m, const mkt_dp_config *c,
                        const double *init, const mkt_dp_data *train, const mkt_dp_data *valid, json_t *metrics,
                        MPI_Comm comm);

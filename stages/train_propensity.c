@@ -39,10 +39,17 @@ static void train_config(const mkt_propensity_options *o, const model_ctx *ctx, 
                          const examples *e, const char *group, int64_t cutoff, int64_t nparams,
                          mkt_ckpt_config *cfg, MPI_Comm comm)
 {
+    prop_options_config(o, ctx, c, "propensity-4", group, cutoff, nparams, cfg);
+    prop_ckpt_data_keys(e, cfg, comm);
+}
+
+/* Collective. The checkpoint keys of the data (after the options, so a
+ * changed option is the key a refused checkpoint names): users, features
+ * and the global example counts. */
+void prop_ckpt_data_keys(const examples *e, mkt_ckpt_config *cfg, MPI_Comm comm)
+{
     int64_t n[4] = {e->nt, e->nv, e->ns, e->positives_local};
     MKT_MPI(MPI_Allreduce(MPI_IN_PLACE, n, 4, MPI_INT64_T, MPI_SUM, comm));
-    prop_options_config(o, ctx, c, "propensity-4", group, cutoff, nparams, cfg);
-    /* the data, after the options (so a changed option is the key named) */
     mkt_ckpt_config_int(cfg, "users", e->users);
     mkt_ckpt_config_int(cfg, "features", e->d);
     mkt_ckpt_config_int(cfg, "train_examples", n[0]);
