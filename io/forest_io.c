@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "h5store.h"
+#include "iocheck.h"
 
 static int fail(char *why, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int fail(char *why, size_t len, const char *fmt, ...)
@@ -25,6 +26,16 @@ void mkt_forest_write(hid_t f, const char *group, const mkt_gbdt_model *m, MPI_C
     char g[512], p[600];
     snprintf(g, sizeof g, "%s/%s", group, MKT_FOREST_GROUP);
     int64_t n = m->nodes;
+    /* The group's nine links stay in its object header (compact storage,
+     * checksummed) instead of a fractal heap, whose blocks carry no checksum:
+     * a damaged file then fails its checksum instead of handing HDF5 a
+     * corrupt link table. */
+    hid_t lcpl = MKT_H5(H5Pcreate(H5P_LINK_CREATE)), gcpl = MKT_H5(H5Pcreate(H5P_GROUP_CREATE));
+    MKT_H5(H5Pset_create_intermediate_group(lcpl, 1));
+    MKT_H5(H5Pset_link_phase_change(gcpl, 32, 24));
+    MKT_H5(H5Gclose(MKT_H5(H5Gcreate2(f, g, lcpl, gcpl, H5P_DEFAULT))));
+    MKT_H5(H5Pclose(gcpl));
+    MKT_H5(H5Pclose(lcpl));
 #define W(name, type, data, rows)                                                                                  \
     do {                                                                                                           \
         snprintf(p, sizeof p, "%s/%s", g, name);                                                                   \

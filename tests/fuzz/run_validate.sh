@@ -18,19 +18,12 @@ export MKT_QUIET=1
 # seeds: a tiny store and model written by mkt (chunked, checksummed)
 "$MKT" gen --users 12 --items 5 --days 2 --factors 2 --ratings-per-user 2 --seed 1 --out corpus/store.h5 >/dev/null 2>&1
 "$MKT" train mf --store corpus/store.h5 --out corpus/model.h5 --rank 2 --iters 1 >/dev/null 2>&1
-# and a model with a boosted-tree forest (io/forest_io.h layout), whose structure validate.c checks
-/usr/bin/python3 - <<'PY'
-import h5py, numpy as np, shutil
-shutil.copy("corpus/model.h5", "corpus/forest.h5")
-with h5py.File("corpus/forest.h5", "r+") as f:
-    g = f.create_group("models/propensity/forest")
-    g["tree_start"] = np.array([0, 3, 4], dtype=np.int64)
-    g["feature"] = np.array([1, -1, -1, -1], dtype=np.int32)
-    g["left"] = np.array([1, 0, 0, 0], dtype=np.int32); g["right"] = np.array([2, 0, 0, 0], dtype=np.int32)
-    g["default_left"] = np.array([1, 0, 0, 0], dtype=np.int8)
-    g["threshold"] = np.array([0.5, 0, 0, 0.0]); g["value"] = np.array([0, -0.2, 0.3, 0.1])
-    g["gain"] = np.array([2.0, 0, 0, 0]); g["cover"] = np.ones(4)
-    g.attrs["features"] = np.int64(3); g.attrs["trees"] = np.int64(2)
-    g.attrs["base_score"] = 0.0; g.attrs["loss"] = np.bytes_("logistic")
-PY
+# and a model with a boosted-tree forest written by mkt (io/forest_io.h layout, its links compact in a
+# checksummed object header), whose structure validate.c checks
+"$MKT" gen --users 40 --items 5 --days 6 --factors 2 --ratings-per-user 2 --seed 1 --out forest_store.h5 >/dev/null 2>&1
+cp corpus/model.h5 corpus/forest.h5
+"$MKT" train propensity --store forest_store.h5 --out corpus/forest.h5 --model gbdt --rounds 2 --depth 2 \
+  --horizon-days 3 --test-fraction 0.4 >/dev/null 2>&1
+/usr/bin/python3 -c 'import h5py; h5py.File("corpus/forest.h5", "r")["models/propensity/forest/threshold"]' ||
+  { echo "the forest seed was not written" >&2; exit 1; }
 ASAN_OPTIONS=detect_leaks=0 fuzz_run fuzz_validate 65536 100
