@@ -48,7 +48,7 @@ S1=$OUT/shop.h5; M1=$OUT/shop_model.h5
 [ -f "$S1" ] || mpirun -np 2 "$MKT" gen --users 60000 --items 12000 --days 14 --ratings-per-user 20 \
   --sessions-per-user 2 --campaign-share 0 --out "$S1" >/dev/null
 [ -f "$M1" ] || mpirun -np 2 "$MKT" train mf --store "$S1" --out "$M1" --factors 32 --iters 5 --lambda 0.1 >/dev/null
-np1=$("$PY" bench/recommend_ref.py "$S1" "$M1" 10 | "$PY" -c "import json,sys; print(json.load(sys.stdin)['users_per_s'])")
+np1=$(env -u OPENBLAS_NUM_THREADS "$PY" bench/recommend_ref.py "$S1" "$M1" 10 | "$PY" -c "import json,sys; print(json.load(sys.stdin)['users_per_s'])")
 for np in 1 2; do
   mpirun -np $np "$MKT" recommend --store "$S1" --models "$M1" --out "$OUT/rec_np$np.h5" --k 10 \
     --metrics-out "$OUT/rec_np$np.json" >/dev/null
@@ -76,7 +76,7 @@ with h5py.File(sys.argv[2], "w") as f:
     for a, v in (("global_mean", 3.5), ("rank", K), ("users", U), ("items", I), ("implicit", 0), ("schema_version", 1)):
         g.attrs[a] = v
 PY
-np2=$("$PY" bench/recommend_ref.py "$S2" "$M2" 64 "$NUMPY_USERS" | "$PY" -c "import json,sys; print(json.load(sys.stdin)['users_per_s'])")
+np2=$(env -u OPENBLAS_NUM_THREADS "$PY" bench/recommend_ref.py "$S2" "$M2" 64 "$NUMPY_USERS" | "$PY" -c "import json,sys; print(json.load(sys.stdin)['users_per_s'])")
 mpirun -np 2 "$MKT" recommend --store "$S2" --models "$M2" --out "$OUT/big_rec.h5" --k 64 \
   --metrics-out "$OUT/big_np2.json" >/dev/null
 read -r r s w <<<"$(rate "$OUT/big_np2.json")"
