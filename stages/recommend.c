@@ -3,9 +3,10 @@
  * queries (mkt_block_of over the users, or the items), the item factors
  * streamed in blocks of item_block rows.
  *
- * Each block is screened with the int8 codes of src/topk.h tile by tile
- * (a tile of items stays in the cache while a batch of queries passes over
- * it), the survivors are rescored exactly with the scores of
+ * Each block is screened tile by tile: for a batch of users, one float32
+ * sgemm per tile of items and the bound of src/topk.h per pair (similar:
+ * the gateway's float32 screen of a cosine); the survivors are rescored
+ * exactly with the scores of
  * src/mf_score.h and merged into each query's running top k (score
  * descending, ties to the lower item): the exact top k, the same answer
  * and the same bits as the gateway's recommend (items the user bought,
