@@ -33,7 +33,7 @@ static const mkt_command *const commands[] = {
     &mkt_cmd_eval_mf,       &train_family,            &eval_family,             &mkt_cmd_serve,
     &mkt_cmd_query,         &mkt_cmd_train_propensity, &mkt_cmd_eval_propensity, &mkt_cmd_train_uplift,
     &mkt_cmd_eval_uplift,   &mkt_cmd_train_effect,    &mkt_cmd_train_elasticity, &mkt_cmd_train_segments,
-    &mkt_cmd_strategy,      &mkt_cmd_report,          &mkt_cmd_tune,            &mkt_cmd_run,
+    &mkt_cmd_strategy,      &mkt_cmd_recommend,       &mkt_cmd_report,          &mkt_cmd_tune,            &mkt_cmd_run,
     &mkt_cmd_digest};
 
 const mkt_command *mkt_command_at(int i)

@@ -35,7 +35,7 @@ const mkt_command *mkt_command_at(int i);
 extern const mkt_command mkt_cmd_gen, mkt_cmd_ingest, mkt_cmd_features, mkt_cmd_train_mf, mkt_cmd_eval_mf,
     mkt_cmd_serve, mkt_cmd_query, mkt_cmd_train_propensity, mkt_cmd_eval_propensity, mkt_cmd_train_uplift,
     mkt_cmd_eval_uplift, mkt_cmd_train_effect, mkt_cmd_train_elasticity, mkt_cmd_train_segments, mkt_cmd_strategy,
-    mkt_cmd_report, mkt_cmd_tune, mkt_cmd_run, mkt_cmd_digest;
+    mkt_cmd_report, mkt_cmd_tune, mkt_cmd_run, mkt_cmd_digest, mkt_cmd_recommend;
 const mkt_command *mkt_command_find(const char *name);
 
 /* Collective. Parse and check a job file (sections, keys, values, the stage

@@ -181,6 +181,16 @@
 #define MKT_USERS_ATTR_NAMES                             MKT_USERS "/attr_names"
 #define MKT_USERS_ATTRS                                  MKT_USERS "/attrs"
 
+/* /recommendations: what `mkt recommend` writes (docs/recommend.md); one row per
+ * query, the user (or, with similar, the item) as its dense index */
+#define MKT_RECOMMENDATIONS                              "/recommendations"
+#define MKT_RECOMMENDATIONS_ITEM                         MKT_RECOMMENDATIONS "/item"
+#define MKT_RECOMMENDATIONS_ITEMS                        MKT_RECOMMENDATIONS "/items"
+#define MKT_RECOMMENDATIONS_POPULAR                      MKT_RECOMMENDATIONS "/popular"
+#define MKT_RECOMMENDATIONS_POPULAR_PURCHASES            MKT_RECOMMENDATIONS "/popular_purchases"
+#define MKT_RECOMMENDATIONS_SCORES                       MKT_RECOMMENDATIONS "/scores"
+#define MKT_RECOMMENDATIONS_USER                         MKT_RECOMMENDATIONS "/user"
+
 /* attribute names shared by several groups */
 #define MKT_ATTR_SCHEMA_VERSION                          "schema_version"
 #define MKT_ATTR_SEED                                    "seed"
@@ -213,5 +223,6 @@
 #define MKT_ATTR_FEATURES                                "features"
 #define MKT_ATTR_ATTRS                                   "attrs"
 #define MKT_ATTR_MODEL                                   "model" /* a model group's kind: logistic, mlp, gbdt */
+#define MKT_ATTR_SIMILAR                                 "similar" /* /recommendations: 1 when rows are items */
 
 #endif

@@ -23,6 +23,7 @@
 
 #include "iocheck.h"
 #include "linmodel.h"
+#include "mf_score.h"
 
 #define PATH_MAX_BYTES 4096
 
@@ -30,28 +31,11 @@ enum { HDR_STOP = 0, HDR_BATCH = 1, HDR_RELOAD = 2, HDR_STEP = 3 };
 
 /* ---------- answering one work item on this rank ---------- */
 
-/* Dot product with four interleaved partial sums (the compiler vectorizes
- * it); the order of the additions depends only on k, so a score is the same
- * bits whichever rank's block holds the item. */
-static double dot(const double *a, const double *b, int64_t k)
-{
-    double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-    int64_t j = 0;
-    for (; j + 4 <= k; j += 4) {
-        s0 += a[j] * b[j];
-        s1 += a[j + 1] * b[j + 1];
-        s2 += a[j + 2] * b[j + 2];
-        s3 += a[j + 3] * b[j + 3];
-    }
-    for (; j < k; j++)
-        s0 += a[j] * b[j];
-    return (s0 + s1) + (s2 + s3);
-}
-
 static double mf_score(const model_set *s, int64_t u, int64_t i)
 {
-    return s->global_mean + s->user_bias[u] + s->item_bias[i] +
-           dot(s->user_factors + u * s->factors, s->item_factors + i * s->factors, s->factors);
+    /* src/mf_score.h: the same bits as `mkt recommend` */
+    return mkt_mf_score(s->global_mean, s->user_bias[u], s->item_bias[i], s->user_factors + u * s->factors,
+                        s->item_factors + i * s->factors, s->factors);
 }
 
 /* The exact scores the screens of src/topk.h rescore their candidates with
@@ -71,9 +55,8 @@ static double exact_recommend(void *p, int64_t row)
 
 static double cosine(const model_set *s, int64_t item, int64_t query)
 {
-    double den = s->item_norm[item] * s->item_norm[query];
-    const double *q = s->item_factors + query * s->factors;
-    return den > 0 ? dot(s->item_factors + item * s->factors, q, s->factors) / den : 0.0;
+    return mkt_mf_cosine(s->item_factors + item * s->factors, s->item_norm[item],
+                         s->item_factors + query * s->factors, s->item_norm[query], s->factors);
 }
 
 static double exact_similar(void *p, int64_t row)
@@ -106,7 +89,7 @@ static int screen_similar(const mkt_serve_model *m, const mkt_work *w, mkt_scree
             if (den > 0) {
                 double rn = s->item_f32.norm[r];
                 g = (double)dots[r - t0] / den;
-                e = (mkt_screen_bound(k, qn, rn, 0, 0) + 0x1p-51 * qn * rn) / den + 0x1p-51 * fabs(g);
+                e = mkt_mf_cosine_bound(k, qn, rn, den, g);
             }
             if (mkt_screen_push(scr, r, g, e))
                 mkt_fail("serve: out of memory");

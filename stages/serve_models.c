@@ -40,6 +40,7 @@
 #include "events.h"
 #include "forest_io.h"
 #include "iocheck.h"
+#include "mf_score.h"
 #include "model_io.h"
 #include "schema.h"
 #include "validate.h"
@@ -485,12 +486,8 @@ static model_set *set_begin(mkt_serve_model *m, const char *path, const char *st
 /* Collective. After the last read: derived arrays; the files are closed. */
 static void set_finish(mkt_serve_model *m, model_set *s)
 {
-    for (int64_t i = 0; s->has_mf && i < m->items; i++) {
-        double sum = 0;
-        for (int64_t j = 0; j < s->factors; j++)
-            sum += s->item_factors[i * s->factors + j] * s->item_factors[i * s->factors + j];
-        s->item_norm[i] = sqrt(sum);
-    }
+    for (int64_t i = 0; s->has_mf && i < m->items; i++)
+        s->item_norm[i] = mkt_mf_norm(s->item_factors + i * s->factors, s->factors);
     if (s->has_mf) {
         int64_t b0 = m->item_block.begin, own = m->item_block.end - b0;
         if (mkt_f32_rows_init(&s->item_f32, s->item_factors + b0 * s->factors, s->item_bias + b0, own, s->factors))
