@@ -243,7 +243,8 @@ typedef struct {
     int *ufeat, nuse;
     int64_t *gh;          /* [2n] quantized gradient and hessian of row i at 2i, 2i + 1 (this tree's rows) */
     double gscale, hscale;
-    uint32_t *rows, *tmp; /* this tree's rows, grouped by node */
+    uint32_t *rows, *tmp; /* this tree's rows, grouped by node; tmp_cap rows of room in tmp (half of them) */
+    int64_t tmp_cap;
     mkt_gbdt_stat **hf;   /* [d] scratch: feature f's first slot in the histogram being built */
     void *wide;           /* NULL, or [S] slots of 32 bytes (g, h, n, 0): the histogram being built, one
                              vector addition per feature of a row (AVX2) */
@@ -395,26 +396,55 @@ static void settle(const grower *g, gnode *nd, mkt_gbdt_stat *h)
     }
 }
 
-/* Rows of nd's segment going left first (stable), then right; returns the
- * end of the left part.  No branch on the side (it is as good as random). */
-static int64_t partition(grower *g, const gnode *nd)
+/* Rows of rows[b, e) going left first (stable), then right, the right ones
+ * through g->tmp (at least e − b slots); returns the end of the left part.
+ * No branch on the side (it is as good as random). */
+static int64_t partition_part(grower *g, const gnode *nd, int64_t b, int64_t e)
 {
     const int f = nd->split.feature, sb = nd->split.bin, dl = nd->split.default_left, miss = g->nbins[f], d = g->d;
     const uint8_t *col = g->bins + f;
     uint32_t *rows = g->rows, *tmp = g->tmp;
-    int64_t l = nd->begin, r = 0;
-    for (int64_t k = nd->begin; k < nd->end; k++) {
-        if (k + 4 * AHEAD < nd->end)
+    int64_t l = b, r = 0;
+    for (int64_t k = b; k < e; k++) {
+        if (k + 4 * AHEAD < e)
             __builtin_prefetch(col + (size_t)rows[k + 4 * AHEAD] * d);
         uint32_t i = rows[k];
-        int b = col[(size_t)i * d], m = b == miss;
-        int left = (m & dl) | (!m & (b <= sb));
+        int v = col[(size_t)i * d], m = v == miss;
+        int left = (m & dl) | (!m & (v <= sb));
         rows[l] = i;
         tmp[r] = i;
         l += left;
         r += 1 - left;
     }
     memcpy(rows + l, tmp, (size_t)r * sizeof *rows);
+    return l;
+}
+
+static void reverse_rows(uint32_t *a, int64_t b, int64_t e)
+{
+    for (e--; b < e; b++, e--) {
+        uint32_t t = a[b];
+        a[b] = a[e];
+        a[e] = t;
+    }
+}
+
+/* Rows of nd's segment going left first (stable), then right; returns the
+ * end of the left part.  g->tmp holds g->tmp_cap rows (half the rows): a
+ * longer segment is partitioned in pieces of at most that many, each
+ * piece's left part then rotated in place past the right parts before it. */
+static int64_t partition(grower *g, const gnode *nd)
+{
+    int64_t l = nd->begin;
+    for (int64_t b = nd->begin; b < nd->end; b += g->tmp_cap) {
+        int64_t e = nd->end - b < g->tmp_cap ? nd->end : b + g->tmp_cap, m = partition_part(g, nd, b, e);
+        if (l < b && b < m) { /* [l, b) right, [b, m) left: swap them by three reversals */
+            reverse_rows(g->rows, l, b);
+            reverse_rows(g->rows, b, m);
+            reverse_rows(g->rows, l, m);
+        }
+        l += m - b;
+    }
     return l;
 }
 
@@ -708,7 +738,8 @@ static void grower_alloc(grower *g, int64_t n)
     g->ufeat = mkt_xmalloc((size_t)g->d * sizeof *g->ufeat);
     g->gh = mkt_xmalloc(2 * nn1 * sizeof *g->gh);
     g->rows = mkt_xmalloc(nn1 * sizeof *g->rows);
-    g->tmp = mkt_xmalloc(nn1 * sizeof *g->tmp);
+    g->tmp_cap = (int64_t)(nn1 + 1) / 2;
+    g->tmp = mkt_xmalloc((size_t)g->tmp_cap * sizeof *g->tmp);
     g->hf = mkt_xmalloc((size_t)g->d * sizeof *g->hf);
     g->wide = NULL; /* 16 bytes of (g, h) and 4 of count a slot */
     if (__builtin_cpu_supports("avx2") && posix_memalign(&g->wide, 64, (size_t)g->S * 20))
