@@ -256,6 +256,7 @@ typedef struct {
     int depth;
     mkt_gbdt_stat total;  /* the node's statistics (all ranks) */
     mkt_gbdt_stat *hist;  /* S + 1 slots while the node may still be split, else NULL */
+    mkt_gbdt_stat *blk;   /* the block holding hist: blk[0].n counts the histograms alive in it */
     mkt_gbdt_split split; /* its best split (feature −1: none) */
     int32_t left, right;  /* children (−1: leaf) */
 } gnode;
@@ -381,19 +382,34 @@ static void allreduce_i64(int64_t *buf, int64_t count, MPI_Comm comm)
     }
 }
 
-/* The node's merged histogram h is in place: note its total and best split,
- * and drop the histogram when the node cannot be split. */
-static void settle(const grower *g, gnode *nd, mkt_gbdt_stat *h)
+/* Histograms live in blocks (one per allreduce: a header slot, then the
+ * histograms) freed when the last of them is dropped. */
+static mkt_gbdt_stat *hist_block(size_t count, size_t slots)
+{
+    mkt_gbdt_stat *b = mkt_xmalloc((1 + count * slots) * sizeof *b);
+    b[0].n = (int64_t)count;
+    return b;
+}
+
+static void drop_hist(gnode *nd)
+{
+    if (nd->blk && --nd->blk[0].n == 0)
+        free(nd->blk);
+    nd->hist = nd->blk = NULL;
+}
+
+/* The node's merged histogram h (in block blk) is in place: note its total
+ * and best split, and drop the histogram when the node cannot be split. */
+static void settle(const grower *g, gnode *nd, mkt_gbdt_stat *h, mkt_gbdt_stat *blk)
 {
     nd->hist = h;
+    nd->blk = blk;
     nd->total = h[g->S];
     nd->split.feature = -1;
     if (nd->depth < g->c->max_depth)
         mkt_gbdt_best_split(g->c, h, g->off, g->nbins, g->use, g->d, nd->total, g->gscale, g->hscale, &nd->split);
-    if (nd->split.feature < 0) {
-        free(nd->hist);
-        nd->hist = NULL;
-    }
+    if (nd->split.feature < 0)
+        drop_hist(nd);
 }
 
 /* Rows of rows[b, e) going left first (stable), then right, the right ones
@@ -536,13 +552,13 @@ static void grow_tree(grower *g, int64_t n, mkt_gbdt_model *m, double *margin)
     int *chosen = mkt_xmalloc((size_t)cap * sizeof *chosen);
     int nn = 1, leaves = 1, k;
     nodes[0] = (gnode){.begin = 0, .end = n, .depth = 0, .left = -1, .right = -1};
-    mkt_gbdt_stat *h0 = mkt_xmalloc(slots * sizeof *h0);
-    build_hist(g, &nodes[0], h0);
-    allreduce_i64((int64_t *)h0, (int64_t)slots * 3, g->comm);
-    settle(g, &nodes[0], h0);
+    mkt_gbdt_stat *b0 = hist_block(1, slots);
+    build_hist(g, &nodes[0], b0 + 1);
+    allreduce_i64((int64_t *)(b0 + 1), (int64_t)slots * 3, g->comm);
+    settle(g, &nodes[0], b0 + 1, b0);
     int *at = mkt_xmalloc((size_t)cap * sizeof *at);
     while ((k = pick(g, nodes, nn, leaves, chosen)) > 0) {
-        mkt_gbdt_stat *buf = mkt_xmalloc((size_t)k * slots * sizeof *buf);
+        mkt_gbdt_stat *buf = hist_block((size_t)k, slots); /* its count set below */
         int nb = 0;
         for (int j = 0; j < k; j++) {
             gnode *p = &nodes[chosen[j]];
@@ -556,35 +572,35 @@ static void grow_tree(grower *g, int64_t n, mkt_gbdt_model *m, double *margin)
                sums), no histogram */
             at[j] = p->depth + 1 < c->max_depth ? nb++ : -1;
             if (at[j] >= 0)
-                build_hist(g, &nodes[p->split.left.n <= p->split.right.n ? L : R], buf + (size_t)at[j] * slots);
+                build_hist(g, &nodes[p->split.left.n <= p->split.right.n ? L : R], buf + 1 + (size_t)at[j] * slots);
         }
         leaves += k;
+        buf[0].n = nb;
         if (nb > 0)
-            allreduce_i64((int64_t *)buf, (int64_t)nb * (int64_t)slots * 3, g->comm);
+            allreduce_i64((int64_t *)(buf + 1), (int64_t)nb * (int64_t)slots * 3, g->comm);
+        else
+            free(buf);
         for (int j = 0; j < k; j++) {
             gnode *p = &nodes[chosen[j]];
             if (at[j] < 0) {
                 nodes[p->left].total = p->split.left;
                 nodes[p->right].total = p->split.right;
                 nodes[p->left].split.feature = nodes[p->right].split.feature = -1;
-                free(p->hist);
-                p->hist = NULL;
+                drop_hist(p);
                 continue;
             }
             int small = p->split.left.n <= p->split.right.n ? p->left : p->right;
             int big = small == p->left ? p->right : p->left;
-            mkt_gbdt_stat *hs = mkt_xmalloc(slots * sizeof *hs), *hb = p->hist;
-            memcpy(hs, buf + (size_t)at[j] * slots, slots * sizeof *hs);
+            mkt_gbdt_stat *hs = buf + 1 + (size_t)at[j] * slots, *hb = p->hist, *hbb = p->blk;
             for (size_t s = 0; s < slots; s++) {
                 hb[s].g -= hs[s].g;
                 hb[s].h -= hs[s].h;
                 hb[s].n -= hs[s].n;
             }
-            p->hist = NULL;
-            settle(g, &nodes[small], hs);
-            settle(g, &nodes[big], hb);
+            p->hist = p->blk = NULL; /* hb goes to the larger child */
+            settle(g, &nodes[small], hs, buf);
+            settle(g, &nodes[big], hb, hbb);
         }
-        free(buf);
     }
     append_tree(g, nodes, nn, m);
     for (int i = 0; margin && i < nn; i++)
@@ -594,7 +610,7 @@ static void grow_tree(grower *g, int64_t n, mkt_gbdt_model *m, double *margin)
                 margin[g->rows[k]] += v;
         }
     for (int i = 0; i < nn; i++)
-        free(nodes[i].hist);
+        drop_hist(&nodes[i]);
     free(at);
     free(chosen);
     free(nodes);
