@@ -246,7 +246,7 @@ typedef struct {
     uint32_t *rows, *tmp; /* this tree's rows, grouped by node; tmp_cap rows of room in tmp (half of them) */
     int64_t tmp_cap;
     mkt_gbdt_stat **hf;   /* [d] scratch: feature f's first slot in the histogram being built */
-    void *wide;           /* NULL, or [S] slots of 32 bytes (g, h, n, 0): the histogram being built, one
+    void *wide;           /* NULL, or [S] slots of 16 bytes (g, h): the histogram being built, one
                              vector addition per feature of a row (AVX2) */
     MPI_Comm comm;
 } grower;
@@ -263,7 +263,8 @@ typedef struct {
 
 /* Histogram building: clear h and point g->hf at each feature's slots; add
  * rows; the node total goes to slot S.  Sums of integers, so any order of
- * rows gives the same bits. */
+ * rows gives the same bits.  The bins' counts are not kept (0: the split
+ * search reads only g and h); the total's is the node's rows. */
 static void hist_begin(const grower *g, mkt_gbdt_stat *h)
 {
     memset(h, 0, (size_t)(g->S + 1) * sizeof *h);
@@ -282,7 +283,6 @@ static inline void hist_add(const grower *g, uint32_t i)
             mkt_gbdt_stat *s = hf[f] + b[f];
             s->g += gi;
             s->h += hi;
-            s->n++;
         }
     } else {
         for (int u = 0; u < g->nuse; u++) {
@@ -290,7 +290,6 @@ static inline void hist_add(const grower *g, uint32_t i)
             mkt_gbdt_stat *s = hf[f] + b[f];
             s->g += gi;
             s->h += hi;
-            s->n++;
         }
     }
 }
@@ -323,14 +322,12 @@ static void hist_total(const grower *g, mkt_gbdt_stat *h, const gnode *nd, int s
 typedef int64_t wide_stat __attribute__((vector_size(16)));
 
 /* The histogram of nd's rows: (g, h) in g->wide (16-byte slots, one vector
- * addition per feature of a row) and the counts in 32-bit slots after
- * them, so the slots a row touches stay in the first-level cache; then
- * copied to h. */
+ * addition per feature of a row, no counts, so the slots a row touches stay
+ * in the first-level cache); then copied to h. */
 __attribute__((target("avx2"))) static void build_hist_wide(const grower *g, const gnode *nd, mkt_gbdt_stat *h)
 {
     wide_stat *w = g->wide;
-    uint32_t *cnt = (uint32_t *)(w + g->S);
-    memset(w, 0, (size_t)g->S * (sizeof *w + sizeof *cnt));
+    memset(w, 0, (size_t)g->S * sizeof *w);
     const int d = g->d, nuse = g->nuse;
     const int64_t *off = g->off;
     const int *uf = g->ufeat;
@@ -340,20 +337,14 @@ __attribute__((target("avx2"))) static void build_hist_wide(const grower *g, con
         const uint8_t *b = g->bins + (size_t)i * d;
         wide_stat a = {g->gh[2 * (size_t)i], g->gh[2 * (size_t)i + 1]};
         if (nuse == d)
-            for (int f = 0; f < d; f++) {
-                int64_t s = off[f] + b[f];
-                w[s] += a;
-                cnt[s]++;
-            }
+            for (int f = 0; f < d; f++)
+                w[off[f] + b[f]] += a;
         else
-            for (int u = 0; u < nuse; u++) {
-                int64_t s = off[uf[u]] + b[uf[u]];
-                w[s] += a;
-                cnt[s]++;
-            }
+            for (int u = 0; u < nuse; u++)
+                w[off[uf[u]] + b[uf[u]]] += a;
     }
     for (int64_t s = 0; s < g->S; s++)
-        h[s] = (mkt_gbdt_stat){w[s][0], w[s][1], cnt[s]};
+        h[s] = (mkt_gbdt_stat){w[s][0], w[s][1], 0};
     hist_total(g, h, nd, 1, nd->end);
 }
 
@@ -536,8 +527,9 @@ static void append_tree(const grower *g, const gnode *nodes, int nn, mkt_gbdt_mo
 }
 
 /* Grow one tree over g->rows[0, n) and append it to the model: per step,
- * partition the chosen leaves' rows, build the smaller child's histogram of
- * each, one allreduce for all of them, the larger child by subtraction.
+ * partition the chosen leaves' rows, build the histogram of each one's
+ * child of smaller hessian sum (as XGBoost does; the counts are not kept),
+ * one allreduce for all of them, the other child by subtraction.
  * With margin, margin[i] += the new tree's output for the rows grown on
  * (each leaf's value over its rows: the leaf the row reaches, since
  * x < cuts[b] iff bin(x) <= b). */
@@ -572,7 +564,7 @@ static void grow_tree(grower *g, int64_t n, mkt_gbdt_model *m, double *margin)
                sums), no histogram */
             at[j] = p->depth + 1 < c->max_depth ? nb++ : -1;
             if (at[j] >= 0)
-                build_hist(g, &nodes[p->split.left.n <= p->split.right.n ? L : R], buf + 1 + (size_t)at[j] * slots);
+                build_hist(g, &nodes[p->split.left.h <= p->split.right.h ? L : R], buf + 1 + (size_t)at[j] * slots);
         }
         leaves += k;
         buf[0].n = nb;
@@ -589,7 +581,7 @@ static void grow_tree(grower *g, int64_t n, mkt_gbdt_model *m, double *margin)
                 drop_hist(p);
                 continue;
             }
-            int small = p->split.left.n <= p->split.right.n ? p->left : p->right;
+            int small = p->split.left.h <= p->split.right.h ? p->left : p->right;
             int big = small == p->left ? p->right : p->left;
             mkt_gbdt_stat *hs = buf + 1 + (size_t)at[j] * slots, *hb = p->hist, *hbb = p->blk;
             for (size_t s = 0; s < slots; s++) {
@@ -757,9 +749,11 @@ static void grower_alloc(grower *g, int64_t n)
     g->tmp_cap = (int64_t)(nn1 + 1) / 2;
     g->tmp = mkt_xmalloc((size_t)g->tmp_cap * sizeof *g->tmp);
     g->hf = mkt_xmalloc((size_t)g->d * sizeof *g->hf);
-    g->wide = NULL; /* 16 bytes of (g, h) and 4 of count a slot */
-    if (__builtin_cpu_supports("avx2") && posix_memalign(&g->wide, 64, (size_t)g->S * 20))
+    g->wide = NULL; /* 16 bytes of (g, h) a slot */
+#ifndef MKT_GBDT_SCALAR /* built with -DMKT_GBDT_SCALAR: the portable path only (to test it) */
+    if (__builtin_cpu_supports("avx2") && posix_memalign(&g->wide, 64, (size_t)g->S * 16))
         g->wide = NULL;
+#endif
 }
 
 static void grower_free(grower *g)
