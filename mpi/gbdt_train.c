@@ -243,9 +243,10 @@ typedef struct {
     int *ufeat, nuse;
     int64_t *gh;          /* [2n] quantized gradient and hessian of row i at 2i, 2i + 1 (this tree's rows) */
     double gscale, hscale;
-    uint32_t *rows, *tmp; /* this tree's rows, grouped by node */
+    uint32_t *rows, *tmp; /* this tree's rows, grouped by node; tmp_cap rows of room in tmp (half of them) */
+    int64_t tmp_cap;
     mkt_gbdt_stat **hf;   /* [d] scratch: feature f's first slot in the histogram being built */
-    void *wide;           /* NULL, or [S] slots of 32 bytes (g, h, n, 0): the histogram being built, one
+    void *wide;           /* NULL, or [S] slots of 16 bytes (g, h): the histogram being built, one
                              vector addition per feature of a row (AVX2) */
     MPI_Comm comm;
 } grower;
@@ -255,13 +256,15 @@ typedef struct {
     int depth;
     mkt_gbdt_stat total;  /* the node's statistics (all ranks) */
     mkt_gbdt_stat *hist;  /* S + 1 slots while the node may still be split, else NULL */
+    mkt_gbdt_stat *blk;   /* the block holding hist: blk[0].n counts the histograms alive in it */
     mkt_gbdt_split split; /* its best split (feature −1: none) */
     int32_t left, right;  /* children (−1: leaf) */
 } gnode;
 
 /* Histogram building: clear h and point g->hf at each feature's slots; add
  * rows; the node total goes to slot S.  Sums of integers, so any order of
- * rows gives the same bits. */
+ * rows gives the same bits.  The bins' counts are not kept (0: the split
+ * search reads only g and h); the total's is the node's rows. */
 static void hist_begin(const grower *g, mkt_gbdt_stat *h)
 {
     memset(h, 0, (size_t)(g->S + 1) * sizeof *h);
@@ -280,7 +283,6 @@ static inline void hist_add(const grower *g, uint32_t i)
             mkt_gbdt_stat *s = hf[f] + b[f];
             s->g += gi;
             s->h += hi;
-            s->n++;
         }
     } else {
         for (int u = 0; u < g->nuse; u++) {
@@ -288,7 +290,6 @@ static inline void hist_add(const grower *g, uint32_t i)
             mkt_gbdt_stat *s = hf[f] + b[f];
             s->g += gi;
             s->h += hi;
-            s->n++;
         }
     }
 }
@@ -321,14 +322,12 @@ static void hist_total(const grower *g, mkt_gbdt_stat *h, const gnode *nd, int s
 typedef int64_t wide_stat __attribute__((vector_size(16)));
 
 /* The histogram of nd's rows: (g, h) in g->wide (16-byte slots, one vector
- * addition per feature of a row) and the counts in 32-bit slots after
- * them, so the slots a row touches stay in the first-level cache; then
- * copied to h. */
+ * addition per feature of a row, no counts, so the slots a row touches stay
+ * in the first-level cache); then copied to h. */
 __attribute__((target("avx2"))) static void build_hist_wide(const grower *g, const gnode *nd, mkt_gbdt_stat *h)
 {
     wide_stat *w = g->wide;
-    uint32_t *cnt = (uint32_t *)(w + g->S);
-    memset(w, 0, (size_t)g->S * (sizeof *w + sizeof *cnt));
+    memset(w, 0, (size_t)g->S * sizeof *w);
     const int d = g->d, nuse = g->nuse;
     const int64_t *off = g->off;
     const int *uf = g->ufeat;
@@ -338,20 +337,14 @@ __attribute__((target("avx2"))) static void build_hist_wide(const grower *g, con
         const uint8_t *b = g->bins + (size_t)i * d;
         wide_stat a = {g->gh[2 * (size_t)i], g->gh[2 * (size_t)i + 1]};
         if (nuse == d)
-            for (int f = 0; f < d; f++) {
-                int64_t s = off[f] + b[f];
-                w[s] += a;
-                cnt[s]++;
-            }
+            for (int f = 0; f < d; f++)
+                w[off[f] + b[f]] += a;
         else
-            for (int u = 0; u < nuse; u++) {
-                int64_t s = off[uf[u]] + b[uf[u]];
-                w[s] += a;
-                cnt[s]++;
-            }
+            for (int u = 0; u < nuse; u++)
+                w[off[uf[u]] + b[uf[u]]] += a;
     }
     for (int64_t s = 0; s < g->S; s++)
-        h[s] = (mkt_gbdt_stat){w[s][0], w[s][1], cnt[s]};
+        h[s] = (mkt_gbdt_stat){w[s][0], w[s][1], 0};
     hist_total(g, h, nd, 1, nd->end);
 }
 
@@ -380,41 +373,85 @@ static void allreduce_i64(int64_t *buf, int64_t count, MPI_Comm comm)
     }
 }
 
-/* The node's merged histogram h is in place: note its total and best split,
- * and drop the histogram when the node cannot be split. */
-static void settle(const grower *g, gnode *nd, mkt_gbdt_stat *h)
+/* Histograms live in blocks (one per allreduce: a header slot, then the
+ * histograms) freed when the last of them is dropped. */
+static mkt_gbdt_stat *hist_block(size_t count, size_t slots)
+{
+    mkt_gbdt_stat *b = mkt_xmalloc((1 + count * slots) * sizeof *b);
+    b[0].n = (int64_t)count;
+    return b;
+}
+
+static void drop_hist(gnode *nd)
+{
+    if (nd->blk && --nd->blk[0].n == 0)
+        free(nd->blk);
+    nd->hist = nd->blk = NULL;
+}
+
+/* The node's merged histogram h (in block blk) is in place: note its total
+ * and best split, and drop the histogram when the node cannot be split. */
+static void settle(const grower *g, gnode *nd, mkt_gbdt_stat *h, mkt_gbdt_stat *blk)
 {
     nd->hist = h;
+    nd->blk = blk;
     nd->total = h[g->S];
     nd->split.feature = -1;
     if (nd->depth < g->c->max_depth)
         mkt_gbdt_best_split(g->c, h, g->off, g->nbins, g->use, g->d, nd->total, g->gscale, g->hscale, &nd->split);
-    if (nd->split.feature < 0) {
-        free(nd->hist);
-        nd->hist = NULL;
-    }
+    if (nd->split.feature < 0)
+        drop_hist(nd);
 }
 
-/* Rows of nd's segment going left first (stable), then right; returns the
- * end of the left part.  No branch on the side (it is as good as random). */
-static int64_t partition(grower *g, const gnode *nd)
+/* Rows of rows[b, e) going left first (stable), then right, the right ones
+ * through g->tmp (at least e − b slots); returns the end of the left part.
+ * No branch on the side (it is as good as random). */
+static int64_t partition_part(grower *g, const gnode *nd, int64_t b, int64_t e)
 {
     const int f = nd->split.feature, sb = nd->split.bin, dl = nd->split.default_left, miss = g->nbins[f], d = g->d;
     const uint8_t *col = g->bins + f;
     uint32_t *rows = g->rows, *tmp = g->tmp;
-    int64_t l = nd->begin, r = 0;
-    for (int64_t k = nd->begin; k < nd->end; k++) {
-        if (k + 4 * AHEAD < nd->end)
+    int64_t l = b, r = 0;
+    for (int64_t k = b; k < e; k++) {
+        if (k + 4 * AHEAD < e)
             __builtin_prefetch(col + (size_t)rows[k + 4 * AHEAD] * d);
         uint32_t i = rows[k];
-        int b = col[(size_t)i * d], m = b == miss;
-        int left = (m & dl) | (!m & (b <= sb));
+        int v = col[(size_t)i * d], m = v == miss;
+        int left = (m & dl) | (!m & (v <= sb));
         rows[l] = i;
         tmp[r] = i;
         l += left;
         r += 1 - left;
     }
     memcpy(rows + l, tmp, (size_t)r * sizeof *rows);
+    return l;
+}
+
+static void reverse_rows(uint32_t *a, int64_t b, int64_t e)
+{
+    for (e--; b < e; b++, e--) {
+        uint32_t t = a[b];
+        a[b] = a[e];
+        a[e] = t;
+    }
+}
+
+/* Rows of nd's segment going left first (stable), then right; returns the
+ * end of the left part.  g->tmp holds g->tmp_cap rows (half the rows): a
+ * longer segment is partitioned in pieces of at most that many, each
+ * piece's left part then rotated in place past the right parts before it. */
+static int64_t partition(grower *g, const gnode *nd)
+{
+    int64_t l = nd->begin;
+    for (int64_t b = nd->begin; b < nd->end; b += g->tmp_cap) {
+        int64_t e = nd->end - b < g->tmp_cap ? nd->end : b + g->tmp_cap, m = partition_part(g, nd, b, e);
+        if (l < b && b < m) { /* [l, b) right, [b, m) left: swap them by three reversals */
+            reverse_rows(g->rows, l, b);
+            reverse_rows(g->rows, b, m);
+            reverse_rows(g->rows, l, m);
+        }
+        l += m - b;
+    }
     return l;
 }
 
@@ -490,8 +527,9 @@ static void append_tree(const grower *g, const gnode *nodes, int nn, mkt_gbdt_mo
 }
 
 /* Grow one tree over g->rows[0, n) and append it to the model: per step,
- * partition the chosen leaves' rows, build the smaller child's histogram of
- * each, one allreduce for all of them, the larger child by subtraction.
+ * partition the chosen leaves' rows, build the histogram of each one's
+ * child of smaller hessian sum (as XGBoost does; the counts are not kept),
+ * one allreduce for all of them, the other child by subtraction.
  * With margin, margin[i] += the new tree's output for the rows grown on
  * (each leaf's value over its rows: the leaf the row reaches, since
  * x < cuts[b] iff bin(x) <= b). */
@@ -506,13 +544,13 @@ static void grow_tree(grower *g, int64_t n, mkt_gbdt_model *m, double *margin)
     int *chosen = mkt_xmalloc((size_t)cap * sizeof *chosen);
     int nn = 1, leaves = 1, k;
     nodes[0] = (gnode){.begin = 0, .end = n, .depth = 0, .left = -1, .right = -1};
-    mkt_gbdt_stat *h0 = mkt_xmalloc(slots * sizeof *h0);
-    build_hist(g, &nodes[0], h0);
-    allreduce_i64((int64_t *)h0, (int64_t)slots * 3, g->comm);
-    settle(g, &nodes[0], h0);
+    mkt_gbdt_stat *b0 = hist_block(1, slots);
+    build_hist(g, &nodes[0], b0 + 1);
+    allreduce_i64((int64_t *)(b0 + 1), (int64_t)slots * 3, g->comm);
+    settle(g, &nodes[0], b0 + 1, b0);
     int *at = mkt_xmalloc((size_t)cap * sizeof *at);
     while ((k = pick(g, nodes, nn, leaves, chosen)) > 0) {
-        mkt_gbdt_stat *buf = mkt_xmalloc((size_t)k * slots * sizeof *buf);
+        mkt_gbdt_stat *buf = hist_block((size_t)k, slots); /* its count set below */
         int nb = 0;
         for (int j = 0; j < k; j++) {
             gnode *p = &nodes[chosen[j]];
@@ -526,35 +564,35 @@ static void grow_tree(grower *g, int64_t n, mkt_gbdt_model *m, double *margin)
                sums), no histogram */
             at[j] = p->depth + 1 < c->max_depth ? nb++ : -1;
             if (at[j] >= 0)
-                build_hist(g, &nodes[p->split.left.n <= p->split.right.n ? L : R], buf + (size_t)at[j] * slots);
+                build_hist(g, &nodes[p->split.left.h <= p->split.right.h ? L : R], buf + 1 + (size_t)at[j] * slots);
         }
         leaves += k;
+        buf[0].n = nb;
         if (nb > 0)
-            allreduce_i64((int64_t *)buf, (int64_t)nb * (int64_t)slots * 3, g->comm);
+            allreduce_i64((int64_t *)(buf + 1), (int64_t)nb * (int64_t)slots * 3, g->comm);
+        else
+            free(buf);
         for (int j = 0; j < k; j++) {
             gnode *p = &nodes[chosen[j]];
             if (at[j] < 0) {
                 nodes[p->left].total = p->split.left;
                 nodes[p->right].total = p->split.right;
                 nodes[p->left].split.feature = nodes[p->right].split.feature = -1;
-                free(p->hist);
-                p->hist = NULL;
+                drop_hist(p);
                 continue;
             }
-            int small = p->split.left.n <= p->split.right.n ? p->left : p->right;
+            int small = p->split.left.h <= p->split.right.h ? p->left : p->right;
             int big = small == p->left ? p->right : p->left;
-            mkt_gbdt_stat *hs = mkt_xmalloc(slots * sizeof *hs), *hb = p->hist;
-            memcpy(hs, buf + (size_t)at[j] * slots, slots * sizeof *hs);
+            mkt_gbdt_stat *hs = buf + 1 + (size_t)at[j] * slots, *hb = p->hist, *hbb = p->blk;
             for (size_t s = 0; s < slots; s++) {
                 hb[s].g -= hs[s].g;
                 hb[s].h -= hs[s].h;
                 hb[s].n -= hs[s].n;
             }
-            p->hist = NULL;
-            settle(g, &nodes[small], hs);
-            settle(g, &nodes[big], hb);
+            p->hist = p->blk = NULL; /* hb goes to the larger child */
+            settle(g, &nodes[small], hs, buf);
+            settle(g, &nodes[big], hb, hbb);
         }
-        free(buf);
     }
     append_tree(g, nodes, nn, m);
     for (int i = 0; margin && i < nn; i++)
@@ -564,7 +602,7 @@ static void grow_tree(grower *g, int64_t n, mkt_gbdt_model *m, double *margin)
                 margin[g->rows[k]] += v;
         }
     for (int i = 0; i < nn; i++)
-        free(nodes[i].hist);
+        drop_hist(&nodes[i]);
     free(at);
     free(chosen);
     free(nodes);
@@ -708,11 +746,14 @@ static void grower_alloc(grower *g, int64_t n)
     g->ufeat = mkt_xmalloc((size_t)g->d * sizeof *g->ufeat);
     g->gh = mkt_xmalloc(2 * nn1 * sizeof *g->gh);
     g->rows = mkt_xmalloc(nn1 * sizeof *g->rows);
-    g->tmp = mkt_xmalloc(nn1 * sizeof *g->tmp);
+    g->tmp_cap = (int64_t)(nn1 + 1) / 2;
+    g->tmp = mkt_xmalloc((size_t)g->tmp_cap * sizeof *g->tmp);
     g->hf = mkt_xmalloc((size_t)g->d * sizeof *g->hf);
-    g->wide = NULL; /* 16 bytes of (g, h) and 4 of count a slot */
-    if (__builtin_cpu_supports("avx2") && posix_memalign(&g->wide, 64, (size_t)g->S * 20))
+    g->wide = NULL; /* 16 bytes of (g, h) a slot */
+#ifndef MKT_GBDT_SCALAR /* built with -DMKT_GBDT_SCALAR: the portable path only (to test it) */
+    if (__builtin_cpu_supports("avx2") && posix_memalign(&g->wide, 64, (size_t)g->S * 16))
         g->wide = NULL;
+#endif
 }
 
 static void grower_free(grower *g)

@@ -281,13 +281,14 @@ static inline mkt_gbdt_stat stat_add(mkt_gbdt_stat a, mkt_gbdt_stat b)
     return r;
 }
 
-/* One candidate: left statistics l, right = total − l. */
+/* One candidate: left statistics l, right = total − l.  No test of the
+ * counts: a side with no rows has G = H = 0, so the other side's score is
+ * the parent's (the same integers) and the gain −gamma ≤ 0 (or NaN when
+ * lambda is 0): never taken, the counts or not. */
 static void try_split(const mkt_gbdt_config *c, mkt_gbdt_stat total, mkt_gbdt_stat l, double parent, double gscale,
                       double hscale, int f, int bin, int dl, mkt_gbdt_split *best)
 {
     mkt_gbdt_stat r = stat_sub(total, l);
-    if (l.n == 0 || r.n == 0)
-        return;
     double HL = (double)l.h / hscale, HR = (double)r.h / hscale;
     if (HL < c->min_child_weight || HR < c->min_child_weight)
         return;
@@ -318,7 +319,8 @@ void mkt_gbdt_best_split(const mkt_gbdt_config *c, const mkt_gbdt_stat *hist, co
         for (int b = 0; b + 1 < nbins[f]; b++) {
             cum = stat_add(cum, hf[b]);
             try_split(c, total, cum, parent, gscale, hscale, f, b, 0, out);
-            if (miss.n > 0)
+            /* missing rows of zero (g, h) give the same sides as above, so the same gain: never strictly better */
+            if (miss.g != 0 || miss.h != 0)
                 try_split(c, total, stat_add(cum, miss), parent, gscale, hscale, f, b, 1, out);
         }
     }

@@ -133,7 +133,8 @@ double mkt_gbdt_leaf_value(const mkt_gbdt_config *c, mkt_gbdt_stat s, double gsc
 /* The best split of a node with statistics `total` and histogram hist:
  * feature f's bins are hist[off[f] .. off[f] + nbins[f]) and its missing
  * values hist[off[f] + nbins[f]].  Only features with use[f] set are tried;
- * ties keep the lowest feature, then the lowest bin, then missing-right. */
+ * ties keep the lowest feature, then the lowest bin, then missing-right.
+ * The bins' counts (n) are not read: only g and h. */
 void mkt_gbdt_best_split(const mkt_gbdt_config *c, const mkt_gbdt_stat *hist, const int64_t *off,
                          const int *nbins, const unsigned char *use, int d, mkt_gbdt_stat total, double gscale,
                          double hscale, mkt_gbdt_split *out);
