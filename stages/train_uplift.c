@@ -826,8 +826,8 @@ int mkt_uplift_eval(const mkt_uplift_options *o, MPI_Comm comm, json_t *metrics)
     double *pred_y = xalloc((size_t)c.n * (size_t)nt, sizeof(double));
     double *pred_s = xalloc((size_t)c.n * (size_t)nt, sizeof(double));
     if (gbdt) { /* the forests' effects at every local row */
-        up_gbdt_read_effects(f, o->model, method, outcome, 1, T, d, X, c.n, pred_y);
-        up_gbdt_read_effects(f, o->model, method, "spend", 0, T, d, X, c.n, pred_s);
+        up_gbdt_read_effects(f, o->model, method, outcome, 1, T, d, X, c.n, pred_y, NULL);
+        up_gbdt_read_effects(f, o->model, method, "spend", 0, T, d, X, c.n, pred_s, NULL);
     }
     mkt_h5_close(f);
     double *mrow_y = xalloc((size_t)nt * 5, sizeof(double)), *mrow_s = xalloc((size_t)nt * 5, sizeof(double));

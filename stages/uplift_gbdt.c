@@ -443,13 +443,13 @@ static void read_predict(hid_t f, const char *file, const char *name, int d, con
 }
 
 void up_gbdt_read_effects(hid_t f, const char *file, int method, const char *oname, int logistic, int T, int d,
-                          const double *X, int64_t n, double *eff)
+                          const double *X, int64_t n, double *eff, double *control)
 {
     int nt = T - 1;
     double *a = xalloc((size_t)n, sizeof(double)), *b = xalloc((size_t)n, sizeof(double));
     char name[NAME_LEN], group[300];
     if (method == UPLIFT_T_LEARNER) {
-        double *mu0 = xalloc((size_t)n, sizeof(double));
+        double *mu0 = control ? control : xalloc((size_t)n, sizeof(double));
         snprintf(name, sizeof name, "forest_%s_arm0", oname);
         read_predict(f, file, name, d, X, n, logistic, mu0);
         for (int t = 1; t < T; t++) {
@@ -458,7 +458,8 @@ void up_gbdt_read_effects(hid_t f, const char *file, int method, const char *ona
             for (int64_t i = 0; i < n; i++)
                 eff[i * nt + t - 1] = a[i] - mu0[i];
         }
-        free(mu0);
+        if (mu0 != control)
+            free(mu0);
     } else if (method == UPLIFT_X_LEARNER) {
         for (int t = 1; t < T; t++) {
             snprintf(name, sizeof name, "forest_%s_x1_%d", oname, t);
@@ -491,8 +492,8 @@ void up_gbdt_read_effects(hid_t f, const char *file, int method, const char *ona
 void mkt_uplift_gbdt_predict(hid_t f, const char *file, int method, const char *oname, int logistic, int T, int d,
                              const double *X, int64_t n, double *eff, double *base)
 {
-    up_gbdt_read_effects(f, file, method, oname, logistic, T, d, X, n, eff);
-    if (!base)
+    up_gbdt_read_effects(f, file, method, oname, logistic, T, d, X, n, eff, base);
+    if (!base || method == UPLIFT_T_LEARNER) /* the T-learner's control predictions came with the effects */
         return;
     char name[NAME_LEN];
     snprintf(name, sizeof name, method == UPLIFT_DR_LEARNER ? "forest_%s_base" : "forest_%s_arm0", oname);

@@ -158,9 +158,10 @@ int up_gbdt_resume(up_gbdt_run *run, int d, MPI_Comm comm);
 void up_gbdt_write(hid_t f, const char *group, const up_gbdt_forests *fo, MPI_Comm comm);
 void up_gbdt_free(up_gbdt_forests *fo);
 /* Independent. The effects [n x (T-1)] of a gbdt model in file f at rows X [n x d]
- * (forests read and checked; a bad one fails naming file and group). */
+ * (forests read and checked; a bad one fails naming file and group); for the
+ * T-learner, control [n] (when not NULL) receives the control arm's predictions. */
 void up_gbdt_read_effects(hid_t f, const char *file, int method, const char *oname, int logistic, int T, int d,
-                          const double *X, int64_t n, double *eff);
+                          const double *X, int64_t n, double *eff, double *control);
 
 /* uplift_observational.c: targeted (not randomized) campaigns */
 
