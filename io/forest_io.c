@@ -121,14 +121,12 @@ int mkt_forest_read(hid_t f, const char *file, const char *group, int d, mkt_gbd
         mkt_gbdt_model_free(m);
         return fail(why, len, "%s: %s: out of memory for %lld nodes", file, g, (long long)nodes);
     }
-    for (int64_t t = 0; t < trees; t++) /* room for the tree starts */
-        if (mkt_gbdt_model_reserve(m, 0)) {
-            free(ts);
-            mkt_gbdt_model_free(m);
-            return fail(why, len, "%s: %s: out of memory", file, g);
-        } else {
-            m->trees++;
-        }
+    if (mkt_gbdt_model_reserve_trees(m, (int)trees)) {
+        free(ts);
+        mkt_gbdt_model_free(m);
+        return fail(why, len, "%s: %s: out of memory", file, g);
+    }
+    m->trees = (int)trees;
     memcpy(m->tree_start, ts, (size_t)(trees + 1) * sizeof *ts);
     free(ts);
     m->nodes = nodes;

@@ -668,14 +668,11 @@ static void pick_columns(const mkt_gbdt_config *c, int round, grower *g)
 
 static void copy_model(mkt_gbdt_model *dst, const mkt_gbdt_model *src)
 {
-    if (mkt_gbdt_model_init(dst, src->d, src->loss, src->base_score) || mkt_gbdt_model_reserve(dst, src->nodes))
+    if (mkt_gbdt_model_init(dst, src->d, src->loss, src->base_score) || mkt_gbdt_model_reserve(dst, src->nodes) ||
+        mkt_gbdt_model_reserve_trees(dst, src->trees))
         mkt_fail("gbdt: out of memory");
-    for (int t = 0; t < src->trees; t++) {
-        if (mkt_gbdt_model_reserve(dst, src->tree_start[t + 1] - src->tree_start[t]))
-            mkt_fail("gbdt: out of memory");
-        dst->trees++;
-        dst->tree_start[dst->trees] = src->tree_start[t + 1];
-    }
+    memcpy(dst->tree_start, src->tree_start, (size_t)(src->trees + 1) * sizeof *dst->tree_start);
+    dst->trees = src->trees;
     size_t n = (size_t)src->nodes;
     memcpy(dst->feature, src->feature, n * sizeof *dst->feature);
     memcpy(dst->left, src->left, n * sizeof *dst->left);

@@ -86,14 +86,23 @@ static int grow_array(void **p, size_t elem, int64_t n)
     return 0;
 }
 
+int mkt_gbdt_model_reserve_trees(mkt_gbdt_model *m, int trees)
+{
+    if (trees <= m->tree_cap)
+        return 0;
+    int cap = m->tree_cap ? m->tree_cap * 2 : 64;
+    while (cap < trees)
+        cap *= 2;
+    if (grow_array((void **)&m->tree_start, sizeof *m->tree_start, (int64_t)cap + 1))
+        return -1;
+    m->tree_cap = cap;
+    return 0;
+}
+
 int mkt_gbdt_model_reserve(mkt_gbdt_model *m, int64_t nodes)
 {
-    if (m->trees + 1 > m->tree_cap) {
-        int cap = m->tree_cap ? m->tree_cap * 2 : 64;
-        if (grow_array((void **)&m->tree_start, sizeof *m->tree_start, (int64_t)cap + 1))
-            return -1;
-        m->tree_cap = cap;
-    }
+    if (mkt_gbdt_model_reserve_trees(m, m->trees + 1))
+        return -1;
     if (m->nodes + nodes > m->node_cap) {
         int64_t cap = m->node_cap ? m->node_cap * 2 : 1024;
         while (cap < m->nodes + nodes)

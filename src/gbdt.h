@@ -76,6 +76,8 @@ typedef struct {
 
 /* An empty forest (no trees) of d features. Returns -1 when out of memory. */
 int mkt_gbdt_model_init(mkt_gbdt_model *m, int d, mkt_gbdt_loss loss, double base_score);
+/* Room for `trees` trees in all (their starts); -1 when out of memory. */
+int mkt_gbdt_model_reserve_trees(mkt_gbdt_model *m, int trees);
 /* Room for one more tree of up to `nodes` nodes; -1 when out of memory. */
 int mkt_gbdt_model_reserve(mkt_gbdt_model *m, int64_t nodes);
 void mkt_gbdt_model_free(mkt_gbdt_model *m);
